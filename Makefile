@@ -1,0 +1,50 @@
+# fieldvisit: `make run` serves the demo on http://127.0.0.1:8080, `make test` runs the whole suite.
+# Both start a project-local PostgreSQL+PostGIS (installed with apt when missing) unless
+# DATABASE_URL points at an existing PostGIS database.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+DB_URL = $(shell scripts/db.sh url)
+CARGO ?= cargo
+BIN := target/release/fieldvisit
+
+.PHONY: help run test lint fmt db clean-db bench build release
+
+help:
+	@echo "make run       start PostGIS, migrate, load demo data, serve on http://127.0.0.1:8080"
+	@echo "make test      start PostGIS, run the whole test suite against it"
+	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make bench     criterion benchmarks (see BENCHMARKS.md)"
+	@echo "make clean-db  stop and delete the project-local database cluster"
+
+db:
+	@scripts/db.sh ensure
+
+release:
+	$(CARGO) build --release --locked
+
+run: db release
+	@DATABASE_URL='$(DB_URL)' $(BIN) migrate
+	@DATABASE_URL='$(DB_URL)' $(BIN) demo
+	@DATABASE_URL='$(DB_URL)' $(BIN) serve
+
+test: db
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		DATABASE_URL='$(DB_URL)' $(CARGO) nextest run --locked --no-fail-fast; \
+	else \
+		DATABASE_URL='$(DB_URL)' $(CARGO) test --locked --no-fail-fast; \
+	fi
+	DATABASE_URL='$(DB_URL)' $(CARGO) test --locked --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: db
+	DATABASE_URL='$(DB_URL)' $(CARGO) bench --locked
+
+clean-db:
+	@scripts/db.sh clean

@@ -1,0 +1,67 @@
+//! The append-only audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgExecutor};
+
+/// One thing someone did.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_user_id: Option<i64>,
+    pub actor_device_id: Option<i64>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// What to record; `at` and `id` are assigned by the database.
+pub struct NewEntry<'a> {
+    pub actor_user_id: Option<i64>,
+    pub actor_device_id: Option<i64>,
+    pub action: &'a str,
+    pub object_type: &'a str,
+    pub object_id: Option<String>,
+    pub request_id: Option<&'a str>,
+    pub detail: serde_json::Value,
+}
+
+pub async fn record(db: impl PgExecutor<'_>, org_id: i64, e: NewEntry<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (org_id, actor_user_id, actor_device_id, action, object_type, object_id, request_id, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(org_id)
+    .bind(e.actor_user_id)
+    .bind(e.actor_device_id)
+    .bind(e.action)
+    .bind(e.object_type)
+    .bind(e.object_id)
+    .bind(e.request_id)
+    .bind(e.detail)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Newest first, entries with id < `before_id`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    before_id: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, at, actor_user_id, actor_device_id, action, object_type, object_id, request_id, detail
+           FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,29 @@
+//! Orgs (tenants).
+
+use serde::Serialize;
+use sqlx::{FromRow, PgExecutor};
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Org {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+pub async fn create(db: impl PgExecutor<'_>, slug: &str, name: &str, timezone: &str) -> Result<Org, sqlx::Error> {
+    sqlx::query_as("INSERT INTO orgs (slug, name, timezone) VALUES ($1, $2, $3) RETURNING id, slug, name, timezone")
+        .bind(slug)
+        .bind(name)
+        .bind(timezone)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn by_slug(db: impl PgExecutor<'_>, slug: &str) -> Result<Option<Org>, sqlx::Error> {
+    sqlx::query_as("SELECT id, slug, name, timezone FROM orgs WHERE slug = $1").bind(slug).fetch_optional(db).await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> Result<Org, sqlx::Error> {
+    sqlx::query_as("SELECT id, slug, name, timezone FROM orgs WHERE id = $1").bind(id).fetch_one(db).await
+}

@@ -1,0 +1,150 @@
+//! Outlets. Locations are stored as PostGIS points and exposed as lat/lon.
+
+use serde::Serialize;
+use sqlx::{FromRow, PgExecutor};
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Outlet {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub channel_type: String,
+    pub tier: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Own geofence radius, metres; `null` = the tier policy's default.
+    pub radius_m: Option<f32>,
+    pub status: String,
+    pub territory_id: Option<i64>,
+    pub address: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    /// Territory path, for scope checks.
+    #[serde(skip)]
+    pub territory_path: Option<Vec<i64>>,
+}
+
+const SELECT: &str =
+    "SELECT o.id, o.code, o.name, o.channel_type, o.tier, ST_Y(o.location) AS lat, ST_X(o.location) AS lon,
+                             o.radius_m, o.status, o.territory_id, o.address, o.attributes, t.path AS territory_path
+                        FROM outlets o LEFT JOIN territories t ON t.org_id = o.org_id AND t.id = o.territory_id";
+
+/// Fields of a new outlet, or the full new state of an existing one.
+#[derive(Debug, Clone)]
+pub struct OutletFields {
+    pub code: String,
+    pub name: String,
+    pub channel_type: String,
+    pub tier: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: Option<f64>,
+    pub status: String,
+    pub territory_id: Option<i64>,
+    pub address: Option<String>,
+    pub attributes: serde_json::Value,
+}
+
+pub async fn create(db: impl PgExecutor<'_>, org_id: i64, f: &OutletFields) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO outlets (org_id, code, name, channel_type, tier, location, radius_m, status, territory_id, address, attributes)
+         VALUES ($1, $2, $3, $4, $5, ST_SetSRID(ST_MakePoint($7, $6), 4326), $8, $9, $10, $11, $12)
+         RETURNING id",
+    )
+    .bind(org_id)
+    .bind(&f.code)
+    .bind(&f.name)
+    .bind(&f.channel_type)
+    .bind(&f.tier)
+    .bind(f.lat)
+    .bind(f.lon)
+    .bind(f.radius_m.map(|r| r as f32))
+    .bind(&f.status)
+    .bind(f.territory_id)
+    .bind(&f.address)
+    .bind(&f.attributes)
+    .fetch_one(db)
+    .await
+}
+
+/// Replaces the state of an outlet; location changes are kept in the history by trigger.
+pub async fn update(db: impl PgExecutor<'_>, org_id: i64, id: i64, f: &OutletFields) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outlets SET code = $3, name = $4, channel_type = $5, tier = $6,
+                location = ST_SetSRID(ST_MakePoint($8, $7), 4326), radius_m = $9, status = $10,
+                territory_id = $11, address = $12, attributes = $13, updated_at = now()
+          WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(&f.code)
+    .bind(&f.name)
+    .bind(&f.channel_type)
+    .bind(&f.tier)
+    .bind(f.lat)
+    .bind(f.lon)
+    .bind(f.radius_m.map(|r| r as f32))
+    .bind(&f.status)
+    .bind(f.territory_id)
+    .bind(&f.address)
+    .bind(&f.attributes)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option<Outlet>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE o.org_id = $1 AND o.id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// List filters; `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub scope_root: Option<i64>,
+    pub territory_id: Option<i64>,
+    pub tier: Option<String>,
+    pub channel_type: Option<String>,
+    pub status: Option<String>,
+    /// min lon, min lat, max lon, max lat
+    pub bbox: Option<[f64; 4]>,
+    pub q: Option<String>,
+}
+
+/// Outlets matching the filter with id > `after_id`, ordered by id (stable cursor order).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    f: &Filter,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Outlet>, sqlx::Error> {
+    let bbox = f.bbox.map(|b| b.to_vec());
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE o.org_id = $1
+           AND ($2::bigint IS NULL OR t.path @> ARRAY[$2::bigint])
+           AND ($3::bigint IS NULL OR t.path @> ARRAY[$3::bigint])
+           AND ($4::text IS NULL OR o.tier = $4)
+           AND ($5::text IS NULL OR o.channel_type = $5)
+           AND ($6::text IS NULL OR o.status = $6)
+           AND ($7::float8[] IS NULL OR o.location && ST_MakeEnvelope($7[1], $7[2], $7[3], $7[4], 4326))
+           AND ($8::text IS NULL OR o.code ILIKE '%' || $8 || '%' OR o.name ILIKE '%' || $8 || '%')
+           AND o.id > $9
+         ORDER BY o.id LIMIT $10"
+    ))
+    .bind(org_id)
+    .bind(f.scope_root)
+    .bind(f.territory_id)
+    .bind(&f.tier)
+    .bind(&f.channel_type)
+    .bind(&f.status)
+    .bind(bbox)
+    .bind(&f.q)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

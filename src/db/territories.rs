@@ -1,0 +1,111 @@
+//! The territory tree. Boundaries travel as GeoJSON text and are parsed/validated by PostGIS.
+
+use serde::Serialize;
+use sqlx::{FromRow, PgExecutor};
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Territory {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub code: String,
+    pub name: String,
+    pub level: String,
+    /// Ids from the root down to this territory.
+    pub path: Vec<i64>,
+    /// Boundary as a GeoJSON MultiPolygon, when set.
+    #[schema(value_type = Option<Object>)]
+    pub boundary: Option<serde_json::Value>,
+}
+
+const SELECT: &str =
+    "SELECT id, parent_id, code, name, level, path, ST_AsGeoJSON(boundary, 7)::jsonb AS boundary FROM territories";
+
+pub struct NewTerritory<'a> {
+    pub parent_id: Option<i64>,
+    pub code: &'a str,
+    pub name: &'a str,
+    pub level: &'a str,
+    /// GeoJSON Polygon or MultiPolygon text.
+    pub boundary_geojson: Option<&'a str>,
+}
+
+/// Why a GeoJSON boundary is not acceptable, or `None` when it is a valid (multi)polygon.
+pub async fn boundary_problem(db: impl PgExecutor<'_>, geojson: &str) -> Result<Option<String>, sqlx::Error> {
+    let res: Result<(Option<String>, String), sqlx::Error> = sqlx::query_as(
+        "SELECT CASE WHEN ST_IsValid(g) THEN NULL ELSE ST_IsValidReason(g) END, GeometryType(g)
+           FROM (SELECT ST_SetSRID(ST_GeomFromGeoJSON($1), 4326) AS g) s",
+    )
+    .bind(geojson)
+    .fetch_one(db)
+    .await;
+    match res {
+        Ok((_, kind)) if kind != "POLYGON" && kind != "MULTIPOLYGON" => {
+            Ok(Some(format!("must be a Polygon or MultiPolygon, not {kind}")))
+        }
+        Ok((reason, _)) => Ok(reason),
+        Err(sqlx::Error::Database(e)) => Ok(Some(format!("not a readable GeoJSON geometry: {}", e.message()))),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn create(db: impl PgExecutor<'_>, org_id: i64, t: &NewTerritory<'_>) -> Result<Territory, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO territories (org_id, parent_id, code, name, level, boundary)
+         VALUES ($1, $2, $3, $4, $5, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON($6), 4326)))
+         RETURNING id, parent_id, code, name, level, path, ST_AsGeoJSON(boundary, 7)::jsonb AS boundary",
+    )
+    .bind(org_id)
+    .bind(t.parent_id)
+    .bind(t.code)
+    .bind(t.name)
+    .bind(t.level)
+    .bind(t.boundary_geojson)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option<Territory>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND id = $2")).bind(org_id).bind(id).fetch_optional(db).await
+}
+
+pub async fn by_code(db: impl PgExecutor<'_>, org_id: i64, code: &str) -> Result<Option<Territory>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND code = $2"))
+        .bind(org_id)
+        .bind(code)
+        .fetch_optional(db)
+        .await
+}
+
+/// Territories in the subtree `scope_root` (all when `None`), ordered by id.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    scope_root: Option<i64>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Territory>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE org_id = $1 AND ($2::bigint IS NULL OR path @> ARRAY[$2::bigint]) AND id > $3 ORDER BY id LIMIT $4"
+    ))
+    .bind(org_id)
+    .bind(scope_root)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The deepest territory whose boundary contains the point, if any.
+pub async fn locate(db: impl PgExecutor<'_>, org_id: i64, lat: f64, lon: f64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM territories
+          WHERE org_id = $1 AND boundary IS NOT NULL
+            AND ST_Intersects(boundary, ST_SetSRID(ST_MakePoint($3, $2), 4326))
+          ORDER BY cardinality(path) DESC, id LIMIT 1",
+    )
+    .bind(org_id)
+    .bind(lat)
+    .bind(lon)
+    .fetch_optional(db)
+    .await
+}

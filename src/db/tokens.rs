@@ -1,0 +1,95 @@
+//! Bearer tokens. Only hashes are stored; issuing a new token revokes the previous one.
+
+use sqlx::{FromRow, PgExecutor, Postgres, Transaction};
+
+/// Who a live token belongs to.
+#[derive(Debug, Clone, FromRow)]
+pub struct TokenOwner {
+    pub org_id: i64,
+    pub user_id: Option<i64>,
+    pub role: Option<String>,
+    pub territory_id: Option<i64>,
+    pub device_id: Option<i64>,
+    pub device_rep_id: Option<i64>,
+}
+
+/// Finds the live owner of a token hash (active user or device).
+pub async fn owner(db: impl PgExecutor<'_>, token_hash: &[u8]) -> Result<Option<TokenOwner>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT k.org_id, u.id AS user_id, u.role, u.territory_id, d.id AS device_id, d.rep_id AS device_rep_id
+           FROM api_tokens k
+           LEFT JOIN users u ON u.org_id = k.org_id AND u.id = k.user_id AND u.active
+           LEFT JOIN devices d ON d.org_id = k.org_id AND d.id = k.device_id AND d.active
+          WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND (u.id IS NOT NULL OR d.id IS NOT NULL)",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await
+}
+
+/// Revokes the user's live token (if any) and stores the hash of a new one.
+pub async fn issue_for_user(
+    tx: &mut Transaction<'_, Postgres>,
+    org_id: i64,
+    user_id: i64,
+    token_hash: &[u8],
+) -> Result<(), sqlx::Error> {
+    revoke_for_user(&mut **tx, org_id, user_id).await?;
+    sqlx::query("INSERT INTO api_tokens (org_id, user_id, token_hash) VALUES ($1, $2, $3)")
+        .bind(org_id)
+        .bind(user_id)
+        .bind(token_hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the device's live token (if any) and stores the hash of a new one.
+pub async fn issue_for_device(
+    tx: &mut Transaction<'_, Postgres>,
+    org_id: i64,
+    device_id: i64,
+    token_hash: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND device_id = $2 AND revoked_at IS NULL")
+        .bind(org_id)
+        .bind(device_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO api_tokens (org_id, device_id, token_hash) VALUES ($1, $2, $3)")
+        .bind(org_id)
+        .bind(device_id)
+        .bind(token_hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the user's live token; returns whether there was one.
+pub async fn revoke_for_user(db: impl PgExecutor<'_>, org_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Stores a token hash unless it already exists (for deterministic demo tokens).
+pub async fn ensure_for_user(
+    tx: &mut Transaction<'_, Postgres>,
+    org_id: i64,
+    user_id: i64,
+    token_hash: &[u8],
+) -> Result<(), sqlx::Error> {
+    let live: Option<bool> = sqlx::query_scalar("SELECT revoked_at IS NULL FROM api_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if live.is_none() {
+        issue_for_user(tx, org_id, user_id, token_hash).await?;
+    }
+    Ok(())
+}

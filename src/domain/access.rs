@@ -1,0 +1,169 @@
+//! Who may do what: roles, actions and territory scope. The single source of truth for
+//! authorisation; the HTTP layer asks this module and never decides on its own.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A user's role in an org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Org setup, users, devices, tier policies, retention; sees the whole org.
+    Admin,
+    /// Spot-checks and reviews visits, exports audits; read-mostly, within a territory subtree.
+    Supervisor,
+    /// Reads everything in scope, including the audit log; changes nothing.
+    Auditor,
+    /// Watches and steers the reps of a territory subtree; edits plans and outlets there.
+    Manager,
+    /// A field rep: own data only.
+    Rep,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Supervisor, Role::Auditor, Role::Manager, Role::Rep];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
+            Role::Auditor => "auditor",
+            Role::Manager => "manager",
+            Role::Rep => "rep",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}` (expected one of admin, supervisor, auditor, manager, rep)"))
+    }
+}
+
+/// Something a caller wants to do. Handlers declare the action; [`allows`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    ReadOutlets,
+    WriteOutlets,
+    ReadTerritories,
+    WriteTerritories,
+    ReadTierPolicies,
+    WriteTierPolicies,
+    ReadUsers,
+    ManageUsers,
+    ReadDevices,
+    ManageDevices,
+    /// Raw pings and tracks of a rep.
+    ReadTracks,
+    ReadVisits,
+    ReviewVisits,
+    ReadPlans,
+    WritePlans,
+    ReadAuditLog,
+    /// Post positions (devices only).
+    IngestPings,
+}
+
+/// Whether a user of `role` may perform `action` at all (scope is checked separately).
+pub fn allows(role: Role, action: Action) -> bool {
+    use Action as A;
+    use Role as R;
+    match action {
+        A::ReadOutlets | A::ReadTerritories | A::ReadTierPolicies | A::ReadTracks | A::ReadVisits | A::ReadPlans => {
+            true
+        }
+        A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
+        A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers => role == R::Admin,
+        A::ReadUsers | A::ReadDevices => role != R::Rep,
+        A::ReviewVisits => matches!(role, R::Admin | R::Supervisor),
+        A::ReadAuditLog => matches!(role, R::Admin | R::Auditor),
+        A::IngestPings => false,
+    }
+}
+
+/// Whether a device credential may perform `action`: devices only post pings and read their plan.
+pub fn device_allows(action: Action) -> bool {
+    matches!(action, Action::IngestPings | Action::ReadPlans)
+}
+
+/// The part of an org a user may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole org (a user with no territory).
+    Org,
+    /// A territory and everything below it.
+    Subtree(i64),
+}
+
+impl Scope {
+    pub fn from_territory(territory_id: Option<i64>) -> Self {
+        territory_id.map_or(Scope::Org, Scope::Subtree)
+    }
+
+    /// The subtree root to filter lists by, `None` for the whole org.
+    pub fn root(self) -> Option<i64> {
+        match self {
+            Scope::Org => None,
+            Scope::Subtree(id) => Some(id),
+        }
+    }
+
+    /// Whether an object in the territory with this `path` (root..node ids) is visible.
+    /// Objects with no territory are visible only to org-wide users.
+    pub fn contains(self, territory_path: Option<&[i64]>) -> bool {
+        match self {
+            Scope::Org => true,
+            Scope::Subtree(root) => territory_path.is_some_and(|p| p.contains(&root)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_through_text() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().ok(), Some(r));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn only_admin_manages_users_and_only_writers_write() {
+        assert!(allows(Role::Admin, Action::ManageUsers));
+        for r in [Role::Supervisor, Role::Auditor, Role::Manager, Role::Rep] {
+            assert!(!allows(r, Action::ManageUsers), "{r}");
+        }
+        assert!(allows(Role::Manager, Action::WriteOutlets));
+        assert!(!allows(Role::Auditor, Action::WriteOutlets));
+        assert!(!allows(Role::Rep, Action::ReadUsers));
+        assert!(allows(Role::Auditor, Action::ReadAuditLog));
+        assert!(!allows(Role::Manager, Action::ReadAuditLog));
+        assert!(!allows(Role::Admin, Action::IngestPings));
+        assert!(device_allows(Action::IngestPings));
+        assert!(!device_allows(Action::ReadOutlets));
+    }
+
+    #[test]
+    fn subtree_scope_sees_descendants_only() {
+        let s = Scope::Subtree(5);
+        assert!(s.contains(Some(&[1, 5])));
+        assert!(s.contains(Some(&[1, 5, 9])));
+        assert!(!s.contains(Some(&[1, 6])));
+        assert!(!s.contains(None));
+        assert!(Scope::Org.contains(None));
+    }
+}

@@ -1,0 +1,245 @@
+//! The one error type of the HTTP layer, rendered as RFC 9457 `application/problem+json`.
+
+use crate::domain::validation::FieldError;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem details body.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem (see README, "Errors").
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The request id (also in the `x-request-id` header and the logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Each offending field (and batch item), when the problem is about the input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("/problems/{}", slug(status)),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            instance: None,
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res
+    }
+}
+
+fn slug(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad-request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not-found",
+        405 => "method-not-allowed",
+        409 => "conflict",
+        413 => "payload-too-large",
+        415 => "unsupported-media-type",
+        422 => "validation",
+        429 => "too-many-requests",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "error",
+    }
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    BadRequest { detail: String, errors: Vec<FieldError> },
+    #[error("{detail}")]
+    Unprocessable { detail: String, errors: Vec<FieldError> },
+    #[error("{detail}")]
+    Conflict { detail: String, errors: Vec<FieldError> },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("{what} {id} does not exist"))
+    }
+
+    /// A 422 listing each invalid field.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.reason),
+            _ => format!("{} fields are invalid", errors.len()),
+        };
+        ApiError::Unprocessable { detail, errors }
+    }
+
+    /// A 422 about one field.
+    pub fn field(field: &str, reason: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError::new(field, reason)])
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest { detail: detail.into(), errors: Vec::new() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut problem = Problem::new(status, self.to_string());
+        match self {
+            ApiError::BadRequest { errors, .. }
+            | ApiError::Unprocessable { errors, .. }
+            | ApiError::Conflict { errors, .. } => {
+                problem.errors = errors;
+            }
+            _ => {}
+        }
+        let mut res = problem.into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// Named constraints of the schema and the input field each one guards.
+const CONSTRAINT_FIELDS: &[(&str, &str, &str)] = &[
+    ("orgs_slug_key", "slug", "an org with this slug already exists"),
+    ("orgs_slug_format", "slug", "must be 2-63 lowercase letters, digits or dashes"),
+    ("territories_code_key", "code", "a territory with this code already exists in this org"),
+    ("territories_parent_fkey", "parent_id", "no such territory in this org"),
+    ("territories_no_cycle", "parent_id", "a territory cannot be moved below itself"),
+    ("territories_level_known", "level", "unknown level (country, province, city, district, county, grid, region)"),
+    ("territories_boundary_valid", "boundary", "the boundary is not a valid polygon"),
+    ("users_login_key", "login", "this login is already taken in this org"),
+    ("users_login_format", "login", "must be 1-128 letters, digits or . _ @ + -"),
+    ("users_role_known", "role", "unknown role (admin, supervisor, auditor, manager, rep)"),
+    ("users_territory_fkey", "territory_id", "no such territory in this org"),
+    ("devices_rep_fkey", "rep_id", "no such rep in this org"),
+    ("outlets_code_key", "code", "an outlet with this code already exists in this org"),
+    ("outlets_channel_type_known", "channel_type", "unknown channel type"),
+    ("outlets_tier_fkey", "tier", "not a tier of this org's tier policies"),
+    ("outlets_location_range", "lat", "latitude/longitude out of range"),
+    ("outlets_radius_range", "radius_m", "must be greater than 0 and at most 5000 m"),
+    ("outlets_status_known", "status", "unknown status (active, closed, suspended)"),
+    ("outlets_territory_fkey", "territory_id", "no such territory in this org"),
+    ("tier_policies_required_visits_positive", "required_visits", "must be greater than 0"),
+    ("tier_policies_cycle_days_range", "cycle_days", "must be between 1 and 366"),
+    ("tier_policies_min_dwell_range", "min_dwell_s", "must be between 0 and 86400"),
+    ("tier_policies_radius_range", "default_radius_m", "must be greater than 0 and at most 5000 m"),
+    ("tier_policies_tier_format", "tier", "must be 1-16 letters, digits or _ + -"),
+];
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => ApiError::NotFound("not found".into()),
+            sqlx::Error::PoolTimedOut => ApiError::Unavailable("the database is busy; retry shortly".into()),
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                let constraint = db.constraint().unwrap_or_default();
+                let (field, reason) = CONSTRAINT_FIELDS.iter().find(|(c, _, _)| *c == constraint).map_or_else(
+                    || (constraint.to_owned(), db.message().to_owned()),
+                    |(_, f, r)| ((*f).to_owned(), (*r).to_owned()),
+                );
+                let errors = vec![FieldError::new(field.clone(), reason.clone())];
+                let detail = format!("{field}: {reason}");
+                match code.as_ref() {
+                    "23505" => ApiError::Conflict { detail, errors },
+                    "23503" | "23514" | "23502" => ApiError::Unprocessable { detail, errors },
+                    c if c.starts_with("22") => ApiError::Unprocessable {
+                        detail: format!("invalid value: {}", db.message()),
+                        errors: Vec::new(),
+                    },
+                    _ => ApiError::Internal(err.to_string()),
+                }
+            }
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let detail = r.body_text();
+        match r {
+            JsonRejection::JsonDataError(_) => ApiError::Unprocessable { detail, errors: Vec::new() },
+            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(detail),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::UnsupportedMediaType("expected a request with `content-type: application/json`".into())
+            }
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge("the request body is larger than the configured limit".into())
+            }
+            _ => ApiError::bad_request(detail),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::bad_request(format!("invalid query string: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::bad_request(format!("invalid path parameter: {}", r.body_text()))
+    }
+}

@@ -1,0 +1,70 @@
+//! Axum extractors whose rejections are problem+json ([`ApiError`]) instead of plain text.
+
+use super::error::ApiError;
+use axum::extract::FromRequest;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// JSON body in, JSON body out.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query string.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Path parameters.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// Cursor pagination parameters shared by every list.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Items per page (1-1000, default 100).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next`.
+    pub after: Option<i64>,
+}
+
+impl Page {
+    pub const MAX: i64 = 1000;
+
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=Self::MAX).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::field("limit", format!("must be between 1 and {}", Self::MAX))),
+        }
+    }
+
+    pub fn after(&self) -> i64 {
+        self.after.unwrap_or(0)
+    }
+}
+
+/// A page of a list: the items and the cursor of the next page, if there is one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
+
+impl<T> Paged<T> {
+    /// Builds a page from items fetched with `limit`, using `id` as the cursor.
+    pub fn new(items: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Self {
+        let next = if items.len() as i64 == limit { items.last().map(id) } else { None };
+        Paged { items, next }
+    }
+}

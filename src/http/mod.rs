@@ -1,0 +1,165 @@
+//! HTTP API: thin axum handlers over `db` and `domain`, problem+json errors, OpenAPI from the code.
+
+mod audit;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+mod ops;
+mod outlets;
+mod people;
+mod territories;
+mod tracks;
+
+use crate::config::Config;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::routing::get;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: sqlx::PgPool,
+    pub metrics: Arc<metrics::Metrics>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(db: sqlx::PgPool, config: Config) -> Self {
+        AppState { db, metrics: Arc::new(metrics::Metrics::new()), config: Arc::new(config) }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fieldvisit API",
+        description = "Pings in; verified visits, plan compliance and outlet coverage out. \
+                       Every error is an RFC 9457 problem (application/problem+json)."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(error::Problem, crate::domain::validation::FieldError)),
+    tags(
+        (name = "ops", description = "Health, readiness, metrics"),
+        (name = "me", description = "The caller"),
+        (name = "outlets", description = "Retail outlets"),
+        (name = "territories", description = "The territory tree"),
+        (name = "tier-policies", description = "Visit requirements per outlet tier"),
+        (name = "users", description = "Users, roles, tokens"),
+        (name = "devices", description = "Reps' phones and their credentials"),
+        (name = "tracks", description = "Raw pings of a rep"),
+        (name = "audit", description = "The append-only audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The API routes and their OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).nest(
+        "/api/v1",
+        OpenApiRouter::new()
+            .merge(people::router())
+            .merge(outlets::router())
+            .merge(territories::router())
+            .merge(tracks::router())
+            .merge(audit::router()),
+    )
+}
+
+/// The OpenAPI document (also served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The whole application: API, docs, map UI, and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let (api_router, openapi) = api().split_for_parts();
+    let map_dir = state.config.map_ui_dir.clone();
+    let mut app = api_router.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
+    app = if map_dir.join("index.html").is_file() {
+        app.fallback_service(ServeDir::new(map_dir).not_found_service(axum::routing::any(middleware::not_found)))
+    } else {
+        app.route("/", get(ops::landing)).fallback(middleware::not_found)
+    };
+    let body_limit = state.config.body_limit_bytes;
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
+            .layer(axum::middleware::from_fn(middleware::problem_json))
+            .layer(CatchPanicLayer::new())
+            .layer(DefaultBodyLimit::max(body_limit)),
+    )
+    .with_state(state)
+}
+
+/// Serves until SIGTERM/Ctrl-C, then lets in-flight requests finish (up to the grace period).
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let grace = Duration::from_secs(state.config.shutdown_grace_s);
+    let app = router(state);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = tx.send(());
+    });
+    tokio::select! {
+        res = server => res,
+        () = async move {
+            let _ = rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("grace period over; dropping remaining connections");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

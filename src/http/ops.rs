@@ -1,0 +1,48 @@
+//! Operational endpoints: liveness, readiness, metrics, and the landing page.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(()), responses((status = 200, body = Status)))]
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Readiness: the database answers and every migration of this binary is applied.
+#[utoipa::path(get, path = "/readyz", tag = "ops", security(()), responses(
+    (status = 200, body = Status),
+    (status = 503, body = super::error::Problem, content_type = "application/problem+json"),
+))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    crate::db::readiness(&state.db).await.map_err(ApiError::Unavailable)?;
+    Ok(Json(Status { status: "ready", version: env!("CARGO_PKG_VERSION") }))
+}
+
+/// Prometheus text exposition: request counts and latency per route, DB pool state.
+#[utoipa::path(get, path = "/metrics", tag = "ops", security(()), responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.db))
+}
+
+/// Served at `/` when the map UI has not been built.
+pub async fn landing() -> Html<&'static str> {
+    Html(include_str!("landing.html"))
+}

@@ -1,0 +1,259 @@
+//! Outlets and tier policies.
+
+use super::AppState;
+use super::auth::{Can, Principal, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Page, Paged, Path, Query};
+use super::people::audit;
+use crate::db;
+use crate::db::outlets::{Filter, Outlet, OutletFields};
+use crate::domain::outlet::{TierPolicy, validate_outlet};
+use crate::domain::validation::FieldError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_outlets, create_outlet))
+        .routes(routes!(get_outlet, update_outlet))
+        .routes(routes!(list_tiers))
+        .routes(routes!(put_tier))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OutletQuery {
+    /// `min_lon,min_lat,max_lon,max_lat`
+    bbox: Option<String>,
+    /// Territory id: outlets in it and below it.
+    territory: Option<i64>,
+    tier: Option<String>,
+    channel_type: Option<String>,
+    status: Option<String>,
+    /// Text contained in the code or name.
+    q: Option<String>,
+    limit: Option<i64>,
+    after: Option<i64>,
+}
+
+fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
+    let bad = || ApiError::field("bbox", "expected `min_lon,min_lat,max_lon,max_lat` in degrees");
+    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let [a, b, c, d]: [f64; 4] = v.try_into().map_err(|_| bad())?;
+    if ![a, b, c, d].iter().all(|x| x.is_finite()) || a > c || b > d || a < -180.0 || c > 180.0 || b < -90.0 || d > 90.0
+    {
+        return Err(bad());
+    }
+    Ok([a, b, c, d])
+}
+
+/// Outlets in the caller's scope, filtered, in stable id order with a cursor.
+#[utoipa::path(get, path = "/outlets", tag = "outlets", params(OutletQuery), responses(
+    (status = 200, body = Paged<Outlet>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn list_outlets(
+    State(state): State<AppState>,
+    auth: Can<p::ReadOutlets>,
+    Query(q): Query<OutletQuery>,
+) -> Result<Json<Paged<Outlet>>, ApiError> {
+    let page = Page { limit: q.limit, after: q.after };
+    let limit = page.limit()?;
+    let filter = Filter {
+        scope_root: auth.scope_root(),
+        territory_id: q.territory,
+        tier: q.tier,
+        channel_type: q.channel_type,
+        status: q.status,
+        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        q: q.q.filter(|s| !s.trim().is_empty()),
+    };
+    let items = db::outlets::list(&state.db, auth.org_id, &filter, page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |o| o.id)))
+}
+
+async fn load(state: &AppState, who: &Principal, id: i64) -> Result<Outlet, ApiError> {
+    let outlet = db::outlets::get(&state.db, who.org_id, id).await?.ok_or_else(|| ApiError::not_found("outlet", id))?;
+    who.check_territory(outlet.territory_path.as_deref())?;
+    Ok(outlet)
+}
+
+/// One outlet.
+#[utoipa::path(get, path = "/outlets/{id}", tag = "outlets", responses(
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_outlet(
+    State(state): State<AppState>,
+    auth: Can<p::ReadOutlets>,
+    Path(id): Path<i64>,
+) -> Result<Json<Outlet>, ApiError> {
+    Ok(Json(load(&state, &auth, id).await?))
+}
+
+/// A new outlet, or the fields of an outlet to change (PATCH: absent fields keep their value).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OutletInput {
+    code: Option<String>,
+    name: Option<String>,
+    channel_type: Option<String>,
+    tier: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// Geofence radius in metres; omit to use the tier's default.
+    radius_m: Option<f64>,
+    status: Option<String>,
+    /// Territory; omit to assign by point-in-polygon.
+    territory_id: Option<i64>,
+    address: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    attributes: Option<serde_json::Value>,
+}
+
+fn required<T: Clone>(v: Option<&T>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    if v.is_none() {
+        errors.push(FieldError::new(field, "is required"));
+    }
+    v.cloned()
+}
+
+/// Validates the merged state and resolves the territory (given, or by point-in-polygon), which
+/// must be within the caller's scope.
+async fn finish(
+    state: &AppState,
+    who: &Principal,
+    mut f: OutletFields,
+    territory_given: bool,
+) -> Result<OutletFields, ApiError> {
+    let mut errors = validate_outlet(&f.code, &f.name, &f.channel_type, &f.status, f.lat, f.lon, f.radius_m);
+    if !f.attributes.is_object() {
+        errors.push(FieldError::new("attributes", "must be a JSON object"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    if !territory_given {
+        f.territory_id = db::territories::locate(&state.db, who.org_id, f.lat, f.lon).await?;
+    }
+    let path = match f.territory_id {
+        Some(t) => Some(
+            db::territories::get(&state.db, who.org_id, t)
+                .await?
+                .ok_or_else(|| ApiError::field("territory_id", "no such territory in this org"))?
+                .path,
+        ),
+        None => None,
+    };
+    who.check_territory(path.as_deref())?;
+    Ok(f)
+}
+
+/// Creates an outlet. Its territory is given or found by point-in-polygon and must be in your scope.
+#[utoipa::path(post, path = "/outlets", tag = "outlets", request_body = OutletInput, responses(
+    (status = 201, body = Outlet), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_outlet(
+    State(state): State<AppState>,
+    auth: Can<p::WriteOutlets>,
+    Json(input): Json<OutletInput>,
+) -> Result<(StatusCode, Json<Outlet>), ApiError> {
+    let mut errors = Vec::new();
+    let code = required(input.code.as_ref(), "code", &mut errors);
+    let name = required(input.name.as_ref(), "name", &mut errors);
+    let channel_type = required(input.channel_type.as_ref(), "channel_type", &mut errors);
+    let tier = required(input.tier.as_ref(), "tier", &mut errors);
+    let lat = required(input.lat.as_ref(), "lat", &mut errors);
+    let lon = required(input.lon.as_ref(), "lon", &mut errors);
+    let (Some(code), Some(name), Some(channel_type), Some(tier), Some(lat), Some(lon)) =
+        (code, name, channel_type, tier, lat, lon)
+    else {
+        return Err(ApiError::invalid(errors));
+    };
+    let fields = OutletFields {
+        code,
+        name,
+        channel_type,
+        tier,
+        lat,
+        lon,
+        radius_m: input.radius_m,
+        status: input.status.unwrap_or_else(|| "active".into()),
+        territory_id: input.territory_id,
+        address: input.address,
+        attributes: input.attributes.unwrap_or_else(|| json!({})),
+    };
+    let fields = finish(&state, &auth, fields, input.territory_id.is_some()).await?;
+    let id = db::outlets::create(&state.db, auth.org_id, &fields).await?;
+    audit(&state, &auth, "outlet.create", "outlet", id, json!({"code": fields.code})).await?;
+    Ok((StatusCode::CREATED, Json(load(&state, &auth, id).await?)))
+}
+
+/// Changes an outlet; a new lat/lon re-pins it (the old location stays in its history).
+#[utoipa::path(patch, path = "/outlets/{id}", tag = "outlets", request_body = OutletInput, responses(
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_outlet(
+    State(state): State<AppState>,
+    auth: Can<p::WriteOutlets>,
+    Path(id): Path<i64>,
+    Json(input): Json<OutletInput>,
+) -> Result<Json<Outlet>, ApiError> {
+    let cur = load(&state, &auth, id).await?;
+    let moved = input.lat.is_some() || input.lon.is_some();
+    let territory_given = input.territory_id.is_some() || !moved;
+    let fields = OutletFields {
+        code: input.code.unwrap_or(cur.code),
+        name: input.name.unwrap_or(cur.name),
+        channel_type: input.channel_type.unwrap_or(cur.channel_type),
+        tier: input.tier.unwrap_or(cur.tier),
+        lat: input.lat.unwrap_or(cur.lat),
+        lon: input.lon.unwrap_or(cur.lon),
+        radius_m: input.radius_m.or(cur.radius_m.map(f64::from)),
+        status: input.status.unwrap_or(cur.status),
+        territory_id: input.territory_id.or(cur.territory_id),
+        address: input.address.or(cur.address),
+        attributes: input.attributes.unwrap_or(cur.attributes),
+    };
+    let fields = finish(&state, &auth, fields, territory_given).await?;
+    db::outlets::update(&state.db, auth.org_id, id, &fields).await?;
+    audit(&state, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;
+    Ok(Json(load(&state, &auth, id).await?))
+}
+
+/// The org's tier policies.
+#[utoipa::path(get, path = "/tier-policies", tag = "tier-policies", responses((status = 200, body = Vec<TierPolicy>)))]
+async fn list_tiers(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTierPolicies>,
+) -> Result<Json<Vec<TierPolicy>>, ApiError> {
+    Ok(Json(db::tiers::list(&state.db, auth.org_id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TierInput {
+    required_visits: i32,
+    cycle_days: i32,
+    min_dwell_s: i32,
+    default_radius_m: f32,
+}
+
+/// Creates or replaces the policy of one tier.
+#[utoipa::path(put, path = "/tier-policies/{tier}", tag = "tier-policies", request_body = TierInput, responses(
+    (status = 200, body = TierPolicy), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn put_tier(
+    State(state): State<AppState>,
+    auth: Can<p::WriteTierPolicies>,
+    Path(tier): Path<String>,
+    Json(input): Json<TierInput>,
+) -> Result<Json<TierPolicy>, ApiError> {
+    let policy = TierPolicy {
+        tier,
+        required_visits: input.required_visits,
+        cycle_days: input.cycle_days,
+        min_dwell_s: input.min_dwell_s,
+        default_radius_m: input.default_radius_m,
+    };
+    let saved = db::tiers::upsert(&state.db, auth.org_id, &policy).await?;
+    audit(&state, &auth, "tier_policy.put", "tier_policy", &saved.tier, json!(saved)).await?;
+    Ok(Json(saved))
+}

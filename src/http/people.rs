@@ -1,0 +1,214 @@
+//! The caller, users and devices.
+
+use super::AppState;
+use super::auth::{Actor, Can, Principal, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Page, Paged, Path, Query};
+use crate::admin::{self, DeviceCredentials, IssuedUser};
+use crate::db;
+use crate::db::audit::NewEntry;
+use crate::domain::access::Role;
+use crate::domain::validation::{FieldError, check_text};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user))
+        .routes(routes!(reissue_token, revoke_token))
+        .routes(routes!(list_devices, create_device))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Me {
+    org: db::orgs::Org,
+    /// `user` or `device`.
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<db::users::User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rep_id: Option<i64>,
+}
+
+/// Who the token belongs to: org, user (role, territory scope) or device.
+#[utoipa::path(get, path = "/me", tag = "me", responses((status = 200, body = Me), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, ApiError> {
+    let org = db::orgs::get(&state.db, principal.org_id).await?;
+    Ok(Json(match principal.actor {
+        Actor::User { id, .. } => {
+            let user = db::users::get(&state.db, principal.org_id, id).await?;
+            Me { org, kind: "user", user, device_id: None, rep_id: None }
+        }
+        Actor::Device { id, rep_id } => {
+            Me { org, kind: "device", user: None, device_id: Some(id), rep_id: Some(rep_id) }
+        }
+    }))
+}
+
+/// Users in the caller's territory scope.
+#[utoipa::path(get, path = "/users", tag = "users", params(Page), responses((status = 200, body = Paged<db::users::User>), (status = 403, body = Problem)))]
+async fn list_users(
+    State(state): State<AppState>,
+    auth: Can<p::ReadUsers>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<db::users::User>>, ApiError> {
+    let limit = page.limit()?;
+    let items = db::users::list(&state.db, auth.org_id, auth.scope_root(), page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |u| u.id)))
+}
+
+/// One user (403 when outside the caller's territory scope).
+#[utoipa::path(get, path = "/users/{id}", tag = "users", responses((status = 200, body = db::users::User), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_user(
+    State(state): State<AppState>,
+    auth: Can<p::ReadUsers>,
+    Path(id): Path<i64>,
+) -> Result<Json<db::users::User>, ApiError> {
+    let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    auth.check_territory(user.territory_path.as_deref())?;
+    Ok(Json(user))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    login: String,
+    name: String,
+    role: String,
+    /// Root of the territory subtree the user sees; omit for the whole org.
+    territory_id: Option<i64>,
+}
+
+/// Creates a user and returns their token (shown once).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser, responses(
+    (status = 201, body = IssuedUser), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Can<p::ManageUsers>,
+    Json(input): Json<NewUser>,
+) -> Result<(StatusCode, Json<IssuedUser>), ApiError> {
+    let mut errors = Vec::new();
+    check_text("login", &input.login, 128, &mut errors);
+    check_text("name", &input.name, 200, &mut errors);
+    if let Err(e) = input.role.parse::<Role>() {
+        errors.push(FieldError::new("role", e));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let issued =
+        admin::create_user(&state.db, auth.org_id, &input.login, &input.name, &input.role, input.territory_id).await?;
+    audit(&state, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": input.role}))
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct NewToken {
+    token: String,
+}
+
+/// Issues a new token for a user; the previous one stops working at once.
+#[utoipa::path(post, path = "/users/{id}/token", tag = "users", responses((status = 200, body = NewToken), (status = 404, body = Problem)))]
+async fn reissue_token(
+    State(state): State<AppState>,
+    auth: Can<p::ManageUsers>,
+    Path(id): Path<i64>,
+) -> Result<Json<NewToken>, ApiError> {
+    db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    let token = admin::reissue_user_token(&state.db, auth.org_id, id).await?;
+    audit(&state, &auth, "user.token.issue", "user", id, json!({})).await?;
+    Ok(Json(NewToken { token }))
+}
+
+/// Revokes a user's token.
+#[utoipa::path(delete, path = "/users/{id}/token", tag = "users", responses((status = 204), (status = 404, body = Problem)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    auth: Can<p::ManageUsers>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    db::tokens::revoke_for_user(&state.db, auth.org_id, id).await?;
+    audit(&state, &auth, "user.token.revoke", "user", id, json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Devices of reps in the caller's territory scope.
+#[utoipa::path(get, path = "/devices", tag = "devices", params(Page), responses((status = 200, body = Paged<db::devices::Device>), (status = 403, body = Problem)))]
+async fn list_devices(
+    State(state): State<AppState>,
+    auth: Can<p::ReadDevices>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<db::devices::Device>>, ApiError> {
+    let limit = page.limit()?;
+    let items = db::devices::list(&state.db, auth.org_id, auth.scope_root(), page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |d| d.id)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewDevice {
+    rep_id: i64,
+    name: String,
+}
+
+/// Registers a phone for a rep and returns all its credentials (shown once): API token,
+/// the OsmAnd/Traccar device id, and OwnTracks user/password.
+#[utoipa::path(post, path = "/devices", tag = "devices", request_body = NewDevice, responses(
+    (status = 201, body = DeviceCredentials), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_device(
+    State(state): State<AppState>,
+    auth: Can<p::ManageDevices>,
+    Json(input): Json<NewDevice>,
+) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
+    let mut errors = Vec::new();
+    check_text("name", &input.name, 200, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let rep = db::users::get(&state.db, auth.org_id, input.rep_id)
+        .await?
+        .ok_or_else(|| ApiError::field("rep_id", "no such user in this org"))?;
+    auth.check_territory(rep.territory_path.as_deref())?;
+    if rep.role != Role::Rep.as_str() {
+        return Err(ApiError::field("rep_id", format!("user {} is a {}, not a rep", rep.id, rep.role)));
+    }
+    let creds = admin::create_device(&state.db, auth.org_id, rep.id, &input.name).await?;
+    audit(&state, &auth, "device.create", "device", creds.device_id, json!({"rep_id": rep.id})).await?;
+    Ok((StatusCode::CREATED, Json(creds)))
+}
+
+/// Records an action of the caller in the audit log.
+pub async fn audit(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    object_type: &str,
+    object_id: impl ToString,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    db::audit::record(
+        &state.db,
+        who.org_id,
+        NewEntry {
+            actor_user_id: who.user_id(),
+            actor_device_id: who.device_id(),
+            action,
+            object_type,
+            object_id: Some(object_id.to_string()),
+            request_id: who.request_id.as_deref(),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The territory tree.
+
+use super::AppState;
+use super::auth::{Can, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Page, Paged, Path, Query};
+use super::people::audit;
+use crate::db;
+use crate::db::territories::{NewTerritory, Territory};
+use crate::domain::validation::{FieldError, check_text};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_territories, create_territory)).routes(routes!(get_territory))
+}
+
+/// Territories in the caller's scope (their subtree), by id.
+#[utoipa::path(get, path = "/territories", tag = "territories", params(Page), responses((status = 200, body = Paged<Territory>)))]
+async fn list_territories(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTerritories>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<Territory>>, ApiError> {
+    let limit = page.limit()?;
+    let items = db::territories::list(&state.db, auth.org_id, auth.scope_root(), page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |t| t.id)))
+}
+
+/// One territory.
+#[utoipa::path(get, path = "/territories/{id}", tag = "territories", responses(
+    (status = 200, body = Territory), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_territory(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTerritories>,
+    Path(id): Path<i64>,
+) -> Result<Json<Territory>, ApiError> {
+    let t =
+        db::territories::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("territory", id))?;
+    auth.check_territory(Some(&t.path))?;
+    Ok(Json(t))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TerritoryInput {
+    parent_id: Option<i64>,
+    code: String,
+    name: String,
+    /// country, province, city, district, county, grid or region
+    level: String,
+    /// GeoJSON Polygon or MultiPolygon (WGS84).
+    #[schema(value_type = Option<Object>)]
+    boundary: Option<serde_json::Value>,
+}
+
+/// Creates a territory under `parent_id` (or a root).
+#[utoipa::path(post, path = "/territories", tag = "territories", request_body = TerritoryInput, responses(
+    (status = 201, body = Territory), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_territory(
+    State(state): State<AppState>,
+    auth: Can<p::WriteTerritories>,
+    Json(input): Json<TerritoryInput>,
+) -> Result<(StatusCode, Json<Territory>), ApiError> {
+    let mut errors = Vec::new();
+    check_text("code", &input.code, 64, &mut errors);
+    check_text("name", &input.name, 200, &mut errors);
+    let boundary = input.boundary.as_ref().map(serde_json::Value::to_string);
+    if let Some(b) = &boundary
+        && let Some(reason) = db::territories::boundary_problem(&state.db, b).await?
+    {
+        errors.push(FieldError::new("boundary", reason));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    if let Some(parent) = input.parent_id {
+        let parent = db::territories::get(&state.db, auth.org_id, parent)
+            .await?
+            .ok_or_else(|| ApiError::field("parent_id", "no such territory in this org"))?;
+        auth.check_territory(Some(&parent.path))?;
+    }
+    let t = db::territories::create(
+        &state.db,
+        auth.org_id,
+        &NewTerritory {
+            parent_id: input.parent_id,
+            code: &input.code,
+            name: &input.name,
+            level: &input.level,
+            boundary_geojson: boundary.as_deref(),
+        },
+    )
+    .await?;
+    audit(&state, &auth, "territory.create", "territory", t.id, json!({"code": t.code})).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
