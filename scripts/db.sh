@@ -9,19 +9,26 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
-DATA="$ROOT/.pgdata"
 DBNAME="${FV_DB_NAME:-fieldvisit}"
-# Unix socket paths are limited to ~107 bytes: fall back to /tmp for deep checkouts.
+ROOT_HASH="$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+DATA="$ROOT/.pgdata"
 SOCK="$ROOT/.run"
+# PostgreSQL runs as `postgres` when we are root: if that user cannot reach the checkout (e.g. it
+# lives under /root), keep the cluster in a per-checkout folder it can reach.
+if [ "$(id -u)" = "0" ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+  DATA="/var/tmp/fieldvisit-$ROOT_HASH/pgdata"
+  SOCK="/var/tmp/fieldvisit-$ROOT_HASH/run"
+fi
+# Unix socket paths are limited to ~107 bytes: fall back to /tmp for deep checkouts.
 if [ "${#SOCK}" -gt 80 ]; then
-  SOCK="/tmp/fieldvisit-$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+  SOCK="/tmp/fieldvisit-$ROOT_HASH"
 fi
 PORT=5432
 
 log() { echo "[db] $*" >&2; }
 
 as_pg() {
-  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = "0" ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 install_if_missing() {
@@ -52,6 +59,7 @@ ensure() {
     log "initialising cluster in $DATA"
     mkdir -p "$DATA"
     if [ "$(id -u)" = "0" ]; then chown postgres:postgres "$DATA" "$SOCK"; fi
+    if [ "$(id -u)" = "0" ] && [ "$DATA" != "$ROOT/.pgdata" ]; then ln -sfn "$DATA" "$ROOT/.pgdata"; fi
     as_pg "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >>"$DATA/postgresql.conf" <<CONF
 listen_addresses = ''
@@ -92,6 +100,6 @@ case "${1:-}" in
   ensure) ensure ;;
   url) url ;;
   stop) stop ;;
-  clean) stop; rm -rf "$DATA" "$SOCK" ;;
+  clean) stop; rm -rf "$DATA" "$SOCK" "$ROOT/.pgdata" "$ROOT/.run" ;;
   *) echo "usage: $0 ensure|url|stop|clean" >&2; exit 2 ;;
 esac
