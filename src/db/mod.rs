@@ -5,6 +5,7 @@ pub mod devices;
 pub mod orgs;
 pub mod outlets;
 pub mod pings;
+pub mod plans;
 pub mod territories;
 pub mod tiers;
 pub mod tokens;

@@ -220,7 +220,6 @@ impl From<JsonRejection> for ApiError {
         let detail = r.body_text();
         match r {
             JsonRejection::JsonDataError(_) => ApiError::Unprocessable { detail, errors: Vec::new() },
-            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(detail),
             JsonRejection::MissingJsonContentType(_) => {
                 ApiError::UnsupportedMediaType("expected a request with `content-type: application/json`".into())
             }

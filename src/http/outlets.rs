@@ -40,15 +40,19 @@ struct OutletQuery {
     after: Option<i64>,
 }
 
-fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
-    let bad = || ApiError::field("bbox", "expected `min_lon,min_lat,max_lon,max_lat` in degrees");
-    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
-    let [a, b, c, d]: [f64; 4] = v.try_into().map_err(|_| bad())?;
-    if ![a, b, c, d].iter().all(|x| x.is_finite()) || a > c || b > d || a < -180.0 || c > 180.0 || b < -90.0 || d > 90.0
-    {
+fn parse_bbox(text: &str) -> Result<[f64; 4], ApiError> {
+    let bad = || ApiError::field("bbox", "expected `min_lon,min_lat,max_lon,max_lat` in degrees, min before max");
+    let parts: Vec<f64> =
+        text.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let [min_lon, min_lat, max_lon, max_lat]: [f64; 4] = parts.try_into().map_err(|_| bad())?;
+    let in_range = (-180.0..=180.0).contains(&min_lon)
+        && (-180.0..=180.0).contains(&max_lon)
+        && (-90.0..=90.0).contains(&min_lat)
+        && (-90.0..=90.0).contains(&max_lat);
+    if !in_range || min_lon > max_lon || min_lat > max_lat {
         return Err(bad());
     }
-    Ok([a, b, c, d])
+    Ok([min_lon, min_lat, max_lon, max_lat])
 }
 
 /// Outlets in the caller's scope, filtered, in stable id order with a cursor.
