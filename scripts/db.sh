@@ -76,7 +76,7 @@ CONF
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 -o "-k $SOCK" start >/dev/null
   fi
   # PostGIS in template1 makes every test database (created from it) PostGIS-ready and fast.
-  psql_local -d template1 -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+  psql_local -d template1 -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
   if ! psql_local -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DBNAME'" | grep -q 1; then
     psql_local -d postgres -c "CREATE DATABASE \"$DBNAME\"" >/dev/null
   fi

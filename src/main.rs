@@ -86,7 +86,10 @@ enum AdminCommand {
 
 fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if format == "json" {
         builder.json().init();
     } else {
@@ -126,6 +129,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             }
             let listener = tokio::net::TcpListener::bind(config.bind).await?;
             tracing::info!(addr = %config.bind, "serving");
+            println!("fieldvisit serving on http://{} (API docs: http://{}/docs/)", config.bind, config.bind);
             http::serve(listener, http::AppState::new(pool.clone(), config)).await?;
             pool.close().await;
         }
