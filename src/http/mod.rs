@@ -98,10 +98,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();
     let map_dir = state.config.map_ui_dir.clone();
-    let mut app = api_router.merge(SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi)
-        // No call-out to the public validator: the docs page works offline.
-        .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")));
+    let mut app = api_router.merge(
+        SwaggerUi::new("/docs")
+            .url("/openapi.json", openapi)
+            // No call-out to the public validator: the docs page works offline.
+            .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
+    );
     app = if map_dir.join("index.html").is_file() {
         app.fallback_service(ServeDir::new(map_dir).not_found_service(axum::routing::any(middleware::not_found)))
     } else {
