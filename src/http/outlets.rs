@@ -5,6 +5,7 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
 use super::people::audit;
+use super::territories::territory_path;
 use crate::db;
 use crate::db::outlets::{Filter, Outlet, OutletFields};
 use crate::domain::outlet::{TierPolicy, validate_outlet};
@@ -140,15 +141,7 @@ async fn finish(
     if !territory_given {
         f.territory_id = db::territories::locate(&state.db, who.org_id, f.lat, f.lon).await?;
     }
-    let path = match f.territory_id {
-        Some(t) => Some(
-            db::territories::get(&state.db, who.org_id, t)
-                .await?
-                .ok_or_else(|| ApiError::field("territory_id", "no such territory in this org"))?
-                .path,
-        ),
-        None => None,
-    };
+    let path = territory_path(state, who.org_id, f.territory_id, "territory_id").await?;
     who.check_territory(path.as_deref())?;
     Ok(f)
 }

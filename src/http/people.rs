@@ -4,6 +4,7 @@ use super::AppState;
 use super::auth::{Actor, Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
+use super::territories::territory_path;
 use crate::admin::{self, DeviceCredentials, IssuedUser};
 use crate::db;
 use crate::db::audit::NewEntry;
@@ -104,6 +105,9 @@ async fn create_user(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
+    // A scoped admin may only create users inside their own subtree (never org-wide ones).
+    let path = territory_path(&state, auth.org_id, input.territory_id, "territory_id").await?;
+    auth.check_territory(path.as_deref())?;
     let issued =
         admin::create_user(&state.db, auth.org_id, &input.login, &input.name, &input.role, input.territory_id).await?;
     audit(&state, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": input.role}))
@@ -123,7 +127,8 @@ async fn reissue_token(
     auth: Can<p::ManageUsers>,
     Path(id): Path<i64>,
 ) -> Result<Json<NewToken>, ApiError> {
-    db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    auth.check_territory(user.territory_path.as_deref())?;
     let token = admin::reissue_user_token(&state.db, auth.org_id, id).await?;
     audit(&state, &auth, "user.token.issue", "user", id, json!({})).await?;
     Ok(Json(NewToken { token }))
@@ -136,7 +141,8 @@ async fn revoke_token(
     auth: Can<p::ManageUsers>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    auth.check_territory(user.territory_path.as_deref())?;
     db::tokens::revoke_for_user(&state.db, auth.org_id, id).await?;
     audit(&state, &auth, "user.token.revoke", "user", id, json!({})).await?;
     Ok(StatusCode::NO_CONTENT)

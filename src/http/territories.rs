@@ -78,12 +78,9 @@ async fn create_territory(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    if let Some(parent) = input.parent_id {
-        let parent = db::territories::get(&state.db, auth.org_id, parent)
-            .await?
-            .ok_or_else(|| ApiError::field("parent_id", "no such territory in this org"))?;
-        auth.check_territory(Some(&parent.path))?;
-    }
+    // A new root is org-wide: only org-wide admins may add one.
+    let parent_path = territory_path(&state, auth.org_id, input.parent_id, "parent_id").await?;
+    auth.check_territory(parent_path.as_deref())?;
     let t = db::territories::create(
         &state.db,
         auth.org_id,
@@ -98,4 +95,19 @@ async fn create_territory(
     .await?;
     audit(&state, &auth, "territory.create", "territory", t.id, json!({"code": t.code})).await?;
     Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// The path (root..node ids) of a territory named in a request body, `None` when none is named;
+/// 422 on `field` when the org has no such territory.
+pub(super) async fn territory_path(
+    state: &AppState,
+    org_id: i64,
+    territory_id: Option<i64>,
+    field: &str,
+) -> Result<Option<Vec<i64>>, ApiError> {
+    let Some(id) = territory_id else { return Ok(None) };
+    let t = db::territories::get(&state.db, org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::field(field, "no such territory in this org"))?;
+    Ok(Some(t.path))
 }

@@ -1,0 +1,280 @@
+//! Operational surface: health, readiness, metrics, `OpenAPI`, offline docs, the audit trail of a
+//! change, and the real binary serving and shutting down cleanly on SIGTERM.
+
+mod common;
+
+use common::{IN_T1, TestApp, World};
+use reqwest::Method;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn health_and_readiness(pool: sqlx::PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let res = app.get("/healthz", None).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["status"], "ok");
+    let res = app.get("/readyz", None).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["status"], "ready");
+}
+
+/// The sample lines of one metric family.
+fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' '])).collect()
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn metrics_count_requests_per_route_template(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    assert_eq!(app.get("/api/v1/outlets", Some(&w.admin.token)).await.status, 200);
+    assert_eq!(app.get("/api/v1/outlets", Some(&w.admin.token)).await.status, 200);
+    assert_eq!(app.get("/api/v1/outlets", None).await.status, 401);
+    assert_eq!(app.get(&format!("/api/v1/outlets/{}", w.o1), Some(&w.admin.token)).await.status, 200);
+    assert_eq!(app.get("/api/v1/no-such-route/12345", None).await.status, 404);
+
+    let res = app.get("/metrics", None).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(res.content_type().starts_with("text/plain"), "{}", res.content_type());
+    let text = &res.text;
+    let requests = samples(text, "fieldvisit_http_requests_total");
+    let find = |route: &str, status: &str| {
+        requests
+            .iter()
+            .find(|l| {
+                l.contains("method=\"GET\"")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(find("/api/v1/outlets", "200").as_deref(), Some("2"), "{requests:#?}");
+    assert_eq!(find("/api/v1/outlets", "401").as_deref(), Some("1"), "{requests:#?}");
+    assert_eq!(
+        find("/api/v1/outlets/{id}", "200").as_deref(),
+        Some("1"),
+        "route template, not the raw path: {requests:#?}"
+    );
+    assert!(!text.contains("12345"), "unmatched raw paths must not become labels:\n{text}");
+    assert!(!samples(text, "fieldvisit_http_request_duration_seconds_bucket").is_empty(), "latency histogram:\n{text}");
+    for gauge in ["fieldvisit_db_pool_connections", "fieldvisit_db_pool_idle_connections"] {
+        let lines = samples(text, gauge);
+        assert_eq!(lines.len(), 1, "{gauge}:\n{text}");
+        let value: f64 = lines[0].rsplit(' ').next().and_then(|v| v.parse().ok()).expect("gauge value");
+        assert!(value >= 0.0, "{gauge} = {value}");
+    }
+    let open: f64 = samples(text, "fieldvisit_db_pool_connections")[0]
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("value");
+    assert!(open >= 1.0, "the pool has served requests, so it holds a connection: {open}");
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn openapi_document_lists_the_api(pool: sqlx::PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let res = app.get("/openapi.json", None).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(res.content_type().starts_with("application/json"), "{}", res.content_type());
+    let doc = &res.json;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/api/v1/outlets", "get"),
+        ("/api/v1/outlets", "post"),
+        ("/api/v1/outlets/{id}", "patch"),
+        ("/api/v1/territories", "post"),
+        ("/api/v1/tier-policies/{tier}", "put"),
+        ("/api/v1/users/{id}/token", "delete"),
+        ("/api/v1/devices", "post"),
+        ("/api/v1/reps/{id}/pings", "get"),
+        ("/api/v1/audit-log", "get"),
+        ("/api/v1/me", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from {:?}",
+            paths.keys()
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "bearer security scheme");
+    assert!(doc["components"]["schemas"]["Problem"].is_object(), "Problem schema");
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn docs_page_is_served_offline(pool: sqlx::PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let res = app.get("/docs/", None).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(res.content_type().starts_with("text/html"), "{}", res.content_type());
+    assert!(res.text.to_lowercase().contains("swagger"), "{}", res.describe());
+    for external in ["http://", "https://", "//unpkg", "cdn"] {
+        let refs: Vec<&str> =
+            res.text.lines().filter(|l| (l.contains("src=") || l.contains("href=")) && l.contains(external)).collect();
+        assert!(refs.is_empty(), "the docs page must not load {external} assets: {refs:?}");
+    }
+    // The page's assets come from this server.
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        let res = app.get(&format!("/docs/{asset}"), None).await;
+        assert_eq!(res.status, 200, "/docs/{asset}: {}", res.describe());
+        assert!(res.text.len() > 100, "/docs/{asset} is empty");
+    }
+    let init = app.get("/docs/swagger-initializer.js", None).await;
+    assert!(init.text.contains("/openapi.json"), "the docs page loads our OpenAPI document: {}", init.text);
+    // The landing page links the docs (no map UI built in the tests).
+    let res = app.get("/", None).await;
+    assert_eq!(res.status, 200);
+    assert!(res.content_type().starts_with("text/html") && res.text.contains("/docs/"), "{}", res.describe());
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn audit_log_records_outlet_creation_with_request_id(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let body = json!({"code": "AUD-1", "name": "Audited", "channel_type": "franchise_store", "tier": "C",
+                      "lat": IN_T1.0, "lon": IN_T1.1});
+
+    // With a request id of the client's choosing ...
+    let res = app
+        .send(
+            app.request(Method::POST, "/api/v1/outlets", Some(&w.manager.token))
+                .header("x-request-id", "audit-req-1")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let first = res.json["id"].as_i64().expect("id");
+    // ... and with one the server assigns.
+    let mut second_body = body.clone();
+    second_body["code"] = json!("AUD-2");
+    let res = app.post("/api/v1/outlets", Some(&w.admin.token), &second_body).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let second = res.json["id"].as_i64().expect("id");
+    let assigned = res.header("x-request-id").expect("x-request-id").to_owned();
+
+    // A rejected creation leaves no entry.
+    let res = app.post("/api/v1/outlets", Some(&w.admin.token), &second_body).await;
+    assert_eq!(res.status, 409, "{}", res.describe());
+
+    let log = app.get("/api/v1/audit-log", Some(&w.auditor.token)).await;
+    assert_eq!(log.status, 200, "{}", log.describe());
+    let entries = log.json["items"].as_array().cloned().unwrap_or_default();
+    let creates: Vec<_> = entries.iter().filter(|e| e["action"] == "outlet.create").collect();
+    assert_eq!(creates.len(), 2, "{entries:#?}");
+    let entry = |id: i64| {
+        creates
+            .iter()
+            .find(|e| e["object_id"] == json!(id.to_string()))
+            .unwrap_or_else(|| panic!("no entry for outlet {id}: {creates:#?}"))
+    };
+    let e1 = entry(first);
+    assert_eq!(e1["request_id"], "audit-req-1");
+    assert_eq!(e1["actor_user_id"].as_i64(), Some(w.manager.id));
+    assert_eq!(e1["object_type"], "outlet");
+    let e2 = entry(second);
+    assert_eq!(e2["request_id"].as_str(), Some(assigned.as_str()));
+    assert_eq!(e2["actor_user_id"].as_i64(), Some(w.admin.id));
+    // Newest first.
+    let pos = |id: i64| {
+        entries.iter().position(|e| e["object_id"] == json!(id.to_string()) && e["action"] == "outlet.create")
+    };
+    assert!(pos(second) < pos(first), "the audit log lists the newest first");
+}
+
+/// Kills the child on drop, so a failing assertion never leaves a server running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// `DATABASE_URL` of the test run with the database name replaced by `db`.
+fn url_for_database(base: &str, db: &str) -> String {
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let query = base[path_start..].find('?').map_or("", |i| &base[path_start + i..]);
+    format!("{}/{db}{query}", &base[..path_start])
+}
+
+#[test]
+fn url_for_database_replaces_only_the_name() {
+    assert_eq!(
+        url_for_database("postgres://u@localhost:5432/fieldvisit?host=/tmp/x", "t_1"),
+        "postgres://u@localhost:5432/t_1?host=/tmp/x"
+    );
+    assert_eq!(url_for_database("postgres://u:p@h/db", "other"), "postgres://u:p@h/other");
+    assert_eq!(url_for_database("postgres://h", "other"), "postgres://h/other");
+}
+
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn real_binary_serves_and_stops_on_sigterm(pool: sqlx::PgPool) {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests");
+    let dbname: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.expect("db name");
+    let url = url_for_database(&base, &dbname);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let log = std::env::temp_dir().join(format!("fieldvisit-ops-{dbname}.log"));
+    let log_file = std::fs::File::create(&log).expect("log file");
+
+    let child = Command::new(env!("CARGO_BIN_EXE_fieldvisit"))
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("FV_MAP_UI_DIR", "/nonexistent/fieldvisit-test-map-ui")
+        .env("FV_SHUTDOWN_GRACE_S", "5")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log file"))
+        .stderr(log_file)
+        .spawn()
+        .expect("start the fieldvisit binary");
+    let mut server = Running(child);
+    let pid = server.0.id();
+
+    let client = common::client();
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        if let Some(status) = server.0.try_wait().expect("poll child") {
+            panic!("the server exited early with {status}; log:\n{}", log_tail(&log));
+        }
+        if let Ok(res) = client.get(&readyz).timeout(Duration::from_secs(5)).send().await {
+            break res.status().as_u16();
+        }
+        assert!(Instant::now() < deadline, "no answer on {readyz} within 60 s; log:\n{}", log_tail(&log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready, 200, "/readyz of the binary; log:\n{}", log_tail(&log));
+    let res =
+        common::read(client.get(format!("http://127.0.0.1:{port}/api/v1/outlets")).send().await.expect("request"))
+            .await;
+    common::assert_problem(&res, 401, "/api/v1/outlets");
+
+    let killed = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill");
+    assert!(killed.success(), "kill -TERM {pid} failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("poll child") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit within 30 s of SIGTERM; log:\n{}", log_tail(&log));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}; log:\n{}", log_tail(&log));
+    let _ = std::fs::remove_file(&log);
+}
