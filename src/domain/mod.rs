@@ -2,5 +2,6 @@
 
 pub mod access;
 pub mod credentials;
+pub mod geo;
 pub mod outlet;
 pub mod validation;

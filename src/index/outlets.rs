@@ -1,0 +1,403 @@
+//! The outlet index of one org: an R-tree on unit-sphere coordinates (exact great-circle nearest
+//! neighbours, no antimeridian or pole special cases) and an ordered H3 cell map in which the
+//! descendants of every coarser cell form one contiguous key range.
+
+use crate::domain::geo::{chord_for_m, haversine_m, unit_xyz};
+use geo::{BoundingRect, Intersects, MultiPolygon, Point};
+use h3o::{CellIndex, LatLng, Resolution};
+use rstar::primitives::GeomWithData;
+use rstar::{AABB, RTree};
+use std::collections::{BTreeSet, HashMap};
+
+/// What the index keeps of an outlet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexedOutlet {
+    pub id: i64,
+    pub lat: f64,
+    pub lon: f64,
+    /// Own geofence radius, metres (`None`: the tier default applies).
+    pub radius_m: Option<f32>,
+    pub active: bool,
+}
+
+/// An outlet found by a distance query, with its great-circle distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub id: i64,
+    pub distance_m: f64,
+}
+
+type Node = GeomWithData<[f64; 3], i64>;
+
+/// Finest H3 resolution the cell map supports queries at.
+pub const MAX_CELL_RES: Resolution = Resolution::Ten;
+/// Coarsest H3 resolution the cell map supports queries at.
+pub const MIN_CELL_RES: Resolution = Resolution::Five;
+
+/// Spatial index of one org's outlets.
+#[derive(Debug)]
+pub struct OutletIndex {
+    tree: RTree<Node>,
+    by_id: HashMap<i64, IndexedOutlet>,
+    /// (cell at [`MAX_CELL_RES`], outlet id)
+    cells: BTreeSet<(u64, i64)>,
+}
+
+fn node(o: &IndexedOutlet) -> Node {
+    GeomWithData::new(unit_xyz(o.lat, o.lon), o.id)
+}
+
+fn cell_of(o: &IndexedOutlet) -> Option<u64> {
+    LatLng::new(o.lat, o.lon).ok().map(|ll| u64::from(ll.to_cell(MAX_CELL_RES)))
+}
+
+impl OutletIndex {
+    /// Builds the index in one pass (bulk-loaded R-tree).
+    pub fn build(outlets: impl IntoIterator<Item = IndexedOutlet>) -> Self {
+        let by_id: HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
+        let tree = RTree::bulk_load(by_id.values().map(node).collect());
+        let cells = by_id.values().filter_map(|o| cell_of(o).map(|c| (c, o.id))).collect();
+        OutletIndex { tree, by_id, cells }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn get(&self, id: i64) -> Option<&IndexedOutlet> {
+        self.by_id.get(&id)
+    }
+
+    /// Adds or replaces an outlet.
+    pub fn upsert(&mut self, o: IndexedOutlet) {
+        self.remove(o.id);
+        self.tree.insert(node(&o));
+        if let Some(c) = cell_of(&o) {
+            self.cells.insert((c, o.id));
+        }
+        self.by_id.insert(o.id, o);
+    }
+
+    /// Removes an outlet; returns whether it was there.
+    pub fn remove(&mut self, id: i64) -> bool {
+        let Some(old) = self.by_id.remove(&id) else { return false };
+        self.tree.remove(&node(&old));
+        if let Some(c) = cell_of(&old) {
+            self.cells.remove(&(c, id));
+        }
+        true
+    }
+
+    fn hit(&self, n: &Node, lat: f64, lon: f64) -> Hit {
+        let o = &self.by_id[&n.data];
+        Hit { id: o.id, distance_m: haversine_m(lat, lon, o.lat, o.lon) }
+    }
+
+    /// The `k` outlets nearest to a position, nearest first.
+    pub fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<Hit> {
+        let q = unit_xyz(lat, lon);
+        self.tree.nearest_neighbor_iter(&q).take(k).map(|n| self.hit(n, lat, lon)).collect()
+    }
+
+    /// Outlets within `radius_m` metres of a position, nearest first.
+    pub fn within_radius(&self, lat: f64, lon: f64, radius_m: f64) -> Vec<Hit> {
+        let q = unit_xyz(lat, lon);
+        // A hair of slack on the chord, then the exact haversine test decides.
+        let chord = chord_for_m(radius_m) * (1.0 + 1e-9) + 1e-12;
+        let mut hits: Vec<Hit> = self
+            .tree
+            .locate_within_distance(q, chord * chord)
+            .map(|n| self.hit(n, lat, lon))
+            .filter(|h| h.distance_m <= radius_m)
+            .collect();
+        hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
+        hits
+    }
+
+    /// Outlets inside a lon/lat box (edges included). `min_lon > max_lon` means the box crosses
+    /// the antimeridian. Ids ascending.
+    pub fn within_bbox(&self, min_lon: f64, min_lat: f64, max_lon: f64, max_lat: f64) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let spans: &[(f64, f64)] =
+            if min_lon <= max_lon { &[(min_lon, max_lon)] } else { &[(min_lon, 180.0), (-180.0, max_lon)] };
+        for &(lo, hi) in spans {
+            let envelope = sphere_envelope(min_lat, max_lat, lo, hi);
+            ids.extend(
+                self.tree
+                    .locate_in_envelope_intersecting(&envelope)
+                    .map(|n| &self.by_id[&n.data])
+                    .filter(|o| o.lat >= min_lat && o.lat <= max_lat && o.lon >= lo && o.lon <= hi)
+                    .map(|o| o.id),
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Outlets inside (or on the boundary of) a lon/lat (multi)polygon. Ids ascending.
+    pub fn within_polygon(&self, area: &MultiPolygon<f64>) -> Vec<i64> {
+        let Some(rect) = area.bounding_rect() else { return Vec::new() };
+        self.within_bbox(rect.min().x, rect.min().y, rect.max().x, rect.max().y)
+            .into_iter()
+            .filter(|id| {
+                let o = &self.by_id[id];
+                area.intersects(&Point::new(o.lon, o.lat))
+            })
+            .collect()
+    }
+
+    /// Outlets in an H3 cell of resolution 5 to 10. Ids ascending.
+    pub fn in_cell(&self, cell: CellIndex) -> Vec<i64> {
+        let res = cell.resolution();
+        if res < MIN_CELL_RES || res > MAX_CELL_RES {
+            return Vec::new();
+        }
+        let range_ids = |c: CellIndex| {
+            let (lo, hi) = descendant_range(c, MAX_CELL_RES);
+            self.cells.range((lo, i64::MIN)..=(hi, i64::MAX)).map(|&(_, id)| id)
+        };
+        if res == MAX_CELL_RES {
+            return range_ids(cell).collect();
+        }
+        // H3 cells do not nest exactly: a point in `cell` may sit in a fine cell whose ancestor is a
+        // neighbour of `cell`. Take the descendants of the cell and its neighbours, then decide exactly.
+        let mut ids: Vec<i64> = cell
+            .grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .flat_map(range_ids)
+            .filter(|id| {
+                let o = &self.by_id[id];
+                LatLng::new(o.lat, o.lon).is_ok_and(|ll| ll.to_cell(res) == cell)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// All indexed outlets (unordered).
+    pub fn iter(&self) -> impl Iterator<Item = &IndexedOutlet> {
+        self.by_id.values()
+    }
+}
+
+/// The smallest and largest H3 index of `cell`'s descendants at resolution `res`: all of them,
+/// and nothing else, lie in this range because the index digits are stored most significant first.
+pub fn descendant_range(cell: CellIndex, res: Resolution) -> (u64, u64) {
+    const RES_SHIFT: u32 = 52;
+    const RES_MASK: u64 = 0xF << RES_SHIFT;
+    let r = u8::from(cell.resolution());
+    let target = u8::from(res);
+    let mut lo = (u64::from(cell) & !RES_MASK) | (u64::from(target) << RES_SHIFT);
+    let mut hi = lo;
+    for digit in (r + 1)..=target {
+        let shift = u32::from(15 - digit) * 3;
+        lo &= !(0b111 << shift);
+        hi = (hi & !(0b111 << shift)) | (0b110 << shift);
+    }
+    (lo, hi)
+}
+
+/// An axis-aligned box in unit-sphere coordinates that contains every point of the lon/lat box.
+fn sphere_envelope(min_lat: f64, max_lat: f64, min_lon: f64, max_lon: f64) -> AABB<[f64; 3]> {
+    let (c1, c2) = (min_lat.to_radians().cos(), max_lat.to_radians().cos());
+    let cos_lat_max = if min_lat <= 0.0 && max_lat >= 0.0 { 1.0 } else { c1.max(c2) };
+    let cos_lat_min = c1.min(c2);
+    let range = |f: fn(f64) -> f64, extremes: &[(f64, f64)]| {
+        let (a, b) = (f(min_lon.to_radians()), f(max_lon.to_radians()));
+        let (mut lo, mut hi) = (a.min(b), a.max(b));
+        for &(angle, value) in extremes {
+            if min_lon <= angle && angle <= max_lon {
+                lo = lo.min(value);
+                hi = hi.max(value);
+            }
+        }
+        (lo, hi)
+    };
+    // cos(lon) peaks at 0 and bottoms at ±180; sin(lon) peaks at 90 and bottoms at -90.
+    let (cos_lo, cos_hi) = range(f64::cos, &[(0.0, 1.0), (180.0, -1.0), (-180.0, -1.0)]);
+    let (sin_lo, sin_hi) = range(f64::sin, &[(90.0, 1.0), (-90.0, -1.0)]);
+    let scale = |lo: f64, hi: f64| {
+        let c = [lo * cos_lat_min, lo * cos_lat_max, hi * cos_lat_min, hi * cos_lat_max];
+        (c.iter().copied().fold(f64::INFINITY, f64::min), c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    };
+    let (x0, x1) = scale(cos_lo, cos_hi);
+    let (y0, y1) = scale(sin_lo, sin_hi);
+    let eps = 1e-9;
+    AABB::from_corners(
+        [x0 - eps, y0 - eps, min_lat.to_radians().sin() - eps],
+        [x1 + eps, y1 + eps, max_lat.to_radians().sin() + eps],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{LineString, Polygon};
+    use proptest::prelude::*;
+
+    fn outlet(id: i64, lat: f64, lon: f64) -> IndexedOutlet {
+        IndexedOutlet { id, lat, lon, radius_m: None, active: true }
+    }
+
+    /// Positions spread over the globe with clusters at the antimeridian and near the poles.
+    fn position() -> impl Strategy<Value = (f64, f64)> {
+        prop_oneof![
+            (-89.9f64..89.9, -180.0f64..=180.0),
+            (-60.0f64..60.0, prop_oneof![179.0f64..=180.0, -180.0f64..-179.0]),
+            (prop_oneof![88.5f64..=89.99, -89.99f64..-88.5], -180.0f64..=180.0),
+            (39.8f64..40.1, 116.2f64..116.6),
+        ]
+    }
+
+    fn outlets() -> impl Strategy<Value = Vec<IndexedOutlet>> {
+        prop::collection::vec(position(), 1..300)
+            .prop_map(|v| v.into_iter().enumerate().map(|(i, (lat, lon))| outlet(i as i64 + 1, lat, lon)).collect())
+    }
+
+    fn brute_distances(all: &[IndexedOutlet], lat: f64, lon: f64) -> Vec<Hit> {
+        let mut v: Vec<Hit> =
+            all.iter().map(|o| Hit { id: o.id, distance_m: haversine_m(lat, lon, o.lat, o.lon) }).collect();
+        v.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    fn in_box(o: &IndexedOutlet, min_lon: f64, min_lat: f64, max_lon: f64, max_lat: f64) -> bool {
+        let lon_ok = if min_lon <= max_lon {
+            o.lon >= min_lon && o.lon <= max_lon
+        } else {
+            o.lon >= min_lon || o.lon <= max_lon
+        };
+        lon_ok && o.lat >= min_lat && o.lat <= max_lat
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn nearest_equals_brute_force(all in outlets(), (lat, lon) in position(), k in 1usize..8) {
+            let index = OutletIndex::build(all.clone());
+            let got = index.nearest(lat, lon, k);
+            let want = brute_distances(&all, lat, lon);
+            prop_assert_eq!(got.len(), k.min(all.len()));
+            for (g, w) in got.iter().zip(&want) {
+                // Ties may come in another order; the distances must agree.
+                prop_assert!((g.distance_m - w.distance_m).abs() < 1e-6, "{:?} vs {:?}", g, w);
+            }
+        }
+
+        #[test]
+        fn radius_equals_brute_force(all in outlets(), (lat, lon) in position(), r in prop_oneof![1.0f64..500.0, 500.0f64..200_000.0]) {
+            let index = OutletIndex::build(all.clone());
+            let got: Vec<i64> = index.within_radius(lat, lon, r).iter().map(|h| h.id).collect();
+            let want: Vec<i64> = brute_distances(&all, lat, lon).into_iter().filter(|h| h.distance_m <= r).map(|h| h.id).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn radius_around_an_outlet_finds_it_and_its_neighbours(all in outlets(), pick in any::<prop::sample::Index>(), r in 0.0f64..2000.0) {
+            let index = OutletIndex::build(all.clone());
+            let o = all[pick.index(all.len())];
+            let got: Vec<i64> = index.within_radius(o.lat, o.lon, r).iter().map(|h| h.id).collect();
+            let want: Vec<i64> = brute_distances(&all, o.lat, o.lon).into_iter().filter(|h| h.distance_m <= r).map(|h| h.id).collect();
+            prop_assert!(got.contains(&o.id));
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn bbox_equals_brute_force(all in outlets(), (lat1, lon1) in position(), (lat2, lon2) in position()) {
+            let index = OutletIndex::build(all.clone());
+            // Any two longitudes make a box; min > max crosses the antimeridian.
+            let (min_lat, max_lat) = (lat1.min(lat2), lat1.max(lat2));
+            let got = index.within_bbox(lon1, min_lat, lon2, max_lat);
+            let mut want: Vec<i64> = all.iter().filter(|o| in_box(o, lon1, min_lat, lon2, max_lat)).map(|o| o.id).collect();
+            want.sort_unstable();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn polygon_equals_brute_force(all in outlets(), (lat, lon) in position(), w in 0.01f64..30.0, h in 0.01f64..20.0) {
+            let index = OutletIndex::build(all.clone());
+            let (x0, y0) = (lon.clamp(-180.0, 180.0 - w), lat.clamp(-89.9, 89.9 - h));
+            // A concave "L" shape.
+            let ring = LineString::from(vec![
+                (x0, y0), (x0 + w, y0), (x0 + w, y0 + h / 2.0), (x0 + w / 2.0, y0 + h / 2.0),
+                (x0 + w / 2.0, y0 + h), (x0, y0 + h), (x0, y0),
+            ]);
+            let area = MultiPolygon::new(vec![Polygon::new(ring, vec![])]);
+            let got = index.within_polygon(&area);
+            let mut want: Vec<i64> = all.iter().filter(|o| area.intersects(&Point::new(o.lon, o.lat))).map(|o| o.id).collect();
+            want.sort_unstable();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn cell_equals_brute_force(all in outlets(), pick in any::<prop::sample::Index>(), res in 5u8..=10) {
+            let index = OutletIndex::build(all.clone());
+            let o = all[pick.index(all.len())];
+            let res = Resolution::try_from(res).expect("valid resolution");
+            let cell = LatLng::new(o.lat, o.lon).expect("valid").to_cell(res);
+            let got = index.in_cell(cell);
+            let mut want: Vec<i64> = all
+                .iter()
+                .filter(|x| LatLng::new(x.lat, x.lon).expect("valid").to_cell(res) == cell)
+                .map(|x| x.id)
+                .collect();
+            want.sort_unstable();
+            prop_assert!(got.contains(&o.id));
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn updates_keep_every_query_consistent(all in outlets(), moves in prop::collection::vec((any::<prop::sample::Index>(), position()), 0..40), drops in prop::collection::vec(any::<prop::sample::Index>(), 0..20)) {
+            let mut index = OutletIndex::build(all.clone());
+            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, *o)).collect();
+            for (pick, (lat, lon)) in moves {
+                let id = all[pick.index(all.len())].id;
+                let moved = outlet(id, lat, lon);
+                index.upsert(moved);
+                truth.insert(id, moved);
+            }
+            for pick in drops {
+                let id = all[pick.index(all.len())].id;
+                prop_assert_eq!(index.remove(id), truth.remove(&id).is_some());
+            }
+            let rebuilt = OutletIndex::build(truth.values().copied());
+            prop_assert_eq!(index.len(), rebuilt.len());
+            prop_assert_eq!(index.within_bbox(-180.0, -90.0, 180.0, 90.0), rebuilt.within_bbox(-180.0, -90.0, 180.0, 90.0));
+            for o in truth.values() {
+                let cell = LatLng::new(o.lat, o.lon).expect("valid").to_cell(Resolution::Eight);
+                prop_assert_eq!(index.in_cell(cell), rebuilt.in_cell(cell));
+                let near = index.nearest(o.lat, o.lon, 1);
+                prop_assert!(near[0].distance_m < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn descendant_range_brackets_exactly_the_children() {
+        let cell = LatLng::new(39.9, 116.4).expect("valid").to_cell(Resolution::Seven);
+        let (lo, hi) = descendant_range(cell, Resolution::Nine);
+        let children: Vec<u64> = cell.children(Resolution::Nine).map(u64::from).collect();
+        assert_eq!(children.len(), 49);
+        assert_eq!(children.iter().min(), Some(&lo));
+        assert_eq!(children.iter().max(), Some(&hi));
+        assert!(children.iter().all(|c| (lo..=hi).contains(c)));
+    }
+
+    #[test]
+    fn cells_outside_the_supported_resolutions_answer_nothing() {
+        let index = OutletIndex::build([outlet(1, 39.9, 116.4)]);
+        let coarse = LatLng::new(39.9, 116.4).expect("valid").to_cell(Resolution::Four);
+        assert!(index.in_cell(coarse).is_empty());
+        let fine = LatLng::new(39.9, 116.4).expect("valid").to_cell(Resolution::Eleven);
+        assert!(index.in_cell(fine).is_empty());
+        let five = LatLng::new(39.9, 116.4).expect("valid").to_cell(Resolution::Five);
+        assert_eq!(index.in_cell(five), vec![1]);
+    }
+}
