@@ -45,6 +45,24 @@ pub struct OutletFields {
     pub attributes: serde_json::Value,
 }
 
+impl From<Outlet> for OutletFields {
+    fn from(o: Outlet) -> Self {
+        OutletFields {
+            code: o.code,
+            name: o.name,
+            channel_type: o.channel_type,
+            tier: o.tier,
+            lat: o.lat,
+            lon: o.lon,
+            radius_m: o.radius_m.map(f64::from),
+            status: o.status,
+            territory_id: o.territory_id,
+            address: o.address,
+            attributes: o.attributes,
+        }
+    }
+}
+
 pub async fn create(db: impl PgExecutor<'_>, org_id: i64, f: &OutletFields) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO outlets (org_id, code, name, channel_type, tier, location, radius_m, status, territory_id, address, attributes)
@@ -109,8 +127,10 @@ pub struct Filter {
     pub tier: Option<String>,
     pub channel_type: Option<String>,
     pub status: Option<String>,
-    /// min lon, min lat, max lon, max lat
+    /// min lon, min lat, max lon, max lat; min lon > max lon crosses the antimeridian.
     pub bbox: Option<[f64; 4]>,
+    /// lat, lon, radius in metres (great-circle).
+    pub near: Option<[f64; 3]>,
     pub q: Option<String>,
 }
 
@@ -130,8 +150,13 @@ pub async fn list(
            AND ($4::text IS NULL OR o.tier = $4)
            AND ($5::text IS NULL OR o.channel_type = $5)
            AND ($6::text IS NULL OR o.status = $6)
-           AND ($7::float8[] IS NULL OR o.location && ST_MakeEnvelope($7[1], $7[2], $7[3], $7[4], 4326))
+           AND ($7::float8[] IS NULL
+                OR ($7[1] <= $7[3] AND o.location && ST_MakeEnvelope($7[1], $7[2], $7[3], $7[4], 4326))
+                OR ($7[1] > $7[3] AND (o.location && ST_MakeEnvelope($7[1], $7[2], 180, $7[4], 4326)
+                                       OR o.location && ST_MakeEnvelope(-180, $7[2], $7[3], $7[4], 4326))))
            AND ($8::text IS NULL OR o.code ILIKE '%' || $8 || '%' OR o.name ILIKE '%' || $8 || '%')
+           AND ($11::float8[] IS NULL OR ST_DWithin(o.location::geography,
+                    ST_SetSRID(ST_MakePoint($11[2], $11[1]), 4326)::geography, $11[3], false))
            AND o.id > $9
          ORDER BY o.id LIMIT $10"
     ))
@@ -145,6 +170,49 @@ pub async fn list(
     .bind(&f.q)
     .bind(after_id)
     .bind(limit)
+    .bind(f.near.map(|n| n.to_vec()))
     .fetch_all(db)
     .await
+}
+
+/// A period during which an outlet stood at one place.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct LocationPeriod {
+    pub valid_from: chrono::DateTime<chrono::Utc>,
+    /// `null` for the current location.
+    pub valid_to: Option<chrono::DateTime<chrono::Utc>>,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: Option<f32>,
+}
+
+/// A change of an outlet's status.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct StatusChange {
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+    pub status: String,
+}
+
+/// Every location and status the outlet has had, oldest first.
+pub async fn history(
+    db: &mut sqlx::PgConnection,
+    org_id: i64,
+    id: i64,
+) -> Result<(Vec<LocationPeriod>, Vec<StatusChange>), sqlx::Error> {
+    let locations = sqlx::query_as(
+        "SELECT valid_from, valid_to, ST_Y(location) AS lat, ST_X(location) AS lon, radius_m
+           FROM outlet_locations WHERE org_id = $1 AND outlet_id = $2 ORDER BY valid_from",
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_all(&mut *db)
+    .await?;
+    let statuses = sqlx::query_as(
+        "SELECT changed_at, status FROM outlet_status_changes WHERE org_id = $1 AND outlet_id = $2 ORDER BY changed_at",
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_all(&mut *db)
+    .await?;
+    Ok((locations, statuses))
 }

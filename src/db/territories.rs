@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Territory {
@@ -108,4 +109,80 @@ pub async fn locate(db: impl PgExecutor<'_>, org_id: i64, lat: f64, lon: f64) ->
     .bind(lon)
     .fetch_optional(db)
     .await
+}
+
+/// Updates name, level and boundary of an existing territory (by code); returns its id.
+pub async fn update_by_code(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    t: &NewTerritory<'_>,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE territories SET name = $3, level = $4,
+                boundary = ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON($5), 4326)), updated_at = now()
+          WHERE org_id = $1 AND code = $2 RETURNING id",
+    )
+    .bind(org_id)
+    .bind(t.code)
+    .bind(t.name)
+    .bind(t.level)
+    .bind(t.boundary_geojson)
+    .fetch_optional(db)
+    .await
+}
+
+/// Re-assigns every outlet of the org to the deepest territory containing it (after boundaries
+/// changed). Outlets outside every boundary keep their territory. Returns how many changed.
+pub async fn reassign_outlets(db: impl PgExecutor<'_>, org_id: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outlets o SET territory_id = best.id, updated_at = now()
+           FROM (SELECT o2.id AS outlet_id,
+                        (SELECT t.id FROM territories t
+                          WHERE t.org_id = o2.org_id AND t.boundary IS NOT NULL AND ST_Intersects(t.boundary, o2.location)
+                          ORDER BY cardinality(t.path) DESC, t.id LIMIT 1) AS id
+                   FROM outlets o2 WHERE o2.org_id = $1) best
+          WHERE o.org_id = $1 AND o.id = best.outlet_id AND best.id IS NOT NULL
+            AND o.territory_id IS DISTINCT FROM best.id",
+    )
+    .bind(org_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Outlet counts of a territory's subtree.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    pub territory_id: i64,
+    pub outlets: i64,
+    pub by_tier: BTreeMap<String, i64>,
+    pub by_channel_type: BTreeMap<String, i64>,
+    pub by_status: BTreeMap<String, i64>,
+}
+
+pub async fn summary(db: impl PgExecutor<'_>, org_id: i64, territory_id: i64) -> Result<Summary, sqlx::Error> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT o.tier, o.channel_type, o.status, count(*)
+           FROM outlets o JOIN territories t ON t.org_id = o.org_id AND t.id = o.territory_id
+          WHERE o.org_id = $1 AND t.path @> ARRAY[$2::bigint]
+          GROUP BY 1, 2, 3",
+    )
+    .bind(org_id)
+    .bind(territory_id)
+    .fetch_all(db)
+    .await?;
+    let mut s = Summary {
+        territory_id,
+        outlets: 0,
+        by_tier: BTreeMap::new(),
+        by_channel_type: BTreeMap::new(),
+        by_status: BTreeMap::new(),
+    };
+    for (tier, channel, status, n) in rows {
+        s.outlets += n;
+        *s.by_tier.entry(tier).or_default() += n;
+        *s.by_channel_type.entry(channel).or_default() += n;
+        *s.by_status.entry(status).or_default() += n;
+    }
+    Ok(s)
 }

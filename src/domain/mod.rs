@@ -4,4 +4,5 @@ pub mod access;
 pub mod credentials;
 pub mod geo;
 pub mod outlet;
+pub mod territory;
 pub mod validation;

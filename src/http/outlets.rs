@@ -7,12 +7,14 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use super::people::audit;
 use super::territories::territory_path;
 use crate::db;
-use crate::db::outlets::{Filter, Outlet, OutletFields};
+use crate::db::outlets::{Filter, LocationPeriod, Outlet, OutletFields, StatusChange};
 use crate::domain::outlet::{TierPolicy, validate_outlet};
 use crate::domain::validation::FieldError;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use serde::Deserialize;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,6 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_outlets, create_outlet))
         .routes(routes!(get_outlet, update_outlet))
+        .routes(routes!(outlet_history))
+        .routes(routes!(close_outlet))
+        .routes(routes!(suspend_outlet))
+        .routes(routes!(reopen_outlet))
         .routes(routes!(list_tiers))
         .routes(routes!(put_tier))
 }
@@ -28,8 +34,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct OutletQuery {
-    /// `min_lon,min_lat,max_lon,max_lat`
+    /// `min_lon,min_lat,max_lon,max_lat` (`min_lon > max_lon` crosses the antimeridian)
     bbox: Option<String>,
+    /// `lat,lon`: only outlets within `radius` metres of this point (great-circle).
+    near: Option<String>,
+    /// Metres around `near` (default 1000, at most 100000).
+    radius: Option<f64>,
     /// Territory id: outlets in it and below it.
     territory: Option<i64>,
     tier: Option<String>,
@@ -50,10 +60,52 @@ fn parse_bbox(text: &str) -> Result<[f64; 4], ApiError> {
         && (-180.0..=180.0).contains(&max_lon)
         && (-90.0..=90.0).contains(&min_lat)
         && (-90.0..=90.0).contains(&max_lat);
-    if !in_range || min_lon > max_lon || min_lat > max_lat {
+    if !in_range || min_lat > max_lat {
         return Err(bad());
     }
     Ok([min_lon, min_lat, max_lon, max_lat])
+}
+
+fn parse_near(text: &str, radius: Option<f64>) -> Result<[f64; 3], ApiError> {
+    let bad = || ApiError::field("near", "expected `lat,lon` in degrees");
+    let parts: Vec<f64> =
+        text.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let [lat, lon]: [f64; 2] = parts.try_into().map_err(|_| bad())?;
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(bad());
+    }
+    let radius = radius.unwrap_or(1000.0);
+    if !(radius > 0.0 && radius <= 100_000.0) {
+        return Err(ApiError::field("radius", "must be greater than 0 and at most 100000 m"));
+    }
+    Ok([lat, lon, radius])
+}
+
+/// GeoJSON (RFC 7946) media type.
+const GEO_JSON: &str = "application/geo+json";
+
+/// Whether the caller asked for GeoJSON (`Accept: application/geo+json`).
+fn wants_geojson(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains(GEO_JSON))
+}
+
+/// An outlet as a GeoJSON Feature: a Point geometry, the other fields as properties.
+fn feature(o: &Outlet) -> serde_json::Value {
+    let mut props = serde_json::to_value(o).unwrap_or_else(|_| json!({}));
+    if let Some(map) = props.as_object_mut() {
+        map.remove("lat");
+        map.remove("lon");
+    }
+    json!({
+        "type": "Feature",
+        "id": o.id,
+        "geometry": {"type": "Point", "coordinates": [o.lon, o.lat]},
+        "properties": props,
+    })
+}
+
+fn geojson_response(body: &serde_json::Value) -> Response {
+    ([(header::CONTENT_TYPE, GEO_JSON)], body.to_string()).into_response()
 }
 
 /// Outlets in the caller's scope, filtered, in stable id order with a cursor.
@@ -62,8 +114,9 @@ fn parse_bbox(text: &str) -> Result<[f64; 4], ApiError> {
 async fn list_outlets(
     State(state): State<AppState>,
     auth: Can<p::ReadOutlets>,
+    headers: HeaderMap,
     Query(q): Query<OutletQuery>,
-) -> Result<Json<Paged<Outlet>>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = Page { limit: q.limit, after: q.after };
     let limit = page.limit()?;
     let filter = Filter {
@@ -73,10 +126,16 @@ async fn list_outlets(
         channel_type: q.channel_type,
         status: q.status,
         bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
+        near: q.near.as_deref().map(|n| parse_near(n, q.radius)).transpose()?,
         q: q.q.filter(|s| !s.trim().is_empty()),
     };
     let items = db::outlets::list(&state.db, auth.org_id, &filter, page.after(), limit).await?;
-    Ok(Json(Paged::new(items, limit, |o| o.id)))
+    let page = Paged::new(items, limit, |o| o.id);
+    if wants_geojson(&headers) {
+        let features: Vec<_> = page.items.iter().map(feature).collect();
+        return Ok(geojson_response(&json!({"type": "FeatureCollection", "features": features, "next": page.next})));
+    }
+    Ok(Json(page).into_response())
 }
 
 async fn load(state: &AppState, who: &Principal, id: i64) -> Result<Outlet, ApiError> {
@@ -91,14 +150,121 @@ async fn load(state: &AppState, who: &Principal, id: i64) -> Result<Outlet, ApiE
 async fn get_outlet(
     State(state): State<AppState>,
     auth: Can<p::ReadOutlets>,
+    headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Result<Json<Outlet>, ApiError> {
-    Ok(Json(load(&state, &auth, id).await?))
+) -> Result<Response, ApiError> {
+    let outlet = load(&state, &auth, id).await?;
+    if wants_geojson(&headers) {
+        return Ok(geojson_response(&feature(&outlet)));
+    }
+    Ok(Json(outlet).into_response())
 }
 
-/// A new outlet, or the fields of an outlet to change (PATCH: absent fields keep their value).
+#[derive(Serialize, utoipa::ToSchema)]
+struct OutletHistory {
+    outlet_id: i64,
+    /// Every location with its validity period, oldest first; visits are judged against the
+    /// location valid at visit time.
+    locations: Vec<LocationPeriod>,
+    statuses: Vec<StatusChange>,
+}
+
+/// Where the outlet stood when, and its status changes.
+#[utoipa::path(get, path = "/outlets/{id}/history", tag = "outlets", responses(
+    (status = 200, body = OutletHistory), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn outlet_history(
+    State(state): State<AppState>,
+    auth: Can<p::ReadOutlets>,
+    Path(id): Path<i64>,
+) -> Result<Json<OutletHistory>, ApiError> {
+    load(&state, &auth, id).await?;
+    let mut conn = state.db.acquire().await?;
+    let (locations, statuses) = db::outlets::history(&mut conn, auth.org_id, id).await?;
+    Ok(Json(OutletHistory { outlet_id: id, locations, statuses }))
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+struct StatusReason {
+    /// Why (kept in the audit log).
+    reason: Option<String>,
+}
+
+/// The optional `{"reason": ...}` body of a status change (an empty body is fine).
+fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let parsed: StatusReason = serde_json::from_slice(body)
+        .map_err(|e| ApiError::Unprocessable { detail: format!("invalid body: {e}"), errors: Vec::new() })?;
+    Ok(parsed.reason)
+}
+
+async fn set_status(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    status: &str,
+    reason: Option<String>,
+) -> Result<Json<Outlet>, ApiError> {
+    let cur = load(state, who, id).await?;
+    let fields = OutletFields { status: status.to_owned(), ..OutletFields::from(cur) };
+    db::outlets::update(&state.db, who.org_id, id, &fields).await?;
+    audit(&state.db, who, &format!("outlet.{status}"), "outlet", id, json!({ "reason": reason })).await?;
+    Ok(Json(load(state, who, id).await?))
+}
+
+/// Closes an outlet (it leaves coverage from now on; its history stays).
+#[utoipa::path(post, path = "/outlets/{id}/close", tag = "outlets", request_body = Option<StatusReason>, responses(
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn close_outlet(
+    State(state): State<AppState>,
+    auth: Can<p::WriteOutlets>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Outlet>, ApiError> {
+    set_status(&state, &auth, id, "closed", reason(&body)?).await
+}
+
+/// Suspends an outlet (temporarily not to be visited).
+#[utoipa::path(post, path = "/outlets/{id}/suspend", tag = "outlets", request_body = Option<StatusReason>, responses(
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn suspend_outlet(
+    State(state): State<AppState>,
+    auth: Can<p::WriteOutlets>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Outlet>, ApiError> {
+    set_status(&state, &auth, id, "suspended", reason(&body)?).await
+}
+
+/// Makes a closed or suspended outlet active again.
+#[utoipa::path(post, path = "/outlets/{id}/reopen", tag = "outlets", request_body = Option<StatusReason>, responses(
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn reopen_outlet(
+    State(state): State<AppState>,
+    auth: Can<p::WriteOutlets>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Outlet>, ApiError> {
+    set_status(&state, &auth, id, "active", reason(&body)?).await
+}
+
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`), for PATCH.
+#[allow(clippy::option_option)]
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A new outlet, or the fields of an outlet to change (PATCH: absent fields keep their value,
+/// `null` clears `radius_m`, `address` and `territory_id`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::option_option)] // PATCH tells an absent field (keep) from `null` (clear).
 struct OutletInput {
     code: Option<String>,
     name: Option<String>,
@@ -106,12 +272,18 @@ struct OutletInput {
     tier: Option<String>,
     lat: Option<f64>,
     lon: Option<f64>,
-    /// Geofence radius in metres; omit to use the tier's default.
-    radius_m: Option<f64>,
+    /// Geofence radius in metres; omit (or `null` in a PATCH) to use the tier's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    radius_m: Option<Option<f64>>,
     status: Option<String>,
-    /// Territory; omit to assign by point-in-polygon.
-    territory_id: Option<i64>,
-    address: Option<String>,
+    /// Territory; omit to assign by point-in-polygon (`null` in a PATCH: assign by point-in-polygon again).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    territory_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    address: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     attributes: Option<serde_json::Value>,
 }
@@ -173,15 +345,16 @@ async fn create_outlet(
         tier,
         lat,
         lon,
-        radius_m: input.radius_m,
+        radius_m: input.radius_m.flatten(),
         status: input.status.unwrap_or_else(|| "active".into()),
-        territory_id: input.territory_id,
-        address: input.address,
+        territory_id: input.territory_id.flatten(),
+        address: input.address.flatten(),
         attributes: input.attributes.unwrap_or_else(|| json!({})),
     };
-    let fields = finish(&state, &auth, fields, input.territory_id.is_some()).await?;
+    let territory_given = fields.territory_id.is_some();
+    let fields = finish(&state, &auth, fields, territory_given).await?;
     let id = db::outlets::create(&state.db, auth.org_id, &fields).await?;
-    audit(&state, &auth, "outlet.create", "outlet", id, json!({"code": fields.code})).await?;
+    audit(&state.db, &auth, "outlet.create", "outlet", id, json!({"code": fields.code})).await?;
     Ok((StatusCode::CREATED, Json(load(&state, &auth, id).await?)))
 }
 
@@ -196,7 +369,11 @@ async fn update_outlet(
 ) -> Result<Json<Outlet>, ApiError> {
     let cur = load(&state, &auth, id).await?;
     let moved = input.lat.is_some() || input.lon.is_some();
-    let territory_given = input.territory_id.is_some() || !moved;
+    // An explicit territory wins; `null` or a move re-assigns by point-in-polygon.
+    let territory_given = match input.territory_id {
+        Some(t) => t.is_some(),
+        None => !moved,
+    };
     let fields = OutletFields {
         code: input.code.unwrap_or(cur.code),
         name: input.name.unwrap_or(cur.name),
@@ -204,15 +381,15 @@ async fn update_outlet(
         tier: input.tier.unwrap_or(cur.tier),
         lat: input.lat.unwrap_or(cur.lat),
         lon: input.lon.unwrap_or(cur.lon),
-        radius_m: input.radius_m.or(cur.radius_m.map(f64::from)),
+        radius_m: input.radius_m.unwrap_or(cur.radius_m.map(f64::from)),
         status: input.status.unwrap_or(cur.status),
-        territory_id: input.territory_id.or(cur.territory_id),
-        address: input.address.or(cur.address),
+        territory_id: input.territory_id.unwrap_or(cur.territory_id),
+        address: input.address.unwrap_or(cur.address),
         attributes: input.attributes.unwrap_or(cur.attributes),
     };
     let fields = finish(&state, &auth, fields, territory_given).await?;
     db::outlets::update(&state.db, auth.org_id, id, &fields).await?;
-    audit(&state, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;
+    audit(&state.db, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;
     Ok(Json(load(&state, &auth, id).await?))
 }
 
@@ -251,6 +428,6 @@ async fn put_tier(
         default_radius_m: input.default_radius_m,
     };
     let saved = db::tiers::upsert(&state.db, auth.org_id, &policy).await?;
-    audit(&state, &auth, "tier_policy.put", "tier_policy", &saved.tier, json!(saved)).await?;
+    audit(&state.db, &auth, "tier_policy.put", "tier_policy", &saved.tier, json!(saved)).await?;
     Ok(Json(saved))
 }

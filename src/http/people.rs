@@ -110,7 +110,7 @@ async fn create_user(
     auth.check_territory(path.as_deref())?;
     let issued =
         admin::create_user(&state.db, auth.org_id, &input.login, &input.name, &input.role, input.territory_id).await?;
-    audit(&state, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": input.role}))
+    audit(&state.db, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": input.role}))
         .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
@@ -130,7 +130,7 @@ async fn reissue_token(
     let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
     auth.check_territory(user.territory_path.as_deref())?;
     let token = admin::reissue_user_token(&state.db, auth.org_id, id).await?;
-    audit(&state, &auth, "user.token.issue", "user", id, json!({})).await?;
+    audit(&state.db, &auth, "user.token.issue", "user", id, json!({})).await?;
     Ok(Json(NewToken { token }))
 }
 
@@ -144,7 +144,7 @@ async fn revoke_token(
     let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
     auth.check_territory(user.territory_path.as_deref())?;
     db::tokens::revoke_for_user(&state.db, auth.org_id, id).await?;
-    audit(&state, &auth, "user.token.revoke", "user", id, json!({})).await?;
+    audit(&state.db, &auth, "user.token.revoke", "user", id, json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,13 +189,13 @@ async fn create_device(
         return Err(ApiError::field("rep_id", format!("user {} is a {}, not a rep", rep.id, rep.role)));
     }
     let creds = admin::create_device(&state.db, auth.org_id, rep.id, &input.name).await?;
-    audit(&state, &auth, "device.create", "device", creds.device_id, json!({"rep_id": rep.id})).await?;
+    audit(&state.db, &auth, "device.create", "device", creds.device_id, json!({"rep_id": rep.id})).await?;
     Ok((StatusCode::CREATED, Json(creds)))
 }
 
 /// Records an action of the caller in the audit log.
 pub async fn audit(
-    state: &AppState,
+    db: impl sqlx::PgExecutor<'_>,
     who: &Principal,
     action: &str,
     object_type: &str,
@@ -203,7 +203,7 @@ pub async fn audit(
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
     db::audit::record(
-        &state.db,
+        db,
         who.org_id,
         NewEntry {
             actor_user_id: who.user_id(),

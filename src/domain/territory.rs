@@ -1,0 +1,77 @@
+//! Territory boundaries: what makes a GeoJSON polygon acceptable before PostGIS judges its topology.
+
+use serde_json::Value;
+
+/// Why a GeoJSON Polygon/MultiPolygon is not an acceptable boundary, or `None`.
+/// Checks structure, coordinate ranges and closed rings; self-intersection is left to PostGIS.
+pub fn boundary_problem(geometry: &Value) -> Option<String> {
+    let kind = geometry.get("type").and_then(Value::as_str);
+    let coords = geometry.get("coordinates");
+    let polygons: Vec<&Value> = match (kind, coords) {
+        (Some("Polygon"), Some(c)) => vec![c],
+        (Some("MultiPolygon"), Some(Value::Array(ps))) => ps.iter().collect(),
+        (Some("Polygon" | "MultiPolygon"), _) => return Some("`coordinates` is missing or not an array".into()),
+        (Some(other), _) => return Some(format!("must be a Polygon or MultiPolygon, not {other}")),
+        (None, _) => return Some("not a GeoJSON geometry (no `type`)".into()),
+    };
+    if polygons.is_empty() {
+        return Some("a MultiPolygon needs at least one polygon".into());
+    }
+    for (p, polygon) in polygons.iter().enumerate() {
+        let Some(rings) = polygon.as_array().filter(|r| !r.is_empty()) else {
+            return Some(format!("polygon {p} has no rings"));
+        };
+        for (r, ring) in rings.iter().enumerate() {
+            let Some(positions) = ring.as_array() else {
+                return Some(format!("ring {r} of polygon {p} is not an array of positions"));
+            };
+            let mut points = Vec::with_capacity(positions.len());
+            for (i, pos) in positions.iter().enumerate() {
+                let xy = pos.as_array().and_then(|a| Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?)));
+                let Some((lon, lat)) = xy else {
+                    return Some(format!("position {i} of ring {r} of polygon {p} is not [lon, lat]"));
+                };
+                if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+                    return Some(format!(
+                        "position {i} of ring {r} of polygon {p} is out of range: [{lon}, {lat}] (lon -180..180, lat -90..90)"
+                    ));
+                }
+                points.push((lon, lat));
+            }
+            if points.len() < 4 {
+                return Some(format!(
+                    "ring {r} of polygon {p} has {} positions; a ring needs at least 4",
+                    points.len()
+                ));
+            }
+            if points.first() != points.last() {
+                return Some(format!("ring {r} of polygon {p} is not closed (its first and last positions differ)"));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accepts_closed_polygons_and_names_each_defect() {
+        let square = json!({"type": "Polygon", "coordinates": [[[0.5, 0.5], [1, 0.5], [1, 1], [0.5, 1], [0.5, 0.5]]]});
+        assert_eq!(boundary_problem(&square), None);
+        let multi = json!({"type": "MultiPolygon", "coordinates": [square["coordinates"].clone()]});
+        assert_eq!(boundary_problem(&multi), None);
+
+        let open = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]});
+        assert!(boundary_problem(&open).is_some_and(|r| r.contains("not closed")));
+        let far = json!({"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]});
+        assert!(boundary_problem(&far).is_some_and(|r| r.contains("out of range")));
+        let short = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]});
+        assert!(boundary_problem(&short).is_some_and(|r| r.contains("at least 4")));
+        let point = json!({"type": "Point", "coordinates": [0, 0]});
+        assert!(boundary_problem(&point).is_some_and(|r| r.contains("not Point")));
+        assert!(boundary_problem(&json!({"coordinates": []})).is_some());
+    }
+}
