@@ -34,7 +34,6 @@ test: db
 	else \
 		DATABASE_URL='$(DB_URL)' $(CARGO) test --locked --no-fail-fast; \
 	fi
-	DATABASE_URL='$(DB_URL)' $(CARGO) test --locked --doc
 
 lint:
 	$(CARGO) fmt --all -- --check
