@@ -16,7 +16,10 @@ async fn outlets_are_served_as_geojson_when_asked(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool).await;
     let res = app
-        .send(app.request(reqwest::Method::GET, "/api/v1/outlets", Some(&w.admin.token)).header("accept", "application/geo+json"))
+        .send(
+            app.request(reqwest::Method::GET, "/api/v1/outlets", Some(&w.admin.token))
+                .header("accept", "application/geo+json"),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.describe());
     assert!(res.content_type().starts_with("application/geo+json"), "{}", res.content_type());
@@ -72,7 +75,9 @@ async fn near_filter_is_in_metres_on_the_sphere(pool: PgPool) {
 async fn moving_an_outlet_keeps_its_history_and_reassigns_its_territory(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool).await;
-    let res = app.patch(&format!("/api/v1/outlets/{}", w.o1), Some(&w.admin.token), &json!({"lat": IN_T2.0, "lon": IN_T2.1})).await;
+    let res = app
+        .patch(&format!("/api/v1/outlets/{}", w.o1), Some(&w.admin.token), &json!({"lat": IN_T2.0, "lon": IN_T2.1}))
+        .await;
     assert_eq!(res.status, 200, "{}", res.describe());
     assert_eq!(res.json["territory_id"], w.t2, "re-pinned into T2 by point-in-polygon");
     let h = app.get(&format!("/api/v1/outlets/{}/history", w.o1), Some(&w.admin.token)).await;
@@ -96,7 +101,12 @@ async fn close_suspend_reopen_are_recorded(pool: PgPool) {
     let res = app.post(&format!("{base}/close"), Some(&w.manager.token), &json!({"reason": "shop shut down"})).await;
     assert_eq!((res.status, res.json["status"].as_str()), (200, Some("closed")), "{}", res.describe());
     let res = app.send(app.request(reqwest::Method::POST, &format!("{base}/suspend"), Some(&w.manager.token))).await;
-    assert_eq!((res.status, res.json["status"].as_str()), (200, Some("suspended")), "empty body is fine: {}", res.describe());
+    assert_eq!(
+        (res.status, res.json["status"].as_str()),
+        (200, Some("suspended")),
+        "empty body is fine: {}",
+        res.describe()
+    );
     let res = app.post(&format!("{base}/reopen"), Some(&w.manager.token), &json!({})).await;
     assert_eq!(res.json["status"], "active");
     let statuses: Vec<String> = app.get(&format!("{base}/history"), Some(&w.manager.token)).await.json["statuses"]
@@ -107,11 +117,19 @@ async fn close_suspend_reopen_are_recorded(pool: PgPool) {
         .collect();
     assert_eq!(statuses, ["active", "closed", "suspended", "active"]);
     let log = app.get("/api/v1/audit-log", Some(&w.admin.token)).await;
-    let actions: Vec<&str> = log.json["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
-    assert!(actions.contains(&"outlet.closed") && actions.contains(&"outlet.suspended") && actions.contains(&"outlet.active"));
+    let actions: Vec<&str> =
+        log.json["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(
+        actions.contains(&"outlet.closed")
+            && actions.contains(&"outlet.suspended")
+            && actions.contains(&"outlet.active")
+    );
     // Auditors may not, other territories may not, junk bodies are 422.
     assert_eq!(app.post(&format!("{base}/close"), Some(&w.auditor.token), &json!({})).await.status, 403);
-    assert_eq!(app.post(&format!("/api/v1/outlets/{}/close", w.o2), Some(&w.manager.token), &json!({})).await.status, 403);
+    assert_eq!(
+        app.post(&format!("/api/v1/outlets/{}/close", w.o2), Some(&w.manager.token), &json!({})).await.status,
+        403
+    );
     let res = app.post(&format!("{base}/close"), Some(&w.manager.token), &json!({"why": 1})).await;
     assert_problem(&res, 422, &format!("{base}/close"));
 }
@@ -154,7 +172,8 @@ async fn territories_import_from_geojson_in_any_order_and_reassign_outlets(pool:
     assert_eq!((res.json["created"].as_i64(), res.json["updated"].as_i64()), (Some(2), Some(0)));
     assert_eq!(res.json["outlets_reassigned"], 1, "o1 now belongs to the grid");
     let o1 = app.get(&format!("/api/v1/outlets/{}", w.o1), Some(&w.admin.token)).await;
-    let g1: i64 = sqlx::query_scalar("SELECT id FROM territories WHERE code = 'T1-G1'").fetch_one(&pool).await.expect("g1");
+    let g1: i64 =
+        sqlx::query_scalar("SELECT id FROM territories WHERE code = 'T1-G1'").fetch_one(&pool).await.expect("g1");
     assert_eq!(o1.json["territory_id"], g1);
     // The T1 manager still sees it (the grid is below T1).
     assert_eq!(app.get(&format!("/api/v1/outlets/{}", w.o1), Some(&w.manager.token)).await.status, 200);
@@ -175,7 +194,8 @@ async fn territory_import_is_all_or_nothing_and_names_each_bad_feature(pool: PgP
     let app = TestApp::spawn(pool.clone()).await;
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM territories").fetch_one(&pool).await.expect("count");
     let bowtie = json!({"type": "Polygon", "coordinates": [[[116.0, 39.9], [116.1, 40.0], [116.1, 39.9], [116.0, 40.0], [116.0, 39.9]]]});
-    let open = json!({"type": "Polygon", "coordinates": [[[116.0, 39.9], [116.1, 39.9], [116.1, 40.0], [116.0, 40.0]]]});
+    let open =
+        json!({"type": "Polygon", "coordinates": [[[116.0, 39.9], [116.1, 39.9], [116.1, 40.0], [116.0, 40.0]]]});
     let far = json!({"type": "Polygon", "coordinates": [[[116.0, 39.9], [216.1, 39.9], [116.1, 40.0], [116.0, 39.9]]]});
     let fc = json!({"type": "FeatureCollection", "features": [
         feature("OK-1", Some("R"), "district", &square(116.31, 39.81, 116.39, 39.89)),
@@ -189,9 +209,14 @@ async fn territory_import_is_all_or_nothing_and_names_each_bad_feature(pool: PgP
     let errors = res.json["errors"].as_array().expect("errors");
     let by_index: Vec<(i64, &str, &str)> = errors
         .iter()
-        .map(|e| (e["index"].as_i64().unwrap_or(-1), e["field"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or("")))
+        .map(|e| {
+            (e["index"].as_i64().unwrap_or(-1), e["field"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or(""))
+        })
         .collect();
-    assert_eq!(by_index.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(), [(1, "geometry"), (2, "geometry"), (3, "geometry"), (4, "geometry")]);
+    assert_eq!(
+        by_index.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
+        [(1, "geometry"), (2, "geometry"), (3, "geometry"), (4, "geometry")]
+    );
     assert!(by_index[0].2.to_lowercase().contains("self-intersection"), "{}", by_index[0].2);
     assert!(by_index[1].2.contains("not closed"), "{}", by_index[1].2);
     assert!(by_index[2].2.contains("out of range"), "{}", by_index[2].2);
