@@ -1,4 +1,4 @@
-//! `fieldvisit` command line: serve | migrate | demo | admin.
+//! `fieldvisit` command line: serve | migrate | demo | admin | import.
 
 use clap::{Parser, Subcommand};
 use fieldvisit::config::Config;
@@ -30,6 +30,27 @@ enum Command {
     /// Bootstrap a deployment without SQL: orgs, users, devices, tokens.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Bulk import from files (see README, "Importing outlets").
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Upsert outlets by code from a CSV or GeoJSON file; prints the counts and every rejected row.
+    Outlets {
+        /// The CSV or GeoJSON file.
+        file: std::path::PathBuf,
+        /// Slug of the org the outlets belong to.
+        #[arg(long)]
+        org: String,
+        /// `atomic`: any bad row and nothing is written (exit 1). `partial`: write the good rows.
+        #[arg(long, default_value = "atomic")]
+        mode: String,
+        /// `csv` or `geojson` (default: from the file name, else from the content).
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,7 +151,11 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             let listener = tokio::net::TcpListener::bind(config.bind).await?;
             tracing::info!(addr = %config.bind, "serving");
             println!("fieldvisit serving on http://{} (API docs: http://{}/docs/)", config.bind, config.bind);
-            http::serve(listener, http::AppState::new(pool.clone(), config)).await?;
+            let state = http::AppState::new(pool.clone(), config);
+            if let Err(e) = state.index.load_all().await {
+                tracing::warn!(%e, "outlet index not built at start; orgs are loaded on first use");
+            }
+            http::serve(listener, state).await?;
             pool.close().await;
         }
         Command::Demo(args) => {
@@ -139,6 +164,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             }
         }
         Command::Admin(cmd) => run_admin(&pool, cmd).await?,
+        Command::Import(cmd) => run_import(&pool, cmd).await?,
     }
     Ok(())
 }
@@ -197,4 +223,63 @@ async fn run_admin(pool: &sqlx::PgPool, cmd: AdminCommand) -> Result<(), AnyErro
         }
     }
     Ok(())
+}
+
+async fn run_import(pool: &sqlx::PgPool, cmd: ImportCommand) -> Result<(), AnyError> {
+    use fieldvisit::db::import::{ImportError, ImportRequest, import_bytes};
+    use fieldvisit::domain::import::{Format, Mode};
+    let ImportCommand::Outlets { file, org, mode, format } = cmd;
+    let org_id = org_id(pool, &org).await?;
+    let mode: Mode = mode.parse()?;
+    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let format = match format {
+        Some(f) => f.parse()?,
+        None => Format::from_file_name(&file.to_string_lossy()).unwrap_or_else(|| Format::sniff(&bytes)),
+    };
+    let req = ImportRequest {
+        org_id,
+        scope: fieldvisit::domain::access::Scope::Org,
+        mode,
+        format,
+        actor_user_id: None,
+        request_id: None,
+        source: "cli",
+    };
+    let unit = if format == Format::Csv { "line" } else { "feature" };
+    let print_errors = |errors: &[fieldvisit::domain::validation::FieldError]| {
+        for e in errors {
+            match e.index {
+                Some(i) => eprintln!("{unit} {i}: {}: {}", e.field, e.reason),
+                None => eprintln!("{}: {}", e.field, e.reason),
+            }
+        }
+    };
+    match import_bytes(pool, &req, &bytes).await {
+        Ok(r) => {
+            print_errors(&r.errors);
+            println!(
+                "imported {} ({format}, {mode}): rows {}, inserted {}, updated {}, unchanged {}, rejected {}",
+                file.display(),
+                r.rows,
+                r.inserted,
+                r.updated,
+                r.unchanged,
+                r.rejected
+            );
+            Ok(())
+        }
+        Err(ImportError::File(errors)) => {
+            print_errors(&errors);
+            Err(format!("{} cannot be imported as {format}", file.display()).into())
+        }
+        Err(ImportError::Rejected(r)) => {
+            print_errors(&r.errors);
+            Err(format!(
+                "{} of {} rows are invalid; nothing was written (--mode partial writes the good rows)",
+                r.rejected, r.rows
+            )
+            .into())
+        }
+        Err(ImportError::Db(e)) => Err(e.into()),
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod import;
 pub mod orgs;
 pub mod outlets;
 pub mod pings;

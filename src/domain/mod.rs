@@ -3,6 +3,7 @@
 pub mod access;
 pub mod credentials;
 pub mod geo;
+pub mod import;
 pub mod outlet;
 pub mod territory;
 pub mod validation;

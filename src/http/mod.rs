@@ -4,8 +4,10 @@ mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod import;
 pub mod metrics;
 pub mod middleware;
+mod nearby;
 mod ops;
 mod outlets;
 mod people;
@@ -35,11 +37,16 @@ pub struct AppState {
     pub db: sqlx::PgPool,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<Config>,
+    /// The org's in-memory outlet indexes (listener started by [`serve`]).
+    pub index: Arc<crate::index::Registry>,
 }
 
 impl AppState {
     pub fn new(db: sqlx::PgPool, config: Config) -> Self {
-        AppState { db, metrics: Arc::new(metrics::Metrics::new()), config: Arc::new(config) }
+        let metrics = Arc::new(metrics::Metrics::new());
+        let index = crate::index::Registry::new(db.clone());
+        crate::index::register_metrics(&metrics.registry, &index).expect("index metrics registered once");
+        AppState { db, metrics, config: Arc::new(config), index }
     }
 }
 
@@ -83,6 +90,8 @@ fn api() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(people::router())
             .merge(outlets::router())
+            .merge(nearby::router())
+            .merge(import::router())
             .merge(territories::router())
             .merge(tracks::router())
             .merge(audit::router()),
@@ -129,6 +138,7 @@ pub fn router(state: AppState) -> Router {
 /// Serves until SIGTERM/Ctrl-C, then lets in-flight requests finish (up to the grace period).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown_grace_s);
+    state.index.spawn_listener();
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -160,7 +160,7 @@ struct TerritoryImport {
     outlets_reassigned: u64,
 }
 
-/// Imports a GeoJSON FeatureCollection of territories: each feature is a Polygon/MultiPolygon with
+/// Imports a GeoJSON `FeatureCollection` of territories: each feature is a Polygon/MultiPolygon with
 /// properties `code`, `name`, `level` and optional `parent_code` (a territory already stored or in
 /// the same file, in any order). Existing codes are updated. All or nothing: any bad feature → 422
 /// listing every bad feature (`index` = position in `features`) and nothing is written.
@@ -173,9 +173,10 @@ async fn import_territories(
 ) -> Result<Json<TerritoryImport>, ApiError> {
     let doc: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("not JSON: {e}")))?;
-    let features = match (doc.get("type").and_then(serde_json::Value::as_str), doc.get("features")) {
-        (Some("FeatureCollection"), Some(serde_json::Value::Array(f))) => f,
-        _ => return Err(ApiError::bad_request("expected a GeoJSON FeatureCollection")),
+    let (Some("FeatureCollection"), Some(serde_json::Value::Array(features))) =
+        (doc.get("type").and_then(serde_json::Value::as_str), doc.get("features"))
+    else {
+        return Err(ApiError::bad_request("expected a GeoJSON FeatureCollection"));
     };
     // Judge every feature before writing anything.
     let mut errors = Vec::new();
@@ -221,13 +222,14 @@ async fn import_territories(
         for &i in &pending {
             let (code, name, level, parent_code, geometry) = &rows[i];
             let parent = match parent_code {
-                Some(pc) => match db::territories::by_code(&mut *tx, auth.org_id, pc).await? {
-                    Some(p) => Some(p),
-                    None => {
+                Some(pc) => {
+                    let Some(p) = db::territories::by_code(&mut *tx, auth.org_id, pc).await? else {
+                        // Its parent comes later in the file: try again in the next pass.
                         next.push(i);
                         continue;
-                    }
-                },
+                    };
+                    Some(p)
+                }
                 None => None,
             };
             auth.check_territory(parent.as_ref().map(|p| p.path.as_slice()))

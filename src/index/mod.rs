@@ -2,3 +2,7 @@
 //! PostgreSQL LISTEN/NOTIFY.
 
 pub mod outlets;
+pub mod registry;
+pub mod source;
+
+pub use registry::{Registry, register_metrics};

@@ -6,7 +6,7 @@ use crate::domain::geo::{chord_for_m, haversine_m, unit_xyz};
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
 use h3o::{CellIndex, LatLng, Resolution};
 use rstar::primitives::GeomWithData;
-use rstar::{AABB, RTree};
+use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
 use std::collections::{BTreeSet, HashMap};
 
 /// What the index keeps of an outlet.
@@ -18,6 +18,8 @@ pub struct IndexedOutlet {
     /// Own geofence radius, metres (`None`: the tier default applies).
     pub radius_m: Option<f32>,
     pub active: bool,
+    /// The territory the outlet belongs to (scope filtering).
+    pub territory_id: Option<i64>,
 }
 
 /// An outlet found by a distance query, with its great-circle distance.
@@ -29,6 +31,19 @@ pub struct Hit {
 
 type Node = GeomWithData<[f64; 3], i64>;
 
+/// rstar's default node sizes, without R* forced reinsertion. `RTree::bulk_load` may put leaves at
+/// different depths (georust/rstar#239); reinsertion assumes one leaf depth and then corrupts the
+/// tree ("This is a bug in rstar." on a later insert). Inserting with splits only is correct on such
+/// a tree, so an index patched after a bulk build stays sound.
+pub enum TreeParams {}
+
+impl RTreeParams for TreeParams {
+    const MIN_SIZE: usize = 3;
+    const MAX_SIZE: usize = 6;
+    const REINSERTION_COUNT: usize = 0;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
+
 /// Finest H3 resolution the cell map supports queries at.
 pub const MAX_CELL_RES: Resolution = Resolution::Ten;
 /// Coarsest H3 resolution the cell map supports queries at.
@@ -37,7 +52,7 @@ pub const MIN_CELL_RES: Resolution = Resolution::Five;
 /// Spatial index of one org's outlets.
 #[derive(Debug)]
 pub struct OutletIndex {
-    tree: RTree<Node>,
+    tree: RTree<Node, TreeParams>,
     by_id: HashMap<i64, IndexedOutlet>,
     /// (cell at [`MAX_CELL_RES`], outlet id)
     cells: BTreeSet<(u64, i64)>,
@@ -55,7 +70,7 @@ impl OutletIndex {
     /// Builds the index in one pass (bulk-loaded R-tree).
     pub fn build(outlets: impl IntoIterator<Item = IndexedOutlet>) -> Self {
         let by_id: HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
-        let tree = RTree::bulk_load(by_id.values().map(node).collect());
+        let tree = RTree::bulk_load_with_params(by_id.values().map(node).collect());
         let cells = by_id.values().filter_map(|o| cell_of(o).map(|c| (c, o.id))).collect();
         OutletIndex { tree, by_id, cells }
     }
@@ -101,6 +116,23 @@ impl OutletIndex {
     pub fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<Hit> {
         let q = unit_xyz(lat, lon);
         self.tree.nearest_neighbor_iter(&q).take(k).map(|n| self.hit(n, lat, lon)).collect()
+    }
+
+    /// The `k` nearest outlets that `keep` accepts (e.g. active ones in a caller's scope), nearest first.
+    pub fn nearest_where(
+        &self,
+        lat: f64,
+        lon: f64,
+        k: usize,
+        mut keep: impl FnMut(&IndexedOutlet) -> bool,
+    ) -> Vec<Hit> {
+        let q = unit_xyz(lat, lon);
+        self.tree
+            .nearest_neighbor_iter(&q)
+            .filter(|n| keep(&self.by_id[&n.data]))
+            .take(k)
+            .map(|n| self.hit(n, lat, lon))
+            .collect()
     }
 
     /// Outlets within `radius_m` metres of a position, nearest first.
@@ -242,7 +274,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn outlet(id: i64, lat: f64, lon: f64) -> IndexedOutlet {
-        IndexedOutlet { id, lat, lon, radius_m: None, active: true }
+        IndexedOutlet { id, lat, lon, radius_m: None, active: true, territory_id: None }
     }
 
     /// Positions spread over the globe with clusters at the antimeridian and near the poles.
@@ -287,6 +319,19 @@ mod tests {
             prop_assert_eq!(got.len(), k.min(all.len()));
             for (g, w) in got.iter().zip(&want) {
                 // Ties may come in another order; the distances must agree.
+                prop_assert!((g.distance_m - w.distance_m).abs() < 1e-6, "{:?} vs {:?}", g, w);
+            }
+        }
+
+        #[test]
+        fn filtered_nearest_equals_brute_force(all in outlets(), (lat, lon) in position(), k in 1usize..8, m in 2i64..5) {
+            let index = OutletIndex::build(all.clone());
+            let keep = |o: &IndexedOutlet| o.id % m == 0;
+            let got = index.nearest_where(lat, lon, k, keep);
+            let want: Vec<Hit> = brute_distances(&all, lat, lon).into_iter().filter(|h| h.id % m == 0).take(k).collect();
+            prop_assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!(g.id % m == 0);
                 prop_assert!((g.distance_m - w.distance_m).abs() < 1e-6, "{:?} vs {:?}", g, w);
             }
         }
@@ -375,6 +420,42 @@ mod tests {
                 prop_assert_eq!(index.in_cell(cell), rebuilt.in_cell(cell));
                 let near = index.nearest(o.lat, o.lon, 1);
                 prop_assert!(near[0].distance_m < 1e-6);
+            }
+        }
+    }
+
+    /// Bulk-built trees of many sizes stay sound under inserts, moves and removals (with R* forced
+    /// reinsertion some of these panic inside rstar: leaves of a bulk-loaded tree sit at different depths).
+    #[test]
+    fn bulk_built_trees_take_updates() {
+        let mut state = 0x1234_5678_u64;
+        let mut unit = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for n in (20..400).step_by(7) {
+            let all: Vec<IndexedOutlet> = (1..=n).map(|id| outlet(id, 39.0 + unit(), 116.0 + unit())).collect();
+            let mut index = OutletIndex::build(all.clone());
+            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, *o)).collect();
+            for step in 0..150 {
+                let id = 1 + (unit() * (n + 40) as f64) as i64;
+                if step % 5 == 4 {
+                    assert_eq!(index.remove(id), truth.remove(&id).is_some());
+                } else {
+                    let o = outlet(id, 39.0 + unit(), 116.0 + unit());
+                    index.upsert(o);
+                    truth.insert(id, o);
+                }
+            }
+            assert_eq!(index.len(), truth.len());
+            let mut want: Vec<i64> = truth.keys().copied().collect();
+            want.sort_unstable();
+            assert_eq!(index.within_bbox(-180.0, -90.0, 180.0, 90.0), want, "n = {n}");
+            for o in truth.values() {
+                assert_eq!(index.nearest(o.lat, o.lon, 1)[0].id, o.id, "n = {n}");
             }
         }
     }

@@ -1,0 +1,144 @@
+//! Bulk import of outlets: the request body is the file (CSV or GeoJSON).
+
+use super::AppState;
+use super::auth::{Can, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Query};
+use crate::db::import::{ImportError, ImportRequest, import_outlets};
+use crate::domain::access::Scope;
+use crate::domain::import::{Format, ImportReport, Mode, parse};
+use crate::domain::validation::FieldError;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import_outlets_file))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ImportQuery {
+    /// `atomic` (default): any bad row and nothing is written; the 422 answer lists every error.
+    /// `partial`: the good rows are written and the bad ones reported in the 200 answer.
+    mode: Option<String>,
+    /// `csv` or `geojson`; default: from the content type (or the content, when it names none).
+    format: Option<String>,
+}
+
+/// The largest error list a 422 answer carries (the problem body must stay below 1 MiB); the full
+/// list is in a `mode=partial` answer or the CLI's output.
+const MAX_PROBLEM_ERRORS_BYTES: usize = 900 * 1024;
+
+fn format_of(q: &ImportQuery, headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
+    if let Some(f) = &q.format {
+        return f.parse().map_err(|reason: String| ApiError::BadRequest {
+            detail: reason.clone(),
+            errors: vec![FieldError::new("format", reason)],
+        });
+    }
+    let Some(ct) = headers.get(CONTENT_TYPE) else {
+        return Ok(Format::sniff(body));
+    };
+    let ct = ct.to_str().unwrap_or_default();
+    if let Some(f) = Format::from_media_type(ct) {
+        return Ok(f);
+    }
+    let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence == "text/plain" || essence == "application/octet-stream" {
+        return Ok(Format::sniff(body));
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "cannot import `{essence}`: send the file as text/csv or application/geo+json (or say ?format=csv|geojson)"
+    )))
+}
+
+/// Keeps the errors of a 422 answer under the size the problem middleware re-reads.
+fn capped(mut errors: Vec<FieldError>) -> (Vec<FieldError>, usize) {
+    let mut size = 0;
+    let keep = errors
+        .iter()
+        .position(|e| {
+            size += e.field.len() + e.reason.len() + 48;
+            size > MAX_PROBLEM_ERRORS_BYTES
+        })
+        .unwrap_or(errors.len());
+    let dropped = errors.len() - keep;
+    errors.truncate(keep);
+    (errors, dropped)
+}
+
+/// Imports outlets from a CSV or GeoJSON file, upserting by outlet `code`.
+///
+/// CSV columns are matched by header name (case-insensitive): `code` (`outlet_code`, `id`), `name`,
+/// `channel_type` (`channel`, `type`), `tier`, `lat` (`latitude`, `y`), `lon` (`lng`, `long`,
+/// `longitude`, `x`), `radius_m` (`radius`), `status`, `territory` (a territory code; omitted: by
+/// point-in-polygon), `address`, `wkt` (`POINT(lon lat)` instead of lat/lon); other columns become
+/// string attributes. GeoJSON: a `FeatureCollection` of Point features with the same properties.
+/// Each error names the row (`index`: the CSV line number with the header as line 1, or the
+/// GeoJSON feature position from 0), the field and the reason.
+#[utoipa::path(post, path = "/outlets/import", tag = "outlets", params(ImportQuery),
+    request_body(description = "The file itself (UTF-8 CSV with `,` or `;` delimiters, or a GeoJSON FeatureCollection)",
+        content((String = "text/csv"), (Object = "application/geo+json"), (Object = "application/json"))),
+    responses(
+        (status = 200, body = ImportReport, description = "Imported (in partial mode: the good rows; `errors` lists the rest)"),
+        (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 413, body = Problem, description = "The file is larger than the body limit"),
+        (status = 415, body = Problem),
+        (status = 422, body = Problem, description = "Atomic mode with bad rows (nothing written), or an unreadable file; `errors` names each row, field and reason")))]
+async fn import_outlets_file(
+    State(state): State<AppState>,
+    auth: Can<p::WriteOutlets>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ImportReport>, ApiError> {
+    let mode = match &q.mode {
+        None => Mode::Atomic,
+        Some(m) => m.parse().map_err(|reason: String| ApiError::BadRequest {
+            detail: reason.clone(),
+            errors: vec![FieldError::new("mode", reason)],
+        })?,
+    };
+    let format = format_of(&q, &headers, &body)?;
+    // Reading 100k rows takes a while: off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || parse(format, &body))
+        .await
+        .map_err(|e| ApiError::Internal(format!("import parser failed: {e}")))?
+        .map_err(|errors| ApiError::Unprocessable {
+            detail: format!("the {format} file cannot be imported"),
+            errors,
+        })?;
+    let req = ImportRequest {
+        org_id: auth.org_id,
+        scope: Scope::from_territory(auth.scope_root()),
+        mode,
+        format,
+        actor_user_id: auth.user_id(),
+        request_id: auth.request_id.as_deref(),
+        source: "api",
+    };
+    match import_outlets(&state.db, &req, parsed).await {
+        Ok(report) => Ok(Json(report)),
+        Err(ImportError::File(errors)) => {
+            Err(ApiError::Unprocessable { detail: format!("the {format} file cannot be imported"), errors })
+        }
+        Err(ImportError::Rejected(report)) => {
+            let (errors, dropped) = capped(report.errors);
+            let mut detail = format!(
+                "{} of {} rows are invalid; nothing was written (mode=atomic; mode=partial writes the good rows)",
+                report.rejected, report.rows
+            );
+            if dropped > 0 {
+                let _ = write!(detail, "; the first {} errors are listed, {dropped} more are not", errors.len());
+            }
+            Err(ApiError::Unprocessable { detail, errors })
+        }
+        Err(ImportError::Db(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,91 @@
+//! What the outlet index reads from PostgreSQL: an org's outlets (whole, or a few by id), the labels
+//! of the outlets a query found, and the territories of a caller's scope. Kept next to the index
+//! because these queries exist only for it.
+
+use super::outlets::IndexedOutlet;
+use sqlx::{FromRow, PgExecutor};
+use std::collections::HashMap;
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    lat: f64,
+    lon: f64,
+    radius_m: Option<f32>,
+    active: bool,
+    territory_id: Option<i64>,
+}
+
+impl From<Row> for IndexedOutlet {
+    fn from(r: Row) -> Self {
+        IndexedOutlet {
+            id: r.id,
+            lat: r.lat,
+            lon: r.lon,
+            radius_m: r.radius_m,
+            active: r.active,
+            territory_id: r.territory_id,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT id, ST_Y(location) AS lat, ST_X(location) AS lon, radius_m,
+                             status = 'active' AS active, territory_id
+                        FROM outlets";
+
+/// Every outlet of the org, whatever its status.
+pub async fn outlets_of(db: impl PgExecutor<'_>, org_id: i64) -> Result<Vec<IndexedOutlet>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE org_id = $1")).bind(org_id).fetch_all(db).await?;
+    Ok(rows.into_iter().map(IndexedOutlet::from).collect())
+}
+
+/// The current state of the given outlets of the org; ids that no longer exist are absent.
+pub async fn outlets_by_id(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    ids: &[i64],
+) -> Result<HashMap<i64, IndexedOutlet>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND id = ANY($2)"))
+        .bind(org_id)
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, IndexedOutlet::from(r))).collect())
+}
+
+/// Every org id.
+pub async fn org_ids(db: impl PgExecutor<'_>) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM orgs ORDER BY id").fetch_all(db).await
+}
+
+/// What an answer says about an outlet besides its position.
+#[derive(Debug, Clone, FromRow)]
+pub struct Label {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub channel_type: String,
+    pub tier: String,
+    pub status: String,
+}
+
+/// Labels of the given outlets of the org, by id.
+pub async fn labels(db: impl PgExecutor<'_>, org_id: i64, ids: &[i64]) -> Result<HashMap<i64, Label>, sqlx::Error> {
+    let rows: Vec<Label> = sqlx::query_as(
+        "SELECT id, code, name, channel_type, tier, status FROM outlets WHERE org_id = $1 AND id = ANY($2)",
+    )
+    .bind(org_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|l| (l.id, l)).collect())
+}
+
+/// Ids of the territory `root` and every territory below it.
+pub async fn subtree(db: impl PgExecutor<'_>, org_id: i64, root: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM territories WHERE org_id = $1 AND path @> ARRAY[$2::bigint]")
+        .bind(org_id)
+        .bind(root)
+        .fetch_all(db)
+        .await
+}
