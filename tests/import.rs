@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::{BODY_LIMIT, IN_T1, IN_T2, Res, TestApp, World, assert_problem};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,7 +52,7 @@ async fn outlet_count(pool: &PgPool, org: i64) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outlets WHERE org_id = $1").bind(org).fetch_one(pool).await.expect("count")
 }
 
-/// (name, channel_type, tier, lat, lon, radius_m, status, territory code, address, attributes) of an outlet.
+/// (`name`, `channel_type`, `tier`, `lat`, `lon`, `radius_m`, `status`, territory code, `address`, `attributes`) of an outlet.
 type Stored = (String, String, String, f64, f64, Option<f32>, String, Option<String>, Option<String>, Value);
 
 async fn stored(pool: &PgPool, org: i64, code: &str) -> Stored {
@@ -444,7 +446,7 @@ async fn a_file_over_the_body_limit_is_413(pool: PgPool) {
     let mut file = String::from("code,name,channel_type,tier,lat,lon\n");
     let mut i = 0;
     while file.len() <= BODY_LIMIT + 64 * 1024 {
-        file.push_str(&format!("BIG{i},Outlet {i},other,A,{},{}\n", IN_T1.0, IN_T1.1));
+        let _ = writeln!(file, "BIG{i},Outlet {i},other,A,{},{}", IN_T1.0, IN_T1.1);
         i += 1;
     }
     let res = csv(&app, &w.admin.token, "", file).await;
@@ -550,7 +552,7 @@ async fn a_large_file_is_written_in_chunks(pool: PgPool) {
     for i in 0..n {
         // Spread over T1 and T2 (and R between them).
         let lon = 116.0 + 0.3 * (i as f64 / n as f64);
-        file.push_str(&format!("L{i:05},Outlet {i},other,B,39.95,{lon:.6},s{}\n", i % 3));
+        let _ = writeln!(file, "L{i:05},Outlet {i},other,B,39.95,{lon:.6},s{}", i % 3);
     }
     // An existing outlet moved, and two bad rows far apart.
     file.push_str("O1,Moved in a big file,business_hall,A,39.96,116.06,\n");
