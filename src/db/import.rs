@@ -60,9 +60,7 @@ fn describe(errors: &[FieldError]) -> String {
 
 /// Reads `bytes` (see [`crate::domain::import::parse`]) and imports them.
 pub async fn import_bytes(pool: &PgPool, req: &ImportRequest<'_>, bytes: &[u8]) -> Result<ImportReport, ImportError> {
-    let t = std::time::Instant::now();
     let parsed = parse(req.format, bytes).map_err(ImportError::File)?;
-    eprintln!("TIMING parse {:?}", t.elapsed());
     import_outlets(pool, req, parsed).await
 }
 
@@ -72,7 +70,6 @@ pub async fn import_outlets(
     req: &ImportRequest<'_>,
     parsed: Parsed,
 ) -> Result<ImportReport, ImportError> {
-    let t0 = std::time::Instant::now();
     let mut parsed = parsed;
     let mut tx = pool.begin().await?;
     no_jit(&mut tx).await?;
@@ -85,7 +82,7 @@ pub async fn import_outlets(
     }
     // The pipeline's lookups need a second connection; when the pool has none to spare soon, the
     // lookups run inside the transaction, one after the other.
-    let reader = if req.scope == Scope::Org && rows.len() > FIRST_CHUNK && std::env::var_os("FV_SEQ").is_none() {
+    let reader = if req.scope == Scope::Org && rows.len() > FIRST_CHUNK {
         tokio::time::timeout(Duration::from_millis(500), pool.begin()).await.ok().transpose()?
     } else {
         None
@@ -113,7 +110,6 @@ pub async fn import_outlets(
         }
         written
     };
-    eprintln!("TIMING written {:?} seq={}", t0.elapsed(), std::env::var_os("FV_SEQ").is_some());
     let mut report = ImportReport::new(req.mode, total, errors);
     report.inserted = written.inserted;
     report.updated = written.updated;
