@@ -481,20 +481,12 @@ async fn request_problems_are_problem_json(pool: PgPool) {
     assert!(doc.json["paths"]["/api/v1/outlets/import"]["post"].is_object(), "import is documented");
 }
 
-/// `DATABASE_URL` of the test run with the database name replaced by `db`.
-fn url_for_database(base: &str, db: &str) -> String {
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let query = base[path_start..].find('?').map_or("", |i| &base[path_start + i..]);
-    format!("{}/{db}{query}", &base[..path_start])
-}
-
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn cli_imports_a_file_and_prints_the_counts(pool: PgPool) {
     let w = World::seed(&pool).await;
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests");
     let dbname: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.expect("db name");
-    let url = url_for_database(&base, &dbname);
+    let url = common::url_for_database(&base, &dbname);
     let dir = std::env::temp_dir().join(format!("fieldvisit-import-{dbname}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("outlets.csv");

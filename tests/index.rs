@@ -652,18 +652,8 @@ impl Drop for Running {
 
 impl Running {
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.1).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        common::log_tail(&self.1)
     }
-}
-
-/// `DATABASE_URL` of the test run with the database name replaced by `db`.
-fn url_for_database(base: &str, db: &str) -> String {
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let query = base[path_start..].find('?').map_or("", |i| &base[path_start + i..]);
-    format!("{}/{db}{query}", &base[..path_start])
 }
 
 /// Starts `fieldvisit serve` on a free port over the database at `url` and waits until it is ready.
@@ -706,7 +696,7 @@ async fn two_server_processes_see_each_others_changes_within_a_second(pool: PgPo
     let w = World::seed(&pool).await;
     let base_url = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests");
     let dbname: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.expect("db name");
-    let url = url_for_database(&base_url, &dbname);
+    let url = common::url_for_database(&base_url, &dbname);
     let (a, base_a) = start_server(&url, "a").await;
     let (b, base_b) = start_server(&url, "b").await;
     let client = common::client();

@@ -198,35 +198,21 @@ impl Drop for Running {
     }
 }
 
-/// `DATABASE_URL` of the test run with the database name replaced by `db`.
-fn url_for_database(base: &str, db: &str) -> String {
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let query = base[path_start..].find('?').map_or("", |i| &base[path_start + i..]);
-    format!("{}/{db}{query}", &base[..path_start])
-}
-
 #[test]
 fn url_for_database_replaces_only_the_name() {
     assert_eq!(
-        url_for_database("postgres://u@localhost:5432/fieldvisit?host=/tmp/x", "t_1"),
+        common::url_for_database("postgres://u@localhost:5432/fieldvisit?host=/tmp/x", "t_1"),
         "postgres://u@localhost:5432/t_1?host=/tmp/x"
     );
-    assert_eq!(url_for_database("postgres://u:p@h/db", "other"), "postgres://u:p@h/other");
-    assert_eq!(url_for_database("postgres://h", "other"), "postgres://h/other");
-}
-
-fn log_tail(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
+    assert_eq!(common::url_for_database("postgres://u:p@h/db", "other"), "postgres://u:p@h/other");
+    assert_eq!(common::url_for_database("postgres://h", "other"), "postgres://h/other");
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn real_binary_serves_and_stops_on_sigterm(pool: sqlx::PgPool) {
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests");
     let dbname: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.expect("db name");
-    let url = url_for_database(&base, &dbname);
+    let url = common::url_for_database(&base, &dbname);
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let log = std::env::temp_dir().join(format!("fieldvisit-ops-{dbname}.log"));
     let log_file = std::fs::File::create(&log).expect("log file");
@@ -251,15 +237,15 @@ async fn real_binary_serves_and_stops_on_sigterm(pool: sqlx::PgPool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let ready = loop {
         if let Some(status) = server.0.try_wait().expect("poll child") {
-            panic!("the server exited early with {status}; log:\n{}", log_tail(&log));
+            panic!("the server exited early with {status}; log:\n{}", common::log_tail(&log));
         }
         if let Ok(res) = client.get(&readyz).timeout(Duration::from_secs(5)).send().await {
             break res.status().as_u16();
         }
-        assert!(Instant::now() < deadline, "no answer on {readyz} within 60 s; log:\n{}", log_tail(&log));
+        assert!(Instant::now() < deadline, "no answer on {readyz} within 60 s; log:\n{}", common::log_tail(&log));
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(ready, 200, "/readyz of the binary; log:\n{}", log_tail(&log));
+    assert_eq!(ready, 200, "/readyz of the binary; log:\n{}", common::log_tail(&log));
     let res =
         common::read(client.get(format!("http://127.0.0.1:{port}/api/v1/outlets")).send().await.expect("request"))
             .await;
@@ -272,9 +258,13 @@ async fn real_binary_serves_and_stops_on_sigterm(pool: sqlx::PgPool) {
         if let Some(status) = server.0.try_wait().expect("poll child") {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server did not exit within 30 s of SIGTERM; log:\n{}", log_tail(&log));
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit within 30 s of SIGTERM; log:\n{}",
+            common::log_tail(&log)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}; log:\n{}", log_tail(&log));
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}; log:\n{}", common::log_tail(&log));
     let _ = std::fs::remove_file(&log);
 }

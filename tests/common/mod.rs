@@ -482,3 +482,18 @@ pub async fn row_counts(pool: &PgPool) -> Vec<(&'static str, i64)> {
     out.push(("api_tokens (live)", live));
     out
 }
+
+/// `DATABASE_URL` of the test run with the database name replaced by `db` (for starting the real binary).
+pub fn url_for_database(base: &str, db: &str) -> String {
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let query = base[path_start..].find('?').map_or("", |i| &base[path_start + i..]);
+    format!("{}/{db}{query}", &base[..path_start])
+}
+
+/// The last 40 lines of a server log, for failure messages.
+pub fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
