@@ -26,6 +26,11 @@ pub fn chord_for_m(distance_m: f64) -> f64 {
     2.0 * half_angle.sin()
 }
 
+/// Great-circle distance in metres for a chord length on the unit sphere (inverse of [`chord_for_m`]).
+pub fn m_for_chord(chord: f64) -> f64 {
+    2.0 * EARTH_RADIUS_M * (chord / 2.0).clamp(0.0, 1.0).asin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

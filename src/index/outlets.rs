@@ -2,7 +2,8 @@
 //! neighbours, no antimeridian or pole special cases) and an ordered H3 cell map in which the
 //! descendants of every coarser cell form one contiguous key range.
 
-use crate::domain::geo::{chord_for_m, haversine_m, unit_xyz};
+use super::knn::{self, Node, Snapshot};
+use crate::domain::geo::{chord_for_m, haversine_m, m_for_chord, unit_xyz};
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
 use h3o::{CellIndex, LatLng, Resolution};
 use rstar::primitives::GeomWithData;
@@ -29,8 +30,6 @@ pub struct Hit {
     pub distance_m: f64,
 }
 
-type Node = GeomWithData<[f64; 3], i64>;
-
 /// rstar's default node sizes, without R* forced reinsertion. `RTree::bulk_load` may put leaves at
 /// different depths (georust/rstar#239); reinsertion assumes one leaf depth and then corrupts the
 /// tree ("This is a bug in rstar." on a later insert). Inserting with splits only is correct on such
@@ -56,10 +55,29 @@ pub struct OutletIndex {
     by_id: HashMap<i64, IndexedOutlet>,
     /// (cell at [`MAX_CELL_RES`], outlet id)
     cells: BTreeSet<(u64, i64)>,
+    /// Packed k-nearest structure as of the last rebuild; outlets changed since are in `fresh`.
+    snapshot: Option<Snapshot>,
+    /// Outlets added or changed since the snapshot was built.
+    fresh: RTree<Node, TreeParams>,
 }
+
+/// The snapshot is rebuilt once this many of its outlets changed (at least [`MIN_REBUILD`]):
+/// answering from two structures stays cheap while the fresh one is small.
+const REBUILD_FRACTION: usize = 8;
+const MIN_REBUILD: usize = 64;
 
 fn node(o: &IndexedOutlet) -> Node {
     GeomWithData::new(unit_xyz(o.lat, o.lon), o.id)
+}
+
+/// The packed k-nearest snapshot of a set of outlets, laid out in H3 cell order (neighbours in
+/// space are neighbours in memory).
+fn snapshot_of(by_id: &HashMap<i64, IndexedOutlet>) -> Option<Snapshot> {
+    let mut points: Vec<(u64, [f64; 3], i64)> =
+        by_id.values().map(|o| (cell_of(o).unwrap_or(0), unit_xyz(o.lat, o.lon), o.id)).collect();
+    points.sort_unstable_by_key(|p| (p.0, p.2));
+    let points: Vec<([f64; 3], i64)> = points.into_iter().map(|p| (p.1, p.2)).collect();
+    Snapshot::build(&points)
 }
 
 fn cell_of(o: &IndexedOutlet) -> Option<u64> {
@@ -70,9 +88,14 @@ impl OutletIndex {
     /// Builds the index in one pass (bulk-loaded R-tree).
     pub fn build(outlets: impl IntoIterator<Item = IndexedOutlet>) -> Self {
         let by_id: HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
-        let tree = RTree::bulk_load_with_params(by_id.values().map(node).collect());
-        let cells = by_id.values().filter_map(|o| cell_of(o).map(|c| (c, o.id))).collect();
-        OutletIndex { tree, by_id, cells }
+        // Two cores' worth: the packed snapshot builds while the R-tree and the cell map do.
+        let (snapshot, tree, cells) = std::thread::scope(|s| {
+            let snapshot = s.spawn(|| snapshot_of(&by_id));
+            let tree = RTree::bulk_load_with_params(by_id.values().map(node).collect());
+            let cells = by_id.values().filter_map(|o| cell_of(o).map(|c| (c, o.id))).collect();
+            (snapshot.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), tree, cells)
+        });
+        OutletIndex { tree, by_id, cells, snapshot, fresh: RTree::new_with_params() }
     }
 
     pub fn len(&self) -> usize {
@@ -89,22 +112,47 @@ impl OutletIndex {
 
     /// Adds or replaces an outlet.
     pub fn upsert(&mut self, o: IndexedOutlet) {
+        if let Some(old) = self.by_id.get_mut(&o.id)
+            && old.lat.to_bits() == o.lat.to_bits()
+            && old.lon.to_bits() == o.lon.to_bits()
+        {
+            // Same place (status, radius or territory changed): the trees stay as they are.
+            *old = o;
+            return;
+        }
         self.remove(o.id);
         self.tree.insert(node(&o));
+        self.fresh.insert(node(&o));
         if let Some(c) = cell_of(&o) {
             self.cells.insert((c, o.id));
         }
         self.by_id.insert(o.id, o);
+        self.maybe_rebuild_snapshot();
     }
 
     /// Removes an outlet; returns whether it was there.
     pub fn remove(&mut self, id: i64) -> bool {
         let Some(old) = self.by_id.remove(&id) else { return false };
         self.tree.remove(&node(&old));
+        if self.fresh.remove(&node(&old)).is_none()
+            && let Some(snapshot) = self.snapshot.as_mut()
+        {
+            snapshot.retire(id, &unit_xyz(old.lat, old.lon));
+        }
         if let Some(c) = cell_of(&old) {
             self.cells.remove(&(c, id));
         }
+        self.maybe_rebuild_snapshot();
         true
+    }
+
+    fn maybe_rebuild_snapshot(&mut self) {
+        let changed = self.fresh.size() + self.snapshot.as_ref().map_or(0, Snapshot::stale_count);
+        let packed = self.snapshot.as_ref().map_or(0, Snapshot::len);
+        if changed > MIN_REBUILD.max(packed / REBUILD_FRACTION) {
+            self.snapshot = snapshot_of(&self.by_id);
+            self.fresh = RTree::new_with_params();
+        }
     }
 
     fn hit(&self, n: &Node, lat: f64, lon: f64) -> Hit {
@@ -114,8 +162,7 @@ impl OutletIndex {
 
     /// The `k` outlets nearest to a position, nearest first.
     pub fn nearest(&self, lat: f64, lon: f64, k: usize) -> Vec<Hit> {
-        let q = unit_xyz(lat, lon);
-        self.tree.nearest_neighbor_iter(&q).take(k).map(|n| self.hit(n, lat, lon)).collect()
+        self.nearest_ids(lat, lon, k, |_| true)
     }
 
     /// The `k` nearest outlets that `keep` accepts (e.g. active ones in a caller's scope), nearest first.
@@ -126,13 +173,21 @@ impl OutletIndex {
         k: usize,
         mut keep: impl FnMut(&IndexedOutlet) -> bool,
     ) -> Vec<Hit> {
+        self.nearest_ids(lat, lon, k, |id| self.by_id.get(&id).is_some_and(&mut keep))
+    }
+
+    /// Ties in distance go to the smaller id.
+    fn nearest_ids(&self, lat: f64, lon: f64, k: usize, mut keep: impl FnMut(i64) -> bool) -> Vec<Hit> {
+        if k == 0 {
+            return Vec::new();
+        }
         let q = unit_xyz(lat, lon);
-        self.tree
-            .nearest_neighbor_iter(&q)
-            .filter(|n| keep(&self.by_id[&n.data]))
-            .take(k)
-            .map(|n| self.hit(n, lat, lon))
-            .collect()
+        let near = match self.snapshot.as_ref().map(|s| s.nearest(&q, k, &mut keep)) {
+            Some(Some(packed)) => knn::merge(packed, knn::branch_and_bound(&self.fresh, &q, k, &mut keep), k),
+            // No snapshot (empty index), or a filter too selective for it: search the whole tree.
+            _ => knn::branch_and_bound(&self.tree, &q, k, &mut keep),
+        };
+        near.into_iter().map(|(d2, id)| Hit { id, distance_m: m_for_chord(d2.sqrt()) }).collect()
     }
 
     /// Outlets within `radius_m` metres of a position, nearest first.
@@ -421,6 +476,56 @@ mod tests {
                 let near = index.nearest(o.lat, o.lon, 1);
                 prop_assert!(near[0].distance_m < 1e-6);
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// k-nearest after many changes (enough to cross the snapshot's rebuild threshold, or not)
+        /// equals brute force id for id; duplicates of one position make ties, which go to the
+        /// smaller id.
+        #[test]
+        fn nearest_after_changes_equals_brute_force(
+            all in outlets(),
+            changes in prop::collection::vec((0i64..400, prop::option::of(position())), 0..200),
+            (lat, lon) in position(),
+            k in 1usize..8,
+            m in 1i64..4,
+        ) {
+            let mut index = OutletIndex::build(all.clone());
+            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, *o)).collect();
+            for (id, change) in changes {
+                if let Some((lat, lon)) = change {
+                    // Every third change lands on an existing position (ties).
+                    let (lat, lon) = match truth.get(&(id / 3)) {
+                        Some(o) if id % 3 == 0 => (o.lat, o.lon),
+                        _ => (lat, lon),
+                    };
+                    index.upsert(outlet(id, lat, lon));
+                    truth.insert(id, outlet(id, lat, lon));
+                } else {
+                    prop_assert_eq!(index.remove(id), truth.remove(&id).is_some());
+                }
+            }
+            let keep = |o: &IndexedOutlet| o.id % m == 0;
+            let truth: Vec<IndexedOutlet> = truth.into_values().collect();
+            let brute = |filter: &dyn Fn(&IndexedOutlet) -> bool| -> Vec<i64> {
+                let mut v: Vec<(f64, i64)> = truth
+                    .iter()
+                    .filter(|o| filter(o))
+                    .map(|o| {
+                        let (a, b) = (unit_xyz(lat, lon), unit_xyz(o.lat, o.lon));
+                        ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2), o.id)
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                v.into_iter().take(k).map(|n| n.1).collect()
+            };
+            let got: Vec<i64> = index.nearest(lat, lon, k).iter().map(|h| h.id).collect();
+            prop_assert_eq!(got, brute(&|_| true));
+            let got: Vec<i64> = index.nearest_where(lat, lon, k, keep).iter().map(|h| h.id).collect();
+            prop_assert_eq!(got, brute(&keep));
         }
     }
 
