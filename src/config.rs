@@ -34,7 +34,35 @@ pub struct Config {
     #[arg(long, env = "FV_LOG_FORMAT", global = true, default_value = "text")]
     pub log_format: String,
 
+    /// Most pings waiting to be written; beyond it ingest answers 503 + Retry-After.
+    #[arg(long, env = "FV_INGEST_QUEUE_PINGS", global = true, default_value_t = 200_000)]
+    pub ingest_queue_pings: usize,
+
+    /// Most pings written in one transaction (group commit).
+    #[arg(long, env = "FV_INGEST_BATCH_PINGS", global = true, default_value_t = 10_000)]
+    pub ingest_batch_pings: usize,
+
+    /// Ping writer tasks (transactions in flight at once).
+    #[arg(long, env = "FV_INGEST_WRITERS", global = true, default_value_t = 2)]
+    pub ingest_writers: usize,
+
+    /// Also serve the OsmAnd / Traccar Client protocol at `/` on this address (Traccar uses port 5055).
+    #[arg(long, env = "FV_OSMAND_BIND", global = true)]
+    pub osmand_bind: Option<SocketAddr>,
+
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "FV_SHUTDOWN_GRACE_S", global = true, default_value_t = 20)]
     pub shutdown_grace_s: u64,
+}
+
+impl Config {
+    /// The ingest writer's settings.
+    pub fn ingest(&self) -> crate::ingest::IngestConfig {
+        crate::ingest::IngestConfig {
+            queue_pings: self.ingest_queue_pings.max(1),
+            batch_pings: self.ingest_batch_pings.max(1),
+            writers: self.ingest_writers.max(1),
+            ..crate::ingest::IngestConfig::default()
+        }
+    }
 }

@@ -8,3 +8,4 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod index;
+pub mod ingest;

@@ -79,3 +79,39 @@ pub async fn ids_of_rep(db: impl PgExecutor<'_>, org_id: i64, rep_id: i64) -> Re
         .fetch_all(db)
         .await
 }
+
+/// A device as the ingest endpoints identify it, with what judging its pings needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct Sender {
+    pub org_id: i64,
+    pub id: i64,
+    pub rep_id: i64,
+    pub active: bool,
+    /// The org's settings (ping filter policy under `pings`).
+    pub org_settings: serde_json::Value,
+    /// OwnTracks password hash (SHA-256), for basic auth.
+    #[sqlx(default)]
+    pub owntracks_password_hash: Vec<u8>,
+}
+
+const SENDER: &str = "SELECT d.org_id, d.id, d.rep_id, d.active, o.settings AS org_settings, d.owntracks_password_hash
+                        FROM devices d JOIN orgs o ON o.id = d.org_id";
+
+/// The device whose OsmAnd / Traccar Client id is `key` (the long random secret).
+pub async fn sender_by_osmand_id(db: impl PgExecutor<'_>, key: &str) -> Result<Option<Sender>, sqlx::Error> {
+    sqlx::query_as(&format!("{SENDER} WHERE d.osmand_id = $1")).bind(key).fetch_optional(db).await
+}
+
+/// The device whose OwnTracks basic-auth user is `user`.
+pub async fn sender_by_owntracks_user(db: impl PgExecutor<'_>, user: &str) -> Result<Option<Sender>, sqlx::Error> {
+    sqlx::query_as(&format!("{SENDER} WHERE d.owntracks_user = $1")).bind(user).fetch_optional(db).await
+}
+
+/// The device with this id (a native client authenticated by its token).
+pub async fn sender(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option<Sender>, sqlx::Error> {
+    sqlx::query_as(&format!("{SENDER} WHERE d.org_id = $1 AND d.id = $2"))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

@@ -64,6 +64,52 @@ pub async fn insert(conn: &mut PgConnection, org_id: i64, pings: &[Ping]) -> Res
     Ok(done.rows_affected())
 }
 
+/// One ping of a batch written by the ingest writer.
+#[derive(Debug, Clone)]
+pub struct NewPing {
+    pub org_id: i64,
+    pub device_id: i64,
+    pub fix: crate::domain::ping::Fix,
+    pub source: crate::domain::ping::Source,
+    pub flags: i32,
+}
+
+/// Writes one batch (any orgs and devices) in the caller's transaction and marks the rep-days of
+/// the new rows dirty (the day in the org's time zone). Returns, per input ping, whether it was
+/// stored (`false`: a ping with the same device and fix time was already there, or came earlier
+/// in this batch).
+pub async fn insert_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<bool>, sqlx::Error> {
+    if pings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: fn(&crate::domain::ping::Fix) -> Option<f32>| pings.iter().map(|p| f(&p.fix)).collect::<Vec<_>>();
+    let attributes: Vec<Option<serde_json::Value>> = pings
+        .iter()
+        .map(|p| (!p.fix.attributes.is_empty()).then(|| serde_json::Value::Object(p.fix.attributes.clone())))
+        .collect();
+    let inserted: Vec<(i64, i64, DateTime<Utc>)> = sqlx::query_as(include_str!("sql/insert_pings.sql"))
+        .bind(pings.iter().map(|p| p.org_id).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.device_id).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.fix.fix_time).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.fix.lat).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.fix.lon).collect::<Vec<_>>())
+        .bind(col(|f| f.accuracy_m))
+        .bind(col(|f| f.speed_mps))
+        .bind(col(|f| f.heading_deg))
+        .bind(col(|f| f.altitude_m))
+        .bind(col(|f| f.battery_pct))
+        .bind(pings.iter().map(|p| p.fix.mock).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.source.as_str()).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.fix.client_ping_id.clone()).collect::<Vec<_>>())
+        .bind(pings.iter().map(|p| p.flags).collect::<Vec<_>>())
+        .bind(attributes)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut new: std::collections::HashSet<(i64, i64, DateTime<Utc>)> = inserted.into_iter().collect();
+    // The first occurrence of a key in the batch is the one stored; `remove` hands it out once.
+    Ok(pings.iter().map(|p| new.remove(&(p.org_id, p.device_id, p.fix.fix_time))).collect())
+}
+
 /// Pings of the given devices with fix time in `[from, to)`, in fix-time order.
 pub async fn for_devices(
     db: impl PgExecutor<'_>,

@@ -27,6 +27,12 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// Whether `secret` hashes to `hash` (comparison in constant time).
+pub fn verify_secret(secret: &str, hash: &[u8]) -> bool {
+    let computed = hash_secret(secret);
+    computed.len() == hash.len() && computed.iter().zip(hash).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,5 +5,8 @@ pub mod credentials;
 pub mod geo;
 pub mod import;
 pub mod outlet;
+pub mod ping;
+pub mod ping_filter;
+pub mod protocols;
 pub mod territory;
 pub mod validation;

@@ -92,6 +92,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the request may succeed unchanged later (queue full, database down).
+    #[error("{detail}")]
+    RetryLater { detail: String, after_s: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -129,7 +132,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +145,11 @@ impl IntoResponse for ApiError {
             tracing::error!(%cause, "internal error");
         }
         let mut problem = Problem::new(status, self.to_string());
+        let retry_after = match &self {
+            ApiError::RetryLater { after_s, .. } => Some(*after_s),
+            ApiError::Unavailable(_) => Some(5),
+            _ => None,
+        };
         match self {
             ApiError::BadRequest { errors, .. }
             | ApiError::Unprocessable { errors, .. }
@@ -151,8 +159,11 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut res = problem.into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED && !res.headers().contains_key(header::WWW_AUTHENTICATE) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }
@@ -190,7 +201,13 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => ApiError::NotFound("not found".into()),
-            sqlx::Error::PoolTimedOut => ApiError::Unavailable("the database is busy; retry shortly".into()),
+            sqlx::Error::PoolTimedOut => {
+                ApiError::RetryLater { detail: "the database is busy; retry shortly".into(), after_s: 2 }
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }
+            }
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 let constraint = db.constraint().unwrap_or_default();
@@ -203,6 +220,10 @@ impl From<sqlx::Error> for ApiError {
                 match code.as_ref() {
                     "23505" => ApiError::Conflict { detail, errors },
                     "23503" | "23514" | "23502" => ApiError::Unprocessable { detail, errors },
+                    // Shutting down, cannot connect now, connection exceptions: try again later.
+                    c if c.starts_with("57") || c.starts_with("08") => {
+                        ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }
+                    }
                     c if c.starts_with("22") => ApiError::Unprocessable {
                         detail: format!("invalid value: {}", db.message()),
                         errors: Vec::new(),

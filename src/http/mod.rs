@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod import;
+mod ingest;
 pub mod metrics;
 pub mod middleware;
 mod nearby;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The org's in-memory outlet indexes (listener started by [`serve`]).
     pub index: Arc<crate::index::Registry>,
+    /// Batched, durable ping writes and the last known position of each device.
+    pub ingest: Arc<crate::ingest::Ingest>,
 }
 
 impl AppState {
@@ -46,7 +49,9 @@ impl AppState {
         let metrics = Arc::new(metrics::Metrics::new());
         let index = crate::index::Registry::new(db.clone());
         crate::index::register_metrics(&metrics.registry, &index).expect("index metrics registered once");
-        AppState { db, metrics, config: Arc::new(config), index }
+        let ingest = crate::ingest::Ingest::start(&db, config.ingest(), &metrics.registry)
+            .expect("ingest metrics registered once");
+        AppState { db, metrics, config: Arc::new(config), index, ingest }
     }
 }
 
@@ -69,6 +74,7 @@ impl AppState {
         (name = "users", description = "Users, roles, tokens"),
         (name = "devices", description = "Reps' phones and their credentials"),
         (name = "tracks", description = "Raw pings of a rep"),
+        (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
     )
 )]
@@ -94,6 +100,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(import::router())
             .merge(territories::router())
             .merge(tracks::router())
+            .merge(ingest::router())
             .merge(audit::router()),
     )
 }
@@ -107,7 +114,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();
     let map_dir = state.config.map_ui_dir.clone();
-    let mut app = api_router.merge(
+    let mut app = api_router.merge(ingest::protocol_router()).merge(
         SwaggerUi::new("/docs")
             .url("/openapi.json", openapi)
             // No call-out to the public validator: the docs page works offline.
@@ -139,6 +146,24 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown_grace_s);
     state.index.spawn_listener();
+    if let Some(addr) = state.config.osmand_bind {
+        let osmand_listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "OsmAnd / Traccar Client protocol listening");
+        let osmand_app = ingest::osmand_port_router()
+            .layer(
+                ServiceBuilder::new()
+                    .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
+                    .layer(axum::middleware::from_fn(middleware::problem_json))
+                    .layer(CatchPanicLayer::new())
+                    .layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
+            )
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(osmand_listener, osmand_app).await {
+                tracing::error!(error = %e, "OsmAnd listener stopped");
+            }
+        });
+    }
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

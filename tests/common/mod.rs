@@ -38,6 +38,10 @@ pub fn test_config(database_url: &str) -> Config {
         basemap_style_url: None,
         log_format: "text".to_owned(),
         shutdown_grace_s: 5,
+        ingest_queue_pings: 200_000,
+        ingest_batch_pings: 10_000,
+        ingest_writers: 2,
+        osmand_bind: None,
     }
 }
 
@@ -217,6 +221,10 @@ pub struct Dev {
     pub id: i64,
     pub rep_id: i64,
     pub token: String,
+    /// The secret id the OsmAnd / Traccar Client app sends.
+    pub osmand_id: String,
+    pub owntracks_user: String,
+    pub owntracks_password: String,
 }
 
 /// The day the seeded pings fall on.
@@ -294,7 +302,14 @@ async fn seed_user(pool: &PgPool, org: i64, login: &str, role: &str, territory_i
 
 async fn seed_device(pool: &PgPool, org: i64, rep: &Who, name: &str) -> Dev {
     let c = admin::create_device(pool, org, rep.id, name).await.expect("seed device");
-    Dev { id: c.device_id, rep_id: rep.id, token: c.token }
+    Dev {
+        id: c.device_id,
+        rep_id: rep.id,
+        token: c.token,
+        osmand_id: c.osmand_id,
+        owntracks_user: c.owntracks_user,
+        owntracks_password: c.owntracks_password,
+    }
 }
 
 pub fn outlet_fields(code: &str, tier: &str, (lat, lon): (f64, f64), territory_id: Option<i64>) -> OutletFields {
@@ -496,4 +511,14 @@ pub fn log_tail(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// `n` more devices of the world's rep in org A.
+pub async fn seed_extra_devices(pool: &PgPool, w: &World, n: usize) -> Vec<Dev> {
+    let rep = w.rep.clone();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        out.push(seed_device(pool, w.org_a, &rep, &format!("rep extra phone {i}")).await);
+    }
+    out
 }

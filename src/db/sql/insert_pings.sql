@@ -1,0 +1,26 @@
+-- One ingest batch: new pings (exact duplicates of device + fix time ignored) and the rep-days
+-- they touch marked dirty for visit derivation, in one statement.
+WITH input AS (
+    SELECT *
+      FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[], $4::float8[], $5::float8[], $6::real[],
+                  $7::real[], $8::real[], $9::real[], $10::real[], $11::bool[], $12::text[], $13::text[],
+                  $14::int[], $15::jsonb[])
+           AS t(org_id, device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m,
+                battery_pct, mock, source, client_ping_id, flags, attributes)
+), stored AS (
+    INSERT INTO pings (org_id, device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m,
+                       battery_pct, mock, source, client_ping_id, flags, attributes)
+    SELECT org_id, device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m,
+           battery_pct, mock, source, client_ping_id, flags, attributes
+      FROM input
+    ON CONFLICT (org_id, device_id, fix_time) DO NOTHING
+    RETURNING org_id, device_id, fix_time
+), dirty AS (
+    INSERT INTO rep_day_dirty (org_id, rep_id, day, reason)
+    SELECT DISTINCT s.org_id, d.rep_id, (s.fix_time AT TIME ZONE o.timezone)::date, 'pings'
+      FROM stored s
+      JOIN devices d ON d.org_id = s.org_id AND d.id = s.device_id
+      JOIN orgs o ON o.id = s.org_id
+    ON CONFLICT (org_id, rep_id, day) DO UPDATE SET marked_at = now(), reason = EXCLUDED.reason
+)
+SELECT org_id, device_id, fix_time FROM stored

@@ -1,0 +1,354 @@
+//! Ping ingestion: the native JSON/NDJSON API, OsmAnd / Traccar Client, OwnTracks HTTP and GPX
+//! upload. Each handler decodes (`domain::protocols`), judges (`domain::ping_filter`) and hands the
+//! pings to the ingest writer; it answers 2xx only after the commit that holds them.
+
+use super::AppState;
+use super::auth::{Can, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Path};
+use crate::db;
+use crate::db::devices::Sender;
+use crate::db::pings::NewPing;
+use crate::domain::ping::{Fix, Source};
+use crate::domain::ping_filter::{self, DropReason, FilterPolicy};
+use crate::domain::protocols::{gpx, native, osmand, owntracks};
+use crate::domain::validation::FieldError;
+use crate::ingest::WriteError;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{SubsecRound, Utc};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_pings)).routes(routes!(post_gpx))
+}
+
+/// The phone-protocol endpoints, outside `/api/v1` (their paths are what the apps are told).
+pub fn protocol_router() -> Router<AppState> {
+    Router::new().route("/osmand", get(osmand).post(osmand)).route("/owntracks", axum::routing::post(owntracks))
+}
+
+/// The OsmAnd protocol at `/` for a separate Traccar-style port (5055): phones are configured with
+/// just `http://host:5055`.
+pub fn osmand_port_router() -> Router<AppState> {
+    Router::new().route("/", get(osmand).post(osmand))
+}
+
+/// What became of the pings of one request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestReport {
+    /// Pings committed by this request.
+    pub stored: usize,
+    /// Pings already stored before (same device and fix time), or repeated within the request.
+    pub duplicates: usize,
+    /// Items not stored, with their index in the request and the reason.
+    pub rejected: Vec<FieldError>,
+}
+
+fn field_of(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::InvalidPosition | DropReason::NullIsland | DropReason::NoPosition => "lat",
+        DropReason::FromFuture | DropReason::TooOld | DropReason::OutsideWorkingHours | DropReason::Duplicate => {
+            "fix_time"
+        }
+    }
+}
+
+fn write_error(e: &WriteError) -> ApiError {
+    ApiError::RetryLater {
+        detail: format!("{e}; nothing was stored, retry the same request"),
+        after_s: e.retry_after_s(),
+    }
+}
+
+/// Judges decoded fixes of one device and writes the ones that pass. `fixes` carry their index in
+/// the request; `rejected` holds the items that did not decode.
+async fn accept(
+    state: &AppState,
+    sender: &Sender,
+    source: Source,
+    fixes: Vec<(usize, Fix, i32)>,
+    mut rejected: Vec<FieldError>,
+) -> Result<IngestReport, ApiError> {
+    let policy = FilterPolicy::from_settings(&sender.org_settings).unwrap_or_else(|errors| {
+        tracing::warn!(org_id = sender.org_id, ?errors, "invalid ping settings; using the defaults");
+        FilterPolicy::default()
+    });
+    state.ingest.count_received(source, fixes.len() + rejected.len());
+    for _ in &rejected {
+        state.ingest.count_drop(source, DropReason::InvalidPosition);
+    }
+    let now = Utc::now();
+    let mut passed: Vec<(Fix, i32)> = Vec::with_capacity(fixes.len());
+    for (index, mut fix, extra_flags) in fixes {
+        // The database keeps microseconds: judge duplicates at the precision that is stored.
+        fix.fix_time = fix.fix_time.trunc_subsecs(6);
+        match ping_filter::judge(&fix, now, &policy) {
+            Ok(()) => passed.push((fix, extra_flags)),
+            Err(reason) => {
+                state.ingest.count_drop(source, reason);
+                rejected.push(FieldError::new(field_of(reason), reason.describe()).at(index));
+            }
+        }
+    }
+    rejected.sort_by_key(|e| e.index);
+    let plain: Vec<Fix> = passed.iter().map(|(f, _)| f.clone()).collect();
+    let keep = ping_filter::dedup_batch(&plain);
+    let repeated = plain.len() - keep.len();
+    let kept: Vec<Fix> = keep.iter().map(|&i| plain[i].clone()).collect();
+    let previous = state.ingest.last_fix(sender.org_id, sender.id).map(|l| l.fix);
+    let flags = ping_filter::speed_flags(&kept, previous.as_ref(), policy.max_speed_mps);
+    let pings: Vec<NewPing> = keep
+        .iter()
+        .zip(kept)
+        .zip(flags)
+        .map(|((&i, fix), flags)| NewPing {
+            org_id: sender.org_id,
+            device_id: sender.id,
+            fix,
+            source,
+            flags: flags | passed[i].1,
+        })
+        .collect();
+    let stored = state.ingest.write(pings).await.map_err(|e| write_error(&e))?;
+    let new = stored.iter().filter(|s| **s).count();
+    Ok(IngestReport { stored: new, duplicates: repeated + stored.len() - new, rejected })
+}
+
+/// 422 when nothing of the request could be stored and something was wrong with it.
+fn nothing_usable(report: &IngestReport) -> Option<ApiError> {
+    (report.stored == 0 && report.duplicates == 0 && !report.rejected.is_empty()).then(|| {
+        let detail = match report.rejected.as_slice() {
+            [one] => format!("item {}: {}: {}", one.index.unwrap_or(0), one.field, one.reason),
+            many => format!("none of the {} items can be stored", many.len()),
+        };
+        ApiError::Unprocessable { detail, errors: report.rejected.clone() }
+    })
+}
+
+fn active(sender: Option<Sender>, what: &str) -> Result<Sender, ApiError> {
+    let sender = sender.ok_or_else(|| ApiError::NotFound(format!("no device is registered with this {what}")))?;
+    if !sender.active {
+        return Err(ApiError::Forbidden("this device is deactivated".into()));
+    }
+    Ok(sender)
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Stores a batch of pings of the calling device: a JSON array or NDJSON (one object per line), up
+/// to 10,000 items. Items that fail are listed with their index and reason, the others stored; 422
+/// when none can be stored. 503 + `Retry-After` when the pings cannot be committed now: nothing of
+/// the request is stored then, and retrying the same request is safe (duplicates are recognised).
+#[utoipa::path(post, path = "/pings", tag = "pings",
+    request_body(content = String, description = "JSON array or NDJSON of pings", content_type = "application/json"),
+    responses((status = 200, body = IngestReport), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+              (status = 503, body = Problem)))]
+async fn post_pings(
+    State(state): State<AppState>,
+    auth: Can<p::IngestPings>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<IngestReport>, ApiError> {
+    let device_id = auth.device_id().ok_or_else(|| ApiError::Forbidden("posting pings needs a device token".into()))?;
+    let format = match content_type(&headers).as_str() {
+        "application/json" => native::Format::JsonArray,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/json-seq" => {
+            native::Format::Ndjson
+        }
+        "" => {
+            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+                native::Format::JsonArray
+            } else {
+                native::Format::Ndjson
+            }
+        }
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "`{other}` is not accepted: send application/json (an array) or application/x-ndjson"
+            )));
+        }
+    };
+    let items = native::decode(&body, format)
+        .map_err(|e| ApiError::BadRequest { detail: format!("{}: {}", e.field, e.reason), errors: vec![e] })?;
+    let sender = active(db::devices::sender(&state.db, auth.org_id, device_id).await?, "token")?;
+    let (mut fixes, mut rejected) = (Vec::with_capacity(items.len()), Vec::new());
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(item) => {
+                if item.device_id.is_some_and(|id| id != device_id) {
+                    return Err(ApiError::Forbidden(format!(
+                        "item {index}: device_id {} is not the device of this token; nothing was stored",
+                        item.device_id.unwrap_or_default()
+                    )));
+                }
+                fixes.push((index, item.fix, 0));
+            }
+            Err(errors) => rejected.extend(errors.into_iter().map(|e| e.at(index))),
+        }
+    }
+    let report = accept(&state, &sender, Source::Native, fixes, rejected).await?;
+    if let Some(e) = nothing_usable(&report) {
+        return Err(e);
+    }
+    Ok(Json(report))
+}
+
+/// Backfills a device's track from a GPX file (track points and waypoints with times). Admins and
+/// managers, for devices of reps in their scope.
+#[utoipa::path(post, path = "/devices/{id}/gpx", tag = "pings",
+    request_body(content = String, description = "GPX 1.0/1.1", content_type = "application/gpx+xml"),
+    responses((status = 200, body = IngestReport), (status = 400, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn post_gpx(
+    State(state): State<AppState>,
+    auth: Can<p::ManageDevices>,
+    Path(device_id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<IngestReport>, ApiError> {
+    let device = db::devices::get(&state.db, auth.org_id, device_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device", device_id))?;
+    auth.check_rep(device.rep_id, device.rep_territory_path.as_deref())?;
+    let fixes = gpx::decode(&body)
+        .map_err(|e| ApiError::BadRequest { detail: format!("{}: {}", e.field, e.reason), errors: vec![e] })?;
+    let sender = active(db::devices::sender(&state.db, auth.org_id, device_id).await?, "id")?;
+    let mut report = IngestReport { stored: 0, duplicates: 0, rejected: Vec::new() };
+    // In request-sized slices, so a long track does not hold the whole queue.
+    for (chunk_no, chunk) in fixes.chunks(native::MAX_ITEMS).enumerate() {
+        let base = chunk_no * native::MAX_ITEMS;
+        let fixes = chunk.iter().cloned().enumerate().map(|(i, f)| (base + i, f, 0)).collect();
+        let part = accept(&state, &sender, Source::Gpx, fixes, Vec::new()).await?;
+        report.stored += part.stored;
+        report.duplicates += part.duplicates;
+        report.rejected.extend(part.rejected);
+    }
+    if let Some(e) = nothing_usable(&report) {
+        return Err(e);
+    }
+    Ok(Json(report))
+}
+
+/// OsmAnd / Traccar Client: `id` (the device's secret OsmAnd id) and the position in the query
+/// string, a form body, or the JSON body of the current app. 200 with an empty body when stored
+/// (or when the request carries no position, e.g. only cell towers), 400 for an undecodable
+/// request, 404 for an unknown id, 422 when the filters drop the position, 503 + Retry-After
+/// when it cannot be committed now.
+async fn osmand(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    match osmand_inner(&state, &uri, &headers, &body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn osmand_inner(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let bad = |errors: Vec<FieldError>| {
+        let detail =
+            errors.first().map_or_else(|| "undecodable request".to_owned(), |e| format!("{}: {}", e.field, e.reason));
+        ApiError::BadRequest { detail, errors }
+    };
+    let mut params: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default())
+        .map_err(|e| bad(vec![FieldError::new("query", format!("not a valid query string: {e}"))]))?;
+    let ctype = content_type(headers);
+    let message = if ctype == "application/json" || (ctype.is_empty() && body.first() == Some(&b'{')) {
+        osmand::decode_json(body, now).map_err(bad)?
+    } else {
+        if ctype == "application/x-www-form-urlencoded" || (!body.is_empty() && params.is_empty()) {
+            let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|e| bad(vec![FieldError::new("body", format!("not a valid form body: {e}"))]))?;
+            params.extend(form);
+        }
+        osmand::decode_query(&params, osmand::SpeedUnit::default(), now).map_err(bad)?
+    };
+    let sender = active(db::devices::sender_by_osmand_id(&state.db, &message.device_key).await?, "id")?;
+    let Some(fix) = message.fix else {
+        state.ingest.count_received(Source::Osmand, 1);
+        state.ingest.count_drop(Source::Osmand, DropReason::NoPosition);
+        return Ok(());
+    };
+    let report = accept(state, &sender, Source::Osmand, vec![(0, fix, 0)], Vec::new()).await?;
+    match nothing_usable(&report) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// OwnTracks HTTP mode: HTTP basic auth names the device; `_type: location` payloads are stored,
+/// every other `_type` and empty bodies are ignored. The reply is a JSON array (`[]`).
+async fn owntracks(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match owntracks_inner(&state, &headers, &body).await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!([]))).into_response(),
+        Err(ApiError::Unauthorized(detail)) => {
+            let mut res = ApiError::Unauthorized(detail).into_response();
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"fieldvisit\""));
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn owntracks_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let (user, password) = basic_auth(headers)
+        .ok_or_else(|| ApiError::Unauthorized("OwnTracks needs HTTP basic auth (device user and password)".into()))?;
+    let locations = owntracks::decode(body).map_err(|errors| {
+        let detail =
+            errors.first().map_or_else(|| "undecodable body".to_owned(), |e| format!("{}: {}", e.field, e.reason));
+        ApiError::BadRequest { detail, errors }
+    })?;
+    let sender = db::devices::sender_by_owntracks_user(&state.db, &user).await?;
+    let sender = match sender {
+        Some(s) if crate::domain::credentials::verify_secret(&password, &s.owntracks_password_hash) => s,
+        _ => return Err(ApiError::Unauthorized("unknown OwnTracks user or wrong password".into())),
+    };
+    if !sender.active {
+        return Err(ApiError::Forbidden("this device is deactivated".into()));
+    }
+    if locations.is_empty() {
+        return Ok(());
+    }
+    // `t: r` answers a reportLocation request.
+    let fixes = locations
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let flags = if l.trigger.as_deref() == Some("r") { crate::domain::ping::flags::REQUESTED } else { 0 };
+            (i, l.fix, flags)
+        })
+        .collect();
+    let report = accept(state, &sender, Source::Owntracks, fixes, Vec::new()).await?;
+    match nothing_usable(&report) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// User and password of an `Authorization: Basic` header.
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}

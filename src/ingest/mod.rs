@@ -1,0 +1,305 @@
+//! Durable, batched ping writes. Handlers hand judged pings to [`Ingest::write`] and wait; writer
+//! tasks take everything queued (up to a batch size) into one transaction and answer each waiting
+//! request only after that commit, so a 2xx always means "in the database". A full queue or a
+//! database that does not answer gives [`WriteError`], which handlers turn into 503 + Retry-After.
+
+use crate::db::pings::{self, NewPing};
+use crate::domain::ping::{Fix, Source};
+use crate::domain::ping_filter::DropReason;
+use chrono::{DateTime, NaiveDate, Utc};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Queue and batch sizes of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestConfig {
+    /// Most pings waiting for a writer; beyond it requests get 503.
+    pub queue_pings: usize,
+    /// Most pings in one transaction.
+    pub batch_pings: usize,
+    /// Writer tasks (transactions in flight at once).
+    pub writers: usize,
+    /// Longest a request waits for its commit before it is answered 503.
+    pub commit_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { queue_pings: 200_000, batch_pings: 10_000, writers: 2, commit_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Why pings were not written; nothing of the request is acknowledged.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("the ingest queue is full")]
+    QueueFull,
+    #[error("the database did not take the pings: {0}")]
+    Database(String),
+}
+
+impl WriteError {
+    /// Seconds a client should wait before retrying.
+    pub fn retry_after_s(&self) -> u64 {
+        match self {
+            WriteError::QueueFull => 1,
+            WriteError::Database(_) => 5,
+        }
+    }
+}
+
+/// The latest fix of a device (by fix time) among the pings this process committed or loaded.
+#[derive(Debug, Clone)]
+pub struct LastFix {
+    pub org_id: i64,
+    pub device_id: i64,
+    pub fix: Fix,
+    pub received_at: DateTime<Utc>,
+}
+
+struct Job {
+    pings: Vec<NewPing>,
+    reply: oneshot::Sender<Result<Vec<bool>, WriteError>>,
+}
+
+/// Counters of what happened to incoming pings, exported at `/metrics`.
+struct IngestMetrics {
+    received: IntCounterVec,
+    stored: IntCounterVec,
+    duplicates: IntCounterVec,
+    dropped: IntCounterVec,
+    refused: IntCounterVec,
+    queued: IntGauge,
+    batch_size: Histogram,
+    commit_seconds: Histogram,
+}
+
+impl IngestMetrics {
+    fn new(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+        let by_source = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["source"]);
+        let m = IngestMetrics {
+            received: by_source("pings_received_total", "Pings decoded from requests, by protocol")?,
+            stored: by_source("pings_stored_total", "Pings committed to the database, by protocol")?,
+            duplicates: by_source("pings_duplicate_total", "Pings already stored (same device and fix time)")?,
+            dropped: IntCounterVec::new(
+                Opts::new("pings_dropped_total", "Pings not stored, by protocol and reason"),
+                &["source", "reason"],
+            )?,
+            refused: IntCounterVec::new(
+                Opts::new("pings_refused_total", "Pings answered 503 (queue full or database unavailable)"),
+                &["reason"],
+            )?,
+            queued: IntGauge::new("ingest_queue_pings", "Pings waiting for a writer")?,
+            batch_size: Histogram::with_opts(
+                HistogramOpts::new("ingest_batch_pings", "Pings per committed transaction")
+                    .buckets(vec![1.0, 10.0, 100.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0]),
+            )?,
+            commit_seconds: Histogram::with_opts(
+                HistogramOpts::new("ingest_commit_seconds", "Time to write and commit one batch")
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            )?,
+        };
+        for c in [
+            Box::new(m.received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.stored.clone()),
+            Box::new(m.duplicates.clone()),
+            Box::new(m.dropped.clone()),
+            Box::new(m.refused.clone()),
+            Box::new(m.queued.clone()),
+            Box::new(m.batch_size.clone()),
+            Box::new(m.commit_seconds.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(m)
+    }
+}
+
+/// The ingest pipeline of one server process.
+pub struct Ingest {
+    tx: mpsc::UnboundedSender<Job>,
+    queued: AtomicUsize,
+    config: IngestConfig,
+    metrics: IngestMetrics,
+    last: RwLock<HashMap<(i64, i64), LastFix>>,
+}
+
+impl Ingest {
+    /// Starts the writer tasks (on the current tokio runtime) and registers the ingest metrics.
+    pub fn start(db: &PgPool, config: IngestConfig, registry: &prometheus::Registry) -> prometheus::Result<Arc<Self>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ingest = Arc::new(Ingest {
+            tx,
+            queued: AtomicUsize::new(0),
+            config,
+            metrics: IngestMetrics::new(registry)?,
+            last: RwLock::default(),
+        });
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let partitions = Arc::new(Mutex::new(HashSet::new()));
+        for _ in 0..config.writers.max(1) {
+            let writer = Writer {
+                db: db.clone(),
+                rx: rx.clone(),
+                ingest: Arc::downgrade(&ingest),
+                partitions: partitions.clone(),
+            };
+            tokio::spawn(writer.run());
+        }
+        Ok(ingest)
+    }
+
+    /// Queues pings and waits for the commit that holds them. Per ping: stored (`true`) or
+    /// already there (`false`).
+    pub async fn write(&self, pings: Vec<NewPing>) -> Result<Vec<bool>, WriteError> {
+        if pings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = pings.len();
+        let source = pings[0].source;
+        if self.queued.fetch_add(n, Ordering::SeqCst) + n > self.config.queue_pings {
+            self.queued.fetch_sub(n, Ordering::SeqCst);
+            self.metrics.refused.with_label_values(&["queue_full"]).inc_by(n as u64);
+            return Err(WriteError::QueueFull);
+        }
+        self.metrics.queued.set(self.queued.load(Ordering::SeqCst) as i64);
+        let (reply, answer) = oneshot::channel();
+        let summary: Vec<(i64, i64, Fix, Source)> =
+            pings.iter().map(|p| (p.org_id, p.device_id, p.fix.clone(), p.source)).collect();
+        if self.tx.send(Job { pings, reply }).is_err() {
+            self.queued.fetch_sub(n, Ordering::SeqCst);
+            return Err(WriteError::Database("the writer has stopped".into()));
+        }
+        let result = match tokio::time::timeout(self.config.commit_timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(WriteError::Database("the writer has stopped".into())),
+            // The batch may still commit later; the client retries and the retry counts as duplicate.
+            Err(_) => Err(WriteError::Database("no commit within the timeout".into())),
+        };
+        match &result {
+            Ok(stored) => {
+                let new = stored.iter().filter(|s| **s).count() as u64;
+                self.metrics.stored.with_label_values(&[source.as_str()]).inc_by(new);
+                self.metrics.duplicates.with_label_values(&[source.as_str()]).inc_by(n as u64 - new);
+                self.remember(summary);
+            }
+            Err(e) => {
+                let reason = if matches!(e, WriteError::QueueFull) { "queue_full" } else { "database" };
+                self.metrics.refused.with_label_values(&[reason]).inc_by(n as u64);
+            }
+        }
+        result
+    }
+
+    /// Counts pings decoded from a request (before the filters).
+    pub fn count_received(&self, source: Source, n: usize) {
+        self.metrics.received.with_label_values(&[source.as_str()]).inc_by(n as u64);
+    }
+
+    /// Counts a ping the filters (or the decoder) dropped.
+    pub fn count_drop(&self, source: Source, reason: DropReason) {
+        self.metrics.dropped.with_label_values(&[source.as_str(), reason.as_str()]).inc();
+    }
+
+    /// The device's latest committed fix known to this process.
+    pub fn last_fix(&self, org_id: i64, device_id: i64) -> Option<LastFix> {
+        self.last.read().ok()?.get(&(org_id, device_id)).cloned()
+    }
+
+    /// Latest fixes of all devices of an org known to this process.
+    pub fn last_fixes(&self, org_id: i64) -> Vec<LastFix> {
+        self.last.read().map(|m| m.values().filter(|l| l.org_id == org_id).cloned().collect()).unwrap_or_default()
+    }
+
+    fn remember(&self, pings: Vec<(i64, i64, Fix, Source)>) {
+        let now = Utc::now();
+        let Ok(mut last) = self.last.write() else { return };
+        for (org_id, device_id, fix, _) in pings {
+            let newer = last.get(&(org_id, device_id)).is_none_or(|l| l.fix.fix_time < fix.fix_time);
+            if newer {
+                last.insert((org_id, device_id), LastFix { org_id, device_id, fix, received_at: now });
+            }
+        }
+    }
+}
+
+struct Writer {
+    db: PgPool,
+    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>,
+    ingest: std::sync::Weak<Ingest>,
+    /// Days whose ping partition is known to exist.
+    partitions: Arc<Mutex<HashSet<NaiveDate>>>,
+}
+
+impl Writer {
+    async fn run(self) {
+        loop {
+            // Take what is queued, up to one batch, while holding the receiver; another writer
+            // commits meanwhile (group commit with up to `writers` transactions in flight).
+            let mut jobs = Vec::new();
+            {
+                let mut rx = self.rx.lock().await;
+                let Some(first) = rx.recv().await else { return };
+                let Some(ingest) = self.ingest.upgrade() else { return };
+                let limit = ingest.config.batch_pings;
+                let mut n = first.pings.len();
+                jobs.push(first);
+                while n < limit {
+                    match rx.try_recv() {
+                        Ok(job) => {
+                            n += job.pings.len();
+                            jobs.push(job);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            let Some(ingest) = self.ingest.upgrade() else { return };
+            let n: usize = jobs.iter().map(|j| j.pings.len()).sum();
+            let started = Instant::now();
+            let result = self.commit(&jobs).await;
+            ingest.queued.fetch_sub(n, Ordering::SeqCst);
+            ingest.metrics.queued.set(ingest.queued.load(Ordering::SeqCst) as i64);
+            match result {
+                Ok(mut stored) => {
+                    ingest.metrics.batch_size.observe(n as f64);
+                    ingest.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                    for job in jobs.into_iter().rev() {
+                        let tail = stored.split_off(stored.len() - job.pings.len());
+                        let _ = job.reply.send(Ok(tail));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pings = n, "ping batch not committed");
+                    for job in jobs {
+                        let _ = job.reply.send(Err(WriteError::Database(e.to_string())));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit(&self, jobs: &[Job]) -> Result<Vec<bool>, sqlx::Error> {
+        let batch: Vec<NewPing> = jobs.iter().flat_map(|j| j.pings.iter().cloned()).collect();
+        let mut conn = self.db.acquire().await?;
+        let days: HashSet<NaiveDate> = batch.iter().map(|p| p.fix.fix_time.date_naive()).collect();
+        let missing: Vec<NaiveDate> = {
+            let known = self.partitions.lock().map_err(|_| sqlx::Error::PoolClosed)?;
+            days.into_iter().filter(|d| !known.contains(d)).collect()
+        };
+        if !missing.is_empty() {
+            pings::ensure_partitions(&mut conn, missing.iter().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()))
+                .await?;
+            if let Ok(mut known) = self.partitions.lock() {
+                known.extend(missing);
+            }
+        }
+        // One statement: it commits (pings and dirty rep-days together) before it answers.
+        pings::insert_batch(&mut conn, &batch).await
+    }
+}

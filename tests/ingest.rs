@@ -1,0 +1,479 @@
+//! Ping ingestion over HTTP: the native batch API, OsmAnd / Traccar Client (every case of the
+//! protocol sample file), OwnTracks HTTP (every location payload of its sample file), GPX upload,
+//! idempotent retries, and the same track through every protocol stored identically.
+
+mod common;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use common::{TestApp, World, assert_problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/protocol-samples");
+const GEOLIFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/geolife/geolife_sample.csv");
+const LIMERICK_GPX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/limerick-304/bus_304_2019-02-18.gpx");
+
+/// The samples carry fix times back to 2013: let this org keep pings for a century.
+async fn keep_old_pings(pool: &PgPool, org_id: i64) {
+    sqlx::query(
+        "UPDATE orgs SET settings = jsonb_set(settings, '{pings}', '{\"retention_days\": 36500}') WHERE id = $1",
+    )
+    .bind(org_id)
+    .execute(pool)
+    .await
+    .expect("org settings");
+}
+
+/// (fix time, lat, lon) of every stored ping of a device, in time order.
+async fn stored(pool: &PgPool, device_id: i64) -> Vec<(DateTime<Utc>, f64, f64)> {
+    sqlx::query_as("SELECT fix_time, lat, lon FROM pings WHERE device_id = $1 ORDER BY fix_time")
+        .bind(device_id)
+        .fetch_all(pool)
+        .await
+        .expect("stored pings")
+}
+
+async fn count(pool: &PgPool, device_id: i64) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pings WHERE device_id = $1")
+        .bind(device_id)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+fn recent(minutes_ago: i64) -> String {
+    (Utc::now() - Duration::minutes(minutes_ago)).to_rfc3339()
+}
+
+fn ping(minutes_ago: i64, lat: f64, lon: f64) -> Value {
+    json!({"fix_time": recent(minutes_ago), "lat": lat, "lon": lon, "accuracy_m": 8.0})
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn native_batches_are_stored_once_whatever_the_order(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let before = count(&pool, w.device.id).await;
+    let batch = json!([ping(30, 39.91, 116.40), ping(20, 39.9101, 116.4001), ping(10, 39.9102, 116.4002)]);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &batch).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["stored"], 3);
+    assert_eq!(res.json["duplicates"], 0);
+    assert_eq!(count(&pool, w.device.id).await, before + 3);
+
+    // The phone retries the same batch, then a shuffled superset: nothing is stored twice.
+    let again = app.post("/api/v1/pings", Some(&w.device.token), &batch).await;
+    assert_eq!(
+        (again.status, again.json["stored"].clone(), again.json["duplicates"].clone()),
+        (200, json!(0), json!(3))
+    );
+    let items = batch.as_array().expect("array");
+    let shuffled = json!([items[2], ping(5, 39.9103, 116.4003), items[0], items[1], items[2]]);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &shuffled).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!((res.json["stored"].clone(), res.json["duplicates"].clone()), (json!(1), json!(4)));
+    assert_eq!(count(&pool, w.device.id).await, before + 4);
+
+    // The rep-days of new pings are marked for visit derivation.
+    let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty WHERE rep_id = $1 AND reason = 'pings'")
+        .bind(w.device.rep_id)
+        .fetch_one(&pool)
+        .await
+        .expect("dirty");
+    assert!(dirty >= 1);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn ndjson_batches_are_accepted(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let before = count(&pool, w.device.id).await;
+    let body = format!("{}\n\n{}\n", ping(12, 39.91, 116.40), ping(11, 39.911, 116.401));
+    let res = app
+        .send(
+            app.request(Method::POST, "/api/v1/pings", Some(&w.device.token))
+                .header("content-type", "application/x-ndjson")
+                .body(body),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["stored"], 2);
+    assert_eq!(count(&pool, w.device.id).await, before + 2);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn bad_items_are_named_and_good_ones_kept(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let before = count(&pool, w.device.id).await;
+    let batch = json!([
+        ping(30, 39.91, 116.40),
+        {"fix_time": recent(29), "lat": 91.0, "lon": 116.4},
+        {"fix_time": recent(28), "lat": "north", "lon": 116.4},
+        {"fix_time": recent(27), "lat": 0.0, "lon": 0.0},
+        {"fix_time": (Utc::now() + Duration::hours(2)).to_rfc3339(), "lat": 39.9, "lon": 116.4},
+        {"fix_time": -5, "lat": 39.9, "lon": 116.4},
+        {"lat": 39.9, "lon": 116.4},
+    ]);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &batch).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["stored"], 1);
+    let rejected: Vec<u64> = res.json["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|e| e["index"].as_u64().expect("index"))
+        .collect();
+    let mut distinct = rejected.clone();
+    distinct.dedup();
+    assert_eq!(distinct, vec![1, 2, 3, 4, 5, 6], "{}", res.describe());
+    for e in res.json["rejected"].as_array().expect("rejected") {
+        assert!(e["field"].is_string() && e["reason"].as_str().is_some_and(|r| !r.is_empty()), "{e}");
+    }
+    assert_eq!(count(&pool, w.device.id).await, before + 1);
+
+    // Nothing usable: 422 naming the item, nothing stored.
+    let res =
+        app.post("/api/v1/pings", Some(&w.device.token), &json!([{"fix_time": recent(3), "lat": 91, "lon": 1}])).await;
+    assert_problem(&res, 422, "/api/v1/pings");
+    assert_eq!(res.json["errors"][0]["index"], 0, "{}", res.describe());
+    assert_eq!(res.json["errors"][0]["field"], "lat", "{}", res.describe());
+    assert_eq!(count(&pool, w.device.id).await, before + 1);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn malformed_bodies_get_problems_and_the_server_keeps_serving(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let token = Some(w.device.token.as_str());
+    let raw = |body: Vec<u8>, ctype: &'static str| {
+        app.request(Method::POST, "/api/v1/pings", token).header("content-type", ctype).body(body)
+    };
+    for (body, ctype) in [
+        (b"[{\"lat\": 1,".to_vec(), "application/json"),
+        (b"{\"not\": \"an array\"}".to_vec(), "application/json"),
+        (vec![b'[', 0xff, 0xfe, b']'], "application/json"),
+        (format!("[\"{}\"]", "x".repeat(900_000)).into_bytes(), "application/json"),
+    ] {
+        let res = app.send(raw(body, ctype)).await;
+        assert!((400..500).contains(&res.status), "{}", res.describe());
+        assert_eq!(res.content_type(), "application/problem+json", "{}", res.describe());
+        assert!(res.text.len() < 10_000, "the problem does not echo the input: {} bytes", res.text.len());
+    }
+    // More items than one request may carry.
+    let many: Vec<Value> =
+        (0..10_001).map(|i| json!({"fix_time": i + 1_700_000_000, "lat": 1.0, "lon": 1.0})).collect();
+    let res = app.post("/api/v1/pings", token, &json!(many)).await;
+    assert!((400..500).contains(&res.status), "{}", res.describe());
+    assert_eq!(res.content_type(), "application/problem+json");
+    // Still serving.
+    let res = app.post("/api/v1/pings", token, &json!([ping(1, 39.9, 116.4)])).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn only_a_device_posts_and_only_for_itself(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let batch = json!([ping(5, 39.9, 116.4)]);
+    assert_problem(&app.post("/api/v1/pings", None, &batch).await, 401, "/api/v1/pings");
+    assert_problem(&app.post("/api/v1/pings", Some("fvt_unknown"), &batch).await, 401, "/api/v1/pings");
+    assert_problem(&app.post("/api/v1/pings", Some(&w.rep.token), &batch).await, 403, "/api/v1/pings");
+    let before = count(&pool, w.device2.id).await;
+    let mut other = ping(4, 39.9, 116.4);
+    other["device_id"] = json!(w.device2.id);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!([ping(6, 39.9, 116.4), other])).await;
+    assert_problem(&res, 403, "/api/v1/pings");
+    assert_eq!(count(&pool, w.device2.id).await, before);
+}
+
+/// One CASE block of the OsmAnd sample file.
+struct OsmandCase {
+    no: u32,
+    method: String,
+    content_type: Option<String>,
+    expect: String,
+    request: String,
+}
+
+fn osmand_cases() -> Vec<OsmandCase> {
+    let text = std::fs::read_to_string(format!("{SAMPLES}/osmand-traccar-client.txt")).expect("sample file");
+    let mut cases = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("CASE ") else { continue };
+        let parts: Vec<&str> = rest.split(" | ").collect();
+        let request = lines.next().expect("request line").to_owned();
+        cases.push(OsmandCase {
+            no: parts[0].trim().parse().expect("case number"),
+            method: parts[1].trim().split(' ').next().expect("method").to_owned(),
+            content_type: Some(parts[2].trim()).filter(|c| *c != "-").map(str::to_owned),
+            expect: parts[3].trim().to_owned(),
+            request,
+        });
+    }
+    cases
+}
+
+/// The sample's device id replaced by the registered device's secret.
+fn with_device(request: &str, osmand_id: &str) -> String {
+    let mut out = request.to_owned();
+    for id in [
+        "48241179",
+        "658765",
+        "8737767034",
+        "123456789012345",
+        "353861053849681",
+        "861001000719969",
+        "902064",
+        "123456",
+    ] {
+        out = out.replace(&format!("\"device_id\":\"{id}\""), &format!("\"device_id\":\"{osmand_id}\""));
+        out = out.replace(&format!("id={id}&"), &format!("id={osmand_id}&"));
+        if out.ends_with(&format!("id={id}")) {
+            out = format!("{}{osmand_id}", &out[..out.len() - id.len()]);
+        }
+    }
+    out
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_osmand_sample_case_behaves_as_traccar_says(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    keep_old_pings(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let cases = osmand_cases();
+    assert_eq!(cases.len(), 15, "every CASE of the sample file is read");
+    for case in cases {
+        // CASE 1 and 2 carry the same fix time: each case starts from an empty track.
+        sqlx::query("DELETE FROM pings WHERE device_id = $1").bind(w.device.id).execute(&pool).await.expect("clear");
+        let before = count(&pool, w.device.id).await;
+        let request = with_device(&case.request, &w.device.osmand_id);
+        let rb = if case.method == "POST" {
+            let rb = app.client.post(app.url("/osmand")).body(request.clone());
+            match &case.content_type {
+                Some(c) => rb.header("content-type", c.as_str()),
+                None => rb,
+            }
+        } else {
+            let query = request.trim_start_matches('/').trim_start_matches('?');
+            app.client.get(format!("{}?{query}", app.url("/osmand")))
+        };
+        let res = app.send(rb).await;
+        let after = count(&pool, w.device.id).await;
+        let what = format!("CASE {} ({}): {}", case.no, case.expect, res.describe());
+        if case.expect.starts_with("verifyNull") {
+            assert_eq!(res.status, 400, "{what}");
+            assert_eq!(res.content_type(), "application/problem+json", "{what}");
+            assert_eq!(after, before, "{what}");
+        } else if case.expect.starts_with("verifyNotNull") {
+            assert_eq!(res.status, 200, "{what}");
+            assert_eq!(after, before, "no position, nothing stored: {what}");
+        } else {
+            assert_eq!(res.status, 200, "{what}");
+            assert_eq!(after, before + 1, "{what}");
+        }
+        if case.expect.contains("device_integer_twelve_test == 12") {
+            let attributes: Value = sqlx::query_scalar("SELECT attributes FROM pings WHERE device_id = $1")
+                .bind(w.device.id)
+                .fetch_one(&pool)
+                .await
+                .expect("attributes");
+            assert_eq!(attributes["device_integer_twelve_test"], json!(12), "{what}: {attributes}");
+        }
+    }
+    // Units: CASE 15 sends speed=40 (knots) and extra parameters kept as attributes.
+    let (speed, attributes): (Option<f32>, Option<Value>) = sqlx::query_as(
+        "SELECT speed_mps, attributes FROM pings WHERE device_id = $1 AND fix_time = to_timestamp(1504763810)",
+    )
+    .bind(w.device.id)
+    .fetch_one(&pool)
+    .await
+    .expect("case 15 stored");
+    assert!((speed.expect("speed") - 40.0 * 1852.0 / 3600.0).abs() < 0.01, "{speed:?}");
+    let attributes = attributes.expect("attributes");
+    assert_eq!(attributes["rpm"], json!(933), "{attributes}");
+    assert_eq!(attributes["ignition"], json!(true), "{attributes}");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn osmand_unknown_id_stores_nothing(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let res = app.send(app.client.get(app.url("/osmand?id=not-a-registered-device&lat=39.9&lon=116.4"))).await;
+    assert_eq!(res.status, 404, "{}", res.describe());
+    assert_eq!(res.content_type(), "application/problem+json");
+    let any: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pings WHERE source = 'osmand'").fetch_one(&pool).await.expect("count");
+    assert_eq!(any, 0);
+    // The legacy Android client: POST with the parameters in the query and an empty body.
+    let url = format!(
+        "/osmand?id={}&timestamp={}&lat=60.0&lon=30.0&speed=0.0&bearing=0.0&altitude=0.0&accuracy=0.0&batt=87.0",
+        w.device.osmand_id,
+        Utc::now().timestamp() - 60
+    );
+    let res = app.send(app.client.post(app.url(&url))).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let (accuracy, battery): (Option<f32>, Option<f32>) =
+        sqlx::query_as("SELECT accuracy_m, battery_pct FROM pings WHERE device_id = $1 AND source = 'osmand'")
+            .bind(w.device.id)
+            .fetch_one(&pool)
+            .await
+            .expect("stored");
+    assert_eq!(accuracy, None, "accuracy 0 means unknown");
+    assert_eq!(battery, Some(87.0));
+}
+
+/// Every `_type: location` JSON object in the OwnTracks sample file (plus the non-location ones).
+fn owntracks_payloads() -> Vec<Value> {
+    let text = std::fs::read_to_string(format!("{SAMPLES}/owntracks-http.txt")).expect("sample file");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let json = line.rsplit('\t').next().unwrap_or(line).trim();
+        if json.starts_with('{')
+            && let Ok(v) = serde_json::from_str::<Value>(json)
+        {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_owntracks_location_sample_is_stored(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    keep_old_pings(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let auth = basic(&w.device.owntracks_user, &w.device.owntracks_password);
+    let payloads = owntracks_payloads();
+    let mut locations = std::collections::BTreeSet::new();
+    for payload in &payloads {
+        let is_location = payload["_type"] == "location";
+        if is_location {
+            locations.insert(payload["tst"].as_i64().expect("tst"));
+        }
+        let res = app.send(app.client.post(app.url("/owntracks")).header("authorization", &auth).json(payload)).await;
+        assert_eq!(res.status, 200, "{payload}: {}", res.describe());
+        assert_eq!(res.json, json!([]), "{payload}");
+    }
+    assert!(locations.len() >= 15, "the sample file has many locations: {}", locations.len());
+    let times: std::collections::BTreeSet<i64> = stored(&pool, w.device.id)
+        .await
+        .into_iter()
+        .map(|(t, _, _)| t.timestamp())
+        .filter(|t| locations.contains(t))
+        .collect();
+    assert_eq!(times, locations, "every location payload stored");
+
+    // Empty bodies are ignored with []; wrong credentials get 401 with a Basic challenge.
+    let res = app.send(app.client.post(app.url("/owntracks")).header("authorization", &auth)).await;
+    assert_eq!((res.status, res.json.clone()), (200, json!([])), "{}", res.describe());
+    let res = app
+        .send(
+            app.client
+                .post(app.url("/owntracks"))
+                .header("authorization", basic(&w.device.owntracks_user, "wrong"))
+                .json(&payloads[0]),
+        )
+        .await;
+    assert_eq!(res.status, 401, "{}", res.describe());
+    assert!(res.header("www-authenticate").is_some_and(|h| h.starts_with("Basic")), "{}", res.describe());
+}
+
+/// The first `n` GeoLife fixes: (epoch seconds, lat, lon), moved to yesterday so no filter drops them.
+fn geolife(n: usize) -> Vec<(i64, f64, f64)> {
+    let text = std::fs::read_to_string(GEOLIFE).expect("geolife sample");
+    let rows: Vec<(i64, f64, f64)> = text
+        .lines()
+        .skip(1)
+        .take(n)
+        .map(|l| {
+            let f: Vec<&str> = l.split(';').collect();
+            let t = DateTime::parse_from_str(&format!("{}00", f[7]), "%Y-%m-%d %H:%M:%S%z").expect("time");
+            (t.timestamp(), f[1].parse().expect("lat"), f[0].parse().expect("lon"))
+        })
+        .collect();
+    let shift = (Utc::now() - Duration::days(1)).timestamp() - rows[0].0;
+    rows.into_iter().map(|(t, lat, lon)| (t + shift, lat, lon)).collect()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn one_track_through_every_protocol_is_stored_identically(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let extra = common::seed_extra_devices(&pool, &w, 2).await;
+    let (native_dev, osmand_dev, owntracks_dev) = (&w.device, &extra[0], &extra[1]);
+    let track = geolife(300);
+    sqlx::query("DELETE FROM pings WHERE device_id = $1").bind(native_dev.id).execute(&pool).await.expect("clear");
+
+    let batch: Vec<Value> = track.iter().map(|(t, lat, lon)| json!({"fix_time": t, "lat": lat, "lon": lon})).collect();
+    let res = app.post("/api/v1/pings", Some(&native_dev.token), &json!(batch)).await;
+    assert_eq!((res.status, res.json["stored"].clone()), (200, json!(track.len())), "{}", res.describe());
+
+    let auth = basic(&owntracks_dev.owntracks_user, &owntracks_dev.owntracks_password);
+    for (t, lat, lon) in &track {
+        let res = app
+            .send(
+                app.client
+                    .get(app.url(&format!("/osmand?id={}&timestamp={t}&lat={lat}&lon={lon}", osmand_dev.osmand_id))),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        let payload = json!({"_type": "location", "tid": "ab", "tst": t, "lat": lat, "lon": lon});
+        let res = app.send(app.client.post(app.url("/owntracks")).header("authorization", &auth).json(&payload)).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+    }
+    let native = stored(&pool, native_dev.id).await;
+    assert_eq!(native.len(), track.len());
+    assert_eq!(stored(&pool, osmand_dev.id).await, native);
+    assert_eq!(stored(&pool, owntracks_dev.id).await, native);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn gpx_backfill_stores_the_limerick_ride(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    keep_old_pings(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let gpx = std::fs::read(LIMERICK_GPX).expect("gpx");
+    let path = format!("/api/v1/devices/{}/gpx", w.device.id);
+    let upload = |token: &str| {
+        app.request(Method::POST, &path, Some(token)).header("content-type", "application/gpx+xml").body(gpx.clone())
+    };
+    let res = app.send(upload(&w.admin.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let stored_now = res.json["stored"].as_u64().expect("stored");
+    assert!(stored_now > 2_000, "{}", res.describe());
+    let res = app.send(upload(&w.admin.token)).await;
+    assert_eq!(
+        (res.json["stored"].clone(), res.json["duplicates"].as_u64()),
+        (json!(0), Some(stored_now)),
+        "{}",
+        res.describe()
+    );
+    // A rep cannot backfill; a device token neither.
+    assert_eq!(app.send(upload(&w.rep.token)).await.status, 403);
+    assert_eq!(app.send(upload(&w.device.token)).await.status, 403);
+    let bad = app.send(app.request(Method::POST, &path, Some(&w.admin.token)).body("<gpx><trk>")).await;
+    assert_problem(&bad, 400, &path);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn drops_are_counted_by_reason_in_metrics(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let batch = json!([ping(3, 39.9, 116.4), {"fix_time": recent(2), "lat": 0.0, "lon": 0.0}]);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &batch).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(
+        metrics.contains("fieldvisit_pings_dropped_total{reason=\"null_island\",source=\"native\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fieldvisit_pings_stored_total{source=\"native\"} 1"), "{metrics}");
+}
