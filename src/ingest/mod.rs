@@ -127,6 +127,8 @@ pub struct Ingest {
     config: IngestConfig,
     metrics: IngestMetrics,
     last: RwLock<HashMap<(i64, i64), LastFix>>,
+    /// Every committed fix that is its device's newest, for live streams.
+    live: tokio::sync::broadcast::Sender<LastFix>,
 }
 
 impl Ingest {
@@ -139,6 +141,7 @@ impl Ingest {
             config,
             metrics: IngestMetrics::new(registry)?,
             last: RwLock::default(),
+            live: tokio::sync::broadcast::channel(4096).0,
         });
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let partitions = Arc::new(Mutex::new(HashSet::new()));
@@ -216,13 +219,27 @@ impl Ingest {
         self.last.read().map(|m| m.values().filter(|l| l.org_id == org_id).cloned().collect()).unwrap_or_default()
     }
 
+    /// Committed fixes that became their device's newest known position, as they happen (a slow
+    /// receiver misses some: `RecvError::Lagged`).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LastFix> {
+        self.live.subscribe()
+    }
+
     fn remember(&self, pings: Vec<(i64, i64, Fix, Source)>) {
         let now = Utc::now();
-        let Ok(mut last) = self.last.write() else { return };
+        let mut newest: HashMap<(i64, i64), Fix> = HashMap::new();
         for (org_id, device_id, fix, _) in pings {
-            let newer = last.get(&(org_id, device_id)).is_none_or(|l| l.fix.fix_time < fix.fix_time);
-            if newer {
-                last.insert((org_id, device_id), LastFix { org_id, device_id, fix, received_at: now });
+            if newest.get(&(org_id, device_id)).is_none_or(|f| f.fix_time < fix.fix_time) {
+                newest.insert((org_id, device_id), fix);
+            }
+        }
+        let Ok(mut last) = self.last.write() else { return };
+        for ((org_id, device_id), fix) in newest {
+            if last.get(&(org_id, device_id)).is_none_or(|l| l.fix.fix_time < fix.fix_time) {
+                let entry = LastFix { org_id, device_id, fix, received_at: now };
+                // No receiver is not an error.
+                let _ = self.live.send(entry.clone());
+                last.insert((org_id, device_id), entry);
             }
         }
     }
