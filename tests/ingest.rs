@@ -477,3 +477,89 @@ async fn drops_are_counted_by_reason_in_metrics(pool: PgPool) {
     );
     assert!(metrics.contains("fieldvisit_pings_stored_total{source=\"native\"} 1"), "{metrics}");
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_manager_asks_an_owntracks_phone_for_its_position(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let path = format!("/api/v1/devices/{}/position-requests", w.device.id);
+    let res = app.call(Method::POST, &path, Some(&w.manager.token), None).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let request_id = res.json["id"].as_i64().expect("id");
+    let audited: (Option<i64>, String) = sqlx::query_as(
+        "SELECT actor_user_id, object_id FROM audit_log WHERE action = 'request_position' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("audit entry");
+    assert_eq!(audited, (Some(w.manager.id), w.device.id.to_string()));
+
+    // The next OwnTracks reply carries the command, once.
+    let auth = basic(&w.device.owntracks_user, &w.device.owntracks_password);
+    let t0 = Utc::now().timestamp() - 120;
+    let location = |tst: i64, trigger: &str| json!({"_type": "location", "tid": "ab", "tst": tst, "lat": 39.9, "lon": 116.4, "t": trigger});
+    let res =
+        app.send(app.client.post(app.url("/owntracks")).header("authorization", &auth).json(&location(t0, "p"))).await;
+    assert_eq!(res.json, json!([{"_type": "cmd", "action": "reportLocation"}]), "{}", res.describe());
+    let res = app
+        .send(app.client.post(app.url("/owntracks")).header("authorization", &auth).json(&location(t0 + 60, "r")))
+        .await;
+    assert_eq!(res.json, json!([]), "{}", res.describe());
+
+    let flags: i32 = sqlx::query_scalar("SELECT flags FROM pings WHERE device_id = $1 AND fix_time = to_timestamp($2)")
+        .bind(w.device.id)
+        .bind(t0 + 60)
+        .fetch_one(&pool)
+        .await
+        .expect("answer stored");
+    assert_eq!(flags & 2, 2, "the answering fix is flagged as requested");
+    let res = app.get(&format!("/api/v1/position-requests/{request_id}"), Some(&w.manager.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(
+        res.json["answer_fix_time"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp()),
+        Some(t0 + 60),
+        "{}",
+        res.describe()
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn native_clients_poll_position_requests(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let res = app
+        .call(Method::POST, &format!("/api/v1/devices/{}/position-requests", w.device.id), Some(&w.admin.token), None)
+        .await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let commands = app.get("/api/v1/devices/me/commands", Some(&w.device.token)).await;
+    assert_eq!(commands.status, 200, "{}", commands.describe());
+    assert_eq!(commands.json[0]["action"], "reportLocation", "{}", commands.describe());
+    assert_eq!(app.get("/api/v1/devices/me/commands", Some(&w.device.token)).await.json, json!([]), "handed out once");
+    let answer = ping(1, 39.9, 116.4);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!([ping(2, 39.9, 116.4), answer])).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let flagged: Vec<i32> = sqlx::query_scalar(
+        "SELECT flags FROM pings WHERE device_id = $1 AND fix_time > now() - interval '5 minutes' ORDER BY fix_time",
+    )
+    .bind(w.device.id)
+    .fetch_all(&pool)
+    .await
+    .expect("flags");
+    assert_eq!(flagged.iter().map(|f| f & 2).collect::<Vec<_>>(), vec![0, 2], "only the newest fix answers");
+
+    // Scope: a T1 manager cannot ask a T2 rep's phone; a rep cannot ask at all.
+    let other = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/devices/{}/position-requests", w.device2.id),
+            Some(&w.manager.token),
+            None,
+        )
+        .await;
+    assert!(matches!(other.status, 403 | 404), "{}", other.describe());
+    let rep = app
+        .call(Method::POST, &format!("/api/v1/devices/{}/position-requests", w.device.id), Some(&w.rep.token), None)
+        .await;
+    assert_eq!(rep.status, 403, "{}", rep.describe());
+    assert_eq!(app.get("/api/v1/devices/me/commands", Some(&w.rep.token)).await.status, 403);
+}

@@ -92,9 +92,14 @@ pub struct Sender {
     /// OwnTracks password hash (SHA-256), for basic auth.
     #[sqlx(default)]
     pub owntracks_password_hash: Vec<u8>,
+    /// A position request was delivered to the device and waits for its next fix.
+    pub awaiting_position: bool,
 }
 
-const SENDER: &str = "SELECT d.org_id, d.id, d.rep_id, d.active, o.settings AS org_settings, d.owntracks_password_hash
+const SENDER: &str = "SELECT d.org_id, d.id, d.rep_id, d.active, o.settings AS org_settings, d.owntracks_password_hash,
+                             EXISTS (SELECT 1 FROM position_requests r
+                                      WHERE r.org_id = d.org_id AND r.device_id = d.id
+                                        AND r.answered_at IS NULL AND r.delivered_at IS NOT NULL) AS awaiting_position
                         FROM devices d JOIN orgs o ON o.id = d.org_id";
 
 /// The device whose OsmAnd / Traccar Client id is `key` (the long random secret).

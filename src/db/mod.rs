@@ -7,6 +7,7 @@ pub mod orgs;
 pub mod outlets;
 pub mod pings;
 pub mod plans;
+pub mod position_requests;
 pub mod territories;
 pub mod tiers;
 pub mod tokens;

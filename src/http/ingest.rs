@@ -103,7 +103,13 @@ async fn accept(
     let repeated = plain.len() - keep.len();
     let kept: Vec<Fix> = keep.iter().map(|&i| plain[i].clone()).collect();
     let previous = state.ingest.last_fix(sender.org_id, sender.id).map(|l| l.fix);
-    let flags = ping_filter::speed_flags(&kept, previous.as_ref(), policy.max_speed_mps);
+    let mut flags = ping_filter::speed_flags(&kept, previous.as_ref(), policy.max_speed_mps);
+    // A delivered position request is answered by the newest fix of the device's next request.
+    let answer = sender.awaiting_position.then(|| kept.iter().enumerate().max_by_key(|(_, f)| f.fix_time)).flatten();
+    let answer_time = answer.map(|(i, f)| {
+        flags[i] |= crate::domain::ping::flags::REQUESTED;
+        f.fix_time
+    });
     let pings: Vec<NewPing> = keep
         .iter()
         .zip(kept)
@@ -117,6 +123,12 @@ async fn accept(
         })
         .collect();
     let stored = state.ingest.write(pings).await.map_err(|e| write_error(&e))?;
+    if let Some(fix_time) = answer_time
+        && let Err(e) = db::position_requests::answer(&state.db, sender.org_id, sender.id, fix_time).await
+    {
+        // The pings are committed; the request stays open and the next fix answers it.
+        tracing::warn!(error = %e, device_id = sender.id, "position request not marked answered");
+    }
     let new = stored.iter().filter(|s| **s).count();
     Ok(IngestReport { stored: new, duplicates: repeated + stored.len() - new, rejected })
 }
@@ -296,7 +308,7 @@ async fn osmand_inner(
 /// every other `_type` and empty bodies are ignored. The reply is a JSON array (`[]`).
 async fn owntracks(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match owntracks_inner(&state, &headers, &body).await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!([]))).into_response(),
+        Ok(commands) => (StatusCode::OK, Json(serde_json::Value::Array(commands))).into_response(),
         Err(ApiError::Unauthorized(detail)) => {
             let mut res = ApiError::Unauthorized(detail).into_response();
             res.headers_mut()
@@ -307,7 +319,12 @@ async fn owntracks(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn owntracks_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+/// Stores the locations; returns the commands for the device (pending position requests).
+async fn owntracks_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<serde_json::Value>, ApiError> {
     let (user, password) = basic_auth(headers)
         .ok_or_else(|| ApiError::Unauthorized("OwnTracks needs HTTP basic auth (device user and password)".into()))?;
     let locations = owntracks::decode(body).map_err(|errors| {
@@ -323,8 +340,14 @@ async fn owntracks_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> 
     if !sender.active {
         return Err(ApiError::Forbidden("this device is deactivated".into()));
     }
+    let commands = || async {
+        let pending = db::position_requests::deliver(&state.db, sender.org_id, sender.id).await?;
+        Ok::<_, ApiError>(
+            pending.iter().map(|_| serde_json::json!({"_type": "cmd", "action": "reportLocation"})).collect::<Vec<_>>(),
+        )
+    };
     if locations.is_empty() {
-        return Ok(());
+        return commands().await;
     }
     // `t: r` answers a reportLocation request.
     let fixes = locations
@@ -338,7 +361,7 @@ async fn owntracks_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> 
     let report = accept(state, &sender, Source::Owntracks, fixes, Vec::new()).await?;
     match nothing_usable(&report) {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => commands().await,
     }
 }
 

@@ -12,6 +12,7 @@ mod nearby;
 mod ops;
 mod outlets;
 mod people;
+mod positioning;
 mod territories;
 mod tracks;
 
@@ -101,6 +102,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(territories::router())
             .merge(tracks::router())
             .merge(ingest::router())
+            .merge(positioning::router())
             .merge(audit::router()),
     )
 }
