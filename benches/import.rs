@@ -13,6 +13,9 @@
 //!
 //! `cargo bench --bench import` (or `make bench`).
 
+mod common;
+
+use common::{psql, url_for_database};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use fieldvisit::db::import::{ImportRequest, import_bytes};
 use fieldvisit::db::territories::NewTerritory;
@@ -34,23 +37,6 @@ const LON0: f64 = 116.0;
 const LAT0: f64 = 39.6;
 const WIDTH: f64 = 0.8;
 const HEIGHT: f64 = 0.6;
-
-/// `DATABASE_URL` with the database name replaced by `db`.
-fn url_for_database(base: &str, db: &str) -> String {
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let query = base[path_start..].find('?').map_or("", |i| &base[path_start + i..]);
-    format!("{}/{db}{query}", &base[..path_start])
-}
-
-fn psql() -> PathBuf {
-    if let Ok(p) = std::env::var("PSQL") {
-        return p.into();
-    }
-    let on_path = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("psql")).find(|p| p.is_file()));
-    on_path.unwrap_or_else(|| "/usr/lib/postgresql/15/bin/psql".into())
-}
 
 /// A deterministic pseudo-random sequence (splitmix64), so every run imports the same file.
 struct Rng(u64);

@@ -563,3 +563,25 @@ async fn native_clients_poll_position_requests(pool: PgPool) {
     assert_eq!(rep.status, 403, "{}", rep.describe());
     assert_eq!(app.get("/api/v1/devices/me/commands", Some(&w.rep.token)).await.status, 403);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn concurrent_writers_create_a_day_partition_once(pool: PgPool) {
+    // Regression: the second of two writers creating the same day's partition failed with
+    // "relation already exists" and its batch was refused.
+    let day = Utc::now() - Duration::days(3);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await.expect("connection");
+            fieldvisit::db::pings::ensure_partitions(&mut conn, std::iter::once(day)).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("partition ensured");
+    }
+    let part = format!("pings_{}", day.format("%Y%m%d"));
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(&part).fetch_one(&pool).await.expect("regclass");
+    assert!(exists, "{part}");
+}

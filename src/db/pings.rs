@@ -28,7 +28,13 @@ pub async fn ensure_partitions(
 ) -> Result<(), sqlx::Error> {
     let days: BTreeSet<NaiveDate> = times.map(|t| t.date_naive()).collect();
     for day in days {
-        sqlx::query("SELECT ensure_ping_partition($1)").bind(day).execute(&mut *conn).await?;
+        match sqlx::query("SELECT ensure_ping_partition($1)").bind(day).execute(&mut *conn).await {
+            // Another writer created it a moment ago (duplicate_table): it exists, which is the point.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P07") => {}
+            other => {
+                other?;
+            }
+        }
     }
     Ok(())
 }
@@ -123,6 +129,52 @@ pub async fn for_devices(
         "SELECT device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, battery_pct, mock, source
            FROM pings WHERE org_id = $1 AND device_id = ANY($2) AND fix_time >= $3 AND fix_time < $4
           ORDER BY fix_time, device_id LIMIT $5",
+    )
+    .bind(org_id)
+    .bind(device_ids)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// One stored fix with what a track export shows of it.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct TrackPing {
+    pub device_id: i64,
+    pub fix_time: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f32>,
+    pub speed_mps: Option<f32>,
+    pub heading_deg: Option<f32>,
+    pub altitude_m: Option<f32>,
+    pub battery_pct: Option<f32>,
+    pub mock: bool,
+    pub source: String,
+    /// Filter flags (bit 1: implausible implied speed from the previous fix).
+    pub flags: i32,
+}
+
+/// The first `limit` pings (by fix time) of the given devices in `[from, to)`, grouped by device in
+/// ascending id and in fix-time order within each device. A cut by `limit` keeps the earliest fixes
+/// of the period across all devices, never drops a whole device's period.
+pub async fn track(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    device_ids: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<TrackPing>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM (
+             SELECT device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, battery_pct, mock,
+                    source, flags
+               FROM pings WHERE org_id = $1 AND device_id = ANY($2) AND fix_time >= $3 AND fix_time < $4
+              ORDER BY fix_time, device_id LIMIT $5) first
+          ORDER BY device_id, fix_time",
     )
     .bind(org_id)
     .bind(device_ids)

@@ -291,7 +291,16 @@ async fn osmand_inner(
         }
         osmand::decode_query(&params, osmand::SpeedUnit::default(), now).map_err(bad)?
     };
-    let sender = active(db::devices::sender_by_osmand_id(&state.db, &message.device_key).await?, "id")?;
+    let sender = if let Some(s) = state.ingest.osmand_senders.get(&message.device_key) {
+        Some(s)
+    } else {
+        let found = db::devices::sender_by_osmand_id(&state.db, &message.device_key).await?;
+        if let Some(s) = &found {
+            state.ingest.osmand_senders.put(message.device_key.clone(), s.clone());
+        }
+        found
+    };
+    let sender = active(sender, "id")?;
     let Some(fix) = message.fix else {
         state.ingest.count_received(Source::Osmand, 1);
         state.ingest.count_drop(Source::Osmand, DropReason::NoPosition);

@@ -53,6 +53,33 @@ impl WriteError {
     }
 }
 
+/// Devices resolved from phone-protocol credentials, kept for a moment: a phone posting once a
+/// second would otherwise cost a database round trip per ping. Deactivation takes effect within
+/// [`SenderCache::TTL`].
+#[derive(Default)]
+pub struct SenderCache {
+    entries: Mutex<HashMap<String, (Instant, crate::db::devices::Sender)>>,
+}
+
+impl SenderCache {
+    pub const TTL: Duration = Duration::from_secs(2);
+    const MAX_ENTRIES: usize = 100_000;
+
+    pub fn get(&self, key: &str) -> Option<crate::db::devices::Sender> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(key).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, s)| s.clone())
+    }
+
+    pub fn put(&self, key: String, sender: crate::db::devices::Sender) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+            }
+            entries.insert(key, (Instant::now(), sender));
+        }
+    }
+}
+
 /// The latest fix of a device (by fix time) among the pings this process committed or loaded.
 #[derive(Debug, Clone)]
 pub struct LastFix {
@@ -129,6 +156,8 @@ pub struct Ingest {
     last: RwLock<HashMap<(i64, i64), LastFix>>,
     /// Every committed fix that is its device's newest, for live streams.
     live: tokio::sync::broadcast::Sender<LastFix>,
+    /// OsmAnd devices by their id.
+    pub osmand_senders: SenderCache,
 }
 
 impl Ingest {
@@ -142,6 +171,7 @@ impl Ingest {
             metrics: IngestMetrics::new(registry)?,
             last: RwLock::default(),
             live: tokio::sync::broadcast::channel(4096).0,
+            osmand_senders: SenderCache::default(),
         });
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let partitions = Arc::new(Mutex::new(HashSet::new()));
