@@ -9,4 +9,5 @@ pub mod ping;
 pub mod ping_filter;
 pub mod protocols;
 pub mod territory;
+pub mod track;
 pub mod validation;

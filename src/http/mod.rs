@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod import;
 mod ingest;
+mod live;
 pub mod metrics;
 pub mod middleware;
 mod nearby;
@@ -75,6 +76,7 @@ impl AppState {
         (name = "users", description = "Users, roles, tokens"),
         (name = "devices", description = "Reps' phones and their credentials"),
         (name = "tracks", description = "Raw pings of a rep"),
+        (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
     )
@@ -101,6 +103,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(import::router())
             .merge(territories::router())
             .merge(tracks::router())
+            .merge(live::router())
             .merge(ingest::router())
             .merge(positioning::router())
             .merge(audit::router()),
