@@ -585,3 +585,31 @@ async fn concurrent_writers_create_a_day_partition_once(pool: PgPool) {
         sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(&part).fetch_one(&pool).await.expect("regclass");
     assert!(exists, "{part}");
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn osmand_speed_unit_is_an_org_setting(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let t = Utc::now().timestamp() - 60;
+    let get = |t: i64| app.url(&format!("/osmand?id={}&timestamp={t}&lat=39.9&lon=116.4&speed=36", w.device.osmand_id));
+    assert_eq!(app.send(app.client.get(get(t))).await.status, 200);
+    sqlx::query(
+        "UPDATE orgs SET settings = jsonb_set(settings, '{pings}', '{\"osmand_speed_unit\": \"kmh\"}') WHERE id = $1",
+    )
+    .bind(w.org_a)
+    .execute(&pool)
+    .await
+    .expect("settings");
+    // The OsmAnd device cache holds the old settings for up to 2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(app.send(app.client.get(get(t + 1))).await.status, 200);
+    let speeds: Vec<f32> =
+        sqlx::query_scalar("SELECT speed_mps FROM pings WHERE device_id = $1 AND source = 'osmand' ORDER BY fix_time")
+            .bind(w.device.id)
+            .fetch_all(&pool)
+            .await
+            .expect("speeds");
+    assert_eq!(speeds.len(), 2);
+    assert!((speeds[0] - 36.0 * 1852.0 / 3600.0).abs() < 0.01, "knots by default: {speeds:?}");
+    assert!((speeds[1] - 10.0).abs() < 0.01, "36 km/h = 10 m/s: {speeds:?}");
+}

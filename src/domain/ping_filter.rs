@@ -4,6 +4,7 @@
 //! Dropping is not rejecting: a phone that retries a fix we will never store must still get a success
 //! answer, so decoders reject only malformed input and [`judge`] decides the rest with a countable reason.
 
+use crate::domain::protocols::osmand::SpeedUnit;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
@@ -40,6 +41,9 @@ pub struct FilterPolicy {
     /// Drop fixes outside `working_hours` (privacy: reps are not tracked off duty). Default false.
     pub working_hours_only: bool,
     pub working_hours: Option<WorkingHours>,
+    /// Unit of the OsmAnd `speed` parameter (`pings.osmand_speed_unit`: `knots`, `kmh`, `mps`).
+    /// Default knots, what Traccar Client sends.
+    pub osmand_speed_unit: SpeedUnit,
 }
 
 impl Default for FilterPolicy {
@@ -50,6 +54,7 @@ impl Default for FilterPolicy {
             max_speed_mps: DEFAULT_MAX_SPEED_MPS,
             working_hours_only: false,
             working_hours: None,
+            osmand_speed_unit: SpeedUnit::Knots,
         }
     }
 }
@@ -98,6 +103,12 @@ impl FilterPolicy {
                     e
                 })),
             },
+        }
+        match pings.get("osmand_speed_unit").map(|v| v.as_str()) {
+            None | Some(Some("knots")) => {}
+            Some(Some("kmh")) => policy.osmand_speed_unit = SpeedUnit::Kmh,
+            Some(Some("mps")) => policy.osmand_speed_unit = SpeedUnit::Mps,
+            Some(_) => errors.push(FieldError::new("pings.osmand_speed_unit", "must be `knots`, `kmh` or `mps`")),
         }
         if policy.working_hours_only && policy.working_hours.is_none() && errors.is_empty() {
             errors.push(FieldError::new("pings.working_hours_only", "needs pings.working_hours to say which hours"));

@@ -281,15 +281,16 @@ async fn osmand_inner(
     let mut params: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default())
         .map_err(|e| bad(vec![FieldError::new("query", format!("not a valid query string: {e}"))]))?;
     let ctype = content_type(headers);
-    let message = if ctype == "application/json" || (ctype.is_empty() && body.first() == Some(&b'{')) {
-        osmand::decode_json(body, now).map_err(bad)?
-    } else {
+    let from_query = !(ctype == "application/json" || (ctype.is_empty() && body.first() == Some(&b'{')));
+    let message = if from_query {
         if ctype == "application/x-www-form-urlencoded" || (!body.is_empty() && params.is_empty()) {
             let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|e| bad(vec![FieldError::new("body", format!("not a valid form body: {e}"))]))?;
             params.extend(form);
         }
         osmand::decode_query(&params, osmand::SpeedUnit::default(), now).map_err(bad)?
+    } else {
+        osmand::decode_json(body, now).map_err(bad)?
     };
     let sender = if let Some(s) = state.ingest.osmand_senders.get(&message.device_key) {
         Some(s)
@@ -301,11 +302,17 @@ async fn osmand_inner(
         found
     };
     let sender = active(sender, "id")?;
-    let Some(fix) = message.fix else {
+    let Some(mut fix) = message.fix else {
         state.ingest.count_received(Source::Osmand, 1);
         state.ingest.count_drop(Source::Osmand, DropReason::NoPosition);
         return Ok(());
     };
+    // Query-string speeds were read as knots; an org whose phones send another unit says so.
+    let unit = FilterPolicy::from_settings(&sender.org_settings).map(|p| p.osmand_speed_unit).unwrap_or_default();
+    if from_query && unit != osmand::SpeedUnit::Knots {
+        let scale = unit.to_mps() / osmand::SpeedUnit::Knots.to_mps();
+        fix.speed_mps = fix.speed_mps.map(|s| (f64::from(s) * scale) as f32);
+    }
     let report = accept(state, &sender, Source::Osmand, vec![(0, fix, 0)], Vec::new()).await?;
     match nothing_usable(&report) {
         Some(e) => Err(e),
