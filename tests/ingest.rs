@@ -467,10 +467,15 @@ async fn gpx_backfill_stores_the_limerick_ride(pool: PgPool) {
 async fn drops_are_counted_by_reason_in_metrics(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
-    let batch = json!([ping(3, 39.9, 116.4), {"fix_time": recent(2), "lat": 0.0, "lon": 0.0}]);
+    let batch = json!([
+        ping(3, 39.9, 116.4),
+        {"fix_time": recent(2), "lat": 0.0, "lon": 0.0},
+        {"fix_time": recent(1), "lat": "north", "lon": "east"},
+    ]);
     let res = app.post("/api/v1/pings", Some(&w.device.token), &batch).await;
     assert_eq!(res.status, 200, "{}", res.describe());
     let metrics = app.get("/metrics", None).await.text;
+    assert!(metrics.contains("fieldvisit_pings_dropped_total{reason=\"malformed\",source=\"native\"} 1"), "{metrics}");
     assert!(
         metrics.contains("fieldvisit_pings_dropped_total{reason=\"null_island\",source=\"native\"} 1"),
         "{metrics}"

@@ -228,11 +228,13 @@ pub enum DropReason {
     OutsideWorkingHours,
     Duplicate,
     NoPosition,
+    /// The item did not decode (wrong types, missing or unknown fields).
+    Malformed,
 }
 
 impl DropReason {
     /// Every reason, for registering metric label values up front.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::InvalidPosition,
         DropReason::NullIsland,
         DropReason::FromFuture,
@@ -240,6 +242,7 @@ impl DropReason {
         DropReason::OutsideWorkingHours,
         DropReason::Duplicate,
         DropReason::NoPosition,
+        DropReason::Malformed,
     ];
 
     /// `snake_case` label (metrics, logs, API).
@@ -252,6 +255,7 @@ impl DropReason {
             DropReason::OutsideWorkingHours => "outside_working_hours",
             DropReason::Duplicate => "duplicate",
             DropReason::NoPosition => "no_position",
+            DropReason::Malformed => "malformed",
         }
     }
 
@@ -265,6 +269,7 @@ impl DropReason {
             DropReason::OutsideWorkingHours => "fix time is outside the org's working hours",
             DropReason::Duplicate => "a fix with the same device and fix time is already stored",
             DropReason::NoPosition => "the message carried no position",
+            DropReason::Malformed => "the item could not be decoded",
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct IngestReport {
 
 fn field_of(reason: DropReason) -> &'static str {
     match reason {
-        DropReason::InvalidPosition | DropReason::NullIsland | DropReason::NoPosition => "lat",
+        DropReason::InvalidPosition | DropReason::NullIsland | DropReason::NoPosition | DropReason::Malformed => "lat",
         DropReason::FromFuture | DropReason::TooOld | DropReason::OutsideWorkingHours | DropReason::Duplicate => {
             "fix_time"
         }
@@ -81,8 +81,11 @@ async fn accept(
         FilterPolicy::default()
     });
     state.ingest.count_received(source, fixes.len() + rejected.len());
-    for _ in &rejected {
-        state.ingest.count_drop(source, DropReason::InvalidPosition);
+    // One count per rejected item (an item may have several field errors).
+    let mut malformed: Vec<Option<usize>> = rejected.iter().map(|e| e.index).collect();
+    malformed.dedup();
+    for _ in &malformed {
+        state.ingest.count_drop(source, DropReason::Malformed);
     }
     let now = Utc::now();
     let mut passed: Vec<(Fix, i32)> = Vec::with_capacity(fixes.len());
