@@ -618,3 +618,38 @@ async fn osmand_speed_unit_is_an_org_setting(pool: PgPool) {
     assert!((speeds[0] - 36.0 * 1852.0 / 3600.0).abs() < 0.01, "knots by default: {speeds:?}");
     assert!((speeds[1] - 10.0).abs() < 0.01, "36 km/h = 10 m/s: {speeds:?}");
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_reps_own_working_hours_keep_off_duty_pings_out(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let all_day = json!({"mon": [["00:00", "24:00"]], "tue": [["00:00", "24:00"]], "wed": [["00:00", "24:00"]],
+        "thu": [["00:00", "24:00"]], "fri": [["00:00", "24:00"]], "sat": [["00:00", "24:00"]], "sun": [["00:00", "24:00"]]});
+    sqlx::query("UPDATE orgs SET settings = jsonb_set(settings, '{pings}', $2) WHERE id = $1")
+        .bind(w.org_a)
+        .bind(json!({"working_hours_only": true, "working_hours": all_day}))
+        .execute(&pool)
+        .await
+        .expect("org settings");
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!([ping(10, 39.9, 116.4)])).await;
+    assert_eq!((res.status, res.json["stored"].clone()), (200, json!(1)), "org hours: all day: {}", res.describe());
+
+    // The rep works one minute a week, long ago: a fix from ten minutes ago is off duty.
+    let now = Utc::now() - Duration::minutes(5);
+    let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        [(now.format("%u").to_string().parse::<usize>().expect("weekday") + 3) % 7];
+    sqlx::query("UPDATE users SET working_hours = $2 WHERE id = $1")
+        .bind(w.device.rep_id)
+        .bind(json!({ day: [["03:00", "03:01"]] }))
+        .execute(&pool)
+        .await
+        .expect("rep hours");
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!([ping(5, 39.9, 116.4)])).await;
+    assert_problem(&res, 422, "/api/v1/pings");
+    assert_eq!(res.json["errors"][0]["field"], "fix_time", "{}", res.describe());
+    assert!(
+        res.json["errors"][0]["reason"].as_str().is_some_and(|r| r.contains("working hours")),
+        "{}",
+        res.describe()
+    );
+}

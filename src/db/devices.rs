@@ -94,13 +94,17 @@ pub struct Sender {
     pub owntracks_password_hash: Vec<u8>,
     /// A position request was delivered to the device and waits for its next fix.
     pub awaiting_position: bool,
+    /// The rep's own working hours (same shape as `settings.pings.working_hours`), if set.
+    pub rep_working_hours: Option<serde_json::Value>,
 }
 
 const SENDER: &str = "SELECT d.org_id, d.id, d.rep_id, d.active, o.settings AS org_settings, d.owntracks_password_hash,
                              EXISTS (SELECT 1 FROM position_requests r
                                       WHERE r.org_id = d.org_id AND r.device_id = d.id
-                                        AND r.answered_at IS NULL AND r.delivered_at IS NOT NULL) AS awaiting_position
-                        FROM devices d JOIN orgs o ON o.id = d.org_id";
+                                        AND r.answered_at IS NULL AND r.delivered_at IS NOT NULL) AS awaiting_position,
+                             u.working_hours AS rep_working_hours
+                        FROM devices d JOIN orgs o ON o.id = d.org_id
+                        JOIN users u ON u.org_id = d.org_id AND u.id = d.rep_id";
 
 /// The device whose OsmAnd / Traccar Client id is `key` (the long random secret).
 pub async fn sender_by_osmand_id(db: impl PgExecutor<'_>, key: &str) -> Result<Option<Sender>, sqlx::Error> {

@@ -44,6 +44,8 @@ pub struct FilterPolicy {
     /// Unit of the OsmAnd `speed` parameter (`pings.osmand_speed_unit`: `knots`, `kmh`, `mps`).
     /// Default knots, what Traccar Client sends.
     pub osmand_speed_unit: SpeedUnit,
+    /// Local time of the org = UTC + this (`pings.utc_offset_minutes`), for working hours.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for FilterPolicy {
@@ -55,6 +57,7 @@ impl Default for FilterPolicy {
             working_hours_only: false,
             working_hours: None,
             osmand_speed_unit: SpeedUnit::Knots,
+            utc_offset_minutes: 0,
         }
     }
 }
@@ -94,6 +97,7 @@ impl FilterPolicy {
             Some(_) => errors.push(FieldError::new("pings.working_hours_only", "must be true or false")),
         }
         let offset = int(pings, "utc_offset_minutes", -MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES, &mut errors);
+        policy.utc_offset_minutes = offset.unwrap_or(0) as i32;
         match pings.get("working_hours") {
             None | Some(Value::Null) => {}
             Some(v) => match WorkingHours::parse(v, offset.unwrap_or(0) as i32) {
@@ -114,6 +118,19 @@ impl FilterPolicy {
             errors.push(FieldError::new("pings.working_hours_only", "needs pings.working_hours to say which hours"));
         }
         if errors.is_empty() { Ok(policy) } else { Err(errors) }
+    }
+
+    /// The policy for one rep: their own working hours (`users.working_hours`, same shape as the
+    /// org's), when set, replace the org's. Invalid rep hours are reported and the org's kept.
+    pub fn for_rep(mut self, rep_hours: Option<&Value>) -> (Self, Vec<FieldError>) {
+        match rep_hours.filter(|v| !v.is_null()).map(|v| WorkingHours::parse(v, self.utc_offset_minutes)) {
+            Some(Ok(hours)) => {
+                self.working_hours = Some(hours);
+                (self, Vec::new())
+            }
+            Some(Err(errors)) => (self, errors),
+            None => (self, Vec::new()),
+        }
     }
 }
 

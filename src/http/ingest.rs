@@ -80,6 +80,10 @@ async fn accept(
         tracing::warn!(org_id = sender.org_id, ?errors, "invalid ping settings; using the defaults");
         FilterPolicy::default()
     });
+    let (policy, rep_errors) = policy.for_rep(sender.rep_working_hours.as_ref());
+    if !rep_errors.is_empty() {
+        tracing::warn!(rep_id = sender.rep_id, errors = ?rep_errors, "invalid working hours of the rep; the org's apply");
+    }
     state.ingest.count_received(source, fixes.len() + rejected.len());
     // One count per rejected item (an item may have several field errors).
     let mut malformed: Vec<Option<usize>> = rejected.iter().map(|e| e.index).collect();
