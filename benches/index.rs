@@ -101,6 +101,7 @@ fn outlets() -> Vec<IndexedOutlet> {
                 radius_m: (status == 1).then_some(80.0),
                 active: status != 0,
                 territory_id: Some(1 + (rng.next() % 64) as i64),
+                footprint: None,
             }
         })
         .collect()

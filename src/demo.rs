@@ -440,6 +440,15 @@ fn pick_weighted<T: Copy>(rng: &mut StdRng, options: &[(T, u32)]) -> T {
 }
 
 /// A readable outlet name for a channel type and number.
+/// A business hall's premises: a 40 m x 30 m rectangle around its point, as a GeoJSON Polygon.
+fn premises(lat: f64, lon: f64) -> serde_json::Value {
+    let (dlat, dlon) = (15.0 / 111_195.0, 20.0 / (111_195.0 * lat.to_radians().cos()));
+    let round7 = |x: f64| (x * 1e7).round() / 1e7;
+    let (west, east) = (round7(lon - dlon), round7(lon + dlon));
+    let (south, north) = (round7(lat - dlat), round7(lat + dlat));
+    json!({"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]})
+}
+
 fn outlet_name(channel_type: &str, n: usize) -> String {
     let label = match channel_type {
         "business_hall" => "China Mobile Business Hall",
@@ -621,6 +630,8 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
                     territory_id: None,
                     address: None,
                     attributes: json!({"demo": true, "origin": origin}),
+                    // Business halls are big enough to have their premises outlined.
+                    footprint: (channel_type == "business_hall").then(|| premises(lat, lon)),
                 },
                 territory: grid_code("BJ", CityGrid::district(row, col), CityGrid::grid(row, col)),
             }
@@ -714,6 +725,7 @@ fn limerick(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
                     territory_id: None,
                     address: None,
                     attributes: json!({"demo": true, "gtfs_stop_id": s.stop_id}),
+                    footprint: None,
                 },
                 territory: "LIM".into(),
             }

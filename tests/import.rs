@@ -454,6 +454,77 @@ async fn a_file_over_the_body_limit_is_413(pool: PgPool) {
     assert_eq!(common::row_counts(&pool).await, before);
 }
 
+/// A 200 MB CSV against the production body limit (32 MiB), streamed over a raw socket in both
+/// framings (declared with its length, and chunked): the server refuses it with 413 problem+json,
+/// writes nothing and keeps serving.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_200_mb_upload_is_refused_by_size(pool: PgPool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SIZE: usize = 200 * 1024 * 1024;
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.body_limit_bytes = 32 * 1024 * 1024;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let before = common::row_counts(&pool).await;
+    let mut chunk = String::new();
+    let mut i = 0;
+    while chunk.len() < 1024 * 1024 {
+        let _ = writeln!(chunk, "HUGE{i},Outlet {i},other,A,{},{}", IN_T1.0, IN_T1.1);
+        i += 1;
+    }
+    for chunked in [false, true] {
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        let framing = if chunked { "Transfer-Encoding: chunked".to_owned() } else { format!("Content-Length: {SIZE}") };
+        let head = format!(
+            "POST {PATH} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: text/csv\r\n{framing}\r\n\r\n",
+            app.addr, w.admin.token
+        );
+        let (mut rx, mut tx) = socket.split();
+        let send = async {
+            tx.write_all(head.as_bytes()).await?;
+            let header = "code,name,channel_type,tier,lat,lon\n";
+            if chunked {
+                tx.write_all(format!("{:x}\r\n{header}\r\n", header.len()).as_bytes()).await?;
+            } else {
+                tx.write_all(header.as_bytes()).await?;
+            }
+            let mut sent = header.len();
+            while sent < SIZE {
+                if chunked {
+                    tx.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+                    tx.write_all(chunk.as_bytes()).await?;
+                    tx.write_all(b"\r\n").await?;
+                } else {
+                    tx.write_all(&chunk.as_bytes()[..chunk.len().min(SIZE - sent)]).await?;
+                }
+                // (the terminating zero-size chunk never comes: the server answers long before)
+                sent += chunk.len();
+            }
+            std::io::Result::Ok(sent)
+        };
+        let receive = async {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 8192];
+            // The head and the problem body arrive in the first reads; the server may then close.
+            while !String::from_utf8_lossy(&answer).contains("\"status\":413") {
+                match tokio::time::timeout(common::HTTP_TIMEOUT, rx.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        // Sending ends when all is sent or when the server closes the connection on its answer.
+        let (_sent, answer) = tokio::join!(send, receive);
+        assert!(answer.starts_with("HTTP/1.1 413"), "chunked: {chunked}: {answer}");
+        assert!(answer.to_ascii_lowercase().contains("content-type: application/problem+json"), "{answer}");
+        assert!(answer.contains("/problems/payload-too-large"), "{answer}");
+    }
+    assert_eq!(common::row_counts(&pool).await, before);
+    let res = app.send(app.request(Method::GET, "/api/v1/outlets?limit=1", Some(&w.admin.token))).await;
+    assert_eq!(res.status, 200, "the server still serves");
+}
+
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn request_problems_are_problem_json(pool: PgPool) {
     let w = World::seed(&pool).await;

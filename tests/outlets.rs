@@ -238,3 +238,119 @@ async fn territory_import_is_all_or_nothing_and_names_each_bad_feature(pool: PgP
     let res = app.post("/api/v1/territories/import", Some(&w.admin.token), &json!({"type": "Feature"})).await;
     assert_problem(&res, 400, "/api/v1/territories/import");
 }
+
+/// An outlet's footprint: stored and served as GeoJSON, judged before it is stored (structure,
+/// self-intersection, distance from the point), and counted by the index: a position inside the
+/// footprint is 0 m from the outlet, one beside it is measured to its edge; removing the footprint
+/// (PATCH `null`) puts the distance back on the point.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn footprints_are_validated_stored_and_measured_to(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (lat, lon) = (IN_T1.0 + 0.01, IN_T1.1 + 0.01);
+    // A hall of ~170 m x ~110 m east of its pin (the pin is at its west edge).
+    let hall = square(lon, lat - 0.0005, lon + 0.002, lat + 0.0005);
+    let mut body = new_outlet("FOOT-1", (lat, lon));
+    body["footprint"] = hall.clone();
+    let res = app.post("/api/v1/outlets", Some(&w.admin.token), &body).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let id = res.json["id"].as_i64().expect("id");
+    assert_eq!(res.json["footprint"]["type"], "MultiPolygon");
+    assert_eq!(res.json["footprint"]["coordinates"][0], hall["coordinates"], "stored as given, as a MultiPolygon");
+    let geo = app
+        .send(
+            app.request(reqwest::Method::GET, &format!("/api/v1/outlets/{id}"), Some(&w.admin.token))
+                .header("accept", "application/geo+json"),
+        )
+        .await;
+    assert_eq!(geo.json["geometry"]["type"], "Point", "the feature stays the pin");
+    assert_eq!(geo.json["properties"]["footprint"]["type"], "MultiPolygon");
+
+    // Inside the hall, ~150 m east of the pin: 0 m away. Beside it, 0.0005 deg (~55.6 m) north of
+    // its north edge: measured to that edge, not to the pin.
+    let inside = (lat, lon + 0.0018);
+    let beside = (lat + 0.001, lon + 0.001);
+    let nearest = |(la, lo): (f64, f64)| format!("/api/v1/outlets/nearest?lat={la}&lon={lo}&k=1");
+    let within = |(la, lo): (f64, f64), r: u32| format!("/api/v1/outlets/within?lat={la}&lon={lo}&radius_m={r}");
+    let first = |res: &common::Res| -> (i64, f64) {
+        let item = &res.json["items"][0];
+        (item["id"].as_i64().expect("id"), item["distance_m"].as_f64().expect("distance"))
+    };
+    let mut got = (0, f64::NAN);
+    for _ in 0..100 {
+        // The index hears of the new outlet through LISTEN/NOTIFY.
+        got = first(&app.get(&nearest(inside), Some(&w.admin.token)).await);
+        if got.0 == id {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got, (id, 0.0), "inside the footprint");
+    let (found, d) = first(&app.get(&nearest(beside), Some(&w.admin.token)).await);
+    assert_eq!(found, id);
+    assert!((d - 55.6).abs() < 0.5, "to the north edge: {d}");
+    let ids = app.get(&within(inside, 20), Some(&w.admin.token)).await.ids();
+    assert_eq!(ids, vec![id], "within 20 m of a point 150 m from the pin, inside the hall");
+
+    // Bad footprints name the field and the reason; nothing is written.
+    let bowtie = json!({"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.001, lat + 0.001], [lon + 0.001, lat], [lon, lat + 0.001], [lon, lat]]]});
+    let far = square(lon + 0.05, lat, lon + 0.051, lat + 0.001);
+    let open =
+        json!({"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.001, lat], [lon + 0.001, lat + 0.001]]]});
+    let line = json!({"type": "LineString", "coordinates": [[lon, lat], [lon + 0.001, lat]]});
+    for (i, (bad, says)) in
+        [(bowtie, "self-intersection"), (far, "within 2000 m"), (open, "at least 4"), (line, "Polygon or MultiPolygon")]
+            .into_iter()
+            .enumerate()
+    {
+        let mut body = new_outlet(&format!("FOOT-BAD-{i}"), (lat, lon));
+        body["footprint"] = bad;
+        let res = app.post("/api/v1/outlets", Some(&w.admin.token), &body).await;
+        assert_problem(&res, 422, "/api/v1/outlets");
+        assert_eq!(res.error_fields(), ["footprint"], "{}", res.describe());
+        assert!(res.text.to_lowercase().contains(&says.to_lowercase()), "{says}: {}", res.describe());
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outlets WHERE code LIKE 'FOOT-BAD-%'")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+
+    // A status change keeps the footprint; moving the pin 3 km away from it is refused.
+    let path = format!("/api/v1/outlets/{id}");
+    let res = app.post(&format!("{path}/suspend"), Some(&w.admin.token), &json!({})).await;
+    assert_eq!(res.json["footprint"]["coordinates"][0], hall["coordinates"], "{}", res.describe());
+    let res = app.post(&format!("{path}/reopen"), Some(&w.admin.token), &json!({})).await;
+    assert_eq!(res.status, 200);
+    let res = app.patch(&path, Some(&w.admin.token), &json!({"lat": lat + 0.03})).await;
+    assert_problem(&res, 422, &path);
+    assert_eq!(res.error_fields(), ["footprint"]);
+    let history: i64 = sqlx::query_scalar("SELECT count(*) FROM outlet_locations WHERE outlet_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(history, 1, "status changes do not touch the location history");
+
+    // Without the footprint the distance is to the pin again (~153 m), and the change is history.
+    let res = app.patch(&path, Some(&w.admin.token), &json!({"footprint": null})).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(res.json["footprint"].is_null());
+    let mut d = 0.0;
+    for _ in 0..100 {
+        d = first(&app.get(&nearest(inside), Some(&w.admin.token)).await).1;
+        if d > 100.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!((d - 153.3).abs() < 1.0, "to the pin: {d}");
+    let history: Vec<bool> = sqlx::query_scalar(
+        "SELECT footprint IS NOT NULL FROM outlet_locations WHERE outlet_id = $1 ORDER BY valid_from",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .expect("history");
+    assert_eq!(history, [true, false]);
+}

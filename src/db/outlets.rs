@@ -19,6 +19,10 @@ pub struct Outlet {
     pub address: Option<String>,
     #[schema(value_type = Object)]
     pub attributes: serde_json::Value,
+    /// Outline of the premises (GeoJSON MultiPolygon), where known: a fix inside it or near it
+    /// counts as at the outlet like one near its point.
+    #[schema(value_type = Option<Object>)]
+    pub footprint: Option<serde_json::Value>,
     /// Territory path, for scope checks.
     #[serde(skip)]
     pub territory_path: Option<Vec<i64>>,
@@ -26,7 +30,8 @@ pub struct Outlet {
 
 const SELECT: &str =
     "SELECT o.id, o.code, o.name, o.channel_type, o.tier, ST_Y(o.location) AS lat, ST_X(o.location) AS lon,
-                             o.radius_m, o.status, o.territory_id, o.address, o.attributes, t.path AS territory_path
+                             o.radius_m, o.status, o.territory_id, o.address, o.attributes,
+                             ST_AsGeoJSON(o.footprint)::jsonb AS footprint, t.path AS territory_path
                         FROM outlets o LEFT JOIN territories t ON t.org_id = o.org_id AND t.id = o.territory_id";
 
 /// Fields of a new outlet, or the full new state of an existing one.
@@ -43,6 +48,8 @@ pub struct OutletFields {
     pub territory_id: Option<i64>,
     pub address: Option<String>,
     pub attributes: serde_json::Value,
+    /// GeoJSON Polygon or MultiPolygon (stored as a MultiPolygon).
+    pub footprint: Option<serde_json::Value>,
 }
 
 impl From<Outlet> for OutletFields {
@@ -59,14 +66,17 @@ impl From<Outlet> for OutletFields {
             territory_id: o.territory_id,
             address: o.address,
             attributes: o.attributes,
+            footprint: o.footprint,
         }
     }
 }
 
 pub async fn create(db: impl PgExecutor<'_>, org_id: i64, f: &OutletFields) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO outlets (org_id, code, name, channel_type, tier, location, radius_m, status, territory_id, address, attributes)
-         VALUES ($1, $2, $3, $4, $5, ST_SetSRID(ST_MakePoint($7, $6), 4326), $8, $9, $10, $11, $12)
+        "INSERT INTO outlets (org_id, code, name, channel_type, tier, location, radius_m, status, territory_id, address,
+                              attributes, footprint)
+         VALUES ($1, $2, $3, $4, $5, ST_SetSRID(ST_MakePoint($7, $6), 4326), $8, $9, $10, $11, $12,
+                 ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON($13), 4326)))
          RETURNING id",
     )
     .bind(org_id)
@@ -81,16 +91,25 @@ pub async fn create(db: impl PgExecutor<'_>, org_id: i64, f: &OutletFields) -> R
     .bind(f.territory_id)
     .bind(&f.address)
     .bind(&f.attributes)
+    .bind(f.footprint.as_ref().map(ToString::to_string))
     .fetch_one(db)
     .await
 }
 
-/// Replaces the state of an outlet; location changes are kept in the history by trigger.
-pub async fn update(db: impl PgExecutor<'_>, org_id: i64, id: i64, f: &OutletFields) -> Result<(), sqlx::Error> {
+/// Replaces the state of an outlet; location changes are kept in the history by trigger. The
+/// stored footprint is kept as it is unless `footprint_changed` (its GeoJSON text may be rounded).
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    id: i64,
+    f: &OutletFields,
+    footprint_changed: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE outlets SET code = $3, name = $4, channel_type = $5, tier = $6,
                 location = ST_SetSRID(ST_MakePoint($8, $7), 4326), radius_m = $9, status = $10,
-                territory_id = $11, address = $12, attributes = $13, updated_at = now()
+                territory_id = $11, address = $12, attributes = $13, updated_at = now(),
+                footprint = CASE WHEN $14 THEN ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON($15), 4326)) ELSE footprint END
           WHERE org_id = $1 AND id = $2",
     )
     .bind(org_id)
@@ -106,6 +125,8 @@ pub async fn update(db: impl PgExecutor<'_>, org_id: i64, id: i64, f: &OutletFie
     .bind(f.territory_id)
     .bind(&f.address)
     .bind(&f.attributes)
+    .bind(footprint_changed)
+    .bind(f.footprint.as_ref().map(ToString::to_string))
     .execute(db)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Outlets: the retail points reps visit, and the rules their attributes obey.
 
+use super::geo::haversine_m;
 use super::validation::{FieldError, check_lat_lon, check_text};
+use geo::{CoordsIter, MultiPolygon};
 use serde::{Deserialize, Serialize};
 
 /// The channel types of telecom retail (see DESIGN.md).
@@ -22,6 +24,22 @@ pub const STATUSES: [&str; 3] = ["active", "closed", "suspended"];
 
 /// Largest accepted visit geofence radius, metres.
 pub const MAX_RADIUS_M: f64 = 5000.0;
+
+/// Farthest a footprint vertex may lie from its outlet's point, metres: a footprint outlines
+/// premises, not a district (and distances to it are exact only at this scale).
+pub const MAX_FOOTPRINT_EXTENT_M: f64 = 2000.0;
+
+/// Why a footprint (already a well-formed lon/lat polygon) does not fit its outlet at `lat`/`lon`.
+pub fn footprint_problem(lat: f64, lon: f64, footprint: &MultiPolygon<f64>) -> Option<String> {
+    let far = footprint.coords_iter().map(|c| (haversine_m(lat, lon, c.y, c.x), c)).max_by(|a, b| a.0.total_cmp(&b.0));
+    match far {
+        Some((d, c)) if d > MAX_FOOTPRINT_EXTENT_M => Some(format!(
+            "vertex [{}, {}] is {d:.0} m from the outlet's location; a footprint stays within {MAX_FOOTPRINT_EXTENT_M} m",
+            c.x, c.y
+        )),
+        _ => None,
+    }
+}
 
 /// A tier policy: how often outlets of a tier must be visited and what counts as a visit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -108,5 +126,22 @@ mod tests {
         let e = validate_outlet(" ", "Hall", "kiosk", "open", 95.0, 116.4, Some(0.0));
         let fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["code", "channel_type", "status", "lat", "radius_m"]);
+    }
+
+    #[test]
+    fn a_footprint_must_stay_near_its_outlet() {
+        use geo::{LineString, Polygon};
+        let square = |half: f64| {
+            let ring = LineString::from(vec![
+                (116.4 - half, 39.9 - half),
+                (116.4 + half, 39.9 - half),
+                (116.4 + half, 39.9 + half),
+                (116.4 - half, 39.9 + half),
+                (116.4 - half, 39.9 - half),
+            ]);
+            MultiPolygon::new(vec![Polygon::new(ring, vec![])])
+        };
+        assert_eq!(footprint_problem(39.9, 116.4, &square(0.0005)), None);
+        assert!(footprint_problem(39.9, 116.4, &square(0.05)).is_some_and(|r| r.contains("within 2000 m")));
     }
 }

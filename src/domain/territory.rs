@@ -1,5 +1,7 @@
 //! Territory boundaries: what makes a GeoJSON polygon acceptable before PostGIS judges its topology.
 
+use geo::{LineString, MultiPolygon, Polygon};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Why a GeoJSON Polygon/MultiPolygon is not an acceptable boundary, or `None`.
@@ -52,10 +54,56 @@ pub fn boundary_problem(geometry: &Value) -> Option<String> {
     None
 }
 
+/// A GeoJSON Polygon or MultiPolygon as a `geo` multipolygon.
+pub fn multipolygon(geojson: &Value) -> Option<MultiPolygon<f64>> {
+    #[derive(Deserialize)]
+    #[serde(tag = "type")]
+    enum Geometry {
+        Polygon { coordinates: Vec<Vec<Vec<f64>>> },
+        MultiPolygon { coordinates: Vec<Vec<Vec<Vec<f64>>>> },
+    }
+    fn ring(positions: Vec<Vec<f64>>) -> Option<LineString<f64>> {
+        positions
+            .into_iter()
+            .map(|p| match p.as_slice() {
+                [x, y, ..] => Some((*x, *y)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(LineString::from)
+    }
+    fn polygon(rings: Vec<Vec<Vec<f64>>>) -> Option<Polygon<f64>> {
+        let mut rings = rings.into_iter().map(ring);
+        let exterior = rings.next()??;
+        Some(Polygon::new(exterior, rings.collect::<Option<Vec<_>>>()?))
+    }
+    let polygons = match Geometry::deserialize(geojson).ok()? {
+        Geometry::Polygon { coordinates } => vec![polygon(coordinates)?],
+        Geometry::MultiPolygon { coordinates } => coordinates.into_iter().map(polygon).collect::<Option<Vec<_>>>()?,
+    };
+    Some(MultiPolygon::new(polygons))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use geo::{Intersects, Point};
     use serde_json::json;
+
+    #[test]
+    fn geojson_polygons_convert() {
+        let square =
+            json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]]});
+        let mp = multipolygon(&square).expect("polygon");
+        assert!(mp.intersects(&Point::new(0.5, 0.5)));
+        assert!(!mp.intersects(&Point::new(1.5, 0.5)));
+        let multi = json!({"type": "MultiPolygon", "coordinates": [
+            [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]],
+            [[[5.0, 5.0, 3.0], [6.0, 5.0, 3.0], [6.0, 6.0, 3.0], [5.0, 5.0, 3.0]]]]});
+        assert_eq!(multipolygon(&multi).expect("multipolygon").0.len(), 2);
+        assert!(multipolygon(&json!({"type": "Point", "coordinates": [1.0, 2.0]})).is_none());
+        assert!(multipolygon(&json!({"type": "Polygon", "coordinates": [[[1.0]]]})).is_none());
+    }
 
     #[test]
     fn accepts_closed_polygons_and_names_each_defect() {

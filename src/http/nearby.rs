@@ -7,11 +7,11 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Paged, Path, Query};
 use crate::db;
+use crate::domain::territory::multipolygon;
 use crate::domain::validation::FieldError;
 use crate::index::outlets::{IndexedOutlet, MAX_CELL_RES, MIN_CELL_RES};
 use crate::index::{registry, source};
 use axum::extract::State;
-use geo::{LineString, MultiPolygon, Polygon};
 use h3o::CellIndex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -247,7 +247,7 @@ async fn nearest(
         let ix = registry::read(&index);
         ix.nearest_where(lat, lon, k, |o| visible.keeps(o, inactive))
             .into_iter()
-            .filter_map(|h| ix.get(h.id).map(|o| (*o, Some(h.distance_m))))
+            .filter_map(|h| ix.get(h.id).map(|o| (o.clone(), Some(h.distance_m))))
             .collect()
     };
     Ok(Json(Nearest { items: describe(&state, auth.org_id, found).await? }))
@@ -280,7 +280,7 @@ async fn within(
         let hits: Vec<(IndexedOutlet, Option<f64>)> = ix
             .within_radius(lat, lon, radius)
             .into_iter()
-            .filter_map(|h| ix.get(h.id).map(|o| (*o, Some(h.distance_m))))
+            .filter_map(|h| ix.get(h.id).map(|o| (o.clone(), Some(h.distance_m))))
             .filter(|(o, _)| visible.keeps(o, inactive))
             .collect();
         let total = hits.len();
@@ -316,7 +316,7 @@ async fn page(
         ids(&ix)
             .into_iter()
             .filter(|id| *id > after)
-            .filter_map(|id| ix.get(id).copied())
+            .filter_map(|id| ix.get(id).cloned())
             .filter(|o| visible.keeps(o, inactive))
             .take(limit)
             .map(|o| (o, None))
@@ -386,56 +386,9 @@ async fn in_territory(
     page(&state, &auth, &q, Params::default(), |ix| ix.within_polygon(&area)).await
 }
 
-/// A GeoJSON Polygon or MultiPolygon as a `geo` multipolygon.
-pub fn multipolygon(geojson: &serde_json::Value) -> Option<MultiPolygon<f64>> {
-    #[derive(Deserialize)]
-    #[serde(tag = "type")]
-    enum Geometry {
-        Polygon { coordinates: Vec<Vec<Vec<f64>>> },
-        MultiPolygon { coordinates: Vec<Vec<Vec<Vec<f64>>>> },
-    }
-    fn ring(positions: Vec<Vec<f64>>) -> Option<LineString<f64>> {
-        positions
-            .into_iter()
-            .map(|p| match p.as_slice() {
-                [x, y, ..] => Some((*x, *y)),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(LineString::from)
-    }
-    fn polygon(rings: Vec<Vec<Vec<f64>>>) -> Option<Polygon<f64>> {
-        let mut rings = rings.into_iter().map(ring);
-        let exterior = rings.next()??;
-        Some(Polygon::new(exterior, rings.collect::<Option<Vec<_>>>()?))
-    }
-    let polygons = match Geometry::deserialize(geojson).ok()? {
-        Geometry::Polygon { coordinates } => vec![polygon(coordinates)?],
-        Geometry::MultiPolygon { coordinates } => coordinates.into_iter().map(polygon).collect::<Option<Vec<_>>>()?,
-    };
-    Some(MultiPolygon::new(polygons))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geo::{Intersects, Point};
-    use serde_json::json;
-
-    #[test]
-    fn geojson_polygons_convert() {
-        let square =
-            json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]]});
-        let mp = multipolygon(&square).expect("polygon");
-        assert!(mp.intersects(&Point::new(0.5, 0.5)));
-        assert!(!mp.intersects(&Point::new(1.5, 0.5)));
-        let multi = json!({"type": "MultiPolygon", "coordinates": [
-            [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]],
-            [[[5.0, 5.0, 3.0], [6.0, 5.0, 3.0], [6.0, 6.0, 3.0], [5.0, 5.0, 3.0]]]]});
-        assert_eq!(multipolygon(&multi).expect("multipolygon").0.len(), 2);
-        assert!(multipolygon(&json!({"type": "Point", "coordinates": [1.0, 2.0]})).is_none());
-        assert!(multipolygon(&json!({"type": "Polygon", "coordinates": [[[1.0]]]})).is_none());
-    }
 
     #[test]
     fn cells_parse_in_hex_or_decimal_and_resolution_is_checked() {

@@ -5,10 +5,11 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
 use super::people::audit;
-use super::territories::territory_path;
+use super::territories::{boundary_problem, territory_path};
 use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, OutletFields, StatusChange};
-use crate::domain::outlet::{TierPolicy, validate_outlet};
+use crate::domain::outlet::{TierPolicy, footprint_problem, validate_outlet};
+use crate::domain::territory::multipolygon;
 use crate::domain::validation::FieldError;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -209,7 +210,7 @@ async fn set_status(
 ) -> Result<Json<Outlet>, ApiError> {
     let cur = load(state, who, id).await?;
     let fields = OutletFields { status: status.to_owned(), ..OutletFields::from(cur) };
-    db::outlets::update(&state.db, who.org_id, id, &fields).await?;
+    db::outlets::update(&state.db, who.org_id, id, &fields, false).await?;
     audit(&state.db, who, &format!("outlet.{status}"), "outlet", id, json!({ "reason": reason })).await?;
     Ok(Json(load(state, who, id).await?))
 }
@@ -286,6 +287,11 @@ struct OutletInput {
     address: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     attributes: Option<serde_json::Value>,
+    /// Outline of the premises: a GeoJSON Polygon or MultiPolygon within 2 km of the point (`null`
+    /// in a PATCH removes it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    footprint: Option<Option<serde_json::Value>>,
 }
 
 fn required<T: Clone>(v: Option<&T>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
@@ -302,10 +308,24 @@ async fn finish(
     who: &Principal,
     mut f: OutletFields,
     territory_given: bool,
+    footprint_given: bool,
 ) -> Result<OutletFields, ApiError> {
     let mut errors = validate_outlet(&f.code, &f.name, &f.channel_type, &f.status, f.lat, f.lon, f.radius_m);
     if !f.attributes.is_object() {
         errors.push(FieldError::new("attributes", "must be a JSON object"));
+    }
+    // A footprint given now is judged whole; a stored one must still fit a moved point.
+    if let Some(geometry) = &f.footprint
+        && errors.is_empty()
+    {
+        let topology = if footprint_given { boundary_problem(state, geometry).await? } else { None };
+        let problem = match topology {
+            Some(reason) => Some(reason),
+            None => multipolygon(geometry).and_then(|area| footprint_problem(f.lat, f.lon, &area)),
+        };
+        if let Some(reason) = problem {
+            errors.push(FieldError::new("footprint", reason));
+        }
     }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
@@ -350,9 +370,10 @@ async fn create_outlet(
         territory_id: input.territory_id.flatten(),
         address: input.address.flatten(),
         attributes: input.attributes.unwrap_or_else(|| json!({})),
+        footprint: input.footprint.flatten(),
     };
     let territory_given = fields.territory_id.is_some();
-    let fields = finish(&state, &auth, fields, territory_given).await?;
+    let fields = finish(&state, &auth, fields, territory_given, true).await?;
     let id = db::outlets::create(&state.db, auth.org_id, &fields).await?;
     audit(&state.db, &auth, "outlet.create", "outlet", id, json!({"code": fields.code})).await?;
     Ok((StatusCode::CREATED, Json(load(&state, &auth, id).await?)))
@@ -386,9 +407,11 @@ async fn update_outlet(
         territory_id: input.territory_id.unwrap_or(cur.territory_id),
         address: input.address.unwrap_or(cur.address),
         attributes: input.attributes.unwrap_or(cur.attributes),
+        footprint: input.footprint.clone().unwrap_or(cur.footprint),
     };
-    let fields = finish(&state, &auth, fields, territory_given).await?;
-    db::outlets::update(&state.db, auth.org_id, id, &fields).await?;
+    let footprint_changed = input.footprint.is_some();
+    let fields = finish(&state, &auth, fields, territory_given, footprint_changed).await?;
+    db::outlets::update(&state.db, auth.org_id, id, &fields, footprint_changed).await?;
     audit(&state.db, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;
     Ok(Json(load(&state, &auth, id).await?))
 }

@@ -131,7 +131,10 @@ pub(super) async fn territory_path(
 
 /// Why a boundary is unacceptable (structure, ranges, closed rings; then PostGIS validity such as
 /// self-intersection), or `None`.
-async fn boundary_problem(state: &AppState, geometry: &serde_json::Value) -> Result<Option<String>, ApiError> {
+pub(super) async fn boundary_problem(
+    state: &AppState,
+    geometry: &serde_json::Value,
+) -> Result<Option<String>, ApiError> {
     if let Some(reason) = crate::domain::territory::boundary_problem(geometry) {
         return Ok(Some(reason));
     }

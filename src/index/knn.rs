@@ -1,17 +1,14 @@
-//! k-nearest search on unit-sphere coordinates: a packed k-d tree snapshot (kiddo, cache-friendly
-//! flat layout) for the bulk of an org's outlets, and an exact best-first branch and bound over
+//! k-nearest search on unit-sphere coordinates: a packed static k-d tree snapshot (flat arrays,
+//! leaves of a few cache lines) for the bulk of an org's outlets, and an exact best-first branch and bound over
 //! rstar trees for the outlets changed since the snapshot and for selective filters.
 //!
 //! Squared chord distance orders points exactly like great-circle distance. Ties go to the smaller
 //! outlet id, so answers do not depend on how the trees happen to be laid out.
 
-use kiddo::SquaredEuclidean;
-use kiddo::immutable::float::kdtree::ImmutableKdTree;
 use rstar::primitives::GeomWithData;
 use rstar::{ParentNode, PointDistance, RTree, RTreeNode};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::num::NonZero;
 
 /// An R-tree entry: unit-sphere position and outlet id.
 pub(crate) type Node = GeomWithData<[f64; 3], i64>;
@@ -24,16 +21,28 @@ pub(crate) fn cmp_near(a: &Near, b: &Near) -> Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
-/// Beyond this many raw candidates a filtered snapshot search gives way to the branch and bound
-/// (the filter rejects most outlets near the point, e.g. a caller scoped to a far territory).
-const MAX_SNAPSHOT_ASK: usize = 512;
+/// Most points in a leaf of the packed tree: a leaf is a few cache lines of coordinates.
+const LEAF: usize = 8;
 
-/// The outlets of an index as they were at its last (re)build, packed for k-nearest queries.
-/// Outlets moved or removed since are marked stale here and answered from elsewhere.
+/// Beyond this many candidates rejected by the filter, a filtered snapshot search gives way to the
+/// branch and bound (the filter rejects most outlets near the point, e.g. a caller scoped to a far
+/// territory).
+const MAX_REJECTED: usize = 2048;
+
+/// The outlets of an index as they were at its last (re)build, packed for k-nearest queries: a
+/// static k-d tree in implicit (Eytzinger) layout whose leaves are contiguous runs of slots, so a
+/// query reads few cache lines. Outlets moved or removed since are marked stale here and answered
+/// from elsewhere.
 pub(crate) struct Snapshot {
-    tree: ImmutableKdTree<f64, u32, 3, 32>,
-    /// Outlet id of each slot (slot = position in the build input). Built in spatial order, so
-    /// the slots of one query's answers share cache lines.
+    /// Split coordinate of each internal node (root 0, children of `n` at `2n+1`, `2n+2`).
+    split: Vec<f64>,
+    /// Split axis of each internal node.
+    axis: Vec<u8>,
+    /// Levels of internal nodes; every leaf sits at this depth.
+    depth: u32,
+    /// Unit-sphere position of each slot, in tree order.
+    xyz: Vec<[f64; 3]>,
+    /// Outlet id of each slot.
     ids: Vec<i64>,
     stale: Vec<bool>,
     stale_count: usize,
@@ -48,20 +57,84 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
+/// Squared distance, summed in the order the pruning bound uses (see [`Snapshot::descend`]).
+fn dist2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    (dx * dx + dy * dy) + dz * dz
+}
+
+/// One k-nearest query in progress.
+struct Search<'q, F> {
+    q: &'q [f64; 3],
+    k: usize,
+    keep: F,
+    best: Vec<Near>,
+    rejected: usize,
+}
+
+impl<F: FnMut(i64) -> bool> Search<'_, F> {
+    /// Whether a subtree whose points are at least `bound` away may still hold an answer (ties at
+    /// the k-th distance included: they may carry a smaller id).
+    fn open(&self, bound: f64) -> bool {
+        self.rejected <= MAX_REJECTED && (self.best.len() < self.k || bound <= self.best[self.k - 1].0)
+    }
+}
+
 impl Snapshot {
-    /// `points` with unique ids, best in spatial order; `None` when empty or too large for u32 slots.
+    /// `points` with unique ids; `None` when empty.
     pub(crate) fn build(points: &[([f64; 3], i64)]) -> Option<Snapshot> {
-        if points.is_empty() || u32::try_from(points.len()).is_err() {
+        if points.is_empty() {
             return None;
         }
-        let xyz: Vec<[f64; 3]> = points.iter().map(|p| p.0).collect();
-        let ids: Vec<i64> = points.iter().map(|p| p.1).collect();
+        let mut depth = 0;
+        while points.len().div_ceil(1 << depth) > LEAF {
+            depth += 1;
+        }
+        let internal = (1usize << depth) - 1;
+        let mut slots = points.to_vec();
+        let mut split = vec![0.0; internal];
+        let mut axis = vec![0u8; internal];
+        Self::partition(&mut slots, 0, 0, depth, &mut split, &mut axis);
         Some(Snapshot {
-            tree: ImmutableKdTree::new_from_slice(&xyz),
-            stale: vec![false; ids.len()],
-            ids,
+            split,
+            axis,
+            depth,
+            xyz: slots.iter().map(|p| p.0).collect(),
+            ids: slots.iter().map(|p| p.1).collect(),
+            stale: vec![false; slots.len()],
             stale_count: 0,
         })
+    }
+
+    /// Splits `slots` at its middle along its widest axis: the left half lies at or below the split
+    /// coordinate, the right half at or above it.
+    fn partition(
+        slots: &mut [([f64; 3], i64)],
+        node: usize,
+        level: u32,
+        depth: u32,
+        split: &mut [f64],
+        axis: &mut [u8],
+    ) {
+        if level == depth {
+            return;
+        }
+        let mut lo = [f64::INFINITY; 3];
+        let mut hi = [f64::NEG_INFINITY; 3];
+        for (p, _) in slots.iter() {
+            for d in 0..3 {
+                lo[d] = lo[d].min(p[d]);
+                hi[d] = hi[d].max(p[d]);
+            }
+        }
+        let d = (0..3).max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b]))).unwrap_or(0);
+        let mid = slots.len() / 2;
+        slots.select_nth_unstable_by(mid, |a, b| a.0[d].total_cmp(&b.0[d]));
+        split[node] = slots[mid].0[d];
+        axis[node] = d as u8;
+        let (left, right) = slots.split_at_mut(mid);
+        Self::partition(left, 2 * node + 1, level + 1, depth, split, axis);
+        Self::partition(right, 2 * node + 2, level + 1, depth, split, axis);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -74,39 +147,88 @@ impl Snapshot {
 
     /// Stops answering for an outlet at `xyz` (moved or removed); returns whether it was live here.
     pub(crate) fn retire(&mut self, id: i64, xyz: &[f64; 3]) -> bool {
-        let here = self.tree.within_unsorted_exclusive::<SquaredEuclidean>(xyz, 0.0, true);
-        let slot = here.iter().map(|n| n.item as usize).find(|&slot| self.ids[slot] == id && !self.stale[slot]);
-        let Some(slot) = slot else { return false };
+        let Some(slot) = self.find(0, 0, 0, self.ids.len(), xyz, id) else { return false };
         self.stale[slot] = true;
         self.stale_count += 1;
         true
     }
 
+    fn find(&self, node: usize, level: u32, lo: usize, hi: usize, xyz: &[f64; 3], id: i64) -> Option<usize> {
+        if level == self.depth {
+            return (lo..hi).find(|&s| {
+                self.ids[s] == id && self.xyz[s].map(f64::to_bits) == xyz.map(f64::to_bits) && !self.stale[s]
+            });
+        }
+        let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
+        let left = if xyz[d] <= at { self.find(2 * node + 1, level + 1, lo, mid, xyz, id) } else { None };
+        left.or_else(|| if xyz[d] >= at { self.find(2 * node + 2, level + 1, mid, hi, xyz, id) } else { None })
+    }
+
     /// The `k` nearest live outlets that `keep` accepts, nearest first; `None` when the filter is
     /// too selective for this structure and the caller should search exhaustively instead.
     pub(crate) fn nearest(&self, q: &[f64; 3], k: usize, keep: &mut impl FnMut(i64) -> bool) -> Option<Vec<Near>> {
-        let mut ask = (k + 1).min(self.ids.len());
-        loop {
-            let found = self.tree.nearest_n::<SquaredEuclidean>(q, NonZero::new(ask)?);
-            let mut near: Vec<Near> = found
-                .iter()
-                .filter(|n| !self.stale[n.item as usize])
-                .map(|n| (n.distance, self.ids[n.item as usize]))
-                .filter(|n| keep(n.1))
-                .collect();
-            near.sort_by(cmp_near);
-            let exhausted = found.len() < ask || ask == self.ids.len();
-            // Done when everything is seen, or when k are found and the farthest point looked at lies
-            // strictly beyond the k-th (so no tie at the k-th distance is left out).
-            let settled = near.len() >= k && found.last().is_some_and(|last| last.distance > near[k - 1].0);
-            if exhausted || settled {
-                near.truncate(k);
-                return Some(near);
+        if k == 0 {
+            return Some(Vec::new());
+        }
+        let mut search = Search { q, k, keep, best: Vec::with_capacity(k + 1), rejected: 0 };
+        self.descend(0, 0, 0, self.ids.len(), &mut [0.0; 3], &mut search);
+        (search.rejected <= MAX_REJECTED).then_some(search.best)
+    }
+
+    /// Depth-first, nearer child first; `off` holds the per-axis distance from the query to the
+    /// current cell, so `(off0² + off1²) + off2²` bounds the distance of every point in it from
+    /// below, rounding included (same operations, same order as [`dist2`], all monotonic).
+    fn descend<F: FnMut(i64) -> bool>(
+        &self,
+        node: usize,
+        level: u32,
+        lo: usize,
+        hi: usize,
+        off: &mut [f64; 3],
+        s: &mut Search<'_, F>,
+    ) {
+        if level == self.depth {
+            self.scan(lo, hi, s);
+            return;
+        }
+        let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
+        let diff = s.q[d] - at;
+        let (near, far) = if diff < 0.0 {
+            ((2 * node + 1, lo, mid), (2 * node + 2, mid, hi))
+        } else {
+            ((2 * node + 2, mid, hi), (2 * node + 1, lo, mid))
+        };
+        self.descend(near.0, level + 1, near.1, near.2, off, s);
+        let old = off[d];
+        off[d] = diff.abs();
+        let bound = (off[0] * off[0] + off[1] * off[1]) + off[2] * off[2];
+        if s.open(bound) {
+            self.descend(far.0, level + 1, far.1, far.2, off, s);
+        }
+        off[d] = old;
+    }
+
+    fn scan<F: FnMut(i64) -> bool>(&self, lo: usize, hi: usize, s: &mut Search<'_, F>) {
+        for slot in lo..hi {
+            let d2 = dist2(s.q, &self.xyz[slot]);
+            let full = s.best.len() == s.k;
+            if full && d2 > s.best[s.k - 1].0 {
+                continue;
             }
-            if ask >= MAX_SNAPSHOT_ASK {
-                return None;
+            if self.stale[slot] {
+                continue;
             }
-            ask = (ask * 4).min(self.ids.len());
+            let candidate = (d2, self.ids[slot]);
+            if full && cmp_near(&candidate, &s.best[s.k - 1]).is_ge() {
+                continue;
+            }
+            if !(s.keep)(candidate.1) {
+                s.rejected += 1;
+                continue;
+            }
+            let at = s.best.partition_point(|b| cmp_near(b, &candidate).is_lt());
+            s.best.insert(at, candidate);
+            s.best.truncate(s.k);
         }
     }
 }

@@ -3,15 +3,16 @@
 //! descendants of every coarser cell form one contiguous key range.
 
 use super::knn::{self, Node, Snapshot};
-use crate::domain::geo::{chord_for_m, haversine_m, m_for_chord, unit_xyz};
+use crate::domain::geo::{Footprint, chord_for_m, haversine_m, m_for_chord, unit_xyz};
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
 use h3o::{CellIndex, LatLng, Resolution};
-use rstar::primitives::GeomWithData;
+use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// What the index keeps of an outlet.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IndexedOutlet {
     pub id: i64,
     pub lat: f64,
@@ -21,9 +22,13 @@ pub struct IndexedOutlet {
     pub active: bool,
     /// The territory the outlet belongs to (scope filtering).
     pub territory_id: Option<i64>,
+    /// Outline of the premises, where known: distances are to the nearer of the point and the
+    /// footprint. Which box, cell or polygon an outlet is in is decided by its point.
+    pub footprint: Option<Arc<Footprint>>,
 }
 
-/// An outlet found by a distance query, with its great-circle distance.
+/// An outlet found by a distance query, with its great-circle distance (to its point, or to its
+/// footprint when that is nearer; 0 inside the footprint).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     pub id: i64,
@@ -59,6 +64,15 @@ pub struct OutletIndex {
     snapshot: Option<Snapshot>,
     /// Outlets added or changed since the snapshot was built.
     fresh: RTree<Node, TreeParams>,
+    /// Unit-sphere boxes of the footprints of outlets that have one.
+    footprints: RTree<FootprintBox, TreeParams>,
+}
+
+/// A footprint's unit-sphere box and the outlet id.
+type FootprintBox = GeomWithData<Rectangle<[f64; 3]>, i64>;
+
+fn footprint_box(id: i64, f: &Footprint) -> FootprintBox {
+    GeomWithData::new(Rectangle::from_corners(f.lo, f.hi), id)
 }
 
 /// The snapshot is rebuilt once this many of its outlets changed (at least [`MIN_REBUILD`]):
@@ -70,13 +84,9 @@ fn node(o: &IndexedOutlet) -> Node {
     GeomWithData::new(unit_xyz(o.lat, o.lon), o.id)
 }
 
-/// The packed k-nearest snapshot of a set of outlets, laid out in H3 cell order (neighbours in
-/// space are neighbours in memory).
+/// The packed k-nearest snapshot of a set of outlets.
 fn snapshot_of(by_id: &HashMap<i64, IndexedOutlet>) -> Option<Snapshot> {
-    let mut points: Vec<(u64, [f64; 3], i64)> =
-        by_id.values().map(|o| (cell_of(o).unwrap_or(0), unit_xyz(o.lat, o.lon), o.id)).collect();
-    points.sort_unstable_by_key(|p| (p.0, p.2));
-    let points: Vec<([f64; 3], i64)> = points.into_iter().map(|p| (p.1, p.2)).collect();
+    let points: Vec<([f64; 3], i64)> = by_id.values().map(|o| (unit_xyz(o.lat, o.lon), o.id)).collect();
     Snapshot::build(&points)
 }
 
@@ -95,7 +105,10 @@ impl OutletIndex {
             let cells = by_id.values().filter_map(|o| cell_of(o).map(|c| (c, o.id))).collect();
             (snapshot.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), tree, cells)
         });
-        OutletIndex { tree, by_id, cells, snapshot, fresh: RTree::new_with_params() }
+        let footprints = RTree::bulk_load_with_params(
+            by_id.values().filter_map(|o| o.footprint.as_ref().map(|f| footprint_box(o.id, f))).collect(),
+        );
+        OutletIndex { tree, by_id, cells, snapshot, fresh: RTree::new_with_params(), footprints }
     }
 
     pub fn len(&self) -> usize {
@@ -115,6 +128,7 @@ impl OutletIndex {
         if let Some(old) = self.by_id.get_mut(&o.id)
             && old.lat.to_bits() == o.lat.to_bits()
             && old.lon.to_bits() == o.lon.to_bits()
+            && old.footprint == o.footprint
         {
             // Same place (status, radius or territory changed): the trees stay as they are.
             *old = o;
@@ -125,6 +139,9 @@ impl OutletIndex {
         self.fresh.insert(node(&o));
         if let Some(c) = cell_of(&o) {
             self.cells.insert((c, o.id));
+        }
+        if let Some(f) = &o.footprint {
+            self.footprints.insert(footprint_box(o.id, f));
         }
         self.by_id.insert(o.id, o);
         self.maybe_rebuild_snapshot();
@@ -141,6 +158,9 @@ impl OutletIndex {
         }
         if let Some(c) = cell_of(&old) {
             self.cells.remove(&(c, id));
+        }
+        if let Some(f) = &old.footprint {
+            self.footprints.remove(&footprint_box(id, f));
         }
         self.maybe_rebuild_snapshot();
         true
@@ -183,11 +203,57 @@ impl OutletIndex {
         }
         let q = unit_xyz(lat, lon);
         let near = match self.snapshot.as_ref().map(|s| s.nearest(&q, k, &mut keep)) {
+            Some(Some(packed)) if self.fresh.size() == 0 => packed,
             Some(Some(packed)) => knn::merge(packed, knn::branch_and_bound(&self.fresh, &q, k, &mut keep), k),
             // No snapshot (empty index), or a filter too selective for it: search the whole tree.
             _ => knn::branch_and_bound(&self.tree, &q, k, &mut keep),
         };
-        near.into_iter().map(|(d2, id)| Hit { id, distance_m: m_for_chord(d2.sqrt()) }).collect()
+        let mut hits: Vec<Hit> =
+            near.into_iter().map(|(d2, id)| Hit { id, distance_m: m_for_chord(d2.sqrt()) }).collect();
+        if self.footprints.size() > 0 {
+            // A footprint is never farther than its outlet's point, so every outlet that belongs in
+            // the answer is already in it or has a footprint within the k-th distance found so far.
+            let reach = if hits.len() == k { hits[k - 1].distance_m } else { f64::INFINITY };
+            self.footprints_within(&q, lat, lon, reach, &mut keep, &mut hits);
+            hits.truncate(k);
+        }
+        hits
+    }
+
+    /// Adds to `hits` the outlets `keep` accepts whose footprint lies within `reach_m` (or lowers
+    /// the distance of those already there), then sorts by distance and id.
+    fn footprints_within(
+        &self,
+        q: &[f64; 3],
+        lat: f64,
+        lon: f64,
+        reach_m: f64,
+        keep: &mut impl FnMut(i64) -> bool,
+        hits: &mut Vec<Hit>,
+    ) {
+        let mut consider = |fb: &FootprintBox| {
+            let Some(o) = self.by_id.get(&fb.data) else { return };
+            let Some(footprint) = o.footprint.as_ref() else { return };
+            let d = footprint.distance_m(lat, lon);
+            if d > reach_m {
+                return;
+            }
+            if let Some(h) = hits.iter_mut().find(|h| h.id == o.id) {
+                h.distance_m = h.distance_m.min(d);
+            } else if keep(o.id) {
+                let v = unit_xyz(o.lat, o.lon);
+                let chord = ((q[0] - v[0]).powi(2) + (q[1] - v[1]).powi(2) + (q[2] - v[2]).powi(2)).sqrt();
+                hits.push(Hit { id: o.id, distance_m: m_for_chord(chord).min(d) });
+            }
+        };
+        if reach_m.is_finite() {
+            let c = chord_for_m(reach_m) * (1.0 + 1e-9) + 1e-12;
+            let envelope = AABB::from_corners([q[0] - c, q[1] - c, q[2] - c], [q[0] + c, q[1] + c, q[2] + c]);
+            self.footprints.locate_in_envelope_intersecting(&envelope).for_each(&mut consider);
+        } else {
+            self.footprints.iter().for_each(&mut consider);
+        }
+        hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
     }
 
     /// Outlets within `radius_m` metres of a position, nearest first.
@@ -201,7 +267,11 @@ impl OutletIndex {
             .map(|n| self.hit(n, lat, lon))
             .filter(|h| h.distance_m <= radius_m)
             .collect();
-        hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
+        if self.footprints.size() > 0 {
+            self.footprints_within(&q, lat, lon, radius_m, &mut |_| true, &mut hits);
+        } else {
+            hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
+        }
         hits
     }
 
@@ -329,7 +399,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn outlet(id: i64, lat: f64, lon: f64) -> IndexedOutlet {
-        IndexedOutlet { id, lat, lon, radius_m: None, active: true, territory_id: None }
+        IndexedOutlet { id, lat, lon, radius_m: None, active: true, territory_id: None, footprint: None }
     }
 
     /// Positions spread over the globe with clusters at the antimeridian and near the poles.
@@ -402,7 +472,7 @@ mod tests {
         #[test]
         fn radius_around_an_outlet_finds_it_and_its_neighbours(all in outlets(), pick in any::<prop::sample::Index>(), r in 0.0f64..2000.0) {
             let index = OutletIndex::build(all.clone());
-            let o = all[pick.index(all.len())];
+            let o = all[pick.index(all.len())].clone();
             let got: Vec<i64> = index.within_radius(o.lat, o.lon, r).iter().map(|h| h.id).collect();
             let want: Vec<i64> = brute_distances(&all, o.lat, o.lon).into_iter().filter(|h| h.distance_m <= r).map(|h| h.id).collect();
             prop_assert!(got.contains(&o.id));
@@ -439,7 +509,7 @@ mod tests {
         #[test]
         fn cell_equals_brute_force(all in outlets(), pick in any::<prop::sample::Index>(), res in 5u8..=10) {
             let index = OutletIndex::build(all.clone());
-            let o = all[pick.index(all.len())];
+            let o = all[pick.index(all.len())].clone();
             let res = Resolution::try_from(res).expect("valid resolution");
             let cell = LatLng::new(o.lat, o.lon).expect("valid").to_cell(res);
             let got = index.in_cell(cell);
@@ -456,18 +526,18 @@ mod tests {
         #[test]
         fn updates_keep_every_query_consistent(all in outlets(), moves in prop::collection::vec((any::<prop::sample::Index>(), position()), 0..40), drops in prop::collection::vec(any::<prop::sample::Index>(), 0..20)) {
             let mut index = OutletIndex::build(all.clone());
-            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, *o)).collect();
+            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, o.clone())).collect();
             for (pick, (lat, lon)) in moves {
                 let id = all[pick.index(all.len())].id;
                 let moved = outlet(id, lat, lon);
-                index.upsert(moved);
+                index.upsert(moved.clone());
                 truth.insert(id, moved);
             }
             for pick in drops {
                 let id = all[pick.index(all.len())].id;
                 prop_assert_eq!(index.remove(id), truth.remove(&id).is_some());
             }
-            let rebuilt = OutletIndex::build(truth.values().copied());
+            let rebuilt = OutletIndex::build(truth.values().cloned());
             prop_assert_eq!(index.len(), rebuilt.len());
             prop_assert_eq!(index.within_bbox(-180.0, -90.0, 180.0, 90.0), rebuilt.within_bbox(-180.0, -90.0, 180.0, 90.0));
             for o in truth.values() {
@@ -476,6 +546,88 @@ mod tests {
                 let near = index.nearest(o.lat, o.lon, 1);
                 prop_assert!(near[0].distance_m < 1e-6);
             }
+        }
+    }
+
+    /// A square footprint of half-side `half` degrees around the outlet (away from the poles and
+    /// the antimeridian, where a lon/lat square is not a small outline).
+    fn with_square(mut o: IndexedOutlet, half: f64) -> IndexedOutlet {
+        if o.lat.abs() < 80.0 && o.lon.abs() < 179.0 {
+            let ring = LineString::from(vec![
+                (o.lon - half, o.lat - half),
+                (o.lon + half, o.lat - half),
+                (o.lon + half, o.lat + half),
+                (o.lon - half, o.lat + half),
+                (o.lon - half, o.lat - half),
+            ]);
+            o.footprint = Footprint::new(MultiPolygon::new(vec![Polygon::new(ring, vec![])])).map(Arc::new);
+        }
+        o
+    }
+
+    /// Distances to outlets as the index defines them: to the point, or to the footprint if nearer.
+    fn brute_effective(all: &[IndexedOutlet], lat: f64, lon: f64) -> Vec<Hit> {
+        let mut v: Vec<Hit> = all
+            .iter()
+            .map(|o| {
+                let point = haversine_m(lat, lon, o.lat, o.lon);
+                let d = o.footprint.as_ref().map_or(point, |f| point.min(f.distance_m(lat, lon)));
+                Hit { id: o.id, distance_m: d }
+            })
+            .collect();
+        v.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Footprints on some outlets: k-nearest and within-radius measure to the nearer of point
+        /// and footprint, and still equal brute force; moving or dropping a footprint is seen.
+        #[test]
+        fn footprints_count_in_distances(
+            all in outlets(),
+            every in 1usize..4,
+            half in prop_oneof![0.0001f64..0.002, 0.002f64..0.01],
+            near_an_outlet in any::<prop::sample::Index>(),
+            offset in (-0.02f64..0.02, -0.02f64..0.02),
+            k in 1usize..8,
+            r in 1.0f64..3000.0,
+            m in 1i64..3,
+        ) {
+            let all: Vec<IndexedOutlet> =
+                all.into_iter().enumerate().map(|(i, o)| if i % every == 0 { with_square(o, half) } else { o }).collect();
+            let mut index = OutletIndex::build(all.clone());
+            // Ask next to an outlet, where footprints matter.
+            let o = &all[near_an_outlet.index(all.len())];
+            let (lat, lon) = ((o.lat + offset.0).clamp(-89.9, 89.9), (o.lon + offset.1).clamp(-180.0, 180.0));
+            let check = |index: &OutletIndex, all: &[IndexedOutlet]| -> Result<(), TestCaseError> {
+                let want = brute_effective(all, lat, lon);
+                let got = index.nearest_where(lat, lon, k, |o| o.id % m == 0);
+                let want_k: Vec<&Hit> = want.iter().filter(|h| h.id % m == 0).take(k).collect();
+                prop_assert_eq!(got.len(), want_k.len());
+                for (g, w) in got.iter().zip(&want_k) {
+                    prop_assert!((g.distance_m - w.distance_m).abs() < 1e-6, "{:?} vs {:?}", g, w);
+                }
+                let got: Vec<i64> = index.within_radius(lat, lon, r).iter().map(|h| h.id).collect();
+                // Brute force with a micrometre of slack either way; an outlet that close to the
+                // edge may go either way.
+                let sure: Vec<i64> = want.iter().filter(|h| h.distance_m <= r - 1e-6).map(|h| h.id).collect();
+                let maybe: Vec<i64> = want.iter().filter(|h| h.distance_m <= r + 1e-6).map(|h| h.id).collect();
+                prop_assert!(sure.iter().all(|id| got.contains(id)), "missing: {:?} vs {:?}", got, sure);
+                prop_assert!(got.iter().all(|id| maybe.contains(id)), "extra: {:?} vs {:?}", got, maybe);
+                Ok(())
+            };
+            check(&index, &all)?;
+            // Drop the footprint of the first outlet and give the second one a large one.
+            let mut changed = all.clone();
+            changed[0].footprint = None;
+            index.upsert(changed[0].clone());
+            if changed.len() > 1 {
+                changed[1] = with_square(changed[1].clone(), 0.01);
+                index.upsert(changed[1].clone());
+            }
+            check(&index, &changed)?;
         }
     }
 
@@ -494,7 +646,7 @@ mod tests {
             m in 1i64..4,
         ) {
             let mut index = OutletIndex::build(all.clone());
-            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, *o)).collect();
+            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, o.clone())).collect();
             for (id, change) in changes {
                 if let Some((lat, lon)) = change {
                     // Every third change lands on an existing position (ties).
@@ -544,14 +696,14 @@ mod tests {
         for n in (20..400).step_by(7) {
             let all: Vec<IndexedOutlet> = (1..=n).map(|id| outlet(id, 39.0 + unit(), 116.0 + unit())).collect();
             let mut index = OutletIndex::build(all.clone());
-            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, *o)).collect();
+            let mut truth: HashMap<i64, IndexedOutlet> = all.iter().map(|o| (o.id, o.clone())).collect();
             for step in 0..150 {
                 let id = 1 + (unit() * (n + 40) as f64) as i64;
                 if step % 5 == 4 {
                     assert_eq!(index.remove(id), truth.remove(&id).is_some());
                 } else {
                     let o = outlet(id, 39.0 + unit(), 116.0 + unit());
-                    index.upsert(o);
+                    index.upsert(o.clone());
                     truth.insert(id, o);
                 }
             }

@@ -346,7 +346,7 @@ fn replace(index: &RwLock<OutletIndex>, fresh: OutletIndex) {
 fn patch(index: &mut OutletIndex, ids: &[i64], rows: &HashMap<i64, IndexedOutlet>) {
     for id in ids {
         match rows.get(id) {
-            Some(o) => index.upsert(*o),
+            Some(o) => index.upsert(o.clone()),
             None => {
                 index.remove(*id);
             }

@@ -3,8 +3,11 @@
 //! because these queries exist only for it.
 
 use super::outlets::IndexedOutlet;
+use crate::domain::geo::Footprint;
+use crate::domain::territory::multipolygon;
 use sqlx::{FromRow, PgExecutor};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(FromRow)]
 struct Row {
@@ -14,6 +17,8 @@ struct Row {
     radius_m: Option<f32>,
     active: bool,
     territory_id: Option<i64>,
+    /// GeoJSON MultiPolygon.
+    footprint: Option<serde_json::Value>,
 }
 
 impl From<Row> for IndexedOutlet {
@@ -25,12 +30,14 @@ impl From<Row> for IndexedOutlet {
             radius_m: r.radius_m,
             active: r.active,
             territory_id: r.territory_id,
+            footprint: r.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new).map(Arc::new),
         }
     }
 }
 
 const SELECT: &str = "SELECT id, ST_Y(location) AS lat, ST_X(location) AS lon, radius_m,
-                             status = 'active' AS active, territory_id
+                             status = 'active' AS active, territory_id,
+                             ST_AsGeoJSON(footprint)::jsonb AS footprint
                         FROM outlets";
 
 /// Every outlet of the org, whatever its status.

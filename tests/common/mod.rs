@@ -325,6 +325,7 @@ pub fn outlet_fields(code: &str, tier: &str, (lat, lon): (f64, f64), territory_i
         territory_id,
         address: None,
         attributes: json!({}),
+        footprint: None,
     }
 }
 
