@@ -1,6 +1,7 @@
-//! k-nearest search on unit-sphere coordinates: a packed static k-d tree snapshot (flat arrays,
-//! leaves of a few cache lines) for the bulk of an org's outlets, and an exact best-first branch and bound over
-//! rstar trees for the outlets changed since the snapshot and for selective filters.
+//! Searches on unit-sphere coordinates: a packed static k-d tree snapshot (flat arrays, leaves of a
+//! few cache lines) holds the bulk of an org's outlets and answers k-nearest, within-distance and
+//! box queries; an exact best-first branch and bound over an rstar tree answers k-nearest for the
+//! outlets changed since the snapshot.
 //!
 //! Squared chord distance orders points exactly like great-circle distance. Ties go to the smaller
 //! outlet id, so answers do not depend on how the trees happen to be laid out.
@@ -24,10 +25,6 @@ pub(crate) fn cmp_near(a: &Near, b: &Near) -> Ordering {
 /// Most points in a leaf of the packed tree: a leaf is a few cache lines of coordinates.
 const LEAF: usize = 8;
 
-/// Beyond this many candidates rejected by the filter, a filtered snapshot search gives way to the
-/// branch and bound (the filter rejects most outlets near the point, e.g. a caller scoped to a far
-/// territory).
-const MAX_REJECTED: usize = 2048;
 
 /// The outlets of an index as they were at its last (re)build, packed for k-nearest queries: a
 /// static k-d tree in implicit (Eytzinger) layout whose leaves are contiguous runs of slots, so a
@@ -40,22 +37,28 @@ pub(crate) struct Snapshot {
     axis: Vec<u8>,
     /// Levels of internal nodes; every leaf sits at this depth.
     depth: u32,
-    /// Unit-sphere position of each slot, in tree order.
-    xyz: Vec<[f64; 3]>,
-    /// Outlet id of each slot.
-    ids: Vec<i64>,
-    stale: Vec<bool>,
+    /// Unit-sphere position and outlet id ([`STALE`] once retired) of each slot, in tree order (a
+    /// leaf's slots share cache lines).
+    slots: Vec<([f64; 3], i64)>,
+    /// Latitude and longitude of each slot, degrees, as given (box and radius queries decide on these).
+    lat_lon: Vec<[f64; 2]>,
     stale_count: usize,
 }
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
-            .field("len", &self.ids.len())
+            .field("len", &self.slots.len())
             .field("stale_count", &self.stale_count)
             .finish_non_exhaustive()
     }
 }
+
+/// The id of a retired slot (outlet ids are positive).
+const STALE: i64 = i64::MIN;
+
+/// What a snapshot is built from: unit-sphere position, outlet id, `[lat, lon]` in degrees.
+pub(crate) type Entry = ([f64; 3], i64, [f64; 2]);
 
 /// Squared distance, summed in the order the pruning bound uses (see [`Snapshot::descend`]).
 fn dist2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
@@ -69,47 +72,39 @@ struct Search<'q, F> {
     k: usize,
     keep: F,
     best: Vec<Near>,
-    rejected: usize,
 }
 
 impl<F: FnMut(i64) -> bool> Search<'_, F> {
     /// Whether a subtree whose points are at least `bound` away may still hold an answer (ties at
     /// the k-th distance included: they may carry a smaller id).
     fn open(&self, bound: f64) -> bool {
-        self.rejected <= MAX_REJECTED && (self.best.len() < self.k || bound <= self.best[self.k - 1].0)
+        self.best.len() < self.k || bound <= self.best[self.k - 1].0
     }
 }
 
 impl Snapshot {
-    /// `points` with unique ids; `None` when empty.
-    pub(crate) fn build(points: &[([f64; 3], i64)]) -> Option<Snapshot> {
-        if points.is_empty() {
+    /// `points` with unique ids, reordered in place into the tree; `None` when empty.
+    pub(crate) fn build(mut slots: Vec<Entry>) -> Option<Snapshot> {
+        if slots.is_empty() {
             return None;
         }
         let mut depth = 0;
-        while points.len().div_ceil(1 << depth) > LEAF {
+        while slots.len().div_ceil(1 << depth) > LEAF {
             depth += 1;
         }
         let internal = (1usize << depth) - 1;
-        let mut slots = points.to_vec();
         let mut split = vec![0.0; internal];
         let mut axis = vec![0u8; internal];
         Self::partition(&mut slots, 0, 0, depth, &mut split, &mut axis);
-        Some(Snapshot {
-            split,
-            axis,
-            depth,
-            xyz: slots.iter().map(|p| p.0).collect(),
-            ids: slots.iter().map(|p| p.1).collect(),
-            stale: vec![false; slots.len()],
-            stale_count: 0,
-        })
+        let lat_lon = slots.iter().map(|e| e.2).collect();
+        let slots = slots.into_iter().map(|e| (e.0, e.1)).collect();
+        Some(Snapshot { split, axis, depth, slots, lat_lon, stale_count: 0 })
     }
 
     /// Splits `slots` at its middle along its widest axis: the left half lies at or below the split
     /// coordinate, the right half at or above it.
     fn partition(
-        slots: &mut [([f64; 3], i64)],
+        slots: &mut [Entry],
         node: usize,
         level: u32,
         depth: u32,
@@ -121,7 +116,7 @@ impl Snapshot {
         }
         let mut lo = [f64::INFINITY; 3];
         let mut hi = [f64::NEG_INFINITY; 3];
-        for (p, _) in slots.iter() {
+        for (p, _, _) in slots.iter() {
             for d in 0..3 {
                 lo[d] = lo[d].min(p[d]);
                 hi[d] = hi[d].max(p[d]);
@@ -138,7 +133,7 @@ impl Snapshot {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.slots.len()
     }
 
     pub(crate) fn stale_count(&self) -> usize {
@@ -147,8 +142,8 @@ impl Snapshot {
 
     /// Stops answering for an outlet at `xyz` (moved or removed); returns whether it was live here.
     pub(crate) fn retire(&mut self, id: i64, xyz: &[f64; 3]) -> bool {
-        let Some(slot) = self.find(0, 0, 0, self.ids.len(), xyz, id) else { return false };
-        self.stale[slot] = true;
+        let Some(slot) = self.find(0, 0, 0, self.slots.len(), xyz, id) else { return false };
+        self.slots[slot].1 = STALE;
         self.stale_count += 1;
         true
     }
@@ -156,7 +151,7 @@ impl Snapshot {
     fn find(&self, node: usize, level: u32, lo: usize, hi: usize, xyz: &[f64; 3], id: i64) -> Option<usize> {
         if level == self.depth {
             return (lo..hi).find(|&s| {
-                self.ids[s] == id && self.xyz[s].map(f64::to_bits) == xyz.map(f64::to_bits) && !self.stale[s]
+                self.slots[s].1 == id && self.slots[s].0.map(f64::to_bits) == xyz.map(f64::to_bits)
             });
         }
         let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
@@ -164,15 +159,90 @@ impl Snapshot {
         left.or_else(|| if xyz[d] >= at { self.find(2 * node + 2, level + 1, mid, hi, xyz, id) } else { None })
     }
 
-    /// The `k` nearest live outlets that `keep` accepts, nearest first; `None` when the filter is
-    /// too selective for this structure and the caller should search exhaustively instead.
-    pub(crate) fn nearest(&self, q: &[f64; 3], k: usize, keep: &mut impl FnMut(i64) -> bool) -> Option<Vec<Near>> {
+    /// The `k` nearest live outlets that `keep` accepts, nearest first.
+    pub(crate) fn nearest(&self, q: &[f64; 3], k: usize, keep: &mut impl FnMut(i64) -> bool) -> Vec<Near> {
         if k == 0 {
-            return Some(Vec::new());
+            return Vec::new();
         }
-        let mut search = Search { q, k, keep, best: Vec::with_capacity(k + 1), rejected: 0 };
-        self.descend(0, 0, 0, self.ids.len(), &mut [0.0; 3], &mut search);
-        (search.rejected <= MAX_REJECTED).then_some(search.best)
+        let mut search = Search { q, k, keep, best: Vec::with_capacity(k + 1) };
+        self.descend(0, 0, 0, self.slots.len(), &mut [0.0; 3], &mut search);
+        search.best
+    }
+
+    /// Calls `visit` with each live outlet (id, `[lat, lon]`) within squared chord `max_d2` of `q`.
+    pub(crate) fn within(&self, q: &[f64; 3], max_d2: f64, visit: &mut impl FnMut(i64, &[f64; 2])) {
+        self.within_rec(0, 0, 0, self.slots.len(), q, max_d2, &mut [0.0; 3], visit);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn within_rec(
+        &self,
+        node: usize,
+        level: u32,
+        lo: usize,
+        hi: usize,
+        q: &[f64; 3],
+        max_d2: f64,
+        off: &mut [f64; 3],
+        visit: &mut impl FnMut(i64, &[f64; 2]),
+    ) {
+        if level == self.depth {
+            for slot in lo..hi {
+                let (xyz, id) = &self.slots[slot];
+                if dist2(q, xyz) <= max_d2 && *id != STALE {
+                    visit(*id, &self.lat_lon[slot]);
+                }
+            }
+            return;
+        }
+        let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
+        let diff = q[d] - at;
+        let (near, far) = if diff < 0.0 {
+            ((2 * node + 1, lo, mid), (2 * node + 2, mid, hi))
+        } else {
+            ((2 * node + 2, mid, hi), (2 * node + 1, lo, mid))
+        };
+        self.within_rec(near.0, level + 1, near.1, near.2, q, max_d2, off, visit);
+        let old = off[d];
+        off[d] = diff.abs();
+        if (off[0] * off[0] + off[1] * off[1]) + off[2] * off[2] <= max_d2 {
+            self.within_rec(far.0, level + 1, far.1, far.2, q, max_d2, off, visit);
+        }
+        off[d] = old;
+    }
+
+    /// Calls `visit` with each live outlet (id, `[lat, lon]`) inside the axis-aligned box `[lo, hi]`.
+    pub(crate) fn in_box(&self, lo: &[f64; 3], hi: &[f64; 3], visit: &mut impl FnMut(i64, &[f64; 2])) {
+        self.box_rec(0, 0, 0, self.slots.len(), lo, hi, visit);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn box_rec(
+        &self,
+        node: usize,
+        level: u32,
+        first: usize,
+        end: usize,
+        lo: &[f64; 3],
+        hi: &[f64; 3],
+        visit: &mut impl FnMut(i64, &[f64; 2]),
+    ) {
+        if level == self.depth {
+            for slot in first..end {
+                let (p, id) = &self.slots[slot];
+                if (0..3).all(|d| lo[d] <= p[d] && p[d] <= hi[d]) && *id != STALE {
+                    visit(*id, &self.lat_lon[slot]);
+                }
+            }
+            return;
+        }
+        let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], first + (end - first) / 2);
+        if lo[d] <= at {
+            self.box_rec(2 * node + 1, level + 1, first, mid, lo, hi, visit);
+        }
+        if hi[d] >= at {
+            self.box_rec(2 * node + 2, level + 1, mid, end, lo, hi, visit);
+        }
     }
 
     /// Depth-first, nearer child first; `off` holds the per-axis distance from the query to the
@@ -210,20 +280,20 @@ impl Snapshot {
 
     fn scan<F: FnMut(i64) -> bool>(&self, lo: usize, hi: usize, s: &mut Search<'_, F>) {
         for slot in lo..hi {
-            let d2 = dist2(s.q, &self.xyz[slot]);
+            let (xyz, id) = &self.slots[slot];
+            let d2 = dist2(s.q, xyz);
             let full = s.best.len() == s.k;
             if full && d2 > s.best[s.k - 1].0 {
                 continue;
             }
-            if self.stale[slot] {
+            if *id == STALE {
                 continue;
             }
-            let candidate = (d2, self.ids[slot]);
+            let candidate = (d2, *id);
             if full && cmp_near(&candidate, &s.best[s.k - 1]).is_ge() {
                 continue;
             }
             if !(s.keep)(candidate.1) {
-                s.rejected += 1;
                 continue;
             }
             let at = s.best.partition_point(|b| cmp_near(b, &candidate).is_lt());
@@ -323,21 +393,22 @@ mod tests {
     fn ties_at_the_kth_distance_go_to_the_smaller_id() {
         // Ten outlets on one spot, the query elsewhere: whichever way the tree lays them out, the
         // three nearest are the three smallest ids.
-        let points: Vec<([f64; 3], i64)> = (1..=10).map(|id| ([1.0, 0.0, 0.0], id)).collect();
-        let snapshot = Snapshot::build(&points).expect("non-empty");
-        let got = snapshot.nearest(&[0.0, 1.0, 0.0], 3, &mut |_| true).expect("unfiltered");
+        let points: Vec<Entry> = (1..=10).map(|id| ([1.0, 0.0, 0.0], id, [0.0, 0.0])).collect();
+        let snapshot = Snapshot::build(points).expect("non-empty");
+        let got = snapshot.nearest(&[0.0, 1.0, 0.0], 3, &mut |_| true);
         assert_eq!(got.iter().map(|n| n.1).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[test]
     fn retired_outlets_are_not_answered() {
-        let points: Vec<([f64; 3], i64)> = vec![([1.0, 0.0, 0.0], 1), ([0.9, 0.1, 0.0], 2), ([0.0, 1.0, 0.0], 3)];
-        let mut snapshot = Snapshot::build(&points).expect("non-empty");
+        let points: Vec<Entry> =
+            vec![([1.0, 0.0, 0.0], 1, [0.0, 0.0]), ([0.9, 0.1, 0.0], 2, [0.0, 6.3]), ([0.0, 1.0, 0.0], 3, [0.0, 90.0])];
+        let mut snapshot = Snapshot::build(points).expect("non-empty");
         assert!(!snapshot.retire(1, &[0.0, 1.0, 0.0]), "not at that position");
         assert!(snapshot.retire(1, &[1.0, 0.0, 0.0]));
         assert!(!snapshot.retire(1, &[1.0, 0.0, 0.0]), "retiring twice counts once");
         assert_eq!(snapshot.stale_count(), 1);
-        let got = snapshot.nearest(&[1.0, 0.0, 0.0], 1, &mut |_| true).expect("unfiltered");
+        let got = snapshot.nearest(&[1.0, 0.0, 0.0], 1, &mut |_| true);
         assert_eq!(got[0].1, 2);
     }
 }

@@ -56,13 +56,13 @@ pub const MIN_CELL_RES: Resolution = Resolution::Five;
 /// Spatial index of one org's outlets.
 #[derive(Debug)]
 pub struct OutletIndex {
-    tree: RTree<Node, TreeParams>,
     by_id: HashMap<i64, IndexedOutlet>,
     /// (cell at [`MAX_CELL_RES`], outlet id)
     cells: BTreeSet<(u64, i64)>,
-    /// Packed k-nearest structure as of the last rebuild; outlets changed since are in `fresh`.
+    /// Packed positions as of the last rebuild; outlets changed since are marked stale there and
+    /// kept in `fresh`. Every position query asks both.
     snapshot: Option<Snapshot>,
-    /// Outlets added or changed since the snapshot was built.
+    /// Outlets added or moved since the snapshot was built.
     fresh: RTree<Node, TreeParams>,
     /// Unit-sphere boxes of the footprints of outlets that have one.
     footprints: RTree<FootprintBox, TreeParams>,
@@ -86,8 +86,7 @@ fn node(o: &IndexedOutlet) -> Node {
 
 /// The packed k-nearest snapshot of a set of outlets.
 fn snapshot_of(by_id: &HashMap<i64, IndexedOutlet>) -> Option<Snapshot> {
-    let points: Vec<([f64; 3], i64)> = by_id.values().map(|o| (unit_xyz(o.lat, o.lon), o.id)).collect();
-    Snapshot::build(&points)
+    Snapshot::build(by_id.values().map(|o| (unit_xyz(o.lat, o.lon), o.id, [o.lat, o.lon])).collect())
 }
 
 fn cell_of(o: &IndexedOutlet) -> Option<u64> {
@@ -95,20 +94,19 @@ fn cell_of(o: &IndexedOutlet) -> Option<u64> {
 }
 
 impl OutletIndex {
-    /// Builds the index in one pass (bulk-loaded R-tree).
+    /// Builds the index in one pass.
     pub fn build(outlets: impl IntoIterator<Item = IndexedOutlet>) -> Self {
         let by_id: HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
-        // Two cores' worth: the packed snapshot builds while the R-tree and the cell map do.
-        let (snapshot, tree, cells) = std::thread::scope(|s| {
+        // Two cores' worth: the packed snapshot builds while the cell map does.
+        let (snapshot, cells) = std::thread::scope(|s| {
             let snapshot = s.spawn(|| snapshot_of(&by_id));
-            let tree = RTree::bulk_load_with_params(by_id.values().map(node).collect());
             let cells = by_id.values().filter_map(|o| cell_of(o).map(|c| (c, o.id))).collect();
-            (snapshot.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), tree, cells)
+            (snapshot.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), cells)
         });
         let footprints = RTree::bulk_load_with_params(
             by_id.values().filter_map(|o| o.footprint.as_ref().map(|f| footprint_box(o.id, f))).collect(),
         );
-        OutletIndex { tree, by_id, cells, snapshot, fresh: RTree::new_with_params(), footprints }
+        OutletIndex { by_id, cells, snapshot, fresh: RTree::new_with_params(), footprints }
     }
 
     pub fn len(&self) -> usize {
@@ -135,7 +133,6 @@ impl OutletIndex {
             return;
         }
         self.remove(o.id);
-        self.tree.insert(node(&o));
         self.fresh.insert(node(&o));
         if let Some(c) = cell_of(&o) {
             self.cells.insert((c, o.id));
@@ -150,7 +147,6 @@ impl OutletIndex {
     /// Removes an outlet; returns whether it was there.
     pub fn remove(&mut self, id: i64) -> bool {
         let Some(old) = self.by_id.remove(&id) else { return false };
-        self.tree.remove(&node(&old));
         if self.fresh.remove(&node(&old)).is_none()
             && let Some(snapshot) = self.snapshot.as_mut()
         {
@@ -175,9 +171,28 @@ impl OutletIndex {
         }
     }
 
-    fn hit(&self, n: &Node, lat: f64, lon: f64) -> Hit {
-        let o = &self.by_id[&n.data];
-        Hit { id: o.id, distance_m: haversine_m(lat, lon, o.lat, o.lon) }
+    /// Calls `visit` with every outlet (id, `[lat, lon]`) within squared chord `max_d2` of `q`.
+    fn each_within(&self, q: &[f64; 3], max_d2: f64, mut visit: impl FnMut(i64, &[f64; 2])) {
+        if let Some(snapshot) = &self.snapshot {
+            snapshot.within(q, max_d2, &mut visit);
+        }
+        for n in self.fresh.locate_within_distance(*q, max_d2) {
+            if let Some(o) = self.by_id.get(&n.data) {
+                visit(o.id, &[o.lat, o.lon]);
+            }
+        }
+    }
+
+    /// Calls `visit` with every outlet (id, `[lat, lon]`) in an axis-aligned unit-sphere box.
+    fn each_in_box(&self, envelope: &AABB<[f64; 3]>, mut visit: impl FnMut(i64, &[f64; 2])) {
+        if let Some(snapshot) = &self.snapshot {
+            snapshot.in_box(&envelope.lower(), &envelope.upper(), &mut visit);
+        }
+        for n in self.fresh.locate_in_envelope_intersecting(envelope) {
+            if let Some(o) = self.by_id.get(&n.data) {
+                visit(o.id, &[o.lat, o.lon]);
+            }
+        }
     }
 
     /// The `k` outlets nearest to a position, nearest first.
@@ -202,11 +217,11 @@ impl OutletIndex {
             return Vec::new();
         }
         let q = unit_xyz(lat, lon);
-        let near = match self.snapshot.as_ref().map(|s| s.nearest(&q, k, &mut keep)) {
-            Some(Some(packed)) if self.fresh.size() == 0 => packed,
-            Some(Some(packed)) => knn::merge(packed, knn::branch_and_bound(&self.fresh, &q, k, &mut keep), k),
-            // No snapshot (empty index), or a filter too selective for it: search the whole tree.
-            _ => knn::branch_and_bound(&self.tree, &q, k, &mut keep),
+        let packed = self.snapshot.as_ref().map(|s| s.nearest(&q, k, &mut keep)).unwrap_or_default();
+        let near = if self.fresh.size() == 0 {
+            packed
+        } else {
+            knn::merge(packed, knn::branch_and_bound(&self.fresh, &q, k, &mut keep), k)
         };
         let mut hits: Vec<Hit> =
             near.into_iter().map(|(d2, id)| Hit { id, distance_m: m_for_chord(d2.sqrt()) }).collect();
@@ -261,12 +276,13 @@ impl OutletIndex {
         let q = unit_xyz(lat, lon);
         // A hair of slack on the chord, then the exact haversine test decides.
         let chord = chord_for_m(radius_m) * (1.0 + 1e-9) + 1e-12;
-        let mut hits: Vec<Hit> = self
-            .tree
-            .locate_within_distance(q, chord * chord)
-            .map(|n| self.hit(n, lat, lon))
-            .filter(|h| h.distance_m <= radius_m)
-            .collect();
+        let mut hits: Vec<Hit> = Vec::new();
+        self.each_within(&q, chord * chord, |id, at| {
+            let distance_m = haversine_m(lat, lon, at[0], at[1]);
+            if distance_m <= radius_m {
+                hits.push(Hit { id, distance_m });
+            }
+        });
         if self.footprints.size() > 0 {
             self.footprints_within(&q, lat, lon, radius_m, &mut |_| true, &mut hits);
         } else {
@@ -283,13 +299,11 @@ impl OutletIndex {
             if min_lon <= max_lon { &[(min_lon, max_lon)] } else { &[(min_lon, 180.0), (-180.0, max_lon)] };
         for &(lo, hi) in spans {
             let envelope = sphere_envelope(min_lat, max_lat, lo, hi);
-            ids.extend(
-                self.tree
-                    .locate_in_envelope_intersecting(&envelope)
-                    .map(|n| &self.by_id[&n.data])
-                    .filter(|o| o.lat >= min_lat && o.lat <= max_lat && o.lon >= lo && o.lon <= hi)
-                    .map(|o| o.id),
-            );
+            self.each_in_box(&envelope, |id, &[lat, lon]| {
+                if lat >= min_lat && lat <= max_lat && lon >= lo && lon <= hi {
+                    ids.push(id);
+                }
+            });
         }
         ids.sort_unstable();
         ids.dedup();

@@ -110,10 +110,17 @@ fn decode_message(obj: &Map<String, Value>) -> Result<Option<Location>, Vec<Fiel
     let (Some(fix_time), Some(lat), Some(lon), true) = (fix_time, lat, lon, errors.is_empty()) else {
         return Err(errors);
     };
-    let attributes = obj
+    let mut attributes: Map<String, Value> = obj
         .iter()
         .filter(|(k, v)| !KNOWN_KEYS.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()));
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // The tracker id and the report trigger have no column of their own: kept, checked, as attributes.
+    for (key, value) in [("tid", &tid), ("t", &trigger)] {
+        if let Some(v) = value {
+            attributes.insert(key.to_owned(), Value::String(v.clone()));
+        }
+    }
     let fix = Fix {
         fix_time,
         lat,
@@ -125,7 +132,7 @@ fn decode_message(obj: &Map<String, Value>) -> Result<Option<Location>, Vec<Fiel
         battery_pct: battery,
         mock: false,
         client_ping_id,
-        attributes: attributes.collect(),
+        attributes,
     };
     Ok(Some(Location { fix, tid, trigger }))
 }
@@ -251,6 +258,7 @@ mod tests {
         assert_eq!(l.tid.as_deref(), Some("NE"));
         assert_eq!(l.trigger, None);
         assert_eq!(l.fix.attributes["vac"], json!(29));
+        assert_eq!(l.fix.attributes["tid"], json!("NE"), "the tracker id is stored with the ping");
         assert!(!l.fix.attributes.contains_key("_type"));
     }
 
