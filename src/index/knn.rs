@@ -25,7 +25,6 @@ pub(crate) fn cmp_near(a: &Near, b: &Near) -> Ordering {
 /// Most points in a leaf of the packed tree: a leaf is a few cache lines of coordinates.
 const LEAF: usize = 8;
 
-
 /// The outlets of an index as they were at its last (re)build, packed for k-nearest queries: a
 /// static k-d tree in implicit (Eytzinger) layout whose leaves are contiguous runs of slots, so a
 /// query reads few cache lines. Outlets moved or removed since are marked stale here and answered
@@ -103,14 +102,7 @@ impl Snapshot {
 
     /// Splits `slots` at its middle along its widest axis: the left half lies at or below the split
     /// coordinate, the right half at or above it.
-    fn partition(
-        slots: &mut [Entry],
-        node: usize,
-        level: u32,
-        depth: u32,
-        split: &mut [f64],
-        axis: &mut [u8],
-    ) {
+    fn partition(slots: &mut [Entry], node: usize, level: u32, depth: u32, split: &mut [f64], axis: &mut [u8]) {
         if level == depth {
             return;
         }
@@ -150,9 +142,8 @@ impl Snapshot {
 
     fn find(&self, node: usize, level: u32, lo: usize, hi: usize, xyz: &[f64; 3], id: i64) -> Option<usize> {
         if level == self.depth {
-            return (lo..hi).find(|&s| {
-                self.slots[s].1 == id && self.slots[s].0.map(f64::to_bits) == xyz.map(f64::to_bits)
-            });
+            return (lo..hi)
+                .find(|&s| self.slots[s].1 == id && self.slots[s].0.map(f64::to_bits) == xyz.map(f64::to_bits));
         }
         let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
         let left = if xyz[d] <= at { self.find(2 * node + 1, level + 1, lo, mid, xyz, id) } else { None };

@@ -1,5 +1,5 @@
-//! In-memory outlet index (rstar R-tree + h3o cell map), kept coherent across instances through
-//! PostgreSQL LISTEN/NOTIFY.
+//! In-memory outlet index (packed k-d tree on the unit sphere, rstar R-trees for recent changes and
+//! footprints, h3o cell map), kept coherent across instances through PostgreSQL LISTEN/NOTIFY.
 
 mod knn;
 pub mod outlets;

@@ -1,6 +1,7 @@
-//! The outlet index of one org: an R-tree on unit-sphere coordinates (exact great-circle nearest
-//! neighbours, no antimeridian or pole special cases) and an ordered H3 cell map in which the
-//! descendants of every coarser cell form one contiguous key range.
+//! The outlet index of one org: a packed k-d tree on unit-sphere coordinates (exact great-circle
+//! nearest neighbours, radius and box queries, no antimeridian or pole special cases) with an R-tree
+//! of the outlets changed since it was packed, an R-tree of footprint boxes, and an ordered H3 cell
+//! map in which the descendants of every coarser cell form one contiguous key range.
 
 use super::knn::{self, Node, Snapshot};
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, m_for_chord, unit_xyz};
