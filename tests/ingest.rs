@@ -435,6 +435,112 @@ async fn one_track_through_every_protocol_is_stored_identically(pool: PgPool) {
     assert_eq!(stored(&pool, owntracks_dev.id).await, native);
 }
 
+/// A full ingest queue refuses a request with 503 + `Retry-After` and stores none of it; once there is
+/// room the same request is stored. (The queue of this server holds 5 pings.)
+#[sqlx::test(migrations = "./migrations")]
+async fn a_full_queue_answers_503_and_stores_nothing(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.ingest_queue_pings = 5;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let before = count(&pool, w.device.id).await;
+    let batch: Vec<Value> = (1..=10).map(|i| ping(i, 39.9 + i as f64 * 1e-4, 116.4)).collect();
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!(batch)).await;
+    assert_problem(&res, 503, "/api/v1/pings");
+    assert!(res.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok()), "{}", res.describe());
+    assert_eq!(count(&pool, w.device.id).await, before, "nothing of a refused request is stored");
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(metrics.contains("fieldvisit_pings_refused_total{reason=\"queue_full\"} 10"), "{metrics}");
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!(batch[..5])).await;
+    assert_eq!((res.status, res.json["stored"].clone()), (200, json!(5)), "{}", res.describe());
+    assert_eq!(count(&pool, w.device.id).await, before + 5);
+}
+
+/// (epoch s, lat, lon, elevation) of every fix of the Limerick ride, read straight from the file.
+fn limerick() -> Vec<(i64, f64, f64, f64)> {
+    let text = std::fs::read_to_string(LIMERICK_GPX).expect("gpx");
+    let attr = |tag: &str, name: &str| -> f64 {
+        let start = tag.find(&format!("{name}=\"")).expect("attribute") + name.len() + 2;
+        tag[start..].split('"').next().expect("value").parse().expect("number")
+    };
+    let element = |block: &str, name: &str| -> String {
+        let start = block.find(&format!("<{name}>")).expect("element") + name.len() + 2;
+        block[start..].split('<').next().expect("text").to_owned()
+    };
+    text.split("<trkpt ")
+        .skip(1)
+        .map(|block| {
+            let tag = block.split('>').next().expect("tag");
+            let time = DateTime::parse_from_rfc3339(&element(block, "time")).expect("time").timestamp();
+            (time, attr(tag, "lat"), attr(tag, "lon"), element(block, "ele").parse().expect("ele"))
+        })
+        .collect()
+}
+
+/// The Limerick bus ride (2,144 fixes with elevation) through every way in: one native batch, one
+/// OsmAnd GET and one OwnTracks POST per fix, and the GPX file itself: the same pings, to the bit.
+#[sqlx::test(migrations = "./migrations")]
+async fn the_limerick_ride_through_every_protocol_is_stored_identically(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    keep_old_pings(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let extra = common::seed_extra_devices(&pool, &w, 3).await;
+    let (native_dev, osmand_dev, owntracks_dev, gpx_dev) = (&w.device, &extra[0], &extra[1], &extra[2]);
+    sqlx::query("DELETE FROM pings WHERE device_id = $1").bind(native_dev.id).execute(&pool).await.expect("clear");
+    let ride = limerick();
+    assert_eq!(ride.len(), 2_144);
+
+    let batch: Vec<Value> = ride
+        .iter()
+        .map(|(t, lat, lon, ele)| json!({"fix_time": t, "lat": lat, "lon": lon, "altitude_m": ele}))
+        .collect();
+    let res = app.post("/api/v1/pings", Some(&native_dev.token), &json!(batch)).await;
+    assert_eq!((res.status, res.json["stored"].clone()), (200, json!(ride.len())), "{}", res.describe());
+
+    let auth = basic(&owntracks_dev.owntracks_user, &owntracks_dev.owntracks_password);
+    for (t, lat, lon, ele) in &ride {
+        let url = format!("/osmand?id={}&timestamp={t}&lat={lat}&lon={lon}&altitude={ele}", osmand_dev.osmand_id);
+        let res = app.send(app.client.get(app.url(&url))).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        let payload = json!({"_type": "location", "tid": "lb", "tst": t, "lat": lat, "lon": lon, "alt": ele});
+        let res = app.send(app.client.post(app.url("/owntracks")).header("authorization", &auth).json(&payload)).await;
+        assert_eq!((res.status, res.text.as_str()), (200, "[]"), "{}", res.describe());
+    }
+    let path = format!("/api/v1/devices/{}/gpx", gpx_dev.id);
+    let gpx = std::fs::read(LIMERICK_GPX).expect("gpx");
+    let res = app
+        .send(
+            app.request(Method::POST, &path, Some(&w.admin.token))
+                .header("content-type", "application/gpx+xml")
+                .body(gpx),
+        )
+        .await;
+    assert_eq!((res.status, res.json["stored"].clone()), (200, json!(ride.len())), "{}", res.describe());
+
+    let rows = |device_id: i64| {
+        let pool = pool.clone();
+        async move {
+            let rows: Vec<(DateTime<Utc>, f64, f64, Option<f32>)> = sqlx::query_as(
+                "SELECT fix_time, lat, lon, altitude_m FROM pings WHERE device_id = $1 ORDER BY fix_time",
+            )
+            .bind(device_id)
+            .fetch_all(&pool)
+            .await
+            .expect("stored pings");
+            rows
+        }
+    };
+    let native = rows(native_dev.id).await;
+    let want: Vec<(i64, f64, f64, Option<f32>)> =
+        ride.iter().map(|&(t, lat, lon, ele)| (t, lat, lon, Some(ele as f32))).collect();
+    let got: Vec<(i64, f64, f64, Option<f32>)> =
+        native.iter().map(|&(t, lat, lon, ele)| (t.timestamp(), lat, lon, ele)).collect();
+    assert_eq!(got, want, "native pings are the file's fixes");
+    assert_eq!(rows(osmand_dev.id).await, native, "OsmAnd");
+    assert_eq!(rows(owntracks_dev.id).await, native, "OwnTracks");
+    assert_eq!(rows(gpx_dev.id).await, native, "GPX upload");
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn gpx_backfill_stores_the_limerick_ride(pool: PgPool) {
     let w = World::seed(&pool).await;
