@@ -173,6 +173,39 @@ async fn malformed_bodies_get_problems_and_the_server_keeps_serving(pool: PgPool
     assert_eq!(res.status, 200, "{}", res.describe());
 }
 
+/// A request of nothing but bad items is 422 problem+json naming each item by its index and the
+/// field at fault; a 10 MB string in an item (under the production body limit) is named, not echoed.
+#[sqlx::test(migrations = "./migrations")]
+async fn every_bad_item_is_named_by_index_and_field(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.body_limit_bytes = 32 * 1024 * 1024;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let before = count(&pool, w.device.id).await;
+    let items = json!([
+        {"fix_time": -5, "lat": 39.9, "lon": 116.4},
+        {"fix_time": recent(1), "lat": "north", "lon": 116.4},
+        {"fix_time": recent(2), "lat": 95.0, "lon": 116.4},
+        {"fix_time": recent(3), "lat": 39.9},
+        "not an object",
+        {"fix_time": recent(4), "lat": 39.9, "lon": 116.4, "accuracy_m": "good"},
+        {"fix_time": recent(5), "lat": 39.9, "lon": 116.4, "ping_id": "x".repeat(10 * 1024 * 1024)},
+    ]);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &items).await;
+    assert_problem(&res, 422, "/api/v1/pings");
+    assert!(res.text.len() < 10_000, "the problem does not echo the input: {} bytes", res.text.len());
+    let errors = res.json["errors"].as_array().expect("errors");
+    let named: Vec<(i64, String)> = errors
+        .iter()
+        .map(|e| (e["index"].as_i64().expect("index"), e["field"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    for (index, field) in [(0, "fix_time"), (1, "lat"), (2, "lat"), (3, "lon"), (5, "accuracy_m"), (6, "ping_id")] {
+        assert!(named.contains(&(index, field.to_owned())), "item {index}, field {field}: {named:?}");
+    }
+    assert!(named.iter().any(|(i, _)| *i == 4), "the non-object item is named: {named:?}");
+    assert_eq!(count(&pool, w.device.id).await, before);
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn only_a_device_posts_and_only_for_itself(pool: PgPool) {
     let w = World::seed(&pool).await;

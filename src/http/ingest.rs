@@ -61,10 +61,14 @@ fn field_of(reason: DropReason) -> &'static str {
 }
 
 fn write_error(e: &WriteError) -> ApiError {
-    ApiError::RetryLater {
-        detail: format!("{e}; nothing was stored, retry the same request"),
-        after_s: e.retry_after_s(),
-    }
+    let detail = match e {
+        WriteError::QueueFull => format!("{e}; nothing was stored, retry the same request"),
+        // A connection lost during the commit leaves its outcome unknown to us.
+        WriteError::Database(_) => {
+            format!("{e}; the pings were not acknowledged, retry the same request (a retry never stores a ping twice)")
+        }
+    };
+    ApiError::RetryLater { detail, after_s: e.retry_after_s() }
 }
 
 /// Judges decoded fixes of one device and writes the ones that pass. `fixes` carry their index in

@@ -147,10 +147,17 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// Serves until SIGTERM/Ctrl-C, then lets in-flight requests finish (up to the grace period).
+/// Serves until SIGTERM/Ctrl-C, then lets in-flight requests finish (up to the grace period): a
+/// request whose pings are queued is answered after their commit. The OsmAnd port, when there is
+/// one, stops with the main one.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown_grace_s);
     state.index.spawn_listener();
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut osmand = None;
     if let Some(addr) = state.config.osmand_bind {
         let osmand_listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(%addr, "OsmAnd / Traccar Client protocol listening");
@@ -163,23 +170,31 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
                     .layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
             )
             .with_state(state.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(osmand_listener, osmand_app).await {
+        let until = stopped(stopping.clone());
+        osmand = Some(tokio::spawn(async move {
+            if let Err(e) = axum::serve(osmand_listener, osmand_app).with_graceful_shutdown(until).await {
                 tracing::error!(error = %e, "OsmAnd listener stopped");
             }
-        });
+        }));
     }
     let app = router(state);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
-        let _ = tx.send(());
+        let _ = stopping_tx.send(true);
     });
+    let both = async move {
+        let res = server.await;
+        if let Some(osmand) = osmand {
+            let _ = osmand.await;
+        }
+        res
+    };
+    let grace_over = stopped(stopping.clone());
     tokio::select! {
-        res = server => res,
+        res = both => res,
         () = async move {
-            let _ = rx.await;
+            grace_over.await;
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!("grace period over; dropping remaining connections");
