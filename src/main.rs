@@ -156,7 +156,10 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 tracing::warn!(%e, "outlet index not built at start; orgs are loaded on first use");
             }
             http::serve(listener, state).await?;
-            pool.close().await;
+            // A statement still stuck after the grace period (e.g. on a lock) must not hold the exit.
+            if tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await.is_err() {
+                tracing::warn!("database connections still busy at exit; closing them");
+            }
         }
         Command::Demo(args) => {
             for line in demo::load(&pool, &args).await? {

@@ -43,9 +43,10 @@ pub struct Footprint {
     pub hi: [f64; 3],
 }
 
-/// Slack on a footprint's unit-sphere box: an edge between two vertices bulges outwards from the
-/// chord between them (by under 1e-8 for the 2 km a footprint may span), and rounding.
-const BOX_SLACK: f64 = 1e-7;
+/// Slack on a footprint's unit-sphere box (~13 m): an edge between two vertices bulges out of the
+/// chord between them, and inside is judged on lon/lat, whose straight edges leave the great-circle
+/// ones by up to metres at high latitudes (footprints span at most 4 km and stay within ±85°).
+const BOX_SLACK: f64 = 2e-6;
 
 impl Footprint {
     /// `None` when the polygons have no vertex.

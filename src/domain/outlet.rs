@@ -29,8 +29,20 @@ pub const MAX_RADIUS_M: f64 = 5000.0;
 /// premises, not a district (and distances to it are exact only at this scale).
 pub const MAX_FOOTPRINT_EXTENT_M: f64 = 2000.0;
 
+/// Nearer the poles lon/lat outlines and great-circle edges part by metres: no footprints there.
+pub const MAX_FOOTPRINT_LAT: f64 = 85.0;
+
 /// Why a footprint (already a well-formed lon/lat polygon) does not fit its outlet at `lat`/`lon`.
 pub fn footprint_problem(lat: f64, lon: f64, footprint: &MultiPolygon<f64>) -> Option<String> {
+    // Inside is judged on lon/lat: an outline across ±180° would wrap the globe there.
+    let (west, east) =
+        footprint.coords_iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(w, e), c| (w.min(c.x), e.max(c.x)));
+    if east - west > 180.0 {
+        return Some("crosses the antimeridian (±180° longitude); give it in one hemisphere".into());
+    }
+    if lat.abs() > MAX_FOOTPRINT_LAT {
+        return Some(format!("footprints are not supported beyond ±{MAX_FOOTPRINT_LAT}° latitude"));
+    }
     let far = footprint.coords_iter().map(|c| (haversine_m(lat, lon, c.y, c.x), c)).max_by(|a, b| a.0.total_cmp(&b.0));
     match far {
         Some((d, c)) if d > MAX_FOOTPRINT_EXTENT_M => Some(format!(
@@ -143,5 +155,16 @@ mod tests {
         };
         assert_eq!(footprint_problem(39.9, 116.4, &square(0.0005)), None);
         assert!(footprint_problem(39.9, 116.4, &square(0.05)).is_some_and(|r| r.contains("within 2000 m")));
+        let across = MultiPolygon::new(vec![Polygon::new(
+            LineString::from(vec![
+                (179.995, -17.005),
+                (-179.995, -17.005),
+                (-179.995, -16.995),
+                (179.995, -16.995),
+                (179.995, -17.005),
+            ]),
+            vec![],
+        )]);
+        assert!(footprint_problem(-17.0, 179.999, &across).is_some_and(|r| r.contains("antimeridian")));
     }
 }

@@ -228,46 +228,58 @@ impl OutletIndex {
             near.into_iter().map(|(d2, id)| Hit { id, distance_m: m_for_chord(d2.sqrt()) }).collect();
         if self.footprints.size() > 0 {
             // A footprint is never farther than its outlet's point, so every outlet that belongs in
-            // the answer is already in it or has a footprint within the k-th distance found so far.
-            let reach = if hits.len() == k { hits[k - 1].distance_m } else { f64::INFINITY };
+            // the answer is already in it or has a footprint within the k-th distance found so far;
+            // with fewer than k found, every outlet `keep` accepts is in it already.
+            let reach = (hits.len() == k).then(|| hits[k - 1].distance_m);
             self.footprints_within(&q, lat, lon, reach, &mut keep, &mut hits);
             hits.truncate(k);
         }
         hits
     }
 
-    /// Adds to `hits` the outlets `keep` accepts whose footprint lies within `reach_m` (or lowers
-    /// the distance of those already there), then sorts by distance and id.
+    /// Lowers the distance of the outlets in `hits` whose footprint is nearer than their point and,
+    /// with a `reach_m`, adds the outlets `keep` accepts whose footprint lies within it; then sorts
+    /// by distance and id.
     fn footprints_within(
         &self,
         q: &[f64; 3],
         lat: f64,
         lon: f64,
-        reach_m: f64,
+        reach_m: Option<f64>,
         keep: &mut impl FnMut(i64) -> bool,
         hits: &mut Vec<Hit>,
     ) {
-        let mut consider = |fb: &FootprintBox| {
-            let Some(o) = self.by_id.get(&fb.data) else { return };
-            let Some(footprint) = o.footprint.as_ref() else { return };
-            let d = footprint.distance_m(lat, lon);
-            if d > reach_m {
-                return;
+        let footprint_m =
+            |id: i64| self.by_id.get(&id).and_then(|o| o.footprint.as_ref()).map(|f| f.distance_m(lat, lon));
+        if let Some(reach_m) = reach_m {
+            let mut at: HashMap<i64, usize> = hits.iter().enumerate().map(|(i, h)| (h.id, i)).collect();
+            let chord = chord_for_m(reach_m) * (1.0 + 1e-9) + 1e-12;
+            let envelope = AABB::from_corners(q.map(|x| x - chord), q.map(|x| x + chord));
+            for fb in self.footprints.locate_in_envelope_intersecting(&envelope) {
+                let id = fb.data;
+                if let Some(&i) = at.get(&id) {
+                    if let Some(d) = footprint_m(id) {
+                        hits[i].distance_m = hits[i].distance_m.min(d);
+                    }
+                    continue;
+                }
+                if !keep(id) {
+                    continue;
+                }
+                let (Some(to_footprint), Some(outlet)) = (footprint_m(id), self.by_id.get(&id)) else { continue };
+                if to_footprint <= reach_m {
+                    let v = unit_xyz(outlet.lat, outlet.lon);
+                    let to_point = ((q[0] - v[0]).powi(2) + (q[1] - v[1]).powi(2) + (q[2] - v[2]).powi(2)).sqrt();
+                    at.insert(id, hits.len());
+                    hits.push(Hit { id, distance_m: m_for_chord(to_point).min(to_footprint) });
+                }
             }
-            if let Some(h) = hits.iter_mut().find(|h| h.id == o.id) {
-                h.distance_m = h.distance_m.min(d);
-            } else if keep(o.id) {
-                let v = unit_xyz(o.lat, o.lon);
-                let chord = ((q[0] - v[0]).powi(2) + (q[1] - v[1]).powi(2) + (q[2] - v[2]).powi(2)).sqrt();
-                hits.push(Hit { id: o.id, distance_m: m_for_chord(chord).min(d) });
-            }
-        };
-        if reach_m.is_finite() {
-            let c = chord_for_m(reach_m) * (1.0 + 1e-9) + 1e-12;
-            let envelope = AABB::from_corners([q[0] - c, q[1] - c, q[2] - c], [q[0] + c, q[1] + c, q[2] + c]);
-            self.footprints.locate_in_envelope_intersecting(&envelope).for_each(&mut consider);
         } else {
-            self.footprints.iter().for_each(&mut consider);
+            for h in hits.iter_mut() {
+                if let Some(d) = footprint_m(h.id) {
+                    h.distance_m = h.distance_m.min(d);
+                }
+            }
         }
         hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
     }
@@ -285,7 +297,7 @@ impl OutletIndex {
             }
         });
         if self.footprints.size() > 0 {
-            self.footprints_within(&q, lat, lon, radius_m, &mut |_| true, &mut hits);
+            self.footprints_within(&q, lat, lon, Some(radius_m), &mut |_| true, &mut hits);
         } else {
             hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
         }
