@@ -390,6 +390,7 @@ async fn update_outlet(
 ) -> Result<Json<Outlet>, ApiError> {
     let cur = load(&state, &auth, id).await?;
     let moved = input.lat.is_some() || input.lon.is_some();
+    let footprint_changed = input.footprint.is_some();
     // An explicit territory wins; `null` or a move re-assigns by point-in-polygon.
     let territory_given = match input.territory_id {
         Some(t) => t.is_some(),
@@ -407,9 +408,8 @@ async fn update_outlet(
         territory_id: input.territory_id.unwrap_or(cur.territory_id),
         address: input.address.unwrap_or(cur.address),
         attributes: input.attributes.unwrap_or(cur.attributes),
-        footprint: input.footprint.clone().unwrap_or(cur.footprint),
+        footprint: input.footprint.unwrap_or(cur.footprint),
     };
-    let footprint_changed = input.footprint.is_some();
     let fields = finish(&state, &auth, fields, territory_given, footprint_changed).await?;
     db::outlets::update(&state.db, auth.org_id, id, &fields, footprint_changed).await?;
     audit(&state.db, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;

@@ -60,10 +60,13 @@ const STALE: i64 = i64::MIN;
 pub(crate) type Entry = ([f64; 3], i64, [f64; 2]);
 
 /// Squared distance, summed in the order the pruning bound uses (see [`Snapshot::descend`]).
-fn dist2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+pub(crate) fn dist2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
     let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
     (dx * dx + dy * dy) + dz * dz
 }
+
+/// A child of an internal node: its node index and the slots `[first, end)` it covers.
+type Side = (usize, usize, usize);
 
 /// One k-nearest query in progress.
 struct Search<'q, F> {
@@ -186,13 +189,7 @@ impl Snapshot {
             }
             return;
         }
-        let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
-        let diff = q[d] - at;
-        let (near, far) = if diff < 0.0 {
-            ((2 * node + 1, lo, mid), (2 * node + 2, mid, hi))
-        } else {
-            ((2 * node + 2, mid, hi), (2 * node + 1, lo, mid))
-        };
+        let (d, diff, near, far) = self.sides(node, lo, hi, q);
         self.within_rec(near.0, level + 1, near.1, near.2, q, max_d2, off, visit);
         let old = off[d];
         off[d] = diff.abs();
@@ -236,6 +233,15 @@ impl Snapshot {
         }
     }
 
+    /// Of internal node `node` covering slots `[lo, hi)`: its split axis, `q`'s signed offset from
+    /// the split, and its children (node, first slot, end slot), the one on `q`'s side first.
+    fn sides(&self, node: usize, lo: usize, hi: usize, q: &[f64; 3]) -> (usize, f64, Side, Side) {
+        let (d, mid) = (usize::from(self.axis[node]), lo + (hi - lo) / 2);
+        let diff = q[d] - self.split[node];
+        let (left, right) = ((2 * node + 1, lo, mid), (2 * node + 2, mid, hi));
+        if diff < 0.0 { (d, diff, left, right) } else { (d, diff, right, left) }
+    }
+
     /// Depth-first, nearer child first; `off` holds the per-axis distance from the query to the
     /// current cell, so `(off0² + off1²) + off2²` bounds the distance of every point in it from
     /// below, rounding included (same operations, same order as [`dist2`], all monotonic).
@@ -252,13 +258,7 @@ impl Snapshot {
             self.scan(lo, hi, s);
             return;
         }
-        let (d, at, mid) = (usize::from(self.axis[node]), self.split[node], lo + (hi - lo) / 2);
-        let diff = s.q[d] - at;
-        let (near, far) = if diff < 0.0 {
-            ((2 * node + 1, lo, mid), (2 * node + 2, mid, hi))
-        } else {
-            ((2 * node + 2, mid, hi), (2 * node + 1, lo, mid))
-        };
+        let (d, diff, near, far) = self.sides(node, lo, hi, s.q);
         self.descend(near.0, level + 1, near.1, near.2, off, s);
         let old = off[d];
         off[d] = diff.abs();

@@ -69,6 +69,11 @@ pub struct OutletIndex {
     footprints: RTree<FootprintBox, TreeParams>,
 }
 
+/// Answer order: distance, then id.
+fn by_distance(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id))
+}
+
 /// A footprint's unit-sphere box and the outlet id.
 type FootprintBox = GeomWithData<Rectangle<[f64; 3]>, i64>;
 
@@ -232,14 +237,14 @@ impl OutletIndex {
             // with fewer than k found, every outlet `keep` accepts is in it already.
             let reach = (hits.len() == k).then(|| hits[k - 1].distance_m);
             self.footprints_within(&q, lat, lon, reach, &mut keep, &mut hits);
+            hits.sort_by(by_distance);
             hits.truncate(k);
         }
         hits
     }
 
     /// Lowers the distance of the outlets in `hits` whose footprint is nearer than their point and,
-    /// with a `reach_m`, adds the outlets `keep` accepts whose footprint lies within it; then sorts
-    /// by distance and id.
+    /// with a `reach_m`, adds the outlets `keep` accepts whose footprint lies within it (unsorted).
     fn footprints_within(
         &self,
         q: &[f64; 3],
@@ -268,10 +273,9 @@ impl OutletIndex {
                 }
                 let (Some(to_footprint), Some(outlet)) = (footprint_m(id), self.by_id.get(&id)) else { continue };
                 if to_footprint <= reach_m {
-                    let v = unit_xyz(outlet.lat, outlet.lon);
-                    let to_point = ((q[0] - v[0]).powi(2) + (q[1] - v[1]).powi(2) + (q[2] - v[2]).powi(2)).sqrt();
+                    let to_point = m_for_chord(knn::dist2(q, &unit_xyz(outlet.lat, outlet.lon)).sqrt());
                     at.insert(id, hits.len());
-                    hits.push(Hit { id, distance_m: m_for_chord(to_point).min(to_footprint) });
+                    hits.push(Hit { id, distance_m: to_point.min(to_footprint) });
                 }
             }
         } else {
@@ -281,7 +285,6 @@ impl OutletIndex {
                 }
             }
         }
-        hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
     }
 
     /// Outlets within `radius_m` metres of a position, nearest first.
@@ -298,9 +301,8 @@ impl OutletIndex {
         });
         if self.footprints.size() > 0 {
             self.footprints_within(&q, lat, lon, Some(radius_m), &mut |_| true, &mut hits);
-        } else {
-            hits.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.id.cmp(&b.id)));
         }
+        hits.sort_by(by_distance);
         hits
     }
 
