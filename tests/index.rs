@@ -470,8 +470,14 @@ async fn changes_made_through_the_api_reach_the_index(pool: PgPool) {
     let p2 = (39.9712, 116.0876);
     let p3 = (39.9456, 116.2543); // in T2
 
-    // The index is loaded before the changes, so they must arrive as notifications.
+    // The index is loaded and its listener in place before the changes, so they must arrive as
+    // notifications (a change made before the first LISTEN is picked up by the initial resync).
     assert_eq!(nearest_one(&client, &base, &w.manager.token, IN_T1, false).await.map(|n| n.0), Some(w.o1));
+    let listening = wait_for(Duration::from_secs(30), || async {
+        metric(&app.get("/metrics", None).await.text, "fieldvisit_index_listening") == 1
+    })
+    .await;
+    assert!(listening.is_some(), "the index listener is up");
 
     let res = app
         .post(
