@@ -792,3 +792,107 @@ async fn a_reps_own_working_hours_keep_off_duty_pings_out(pool: PgPool) {
         res.describe()
     );
 }
+
+/// The columns of a stored ping a phone sets.
+type StoredRow = (
+    DateTime<Utc>,
+    f64,
+    f64,
+    Option<f32>,
+    Option<f32>,
+    Option<f32>,
+    Option<f32>,
+    Option<f32>,
+    bool,
+    String,
+    Option<String>,
+    Option<Value>,
+);
+
+/// A batch large enough for the writer's `COPY` path: every column reads back as sent, the rep-days
+/// in the org's time zone (Kathmandu, +05:45) are marked dirty, and a retry that adds one new fix
+/// stores that one and counts the rest as duplicates.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_large_batch_stores_every_column_and_a_retry_counts_duplicates(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    sqlx::query("UPDATE orgs SET timezone = 'Asia/Kathmandu' WHERE id = $1")
+        .bind(w.org_a)
+        .execute(&pool)
+        .await
+        .expect("time zone");
+    sqlx::query("DELETE FROM rep_day_dirty").execute(&pool).await.expect("clear dirty");
+    // Yesterday's local midnight, so that the batch spans two local days and is safely in the past.
+    let midnight: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Kathmandu') - interval '1 day') AT TIME ZONE 'Asia/Kathmandu'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("midnight");
+    let app = TestApp::spawn(pool.clone()).await;
+    let before = count(&pool, w.device.id).await;
+    let n = 600;
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            let t = midnight - Duration::hours(2) + Duration::seconds(24 * i);
+            let mut item = json!({
+                "fix_time": t.to_rfc3339(), "lat": 27.7 + i as f64 * 1e-6, "lon": 85.3 + i as f64 * 1e-6,
+                "accuracy_m": 4.5, "speed_mps": 0.25, "heading_deg": (i % 360) as f64, "altitude_m": -3.5,
+                "battery_pct": 80, "mock": i % 7 == 0, "ping_id": format!("p-{i}"),
+            });
+            if i % 2 == 0 {
+                item["attributes"] = json!({"shelf": i, "note": "ünïcode"});
+            }
+            item
+        })
+        .collect();
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!(items)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!((res.json["stored"].clone(), res.json["duplicates"].clone()), (json!(n), json!(0)));
+
+    let rows: Vec<StoredRow> = sqlx::query_as(
+        "SELECT fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, altitude_m, battery_pct, mock, source,
+                client_ping_id, attributes
+           FROM pings WHERE device_id = $1 AND fix_time >= $2 ORDER BY fix_time",
+    )
+    .bind(w.device.id)
+    .bind(midnight - Duration::hours(2))
+    .fetch_all(&pool)
+    .await
+    .expect("rows");
+    assert_eq!(rows.len(), n as usize);
+    for (i, row) in rows.iter().enumerate() {
+        let sent = &items[i];
+        let want: StoredRow = (
+            midnight - Duration::hours(2) + Duration::seconds(24 * i as i64),
+            sent["lat"].as_f64().expect("lat"),
+            sent["lon"].as_f64().expect("lon"),
+            Some(4.5),
+            Some(0.25),
+            Some((i % 360) as f32),
+            Some(-3.5),
+            Some(80.0),
+            i % 7 == 0,
+            "native".into(),
+            Some(format!("p-{i}")),
+            (i % 2 == 0).then(|| json!({"shelf": i, "note": "ünïcode"})),
+        );
+        assert_eq!(row, &want, "item {i}");
+    }
+
+    let days: Vec<chrono::NaiveDate> =
+        sqlx::query_scalar("SELECT day FROM rep_day_dirty WHERE rep_id = $1 AND reason = 'pings' ORDER BY day")
+            .bind(w.device.rep_id)
+            .fetch_all(&pool)
+            .await
+            .expect("dirty days");
+    let local = |t: DateTime<Utc>| (t + Duration::minutes(5 * 60 + 45)).date_naive();
+    assert_eq!(days, vec![local(midnight - Duration::hours(1)), local(midnight)]);
+
+    // The phone did not see the answer and sends the batch again, with one new fix.
+    let mut again = items.clone();
+    again.insert(300, ping(3, 27.71, 85.31));
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!(again)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!((res.json["stored"].clone(), res.json["duplicates"].clone()), (json!(1), json!(n)));
+    assert_eq!(count(&pool, w.device.id).await, before + n + 1);
+}

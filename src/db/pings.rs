@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{Connection, FromRow, PgConnection, PgExecutor};
 use std::collections::BTreeSet;
 
 /// One position fix as stored.
@@ -80,14 +80,144 @@ pub struct NewPing {
     pub flags: i32,
 }
 
-/// Writes one batch (any orgs and devices) in the caller's transaction and marks the rep-days of
-/// the new rows dirty (the day in the org's time zone). Returns, per input ping, whether it was
+/// Writes one batch (any orgs and devices) and marks the rep-days of the new rows dirty (the day
+/// in the org's time zone), committed before it returns. Returns, per input ping, whether it was
 /// stored (`false`: a ping with the same device and fix time was already there, or came earlier
 /// in this batch).
+///
+/// A large batch of new fixes goes through binary `COPY` (several times cheaper for PostgreSQL per
+/// row than an `INSERT`); one holding a fix that is already stored (a client retry) fails that
+/// `COPY` on the primary key, is rolled back, and is written again with `INSERT .. ON CONFLICT DO
+/// NOTHING`, which tells stored from duplicate. A small batch takes that one statement directly:
+/// for a few rows its single round trip costs less than the four of the `COPY` transaction.
 pub async fn insert_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<bool>, sqlx::Error> {
     if pings.is_empty() {
         return Ok(Vec::new());
     }
+    if pings.len() < COPY_MIN_PINGS {
+        return insert_batch_on_conflict(conn, pings).await;
+    }
+    match copy_batch(conn, pings).await {
+        Ok(()) => Ok(vec![true; pings.len()]),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            insert_batch_on_conflict(conn, pings).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// Batches from this size on are written with `COPY`.
+pub const COPY_MIN_PINGS: usize = 500;
+
+/// The columns [`copy_rows`] encodes, in its order.
+const COPY_PINGS: &str = "COPY pings (org_id, device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, \
+     altitude_m, battery_pct, mock, source, client_ping_id, flags, attributes) FROM STDIN WITH (FORMAT binary)";
+
+/// One transaction: `COPY` of the rows, then the dirty rep-days. Rolled back on any error.
+async fn copy_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    let mut copy = tx.copy_in_raw(COPY_PINGS).await?;
+    copy.send(copy_rows(pings)).await?;
+    let copied = copy.finish().await;
+    match copied {
+        Ok(n) if n == pings.len() as u64 => {
+            mark_dirty(&mut tx, pings).await?;
+            tx.commit().await
+        }
+        Ok(n) => {
+            tx.rollback().await?;
+            Err(sqlx::Error::Protocol(format!("COPY stored {n} of {} pings", pings.len())))
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Marks the rep-days of the pings dirty. One fix per device and 15-minute UTC bucket is enough:
+/// every time zone's offset is a multiple of 15 minutes, so a bucket never straddles a local midnight.
+async fn mark_dirty(conn: &mut PgConnection, pings: &[NewPing]) -> Result<(), sqlx::Error> {
+    const BUCKET_S: i64 = 15 * 60;
+    let mut seen = std::collections::HashSet::new();
+    let (mut orgs, mut devices, mut times) = (Vec::new(), Vec::new(), Vec::new());
+    for p in pings {
+        if seen.insert((p.org_id, p.device_id, p.fix.fix_time.timestamp().div_euclid(BUCKET_S))) {
+            orgs.push(p.org_id);
+            devices.push(p.device_id);
+            times.push(p.fix.fix_time);
+        }
+    }
+    sqlx::query(include_str!("sql/mark_ping_days_dirty.sql"))
+        .bind(orgs)
+        .bind(devices)
+        .bind(times)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// The pings as the body of a binary `COPY` in the column order of [`COPY_PINGS`].
+fn copy_rows(pings: &[NewPing]) -> Vec<u8> {
+    fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+        buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    fn null(buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+    fn real(buf: &mut Vec<u8>, v: Option<f32>) {
+        match v {
+            Some(v) => field(buf, &v.to_be_bytes()),
+            None => null(buf),
+        }
+    }
+    let mut buf = Vec::with_capacity(19 + pings.len() * 140);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for p in pings {
+        let f = &p.fix;
+        buf.extend_from_slice(&15i16.to_be_bytes());
+        field(&mut buf, &p.org_id.to_be_bytes());
+        field(&mut buf, &p.device_id.to_be_bytes());
+        field(&mut buf, &(f.fix_time.timestamp_micros() - PG_EPOCH_US).to_be_bytes());
+        field(&mut buf, &f.lat.to_be_bytes());
+        field(&mut buf, &f.lon.to_be_bytes());
+        for v in [f.accuracy_m, f.speed_mps, f.heading_deg, f.altitude_m, f.battery_pct] {
+            real(&mut buf, v);
+        }
+        field(&mut buf, &[u8::from(f.mock)]);
+        field(&mut buf, p.source.as_str().as_bytes());
+        match &f.client_ping_id {
+            Some(id) => field(&mut buf, id.as_bytes()),
+            None => null(&mut buf),
+        }
+        field(&mut buf, &p.flags.to_be_bytes());
+        if f.attributes.is_empty() {
+            null(&mut buf);
+        } else {
+            // jsonb's binary form: version 1, then the JSON text.
+            let at = buf.len();
+            buf.extend_from_slice(&[0, 0, 0, 0, 1]);
+            // Writing a JSON map into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut buf, &f.attributes);
+            let len = (buf.len() - at - 4) as i32;
+            buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    buf
+}
+
+/// The batch as one `INSERT .. ON CONFLICT DO NOTHING` that also marks the rep-days of the stored
+/// rows dirty; its `RETURNING` keys tell which pings were new.
+async fn insert_batch_on_conflict(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<bool>, sqlx::Error> {
     let col = |f: fn(&crate::domain::ping::Fix) -> Option<f32>| pings.iter().map(|p| f(&p.fix)).collect::<Vec<_>>();
     let attributes: Vec<Option<serde_json::Value>> = pings
         .iter()

@@ -497,8 +497,8 @@ mod tests {
             let items = decode(body.as_bytes(), Format::JsonArray).expect("should succeed");
             let item = items[0].as_ref().expect("should succeed");
             prop_assert_eq!(item.fix.fix_time.timestamp(), t);
-            // serde_json (without float_roundtrip) may be one ulp off; far below a millimetre.
-            prop_assert!((item.fix.lat - lat).abs() < 1e-12 && (item.fix.lon - lon).abs() < 1e-12);
+            // Coordinates are kept exactly as sent (serde_json's float_roundtrip).
+            prop_assert_eq!((item.fix.lat, item.fix.lon), (lat, lon));
         }
     }
 }

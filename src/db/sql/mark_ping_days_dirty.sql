@@ -1,0 +1,7 @@
+-- The rep-days (in the org's time zone) of newly stored pings, marked dirty for visit derivation.
+INSERT INTO rep_day_dirty (org_id, rep_id, day, reason)
+SELECT DISTINCT t.org_id, d.rep_id, (t.fix_time AT TIME ZONE o.timezone)::date, 'pings'
+  FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(org_id, device_id, fix_time)
+  JOIN devices d ON d.org_id = t.org_id AND d.id = t.device_id
+  JOIN orgs o ON o.id = t.org_id
+ON CONFLICT (org_id, rep_id, day) DO UPDATE SET marked_at = now(), reason = EXCLUDED.reason
