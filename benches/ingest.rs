@@ -3,8 +3,10 @@
 //!
 //! 1. native batches, 1,000 pings per request, 8 concurrent clients, 1M pings: committed pings/s vs
 //!    `psql \copy` of the same rows into the same `pings` table (emptied first);
-//! 2. OsmAnd GET, one ping per request, 200 concurrent connections for 15 s: committed pings/s and
-//!    p50/p99 latency (Traccar publishes 8,000 msg/s on 4 cores; it is not run here).
+//! 2. OsmAnd GET, one ping per request, 200 concurrent keep-alive connections for 15 s: committed
+//!    pings/s and p50/p99 latency (Traccar publishes 8,000 msg/s on 4 cores; it is not run here).
+//!    The load side is a minimal HTTP/1.1 client (as wrk is), so that on these shared cores the
+//!    CPU goes to the server under test rather than to the load generator.
 //!
 //! Every acknowledged ping is checked against the database afterwards. Needs `DATABASE_URL` (a
 //! scratch database `fieldvisit_bench_ingest` is created next to it) and psql.
@@ -36,6 +38,58 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection that sends GETs and reads `Content-Length` answers.
+struct Http1 {
+    stream: tokio::net::TcpStream,
+    request: Vec<u8>,
+    pending: Vec<u8>,
+}
+
+impl Http1 {
+    async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Http1 { stream, request: Vec::with_capacity(256), pending: Vec::with_capacity(1024) })
+    }
+
+    /// Sends `GET path` and returns the answer's status once its whole body is read.
+    async fn get(&mut self, path: &str) -> std::io::Result<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        self.request.clear();
+        self.request.extend_from_slice(b"GET ");
+        self.request.extend_from_slice(path.as_bytes());
+        self.request.extend_from_slice(b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        self.stream.write_all(&self.request).await?;
+        loop {
+            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.pending[..end]).map_err(|_| invalid("head not UTF-8"))?;
+                let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| invalid("status line"))?;
+                let mut length = 0;
+                for line in head.lines().skip(1) {
+                    let (name, value) = line.split_once(':').ok_or_else(|| invalid("header line"))?;
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().map_err(|_| invalid("content-length"))?;
+                    } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                        return Err(invalid("chunked answers are not read by this client"));
+                    }
+                }
+                let total = end + 4 + length;
+                while self.pending.len() < total {
+                    if self.stream.read_buf(&mut self.pending).await? == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                self.pending.drain(..total);
+                return Ok(status);
+            }
+            if self.stream.read_buf(&mut self.pending).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
     }
 }
 
@@ -116,6 +170,16 @@ fn main() {
 
 async fn run(base: &str) {
     let (pool, url, org, devices) = setup(base).await;
+    // The figures are only meaningful with durable commits: say what the database does.
+    let setting = |name: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, String>(&format!("SHOW {name}")).fetch_one(&pool).await.expect("SHOW setting") }
+    };
+    let (fsync, synchronous_commit) = (setting("fsync").await, setting("synchronous_commit").await);
+    println!("database: fsync = {fsync}, synchronous_commit = {synchronous_commit}");
+    if fsync != "on" || synchronous_commit == "off" {
+        eprintln!("warning: commits are not durable on this database; the figures are not comparable");
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let server = start_server(&url, port);
     let client =
@@ -225,24 +289,33 @@ async fn run(base: &str) {
     let stop_at = Instant::now() + Duration::from_secs(OSMAND_SECONDS);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
     for task in 0..OSMAND_CONNECTIONS {
-        let (client, origin, ids) = (client.clone(), origin.clone(), ids.clone());
+        let ids = ids.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::new();
+            let mut conn = Http1::connect(addr).await.expect("connect");
             let mut seq = 0i64;
+            let mut path = String::with_capacity(256);
             while Instant::now() < stop_at {
                 // Unique per device: tasks sharing a device differ in the last digits.
                 let t = base_ms + seq * 1_000 + task as i64;
                 seq += 1;
-                let url = format!(
-                    "{origin}/osmand?id={}&timestamp={t}&lat={:.6}&lon=116.4&speed=1.5&accuracy=8",
+                path.clear();
+                let _ = write!(
+                    path,
+                    "/osmand?id={}&timestamp={t}&lat={:.6}&lon=116.4&speed=1.5&accuracy=8",
                     ids[task % DEVICES],
                     39.9 + (seq % 100) as f64 * 1e-5
                 );
                 let sent = Instant::now();
-                let ok = matches!(client.get(&url).send().await, Ok(r) if r.status().is_success());
-                if ok {
-                    latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                match conn.get(&path).await {
+                    Ok(status) if (200..300).contains(&status) => {
+                        latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    }
+                    Ok(_) => {}
+                    // The server closed the connection: open another one.
+                    Err(_) => conn = Http1::connect(addr).await.expect("reconnect"),
                 }
             }
             latencies
@@ -268,7 +341,7 @@ async fn run(base: &str) {
     println!("\n| feature | ours | peer | ratio | command |\n|---|---|---|---|---|");
     match copy_rate {
         Some(copy) => println!(
-            "| native ingest, 1,000-ping batches, 8 clients, 1M pings, fsync on (target >= 100,000/s and >= 0.5x COPY) | {native_rate:.0} pings/s | {copy:.0} rows/s (`psql \\copy` into the same table) | {:.2}x | {cmd} |",
+            "| native ingest, 1,000-ping batches, 8 clients, 1M pings, fsync {fsync}, synchronous_commit {synchronous_commit} (target >= 100,000/s and >= 0.5x COPY) | {native_rate:.0} pings/s | {copy:.0} rows/s (`psql \\copy` into the same table) | {:.2}x | {cmd} |",
             native_rate / copy
         ),
         None => println!("| native ingest, 1,000-ping batches | {native_rate:.0} pings/s | - | - | {cmd} |"),

@@ -6,6 +6,11 @@ use fieldvisit::{admin, db, demo, http};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc malloc: the ingest path allocates many small short-lived buffers per
+/// request, and glibc's malloc/free/consolidate took ~18% of the server's CPU under OsmAnd load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "fieldvisit",
