@@ -783,14 +783,74 @@ async fn a_reps_own_working_hours_keep_off_duty_pings_out(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("rep hours");
+    let before = count(&pool, w.device.id).await;
     let res = app.post("/api/v1/pings", Some(&w.device.token), &json!([ping(5, 39.9, 116.4)])).await;
-    assert_problem(&res, 422, "/api/v1/pings");
-    assert_eq!(res.json["errors"][0]["field"], "fix_time", "{}", res.describe());
+    // Dropped, not failed: the phone must not resend it forever.
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!((res.json["stored"].clone(), res.json["dropped"].clone()), (json!(0), json!(1)), "{}", res.describe());
+    assert_eq!(res.json["rejected"][0]["field"], "fix_time", "{}", res.describe());
     assert!(
-        res.json["errors"][0]["reason"].as_str().is_some_and(|r| r.contains("working hours")),
+        res.json["rejected"][0]["reason"].as_str().is_some_and(|r| r.contains("working hours")),
         "{}",
         res.describe()
     );
+    assert_eq!(count(&pool, w.device.id).await, before);
+}
+
+/// Phone apps resend whatever was not answered 2xx: a fix the filters drop (clock far ahead, too
+/// old, null island) is answered 200 on every protocol, counted by reason and not stored, while a
+/// malformed one is still 400.
+#[sqlx::test(migrations = "./migrations")]
+async fn filtered_fixes_are_answered_success_so_phones_do_not_resend_them(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let before = count(&pool, w.device.id).await;
+    let ahead = (Utc::now() + Duration::hours(3)).timestamp();
+    let old = (Utc::now() - Duration::days(1000)).timestamp();
+    for (what, query) in [
+        ("ahead", format!("id={}&timestamp={ahead}&lat=39.9&lon=116.4", w.device.osmand_id)),
+        ("old", format!("id={}&timestamp={old}&lat=39.9&lon=116.4", w.device.osmand_id)),
+        ("null island", format!("id={}&timestamp={}&lat=0&lon=0", w.device.osmand_id, Utc::now().timestamp())),
+    ] {
+        let res = app.send(app.client.get(format!("{}?{query}", app.url("/osmand")))).await;
+        assert_eq!(res.status, 200, "{what}: {}", res.describe());
+    }
+    let res = app
+        .send(app.client.get(format!("{}?id={}&timestamp=1&lat=north&lon=1", app.url("/osmand"), w.device.osmand_id)))
+        .await;
+    assert_eq!(res.status, 400, "malformed: {}", res.describe());
+
+    let (user, password) = (&w.device.owntracks_user, &w.device.owntracks_password);
+    let location = json!({"_type": "location", "tst": ahead, "lat": 39.9, "lon": 116.4});
+    let res = app
+        .send(
+            app.client
+                .post(app.url("/owntracks"))
+                .header("authorization", basic(user, password))
+                .header("content-type", "application/json")
+                .body(location.to_string()),
+        )
+        .await;
+    assert_eq!(res.status, 200, "owntracks: {}", res.describe());
+    assert_eq!(res.json, json!([]), "{}", res.describe());
+
+    let res = app
+        .post("/api/v1/pings", Some(&w.device.token), &json!([{"fix_time": ahead, "lat": 39.9, "lon": 116.4}]))
+        .await;
+    assert_eq!(res.status, 200, "native: {}", res.describe());
+    assert_eq!(res.json["dropped"], 1, "{}", res.describe());
+
+    assert_eq!(count(&pool, w.device.id).await, before, "nothing stored");
+    let metrics = app.get("/metrics", None).await.text;
+    for line in [
+        "fieldvisit_pings_dropped_total{reason=\"from_future\",source=\"osmand\"} 1",
+        "fieldvisit_pings_dropped_total{reason=\"too_old\",source=\"osmand\"} 1",
+        "fieldvisit_pings_dropped_total{reason=\"null_island\",source=\"osmand\"} 1",
+        "fieldvisit_pings_dropped_total{reason=\"from_future\",source=\"owntracks\"} 1",
+        "fieldvisit_pings_dropped_total{reason=\"from_future\",source=\"native\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 /// The columns of a stored ping a phone sets.

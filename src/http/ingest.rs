@@ -47,7 +47,12 @@ pub struct IngestReport {
     pub stored: usize,
     /// Pings already stored before (same device and fix time), or repeated within the request.
     pub duplicates: usize,
-    /// Items not stored, with their index in the request and the reason.
+    /// Well-formed items the org's filters keep out (fix time too old or ahead of the server
+    /// clock, off duty, null island); each is also in `rejected` with its reason. Retrying them
+    /// never stores them, so they do not make the request fail.
+    pub dropped: usize,
+    /// Items not stored, with their index in the request and the reason: malformed ones and
+    /// dropped ones.
     pub rejected: Vec<FieldError>,
 }
 
@@ -97,12 +102,14 @@ async fn accept(
     }
     let now = Utc::now();
     let mut passed: Vec<(Fix, i32)> = Vec::with_capacity(fixes.len());
+    let mut dropped = 0;
     for (index, mut fix, extra_flags) in fixes {
         // The database keeps microseconds: judge duplicates at the precision that is stored.
         fix.fix_time = fix.fix_time.trunc_subsecs(6);
         match ping_filter::judge(&fix, now, &policy) {
             Ok(()) => passed.push((fix, extra_flags)),
             Err(reason) => {
+                dropped += 1;
                 state.ingest.count_drop(source, reason);
                 rejected.push(FieldError::new(field_of(reason), reason.describe()).at(index));
             }
@@ -141,12 +148,14 @@ async fn accept(
         tracing::warn!(error = %e, device_id = sender.id, "position request not marked answered");
     }
     let new = stored.iter().filter(|s| **s).count();
-    Ok(IngestReport { stored: new, duplicates: repeated + stored.len() - new, rejected })
+    Ok(IngestReport { stored: new, duplicates: repeated + stored.len() - new, dropped, rejected })
 }
 
-/// 422 when nothing of the request could be stored and something was wrong with it.
+/// 422 when every item of the request is malformed. Items the filters drop are answered with
+/// success: phone apps resend whatever was not answered 2xx, and a fix that will never be stored
+/// would otherwise be resent forever (and hold back the app's queue behind it).
 fn nothing_usable(report: &IngestReport) -> Option<ApiError> {
-    (report.stored == 0 && report.duplicates == 0 && !report.rejected.is_empty()).then(|| {
+    (report.stored == 0 && report.duplicates == 0 && report.dropped == 0 && !report.rejected.is_empty()).then(|| {
         let detail = match report.rejected.as_slice() {
             [one] => format!("item {}: {}: {}", one.index.unwrap_or(0), one.field, one.reason),
             many => format!("none of the {} items can be stored", many.len()),
@@ -172,8 +181,9 @@ fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// Stores a batch of pings of the calling device: a JSON array or NDJSON (one object per line), up
-/// to 10,000 items. Items that fail are listed with their index and reason, the others stored; 422
-/// when none can be stored. 503 + `Retry-After` when the pings cannot be committed now: nothing of
+/// to 10,000 items. Items that fail are listed with their index and reason, the others stored;
+/// items the org's filters drop are counted in `dropped` and answered 200 like the rest (a retry
+/// would never store them); 422 when every item is malformed. 503 + `Retry-After` when the pings cannot be committed now: nothing of
 /// the request is stored then, and retrying the same request is safe (duplicates are recognised).
 #[utoipa::path(post, path = "/pings", tag = "pings",
     request_body(content = String, description = "JSON array or NDJSON of pings", content_type = "application/json"),
@@ -249,7 +259,7 @@ async fn post_gpx(
     let fixes = gpx::decode(&body)
         .map_err(|e| ApiError::BadRequest { detail: format!("{}: {}", e.field, e.reason), errors: vec![e] })?;
     let sender = active(db::devices::sender(&state.db, auth.org_id, device_id).await?, "id")?;
-    let mut report = IngestReport { stored: 0, duplicates: 0, rejected: Vec::new() };
+    let mut report = IngestReport { stored: 0, duplicates: 0, dropped: 0, rejected: Vec::new() };
     // In request-sized slices, so a long track does not hold the whole queue.
     for (chunk_no, chunk) in fixes.chunks(native::MAX_ITEMS).enumerate() {
         let base = chunk_no * native::MAX_ITEMS;
@@ -257,6 +267,7 @@ async fn post_gpx(
         let part = accept(&state, &sender, Source::Gpx, fixes, Vec::new()).await?;
         report.stored += part.stored;
         report.duplicates += part.duplicates;
+        report.dropped += part.dropped;
         report.rejected.extend(part.rejected);
     }
     if let Some(e) = nothing_usable(&report) {
@@ -266,10 +277,11 @@ async fn post_gpx(
 }
 
 /// OsmAnd / Traccar Client: `id` (the device's secret OsmAnd id) and the position in the query
-/// string, a form body, or the JSON body of the current app. 200 with an empty body when stored
-/// (or when the request carries no position, e.g. only cell towers), 400 for an undecodable
-/// request, 404 for an unknown id, 422 when the filters drop the position, 503 + Retry-After
-/// when it cannot be committed now.
+/// string, a form body, or the JSON body of the current app. 200 with an empty body when stored,
+/// when the request carries no position (e.g. only cell towers) and when the org's filters drop
+/// the position (as Traccar does: the app resends anything not answered 200, so a fix that will
+/// never be stored would block its queue); 400 for an undecodable request, 404 for an unknown id,
+/// 503 + Retry-After when it cannot be committed now.
 async fn osmand(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
     match osmand_inner(&state, &uri, &headers, &body).await {
         Ok(()) => StatusCode::OK.into_response(),
