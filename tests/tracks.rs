@@ -546,3 +546,42 @@ async fn track_and_live_are_in_the_openapi_document(pool: PgPool) {
     assert!(doc["components"]["schemas"]["Position"].is_object(), "Position schema");
     assert!(doc["tags"].as_array().expect("tags").iter().any(|t| t["name"] == "live"));
 }
+
+/// A restarted server still knows where every device was: the last known positions are read back
+/// from the database, and the implied-speed check judges the next fix against them.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_restarted_server_knows_the_last_positions(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let t = now_s() - Duration::minutes(10);
+    let (lat, lon) = common::IN_T1;
+    {
+        let before = TestApp::spawn(pool.clone()).await;
+        post_fixes(&before, &w.device.token, &[(t - Duration::minutes(1), lat, lon), (t, lat, lon + 1e-4)]).await;
+    }
+    // Another server process: its memory starts empty.
+    let app = TestApp::spawn(pool.clone()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let p = loop {
+        let res = app.get("/api/v1/live/positions", Some(&w.manager.token)).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        if let Some(p) = res.json.as_array().and_then(|a| a.first()) {
+            break p.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no last position after restart: {}", res.describe());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(p["device_id"].as_i64(), Some(w.device.id));
+    assert_eq!(time(&p["fix_time"]), t);
+    assert_eq!((p["lat"].as_f64(), p["lon"].as_f64()), (Some(lat), Some(lon + 1e-4)));
+
+    // One minute later and 50 km north: an impossible speed from the fix stored before the restart.
+    let jump = t + Duration::minutes(1);
+    post_fixes(&app, &w.device.token, &[(jump, lat + 0.45, lon)]).await;
+    let flags: i32 = sqlx::query_scalar("SELECT flags FROM pings WHERE device_id = $1 AND fix_time = $2")
+        .bind(w.device.id)
+        .bind(jump)
+        .fetch_one(&pool)
+        .await
+        .expect("flags");
+    assert_eq!(flags & 1, 1, "speed jump flagged against the loaded fix");
+}

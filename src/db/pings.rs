@@ -246,6 +246,40 @@ async fn insert_batch_on_conflict(conn: &mut PgConnection, pings: &[NewPing]) ->
     Ok(pings.iter().map(|p| new.remove(&(p.org_id, p.device_id, p.fix.fix_time))).collect())
 }
 
+/// The newest stored fix of a device, with when it was received.
+#[derive(Debug, Clone, FromRow)]
+pub struct LatestPing {
+    pub org_id: i64,
+    pub device_id: i64,
+    pub fix_time: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f32>,
+    pub speed_mps: Option<f32>,
+    pub heading_deg: Option<f32>,
+    pub altitude_m: Option<f32>,
+    pub battery_pct: Option<f32>,
+    pub mock: bool,
+}
+
+/// The newest fix of every device with a fix at or after `since` (all orgs): one index probe per
+/// device and daily partition since then.
+pub async fn latest_per_device(db: impl PgExecutor<'_>, since: DateTime<Utc>) -> Result<Vec<LatestPing>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.org_id, d.id AS device_id, p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.speed_mps,
+                p.heading_deg, p.altitude_m, p.battery_pct, p.mock
+           FROM devices d
+          CROSS JOIN LATERAL (
+                SELECT * FROM pings
+                 WHERE org_id = d.org_id AND device_id = d.id AND fix_time >= $1
+                 ORDER BY fix_time DESC LIMIT 1) p",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await
+}
+
 /// Pings of the given devices with fix time in `[from, to)`, in fix-time order.
 pub async fn for_devices(
     db: impl PgExecutor<'_>,

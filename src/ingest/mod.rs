@@ -147,6 +147,9 @@ impl IngestMetrics {
     }
 }
 
+/// How far back the last known positions are read at start (one index probe per device and day).
+pub const LAST_FIX_LOOKBACK_DAYS: i64 = 7;
+
 /// The ingest pipeline of one server process.
 pub struct Ingest {
     tx: mpsc::UnboundedSender<Job>,
@@ -172,6 +175,20 @@ impl Ingest {
             last: RwLock::default(),
             live: tokio::sync::broadcast::channel(4096).0,
             osmand_senders: SenderCache::default(),
+        });
+        // Last known positions survive a restart: read them while the server starts serving.
+        let loader = (Arc::downgrade(&ingest), db.clone());
+        tokio::spawn(async move {
+            let since = Utc::now() - chrono::Duration::days(LAST_FIX_LOOKBACK_DAYS);
+            match pings::latest_per_device(&loader.1, since).await {
+                Ok(rows) => {
+                    if let Some(ingest) = loader.0.upgrade() {
+                        tracing::info!(devices = rows.len(), "last known positions loaded");
+                        ingest.load_latest(rows);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "last known positions not loaded"),
+            }
         });
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let partitions = Arc::new(Mutex::new(HashSet::new()));
@@ -253,6 +270,24 @@ impl Ingest {
     /// receiver misses some: `RecvError::Lagged`).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LastFix> {
         self.live.subscribe()
+    }
+
+    /// Takes stored positions as last known ones where they are newer than what this process has.
+    fn load_latest(&self, rows: Vec<pings::LatestPing>) {
+        let Ok(mut last) = self.last.write() else { return };
+        for r in rows {
+            if last.get(&(r.org_id, r.device_id)).is_none_or(|l| l.fix.fix_time < r.fix_time) {
+                let mut fix = Fix::at(r.fix_time, r.lat, r.lon);
+                fix.accuracy_m = r.accuracy_m;
+                fix.speed_mps = r.speed_mps;
+                fix.heading_deg = r.heading_deg;
+                fix.altitude_m = r.altitude_m;
+                fix.battery_pct = r.battery_pct;
+                fix.mock = r.mock;
+                let entry = LastFix { org_id: r.org_id, device_id: r.device_id, fix, received_at: r.received_at };
+                last.insert((r.org_id, r.device_id), entry);
+            }
+        }
     }
 
     fn remember(&self, pings: Vec<(i64, i64, Fix, Source)>) {
