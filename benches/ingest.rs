@@ -335,6 +335,18 @@ async fn run(base: &str) {
     println!(
         "osmand: {acked} pings in {osmand_secs:.2} s = {osmand_rate:.0} pings/s, p50 {p50:.1} ms, p99 {p99:.1} ms"
     );
+    // How the writer grouped the commits (both phases together).
+    let metrics = client.get(format!("{origin}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let value = |name: &str| -> f64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or(f64::NAN)
+    };
+    let (batches, pings) = (value("fieldvisit_ingest_batch_pings_count "), value("fieldvisit_ingest_batch_pings_sum "));
+    let commit_s = value("fieldvisit_ingest_commit_seconds_sum ");
+    println!(
+        "writer: {batches} commits, {:.0} pings per commit, {:.1} ms per commit on average",
+        pings / batches,
+        commit_s / batches * 1000.0
+    );
     drop(server);
 
     let cmd = "`DATABASE_URL=$(scripts/db.sh url) cargo bench --bench ingest`";

@@ -956,3 +956,74 @@ async fn a_large_batch_stores_every_column_and_a_retry_counts_duplicates(pool: P
     assert_eq!((res.json["stored"].clone(), res.json["duplicates"].clone()), (json!(1), json!(n)));
     assert_eq!(count(&pool, w.device.id).await, before + n + 1);
 }
+
+/// The dirty mark of a rep-day is written once and then only locked by later batches (no new row
+/// version per commit); once a deriving worker has claimed it, the next batch of either write path
+/// clears the claim, so the worker's `DELETE .. WHERE claimed_at = <its claim>` keeps the mark.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_dirty_rep_day_is_marked_once_and_a_claim_is_cleared_by_new_pings(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    sqlx::query("DELETE FROM rep_day_dirty").execute(&pool).await.expect("clear dirty");
+    // Fixes of one UTC hour that is safely inside one local day of the org.
+    let hour: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT date_trunc('day', now() AT TIME ZONE o.timezone) AT TIME ZONE o.timezone - interval '12 hours'
+           FROM orgs o WHERE id = $1",
+    )
+    .bind(w.org_a)
+    .fetch_one(&pool)
+    .await
+    .expect("hour");
+    let at =
+        |s: i64, lat: f64| json!({"fix_time": (hour + Duration::seconds(s)).to_rfc3339(), "lat": lat, "lon": 116.4});
+    let row = || async {
+        sqlx::query_as::<_, (String, Option<DateTime<Utc>>)>(
+            "SELECT xmin::text, claimed_at FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2",
+        )
+        .bind(w.org_a)
+        .bind(w.device.rep_id)
+        .fetch_all(&pool)
+        .await
+        .expect("dirty row")
+    };
+    let post = |items: Vec<Value>| {
+        let n = items.len();
+        let app = &app;
+        let token = w.device.token.clone();
+        async move {
+            let res = app.post("/api/v1/pings", Some(&token), &json!(items)).await;
+            assert_eq!((res.status, res.json["stored"].as_u64()), (200, Some(n as u64)), "{}", res.describe());
+        }
+    };
+    post(vec![at(0, 39.9)]).await;
+    let first = row().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    post(vec![at(1, 39.9), at(2, 39.9)]).await;
+    assert_eq!(row().await, first, "an unclaimed mark is not rewritten");
+
+    for (what, items) in [
+        ("one ping", vec![at(3, 39.9)]),
+        ("a COPY-sized batch", (0..600).map(|i| at(10 + i, 39.9 + i as f64 * 1e-6)).collect::<Vec<_>>()),
+    ] {
+        let claim: DateTime<Utc> = sqlx::query_scalar(
+            "UPDATE rep_day_dirty SET claimed_at = now() WHERE org_id = $1 AND rep_id = $2 RETURNING claimed_at",
+        )
+        .bind(w.org_a)
+        .bind(w.device.rep_id)
+        .fetch_one(&pool)
+        .await
+        .expect("claim");
+        post(items).await;
+        let now = row().await;
+        assert_eq!((now.len(), now[0].1), (1, None), "{what}: the claim is cleared");
+        let deleted = sqlx::query("DELETE FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2 AND claimed_at = $3")
+            .bind(w.org_a)
+            .bind(w.device.rep_id)
+            .bind(claim)
+            .execute(&pool)
+            .await
+            .expect("worker's delete")
+            .rows_affected();
+        assert_eq!(deleted, 0, "{what}: the rep-day stays dirty");
+    }
+}

@@ -1,0 +1,17 @@
+-- Dirty rep-days without a new row version per ingest batch.
+--
+-- A row in rep_day_dirty means "derive this rep-day again". Ingestion used to rewrite the row
+-- (marked_at = now()) on every commit that touched the rep-day: a handful of hot rows rewritten
+-- hundreds of times a second, whose HOT chains every later lookup walked; with one ping per request
+-- that was the largest PostgreSQL cost of ingestion. Now ingestion inserts the row when it is
+-- missing and otherwise only locks it (ON CONFLICT DO UPDATE .. WHERE claimed_at IS NOT NULL), and
+-- the deriving worker follows this protocol:
+--   1. claim: UPDATE rep_day_dirty SET claimed_at = now() WHERE <key>, committed on its own (it
+--      waits for any ingest transaction holding the row, so their pings are committed);
+--   2. derive the rep-day from the pings it reads after the claim;
+--   3. in the transaction that writes the visits: DELETE FROM rep_day_dirty WHERE <key> AND
+--      claimed_at = <its claim>.
+-- A batch committed after the claim finds claimed_at set and clears it, so step 3 deletes nothing
+-- and the rep-day is derived again. A claim older than a few minutes belongs to a worker that died
+-- and may be taken over.
+ALTER TABLE rep_day_dirty ADD COLUMN claimed_at timestamptz;
