@@ -585,3 +585,49 @@ async fn a_restarted_server_knows_the_last_positions(pool: PgPool) {
         .expect("flags");
     assert_eq!(flags & 1, 1, "speed jump flagged against the loaded fix");
 }
+
+/// Two server instances on one database behave as one: a fix committed through one is the last
+/// known position on the other (snapshot and live stream), and the other judges the implied speed
+/// of its next fix against it.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_second_instance_sees_the_positions_the_first_commits(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let (a, b) = (TestApp::spawn(pool.clone()).await, TestApp::spawn(pool.clone()).await);
+    // Let both listeners start before the fix is committed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let t = now_s() - Duration::minutes(5);
+    let (lat, lon) = common::IN_T1;
+    post_fixes(&a, &w.device.token, &[(t, lat, lon)]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let res = b.get("/api/v1/live/positions", Some(&w.manager.token)).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        let known =
+            res.json.as_array().and_then(|a| a.first()).map(|p| (p["device_id"].as_i64(), time(&p["fix_time"])));
+        if known == Some((Some(w.device.id), t)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "instance B never learnt the fix: {}", res.describe());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // 50 km in one minute, posted to B: judged against A's fix.
+    let jump = t + Duration::minutes(1);
+    post_fixes(&b, &w.device.token, &[(jump, lat + 0.45, lon)]).await;
+    let flags: i32 = sqlx::query_scalar("SELECT flags FROM pings WHERE device_id = $1 AND fix_time = $2")
+        .bind(w.device.id)
+        .bind(jump)
+        .fetch_one(&pool)
+        .await
+        .expect("flags");
+    assert_eq!(flags & 1, 1, "speed jump flagged against the other instance's fix");
+    // And A learns B's fix in turn.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let res = a.get("/api/v1/live/positions", Some(&w.manager.token)).await;
+        if res.json.as_array().and_then(|a| a.first()).map(|p| time(&p["fix_time"])) == Some(jump) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "instance A never learnt B's fix: {}", res.describe());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -131,8 +131,8 @@ async fn live_positions(
 /// (data: a JSON `Position`). A client too slow for the flow gets a `lagged` event (data
 /// `{"missed": n}`) and should re-read `/live/positions`. A comment line every 15 s keeps the
 /// connection open; every 60 s the token and the devices in scope are checked again (a revoked token
-/// ends the stream). New fixes are those received by this server instance; the snapshot also holds
-/// what was stored before it started (the last 7 days).
+/// ends the stream). Fixes committed through any server instance are seen (`ingest::relay`); the
+/// snapshot also holds what was stored before this instance started (the last 7 days).
 #[utoipa::path(get, path = "/live", tag = "live", responses(
     (status = 200, description = "`text/event-stream` of `position` events (data: Position) and `lagged` events",
         content_type = "text/event-stream", body = String),

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+mod relay;
+
 /// Queue and batch sizes of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestConfig {
@@ -161,12 +163,17 @@ pub struct Ingest {
     live: tokio::sync::broadcast::Sender<LastFix>,
     /// OsmAnd devices by their id.
     pub osmand_senders: SenderCache,
+    /// New newest fixes, for the other instances.
+    relay: mpsc::UnboundedSender<LastFix>,
 }
 
 impl Ingest {
     /// Starts the writer tasks (on the current tokio runtime) and registers the ingest metrics.
     pub fn start(db: &PgPool, config: IngestConfig, registry: &prometheus::Registry) -> prometheus::Result<Arc<Self>> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (relay, relayed) = mpsc::unbounded_channel();
+        // This process among the server instances: tells its own notifications from the others'.
+        let instance = rand::random::<u64>();
         let ingest = Arc::new(Ingest {
             tx,
             queued: AtomicUsize::new(0),
@@ -175,21 +182,18 @@ impl Ingest {
             last: RwLock::default(),
             live: tokio::sync::broadcast::channel(4096).0,
             osmand_senders: SenderCache::default(),
+            relay,
         });
-        // Last known positions survive a restart: read them while the server starts serving.
-        let loader = (Arc::downgrade(&ingest), db.clone());
+        // Last known positions survive a restart: read them while the server starts serving;
+        // then keep up with what the other instances commit.
+        let (loader, db_for_loader) = (Arc::downgrade(&ingest), db.clone());
         tokio::spawn(async move {
-            let since = Utc::now() - chrono::Duration::days(LAST_FIX_LOOKBACK_DAYS);
-            match pings::latest_per_device(&loader.1, since).await {
-                Ok(rows) => {
-                    if let Some(ingest) = loader.0.upgrade() {
-                        tracing::info!(devices = rows.len(), "last known positions loaded");
-                        ingest.load_latest(rows);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "last known positions not loaded"),
+            if let Some(ingest) = loader.upgrade() {
+                ingest.reload_latest(&db_for_loader).await;
             }
         });
+        tokio::spawn(relay::publish(db.clone(), instance, relayed));
+        tokio::spawn(relay::listen(db.clone(), instance, Arc::downgrade(&ingest)));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let partitions = Arc::new(Mutex::new(HashSet::new()));
         for _ in 0..config.writers.max(1) {
@@ -272,6 +276,31 @@ impl Ingest {
         self.live.subscribe()
     }
 
+    /// Reads the newest stored fix of every device (of the last [`LAST_FIX_LOOKBACK_DAYS`]) and
+    /// keeps those newer than what this process knows.
+    async fn reload_latest(&self, db: &PgPool) {
+        let since = Utc::now() - chrono::Duration::days(LAST_FIX_LOOKBACK_DAYS);
+        match pings::latest_per_device(db, since).await {
+            Ok(rows) => {
+                tracing::info!(devices = rows.len(), "last known positions loaded");
+                self.load_latest(rows);
+            }
+            Err(e) => tracing::warn!(error = %e, "last known positions not loaded"),
+        }
+    }
+
+    /// Fixes another instance committed: newer ones become last known and go to live streams.
+    fn take_relayed(&self, fixes: impl Iterator<Item = LastFix>) {
+        let Ok(mut last) = self.last.write() else { return };
+        for entry in fixes {
+            let key = (entry.org_id, entry.device_id);
+            if last.get(&key).is_none_or(|l| l.fix.fix_time < entry.fix.fix_time) {
+                let _ = self.live.send(entry.clone());
+                last.insert(key, entry);
+            }
+        }
+    }
+
     /// Takes stored positions as last known ones where they are newer than what this process has.
     fn load_latest(&self, rows: Vec<pings::LatestPing>) {
         let Ok(mut last) = self.last.write() else { return };
@@ -302,8 +331,9 @@ impl Ingest {
         for ((org_id, device_id), fix) in newest {
             if last.get(&(org_id, device_id)).is_none_or(|l| l.fix.fix_time < fix.fix_time) {
                 let entry = LastFix { org_id, device_id, fix, received_at: now };
-                // No receiver is not an error.
+                // No receiver is not an error; neither is a stopped relay.
                 let _ = self.live.send(entry.clone());
+                let _ = self.relay.send(entry.clone());
                 last.insert((org_id, device_id), entry);
             }
         }
