@@ -11,3 +11,4 @@ pub mod protocols;
 pub mod territory;
 pub mod track;
 pub mod validation;
+pub mod visit;

@@ -1,0 +1,666 @@
+//! Visits derived from one rep-day's fixes: stay detection (distance D and time T, as in Li et al.
+//! 2008, trackintel and Traccar), presence runs inside each candidate outlet's geofence, the choice
+//! between outlets in range, spoofing signals, and a verdict with its evidence.
+//!
+//! [`derive`] is a pure function of the set of fixes, the candidate outlets and the rules: the
+//! order in which fixes arrived never changes its answer.
+//!
+//! Definitions (rule version [`RULE_VERSION`]):
+//! - A fix is *at* an outlet when its distance to the outlet (to its point, or to its footprint
+//!   when it has one: 0 inside) is at most the outlet's radius plus the fix's accuracy, the
+//!   accuracy capped at [`VisitRules::accuracy_cap_m`] (accuracy unknown = 0).
+//! - A *presence* at an outlet is a run of fixes at it, in fix-time order. Fixes elsewhere for at
+//!   most [`VisitRules::exit_grace_s`] do not end it (GPS scatter); a data gap (no fixes at all)
+//!   that starts and ends at the outlet is bridged up to [`VisitRules::max_bridge_s`], and a
+//!   bridged gap longer than [`VisitRules::max_gap_s`] makes the visit `unverified` (inferred).
+//! - Arrival is the first fix of the presence, departure the last; dwell = departure - arrival.
+//! - A presence shorter than [`VisitRules::min_presence_s`], or whose net displacement speed
+//!   (first to last fix) is above [`VisitRules::max_pass_speed_mps`], is a pass-by: no visit.
+//! - When presences at several outlets overlap in time, the one with the smallest median distance
+//!   wins (then the longest dwell, then the smallest outlet id); the others are its alternatives.
+//! - Verdict: `suspect` when the risk score is at least [`VisitRules::suspect_risk`]; else
+//!   `unverified` when inferred across a gap or the median accuracy is worse than
+//!   [`VisitRules::poor_accuracy_m`]; else `short` when the dwell is below the tier's minimum;
+//!   else `verified`.
+//! - Risk score (0..1, capped sum): a mock fix 0.6; an implied-speed jump inside the presence 0.3;
+//!   a teleport into it (jump from the fix before arrival) 0.3; coordinates identical over
+//!   [`VisitRules::min_fixes_for_variance`] or more fixes 0.4, accuracy identical over as many 0.2;
+//!   a fix time ahead of its receive time by more than [`VisitRules::max_clock_ahead_s`] 0.3.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::geo::{Footprint, haversine_m};
+use crate::domain::ping::flags;
+
+/// Version of these rules, stored with every visit.
+pub const RULE_VERSION: &str = "visits-v1";
+
+/// Thresholds of visit derivation; [`Default`] holds the documented defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitRules {
+    /// Stay detection distance D (metres). Default 100.
+    pub stay_distance_m: f64,
+    /// Stay detection time T (seconds). Default 300.
+    pub stay_time_s: i64,
+    /// Most accuracy added to an outlet's radius (metres). Default 50.
+    pub accuracy_cap_m: f64,
+    /// Median accuracy beyond which a visit is `unverified` (metres). Default 100.
+    pub poor_accuracy_m: f64,
+    /// Fixes elsewhere for at most this long do not end a presence (seconds). Default 60.
+    pub exit_grace_s: i64,
+    /// A bridged gap longer than this makes a visit inferred, `unverified` (seconds). Default 600.
+    pub max_gap_s: i64,
+    /// Longest data gap bridged at one outlet; longer splits the presence (seconds). Default 3 h.
+    pub max_bridge_s: i64,
+    /// Presences shorter than this are pass-bys (seconds). Default 60.
+    pub min_presence_s: i64,
+    /// Net displacement speed above which a presence is a pass-by (m/s). Default 0.5.
+    pub max_pass_speed_mps: f64,
+    /// Implied speed between consecutive fixes beyond which they jump (m/s). Default 70.
+    pub max_speed_mps: f64,
+    /// Fixes needed before identical coordinates/accuracy count as a spoofing signal. Default 10.
+    pub min_fixes_for_variance: usize,
+    /// A fix time ahead of its receive time by more than this is a signal (seconds). Default 60.
+    pub max_clock_ahead_s: i64,
+    /// Risk score from which a visit is `suspect`. Default 0.5.
+    pub suspect_risk: f64,
+}
+
+impl Default for VisitRules {
+    fn default() -> Self {
+        VisitRules {
+            stay_distance_m: 100.0,
+            stay_time_s: 300,
+            accuracy_cap_m: 50.0,
+            poor_accuracy_m: 100.0,
+            exit_grace_s: 60,
+            max_gap_s: 600,
+            max_bridge_s: 3 * 3600,
+            min_presence_s: 60,
+            max_pass_speed_mps: 0.5,
+            max_speed_mps: 70.0,
+            min_fixes_for_variance: 10,
+            max_clock_ahead_s: 60,
+            suspect_risk: 0.5,
+        }
+    }
+}
+
+/// One stored fix of the rep-day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitFix {
+    pub fix_time: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    /// Metres; `None` = unknown.
+    pub accuracy_m: Option<f32>,
+    pub mock: bool,
+    /// `pings.flags` (bit [`flags::SPEED_JUMP`]).
+    pub flags: i32,
+}
+
+/// An outlet that may have been visited, as it was on the rep-day.
+#[derive(Debug, Clone)]
+pub struct CandidateOutlet {
+    pub id: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub footprint: Option<Footprint>,
+    /// Geofence radius (metres): the outlet's own or its tier's default.
+    pub radius_m: f64,
+    /// The tier's minimum dwell (seconds).
+    pub min_dwell_s: i64,
+}
+
+impl CandidateOutlet {
+    /// Distance from a position to the outlet: to the nearer of its point and its footprint.
+    pub fn distance_m(&self, lat: f64, lon: f64) -> f64 {
+        let point = haversine_m(lat, lon, self.lat, self.lon);
+        self.footprint.as_ref().map_or(point, |f| f.distance_m(lat, lon).min(point))
+    }
+}
+
+/// A stay: the rep stayed within D metres for at least T.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stay {
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub fix_count: usize,
+}
+
+/// How a visit was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Verified,
+    Short,
+    Unverified,
+    Suspect,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Short => "short",
+            Verdict::Unverified => "unverified",
+            Verdict::Suspect => "suspect",
+        }
+    }
+}
+
+/// Spoofing signals seen in a visit's fixes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Signals {
+    /// Fixes the phone marked as coming from a mock location provider.
+    pub mock_fixes: usize,
+    /// Implied-speed jumps between fixes of the visit (flagged at ingestion or found here).
+    pub speed_jumps: usize,
+    /// The fix before arrival is farther than any vehicle could have come from.
+    pub teleport: bool,
+    /// All fixes of the visit have the same coordinates (no GPS scatter).
+    pub constant_position: bool,
+    /// All fixes of the visit report the same accuracy.
+    pub constant_accuracy: bool,
+    /// Fixes whose time is ahead of their receive time.
+    pub clock_ahead_fixes: usize,
+}
+
+/// Another outlet in range during the visit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alternative {
+    pub outlet_id: i64,
+    pub median_distance_m: f64,
+    pub dwell_s: i64,
+}
+
+/// What a visit is based on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub fix_count: usize,
+    pub min_distance_m: f64,
+    pub median_distance_m: f64,
+    /// Median of the known accuracies; `None` when no fix had one.
+    pub median_accuracy_m: Option<f64>,
+    /// Longest time between two consecutive fixes of the visit (seconds).
+    pub max_gap_s: i64,
+    /// Gaps longer than the rules' `max_gap_s` that the visit was inferred across (seconds).
+    pub bridged_gaps_s: Vec<i64>,
+    /// A stay (D, T) overlaps the visit.
+    pub stay: bool,
+    pub signals: Signals,
+    /// Mean position of the fixes.
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// One derived visit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Visit {
+    pub outlet_id: i64,
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+    pub dwell_s: i64,
+    pub verdict: Verdict,
+    pub risk_score: f64,
+    pub evidence: Evidence,
+    pub alternatives: Vec<Alternative>,
+}
+
+/// Fixes in the order every rule reads them: fix time, then position and accuracy.
+fn ordered(fixes: &[VisitFix]) -> Vec<VisitFix> {
+    let mut v: Vec<VisitFix> = fixes.iter().filter(|f| f.lat.is_finite() && f.lon.is_finite()).cloned().collect();
+    v.sort_by(|a, b| {
+        a.fix_time
+            .cmp(&b.fix_time)
+            .then(a.lat.total_cmp(&b.lat))
+            .then(a.lon.total_cmp(&b.lon))
+            .then(accuracy(a).total_cmp(&accuracy(b)))
+    });
+    // One fix per fix time (the store keeps one; this keeps the function total).
+    v.dedup_by(|b, a| a.fix_time == b.fix_time);
+    v
+}
+
+fn accuracy(f: &VisitFix) -> f64 {
+    f.accuracy_m.map_or(0.0, |a| f64::from(a).max(0.0))
+}
+
+/// Stays of the day (Li et al. 2008): from each anchor fix, the longest run of following fixes
+/// within D of the anchor; a run lasting at least T is a stay, and the next anchor is the fix after it.
+pub fn stays(fixes: &[VisitFix], rules: &VisitRules) -> Vec<Stay> {
+    let f = ordered(fixes);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < f.len() {
+        let mut j = i + 1;
+        while j < f.len() && haversine_m(f[i].lat, f[i].lon, f[j].lat, f[j].lon) <= rules.stay_distance_m {
+            j += 1;
+        }
+        let last = j - 1;
+        if (f[last].fix_time - f[i].fix_time).num_seconds() >= rules.stay_time_s {
+            let n = (last - i + 1) as f64;
+            out.push(Stay {
+                arrival: f[i].fix_time,
+                departure: f[last].fix_time,
+                lat: f[i..=last].iter().map(|x| x.lat).sum::<f64>() / n,
+                lon: f[i..=last].iter().map(|x| x.lon).sum::<f64>() / n,
+                fix_count: last - i + 1,
+            });
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A presence run at one outlet: indexes into the ordered fixes, and the distances.
+struct Presence {
+    fixes: Vec<usize>,
+    distances: Vec<f64>,
+    bridged: Vec<i64>,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { values[n / 2] } else { f64::midpoint(values[n / 2 - 1], values[n / 2]) }
+}
+
+fn implied_speed(a: &VisitFix, b: &VisitFix) -> f64 {
+    let excess = haversine_m(a.lat, a.lon, b.lat, b.lon) - accuracy(a) - accuracy(b);
+    if excess <= 0.0 {
+        return 0.0;
+    }
+    let dt = (b.fix_time - a.fix_time).num_milliseconds() as f64 / 1000.0;
+    if dt <= 0.0 { f64::INFINITY } else { excess / dt }
+}
+
+/// The presences at one outlet over the ordered fixes.
+fn presences(f: &[VisitFix], o: &CandidateOutlet, rules: &VisitRules) -> Vec<Presence> {
+    let mut out = Vec::new();
+    let mut current: Option<Presence> = None;
+    // Time of the first fix elsewhere since the last fix at the outlet.
+    let mut away_since: Option<DateTime<Utc>> = None;
+    for (k, fix) in f.iter().enumerate() {
+        let d = o.distance_m(fix.lat, fix.lon);
+        let reach = o.radius_m + accuracy(fix).min(rules.accuracy_cap_m);
+        if d <= reach {
+            if let Some(p) = current.as_mut() {
+                let last = &f[*p.fixes.last().unwrap_or(&k)];
+                let gap = (fix.fix_time - last.fix_time).num_seconds();
+                let left = away_since.is_some_and(|t| (fix.fix_time - t).num_seconds() > rules.exit_grace_s);
+                if left || (away_since.is_none() && gap > rules.max_bridge_s) {
+                    out.extend(current.take());
+                } else if away_since.is_none() && gap > rules.max_gap_s {
+                    p.bridged.push(gap);
+                }
+            }
+            let p = current.get_or_insert_with(|| Presence {
+                fixes: Vec::new(),
+                distances: Vec::new(),
+                bridged: Vec::new(),
+            });
+            p.fixes.push(k);
+            p.distances.push(d);
+            away_since = None;
+        } else if current.is_some() && away_since.is_none() {
+            away_since = Some(fix.fix_time);
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// A presence judged as a visit (before the choice between overlapping outlets); `None` for a pass-by.
+fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rules: &VisitRules) -> Option<Visit> {
+    let first = &f[p.fixes[0]];
+    let last = &f[*p.fixes.last()?];
+    let dwell_s = (last.fix_time - first.fix_time).num_seconds();
+    if dwell_s < rules.min_presence_s {
+        return None;
+    }
+    let displacement = haversine_m(first.lat, first.lon, last.lat, last.lon);
+    if dwell_s > 0 && displacement / dwell_s as f64 > rules.max_pass_speed_mps {
+        return None;
+    }
+    let fixes: Vec<&VisitFix> = p.fixes.iter().map(|&k| &f[k]).collect();
+    let mut distances = p.distances.clone();
+    let min_distance_m = distances.iter().copied().fold(f64::INFINITY, f64::min);
+    let median_distance_m = median(&mut distances);
+    let mut accuracies: Vec<f64> = fixes.iter().filter_map(|x| x.accuracy_m).map(f64::from).collect();
+    let median_accuracy_m = (!accuracies.is_empty()).then(|| median(&mut accuracies));
+    let max_gap_s = fixes.windows(2).map(|w| (w[1].fix_time - w[0].fix_time).num_seconds()).max().unwrap_or(0);
+
+    let mut signals = Signals { mock_fixes: fixes.iter().filter(|x| x.mock).count(), ..Signals::default() };
+    signals.speed_jumps = fixes
+        .iter()
+        .skip(1)
+        .filter(|x| x.flags & flags::SPEED_JUMP != 0)
+        .count()
+        .max(fixes.windows(2).filter(|w| implied_speed(w[0], w[1]) > rules.max_speed_mps).count());
+    signals.teleport = p.fixes[0] > 0 && implied_speed(&f[p.fixes[0] - 1], first) > rules.max_speed_mps;
+    if fixes.len() >= rules.min_fixes_for_variance {
+        // Bit-identical: real fixes scatter in the last digits.
+        signals.constant_position =
+            fixes.iter().all(|x| x.lat.to_bits() == first.lat.to_bits() && x.lon.to_bits() == first.lon.to_bits());
+        signals.constant_accuracy =
+            first.accuracy_m.is_some() && fixes.iter().all(|x| x.accuracy_m == first.accuracy_m);
+    }
+    signals.clock_ahead_fixes =
+        fixes.iter().filter(|x| (x.fix_time - x.received_at).num_seconds() > rules.max_clock_ahead_s).count();
+    let risk_score = risk(&signals);
+
+    let stay = stays.iter().any(|s| s.arrival <= last.fix_time && s.departure >= first.fix_time);
+    let n = fixes.len() as f64;
+    let evidence = Evidence {
+        fix_count: fixes.len(),
+        min_distance_m,
+        median_distance_m,
+        median_accuracy_m,
+        max_gap_s,
+        bridged_gaps_s: p.bridged.clone(),
+        stay,
+        lat: fixes.iter().map(|x| x.lat).sum::<f64>() / n,
+        lon: fixes.iter().map(|x| x.lon).sum::<f64>() / n,
+        signals,
+    };
+    let verdict = if risk_score >= rules.suspect_risk {
+        Verdict::Suspect
+    } else if !evidence.bridged_gaps_s.is_empty() || median_accuracy_m.is_some_and(|a| a > rules.poor_accuracy_m) {
+        Verdict::Unverified
+    } else if dwell_s < o.min_dwell_s {
+        Verdict::Short
+    } else {
+        Verdict::Verified
+    };
+    Some(Visit {
+        outlet_id: o.id,
+        arrival: first.fix_time,
+        departure: last.fix_time,
+        dwell_s,
+        verdict,
+        risk_score,
+        evidence,
+        alternatives: Vec::new(),
+    })
+}
+
+/// The risk score of a set of signals (weights in the module documentation), summed in
+/// hundredths so that equal signals always give the same score.
+pub fn risk(s: &Signals) -> f64 {
+    let points = [
+        (s.mock_fixes > 0, 60),
+        (s.speed_jumps > 0, 30),
+        (s.teleport, 30),
+        (s.constant_position, 40),
+        (s.constant_accuracy, 20),
+        (s.clock_ahead_fixes > 0, 30),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, p)| p)
+    .sum::<u32>();
+    f64::from(points.min(100)) / 100.0
+}
+
+/// The visits of a rep-day, in arrival order.
+pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRules) -> Vec<Visit> {
+    let f = ordered(fixes);
+    let day_stays = stays(&f, rules);
+    let mut outlets: Vec<&CandidateOutlet> = outlets.iter().collect();
+    outlets.sort_by_key(|o| o.id);
+    outlets.dedup_by_key(|o| o.id);
+    let mut candidates: Vec<Visit> = Vec::new();
+    for o in &outlets {
+        for p in presences(&f, o, rules) {
+            candidates.extend(judge(&f, &p, o, &day_stays, rules));
+        }
+    }
+    // Best evidence first: nearest median distance, then longest dwell, then smallest outlet id.
+    candidates.sort_by(|a, b| {
+        a.evidence
+            .median_distance_m
+            .total_cmp(&b.evidence.median_distance_m)
+            .then(b.dwell_s.cmp(&a.dwell_s))
+            .then(a.outlet_id.cmp(&b.outlet_id))
+            .then(a.arrival.cmp(&b.arrival))
+    });
+    let mut chosen: Vec<Visit> = Vec::new();
+    for v in candidates {
+        match chosen.iter_mut().find(|w| w.arrival <= v.departure && v.arrival <= w.departure) {
+            Some(w) => {
+                if !w.alternatives.iter().any(|a| a.outlet_id == v.outlet_id) {
+                    w.alternatives.push(Alternative {
+                        outlet_id: v.outlet_id,
+                        median_distance_m: v.evidence.median_distance_m,
+                        dwell_s: v.dwell_s,
+                    });
+                }
+            }
+            None => chosen.push(v),
+        }
+    }
+    for v in &mut chosen {
+        v.alternatives
+            .sort_by(|a, b| a.median_distance_m.total_cmp(&b.median_distance_m).then(a.outlet_id.cmp(&b.outlet_id)));
+    }
+    chosen.sort_by(|a, b| a.arrival.cmp(&b.arrival).then(a.outlet_id.cmp(&b.outlet_id)));
+    chosen
+}
+
+#[cfg(test)]
+// Exact values are the point of these assertions.
+#[allow(clippy::float_cmp)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use proptest::prelude::*;
+
+    const LAT: f64 = 39.9;
+    const LON: f64 = 116.4;
+    /// Metres per degree of latitude (for building positions).
+    const M: f64 = 1.0 / 111_195.0;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).single().expect("time") + Duration::seconds(s)
+    }
+
+    fn fix(s: i64, north_m: f64, accuracy: f32) -> VisitFix {
+        VisitFix {
+            fix_time: t(s),
+            received_at: t(s) + Duration::seconds(2),
+            lat: LAT + north_m * M,
+            lon: LON,
+            accuracy_m: Some(accuracy),
+            mock: false,
+            flags: 0,
+        }
+    }
+
+    fn outlet(id: i64, north_m: f64, radius_m: f64) -> CandidateOutlet {
+        CandidateOutlet { id, lat: LAT + north_m * M, lon: LON, footprint: None, radius_m, min_dwell_s: 300 }
+    }
+
+    /// Fixes every `step` seconds in `[from, to]`, scattered a few metres around `north_m`, with
+    /// accuracies scattered around 8 m (as a real phone's are).
+    fn around(from: i64, to: i64, step: usize, north_m: f64) -> Vec<VisitFix> {
+        (from..=to)
+            .step_by(step)
+            .enumerate()
+            .map(|(i, s)| fix(s, north_m + ((i * 7) % 11) as f64 - 5.0, 6.0 + ((i * 3) % 5) as f32))
+            .collect()
+    }
+
+    #[test]
+    fn a_stop_at_an_outlet_is_one_verified_visit_with_its_evidence() {
+        let fixes = around(0, 900, 30, 0.0);
+        let visits = derive(&fixes, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        let v = &visits[0];
+        assert_eq!((v.outlet_id, v.arrival, v.departure, v.dwell_s), (1, t(0), t(900), 900));
+        assert_eq!(v.verdict, Verdict::Verified);
+        assert_eq!(v.evidence.fix_count, 31);
+        assert_eq!(v.evidence.max_gap_s, 30);
+        assert_eq!(v.evidence.median_accuracy_m, Some(8.0));
+        assert_eq!(v.evidence.signals, Signals::default());
+        assert!(v.evidence.min_distance_m <= v.evidence.median_distance_m && v.evidence.median_distance_m < 6.0);
+        assert!(v.evidence.stay, "a 15-minute stop is a stay");
+        assert_eq!(v.risk_score, 0.0);
+        assert!(v.alternatives.is_empty());
+    }
+
+    #[test]
+    fn driving_past_is_not_a_visit() {
+        // 10 m/s through a 50 m geofence, a fix every 2 s, and a slow crawl through in traffic.
+        let fast: Vec<VisitFix> = (0..40).map(|i| fix(i * 2, -400.0 + i as f64 * 20.0, 5.0)).collect();
+        let slow: Vec<VisitFix> = (0..100).map(|i| fix(1000 + i * 5, -150.0 + i as f64 * 3.0, 5.0)).collect();
+        let rules = VisitRules::default();
+        assert!(derive(&fast, &[outlet(1, 0.0, 50.0)], &rules).is_empty());
+        assert!(derive(&slow, &[outlet(1, 0.0, 50.0)], &rules).is_empty());
+    }
+
+    #[test]
+    fn a_stop_below_the_tiers_dwell_is_short() {
+        let visits = derive(&around(0, 180, 20, 0.0), &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.iter().map(|v| (v.verdict, v.dwell_s)).collect::<Vec<_>>(), vec![(Verdict::Short, 180)]);
+    }
+
+    #[test]
+    fn poor_accuracy_is_unverified_and_accuracy_widens_the_geofence_up_to_the_cap() {
+        let blurred: Vec<VisitFix> = around(0, 900, 30, 80.0)
+            .into_iter()
+            .map(|f| VisitFix { accuracy_m: f.accuracy_m.map(|a| a + 140.0), ..f })
+            .collect();
+        let visits = derive(&blurred, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.iter().map(|v| v.verdict).collect::<Vec<_>>(), vec![Verdict::Unverified]);
+        // 120 m away: beyond 50 m radius + 50 m capped accuracy.
+        let far: Vec<VisitFix> = (0..=30).map(|i| fix(i * 30, 120.0 + (i % 3) as f64, 150.0)).collect();
+        assert!(derive(&far, &[outlet(1, 0.0, 50.0)], &VisitRules::default()).is_empty());
+    }
+
+    #[test]
+    fn a_gap_that_starts_and_ends_at_the_outlet_is_bridged_and_unverified() {
+        let mut fixes = around(0, 300, 30, 0.0);
+        fixes.extend(around(2400, 2700, 30, 0.0));
+        let visits = derive(&fixes, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        let v = &visits[0];
+        assert_eq!((v.arrival, v.departure, v.verdict), (t(0), t(2700), Verdict::Unverified));
+        assert_eq!(v.evidence.bridged_gaps_s, vec![2100]);
+        // Leaving in between (fixes 500 m away for 10 minutes) makes two visits instead.
+        let mut away = around(0, 300, 30, 0.0);
+        away.extend((0..20).map(|i| fix(400 + i * 30, 500.0, 8.0)));
+        away.extend(around(1200, 1500, 30, 0.0));
+        let visits = derive(&away, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(
+            visits.iter().map(|v| (v.arrival, v.departure)).collect::<Vec<_>>(),
+            vec![(t(0), t(300)), (t(1200), t(1500))]
+        );
+    }
+
+    #[test]
+    fn one_stray_fix_does_not_split_a_visit() {
+        let mut fixes = around(0, 900, 30, 0.0);
+        fixes.push(fix(455, 400.0, 8.0));
+        let visits = derive(&fixes, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.iter().map(|v| (v.arrival, v.departure)).collect::<Vec<_>>(), vec![(t(0), t(900))]);
+    }
+
+    #[test]
+    fn of_two_outlets_in_range_the_nearer_wins_and_the_other_is_an_alternative() {
+        let fixes = around(0, 900, 30, 10.0);
+        let visits = derive(&fixes, &[outlet(2, 40.0, 60.0), outlet(1, 0.0, 60.0)], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        assert_eq!(visits[0].outlet_id, 1);
+        assert_eq!(visits[0].alternatives.iter().map(|a| a.outlet_id).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_fix_inside_the_footprint_is_at_the_outlet() {
+        use geo::{MultiPolygon, polygon};
+        // A 200 m square building north of the point; fixes 150 m north, inside it.
+        let (s, n) = (LAT + 50.0 * M, LAT + 250.0 * M);
+        let square =
+            polygon![(x: LON - 0.001, y: s), (x: LON + 0.001, y: s), (x: LON + 0.001, y: n), (x: LON - 0.001, y: n)];
+        let mut o = outlet(1, 0.0, 30.0);
+        o.footprint = Footprint::new(MultiPolygon(vec![square]));
+        assert!(o.footprint.is_some());
+        let visits = derive(&around(0, 900, 30, 150.0), &[o], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        assert_eq!(visits[0].evidence.min_distance_m, 0.0);
+    }
+
+    #[test]
+    fn spoofing_signals_make_a_visit_suspect() {
+        let rules = VisitRules::default();
+        let o = [outlet(1, 0.0, 50.0)];
+        let mut mocked = around(0, 900, 30, 0.0);
+        mocked[3].mock = true;
+        let v = &derive(&mocked, &o, &rules)[0];
+        assert_eq!((v.verdict, v.evidence.signals.mock_fixes), (Verdict::Suspect, 1));
+
+        // Identical coordinates for 31 fixes, after a fix 100 km away a minute before.
+        let mut frozen: Vec<VisitFix> = (0..=30).map(|i| fix(120 + i * 30, 0.0, 5.0)).collect();
+        frozen.push(fix(60, 100_000.0, 5.0));
+        let v = &derive(&frozen, &o, &rules)[0];
+        let s = &v.evidence.signals;
+        assert!(s.teleport && s.constant_position && s.constant_accuracy, "{s:?}");
+        assert_eq!((v.verdict, v.risk_score), (Verdict::Suspect, 0.9));
+
+        let mut ahead = around(0, 900, 30, 0.0);
+        ahead[5].received_at = ahead[5].fix_time - Duration::minutes(10);
+        let v = &derive(&ahead, &o, &rules)[0];
+        assert_eq!(
+            (v.evidence.signals.clock_ahead_fixes, v.verdict),
+            (1, Verdict::Verified),
+            "0.3 alone is not suspect"
+        );
+    }
+
+    #[test]
+    fn stays_follow_li_et_al() {
+        let mut fixes = around(0, 600, 30, 0.0);
+        fixes.extend((0..30).map(|i| fix(630 + i * 10, 120.0 + i as f64 * 15.0, 5.0)));
+        fixes.extend(around(1000, 1200, 30, 2000.0));
+        let s = stays(&fixes, &VisitRules::default());
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].arrival, s[0].departure, s[0].fix_count), (t(0), t(600), 21));
+    }
+
+    fn day() -> Vec<VisitFix> {
+        let mut fixes = around(0, 900, 30, 0.0);
+        fixes.extend((0..60).map(|i| fix(930 + i * 10, 60.0 + i as f64 * 10.0, 6.0)));
+        fixes.extend(around(1600, 2000, 20, 700.0));
+        fixes.extend(around(2100, 2200, 20, 1400.0));
+        fixes
+    }
+
+    proptest! {
+        /// Late, shuffled or repeated delivery gives exactly the visits of in-order delivery.
+        #[test]
+        fn any_arrival_order_gives_the_same_visits(seed in any::<u64>(), repeat in 0usize..20) {
+            use rand::seq::SliceRandom;
+            use rand::SeedableRng;
+            let outlets = [outlet(1, 0.0, 50.0), outlet(2, 700.0, 50.0), outlet(3, 30.0, 40.0), outlet(4, 1400.0, 30.0)];
+            let rules = VisitRules::default();
+            let in_order = derive(&day(), &outlets, &rules);
+            prop_assert_eq!(in_order.len(), 3);
+            let mut shuffled = day();
+            let extra: Vec<VisitFix> = shuffled.iter().take(repeat).cloned().collect();
+            shuffled.extend(extra);
+            shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            let mut reversed_outlets = outlets.to_vec();
+            reversed_outlets.reverse();
+            prop_assert_eq!(derive(&shuffled, &reversed_outlets, &rules), in_order);
+        }
+    }
+}
