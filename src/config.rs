@@ -53,6 +53,16 @@ pub struct Config {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "FV_SHUTDOWN_GRACE_S", global = true, default_value_t = 20)]
     pub shutdown_grace_s: u64,
+
+    /// Run the visit derivation worker in this instance (`false`: ingestion and reads only; some
+    /// other instance derives).
+    #[arg(long, env = "FV_DERIVE_VISITS", global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    pub derive_visits: bool,
+
+    /// Seconds a rep-day's first new ping waits before the rep-day is derived, so that a phone
+    /// posting every few seconds costs one derivation per this period, not one per request.
+    #[arg(long, env = "FV_DERIVE_SETTLE_S", global = true, default_value_t = 30)]
+    pub derive_settle_s: u32,
 }
 
 impl Config {

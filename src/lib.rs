@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod derive;
 pub mod domain;
 pub mod http;
 pub mod index;

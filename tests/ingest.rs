@@ -43,6 +43,13 @@ async fn count(pool: &PgPool, device_id: i64) -> i64 {
         .expect("count")
 }
 
+/// A server whose visit derivation is off, so that the dirty marks stay for the test to read.
+async fn without_derivation(pool: &PgPool) -> TestApp {
+    let mut config = common::test_config("unused");
+    config.derive_visits = false;
+    TestApp::spawn_with(pool.clone(), config).await
+}
+
 fn recent(minutes_ago: i64) -> String {
     (Utc::now() - Duration::minutes(minutes_ago)).to_rfc3339()
 }
@@ -54,7 +61,7 @@ fn ping(minutes_ago: i64, lat: f64, lon: f64) -> Value {
 #[sqlx::test(migrations = "./migrations")]
 async fn native_batches_are_stored_once_whatever_the_order(pool: PgPool) {
     let w = World::seed(&pool).await;
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = without_derivation(&pool).await;
     let before = count(&pool, w.device.id).await;
     let batch = json!([ping(30, 39.91, 116.40), ping(20, 39.9101, 116.4001), ping(10, 39.9102, 116.4002)]);
     let res = app.post("/api/v1/pings", Some(&w.device.token), &batch).await;
@@ -888,7 +895,7 @@ async fn a_large_batch_stores_every_column_and_a_retry_counts_duplicates(pool: P
     .fetch_one(&pool)
     .await
     .expect("midnight");
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = without_derivation(&pool).await;
     let before = count(&pool, w.device.id).await;
     let n = 600;
     let items: Vec<Value> = (0..n)
@@ -963,7 +970,7 @@ async fn a_large_batch_stores_every_column_and_a_retry_counts_duplicates(pool: P
 #[sqlx::test(migrations = "./migrations")]
 async fn a_dirty_rep_day_is_marked_once_and_a_claim_is_cleared_by_new_pings(pool: PgPool) {
     let w = World::seed(&pool).await;
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = without_derivation(&pool).await;
     sqlx::query("DELETE FROM rep_day_dirty").execute(&pool).await.expect("clear dirty");
     // Fixes of one UTC hour that is safely inside one local day of the org.
     let hour: DateTime<Utc> = sqlx::query_scalar(

@@ -12,6 +12,7 @@ pub mod territories;
 pub mod tiers;
 pub mod tokens;
 pub mod users;
+pub mod visits;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

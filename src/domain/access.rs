@@ -68,6 +68,8 @@ pub enum Action {
     ReadTracks,
     ReadVisits,
     ReviewVisits,
+    /// Mark a period's rep-days for visit derivation again (admins).
+    RecomputeVisits,
     ReadPlans,
     WritePlans,
     ReadAuditLog,
@@ -84,7 +86,7 @@ pub fn allows(role: Role, action: Action) -> bool {
             true
         }
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
-        A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers => role == R::Admin,
+        A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits => role == R::Admin,
         A::ReadUsers | A::ReadDevices => role != R::Rep,
         A::ReviewVisits => matches!(role, R::Admin | R::Supervisor),
         A::ReadAuditLog => matches!(role, R::Admin | R::Auditor),

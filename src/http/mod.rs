@@ -16,6 +16,7 @@ mod people;
 mod positioning;
 mod territories;
 mod tracks;
+mod visits;
 
 use crate::config::Config;
 use axum::Router;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub index: Arc<crate::index::Registry>,
     /// Batched, durable ping writes and the last known position of each device.
     pub ingest: Arc<crate::ingest::Ingest>,
+    /// The visit derivation worker of this instance.
+    pub deriver: Arc<crate::derive::Deriver>,
 }
 
 impl AppState {
@@ -51,9 +54,18 @@ impl AppState {
         let metrics = Arc::new(metrics::Metrics::new());
         let index = crate::index::Registry::new(db.clone());
         crate::index::register_metrics(&metrics.registry, &index).expect("index metrics registered once");
-        let ingest = crate::ingest::Ingest::start(&db, config.ingest(), &metrics.registry)
+        let deriver =
+            crate::derive::Deriver::start(&db, &metrics.registry, config.derive_visits, config.derive_settle_s)
+                .expect("derive metrics registered once");
+        let wake = Arc::downgrade(&deriver);
+        let after_commit: crate::ingest::AfterCommit = Arc::new(move || {
+            if let Some(d) = wake.upgrade() {
+                d.wake();
+            }
+        });
+        let ingest = crate::ingest::Ingest::start(&db, config.ingest(), &metrics.registry, &after_commit)
             .expect("ingest metrics registered once");
-        AppState { db, metrics, config: Arc::new(config), index, ingest }
+        AppState { db, metrics, config: Arc::new(config), index, ingest, deriver }
     }
 }
 
@@ -76,6 +88,7 @@ impl AppState {
         (name = "users", description = "Users, roles, tokens"),
         (name = "devices", description = "Reps' phones and their credentials"),
         (name = "tracks", description = "Raw pings of a rep"),
+        (name = "visits", description = "Visits derived from pings: verdict, evidence, recomputation"),
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
@@ -106,7 +119,8 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(live::router())
             .merge(ingest::router())
             .merge(positioning::router())
-            .merge(audit::router()),
+            .merge(audit::router())
+            .merge(visits::router()),
     )
 }
 

@@ -152,6 +152,9 @@ impl IngestMetrics {
 /// How far back the last known positions are read at start (one index probe per device and day).
 pub const LAST_FIX_LOOKBACK_DAYS: i64 = 7;
 
+/// Called after each committed batch (its rep-days are marked dirty): wakes the visit derivation.
+pub type AfterCommit = Arc<dyn Fn() + Send + Sync>;
+
 /// The ingest pipeline of one server process.
 pub struct Ingest {
     tx: mpsc::UnboundedSender<Job>,
@@ -169,7 +172,12 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts the writer tasks (on the current tokio runtime) and registers the ingest metrics.
-    pub fn start(db: &PgPool, config: IngestConfig, registry: &prometheus::Registry) -> prometheus::Result<Arc<Self>> {
+    pub fn start(
+        db: &PgPool,
+        config: IngestConfig,
+        registry: &prometheus::Registry,
+        after_commit: &AfterCommit,
+    ) -> prometheus::Result<Arc<Self>> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (relay, relayed) = mpsc::unbounded_channel();
         // This process among the server instances: tells its own notifications from the others'.
@@ -202,6 +210,7 @@ impl Ingest {
                 rx: rx.clone(),
                 ingest: Arc::downgrade(&ingest),
                 partitions: partitions.clone(),
+                after_commit: after_commit.clone(),
             };
             tokio::spawn(writer.run());
         }
@@ -346,6 +355,7 @@ struct Writer {
     ingest: std::sync::Weak<Ingest>,
     /// Days whose ping partition is known to exist.
     partitions: Arc<Mutex<HashSet<NaiveDate>>>,
+    after_commit: AfterCommit,
 }
 
 impl Writer {
@@ -379,6 +389,7 @@ impl Writer {
             ingest.metrics.queued.set(ingest.queued.load(Ordering::SeqCst) as i64);
             match result {
                 Ok(mut stored) => {
+                    (self.after_commit)();
                     ingest.metrics.batch_size.observe(n as f64);
                     ingest.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
                     for job in jobs.into_iter().rev() {

@@ -38,6 +38,8 @@ pub fn test_config(database_url: &str) -> Config {
         basemap_style_url: None,
         log_format: "text".to_owned(),
         shutdown_grace_s: 5,
+        derive_visits: true,
+        derive_settle_s: 0,
         ingest_queue_pings: 200_000,
         ingest_batch_pings: 10_000,
         ingest_writers: 2,

@@ -1,0 +1,327 @@
+//! Derived visits and the rep-days waiting for derivation (`rep_day_dirty`, protocol in migration
+//! 0008): claiming dirty rep-days, reading a rep-day's fixes and candidate outlets as they were that
+//! day, and replacing the rep-day's visits in one transaction under a per-rep-day advisory lock.
+
+use crate::domain::geo::Footprint;
+use crate::domain::territory::multipolygon;
+use crate::domain::visit::{CandidateOutlet, RULE_VERSION, Visit, VisitFix};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
+
+/// A rep-day this worker claimed for derivation.
+#[derive(Debug, Clone, FromRow)]
+pub struct DirtyDay {
+    pub org_id: i64,
+    pub rep_id: i64,
+    pub day: NaiveDate,
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// Claims up to `limit` dirty rep-days marked at least `settle_s` ago: unclaimed ones, and ones
+/// whose claim is older than `stale_after_s` (a worker that died). Rows an ingest batch holds are
+/// skipped this round.
+pub async fn claim_dirty(
+    db: &PgPool,
+    limit: i64,
+    settle_s: u32,
+    stale_after_s: i64,
+) -> Result<Vec<DirtyDay>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE rep_day_dirty d SET claimed_at = clock_timestamp()
+           FROM (SELECT org_id, rep_id, day FROM rep_day_dirty
+                  WHERE (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => $2))
+                    AND marked_at <= now() - make_interval(secs => $3)
+                  ORDER BY marked_at, org_id, rep_id, day
+                  LIMIT $1
+                    FOR UPDATE SKIP LOCKED) c
+          WHERE d.org_id = c.org_id AND d.rep_id = c.rep_id AND d.day = c.day
+      RETURNING d.org_id, d.rep_id, d.day, d.claimed_at",
+    )
+    .bind(limit)
+    .bind(stale_after_s as f64)
+    .bind(f64::from(settle_s))
+    .fetch_all(db)
+    .await
+}
+
+/// Start and end (UTC) of a local day of the org.
+pub async fn day_bounds(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    day: NaiveDate,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ($2::date::timestamp AT TIME ZONE timezone), (($2::date + 1)::timestamp AT TIME ZONE timezone)
+           FROM orgs WHERE id = $1",
+    )
+    .bind(org_id)
+    .bind(day)
+    .fetch_one(db)
+    .await
+}
+
+#[derive(FromRow)]
+struct FixRow {
+    fix_time: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f32>,
+    mock: bool,
+    flags: i32,
+}
+
+/// The fixes of all the rep's devices in `[from, to)`.
+pub async fn rep_fixes(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<VisitFix>, sqlx::Error> {
+    let rows: Vec<FixRow> = sqlx::query_as(
+        "SELECT p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
+           FROM pings p
+          WHERE p.org_id = $1 AND p.fix_time >= $3 AND p.fix_time < $4
+            AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)
+          ORDER BY p.fix_time",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| VisitFix {
+            fix_time: r.fix_time,
+            received_at: r.received_at,
+            lat: r.lat,
+            lon: r.lon,
+            accuracy_m: r.accuracy_m,
+            mock: r.mock,
+            flags: r.flags,
+        })
+        .collect())
+}
+
+#[derive(FromRow)]
+struct CandidateRow {
+    id: i64,
+    lat: f64,
+    lon: f64,
+    footprint: Option<serde_json::Value>,
+    radius_m: f32,
+    min_dwell_s: i32,
+}
+
+/// Outlets that were not closed and stood within their radius plus `accuracy_cap_m` of one of the
+/// positions during `[from, to)` (distance to the point or to the footprint), with the location
+/// they had then (the one valid at `from` when an outlet moved that day) and their tier's radius
+/// and minimum dwell. `positions` are (lon, lat); near-duplicates may be thinned by the caller.
+pub async fn candidates(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    positions: &[(f64, f64)],
+    accuracy_cap_m: f64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<CandidateOutlet>, sqlx::Error> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<CandidateRow> = sqlx::query_as(include_str!("sql/visit_candidates.sql"))
+        .bind(org_id)
+        .bind(positions.iter().map(|p| p.0).collect::<Vec<_>>())
+        .bind(positions.iter().map(|p| p.1).collect::<Vec<_>>())
+        .bind(accuracy_cap_m)
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CandidateOutlet {
+            id: r.id,
+            lat: r.lat,
+            lon: r.lon,
+            footprint: r.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new),
+            radius_m: f64::from(r.radius_m),
+            min_dwell_s: i64::from(r.min_dwell_s),
+        })
+        .collect())
+}
+
+/// Replaces the visits of a rep-day with `visits` and, when the claim is still the worker's,
+/// removes the dirty mark; one transaction under an advisory lock of the rep-day, so that two
+/// instances deriving the same rep-day never leave both results. Reviews made on earlier results
+/// are linked to the new visit with the same outlet and arrival. Returns whether the mark was
+/// removed (`false`: pings arrived meanwhile, the rep-day stays dirty).
+pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visit]) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(format('rep_day/%s/%s/%s', $1::bigint, $2::bigint, $3::date), 0))")
+        .bind(day.org_id)
+        .bind(day.rep_id)
+        .bind(day.day)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM visits WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3")
+        .bind(day.org_id)
+        .bind(day.rep_id)
+        .bind(day.day)
+        .execute(&mut *tx)
+        .await?;
+    if !visits.is_empty() {
+        sqlx::query(
+            "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, risk_score,
+                                 ping_count, min_distance_m, median_distance_m, median_accuracy_m, max_gap_s, location,
+                                 alternatives, evidence, rule_version)
+             SELECT $1, $2, t.outlet_id, $3, t.arrival, t.departure, t.dwell_s, t.verdict, t.risk_score, t.ping_count,
+                    t.min_distance_m, t.median_distance_m, t.median_accuracy_m, t.max_gap_s,
+                    ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.alternatives, t.evidence, $17
+               FROM UNNEST($4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::int[], $8::text[], $9::real[],
+                           $10::int[], $11::real[], $12::real[], $13::real[], $14::int[], $15::float8[], $16::float8[],
+                           $18::jsonb[], $19::jsonb[])
+                    AS t(outlet_id, arrival, departure, dwell_s, verdict, risk_score, ping_count, min_distance_m,
+                         median_distance_m, median_accuracy_m, max_gap_s, lat, lon, alternatives, evidence)",
+        )
+        .bind(day.org_id)
+        .bind(day.rep_id)
+        .bind(day.day)
+        .bind(visits.iter().map(|v| v.outlet_id).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.arrival).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.departure).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| i32::try_from(v.dwell_s).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.verdict.as_str()).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.risk_score as f32).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| i32::try_from(v.evidence.fix_count).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.evidence.min_distance_m as f32).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.evidence.median_distance_m as f32).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.evidence.median_accuracy_m.map(|a| a as f32)).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| i32::try_from(v.evidence.max_gap_s).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.evidence.lat).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| v.evidence.lon).collect::<Vec<_>>())
+        .bind(RULE_VERSION)
+        .bind(visits.iter().map(|v| json(&v.alternatives)).collect::<Vec<_>>())
+        .bind(visits.iter().map(|v| json(&v.evidence)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE visit_reviews r SET visit_id = v.id
+               FROM visits v
+              WHERE r.org_id = $1 AND r.rep_id = $2 AND r.visit_id IS NULL
+                AND v.org_id = r.org_id AND v.rep_id = r.rep_id AND v.rep_day = $3
+                AND v.outlet_id = r.outlet_id AND v.arrival = r.arrival",
+        )
+        .bind(day.org_id)
+        .bind(day.rep_id)
+        .bind(day.day)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let unmarked =
+        sqlx::query("DELETE FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2 AND day = $3 AND claimed_at = $4")
+            .bind(day.org_id)
+            .bind(day.rep_id)
+            .bind(day.day)
+            .bind(day.claimed_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    tx.commit().await?;
+    Ok(unmarked)
+}
+
+/// Marks every rep-day of the org's reps in `[from, to]` (local days) that has pings or visits
+/// dirty, for a recomputation (e.g. after a rule change). Returns how many were marked.
+pub async fn mark_period(
+    db: &PgPool,
+    org_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO rep_day_dirty (org_id, rep_id, day, reason)
+         SELECT DISTINCT d.org_id, d.rep_id, (p.fix_time AT TIME ZONE o.timezone)::date, $4
+           FROM pings p
+           JOIN devices d ON d.org_id = p.org_id AND d.id = p.device_id
+           JOIN orgs o ON o.id = p.org_id
+          WHERE p.org_id = $1
+            AND p.fix_time >= ($2::date::timestamp AT TIME ZONE o.timezone)
+            AND p.fix_time < (($3::date + 1)::timestamp AT TIME ZONE o.timezone)
+         UNION
+         SELECT org_id, rep_id, rep_day, $4 FROM visits WHERE org_id = $1 AND rep_day BETWEEN $2 AND $3
+         ON CONFLICT (org_id, rep_id, day) DO UPDATE SET claimed_at = NULL, marked_at = now(), reason = EXCLUDED.reason",
+    )
+    .bind(org_id)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A stored visit as the API shows it.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct StoredVisit {
+    pub id: i64,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub outlet_code: String,
+    pub outlet_name: String,
+    pub rep_day: NaiveDate,
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+    pub dwell_s: i32,
+    /// `verified`, `short`, `unverified` or `suspect`.
+    pub verdict: String,
+    pub risk_score: f32,
+    pub ping_count: i32,
+    pub min_distance_m: Option<f32>,
+    pub median_distance_m: Option<f32>,
+    pub median_accuracy_m: Option<f32>,
+    pub max_gap_s: Option<i32>,
+    /// Other outlets in range during the visit.
+    #[schema(value_type = Object)]
+    pub alternatives: serde_json::Value,
+    /// Fix count, distances, accuracy, bridged gaps, stay, spoofing signals, mean position.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+    pub rule_version: String,
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The visits of a rep with rep-day in `[from, to]`, in arrival order.
+pub async fn of_rep(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<StoredVisit>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.id, v.rep_id, v.outlet_id, o.code AS outlet_code, o.name AS outlet_name, v.rep_day, v.arrival,
+                v.departure, v.dwell_s, v.verdict, v.risk_score, v.ping_count, v.min_distance_m, v.median_distance_m,
+                v.median_accuracy_m, v.max_gap_s, v.alternatives, v.evidence, v.rule_version, v.computed_at
+           FROM visits v JOIN outlets o ON o.org_id = v.org_id AND o.id = v.outlet_id
+          WHERE v.org_id = $1 AND v.rep_id = $2 AND v.rep_day BETWEEN $3 AND $4
+          ORDER BY v.arrival, v.outlet_id",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// Plain data as JSON (serialising it into a `Value` cannot fail).
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

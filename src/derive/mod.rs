@@ -1,0 +1,105 @@
+//! The visit derivation worker: claims dirty rep-days (`db::visits`), derives their visits from the
+//! stored fixes with `domain::visit`, and replaces the rep-day's visits. Every server instance runs
+//! one; the claim protocol and a per-rep-day advisory lock keep them from double-counting, and the
+//! result is the same whichever instance (and whenever) computes it.
+
+use crate::db::visits::{self, DirtyDay};
+use crate::domain::visit::{self, VisitRules};
+use prometheus::{IntCounterVec, Opts};
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Rep-days claimed per round.
+const CLAIM_BATCH: i64 = 32;
+/// A claim older than this belongs to a worker that died; another may take it over.
+pub const STALE_CLAIM_S: i64 = 300;
+/// How often the worker looks for work when nobody wakes it (marks from other instances).
+const POLL_EVERY: Duration = Duration::from_secs(2);
+
+/// Handle of the running worker.
+pub struct Deriver {
+    wake: Notify,
+    derived: IntCounterVec,
+}
+
+impl Deriver {
+    /// Starts the worker on the current Tokio runtime (unless `enabled` is false: then only the
+    /// handle exists) and registers its metrics.
+    pub fn start(
+        db: &PgPool,
+        registry: &prometheus::Registry,
+        enabled: bool,
+        settle_s: u32,
+    ) -> prometheus::Result<Arc<Self>> {
+        let derived = IntCounterVec::new(
+            Opts::new("rep_days_derived_total", "Rep-days whose visits were derived, by outcome"),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(derived.clone()))?;
+        let deriver = Arc::new(Deriver { wake: Notify::new(), derived });
+        if enabled {
+            tokio::spawn(run(db.clone(), Arc::downgrade(&deriver), settle_s));
+        }
+        Ok(deriver)
+    }
+
+    /// Tells the worker that rep-days were marked dirty (it also polls).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
+    let rules = VisitRules::default();
+    loop {
+        if db.is_closed() {
+            return;
+        }
+        let claimed = visits::claim_dirty(&db, CLAIM_BATCH, settle_s, STALE_CLAIM_S).await;
+        let Some(me) = deriver.upgrade() else { return };
+        match claimed {
+            Ok(days) if !days.is_empty() => {
+                for day in days {
+                    let outcome = match derive_day(&db, &day, &rules).await {
+                        Ok(true) => "done",
+                        Ok(false) => "changed_meanwhile",
+                        Err(e) => {
+                            tracing::warn!(error = %e, org_id = day.org_id, rep_id = day.rep_id, day = %day.day,
+                                "visits not derived; the rep-day stays dirty");
+                            "error"
+                        }
+                    };
+                    me.derived.with_label_values(&[outcome]).inc();
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if db.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "dirty rep-days not claimed");
+            }
+        }
+        // A wake-up before this wait is kept by `Notify` (one permit), so none is lost.
+        let _ = tokio::time::timeout(POLL_EVERY, me.wake.notified()).await;
+    }
+}
+
+/// Derives one claimed rep-day; `false` when new fixes arrived meanwhile (it stays dirty).
+pub async fn derive_day(db: &PgPool, day: &DirtyDay, rules: &VisitRules) -> Result<bool, sqlx::Error> {
+    let (from, to) = visits::day_bounds(db, day.org_id, day.day).await?;
+    let fixes = visits::rep_fixes(db, day.org_id, day.rep_id, from, to).await?;
+    // Positions thinned to ~10 m cells for the candidate query.
+    let cells: BTreeSet<(i64, i64)> =
+        fixes.iter().map(|f| ((f.lon * 1e4).round() as i64, (f.lat * 1e4).round() as i64)).collect();
+    let positions: Vec<(f64, f64)> = cells.into_iter().map(|(x, y)| (x as f64 / 1e4, y as f64 / 1e4)).collect();
+    // The thinning moves a position by up to ~8 m: widen the reach by as much.
+    let outlets = visits::candidates(db, day.org_id, &positions, rules.accuracy_cap_m + 10.0, from, to).await?;
+    let derived = visit::derive(&fixes, &outlets, rules);
+    let mut conn = db.acquire().await?;
+    visits::replace_day(&mut conn, day, &derived).await
+}

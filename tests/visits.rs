@@ -1,0 +1,216 @@
+//! Visits derived from pings over the real server: a stop at an outlet becomes a verified visit
+//! with its evidence, a drive-by does not, late and shuffled delivery gives the visits of in-order
+//! delivery, two server instances never double-count, reads are scoped, and an admin can have a
+//! period recomputed.
+
+mod common;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use common::{TestApp, World, assert_problem};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// 10:00 local time yesterday in the org's time zone: in the past and inside one local day.
+async fn yesterday_ten(pool: &PgPool, org_id: i64) -> (DateTime<Utc>, NaiveDate) {
+    sqlx::query_as(
+        "SELECT ((date_trunc('day', now() AT TIME ZONE timezone) - interval '14 hours') AT TIME ZONE timezone),
+                (date_trunc('day', now() AT TIME ZONE timezone) - interval '1 day')::date
+           FROM orgs WHERE id = $1",
+    )
+    .bind(org_id)
+    .fetch_one(pool)
+    .await
+    .expect("yesterday")
+}
+
+/// Tier A: 50 m geofence, 5 minutes minimum dwell.
+async fn tier_a(pool: &PgPool, org_id: i64) {
+    sqlx::query("UPDATE tier_policies SET default_radius_m = 50, min_dwell_s = 300 WHERE org_id = $1 AND tier = 'A'")
+        .bind(org_id)
+        .execute(pool)
+        .await
+        .expect("tier A");
+}
+
+/// Metres per degree of latitude.
+const M: f64 = 1.0 / 111_195.0;
+
+/// A fix `s` seconds after `t0`, `north_m` metres north of `at`, with a little scatter in
+/// position and accuracy (as a real phone's).
+fn fix(t0: DateTime<Utc>, s: i64, at: (f64, f64), north_m: f64) -> Value {
+    let scatter = ((s * 7 / 30) % 11) as f64 - 5.0;
+    json!({
+        "fix_time": (t0 + Duration::seconds(s)).to_rfc3339(),
+        "lat": at.0 + (north_m + scatter) * M,
+        "lon": at.1,
+        "accuracy_m": 6 + (s / 30) % 5,
+    })
+}
+
+/// A 15-minute stop at `at` (a fix every 30 s), then a walk away (80 m per fix: the first is
+/// already outside a 50 m geofence).
+fn stop(t0: DateTime<Utc>, at: (f64, f64)) -> Vec<Value> {
+    let mut fixes: Vec<Value> = (0..=30).map(|i| fix(t0, i * 30, at, 0.0)).collect();
+    fixes.extend((1..=20).map(|i| fix(t0, 900 + i * 30, at, 80.0 * i as f64)));
+    fixes
+}
+
+async fn post(app: &TestApp, token: &str, items: &[Value]) {
+    let res = app.post("/api/v1/pings", Some(token), &json!(items)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+}
+
+/// The rep's visits of `day` once derivation has caught up (no dirty rep-day left).
+async fn visits_when_derived(app: &TestApp, pool: &PgPool, token: &str, rep_id: i64, day: NaiveDate) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty WHERE rep_id = $1")
+            .bind(rep_id)
+            .fetch_one(pool)
+            .await
+            .expect("dirty");
+        if dirty == 0 {
+            let res = app.get(&format!("/api/v1/reps/{rep_id}/visits?from={day}"), Some(token)).await;
+            assert_eq!(res.status, 200, "{}", res.describe());
+            return res.json["visits"].as_array().expect("visits").clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "rep-day of rep {rep_id} never derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().expect("time")).expect("rfc3339").with_timezone(&Utc)
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_stop_at_an_outlet_becomes_a_verified_visit_with_its_evidence(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    post(&app, &w.device.token, &stop(t0, common::IN_T1)).await;
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(visits.len(), 1, "{visits:?}");
+    let v = &visits[0];
+    assert_eq!(v["outlet_id"], w.o1, "{v}");
+    assert_eq!(v["outlet_code"], "O1", "{v}");
+    assert_eq!(v["verdict"], "verified", "{v}");
+    assert_eq!((time(&v["arrival"]), time(&v["departure"])), (t0, t0 + Duration::seconds(900)), "{v}");
+    assert_eq!(v["dwell_s"], 900, "{v}");
+    assert_eq!(v["rep_day"], day.to_string(), "{v}");
+    assert_eq!(v["rule_version"], "visits-v1", "{v}");
+    assert_eq!((v["ping_count"].as_i64(), v["evidence"]["fix_count"].as_i64()), (Some(31), Some(31)), "{v}");
+    assert_eq!(v["max_gap_s"], 30, "{v}");
+    assert!(v["median_distance_m"].as_f64().is_some_and(|d| d < 10.0), "{v}");
+    assert!(v["median_accuracy_m"].as_f64().is_some_and(|a| (6.0..=10.0).contains(&a)), "{v}");
+    assert_eq!(v["evidence"]["stay"], true, "{v}");
+    assert_eq!(v["risk_score"], 0.0, "{v}");
+
+    // The rep sees it too; another rep does not.
+    let own = app.get(&format!("/api/v1/reps/{}/visits?from={day}", w.rep.id), Some(&w.rep.token)).await;
+    assert_eq!(own.json["visits"].as_array().map(Vec::len), Some(1), "{}", own.describe());
+    let path = format!("/api/v1/reps/{}/visits", w.rep.id);
+    assert_problem(&app.get(&format!("{path}?from={day}"), Some(&w.peer.token)).await, 403, &path);
+    let bad = app.get(&format!("{path}?from={day}&to=2000-01-01"), Some(&w.manager.token)).await;
+    assert_problem(&bad, 422, &path);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn driving_past_an_outlet_is_not_a_visit(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    // 15 m/s straight through the geofence, a fix every 2 s.
+    let pass: Vec<Value> = (0..60).map(|i| fix(t0, i * 2, common::IN_T1, -900.0 + 30.0 * i as f64)).collect();
+    post(&app, &w.device.token, &pass).await;
+    assert_eq!(visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await, Vec::<Value>::new());
+}
+
+/// The same day delivered in order to one rep and late, shuffled and partly twice to another:
+/// the same visits (times, dwell, evidence) at their outlets.
+#[sqlx::test(migrations = "./migrations")]
+async fn late_and_shuffled_pings_give_the_visits_of_in_order_delivery(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    let shape = |at: (f64, f64)| {
+        let mut day = stop(t0, at);
+        day.extend(stop(t0 + Duration::hours(2), at));
+        day
+    };
+    post(&app, &w.device.token, &shape(common::IN_T1)).await;
+    let in_order = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(in_order.len(), 2, "{in_order:?}");
+
+    let mut late = shape(common::IN_T2);
+    late.reverse();
+    let (second, first) = late.split_at(late.len() / 3);
+    post(&app, &w.device2.token, first).await;
+    // Let the first part be derived on its own before the rest arrives.
+    let partial = visits_when_derived(&app, &pool, &w.admin.token, w.rep2.id, day).await;
+    assert!(partial.len() <= 2, "{partial:?}");
+    post(&app, &w.device2.token, second).await;
+    post(&app, &w.device2.token, &first[..10]).await;
+    let shuffled = visits_when_derived(&app, &pool, &w.admin.token, w.rep2.id, day).await;
+    let essence = |vs: &[Value]| -> Vec<Value> {
+        vs.iter()
+            .map(|v| json!([v["arrival"], v["departure"], v["dwell_s"], v["verdict"], v["ping_count"], v["max_gap_s"]]))
+            .collect()
+    };
+    assert_eq!(essence(&shuffled), essence(&in_order));
+    assert!(shuffled.iter().all(|v| v["outlet_id"] == w.o2), "{shuffled:?}");
+}
+
+/// Two server instances derive concurrently from the same database: one set of visits, and an
+/// admin's recomputation of the period gives it again (a manager may not ask for one).
+#[sqlx::test(migrations = "./migrations")]
+async fn two_instances_never_double_count_and_a_recomputation_is_identical(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let (a, b) = (TestApp::spawn(pool.clone()).await, TestApp::spawn(pool.clone()).await);
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    let all = stop(t0, common::IN_T1);
+    for (i, chunk) in all.chunks(5).enumerate() {
+        post(if i % 2 == 0 { &a } else { &b }, &w.device.token, chunk).await;
+    }
+    let first = visits_when_derived(&b, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM visits WHERE rep_id = $1")
+        .bind(w.rep.id)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1);
+
+    let body = json!({"from": day, "to": day});
+    assert_problem(
+        &a.post("/api/v1/visits/recompute", Some(&w.manager.token), &body).await,
+        403,
+        "/api/v1/visits/recompute",
+    );
+    let res = a.post("/api/v1/visits/recompute", Some(&w.admin.token), &body).await;
+    assert_eq!(res.status, 202, "{}", res.describe());
+    assert!(res.json["rep_days"].as_u64().is_some_and(|n| n >= 1), "{}", res.describe());
+    let again = visits_when_derived(&a, &pool, &w.manager.token, w.rep.id, day).await;
+    let strip = |vs: &[Value]| -> Vec<Value> {
+        vs.iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v.as_object_mut().map(|o| {
+                    o.remove("id");
+                    o.remove("computed_at")
+                });
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(&again), strip(&first));
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'recompute_visits'")
+        .fetch_one(&pool)
+        .await
+        .expect("audit");
+    assert_eq!(audited, 1);
+}
