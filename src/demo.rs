@@ -865,6 +865,11 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         rows.push(Row { slug: spec.slug, role: "device".into(), login: d.name.clone(), token: secrets.token });
     }
 
+    // The demo's rep-days wait for visit derivation like ingested ones.
+    let first = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let last = NaiveDate::from_ymd_opt(2200, 1, 1).unwrap_or_default();
+    db::visits::mark_period(&mut *tx, org.id, first, last, "demo").await?;
+
     let mut planned = 0;
     for p in &spec.plans {
         let rep_id = user_ids[p.rep.as_str()];

@@ -560,3 +560,47 @@ async fn loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revok
         assert_eq!(owner.map(|o| o.org_id), Some(lim), "{login}'s token restored");
     }
 }
+
+/// The demo's rep-days are marked for derivation on load, and derive into visits at the planned
+/// outlets the demo reps stopped at.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_demo_days_derive_into_visits(pool: PgPool) {
+    use fieldvisit::db::visits;
+    use fieldvisit::domain::visit::VisitRules;
+    load(&pool).await;
+    let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(&pool).await.expect("dirty");
+    assert!(dirty > 0);
+    let rules = VisitRules::default();
+    loop {
+        let days = visits::claim_dirty(&pool, 100, 0, 300).await.expect("claim");
+        if days.is_empty() {
+            break;
+        }
+        for day in days {
+            assert!(fieldvisit::derive::derive_day(&pool, &day, &rules).await.expect("derive"));
+        }
+    }
+    let by_verdict: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT o.slug, v.verdict, count(*) FROM visits v JOIN orgs o ON o.id = v.org_id GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("visits");
+    // A snapshot of rule version visits-v1 on the demo's real tracks: the Beijing walkers stop at
+    // outlets (some long enough), the Limerick bus only halts briefly; nobody spoofs.
+    let expected = [
+        ("demo-beijing", "short", 15),
+        ("demo-beijing", "unverified", 3),
+        ("demo-beijing", "verified", 8),
+        ("demo-limerick", "short", 5),
+    ];
+    assert_eq!(by_verdict, expected.iter().map(|(o, v, n)| ((*o).to_owned(), (*v).to_owned(), *n)).collect::<Vec<_>>());
+    let planned_and_visited: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT (p.rep_id, p.outlet_id)) FROM planned_visits p
+           JOIN visits v ON v.org_id = p.org_id AND v.rep_id = p.rep_id AND v.outlet_id = p.outlet_id AND v.rep_day = p.visit_date",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("planned and visited");
+    assert_eq!(planned_and_visited, 13, "planned outlets the demo reps visited on the planned day");
+}

@@ -239,7 +239,7 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
 /// Marks every rep-day of the org's reps in `[from, to]` (local days) that has pings or visits
 /// dirty, for a recomputation (e.g. after a rule change). Returns how many were marked.
 pub async fn mark_period(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     org_id: i64,
     from: NaiveDate,
     to: NaiveDate,
