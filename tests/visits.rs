@@ -214,3 +214,84 @@ async fn two_instances_never_double_count_and_a_recomputation_is_identical(pool:
         .expect("audit");
     assert_eq!(audited, 1);
 }
+
+/// A day hand-checked end to end: a plan of two outlets (one visited inside its window, one not),
+/// the compliance figures of the day and the period, and a rejecting review that changes them.
+#[sqlx::test(migrations = "./migrations")]
+async fn compliance_of_a_planned_day_is_as_defined_and_reviews_change_it(pool: PgPool) {
+    use fieldvisit::db::plans;
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    let plan = plans::NewPlan { rep_id: w.rep.id, name: "beat", cycle_weeks: 1, valid_from: day, valid_to: Some(day) };
+    let plan_id = plans::create(&pool, w.org_a, &plan).await.expect("plan");
+    for (seq, outlet_id) in [(1, w.o1), (2, w.o2)] {
+        let item = plans::NewPlanItem {
+            outlet_id,
+            weekday: None,
+            week_of_cycle: None,
+            visit_date: Some(day),
+            window_start: chrono::NaiveTime::from_hms_opt(9, 0, 0),
+            window_end: chrono::NaiveTime::from_hms_opt(12, 0, 0),
+            expected_duration_s: Some(900),
+            seq,
+        };
+        plans::add_item(&pool, w.org_a, plan_id, &item).await.expect("item");
+    }
+    assert_eq!(plans::materialize_dated(&pool, w.org_a, plan_id).await.expect("materialise"), 2);
+    post(&app, &w.device.token, &stop(t0, common::IN_T1)).await;
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(visits.len(), 1);
+
+    let path = format!("/api/v1/reps/{}/compliance?from={day}&to={}", w.rep.id, day + Duration::days(1));
+    let res = app.get(&path, Some(&w.manager.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let d = &res.json["days"][0];
+    assert_eq!(d["day"], day.to_string(), "{d}");
+    let figures = |d: &Value| {
+        json!([
+            d["planned"],
+            d["done"],
+            d["late"],
+            d["short"],
+            d["missed"],
+            d["plan_compliance_pct"],
+            d["valid_visits"],
+            d["unplanned_visits"],
+            d["time_in_market_s"],
+            d["in_store_s"],
+            d["travel_s"]
+        ])
+    };
+    assert_eq!(figures(d), json!([2, 1, 0, 0, 1, 50.0, 1, 0, 900, 900, 0]), "{d}");
+    // The stop's scatter plus the walk away of 20 x 80 m.
+    let distance = d["distance_m"].as_f64().expect("distance");
+    assert!((1600.0..2000.0).contains(&distance), "{distance}");
+    let o1 = d["planned_visits"].as_array().expect("planned").iter().find(|p| p["outlet_id"] == w.o1).cloned();
+    assert_eq!(
+        o1.map(|p| (p["outcome"].clone(), p["visit_id"].clone())),
+        Some((json!("done"), visits[0]["id"].clone()))
+    );
+    assert_eq!(res.json["totals"]["plan_compliance_pct"], 50.0, "{}", res.describe());
+    assert_eq!(res.json["days"].as_array().map(Vec::len), Some(1), "days without anything are left out");
+
+    // A supervisor rejects the visit: the planned visit is missed.
+    sqlx::query(
+        "INSERT INTO visit_reviews (org_id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, 'rejected', 'photo shows another shop')",
+    )
+    .bind(w.org_a)
+    .bind(visits[0]["id"].as_i64())
+    .bind(w.rep.id)
+    .bind(w.o1)
+    .bind(t0)
+    .bind(w.supervisor.id)
+    .execute(&pool)
+    .await
+    .expect("review");
+    let res = app.get(&path, Some(&w.manager.token)).await;
+    assert_eq!(figures(&res.json["days"][0]), json!([2, 0, 0, 0, 2, 0.0, 0, 0, 0, 0, 0]), "{}", res.describe());
+    let peer = app.get(&path, Some(&w.peer.token)).await;
+    assert_eq!(peer.status, 403, "{}", peer.describe());
+}

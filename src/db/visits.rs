@@ -2,6 +2,7 @@
 //! 0008): claiming dirty rep-days, reading a rep-day's fixes and candidate outlets as they were that
 //! day, and replacing the rep-day's visits in one transaction under a per-rep-day advisory lock.
 
+use crate::domain::compliance::{DayVisit, Review, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
 use crate::domain::visit::{CandidateOutlet, RULE_VERSION, Visit, VisitFix};
@@ -324,4 +325,107 @@ pub async fn of_rep(
 /// Plain data as JSON (serialising it into a `Value` cannot fail).
 fn json<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+#[derive(FromRow)]
+struct DayVisitRow {
+    rep_day: NaiveDate,
+    id: i64,
+    outlet_id: i64,
+    arrival: DateTime<Utc>,
+    departure: DateTime<Utc>,
+    dwell_s: i32,
+    verdict: String,
+    review: Option<String>,
+}
+
+/// The visits of a rep with rep-day in `[from, to]` and the latest accept/reject review of each.
+pub async fn day_visits(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, DayVisit)>, sqlx::Error> {
+    let rows: Vec<DayVisitRow> = sqlx::query_as(
+        "SELECT v.rep_day, v.id, v.outlet_id, v.arrival, v.departure, v.dwell_s, v.verdict, r.decision AS review
+           FROM visits v
+           LEFT JOIN LATERAL (
+                SELECT decision FROM visit_reviews
+                 WHERE org_id = v.org_id AND rep_id = v.rep_id AND outlet_id = v.outlet_id AND arrival = v.arrival
+                   AND decision IN ('accepted', 'rejected')
+                 ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
+          WHERE v.org_id = $1 AND v.rep_id = $2 AND v.rep_day BETWEEN $3 AND $4
+          ORDER BY v.rep_day, v.arrival",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let review = match r.review.as_deref() {
+                Some("accepted") => Some(Review::Accepted),
+                Some("rejected") => Some(Review::Rejected),
+                _ => None,
+            };
+            let visit = DayVisit {
+                id: r.id,
+                outlet_id: r.outlet_id,
+                arrival: r.arrival,
+                departure: r.departure,
+                dwell_s: i64::from(r.dwell_s),
+                verdict: r.verdict,
+                review,
+            };
+            (r.rep_day, visit)
+        })
+        .collect())
+}
+
+#[derive(FromRow)]
+struct TrackFixRow {
+    day: NaiveDate,
+    fix_time: DateTime<Utc>,
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f32>,
+    flags: i32,
+}
+
+/// The fixes of all the rep's devices on the local days `[from, to]`, with their local day.
+pub async fn day_fixes(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, TrackFix)>, sqlx::Error> {
+    let rows: Vec<TrackFixRow> = sqlx::query_as(
+        "SELECT (p.fix_time AT TIME ZONE o.timezone)::date AS day, p.fix_time, p.lat, p.lon, p.accuracy_m, p.flags
+           FROM orgs o
+           JOIN pings p ON p.org_id = o.id
+          WHERE o.id = $1
+            AND p.fix_time >= ($3::date::timestamp AT TIME ZONE o.timezone)
+            AND p.fix_time < (($4::date + 1)::timestamp AT TIME ZONE o.timezone)
+            AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)
+          ORDER BY p.fix_time",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let fix =
+                TrackFix { fix_time: r.fix_time, lat: r.lat, lon: r.lon, accuracy_m: r.accuracy_m, flags: r.flags };
+            (r.day, fix)
+        })
+        .collect())
 }
