@@ -277,21 +277,72 @@ async fn compliance_of_a_planned_day_is_as_defined_and_reviews_change_it(pool: P
     assert_eq!(res.json["days"].as_array().map(Vec::len), Some(1), "days without anything are left out");
 
     // A supervisor rejects the visit: the planned visit is missed.
-    sqlx::query(
-        "INSERT INTO visit_reviews (org_id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, 'rejected', 'photo shows another shop')",
-    )
-    .bind(w.org_a)
-    .bind(visits[0]["id"].as_i64())
-    .bind(w.rep.id)
-    .bind(w.o1)
-    .bind(t0)
-    .bind(w.supervisor.id)
-    .execute(&pool)
-    .await
-    .expect("review");
+    let reviews = format!("/api/v1/visits/{}/reviews", visits[0]["id"]);
+    let body = json!({"decision": "rejected", "reason": "photo shows another shop"});
+    let res = app.post(&reviews, Some(&w.supervisor.token), &body).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
     let res = app.get(&path, Some(&w.manager.token)).await;
     assert_eq!(figures(&res.json["days"][0]), json!([2, 0, 0, 0, 2, 0.0, 0, 0, 0, 0, 0]), "{}", res.describe());
     let peer = app.get(&path, Some(&w.peer.token)).await;
     assert_eq!(peer.status, 403, "{}", peer.describe());
+}
+
+/// Reviews: supervisors and auditors accept or reject with a reason, managers may not, the rep
+/// disputes their own visit (another rep may not); the evidence never changes, every review is
+/// audited, and reviews follow the visit through a recomputation.
+#[sqlx::test(migrations = "./migrations")]
+async fn reviews_are_by_role_audited_and_survive_recomputation(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    post(&app, &w.device.token, &stop(t0, common::IN_T1)).await;
+    let before = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    let path = format!("/api/v1/visits/{}/reviews", before[0]["id"]);
+    let review = |decision: &str, reason: &str| json!({"decision": decision, "reason": reason});
+
+    assert_problem(&app.post(&path, Some(&w.manager.token), &review("accepted", "ok")).await, 403, &path);
+    assert_problem(&app.post(&path, Some(&w.peer.token), &review("disputed", "not me")).await, 403, &path);
+    assert_problem(&app.post(&path, Some(&w.rep.token), &review("accepted", "trust me")).await, 403, &path);
+    let blank = app.post(&path, Some(&w.supervisor.token), &review("rejected", "  ")).await;
+    assert_problem(&blank, 422, &path);
+    assert_eq!(blank.json["errors"][0]["field"], "reason", "{}", blank.describe());
+    let odd = app.post(&path, Some(&w.supervisor.token), &review("maybe", "hm")).await;
+    assert_eq!((odd.status, odd.json["errors"][0]["field"].clone()), (422, json!("decision")), "{}", odd.describe());
+    let missing = app.post("/api/v1/visits/999999/reviews", Some(&w.supervisor.token), &review("rejected", "x")).await;
+    assert_problem(&missing, 404, "/api/v1/visits/999999/reviews");
+
+    for (who, decision, reason) in [
+        (&w.supervisor, "rejected", "the photo shows another shop"),
+        (&w.rep, "disputed", "I was inside, the shop moved its sign"),
+        (&w.auditor, "accepted", "confirmed with the shop owner"),
+    ] {
+        let res = app.post(&path, Some(&who.token), &review(decision, reason)).await;
+        assert_eq!(res.status, 201, "{}: {}", who.login, res.describe());
+        assert_eq!((res.json["decision"].as_str(), res.json["reviewer_id"].as_i64()), (Some(decision), Some(who.id)));
+    }
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'review_visit'")
+        .fetch_one(&pool)
+        .await
+        .expect("audit");
+    assert_eq!(audited, 3);
+    let after = app.get(&format!("/api/v1/reps/{}/visits?from={day}", w.rep.id), Some(&w.manager.token)).await;
+    assert_eq!(after.json["visits"][0]["evidence"], before[0]["evidence"], "the evidence is never edited");
+
+    // Recomputed: a new visit row, the same reviews.
+    let res = app.post("/api/v1/visits/recompute", Some(&w.admin.token), &json!({"from": day, "to": day})).await;
+    assert_eq!(res.status, 202, "{}", res.describe());
+    let again = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    let listed = app.get(&format!("/api/v1/visits/{}/reviews", again[0]["id"]), Some(&w.rep.token)).await;
+    assert_eq!(listed.status, 200, "{}", listed.describe());
+    let decisions: Vec<&str> =
+        listed.json.as_array().expect("reviews").iter().filter_map(|r| r["decision"].as_str()).collect();
+    assert_eq!(decisions, vec!["rejected", "disputed", "accepted"]);
+    assert!(
+        listed.json.as_array().expect("reviews").iter().all(|r| r["visit_id"] == again[0]["id"]),
+        "{}",
+        listed.describe()
+    );
+    let compliance = app.get(&format!("/api/v1/reps/{}/compliance?from={day}", w.rep.id), Some(&w.manager.token)).await;
+    assert_eq!(compliance.json["totals"]["valid_visits"], 1, "accepted last: {}", compliance.describe());
 }

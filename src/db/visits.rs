@@ -429,3 +429,85 @@ pub async fn day_fixes(
         })
         .collect())
 }
+
+/// Who and what a stored visit is about (for reviews).
+#[derive(Debug, Clone, FromRow)]
+pub struct VisitKey {
+    pub id: i64,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub arrival: DateTime<Utc>,
+    pub rep_territory_path: Option<Vec<i64>>,
+}
+
+/// A visit of the org by id, with its rep's territory path.
+pub async fn key(db: impl PgExecutor<'_>, org_id: i64, visit_id: i64) -> Result<Option<VisitKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.id, v.rep_id, v.outlet_id, v.arrival, t.path AS rep_territory_path
+           FROM visits v
+           JOIN users u ON u.org_id = v.org_id AND u.id = v.rep_id
+           LEFT JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
+          WHERE v.org_id = $1 AND v.id = $2",
+    )
+    .bind(org_id)
+    .bind(visit_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A decision or comment on a visit; never changes the visit's evidence.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct VisitReview {
+    pub id: i64,
+    pub visit_id: Option<i64>,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub arrival: DateTime<Utc>,
+    pub reviewer_id: i64,
+    /// `accepted`, `rejected` (supervisors, auditors, admins) or `disputed` (the rep).
+    pub decision: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a review of the visit, keyed also by (rep, outlet, arrival) so it survives a recomputation.
+pub async fn add_review(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    visit: &VisitKey,
+    reviewer_id: i64,
+    decision: &str,
+    reason: &str,
+) -> Result<VisitReview, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO visit_reviews (org_id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason, created_at",
+    )
+    .bind(org_id)
+    .bind(visit.id)
+    .bind(visit.rep_id)
+    .bind(visit.outlet_id)
+    .bind(visit.arrival)
+    .bind(reviewer_id)
+    .bind(decision)
+    .bind(reason)
+    .fetch_one(db)
+    .await
+}
+
+/// The reviews of a visit (by its natural key), oldest first.
+pub async fn reviews(db: impl PgExecutor<'_>, org_id: i64, visit: &VisitKey) -> Result<Vec<VisitReview>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason, created_at
+           FROM visit_reviews
+          WHERE org_id = $1 AND rep_id = $2 AND outlet_id = $3 AND arrival = $4
+          ORDER BY created_at, id",
+    )
+    .bind(org_id)
+    .bind(visit.rep_id)
+    .bind(visit.outlet_id)
+    .bind(visit.arrival)
+    .fetch_all(db)
+    .await
+}

@@ -88,7 +88,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
         A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits => role == R::Admin,
         A::ReadUsers | A::ReadDevices => role != R::Rep,
-        A::ReviewVisits => matches!(role, R::Admin | R::Supervisor),
+        A::ReviewVisits => matches!(role, R::Admin | R::Supervisor | R::Auditor),
         A::ReadAuditLog => matches!(role, R::Admin | R::Auditor),
         A::IngestPings => false,
     }

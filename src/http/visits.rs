@@ -6,7 +6,7 @@ use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
-use crate::db::visits::StoredVisit;
+use crate::db::visits::{StoredVisit, VisitReview};
 use crate::domain::compliance::{self, ComplianceRules, DayCompliance, DayVisit, Planned, TrackFix};
 use axum::extract::State;
 use chrono::NaiveDate;
@@ -16,7 +16,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(rep_visits)).routes(routes!(rep_compliance)).routes(routes!(recompute))
+    OpenApiRouter::new()
+        .routes(routes!(rep_visits))
+        .routes(routes!(rep_compliance))
+        .routes(routes!(recompute))
+        .routes(routes!(review_visit, visit_reviews))
 }
 
 /// Longest period one request covers.
@@ -232,4 +236,75 @@ async fn recompute(
     .await?;
     state.deriver.wake();
     Ok((axum::http::StatusCode::ACCEPTED, Json(RecomputeReport { rep_days })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct ReviewRequest {
+    /// `accepted` or `rejected` (supervisors, auditors and admins of the rep's territory), or
+    /// `disputed` (the rep, about their own visit).
+    decision: String,
+    /// Why (required): what the reviewer saw, or the rep's comment.
+    reason: String,
+}
+
+/// Most characters of a review's reason.
+const MAX_REASON_CHARS: usize = 2_000;
+
+/// Records a review of a visit: a supervisor's, auditor's or admin's `accepted`/`rejected` with a
+/// reason, or the rep's `disputed` with a comment. The visit's evidence is never changed; the
+/// latest accept/reject decides whether the visit counts in compliance; every review is in the
+/// audit log. 201 with the review.
+#[utoipa::path(post, path = "/visits/{id}/reviews", tag = "visits", request_body = ReviewRequest, responses(
+    (status = 201, body = VisitReview), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn review_visit(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path(visit_id): Path<i64>,
+    Json(req): Json<ReviewRequest>,
+) -> Result<(axum::http::StatusCode, Json<VisitReview>), ApiError> {
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::field(
+            "reason",
+            format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
+    auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
+    let reviewer_id = auth.user_id().ok_or_else(|| ApiError::Forbidden("reviews need a user token".into()))?;
+    match req.decision.as_str() {
+        "accepted" | "rejected" => auth.require(crate::domain::access::Action::ReviewVisits)?,
+        "disputed" if reviewer_id == visit.rep_id => {}
+        "disputed" => return Err(ApiError::Forbidden("only the rep disputes their own visit".into())),
+        _ => return Err(ApiError::field("decision", "must be `accepted`, `rejected` or `disputed`")),
+    }
+    let review = db::visits::add_review(&state.db, auth.org_id, &visit, reviewer_id, &req.decision, reason).await?;
+    super::people::audit(
+        &state.db,
+        &auth,
+        "review_visit",
+        "visit",
+        visit.id,
+        serde_json::json!({"decision": req.decision, "reason": reason, "review_id": review.id}),
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(review)))
+}
+
+/// The reviews of a visit, oldest first (they follow the visit across recomputations).
+#[utoipa::path(get, path = "/visits/{id}/reviews", tag = "visits", responses(
+    (status = 200, body = [VisitReview]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn visit_reviews(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path(visit_id): Path<i64>,
+) -> Result<Json<Vec<VisitReview>>, ApiError> {
+    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
+    auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
+    Ok(Json(db::visits::reviews(&state.db, auth.org_id, &visit).await?))
 }
