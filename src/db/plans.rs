@@ -145,3 +145,234 @@ pub async fn local_date(db: impl PgExecutor<'_>, org_id: i64, at: DateTime<Utc>)
         .fetch_one(db)
         .await
 }
+
+/// A plan with its items, as the API shows it.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Plan {
+    pub id: i64,
+    pub rep_id: i64,
+    pub name: String,
+    pub cycle_weeks: i16,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    pub items: Vec<PlanItem>,
+}
+
+/// One item of a stored plan.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct PlanItem {
+    pub id: i64,
+    pub plan_id: i64,
+    pub outlet_id: i64,
+    pub weekday: Option<i16>,
+    pub week_of_cycle: Option<i16>,
+    pub visit_date: Option<NaiveDate>,
+    pub window_start: Option<NaiveTime>,
+    pub window_end: Option<NaiveTime>,
+    pub expected_duration_s: Option<i32>,
+    pub seq: i32,
+}
+
+const PLAN_COLUMNS: &str = "id, rep_id, name, cycle_weeks, valid_from, valid_to, active, created_at";
+const ITEM_COLUMNS: &str =
+    "id, plan_id, outlet_id, weekday, week_of_cycle, visit_date, window_start, window_end, expected_duration_s, seq";
+
+/// Plans of the org (of one rep when given), newest first, with their items.
+pub async fn list(db: &sqlx::PgPool, org_id: i64, rep_ids: &[i64]) -> Result<Vec<Plan>, sqlx::Error> {
+    let mut plans: Vec<Plan> = sqlx::query_as(&format!(
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE org_id = $1 AND rep_id = ANY($2) ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .bind(rep_ids)
+    .fetch_all(db)
+    .await?;
+    let ids: Vec<i64> = plans.iter().map(|p| p.id).collect();
+    let items: Vec<PlanItem> = sqlx::query_as(&format!(
+        "SELECT {ITEM_COLUMNS} FROM plan_items WHERE org_id = $1 AND plan_id = ANY($2) ORDER BY plan_id, seq, id"
+    ))
+    .bind(org_id)
+    .bind(&ids)
+    .fetch_all(db)
+    .await?;
+    for item in items {
+        if let Some(p) = plans.iter_mut().find(|p| p.id == item.plan_id) {
+            p.items.push(item);
+        }
+    }
+    Ok(plans)
+}
+
+/// One plan with its items.
+pub async fn get(db: &sqlx::PgPool, org_id: i64, plan_id: i64) -> Result<Option<Plan>, sqlx::Error> {
+    let plan: Option<Plan> = sqlx::query_as(&format!("SELECT {PLAN_COLUMNS} FROM plans WHERE org_id = $1 AND id = $2"))
+        .bind(org_id)
+        .bind(plan_id)
+        .fetch_optional(db)
+        .await?;
+    let Some(mut plan) = plan else { return Ok(None) };
+    plan.items = sqlx::query_as(&format!(
+        "SELECT {ITEM_COLUMNS} FROM plan_items WHERE org_id = $1 AND plan_id = $2 ORDER BY seq, id"
+    ))
+    .bind(org_id)
+    .bind(plan_id)
+    .fetch_all(db)
+    .await?;
+    Ok(Some(plan))
+}
+
+/// Ends a plan: inactive from now on, and its planned visits from `from` on are removed (the past
+/// stays as it was planned).
+pub async fn deactivate(
+    db: impl sqlx::Acquire<'_, Database = sqlx::Postgres>,
+    org_id: i64,
+    plan_id: i64,
+    from: NaiveDate,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let found = sqlx::query("UPDATE plans SET active = false, updated_at = now() WHERE org_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(plan_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    sqlx::query(
+        "DELETE FROM planned_visits pv USING plan_items i
+          WHERE pv.org_id = $1 AND i.org_id = pv.org_id AND i.id = pv.plan_item_id AND i.plan_id = $2
+            AND pv.visit_date >= $3",
+    )
+    .bind(org_id)
+    .bind(plan_id)
+    .bind(from)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+#[derive(FromRow)]
+struct RecurringItem {
+    id: i64,
+    weekday: i16,
+    week_of_cycle: Option<i16>,
+    cycle_weeks: i16,
+    valid_from: NaiveDate,
+    valid_to: Option<NaiveDate>,
+}
+
+/// Materialises the recurring items of the rep's active plans into planned visits for the days
+/// `from..=to` (already materialised ones stay as they are). Returns the number created.
+pub async fn materialize_recurring(
+    db: &sqlx::PgPool,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<u64, sqlx::Error> {
+    let items: Vec<RecurringItem> = sqlx::query_as(
+        "SELECT i.id, i.weekday, i.week_of_cycle, p.cycle_weeks, p.valid_from, p.valid_to
+           FROM plan_items i JOIN plans p ON p.org_id = i.org_id AND p.id = i.plan_id
+          WHERE i.org_id = $1 AND p.rep_id = $2 AND p.active AND i.weekday IS NOT NULL
+            AND p.valid_from <= $4 AND (p.valid_to IS NULL OR p.valid_to >= $3)",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    let (mut item_ids, mut days) = (Vec::new(), Vec::new());
+    for i in items {
+        for day in crate::domain::plan::recurring_days(
+            i.valid_from,
+            i.valid_to,
+            i.cycle_weeks,
+            i.weekday,
+            i.week_of_cycle,
+            from,
+            to,
+        ) {
+            item_ids.push(i.id);
+            days.push(day);
+        }
+    }
+    if item_ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "INSERT INTO planned_visits (org_id, rep_id, visit_date, outlet_id, plan_item_id, seq, window_start,
+                                     window_end, expected_duration_s)
+         SELECT i.org_id, $2, t.day, i.outlet_id, i.id, i.seq,
+                (t.day + i.window_start) AT TIME ZONE o.timezone,
+                (t.day + i.window_end) AT TIME ZONE o.timezone,
+                i.expected_duration_s
+           FROM UNNEST($3::bigint[], $4::date[]) AS t(item_id, day)
+           JOIN plan_items i ON i.org_id = $1 AND i.id = t.item_id
+           JOIN orgs o ON o.id = i.org_id
+         ON CONFLICT (org_id, rep_id, visit_date, plan_item_id) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(&item_ids)
+    .bind(&days)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A planned visit of a day with what the phone shows of its outlet.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct DayPlanEntry {
+    pub planned_visit_id: i64,
+    pub seq: i32,
+    pub outlet_id: i64,
+    pub outlet_code: String,
+    pub outlet_name: String,
+    pub address: Option<String>,
+    pub lat: f64,
+    pub lon: f64,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub expected_duration_s: Option<i32>,
+}
+
+/// The planned visits of a rep-day in route order, with their outlets.
+pub async fn day_plan(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    day: NaiveDate,
+) -> Result<Vec<DayPlanEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT pv.id AS planned_visit_id, pv.seq, pv.outlet_id, o.code AS outlet_code, o.name AS outlet_name,
+                o.address, ST_Y(o.location) AS lat, ST_X(o.location) AS lon, pv.window_start, pv.window_end,
+                pv.expected_duration_s
+           FROM planned_visits pv JOIN outlets o ON o.org_id = pv.org_id AND o.id = pv.outlet_id
+          WHERE pv.org_id = $1 AND pv.rep_id = $2 AND pv.visit_date = $3
+          ORDER BY pv.seq, pv.id",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(day)
+    .fetch_all(db)
+    .await
+}
+
+/// Which of `outlet_ids` are not outlets of the org.
+pub async fn unknown_outlets(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    outlet_ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT t.id FROM UNNEST($2::bigint[]) AS t(id)
+          WHERE NOT EXISTS (SELECT 1 FROM outlets o WHERE o.org_id = $1 AND o.id = t.id)",
+    )
+    .bind(org_id)
+    .bind(outlet_ids)
+    .fetch_all(db)
+    .await
+}

@@ -8,6 +8,7 @@ pub mod import;
 pub mod outlet;
 pub mod ping;
 pub mod ping_filter;
+pub mod plan;
 pub mod protocols;
 pub mod territory;
 pub mod track;

@@ -13,6 +13,7 @@ mod nearby;
 mod ops;
 mod outlets;
 mod people;
+mod plans;
 mod positioning;
 mod territories;
 mod tracks;
@@ -88,6 +89,7 @@ impl AppState {
         (name = "users", description = "Users, roles, tokens"),
         (name = "devices", description = "Reps' phones and their credentials"),
         (name = "tracks", description = "Raw pings of a rep"),
+        (name = "plans", description = "Beat plans and a rep's plan of the day"),
         (name = "visits", description = "Visits derived from pings: verdict, evidence, recomputation"),
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
@@ -120,7 +122,8 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(ingest::router())
             .merge(positioning::router())
             .merge(audit::router())
-            .merge(visits::router()),
+            .merge(visits::router())
+            .merge(plans::router()),
     )
 }
 

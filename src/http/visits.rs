@@ -169,6 +169,7 @@ async fn rep_compliance(
     auth.check_rep(rep.id, rep.territory_path.as_deref())?;
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
     let (from, to) = days(q.from, q.to, today)?;
+    db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, from, to).await?;
     let planned = db::plans::planned_visits(&state.db, auth.org_id, rep.id, from, to).await?;
     let visits = db::visits::day_visits(&state.db, auth.org_id, rep.id, from, to).await?;
     let fixes = db::visits::day_fixes(&state.db, auth.org_id, rep.id, from, to).await?;

@@ -1,0 +1,202 @@
+//! Beat plans: create (recurring and dated items), read, end; and a rep's plan of a day for the phone.
+
+use super::AppState;
+use super::auth::{Can, Principal, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Path, Query};
+use crate::db;
+use crate::db::plans::{DayPlanEntry, Plan};
+use crate::domain::plan::{self, PlanInput};
+use crate::domain::validation::FieldError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_plan, list_plans))
+        .routes(routes!(get_plan, end_plan))
+        .routes(routes!(rep_day_plan))
+}
+
+/// Recurring items are materialised this far ahead when a plan is created (later days when read).
+const HORIZON_DAYS: i64 = 56;
+
+/// The rep `rep_id` (a user with role rep) if the caller may see them.
+async fn plan_rep(state: &AppState, auth: &Principal, rep_id: i64, field: &str) -> Result<db::users::User, ApiError> {
+    let rep = db::users::get(&state.db, auth.org_id, rep_id).await?;
+    let rep = match rep {
+        Some(r) if r.role == "rep" => r,
+        Some(_) => return Err(ApiError::field(field, "is not a rep")),
+        None => return Err(ApiError::field(field, "no such rep in this org")),
+    };
+    auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    Ok(rep)
+}
+
+/// Creates a plan of a rep: recurring items (ISO `weekday`, optional `week_of_cycle` of a
+/// `cycle_weeks` cycle that starts with the week of `valid_from`) and dated items (`visit_date`),
+/// each with an optional org-local time window and expected duration. Planned visits are
+/// materialised for the dated items and for recurring ones from `valid_from` to 8 weeks ahead
+/// (later days as they are read: the phone's plan, compliance). Every problem is named (`items[3].weekday`). Admins and managers of the rep's
+/// territory; audited.
+#[utoipa::path(post, path = "/plans", tag = "plans", request_body = PlanInput, responses(
+    (status = 201, body = Plan), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_plan(
+    State(state): State<AppState>,
+    auth: Can<p::WritePlans>,
+    Json(input): Json<PlanInput>,
+) -> Result<(StatusCode, Json<Plan>), ApiError> {
+    let mut errors = plan::problems(&input);
+    let outlet_ids: Vec<i64> = input.items.iter().map(|i| i.outlet_id).collect();
+    let unknown = db::plans::unknown_outlets(&state.db, auth.org_id, &outlet_ids).await?;
+    for (i, item) in input.items.iter().enumerate() {
+        if unknown.contains(&item.outlet_id) {
+            errors.push(FieldError::new(format!("items[{i}].outlet_id"), "no such outlet in this org").at(i));
+        }
+    }
+    if !errors.is_empty() {
+        let detail = format!("{}: {}", errors[0].field, errors[0].reason);
+        return Err(ApiError::Unprocessable { detail, errors });
+    }
+    let rep = plan_rep(&state, &auth, input.rep_id, "rep_id").await?;
+    let mut conn = state.db.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let new = db::plans::NewPlan {
+        rep_id: rep.id,
+        name: input.name.trim(),
+        cycle_weeks: input.cycle_weeks.unwrap_or(1),
+        valid_from: input.valid_from,
+        valid_to: input.valid_to,
+    };
+    let plan_id = db::plans::create(&mut *tx, auth.org_id, &new).await?;
+    for (i, item) in input.items.iter().enumerate() {
+        let item = db::plans::NewPlanItem {
+            outlet_id: item.outlet_id,
+            weekday: item.weekday,
+            week_of_cycle: item.week_of_cycle,
+            visit_date: item.visit_date,
+            window_start: item.window_start,
+            window_end: item.window_end,
+            expected_duration_s: item.expected_duration_s,
+            seq: item.seq.unwrap_or(i32::try_from(i).unwrap_or(i32::MAX).saturating_add(1)),
+        };
+        db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
+    }
+    db::plans::materialize_dated(&mut *tx, auth.org_id, plan_id).await?;
+    super::people::audit(
+        &mut *tx,
+        &auth,
+        "create_plan",
+        "plan",
+        plan_id,
+        serde_json::json!({"rep_id": rep.id, "items": input.items.len()}),
+    )
+    .await?;
+    tx.commit().await?;
+    drop(conn);
+    let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
+    // From the first valid day (a plan may start in the past), to the horizon.
+    let to = today.max(input.valid_from) + Duration::days(HORIZON_DAYS);
+    db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, input.valid_from, to).await?;
+    let plan =
+        db::plans::get(&state.db, auth.org_id, plan_id).await?.ok_or_else(|| ApiError::not_found("plan", plan_id))?;
+    Ok((StatusCode::CREATED, Json(plan)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PlansQuery {
+    /// The rep whose plans to list.
+    rep_id: i64,
+}
+
+/// The plans of a rep (active and ended), newest first, with their items.
+#[utoipa::path(get, path = "/plans", tag = "plans", params(PlansQuery), responses(
+    (status = 200, body = [Plan]), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn list_plans(
+    State(state): State<AppState>,
+    auth: Can<p::ReadPlans>,
+    Query(q): Query<PlansQuery>,
+) -> Result<Json<Vec<Plan>>, ApiError> {
+    let rep = plan_rep(&state, &auth, q.rep_id, "rep_id").await?;
+    Ok(Json(db::plans::list(&state.db, auth.org_id, &[rep.id]).await?))
+}
+
+async fn visible_plan(state: &AppState, auth: &Principal, plan_id: i64) -> Result<Plan, ApiError> {
+    let plan =
+        db::plans::get(&state.db, auth.org_id, plan_id).await?.ok_or_else(|| ApiError::not_found("plan", plan_id))?;
+    let rep = db::users::get(&state.db, auth.org_id, plan.rep_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("plan", plan_id))?;
+    auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    Ok(plan)
+}
+
+/// One plan with its items.
+#[utoipa::path(get, path = "/plans/{id}", tag = "plans", responses(
+    (status = 200, body = Plan), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_plan(
+    State(state): State<AppState>,
+    auth: Can<p::ReadPlans>,
+    Path(plan_id): Path<i64>,
+) -> Result<Json<Plan>, ApiError> {
+    Ok(Json(visible_plan(&state, &auth, plan_id).await?))
+}
+
+/// Ends a plan: it is inactive from today, its planned visits from today on are removed, the past
+/// stays as planned (compliance of past days does not change). Audited.
+#[utoipa::path(delete, path = "/plans/{id}", tag = "plans", responses(
+    (status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn end_plan(
+    State(state): State<AppState>,
+    auth: Can<p::WritePlans>,
+    Path(plan_id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let plan = visible_plan(&state, &auth, plan_id).await?;
+    let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
+    db::plans::deactivate(&state.db, auth.org_id, plan.id, today).await?;
+    super::people::audit(&state.db, &auth, "end_plan", "plan", plan.id, serde_json::json!({"from": today})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DayQuery {
+    /// The local day (YYYY-MM-DD); default today.
+    date: Option<NaiveDate>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct DayPlan {
+    rep_id: i64,
+    date: NaiveDate,
+    /// The planned visits in route order, with their outlets and windows.
+    visits: Vec<DayPlanEntry>,
+}
+
+/// A rep's plan of a day, for the phone (the rep's device token works): the planned visits in
+/// route order with outlet code, name, address, position, time window and expected duration.
+#[utoipa::path(get, path = "/reps/{id}/plan", tag = "plans", params(DayQuery), responses(
+    (status = 200, body = DayPlan), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn rep_day_plan(
+    State(state): State<AppState>,
+    auth: Can<p::ReadPlans>,
+    Path(rep_id): Path<i64>,
+    Query(q): Query<DayQuery>,
+) -> Result<Json<DayPlan>, ApiError> {
+    let rep =
+        db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
+    auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    let date = match q.date {
+        Some(d) => d,
+        None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
+    };
+    db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, date, date).await?;
+    let visits = db::plans::day_plan(&state.db, auth.org_id, rep.id, date).await?;
+    Ok(Json(DayPlan { rep_id: rep.id, date, visits }))
+}
