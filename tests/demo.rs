@@ -591,7 +591,7 @@ async fn the_demo_days_derive_into_visits(pool: PgPool) {
     let expected = [
         ("demo-beijing", "short", 15),
         ("demo-beijing", "unverified", 3),
-        ("demo-beijing", "verified", 8),
+        ("demo-beijing", "verified", 7),
         ("demo-limerick", "short", 5),
     ];
     assert_eq!(by_verdict, expected.iter().map(|(o, v, n)| ((*o).to_owned(), (*v).to_owned(), *n)).collect::<Vec<_>>());

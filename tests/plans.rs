@@ -65,6 +65,8 @@ async fn a_plan_of_recurring_and_dated_items_reaches_the_phone(pool: PgPool) {
         403,
         &format!("/api/v1/reps/{}/plan", w.rep.id),
     );
+    let far = app.get(&format!("/api/v1/reps/{}/plan?date=9999-12-31", w.rep.id), Some(&w.device.token)).await;
+    assert_problem(&far, 422, &format!("/api/v1/reps/{}/plan", w.rep.id));
 
     let listed = app.get(&format!("/api/v1/plans?rep_id={}", w.rep.id), Some(&w.supervisor.token)).await;
     assert_eq!(listed.json.as_array().map(Vec::len), Some(1), "{}", listed.describe());

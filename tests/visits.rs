@@ -345,4 +345,17 @@ async fn reviews_are_by_role_audited_and_survive_recomputation(pool: PgPool) {
     );
     let compliance = app.get(&format!("/api/v1/reps/{}/compliance?from={day}", w.rep.id), Some(&w.manager.token)).await;
     assert_eq!(compliance.json["totals"]["valid_visits"], 1, "accepted last: {}", compliance.describe());
+
+    // Rejected again; then the phone uploads an earlier fix at the outlet, which moves the arrival:
+    // the rejection still holds for the re-derived visit.
+    let path = format!("/api/v1/visits/{}/reviews", again[0]["id"]);
+    let res = app.post(&path, Some(&w.supervisor.token), &review("rejected", "second look: not there")).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    post(&app, &w.device.token, &[fix(t0, -120, common::IN_T1, 0.0)]).await;
+    let moved = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(time(&moved[0]["arrival"]), t0 - Duration::seconds(120), "{moved:?}");
+    let compliance = app.get(&format!("/api/v1/reps/{}/compliance?from={day}", w.rep.id), Some(&w.manager.token)).await;
+    assert_eq!(compliance.json["totals"]["valid_visits"], 0, "rejected last: {}", compliance.describe());
+    let far = app.get(&format!("/api/v1/reps/{}/visits?from=2999-01-01", w.rep.id), Some(&w.manager.token)).await;
+    assert_eq!(far.status, 422, "{}", far.describe());
 }

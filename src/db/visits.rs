@@ -155,11 +155,11 @@ pub async fn candidates(
         .collect())
 }
 
-/// Replaces the visits of a rep-day with `visits` and, when the claim is still the worker's,
+/// When the claim is still the worker's, replaces the visits of a rep-day with `visits` and
 /// removes the dirty mark; one transaction under an advisory lock of the rep-day, so that two
 /// instances deriving the same rep-day never leave both results. Reviews made on earlier results
-/// are linked to the new visit with the same outlet and arrival. Returns whether the mark was
-/// removed (`false`: pings arrived meanwhile, the rep-day stays dirty).
+/// are linked to the new visit at the same outlet that overlaps them. Returns `false`, writing
+/// nothing, when pings arrived meanwhile (the rep-day stays dirty for a later derivation).
 pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visit]) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
@@ -169,6 +169,21 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         .bind(day.day)
         .execute(&mut *tx)
         .await?;
+    // Still this worker's claim? If new pings cleared it, a later derivation (maybe already done by
+    // another instance) owns the result: write nothing.
+    let claimed: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2 AND day = $3 AND claimed_at = $4 FOR UPDATE",
+    )
+    .bind(day.org_id)
+    .bind(day.rep_id)
+    .bind(day.day)
+    .bind(day.claimed_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if claimed.is_none() {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query("DELETE FROM visits WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3")
         .bind(day.org_id)
         .bind(day.rep_id)
@@ -210,12 +225,17 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         .bind(visits.iter().map(|v| json(&v.evidence)).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
+        // A review follows its visit: the new visit at the same outlet whose time covers the
+        // reviewed arrival (or starts within 30 minutes of it: late fixes may move the arrival).
         sqlx::query(
-            "UPDATE visit_reviews r SET visit_id = v.id
-               FROM visits v
-              WHERE r.org_id = $1 AND r.rep_id = $2 AND r.visit_id IS NULL
-                AND v.org_id = r.org_id AND v.rep_id = r.rep_id AND v.rep_day = $3
-                AND v.outlet_id = r.outlet_id AND v.arrival = r.arrival",
+            "UPDATE visit_reviews r SET visit_id = m.visit_id
+               FROM (SELECT DISTINCT ON (r2.id) r2.id AS review_id, v.id AS visit_id
+                       FROM visit_reviews r2
+                       JOIN visits v ON v.org_id = r2.org_id AND v.rep_id = r2.rep_id AND v.outlet_id = r2.outlet_id
+                      WHERE r2.org_id = $1 AND r2.rep_id = $2 AND r2.visit_id IS NULL AND v.rep_day = $3
+                        AND v.arrival <= r2.arrival + interval '30 minutes' AND v.departure >= r2.arrival - interval '30 minutes'
+                      ORDER BY r2.id, abs(extract(epoch FROM v.arrival - r2.arrival))) m
+              WHERE r.id = m.review_id",
         )
         .bind(day.org_id)
         .bind(day.rep_id)
@@ -352,8 +372,7 @@ pub async fn day_visits(
            FROM visits v
            LEFT JOIN LATERAL (
                 SELECT decision FROM visit_reviews
-                 WHERE org_id = v.org_id AND rep_id = v.rep_id AND outlet_id = v.outlet_id AND arrival = v.arrival
-                   AND decision IN ('accepted', 'rejected')
+                 WHERE org_id = v.org_id AND visit_id = v.id AND decision IN ('accepted', 'rejected')
                  ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
           WHERE v.org_id = $1 AND v.rep_id = $2 AND v.rep_day BETWEEN $3 AND $4
           ORDER BY v.rep_day, v.arrival",
@@ -496,18 +515,16 @@ pub async fn add_review(
     .await
 }
 
-/// The reviews of a visit (by its natural key), oldest first.
+/// The reviews of a visit, oldest first.
 pub async fn reviews(db: impl PgExecutor<'_>, org_id: i64, visit: &VisitKey) -> Result<Vec<VisitReview>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason, created_at
            FROM visit_reviews
-          WHERE org_id = $1 AND rep_id = $2 AND outlet_id = $3 AND arrival = $4
+          WHERE org_id = $1 AND visit_id = $2
           ORDER BY created_at, id",
     )
     .bind(org_id)
-    .bind(visit.rep_id)
-    .bind(visit.outlet_id)
-    .bind(visit.arrival)
+    .bind(visit.id)
     .fetch_all(db)
     .await
 }

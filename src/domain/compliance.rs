@@ -11,15 +11,15 @@
 //! - Time in market = last departure - first arrival of the valid visits; in-store time = the sum
 //!   of their dwell; travel time = time in market - in-store time.
 //! - Distance travelled: the sum of great-circle steps between consecutive usable fixes (accuracy
-//!   known and at most [`ComplianceRules::max_accuracy_m`] or unknown, not flagged as a speed
-//!   jump); a step across a gap longer than [`ComplianceRules::max_gap_s`] is not bridged.
+//!   known and at most [`ComplianceRules::max_accuracy_m`] or unknown, and not implying more than
+//!   [`ComplianceRules::max_speed_mps`] from the previous kept fix); a step across a gap longer
+//!   than [`ComplianceRules::max_gap_s`] is not bridged.
 //! - Verified rate % = verified / all visits; suspect rate % likewise.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::geo::haversine_m;
-use crate::domain::ping::flags;
 
 /// Thresholds of the distance figure; [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,11 +28,13 @@ pub struct ComplianceRules {
     pub max_gap_s: i64,
     /// Fixes less accurate than this (metres) are left out of the distance. Default 100.
     pub max_accuracy_m: f64,
+    /// A fix implying more than this speed (m/s) from the previous kept one is left out. Default 70.
+    pub max_speed_mps: f64,
 }
 
 impl Default for ComplianceRules {
     fn default() -> Self {
-        ComplianceRules { max_gap_s: 600, max_accuracy_m: 100.0 }
+        ComplianceRules { max_gap_s: 600, max_accuracy_m: 100.0, max_speed_mps: 70.0 }
     }
 }
 
@@ -144,16 +146,30 @@ fn pct(part: usize, whole: usize) -> Option<f64> {
 pub fn distance_m(fixes: &[TrackFix], rules: &ComplianceRules) -> f64 {
     let mut usable: Vec<&TrackFix> = fixes
         .iter()
-        .filter(|f| f.flags & flags::SPEED_JUMP == 0)
         .filter(|f| f.accuracy_m.is_none_or(|a| f64::from(a) <= rules.max_accuracy_m))
         .filter(|f| f.lat.is_finite() && f.lon.is_finite())
         .collect();
     usable.sort_by(|a, b| a.fix_time.cmp(&b.fix_time).then(a.lat.total_cmp(&b.lat)).then(a.lon.total_cmp(&b.lon)));
-    usable
-        .windows(2)
-        .filter(|w| (w[1].fix_time - w[0].fix_time).num_seconds() <= rules.max_gap_s)
-        .map(|w| haversine_m(w[0].lat, w[0].lon, w[1].lat, w[1].lon))
-        .sum()
+    // Jumps are judged here against the previous kept fix (not by the stored flag, which depends
+    // on how the fixes arrived).
+    let mut total = 0.0;
+    let mut previous: Option<&TrackFix> = None;
+    for f in usable {
+        let Some(p) = previous else {
+            previous = Some(f);
+            continue;
+        };
+        let dt = (f.fix_time - p.fix_time).num_milliseconds() as f64 / 1000.0;
+        let step = haversine_m(p.lat, p.lon, f.lat, f.lon);
+        if dt > 0.0 && step / dt > rules.max_speed_mps {
+            continue;
+        }
+        if dt <= rules.max_gap_s as f64 {
+            total += step;
+        }
+        previous = Some(f);
+    }
+    total
 }
 
 /// The compliance of one rep-day.
@@ -307,8 +323,8 @@ mod tests {
         let fixes = [
             at(0, 0.0, Some(5.0), 0),
             at(1, 100.0, None, 0),
-            at(2, 5000.0, Some(5.0), flags::SPEED_JUMP), // left out
-            at(3, 200.0, Some(500.0), 0),                // left out: blurred
+            at(2, 5000.0, Some(5.0), 1),  // left out: 80 m/s from the fix before
+            at(3, 200.0, Some(500.0), 0), // left out: blurred
             at(4, 300.0, Some(5.0), 0),
             at(30, 1300.0, Some(5.0), 0), // after a 26-minute gap: not bridged
             at(31, 1400.0, Some(5.0), 0),

@@ -48,9 +48,19 @@ pub struct PlanInput {
     pub items: Vec<ItemInput>,
 }
 
+/// Dates a plan (or a request about plans and visits) may name: 2000-01-01 to 2100-12-31.
+pub fn date_in_range(d: NaiveDate) -> bool {
+    (NaiveDate::from_ymd_opt(2000, 1, 1)..=NaiveDate::from_ymd_opt(2100, 12, 31)).contains(&Some(d))
+}
+
 /// Every problem of a plan, items named by index (`items[3].weekday`).
 pub fn problems(p: &PlanInput) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    for (field, date) in [("valid_from", Some(p.valid_from)), ("valid_to", p.valid_to)] {
+        if date.is_some_and(|d| !date_in_range(d)) {
+            errors.push(FieldError::new(field, "must be a date from 2000-01-01 to 2100-12-31"));
+        }
+    }
     let name = p.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         errors
@@ -123,7 +133,10 @@ pub fn recurring_days(
                 out.push(day);
             }
         }
-        day += Duration::days(1);
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
     }
     out
 }

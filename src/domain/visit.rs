@@ -31,7 +31,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::geo::{Footprint, haversine_m};
-use crate::domain::ping::flags;
 
 /// Version of these rules, stored with every visit.
 pub const RULE_VERSION: &str = "visits-v1";
@@ -97,7 +96,8 @@ pub struct VisitFix {
     /// Metres; `None` = unknown.
     pub accuracy_m: Option<f32>,
     pub mock: bool,
-    /// `pings.flags` (bit [`flags::SPEED_JUMP`]).
+    /// `pings.flags`, kept for the record; the rules recompute speed jumps themselves, since the
+    /// stored flag depends on the order the fixes arrived in.
     pub flags: i32,
 }
 
@@ -296,11 +296,15 @@ fn presences(f: &[VisitFix], o: &CandidateOutlet, rules: &VisitRules) -> Vec<Pre
         if d <= reach {
             if let Some(p) = current.as_mut() {
                 let last = &f[*p.fixes.last().unwrap_or(&k)];
-                let gap = (fix.fix_time - last.fix_time).num_seconds();
-                let left = away_since.is_some_and(|t| (fix.fix_time - t).num_seconds() > rules.exit_grace_s);
-                if left || (away_since.is_none() && gap > rules.max_bridge_s) {
+                // The data gap after the last fix at the outlet (up to the first fix elsewhere, if
+                // any) is bridged up to the limit; time away (from that first fix elsewhere) is
+                // allowed up to the grace.
+                let until = away_since.unwrap_or(fix.fix_time);
+                let gap = (until - last.fix_time).num_seconds();
+                let left = away_since.is_some_and(|a| (fix.fix_time - a).num_seconds() > rules.exit_grace_s);
+                if left || gap > rules.max_bridge_s {
                     out.extend(current.take());
-                } else if away_since.is_none() && gap > rules.max_gap_s {
+                } else if gap > rules.max_gap_s {
                     p.bridged.push(gap);
                 }
             }
@@ -341,12 +345,8 @@ fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rule
     let max_gap_s = fixes.windows(2).map(|w| (w[1].fix_time - w[0].fix_time).num_seconds()).max().unwrap_or(0);
 
     let mut signals = Signals { mock_fixes: fixes.iter().filter(|x| x.mock).count(), ..Signals::default() };
-    signals.speed_jumps = fixes
-        .iter()
-        .skip(1)
-        .filter(|x| x.flags & flags::SPEED_JUMP != 0)
-        .count()
-        .max(fixes.windows(2).filter(|w| implied_speed(w[0], w[1]) > rules.max_speed_mps).count());
+    // Recomputed here, not read from the stored flag (which depends on how the fixes arrived).
+    signals.speed_jumps = fixes.windows(2).filter(|w| implied_speed(w[0], w[1]) > rules.max_speed_mps).count();
     signals.teleport = p.fixes[0] > 0 && implied_speed(&f[p.fixes[0] - 1], first) > rules.max_speed_mps;
     if fixes.len() >= rules.min_fixes_for_variance {
         // Bit-identical: real fixes scatter in the last digits.
@@ -564,6 +564,18 @@ mod tests {
         assert_eq!(
             visits.iter().map(|v| (v.arrival, v.departure)).collect::<Vec<_>>(),
             vec![(t(0), t(300)), (t(1200), t(1500))]
+        );
+    }
+
+    #[test]
+    fn a_long_gap_ending_in_a_stray_fix_is_not_bridged() {
+        let mut fixes = around(0, 300, 30, 0.0);
+        fixes.push(fix(5 * 3600, 200.0, 8.0));
+        fixes.extend(around(5 * 3600 + 30, 5 * 3600 + 330, 30, 0.0));
+        let visits = derive(&fixes, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(
+            visits.iter().map(|v| (v.arrival, v.dwell_s)).collect::<Vec<_>>(),
+            vec![(t(0), 300), (t(5 * 3600 + 30), 300)]
         );
     }
 

@@ -100,9 +100,10 @@ async fn create_plan(
     tx.commit().await?;
     drop(conn);
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
-    // From the first valid day (a plan may start in the past), to the horizon.
+    // From the first valid day (a plan may start in the past; at most a year back), to the horizon.
+    let from = input.valid_from.max(today - Duration::days(366));
     let to = today.max(input.valid_from) + Duration::days(HORIZON_DAYS);
-    db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, input.valid_from, to).await?;
+    db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, from, to).await?;
     let plan =
         db::plans::get(&state.db, auth.org_id, plan_id).await?.ok_or_else(|| ApiError::not_found("plan", plan_id))?;
     Ok((StatusCode::CREATED, Json(plan)))
@@ -193,6 +194,9 @@ async fn rep_day_plan(
         db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
     auth.check_rep(rep.id, rep.territory_path.as_deref())?;
     let date = match q.date {
+        Some(d) if !plan::date_in_range(d) => {
+            return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));
+        }
         Some(d) => d,
         None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
     };

@@ -46,6 +46,11 @@ struct RepVisits {
 fn days(from: Option<NaiveDate>, to: Option<NaiveDate>, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let from = from.unwrap_or(today);
     let to = to.unwrap_or(from);
+    for (field, d) in [("from", from), ("to", to)] {
+        if !crate::domain::plan::date_in_range(d) {
+            return Err(ApiError::field(field, "must be a date from 2000-01-01 to 2100-12-31"));
+        }
+    }
     if to < from {
         return Err(ApiError::field("to", "must not be before `from`"));
     }
@@ -221,6 +226,9 @@ async fn recompute(
 ) -> Result<(axum::http::StatusCode, Json<RecomputeReport>), ApiError> {
     if req.to < req.from {
         return Err(ApiError::field("to", "must not be before `from`"));
+    }
+    if !crate::domain::plan::date_in_range(req.from) || !crate::domain::plan::date_in_range(req.to) {
+        return Err(ApiError::field("from", "dates must be from 2000-01-01 to 2100-12-31"));
     }
     if (req.to - req.from).num_days() >= 366 {
         return Err(ApiError::field("to", "a recomputation covers at most 366 days"));

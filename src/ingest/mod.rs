@@ -192,14 +192,8 @@ impl Ingest {
             osmand_senders: SenderCache::default(),
             relay,
         });
-        // Last known positions survive a restart: read them while the server starts serving;
-        // then keep up with what the other instances commit.
-        let (loader, db_for_loader) = (Arc::downgrade(&ingest), db.clone());
-        tokio::spawn(async move {
-            if let Some(ingest) = loader.upgrade() {
-                ingest.reload_latest(&db_for_loader).await;
-            }
-        });
+        // Last known positions survive a restart: the listener reads them once it listens (so no
+        // fix committed by another instance falls between the two), then keeps up with the others.
         tokio::spawn(relay::publish(db.clone(), instance, relayed));
         tokio::spawn(relay::listen(db.clone(), instance, Arc::downgrade(&ingest)));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));

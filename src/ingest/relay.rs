@@ -123,8 +123,9 @@ pub(super) async fn publish(db: PgPool, instance: u64, mut rx: mpsc::UnboundedRe
     }
 }
 
-/// Takes the other instances' fixes into `ingest` until it is gone or the pool is closed. After a
-/// lost connection it reads the stored last positions again (what it missed meanwhile).
+/// Reads the stored last positions once it listens, then takes the other instances' fixes into
+/// `ingest` until it is gone or the pool is closed; after a lost connection it reads the stored
+/// positions again (what it missed meanwhile).
 pub(super) async fn listen(db: PgPool, instance: u64, ingest: Weak<Ingest>) {
     let options = (*db.connect_options()).clone().application_name("fieldvisit positions listener");
     let listen_pool = PgPoolOptions::new()
@@ -134,7 +135,6 @@ pub(super) async fn listen(db: PgPool, instance: u64, ingest: Weak<Ingest>) {
         .idle_timeout(None)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
-    let mut reconnected = false;
     loop {
         if db.is_closed() || ingest.strong_count() == 0 {
             return;
@@ -143,7 +143,6 @@ pub(super) async fn listen(db: PgPool, instance: u64, ingest: Weak<Ingest>) {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, "positions listener cannot connect");
-                reconnected = true;
                 tokio::time::sleep(RECONNECT_AFTER).await;
                 continue;
             }
@@ -153,7 +152,8 @@ pub(super) async fn listen(db: PgPool, instance: u64, ingest: Weak<Ingest>) {
             tokio::time::sleep(RECONNECT_AFTER).await;
             continue;
         }
-        if reconnected && let Some(ingest) = ingest.upgrade() {
+        // Listening: what was stored before (at start) or meanwhile (after a lost connection).
+        if let Some(ingest) = ingest.upgrade() {
             ingest.reload_latest(&db).await;
         }
         loop {
@@ -172,7 +172,6 @@ pub(super) async fn listen(db: PgPool, instance: u64, ingest: Weak<Ingest>) {
                 Ok(None) => ingest.reload_latest(&db).await,
                 Err(e) => {
                     tracing::debug!(error = %e, "positions listener failed; reconnecting");
-                    reconnected = true;
                     break;
                 }
             }

@@ -21,6 +21,8 @@ WITH input AS (
       FROM stored s
       JOIN devices d ON d.org_id = s.org_id AND d.id = s.device_id
       JOIN orgs o ON o.id = s.org_id
+     -- One lock order for every writer (no deadlock between two batches of the same rep-days).
+     ORDER BY 1, 2, 3
     -- An unclaimed row is only locked, not rewritten (migration 0008 has the protocol).
     ON CONFLICT (org_id, rep_id, day) DO UPDATE SET claimed_at = NULL, marked_at = now(), reason = EXCLUDED.reason
      WHERE rep_day_dirty.claimed_at IS NOT NULL

@@ -16,7 +16,12 @@ WITH track AS (
     SELECT DISTINCT ON (l.outlet_id) l.outlet_id, l.location, l.footprint, l.radius_m
       FROM reach r
       JOIN outlet_locations l ON l.org_id = $1 AND l.location && ST_Expand(ST_Envelope(r.g), r.dx, r.dy)
-     WHERE l.valid_to IS NULL OR l.valid_to > $5
+     WHERE (l.valid_to IS NULL OR l.valid_to > $5)
+       -- The row valid at the start of the day (or the first one): not a later row of an outlet
+       -- that stood elsewhere (outside the box) that day.
+       AND NOT EXISTS (SELECT 1 FROM outlet_locations e
+                        WHERE e.org_id = l.org_id AND e.outlet_id = l.outlet_id AND e.valid_from < l.valid_from
+                          AND (e.valid_to IS NULL OR e.valid_to > $5))
      ORDER BY l.outlet_id, l.valid_from
 )
 SELECT l.outlet_id AS id, ST_Y(l.location) AS lat, ST_X(l.location) AS lon,
