@@ -190,9 +190,7 @@ async fn rep_day_plan(
     Path(rep_id): Path<i64>,
     Query(q): Query<DayQuery>,
 ) -> Result<Json<DayPlan>, ApiError> {
-    let rep =
-        db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
-    auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
     let date = match q.date {
         Some(d) if !plan::date_in_range(d) => {
             return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));

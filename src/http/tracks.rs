@@ -72,7 +72,7 @@ fn period(
 }
 
 /// The rep `rep_id` of the caller's org (404 otherwise) if the caller may see their data (403 otherwise).
-async fn visible_rep(state: &AppState, auth: &Principal, rep_id: i64) -> Result<db::users::User, ApiError> {
+pub(super) async fn visible_rep(state: &AppState, auth: &Principal, rep_id: i64) -> Result<db::users::User, ApiError> {
     let rep =
         db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
     auth.check_rep(rep.id, rep.territory_path.as_deref())?;

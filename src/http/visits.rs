@@ -73,9 +73,7 @@ async fn rep_visits(
     Path(rep_id): Path<i64>,
     Query(q): Query<VisitsQuery>,
 ) -> Result<Json<RepVisits>, ApiError> {
-    let rep =
-        db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
-    auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
     let (from, to) = days(q.from, q.to, today)?;
     let visits = db::visits::of_rep(&state.db, auth.org_id, rep.id, from, to).await?;
@@ -169,9 +167,7 @@ async fn rep_compliance(
     Path(rep_id): Path<i64>,
     Query(q): Query<VisitsQuery>,
 ) -> Result<Json<RepCompliance>, ApiError> {
-    let rep =
-        db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
-    auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
     let (from, to) = days(q.from, q.to, today)?;
     db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, from, to).await?;
