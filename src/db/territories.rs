@@ -96,6 +96,15 @@ pub async fn list(
     .await
 }
 
+/// The direct children of a territory, by code.
+pub async fn children(db: impl PgExecutor<'_>, org_id: i64, parent_id: i64) -> Result<Vec<Territory>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND parent_id = $2 ORDER BY code"))
+        .bind(org_id)
+        .bind(parent_id)
+        .fetch_all(db)
+        .await
+}
+
 /// The deepest territory whose boundary contains the point, if any.
 pub async fn locate(db: impl PgExecutor<'_>, org_id: i64, lat: f64, lon: f64) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(

@@ -2,7 +2,7 @@
 //! 0008): claiming dirty rep-days, reading a rep-day's fixes and candidate outlets as they were that
 //! day, and replacing the rep-day's visits in one transaction under a per-rep-day advisory lock.
 
-use crate::domain::compliance::{DayVisit, Review, TrackFix};
+use crate::domain::compliance::{DayVisit, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
 use crate::domain::visit::{CandidateOutlet, RULE_VERSION, Visit, VisitFix};
@@ -318,6 +318,14 @@ pub struct StoredVisit {
     pub computed_at: DateTime<Utc>,
 }
 
+/// Columns of [`StoredVisit`] over `visits v JOIN outlets o`.
+const STORED_VISIT: &str =
+    "SELECT v.id, v.rep_id, v.outlet_id, o.code AS outlet_code, o.name AS outlet_name, v.rep_day,
+        v.arrival, v.departure, v.dwell_s, v.verdict, v.risk_score, v.ping_count, v.min_distance_m,
+        v.median_distance_m, v.median_accuracy_m, v.max_gap_s, v.alternatives, v.evidence, v.rule_version,
+        v.computed_at
+   FROM visits v JOIN outlets o ON o.org_id = v.org_id AND o.id = v.outlet_id";
+
 /// The visits of a rep with rep-day in `[from, to]`, in arrival order.
 pub async fn of_rep(
     db: impl PgExecutor<'_>,
@@ -326,15 +334,34 @@ pub async fn of_rep(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<StoredVisit>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT v.id, v.rep_id, v.outlet_id, o.code AS outlet_code, o.name AS outlet_name, v.rep_day, v.arrival,
-                v.departure, v.dwell_s, v.verdict, v.risk_score, v.ping_count, v.min_distance_m, v.median_distance_m,
-                v.median_accuracy_m, v.max_gap_s, v.alternatives, v.evidence, v.rule_version, v.computed_at
-           FROM visits v JOIN outlets o ON o.org_id = v.org_id AND o.id = v.outlet_id
-          WHERE v.org_id = $1 AND v.rep_id = $2 AND v.rep_day BETWEEN $3 AND $4
-          ORDER BY v.arrival, v.outlet_id",
-    )
+    sqlx::query_as(&format!(
+        "{STORED_VISIT} WHERE v.org_id = $1 AND v.rep_id = $2 AND v.rep_day BETWEEN $3 AND $4
+          ORDER BY v.arrival, v.outlet_id"
+    ))
     .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// The visits at an outlet (of one rep, when given) with rep-day in `[from, to]`, in arrival order.
+pub async fn of_outlet(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    outlet_id: i64,
+    rep_id: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<StoredVisit>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{STORED_VISIT} WHERE v.org_id = $1 AND v.outlet_id = $2 AND ($3::bigint IS NULL OR v.rep_id = $3)
+            AND v.rep_day BETWEEN $4 AND $5
+          ORDER BY v.arrival, v.rep_id"
+    ))
+    .bind(org_id)
+    .bind(outlet_id)
     .bind(rep_id)
     .bind(from)
     .bind(to)
@@ -386,11 +413,7 @@ pub async fn day_visits(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let review = match r.review.as_deref() {
-                Some("accepted") => Some(Review::Accepted),
-                Some("rejected") => Some(Review::Rejected),
-                _ => None,
-            };
+            let review = super::compliance::review_of(r.review.as_deref());
             let visit = DayVisit {
                 id: r.id,
                 outlet_id: r.outlet_id,

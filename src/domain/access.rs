@@ -68,6 +68,8 @@ pub enum Action {
     ReadTracks,
     ReadVisits,
     ReviewVisits,
+    /// Compliance and outlet figures of a territory (all its reps and outlets).
+    ReadTeamCompliance,
     /// Mark a period's rep-days for visit derivation again (admins).
     RecomputeVisits,
     ReadPlans,
@@ -87,7 +89,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         }
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
         A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits => role == R::Admin,
-        A::ReadUsers | A::ReadDevices => role != R::Rep,
+        A::ReadUsers | A::ReadDevices | A::ReadTeamCompliance => role != R::Rep,
         A::ReviewVisits => matches!(role, R::Admin | R::Supervisor | R::Auditor),
         A::ReadAuditLog => matches!(role, R::Admin | R::Auditor),
         A::IngestPings => false,
@@ -152,6 +154,8 @@ mod tests {
         assert!(allows(Role::Manager, Action::WriteOutlets));
         assert!(!allows(Role::Auditor, Action::WriteOutlets));
         assert!(!allows(Role::Rep, Action::ReadUsers));
+        assert!(!allows(Role::Rep, Action::ReadTeamCompliance));
+        assert!(allows(Role::Manager, Action::ReadTeamCompliance));
         assert!(allows(Role::Auditor, Action::ReadAuditLog));
         assert!(!allows(Role::Manager, Action::ReadAuditLog));
         assert!(!allows(Role::Admin, Action::IngestPings));

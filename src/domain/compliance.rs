@@ -15,9 +15,21 @@
 //!   [`ComplianceRules::max_speed_mps`] from the previous kept fix); a step across a gap longer
 //!   than [`ComplianceRules::max_gap_s`] is not bridged.
 //! - Verified rate % = verified / all visits; suspect rate % likewise.
+//! - A period sums its days' counts and times, and recomputes the percentages from the sums.
+//!
+//! Outlet figures of a period and scope (U = the outlets in scope whose status at the start of
+//! the period was `active`; an outlet registered later counts with its first recorded status;
+//! V = the valid visits of the period at outlets in U, by any rep):
+//! - outlet coverage % = |distinct outlets of U with a visit in V| / |U| x 100;
+//! - required visits of an outlet = its tier's required visits per cycle x period days / cycle
+//!   days (pro rata, not rounded: a 7-day period requires 1 of an A outlet's 4 per 28 days);
+//! - frequency compliance of an outlet = min(valid visits / required visits, 1); frequency
+//!   compliance % = the mean over U x 100;
+//! - dwell compliance % = |V with dwell >= the tier's minimum dwell| / |V| x 100.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::geo::haversine_m;
 
@@ -240,6 +252,204 @@ pub fn rep_day(planned: &[Planned], visits: &[DayVisit], fixes: &[TrackFix], rul
     }
 }
 
+/// What one rep-day's compliance is computed from: planned visits, visits, fixes.
+pub type DayInputs = (Vec<Planned>, Vec<DayVisit>, Vec<TrackFix>);
+
+/// One rep-day's compliance.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ComplianceDay {
+    pub day: NaiveDate,
+    #[serde(flatten)]
+    pub figures: DayCompliance,
+}
+
+/// A period's plan figures: counts and times summed over the days (and reps), percentages over
+/// the sums.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PeriodTotals {
+    pub planned: usize,
+    pub done: usize,
+    pub late: usize,
+    pub short: usize,
+    pub missed: usize,
+    pub plan_compliance_pct: Option<f64>,
+    pub visits: usize,
+    pub valid_visits: usize,
+    pub unplanned_visits: usize,
+    pub verified_visits: usize,
+    pub suspect_visits: usize,
+    pub verified_rate_pct: Option<f64>,
+    pub suspect_rate_pct: Option<f64>,
+    pub time_in_market_s: i64,
+    pub in_store_s: i64,
+    pub travel_s: i64,
+    pub distance_m: f64,
+    /// Rep-days with at least one visit.
+    pub days_in_market: usize,
+}
+
+impl PeriodTotals {
+    /// Adds a rep-day.
+    pub fn add_day(&mut self, d: &DayCompliance) {
+        self.add(&PeriodTotals {
+            planned: d.planned,
+            done: d.done,
+            late: d.late,
+            short: d.short,
+            missed: d.missed,
+            visits: d.visits,
+            valid_visits: d.valid_visits,
+            unplanned_visits: d.unplanned_visits,
+            verified_visits: d.verified_visits,
+            suspect_visits: d.suspect_visits,
+            time_in_market_s: d.time_in_market_s,
+            in_store_s: d.in_store_s,
+            travel_s: d.travel_s,
+            distance_m: d.distance_m,
+            days_in_market: usize::from(d.visits > 0),
+            ..PeriodTotals::default()
+        });
+    }
+
+    /// Adds another period's (or rep's) sums and recomputes the percentages.
+    pub fn add(&mut self, o: &PeriodTotals) {
+        self.planned += o.planned;
+        self.done += o.done;
+        self.late += o.late;
+        self.short += o.short;
+        self.missed += o.missed;
+        self.visits += o.visits;
+        self.valid_visits += o.valid_visits;
+        self.unplanned_visits += o.unplanned_visits;
+        self.verified_visits += o.verified_visits;
+        self.suspect_visits += o.suspect_visits;
+        self.time_in_market_s += o.time_in_market_s;
+        self.in_store_s += o.in_store_s;
+        self.travel_s += o.travel_s;
+        self.distance_m += o.distance_m;
+        self.days_in_market += o.days_in_market;
+        self.plan_compliance_pct = pct(self.done, self.planned);
+        self.verified_rate_pct = pct(self.verified_visits, self.visits);
+        self.suspect_rate_pct = pct(self.suspect_visits, self.visits);
+    }
+}
+
+/// A rep's compliance over a period: every day with inputs, and the totals.
+pub fn rep_period(days: BTreeMap<NaiveDate, DayInputs>, rules: &ComplianceRules) -> (Vec<ComplianceDay>, PeriodTotals) {
+    let days: Vec<ComplianceDay> =
+        days.into_iter().map(|(day, (p, v, f))| ComplianceDay { day, figures: rep_day(&p, &v, &f, rules) }).collect();
+    let mut totals = PeriodTotals::default();
+    for d in &days {
+        totals.add_day(&d.figures);
+    }
+    (days, totals)
+}
+
+/// An outlet in scope, with what the outlet figures need of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeOutlet {
+    pub id: i64,
+    pub tier: String,
+    pub channel_type: String,
+    /// `active`, `closed` or `suspended` at the start of the period.
+    pub status_at_start: String,
+    /// The tier policy: required visits per cycle of `cycle_days`, minimum dwell.
+    pub required_visits: i32,
+    pub cycle_days: i32,
+    pub min_dwell_s: i32,
+}
+
+impl ScopeOutlet {
+    /// Required visits in a period of `period_days` (pro rata, module documentation).
+    pub fn required_in(&self, period_days: i64) -> f64 {
+        f64::from(self.required_visits) * period_days as f64 / f64::from(self.cycle_days.max(1))
+    }
+}
+
+/// A visit at an outlet in scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutletVisit {
+    pub outlet_id: i64,
+    pub visit: DayVisit,
+}
+
+/// The outlet figures of a period (module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutletFigures {
+    /// |U|: outlets in scope active at the start of the period.
+    pub active_outlets: usize,
+    /// Outlets of U with at least one valid visit.
+    pub visited_outlets: usize,
+    pub coverage_pct: Option<f64>,
+    pub frequency_compliance_pct: Option<f64>,
+    /// |V|: valid visits at outlets of U.
+    pub valid_visits: usize,
+    /// Valid visits with a dwell of at least the tier's minimum.
+    pub dwell_ok_visits: usize,
+    pub dwell_compliance_pct: Option<f64>,
+}
+
+/// One outlet's frequency over a period.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutletFrequency {
+    pub outlet_id: i64,
+    pub required_visits: f64,
+    pub valid_visits: usize,
+    /// min(valid / required, 1) x 100.
+    pub frequency_compliance_pct: f64,
+    pub last_valid_visit: Option<DateTime<Utc>>,
+}
+
+/// Each outlet of U with its frequency figures, in the order of `outlets`.
+pub fn outlet_frequencies(outlets: &[ScopeOutlet], visits: &[OutletVisit], period_days: i64) -> Vec<OutletFrequency> {
+    let mut valid: HashMap<i64, (usize, Option<DateTime<Utc>>)> = HashMap::new();
+    for v in visits.iter().filter(|v| v.visit.is_valid()) {
+        let e = valid.entry(v.outlet_id).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(Some(v.visit.arrival));
+    }
+    outlets
+        .iter()
+        .filter(|o| o.status_at_start == "active")
+        .map(|o| {
+            let (n, last) = valid.get(&o.id).copied().unwrap_or_default();
+            let required = o.required_in(period_days);
+            let ratio = if required > 0.0 { (n as f64 / required).min(1.0) } else { 1.0 };
+            OutletFrequency {
+                outlet_id: o.id,
+                required_visits: required,
+                valid_visits: n,
+                frequency_compliance_pct: ratio * 100.0,
+                last_valid_visit: last,
+            }
+        })
+        .collect()
+}
+
+/// The outlet figures of `outlets` over a period of `period_days` (module documentation).
+pub fn outlet_figures(outlets: &[ScopeOutlet], visits: &[OutletVisit], period_days: i64) -> OutletFigures {
+    let active: HashMap<i64, &ScopeOutlet> =
+        outlets.iter().filter(|o| o.status_at_start == "active").map(|o| (o.id, o)).collect();
+    let freq = outlet_frequencies(outlets, visits, period_days);
+    let in_u: Vec<&OutletVisit> =
+        visits.iter().filter(|v| v.visit.is_valid() && active.contains_key(&v.outlet_id)).collect();
+    let dwell_ok = in_u
+        .iter()
+        .filter(|v| active.get(&v.outlet_id).is_some_and(|o| v.visit.dwell_s >= i64::from(o.min_dwell_s)))
+        .count();
+    let visited = freq.iter().filter(|f| f.valid_visits > 0).count();
+    OutletFigures {
+        active_outlets: active.len(),
+        visited_outlets: visited,
+        coverage_pct: pct(visited, active.len()),
+        frequency_compliance_pct: (!freq.is_empty())
+            .then(|| freq.iter().map(|f| f.frequency_compliance_pct).sum::<f64>() / freq.len() as f64),
+        valid_visits: in_u.len(),
+        dwell_ok_visits: dwell_ok,
+        dwell_compliance_pct: pct(dwell_ok, in_u.len()),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::float_cmp)]
 mod tests {
@@ -331,5 +541,93 @@ mod tests {
         ];
         let d = distance_m(&fixes, &ComplianceRules::default());
         assert!((d - 400.0).abs() < 0.5, "{d}");
+    }
+
+    fn scope_outlet(id: i64, tier: &str, status: &str, required: i32, cycle: i32, min_dwell_s: i32) -> ScopeOutlet {
+        ScopeOutlet {
+            id,
+            tier: tier.into(),
+            channel_type: "agent_point".into(),
+            status_at_start: status.into(),
+            required_visits: required,
+            cycle_days: cycle,
+            min_dwell_s,
+        }
+    }
+
+    /// A hand-computed 14-day period: A outlets need 4 per 28 days (2 in 14), C 1 per 28 (0.5).
+    #[test]
+    fn outlet_figures_are_computed_as_defined() {
+        let outlets = [
+            scope_outlet(1, "A", "active", 4, 28, 600),
+            scope_outlet(2, "A", "active", 4, 28, 600),
+            scope_outlet(3, "C", "active", 1, 28, 300),
+            scope_outlet(4, "C", "closed", 1, 28, 300),
+        ];
+        let at = |outlet_id, id, minutes, verdict: &str| OutletVisit {
+            outlet_id,
+            visit: visit(id, outlet_id, t(9, id), minutes, verdict),
+        };
+        let mut accepted_short = at(2, 5, 4, "short");
+        accepted_short.visit.review = Some(Review::Accepted);
+        let visits = [
+            at(1, 1, 20, "verified"),
+            at(1, 2, 15, "verified"),
+            at(1, 3, 12, "verified"), // a third: outlet 1 stays at 100 %
+            at(2, 4, 2, "short"),     // not valid
+            accepted_short,           // valid, below the dwell minimum
+            at(4, 6, 30, "verified"), // closed outlet: not in U
+            at(9, 7, 30, "verified"), // not in scope
+        ];
+        let f = outlet_figures(&outlets, &visits, 14);
+        assert_eq!((f.active_outlets, f.visited_outlets), (3, 2));
+        assert_eq!(f.coverage_pct, Some(200.0 / 3.0));
+        // Outlet 1: min(3/2, 1) = 1; outlet 2: 1/2; outlet 3: 0/0.5 = 0.
+        assert_eq!(f.frequency_compliance_pct, Some(150.0 / 3.0));
+        assert_eq!((f.valid_visits, f.dwell_ok_visits), (4, 3));
+        assert_eq!(f.dwell_compliance_pct, Some(75.0));
+        let freq = outlet_frequencies(&outlets, &visits, 14);
+        let of = |id| {
+            freq.iter()
+                .find(|f| f.outlet_id == id)
+                .map(|f| (f.required_visits, f.valid_visits, f.frequency_compliance_pct))
+        };
+        assert_eq!(of(1), Some((2.0, 3, 100.0)));
+        assert_eq!(of(2), Some((2.0, 1, 50.0)));
+        assert_eq!(of(3), Some((0.5, 0, 0.0)));
+        assert_eq!(of(4), None, "closed at the start: not in U");
+        let empty = outlet_figures(&[], &[], 14);
+        assert_eq!(
+            (empty.coverage_pct, empty.frequency_compliance_pct, empty.dwell_compliance_pct),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn totals_sum_the_days_and_recompute_the_percentages() {
+        let mut days = BTreeMap::new();
+        let d1 = NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
+        let d2 = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
+        days.insert(
+            d1,
+            (vec![planned(1, 10, None), planned(2, 20, None)], vec![visit(1, 10, t(9, 0), 20, "verified")], vec![]),
+        );
+        days.insert(
+            d2,
+            (
+                vec![planned(3, 10, None)],
+                vec![visit(2, 10, t(9, 0), 20, "verified"), visit(3, 30, t(10, 0), 5, "suspect")],
+                vec![],
+            ),
+        );
+        let (per_day, totals) = rep_period(days, &ComplianceRules::default());
+        assert_eq!(per_day.len(), 2);
+        assert_eq!((totals.planned, totals.done, totals.missed, totals.visits, totals.suspect_visits), (3, 2, 1, 3, 1));
+        assert_eq!(totals.plan_compliance_pct, Some(200.0 / 3.0));
+        assert_eq!(totals.suspect_rate_pct, Some(100.0 / 3.0));
+        assert_eq!((totals.in_store_s, totals.days_in_market), (40 * 60, 2));
+        let mut both = totals.clone();
+        both.add(&totals);
+        assert_eq!((both.planned, both.done, both.plan_compliance_pct), (6, 4, Some(200.0 / 3.0)));
     }
 }

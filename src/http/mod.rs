@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod compliance;
 pub mod error;
 pub mod extract;
 mod import;
@@ -91,6 +92,7 @@ impl AppState {
         (name = "tracks", description = "Raw pings of a rep"),
         (name = "plans", description = "Beat plans and a rep's plan of the day"),
         (name = "visits", description = "Visits derived from pings: verdict, evidence, recomputation"),
+        (name = "compliance", description = "Plan, frequency, coverage and dwell compliance of reps, territories and outlets"),
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
@@ -123,6 +125,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(positioning::router())
             .merge(audit::router())
             .merge(visits::router())
+            .merge(compliance::router())
             .merge(plans::router()),
     )
 }

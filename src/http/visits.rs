@@ -7,18 +7,15 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::db::visits::{StoredVisit, VisitReview};
-use crate::domain::compliance::{self, ComplianceRules, DayCompliance, DayVisit, Planned, TrackFix};
 use axum::extract::State;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(rep_visits))
-        .routes(routes!(rep_compliance))
         .routes(routes!(recompute))
         .routes(routes!(review_visit, visit_reviews))
 }
@@ -28,11 +25,11 @@ const MAX_DAYS: i64 = 93;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct VisitsQuery {
+pub(super) struct VisitsQuery {
     /// First rep-day (local date of the org, YYYY-MM-DD); default today.
-    from: Option<NaiveDate>,
+    pub from: Option<NaiveDate>,
     /// Last rep-day, inclusive; default `from`.
-    to: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -43,7 +40,11 @@ struct RepVisits {
     visits: Vec<StoredVisit>,
 }
 
-fn days(from: Option<NaiveDate>, to: Option<NaiveDate>, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
+pub(super) fn days(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let from = from.unwrap_or(today);
     let to = to.unwrap_or(from);
     for (field, d) in [("from", from), ("to", to)] {
@@ -78,123 +79,6 @@ async fn rep_visits(
     let (from, to) = days(q.from, q.to, today)?;
     let visits = db::visits::of_rep(&state.db, auth.org_id, rep.id, from, to).await?;
     Ok(Json(RepVisits { rep_id: rep.id, from, to, visits }))
-}
-
-/// One rep-day's compliance.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ComplianceDay {
-    day: NaiveDate,
-    #[serde(flatten)]
-    figures: DayCompliance,
-}
-
-/// The period's figures: counts and times summed over the days, percentages over the sums.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ComplianceTotals {
-    planned: usize,
-    done: usize,
-    late: usize,
-    short: usize,
-    missed: usize,
-    plan_compliance_pct: Option<f64>,
-    visits: usize,
-    valid_visits: usize,
-    unplanned_visits: usize,
-    verified_visits: usize,
-    suspect_visits: usize,
-    verified_rate_pct: Option<f64>,
-    suspect_rate_pct: Option<f64>,
-    time_in_market_s: i64,
-    in_store_s: i64,
-    travel_s: i64,
-    distance_m: f64,
-    /// Days with at least one visit.
-    days_in_market: usize,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct RepCompliance {
-    rep_id: i64,
-    from: NaiveDate,
-    to: NaiveDate,
-    totals: ComplianceTotals,
-    /// Every day of the period with planned visits, visits or fixes.
-    days: Vec<ComplianceDay>,
-}
-
-/// What one rep-day's compliance is computed from.
-type DayInputs = (Vec<Planned>, Vec<DayVisit>, Vec<TrackFix>);
-
-fn totals(days: &[ComplianceDay]) -> ComplianceTotals {
-    let sum = |f: fn(&DayCompliance) -> usize| days.iter().map(|d| f(&d.figures)).sum::<usize>();
-    let pct = |part: usize, whole: usize| (whole > 0).then(|| part as f64 * 100.0 / whole as f64);
-    let (planned, done, visits) = (sum(|d| d.planned), sum(|d| d.done), sum(|d| d.visits));
-    let verified = sum(|d| d.verified_visits);
-    let suspect = sum(|d| d.suspect_visits);
-    ComplianceTotals {
-        planned,
-        done,
-        late: sum(|d| d.late),
-        short: sum(|d| d.short),
-        missed: sum(|d| d.missed),
-        plan_compliance_pct: pct(done, planned),
-        visits,
-        valid_visits: sum(|d| d.valid_visits),
-        unplanned_visits: sum(|d| d.unplanned_visits),
-        verified_visits: verified,
-        suspect_visits: suspect,
-        verified_rate_pct: pct(verified, visits),
-        suspect_rate_pct: pct(suspect, visits),
-        time_in_market_s: days.iter().map(|d| d.figures.time_in_market_s).sum(),
-        in_store_s: days.iter().map(|d| d.figures.in_store_s).sum(),
-        travel_s: days.iter().map(|d| d.figures.travel_s).sum(),
-        distance_m: days.iter().map(|d| d.figures.distance_m).sum(),
-        days_in_market: days.iter().filter(|d| d.figures.visits > 0).count(),
-    }
-}
-
-/// Plan compliance of a rep per rep-day and for the period `[from, to]` (local dates): planned
-/// visits done / late / short / missed, unplanned and suspect visits, first arrival and last
-/// departure, time in market, in-store and travel time, distance travelled; definitions in
-/// `src/domain/compliance.rs` and the README. Reviews count: an accepted visit is valid, a rejected
-/// one is not. Scoped like the visits.
-#[utoipa::path(get, path = "/reps/{id}/compliance", tag = "visits", params(VisitsQuery), responses(
-    (status = 200, body = RepCompliance), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 422, body = Problem)))]
-async fn rep_compliance(
-    State(state): State<AppState>,
-    auth: Can<p::ReadVisits>,
-    Path(rep_id): Path<i64>,
-    Query(q): Query<VisitsQuery>,
-) -> Result<Json<RepCompliance>, ApiError> {
-    let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
-    let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
-    let (from, to) = days(q.from, q.to, today)?;
-    db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, from, to).await?;
-    let planned = db::plans::planned_visits(&state.db, auth.org_id, rep.id, from, to).await?;
-    let visits = db::visits::day_visits(&state.db, auth.org_id, rep.id, from, to).await?;
-    let fixes = db::visits::day_fixes(&state.db, auth.org_id, rep.id, from, to).await?;
-    let mut by_day: BTreeMap<NaiveDate, DayInputs> = BTreeMap::new();
-    for p in planned {
-        by_day.entry(p.visit_date).or_default().0.push(Planned {
-            id: p.id,
-            outlet_id: p.outlet_id,
-            window_start: p.window_start,
-            window_end: p.window_end,
-        });
-    }
-    for (day, v) in visits {
-        by_day.entry(day).or_default().1.push(v);
-    }
-    for (day, f) in fixes {
-        by_day.entry(day).or_default().2.push(f);
-    }
-    let rules = ComplianceRules::default();
-    let days: Vec<ComplianceDay> = by_day
-        .into_iter()
-        .map(|(day, (p, v, f))| ComplianceDay { day, figures: compliance::rep_day(&p, &v, &f, &rules) })
-        .collect();
-    Ok(Json(RepCompliance { rep_id: rep.id, from, to, totals: totals(&days), days }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -1,0 +1,227 @@
+//! What compliance is computed from: a rep's planned visits, visits and fixes per local day, and
+//! the outlets and visits of a territory subtree.
+
+use crate::db;
+use crate::domain::compliance::{DayInputs, DayVisit, OutletVisit, Planned, Review, ScopeOutlet};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{FromRow, PgExecutor, PgPool};
+use std::collections::BTreeMap;
+
+/// The inputs of a rep's compliance on the local days `[from, to]`, by day (recurring plans are
+/// materialised for the period first).
+pub async fn rep_inputs(
+    db: &PgPool,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<BTreeMap<NaiveDate, DayInputs>, sqlx::Error> {
+    db::plans::materialize_recurring(db, org_id, rep_id, from, to).await?;
+    let planned = db::plans::planned_visits(db, org_id, rep_id, from, to).await?;
+    let visits = db::visits::day_visits(db, org_id, rep_id, from, to).await?;
+    let fixes = db::visits::day_fixes(db, org_id, rep_id, from, to).await?;
+    let mut by_day: BTreeMap<NaiveDate, DayInputs> = BTreeMap::new();
+    for p in planned {
+        by_day.entry(p.visit_date).or_default().0.push(Planned {
+            id: p.id,
+            outlet_id: p.outlet_id,
+            window_start: p.window_start,
+            window_end: p.window_end,
+        });
+    }
+    for (day, v) in visits {
+        by_day.entry(day).or_default().1.push(v);
+    }
+    for (day, f) in fixes {
+        by_day.entry(day).or_default().2.push(f);
+    }
+    Ok(by_day)
+}
+
+/// An outlet of a territory subtree.
+#[derive(Debug, Clone)]
+pub struct SubtreeOutlet {
+    pub outlet: ScopeOutlet,
+    pub code: String,
+    pub name: String,
+    /// The child of the subtree root the outlet lies under; `None` for the root's own outlets.
+    pub child_id: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct ScopeOutletRow {
+    id: i64,
+    code: String,
+    name: String,
+    tier: String,
+    channel_type: String,
+    child_id: Option<i64>,
+    required_visits: i32,
+    cycle_days: i32,
+    min_dwell_s: i32,
+    status_at_start: String,
+}
+
+/// The outlets of territory `root`'s subtree with their status at the start of local day `from`.
+pub async fn subtree_outlets(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    root: i64,
+    from: NaiveDate,
+) -> Result<Vec<SubtreeOutlet>, sqlx::Error> {
+    let rows: Vec<ScopeOutletRow> = sqlx::query_as(include_str!("sql/scope_outlets.sql"))
+        .bind(org_id)
+        .bind(root)
+        .bind(from)
+        .bind(None::<i64>)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(SubtreeOutlet::from).collect())
+}
+
+/// One outlet with its tier policy and its status at the start of local day `from`.
+pub async fn outlet_policy(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    outlet_id: i64,
+    from: NaiveDate,
+) -> Result<Option<ScopeOutlet>, sqlx::Error> {
+    let row: Option<ScopeOutletRow> = sqlx::query_as(include_str!("sql/scope_outlets.sql"))
+        .bind(org_id)
+        .bind(None::<i64>)
+        .bind(from)
+        .bind(outlet_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| SubtreeOutlet::from(r).outlet))
+}
+
+impl From<ScopeOutletRow> for SubtreeOutlet {
+    fn from(r: ScopeOutletRow) -> Self {
+        SubtreeOutlet {
+            outlet: ScopeOutlet {
+                id: r.id,
+                tier: r.tier,
+                channel_type: r.channel_type,
+                status_at_start: r.status_at_start,
+                required_visits: r.required_visits,
+                cycle_days: r.cycle_days,
+                min_dwell_s: r.min_dwell_s,
+            },
+            code: r.code,
+            name: r.name,
+            child_id: r.child_id,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct ScopeVisitRow {
+    outlet_id: i64,
+    id: i64,
+    arrival: DateTime<Utc>,
+    departure: DateTime<Utc>,
+    dwell_s: i32,
+    verdict: String,
+    review: Option<String>,
+}
+
+impl From<ScopeVisitRow> for OutletVisit {
+    fn from(r: ScopeVisitRow) -> Self {
+        OutletVisit {
+            outlet_id: r.outlet_id,
+            visit: DayVisit {
+                id: r.id,
+                outlet_id: r.outlet_id,
+                arrival: r.arrival,
+                departure: r.departure,
+                dwell_s: i64::from(r.dwell_s),
+                verdict: r.verdict,
+                review: review_of(r.review.as_deref()),
+            },
+        }
+    }
+}
+
+/// The latest accept/reject decision as the domain reads it.
+pub fn review_of(decision: Option<&str>) -> Option<Review> {
+    match decision {
+        Some("accepted") => Some(Review::Accepted),
+        Some("rejected") => Some(Review::Rejected),
+        _ => None,
+    }
+}
+
+/// The visits with rep-day in `[from, to]` at outlets of territory `root`'s subtree, by any rep.
+pub async fn subtree_visits(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    root: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<OutletVisit>, sqlx::Error> {
+    let rows: Vec<ScopeVisitRow> = sqlx::query_as(include_str!("sql/scope_visits.sql"))
+        .bind(org_id)
+        .bind(root)
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(OutletVisit::from).collect())
+}
+
+/// A rep of a territory subtree.
+#[derive(Debug, Clone, FromRow)]
+pub struct SubtreeRep {
+    pub id: i64,
+    pub login: String,
+    pub name: String,
+    pub territory_id: Option<i64>,
+    /// The child of the subtree root the rep belongs under; `None` for reps of the root itself.
+    pub child_id: Option<i64>,
+}
+
+/// The active reps whose territory lies in territory `root`'s subtree.
+pub async fn subtree_reps(db: impl PgExecutor<'_>, org_id: i64, root: i64) -> Result<Vec<SubtreeRep>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.login, u.name, u.territory_id, t.path[array_position(t.path, $2::bigint) + 1] AS child_id
+           FROM users u JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
+          WHERE u.org_id = $1 AND u.role = 'rep' AND u.active AND t.path @> ARRAY[$2::bigint]
+          ORDER BY u.id",
+    )
+    .bind(org_id)
+    .bind(root)
+    .fetch_all(db)
+    .await
+}
+
+/// The visits with rep-day in `[from, to]` at one outlet (of one rep, when given), each with its
+/// latest accept/reject review.
+pub async fn outlet_visits(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    outlet_id: i64,
+    rep_id: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<OutletVisit>, sqlx::Error> {
+    let rows: Vec<ScopeVisitRow> = sqlx::query_as(
+        "SELECT v.outlet_id, v.id, v.arrival, v.departure, v.dwell_s, v.verdict, r.decision AS review
+           FROM visits v
+           LEFT JOIN LATERAL (
+                SELECT decision FROM visit_reviews
+                 WHERE org_id = v.org_id AND visit_id = v.id AND decision IN ('accepted', 'rejected')
+                 ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
+          WHERE v.org_id = $1 AND v.outlet_id = $2 AND ($3::bigint IS NULL OR v.rep_id = $3)
+            AND v.rep_day BETWEEN $4 AND $5
+          ORDER BY v.arrival, v.id",
+    )
+    .bind(org_id)
+    .bind(outlet_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(OutletVisit::from).collect())
+}
