@@ -359,3 +359,42 @@ async fn reviews_are_by_role_audited_and_survive_recomputation(pool: PgPool) {
     let far = app.get(&format!("/api/v1/reps/{}/visits?from=2999-01-01", w.rep.id), Some(&w.manager.token)).await;
     assert_eq!(far.status, 422, "{}", far.describe());
 }
+
+/// A server starting with other visit rules than an org's visits were derived with derives all
+/// that org's rep-days again, and only that org's.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_rule_change_rederives_the_orgs_days(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    // As if org A had been derived by an older release; nothing is dirty.
+    sqlx::query("UPDATE visit_rule_state SET rule_version = 'visits-v0' WHERE org_id = $1")
+        .bind(w.org_a)
+        .execute(&pool)
+        .await
+        .expect("old rules");
+    sqlx::query("DELETE FROM rep_day_dirty").execute(&pool).await.expect("clean");
+    let app = TestApp::spawn(pool.clone()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = app.get("/metrics", None).await.text;
+        let done = metrics
+            .lines()
+            .find(|l| l.starts_with("fieldvisit_rep_days_derived_total{outcome=\"done\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<i64>().ok());
+        let dirty: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(&pool).await.expect("dirty");
+        if dirty == 0 && done.is_some() {
+            // The seeded pings of org A's two phones: two rep-days; org B's phone is not touched.
+            assert_eq!(done, Some(2), "{metrics}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rule change never derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let versions: Vec<(i64, String)> =
+        sqlx::query_as("SELECT org_id, rule_version FROM visit_rule_state ORDER BY org_id")
+            .fetch_all(&pool)
+            .await
+            .expect("state");
+    assert_eq!(versions, vec![(w.org_a, "visits-v1".to_owned()), (w.org_b, "visits-v1".to_owned())]);
+}

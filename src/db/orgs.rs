@@ -12,12 +12,18 @@ pub struct Org {
 }
 
 pub async fn create(db: impl PgExecutor<'_>, slug: &str, name: &str, timezone: &str) -> Result<Org, sqlx::Error> {
-    sqlx::query_as("INSERT INTO orgs (slug, name, timezone) VALUES ($1, $2, $3) RETURNING id, slug, name, timezone")
-        .bind(slug)
-        .bind(name)
-        .bind(timezone)
-        .fetch_one(db)
-        .await
+    // A new org has no visits yet: they are all derived under the current rules.
+    sqlx::query_as(
+        "WITH org AS (INSERT INTO orgs (slug, name, timezone) VALUES ($1, $2, $3) RETURNING id, slug, name, timezone),
+              state AS (INSERT INTO visit_rule_state (org_id, rule_version) SELECT id, $4 FROM org)
+         SELECT id, slug, name, timezone FROM org",
+    )
+    .bind(slug)
+    .bind(name)
+    .bind(timezone)
+    .bind(crate::domain::visit::RULE_VERSION)
+    .fetch_one(db)
+    .await
 }
 
 pub async fn by_slug(db: impl PgExecutor<'_>, slug: &str) -> Result<Option<Org>, sqlx::Error> {

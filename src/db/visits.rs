@@ -288,6 +288,36 @@ pub async fn mark_period(
     Ok(done.rows_affected())
 }
 
+/// Marks every rep-day of the orgs whose visits were derived under another rule version than
+/// `rule_version` (or before versions were recorded) dirty and records the version for them, in
+/// one transaction. Returns the rep-days marked.
+pub async fn mark_rule_change(db: &PgPool, rule_version: &str) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let orgs: Vec<i64> = sqlx::query_scalar(
+        "SELECT o.id FROM orgs o LEFT JOIN visit_rule_state s ON s.org_id = o.id
+          WHERE s.rule_version IS DISTINCT FROM $1 ORDER BY o.id FOR UPDATE OF o",
+    )
+    .bind(rule_version)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut marked = 0;
+    for org_id in orgs {
+        let first = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+        let last = NaiveDate::from_ymd_opt(2100, 12, 31).unwrap_or_default();
+        marked += mark_period(&mut *tx, org_id, first, last, "rule_change").await?;
+        sqlx::query(
+            "INSERT INTO visit_rule_state (org_id, rule_version) VALUES ($1, $2)
+             ON CONFLICT (org_id) DO UPDATE SET rule_version = EXCLUDED.rule_version, applied_at = now()",
+        )
+        .bind(org_id)
+        .bind(rule_version)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(marked)
+}
+
 /// A stored visit as the API shows it.
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct StoredVisit {

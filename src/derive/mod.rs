@@ -54,6 +54,13 @@ impl Deriver {
 
 async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
     let rules = VisitRules::default();
+    match visits::mark_rule_change(&db, visit::RULE_VERSION).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(rep_days = n, rule_version = visit::RULE_VERSION, "visit rules changed: rep-days marked");
+        }
+        Err(e) => tracing::warn!(error = %e, "rep-days of a rule change not marked; they are derived when next dirty"),
+    }
     loop {
         if db.is_closed() {
             return;
