@@ -30,7 +30,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::geo::{Footprint, haversine_m};
+use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
+use geo::CoordsIter;
 
 /// Version of these rules, stored with every visit.
 pub const RULE_VERSION: &str = "visits-v1";
@@ -233,12 +234,24 @@ fn accuracy(f: &VisitFix) -> f64 {
 /// Stays of the day (Li et al. 2008): from each anchor fix, the longest run of following fixes
 /// within D of the anchor; a run lasting at least T is a stay, and the next anchor is the fix after it.
 pub fn stays(fixes: &[VisitFix], rules: &VisitRules) -> Vec<Stay> {
-    let f = ordered(fixes);
+    stays_of_ordered(&ordered(fixes), rules)
+}
+
+/// [`stays`] of fixes already in [`ordered`] order.
+fn stays_of_ordered(f: &[VisitFix], rules: &VisitRules) -> Vec<Stay> {
+    // Within D on the sphere <=> unit-sphere chord within the chord of D (monotone): three
+    // multiplications per comparison instead of a haversine.
+    let xyz: Vec<[f64; 3]> = f.iter().map(|x| unit_xyz(x.lat, x.lon)).collect();
+    let limit = chord_for_m(rules.stay_distance_m).powi(2);
+    let within = |a: &[f64; 3], b: &[f64; 3]| {
+        let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+        dx * dx + dy * dy + dz * dz <= limit
+    };
     let mut out = Vec::new();
     let mut i = 0;
     while i < f.len() {
         let mut j = i + 1;
-        while j < f.len() && haversine_m(f[i].lat, f[i].lon, f[j].lat, f[j].lon) <= rules.stay_distance_m {
+        while j < f.len() && within(&xyz[i], &xyz[j]) {
             j += 1;
         }
         let last = j - 1;
@@ -284,41 +297,77 @@ fn implied_speed(a: &VisitFix, b: &VisitFix) -> f64 {
     if dt <= 0.0 { f64::INFINITY } else { excess / dt }
 }
 
+/// Fix indexes by latitude, for the fixes near an outlet.
+struct ByLatitude {
+    order: Vec<usize>,
+    lats: Vec<f64>,
+}
+
+impl ByLatitude {
+    fn new(f: &[VisitFix]) -> Self {
+        let mut order: Vec<usize> = (0..f.len()).collect();
+        order.sort_by(|&a, &b| f[a].lat.total_cmp(&f[b].lat).then(a.cmp(&b)));
+        let lats = order.iter().map(|&k| f[k].lat).collect();
+        ByLatitude { order, lats }
+    }
+
+    /// Indexes (in fix order) of the fixes with latitude in `[lo, hi]`.
+    fn band(&self, lo: f64, hi: f64) -> Vec<usize> {
+        let from = self.lats.partition_point(|&l| l < lo);
+        let to = self.lats.partition_point(|&l| l <= hi);
+        let mut v = self.order[from..to].to_vec();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Metres per degree of latitude, a little less than the true ~111.2 km so that bands err wide.
+const M_PER_DEG_LAT: f64 = 110_000.0;
+
 /// The presences at one outlet over the ordered fixes.
-fn presences(f: &[VisitFix], o: &CandidateOutlet, rules: &VisitRules) -> Vec<Presence> {
+fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &VisitRules) -> Vec<Presence> {
+    let reach_max = o.radius_m + rules.accuracy_cap_m;
+    let (mut lo, mut hi) = (o.lat, o.lat);
+    if let Some(fp) = &o.footprint {
+        for c in fp.area.coords_iter() {
+            lo = lo.min(c.y);
+            hi = hi.max(c.y);
+        }
+    }
+    let pad = reach_max / M_PER_DEG_LAT;
+    // The fixes at the outlet, in fix order, with their distance.
+    let at: Vec<(usize, f64)> = near
+        .band(lo - pad, hi + pad)
+        .into_iter()
+        .filter_map(|k| {
+            let d = o.distance_m(f[k].lat, f[k].lon);
+            (d <= o.radius_m + accuracy(&f[k]).min(rules.accuracy_cap_m)).then_some((k, d))
+        })
+        .collect();
     let mut out = Vec::new();
     let mut current: Option<Presence> = None;
-    // Time of the first fix elsewhere since the last fix at the outlet.
-    let mut away_since: Option<DateTime<Utc>> = None;
-    for (k, fix) in f.iter().enumerate() {
-        let d = o.distance_m(fix.lat, fix.lon);
-        let reach = o.radius_m + accuracy(fix).min(rules.accuracy_cap_m);
-        if d <= reach {
-            if let Some(p) = current.as_mut() {
-                let last = &f[*p.fixes.last().unwrap_or(&k)];
-                // The data gap after the last fix at the outlet (up to the first fix elsewhere, if
-                // any) is bridged up to the limit; time away (from that first fix elsewhere) is
-                // allowed up to the grace.
-                let until = away_since.unwrap_or(fix.fix_time);
-                let gap = (until - last.fix_time).num_seconds();
-                let left = away_since.is_some_and(|a| (fix.fix_time - a).num_seconds() > rules.exit_grace_s);
-                if left || gap > rules.max_bridge_s {
-                    out.extend(current.take());
-                } else if gap > rules.max_gap_s {
-                    p.bridged.push(gap);
-                }
+    for (n, &(k, d)) in at.iter().enumerate() {
+        if let Some(p) = current.as_mut() {
+            let prev = at[n - 1].0;
+            let last = &f[prev];
+            // The first fix elsewhere since the last fix at the outlet, if any.
+            let away_since = (k > prev + 1).then(|| f[prev + 1].fix_time);
+            // The data gap after the last fix at the outlet (up to the first fix elsewhere, if
+            // any) is bridged up to the limit; time away (from that first fix elsewhere) is
+            // allowed up to the grace.
+            let until = away_since.unwrap_or(f[k].fix_time);
+            let gap = (until - last.fix_time).num_seconds();
+            let left = away_since.is_some_and(|a| (f[k].fix_time - a).num_seconds() > rules.exit_grace_s);
+            if left || gap > rules.max_bridge_s {
+                out.extend(current.take());
+            } else if gap > rules.max_gap_s {
+                p.bridged.push(gap);
             }
-            let p = current.get_or_insert_with(|| Presence {
-                fixes: Vec::new(),
-                distances: Vec::new(),
-                bridged: Vec::new(),
-            });
-            p.fixes.push(k);
-            p.distances.push(d);
-            away_since = None;
-        } else if current.is_some() && away_since.is_none() {
-            away_since = Some(fix.fix_time);
         }
+        let p =
+            current.get_or_insert_with(|| Presence { fixes: Vec::new(), distances: Vec::new(), bridged: Vec::new() });
+        p.fixes.push(k);
+        p.distances.push(d);
     }
     out.extend(current);
     out
@@ -415,13 +464,14 @@ pub fn risk(s: &Signals) -> f64 {
 /// The visits of a rep-day, in arrival order.
 pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRules) -> Vec<Visit> {
     let f = ordered(fixes);
-    let day_stays = stays(&f, rules);
+    let day_stays = stays_of_ordered(&f, rules);
+    let near = ByLatitude::new(&f);
     let mut outlets: Vec<&CandidateOutlet> = outlets.iter().collect();
     outlets.sort_by_key(|o| o.id);
     outlets.dedup_by_key(|o| o.id);
     let mut candidates: Vec<Visit> = Vec::new();
     for o in &outlets {
-        for p in presences(&f, o, rules) {
+        for p in presences(&f, &near, o, rules) {
             candidates.extend(judge(&f, &p, o, &day_stays, rules));
         }
     }
