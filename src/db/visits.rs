@@ -118,15 +118,16 @@ struct CandidateRow {
     min_dwell_s: i32,
 }
 
-/// Outlets that were not closed and stood within their radius plus `accuracy_cap_m` of one of the
-/// positions during `[from, to)` (distance to the point or to the footprint), with the location
-/// they had then (the one valid at `from` when an outlet moved that day) and their tier's radius
-/// and minimum dwell. `positions` are (lon, lat); near-duplicates may be thinned by the caller.
+/// Outlets that were not closed at `from` and may have been within their geofence of one of the
+/// positions during `[from, to)`: every such outlet and possibly others (the domain rules judge the
+/// distance exactly). Each with the location it had then (the one valid at `from` when an outlet
+/// moved that day) and its tier's radius and minimum dwell. `positions` are (lon, lat) cells;
+/// `margin_m` covers the accuracy cap and how far a fix may lie from its cell.
 pub async fn candidates(
     db: impl PgExecutor<'_>,
     org_id: i64,
     positions: &[(f64, f64)],
-    accuracy_cap_m: f64,
+    margin_m: f64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<CandidateOutlet>, sqlx::Error> {
@@ -137,7 +138,7 @@ pub async fn candidates(
         .bind(org_id)
         .bind(positions.iter().map(|p| p.0).collect::<Vec<_>>())
         .bind(positions.iter().map(|p| p.1).collect::<Vec<_>>())
-        .bind(accuracy_cap_m)
+        .bind(margin_m)
         .bind(from)
         .bind(to)
         .fetch_all(db)

@@ -334,11 +334,33 @@ fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &Vis
             hi = hi.max(c.y);
         }
     }
+    let (mut west, mut east) = (o.lon, o.lon);
+    if let Some(fp) = &o.footprint {
+        for c in fp.area.coords_iter() {
+            west = west.min(c.x);
+            east = east.max(c.x);
+        }
+    }
     let pad = reach_max / M_PER_DEG_LAT;
+    // Degrees of longitude per degree of latitude shrink towards the poles; near them (and across
+    // the antimeridian) every fix of the band is judged.
+    let cos = (lo.abs().max(hi.abs()) + pad).min(90.0).to_radians().cos();
+    let lon_pad = if cos > 0.05 && east - west < 1.0 { pad / cos } else { f64::INFINITY };
+    let in_lon = |lon: f64| {
+        let d = if lon < west {
+            west - lon
+        } else if lon > east {
+            lon - east
+        } else {
+            0.0
+        };
+        d.min(360.0 - d) <= lon_pad
+    };
     // The fixes at the outlet, in fix order, with their distance.
     let at: Vec<(usize, f64)> = near
         .band(lo - pad, hi + pad)
         .into_iter()
+        .filter(|&k| in_lon(f[k].lon))
         .filter_map(|k| {
             let d = o.distance_m(f[k].lat, f[k].lon);
             (d <= o.radius_m + accuracy(&f[k]).min(rules.accuracy_cap_m)).then_some((k, d))
