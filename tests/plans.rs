@@ -139,3 +139,105 @@ async fn plan_problems_are_named_by_item_and_scope_is_enforced(pool: PgPool) {
     assert_problem(&app.get(&path, Some(&w.manager.token)).await, 403, &path);
     assert_problem(&app.get(&path, Some(&w.admin_b.token)).await, 404, &path);
 }
+
+/// A stored visit `days_ago` days before `day` (as the deriver writes them).
+async fn visit_days_ago(pool: &PgPool, org: i64, rep: i64, outlet: i64, day: NaiveDate, days_ago: i64) -> i64 {
+    let rep_day = day - Duration::days(days_ago);
+    sqlx::query_scalar(
+        "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, ping_count, rule_version)
+         VALUES ($1, $2, $3, $4, $4::timestamp AT TIME ZONE 'Asia/Shanghai' + interval '10 hours',
+                 $4::timestamp AT TIME ZONE 'Asia/Shanghai' + interval '10 hours 15 minutes', 900, 'verified', 30, 'visits-v1')
+         RETURNING id",
+    )
+    .bind(org)
+    .bind(rep)
+    .bind(outlet)
+    .bind(rep_day)
+    .fetch_one(pool)
+    .await
+    .expect("visit")
+}
+
+/// The proposal names the outlets of the rep's territory that are due by their tier's policy
+/// (tier A: 4 visits per 28 days, one every 7 days), the never validly visited first, routes them
+/// nearest-first from the start, and its items can be posted as a plan.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_plan_proposal_routes_the_due_outlets_nearest_first(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let org = w.org_a;
+    sqlx::query("UPDATE tier_policies SET required_visits = 4, cycle_days = 28 WHERE org_id = $1 AND tier = 'A'")
+        .bind(org)
+        .execute(&pool)
+        .await
+        .expect("tier");
+    let outlet = |code: &'static str, lon: f64| {
+        let pool = pool.clone();
+        async move {
+            fieldvisit::db::outlets::create(&pool, org, &common::outlet_fields(code, "A", (39.95, lon), Some(w.t1)))
+                .await
+                .expect("outlet")
+        }
+    };
+    let p2 = outlet("P2", 116.062).await;
+    let p3 = outlet("P3", 116.07).await;
+    let p4 = outlet("P4", 116.08).await;
+    let p5 = outlet("P5", 116.085).await;
+    sqlx::query("UPDATE outlets SET status = 'closed' WHERE org_id = $1 AND id = $2")
+        .bind(org)
+        .bind(p5)
+        .execute(&pool)
+        .await
+        .expect("close");
+    let day = today(&pool, org).await;
+    visit_days_ago(&pool, org, w.rep.id, w.o1, day, 3).await; // 3 of 7 days: not due
+    visit_days_ago(&pool, org, w.peer.id, p2, day, 10).await; // by another rep: 10 / 7
+    let rejected = visit_days_ago(&pool, org, w.rep.id, p4, day, 2).await; // rejected: never validly visited
+    let app = TestApp::spawn(pool.clone()).await;
+    let review = json!({"decision": "rejected", "reason": "the shop was closed that day"});
+    let res = app.post(&format!("/api/v1/visits/{rejected}/reviews"), Some(&w.supervisor.token), &review).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+
+    let path = format!("/api/v1/reps/{}/plan-proposal", w.rep.id);
+    let stops = |res: &common::Res| -> Vec<i64> {
+        res.json["stops"].as_array().expect("stops").iter().filter_map(|s| s["outlet_id"].as_i64()).collect()
+    };
+    // From the east end of T1: P4, P3, then P2; o1 is not due, P5 is closed, o2 is in T2.
+    let res = app.get(&format!("{path}?date={day}&start_lat=39.95&start_lon=116.09"), Some(&w.manager.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(stops(&res), [p4, p3, p2], "{}", res.describe());
+    assert_eq!((res.json["due_outlets"].as_i64(), res.json["start"]["source"].as_str()), (Some(3), Some("given")));
+    let s = &res.json["stops"];
+    assert_eq!(
+        (s[0]["code"].as_str(), s[0]["days_since"].is_null(), s[0]["seq"].as_i64()),
+        (Some("P4"), true, Some(1))
+    );
+    assert_eq!(s[2]["days_since"], 10, "{s}");
+    assert!(s[2]["overdue_ratio"].as_f64().is_some_and(|r| (r - 10.0 / 7.0).abs() < 1e-9), "{s}");
+    // ~0.01 degrees of longitude at 39.95 N per leg.
+    assert!(res.json["route_m"].as_f64().is_some_and(|m| (2300.0..2600.0).contains(&m)), "{}", res.describe());
+
+    // Only the two most due (never validly visited), still from the start.
+    let two = app
+        .get(&format!("{path}?date={day}&max_outlets=2&start_lat=39.95&start_lon=116.09"), Some(&w.admin.token))
+        .await;
+    assert_eq!(stops(&two), [p4, p3], "{}", two.describe());
+    // No start given and none known (the seeded pings are years old, no home): from the most due.
+    let free = app.get(&format!("{path}?date={day}"), Some(&w.manager.token)).await;
+    assert_eq!((stops(&free), free.json["start"].is_null()), (vec![p3, p2, p4], true), "{}", free.describe());
+
+    // Adopted as a dated plan, it is the phone's plan of the day in the same order.
+    let plan =
+        json!({"rep_id": w.rep.id, "name": "proposed", "valid_from": day, "valid_to": day, "items": res.json["items"]});
+    let created = app.post("/api/v1/plans", Some(&w.manager.token), &plan).await;
+    assert_eq!(created.status, 201, "{}", created.describe());
+    let phone = app.get(&format!("/api/v1/reps/{}/plan?date={day}", w.rep.id), Some(&w.device.token)).await;
+    assert_eq!(outlets_of(&phone.json), [p4, p3, p2], "{}", phone.describe());
+
+    // Scope and problems.
+    assert_problem(&app.get(&path, Some(&w.rep.token)).await, 403, &path);
+    let other = format!("/api/v1/reps/{}/plan-proposal", w.rep2.id);
+    assert_problem(&app.get(&other, Some(&w.manager.token)).await, 403, &other);
+    assert_problem(&app.get(&path, Some(&w.admin_b.token)).await, 404, &path);
+    assert_problem(&app.get(&format!("{path}?max_outlets=0"), Some(&w.manager.token)).await, 422, &path);
+    assert_problem(&app.get(&format!("{path}?start_lat=39.9"), Some(&w.manager.token)).await, 422, &path);
+}

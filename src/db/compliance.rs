@@ -44,6 +44,10 @@ pub struct SubtreeOutlet {
     pub outlet: ScopeOutlet,
     pub code: String,
     pub name: String,
+    /// Current status and location.
+    pub status: String,
+    pub lat: f64,
+    pub lon: f64,
     /// The child of the subtree root the outlet lies under; `None` for the root's own outlets.
     pub child_id: Option<i64>,
 }
@@ -55,6 +59,9 @@ struct ScopeOutletRow {
     name: String,
     tier: String,
     channel_type: String,
+    status: String,
+    lat: f64,
+    lon: f64,
     child_id: Option<i64>,
     required_visits: i32,
     cycle_days: i32,
@@ -62,11 +69,12 @@ struct ScopeOutletRow {
     status_at_start: String,
 }
 
-/// The outlets of territory `root`'s subtree with their status at the start of local day `from`.
+/// The outlets of territory `root`'s subtree (the whole org for `None`) with their status at the
+/// start of local day `from`.
 pub async fn subtree_outlets(
     db: impl PgExecutor<'_>,
     org_id: i64,
-    root: i64,
+    root: Option<i64>,
     from: NaiveDate,
 ) -> Result<Vec<SubtreeOutlet>, sqlx::Error> {
     let rows: Vec<ScopeOutletRow> = sqlx::query_as(include_str!("sql/scope_outlets.sql"))
@@ -110,6 +118,9 @@ impl From<ScopeOutletRow> for SubtreeOutlet {
             },
             code: r.code,
             name: r.name,
+            status: r.status,
+            lat: r.lat,
+            lon: r.lon,
             child_id: r.child_id,
         }
     }
@@ -118,6 +129,7 @@ impl From<ScopeOutletRow> for SubtreeOutlet {
 #[derive(FromRow)]
 struct ScopeVisitRow {
     outlet_id: i64,
+    rep_day: NaiveDate,
     id: i64,
     arrival: DateTime<Utc>,
     departure: DateTime<Utc>,
@@ -130,6 +142,7 @@ impl From<ScopeVisitRow> for OutletVisit {
     fn from(r: ScopeVisitRow) -> Self {
         OutletVisit {
             outlet_id: r.outlet_id,
+            rep_day: r.rep_day,
             visit: DayVisit {
                 id: r.id,
                 outlet_id: r.outlet_id,
@@ -152,11 +165,12 @@ pub fn review_of(decision: Option<&str>) -> Option<Review> {
     }
 }
 
-/// The visits with rep-day in `[from, to]` at outlets of territory `root`'s subtree, by any rep.
+/// The visits with rep-day in `[from, to]` at outlets of territory `root`'s subtree (the whole org
+/// for `None`), by any rep.
 pub async fn subtree_visits(
     db: impl PgExecutor<'_>,
     org_id: i64,
-    root: i64,
+    root: Option<i64>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<OutletVisit>, sqlx::Error> {
@@ -168,6 +182,33 @@ pub async fn subtree_visits(
         .fetch_all(db)
         .await?;
     Ok(rows.into_iter().map(OutletVisit::from).collect())
+}
+
+/// Where a rep starts a day: their last stored fix before the end of local day `day`, else their
+/// declared home; (lat, lon) and which of the two.
+pub async fn rep_start(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    day: NaiveDate,
+) -> Result<Option<(f64, f64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT lat, lon, src FROM (
+             (SELECT p.lat, p.lon, 'last_position' AS src, 1 AS pref
+                FROM orgs o JOIN pings p ON p.org_id = o.id
+               WHERE o.id = $1 AND p.fix_time < (($3::date + 1)::timestamp AT TIME ZONE o.timezone)
+                 AND p.fix_time > (($3::date - 30)::timestamp AT TIME ZONE o.timezone)
+                 AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)
+               ORDER BY p.fix_time DESC LIMIT 1)
+             UNION ALL
+             (SELECT ST_Y(home), ST_X(home), 'home', 2 FROM users WHERE org_id = $1 AND id = $2 AND home IS NOT NULL)
+         ) s ORDER BY pref LIMIT 1",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(day)
+    .fetch_optional(db)
+    .await
 }
 
 /// A rep of a territory subtree.
@@ -206,7 +247,7 @@ pub async fn outlet_visits(
     to: NaiveDate,
 ) -> Result<Vec<OutletVisit>, sqlx::Error> {
     let rows: Vec<ScopeVisitRow> = sqlx::query_as(
-        "SELECT v.outlet_id, v.id, v.arrival, v.departure, v.dwell_s, v.verdict, r.decision AS review
+        "SELECT v.outlet_id, v.rep_day, v.id, v.arrival, v.departure, v.dwell_s, v.verdict, r.decision AS review
            FROM visits v
            LEFT JOIN LATERAL (
                 SELECT decision FROM visit_reviews

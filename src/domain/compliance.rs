@@ -370,6 +370,8 @@ impl ScopeOutlet {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutletVisit {
     pub outlet_id: i64,
+    /// The rep-day (local date) of the visit.
+    pub rep_day: NaiveDate,
     pub visit: DayVisit,
 }
 
@@ -566,6 +568,7 @@ mod tests {
         ];
         let at = |outlet_id, id, minutes, verdict: &str| OutletVisit {
             outlet_id,
+            rep_day: NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"),
             visit: visit(id, outlet_id, t(9, id), minutes, verdict),
         };
         let mut accepted_short = at(2, 5, 4, "short");

@@ -207,3 +207,126 @@ mod tests {
         );
     }
 }
+
+/// An outlet that a plan proposal may include: active on the day, with its tier's visit interval
+/// and its last valid visit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueCandidate {
+    pub outlet_id: i64,
+    pub lat: f64,
+    pub lon: f64,
+    /// Days between visits the tier asks for: cycle days / required visits per cycle.
+    pub interval_days: f64,
+    /// Local day of the outlet's last valid visit before the proposed day (by any rep).
+    pub last_valid: Option<NaiveDate>,
+}
+
+/// One stop of a proposed day, in route order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ProposedStop {
+    /// 1-based position in the route.
+    pub seq: i32,
+    pub outlet_id: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub interval_days: f64,
+    pub last_valid_visit: Option<NaiveDate>,
+    /// Days since the last valid visit; `None` = never visited.
+    pub days_since: Option<i64>,
+    /// days since / interval (>= 1 is due); `None` = never visited (most due).
+    pub overdue_ratio: Option<f64>,
+    /// Great-circle metres from the previous stop (or the start).
+    pub leg_m: f64,
+}
+
+/// A proposal for one rep-day: outlets due by their tier's policy, the most overdue first (never
+/// visited before all; then days since the last valid visit / the tier's interval, highest first;
+/// then outlet id), at most `max` of them, ordered as a nearest-neighbour route from `start`
+/// (else from the most overdue outlet). An outlet is due when it was never validly visited or
+/// its last valid visit is at least one interval before `date`.
+pub fn propose(
+    candidates: &[DueCandidate],
+    date: NaiveDate,
+    start: Option<(f64, f64)>,
+    max: usize,
+) -> Vec<ProposedStop> {
+    let ratio = |c: &DueCandidate| c.last_valid.map(|d| (date - d).num_days() as f64 / c.interval_days.max(1e-9));
+    let mut due: Vec<(&DueCandidate, Option<f64>)> = candidates
+        .iter()
+        .filter(|c| c.last_valid.is_none_or(|d| d < date))
+        .map(|c| (c, ratio(c)))
+        .filter(|(_, r)| r.is_none_or(|r| r >= 1.0))
+        .collect();
+    // Never visited (None) first, then the highest ratio, then the smallest id.
+    due.sort_by(|(a, ra), (b, rb)| match (ra, rb) {
+        (None, None) => a.outlet_id.cmp(&b.outlet_id),
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => y.total_cmp(x).then(a.outlet_id.cmp(&b.outlet_id)),
+    });
+    due.dedup_by_key(|(c, _)| c.outlet_id);
+    due.truncate(max);
+    let mut left = due;
+    let mut at = start.or_else(|| left.first().map(|(c, _)| (c.lat, c.lon)));
+    let mut out = Vec::with_capacity(left.len());
+    while let Some(here) = at {
+        let Some((k, leg)) = left
+            .iter()
+            .enumerate()
+            .map(|(k, (c, _))| (k, crate::domain::geo::haversine_m(here.0, here.1, c.lat, c.lon)))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(left[a.0].0.outlet_id.cmp(&left[b.0].0.outlet_id)))
+        else {
+            break;
+        };
+        let (c, r) = left.remove(k);
+        out.push(ProposedStop {
+            seq: out.len() as i32 + 1,
+            outlet_id: c.outlet_id,
+            lat: c.lat,
+            lon: c.lon,
+            interval_days: c.interval_days,
+            last_valid_visit: c.last_valid,
+            days_since: c.last_valid.map(|d| (date - d).num_days()),
+            overdue_ratio: r,
+            leg_m: leg,
+        });
+        at = Some((c.lat, c.lon));
+    }
+    out
+}
+
+#[cfg(test)]
+mod proposal_tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).expect("date")
+    }
+
+    /// An outlet `east_m` metres east of (39.9, 116.4).
+    fn outlet(id: i64, east_m: f64, interval_days: f64, last_valid: Option<NaiveDate>) -> DueCandidate {
+        DueCandidate { outlet_id: id, lat: 39.9, lon: 116.4 + east_m / 85_300.0, interval_days, last_valid }
+    }
+
+    #[test]
+    fn due_outlets_most_overdue_first_then_routed_nearest_neighbour() {
+        let date = day(30);
+        let c = [
+            outlet(1, 3000.0, 7.0, Some(day(27))), // 3 of 7 days: not due
+            outlet(2, 1000.0, 7.0, Some(day(16))), // 14 / 7 = 2
+            outlet(3, 2000.0, 7.0, None),          // never
+            outlet(4, 500.0, 28.0, Some(day(1))),  // 29 / 28
+            outlet(5, 4000.0, 7.0, Some(day(23))), // exactly one interval: due, ratio 1
+        ];
+        let route = propose(&c, date, Some((39.9, 116.4)), 10);
+        let ids: Vec<i64> = route.iter().map(|s| s.outlet_id).collect();
+        assert_eq!(ids, [4, 2, 3, 5], "nearest first from the start, outlet 1 not due");
+        assert_eq!(route[1].overdue_ratio, Some(2.0));
+        assert_eq!(route[2].overdue_ratio, None);
+        assert!((route[0].leg_m - 500.0).abs() < 5.0 && (route[1].leg_m - 500.0).abs() < 5.0, "{route:?}");
+        // Only the three most overdue (never visited, 2, 29/28), routed from outlet 3 without a start.
+        let top: Vec<i64> = propose(&c, date, None, 3).iter().map(|s| s.outlet_id).collect();
+        assert_eq!(top, [3, 2, 4]);
+        assert!(propose(&[], date, None, 3).is_empty());
+    }
+}

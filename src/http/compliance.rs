@@ -170,8 +170,8 @@ async fn territory_compliance(
     let t = visible_territory(&state, &auth, id).await?;
     let (from, to) = period(&state, &auth, &q).await?;
     let period_days = (to - from).num_days() + 1;
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, t.id, from).await?;
-    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, t.id, from, to).await?;
+    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, Some(t.id), from).await?;
+    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, Some(t.id), from, to).await?;
     let rules = ComplianceRules::default();
     let mut plan = PeriodTotals::default();
     let mut reps = Vec::new();
@@ -276,8 +276,8 @@ async fn outlet_frequency(
     let t = visible_territory(&state, &auth, id).await?;
     let (from, to) = period(&state, &auth, &VisitsQuery { from: q.from, to: q.to }).await?;
     let period_days = (to - from).num_days() + 1;
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, t.id, from).await?;
-    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, t.id, from, to).await?;
+    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, Some(t.id), from).await?;
+    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, Some(t.id), from, to).await?;
     let plain: Vec<_> = outlets.iter().map(|o| o.outlet.clone()).collect();
     let by_id: HashMap<i64, &SubtreeOutlet> = outlets.iter().map(|o| (o.outlet.id, o)).collect();
     let mut rows: Vec<FrequencyRow> = compliance::outlet_frequencies(&plain, &visits, period_days)

@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_plan, list_plans))
         .routes(routes!(get_plan, end_plan))
         .routes(routes!(rep_day_plan))
+        .routes(routes!(plan_proposal))
 }
 
 /// Recurring items are materialised this far ahead when a plan is created (later days when read).
@@ -201,4 +202,146 @@ async fn rep_day_plan(
     db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, date, date).await?;
     let visits = db::plans::day_plan(&state.db, auth.org_id, rep.id, date).await?;
     Ok(Json(DayPlan { rep_id: rep.id, date, visits }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ProposalQuery {
+    /// The day to plan (org-local, YYYY-MM-DD); default today.
+    date: Option<NaiveDate>,
+    /// Most outlets in the day (1-60, default 12).
+    max_outlets: Option<usize>,
+    /// Where the route starts; default the rep's last position, else their declared home.
+    start_lat: Option<f64>,
+    start_lon: Option<f64>,
+}
+
+/// Where a proposed route starts.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RouteStart {
+    lat: f64,
+    lon: f64,
+    /// `given`, `last_position` or `home`.
+    source: String,
+}
+
+/// A proposed stop with the outlet's code and name.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ProposalStop {
+    code: String,
+    name: String,
+    tier: String,
+    #[serde(flatten)]
+    stop: plan::ProposedStop,
+}
+
+/// A dated item of the proposal, ready for `POST /plans`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ProposedItem {
+    outlet_id: i64,
+    visit_date: NaiveDate,
+    seq: i32,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct PlanProposal {
+    rep_id: i64,
+    date: NaiveDate,
+    /// `None` when neither a start was given nor the rep has a position or home: the route then
+    /// starts at the most overdue outlet.
+    start: Option<RouteStart>,
+    /// Outlets due in the rep's territory (active on the day).
+    due_outlets: usize,
+    stops: Vec<ProposalStop>,
+    /// Sum of the legs, great-circle metres.
+    route_m: f64,
+    /// The stops as dated plan items (`{"rep_id", "name", "valid_from", "valid_to", "items"}` of
+    /// `POST /plans`).
+    items: Vec<ProposedItem>,
+}
+
+/// A proposed day for a rep: the outlets of the rep's territory that are due by their tier's
+/// policy (never validly visited, or the last valid visit by any rep at least cycle days / required
+/// visits ago; active at the start of the day and now), the most overdue first, at most `max_outlets`, ordered as a nearest-neighbour
+/// route from the start (given, else the rep's last position, else their home). Nothing is stored:
+/// post `items` as a dated plan to adopt it. Admins and managers of the rep's territory.
+#[utoipa::path(get, path = "/reps/{id}/plan-proposal", tag = "plans", params(ProposalQuery), responses(
+    (status = 200, body = PlanProposal), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn plan_proposal(
+    State(state): State<AppState>,
+    auth: Can<p::WritePlans>,
+    Path(rep_id): Path<i64>,
+    Query(q): Query<ProposalQuery>,
+) -> Result<Json<PlanProposal>, ApiError> {
+    let max = q.max_outlets.unwrap_or(12);
+    if !(1..=60).contains(&max) {
+        return Err(ApiError::field("max_outlets", "must be from 1 to 60"));
+    }
+    let given = match (q.start_lat, q.start_lon) {
+        (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => Some((lat, lon)),
+        (Some(_), Some(_)) => return Err(ApiError::field("start_lat", "start_lat/start_lon must be a position")),
+        (None, None) => None,
+        _ => return Err(ApiError::field("start_lat", "give both start_lat and start_lon, or neither")),
+    };
+    let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
+    if rep.role != "rep" {
+        return Err(ApiError::not_found("rep", rep_id));
+    }
+    let date = match q.date {
+        Some(d) if !plan::date_in_range(d) => {
+            return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));
+        }
+        Some(d) => d,
+        None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
+    };
+    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, rep.territory_id, date).await?;
+    // Active at the start of the day and now (an outlet closed since is not proposed).
+    let active: Vec<_> =
+        outlets.iter().filter(|o| o.outlet.status_at_start == "active" && o.status == "active").collect();
+    // Visits as far back as the longest interval asks (at least a cycle of 28 days).
+    let lookback = active.iter().map(|o| i64::from(o.outlet.cycle_days)).max().unwrap_or(28).max(28);
+    let visits = db::compliance::subtree_visits(
+        &state.db,
+        auth.org_id,
+        rep.territory_id,
+        date - Duration::days(lookback),
+        date - Duration::days(1),
+    )
+    .await?;
+    let mut last_valid: std::collections::HashMap<i64, NaiveDate> = std::collections::HashMap::new();
+    for v in visits.iter().filter(|v| v.visit.is_valid()) {
+        let day = v.rep_day;
+        last_valid.entry(v.outlet_id).and_modify(|d| *d = (*d).max(day)).or_insert(day);
+    }
+    let candidates: Vec<plan::DueCandidate> = active
+        .iter()
+        .map(|o| plan::DueCandidate {
+            outlet_id: o.outlet.id,
+            lat: o.lat,
+            lon: o.lon,
+            interval_days: f64::from(o.outlet.cycle_days) / f64::from(o.outlet.required_visits.max(1)),
+            last_valid: last_valid.get(&o.outlet.id).copied(),
+        })
+        .collect();
+    let start = match given {
+        Some((lat, lon)) => Some(RouteStart { lat, lon, source: "given".into() }),
+        None => db::compliance::rep_start(&state.db, auth.org_id, rep.id, date)
+            .await?
+            .map(|(lat, lon, source)| RouteStart { lat, lon, source }),
+    };
+    let due_outlets = plan::propose(&candidates, date, None, usize::MAX).len();
+    let stops = plan::propose(&candidates, date, start.as_ref().map(|s| (s.lat, s.lon)), max);
+    let by_id: std::collections::HashMap<i64, &&db::compliance::SubtreeOutlet> =
+        active.iter().map(|o| (o.outlet.id, o)).collect();
+    let route_m = stops.iter().map(|s| s.leg_m).sum();
+    let items = stops.iter().map(|s| ProposedItem { outlet_id: s.outlet_id, visit_date: date, seq: s.seq }).collect();
+    let stops = stops
+        .into_iter()
+        .filter_map(|stop| {
+            let o = by_id.get(&stop.outlet_id)?;
+            Some(ProposalStop { code: o.code.clone(), name: o.name.clone(), tier: o.outlet.tier.clone(), stop })
+        })
+        .collect();
+    Ok(Json(PlanProposal { rep_id: rep.id, date, start, due_outlets, stops, route_m, items }))
 }

@@ -4,7 +4,7 @@
 WITH start AS (
     SELECT ($3::date::timestamp AT TIME ZONE o.timezone) AS at FROM orgs o WHERE o.id = $1
 )
-SELECT o.id, o.code, o.name, o.tier, o.channel_type,
+SELECT o.id, o.code, o.name, o.tier, o.channel_type, o.status, ST_Y(o.location) AS lat, ST_X(o.location) AS lon,
        t.path[array_position(t.path, $2::bigint) + 1] AS child_id,
        tp.required_visits, tp.cycle_days, tp.min_dwell_s,
        coalesce(
