@@ -231,43 +231,50 @@ fn accuracy(f: &VisitFix) -> f64 {
     f.accuracy_m.map_or(0.0, |a| f64::from(a).max(0.0))
 }
 
-/// Stays of the day (Li et al. 2008): from each anchor fix, the longest run of following fixes
-/// within D of the anchor; a run lasting at least T is a stay, and the next anchor is the fix after it.
+/// Stays of the day, by the sliding method of Li et al. (2008) as trackintel implements it
+/// (`generate_staypoints(method="sliding")`, without a gap threshold, `include_last`): one pass
+/// keeps an anchor fix; the first later fix at least D from the anchor ends the run, which is a
+/// stay when that fix is at least T after the anchor (the stay lasts from the anchor to that fix,
+/// its position is the mean of the fixes before it); either way that fix becomes the next anchor.
+/// A run still open at the last fix is a stay when it lasts T up to the last fix.
 pub fn stays(fixes: &[VisitFix], rules: &VisitRules) -> Vec<Stay> {
     stays_of_ordered(&ordered(fixes), rules)
 }
 
 /// [`stays`] of fixes already in [`ordered`] order.
 fn stays_of_ordered(f: &[VisitFix], rules: &VisitRules) -> Vec<Stay> {
-    // Within D on the sphere <=> unit-sphere chord within the chord of D (monotone): three
-    // multiplications per comparison instead of a haversine.
-    let xyz: Vec<[f64; 3]> = f.iter().map(|x| unit_xyz(x.lat, x.lon)).collect();
+    // At least D on the sphere <=> unit-sphere chord at least the chord of D (monotone): three
+    // multiplications per fix instead of a haversine.
     let limit = chord_for_m(rules.stay_distance_m).powi(2);
-    let within = |a: &[f64; 3], b: &[f64; 3]| {
-        let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
-        dx * dx + dy * dy + dz * dz <= limit
+    let stay = |from: usize, to: usize, until: DateTime<Utc>| {
+        let run = &f[from..to];
+        let n = run.len() as f64;
+        Stay {
+            arrival: f[from].fix_time,
+            departure: until,
+            lat: run.iter().map(|x| x.lat).sum::<f64>() / n,
+            lon: run.iter().map(|x| x.lon).sum::<f64>() / n,
+            fix_count: run.len(),
+        }
     };
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < f.len() {
-        let mut j = i + 1;
-        while j < f.len() && within(&xyz[i], &xyz[j]) {
-            j += 1;
+    let Some(first) = f.first() else { return out };
+    let mut start = 0;
+    let mut anchor = unit_xyz(first.lat, first.lon);
+    for curr in 1..f.len() {
+        let p = unit_xyz(f[curr].lat, f[curr].lon);
+        let (dx, dy, dz) = (p[0] - anchor[0], p[1] - anchor[1], p[2] - anchor[2]);
+        if dx * dx + dy * dy + dz * dz >= limit {
+            if (f[curr].fix_time - f[start].fix_time).num_seconds() >= rules.stay_time_s {
+                out.push(stay(start, curr, f[curr].fix_time));
+            }
+            start = curr;
+            anchor = p;
         }
-        let last = j - 1;
-        if (f[last].fix_time - f[i].fix_time).num_seconds() >= rules.stay_time_s {
-            let n = (last - i + 1) as f64;
-            out.push(Stay {
-                arrival: f[i].fix_time,
-                departure: f[last].fix_time,
-                lat: f[i..=last].iter().map(|x| x.lat).sum::<f64>() / n,
-                lon: f[i..=last].iter().map(|x| x.lon).sum::<f64>() / n,
-                fix_count: last - i + 1,
-            });
-            i = j;
-        } else {
-            i += 1;
-        }
+    }
+    let last = f.len() - 1;
+    if last > start && (f[last].fix_time - f[start].fix_time).num_seconds() >= rules.stay_time_s {
+        out.push(stay(start, f.len(), f[last].fix_time));
     }
     out
 }
@@ -711,13 +718,26 @@ mod tests {
     }
 
     #[test]
-    fn stays_follow_li_et_al() {
+    fn stays_follow_li_et_al_as_trackintel_does() {
         let mut fixes = around(0, 600, 30, 0.0);
         fixes.extend((0..30).map(|i| fix(630 + i * 10, 120.0 + i as f64 * 15.0, 5.0)));
         fixes.extend(around(1000, 1200, 30, 2000.0));
         let s = stays(&fixes, &VisitRules::default());
         assert_eq!(s.len(), 1, "{s:?}");
-        assert_eq!((s[0].arrival, s[0].departure, s[0].fix_count), (t(0), t(600), 21));
+        // The stay lasts until the first fix 100 m or more from its anchor (630 s), and holds the
+        // 21 fixes before it; the walk and the 200 s at the end are no stay.
+        assert_eq!((s[0].arrival, s[0].departure, s[0].fix_count), (t(0), t(630), 21));
+        // A run still open at the last fix counts when it lasts T.
+        let open = around(0, 600, 30, 0.0);
+        let s = stays(&open, &VisitRules::default());
+        assert_eq!(s.iter().map(|s| (s.arrival, s.departure, s.fix_count)).collect::<Vec<_>>(), [(t(0), t(600), 21)]);
+        // A too-short run restarts at the fix that left it: from 0 the fix at 200 s leaves; from
+        // there the fixes stay within 100 m for 300 s.
+        let mut restart = around(0, 180, 30, 0.0);
+        restart.extend(around(200, 500, 30, 150.0));
+        restart.push(fix(530, 1000.0, 5.0));
+        let s = stays(&restart, &VisitRules::default());
+        assert_eq!(s.iter().map(|s| (s.arrival, s.departure)).collect::<Vec<_>>(), [(t(200), t(530))]);
     }
 
     fn day() -> Vec<VisitFix> {
