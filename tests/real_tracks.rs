@@ -14,7 +14,11 @@
 //! - the bus *dwelt* at a stop when a stationary stretch there lasts at least [`MIN_DWELL_S`]
 //!   (the one minute of presence a visit needs), it *halted* there when it stood still only for
 //!   less, it *drove through* when it never stood still within the geofence (no step slower than
-//!   [`STILL_MPS`]), and the stop was *not passed* when no fix came within the geofence.
+//!   [`STILL_MPS`]), and the stop was *not passed* when no fix came within the geofence;
+//! - a stop is *borderline* when whether the bus dwelt there depends on the threshold: it dwelt
+//!   with steps slower than [`STILL_LENIENT_MPS`] but not with [`STILL_MPS`] (a bus coming to a
+//!   halt crawls at 1-1.5 m/s for a second or two; where that second decides the minute, either
+//!   answer is right). Borderline stops may or may not have a visit; every other stop is asserted.
 //!
 //! The visits are derived as the server does it and read over HTTP with the Limerick admin's
 //! token; their times are compared with the GPX times after taking off the whole-day shift the demo
@@ -35,6 +39,8 @@ use std::path::PathBuf;
 const GEOFENCE_M: f64 = 30.0;
 /// Steps slower than this (m/s) are standing still.
 const STILL_MPS: f64 = 1.0;
+/// The lenient threshold of the sensitivity check (m/s).
+const STILL_LENIENT_MPS: f64 = 1.5;
 /// Standing still this long (seconds) at a stop is a dwell.
 const MIN_DWELL_S: i64 = 60;
 /// Mean Earth radius (metres).
@@ -157,6 +163,7 @@ impl Passage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Dwelt,
+    Borderline,
     Halted,
     DroveThrough,
     NotPassed,
@@ -167,6 +174,8 @@ enum Kind {
 struct Truth {
     stop: Stop,
     passages: Vec<Passage>,
+    /// Whether the bus dwelt there with the lenient threshold.
+    lenient_dwelt: bool,
 }
 
 impl Truth {
@@ -175,6 +184,8 @@ impl Truth {
             Kind::NotPassed
         } else if self.passages.iter().any(Passage::dwelt) {
             Kind::Dwelt
+        } else if self.lenient_dwelt {
+            Kind::Borderline
         } else if self.passages.iter().any(|p| p.still.is_some()) {
             Kind::Halted
         } else {
@@ -189,6 +200,12 @@ impl Truth {
 }
 
 fn truth(ride: &[Fix], stop: &Stop) -> Truth {
+    let lenient_dwelt = passages(ride, stop, STILL_LENIENT_MPS).iter().any(Passage::dwelt);
+    Truth { stop: stop.clone(), passages: passages(ride, stop, STILL_MPS), lenient_dwelt }
+}
+
+/// The passages of a stop, standing still meaning steps slower than `still_mps`.
+fn passages(ride: &[Fix], stop: &Stop, still_mps: f64) -> Vec<Passage> {
     let near: Vec<bool> = ride.iter().map(|f| distance_m(f.lat, f.lon, stop.lat, stop.lon) <= GEOFENCE_M).collect();
     let mut passages = Vec::new();
     let mut i = 0;
@@ -201,13 +218,13 @@ fn truth(ride: &[Fix], stop: &Stop) -> Truth {
         while j + 1 < ride.len() && near[j + 1] {
             j += 1;
         }
-        // Longest stretch of steps slower than STILL_MPS inside fixes i..=j.
+        // Longest stretch of steps slower than `still_mps` inside fixes i..=j.
         let mut still: Option<(usize, usize)> = None;
         let mut from = i;
         for k in i..j {
             let (a, b) = (&ride[k], &ride[k + 1]);
             let speed = a.distance_to(b) / ((b.t - a.t).num_milliseconds() as f64 / 1000.0);
-            if speed < STILL_MPS {
+            if speed < still_mps {
                 let longer = still.is_none_or(|(s, e)| ride[k + 1].t - ride[from].t > ride[e].t - ride[s].t);
                 if longer {
                     still = Some((from, k + 1));
@@ -224,7 +241,7 @@ fn truth(ride: &[Fix], stop: &Stop) -> Truth {
         });
         i = j + 1;
     }
-    Truth { stop: stop.clone(), passages }
+    passages
 }
 
 /// A derived visit as served, its times moved back onto the GPX clock.
@@ -364,12 +381,16 @@ async fn limerick_visits_are_only_where_the_bus_dwelt(pool: PgPool) {
         ],
         "{report}"
     );
-    assert_eq!(names(&truths, Kind::Halted).len(), 19, "{report}");
+    assert_eq!(names(&truths, Kind::Borderline), ["The Crescent"], "{report}");
+    assert_eq!(names(&truths, Kind::Halted).len(), 18, "{report}");
     assert_eq!(names(&truths, Kind::NotPassed).len(), 0, "the bus passes every stop of its route\n{report}");
 
     assert!(!visits.is_empty(), "the ride yields visits");
     for v in &visits {
         let t = truths.iter().find(|t| t.stop.code == v.code).unwrap_or_else(|| panic!("visit at unknown {}", v.code));
+        if t.kind() == Kind::Borderline {
+            continue;
+        }
         assert_eq!(t.kind(), Kind::Dwelt, "a visit where the bus did not dwell: {v:?}\n{}", t.describe());
         // The passage the visit stands for: it runs from the first to the last fix within the
         // geofence and so covers the time the bus stood still there.
@@ -391,14 +412,13 @@ async fn limerick_visits_are_only_where_the_bus_dwelt(pool: PgPool) {
 /// Every dwell at a stop is a visit: the stops with a visit are exactly the stops where the bus
 /// dwelt, one visit per dwell.
 #[sqlx::test(migrations = "./migrations")]
-#[ignore = "visits-v1 misses 3 of the 8 dwells (The Forts 86 s, Meadowvale 84 s, Punches Cross 62 s standing \
-            still): its pass-by rule divides the net displacement of the whole presence (driving in and out \
-            of the 30 m geofence, 48-57 m) by its duration (92-99 s), above 0.5 m/s"]
 async fn limerick_every_dwell_at_a_stop_is_a_visit(pool: PgPool) {
     let (truths, visits) = ground_truth_and_visits(pool).await;
     let dwelt: BTreeSet<&str> =
         truths.iter().filter(|t| t.kind() == Kind::Dwelt).map(|t| t.stop.code.as_str()).collect();
-    let visited: BTreeSet<&str> = visits.iter().map(|v| v.code.as_str()).collect();
+    let borderline: BTreeSet<&str> =
+        truths.iter().filter(|t| t.kind() == Kind::Borderline).map(|t| t.stop.code.as_str()).collect();
+    let visited: BTreeSet<&str> = visits.iter().map(|v| v.code.as_str()).filter(|c| !borderline.contains(c)).collect();
     let missed: Vec<String> = truths
         .iter()
         .filter(|t| dwelt.contains(t.stop.code.as_str()) && !visited.contains(t.stop.code.as_str()))

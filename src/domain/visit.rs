@@ -14,8 +14,12 @@
 //!   that starts and ends at the outlet is bridged up to [`VisitRules::max_bridge_s`], and a
 //!   bridged gap longer than [`VisitRules::max_gap_s`] makes the visit `unverified` (inferred).
 //! - Arrival is the first fix of the presence, departure the last; dwell = departure - arrival.
-//! - A presence shorter than [`VisitRules::min_presence_s`], or whose net displacement speed
-//!   (first to last fix) is above [`VisitRules::max_pass_speed_mps`], is a pass-by: no visit.
+//! - A presence shorter than [`VisitRules::min_presence_s`], or in which the rep never stopped, is a
+//!   pass-by: no visit. The rep stopped when, from some fix of the presence to the first fix at
+//!   least [`VisitRules::min_presence_s`] later, the net displacement speed is at most
+//!   [`VisitRules::max_pass_speed_mps`] (15 m in a minute). Over the whole presence instead
+//!   (rules `visits-v1`), the legs driven into and out of the geofence outweighed a real one-minute
+//!   halt at a bus stop.
 //! - When presences at several outlets overlap in time, the one with the smallest median distance
 //!   wins (then the longest dwell, then the smallest outlet id); the others are its alternatives.
 //! - Verdict: `suspect` when the risk score is at least [`VisitRules::suspect_risk`]; else
@@ -34,7 +38,7 @@ use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
 use geo::CoordsIter;
 
 /// Version of these rules, stored with every visit.
-pub const RULE_VERSION: &str = "visits-v1";
+pub const RULE_VERSION: &str = "visits-v2";
 
 /// Thresholds of visit derivation; [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +59,8 @@ pub struct VisitRules {
     pub max_bridge_s: i64,
     /// Presences shorter than this are pass-bys (seconds). Default 60.
     pub min_presence_s: i64,
-    /// Net displacement speed above which a presence is a pass-by (m/s). Default 0.5.
+    /// Net displacement speed over a `min_presence_s` window up to which the rep stopped (m/s).
+    /// Default 0.25.
     pub max_pass_speed_mps: f64,
     /// Implied speed between consecutive fixes beyond which they jump (m/s). Default 70.
     pub max_speed_mps: f64,
@@ -78,7 +83,7 @@ impl Default for VisitRules {
             max_gap_s: 600,
             max_bridge_s: 3 * 3600,
             min_presence_s: 60,
-            max_pass_speed_mps: 0.5,
+            max_pass_speed_mps: 0.25,
             max_speed_mps: 70.0,
             min_fixes_for_variance: 10,
             max_clock_ahead_s: 60,
@@ -402,6 +407,27 @@ fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &Vis
     out
 }
 
+/// Whether the rep stopped during a presence (module documentation): from some fix of the
+/// presence to the first fix at least `min_presence_s` later, the net displacement speed is at
+/// most `max_pass_speed_mps`.
+fn stopped(f: &[VisitFix], presence: &[usize], rules: &VisitRules) -> bool {
+    let mut j = 0;
+    for i in 0..presence.len() {
+        let a = &f[presence[i]];
+        j = j.max(i + 1);
+        while j < presence.len() && (f[presence[j]].fix_time - a.fix_time).num_seconds() < rules.min_presence_s {
+            j += 1;
+        }
+        let Some(&bj) = presence.get(j) else { return false };
+        let b = &f[bj];
+        let dt = (b.fix_time - a.fix_time).num_milliseconds() as f64 / 1000.0;
+        if haversine_m(a.lat, a.lon, b.lat, b.lon) <= rules.max_pass_speed_mps * dt {
+            return true;
+        }
+    }
+    false
+}
+
 /// A presence judged as a visit (before the choice between overlapping outlets); `None` for a pass-by.
 fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rules: &VisitRules) -> Option<Visit> {
     let first = &f[p.fixes[0]];
@@ -410,8 +436,7 @@ fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rule
     if dwell_s < rules.min_presence_s {
         return None;
     }
-    let displacement = haversine_m(first.lat, first.lon, last.lat, last.lon);
-    if dwell_s > 0 && displacement / dwell_s as f64 > rules.max_pass_speed_mps {
+    if !stopped(f, &p.fixes, rules) {
         return None;
     }
     let fixes: Vec<&VisitFix> = p.fixes.iter().map(|&k| &f[k]).collect();
@@ -605,6 +630,26 @@ mod tests {
         let rules = VisitRules::default();
         assert!(derive(&fast, &[outlet(1, 0.0, 50.0)], &rules).is_empty());
         assert!(derive(&slow, &[outlet(1, 0.0, 50.0)], &rules).is_empty());
+    }
+
+    #[test]
+    fn a_one_minute_halt_between_driving_in_and_out_is_a_visit() {
+        // A bus: 8 m/s into a 30 m geofence, 70 s at the stop (a fix every 10 s), 8 m/s out. Net
+        // displacement over the whole presence is ~56 m in ~84 s (0.67 m/s); over the halt, ~0.
+        let mut bus: Vec<VisitFix> = (0..10).map(|i| fix(i * 2, -72.0 + i as f64 * 8.0, 5.0)).collect();
+        bus.extend((0..=7).map(|i| fix(20 + i * 10, 8.0, 5.0)));
+        bus.extend((1..10).map(|i| fix(90 + i * 2, 8.0 + i as f64 * 8.0, 5.0)));
+        let rules = VisitRules::default();
+        let visits = derive(&bus, &[outlet(1, 0.0, 30.0)], &rules);
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        assert_eq!(visits[0].verdict, Verdict::Short);
+        // The same path without the halt is a drive-by; so is a 40 s halt.
+        let through: Vec<VisitFix> = (0..20).map(|i| fix(i * 2, -72.0 + i as f64 * 8.0, 5.0)).collect();
+        assert!(derive(&through, &[outlet(1, 0.0, 30.0)], &rules).is_empty());
+        let mut brief: Vec<VisitFix> = (0..10).map(|i| fix(i * 2, -72.0 + i as f64 * 8.0, 5.0)).collect();
+        brief.extend((0..=4).map(|i| fix(20 + i * 10, 8.0, 5.0)));
+        brief.extend((1..10).map(|i| fix(60 + i * 2, 8.0 + i as f64 * 8.0, 5.0)));
+        assert!(derive(&brief, &[outlet(1, 0.0, 30.0)], &rules).is_empty());
     }
 
     #[test]
