@@ -71,11 +71,21 @@ async fn a_plan_of_recurring_and_dated_items_reaches_the_phone(pool: PgPool) {
     let listed = app.get(&format!("/api/v1/plans?rep_id={}", w.rep.id), Some(&w.supervisor.token)).await;
     assert_eq!(listed.json.as_array().map(Vec::len), Some(1), "{}", listed.describe());
 
-    // Ended: nothing planned from today on; the plan reads back inactive; audited.
+    // Ended (by default from tomorrow): today is its last day, nothing is planned after it; the
+    // past cannot be rewritten; audited.
     let path = format!("/api/v1/plans/{plan_id}");
+    let yesterday = today - Duration::days(1);
+    assert_problem(&app.delete(&format!("{path}?from={yesterday}"), Some(&w.manager.token)).await, 422, &path);
     assert_eq!(app.delete(&path, Some(&w.manager.token)).await.status, 204);
     assert_eq!(outlets_of(&app.get(&day(monday), Some(&w.device.token)).await.json), Vec::<i64>::new());
-    assert_eq!(app.get(&path, Some(&w.manager.token)).await.json["active"], false);
+    assert_eq!(outlets_of(&app.get(&day(dated), Some(&w.device.token)).await.json), Vec::<i64>::new());
+    let ended = app.get(&path, Some(&w.manager.token)).await;
+    assert_eq!(
+        (ended.json["valid_to"].as_str(), &ended.json["active"]),
+        (Some(today.to_string().as_str()), &json!(true)),
+        "{}",
+        ended.describe()
+    );
     let audited: Vec<String> =
         sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE '%_plan' ORDER BY id")
             .fetch_all(&pool)

@@ -223,21 +223,29 @@ pub async fn get(db: &sqlx::PgPool, org_id: i64, plan_id: i64) -> Result<Option<
     Ok(Some(plan))
 }
 
-/// Ends a plan: inactive from now on, and its planned visits from `from` on are removed (the past
-/// stays as it was planned).
-pub async fn deactivate(
+/// Ends a plan before local day `from`: its last day becomes `from - 1` (or, when it had not
+/// started by then, it is cancelled: inactive), and its planned visits from `from` on are removed.
+/// Earlier days keep their planned visits. Returns whether the plan was found.
+pub async fn end(
     db: impl sqlx::Acquire<'_, Database = sqlx::Postgres>,
     org_id: i64,
     plan_id: i64,
     from: NaiveDate,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let found = sqlx::query("UPDATE plans SET active = false, updated_at = now() WHERE org_id = $1 AND id = $2")
-        .bind(org_id)
-        .bind(plan_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+    let found = sqlx::query(
+        "UPDATE plans
+            SET valid_to = CASE WHEN valid_from < $3 THEN least(coalesce(valid_to, $3 - 1), $3 - 1) ELSE valid_to END,
+                active = active AND valid_from < $3,
+                updated_at = now()
+          WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(plan_id)
+    .bind(from)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
         == 1;
     sqlx::query(
         "DELETE FROM planned_visits pv USING plan_items i

@@ -150,19 +150,33 @@ async fn get_plan(
     Ok(Json(visible_plan(&state, &auth, plan_id).await?))
 }
 
-/// Ends a plan: it is inactive from today, its planned visits from today on are removed, the past
-/// stays as planned (compliance of past days does not change). Audited.
-#[utoipa::path(delete, path = "/plans/{id}", tag = "plans", responses(
-    (status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EndQuery {
+    /// The first local day without the plan (YYYY-MM-DD, today or later); default tomorrow, so
+    /// that today's planned visits stay.
+    from: Option<NaiveDate>,
+}
+
+/// Ends a plan: its last day becomes the day before `from` (default tomorrow; a plan that had not
+/// started by then is cancelled), its planned visits from `from` on are removed, and earlier days
+/// keep theirs (their compliance does not change). Audited.
+#[utoipa::path(delete, path = "/plans/{id}", tag = "plans", params(EndQuery), responses(
+    (status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn end_plan(
     State(state): State<AppState>,
     auth: Can<p::WritePlans>,
     Path(plan_id): Path<i64>,
+    Query(q): Query<EndQuery>,
 ) -> Result<StatusCode, ApiError> {
     let plan = visible_plan(&state, &auth, plan_id).await?;
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
-    db::plans::deactivate(&state.db, auth.org_id, plan.id, today).await?;
-    super::people::audit(&state.db, &auth, "end_plan", "plan", plan.id, serde_json::json!({"from": today})).await?;
+    let from = q.from.unwrap_or(today + Duration::days(1));
+    if from < today || !plan::date_in_range(from) {
+        return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
+    }
+    db::plans::end(&state.db, auth.org_id, plan.id, from).await?;
+    super::people::audit(&state.db, &auth, "end_plan", "plan", plan.id, serde_json::json!({"from": from})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
