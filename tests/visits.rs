@@ -398,3 +398,50 @@ async fn a_rule_change_rederives_the_orgs_days(pool: PgPool) {
             .expect("state");
     assert_eq!(versions, vec![(w.org_a, "visits-v2".to_owned()), (w.org_b, "visits-v2".to_owned())]);
 }
+
+/// Candidates are found with the geofence of the day: an outlet whose radius was 500 m yesterday
+/// and is 50 m today still has yesterday's visit 300 m from it when the day is derived again.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_day_is_judged_with_the_geofence_the_outlet_had_that_day(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let wide_at = (39.97, 116.08);
+    let mut f = common::outlet_fields("WIDE", "A", wide_at, Some(w.t1));
+    f.radius_m = Some(500.0);
+    let wide = fieldvisit::db::outlets::create(&pool, w.org_a, &f).await.expect("outlet");
+    sqlx::query("UPDATE outlets SET radius_m = 50 WHERE org_id = $1 AND id = $2")
+        .bind(w.org_a)
+        .bind(wide)
+        .execute(&pool)
+        .await
+        .expect("narrow");
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    post(&app, &w.device.token, &stop(t0, (wide_at.0 + 300.0 * M, wide_at.1))).await;
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(visits.iter().map(|v| v["outlet_id"].as_i64()).collect::<Vec<_>>(), [Some(wide)], "{visits:?}");
+}
+
+/// An outlet just west of the antimeridian (Fiji) is visited from fixes just east of it.
+#[sqlx::test(migrations = "./migrations")]
+async fn an_outlet_across_the_antimeridian_is_visited(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let at = (-17.0, -179.9998);
+    let outlet = fieldvisit::db::outlets::create(&pool, w.org_a, &common::outlet_fields("FIJI", "A", at, None))
+        .await
+        .expect("outlet");
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    // 15 minutes standing on the other side of the line, at 179.9999 E: ~32 m from the outlet.
+    let fixes: Vec<Value> = (0..=30)
+        .map(|i| {
+            let mut f = fix(t0, i * 30, at, 0.0);
+            f["lon"] = json!(179.9999);
+            f
+        })
+        .collect();
+    post(&app, &w.device.token, &fixes).await;
+    let visits = visits_when_derived(&app, &pool, &w.admin.token, w.rep.id, day).await;
+    assert_eq!(visits.len(), 1, "{visits:?}");
+    assert_eq!((visits[0]["outlet_id"].as_i64(), visits[0]["verdict"].as_str()), (Some(outlet), Some("verified")));
+}

@@ -1,25 +1,38 @@
--- Outlets that may have been visited on a rep-day [$5, $6): a superset, judged exactly by the
--- domain rules. $2/$3 are the (lon, lat) of the track's cells; an outlet is a candidate when its
--- location or footprint box lies within the org's widest geofence plus $4 (the accuracy cap and the
--- cells' own size) of a cell. Each comes with its location history row valid at the start of the
--- day (or, for an outlet registered later, its first one: it stood there before the org recorded
--- it), and only when it was not closed at the start of the day.
+-- Outlets that may have been visited on a rep-day [$5, $6): every outlet within its geofence
+-- (radius of the location row valid that day, else its tier's default) plus $4 (the accuracy cap
+-- and how far a fix may lie from its cell) of one of the track's cells ($2/$3 = lon/lat), and
+-- possibly a few more (the domain rules judge the distance exactly). Each comes with its location
+-- history row valid at the start of the day (or, for an outlet registered later, its first one:
+-- it stood there before the org recorded it), and only when it was not closed at the start of the
+-- day.
+-- Index first: one GiST probe per cell with a box of the org's widest geofence ever; cells near
+-- the antimeridian are probed a second time shifted by 360 degrees, and above 85 degrees of
+-- latitude a box spans every longitude. Then the exact distance per (cell, outlet) pair.
 WITH reach AS (
-    SELECT (greatest(coalesce((SELECT max(radius_m) FROM outlets WHERE org_id = $1 AND radius_m IS NOT NULL), 0),
-                     coalesce((SELECT max(default_radius_m) FROM tier_policies WHERE org_id = $1), 0))
-            + $4) / 110000.0 AS deg
+    SELECT greatest(coalesce((SELECT max(radius_m) FROM outlet_locations WHERE org_id = $1 AND radius_m IS NOT NULL), 0),
+                    coalesce((SELECT max(default_radius_m) FROM tier_policies WHERE org_id = $1), 0))
+           + $4 AS m
 ), cells AS (
-    SELECT ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) AS g,
-           greatest(cos(radians(least(abs(t.lat) + 0.5, 89.0))), 0.01) AS k
+    SELECT ST_SetSRID(ST_MakePoint(t.lon + shift, t.lat), 4326) AS g,
+           ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography AS geog,
+           r.m / 110000.0 AS dy,
+           CASE WHEN abs(t.lat) > 85 THEN 360
+                ELSE r.m / 110000.0 / cos(radians(abs(t.lat) + r.m / 110000.0)) END AS dx
       FROM UNNEST($2::float8[], $3::float8[]) AS t(lon, lat)
+      CROSS JOIN reach r
+      CROSS JOIN LATERAL (VALUES (0.0), (CASE WHEN t.lon > 0 THEN -360.0 ELSE 360.0 END)) AS s(shift)
+     WHERE shift = 0 OR abs(t.lon) + r.m / 110000.0 / cos(radians(least(abs(t.lat) + 1, 89))) > 179.0
 ), near AS (
-    SELECT l.outlet_id
-      FROM cells c CROSS JOIN reach r
-      JOIN outlet_locations l ON l.org_id = $1 AND l.location && ST_Expand(c.g, r.deg / c.k, r.deg)
-    UNION
-    SELECT l.outlet_id
-      FROM cells c CROSS JOIN reach r
-      JOIN outlet_locations l ON l.org_id = $1 AND l.footprint && ST_Expand(c.g, r.deg / c.k, r.deg)
+    SELECT DISTINCT l.outlet_id
+      FROM cells c
+      JOIN outlet_locations l ON l.org_id = $1
+       AND (l.location && ST_Expand(c.g, c.dx, c.dy) OR l.footprint && ST_Expand(c.g, c.dx, c.dy))
+      JOIN outlets o ON o.org_id = l.org_id AND o.id = l.outlet_id
+      JOIN tier_policies tp ON tp.org_id = o.org_id AND tp.tier = o.tier
+     WHERE (l.valid_to IS NULL OR l.valid_to > $5)
+       AND (ST_DWithin(l.location::geography, c.geog, coalesce(l.radius_m, tp.default_radius_m) + $4)
+            OR (l.footprint IS NOT NULL
+                AND ST_DWithin(l.footprint::geography, c.geog, coalesce(l.radius_m, tp.default_radius_m) + $4)))
 ), located AS (
     SELECT DISTINCT ON (l.outlet_id) l.outlet_id, l.location, l.footprint, l.radius_m
       FROM outlet_locations l
