@@ -910,6 +910,14 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         }),
     };
     db::audit::record(&mut *tx, org.id, entry).await?;
+    // The outlets stood there before the recorded days: their history starts a year earlier, so
+    // the demo's periods count them as active at their start (coverage, frequency compliance).
+    for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
+        sqlx::query(&format!("UPDATE {table} - interval '400 days' WHERE org_id = $1"))
+            .bind(org.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(rows)
 }

@@ -89,8 +89,9 @@ fn assert_outlets(o: &Value, active: i64, visited: i64, coverage: f64, frequency
 /// By hand, R: U = {o1, o2, o3}; valid visits o1 2, o2 1, o3 1 (o4's is outside U); coverage
 /// 3/3 = 100 %; frequency (min(2/2,1) + min(1/2,1) + min(1/0.5,1)) / 3 = 2.5/3 = 83.3 %; dwell
 /// 3 of 4 valid visits >= 300 s = 75 %. Plan: rep 2 done (o1 day 0, o3 day 1) of 3, rep2 1 of 1:
-/// 3/4 = 75 %; 6 visits, 5 valid (all but the suspect one); rep's unplanned valid visits: o1 day 5,
-/// o4 day 4.
+/// 3/4 = 75 %; 8 visits, 6 valid (all but the two suspect ones); unplanned valid visits: rep's o1 day 5
+/// and o4 day 4, rep2's o5 day 7 (o5 is registered only after the period: not in U, so it is in no
+/// outlet figure, but the visit is rep2's).
 #[sqlx::test(migrations = "./migrations")]
 async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPool) {
     let w = World::seed(&pool).await;
@@ -114,7 +115,13 @@ async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPo
         .execute(&pool)
         .await
         .expect("close");
-    // The history says when: registered in October, closed on 2026-11-01.
+    // The history says when: all registered in October, O4 closed on 2026-11-01.
+    sqlx::query("UPDATE outlet_status_changes SET changed_at = timestamptz '2026-10-01 00:00Z' WHERE org_id = $1 AND outlet_id <> $2")
+        .bind(org)
+        .bind(o4)
+        .execute(&pool)
+        .await
+        .expect("registered");
     sqlx::query(
         "UPDATE outlet_status_changes SET changed_at = CASE status WHEN 'active' THEN timestamptz '2026-10-01 00:00Z'
                                                                    ELSE timestamptz '2026-11-01 00:00Z' END
@@ -126,6 +133,11 @@ async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPo
     .await
     .expect("history");
 
+    // O5 is registered only now, after the period: not in U, and its visit does not count.
+    let o5 = outlet(&pool, org, "O5", "A", (39.953, 116.053), w.t1).await;
+    visit(&pool, org, w.rep2.id, o5, 7, 900, "verified").await;
+    // rep2 (T2) at o1 (T1), suspect: in rep2's figures; a T1 manager does not see it.
+    visit(&pool, org, w.rep2.id, w.o1, 8, 600, "suspect").await;
     visit(&pool, org, w.rep.id, w.o1, 0, 900, "verified").await;
     visit(&pool, org, w.rep.id, w.o1, 5, 900, "verified").await;
     visit(&pool, org, w.rep.id, w.o1, 6, 600, "suspect").await;
@@ -158,12 +170,12 @@ async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPo
             p["unplanned_visits"],
             p["suspect_visits"]
         ]),
-        json!([4, 3, 1, 6, 5, 2, 1]),
+        json!([4, 3, 1, 8, 6, 3, 2]),
         "{p}"
     );
     assert!(approx(&p["plan_compliance_pct"], 75.0), "{p}");
-    // In-store time of the valid visits: rep 900 + 900 + 120 + 900, rep2 900.
-    assert_eq!(p["in_store_s"], 3720, "{p}");
+    // In-store time of the valid visits: rep 900 + 900 + 120 + 900, rep2 900 + 900.
+    assert_eq!(p["in_store_s"], 4620, "{p}");
 
     let child = |code: &str| {
         r["children"].as_array().expect("children").iter().find(|c| c["code"] == code).cloned().expect("child")
@@ -230,6 +242,9 @@ async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPo
     let verdicts: Vec<&str> =
         o1.json["visits"].as_array().expect("visits").iter().filter_map(|v| v["verdict"].as_str()).collect();
     assert_eq!(verdicts, ["verified", "verified", "suspect"]);
+    let all = app.get(&format!("{o1_path}?{q}"), Some(&w.admin.token)).await;
+    assert_eq!(all.json["visits"].as_array().map(Vec::len), Some(4), "rep2's too: {}", all.describe());
+    assert!(o1.json["visits"].as_array().expect("visits").iter().all(|v| v["rep_id"] == w.rep.id), "{}", o1.describe());
     let peer = app.get(&format!("{o1_path}?{q}"), Some(&w.peer.token)).await;
     assert_eq!((peer.status, peer.json["visits"].as_array().map(Vec::len)), (200, Some(0)), "{}", peer.describe());
     let own = app.get(&format!("{o1_path}?{q}"), Some(&w.rep.token)).await;

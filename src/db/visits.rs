@@ -290,32 +290,38 @@ pub async fn mark_period(
 }
 
 /// Marks every rep-day of the orgs whose visits were derived under another rule version than
-/// `rule_version` (or before versions were recorded) dirty and records the version for them, in
-/// one transaction. Returns the rep-days marked.
+/// `rule_version` (or before versions were recorded) dirty, and records the version for them.
+/// Each org is claimed and marked in its own transaction by the one instance whose upsert changes
+/// its `visit_rule_state` row (others starting at the same time skip it); no org row is locked.
+/// Returns the rep-days marked.
 pub async fn mark_rule_change(db: &PgPool, rule_version: &str) -> Result<u64, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let orgs: Vec<i64> = sqlx::query_scalar(
+    let stale: Vec<i64> = sqlx::query_scalar(
         "SELECT o.id FROM orgs o LEFT JOIN visit_rule_state s ON s.org_id = o.id
-          WHERE s.rule_version IS DISTINCT FROM $1 ORDER BY o.id FOR UPDATE OF o",
+          WHERE s.rule_version IS DISTINCT FROM $1 ORDER BY o.id",
     )
     .bind(rule_version)
-    .fetch_all(&mut *tx)
+    .fetch_all(db)
     .await?;
+    let first = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    let last = NaiveDate::from_ymd_opt(2100, 12, 31).unwrap_or_default();
     let mut marked = 0;
-    for org_id in orgs {
-        let first = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
-        let last = NaiveDate::from_ymd_opt(2100, 12, 31).unwrap_or_default();
-        marked += mark_period(&mut *tx, org_id, first, last, "rule_change").await?;
-        sqlx::query(
+    for org_id in stale {
+        let mut tx = db.begin().await?;
+        let claimed: Option<i64> = sqlx::query_scalar(
             "INSERT INTO visit_rule_state (org_id, rule_version) VALUES ($1, $2)
-             ON CONFLICT (org_id) DO UPDATE SET rule_version = EXCLUDED.rule_version, applied_at = now()",
+             ON CONFLICT (org_id) DO UPDATE SET rule_version = EXCLUDED.rule_version, applied_at = now()
+              WHERE visit_rule_state.rule_version IS DISTINCT FROM EXCLUDED.rule_version
+             RETURNING org_id",
         )
         .bind(org_id)
         .bind(rule_version)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        if claimed.is_some() {
+            marked += mark_period(&mut *tx, org_id, first, last, "rule_change").await?;
+        }
+        tx.commit().await?;
     }
-    tx.commit().await?;
     Ok(marked)
 }
 
@@ -377,17 +383,22 @@ pub async fn of_rep(
     .await
 }
 
-/// The visits at an outlet (of one rep, when given) with rep-day in `[from, to]`, in arrival order.
+/// The visits at an outlet with rep-day in `[from, to]`, in arrival order: of one rep when
+/// `rep_id` is given, of the reps whose territory lies in `scope_root`'s subtree when that is given.
 pub async fn of_outlet(
     db: impl PgExecutor<'_>,
     org_id: i64,
     outlet_id: i64,
     rep_id: Option<i64>,
+    scope_root: Option<i64>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<StoredVisit>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{STORED_VISIT} WHERE v.org_id = $1 AND v.outlet_id = $2 AND ($3::bigint IS NULL OR v.rep_id = $3)
+            AND ($6::bigint IS NULL OR EXISTS (
+                 SELECT 1 FROM users u JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
+                  WHERE u.org_id = v.org_id AND u.id = v.rep_id AND t.path @> ARRAY[$6::bigint]))
             AND v.rep_day BETWEEN $4 AND $5
           ORDER BY v.arrival, v.rep_id"
     ))
@@ -396,6 +407,7 @@ pub async fn of_outlet(
     .bind(rep_id)
     .bind(from)
     .bind(to)
+    .bind(scope_root)
     .fetch_all(db)
     .await
 }

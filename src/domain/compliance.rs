@@ -18,8 +18,8 @@
 //! - A period sums its days' counts and times, and recomputes the percentages from the sums.
 //!
 //! Outlet figures of a period and scope (U = the outlets in scope whose status at the start of
-//! the period was `active`; an outlet registered later counts with its first recorded status;
-//! V = the valid visits of the period at outlets in U, by any rep):
+//! the period was `active`: registered by then, and not closed or suspended; V = the valid visits
+//! of the period at outlets in U, by any rep):
 //! - outlet coverage % = |distinct outlets of U with a visit in V| / |U| x 100;
 //! - required visits of an outlet = its tier's required visits per cycle x period days / cycle
 //!   days (pro rata, not rounded: a 7-day period requires 1 of an A outlet's 4 per 28 days);

@@ -239,6 +239,22 @@ pub struct ProposedStop {
     pub leg_m: f64,
 }
 
+/// The candidates due on `date`, with their overdue ratio (`None` = never validly visited).
+fn due(candidates: &[DueCandidate], date: NaiveDate) -> Vec<(&DueCandidate, Option<f64>)> {
+    let ratio = |c: &DueCandidate| c.last_valid.map(|d| (date - d).num_days() as f64 / c.interval_days.max(1e-9));
+    candidates
+        .iter()
+        .filter(|c| c.last_valid.is_none_or(|d| d < date))
+        .map(|c| (c, ratio(c)))
+        .filter(|(_, r)| r.is_none_or(|r| r >= 1.0))
+        .collect()
+}
+
+/// How many of the candidates are due on `date` (as [`propose`] judges it).
+pub fn due_count(candidates: &[DueCandidate], date: NaiveDate) -> usize {
+    due(candidates, date).len()
+}
+
 /// A proposal for one rep-day: outlets due by their tier's policy, the most overdue first (never
 /// visited before all; then days since the last valid visit / the tier's interval, highest first;
 /// then outlet id), at most `max` of them, ordered as a nearest-neighbour route from `start`
@@ -250,13 +266,7 @@ pub fn propose(
     start: Option<(f64, f64)>,
     max: usize,
 ) -> Vec<ProposedStop> {
-    let ratio = |c: &DueCandidate| c.last_valid.map(|d| (date - d).num_days() as f64 / c.interval_days.max(1e-9));
-    let mut due: Vec<(&DueCandidate, Option<f64>)> = candidates
-        .iter()
-        .filter(|c| c.last_valid.is_none_or(|d| d < date))
-        .map(|c| (c, ratio(c)))
-        .filter(|(_, r)| r.is_none_or(|r| r >= 1.0))
-        .collect();
+    let mut due = due(candidates, date);
     // Never visited (None) first, then the highest ratio, then the smallest id.
     due.sort_by(|(a, ra), (b, rb)| match (ra, rb) {
         (None, None) => a.outlet_id.cmp(&b.outlet_id),
@@ -328,5 +338,6 @@ mod proposal_tests {
         let top: Vec<i64> = propose(&c, date, None, 3).iter().map(|s| s.outlet_id).collect();
         assert_eq!(top, [3, 2, 4]);
         assert!(propose(&[], date, None, 3).is_empty());
+        assert_eq!(due_count(&c, date), 4);
     }
 }

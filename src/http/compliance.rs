@@ -153,7 +153,10 @@ fn grouped(
         .collect()
 }
 
-/// Compliance of a territory for the local days `[from, to]` (at most 93): the plan figures of
+/// Most rep-days (reps x days) one territory roll-up computes.
+const MAX_REP_DAYS: i64 = 20_000;
+
+/// Compliance of a territory for the local days `[from, to]` (at most 93, and at most 20,000 rep-days): the plan figures of
 /// every active rep whose territory lies in its subtree (summed, and per rep), the outlet figures
 /// of its subtree's outlets (coverage %, frequency compliance % against each tier's required
 /// visits, dwell compliance %; also by tier and by channel type), and both again for each direct
@@ -170,13 +173,24 @@ async fn territory_compliance(
     let t = visible_territory(&state, &auth, id).await?;
     let (from, to) = period(&state, &auth, &q).await?;
     let period_days = (to - from).num_days() + 1;
+    let subtree_reps = db::compliance::subtree_reps(&state.db, auth.org_id, t.id).await?;
+    let rep_days = subtree_reps.len() as i64 * period_days;
+    if rep_days > MAX_REP_DAYS {
+        return Err(ApiError::field(
+            "to",
+            format!(
+                "{} reps x {period_days} days is more than {MAX_REP_DAYS} rep-days: ask for a shorter period or a smaller territory",
+                subtree_reps.len()
+            ),
+        ));
+    }
     let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, Some(t.id), from).await?;
     let visits = db::compliance::subtree_visits(&state.db, auth.org_id, Some(t.id), from, to).await?;
     let rules = ComplianceRules::default();
     let mut plan = PeriodTotals::default();
     let mut reps = Vec::new();
     let mut by_child: HashMap<i64, PeriodTotals> = HashMap::new();
-    for r in db::compliance::subtree_reps(&state.db, auth.org_id, t.id).await? {
+    for r in subtree_reps {
         let inputs = db::compliance::rep_inputs(&state.db, auth.org_id, r.id, from, to).await?;
         let (_, totals) = compliance::rep_period(inputs, &rules);
         plan.add(&totals);
@@ -318,9 +332,9 @@ struct OutletVisits {
 }
 
 /// The visits at an outlet with rep-day in `[from, to]` (local dates, at most 93 days), by any rep,
-/// in arrival order with verdict and evidence, and the outlet's frequency over the period.
-/// Managers, supervisors, auditors and admins whose territory holds the outlet; a rep sees only
-/// their own visits there.
+/// in arrival order with verdict and evidence, and the outlet's frequency over the period (counting
+/// every rep's valid visits). Managers, supervisors, auditors and admins whose territory holds the
+/// outlet see the visits of the reps of their territories; a rep sees only their own.
 #[utoipa::path(get, path = "/outlets/{id}/visits", tag = "compliance", params(VisitsQuery), responses(
     (status = 200, body = OutletVisits), (status = 403, body = Problem), (status = 404, body = Problem),
     (status = 422, body = Problem)))]
@@ -351,7 +365,9 @@ async fn outlet_visits(
         .map_or((active.required_in(period_days), 0, 0.0, None), |f| {
             (f.required_visits, f.valid_visits, f.frequency_compliance_pct, f.last_valid_visit)
         });
-    let visits = db::visits::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, from, to).await?;
+    // Managers and others see the visits of the reps of their territories only.
+    let visits =
+        db::visits::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, auth.scope_root(), from, to).await?;
     Ok(Json(OutletVisits {
         outlet_id: outlet.id,
         from,

@@ -276,7 +276,7 @@ struct PlanProposal {
 
 /// A proposed day for a rep: the outlets of the rep's territory that are due by their tier's
 /// policy (never validly visited, or the last valid visit by any rep at least cycle days / required
-/// visits ago; active at the start of the day and now), the most overdue first, at most `max_outlets`, ordered as a nearest-neighbour
+/// visits ago; active now), the most overdue first, at most `max_outlets`, ordered as a nearest-neighbour
 /// route from the start (given, else the rep's last position, else their home). Nothing is stored:
 /// post `items` as a dated plan to adopt it. Admins and managers of the rep's territory.
 #[utoipa::path(get, path = "/reps/{id}/plan-proposal", tag = "plans", params(ProposalQuery), responses(
@@ -310,9 +310,8 @@ async fn plan_proposal(
         None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
     };
     let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, rep.territory_id, date).await?;
-    // Active at the start of the day and now (an outlet closed since is not proposed).
-    let active: Vec<_> =
-        outlets.iter().filter(|o| o.outlet.status_at_start == "active" && o.status == "active").collect();
+    // Active now (a proposal plans ahead: an outlet registered today is proposed, one closed is not).
+    let active: Vec<_> = outlets.iter().filter(|o| o.status == "active").collect();
     // Visits as far back as the longest interval asks (at least a cycle of 28 days).
     let lookback = active.iter().map(|o| i64::from(o.outlet.cycle_days)).max().unwrap_or(28).max(28);
     let visits = db::compliance::subtree_visits(
@@ -344,7 +343,7 @@ async fn plan_proposal(
             .await?
             .map(|(lat, lon, source)| RouteStart { lat, lon, source }),
     };
-    let due_outlets = plan::propose(&candidates, date, None, usize::MAX).len();
+    let due_outlets = plan::due_count(&candidates, date);
     let stops = plan::propose(&candidates, date, start.as_ref().map(|s| (s.lat, s.lon)), max);
     let by_id: std::collections::HashMap<i64, &&db::compliance::SubtreeOutlet> =
         active.iter().map(|o| (o.outlet.id, o)).collect();

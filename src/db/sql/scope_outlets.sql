@@ -1,6 +1,7 @@
--- The outlets in territory $2's subtree (any territory when NULL; only outlet $4 when given) with their tier policy, their status at the start of the
--- local day $3 (the latest change at or before it; an outlet registered later: its first recorded
--- status) and the child of $2 they lie under (NULL for outlets of $2 itself).
+-- The outlets in territory $2's subtree (any territory when NULL; only outlet $4 when given) with
+-- their tier policy, their status at the start of the local day $3 (the latest change at or before
+-- it; `unregistered` for an outlet registered later) and the child of $2 they lie under (NULL for
+-- outlets of $2 itself).
 WITH start AS (
     SELECT ($3::date::timestamp AT TIME ZONE o.timezone) AS at FROM orgs o WHERE o.id = $1
 )
@@ -11,10 +12,7 @@ SELECT o.id, o.code, o.name, o.tier, o.channel_type, o.status, ST_Y(o.location) 
            (SELECT c.status FROM outlet_status_changes c
              WHERE c.org_id = o.org_id AND c.outlet_id = o.id AND c.changed_at <= s.at
              ORDER BY c.changed_at DESC LIMIT 1),
-           (SELECT c.status FROM outlet_status_changes c
-             WHERE c.org_id = o.org_id AND c.outlet_id = o.id
-             ORDER BY c.changed_at LIMIT 1),
-           o.status) AS status_at_start
+           'unregistered') AS status_at_start
   FROM outlets o
   CROSS JOIN start s
   LEFT JOIN territories t ON t.org_id = o.org_id AND t.id = o.territory_id
