@@ -592,9 +592,9 @@ async fn the_demo_days_derive_into_visits(pool: PgPool) {
     // along the tracks, so where a walker stood between several, the nearest by median distance
     // takes the visit and the others are its alternatives.
     let expected = [
-        ("demo-beijing", "short", 19),
+        ("demo-beijing", "short", 22),
         ("demo-beijing", "unverified", 3),
-        ("demo-beijing", "verified", 5),
+        ("demo-beijing", "verified", 6),
         ("demo-limerick", "short", 9),
     ];
     assert_eq!(by_verdict, expected.iter().map(|(o, v, n)| ((*o).to_owned(), (*v).to_owned(), *n)).collect::<Vec<_>>());

@@ -16,8 +16,10 @@
 //! - Arrival is the first fix of the presence, departure the last; dwell = departure - arrival.
 //! - A presence shorter than [`VisitRules::min_presence_s`], or in which the rep never stopped, is a
 //!   pass-by: no visit. The rep stopped when, from some fix of the presence to the first fix at
-//!   least [`VisitRules::min_presence_s`] later, the net displacement speed is at most
-//!   [`VisitRules::max_pass_speed_mps`] (15 m in a minute). Over the whole presence instead
+//!   least [`VisitRules::min_presence_s`] later or any later one within 10 minutes, the net
+//!   displacement beyond the two fixes'
+//!   accuracies (their sum, capped at [`VisitRules::accuracy_cap_m`]) is at most
+//!   [`VisitRules::max_pass_speed_mps`] x the time between them (15 m in a minute). Over the whole presence instead
 //!   (rules `visits-v1`), the legs driven into and out of the geofence outweighed a real one-minute
 //!   halt at a bus stop.
 //! - When presences at several outlets overlap in time, the one with the smallest median distance
@@ -407,22 +409,34 @@ fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &Vis
     out
 }
 
+/// Longest window (seconds) the stop test looks at from one fix: it bounds the work on long
+/// presences, and a rep who stayed has some window this short that shows it.
+const STOP_WINDOW_MAX_S: f64 = 600.0;
+
 /// Whether the rep stopped during a presence (module documentation): from some fix of the
-/// presence to the first fix at least `min_presence_s` later, the net displacement speed is at
-/// most `max_pass_speed_mps`.
+/// presence to the first fix 60 s or more later, or to any fix up to 10 minutes later, the net displacement beyond the two fixes'
+/// accuracies (capped) is at most `max_pass_speed_mps` x the time between them.
 fn stopped(f: &[VisitFix], presence: &[usize], rules: &VisitRules) -> bool {
-    let mut j = 0;
+    let mut first = 0;
     for i in 0..presence.len() {
         let a = &f[presence[i]];
-        j = j.max(i + 1);
-        while j < presence.len() && (f[presence[j]].fix_time - a.fix_time).num_seconds() < rules.min_presence_s {
-            j += 1;
+        first = first.max(i + 1);
+        while first < presence.len() && (f[presence[first]].fix_time - a.fix_time).num_seconds() < rules.min_presence_s
+        {
+            first += 1;
         }
-        let Some(&bj) = presence.get(j) else { return false };
-        let b = &f[bj];
-        let dt = (b.fix_time - a.fix_time).num_milliseconds() as f64 / 1000.0;
-        if haversine_m(a.lat, a.lon, b.lat, b.lon) <= rules.max_pass_speed_mps * dt {
-            return true;
+        for (n, &bj) in presence[first.min(presence.len())..].iter().enumerate() {
+            let b = &f[bj];
+            let dt = (b.fix_time - a.fix_time).num_milliseconds() as f64 / 1000.0;
+            // The first fix at least a minute later always counts (across a data gap too).
+            if n > 0 && dt > STOP_WINDOW_MAX_S {
+                break;
+            }
+            // Scatter within the fixes' accuracy (capped) is not movement.
+            let scatter = (accuracy(a) + accuracy(b)).min(rules.accuracy_cap_m);
+            if haversine_m(a.lat, a.lon, b.lat, b.lon) - scatter <= rules.max_pass_speed_mps * dt {
+                return true;
+            }
         }
     }
     false
@@ -650,6 +664,31 @@ mod tests {
         brief.extend((0..=4).map(|i| fix(20 + i * 10, 8.0, 5.0)));
         brief.extend((1..10).map(|i| fix(60 + i * 2, 8.0 + i as f64 * 8.0, 5.0)));
         assert!(derive(&brief, &[outlet(1, 0.0, 30.0)], &rules).is_empty());
+    }
+
+    #[test]
+    fn a_gap_of_few_fixes_at_the_outlet_is_still_a_stop() {
+        // Three fixes, 40 minutes without any, three fixes: all at the outlet.
+        let mut f: Vec<VisitFix> = (0..3).map(|i| fix(i * 10, 2.0, 5.0)).collect();
+        f.extend((0..3).map(|i| fix(2420 + i * 10, 3.0, 5.0)));
+        let visits = derive(&f, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.iter().map(|v| v.verdict).collect::<Vec<_>>(), [Verdict::Unverified], "{visits:?}");
+    }
+
+    #[test]
+    fn scatter_within_the_accuracy_is_not_movement() {
+        // Ten minutes indoors, a fix every 90 s jumping 40 m with 25 m accuracy: a visit.
+        let indoors: Vec<VisitFix> =
+            (0..=6).map(|i| fix(i * 90, if i % 2 == 0 { -20.0 } else { 20.0 }, 25.0)).collect();
+        let visits = derive(&indoors, &[outlet(1, 0.0, 50.0)], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        // With 2 m accuracy each 90 s step is movement, but the rep keeps coming back: pacing in
+        // the shop, a stop (from a fix to the one 180 s later nothing moved).
+        let pacing: Vec<VisitFix> = (0..=6).map(|i| fix(i * 90, if i % 2 == 0 { -20.0 } else { 20.0 }, 2.0)).collect();
+        assert_eq!(derive(&pacing, &[outlet(1, 0.0, 50.0)], &VisitRules::default()).len(), 1);
+        // Walking steadily through at 0.5 m/s, with the same accuracy: no stop.
+        let through: Vec<VisitFix> = (0..=10).map(|i| fix(i * 20, -50.0 + i as f64 * 10.0, 2.0)).collect();
+        assert!(derive(&through, &[outlet(1, 0.0, 50.0)], &VisitRules::default()).is_empty());
     }
 
     #[test]
