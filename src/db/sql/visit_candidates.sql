@@ -7,32 +7,35 @@
 -- day.
 -- Index first: one GiST probe per cell with a box of the org's widest geofence ever; cells near
 -- the antimeridian are probed a second time shifted by 360 degrees, and above 85 degrees of
--- latitude a box spans every longitude. Then the exact distance per (cell, outlet) pair.
+-- latitude a box spans every longitude. Then the box of each outlet's own geofence.
 WITH reach AS (
     SELECT greatest(coalesce((SELECT max(radius_m) FROM outlet_locations WHERE org_id = $1 AND radius_m IS NOT NULL), 0),
                     coalesce((SELECT max(default_radius_m) FROM tier_policies WHERE org_id = $1), 0))
            + $4 AS m
 ), cells AS (
     SELECT ST_SetSRID(ST_MakePoint(t.lon + shift, t.lat), 4326) AS g,
-           ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326)::geography AS geog,
            r.m / 110000.0 AS dy,
-           CASE WHEN abs(t.lat) > 85 THEN 360
-                ELSE r.m / 110000.0 / cos(radians(abs(t.lat) + r.m / 110000.0)) END AS dx
+           -- Degrees of longitude per degree of latitude (erring wide); NULL above 85 degrees,
+           -- where a box spans every longitude.
+           CASE WHEN abs(t.lat) <= 85 THEN 1 / cos(radians(abs(t.lat) + r.m / 110000.0)) END AS kx
       FROM UNNEST($2::float8[], $3::float8[]) AS t(lon, lat)
       CROSS JOIN reach r
       CROSS JOIN LATERAL (VALUES (0.0), (CASE WHEN t.lon > 0 THEN -360.0 ELSE 360.0 END)) AS s(shift)
      WHERE shift = 0 OR abs(t.lon) + r.m / 110000.0 / cos(radians(least(abs(t.lat) + 1, 89))) > 179.0
 ), near AS (
+    -- The index box of the widest geofence, then the box of the outlet's own geofence (a box
+    -- holds the circle: still a superset, without a geodesic distance per pair).
     SELECT DISTINCT l.outlet_id
       FROM cells c
       JOIN outlet_locations l ON l.org_id = $1
-       AND (l.location && ST_Expand(c.g, c.dx, c.dy) OR l.footprint && ST_Expand(c.g, c.dx, c.dy))
+       AND (l.location && ST_Expand(c.g, coalesce(c.dy * c.kx, 360), c.dy)
+            OR l.footprint && ST_Expand(c.g, coalesce(c.dy * c.kx, 360), c.dy))
       JOIN outlets o ON o.org_id = l.org_id AND o.id = l.outlet_id
       JOIN tier_policies tp ON tp.org_id = o.org_id AND tp.tier = o.tier
+      CROSS JOIN LATERAL (SELECT (coalesce(l.radius_m, tp.default_radius_m) + $4) / 110000.0 AS deg) own
      WHERE (l.valid_to IS NULL OR l.valid_to > $5)
-       AND (ST_DWithin(l.location::geography, c.geog, coalesce(l.radius_m, tp.default_radius_m) + $4)
-            OR (l.footprint IS NOT NULL
-                AND ST_DWithin(l.footprint::geography, c.geog, coalesce(l.radius_m, tp.default_radius_m) + $4)))
+       AND (l.location && ST_Expand(c.g, coalesce(own.deg * c.kx, 360), own.deg)
+            OR l.footprint && ST_Expand(c.g, coalesce(own.deg * c.kx, 360), own.deg))
 ), located AS (
     SELECT DISTINCT ON (l.outlet_id) l.outlet_id, l.location, l.footprint, l.radius_m
       FROM outlet_locations l
