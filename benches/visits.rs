@@ -217,6 +217,42 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
     }
     times.remove(0); // the first run warms the caches
     times.sort_by(f64::total_cmp);
+    // Where the time goes: the same steps as `derive_day`, timed one by one (medians of 10).
+    let mut steps: [Vec<f64>; 4] = Default::default();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (from, to) = db::visits::day_bounds(&pool, org, day.date_naive()).await.expect("bounds");
+        let fixes = db::visits::rep_fixes(&pool, org, rep, from, to).await.expect("fixes");
+        steps[0].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let cells: std::collections::BTreeSet<(i64, i64)> =
+            fixes.iter().map(|f| ((f.lon * 1e3).round() as i64, (f.lat * 1e3).round() as i64)).collect();
+        let positions: Vec<(f64, f64)> = cells.into_iter().map(|(x, y)| (x as f64 / 1e3, y as f64 / 1e3)).collect();
+        let candidates = db::visits::candidates(&pool, org, &positions, rules.accuracy_cap_m + 80.0, from, to)
+            .await
+            .expect("candidates");
+        steps[1].push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let derived = visit::derive(&fixes, &candidates, &rules);
+        steps[2].push(t.elapsed().as_secs_f64());
+        db::visits::mark_period(&pool, org, day.date_naive(), day.date_naive(), "bench").await.expect("mark");
+        let claimed = db::visits::claim_dirty(&pool, 10, 0, 300).await.expect("claim");
+        let t = Instant::now();
+        let mut conn = pool.acquire().await.expect("conn");
+        assert!(db::visits::replace_day(&mut conn, &claimed[0], &derived).await.expect("replace"));
+        steps[3].push(t.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2] * 1e3
+    };
+    println!(
+        "  steps (median ms): read fixes {:.1}, candidates {:.1}, derive {:.1}, replace {:.1}",
+        median(&mut steps[0]),
+        median(&mut steps[1]),
+        median(&mut steps[2]),
+        median(&mut steps[3])
+    );
     (times[times.len() / 2], outlets.len(), visits)
 }
 
