@@ -221,6 +221,28 @@ pub struct DueCandidate {
     pub last_valid: Option<NaiveDate>,
 }
 
+/// The candidates of a proposal: each outlet (with its position) and its tier's interval, and
+/// the local day of its last valid visit among `visits`.
+pub fn due_candidates<'a>(
+    outlets: impl IntoIterator<Item = (&'a crate::domain::compliance::ScopeOutlet, f64, f64)>,
+    visits: &[crate::domain::compliance::OutletVisit],
+) -> Vec<DueCandidate> {
+    let mut last_valid: std::collections::HashMap<i64, NaiveDate> = std::collections::HashMap::new();
+    for v in visits.iter().filter(|v| v.visit.is_valid()) {
+        last_valid.entry(v.outlet_id).and_modify(|d| *d = (*d).max(v.rep_day)).or_insert(v.rep_day);
+    }
+    outlets
+        .into_iter()
+        .map(|(o, lat, lon)| DueCandidate {
+            outlet_id: o.id,
+            lat,
+            lon,
+            interval_days: f64::from(o.cycle_days) / f64::from(o.required_visits.max(1)),
+            last_valid: last_valid.get(&o.id).copied(),
+        })
+        .collect()
+}
+
 /// One stop of a proposed day, in route order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ProposedStop {

@@ -195,6 +195,17 @@ struct DayPlan {
     visits: Vec<DayPlanEntry>,
 }
 
+/// The `date` of a request (default the org's today), checked to be in range.
+async fn day_or_today(state: &AppState, auth: &Principal, date: Option<NaiveDate>) -> Result<NaiveDate, ApiError> {
+    match date {
+        Some(d) if !plan::date_in_range(d) => {
+            Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"))
+        }
+        Some(d) => Ok(d),
+        None => Ok(db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?),
+    }
+}
+
 /// A rep's plan of a day, for the phone (the rep's device token works): the planned visits in
 /// route order with outlet code, name, address, position, time window and expected duration.
 #[utoipa::path(get, path = "/reps/{id}/plan", tag = "plans", params(DayQuery), responses(
@@ -206,13 +217,7 @@ async fn rep_day_plan(
     Query(q): Query<DayQuery>,
 ) -> Result<Json<DayPlan>, ApiError> {
     let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
-    let date = match q.date {
-        Some(d) if !plan::date_in_range(d) => {
-            return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));
-        }
-        Some(d) => d,
-        None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
-    };
+    let date = day_or_today(&state, &auth, q.date).await?;
     db::plans::materialize_recurring(&state.db, auth.org_id, rep.id, date, date).await?;
     let visits = db::plans::day_plan(&state.db, auth.org_id, rep.id, date).await?;
     Ok(Json(DayPlan { rep_id: rep.id, date, visits }))
@@ -302,13 +307,7 @@ async fn plan_proposal(
     if rep.role != "rep" {
         return Err(ApiError::not_found("rep", rep_id));
     }
-    let date = match q.date {
-        Some(d) if !plan::date_in_range(d) => {
-            return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));
-        }
-        Some(d) => d,
-        None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
-    };
+    let date = day_or_today(&state, &auth, q.date).await?;
     let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, rep.territory_id, date).await?;
     // Active now (a proposal plans ahead: an outlet registered today is proposed, one closed is not).
     let active: Vec<_> = outlets.iter().filter(|o| o.status == "active").collect();
@@ -322,21 +321,7 @@ async fn plan_proposal(
         date - Duration::days(1),
     )
     .await?;
-    let mut last_valid: std::collections::HashMap<i64, NaiveDate> = std::collections::HashMap::new();
-    for v in visits.iter().filter(|v| v.visit.is_valid()) {
-        let day = v.rep_day;
-        last_valid.entry(v.outlet_id).and_modify(|d| *d = (*d).max(day)).or_insert(day);
-    }
-    let candidates: Vec<plan::DueCandidate> = active
-        .iter()
-        .map(|o| plan::DueCandidate {
-            outlet_id: o.outlet.id,
-            lat: o.lat,
-            lon: o.lon,
-            interval_days: f64::from(o.outlet.cycle_days) / f64::from(o.outlet.required_visits.max(1)),
-            last_valid: last_valid.get(&o.outlet.id).copied(),
-        })
-        .collect();
+    let candidates = plan::due_candidates(active.iter().map(|o| (&o.outlet, o.lat, o.lon)), &visits);
     let start = match given {
         Some((lat, lon)) => Some(RouteStart { lat, lon, source: "given".into() }),
         None => db::compliance::rep_start(&state.db, auth.org_id, rep.id, date)
