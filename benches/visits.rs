@@ -225,12 +225,9 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
         let fixes = db::visits::rep_fixes(&pool, org, rep, from, to).await.expect("fixes");
         steps[0].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let cells: std::collections::BTreeSet<(i64, i64)> =
-            fixes.iter().map(|f| ((f.lon * 1e3).round() as i64, (f.lat * 1e3).round() as i64)).collect();
-        let positions: Vec<(f64, f64)> = cells.into_iter().map(|(x, y)| (x as f64 / 1e3, y as f64 / 1e3)).collect();
-        let candidates = db::visits::candidates(&pool, org, &positions, rules.accuracy_cap_m + 80.0, from, to)
-            .await
-            .expect("candidates");
+        let track = visit::track_boxes(&fixes, visit::TRACK_CELL_DEG);
+        let candidates =
+            db::visits::candidates(&pool, org, &track, rules.accuracy_cap_m, from, to).await.expect("candidates");
         steps[1].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let derived = visit::derive(&fixes, &candidates, &rules);

@@ -5,7 +5,7 @@
 use crate::domain::compliance::{DayVisit, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
-use crate::domain::visit::{CandidateOutlet, RULE_VERSION, Visit, VisitFix};
+use crate::domain::visit::{CandidateOutlet, RULE_VERSION, TrackBox, Visit, VisitFix};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
@@ -62,18 +62,11 @@ pub async fn day_bounds(
     .await
 }
 
-#[derive(FromRow)]
-struct FixRow {
-    fix_time: DateTime<Utc>,
-    received_at: DateTime<Utc>,
-    lat: f64,
-    lon: f64,
-    accuracy_m: Option<f32>,
-    mock: bool,
-    flags: i32,
-}
+/// A stored fix as `rep_fixes` reads it (by position: measured faster than by column name).
+type FixRow = (DateTime<Utc>, DateTime<Utc>, f64, f64, Option<f32>, bool, i32);
 
-/// The fixes of all the rep's devices in `[from, to)`.
+/// The fixes of all the rep's devices in `[from, to)`, in no particular order (the rules order
+/// them; sorting here measured a third of the read's time).
 pub async fn rep_fixes(
     db: impl PgExecutor<'_>,
     org_id: i64,
@@ -85,8 +78,7 @@ pub async fn rep_fixes(
         "SELECT p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
            FROM pings p
           WHERE p.org_id = $1 AND p.fix_time >= $3 AND p.fix_time < $4
-            AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)
-          ORDER BY p.fix_time",
+            AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)",
     )
     .bind(org_id)
     .bind(rep_id)
@@ -96,14 +88,14 @@ pub async fn rep_fixes(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| VisitFix {
-            fix_time: r.fix_time,
-            received_at: r.received_at,
-            lat: r.lat,
-            lon: r.lon,
-            accuracy_m: r.accuracy_m,
-            mock: r.mock,
-            flags: r.flags,
+        .map(|(fix_time, received_at, lat, lon, accuracy_m, mock, flags)| VisitFix {
+            fix_time,
+            received_at,
+            lat,
+            lon,
+            accuracy_m,
+            mock,
+            flags,
         })
         .collect())
 }
@@ -121,17 +113,17 @@ struct CandidateRow {
 /// Outlets that were not closed at `from` and may have been within their geofence of one of the
 /// positions during `[from, to)`: every such outlet and possibly others (the domain rules judge the
 /// distance exactly). Each with the location it had then (the one valid at `from` when an outlet
-/// moved that day) and its tier's radius and minimum dwell. `positions` are (lon, lat) cells;
-/// `margin_m` covers the accuracy cap and how far a fix may lie from its cell.
+/// moved that day) and its tier's radius and minimum dwell. `track` holds every fix of the day
+/// (see [`crate::domain::visit::track_boxes`]); `margin_m` is the accuracy cap.
 pub async fn candidates(
     db: &PgPool,
     org_id: i64,
-    positions: &[(f64, f64)],
+    track: &[TrackBox],
     margin_m: f64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<CandidateOutlet>, sqlx::Error> {
-    if positions.is_empty() {
+    if track.is_empty() {
         return Ok(Vec::new());
     }
     // The generic plan from the first run: the custom plans PostgreSQL makes for the first five
@@ -141,8 +133,10 @@ pub async fn candidates(
     sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await?;
     let rows: Vec<CandidateRow> = sqlx::query_as(include_str!("sql/visit_candidates.sql"))
         .bind(org_id)
-        .bind(positions.iter().map(|p| p.0).collect::<Vec<_>>())
-        .bind(positions.iter().map(|p| p.1).collect::<Vec<_>>())
+        .bind(track.iter().map(|b| b.min_lon).collect::<Vec<_>>())
+        .bind(track.iter().map(|b| b.min_lat).collect::<Vec<_>>())
+        .bind(track.iter().map(|b| b.max_lon).collect::<Vec<_>>())
+        .bind(track.iter().map(|b| b.max_lat).collect::<Vec<_>>())
         .bind(margin_m)
         .bind(from)
         .bind(to)

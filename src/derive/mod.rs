@@ -7,7 +7,6 @@ use crate::db::visits::{self, DirtyDay};
 use crate::domain::visit::{self, VisitRules};
 use prometheus::{IntCounterVec, Opts};
 use sqlx::PgPool;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -100,12 +99,8 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
 pub async fn derive_day(db: &PgPool, day: &DirtyDay, rules: &VisitRules) -> Result<bool, sqlx::Error> {
     let (from, to) = visits::day_bounds(db, day.org_id, day.day).await?;
     let fixes = visits::rep_fixes(db, day.org_id, day.rep_id, from, to).await?;
-    // Positions thinned to cells of 0.001 degrees (~110 m) for the candidate query.
-    let cells: BTreeSet<(i64, i64)> =
-        fixes.iter().map(|f| ((f.lon * 1e3).round() as i64, (f.lat * 1e3).round() as i64)).collect();
-    let positions: Vec<(f64, f64)> = cells.into_iter().map(|(x, y)| (x as f64 / 1e3, y as f64 / 1e3)).collect();
-    // The thinning moves a position by up to ~80 m: widen the reach by as much.
-    let outlets = visits::candidates(db, day.org_id, &positions, rules.accuracy_cap_m + 80.0, from, to).await?;
+    let track = visit::track_boxes(&fixes, visit::TRACK_CELL_DEG);
+    let outlets = visits::candidates(db, day.org_id, &track, rules.accuracy_cap_m, from, to).await?;
     let derived = visit::derive(&fixes, &outlets, rules);
     let mut conn = db.acquire().await?;
     visits::replace_day(&mut conn, day, &derived).await
