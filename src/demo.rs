@@ -887,6 +887,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
                 window_end: Some(p.window.1),
                 expected_duration_s: Some(p.expected_duration_s),
                 seq: seq as i32 + 1,
+                planned_from: None,
             };
             db::plans::add_item(&mut *tx, org.id, plan_id, &item).await?;
         }

@@ -59,6 +59,7 @@ async fn plan(pool: &PgPool, org: i64, rep: i64, items: &[(i64, u64)]) {
             window_end: None,
             expected_duration_s: None,
             seq: seq as i32,
+            planned_from: None,
         };
         plans::add_item(pool, org, plan_id, &item).await.expect("item");
     }

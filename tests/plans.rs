@@ -1,6 +1,6 @@
 //! Beat plans over HTTP: a manager creates a plan of recurring and dated items, every problem is
-//! named by item, the phone reads the day's plan with its device token, scope is enforced, and an
-//! ended plan plans nothing more.
+//! named by item, the phone reads the day's plan with its device token, scope is enforced, a
+//! revised plan changes from its day on and keeps the past, and an ended plan plans nothing more.
 
 mod common;
 
@@ -148,6 +148,112 @@ async fn plan_problems_are_named_by_item_and_scope_is_enforced(pool: PgPool) {
     let path = format!("/api/v1/plans/{}", res.json["id"]);
     assert_problem(&app.get(&path, Some(&w.manager.token)).await, 403, &path);
     assert_problem(&app.get(&path, Some(&w.admin_b.token)).await, 404, &path);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_revised_plan_changes_from_its_day_on_and_keeps_the_past(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let today = today(&pool, w.org_a).await;
+    let every_day = |outlet: i64| (1..=7).map(|d| json!({"outlet_id": outlet, "weekday": d})).collect::<Vec<_>>();
+    // Every day at o1 since two weeks ago.
+    let plan = json!({"rep_id": w.rep.id, "name": "Daily O1", "valid_from": today - Duration::days(14),
+                      "items": every_day(w.o1)});
+    let res = app.post("/api/v1/plans", Some(&w.manager.token), &plan).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let plan_id = res.json["id"].as_i64().expect("id");
+    let path = format!("/api/v1/plans/{plan_id}");
+    let day = |d: NaiveDate| format!("/api/v1/reps/{}/plan?date={d}", w.rep.id);
+    let on = |d: NaiveDate| {
+        let app = &app;
+        let url = day(d);
+        let token = w.device.token.clone();
+        async move { outlets_of(&app.get(&url, Some(&token)).await.json) }
+    };
+    let yesterday = today - Duration::days(1);
+    assert_eq!(on(yesterday).await, vec![w.o1]);
+
+    // Revised (by default from tomorrow): every day at o2, and o1 once more on a dated day.
+    let tomorrow = today + Duration::days(1);
+    let dated = today + Duration::days(3);
+    let mut items = every_day(w.o2);
+    items.push(json!({"outlet_id": w.o1, "visit_date": dated, "seq": 9}));
+    let revision = json!({"name": "Daily O2", "items": items});
+    assert_problem(&app.put(&path, Some(&w.rep.token), &revision).await, 403, &path);
+    let res = app.put(&path, Some(&w.manager.token), &revision).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!((res.json["id"].as_i64(), res.json["name"].as_str()), (Some(plan_id), Some("Daily O2")));
+    let items = res.json["items"].as_array().expect("items");
+    assert_eq!(items.len(), 8, "{}", res.describe());
+    assert!(items.iter().all(|i| i["planned_from"] == json!(tomorrow) && i["retired_from"].is_null()), "{items:?}");
+    let retired = res.json["retired_items"].as_array().expect("retired_items");
+    assert_eq!(retired.len(), 7, "{}", res.describe());
+    assert!(retired.iter().all(|i| i["outlet_id"] == json!(w.o1) && i["retired_from"] == json!(tomorrow)));
+
+    // The past and today keep o1 (also days first read after the revision); o2 from tomorrow,
+    // also beyond what the revision materialised.
+    assert_eq!(on(today - Duration::days(10)).await, vec![w.o1]);
+    assert_eq!(on(yesterday).await, vec![w.o1]);
+    assert_eq!(on(today).await, vec![w.o1]);
+    assert_eq!(on(tomorrow).await, vec![w.o2]);
+    assert_eq!(on(dated).await, vec![w.o2, w.o1]);
+    assert_eq!(on(today + Duration::weeks(12)).await, vec![w.o2]);
+
+    // A revision from a later day: the first revision stays in force until then; the newest one
+    // retires it and nothing of the original comes back.
+    let later = today + Duration::days(5);
+    let res = app
+        .put(
+            &format!("{path}?from={later}"),
+            Some(&w.manager.token),
+            &json!({"name": "O1 again", "items": every_day(w.o1)}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(on(tomorrow).await, vec![w.o2]);
+    assert_eq!(on(dated).await, vec![w.o2, w.o1]);
+    assert_eq!(on(later).await, vec![w.o1]);
+    assert_eq!(on(later + Duration::weeks(3)).await, vec![w.o1]);
+    assert_eq!(res.json["retired_items"].as_array().map(Vec::len), Some(15), "{}", res.describe());
+    // Revised again from tomorrow: the items of both revisions would only have started from
+    // tomorrow on, so they never come into force and are gone; the original ones stay retired.
+    let res = app
+        .put(&path, Some(&w.manager.token), &json!({"name": "Weekly", "items": [{"outlet_id": w.o2, "weekday": 1}]}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["retired_items"].as_array().map(Vec::len), Some(7), "{}", res.describe());
+    assert_eq!(res.json["items"].as_array().map(Vec::len), Some(1), "{}", res.describe());
+    let monday = next_weekday(later, 1);
+    assert_eq!(on(monday).await, vec![w.o2]);
+    assert_eq!(on(monday + Duration::days(1)).await, Vec::<i64>::new());
+    assert_eq!(on(yesterday).await, vec![w.o1]);
+
+    // Problems are named; the past cannot be revised.
+    let bad = json!({"name": "x", "valid_to": today, "items": [
+        {"outlet_id": w.o1, "visit_date": today}, {"outlet_id": 999_999, "weekday": 1}]});
+    let res = app.put(&path, Some(&w.manager.token), &bad).await;
+    assert_problem(&res, 422, &path);
+    let mut named: Vec<String> = res.error_fields();
+    named.sort();
+    assert_eq!(named, vec!["items[0].visit_date", "items[1].outlet_id", "valid_to"], "{}", res.describe());
+    let res = app.put(&format!("{path}?from={yesterday}"), Some(&w.manager.token), &revision).await;
+    assert_problem(&res, 422, &path);
+    assert_eq!(res.error_fields(), vec!["from"]);
+    assert_problem(
+        &app.put("/api/v1/plans/999999", Some(&w.manager.token), &revision).await,
+        404,
+        "/api/v1/plans/999999",
+    );
+    // An ended plan is not revised.
+    assert_eq!(app.delete(&path, Some(&w.manager.token)).await.status, 204);
+    let res = app.put(&format!("{path}?from={later}"), Some(&w.manager.token), &revision).await;
+    assert_problem(&res, 409, &path);
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE '%_plan' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("audit");
+    assert_eq!(audited, vec!["create_plan", "revise_plan", "revise_plan", "revise_plan", "end_plan"]);
 }
 
 /// A stored visit `days_ago` days before `day` (as the deriver writes them).

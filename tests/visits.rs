@@ -236,6 +236,7 @@ async fn compliance_of_a_planned_day_is_as_defined_and_reviews_change_it(pool: P
             window_end: chrono::NaiveTime::from_hms_opt(12, 0, 0),
             expected_duration_s: Some(900),
             seq,
+            planned_from: None,
         };
         plans::add_item(&pool, w.org_a, plan_id, &item).await.expect("item");
     }

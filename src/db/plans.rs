@@ -33,6 +33,8 @@ pub struct NewPlanItem {
     pub expected_duration_s: Option<i32>,
     /// Position of the item in the rep's route for the day.
     pub seq: i32,
+    /// The first day the item is planned when a revision added it (`None` = the plan's first day).
+    pub planned_from: Option<NaiveDate>,
 }
 
 /// One planned visit of a rep-day.
@@ -72,8 +74,8 @@ pub async fn add_item(
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO plan_items (org_id, plan_id, outlet_id, weekday, week_of_cycle, visit_date, window_start,
-                                 window_end, expected_duration_s, seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                                 window_end, expected_duration_s, seq, planned_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(org_id)
     .bind(plan_id)
@@ -85,11 +87,13 @@ pub async fn add_item(
     .bind(item.window_end)
     .bind(item.expected_duration_s)
     .bind(item.seq)
+    .bind(item.planned_from)
     .fetch_one(db)
     .await
 }
 
-/// Materialises the dated items of an active plan (within its validity) into planned visits, turning
+/// Materialises the dated items of an active plan (within its validity and the item's revision
+/// span) into planned visits, turning
 /// the org-local windows into instants with the org's time zone. Already materialised items are left
 /// as they are. Returns the number of planned visits created.
 pub async fn materialize_dated(db: impl PgExecutor<'_>, org_id: i64, plan_id: i64) -> Result<u64, sqlx::Error> {
@@ -105,6 +109,8 @@ pub async fn materialize_dated(db: impl PgExecutor<'_>, org_id: i64, plan_id: i6
            JOIN orgs o ON o.id = i.org_id
           WHERE i.org_id = $1 AND i.plan_id = $2 AND p.active AND i.visit_date IS NOT NULL
             AND i.visit_date >= p.valid_from AND (p.valid_to IS NULL OR i.visit_date <= p.valid_to)
+            AND (i.planned_from IS NULL OR i.visit_date >= i.planned_from)
+            AND (i.retired_from IS NULL OR i.visit_date < i.retired_from)
           ORDER BY i.seq, i.id
          ON CONFLICT (org_id, rep_id, visit_date, plan_item_id) DO NOTHING",
     )
@@ -157,8 +163,18 @@ pub struct Plan {
     pub valid_to: Option<NaiveDate>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// The items in force (from the last revision on).
     #[sqlx(skip)]
     pub items: Vec<PlanItem>,
+    /// Items a revision replaced, each with the day it stopped being planned (`retired_from`).
+    #[sqlx(skip)]
+    pub retired_items: Vec<PlanItem>,
+}
+
+impl Plan {
+    fn add(&mut self, item: PlanItem) {
+        if item.retired_from.is_some() { self.retired_items.push(item) } else { self.items.push(item) }
+    }
 }
 
 /// One item of a stored plan.
@@ -174,11 +190,16 @@ pub struct PlanItem {
     pub window_end: Option<NaiveTime>,
     pub expected_duration_s: Option<i32>,
     pub seq: i32,
+    /// The first day it is planned, when a revision added it (absent = the plan's first day).
+    pub planned_from: Option<NaiveDate>,
+    /// The first day a revision no longer plans this item; absent = in force.
+    pub retired_from: Option<NaiveDate>,
 }
 
 const PLAN_COLUMNS: &str = "id, rep_id, name, cycle_weeks, valid_from, valid_to, active, created_at";
 const ITEM_COLUMNS: &str =
-    "id, plan_id, outlet_id, weekday, week_of_cycle, visit_date, window_start, window_end, expected_duration_s, seq";
+    "id, plan_id, outlet_id, weekday, week_of_cycle, visit_date, window_start, window_end, expected_duration_s, seq,
+     planned_from, retired_from";
 
 /// Plans of the org (of one rep when given), newest first, with their items.
 pub async fn list(db: &sqlx::PgPool, org_id: i64, rep_ids: &[i64]) -> Result<Vec<Plan>, sqlx::Error> {
@@ -199,7 +220,7 @@ pub async fn list(db: &sqlx::PgPool, org_id: i64, rep_ids: &[i64]) -> Result<Vec
     .await?;
     for item in items {
         if let Some(p) = plans.iter_mut().find(|p| p.id == item.plan_id) {
-            p.items.push(item);
+            p.add(item);
         }
     }
     Ok(plans)
@@ -213,13 +234,16 @@ pub async fn get(db: &sqlx::PgPool, org_id: i64, plan_id: i64) -> Result<Option<
         .fetch_optional(db)
         .await?;
     let Some(mut plan) = plan else { return Ok(None) };
-    plan.items = sqlx::query_as(&format!(
+    let items: Vec<PlanItem> = sqlx::query_as(&format!(
         "SELECT {ITEM_COLUMNS} FROM plan_items WHERE org_id = $1 AND plan_id = $2 ORDER BY seq, id"
     ))
     .bind(org_id)
     .bind(plan_id)
     .fetch_all(db)
     .await?;
+    for item in items {
+        plan.add(item);
+    }
     Ok(Some(plan))
 }
 
@@ -261,9 +285,73 @@ pub async fn end(
     Ok(found)
 }
 
+/// What a revision changes of a plan.
+#[derive(Debug, Clone)]
+pub struct PlanRevision<'a> {
+    pub name: &'a str,
+    pub cycle_weeks: i16,
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// Revises a plan from local day `from` on (in the caller's transaction): name, cycle and last
+/// day change, the items in force are retired from `from`, and their planned visits from `from`
+/// on are removed; earlier days keep theirs. The caller then adds the new items and materialises.
+/// Returns whether the plan was found.
+pub async fn revise(
+    conn: &mut sqlx::PgConnection,
+    org_id: i64,
+    plan_id: i64,
+    from: NaiveDate,
+    r: &PlanRevision<'_>,
+) -> Result<bool, sqlx::Error> {
+    let found = sqlx::query(
+        "UPDATE plans SET name = $3, cycle_weeks = $4, valid_to = $5, updated_at = now()
+          WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(plan_id)
+    .bind(r.name)
+    .bind(r.cycle_weeks)
+    .bind(r.valid_to)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    // Items of an earlier revision that would only have started on or after `from` never come
+    // into force; every other item still planned on `from` is retired from then.
+    sqlx::query("DELETE FROM plan_items WHERE org_id = $1 AND plan_id = $2 AND planned_from >= $3")
+        .bind(org_id)
+        .bind(plan_id)
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE plan_items SET retired_from = $3
+          WHERE org_id = $1 AND plan_id = $2 AND (retired_from IS NULL OR retired_from > $3)",
+    )
+    .bind(org_id)
+    .bind(plan_id)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM planned_visits pv USING plan_items i
+          WHERE pv.org_id = $1 AND i.org_id = pv.org_id AND i.id = pv.plan_item_id AND i.plan_id = $2
+            AND pv.visit_date >= $3",
+    )
+    .bind(org_id)
+    .bind(plan_id)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    Ok(found)
+}
+
 #[derive(FromRow)]
 struct RecurringItem {
     id: i64,
+    planned_from: Option<NaiveDate>,
+    retired_from: Option<NaiveDate>,
     weekday: i16,
     week_of_cycle: Option<i16>,
     cycle_weeks: i16,
@@ -272,7 +360,8 @@ struct RecurringItem {
 }
 
 /// Materialises the recurring items of the rep's active plans into planned visits for the days
-/// `from..=to` (already materialised ones stay as they are). Returns the number created.
+/// `from..=to` (an item only from its `planned_from` and before its `retired_from`; already
+/// materialised ones stay as they are). Returns the number created.
 pub async fn materialize_recurring(
     db: &sqlx::PgPool,
     org_id: i64,
@@ -281,10 +370,13 @@ pub async fn materialize_recurring(
     to: NaiveDate,
 ) -> Result<u64, sqlx::Error> {
     let items: Vec<RecurringItem> = sqlx::query_as(
-        "SELECT i.id, i.weekday, i.week_of_cycle, p.cycle_weeks, p.valid_from, p.valid_to
+        "SELECT i.id, i.planned_from, i.retired_from, i.weekday, i.week_of_cycle, p.cycle_weeks, p.valid_from,
+                p.valid_to
            FROM plan_items i JOIN plans p ON p.org_id = i.org_id AND p.id = i.plan_id
           WHERE i.org_id = $1 AND p.rep_id = $2 AND p.active AND i.weekday IS NOT NULL
-            AND p.valid_from <= $4 AND (p.valid_to IS NULL OR p.valid_to >= $3)",
+            AND p.valid_from <= $4 AND (p.valid_to IS NULL OR p.valid_to >= $3)
+            AND (i.retired_from IS NULL OR i.retired_from > $3)
+            AND (i.planned_from IS NULL OR i.planned_from <= $4)",
     )
     .bind(org_id)
     .bind(rep_id)
@@ -294,13 +386,19 @@ pub async fn materialize_recurring(
     .await?;
     let (mut item_ids, mut days) = (Vec::new(), Vec::new());
     for i in items {
+        // An item plans the days of its revision span only; the cycle stays the plan's.
+        let last = match (i.valid_to, i.retired_from.and_then(|r| r.pred_opt())) {
+            (Some(t), Some(r)) => Some(t.min(r)),
+            (t, r) => t.or(r),
+        };
+        let first = i.planned_from.map_or(from, |p| p.max(from));
         for day in crate::domain::plan::recurring_days(
             i.valid_from,
-            i.valid_to,
+            last,
             i.cycle_weeks,
             i.weekday,
             i.week_of_cycle,
-            from,
+            first,
             to,
         ) {
             item_ids.push(i.id);

@@ -53,6 +53,24 @@ pub fn date_in_range(d: NaiveDate) -> bool {
     (NaiveDate::from_ymd_opt(2000, 1, 1)..=NaiveDate::from_ymd_opt(2100, 12, 31)).contains(&Some(d))
 }
 
+/// Every problem of a plan revised from day `from` on: those of [`problems`], and dated items and
+/// the last day must not lie before `from` (the past is kept).
+pub fn revision_problems(p: &PlanInput, from: NaiveDate) -> Vec<FieldError> {
+    let mut errors = problems(p);
+    if p.valid_to.is_some_and(|t| t < from) {
+        errors.push(FieldError::new("valid_to", "must not be before the revision's first day (from)"));
+    }
+    for (i, item) in p.items.iter().enumerate() {
+        if item.visit_date.is_some_and(|d| d < from) {
+            errors.push(
+                FieldError::new(format!("items[{i}].visit_date"), "must not be before the revision's first day (from)")
+                    .at(i),
+            );
+        }
+    }
+    errors
+}
+
 /// Every problem of a plan, items named by index (`items[3].weekday`).
 pub fn problems(p: &PlanInput) -> Vec<FieldError> {
     let mut errors = Vec::new();

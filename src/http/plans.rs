@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_plan, list_plans))
-        .routes(routes!(get_plan, end_plan))
+        .routes(routes!(get_plan, revise_plan, end_plan))
         .routes(routes!(rep_day_plan))
         .routes(routes!(plan_proposal))
 }
@@ -85,6 +85,7 @@ async fn create_plan(
             window_end: item.window_end,
             expected_duration_s: item.expected_duration_s,
             seq: item.seq.unwrap_or(i32::try_from(i).unwrap_or(i32::MAX).saturating_add(1)),
+            planned_from: None,
         };
         db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
     }
@@ -148,6 +149,122 @@ async fn get_plan(
     Path(plan_id): Path<i64>,
 ) -> Result<Json<Plan>, ApiError> {
     Ok(Json(visible_plan(&state, &auth, plan_id).await?))
+}
+
+/// A plan's new content from a day on.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PlanRevisionInput {
+    name: String,
+    /// Length of the recurrence cycle in weeks, 1..=12 (default 1). The cycle keeps starting with
+    /// the week of the plan's first day.
+    cycle_weeks: Option<i16>,
+    /// Last day (inclusive); absent = open-ended.
+    valid_to: Option<NaiveDate>,
+    /// The items in force from the revision's first day (they replace all the current ones).
+    items: Vec<plan::ItemInput>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReviseQuery {
+    /// The first local day of the revision (YYYY-MM-DD, today or later); default tomorrow, so
+    /// that today's planned visits stay.
+    from: Option<NaiveDate>,
+}
+
+/// Revises a plan from a day on (default tomorrow): its name, cycle, last day and items become
+/// the given ones. The items in force until then are retired from that day and listed under
+/// `retired_items`; every day before it keeps its planned visits (its compliance does not
+/// change); the plan keeps its id and its cycle's start. Every problem is named
+/// (`items[3].visit_date`). 409 for an ended or cancelled plan. Audited.
+#[utoipa::path(put, path = "/plans/{id}", tag = "plans", params(ReviseQuery), request_body = PlanRevisionInput,
+    responses((status = 200, body = Plan), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn revise_plan(
+    State(state): State<AppState>,
+    auth: Can<p::WritePlans>,
+    Path(plan_id): Path<i64>,
+    Query(q): Query<ReviseQuery>,
+    Json(input): Json<PlanRevisionInput>,
+) -> Result<Json<Plan>, ApiError> {
+    let current = visible_plan(&state, &auth, plan_id).await?;
+    let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
+    let from = q.from.unwrap_or(today + Duration::days(1));
+    if from < today || !plan::date_in_range(from) {
+        return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
+    }
+    if !current.active || current.valid_to.is_some_and(|t| t < from) {
+        return Err(ApiError::Conflict {
+            detail: format!("plan {plan_id} is not in force on {from} (ended or cancelled): create a new plan"),
+            errors: Vec::new(),
+        });
+    }
+    let whole = PlanInput {
+        rep_id: current.rep_id,
+        name: input.name,
+        cycle_weeks: input.cycle_weeks,
+        valid_from: current.valid_from,
+        valid_to: input.valid_to,
+        items: input.items,
+    };
+    let mut errors = plan::revision_problems(&whole, from);
+    let outlet_ids: Vec<i64> = whole.items.iter().map(|i| i.outlet_id).collect();
+    let unknown = db::plans::unknown_outlets(&state.db, auth.org_id, &outlet_ids).await?;
+    for (i, item) in whole.items.iter().enumerate() {
+        if unknown.contains(&item.outlet_id) {
+            errors.push(FieldError::new(format!("items[{i}].outlet_id"), "no such outlet in this org").at(i));
+        }
+    }
+    if !errors.is_empty() {
+        let detail = format!("{}: {}", errors[0].field, errors[0].reason);
+        return Err(ApiError::Unprocessable { detail, errors });
+    }
+    let mut conn = state.db.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let revision = db::plans::PlanRevision {
+        name: whole.name.trim(),
+        cycle_weeks: whole.cycle_weeks.unwrap_or(1),
+        valid_to: whole.valid_to,
+    };
+    db::plans::revise(&mut tx, auth.org_id, plan_id, from, &revision).await?;
+    for (i, item) in whole.items.iter().enumerate() {
+        let item = db::plans::NewPlanItem {
+            outlet_id: item.outlet_id,
+            weekday: item.weekday,
+            week_of_cycle: item.week_of_cycle,
+            visit_date: item.visit_date,
+            window_start: item.window_start,
+            window_end: item.window_end,
+            expected_duration_s: item.expected_duration_s,
+            seq: item.seq.unwrap_or(i32::try_from(i).unwrap_or(i32::MAX).saturating_add(1)),
+            planned_from: Some(from),
+        };
+        db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
+    }
+    db::plans::materialize_dated(&mut *tx, auth.org_id, plan_id).await?;
+    super::people::audit(
+        &mut *tx,
+        &auth,
+        "revise_plan",
+        "plan",
+        plan_id,
+        serde_json::json!({"from": from, "items": whole.items.len()}),
+    )
+    .await?;
+    tx.commit().await?;
+    drop(conn);
+    db::plans::materialize_recurring(
+        &state.db,
+        auth.org_id,
+        current.rep_id,
+        from,
+        from.max(today) + Duration::days(HORIZON_DAYS),
+    )
+    .await?;
+    let plan =
+        db::plans::get(&state.db, auth.org_id, plan_id).await?.ok_or_else(|| ApiError::not_found("plan", plan_id))?;
+    Ok(Json(plan))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
