@@ -84,6 +84,8 @@ fn outlets_along(tracks: &BTreeMap<i64, Vec<VisitFix>>) -> Vec<CandidateOutlet> 
                 footprint: None,
                 radius_m: 50.0,
                 min_dwell_s: 300,
+                valid_from: None,
+                valid_to: None,
             });
         }
     }

@@ -446,3 +446,49 @@ async fn an_outlet_across_the_antimeridian_is_visited(pool: PgPool) {
     assert_eq!(visits.len(), 1, "{visits:?}");
     assert_eq!((visits[0]["outlet_id"].as_i64(), visits[0]["verdict"].as_str()), (Some(outlet), Some("verified")));
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_outlet_that_moved_during_the_day_is_judged_where_it_stood_at_each_fix(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    // O1 stood at IN_T1 until noon and 500 m north of it since.
+    let north = (common::IN_T1.0 + 500.0 * M, common::IN_T1.1);
+    let noon = t0 + Duration::hours(2);
+    sqlx::query(
+        "UPDATE outlet_locations SET valid_from = $3 - interval '30 days', valid_to = $3
+          WHERE org_id = $1 AND outlet_id = $2",
+    )
+    .bind(w.org_a)
+    .bind(w.o1)
+    .bind(noon)
+    .execute(&pool)
+    .await
+    .expect("history until noon");
+    sqlx::query(
+        "INSERT INTO outlet_locations (org_id, outlet_id, valid_from, location)
+         VALUES ($1, $2, $3, ST_SetSRID(ST_MakePoint($5, $4), 4326))",
+    )
+    .bind(w.org_a)
+    .bind(w.o1)
+    .bind(noon)
+    .bind(north.0)
+    .bind(north.1)
+    .execute(&pool)
+    .await
+    .expect("history from noon");
+    let app = TestApp::spawn(pool.clone()).await;
+    // At the old place in the morning (a visit), at the new place after noon (a visit), and at
+    // the old place again in the afternoon (no longer the outlet).
+    let mut fixes = stop(t0, common::IN_T1);
+    fixes.extend(stop(noon + Duration::hours(1), north));
+    fixes.extend(stop(noon + Duration::hours(3), common::IN_T1));
+    post(&app, &w.device.token, &fixes).await;
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    let got: Vec<(i64, DateTime<Utc>, &str)> = visits
+        .iter()
+        .map(|v| (v["outlet_id"].as_i64().unwrap_or(0), time(&v["arrival"]), v["verdict"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(got, vec![(w.o1, t0, "verified"), (w.o1, noon + Duration::hours(1), "verified")], "{visits:?}");
+    assert!(visits.iter().all(|v| v["alternatives"].as_array().is_some_and(Vec::is_empty)), "{visits:?}");
+}

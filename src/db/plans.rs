@@ -317,14 +317,19 @@ pub async fn revise(
     .await?
     .rows_affected()
         == 1;
-    // Items of an earlier revision that would only have started on or after `from` never come
-    // into force; every other item still planned on `from` is retired from then.
-    sqlx::query("DELETE FROM plan_items WHERE org_id = $1 AND plan_id = $2 AND planned_from >= $3")
-        .bind(org_id)
-        .bind(plan_id)
-        .bind(from)
-        .execute(&mut *conn)
-        .await?;
+    // Items that would only have started on or after `from` (of an earlier revision, or of a plan
+    // that has not started) never come into force; every other item still planned on `from` is
+    // retired from then.
+    sqlx::query(
+        "DELETE FROM plan_items i USING plans p
+          WHERE i.org_id = $1 AND i.plan_id = $2 AND p.org_id = i.org_id AND p.id = i.plan_id
+            AND coalesce(i.planned_from, p.valid_from) >= $3",
+    )
+    .bind(org_id)
+    .bind(plan_id)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE plan_items SET retired_from = $3
           WHERE org_id = $1 AND plan_id = $2 AND (retired_from IS NULL OR retired_from > $3)",

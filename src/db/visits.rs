@@ -108,12 +108,14 @@ struct CandidateRow {
     footprint: Option<serde_json::Value>,
     radius_m: f32,
     min_dwell_s: i32,
+    valid_from: Option<DateTime<Utc>>,
+    valid_to: Option<DateTime<Utc>>,
 }
 
 /// Outlets that were not closed at `from` and may have been within their geofence of one of the
 /// positions during `[from, to)`: every such outlet and possibly others (the domain rules judge the
-/// distance exactly). Each with the location it had then (the one valid at `from` when an outlet
-/// moved that day) and its tier's radius and minimum dwell. `track` holds every fix of the day
+/// distance exactly). Each once per location it had during the day (an outlet that moved that day
+/// twice, each location with its validity) and its tier's radius and minimum dwell. `track` holds every fix of the day
 /// (see [`crate::domain::visit::track_boxes`]); `margin_m` is the accuracy cap.
 pub async fn candidates(
     db: &PgPool,
@@ -152,6 +154,8 @@ pub async fn candidates(
             footprint: r.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new),
             radius_m: f64::from(r.radius_m),
             min_dwell_s: i64::from(r.min_dwell_s),
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
         })
         .collect())
 }

@@ -110,7 +110,8 @@ pub struct VisitFix {
     pub flags: i32,
 }
 
-/// An outlet that may have been visited, as it was on the rep-day.
+/// An outlet that may have been visited, at one of the locations it had on the rep-day (an outlet
+/// that moved that day is a candidate once per location, each judged only for its own time).
 #[derive(Debug, Clone)]
 pub struct CandidateOutlet {
     pub id: i64,
@@ -121,9 +122,19 @@ pub struct CandidateOutlet {
     pub radius_m: f64,
     /// The tier's minimum dwell (seconds).
     pub min_dwell_s: i64,
+    /// Since when the outlet stood here; `None` = since ever (its first location, which also holds
+    /// for the time before the org recorded the outlet).
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Until when (exclusive); `None` = still.
+    pub valid_to: Option<DateTime<Utc>>,
 }
 
 impl CandidateOutlet {
+    /// Whether the outlet stood at this location at `t`.
+    pub fn located_at(&self, t: DateTime<Utc>) -> bool {
+        self.valid_from.is_none_or(|v| v <= t) && self.valid_to.is_none_or(|v| t < v)
+    }
+
     /// Distance from a position to the outlet: to the nearer of its point and its footprint.
     pub fn distance_m(&self, lat: f64, lon: f64) -> f64 {
         let point = haversine_m(lat, lon, self.lat, self.lon);
@@ -375,7 +386,7 @@ fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &Vis
     let at: Vec<(usize, f64)> = near
         .band(lo - pad, hi + pad)
         .into_iter()
-        .filter(|&k| in_lon(f[k].lon))
+        .filter(|&k| in_lon(f[k].lon) && o.located_at(f[k].fix_time))
         .filter_map(|k| {
             let d = o.distance_m(f[k].lat, f[k].lon);
             (d <= o.radius_m + accuracy(&f[k]).min(rules.accuracy_cap_m)).then_some((k, d))
@@ -569,8 +580,8 @@ pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRule
     let day_stays = stays_of_ordered(&f, rules);
     let near = ByLatitude::new(&f);
     let mut outlets: Vec<&CandidateOutlet> = outlets.iter().collect();
-    outlets.sort_by_key(|o| o.id);
-    outlets.dedup_by_key(|o| o.id);
+    outlets.sort_by_key(|o| (o.id, o.valid_from));
+    outlets.dedup_by_key(|o| (o.id, o.valid_from));
     let mut candidates: Vec<Visit> = Vec::new();
     for o in &outlets {
         for p in presences(&f, &near, o, rules) {
@@ -590,7 +601,9 @@ pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRule
     for v in candidates {
         match chosen.iter_mut().find(|w| w.arrival <= v.departure && v.arrival <= w.departure) {
             Some(w) => {
-                if !w.alternatives.iter().any(|a| a.outlet_id == v.outlet_id) {
+                // (The same outlet at its other location, when it moved during the visit, is no
+                // alternative.)
+                if w.outlet_id != v.outlet_id && !w.alternatives.iter().any(|a| a.outlet_id == v.outlet_id) {
                     w.alternatives.push(Alternative {
                         outlet_id: v.outlet_id,
                         median_distance_m: v.evidence.median_distance_m,
@@ -639,7 +652,16 @@ mod tests {
     }
 
     fn outlet(id: i64, north_m: f64, radius_m: f64) -> CandidateOutlet {
-        CandidateOutlet { id, lat: LAT + north_m * M, lon: LON, footprint: None, radius_m, min_dwell_s: 300 }
+        CandidateOutlet {
+            id,
+            lat: LAT + north_m * M,
+            lon: LON,
+            footprint: None,
+            radius_m,
+            min_dwell_s: 300,
+            valid_from: None,
+            valid_to: None,
+        }
     }
 
     /// Fixes every `step` seconds in `[from, to]`, scattered a few metres around `north_m`, with

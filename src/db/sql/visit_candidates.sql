@@ -1,10 +1,10 @@
 -- Outlets that may have been visited on a rep-day [$7, $8): every outlet whose geofence (radius
 -- of the location row valid that day, else its tier's default) plus $6 (the accuracy cap) reaches
 -- one of the boxes ($2..$5 = min lon, min lat, max lon, max lat) that hold the track's fixes, and
--- possibly a few more (the domain rules judge the distance exactly). Each comes with its location
--- history row valid at the start of the day (or, for an outlet registered later, its first one:
--- it stood there before the org recorded it), and only when it was not closed at the start of the
--- day.
+-- possibly a few more (the domain rules judge the distance exactly). Each comes once per location
+-- history row that held during the day, with its validity (the outlet's first row also holds for
+-- the time before the org recorded the outlet: valid_from NULL), and only when it was not closed
+-- at the start of the day.
 -- Index first: one GiST probe per box, widened by the org's widest geofence ever; boxes near the
 -- antimeridian are probed a second time shifted by 360 degrees, and above 85 degrees of latitude a
 -- box spans every longitude. Then the box of each outlet's own geofence.
@@ -42,19 +42,21 @@ WITH reach AS MATERIALIZED (
        AND (l.location && ST_Expand(b.g, coalesce(own.deg * b.kx, 360), own.deg)
             OR l.footprint && ST_Expand(b.g, coalesce(own.deg * b.kx, 360), own.deg))
 ), located AS (
-    SELECT DISTINCT ON (l.outlet_id) l.outlet_id, l.location, l.footprint, l.radius_m
+    -- Every location row of those outlets that held during the day; the outlet's first row also
+    -- holds for the time before it (valid_from NULL).
+    SELECT l.outlet_id, l.location, l.footprint, l.radius_m,
+           CASE WHEN first.is THEN NULL ELSE l.valid_from END AS valid_from, l.valid_to
       FROM outlet_locations l
+      CROSS JOIN LATERAL (SELECT NOT EXISTS (SELECT 1 FROM outlet_locations e
+                                              WHERE e.org_id = l.org_id AND e.outlet_id = l.outlet_id
+                                                AND e.valid_from < l.valid_from) AS is) first
      WHERE l.org_id = $1 AND l.outlet_id IN (SELECT outlet_id FROM near)
        AND (l.valid_to IS NULL OR l.valid_to > $7)
-       -- The row valid at the start of the day (or the first one).
-       AND NOT EXISTS (SELECT 1 FROM outlet_locations e
-                        WHERE e.org_id = l.org_id AND e.outlet_id = l.outlet_id AND e.valid_from < l.valid_from
-                          AND (e.valid_to IS NULL OR e.valid_to > $7))
-     ORDER BY l.outlet_id, l.valid_from
+       AND (l.valid_from < $8 OR first.is)
 )
 SELECT l.outlet_id AS id, ST_Y(l.location) AS lat, ST_X(l.location) AS lon,
        ST_AsGeoJSON(l.footprint)::jsonb AS footprint,
-       coalesce(l.radius_m, tp.default_radius_m) AS radius_m, tp.min_dwell_s
+       coalesce(l.radius_m, tp.default_radius_m) AS radius_m, tp.min_dwell_s, l.valid_from, l.valid_to
   FROM located l
   JOIN outlets o ON o.org_id = $1 AND o.id = l.outlet_id
   JOIN tier_policies tp ON tp.org_id = o.org_id AND tp.tier = o.tier
@@ -62,4 +64,4 @@ SELECT l.outlet_id AS id, ST_Y(l.location) AS lat, ST_X(l.location) AS lon,
    AND coalesce((SELECT c.status FROM outlet_status_changes c
                   WHERE c.org_id = $1 AND c.outlet_id = l.outlet_id AND c.changed_at <= $7
                   ORDER BY c.changed_at DESC LIMIT 1), 'active') <> 'closed'
- ORDER BY l.outlet_id
+ ORDER BY l.outlet_id, l.valid_from NULLS FIRST
