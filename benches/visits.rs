@@ -219,38 +219,49 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
     }
     times.remove(0); // the first run warms the caches
     times.sort_by(f64::total_cmp);
-    // Where the time goes: the same steps as `derive_day`, timed one by one (medians of 10).
-    let mut steps: [Vec<f64>; 4] = Default::default();
+    // Where the time goes: the same steps as `derive_day`, timed one by one (medians of 10); the
+    // fixes and the candidates are read side by side there.
+    let mut steps: [Vec<f64>; 5] = Default::default();
     for _ in 0..10 {
-        let t = Instant::now();
         let (from, to) = db::visits::day_bounds(&pool, org, day.date_naive()).await.expect("bounds");
+        let t = Instant::now();
         let fixes = db::visits::rep_fixes(&pool, org, rep, from, to).await.expect("fixes");
         steps[0].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let track = visit::track_boxes(&fixes, visit::TRACK_CELL_DEG);
         let candidates =
-            db::visits::candidates(&pool, org, &track, rules.accuracy_cap_m, from, to).await.expect("candidates");
+            db::visits::candidates(&pool, org, rep, db::visits::PROBE_CELL_DEG, rules.accuracy_cap_m, from, to)
+                .await
+                .expect("candidates");
         steps[1].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let derived = visit::derive(&fixes, &candidates, &rules);
+        let both = tokio::try_join!(
+            db::visits::rep_fixes(&pool, org, rep, from, to),
+            db::visits::candidates(&pool, org, rep, db::visits::PROBE_CELL_DEG, rules.accuracy_cap_m, from, to)
+        )
+        .expect("both");
         steps[2].push(t.elapsed().as_secs_f64());
+        assert_eq!((both.0.len(), both.1.len()), (fixes.len(), candidates.len()));
+        let t = Instant::now();
+        let derived = visit::derive(&fixes, &candidates, &rules);
+        steps[3].push(t.elapsed().as_secs_f64());
         db::visits::mark_period(&pool, org, day.date_naive(), day.date_naive(), "bench").await.expect("mark");
         let claimed = db::visits::claim_dirty(&pool, 10, 0, 300).await.expect("claim");
         let t = Instant::now();
         let mut conn = pool.acquire().await.expect("conn");
         assert!(db::visits::replace_day(&mut conn, &claimed[0], &derived).await.expect("replace"));
-        steps[3].push(t.elapsed().as_secs_f64());
+        steps[4].push(t.elapsed().as_secs_f64());
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2] * 1e3
     };
     println!(
-        "  steps (median ms): read fixes {:.1}, candidates {:.1}, derive {:.1}, replace {:.1}",
+        "  steps (median ms): read fixes {:.1}, candidates {:.1}, both side by side {:.1}, derive {:.1}, replace {:.1}",
         median(&mut steps[0]),
         median(&mut steps[1]),
         median(&mut steps[2]),
-        median(&mut steps[3])
+        median(&mut steps[3]),
+        median(&mut steps[4])
     );
     (times[times.len() / 2], outlets.len(), visits)
 }

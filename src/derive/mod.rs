@@ -98,9 +98,11 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
 /// Derives one claimed rep-day; `false` when new fixes arrived meanwhile (it stays dirty).
 pub async fn derive_day(db: &PgPool, day: &DirtyDay, rules: &VisitRules) -> Result<bool, sqlx::Error> {
     let (from, to) = visits::day_bounds(db, day.org_id, day.day).await?;
-    let fixes = visits::rep_fixes(db, day.org_id, day.rep_id, from, to).await?;
-    let track = visit::track_boxes(&fixes, visit::TRACK_CELL_DEG);
-    let outlets = visits::candidates(db, day.org_id, &track, rules.accuracy_cap_m, from, to).await?;
+    // The fixes and the candidate outlets near them are read side by side (on two connections).
+    let (fixes, outlets) = tokio::try_join!(
+        visits::rep_fixes(db, day.org_id, day.rep_id, from, to),
+        visits::candidates(db, day.org_id, day.rep_id, visits::PROBE_CELL_DEG, rules.accuracy_cap_m, from, to),
+    )?;
     let derived = visit::derive(&fixes, &outlets, rules);
     let mut conn = db.acquire().await?;
     visits::replace_day(&mut conn, day, &derived).await

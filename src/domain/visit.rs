@@ -35,7 +35,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
 use geo::CoordsIter;
@@ -541,39 +540,6 @@ pub fn risk(s: &Signals) -> f64 {
     f64::from(points.min(100)) / 100.0
 }
 
-/// Side of the cells [`track_boxes`] groups fixes by (degrees, ~220 m of latitude).
-pub const TRACK_CELL_DEG: f64 = 0.002;
-
-/// The extent of some of a rep-day's fixes (degrees).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TrackBox {
-    pub min_lon: f64,
-    pub min_lat: f64,
-    pub max_lon: f64,
-    pub max_lat: f64,
-}
-
-/// The track as boxes for the candidate outlet query: the fixes grouped by cells of
-/// `cell_deg` degrees, each box exactly as large as its fixes' extent. A few hundred index probes
-/// for a day instead of one per fix, and every fix lies in a box, so an outlet whose geofence
-/// (plus the accuracy cap) reaches no box cannot have been visited.
-pub fn track_boxes(fixes: &[VisitFix], cell_deg: f64) -> Vec<TrackBox> {
-    let mut cells: BTreeMap<(i64, i64), TrackBox> = BTreeMap::new();
-    for f in fixes.iter().filter(|f| f.lat.is_finite() && f.lon.is_finite()) {
-        let key = ((f.lon / cell_deg).floor() as i64, (f.lat / cell_deg).floor() as i64);
-        cells
-            .entry(key)
-            .and_modify(|b| {
-                b.min_lon = b.min_lon.min(f.lon);
-                b.min_lat = b.min_lat.min(f.lat);
-                b.max_lon = b.max_lon.max(f.lon);
-                b.max_lat = b.max_lat.max(f.lat);
-            })
-            .or_insert(TrackBox { min_lon: f.lon, min_lat: f.lat, max_lon: f.lon, max_lat: f.lat });
-    }
-    cells.into_values().collect()
-}
-
 /// The visits of a rep-day, in arrival order.
 pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRules) -> Vec<Visit> {
     let f = ordered(fixes);
@@ -855,33 +821,6 @@ mod tests {
             (1, Verdict::Verified),
             "0.3 alone is not suspect"
         );
-    }
-
-    #[test]
-    fn track_boxes_hold_every_fix_within_their_cells() {
-        // A walk north (about 1,100 m), a stray non-finite fix, and fixes on both sides of the
-        // antimeridian.
-        let mut fixes = around(0, 800, 5, 0.0);
-        for (k, f) in fixes.iter_mut().enumerate() {
-            f.lat = LAT + k as f64 * 7.0 * M;
-        }
-        fixes.push(VisitFix { lat: f64::NAN, ..fixes[0].clone() });
-        fixes.push(VisitFix { lon: 179.9999, ..fixes[0].clone() });
-        fixes.push(VisitFix { lon: -179.9999, ..fixes[0].clone() });
-        let boxes = track_boxes(&fixes, TRACK_CELL_DEG);
-        for f in fixes.iter().filter(|f| f.lat.is_finite()) {
-            assert!(
-                boxes
-                    .iter()
-                    .any(|b| (b.min_lon..=b.max_lon).contains(&f.lon) && (b.min_lat..=b.max_lat).contains(&f.lat)),
-                "fix {f:?} in no box"
-            );
-        }
-        for b in &boxes {
-            assert!(b.max_lon - b.min_lon < TRACK_CELL_DEG && b.max_lat - b.min_lat < TRACK_CELL_DEG, "{b:?}");
-        }
-        // ~1,100 m of latitude in cells of ~220 m: 6 or 7 boxes, plus the two at the antimeridian.
-        assert!((8..=9).contains(&boxes.len()), "{} boxes", boxes.len());
     }
 
     #[test]

@@ -1,6 +1,6 @@
--- Outlets that may have been visited on a rep-day [$7, $8): every outlet whose geofence (radius
--- of the location row valid that day, else its tier's default) plus $6 (the accuracy cap) reaches
--- one of the boxes ($2..$5 = min lon, min lat, max lon, max lat) that hold the track's fixes, and
+-- Outlets that rep $2 may have visited on a rep-day [$5, $6): every outlet whose geofence (radius
+-- of the location row valid that day, else its tier's default) plus $4 (the accuracy cap) reaches
+-- one of the boxes that hold the rep's fixes (their extent per cell of $3 degrees), and
 -- possibly a few more (the domain rules judge the distance exactly). Each comes once per location
 -- history row that held during the day, with its validity (the outlet's first row also holds for
 -- the time before the org recorded the outlet: valid_from NULL), and only when it was not closed
@@ -8,10 +8,16 @@
 -- Index first: one GiST probe per box, widened by the org's widest geofence ever; boxes near the
 -- antimeridian are probed a second time shifted by 360 degrees, and above 85 degrees of latitude a
 -- box spans every longitude. Then the box of each outlet's own geofence.
-WITH reach AS MATERIALIZED (
+WITH track AS (
+    SELECT min(p.lon) AS x0, min(p.lat) AS y0, max(p.lon) AS x1, max(p.lat) AS y1
+      FROM pings p
+     WHERE p.org_id = $1 AND p.fix_time >= $5 AND p.fix_time < $6
+       AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)
+     GROUP BY floor(p.lon / $3), floor(p.lat / $3)
+), reach AS MATERIALIZED (
     SELECT greatest(coalesce((SELECT max(radius_m) FROM outlet_locations WHERE org_id = $1 AND radius_m IS NOT NULL), 0),
                     coalesce((SELECT max(default_radius_m) FROM tier_policies WHERE org_id = $1), 0))
-           + $6 AS m
+           + $4 AS m
 ), boxes AS (
     SELECT ST_MakeEnvelope(b.x0 + shift, b.y0, b.x1 + shift, b.y1, 4326) AS g,
            r.m / 110000.0 AS dy,
@@ -19,7 +25,7 @@ WITH reach AS MATERIALIZED (
            -- where a box spans every longitude.
            CASE WHEN greatest(abs(b.y0), abs(b.y1)) <= 85
                 THEN 1 / cos(radians(greatest(abs(b.y0), abs(b.y1)) + r.m / 110000.0)) END AS kx
-      FROM UNNEST($2::float8[], $3::float8[], $4::float8[], $5::float8[]) AS b(x0, y0, x1, y1)
+      FROM track b
       CROSS JOIN reach r
       CROSS JOIN LATERAL (VALUES (0.0), (CASE WHEN b.x0 + b.x1 > 0 THEN -360.0 ELSE 360.0 END)) AS s(shift)
      WHERE shift = 0
@@ -37,8 +43,8 @@ WITH reach AS MATERIALIZED (
           SELECT (coalesce(l.radius_m,
                            (SELECT tp.default_radius_m
                               FROM outlets o JOIN tier_policies tp ON tp.org_id = o.org_id AND tp.tier = o.tier
-                             WHERE o.org_id = l.org_id AND o.id = l.outlet_id)) + $6) / 110000.0 AS deg) own
-     WHERE (l.valid_to IS NULL OR l.valid_to > $7)
+                             WHERE o.org_id = l.org_id AND o.id = l.outlet_id)) + $4) / 110000.0 AS deg) own
+     WHERE (l.valid_to IS NULL OR l.valid_to > $5)
        AND (l.location && ST_Expand(b.g, coalesce(own.deg * b.kx, 360), own.deg)
             OR l.footprint && ST_Expand(b.g, coalesce(own.deg * b.kx, 360), own.deg))
 ), located AS (
@@ -51,8 +57,8 @@ WITH reach AS MATERIALIZED (
                                               WHERE e.org_id = l.org_id AND e.outlet_id = l.outlet_id
                                                 AND e.valid_from < l.valid_from) AS is) first
      WHERE l.org_id = $1 AND l.outlet_id IN (SELECT outlet_id FROM near)
-       AND (l.valid_to IS NULL OR l.valid_to > $7)
-       AND (l.valid_from < $8 OR first.is)
+       AND (l.valid_to IS NULL OR l.valid_to > $5)
+       AND (l.valid_from < $6 OR first.is)
 )
 SELECT l.outlet_id AS id, ST_Y(l.location) AS lat, ST_X(l.location) AS lon,
        ST_AsGeoJSON(l.footprint)::jsonb AS footprint,
@@ -60,8 +66,8 @@ SELECT l.outlet_id AS id, ST_Y(l.location) AS lat, ST_X(l.location) AS lon,
   FROM located l
   JOIN outlets o ON o.org_id = $1 AND o.id = l.outlet_id
   JOIN tier_policies tp ON tp.org_id = o.org_id AND tp.tier = o.tier
- WHERE $8::timestamptz > $7
+ WHERE $6::timestamptz > $5
    AND coalesce((SELECT c.status FROM outlet_status_changes c
-                  WHERE c.org_id = $1 AND c.outlet_id = l.outlet_id AND c.changed_at <= $7
+                  WHERE c.org_id = $1 AND c.outlet_id = l.outlet_id AND c.changed_at <= $5
                   ORDER BY c.changed_at DESC LIMIT 1), 'active') <> 'closed'
  ORDER BY l.outlet_id, l.valid_from NULLS FIRST
