@@ -492,3 +492,49 @@ async fn an_outlet_that_moved_during_the_day_is_judged_where_it_stood_at_each_fi
     assert_eq!(got, vec![(w.o1, t0, "verified"), (w.o1, noon + Duration::hours(1), "verified")], "{visits:?}");
     assert!(visits.iter().all(|v| v["alternatives"].as_array().is_some_and(Vec::is_empty)), "{visits:?}");
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_outlet_recorded_after_the_visit_gets_it_within_the_grace_days(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    // Stops at two places without an outlet (4-6 km east of O1): yesterday and nine days ago.
+    let (p, q) = ((39.95, 116.10), (39.95, 116.12));
+    let early = t0 - Duration::days(8);
+    let early_day = day - Duration::days(8);
+    let mut fixes = stop(t0, p);
+    fixes.extend(stop(early, q));
+    post(&app, &w.device.token, &fixes).await;
+    for d in [early_day, day] {
+        assert_eq!(visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, d).await, Vec::<Value>::new());
+    }
+
+    // The office records outlets at both places today.
+    let at_p = fieldvisit::db::outlets::create(&pool, w.org_a, &common::outlet_fields("NEW-P", "A", p, Some(w.t1)))
+        .await
+        .expect("outlet at p");
+    let at_q = fieldvisit::db::outlets::create(&pool, w.org_a, &common::outlet_fields("NEW-Q", "A", q, Some(w.t1)))
+        .await
+        .expect("outlet at q");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outlet_additions").fetch_one(&pool).await.expect("queue")
+        > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "outlet additions never processed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Yesterday's stop is within the grace days: now a visit at the new outlet. The stop nine
+    // days ago is not.
+    assert_eq!(visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, early_day).await, Vec::<Value>::new());
+    let at_q_visits =
+        app.get(&format!("/api/v1/outlets/{at_q}/visits?from={early_day}&to={day}"), Some(&w.manager.token)).await;
+    assert_eq!(at_q_visits.status, 200, "{}", at_q_visits.describe());
+    assert_eq!(at_q_visits.json["visits"], json!([]), "{}", at_q_visits.describe());
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    let got: Vec<(i64, DateTime<Utc>, &str)> = visits
+        .iter()
+        .map(|v| (v["outlet_id"].as_i64().unwrap_or(0), time(&v["arrival"]), v["verdict"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(got, vec![(at_p, t0, "verified")], "{visits:?}");
+}

@@ -112,6 +112,11 @@ struct CandidateRow {
     valid_to: Option<DateTime<Utc>>,
 }
 
+/// Days before an outlet was recorded that its first location also holds for: reps visit outlets
+/// before the office registers them (a census, a new agent point). Recording an outlet queues the
+/// rep-days it can add visits to ([`mark_outlet_additions`]); older days never change.
+pub const RECORDING_GRACE_DAYS: i32 = 7;
+
 /// Side of the cells the candidate query groups a rep's fixes by (degrees, ~220 m of latitude): a
 /// few hundred index probes for a day instead of one per fix.
 pub const PROBE_CELL_DEG: f64 = 0.002;
@@ -143,6 +148,7 @@ pub async fn candidates(
         .bind(margin_m)
         .bind(from)
         .bind(to)
+        .bind(RECORDING_GRACE_DAYS)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -261,6 +267,19 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
             == 1;
     tx.commit().await?;
     Ok(unmarked)
+}
+
+/// Marks dirty the rep-days that up to `limit` newly recorded outlets can add visits to (fixes
+/// near them in the [`RECORDING_GRACE_DAYS`] before they were recorded) and takes those outlets
+/// off the queue; `margin_m` is the accuracy cap. Returns the number of rep-days marked.
+pub async fn mark_outlet_additions(db: impl PgExecutor<'_>, limit: i64, margin_m: f64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(include_str!("sql/mark_outlet_additions.sql"))
+        .bind(limit)
+        .bind(margin_m)
+        .bind(RECORDING_GRACE_DAYS)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// Marks every rep-day of the org's reps in `[from, to]` (local days) that has pings or visits

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// Newly recorded outlets whose rep-days are marked per round (one pass over a week of pings).
+const ADDITIONS_BATCH: i64 = 100_000;
 /// Rep-days claimed per round.
 const CLAIM_BATCH: i64 = 32;
 /// A claim older than this belongs to a worker that died; another may take it over.
@@ -63,6 +65,11 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
     loop {
         if db.is_closed() {
             return;
+        }
+        match visits::mark_outlet_additions(&db, ADDITIONS_BATCH, rules.accuracy_cap_m).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rep_days = n, "newly recorded outlets: rep-days marked"),
+            Err(e) => tracing::warn!(error = %e, "rep-days of newly recorded outlets not marked; retried"),
         }
         let claimed = visits::claim_dirty(&db, CLAIM_BATCH, settle_s, STALE_CLAIM_S).await;
         let Some(me) = deriver.upgrade() else { return };

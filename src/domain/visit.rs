@@ -121,8 +121,8 @@ pub struct CandidateOutlet {
     pub radius_m: f64,
     /// The tier's minimum dwell (seconds).
     pub min_dwell_s: i64,
-    /// Since when the outlet stood here; `None` = since ever (its first location, which also holds
-    /// for the time before the org recorded the outlet).
+    /// Since when the outlet stood here (for its first location, some days before the org
+    /// recorded it); `None` = since ever.
     pub valid_from: Option<DateTime<Utc>>,
     /// Until when (exclusive); `None` = still.
     pub valid_to: Option<DateTime<Utc>>,

@@ -3,8 +3,8 @@
 -- one of the boxes that hold the rep's fixes (their extent per cell of $3 degrees), and
 -- possibly a few more (the domain rules judge the distance exactly). Each comes once per location
 -- history row that held during the day, with its validity (the outlet's first row also holds for
--- the time before the org recorded the outlet: valid_from NULL), and only when it was not closed
--- at the start of the day.
+-- the $7 days before the org recorded the outlet), and only when it was not closed at the start
+-- of the day.
 -- Index first: one GiST probe per box, widened by the org's widest geofence ever; boxes near the
 -- antimeridian are probed a second time shifted by 360 degrees, and above 85 degrees of latitude a
 -- box spans every longitude. Then the box of each outlet's own geofence.
@@ -49,16 +49,17 @@ WITH track AS (
             OR l.footprint && ST_Expand(b.g, coalesce(own.deg * b.kx, 360), own.deg))
 ), located AS (
     -- Every location row of those outlets that held during the day; the outlet's first row also
-    -- holds for the time before it (valid_from NULL).
-    SELECT l.outlet_id, l.location, l.footprint, l.radius_m,
-           CASE WHEN first.is THEN NULL ELSE l.valid_from END AS valid_from, l.valid_to
+    -- holds for the $7 days before it was recorded.
+    SELECT l.outlet_id, l.location, l.footprint, l.radius_m, since.t AS valid_from, l.valid_to
       FROM outlet_locations l
       CROSS JOIN LATERAL (SELECT NOT EXISTS (SELECT 1 FROM outlet_locations e
                                               WHERE e.org_id = l.org_id AND e.outlet_id = l.outlet_id
                                                 AND e.valid_from < l.valid_from) AS is) first
+      CROSS JOIN LATERAL (SELECT CASE WHEN first.is THEN l.valid_from - make_interval(days => $7)
+                                      ELSE l.valid_from END AS t) since
      WHERE l.org_id = $1 AND l.outlet_id IN (SELECT outlet_id FROM near)
        AND (l.valid_to IS NULL OR l.valid_to > $5)
-       AND (l.valid_from < $6 OR first.is)
+       AND since.t < $6
 )
 SELECT l.outlet_id AS id, ST_Y(l.location) AS lat, ST_X(l.location) AS lon,
        ST_AsGeoJSON(l.footprint)::jsonb AS footprint,
