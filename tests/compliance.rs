@@ -29,7 +29,7 @@ async fn visit(pool: &PgPool, org: i64, rep: i64, outlet: i64, n: u64, dwell_s: 
     let arrival = ten(n);
     sqlx::query_scalar(
         "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, ping_count, rule_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 10, 'visits-v2') RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 10, 'visits-v3') RETURNING id",
     )
     .bind(org)
     .bind(rep)

@@ -586,7 +586,7 @@ async fn the_demo_days_derive_into_visits(pool: PgPool) {
     .fetch_all(&pool)
     .await
     .expect("visits");
-    // A snapshot of rule version visits-v2 on the demo's real tracks: the Beijing walkers stop at
+    // A snapshot of rule version visits-v3 on the demo's real tracks: the Beijing walkers stop at
     // outlets (some long enough), the Limerick bus only halts briefly (at the 9 stops where it stood
     // for a minute, `tests/real_tracks.rs`); nobody spoofs. The demo's outlets stand 20-40 m apart
     // along the tracks, so where a walker stood between several, the nearest by median distance

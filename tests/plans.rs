@@ -262,7 +262,7 @@ async fn visit_days_ago(pool: &PgPool, org: i64, rep: i64, outlet: i64, day: Nai
     sqlx::query_scalar(
         "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, ping_count, rule_version)
          VALUES ($1, $2, $3, $4, $4::timestamp AT TIME ZONE 'Asia/Shanghai' + interval '10 hours',
-                 $4::timestamp AT TIME ZONE 'Asia/Shanghai' + interval '10 hours 15 minutes', 900, 'verified', 30, 'visits-v2')
+                 $4::timestamp AT TIME ZONE 'Asia/Shanghai' + interval '10 hours 15 minutes', 900, 'verified', 30, 'visits-v3')
          RETURNING id",
     )
     .bind(org)

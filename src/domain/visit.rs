@@ -8,7 +8,10 @@
 //! Definitions (rule version [`RULE_VERSION`]):
 //! - A fix is *at* an outlet when its distance to the outlet (to its point, or to its footprint
 //!   when it has one: 0 inside) is at most the outlet's radius plus the fix's accuracy, the
-//!   accuracy capped at [`VisitRules::accuracy_cap_m`] (accuracy unknown = 0).
+//!   accuracy capped at [`VisitRules::accuracy_cap_m`] (accuracy unknown = 0), against the
+//!   location the outlet had at the fix's time ([`CandidateOutlet::located_at`]). Until `visits-v2`
+//!   the location valid at the start of the day was used, and an outlet's first location held
+//!   for all the time before it was recorded (now for a few days: `db::visits::RECORDING_GRACE_DAYS`).
 //! - A *presence* at an outlet is a run of fixes at it, in fix-time order. Fixes elsewhere for at
 //!   most [`VisitRules::exit_grace_s`] do not end it (GPS scatter); a data gap (no fixes at all)
 //!   that starts and ends at the outlet is bridged up to [`VisitRules::max_bridge_s`], and a
@@ -40,7 +43,7 @@ use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
 use geo::CoordsIter;
 
 /// Version of these rules, stored with every visit.
-pub const RULE_VERSION: &str = "visits-v2";
+pub const RULE_VERSION: &str = "visits-v3";
 
 /// Thresholds of visit derivation; [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
