@@ -239,6 +239,10 @@ async fn a_revised_plan_changes_from_its_day_on_and_keeps_the_past(pool: PgPool)
     let res = app.put(&format!("{path}?from={yesterday}"), Some(&w.manager.token), &revision).await;
     assert_problem(&res, 422, &path);
     assert_eq!(res.error_fields(), vec!["from"]);
+    let recycled = json!({"name": "x", "cycle_weeks": 2, "items": []});
+    let res = app.put(&path, Some(&w.manager.token), &recycled).await;
+    assert_problem(&res, 422, &path);
+    assert_eq!(res.error_fields(), vec!["cycle_weeks"]);
     assert_problem(
         &app.put("/api/v1/plans/999999", Some(&w.manager.token), &revision).await,
         404,

@@ -452,34 +452,39 @@ async fn an_outlet_that_moved_during_the_day_is_judged_where_it_stood_at_each_fi
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
     let (t0, day) = yesterday_ten(&pool, w.org_a).await;
-    // O1 stood at IN_T1 until noon and 500 m north of it since.
+    // O1 stood at IN_T1, was re-pinned 10 m north in the middle of the morning's stop, and moved
+    // 500 m north at noon.
     let north = (common::IN_T1.0 + 500.0 * M, common::IN_T1.1);
     let noon = t0 + Duration::hours(2);
+    let re_pin = t0 + Duration::seconds(450);
     sqlx::query(
         "UPDATE outlet_locations SET valid_from = $3 - interval '30 days', valid_to = $3
           WHERE org_id = $1 AND outlet_id = $2",
     )
     .bind(w.org_a)
     .bind(w.o1)
-    .bind(noon)
+    .bind(re_pin)
     .execute(&pool)
     .await
-    .expect("history until noon");
-    sqlx::query(
-        "INSERT INTO outlet_locations (org_id, outlet_id, valid_from, location)
-         VALUES ($1, $2, $3, ST_SetSRID(ST_MakePoint($5, $4), 4326))",
-    )
-    .bind(w.org_a)
-    .bind(w.o1)
-    .bind(noon)
-    .bind(north.0)
-    .bind(north.1)
-    .execute(&pool)
-    .await
-    .expect("history from noon");
+    .expect("history until the re-pin");
+    for (from, to, at) in [(re_pin, Some(noon), (common::IN_T1.0 + 10.0 * M, common::IN_T1.1)), (noon, None, north)] {
+        sqlx::query(
+            "INSERT INTO outlet_locations (org_id, outlet_id, valid_from, valid_to, location)
+             VALUES ($1, $2, $3, $4, ST_SetSRID(ST_MakePoint($6, $5), 4326))",
+        )
+        .bind(w.org_a)
+        .bind(w.o1)
+        .bind(from)
+        .bind(to)
+        .bind(at.0)
+        .bind(at.1)
+        .execute(&pool)
+        .await
+        .expect("history");
+    }
     let app = TestApp::spawn(pool.clone()).await;
-    // At the old place in the morning (a visit), at the new place after noon (a visit), and at
-    // the old place again in the afternoon (no longer the outlet).
+    // At the old place in the morning (one visit across the re-pin), at the new place after noon
+    // (a visit), and at the old place again in the afternoon (no longer the outlet).
     let mut fixes = stop(t0, common::IN_T1);
     fixes.extend(stop(noon + Duration::hours(1), north));
     fixes.extend(stop(noon + Duration::hours(3), common::IN_T1));
@@ -525,7 +530,10 @@ async fn an_outlet_recorded_after_the_visit_gets_it_within_the_grace_days(pool: 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // Yesterday's stop is within the grace days: now a visit at the new outlet. The stop nine
-    // days ago is not.
+    // days ago is not, even derived again.
+    let res =
+        app.post("/api/v1/visits/recompute", Some(&w.admin.token), &json!({"from": early_day, "to": early_day})).await;
+    assert_eq!(res.status, 202, "{}", res.describe());
     assert_eq!(visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, early_day).await, Vec::<Value>::new());
     let at_q_visits =
         app.get(&format!("/api/v1/outlets/{at_q}/visits?from={early_day}&to={day}"), Some(&w.manager.token)).await;

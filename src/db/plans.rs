@@ -285,18 +285,19 @@ pub async fn end(
     Ok(found)
 }
 
-/// What a revision changes of a plan.
+/// What a revision changes of a plan (its cycle stays: the days before the revision are planned
+/// on it whenever they are materialised).
 #[derive(Debug, Clone)]
 pub struct PlanRevision<'a> {
     pub name: &'a str,
-    pub cycle_weeks: i16,
     pub valid_to: Option<NaiveDate>,
 }
 
-/// Revises a plan from local day `from` on (in the caller's transaction): name, cycle and last
-/// day change, the items in force are retired from `from`, and their planned visits from `from`
-/// on are removed; earlier days keep theirs. The caller then adds the new items and materialises.
-/// Returns whether the plan was found.
+/// Revises a plan from local day `from` on (in the caller's transaction): name and last day
+/// change, the items in force are retired from `from`, and their planned visits from `from` on are
+/// removed; earlier days keep theirs. The caller then adds the new items and materialises.
+/// Returns `false`, changing nothing, when the plan is not in force on `from` (ended or cancelled,
+/// also by a concurrent request).
 pub async fn revise(
     conn: &mut sqlx::PgConnection,
     org_id: i64,
@@ -305,18 +306,21 @@ pub async fn revise(
     r: &PlanRevision<'_>,
 ) -> Result<bool, sqlx::Error> {
     let found = sqlx::query(
-        "UPDATE plans SET name = $3, cycle_weeks = $4, valid_to = $5, updated_at = now()
-          WHERE org_id = $1 AND id = $2",
+        "UPDATE plans SET name = $3, valid_to = $4, updated_at = now()
+          WHERE org_id = $1 AND id = $2 AND active AND (valid_to IS NULL OR valid_to >= $5)",
     )
     .bind(org_id)
     .bind(plan_id)
     .bind(r.name)
-    .bind(r.cycle_weeks)
     .bind(r.valid_to)
+    .bind(from)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
+    if !found {
+        return Ok(false);
+    }
     // Items that would only have started on or after `from` (of an earlier revision, or of a plan
     // that has not started) never come into force; every other item still planned on `from` is
     // retired from then.
@@ -349,7 +353,7 @@ pub async fn revise(
     .bind(from)
     .execute(&mut *conn)
     .await?;
-    Ok(found)
+    Ok(true)
 }
 
 #[derive(FromRow)]

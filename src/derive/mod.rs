@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Newly recorded outlets whose rep-days are marked per round (one pass over a week of pings).
-const ADDITIONS_BATCH: i64 = 100_000;
+/// Newly recorded outlets whose rep-days are marked per round (one pass over a week of pings per
+/// recording day among them).
+const ADDITIONS_BATCH: i64 = 10_000;
 /// Rep-days claimed per round.
 const CLAIM_BATCH: i64 = 32;
 /// A claim older than this belongs to a worker that died; another may take it over.

@@ -125,7 +125,7 @@ pub struct CandidateOutlet {
     /// The tier's minimum dwell (seconds).
     pub min_dwell_s: i64,
     /// Since when the outlet stood here (for its first location, some days before the org
-    /// recorded it); `None` = since ever.
+    /// recorded it); `None` = always.
     pub valid_from: Option<DateTime<Utc>>,
     /// Until when (exclusive); `None` = still.
     pub valid_to: Option<DateTime<Utc>>,
@@ -352,8 +352,9 @@ impl ByLatitude {
 /// Metres per degree of latitude, a little less than the true ~111.2 km so that bands err wide.
 const M_PER_DEG_LAT: f64 = 110_000.0;
 
-/// The presences at one outlet over the ordered fixes.
-fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &VisitRules) -> Vec<Presence> {
+/// The fixes at one location of an outlet (only those from the time it stood there), in fix order,
+/// with their distance.
+fn fixes_at(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &VisitRules) -> Vec<(usize, f64)> {
     let reach_max = o.radius_m + rules.accuracy_cap_m;
     let (mut lo, mut hi) = (o.lat, o.lat);
     if let Some(fp) = &o.footprint {
@@ -384,16 +385,23 @@ fn presences(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &Vis
         };
         d.min(360.0 - d) <= lon_pad
     };
-    // The fixes at the outlet, in fix order, with their distance.
-    let at: Vec<(usize, f64)> = near
-        .band(lo - pad, hi + pad)
+    near.band(lo - pad, hi + pad)
         .into_iter()
         .filter(|&k| in_lon(f[k].lon) && o.located_at(f[k].fix_time))
         .filter_map(|k| {
             let d = o.distance_m(f[k].lat, f[k].lon);
             (d <= o.radius_m + accuracy(&f[k]).min(rules.accuracy_cap_m)).then_some((k, d))
         })
-        .collect();
+        .collect()
+}
+
+/// The presences at one outlet over the ordered fixes; `sites` are its locations during the day
+/// (one history row each, disjoint in time): each fix is judged against the one of its time, and
+/// a presence runs on across a change of location (a re-pin while the rep is there).
+fn presences(f: &[VisitFix], near: &ByLatitude, sites: &[&CandidateOutlet], rules: &VisitRules) -> Vec<Presence> {
+    let mut at: Vec<(usize, f64)> = sites.iter().flat_map(|o| fixes_at(f, near, o, rules)).collect();
+    at.sort_by_key(|&(k, _)| k);
+    at.dedup_by_key(|&mut (k, _)| k);
     let mut out = Vec::new();
     let mut current: Option<Presence> = None;
     for (n, &(k, d)) in at.iter().enumerate() {
@@ -552,9 +560,9 @@ pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRule
     outlets.sort_by_key(|o| (o.id, o.valid_from));
     outlets.dedup_by_key(|o| (o.id, o.valid_from));
     let mut candidates: Vec<Visit> = Vec::new();
-    for o in &outlets {
-        for p in presences(&f, &near, o, rules) {
-            candidates.extend(judge(&f, &p, o, &day_stays, rules));
+    for sites in outlets.chunk_by(|a, b| a.id == b.id) {
+        for p in presences(&f, &near, sites, rules) {
+            candidates.extend(judge(&f, &p, sites[0], &day_stays, rules));
         }
     }
     // Best evidence first: nearest median distance, then longest dwell, then smallest outlet id.
@@ -570,9 +578,7 @@ pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRule
     for v in candidates {
         match chosen.iter_mut().find(|w| w.arrival <= v.departure && v.arrival <= w.departure) {
             Some(w) => {
-                // (The same outlet at its other location, when it moved during the visit, is no
-                // alternative.)
-                if w.outlet_id != v.outlet_id && !w.alternatives.iter().any(|a| a.outlet_id == v.outlet_id) {
+                if !w.alternatives.iter().any(|a| a.outlet_id == v.outlet_id) {
                     w.alternatives.push(Alternative {
                         outlet_id: v.outlet_id,
                         median_distance_m: v.evidence.median_distance_m,
@@ -659,6 +665,23 @@ mod tests {
         assert!(v.evidence.stay, "a 15-minute stop is a stay");
         assert_eq!(v.risk_score, 0.0);
         assert!(v.alternatives.is_empty());
+    }
+
+    #[test]
+    fn a_re_pin_during_a_stop_keeps_one_visit_judged_at_each_location() {
+        // Re-pinned 20 m north (and its radius cut to 30 m) half-way through a 15-minute stop.
+        let fixes = around(0, 900, 30, 0.0);
+        let before = CandidateOutlet { valid_to: Some(t(450)), ..outlet(1, 0.0, 50.0) };
+        let after = CandidateOutlet { valid_from: Some(t(450)), ..outlet(1, 20.0, 30.0) };
+        let visits = derive(&fixes, &[after.clone(), before.clone()], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        assert_eq!((visits[0].arrival, visits[0].departure, visits[0].evidence.fix_count), (t(0), t(900), 31));
+        assert!(visits[0].alternatives.is_empty(), "{visits:?}");
+        // Re-pinned 500 m away instead: only the fixes before it are at the outlet.
+        let far = CandidateOutlet { valid_from: Some(t(450)), ..outlet(1, 500.0, 50.0) };
+        let visits = derive(&fixes, &[before, far], &VisitRules::default());
+        assert_eq!(visits.len(), 1, "{visits:?}");
+        assert_eq!((visits[0].arrival, visits[0].departure), (t(0), t(420)));
     }
 
     #[test]

@@ -156,8 +156,8 @@ async fn get_plan(
 #[serde(deny_unknown_fields)]
 struct PlanRevisionInput {
     name: String,
-    /// Length of the recurrence cycle in weeks, 1..=12 (default 1). The cycle keeps starting with
-    /// the week of the plan's first day.
+    /// The plan's cycle length in weeks, if given: a revision keeps the cycle (and its week 1, the
+    /// week of the plan's first day); to change it, end the plan and create another.
     cycle_weeks: Option<i16>,
     /// Last day (inclusive); absent = open-ended.
     valid_to: Option<NaiveDate>,
@@ -173,8 +173,8 @@ struct ReviseQuery {
     from: Option<NaiveDate>,
 }
 
-/// Revises a plan from a day on (default tomorrow): its name, cycle, last day and items become
-/// the given ones. The items in force until then are retired from that day and listed under
+/// Revises a plan from a day on (default tomorrow): its name, last day and items become the given
+/// ones (the cycle stays). The items in force until then are retired from that day and listed under
 /// `retired_items`; every day before it keeps its planned visits (its compliance does not
 /// change); the plan keeps its id and its cycle's start. Every problem is named
 /// (`items[3].visit_date`). 409 for an ended or cancelled plan. Audited.
@@ -194,16 +194,26 @@ async fn revise_plan(
     if from < today || !plan::date_in_range(from) {
         return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
     }
+    let ended = || ApiError::Conflict {
+        detail: format!("plan {plan_id} is not in force on {from} (ended or cancelled): create a new plan"),
+        errors: Vec::new(),
+    };
     if !current.active || current.valid_to.is_some_and(|t| t < from) {
-        return Err(ApiError::Conflict {
-            detail: format!("plan {plan_id} is not in force on {from} (ended or cancelled): create a new plan"),
-            errors: Vec::new(),
-        });
+        return Err(ended());
+    }
+    if input.cycle_weeks.is_some_and(|c| c != current.cycle_weeks) {
+        return Err(ApiError::field(
+            "cycle_weeks",
+            format!(
+                "a revision keeps the plan's cycle of {} weeks: end the plan and create another",
+                current.cycle_weeks
+            ),
+        ));
     }
     let whole = PlanInput {
         rep_id: current.rep_id,
         name: input.name,
-        cycle_weeks: input.cycle_weeks,
+        cycle_weeks: Some(current.cycle_weeks),
         valid_from: current.valid_from,
         valid_to: input.valid_to,
         items: input.items,
@@ -222,12 +232,10 @@ async fn revise_plan(
     }
     let mut conn = state.db.acquire().await?;
     let mut tx = conn.begin().await?;
-    let revision = db::plans::PlanRevision {
-        name: whole.name.trim(),
-        cycle_weeks: whole.cycle_weeks.unwrap_or(1),
-        valid_to: whole.valid_to,
-    };
-    db::plans::revise(&mut tx, auth.org_id, plan_id, from, &revision).await?;
+    let revision = db::plans::PlanRevision { name: whole.name.trim(), valid_to: whole.valid_to };
+    if !db::plans::revise(&mut tx, auth.org_id, plan_id, from, &revision).await? {
+        return Err(ended());
+    }
     for (i, item) in whole.items.iter().enumerate() {
         let item = db::plans::NewPlanItem {
             outlet_id: item.outlet_id,

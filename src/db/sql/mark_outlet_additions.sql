@@ -1,7 +1,8 @@
 -- Takes up to $1 queued outlet additions and marks dirty the rep-days that their first location
--- can add visits to: days with fixes in the $3 days before that location's valid_from within the
--- outlet's reach ($2 = the accuracy cap added to its radius). One pass over the pings of each
--- distinct window, joined with the reach as 0.01-degree cells (a superset: derivation judges).
+-- can add visits to: days with fixes within the outlet's reach ($2 = the accuracy cap added to its
+-- radius, around its point and its footprint) from $3 days before the day it was recorded to that
+-- day. One pass over the pings per org and recording day (an import records all its outlets at
+-- once), joined with the reach as 0.01-degree cells: a superset, derivation judges.
 WITH batch AS (
     DELETE FROM outlet_additions a
      WHERE (a.org_id, a.outlet_id) IN (SELECT q.org_id, q.outlet_id FROM outlet_additions q
@@ -9,9 +10,10 @@ WITH batch AS (
                                         LIMIT $1 FOR UPDATE SKIP LOCKED)
     RETURNING a.org_id, a.outlet_id
 ), first AS (
-    -- Each outlet's first location, its time and how far its geofence reaches (degrees).
+    -- Each outlet's first location, when it was recorded, and how far its geofence reaches (degrees).
     SELECT DISTINCT ON (l.org_id, l.outlet_id)
-           l.org_id, l.valid_from, coalesce(l.footprint, l.location) AS g,
+           l.org_id, l.valid_from,
+           CASE WHEN l.footprint IS NULL THEN l.location ELSE ST_Collect(l.location, l.footprint) END AS g,
            (coalesce(l.radius_m, tp.default_radius_m, 0) + $2) / 110000.0 AS dy
       FROM batch b
       JOIN outlet_locations l ON l.org_id = b.org_id AND l.outlet_id = b.outlet_id
@@ -29,25 +31,32 @@ WITH batch AS (
                      f.dy) AS box
       FROM first f
 ), cells AS (
-    SELECT r.org_id, r.valid_from, cx, cy
+    -- The box's cells; longitudes beyond +-180 wrap around the antimeridian.
+    SELECT r.org_id, (r.valid_from AT TIME ZONE o.timezone)::date AS recorded,
+           ((cx + 18000) % 36000 + 36000) % 36000 - 18000 AS cx, cy
       FROM reach r
-      CROSS JOIN LATERAL generate_series(floor(greatest(ST_XMin(r.box), -180) * 100)::int,
-                                         floor(least(ST_XMax(r.box), 180) * 100)::int) AS cx
+      JOIN orgs o ON o.id = r.org_id
+      CROSS JOIN LATERAL (SELECT ST_XMax(r.box) - ST_XMin(r.box) >= 360 AS whole) w
+      CROSS JOIN LATERAL generate_series(CASE WHEN w.whole THEN -18000 ELSE floor(ST_XMin(r.box) * 100)::int END,
+                                         CASE WHEN w.whole THEN 17999 ELSE floor(ST_XMax(r.box) * 100)::int END) AS cx
       CROSS JOIN LATERAL generate_series(floor(greatest(ST_YMin(r.box), -90) * 100)::int,
                                          floor(least(ST_YMax(r.box), 90) * 100)::int) AS cy
 ), windows AS (
-    SELECT DISTINCT org_id, valid_from - make_interval(days => $3) AS lo, valid_from AS hi FROM reach
+    SELECT DISTINCT org_id, recorded FROM cells
 ), fixes AS (
-    SELECT DISTINCT w.org_id, p.device_id, w.hi,
-           floor(p.lon * 100)::int AS cx, floor(p.lat * 100)::int AS cy, (p.fix_time AT TIME ZONE o.timezone)::date AS day
+    SELECT DISTINCT w.org_id, w.recorded, p.device_id,
+           ((floor(p.lon * 100)::int + 18000) % 36000 + 36000) % 36000 - 18000 AS cx, floor(p.lat * 100)::int AS cy,
+           (p.fix_time AT TIME ZONE o.timezone)::date AS day
       FROM windows w
       JOIN orgs o ON o.id = w.org_id
-      JOIN pings p ON p.org_id = w.org_id AND p.fix_time >= w.lo AND p.fix_time < w.hi
+      JOIN pings p ON p.org_id = w.org_id
+       AND p.fix_time >= ((w.recorded - $3)::timestamp AT TIME ZONE o.timezone)
+       AND p.fix_time < ((w.recorded + 1)::timestamp AT TIME ZONE o.timezone)
 )
 INSERT INTO rep_day_dirty (org_id, rep_id, day, reason)
 SELECT DISTINCT f.org_id, d.rep_id, f.day, 'outlet_added'
   FROM fixes f
-  JOIN cells c ON c.org_id = f.org_id AND c.valid_from = f.hi AND c.cx = f.cx AND c.cy = f.cy
+  JOIN cells c ON c.org_id = f.org_id AND c.recorded = f.recorded AND c.cx = f.cx AND c.cy = f.cy
   JOIN devices d ON d.org_id = f.org_id AND d.id = f.device_id
  ORDER BY 1, 2, 3
 ON CONFLICT (org_id, rep_id, day) DO UPDATE SET claimed_at = NULL, marked_at = now(), reason = EXCLUDED.reason
