@@ -41,7 +41,11 @@ struct RepCompliance {
 }
 
 /// The local days `[from, to]` of a request (default today) and their count.
-async fn period(state: &AppState, auth: &Principal, q: &VisitsQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
+pub(super) async fn period(
+    state: &AppState,
+    auth: &Principal,
+    q: &VisitsQuery,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let today = db::plans::local_date(&state.db, auth.org_id, Utc::now()).await?;
     days(q.from, q.to, today)
 }
@@ -68,7 +72,7 @@ async fn rep_compliance(
 }
 
 /// A territory the caller may see (404 outside the org, 403 outside the caller's scope).
-async fn visible_territory(state: &AppState, auth: &Principal, id: i64) -> Result<Territory, ApiError> {
+pub(super) async fn visible_territory(state: &AppState, auth: &Principal, id: i64) -> Result<Territory, ApiError> {
     let t =
         db::territories::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("territory", id))?;
     auth.check_territory(Some(&t.path))?;
@@ -99,7 +103,7 @@ struct ChildRow {
 
 /// Outlet figures of one tier or channel type.
 #[derive(Serialize, utoipa::ToSchema)]
-struct GroupRow {
+pub(super) struct GroupRow {
     key: String,
     #[serde(flatten)]
     outlets: OutletFigures,
@@ -125,7 +129,7 @@ struct TerritoryCompliance {
     reps: Vec<RepRow>,
 }
 
-fn figures_of<'a>(
+pub(super) fn figures_of<'a>(
     outlets: impl Iterator<Item = &'a SubtreeOutlet>,
     visits: &[OutletVisit],
     period_days: i64,
@@ -134,7 +138,7 @@ fn figures_of<'a>(
     compliance::outlet_figures(&outlets, visits, period_days)
 }
 
-fn grouped(
+pub(super) fn grouped(
     outlets: &[SubtreeOutlet],
     visits: &[OutletVisit],
     period_days: i64,

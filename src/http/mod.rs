@@ -3,6 +3,7 @@
 mod audit;
 pub mod auth;
 mod compliance;
+mod coverage;
 pub mod error;
 pub mod extract;
 mod import;
@@ -93,6 +94,7 @@ impl AppState {
         (name = "plans", description = "Beat plans and a rep's plan of the day"),
         (name = "visits", description = "Visits derived from pings: verdict, evidence, recomputation"),
         (name = "compliance", description = "Plan, frequency, coverage and dwell compliance of reps, territories and outlets"),
+        (name = "coverage", description = "Outlet coverage by territory, tier, channel type and H3 cell; outlet status; route corridors"),
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
@@ -126,6 +128,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(audit::router())
             .merge(visits::router())
             .merge(compliance::router())
+            .merge(coverage::router())
             .merge(plans::router()),
     )
 }

@@ -1,0 +1,311 @@
+//! Coverage of outlets over a period: each outlet's status, the coverage figures by H3 cell with
+//! the white space, and how much of a planned route the rep's actual track came near.
+//!
+//! Definitions (U, V and the figures as in [`crate::domain::compliance`]):
+//! - An outlet's *status* at the period's last day E, from its tier's interval I = cycle days /
+//!   required visits per cycle and the local day of its last valid visit up to E (by any rep):
+//!   `closed` when it is not active at the end of E (closed or suspended); else `never_visited`
+//!   when it has no valid visit; else `visited` when E - last < I (or its tier requires none);
+//!   `due` when I <= E - last < [`OVERDUE_AFTER_INTERVALS`] x I; `overdue` beyond.
+//! - H3 figures: the outlet figures (coverage, frequency and dwell compliance) of the outlets of U
+//!   whose location lies in each cell of the resolution; a cell is *white space* when it holds
+//!   outlets of U and none of them has a valid visit in the period.
+//! - Route corridor coverage: the share of the planned route's line (the planned outlets of a
+//!   rep-day in route order, joined by great-circle segments) that lies within X m of one of the
+//!   rep's fixes of that day, measured on points every [`CORRIDOR_STEP_M`] along the line.
+
+use crate::domain::compliance::{OutletFigures, OutletVisit, ScopeOutlet, outlet_figures};
+use crate::domain::geo::haversine_m;
+use chrono::NaiveDate;
+use h3o::{CellIndex, LatLng, Resolution};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// An outlet past its interval by this many intervals is `overdue` (before that, `due`).
+pub const OVERDUE_AFTER_INTERVALS: f64 = 1.5;
+
+/// H3 resolutions the coverage API serves (cells of ~250 km² down to ~0.015 km²).
+pub const H3_RESOLUTIONS: std::ops::RangeInclusive<u8> = 5..=10;
+
+/// Where an outlet stands at the end of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutletStatus {
+    Visited,
+    Due,
+    Overdue,
+    NeverVisited,
+    Closed,
+}
+
+impl OutletStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutletStatus::Visited => "visited",
+            OutletStatus::Due => "due",
+            OutletStatus::Overdue => "overdue",
+            OutletStatus::NeverVisited => "never_visited",
+            OutletStatus::Closed => "closed",
+        }
+    }
+
+    /// Every status, in legend order.
+    pub const ALL: [OutletStatus; 5] = [
+        OutletStatus::Visited,
+        OutletStatus::Due,
+        OutletStatus::Overdue,
+        OutletStatus::NeverVisited,
+        OutletStatus::Closed,
+    ];
+}
+
+/// The status of outlet `o` on day `end` (module documentation): `active_at_end` is whether its
+/// status at the end of that day is `active`, `last_valid` the local day of its last valid visit
+/// up to `end`.
+pub fn outlet_status(
+    o: &ScopeOutlet,
+    active_at_end: bool,
+    last_valid: Option<NaiveDate>,
+    end: NaiveDate,
+) -> OutletStatus {
+    if !active_at_end {
+        return OutletStatus::Closed;
+    }
+    let Some(last) = last_valid else { return OutletStatus::NeverVisited };
+    if o.required_visits <= 0 {
+        return OutletStatus::Visited;
+    }
+    let interval = f64::from(o.cycle_days.max(1)) / f64::from(o.required_visits);
+    let age = (end - last).num_days() as f64;
+    if age < interval {
+        OutletStatus::Visited
+    } else if age < OVERDUE_AFTER_INTERVALS * interval {
+        OutletStatus::Due
+    } else {
+        OutletStatus::Overdue
+    }
+}
+
+/// The local day of each outlet's last valid visit among `visits` up to `end`.
+pub fn last_valid_visits(visits: &[OutletVisit], end: NaiveDate) -> HashMap<i64, NaiveDate> {
+    let mut last: HashMap<i64, NaiveDate> = HashMap::new();
+    for v in visits.iter().filter(|v| v.visit.is_valid() && v.rep_day <= end) {
+        last.entry(v.outlet_id).and_modify(|d| *d = (*d).max(v.rep_day)).or_insert(v.rep_day);
+    }
+    last
+}
+
+/// The H3 cell (at `res`) of a position; `None` for a position H3 cannot index.
+pub fn cell_of(lat: f64, lon: f64, res: Resolution) -> Option<CellIndex> {
+    LatLng::new(lat, lon).ok().map(|p| p.to_cell(res))
+}
+
+/// The figures of one H3 cell.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CellFigures {
+    /// The H3 cell index (hexadecimal string, as `h3-js` and `DuckDB` print it).
+    pub cell: String,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub figures: OutletFigures,
+    /// The cell holds outlets of U and none has a valid visit in the period.
+    pub white_space: bool,
+}
+
+/// The figures per H3 cell of resolution `res` of `outlets` (each with its position) and their
+/// `visits` in a period of `period_days`: only cells holding outlets of U, in cell order.
+pub fn h3_figures<'a>(
+    outlets: impl IntoIterator<Item = (&'a ScopeOutlet, f64, f64)>,
+    visits: &[OutletVisit],
+    period_days: i64,
+    res: Resolution,
+) -> Vec<CellFigures> {
+    let mut cells: BTreeMap<CellIndex, Vec<ScopeOutlet>> = BTreeMap::new();
+    let mut cell_of_outlet: HashMap<i64, CellIndex> = HashMap::new();
+    for (o, lat, lon) in outlets {
+        if o.status_at_start != "active" {
+            continue;
+        }
+        if let Some(c) = cell_of(lat, lon, res) {
+            cells.entry(c).or_default().push(o.clone());
+            cell_of_outlet.insert(o.id, c);
+        }
+    }
+    let mut visits_of: HashMap<CellIndex, Vec<OutletVisit>> = HashMap::new();
+    for v in visits {
+        if let Some(c) = cell_of_outlet.get(&v.outlet_id) {
+            visits_of.entry(*c).or_default().push(v.clone());
+        }
+    }
+    cells
+        .into_iter()
+        .map(|(c, outlets)| {
+            let figures = outlet_figures(&outlets, visits_of.get(&c).map_or(&[][..], Vec::as_slice), period_days);
+            let white_space = figures.active_outlets > 0 && figures.visited_outlets == 0;
+            CellFigures { cell: c.to_string(), figures, white_space }
+        })
+        .collect()
+}
+
+/// Points along a route are measured this far apart (metres).
+pub const CORRIDOR_STEP_M: f64 = 10.0;
+
+/// How much of a planned route the track came near.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CorridorCoverage {
+    /// Length of the planned route (metres, great circle between consecutive outlets).
+    pub route_m: f64,
+    /// Length of it within the corridor of the track.
+    pub covered_m: f64,
+    /// covered / route x 100; `None` for a route of fewer than two distinct stops.
+    pub covered_pct: Option<f64>,
+}
+
+/// The share of the line through `route` (lat, lon in route order) that lies within `within_m`
+/// of one of the `track` positions (lat, lon), measured every [`CORRIDOR_STEP_M`] (module
+/// documentation).
+pub fn corridor_coverage(route: &[(f64, f64)], track: &[(f64, f64)], within_m: f64) -> CorridorCoverage {
+    // Track positions by latitude band, for the positions near a point.
+    let mut by_lat: Vec<(f64, f64)> = track.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    by_lat.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let band = within_m / 110_000.0;
+    let near = |lat: f64, lon: f64| {
+        let from = by_lat.partition_point(|p| p.0 < lat - band);
+        by_lat[from..].iter().take_while(|p| p.0 <= lat + band).any(|p| haversine_m(lat, lon, p.0, p.1) <= within_m)
+    };
+    let (mut route_m, mut covered_m) = (0.0, 0.0);
+    for leg in route.windows(2) {
+        let ((lat0, lon0), (lat1, lon1)) = (leg[0], leg[1]);
+        let length = haversine_m(lat0, lon0, lat1, lon1);
+        if !length.is_finite() || length == 0.0 {
+            continue;
+        }
+        route_m += length;
+        // Points at the middle of each step of the leg (interpolated in degrees: legs between
+        // outlets of one rep-day are short), each standing for its step's length.
+        let steps = (length / CORRIDOR_STEP_M).ceil().max(1.0);
+        let step_m = length / steps;
+        let mut dlon = lon1 - lon0;
+        if dlon.abs() > 180.0 {
+            dlon -= 360.0 * dlon.signum();
+        }
+        for k in 0..steps as usize {
+            let f = (k as f64 + 0.5) / steps;
+            let mut lon = lon0 + dlon * f;
+            if lon > 180.0 {
+                lon -= 360.0;
+            } else if lon < -180.0 {
+                lon += 360.0;
+            }
+            if near(lat0 + (lat1 - lat0) * f, lon) {
+                covered_m += step_m;
+            }
+        }
+    }
+    CorridorCoverage { route_m, covered_m, covered_pct: (route_m > 0.0).then(|| covered_m / route_m * 100.0) }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)]
+mod tests {
+    use super::*;
+    use crate::domain::compliance::DayVisit;
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn outlet(id: i64, required_visits: i32, cycle_days: i32) -> ScopeOutlet {
+        ScopeOutlet {
+            id,
+            tier: "A".into(),
+            channel_type: "agent_point".into(),
+            status_at_start: "active".into(),
+            required_visits,
+            cycle_days,
+            min_dwell_s: 300,
+        }
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).expect("day")
+    }
+
+    fn visit(outlet_id: i64, d: u32, verdict: &str, dwell_s: i64) -> OutletVisit {
+        let arrival = Utc.with_ymd_and_hms(2026, 11, d, 2, 0, 0).single().expect("time");
+        OutletVisit {
+            outlet_id,
+            rep_day: day(d),
+            visit: DayVisit {
+                id: i64::from(d) * 100 + outlet_id,
+                outlet_id,
+                arrival,
+                departure: arrival + Duration::seconds(dwell_s),
+                dwell_s,
+                verdict: verdict.into(),
+                review: None,
+            },
+        }
+    }
+
+    #[test]
+    fn status_follows_the_tiers_interval() {
+        // 4 visits per 28 days: interval 7 days, overdue from 10.5 days.
+        let a = outlet(1, 4, 28);
+        let end = day(30);
+        assert_eq!(outlet_status(&a, false, Some(day(29)), end), OutletStatus::Closed);
+        assert_eq!(outlet_status(&a, true, None, end), OutletStatus::NeverVisited);
+        assert_eq!(outlet_status(&a, true, Some(day(24)), end), OutletStatus::Visited); // 6 days
+        assert_eq!(outlet_status(&a, true, Some(day(23)), end), OutletStatus::Due); // 7 days
+        assert_eq!(outlet_status(&a, true, Some(day(20)), end), OutletStatus::Due); // 10 days
+        assert_eq!(outlet_status(&a, true, Some(day(19)), end), OutletStatus::Overdue); // 11 days
+        assert_eq!(outlet_status(&outlet(2, 0, 28), true, Some(day(1)), end), OutletStatus::Visited);
+    }
+
+    #[test]
+    fn last_valid_visits_ignore_invalid_and_later_ones() {
+        let visits = [visit(1, 10, "verified", 600), visit(1, 20, "short", 60), visit(1, 29, "verified", 600)];
+        let last = last_valid_visits(&visits, day(25));
+        assert_eq!(last.get(&1), Some(&day(10)));
+    }
+
+    #[test]
+    fn h3_cells_hold_their_outlets_figures_and_white_space() {
+        let res = Resolution::Eight;
+        let (a, b, c) = (outlet(1, 4, 28), outlet(2, 4, 28), outlet(3, 4, 28));
+        let mut closed = outlet(4, 4, 28);
+        closed.status_at_start = "closed".into();
+        // 1 and 2 a few metres apart (one cell); 3 and the closed 4 some 20 km away.
+        let outlets = [(&a, 39.9, 116.4), (&b, 39.90001, 116.4), (&c, 40.1, 116.6), (&closed, 40.1, 116.6)];
+        let visits = [visit(1, 10, "verified", 600), visit(1, 12, "verified", 100), visit(4, 12, "verified", 600)];
+        let cells = h3_figures(outlets, &visits, 28, res);
+        assert_eq!(cells.len(), 2, "{cells:?}");
+        let first =
+            cells.iter().find(|c| c.cell == cell_of(39.9, 116.4, res).expect("cell").to_string()).expect("cell");
+        assert_eq!((first.figures.active_outlets, first.figures.visited_outlets), (2, 1));
+        assert_eq!(first.figures.coverage_pct, Some(50.0));
+        // Outlet 1: 2 of 4 required (50%), outlet 2: 0%.
+        assert_eq!(first.figures.frequency_compliance_pct, Some(25.0));
+        assert_eq!(first.figures.dwell_compliance_pct, Some(50.0));
+        assert!(!first.white_space);
+        let other = cells.iter().find(|c| c.cell != first.cell).expect("other cell");
+        assert_eq!((other.figures.active_outlets, other.figures.visited_outlets), (1, 0));
+        assert!(other.white_space, "the closed outlet's visit does not count");
+    }
+
+    #[test]
+    fn corridor_coverage_measures_the_route_near_the_track() {
+        let m = 1.0 / 111_195.0;
+        // A 1,000 m route north; the track followed its first 600 m, 20 m to the east.
+        let route = [(39.9, 116.4), (39.9 + 1000.0 * m, 116.4)];
+        let east = 20.0 * m / 39.9_f64.to_radians().cos();
+        let track: Vec<(f64, f64)> = (0..=60).map(|k| (39.9 + f64::from(k) * 10.0 * m, 116.4 + east)).collect();
+        let c = corridor_coverage(&route, &track, 50.0);
+        assert!((c.route_m - 1000.0).abs() < 1.0, "{c:?}");
+        // Covered up to ~600 m + the corridor's 46 m beyond the last fix.
+        let pct = c.covered_pct.expect("pct");
+        assert!((63.0..=66.0).contains(&pct), "{c:?}");
+        assert_eq!(corridor_coverage(&route, &track, 10.0).covered_m, 0.0);
+        assert_eq!(corridor_coverage(&route[..1], &track, 50.0).covered_pct, None);
+        // Across the antimeridian the route is the short way.
+        let wrap = corridor_coverage(&[(0.0, 179.999), (0.0, -179.999)], &[(0.0, 180.0)], 50.0);
+        assert!(wrap.route_m < 300.0 && wrap.covered_pct.is_some_and(|p| p > 20.0), "{wrap:?}");
+    }
+}
