@@ -6,6 +6,7 @@ pub mod coverage;
 pub mod credentials;
 pub mod geo;
 pub mod import;
+pub mod layers;
 pub mod outlet;
 pub mod ping;
 pub mod ping_filter;

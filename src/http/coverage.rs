@@ -77,7 +77,7 @@ struct TerritoryCoverage {
 }
 
 /// The H3 resolution asked for (default 8).
-fn resolution(h3_res: Option<u8>) -> Result<h3o::Resolution, ApiError> {
+pub(super) fn resolution(h3_res: Option<u8>) -> Result<h3o::Resolution, ApiError> {
     let r = h3_res.unwrap_or(8);
     if !H3_RESOLUTIONS.contains(&r) {
         return Err(ApiError::field("h3_res", "must be an H3 resolution from 5 to 10"));
@@ -87,35 +87,36 @@ fn resolution(h3_res: Option<u8>) -> Result<h3o::Resolution, ApiError> {
 
 /// One outlet's status at the end of a period.
 #[derive(Serialize, utoipa::ToSchema)]
-struct OutletStatusRow {
-    outlet_id: i64,
-    code: String,
-    name: String,
-    tier: String,
-    channel_type: String,
-    lat: f64,
-    lon: f64,
-    status: OutletStatus,
+pub(super) struct OutletStatusRow {
+    pub outlet_id: i64,
+    pub code: String,
+    pub name: String,
+    pub tier: String,
+    pub channel_type: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub status: OutletStatus,
     /// Local day of the last valid visit up to the end of the period (366 days back at most).
-    last_valid_visit: Option<NaiveDate>,
+    pub last_valid_visit: Option<NaiveDate>,
     /// Valid visits in the period.
-    valid_visits: usize,
+    pub valid_visits: usize,
     /// Visits its tier requires in the period (pro rata).
-    required_visits: f64,
+    pub required_visits: f64,
 }
 
-/// Each outlet of territory `id`'s subtree registered by the end of `to`, with its status then.
-async fn statuses(
+/// Each outlet of territory `root`'s subtree (the org's for `None`) registered by the end of `to`,
+/// with its status then.
+pub(super) async fn statuses(
     state: &AppState,
     org_id: i64,
-    id: i64,
+    root: Option<i64>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<OutletStatusRow>, ApiError> {
     let period_days = (to - from).num_days() + 1;
-    let at_end = db::compliance::subtree_outlets(&state.db, org_id, Some(id), to + Duration::days(1)).await?;
+    let at_end = db::compliance::subtree_outlets(&state.db, org_id, root, to + Duration::days(1)).await?;
     let visits =
-        db::compliance::subtree_visits(&state.db, org_id, Some(id), to - Duration::days(LAST_VISIT_LOOKBACK_DAYS), to)
+        db::compliance::subtree_visits(&state.db, org_id, root, to - Duration::days(LAST_VISIT_LOOKBACK_DAYS), to)
             .await?;
     let last = coverage::last_valid_visits(&visits, to);
     let mut in_period: HashMap<i64, usize> = HashMap::new();
@@ -173,7 +174,7 @@ async fn territory_coverage(
         children.push(ChildCoverage { territory_id: c.id, code: c.code, name: c.name, outlets: figures });
     }
     let mut status_counts: BTreeMap<OutletStatus, usize> = OutletStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for row in statuses(&state, auth.org_id, t.id, from, to).await? {
+    for row in statuses(&state, auth.org_id, Some(t.id), from, to).await? {
         *status_counts.entry(row.status).or_default() += 1;
     }
     Ok(Json(TerritoryCoverage {
@@ -251,7 +252,7 @@ async fn outlet_status(
         return Err(ApiError::field("offset", "must not be negative"));
     }
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    let rows: Vec<OutletStatusRow> = statuses(&state, auth.org_id, t.id, from, to)
+    let rows: Vec<OutletStatusRow> = statuses(&state, auth.org_id, Some(t.id), from, to)
         .await?
         .into_iter()
         .filter(|r| wanted.is_none_or(|w| r.status == w))

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod import;
 mod ingest;
+mod layers;
 mod live;
 pub mod metrics;
 pub mod middleware;
@@ -94,6 +95,7 @@ impl AppState {
         (name = "plans", description = "Beat plans and a rep's plan of the day"),
         (name = "visits", description = "Visits derived from pings: verdict, evidence, recomputation"),
         (name = "compliance", description = "Plan, frequency, coverage and dwell compliance of reps, territories and outlets"),
+        (name = "layers", description = "Map layers as RFC 7946 GeoJSON: outlets with status, H3 coverage, territories"),
         (name = "coverage", description = "Outlet coverage by territory, tier, channel type and H3 cell; outlet status; route corridors"),
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
@@ -129,6 +131,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(visits::router())
             .merge(compliance::router())
             .merge(coverage::router())
+            .merge(layers::router())
             .merge(plans::router()),
     )
 }

@@ -1,0 +1,289 @@
+//! Map layers as RFC 7946 GeoJSON (`application/geo+json`), each limited to the caller's scope and
+//! to a bounding box, capped with an honest `truncated`, with an `ETag` (`If-None-Match` answers
+//! 304) and gzip or brotli when the client accepts it: outlets with their status for a period,
+//! H3 coverage hexagons with their figures, territories simplified for a zoom level.
+
+use super::AppState;
+use super::auth::{Can, p};
+use super::coverage::{resolution, statuses};
+use super::error::{ApiError, Problem};
+use super::extract::Query;
+use crate::db;
+use crate::domain::coverage::{self, OutletStatus};
+use crate::domain::layers::{self, collection, feature};
+use crate::domain::territory::multipolygon;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use geo::BoundingRect;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower_http::compression::CompressionLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(outlets_layer))
+        .routes(routes!(coverage_layer))
+        .routes(routes!(territories_layer))
+        .layer(CompressionLayer::new())
+}
+
+/// GeoJSON (RFC 7946) media type.
+const GEO_JSON: &str = "application/geo+json";
+
+/// Features a layer returns unless asked for fewer (at most [`MAX_FEATURES`]).
+const DEFAULT_FEATURES: usize = 5_000;
+const MAX_FEATURES: usize = 50_000;
+
+/// A bounding box `min_lon,min_lat,max_lon,max_lat`; `min_lon > max_lon` crosses the antimeridian.
+#[derive(Debug, Clone, Copy)]
+struct BBox([f64; 4]);
+
+impl BBox {
+    fn parse(text: Option<&str>) -> Result<Option<BBox>, ApiError> {
+        let Some(text) = text else { return Ok(None) };
+        let bad = || {
+            ApiError::field(
+                "bbox",
+                "expected `min_lon,min_lat,max_lon,max_lat` in degrees (min_lat <= max_lat; min_lon > max_lon crosses the antimeridian)",
+            )
+        };
+        let parts: Vec<f64> =
+            text.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+        let b: [f64; 4] = parts.try_into().map_err(|_| bad())?;
+        let ok = (-180.0..=180.0).contains(&b[0])
+            && (-180.0..=180.0).contains(&b[2])
+            && (-90.0..=90.0).contains(&b[1])
+            && (-90.0..=90.0).contains(&b[3])
+            && b[1] <= b[3];
+        if ok { Ok(Some(BBox(b))) } else { Err(bad()) }
+    }
+
+    fn contains(&self, lat: f64, lon: f64) -> bool {
+        let [w, s, e, n] = self.0;
+        (s..=n).contains(&lat) && if w <= e { (w..=e).contains(&lon) } else { lon >= w || lon <= e }
+    }
+
+    /// Whether the box `[w, s, e, n]` (not crossing the antimeridian) meets this one.
+    fn meets(&self, other: [f64; 4]) -> bool {
+        let [w, s, e, n] = self.0;
+        let lat_ok = other[1] <= n && other[3] >= s;
+        let lon_ok = if w <= e { other[0] <= e && other[2] >= w } else { other[2] >= w || other[0] <= e };
+        lat_ok && lon_ok
+    }
+}
+
+fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_FEATURES);
+    if (1..=MAX_FEATURES).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::field("limit", format!("must be from 1 to {MAX_FEATURES}")))
+    }
+}
+
+/// The features up to `limit`, and whether there were more.
+fn capped(mut features: Vec<Value>, limit: usize) -> Value {
+    let truncated = features.len() > limit;
+    features.truncate(limit);
+    collection(features, truncated)
+}
+
+/// The layer as `application/geo+json` with a strong `ETag` of its bytes; 304 when the client
+/// already holds them (`If-None-Match`).
+fn reply(headers: &HeaderMap, body: &Value) -> Response {
+    let bytes = body.to_string();
+    let digest = Sha256::digest(bytes.as_bytes());
+    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+    let held = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*");
+    let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    if held {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON)), (header::ETAG, etag)], bytes).into_response()
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OutletsLayerQuery {
+    /// First local day of the period (YYYY-MM-DD); default today.
+    from: Option<NaiveDate>,
+    /// Last local day, inclusive; default `from`.
+    to: Option<NaiveDate>,
+    /// `min_lon,min_lat,max_lon,max_lat`.
+    bbox: Option<String>,
+    /// Only outlets with this status at the end of the period.
+    status: Option<String>,
+    tier: Option<String>,
+    channel_type: Option<String>,
+    /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    limit: Option<usize>,
+}
+
+/// The outlets of the caller's scope registered by the end of the period, as Points with their
+/// status then (`visited`, `due`, `overdue`, `never_visited`, `closed`, as in the outlet-status
+/// list), last valid visit, valid visits in the period and visits required in it; by outlet id.
+#[utoipa::path(get, path = "/layers/outlets", tag = "layers", params(OutletsLayerQuery), responses(
+    (status = 200, description = "FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 304), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn outlets_layer(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    headers: HeaderMap,
+    Query(q): Query<OutletsLayerQuery>,
+) -> Result<Response, ApiError> {
+    let bbox = BBox::parse(q.bbox.as_deref())?;
+    let limit = limit_of(q.limit)?;
+    let wanted =
+        match q.status.as_deref() {
+            None => None,
+            Some(s) => Some(OutletStatus::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+                ApiError::field("status", "must be one of visited, due, overdue, never_visited, closed")
+            })?),
+        };
+    let (from, to) =
+        super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
+    let features: Vec<Value> = statuses(&state, auth.org_id, auth.scope_root(), from, to)
+        .await?
+        .into_iter()
+        .filter(|o| bbox.is_none_or(|b| b.contains(o.lat, o.lon)))
+        .filter(|o| wanted.is_none_or(|w| o.status == w))
+        .filter(|o| q.tier.as_deref().is_none_or(|t| o.tier == t))
+        .filter(|o| q.channel_type.as_deref().is_none_or(|c| o.channel_type == c))
+        .take(limit + 1)
+        .map(|o| {
+            feature(
+                o.outlet_id,
+                layers::point_geometry(o.lat, o.lon),
+                json!({
+                    "code": o.code, "name": o.name, "tier": o.tier, "channel_type": o.channel_type,
+                    "status": o.status, "last_valid_visit": o.last_valid_visit,
+                    "valid_visits": o.valid_visits, "required_visits": o.required_visits,
+                }),
+            )
+        })
+        .collect();
+    let mut body = capped(features, limit);
+    body["period"] = json!({"from": from, "to": to});
+    Ok(reply(&headers, &body))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CoverageLayerQuery {
+    /// First local day of the period (YYYY-MM-DD); default today.
+    from: Option<NaiveDate>,
+    /// Last local day, inclusive; default `from`.
+    to: Option<NaiveDate>,
+    /// H3 resolution 5-10 (default 8).
+    h3_res: Option<u8>,
+    /// `min_lon,min_lat,max_lon,max_lat`: the cells whose centre lies in it.
+    bbox: Option<String>,
+    /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    limit: Option<usize>,
+}
+
+/// The H3 cells holding outlets of U in the caller's scope, as Polygons with their outlet figures
+/// for the period (coverage %, frequency and dwell compliance %) and `white_space`; in cell order.
+#[utoipa::path(get, path = "/layers/coverage", tag = "layers", params(CoverageLayerQuery), responses(
+    (status = 200, description = "FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 304), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn coverage_layer(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    headers: HeaderMap,
+    Query(q): Query<CoverageLayerQuery>,
+) -> Result<Response, ApiError> {
+    let bbox = BBox::parse(q.bbox.as_deref())?;
+    let limit = limit_of(q.limit)?;
+    let res = resolution(q.h3_res)?;
+    let (from, to) =
+        super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
+    let period_days = (to - from).num_days() + 1;
+    let root = auth.scope_root();
+    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, root, from).await?;
+    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, root, from, to).await?;
+    let cells = coverage::h3_figures(outlets.iter().map(|o| (&o.outlet, o.lat, o.lon)), &visits, period_days, res);
+    let features: Vec<Value> = cells
+        .into_iter()
+        .filter_map(|c| {
+            let cell: h3o::CellIndex = c.cell.parse().ok()?;
+            let centre = h3o::LatLng::from(cell);
+            if bbox.is_some_and(|b| !b.contains(centre.lat(), centre.lng())) {
+                return None;
+            }
+            let properties = serde_json::to_value(&c).ok()?;
+            Some(feature(c.cell.clone(), layers::cell_geometry(cell), properties))
+        })
+        .take(limit + 1)
+        .collect();
+    let mut body = capped(features, limit);
+    body["period"] = json!({"from": from, "to": to});
+    body["h3_resolution"] = json!(u8::from(res));
+    Ok(reply(&headers, &body))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TerritoriesLayerQuery {
+    /// `min_lon,min_lat,max_lon,max_lat`: the territories whose boundary box meets it.
+    bbox: Option<String>,
+    /// Web map zoom (0-24): boundaries are simplified to half a pixel at it; absent = full detail.
+    zoom: Option<u8>,
+    /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    limit: Option<usize>,
+}
+
+/// The territories of the caller's scope that have a boundary, as `MultiPolygons` (exterior rings
+/// counter-clockwise), simplified for `zoom`, with code, name, level and parent; by id.
+#[utoipa::path(get, path = "/layers/territories", tag = "layers", params(TerritoriesLayerQuery), responses(
+    (status = 200, description = "FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 304), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn territories_layer(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    headers: HeaderMap,
+    Query(q): Query<TerritoriesLayerQuery>,
+) -> Result<Response, ApiError> {
+    let bbox = BBox::parse(q.bbox.as_deref())?;
+    let limit = limit_of(q.limit)?;
+    if q.zoom.is_some_and(|z| z > 24) {
+        return Err(ApiError::field("zoom", "must be from 0 to 24"));
+    }
+    let tolerance = q.zoom.map(layers::tolerance_deg);
+    let territories = db::territories::list(
+        &state.db,
+        auth.org_id,
+        auth.scope_root(),
+        0,
+        i64::try_from(MAX_FEATURES + 1).unwrap_or(i64::MAX),
+    )
+    .await?;
+    let features: Vec<Value> = territories
+        .into_iter()
+        .filter_map(|t| {
+            let area = multipolygon(t.boundary.as_ref()?)?;
+            let r = area.bounding_rect()?;
+            if bbox.is_some_and(|b| !b.meets([r.min().x, r.min().y, r.max().x, r.max().y])) {
+                return None;
+            }
+            Some(feature(
+                t.id,
+                layers::multipolygon_geometry(&area, tolerance),
+                json!({"code": t.code, "name": t.name, "level": t.level, "parent_id": t.parent_id}),
+            ))
+        })
+        .take(limit + 1)
+        .collect();
+    Ok(reply(&headers, &capped(features, limit)))
+}

@@ -1,0 +1,194 @@
+//! Map layers over the real server: valid RFC 7946 GeoJSON (lon/lat order, closed rings, the
+//! right-hand rule), nothing outside the caller's scope (a T1 manager sees none of T2), bbox and
+//! filters, an honest `truncated`, `ETag` / `If-None-Match`, and gzip / brotli.
+
+mod common;
+
+use common::{TestApp, World, assert_problem};
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// Twice the signed area of a ring (positive = counter-clockwise).
+fn orientation(ring: &[Value]) -> f64 {
+    let p: Vec<(f64, f64)> = ring.iter().map(|q| (q[0].as_f64().expect("x"), q[1].as_f64().expect("y"))).collect();
+    p.windows(2).map(|w| w[0].0 * w[1].1 - w[1].0 * w[0].1).sum()
+}
+
+fn check_position(p: &Value, what: &str) {
+    let a = p.as_array().unwrap_or_else(|| panic!("{what}: position is not an array: {p}"));
+    assert!(a.len() == 2 || a.len() == 3, "{what}: position {p}");
+    let (lon, lat) = (a[0].as_f64().expect("lon"), a[1].as_f64().expect("lat"));
+    assert!((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat), "{what}: not lon, lat: {p}");
+}
+
+fn check_polygon(rings: &Value, what: &str) {
+    let rings = rings.as_array().expect("rings");
+    assert!(!rings.is_empty(), "{what}: no rings");
+    for (k, ring) in rings.iter().enumerate() {
+        let r = ring.as_array().expect("ring");
+        assert!(r.len() >= 4, "{what}: a ring needs 4 positions: {ring}");
+        assert_eq!(r.first(), r.last(), "{what}: ring not closed: {ring}");
+        for p in r {
+            check_position(p, what);
+        }
+        let o = orientation(r);
+        if k == 0 {
+            assert!(o > 0.0, "{what}: exterior ring must be counter-clockwise: {ring}");
+        } else {
+            assert!(o < 0.0, "{what}: holes must be clockwise: {ring}");
+        }
+    }
+}
+
+/// Asserts an RFC 7946 `FeatureCollection` and returns its features.
+fn features(res: &common::Res) -> Vec<Value> {
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.content_type(), "application/geo+json", "{}", res.describe());
+    let fc = &res.json;
+    assert_eq!(fc["type"], "FeatureCollection", "{}", res.describe());
+    let features = fc["features"].as_array().expect("features").clone();
+    assert_eq!(fc["numberReturned"].as_u64(), Some(features.len() as u64));
+    assert!(fc["truncated"].is_boolean());
+    for f in &features {
+        assert_eq!(f["type"], "Feature", "{f}");
+        assert!(f["properties"].is_object(), "{f}");
+        let g = &f["geometry"];
+        let what = format!("feature {}", f["id"]);
+        match g["type"].as_str() {
+            Some("Point") => check_position(&g["coordinates"], &what),
+            Some("LineString") => {
+                for p in g["coordinates"].as_array().expect("line") {
+                    check_position(p, &what);
+                }
+            }
+            Some("Polygon") => check_polygon(&g["coordinates"], &what),
+            Some("MultiPolygon") => {
+                for p in g["coordinates"].as_array().expect("polygons") {
+                    check_polygon(p, &what);
+                }
+            }
+            other => panic!("{what}: unexpected geometry type {other:?}"),
+        }
+    }
+    if let Some(b) = fc["bbox"].as_array() {
+        assert_eq!(b.len(), 4);
+        assert!(b[0].as_f64() <= b[2].as_f64() && b[1].as_f64() <= b[3].as_f64(), "bbox {b:?}");
+    } else {
+        assert!(features.is_empty(), "a non-empty collection has a bbox");
+    }
+    features
+}
+
+fn ids(features: &[Value]) -> Vec<Value> {
+    features.iter().map(|f| f["id"].clone()).collect()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn layers_are_valid_geojson_within_the_callers_scope(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    // Registered a month ago: in U for today.
+    sqlx::query("UPDATE outlet_status_changes SET changed_at = changed_at - interval '30 days'")
+        .execute(&pool)
+        .await
+        .expect("history");
+    let mut config = common::test_config("unused");
+    config.derive_visits = false;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+
+    // Outlets: the admin sees O1 (T1) and O2 (T2), lon first; the T1 manager only O1.
+    let all = features(&app.get("/api/v1/layers/outlets", Some(&w.admin.token)).await);
+    assert_eq!(ids(&all), vec![Value::from(w.o1), Value::from(w.o2)]);
+    assert_eq!(all[0]["geometry"]["coordinates"], serde_json::json!([common::IN_T1.1, common::IN_T1.0]));
+    assert_eq!(all[0]["properties"]["code"], "O1");
+    assert_eq!(all[0]["properties"]["status"], "never_visited");
+    let t1 = features(&app.get("/api/v1/layers/outlets", Some(&w.manager.token)).await);
+    assert_eq!(ids(&t1), vec![Value::from(w.o1)], "a T1 manager sees none of T2");
+    // A bbox around T2 only; a filter; an honest cap.
+    let in_t2 = features(&app.get("/api/v1/layers/outlets?bbox=116.2,39.9,116.3,40.0", Some(&w.admin.token)).await);
+    assert_eq!(ids(&in_t2), vec![Value::from(w.o2)]);
+    let visited = features(&app.get("/api/v1/layers/outlets?status=visited", Some(&w.admin.token)).await);
+    assert!(visited.is_empty());
+    let capped = app.get("/api/v1/layers/outlets?limit=1", Some(&w.admin.token)).await;
+    assert_eq!(features(&capped).len(), 1);
+    assert_eq!(capped.json["truncated"], true, "{}", capped.describe());
+    let whole = app.get("/api/v1/layers/outlets?limit=2", Some(&w.admin.token)).await;
+    assert_eq!(whole.json["truncated"], false, "{}", whole.describe());
+
+    // Territories: MultiPolygons by the right-hand rule, also T2's, stored clockwise.
+    sqlx::query("UPDATE territories SET boundary = ST_Reverse(boundary) WHERE id = $1")
+        .bind(w.t2)
+        .execute(&pool)
+        .await
+        .expect("clockwise T2");
+    let terr = features(&app.get("/api/v1/layers/territories?zoom=12", Some(&w.admin.token)).await);
+    assert_eq!(ids(&terr), vec![Value::from(w.root), Value::from(w.t1), Value::from(w.t2)]);
+    let t1_terr = features(&app.get("/api/v1/layers/territories", Some(&w.manager.token)).await);
+    assert_eq!(ids(&t1_terr), vec![Value::from(w.t1)]);
+    let near_t2 =
+        features(&app.get("/api/v1/layers/territories?bbox=116.25,39.95,116.26,39.96", Some(&w.admin.token)).await);
+    assert_eq!(ids(&near_t2), vec![Value::from(w.root), Value::from(w.t2)]);
+
+    // H3 coverage hexagons: O1's and O2's cells for the admin, O1's only for the T1 manager.
+    let cell =
+        |at: (f64, f64)| h3o::LatLng::new(at.0, at.1).expect("position").to_cell(h3o::Resolution::Eight).to_string();
+    let hexes = features(&app.get("/api/v1/layers/coverage?h3_res=8", Some(&w.admin.token)).await);
+    let mut got: Vec<String> = hexes.iter().filter_map(|f| f["id"].as_str().map(str::to_owned)).collect();
+    got.sort();
+    let mut want = vec![cell(common::IN_T1), cell(common::IN_T2)];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(hexes.iter().all(|f| f["properties"]["white_space"] == true && f["properties"]["active_outlets"] == 1));
+    let t1_hexes = features(&app.get("/api/v1/layers/coverage", Some(&w.manager.token)).await);
+    assert_eq!(ids(&t1_hexes), vec![Value::from(cell(common::IN_T1))]);
+
+    // Bad parameters are named; reps and other orgs see nothing.
+    for (path, bad) in [
+        ("/api/v1/layers/outlets", "bbox=1,2,3"),
+        ("/api/v1/layers/outlets", "bbox=116.3,40.0,116.2,39.9"),
+        ("/api/v1/layers/outlets", "limit=0"),
+        ("/api/v1/layers/outlets", "status=late"),
+        ("/api/v1/layers/coverage", "h3_res=4"),
+        ("/api/v1/layers/territories", "zoom=25"),
+    ] {
+        assert_problem(&app.get(&format!("{path}?{bad}"), Some(&w.admin.token)).await, 422, path);
+    }
+    assert_problem(&app.get("/api/v1/layers/outlets", Some(&w.rep.token)).await, 403, "/api/v1/layers/outlets");
+    let other = features(&app.get("/api/v1/layers/outlets", Some(&w.admin_b.token)).await);
+    assert!(ids(&other).iter().all(|id| id != &Value::from(w.o1) && id != &Value::from(w.o2)));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn layers_have_etags_and_are_compressed(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.derive_visits = false;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let path = "/api/v1/layers/territories";
+    let first = app.get(path, Some(&w.admin.token)).await;
+    let etag = first.header("etag").expect("etag").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let again = app.send(app.request(Method::GET, path, Some(&w.admin.token)).header("if-none-match", &etag)).await;
+    assert_eq!((again.status, again.text.as_str()), (304, ""), "{}", again.describe());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let stale =
+        app.send(app.request(Method::GET, path, Some(&w.admin.token)).header("if-none-match", "\"other\"")).await;
+    assert_eq!(stale.status, 200);
+    // Another caller's view is another body, so another ETag.
+    let manager = app.get(path, Some(&w.manager.token)).await;
+    assert_ne!(manager.header("etag"), Some(etag.as_str()));
+
+    for (encoding, magic) in [("gzip", &[0x1f_u8, 0x8b][..]), ("br", &[][..])] {
+        let res = app
+            .request(Method::GET, path, Some(&w.admin.token))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some(encoding));
+        let bytes = res.bytes().await.expect("body");
+        assert!(bytes.starts_with(magic), "{encoding} body");
+        assert!(bytes.len() < first.text.len(), "{encoding}: {} compressed vs {} bytes", bytes.len(), first.text.len());
+    }
+}
