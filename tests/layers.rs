@@ -192,3 +192,87 @@ async fn layers_have_etags_and_are_compressed(pool: PgPool) {
         assert!(bytes.len() < first.text.len(), "{encoding}: {} compressed vs {} bytes", bytes.len(), first.text.len());
     }
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn visits_tracks_and_routes_layers_are_scoped_lines_and_points(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.derive_visits = false;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let day = chrono::NaiveDate::parse_from_str(common::PING_DAY, "%Y-%m-%d").expect("ping day");
+
+    // Visits: rep (T1) verified at O1, rep2 (T2) suspect at O2, at the outlets' positions.
+    for (rep, outlet, at, verdict) in
+        [(w.rep.id, w.o1, common::IN_T1, "verified"), (w.rep2.id, w.o2, common::IN_T2, "suspect")]
+    {
+        sqlx::query(
+            "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, ping_count,
+                                 rule_version, location)
+             VALUES ($1, $2, $3, $4, $5, $5 + interval '10 minutes', 600, $6, 10, 'visits-v3',
+                     ST_SetSRID(ST_MakePoint($8, $7), 4326))",
+        )
+        .bind(w.org_a)
+        .bind(rep)
+        .bind(outlet)
+        .bind(day)
+        .bind(common::ping_time(0))
+        .bind(verdict)
+        .bind(at.0)
+        .bind(at.1)
+        .execute(&pool)
+        .await
+        .expect("visit");
+    }
+    let q = format!("from={day}");
+    let all = features(&app.get(&format!("/api/v1/layers/visits?{q}"), Some(&w.admin.token)).await);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["geometry"]["coordinates"], serde_json::json!([common::IN_T1.1, common::IN_T1.0]));
+    assert_eq!(
+        (all[0]["properties"]["verdict"].as_str(), all[0]["properties"]["outlet_id"].as_i64()),
+        (Some("verified"), Some(w.o1))
+    );
+    let t1 = features(&app.get(&format!("/api/v1/layers/visits?{q}"), Some(&w.manager.token)).await);
+    assert_eq!(t1.len(), 1, "a T1 manager sees none of T2's reps");
+    assert_eq!(t1[0]["properties"]["rep_id"].as_i64(), Some(w.rep.id));
+    let suspect = features(&app.get(&format!("/api/v1/layers/visits?{q}&verdict=suspect"), Some(&w.admin.token)).await);
+    assert_eq!(suspect.iter().map(|f| f["properties"]["rep_id"].as_i64()).collect::<Vec<_>>(), vec![Some(w.rep2.id)]);
+    let boxed = features(
+        &app.get(&format!("/api/v1/layers/visits?{q}&bbox=116.2,39.9,116.3,40.0"), Some(&w.admin.token)).await,
+    );
+    assert_eq!(boxed.len(), 1);
+    let path = "/api/v1/layers/visits";
+    assert_problem(&app.get(&format!("{path}?{q}&rep_id={}", w.rep2.id), Some(&w.manager.token)).await, 403, path);
+    assert_problem(&app.get(&format!("{path}?{q}&verdict=great"), Some(&w.admin.token)).await, 422, path);
+
+    // Tracks of the ping day: one line per rep through their seeded fixes, lon first.
+    let tracks = features(&app.get(&format!("/api/v1/layers/tracks?date={day}"), Some(&w.admin.token)).await);
+    let reps: Vec<i64> = tracks.iter().filter_map(|f| f["id"].as_i64()).collect();
+    assert!(reps.contains(&w.rep.id) && reps.contains(&w.rep2.id), "{tracks:?}");
+    let line = tracks.iter().find(|f| f["id"] == w.rep.id).expect("rep's track");
+    assert_eq!(line["geometry"]["type"], "LineString");
+    assert_eq!(line["geometry"]["coordinates"][0], serde_json::json!([common::IN_T1.1, common::IN_T1.0]));
+    assert_eq!(line["properties"]["fix_count"], 3);
+    let t1_tracks = features(&app.get(&format!("/api/v1/layers/tracks?date={day}"), Some(&w.manager.token)).await);
+    assert_eq!(t1_tracks.iter().filter_map(|f| f["id"].as_i64()).collect::<Vec<_>>(), vec![w.rep.id]);
+
+    // Planned routes of a day: rep's O1 -> O2, rep2's O2 -> O1; the manager sees rep's only.
+    let route_day = day + chrono::Duration::days(1);
+    for (rep, stops) in [(w.rep.id, [w.o1, w.o2]), (w.rep2.id, [w.o2, w.o1])] {
+        let plan = serde_json::json!({"rep_id": rep, "name": "route", "valid_from": route_day, "valid_to": route_day,
+            "items": stops.iter().map(|o| serde_json::json!({"outlet_id": o, "visit_date": route_day})).collect::<Vec<_>>()});
+        let res = app.post("/api/v1/plans", Some(&w.admin.token), &plan).await;
+        assert_eq!(res.status, 201, "{}", res.describe());
+    }
+    let routes = features(&app.get(&format!("/api/v1/layers/routes?date={route_day}"), Some(&w.admin.token)).await);
+    assert_eq!(routes.len(), 2);
+    let rep_route = routes.iter().find(|f| f["id"] == w.rep.id).expect("rep's route");
+    assert_eq!(
+        rep_route["geometry"]["coordinates"],
+        serde_json::json!([[common::IN_T1.1, common::IN_T1.0], [common::IN_T2.1, common::IN_T2.0]])
+    );
+    assert_eq!(rep_route["properties"]["outlet_ids"], serde_json::json!([w.o1, w.o2]));
+    let t1_routes =
+        features(&app.get(&format!("/api/v1/layers/routes?date={route_day}"), Some(&w.manager.token)).await);
+    assert_eq!(t1_routes.iter().filter_map(|f| f["id"].as_i64()).collect::<Vec<_>>(), vec![w.rep.id]);
+    assert_problem(&app.get("/api/v1/layers/routes?zoom=30", Some(&w.admin.token)).await, 422, "/api/v1/layers/routes");
+}

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod compliance;
 pub mod devices;
 pub mod import;
+pub mod layers;
 pub mod orgs;
 pub mod outlets;
 pub mod pings;

@@ -1,7 +1,8 @@
 //! Map layers as RFC 7946 GeoJSON (`application/geo+json`), each limited to the caller's scope and
 //! to a bounding box, capped with an honest `truncated`, with an `ETag` (`If-None-Match` answers
 //! 304) and gzip or brotli when the client accepts it: outlets with their status for a period,
-//! H3 coverage hexagons with their figures, territories simplified for a zoom level.
+//! H3 coverage hexagons with their figures, territories simplified for a zoom level, visits with
+//! their verdict, the reps' tracks and planned routes of a day.
 
 use super::AppState;
 use super::auth::{Can, p};
@@ -29,6 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(outlets_layer))
         .routes(routes!(coverage_layer))
         .routes(routes!(territories_layer))
+        .routes(routes!(visits_layer))
+        .routes(routes!(tracks_layer))
+        .routes(routes!(routes_layer))
         .layer(CompressionLayer::new())
 }
 
@@ -286,4 +290,209 @@ async fn territories_layer(
         .take(limit + 1)
         .collect();
     Ok(reply(&headers, &capped(features, limit)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VisitsLayerQuery {
+    /// First rep-day (local date, YYYY-MM-DD); default today.
+    from: Option<NaiveDate>,
+    /// Last rep-day, inclusive; default `from`.
+    to: Option<NaiveDate>,
+    /// `min_lon,min_lat,max_lon,max_lat`.
+    bbox: Option<String>,
+    /// Only visits with this verdict (`verified`, `short`, `unverified`, `suspect`).
+    verdict: Option<String>,
+    /// Only this rep's visits.
+    rep_id: Option<i64>,
+    /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    limit: Option<usize>,
+}
+
+/// The visits of the reps in the caller's scope, as Points at the mean position of their fixes,
+/// with outlet, rep, arrival, departure, dwell, verdict, risk score and the latest review; by id.
+#[utoipa::path(get, path = "/layers/visits", tag = "layers", params(VisitsLayerQuery), responses(
+    (status = 200, description = "FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 304), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn visits_layer(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    headers: HeaderMap,
+    Query(q): Query<VisitsLayerQuery>,
+) -> Result<Response, ApiError> {
+    let bbox = BBox::parse(q.bbox.as_deref())?;
+    let limit = limit_of(q.limit)?;
+    if let Some(v) = q.verdict.as_deref()
+        && !["verified", "short", "unverified", "suspect"].contains(&v)
+    {
+        return Err(ApiError::field("verdict", "must be one of verified, short, unverified, suspect"));
+    }
+    if let Some(rep_id) = q.rep_id {
+        super::tracks::visible_rep(&state, &auth, rep_id).await?;
+    }
+    let (from, to) =
+        super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
+    let filter = db::layers::VisitFilter {
+        scope_root: auth.scope_root(),
+        from,
+        to,
+        verdict: q.verdict.as_deref(),
+        rep_id: q.rep_id,
+        bbox: bbox.map(|b| b.0),
+        limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
+    };
+    let features: Vec<Value> = db::layers::visits(&state.db, auth.org_id, &filter)
+        .await?
+        .into_iter()
+        .map(|v| {
+            feature(
+                v.id,
+                layers::point_geometry(v.lat, v.lon),
+                json!({
+                    "rep_id": v.rep_id, "rep_login": v.rep_login, "outlet_id": v.outlet_id,
+                    "outlet_code": v.outlet_code, "rep_day": v.rep_day, "arrival": v.arrival,
+                    "departure": v.departure, "dwell_s": v.dwell_s, "verdict": v.verdict,
+                    "risk_score": v.risk_score, "review": v.review,
+                }),
+            )
+        })
+        .collect();
+    let mut body = capped(features, limit);
+    body["period"] = json!({"from": from, "to": to});
+    Ok(reply(&headers, &body))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DayLayerQuery {
+    /// The local day (YYYY-MM-DD); default today.
+    date: Option<NaiveDate>,
+    /// Only this rep.
+    rep_id: Option<i64>,
+    /// Web map zoom (0-24): lines are simplified to half a pixel at it; absent = every fix.
+    zoom: Option<u8>,
+    /// `min_lon,min_lat,max_lon,max_lat`: the lines whose box meets it.
+    bbox: Option<String>,
+    /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    limit: Option<usize>,
+}
+
+/// The checked parameters of a day layer: bbox, limit, tolerance and the day.
+async fn day_layer(
+    state: &AppState,
+    auth: &super::auth::Principal,
+    q: &DayLayerQuery,
+) -> Result<(Option<BBox>, usize, Option<f64>, NaiveDate), ApiError> {
+    let bbox = BBox::parse(q.bbox.as_deref())?;
+    let limit = limit_of(q.limit)?;
+    if q.zoom.is_some_and(|z| z > 24) {
+        return Err(ApiError::field("zoom", "must be from 0 to 24"));
+    }
+    if let Some(rep_id) = q.rep_id {
+        super::tracks::visible_rep(state, auth, rep_id).await?;
+    }
+    let (day, _) =
+        super::compliance::period(state, auth, &super::visits::VisitsQuery { from: q.date, to: q.date }).await?;
+    Ok((bbox, limit, q.zoom.map(layers::tolerance_deg), day))
+}
+
+/// A rep's line being built: rep id, login, (lat, lon) positions.
+type RepLine = (i64, String, Vec<(f64, f64)>);
+
+/// One line per rep, from `(rep_id, login, lat, lon)` rows in rep order, as features whose box
+/// meets `bbox`.
+fn lines(
+    rows: impl IntoIterator<Item = (i64, String, f64, f64)>,
+    bbox: Option<BBox>,
+    tolerance: Option<f64>,
+    properties: impl Fn(i64, &str, usize) -> Value,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut current: Option<RepLine> = None;
+    let flush = |c: Option<RepLine>, out: &mut Vec<Value>| {
+        let Some((rep, login, points)) = c else { return };
+        if points.len() < 2 {
+            return;
+        }
+        let (mut w, mut s, mut e, mut n) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for &(lat, lon) in &points {
+            (w, s, e, n) = (w.min(lon), s.min(lat), e.max(lon), n.max(lat));
+        }
+        if bbox.is_some_and(|b| !b.meets([w, s, e, n])) {
+            return;
+        }
+        out.push(feature(rep, layers::line_geometry(&points, tolerance), properties(rep, &login, points.len())));
+    };
+    for (rep, login, lat, lon) in rows {
+        match current.as_mut() {
+            Some(c) if c.0 == rep => c.2.push((lat, lon)),
+            _ => {
+                flush(current.take(), &mut out);
+                current = Some((rep, login, vec![(lat, lon)]));
+            }
+        }
+    }
+    flush(current, &mut out);
+    out
+}
+
+/// The tracks of a local day of the reps in the caller's scope: one `LineString` per rep through
+/// their fixes in time order (fixes flagged as speed jumps left out), simplified for `zoom`; by
+/// rep id.
+#[utoipa::path(get, path = "/layers/tracks", tag = "layers", params(DayLayerQuery), responses(
+    (status = 200, description = "FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 304), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn tracks_layer(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    headers: HeaderMap,
+    Query(q): Query<DayLayerQuery>,
+) -> Result<Response, ApiError> {
+    let (bbox, limit, tolerance, day) = day_layer(&state, &auth, &q).await?;
+    let fixes = db::layers::track_fixes(&state.db, auth.org_id, auth.scope_root(), day, q.rep_id).await?;
+    let rows = fixes
+        .into_iter()
+        .filter(|f| f.flags & crate::domain::ping::flags::SPEED_JUMP == 0)
+        .map(|f| (f.rep_id, f.rep_login, f.lat, f.lon));
+    let features = lines(
+        rows,
+        bbox,
+        tolerance,
+        |rep, login, n| json!({"rep_id": rep, "rep_login": login, "date": day, "fix_count": n}),
+    );
+    let mut body = capped(features.into_iter().take(limit + 1).collect(), limit);
+    body["date"] = json!(day);
+    Ok(reply(&headers, &body))
+}
+
+/// The planned routes of a local day of the reps in the caller's scope: one `LineString` per rep
+/// through their planned outlets in route order, with the stops' outlet ids; by rep id.
+#[utoipa::path(get, path = "/layers/routes", tag = "layers", params(DayLayerQuery), responses(
+    (status = 200, description = "FeatureCollection", content_type = "application/geo+json", body = Object),
+    (status = 304), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn routes_layer(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    headers: HeaderMap,
+    Query(q): Query<DayLayerQuery>,
+) -> Result<Response, ApiError> {
+    let (bbox, limit, tolerance, day) = day_layer(&state, &auth, &q).await?;
+    for rep in db::layers::planned_reps(&state.db, auth.org_id, auth.scope_root(), day, q.rep_id).await? {
+        db::plans::materialize_recurring(&state.db, auth.org_id, rep, day, day).await?;
+    }
+    let stops = db::layers::route_stops(&state.db, auth.org_id, auth.scope_root(), day, q.rep_id).await?;
+    let mut outlets: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+    for s in &stops {
+        outlets.entry(s.rep_id).or_default().push(s.outlet_id);
+    }
+    let rows = stops.into_iter().map(|s| (s.rep_id, s.rep_login, s.lat, s.lon));
+    let features = lines(
+        rows,
+        bbox,
+        tolerance,
+        |rep, login, _| json!({"rep_id": rep, "rep_login": login, "date": day, "outlet_ids": outlets.get(&rep)}),
+    );
+    let mut body = capped(features.into_iter().take(limit + 1).collect(), limit);
+    body["date"] = json!(day);
+    Ok(reply(&headers, &body))
 }

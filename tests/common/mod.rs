@@ -335,7 +335,7 @@ async fn seed_outlet(pool: &PgPool, org: i64, code: &str, at: (f64, f64), territ
     db::outlets::create(pool, org, &outlet_fields(code, "A", at, Some(territory_id))).await.expect("seed outlet")
 }
 
-fn ping_time(minute: u32) -> DateTime<Utc> {
+pub fn ping_time(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 1, 8, minute, 0).single().expect("valid time")
 }
 
