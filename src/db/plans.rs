@@ -271,7 +271,19 @@ pub async fn end(
     .await?
     .rows_affected()
         == 1;
-    sqlx::query(
+    remove_planned_from(&mut tx, org_id, plan_id, from).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// Removes the plan's planned visits from local day `from` on.
+async fn remove_planned_from(
+    conn: &mut sqlx::PgConnection,
+    org_id: i64,
+    plan_id: i64,
+    from: NaiveDate,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
         "DELETE FROM planned_visits pv USING plan_items i
           WHERE pv.org_id = $1 AND i.org_id = pv.org_id AND i.id = pv.plan_item_id AND i.plan_id = $2
             AND pv.visit_date >= $3",
@@ -279,10 +291,9 @@ pub async fn end(
     .bind(org_id)
     .bind(plan_id)
     .bind(from)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
-    Ok(found)
+    Ok(done.rows_affected())
 }
 
 /// What a revision changes of a plan (its cycle stays: the days before the revision are planned
@@ -343,16 +354,7 @@ pub async fn revise(
     .bind(from)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "DELETE FROM planned_visits pv USING plan_items i
-          WHERE pv.org_id = $1 AND i.org_id = pv.org_id AND i.id = pv.plan_item_id AND i.plan_id = $2
-            AND pv.visit_date >= $3",
-    )
-    .bind(org_id)
-    .bind(plan_id)
-    .bind(from)
-    .execute(&mut *conn)
-    .await?;
+    remove_planned_from(conn, org_id, plan_id, from).await?;
     Ok(true)
 }
 

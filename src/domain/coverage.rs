@@ -49,6 +49,11 @@ impl OutletStatus {
         }
     }
 
+    /// The status named `s` (as [`OutletStatus::as_str`] spells it).
+    pub fn parse(s: &str) -> Option<OutletStatus> {
+        OutletStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// Every status, in legend order.
     pub const ALL: [OutletStatus; 5] = [
         OutletStatus::Visited,

@@ -76,6 +76,16 @@ struct TerritoryCoverage {
     status_counts: BTreeMap<OutletStatus, usize>,
 }
 
+/// The `status` filter of a request, if any.
+pub(super) fn status_param(status: Option<&str>) -> Result<Option<OutletStatus>, ApiError> {
+    status
+        .map(|s| {
+            OutletStatus::parse(s)
+                .ok_or_else(|| ApiError::field("status", "must be one of visited, due, overdue, never_visited, closed"))
+        })
+        .transpose()
+}
+
 /// The H3 resolution asked for (default 8).
 pub(super) fn resolution(h3_res: Option<u8>) -> Result<h3o::Resolution, ApiError> {
     let r = h3_res.unwrap_or(8);
@@ -236,13 +246,7 @@ async fn outlet_status(
     Query(q): Query<StatusQuery>,
 ) -> Result<Json<OutletStatusPage>, ApiError> {
     let t = visible_territory(&state, &auth, id).await?;
-    let wanted =
-        match q.status.as_deref() {
-            None => None,
-            Some(s) => Some(OutletStatus::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-                ApiError::field("status", "must be one of visited, due, overdue, never_visited, closed")
-            })?),
-        };
+    let wanted = status_param(q.status.as_deref())?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::field("limit", "must be from 1 to 10000"));

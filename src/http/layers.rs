@@ -6,11 +6,11 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::coverage::{resolution, statuses};
+use super::coverage::{resolution, status_param, statuses};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
 use crate::db;
-use crate::domain::coverage::{self, OutletStatus};
+use crate::domain::coverage;
 use crate::domain::layers::{self, collection, feature};
 use crate::domain::territory::multipolygon;
 use axum::extract::State;
@@ -148,13 +148,7 @@ async fn outlets_layer(
 ) -> Result<Response, ApiError> {
     let bbox = BBox::parse(q.bbox.as_deref())?;
     let limit = limit_of(q.limit)?;
-    let wanted =
-        match q.status.as_deref() {
-            None => None,
-            Some(s) => Some(OutletStatus::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-                ApiError::field("status", "must be one of visited, due, overdue, never_visited, closed")
-            })?),
-        };
+    let wanted = status_param(q.status.as_deref())?;
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let features: Vec<Value> = statuses(&state, auth.org_id, auth.scope_root(), from, to)

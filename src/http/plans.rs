@@ -24,6 +24,42 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plan_proposal))
 }
 
+/// 422 naming every problem: `errors`, and each item whose outlet is not one of the org's.
+async fn check_items(
+    state: &AppState,
+    org_id: i64,
+    items: &[plan::ItemInput],
+    mut errors: Vec<FieldError>,
+) -> Result<(), ApiError> {
+    let outlet_ids: Vec<i64> = items.iter().map(|i| i.outlet_id).collect();
+    let unknown = db::plans::unknown_outlets(&state.db, org_id, &outlet_ids).await?;
+    for (i, item) in items.iter().enumerate() {
+        if unknown.contains(&item.outlet_id) {
+            errors.push(FieldError::new(format!("items[{i}].outlet_id"), "no such outlet in this org").at(i));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let detail = format!("{}: {}", errors[0].field, errors[0].reason);
+    Err(ApiError::Unprocessable { detail, errors })
+}
+
+/// Item `i` of a request as stored (its route position defaults to its place in the list).
+fn new_item(i: usize, item: &plan::ItemInput, planned_from: Option<NaiveDate>) -> db::plans::NewPlanItem {
+    db::plans::NewPlanItem {
+        outlet_id: item.outlet_id,
+        weekday: item.weekday,
+        week_of_cycle: item.week_of_cycle,
+        visit_date: item.visit_date,
+        window_start: item.window_start,
+        window_end: item.window_end,
+        expected_duration_s: item.expected_duration_s,
+        seq: item.seq.unwrap_or(i32::try_from(i).unwrap_or(i32::MAX).saturating_add(1)),
+        planned_from,
+    }
+}
+
 /// Recurring items are materialised this far ahead when a plan is created (later days when read).
 const HORIZON_DAYS: i64 = 56;
 
@@ -52,18 +88,7 @@ async fn create_plan(
     auth: Can<p::WritePlans>,
     Json(input): Json<PlanInput>,
 ) -> Result<(StatusCode, Json<Plan>), ApiError> {
-    let mut errors = plan::problems(&input);
-    let outlet_ids: Vec<i64> = input.items.iter().map(|i| i.outlet_id).collect();
-    let unknown = db::plans::unknown_outlets(&state.db, auth.org_id, &outlet_ids).await?;
-    for (i, item) in input.items.iter().enumerate() {
-        if unknown.contains(&item.outlet_id) {
-            errors.push(FieldError::new(format!("items[{i}].outlet_id"), "no such outlet in this org").at(i));
-        }
-    }
-    if !errors.is_empty() {
-        let detail = format!("{}: {}", errors[0].field, errors[0].reason);
-        return Err(ApiError::Unprocessable { detail, errors });
-    }
+    check_items(&state, auth.org_id, &input.items, plan::problems(&input)).await?;
     let rep = plan_rep(&state, &auth, input.rep_id, "rep_id").await?;
     let mut conn = state.db.acquire().await?;
     let mut tx = conn.begin().await?;
@@ -76,17 +101,7 @@ async fn create_plan(
     };
     let plan_id = db::plans::create(&mut *tx, auth.org_id, &new).await?;
     for (i, item) in input.items.iter().enumerate() {
-        let item = db::plans::NewPlanItem {
-            outlet_id: item.outlet_id,
-            weekday: item.weekday,
-            week_of_cycle: item.week_of_cycle,
-            visit_date: item.visit_date,
-            window_start: item.window_start,
-            window_end: item.window_end,
-            expected_duration_s: item.expected_duration_s,
-            seq: item.seq.unwrap_or(i32::try_from(i).unwrap_or(i32::MAX).saturating_add(1)),
-            planned_from: None,
-        };
+        let item = new_item(i, item, None);
         db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
     }
     db::plans::materialize_dated(&mut *tx, auth.org_id, plan_id).await?;
@@ -218,18 +233,7 @@ async fn revise_plan(
         valid_to: input.valid_to,
         items: input.items,
     };
-    let mut errors = plan::revision_problems(&whole, from);
-    let outlet_ids: Vec<i64> = whole.items.iter().map(|i| i.outlet_id).collect();
-    let unknown = db::plans::unknown_outlets(&state.db, auth.org_id, &outlet_ids).await?;
-    for (i, item) in whole.items.iter().enumerate() {
-        if unknown.contains(&item.outlet_id) {
-            errors.push(FieldError::new(format!("items[{i}].outlet_id"), "no such outlet in this org").at(i));
-        }
-    }
-    if !errors.is_empty() {
-        let detail = format!("{}: {}", errors[0].field, errors[0].reason);
-        return Err(ApiError::Unprocessable { detail, errors });
-    }
+    check_items(&state, auth.org_id, &whole.items, plan::revision_problems(&whole, from)).await?;
     let mut conn = state.db.acquire().await?;
     let mut tx = conn.begin().await?;
     let revision = db::plans::PlanRevision { name: whole.name.trim(), valid_to: whole.valid_to };
@@ -237,17 +241,7 @@ async fn revise_plan(
         return Err(ended());
     }
     for (i, item) in whole.items.iter().enumerate() {
-        let item = db::plans::NewPlanItem {
-            outlet_id: item.outlet_id,
-            weekday: item.weekday,
-            week_of_cycle: item.week_of_cycle,
-            visit_date: item.visit_date,
-            window_start: item.window_start,
-            window_end: item.window_end,
-            expected_duration_s: item.expected_duration_s,
-            seq: item.seq.unwrap_or(i32::try_from(i).unwrap_or(i32::MAX).saturating_add(1)),
-            planned_from: Some(from),
-        };
+        let item = new_item(i, item, Some(from));
         db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
     }
     db::plans::materialize_dated(&mut *tx, auth.org_id, plan_id).await?;
