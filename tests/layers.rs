@@ -114,6 +114,11 @@ async fn layers_are_valid_geojson_within_the_callers_scope(pool: PgPool) {
     assert_eq!(capped.json["truncated"], true, "{}", capped.describe());
     let whole = app.get("/api/v1/layers/outlets?limit=2", Some(&w.admin.token)).await;
     assert_eq!(whole.json["truncated"], false, "{}", whole.describe());
+    // The cap counts what the filters let through.
+    let filtered = app.get("/api/v1/layers/outlets?tier=A&limit=1", Some(&w.admin.token)).await;
+    assert_eq!((features(&filtered).len(), &filtered.json["truncated"]), (1, &Value::Bool(true)));
+    let one_left = app.get("/api/v1/layers/outlets?bbox=116.2,39.9,116.3,40.0&limit=1", Some(&w.admin.token)).await;
+    assert_eq!((features(&one_left).len(), &one_left.json["truncated"]), (1, &Value::Bool(false)));
 
     // Territories: MultiPolygons by the right-hand rule, also T2's, stored clockwise.
     sqlx::query("UPDATE territories SET boundary = ST_Reverse(boundary) WHERE id = $1")
@@ -167,7 +172,8 @@ async fn layers_have_etags_and_are_compressed(pool: PgPool) {
     let path = "/api/v1/layers/territories";
     let first = app.get(path, Some(&w.admin.token)).await;
     let etag = first.header("etag").expect("etag").to_owned();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    assert!(etag.starts_with("W/\"") && etag.ends_with('"'), "weak: the same content plain or compressed: {etag}");
+    assert_eq!(first.header("vary"), Some("accept-encoding"));
     let again = app.send(app.request(Method::GET, path, Some(&w.admin.token)).header("if-none-match", &etag)).await;
     assert_eq!((again.status, again.text.as_str()), (304, ""), "{}", again.describe());
     assert_eq!(again.header("etag"), Some(etag.as_str()));
@@ -178,7 +184,7 @@ async fn layers_have_etags_and_are_compressed(pool: PgPool) {
     let manager = app.get(path, Some(&w.manager.token)).await;
     assert_ne!(manager.header("etag"), Some(etag.as_str()));
 
-    for (encoding, magic) in [("gzip", &[0x1f_u8, 0x8b][..]), ("br", &[][..])] {
+    for (encoding, magic) in [("gzip", Some(&[0x1f_u8, 0x8b][..])), ("br", None)] {
         let res = app
             .request(Method::GET, path, Some(&w.admin.token))
             .header("accept-encoding", encoding)
@@ -188,7 +194,8 @@ async fn layers_have_etags_and_are_compressed(pool: PgPool) {
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some(encoding));
         let bytes = res.bytes().await.expect("body");
-        assert!(bytes.starts_with(magic), "{encoding} body");
+        // gzip has its magic bytes; brotli none, but it is no longer the plain JSON.
+        assert!(magic.is_none_or(|m| bytes.starts_with(m)) && !bytes.starts_with(b"{"), "{encoding} body");
         assert!(bytes.len() < first.text.len(), "{encoding}: {} compressed vs {} bytes", bytes.len(), first.text.len());
     }
 }
@@ -202,9 +209,12 @@ async fn visits_tracks_and_routes_layers_are_scoped_lines_and_points(pool: PgPoo
     let day = chrono::NaiveDate::parse_from_str(common::PING_DAY, "%Y-%m-%d").expect("ping day");
 
     // Visits: rep (T1) verified at O1, rep2 (T2) suspect at O2, at the outlets' positions.
-    for (rep, outlet, at, verdict) in
-        [(w.rep.id, w.o1, common::IN_T1, "verified"), (w.rep2.id, w.o2, common::IN_T2, "suspect")]
-    {
+    // And rep (T1) at O2 (T2): an outlet outside a T1 manager's scope.
+    for (rep, outlet, at, verdict) in [
+        (w.rep.id, w.o1, common::IN_T1, "verified"),
+        (w.rep2.id, w.o2, common::IN_T2, "suspect"),
+        (w.rep.id, w.o2, common::IN_T2, "short"),
+    ] {
         sqlx::query(
             "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, ping_count,
                                  rule_version, location)
@@ -225,21 +235,24 @@ async fn visits_tracks_and_routes_layers_are_scoped_lines_and_points(pool: PgPoo
     }
     let q = format!("from={day}");
     let all = features(&app.get(&format!("/api/v1/layers/visits?{q}"), Some(&w.admin.token)).await);
-    assert_eq!(all.len(), 2);
+    assert_eq!(all.len(), 3);
     assert_eq!(all[0]["geometry"]["coordinates"], serde_json::json!([common::IN_T1.1, common::IN_T1.0]));
     assert_eq!(
         (all[0]["properties"]["verdict"].as_str(), all[0]["properties"]["outlet_id"].as_i64()),
         (Some("verified"), Some(w.o1))
     );
     let t1 = features(&app.get(&format!("/api/v1/layers/visits?{q}"), Some(&w.manager.token)).await);
-    assert_eq!(t1.len(), 1, "a T1 manager sees none of T2's reps");
-    assert_eq!(t1[0]["properties"]["rep_id"].as_i64(), Some(w.rep.id));
+    assert_eq!(t1.len(), 1, "a T1 manager sees none of T2's reps, nor T2's outlets: {t1:?}");
+    assert_eq!(
+        (t1[0]["properties"]["rep_id"].as_i64(), t1[0]["properties"]["outlet_id"].as_i64()),
+        (Some(w.rep.id), Some(w.o1))
+    );
     let suspect = features(&app.get(&format!("/api/v1/layers/visits?{q}&verdict=suspect"), Some(&w.admin.token)).await);
     assert_eq!(suspect.iter().map(|f| f["properties"]["rep_id"].as_i64()).collect::<Vec<_>>(), vec![Some(w.rep2.id)]);
     let boxed = features(
         &app.get(&format!("/api/v1/layers/visits?{q}&bbox=116.2,39.9,116.3,40.0"), Some(&w.admin.token)).await,
     );
-    assert_eq!(boxed.len(), 1);
+    assert_eq!(boxed.len(), 2);
     let path = "/api/v1/layers/visits";
     assert_problem(&app.get(&format!("{path}?{q}&rep_id={}", w.rep2.id), Some(&w.manager.token)).await, 403, path);
     assert_problem(&app.get(&format!("{path}?{q}&verdict=great"), Some(&w.admin.token)).await, 422, path);
@@ -255,9 +268,14 @@ async fn visits_tracks_and_routes_layers_are_scoped_lines_and_points(pool: PgPoo
     let t1_tracks = features(&app.get(&format!("/api/v1/layers/tracks?date={day}"), Some(&w.manager.token)).await);
     assert_eq!(t1_tracks.iter().filter_map(|f| f["id"].as_i64()).collect::<Vec<_>>(), vec![w.rep.id]);
 
-    // Planned routes of a day: rep's O1 -> O2, rep2's O2 -> O1; the manager sees rep's only.
+    // Planned routes of a day: rep's O1 -> O3 -> O2 (O3 in T1, O2 in T2), rep2's O2 -> O1. The
+    // T1 manager sees rep's route without O2, and none of rep2's.
+    let o3_at = (39.97, 116.07);
+    let o3 = fieldvisit::db::outlets::create(&pool, w.org_a, &common::outlet_fields("O3", "A", o3_at, Some(w.t1)))
+        .await
+        .expect("o3");
     let route_day = day + chrono::Duration::days(1);
-    for (rep, stops) in [(w.rep.id, [w.o1, w.o2]), (w.rep2.id, [w.o2, w.o1])] {
+    for (rep, stops) in [(w.rep.id, vec![w.o1, o3, w.o2]), (w.rep2.id, vec![w.o2, w.o1])] {
         let plan = serde_json::json!({"rep_id": rep, "name": "route", "valid_from": route_day, "valid_to": route_day,
             "items": stops.iter().map(|o| serde_json::json!({"outlet_id": o, "visit_date": route_day})).collect::<Vec<_>>()});
         let res = app.post("/api/v1/plans", Some(&w.admin.token), &plan).await;
@@ -268,11 +286,16 @@ async fn visits_tracks_and_routes_layers_are_scoped_lines_and_points(pool: PgPoo
     let rep_route = routes.iter().find(|f| f["id"] == w.rep.id).expect("rep's route");
     assert_eq!(
         rep_route["geometry"]["coordinates"],
-        serde_json::json!([[common::IN_T1.1, common::IN_T1.0], [common::IN_T2.1, common::IN_T2.0]])
+        serde_json::json!([[common::IN_T1.1, common::IN_T1.0], [o3_at.1, o3_at.0], [common::IN_T2.1, common::IN_T2.0]])
     );
-    assert_eq!(rep_route["properties"]["outlet_ids"], serde_json::json!([w.o1, w.o2]));
+    assert_eq!(rep_route["properties"]["outlet_ids"], serde_json::json!([w.o1, o3, w.o2]));
     let t1_routes =
         features(&app.get(&format!("/api/v1/layers/routes?date={route_day}"), Some(&w.manager.token)).await);
     assert_eq!(t1_routes.iter().filter_map(|f| f["id"].as_i64()).collect::<Vec<_>>(), vec![w.rep.id]);
+    assert_eq!(t1_routes[0]["properties"]["outlet_ids"], serde_json::json!([w.o1, o3]), "{t1_routes:?}");
+    assert_eq!(
+        t1_routes[0]["geometry"]["coordinates"],
+        serde_json::json!([[common::IN_T1.1, common::IN_T1.0], [o3_at.1, o3_at.0]])
+    );
     assert_problem(&app.get("/api/v1/layers/routes?zoom=30", Some(&w.admin.token)).await, 422, "/api/v1/layers/routes");
 }

@@ -96,6 +96,35 @@ pub async fn list(
     .await
 }
 
+/// Territories with a boundary in the subtree `scope_root` (all when `None`) whose boundary box
+/// meets `bbox` (`[min_lon, min_lat, max_lon, max_lat]`; min lon > max lon crosses the
+/// antimeridian; `None` = anywhere), ordered by id, at most `limit`.
+pub async fn with_boundary_in(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    scope_root: Option<i64>,
+    bbox: Option<[f64; 4]>,
+    limit: i64,
+) -> Result<Vec<Territory>, sqlx::Error> {
+    let b = bbox.map_or([None; 4], |b| b.map(Some));
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE org_id = $1 AND ($2::bigint IS NULL OR path @> ARRAY[$2::bigint]) AND boundary IS NOT NULL
+            AND ($3::float8 IS NULL
+                 OR boundary && ST_MakeEnvelope($3, $4, CASE WHEN $3 <= $5 THEN $5 ELSE 180 END, $6, 4326)
+                 OR ($3 > $5 AND boundary && ST_MakeEnvelope(-180, $4, $5, $6, 4326)))
+          ORDER BY id LIMIT $7"
+    ))
+    .bind(org_id)
+    .bind(scope_root)
+    .bind(b[0])
+    .bind(b[1])
+    .bind(b[2])
+    .bind(b[3])
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// The direct children of a territory, by code.
 pub async fn children(db: impl PgExecutor<'_>, org_id: i64, parent_id: i64) -> Result<Vec<Territory>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND parent_id = $2 ORDER BY code"))

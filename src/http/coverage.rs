@@ -126,7 +126,7 @@ pub(super) async fn statuses(
     let period_days = (to - from).num_days() + 1;
     let at_end = db::compliance::subtree_outlets(&state.db, org_id, root, to + Duration::days(1)).await?;
     let visits =
-        db::compliance::subtree_visits(&state.db, org_id, root, to - Duration::days(LAST_VISIT_LOOKBACK_DAYS), to)
+        db::compliance::subtree_visits(&state.db, org_id, root, to - Duration::days(LAST_VISIT_LOOKBACK_DAYS - 1), to)
             .await?;
     let last = coverage::last_valid_visits(&visits, to);
     let mut in_period: HashMap<i64, usize> = HashMap::new();

@@ -17,7 +17,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use geo::BoundingRect;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -97,24 +96,26 @@ fn capped(mut features: Vec<Value>, limit: usize) -> Value {
     collection(features, truncated)
 }
 
-/// The layer as `application/geo+json` with a strong `ETag` of its bytes; 304 when the client
-/// already holds them (`If-None-Match`).
+/// The layer as `application/geo+json` with a weak `ETag` of its content; 304 when the client
+/// already holds it (`If-None-Match`).
 fn reply(headers: &HeaderMap, body: &Value) -> Response {
     let bytes = body.to_string();
     let digest = Sha256::digest(bytes.as_bytes());
-    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+    // Weak: the same content is served plain, gzip or br (RFC 9110 8.8.1).
+    let tag = format!("\"{}\"", hex::encode(&digest[..16]));
     let held = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == etag || t == "*");
-    let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        .any(|t| t == tag || t == "*");
+    let etag = HeaderValue::from_str(&format!("W/{tag}")).unwrap_or_else(|_| HeaderValue::from_static("W/\"\""));
+    let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
     if held {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), vary]).into_response();
     }
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON)), (header::ETAG, etag)], bytes).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON)), (header::ETAG, etag), vary], bytes).into_response()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -259,29 +260,24 @@ async fn territories_layer(
         return Err(ApiError::field("zoom", "must be from 0 to 24"));
     }
     let tolerance = q.zoom.map(layers::tolerance_deg);
-    let territories = db::territories::list(
+    let territories = db::territories::with_boundary_in(
         &state.db,
         auth.org_id,
         auth.scope_root(),
-        0,
-        i64::try_from(MAX_FEATURES + 1).unwrap_or(i64::MAX),
+        bbox.map(|b| b.0),
+        i64::try_from(limit + 1).unwrap_or(i64::MAX),
     )
     .await?;
     let features: Vec<Value> = territories
         .into_iter()
         .filter_map(|t| {
             let area = multipolygon(t.boundary.as_ref()?)?;
-            let r = area.bounding_rect()?;
-            if bbox.is_some_and(|b| !b.meets([r.min().x, r.min().y, r.max().x, r.max().y])) {
-                return None;
-            }
             Some(feature(
                 t.id,
                 layers::multipolygon_geometry(&area, tolerance),
                 json!({"code": t.code, "name": t.name, "level": t.level, "parent_id": t.parent_id}),
             ))
         })
-        .take(limit + 1)
         .collect();
     Ok(reply(&headers, &capped(features, limit)))
 }
