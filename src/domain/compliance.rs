@@ -154,8 +154,10 @@ fn pct(part: usize, whole: usize) -> Option<f64> {
     (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
 }
 
-/// Distance travelled over the usable fixes (module documentation).
-pub fn distance_m(fixes: &[TrackFix], rules: &ComplianceRules) -> f64 {
+/// The track as the figures read it: the usable fixes (known accuracy no worse than the rules'
+/// limit, no implied-speed jump from the previous kept fix) in time order, as pieces of
+/// (lat, lon) positions; a gap longer than the rules' limit starts a new piece.
+pub fn track_pieces(fixes: &[TrackFix], rules: &ComplianceRules) -> Vec<Vec<(f64, f64)>> {
     let mut usable: Vec<&TrackFix> = fixes
         .iter()
         .filter(|f| f.accuracy_m.is_none_or(|a| f64::from(a) <= rules.max_accuracy_m))
@@ -164,24 +166,34 @@ pub fn distance_m(fixes: &[TrackFix], rules: &ComplianceRules) -> f64 {
     usable.sort_by(|a, b| a.fix_time.cmp(&b.fix_time).then(a.lat.total_cmp(&b.lat)).then(a.lon.total_cmp(&b.lon)));
     // Jumps are judged here against the previous kept fix (not by the stored flag, which depends
     // on how the fixes arrived).
-    let mut total = 0.0;
+    let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut previous: Option<&TrackFix> = None;
     for f in usable {
-        let Some(p) = previous else {
-            previous = Some(f);
-            continue;
-        };
-        let dt = (f.fix_time - p.fix_time).num_milliseconds() as f64 / 1000.0;
-        let step = haversine_m(p.lat, p.lon, f.lat, f.lon);
-        if dt > 0.0 && step / dt > rules.max_speed_mps {
-            continue;
+        if let Some(p) = previous {
+            let dt = (f.fix_time - p.fix_time).num_milliseconds() as f64 / 1000.0;
+            if dt > 0.0 && haversine_m(p.lat, p.lon, f.lat, f.lon) / dt > rules.max_speed_mps {
+                continue;
+            }
+            if dt > rules.max_gap_s as f64 {
+                pieces.push(Vec::new());
+            }
+        } else {
+            pieces.push(Vec::new());
         }
-        if dt <= rules.max_gap_s as f64 {
-            total += step;
+        if let Some(piece) = pieces.last_mut() {
+            piece.push((f.lat, f.lon));
         }
         previous = Some(f);
     }
-    total
+    pieces
+}
+
+/// Distance travelled over the usable fixes (module documentation).
+pub fn distance_m(fixes: &[TrackFix], rules: &ComplianceRules) -> f64 {
+    track_pieces(fixes, rules)
+        .iter()
+        .flat_map(|piece| piece.windows(2).map(|w| haversine_m(w[0].0, w[0].1, w[1].0, w[1].1)))
+        .sum()
 }
 
 /// The compliance of one rep-day.

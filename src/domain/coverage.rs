@@ -11,8 +11,9 @@
 //!   whose location lies in each cell of the resolution; a cell is *white space* when it holds
 //!   outlets of U and none of them has a valid visit in the period.
 //! - Route corridor coverage: the share of the planned route's line (the planned outlets of a
-//!   rep-day in route order, joined by great-circle segments) that lies within X m of one of the
-//!   rep's fixes of that day, measured on points every [`CORRIDOR_STEP_M`] along the line.
+//!   rep-day in route order, joined by great-circle segments) that lies within X m of the rep's
+//!   track that day (the line through its usable fixes, gaps not bridged, as the distance figure
+//!   reads it), measured on points every [`CORRIDOR_STEP_M`] along the line.
 
 use crate::domain::compliance::{OutletFigures, OutletVisit, ScopeOutlet, outlet_figures};
 use crate::domain::geo::haversine_m;
@@ -166,17 +167,70 @@ pub struct CorridorCoverage {
     pub covered_pct: Option<f64>,
 }
 
+/// Metres per degree of latitude (mean sphere).
+const M_PER_DEG: f64 = 111_195.0;
+
+/// Longitude difference `b - a` in (-180, 180].
+fn dlon(a: f64, b: f64) -> f64 {
+    let d = (b - a).rem_euclid(360.0);
+    if d > 180.0 { d - 360.0 } else { d }
+}
+
+/// Metres from `p` to the segment `a`-`b` (all lat, lon), on the plane tangent at `p` (exact
+/// enough for the few hundred metres a corridor spans).
+fn to_segment_m(point: (f64, f64), from: (f64, f64), to: (f64, f64)) -> f64 {
+    let scale = point.0.to_radians().cos() * M_PER_DEG;
+    let (ax, ay) = (dlon(point.1, from.1) * scale, (from.0 - point.0) * M_PER_DEG);
+    let (bx, by) = (dlon(point.1, to.1) * scale, (to.0 - point.0) * M_PER_DEG);
+    let (dx, dy) = (bx - ax, by - ay);
+    let len2 = dx * dx + dy * dy;
+    let along = if len2 > 0.0 { (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    (ax + along * dx).hypot(ay + along * dy)
+}
+
 /// The share of the line through `route` (lat, lon in route order) that lies within `within_m`
-/// of one of the `track` positions (lat, lon), measured every [`CORRIDOR_STEP_M`] (module
-/// documentation).
-pub fn corridor_coverage(route: &[(f64, f64)], track: &[(f64, f64)], within_m: f64) -> CorridorCoverage {
-    // Track positions by latitude band, for the positions near a point.
-    let mut by_lat: Vec<(f64, f64)> = track.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
-    by_lat.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let band = within_m / 110_000.0;
-    let near = |lat: f64, lon: f64| {
-        let from = by_lat.partition_point(|p| p.0 < lat - band);
-        by_lat[from..].iter().take_while(|p| p.0 <= lat + band).any(|p| haversine_m(lat, lon, p.0, p.1) <= within_m)
+/// of the track, given as pieces of (lat, lon) positions (the usable fixes, a gap between pieces
+/// not bridged: [`crate::domain::compliance::track_pieces`]), measured every [`CORRIDOR_STEP_M`]
+/// (module documentation). The distance is to the track's line, not only to its fixes.
+pub fn corridor_coverage(route: &[(f64, f64)], track: &[Vec<(f64, f64)>], within_m: f64) -> CorridorCoverage {
+    let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    // The track's segments (a lone fix is a segment of length 0), in a grid of cells two
+    // corridors wide: each segment is filed in the cells around points every half a cell along
+    // it, so a point within the corridor finds it in its own cell.
+    let segments: Vec<((f64, f64), (f64, f64))> = track
+        .iter()
+        .flat_map(|piece| {
+            let piece: Vec<(f64, f64)> = piece.iter().copied().filter(finite).collect();
+            let lone = (piece.len() == 1).then(|| (piece[0], piece[0]));
+            piece.windows(2).map(|w| (w[0], w[1])).chain(lone).collect::<Vec<_>>()
+        })
+        .collect();
+    let max_lat = route.iter().chain(segments.iter().flat_map(|s| [&s.0, &s.1])).map(|p| p.0.abs()).fold(0.0, f64::max);
+    let cell_lat = 2.0 * within_m.max(1.0) / M_PER_DEG;
+    let cell_lon = (cell_lat / max_lat.min(89.0).to_radians().cos().max(0.01)).min(360.0);
+    let columns = (360.0 / cell_lon).ceil() as i64;
+    let key = |(lat, lon): (f64, f64)| {
+        ((lat / cell_lat).floor() as i64, (((lon + 180.0) / cell_lon).floor() as i64).rem_euclid(columns))
+    };
+    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    for (n, &(a, b)) in segments.iter().enumerate() {
+        let steps = (haversine_m(a.0, a.1, b.0, b.1) / within_m.max(1.0)).ceil().clamp(0.0, 1e6) as usize;
+        for k in 0..=steps {
+            let f = if steps == 0 { 0.0 } else { k as f64 / steps as f64 };
+            let (y, x) = key((a.0 + (b.0 - a.0) * f, a.1 + dlon(a.1, b.1) * f));
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let cell = grid.entry((y + dy, (x + dx).rem_euclid(columns))).or_default();
+                    if cell.last() != Some(&n) {
+                        cell.push(n);
+                    }
+                }
+            }
+        }
+    }
+    let near = |p: (f64, f64)| {
+        grid.get(&key(p))
+            .is_some_and(|ids| ids.iter().any(|&n| to_segment_m(p, segments[n].0, segments[n].1) <= within_m))
     };
     let (mut route_m, mut covered_m) = (0.0, 0.0);
     for leg in route.windows(2) {
@@ -190,19 +244,11 @@ pub fn corridor_coverage(route: &[(f64, f64)], track: &[(f64, f64)], within_m: f
         // outlets of one rep-day are short), each standing for its step's length.
         let steps = (length / CORRIDOR_STEP_M).ceil().max(1.0);
         let step_m = length / steps;
-        let mut dlon = lon1 - lon0;
-        if dlon.abs() > 180.0 {
-            dlon -= 360.0 * dlon.signum();
-        }
+        let d = dlon(lon0, lon1);
         for k in 0..steps as usize {
             let f = (k as f64 + 0.5) / steps;
-            let mut lon = lon0 + dlon * f;
-            if lon > 180.0 {
-                lon -= 360.0;
-            } else if lon < -180.0 {
-                lon += 360.0;
-            }
-            if near(lat0 + (lat1 - lat0) * f, lon) {
+            let lon = (lon0 + d * f + 180.0).rem_euclid(360.0) - 180.0;
+            if near((lat0 + (lat1 - lat0) * f, lon)) {
                 covered_m += step_m;
             }
         }
@@ -302,15 +348,23 @@ mod tests {
         let route = [(39.9, 116.4), (39.9 + 1000.0 * m, 116.4)];
         let east = 20.0 * m / 39.9_f64.to_radians().cos();
         let track: Vec<(f64, f64)> = (0..=60).map(|k| (39.9 + f64::from(k) * 10.0 * m, 116.4 + east)).collect();
-        let c = corridor_coverage(&route, &track, 50.0);
+        let c = corridor_coverage(&route, std::slice::from_ref(&track), 50.0);
         assert!((c.route_m - 1000.0).abs() < 1.0, "{c:?}");
         // Covered up to ~600 m + the corridor's 46 m beyond the last fix.
         let pct = c.covered_pct.expect("pct");
         assert!((63.0..=66.0).contains(&pct), "{c:?}");
-        assert_eq!(corridor_coverage(&route, &track, 10.0).covered_m, 0.0);
-        assert_eq!(corridor_coverage(&route[..1], &track, 50.0).covered_pct, None);
+        assert_eq!(corridor_coverage(&route, std::slice::from_ref(&track), 10.0).covered_m, 0.0);
+        assert_eq!(corridor_coverage(&route[..1], &[track], 50.0).covered_pct, None);
+        // Sparse fixes (every 450 m, as a car's) right on the route: the line between them counts.
+        let sparse: Vec<(f64, f64)> = (0..=3).map(|k| (39.9 + f64::from(k) * 450.0 * m, 116.4)).collect();
+        let c = corridor_coverage(&route, std::slice::from_ref(&sparse), 30.0);
+        assert!(c.covered_pct.is_some_and(|p| p > 99.0), "{c:?}");
+        // The same fixes as pieces split by gaps: nothing between them is bridged (30 + 60 + 60 m).
+        let pieces: Vec<Vec<(f64, f64)>> = sparse.iter().map(|p| vec![*p]).collect();
+        let c = corridor_coverage(&route, &pieces, 30.0);
+        assert!(c.covered_pct.is_some_and(|p| (13.0..17.0).contains(&p)), "{c:?}");
         // Across the antimeridian the route is the short way.
-        let wrap = corridor_coverage(&[(0.0, 179.999), (0.0, -179.999)], &[(0.0, 180.0)], 50.0);
+        let wrap = corridor_coverage(&[(0.0, 179.999), (0.0, -179.999)], &[vec![(0.0, 180.0)]], 50.0);
         assert!(wrap.route_m < 300.0 && wrap.covered_pct.is_some_and(|p| p > 20.0), "{wrap:?}");
     }
 }

@@ -293,13 +293,13 @@ struct RouteCoverage {
     stops: Vec<RouteStop>,
     #[serde(flatten)]
     coverage: CorridorCoverage,
-    /// The rep's fixes of the day the corridor was measured against.
+    /// The rep's usable fixes of the day the corridor was measured against.
     fix_count: usize,
 }
 
 /// Route corridor coverage of a rep-day: the share of the planned route's line (the day's planned
 /// visits in route order, joined by great-circle segments) that lies within `within_m` metres of
-/// one of the rep's fixes that day. Reps see their own; managers, supervisors and auditors the
+/// the rep's track that day (the line through the usable fixes, gaps over 10 minutes not bridged). Reps see their own; managers, supervisors and auditors the
 /// reps of their territories.
 #[utoipa::path(get, path = "/reps/{id}/route-coverage", tag = "coverage", params(RouteQuery), responses(
     (status = 200, body = RouteCoverage), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -323,14 +323,15 @@ async fn route_coverage(
         .map(|e| RouteStop { seq: e.seq, outlet_id: e.outlet_id, lat: e.lat, lon: e.lon })
         .collect();
     let fixes = db::visits::day_fixes(&state.db, auth.org_id, rep.id, date, date).await?;
-    let track: Vec<(f64, f64)> = fixes.into_iter().map(|(_, f)| (f.lat, f.lon)).collect();
+    let fixes: Vec<_> = fixes.into_iter().map(|(_, f)| f).collect();
+    let track = crate::domain::compliance::track_pieces(&fixes, &crate::domain::compliance::ComplianceRules::default());
     let route: Vec<(f64, f64)> = stops.iter().map(|s| (s.lat, s.lon)).collect();
     Ok(Json(RouteCoverage {
         rep_id: rep.id,
         date,
         within_m,
         coverage: coverage::corridor_coverage(&route, &track, within_m),
-        fix_count: track.len(),
+        fix_count: track.iter().map(Vec::len).sum(),
         stops,
     }))
 }
