@@ -155,17 +155,8 @@ pub struct Filter {
     pub q: Option<String>,
 }
 
-/// Outlets matching the filter with id > `after_id`, ordered by id (stable cursor order).
-pub async fn list(
-    db: impl PgExecutor<'_>,
-    org_id: i64,
-    f: &Filter,
-    after_id: i64,
-    limit: i64,
-) -> Result<Vec<Outlet>, sqlx::Error> {
-    let bbox = f.bbox.map(|b| b.to_vec());
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE o.org_id = $1
+/// The conditions of a [`Filter`] ($1 org, $2..$9 as [`bind_filter`] binds them).
+const FILTER: &str = "WHERE o.org_id = $1
            AND ($2::bigint IS NULL OR t.path @> ARRAY[$2::bigint])
            AND ($3::bigint IS NULL OR t.path @> ARRAY[$3::bigint])
            AND ($4::text IS NULL OR o.tier = $4)
@@ -176,24 +167,44 @@ pub async fn list(
                 OR ($7[1] > $7[3] AND (o.location && ST_MakeEnvelope($7[1], $7[2], 180, $7[4], 4326)
                                        OR o.location && ST_MakeEnvelope(-180, $7[2], $7[3], $7[4], 4326))))
            AND ($8::text IS NULL OR o.code ILIKE '%' || $8 || '%' OR o.name ILIKE '%' || $8 || '%')
-           AND ($11::float8[] IS NULL OR ST_DWithin(o.location::geography,
-                    ST_SetSRID(ST_MakePoint($11[2], $11[1]), 4326)::geography, $11[3], false))
-           AND o.id > $9
-         ORDER BY o.id LIMIT $10"
-    ))
-    .bind(org_id)
-    .bind(f.scope_root)
-    .bind(f.territory_id)
-    .bind(&f.tier)
-    .bind(&f.channel_type)
-    .bind(&f.status)
-    .bind(bbox)
-    .bind(&f.q)
-    .bind(after_id)
-    .bind(limit)
-    .bind(f.near.map(|n| n.to_vec()))
-    .fetch_all(db)
-    .await
+           AND ($9::float8[] IS NULL OR ST_DWithin(o.location::geography,
+                    ST_SetSRID(ST_MakePoint($9[2], $9[1]), 4326)::geography, $9[3], false))";
+
+fn bind_filter<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    org_id: i64,
+    f: &'q Filter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    q.bind(org_id)
+        .bind(f.scope_root)
+        .bind(f.territory_id)
+        .bind(&f.tier)
+        .bind(&f.channel_type)
+        .bind(&f.status)
+        .bind(f.bbox.map(|b| b.to_vec()))
+        .bind(&f.q)
+        .bind(f.near.map(|n| n.to_vec()))
+}
+
+/// Outlets matching the filter with id > `after_id`, ordered by id (stable cursor order).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    f: &Filter,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<Outlet>, sqlx::Error> {
+    let sql = format!("{SELECT} {FILTER} AND o.id > $10 ORDER BY o.id LIMIT $11");
+    bind_filter(sqlx::query_as(&sql), org_id, f).bind(after_id).bind(limit).fetch_all(db).await
+}
+
+/// How many outlets match the filter.
+pub async fn count(db: impl PgExecutor<'_>, org_id: i64, f: &Filter) -> Result<i64, sqlx::Error> {
+    let sql = format!(
+        "SELECT count(*) FROM outlets o LEFT JOIN territories t ON t.org_id = o.org_id AND t.id = o.territory_id {FILTER}"
+    );
+    let (n,): (i64,) = bind_filter(sqlx::query_as(&sql), org_id, f).fetch_one(db).await?;
+    Ok(n)
 }
 
 /// A period during which an outlet stood at one place.

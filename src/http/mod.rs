@@ -13,6 +13,7 @@ mod live;
 pub mod metrics;
 pub mod middleware;
 mod nearby;
+mod ogc;
 mod ops;
 mod outlets;
 mod people;
@@ -145,7 +146,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();
     let map_dir = state.config.map_ui_dir.clone();
-    let mut app = api_router.merge(ingest::protocol_router()).merge(
+    let mut app = api_router.merge(ingest::protocol_router()).merge(ogc::router()).merge(
         SwaggerUi::new("/docs")
             .url("/openapi.json", openapi)
             // No call-out to the public validator: the docs page works offline.
