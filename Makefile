@@ -29,6 +29,7 @@ run: db release
 	@DATABASE_URL='$(DB_URL)' $(BIN) serve
 
 test: db
+	@scripts/test-tools.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		DATABASE_URL='$(DB_URL)' $(CARGO) nextest run --locked --no-fail-fast; \
 	else \
