@@ -13,6 +13,7 @@ pub mod ping_filter;
 pub mod plan;
 pub mod protocols;
 pub mod territory;
+pub mod tiles;
 pub mod track;
 pub mod validation;
 pub mod visit;

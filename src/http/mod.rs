@@ -20,6 +20,7 @@ mod people;
 mod plans;
 mod positioning;
 mod territories;
+mod tiles;
 mod tracks;
 mod visits;
 
@@ -146,7 +147,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();
     let map_dir = state.config.map_ui_dir.clone();
-    let mut app = api_router.merge(ingest::protocol_router()).merge(ogc::router()).merge(
+    let mut app = api_router.merge(ingest::protocol_router()).merge(ogc::router()).merge(tiles::router()).merge(
         SwaggerUi::new("/docs")
             .url("/openapi.json", openapi)
             // No call-out to the public validator: the docs page works offline.

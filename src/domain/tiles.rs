@@ -1,0 +1,132 @@
+//! Mapbox Vector Tiles (MVT 2.1) for the zoom levels where GeoJSON would be too large: tile
+//! bounds in Web Mercator (EPSG:3857, the XYZ scheme of web maps), positions to tile coordinates,
+//! and layers of points with their properties, encoded as protobuf.
+
+use geozero::mvt::tile::{Feature, GeomType, Layer};
+use geozero::mvt::{Message, TagsBuilder, Tile, TileValue};
+
+/// Tile coordinate space of a tile (MVT's usual extent).
+pub const EXTENT: u32 = 4096;
+/// Highest zoom served.
+pub const MAX_ZOOM: u8 = 22;
+/// Latitude limit of Web Mercator.
+const MAX_LAT: f64 = 85.051_128_779_806_59;
+
+/// Whether `z/x/y` names a tile.
+pub fn valid(z: u8, x: u32, y: u32) -> bool {
+    z <= MAX_ZOOM && u64::from(x) < (1u64 << z) && u64::from(y) < (1u64 << z)
+}
+
+/// World position of a (lat, lon) in [0, 1] x [0, 1] (x east, y south).
+fn world(lat: f64, lon: f64) -> (f64, f64) {
+    let lat = lat.clamp(-MAX_LAT, MAX_LAT).to_radians();
+    let x = (lon + 180.0) / 360.0;
+    let y = (1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0;
+    (x, y)
+}
+
+/// Latitude of world y.
+fn lat_of(y: f64) -> f64 {
+    (std::f64::consts::PI * (1.0 - 2.0 * y)).sinh().atan().to_degrees()
+}
+
+/// The tile's bounds `[west, south, east, north]` in degrees.
+pub fn bounds(z: u8, x: u32, y: u32) -> [f64; 4] {
+    let n = f64::from(1u32 << z.min(31));
+    let (x, y) = (f64::from(x), f64::from(y));
+    [x / n * 360.0 - 180.0, lat_of((y + 1.0) / n), (x + 1.0) / n * 360.0 - 180.0, lat_of(y / n)]
+}
+
+/// The position in tile `z/x/y` coordinates (0..[`EXTENT`], y down); `None` outside the tile.
+pub fn to_tile(lat: f64, lon: f64, z: u8, x: u32, y: u32) -> Option<(i32, i32)> {
+    let n = f64::from(1u32 << z.min(31));
+    let (wx, wy) = world(lat, lon);
+    let (tx, ty) = ((wx * n - f64::from(x)) * f64::from(EXTENT), (wy * n - f64::from(y)) * f64::from(EXTENT));
+    let inside = (0.0..f64::from(EXTENT)).contains(&tx) && (0.0..f64::from(EXTENT)).contains(&ty);
+    inside.then(|| (tx.floor() as i32, ty.floor() as i32))
+}
+
+fn zigzag(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+/// A point feature of a tile layer.
+#[derive(Debug, Clone)]
+pub struct TilePoint {
+    pub id: u64,
+    /// Position in tile coordinates ([`to_tile`]).
+    pub at: (i32, i32),
+    pub properties: Vec<(&'static str, TileValue)>,
+}
+
+/// A tile of one layer of points, as MVT protobuf bytes.
+pub fn encode_points(layer: &str, points: Vec<TilePoint>) -> Vec<u8> {
+    let mut tags = TagsBuilder::new();
+    let features = points
+        .into_iter()
+        .map(|p| {
+            let mut feature_tags = Vec::new();
+            for (k, v) in p.properties {
+                let (ki, vi) = tags.insert_ref(k, v);
+                feature_tags.extend([ki, vi]);
+            }
+            Feature {
+                id: Some(p.id),
+                tags: feature_tags,
+                r#type: Some(GeomType::Point as i32),
+                // MoveTo, one point (MVT 4.3).
+                geometry: vec![(1 << 3) | 1, zigzag(p.at.0), zigzag(p.at.1)],
+            }
+        })
+        .collect();
+    let (keys, values) = tags.into_tags();
+    let tile = Tile {
+        layers: vec![Layer {
+            version: 2,
+            name: layer.to_owned(),
+            features,
+            keys,
+            values: values.into_iter().map(Into::into).collect(),
+            extent: Some(EXTENT),
+        }],
+    };
+    tile.encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_cover_the_web_mercator_world() {
+        assert!(valid(0, 0, 0) && valid(3, 7, 7) && !valid(3, 8, 0) && !valid(23, 0, 0));
+        let b = bounds(0, 0, 0);
+        assert!((b[0] + 180.0).abs() < 1e-9 && (b[2] - 180.0).abs() < 1e-9);
+        assert!((b[3] - MAX_LAT).abs() < 1e-6 && (b[1] + MAX_LAT).abs() < 1e-6);
+        // Beijing at zoom 10 is in tile 843/388.
+        let (lat, lon) = (39.9, 116.4);
+        assert!(to_tile(lat, lon, 10, 843, 388).is_some());
+        assert!(to_tile(lat, lon, 10, 844, 388).is_none());
+        let b = bounds(10, 843, 388);
+        assert!(b[0] <= lon && lon < b[2] && b[1] < lat && lat <= b[3], "{b:?}");
+        assert_eq!(to_tile(0.0, 0.0, 1, 1, 1), Some((0, 0)));
+    }
+
+    #[test]
+    fn a_points_tile_decodes_to_its_features() {
+        let bytes = encode_points(
+            "outlets",
+            vec![
+                TilePoint { id: 7, at: (10, 20), properties: vec![("code", TileValue::Str("O7".into()))] },
+                TilePoint { id: 8, at: (4095, 0), properties: vec![("code", TileValue::Str("O8".into()))] },
+            ],
+        );
+        let tile = Tile::decode(bytes.as_slice()).expect("decodes");
+        let layer = &tile.layers[0];
+        assert_eq!((layer.name.as_str(), layer.extent, layer.version), ("outlets", Some(EXTENT), 2));
+        assert_eq!(layer.features.len(), 2);
+        assert_eq!(layer.features[0].geometry, vec![9, 20, 40]);
+        assert_eq!(layer.keys, vec!["code".to_owned()]);
+        assert_eq!(layer.values[layer.features[1].tags[1] as usize].string_value.as_deref(), Some("O8"));
+    }
+}
