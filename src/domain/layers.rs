@@ -7,6 +7,17 @@ use geo::{Coord, LineString, MultiPolygon, Orient, Polygon, Simplify, orient::Di
 use h3o::CellIndex;
 use serde_json::{Value, json};
 
+/// A bounding box `min_lon,min_lat,max_lon,max_lat` in degrees (min lat <= max lat; min lon >
+/// max lon crosses the antimeridian); `None` when it is not one.
+pub fn parse_bbox(text: &str) -> Option<[f64; 4]> {
+    let parts: Vec<f64> = text.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().ok()?;
+    let b: [f64; 4] = parts.try_into().ok()?;
+    let lon = -180.0..=180.0;
+    let lat = -90.0..=90.0;
+    (lon.contains(&b[0]) && lon.contains(&b[2]) && lat.contains(&b[1]) && lat.contains(&b[3]) && b[1] <= b[3])
+        .then_some(b)
+}
+
 /// Degrees of half a pixel of a 256-pixel web map tile at `zoom` (at the equator): lines and
 /// rings are simplified to this, so the map cannot show the difference.
 pub fn tolerance_deg(zoom: u8) -> f64 {

@@ -49,21 +49,12 @@ struct BBox([f64; 4]);
 impl BBox {
     fn parse(text: Option<&str>) -> Result<Option<BBox>, ApiError> {
         let Some(text) = text else { return Ok(None) };
-        let bad = || {
+        layers::parse_bbox(text).map(|b| Some(BBox(b))).ok_or_else(|| {
             ApiError::field(
                 "bbox",
                 "expected `min_lon,min_lat,max_lon,max_lat` in degrees (min_lat <= max_lat; min_lon > max_lon crosses the antimeridian)",
             )
-        };
-        let parts: Vec<f64> =
-            text.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
-        let b: [f64; 4] = parts.try_into().map_err(|_| bad())?;
-        let ok = (-180.0..=180.0).contains(&b[0])
-            && (-180.0..=180.0).contains(&b[2])
-            && (-90.0..=90.0).contains(&b[1])
-            && (-90.0..=90.0).contains(&b[3])
-            && b[1] <= b[3];
-        if ok { Ok(Some(BBox(b))) } else { Err(bad()) }
+        })
     }
 
     fn contains(&self, lat: f64, lon: f64) -> bool {

@@ -147,23 +147,9 @@ fn parse_items_query(raw: Option<&str>) -> Result<ItemsQuery, ApiError> {
     for (k, v) in pairs {
         match k.as_str() {
             "bbox" => {
-                let parts: Vec<f64> = v
-                    .split(',')
-                    .map(|x| x.trim().parse::<f64>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| bad("bbox", "expected 4 numbers: min lon, min lat, max lon, max lat"))?;
-                let b: [f64; 4] = parts
-                    .try_into()
-                    .map_err(|_| bad("bbox", "expected 4 numbers: min lon, min lat, max lon, max lat"))?;
-                if !((-180.0..=180.0).contains(&b[0])
-                    && (-180.0..=180.0).contains(&b[2])
-                    && (-90.0..=90.0).contains(&b[1])
-                    && (-90.0..=90.0).contains(&b[3])
-                    && b[1] <= b[3])
-                {
-                    return Err(bad("bbox", "out of range, or min lat above max lat"));
-                }
-                q.bbox = Some(b);
+                q.bbox = Some(layers::parse_bbox(&v).ok_or_else(|| {
+                    bad("bbox", "expected min lon, min lat, max lon, max lat in range, min lat not above max lat")
+                })?);
             }
             // Any limit is accepted and brought into range (OGC: the server may cap it).
             "limit" => {

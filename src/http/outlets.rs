@@ -53,18 +53,8 @@ struct OutletQuery {
 }
 
 fn parse_bbox(text: &str) -> Result<[f64; 4], ApiError> {
-    let bad = || ApiError::field("bbox", "expected `min_lon,min_lat,max_lon,max_lat` in degrees, min before max");
-    let parts: Vec<f64> =
-        text.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
-    let [min_lon, min_lat, max_lon, max_lat]: [f64; 4] = parts.try_into().map_err(|_| bad())?;
-    let in_range = (-180.0..=180.0).contains(&min_lon)
-        && (-180.0..=180.0).contains(&max_lon)
-        && (-90.0..=90.0).contains(&min_lat)
-        && (-90.0..=90.0).contains(&max_lat);
-    if !in_range || min_lat > max_lat {
-        return Err(bad());
-    }
-    Ok([min_lon, min_lat, max_lon, max_lat])
+    crate::domain::layers::parse_bbox(text)
+        .ok_or_else(|| ApiError::field("bbox", "expected `min_lon,min_lat,max_lon,max_lat` in degrees, min before max"))
 }
 
 fn parse_near(text: &str, radius: Option<f64>) -> Result<[f64; 3], ApiError> {
