@@ -102,6 +102,7 @@ fn outlets() -> Vec<IndexedOutlet> {
                 active: status != 0,
                 territory_id: Some(1 + (rng.next() % 64) as i64),
                 footprint: None,
+                label: None,
             }
         })
         .collect()

@@ -63,6 +63,12 @@ pub struct Config {
     /// posting every few seconds costs one derivation per this period, not one per request.
     #[arg(long, env = "FV_DERIVE_SETTLE_S", global = true, default_value_t = 30)]
     pub derive_settle_s: u32,
+
+    /// Local days of counted visits each instance keeps in memory per org, for outlet statuses on
+    /// maps and tiles without a visit read per outlet; periods reaching further back (and 0) are
+    /// read from the database. About 8 bytes per counted visit.
+    #[arg(long, env = "FV_VISIT_LEDGER_DAYS", global = true, default_value_t = 400)]
+    pub visit_ledger_days: u32,
 }
 
 impl Config {

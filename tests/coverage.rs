@@ -69,8 +69,10 @@ fn assert_figures(f: &Value, active: i64, visited: i64, coverage: f64, frequency
 /// By hand, R: U = {o1..o5}; visited in the period o1, o2, o5: coverage 3/5 = 60 %; frequency
 /// (1/2 + 1/2 + 0 + 0 + 1/2) / 5 = 30 %. T1 = {o1, o3, o4, o5}: 2/4 = 50 %, (0.5 + 0.5) / 4 = 25 %;
 /// T2 = {o2}: 100 %, 50 %. Tier A = {o1, o2, o4, o5}: 75 %, 37.5 %; tier C = {o3}: 0 %, 0 %.
-#[sqlx::test(migrations = "./migrations")]
-async fn territory_coverage_equals_a_hand_computation_and_is_scoped(pool: PgPool) {
+/// Seeds the hand-made org described on [`territory_coverage_equals_a_hand_computation_and_is_scoped`];
+/// returns the world and outlets o1 to o6.
+async fn hand_made_org(pool: &PgPool) -> (World, [i64; 6]) {
+    let pool = pool.clone();
     let w = World::seed(&pool).await;
     let org = w.org_a;
     sqlx::query("UPDATE tier_policies SET min_dwell_s = 300, required_visits = CASE tier WHEN 'A' THEN 4 ELSE 1 END, cycle_days = 28 WHERE org_id = $1 AND tier IN ('A', 'C')")
@@ -112,6 +114,12 @@ async fn territory_coverage_equals_a_hand_computation_and_is_scoped(pool: PgPool
     visit(&pool, org, w.rep.id, o5, 1, 900, "verified").await;
     visit(&pool, org, w.rep2.id, o6, 5, 900, "verified").await;
 
+    (w, [o1, o2, o3, o4, o5, o6])
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn territory_coverage_equals_a_hand_computation_and_is_scoped(pool: PgPool) {
+    let (w, [o1, o2, o3, o4, o5, _o6]) = hand_made_org(&pool).await;
     let mut config = common::test_config("unused");
     config.derive_visits = false;
     let app = TestApp::spawn_with(pool.clone(), config).await;
@@ -258,4 +266,87 @@ async fn route_coverage_is_the_share_of_the_planned_line_near_the_track(pool: Pg
     assert_eq!(other_day.json["covered_pct"], Value::Null, "no route: {}", other_day.describe());
     assert_problem(&app.get(&format!("{path}?date={date}"), Some(&w.peer.token)).await, 403, &path);
     assert_problem(&app.get(&format!("{path}?date={date}&within_m=0"), Some(&w.manager.token)).await, 422, &path);
+}
+
+/// Asserts that every view and two tiles are the same from both servers; returns the first view.
+async fn compare(memory: &TestApp, database: &TestApp, views: &[String], q: &str, token: &str, expect: &str) -> Value {
+    let mut first = Value::Null;
+    for view in views {
+        let (m, d) = (memory.get(view, Some(token)).await, database.get(view, Some(token)).await);
+        assert_eq!((m.status, d.status), (200, 200), "{view}: {} / {}", m.describe(), d.describe());
+        assert_eq!(m.json, d.json, "{expect}: {view} from memory and from the database differ");
+        if first.is_null() {
+            first = m.json;
+        }
+    }
+    for tile in ["/tiles/outlets/10/842/387.mvt", "/tiles/outlets/0/0/0.mvt"] {
+        let path = format!("{tile}?{q}");
+        let (m, d) = (tile_bytes(memory, &path, token).await, tile_bytes(database, &path, token).await);
+        assert!(!m.is_empty(), "{tile} holds outlets");
+        assert_eq!(m, d, "{expect}: tile {tile} from memory and from the database differ");
+    }
+    first
+}
+
+/// The body of a successful GET.
+async fn tile_bytes(app: &TestApp, path: &str, token: &str) -> Vec<u8> {
+    let res = app.request(reqwest::Method::GET, path, Some(token)).send().await.expect("tile request");
+    assert_eq!(res.status(), 200, "{path}");
+    res.bytes().await.expect("tile body").to_vec()
+}
+
+/// The statuses served from memory (outlet index and visit ledger) equal those a server without a
+/// ledger reads from the database, on every view that shows them, and follow a review and a visit
+/// written after the ledger was loaded.
+#[sqlx::test(migrations = "./migrations")]
+async fn statuses_from_memory_equal_the_database_and_follow_changes(pool: PgPool) {
+    let (w, [o1, _, _, o4, _, _]) = hand_made_org(&pool).await;
+    let mut config = common::test_config("unused");
+    config.derive_visits = false;
+    let memory = TestApp::spawn_with(pool.clone(), config.clone()).await;
+    config.visit_ledger_days = 0;
+    let database = TestApp::spawn_with(pool.clone(), config).await;
+    let q = format!("from={}&to={}", day(0), day(13));
+    let views = [
+        format!("/api/v1/layers/outlets?{q}"),
+        format!("/api/v1/layers/outlets?{q}&bbox=116.0,39.9,116.2,40.0"),
+        format!("/api/v1/layers/outlets?{q}&status=never_visited"),
+        format!("/api/v1/layers/outlets?{q}&tier=A&limit=2"),
+        format!("/api/v1/territories/{}/outlet-status?{q}", w.root),
+        format!("/api/v1/territories/{}/outlet-status?{q}&status=visited", w.t1),
+        format!("/api/v1/territories/{}/coverage?{q}", w.root),
+    ];
+    let status_of = |body: &Value, id: i64| {
+        body["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .find(|f| f["id"] == id)
+            .map(|f| f["properties"]["status"].clone())
+    };
+    let all = compare(&memory, &database, &views, &q, &w.admin.token, "as seeded").await;
+    assert_eq!(all["numberReturned"], 5, "{all}");
+    assert_eq!(status_of(&all, o1), Some(json!("visited")));
+    assert_eq!(status_of(&all, o4), Some(json!("never_visited")));
+
+    // A supervisor rejects o1's only valid visit; another instance stores a visit at o4.
+    let visit_id: i64 =
+        sqlx::query_scalar("SELECT id FROM visits WHERE org_id = $1 AND outlet_id = $2 AND verdict = 'verified'")
+            .bind(w.org_a)
+            .bind(o1)
+            .fetch_one(&pool)
+            .await
+            .expect("o1's verified visit");
+    let res = memory
+        .post(
+            &format!("/api/v1/visits/{visit_id}/reviews"),
+            Some(&w.supervisor.token),
+            &json!({"decision": "rejected", "reason": "photo shows another shop"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    visit(&pool, w.org_a, w.rep.id, o4, 12, 900, "verified").await;
+    let after = compare(&memory, &database, &views, &q, &w.admin.token, "after a review and a new visit").await;
+    assert_eq!(status_of(&after, o1), Some(json!("never_visited")), "the rejected visit no longer counts");
+    assert_eq!(status_of(&after, o4), Some(json!("visited")), "the new visit counts");
 }

@@ -247,12 +247,8 @@ pub async fn outlet_visits(
     to: NaiveDate,
 ) -> Result<Vec<OutletVisit>, sqlx::Error> {
     let rows: Vec<ScopeVisitRow> = sqlx::query_as(
-        "SELECT v.outlet_id, v.rep_day, v.id, v.arrival, v.departure, v.dwell_s, v.verdict, r.decision AS review
+        "SELECT v.outlet_id, v.rep_day, v.id, v.arrival, v.departure, v.dwell_s, v.verdict, v.review
            FROM visits v
-           LEFT JOIN LATERAL (
-                SELECT decision FROM visit_reviews
-                 WHERE org_id = v.org_id AND visit_id = v.id AND decision IN ('accepted', 'rejected')
-                 ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
           WHERE v.org_id = $1 AND v.outlet_id = $2 AND ($3::bigint IS NULL OR v.rep_id = $3)
             AND v.rep_day BETWEEN $4 AND $5
           ORDER BY v.arrival, v.id",
@@ -265,4 +261,74 @@ pub async fn outlet_visits(
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(OutletVisit::from).collect())
+}
+
+/// An outlet with what its status at the end of a period is computed from.
+#[derive(Debug, Clone, FromRow)]
+pub struct StatusRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub tier: String,
+    pub channel_type: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub required_visits: i32,
+    pub cycle_days: i32,
+    pub min_dwell_s: i32,
+    /// `active`, `closed` or `suspended` at the end of the period.
+    pub status_at_end: String,
+    pub last_valid_visit: Option<NaiveDate>,
+    pub valid_visits: i64,
+}
+
+/// Which outlets [`outlet_statuses`] reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusSelection<'a> {
+    /// Territory subtree (the whole org when `None`).
+    pub root: Option<i64>,
+    /// `[min_lon, min_lat, max_lon, max_lat]`; min lon > max lon crosses the antimeridian.
+    pub bbox: Option<[f64; 4]>,
+    pub tier: Option<&'a str>,
+    pub channel_type: Option<&'a str>,
+    pub ids: Option<&'a [i64]>,
+}
+
+/// The selected outlets registered by the end of local day `to`, with their status then, their
+/// last counted visit up to `to` (at most `lookback_days` back) and their counted visits in
+/// `[from, to]`; by id, at most `limit`.
+pub async fn outlet_statuses(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    s: StatusSelection<'_>,
+    (from, to): (NaiveDate, NaiveDate),
+    lookback_days: i32,
+    limit: i64,
+) -> Result<Vec<StatusRow>, sqlx::Error> {
+    let b = s.bbox.map_or([None; 4], |b| b.map(Some));
+    sqlx::query_as(include_str!("sql/outlet_statuses.sql"))
+        .bind(org_id)
+        .bind(s.root)
+        .bind(from)
+        .bind(to)
+        .bind(b[0])
+        .bind(b[1])
+        .bind(b[2])
+        .bind(b[3])
+        .bind(s.tier)
+        .bind(s.channel_type)
+        .bind(s.ids)
+        .bind(lookback_days)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// The end of the org's local day `day` (its next midnight), as an instant.
+pub async fn day_end(db: impl PgExecutor<'_>, org_id: i64, day: NaiveDate) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar("SELECT (($2::date + 1)::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = $1")
+        .bind(org_id)
+        .bind(day)
+        .fetch_one(db)
+        .await
 }

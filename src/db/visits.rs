@@ -462,12 +462,8 @@ pub async fn day_visits(
     to: NaiveDate,
 ) -> Result<Vec<(NaiveDate, DayVisit)>, sqlx::Error> {
     let rows: Vec<DayVisitRow> = sqlx::query_as(
-        "SELECT v.rep_day, v.id, v.outlet_id, v.arrival, v.departure, v.dwell_s, v.verdict, r.decision AS review
+        "SELECT v.rep_day, v.id, v.outlet_id, v.arrival, v.departure, v.dwell_s, v.verdict, v.review
            FROM visits v
-           LEFT JOIN LATERAL (
-                SELECT decision FROM visit_reviews
-                 WHERE org_id = v.org_id AND visit_id = v.id AND decision IN ('accepted', 'rejected')
-                 ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
           WHERE v.org_id = $1 AND v.rep_id = $2 AND v.rep_day BETWEEN $3 AND $4
           ORDER BY v.rep_day, v.arrival",
     )

@@ -8,12 +8,13 @@ use super::compliance::{GroupRow, figures_of, grouped, period, visible_territory
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
-use crate::domain::compliance::OutletFigures;
+use crate::domain::compliance::{OutletFigures, ScopeOutlet};
 use crate::domain::coverage::{self, CellFigures, CorridorCoverage, H3_RESOLUTIONS, OutletStatus};
+use crate::domain::outlet::TierPolicy;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -114,45 +115,182 @@ pub(super) struct OutletStatusRow {
     pub required_visits: f64,
 }
 
-/// Each outlet of territory `root`'s subtree (the org's for `None`) registered by the end of `to`,
-/// with its status then.
+/// Which outlets a status request wants.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct StatusFilter<'a> {
+    /// `[min_lon, min_lat, max_lon, max_lat]`; min lon > max lon crosses the antimeridian.
+    pub bbox: Option<[f64; 4]>,
+    pub tier: Option<&'a str>,
+    pub channel_type: Option<&'a str>,
+    pub status: Option<OutletStatus>,
+    /// Most rows wanted: one more is returned when there are more.
+    pub limit: usize,
+}
+
+impl OutletStatusRow {
+    fn of(r: db::compliance::StatusRow, end: NaiveDate, period_days: i64) -> OutletStatusRow {
+        let o = ScopeOutlet {
+            id: r.id,
+            tier: r.tier,
+            channel_type: r.channel_type,
+            status_at_start: r.status_at_end,
+            required_visits: r.required_visits,
+            cycle_days: r.cycle_days,
+            min_dwell_s: r.min_dwell_s,
+        };
+        OutletStatusRow {
+            status: coverage::outlet_status(&o, o.status_at_start == "active", r.last_valid_visit, end),
+            last_valid_visit: r.last_valid_visit,
+            valid_visits: usize::try_from(r.valid_visits).unwrap_or(0),
+            required_visits: o.required_in(period_days),
+            outlet_id: o.id,
+            tier: o.tier,
+            channel_type: o.channel_type,
+            code: r.code,
+            name: r.name,
+            lat: r.lat,
+            lon: r.lon,
+        }
+    }
+}
+
+/// The outlets of territory `root`'s subtree (the org's for `None`) registered by the end of `to`
+/// that `f` selects, with their status then; by id, at most `f.limit + 1`.
+///
+/// Answered from memory where it can be: the outlet index gives the outlets in the box with their
+/// labels, the visit ledger their counted visits. The database is read for the status of outlets
+/// whose status changed after the period (from the history), and for everything when the ledger
+/// does not reach back to the last-visit lookback.
 pub(super) async fn statuses(
     state: &AppState,
     org_id: i64,
     root: Option<i64>,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
+    f: StatusFilter<'_>,
 ) -> Result<Vec<OutletStatusRow>, ApiError> {
     let period_days = (to - from).num_days() + 1;
-    let at_end = db::compliance::subtree_outlets(&state.db, org_id, root, to + Duration::days(1)).await?;
-    let visits =
-        db::compliance::subtree_visits(&state.db, org_id, root, to - Duration::days(LAST_VISIT_LOOKBACK_DAYS - 1), to)
-            .await?;
-    let last = coverage::last_valid_visits(&visits, to);
-    let mut in_period: HashMap<i64, usize> = HashMap::new();
-    for v in visits.iter().filter(|v| v.rep_day >= from && v.visit.is_valid()) {
-        *in_period.entry(v.outlet_id).or_default() += 1;
-    }
-    Ok(at_end
-        .into_iter()
-        .filter(|o| o.outlet.status_at_start != "unregistered")
-        .map(|o| {
-            let last_valid = last.get(&o.outlet.id).copied();
-            OutletStatusRow {
-                status: coverage::outlet_status(&o.outlet, o.outlet.status_at_start == "active", last_valid, to),
-                last_valid_visit: last_valid,
-                valid_visits: in_period.get(&o.outlet.id).copied().unwrap_or(0),
-                required_visits: o.outlet.required_in(period_days),
-                outlet_id: o.outlet.id,
-                tier: o.outlet.tier,
-                channel_type: o.outlet.channel_type,
-                code: o.code,
-                name: o.name,
+    let lookback_from = to - Duration::days(LAST_VISIT_LOOKBACK_DAYS - 1);
+    let wanted = f.limit.saturating_add(1);
+    let select =
+        db::compliance::StatusSelection { root, bbox: f.bbox, tier: f.tier, channel_type: f.channel_type, ids: None };
+    let from_db = |select, limit: usize| async move {
+        let limit = if f.status.is_some() { i64::MAX } else { i64::try_from(limit).unwrap_or(i64::MAX) };
+        let rows = db::compliance::outlet_statuses(
+            &state.db,
+            org_id,
+            select,
+            (from, to),
+            LAST_VISIT_LOOKBACK_DAYS as i32,
+            limit,
+        )
+        .await?;
+        Ok::<_, ApiError>(
+            rows.into_iter()
+                .map(|r| OutletStatusRow::of(r, to, period_days))
+                .filter(|r| f.status.is_none_or(|s| s == r.status))
+                .take(wanted)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (end_at, subtree, policies, index) = tokio::try_join!(
+        db::compliance::day_end(&state.db, org_id, to),
+        async {
+            match root {
+                Some(r) => crate::index::source::subtree(&state.db, org_id, r)
+                    .await
+                    .map(|ids| Some(ids.into_iter().collect::<HashSet<i64>>())),
+                None => Ok(None),
+            }
+        },
+        db::tiers::list(&state.db, org_id),
+        state.index.org(org_id),
+    )?;
+    let policies: HashMap<String, TierPolicy> = policies.into_iter().map(|p| (p.tier.clone(), p)).collect();
+    // From the index: the selected outlets whose current status already held at the period's end,
+    // and the ids of the others.
+    let mut known: Vec<(ScopeOutlet, &'static str, OutletStatusRow)> = Vec::new();
+    let mut changed_since: Vec<i64> = Vec::new();
+    {
+        let ix = crate::index::registry::read(&index);
+        let ids = if let Some([x0, y0, x1, y1]) = f.bbox {
+            ix.within_bbox(x0, y0, x1, y1)
+        } else {
+            let mut ids: Vec<i64> = ix.iter().map(|o| o.id).collect();
+            ids.sort_unstable();
+            ids
+        };
+        for id in ids {
+            let Some(o) = ix.get(id) else { continue };
+            let Some(l) = o.label.as_deref() else { continue };
+            if subtree.as_ref().is_some_and(|s| !o.territory_id.is_some_and(|t| s.contains(&t)))
+                || f.tier.is_some_and(|t| *l.tier != *t)
+                || f.channel_type.is_some_and(|c| *l.channel_type != *c)
+            {
+                continue;
+            }
+            if l.status_since > end_at {
+                changed_since.push(id);
+                continue;
+            }
+            let Some(p) = policies.get(&*l.tier) else { continue };
+            let outlet = ScopeOutlet {
+                id,
+                tier: l.tier.to_string(),
+                channel_type: l.channel_type.to_string(),
+                status_at_start: String::new(),
+                required_visits: p.required_visits,
+                cycle_days: p.cycle_days,
+                min_dwell_s: p.min_dwell_s,
+            };
+            let row = OutletStatusRow {
+                outlet_id: id,
+                code: l.code.to_string(),
+                name: l.name.to_string(),
+                tier: outlet.tier.clone(),
+                channel_type: outlet.channel_type.clone(),
                 lat: o.lat,
                 lon: o.lon,
-            }
+                status: if o.active { OutletStatus::Visited } else { OutletStatus::Closed },
+                last_valid_visit: None,
+                valid_visits: 0,
+                required_visits: outlet.required_in(period_days),
+            };
+            known.push((outlet, if o.active { "active" } else { "closed" }, row));
+        }
+    }
+    let counted = state
+        .ledgers
+        .with(org_id, |ledger| {
+            ledger.covers(lookback_from).then(|| {
+                known
+                    .iter()
+                    .map(|(o, _, _)| (ledger.last_in(o.id, lookback_from, to), ledger.visits_in(o.id, from, to).len()))
+                    .collect::<Vec<_>>()
+            })
         })
-        .collect())
+        .await?
+        .flatten();
+    let Some(counted) = counted else { return from_db(select, wanted).await };
+    let mut rows: Vec<OutletStatusRow> = Vec::with_capacity(known.len());
+    for ((outlet, status_at_end, mut row), (last_valid, in_period)) in known.into_iter().zip(counted) {
+        row.status = coverage::outlet_status(&outlet, status_at_end == "active", last_valid, to);
+        row.last_valid_visit = last_valid;
+        row.valid_visits = in_period;
+        if f.status.is_none_or(|s| s == row.status) {
+            rows.push(row);
+            if f.status.is_none() && rows.len() >= wanted {
+                break;
+            }
+        }
+    }
+    if !changed_since.is_empty() {
+        let history =
+            from_db(db::compliance::StatusSelection { ids: Some(&changed_since), ..select }, usize::MAX).await?;
+        rows.extend(history);
+        rows.sort_unstable_by_key(|r| r.outlet_id);
+    }
+    rows.truncate(wanted);
+    Ok(rows)
 }
 
 /// Coverage of a territory's outlets for the local days `[from, to]` (at most 93): the outlet
@@ -184,7 +322,8 @@ async fn territory_coverage(
         children.push(ChildCoverage { territory_id: c.id, code: c.code, name: c.name, outlets: figures });
     }
     let mut status_counts: BTreeMap<OutletStatus, usize> = OutletStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    for row in statuses(&state, auth.org_id, Some(t.id), from, to).await? {
+    let all = StatusFilter { limit: usize::MAX, ..StatusFilter::default() };
+    for row in statuses(&state, auth.org_id, Some(t.id), (from, to), all).await? {
         *status_counts.entry(row.status).or_default() += 1;
     }
     Ok(Json(TerritoryCoverage {
@@ -256,11 +395,8 @@ async fn outlet_status(
         return Err(ApiError::field("offset", "must not be negative"));
     }
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    let rows: Vec<OutletStatusRow> = statuses(&state, auth.org_id, Some(t.id), from, to)
-        .await?
-        .into_iter()
-        .filter(|r| wanted.is_none_or(|w| r.status == w))
-        .collect();
+    let filter = StatusFilter { status: wanted, limit: usize::MAX, ..StatusFilter::default() };
+    let rows = statuses(&state, auth.org_id, Some(t.id), (from, to), filter).await?;
     let total = rows.len();
     let outlets = rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize).collect();
     Ok(Json(OutletStatusPage { territory_id: t.id, from, to, total, outlets }))

@@ -6,7 +6,7 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::coverage::{resolution, status_param, statuses};
+use super::coverage::{StatusFilter, resolution, status_param, statuses};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
 use crate::db;
@@ -143,14 +143,16 @@ async fn outlets_layer(
     let wanted = status_param(q.status.as_deref())?;
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    let features: Vec<Value> = statuses(&state, auth.org_id, auth.scope_root(), from, to)
+    let filter = StatusFilter {
+        bbox: bbox.map(|b| b.0),
+        tier: q.tier.as_deref(),
+        channel_type: q.channel_type.as_deref(),
+        status: wanted,
+        limit,
+    };
+    let features: Vec<Value> = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter)
         .await?
         .into_iter()
-        .filter(|o| bbox.is_none_or(|b| b.contains(o.lat, o.lon)))
-        .filter(|o| wanted.is_none_or(|w| o.status == w))
-        .filter(|o| q.tier.as_deref().is_none_or(|t| o.tier == t))
-        .filter(|o| q.channel_type.as_deref().is_none_or(|c| o.channel_type == c))
-        .take(limit + 1)
         .map(|o| {
             feature(
                 o.outlet_id,

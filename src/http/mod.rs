@@ -53,6 +53,8 @@ pub struct AppState {
     pub ingest: Arc<crate::ingest::Ingest>,
     /// The visit derivation worker of this instance.
     pub deriver: Arc<crate::derive::Deriver>,
+    /// Counted visits per outlet, for statuses on maps and tiles.
+    pub ledgers: Arc<crate::index::Ledgers>,
 }
 
 impl AppState {
@@ -71,7 +73,8 @@ impl AppState {
         });
         let ingest = crate::ingest::Ingest::start(&db, config.ingest(), &metrics.registry, &after_commit)
             .expect("ingest metrics registered once");
-        AppState { db, metrics, config: Arc::new(config), index, ingest, deriver }
+        let ledgers = crate::index::Ledgers::new(db.clone(), config.visit_ledger_days);
+        AppState { db, metrics, config: Arc::new(config), index, ingest, deriver, ledgers }
     }
 }
 

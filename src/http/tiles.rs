@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::coverage::statuses;
+use super::coverage::{StatusFilter, statuses};
 use super::error::ApiError;
 use super::extract::Query;
 use crate::domain::tiles::{self, TilePoint};
@@ -73,7 +73,8 @@ async fn outlets_tile(
     }
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    let points: Vec<TilePoint> = statuses(&state, auth.org_id, auth.scope_root(), from, to)
+    let filter = StatusFilter { bbox: Some(tiles::bounds(z, x, y)), limit: usize::MAX, ..StatusFilter::default() };
+    let points: Vec<TilePoint> = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter)
         .await?
         .into_iter()
         .filter_map(|o| {

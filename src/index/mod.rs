@@ -1,9 +1,12 @@
 //! In-memory outlet index (packed k-d tree on the unit sphere, rstar R-trees for recent changes and
-//! footprints, h3o cell map), kept coherent across instances through PostgreSQL LISTEN/NOTIFY.
+//! footprints, h3o cell map), kept coherent across instances through PostgreSQL LISTEN/NOTIFY, and
+//! the ledger of counted visits per outlet, kept coherent through a change log.
 
 mod knn;
+pub mod ledger;
 pub mod outlets;
 pub mod registry;
 pub mod source;
 
+pub use ledger::Ledgers;
 pub use registry::{Registry, register_metrics};

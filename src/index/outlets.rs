@@ -26,6 +26,20 @@ pub struct IndexedOutlet {
     /// Outline of the premises, where known: distances are to the nearer of the point and the
     /// footprint. Which box, cell or polygon an outlet is in is decided by its point.
     pub footprint: Option<Arc<Footprint>>,
+    /// What maps and lists show of it; `None` where only positions are needed.
+    pub label: Option<Box<Label>>,
+}
+
+/// What an outlet is besides its position: shown by map layers and tiles without a database read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub code: Box<str>,
+    pub name: Box<str>,
+    pub tier: Box<str>,
+    pub channel_type: Box<str>,
+    /// When its current status began (its last status change; its registration when none):
+    /// before that, its status has to be read from the history.
+    pub status_since: chrono::DateTime<chrono::Utc>,
 }
 
 /// An outlet found by a distance query, with its great-circle distance (to its point, or to its
@@ -428,7 +442,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn outlet(id: i64, lat: f64, lon: f64) -> IndexedOutlet {
-        IndexedOutlet { id, lat, lon, radius_m: None, active: true, territory_id: None, footprint: None }
+        IndexedOutlet { id, lat, lon, radius_m: None, active: true, territory_id: None, footprint: None, label: None }
     }
 
     /// Positions spread over the globe with clusters at the antimeridian and near the poles.

@@ -2,9 +2,10 @@
 //! of the outlets a query found, and the territories of a caller's scope. Kept next to the index
 //! because these queries exist only for it.
 
-use super::outlets::IndexedOutlet;
+use super::outlets::{IndexedOutlet, Label as IndexLabel};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
+use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,12 @@ struct Row {
     territory_id: Option<i64>,
     /// GeoJSON MultiPolygon.
     footprint: Option<serde_json::Value>,
+    code: String,
+    name: String,
+    tier: String,
+    channel_type: String,
+    status_since: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
 }
 
 impl From<Row> for IndexedOutlet {
@@ -31,18 +38,34 @@ impl From<Row> for IndexedOutlet {
             active: r.active,
             territory_id: r.territory_id,
             footprint: r.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new).map(Arc::new),
+            label: Some(Box::new(IndexLabel {
+                code: r.code.into(),
+                name: r.name.into(),
+                tier: r.tier.into(),
+                channel_type: r.channel_type.into(),
+                status_since: r.status_since.unwrap_or(r.created_at),
+            })),
         }
     }
 }
 
-const SELECT: &str = "SELECT id, ST_Y(location) AS lat, ST_X(location) AS lon, radius_m,
-                             status = 'active' AS active, territory_id,
-                             ST_AsGeoJSON(footprint)::jsonb AS footprint
-                        FROM outlets";
+const COLUMNS: &str = "o.id, ST_Y(o.location) AS lat, ST_X(o.location) AS lon, o.radius_m,
+                       o.status = 'active' AS active, o.territory_id,
+                       ST_AsGeoJSON(o.footprint)::jsonb AS footprint,
+                       o.code, o.name, o.tier, o.channel_type, o.created_at";
 
 /// Every outlet of the org, whatever its status.
 pub async fn outlets_of(db: impl PgExecutor<'_>, org_id: i64) -> Result<Vec<IndexedOutlet>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE org_id = $1")).bind(org_id).fetch_all(db).await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, c.status_since
+           FROM outlets o
+           LEFT JOIN (SELECT outlet_id, max(changed_at) AS status_since FROM outlet_status_changes
+                       WHERE org_id = $1 GROUP BY outlet_id) c ON c.outlet_id = o.id
+          WHERE o.org_id = $1"
+    ))
+    .bind(org_id)
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(IndexedOutlet::from).collect())
 }
 
@@ -52,11 +75,17 @@ pub async fn outlets_by_id(
     org_id: i64,
     ids: &[i64],
 ) -> Result<HashMap<i64, IndexedOutlet>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND id = ANY($2)"))
-        .bind(org_id)
-        .bind(ids)
-        .fetch_all(db)
-        .await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS},
+                (SELECT max(c.changed_at) FROM outlet_status_changes c
+                  WHERE c.org_id = o.org_id AND c.outlet_id = o.id) AS status_since
+           FROM outlets o
+          WHERE o.org_id = $1 AND o.id = ANY($2)"
+    ))
+    .bind(org_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(|r| (r.id, IndexedOutlet::from(r))).collect())
 }
 

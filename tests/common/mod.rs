@@ -40,6 +40,7 @@ pub fn test_config(database_url: &str) -> Config {
         shutdown_grace_s: 5,
         derive_visits: true,
         derive_settle_s: 0,
+        visit_ledger_days: 400,
         ingest_queue_pings: 200_000,
         ingest_batch_pings: 10_000,
         ingest_writers: 2,

@@ -6,16 +6,12 @@
 -- $11 rows.
 SELECT v.id, v.rep_id, u.login AS rep_login, v.outlet_id, o.code AS outlet_code, v.rep_day, v.arrival,
        v.departure, v.dwell_s, v.verdict, v.risk_score, ST_Y(v.location) AS lat, ST_X(v.location) AS lon,
-       r.decision AS review
+       v.review
   FROM visits v
   JOIN users u ON u.org_id = v.org_id AND u.id = v.rep_id
   LEFT JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
   JOIN outlets o ON o.org_id = v.org_id AND o.id = v.outlet_id
   LEFT JOIN territories ot ON ot.org_id = o.org_id AND ot.id = o.territory_id
-  LEFT JOIN LATERAL (
-       SELECT decision FROM visit_reviews
-        WHERE org_id = v.org_id AND visit_id = v.id AND decision IN ('accepted', 'rejected')
-        ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
  WHERE v.org_id = $1 AND ($2::bigint IS NULL OR (t.path @> ARRAY[$2::bigint] AND ot.path @> ARRAY[$2::bigint]))
    AND v.rep_day BETWEEN $3 AND $4
    AND ($5::text IS NULL OR v.verdict = $5) AND ($6::bigint IS NULL OR v.rep_id = $6)

@@ -1,0 +1,234 @@
+//! The counted (valid) visits of every outlet of an org, in memory, so that outlet statuses for a
+//! map viewport or a tile need no visit read per outlet.
+//!
+//! # Coherence
+//! Migration `0016_visit_counted.sql` logs, for every statement on `visits`, the outlets it touched
+//! with the writing transaction's id. Before each use a ledger reads the log rows with a
+//! transaction id at or above its *cursor*, the xmin of the snapshot of its previous read, and
+//! re-reads those outlets' counted visits. Every transaction below that xmin had ended when the
+//! previous read was taken, so whatever it wrote was read then; everything else is read now. A
+//! read therefore sees every visit committed before it started, on any server instance, whatever
+//! the commit order; a change may be read twice, which is harmless.
+//!
+//! Log rows older than [`LOG_RETENTION_HOURS`] are pruned; a ledger that has not read for half of
+//! that reloads whole.
+
+use chrono::{Datelike, NaiveDate};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Hours the change log is kept.
+pub const LOG_RETENTION_HOURS: i64 = 24;
+
+/// A ledger idle for longer than this reloads whole (the log may have been pruned meanwhile).
+const RELOAD_AFTER: Duration = Duration::from_secs(LOG_RETENTION_HOURS as u64 * 3600 / 2);
+
+/// How often one server prunes the log.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// One counted visit: its local day (days from the common era) and its dwell in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Counted {
+    pub day: i32,
+    pub dwell_s: i32,
+}
+
+/// The counted visits of one org's outlets on the local days from `horizon` on.
+#[derive(Debug)]
+pub struct Ledger {
+    by_outlet: HashMap<i64, Vec<Counted>>,
+    /// The first local day held; visits before it are not in the ledger.
+    pub horizon: NaiveDate,
+    cursor: i64,
+    synced_at: Instant,
+}
+
+fn day_number(d: NaiveDate) -> i32 {
+    d.num_days_from_ce()
+}
+
+impl Ledger {
+    /// Whether the ledger holds every counted visit of `[from, to]`.
+    pub fn covers(&self, from: NaiveDate) -> bool {
+        from >= self.horizon
+    }
+
+    /// The local day of the outlet's last counted visit in `[from, to]`.
+    pub fn last_in(&self, outlet_id: i64, from: NaiveDate, to: NaiveDate) -> Option<NaiveDate> {
+        let (lo, hi) = (day_number(from), day_number(to));
+        let visits = self.by_outlet.get(&outlet_id)?;
+        let end = visits.partition_point(|c| c.day <= hi);
+        visits[..end].last().filter(|c| c.day >= lo).and_then(|c| NaiveDate::from_num_days_from_ce_opt(c.day))
+    }
+
+    /// The outlet's counted visits in `[from, to]`, by day.
+    pub fn visits_in(&self, outlet_id: i64, from: NaiveDate, to: NaiveDate) -> &[Counted] {
+        let Some(visits) = self.by_outlet.get(&outlet_id) else { return &[] };
+        let (lo, hi) = (day_number(from), day_number(to));
+        let start = visits.partition_point(|c| c.day < lo);
+        let end = visits.partition_point(|c| c.day <= hi);
+        &visits[start..end.max(start)]
+    }
+
+    fn replace(&mut self, outlet_ids: &[i64], rows: Vec<(i64, NaiveDate, i32)>) {
+        for id in outlet_ids {
+            self.by_outlet.remove(id);
+        }
+        self.insert(rows);
+    }
+
+    fn insert(&mut self, rows: Vec<(i64, NaiveDate, i32)>) {
+        let mut unsorted = Vec::new();
+        for (outlet_id, day, dwell_s) in rows {
+            let visits = self.by_outlet.entry(outlet_id).or_default();
+            let c = Counted { day: day_number(day), dwell_s };
+            if visits.last().is_some_and(|last| *last > c) {
+                unsorted.push(outlet_id);
+            }
+            visits.push(c);
+        }
+        for id in unsorted {
+            if let Some(visits) = self.by_outlet.get_mut(&id) {
+                visits.sort_unstable();
+            }
+        }
+    }
+}
+
+/// The ledgers of the orgs of one server process, each loaded on first use.
+pub struct Ledgers {
+    pool: PgPool,
+    days: u32,
+    orgs: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Option<Ledger>>>>>,
+    pruned_at: Mutex<Option<Instant>>,
+}
+
+impl Ledgers {
+    /// Ledgers holding the last `days` local days (0: no ledger; callers read the database).
+    pub fn new(pool: PgPool, days: u32) -> Arc<Ledgers> {
+        Arc::new(Ledgers { pool, days, orgs: Mutex::new(HashMap::new()), pruned_at: Mutex::new(None) })
+    }
+
+    /// Runs `f` on the org's ledger brought up to date with the database, or returns `None`
+    /// when ledgers are off.
+    pub async fn with<R>(&self, org_id: i64, f: impl FnOnce(&Ledger) -> R) -> Result<Option<R>, sqlx::Error> {
+        if self.days == 0 {
+            return Ok(None);
+        }
+        self.prune().await?;
+        let slot = self
+            .orgs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(org_id)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
+            .clone();
+        let mut guard = slot.lock().await;
+        match guard.as_mut() {
+            Some(ledger) if ledger.synced_at.elapsed() < RELOAD_AFTER => self.sync(org_id, ledger).await?,
+            _ => *guard = Some(self.load(org_id).await?),
+        }
+        Ok(guard.as_ref().map(f))
+    }
+
+    async fn cursor(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(&self.pool).await
+    }
+
+    async fn load(&self, org_id: i64) -> Result<Ledger, sqlx::Error> {
+        let cursor = self.cursor().await?;
+        let horizon = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(self.days));
+        let rows: Vec<(i64, NaiveDate, i32)> = sqlx::query_as(
+            "SELECT outlet_id, rep_day, dwell_s FROM visits WHERE org_id = $1 AND counted AND rep_day >= $2",
+        )
+        .bind(org_id)
+        .bind(horizon)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut ledger = Ledger { by_outlet: HashMap::new(), horizon, cursor, synced_at: Instant::now() };
+        ledger.insert(rows);
+        Ok(ledger)
+    }
+
+    async fn sync(&self, org_id: i64, ledger: &mut Ledger) -> Result<(), sqlx::Error> {
+        let (cursor, changed): (i64, Vec<i64>) = sqlx::query_as(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+                    coalesce((SELECT array_agg(DISTINCT outlet_id) FROM visit_outlet_changes
+                               WHERE org_id = $1 AND xid >= $2::text::xid8), '{}')",
+        )
+        .bind(org_id)
+        .bind(ledger.cursor.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        if !changed.is_empty() {
+            let rows: Vec<(i64, NaiveDate, i32)> = sqlx::query_as(
+                "SELECT outlet_id, rep_day, dwell_s FROM visits
+                  WHERE org_id = $1 AND outlet_id = ANY($2) AND counted AND rep_day >= $3",
+            )
+            .bind(org_id)
+            .bind(&changed)
+            .bind(ledger.horizon)
+            .fetch_all(&self.pool)
+            .await?;
+            ledger.replace(&changed, rows);
+        }
+        ledger.cursor = cursor;
+        ledger.synced_at = Instant::now();
+        Ok(())
+    }
+
+    /// Deletes log rows past their retention, at most every [`PRUNE_EVERY`] per process.
+    async fn prune(&self) -> Result<(), sqlx::Error> {
+        {
+            let mut at = self.pruned_at.lock().unwrap_or_else(PoisonError::into_inner);
+            if at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+                return Ok(());
+            }
+            *at = Some(Instant::now());
+        }
+        sqlx::query("DELETE FROM visit_outlet_changes WHERE changed_at < now() - make_interval(hours => $1)")
+            .bind(LOG_RETENTION_HOURS as i32)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 5, day).expect("valid date")
+    }
+
+    fn ledger(rows: Vec<(i64, NaiveDate, i32)>) -> Ledger {
+        let mut l = Ledger { by_outlet: HashMap::new(), horizon: d(1), cursor: 0, synced_at: Instant::now() };
+        l.insert(rows);
+        l
+    }
+
+    #[test]
+    fn last_and_period_visits_respect_the_bounds() {
+        let l = ledger(vec![(1, d(10), 600), (1, d(3), 300), (1, d(20), 60), (2, d(5), 10)]);
+        assert_eq!(l.last_in(1, d(1), d(19)), Some(d(10)));
+        assert_eq!(l.last_in(1, d(1), d(20)), Some(d(20)));
+        assert_eq!(l.last_in(1, d(11), d(19)), None);
+        assert_eq!(l.last_in(1, d(1), d(2)), None);
+        assert_eq!(l.last_in(3, d(1), d(30)), None);
+        let days: Vec<i32> = l.visits_in(1, d(3), d(10)).iter().map(|c| c.dwell_s).collect();
+        assert_eq!(days, vec![300, 600]);
+        assert!(l.visits_in(1, d(11), d(19)).is_empty());
+    }
+
+    #[test]
+    fn a_replaced_outlet_keeps_only_its_new_visits() {
+        let mut l = ledger(vec![(1, d(10), 600), (2, d(5), 10)]);
+        l.replace(&[1, 3], vec![(3, d(7), 70)]);
+        assert!(l.visits_in(1, d(1), d(31)).is_empty());
+        assert_eq!(l.last_in(3, d(1), d(31)), Some(d(7)));
+        assert_eq!(l.last_in(2, d(1), d(31)), Some(d(5)));
+    }
+}
