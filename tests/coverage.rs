@@ -315,6 +315,8 @@ async fn statuses_from_memory_equal_the_database_and_follow_changes(pool: PgPool
         format!("/api/v1/territories/{}/outlet-status?{q}", w.root),
         format!("/api/v1/territories/{}/outlet-status?{q}&status=visited", w.t1),
         format!("/api/v1/territories/{}/coverage?{q}", w.root),
+        format!("/api/v1/territories/{}/coverage?{q}&h3_res=10", w.t1),
+        format!("/api/v1/layers/coverage?{q}&h3_res=9"),
     ];
     let status_of = |body: &Value, id: i64| {
         body["features"]
@@ -345,7 +347,7 @@ async fn statuses_from_memory_equal_the_database_and_follow_changes(pool: PgPool
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.describe());
-    visit(&pool, w.org_a, w.rep.id, o4, 12, 900, "verified").await;
+    visit(&pool, w.org_a, w.rep.id, o4, 12, 200, "verified").await; // valid, under the 300 s dwell
     let after = compare(&memory, &database, &views, &q, &w.admin.token, "after a review and a new visit").await;
     assert_eq!(status_of(&after, o1), Some(json!("never_visited")), "the rejected visit no longer counts");
     assert_eq!(status_of(&after, o4), Some(json!("visited")), "the new visit counts");

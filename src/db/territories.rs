@@ -224,3 +224,21 @@ pub async fn summary(db: impl PgExecutor<'_>, org_id: i64, territory_id: i64) ->
     }
     Ok(s)
 }
+
+/// Each territory of `root`'s subtree with the direct child of `root` it lies under (`None` for
+/// `root` itself).
+pub async fn child_of_each(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    root: i64,
+) -> Result<std::collections::HashMap<i64, Option<i64>>, sqlx::Error> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, path[array_position(path, $2::bigint) + 1] FROM territories
+          WHERE org_id = $1 AND path @> ARRAY[$2::bigint]",
+    )
+    .bind(org_id)
+    .bind(root)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

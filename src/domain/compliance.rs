@@ -440,28 +440,87 @@ pub fn outlet_frequencies(outlets: &[ScopeOutlet], visits: &[OutletVisit], perio
         .collect()
 }
 
+/// What the outlet figures read of one outlet of U over a period.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tally {
+    /// Visits its tier requires in the period (pro rata).
+    pub required_visits: f64,
+    /// Its valid visits in the period.
+    pub valid_visits: usize,
+    /// Those with a dwell of at least its tier's minimum.
+    pub dwell_ok_visits: usize,
+}
+
+impl Tally {
+    /// min(valid / required, 1) x 100 (100 when the tier requires none).
+    pub fn frequency_compliance_pct(&self) -> f64 {
+        let ratio =
+            if self.required_visits > 0.0 { (self.valid_visits as f64 / self.required_visits).min(1.0) } else { 1.0 };
+        ratio * 100.0
+    }
+}
+
+/// The outlet figures of a set of outlets of U, added one outlet at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FiguresSum {
+    active: usize,
+    visited: usize,
+    frequency_sum: f64,
+    valid: usize,
+    dwell_ok: usize,
+}
+
+impl FiguresSum {
+    pub fn add(&mut self, t: &Tally) {
+        self.active += 1;
+        self.visited += usize::from(t.valid_visits > 0);
+        self.frequency_sum += t.frequency_compliance_pct();
+        self.valid += t.valid_visits;
+        self.dwell_ok += t.dwell_ok_visits;
+    }
+
+    pub fn figures(&self) -> OutletFigures {
+        OutletFigures {
+            active_outlets: self.active,
+            visited_outlets: self.visited,
+            coverage_pct: pct(self.visited, self.active),
+            frequency_compliance_pct: (self.active > 0).then(|| self.frequency_sum / self.active as f64),
+            valid_visits: self.valid,
+            dwell_ok_visits: self.dwell_ok,
+            dwell_compliance_pct: pct(self.dwell_ok, self.valid),
+        }
+    }
+}
+
+/// The tally of each outlet of U among `outlets` (active at the start of the period) from their
+/// `visits` in a period of `period_days`, in the order of `outlets`.
+pub fn tallies<'a>(
+    outlets: &'a [ScopeOutlet],
+    visits: &[OutletVisit],
+    period_days: i64,
+) -> impl Iterator<Item = (&'a ScopeOutlet, Tally)> {
+    let mut valid: HashMap<i64, Vec<i64>> = HashMap::new();
+    for v in visits.iter().filter(|v| v.visit.is_valid()) {
+        valid.entry(v.outlet_id).or_default().push(v.visit.dwell_s);
+    }
+    outlets.iter().filter(|o| o.status_at_start == "active").map(move |o| {
+        let dwells = valid.get(&o.id).map_or(&[][..], Vec::as_slice);
+        let tally = Tally {
+            required_visits: o.required_in(period_days),
+            valid_visits: dwells.len(),
+            dwell_ok_visits: dwells.iter().filter(|d| **d >= i64::from(o.min_dwell_s)).count(),
+        };
+        (o, tally)
+    })
+}
+
 /// The outlet figures of `outlets` over a period of `period_days` (module documentation).
 pub fn outlet_figures(outlets: &[ScopeOutlet], visits: &[OutletVisit], period_days: i64) -> OutletFigures {
-    let active: HashMap<i64, &ScopeOutlet> =
-        outlets.iter().filter(|o| o.status_at_start == "active").map(|o| (o.id, o)).collect();
-    let freq = outlet_frequencies(outlets, visits, period_days);
-    let in_u: Vec<&OutletVisit> =
-        visits.iter().filter(|v| v.visit.is_valid() && active.contains_key(&v.outlet_id)).collect();
-    let dwell_ok = in_u
-        .iter()
-        .filter(|v| active.get(&v.outlet_id).is_some_and(|o| v.visit.dwell_s >= i64::from(o.min_dwell_s)))
-        .count();
-    let visited = freq.iter().filter(|f| f.valid_visits > 0).count();
-    OutletFigures {
-        active_outlets: active.len(),
-        visited_outlets: visited,
-        coverage_pct: pct(visited, active.len()),
-        frequency_compliance_pct: (!freq.is_empty())
-            .then(|| freq.iter().map(|f| f.frequency_compliance_pct).sum::<f64>() / freq.len() as f64),
-        valid_visits: in_u.len(),
-        dwell_ok_visits: dwell_ok,
-        dwell_compliance_pct: pct(dwell_ok, in_u.len()),
+    let mut sum = FiguresSum::default();
+    for (_, t) in tallies(outlets, visits, period_days) {
+        sum.add(&t);
     }
+    sum.figures()
 }
 
 #[cfg(test)]

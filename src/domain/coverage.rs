@@ -15,12 +15,12 @@
 //!   track that day (the line through its usable fixes, gaps not bridged, as the distance figure
 //!   reads it), measured on points every [`CORRIDOR_STEP_M`] along the line.
 
-use crate::domain::compliance::{OutletFigures, OutletVisit, ScopeOutlet, outlet_figures};
+use crate::domain::compliance::{FiguresSum, OutletFigures, OutletVisit, ScopeOutlet, Tally, tallies};
 use crate::domain::geo::haversine_m;
 use chrono::NaiveDate;
 use h3o::{CellIndex, LatLng, Resolution};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// An outlet past its interval by this many intervals is `overdue` (before that, `due`).
 pub const OVERDUE_AFTER_INTERVALS: f64 = 1.5;
@@ -126,27 +126,38 @@ pub fn h3_figures<'a>(
     period_days: i64,
     res: Resolution,
 ) -> Vec<CellFigures> {
-    let mut cells: BTreeMap<CellIndex, Vec<ScopeOutlet>> = BTreeMap::new();
-    let mut cell_of_outlet: HashMap<i64, CellIndex> = HashMap::new();
-    for (o, lat, lon) in outlets {
-        if o.status_at_start != "active" {
-            continue;
-        }
+    let mut positions: HashMap<i64, (f64, f64)> = HashMap::new();
+    let outlets: Vec<ScopeOutlet> = outlets
+        .into_iter()
+        .map(|(o, lat, lon)| {
+            positions.insert(o.id, (lat, lon));
+            o.clone()
+        })
+        .collect();
+    h3_cells(
+        tallies(&outlets, visits, period_days).map(|(o, t)| {
+            let (lat, lon) = positions[&o.id];
+            (lat, lon, t)
+        }),
+        res,
+    )
+}
+
+/// The figures per H3 cell of resolution `res` of the outlets of U, each given by its position
+/// and its tally: cells in cell order.
+pub fn h3_cells(outlets: impl IntoIterator<Item = (f64, f64, Tally)>, res: Resolution) -> Vec<CellFigures> {
+    let mut cells: HashMap<CellIndex, FiguresSum> = HashMap::new();
+    for (lat, lon, t) in outlets {
         if let Some(c) = cell_of(lat, lon, res) {
-            cells.entry(c).or_default().push(o.clone());
-            cell_of_outlet.insert(o.id, c);
+            cells.entry(c).or_default().add(&t);
         }
     }
-    let mut visits_of: HashMap<CellIndex, Vec<OutletVisit>> = HashMap::new();
-    for v in visits {
-        if let Some(c) = cell_of_outlet.get(&v.outlet_id) {
-            visits_of.entry(*c).or_default().push(v.clone());
-        }
-    }
+    let mut cells: Vec<(CellIndex, FiguresSum)> = cells.into_iter().collect();
+    cells.sort_unstable_by_key(|(c, _)| *c);
     cells
         .into_iter()
-        .map(|(c, outlets)| {
-            let figures = outlet_figures(&outlets, visits_of.get(&c).map_or(&[][..], Vec::as_slice), period_days);
+        .map(|(c, sum)| {
+            let figures = sum.figures();
             let white_space = figures.active_outlets > 0 && figures.visited_outlets == 0;
             CellFigures { cell: c.to_string(), figures, white_space }
         })

@@ -104,9 +104,9 @@ struct ChildRow {
 /// Outlet figures of one tier or channel type.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct GroupRow {
-    key: String,
+    pub key: String,
     #[serde(flatten)]
-    outlets: OutletFigures,
+    pub outlets: OutletFigures,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

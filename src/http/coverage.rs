@@ -4,11 +4,11 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::compliance::{GroupRow, figures_of, grouped, period, visible_territory};
+use super::compliance::{GroupRow, period, visible_territory};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
-use crate::domain::compliance::{OutletFigures, ScopeOutlet};
+use crate::domain::compliance::{self, FiguresSum, OutletFigures, ScopeOutlet, Tally};
 use crate::domain::coverage::{self, CellFigures, CorridorCoverage, H3_RESOLUTIONS, OutletStatus};
 use crate::domain::outlet::TierPolicy;
 use axum::extract::State;
@@ -293,6 +293,161 @@ pub(super) async fn statuses(
     Ok(rows)
 }
 
+/// One outlet of U (active at the start of the period) in a coverage scope, with what its figures
+/// are grouped by; `tier` and `channel_type` index [`Tallies::names`].
+pub(super) struct ScopeTally {
+    pub lat: f64,
+    pub lon: f64,
+    pub tier: u16,
+    pub channel_type: u16,
+    /// The direct child of the scope root it lies under (`None`: the root's own, or no root).
+    pub child_id: Option<i64>,
+    pub tally: Tally,
+}
+
+/// The outlets of U of a scope and period, by id.
+#[derive(Default)]
+pub(super) struct Tallies {
+    pub outlets: Vec<ScopeTally>,
+    /// Tier and channel type names.
+    pub names: Vec<String>,
+    index_of: HashMap<String, u16>,
+}
+
+impl Tallies {
+    fn name(&mut self, s: &str) -> u16 {
+        if let Some(i) = self.index_of.get(s) {
+            return *i;
+        }
+        let i = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
+        self.names.push(s.to_owned());
+        self.index_of.insert(s.to_owned(), i);
+        i
+    }
+
+    /// The figures of all of them.
+    pub fn figures(&self) -> OutletFigures {
+        let mut sum = FiguresSum::default();
+        self.outlets.iter().for_each(|o| sum.add(&o.tally));
+        sum.figures()
+    }
+
+    /// The figures per tier (`by_tier`) or per channel type, by name.
+    pub fn grouped(&self, by_tier: bool) -> Vec<GroupRow> {
+        let mut groups: BTreeMap<&str, FiguresSum> = BTreeMap::new();
+        for o in &self.outlets {
+            let key = if by_tier { o.tier } else { o.channel_type };
+            groups.entry(&self.names[usize::from(key)]).or_default().add(&o.tally);
+        }
+        groups.into_iter().map(|(k, sum)| GroupRow { key: k.to_owned(), outlets: sum.figures() }).collect()
+    }
+
+    /// The figures of the outlets under the direct child `child_id`.
+    pub fn of_child(&self, child_id: i64) -> OutletFigures {
+        let mut sum = FiguresSum::default();
+        self.outlets.iter().filter(|o| o.child_id == Some(child_id)).for_each(|o| sum.add(&o.tally));
+        sum.figures()
+    }
+
+    /// The figures per H3 cell.
+    pub fn cells(&self, res: h3o::Resolution) -> Vec<CellFigures> {
+        coverage::h3_cells(self.outlets.iter().map(|o| (o.lat, o.lon, o.tally)), res)
+    }
+}
+
+/// The outlets of U of territory `root`'s subtree (the org's for `None`) for the local days
+/// `[from, to]`, each with its tally.
+///
+/// From memory where it can be (outlet index and visit ledger), as [`statuses`] is; from the
+/// database (`scope_outlets.sql`, `scope_visits.sql`) when the ledger does not reach `from`. The
+/// status at the start of the period of outlets whose status changed since is read from the history.
+pub(super) async fn tallies(
+    state: &AppState,
+    org_id: i64,
+    root: Option<i64>,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<Tallies, ApiError> {
+    let period_days = (to - from).num_days() + 1;
+    let (start_at, children, policies, index) = tokio::try_join!(
+        db::compliance::day_end(&state.db, org_id, from - Duration::days(1)),
+        async {
+            match root {
+                Some(r) => db::territories::child_of_each(&state.db, org_id, r).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        db::tiers::list(&state.db, org_id),
+        state.index.org(org_id),
+    )?;
+    let policies: HashMap<String, TierPolicy> = policies.into_iter().map(|p| (p.tier.clone(), p)).collect();
+    // The outlets in scope by id, and those whose status at the start has to be read.
+    let (mut in_scope, mut changed_since) = (Vec::new(), Vec::new());
+    {
+        let ix = crate::index::registry::read(&index);
+        for o in ix.iter() {
+            let Some(l) = o.label.as_deref() else { continue };
+            if children.as_ref().is_some_and(|c| !o.territory_id.is_some_and(|t| c.contains_key(&t))) {
+                continue;
+            }
+            if l.status_since > start_at {
+                changed_since.push(o.id);
+            } else if o.active {
+                in_scope.push(o.id);
+            }
+        }
+    }
+    if !changed_since.is_empty() {
+        let select = db::compliance::StatusSelection { root, ids: Some(&changed_since), ..Default::default() };
+        let day_before = from - Duration::days(1);
+        let rows =
+            db::compliance::outlet_statuses(&state.db, org_id, select, (day_before, day_before), 1, i64::MAX).await?;
+        in_scope.extend(rows.into_iter().filter(|r| r.status_at_end == "active").map(|r| r.id));
+    }
+    in_scope.sort_unstable();
+    let tallied = state
+        .ledgers
+        .with(org_id, |ledger| {
+            if !ledger.covers(from) {
+                return None;
+            }
+            let ix = crate::index::registry::read(&index);
+            let mut t = Tallies::default();
+            t.outlets.reserve(in_scope.len());
+            for id in &in_scope {
+                let Some(o) = ix.get(*id) else { continue };
+                let Some(l) = o.label.as_deref() else { continue };
+                let Some(p) = policies.get(&*l.tier) else { continue };
+                let visits = ledger.visits_in(*id, from, to);
+                let tally = Tally {
+                    required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
+                    valid_visits: visits.len(),
+                    dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
+                };
+                let (tier, channel_type) = (t.name(&l.tier), t.name(&l.channel_type));
+                let child_id =
+                    children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
+                t.outlets.push(ScopeTally { lat: o.lat, lon: o.lon, tier, channel_type, child_id, tally });
+            }
+            Some(t)
+        })
+        .await?
+        .flatten();
+    if let Some(t) = tallied {
+        return Ok(t);
+    }
+    let outlets = db::compliance::subtree_outlets(&state.db, org_id, root, from).await?;
+    let visits = db::compliance::subtree_visits(&state.db, org_id, root, from, to).await?;
+    let scope: Vec<ScopeOutlet> = outlets.iter().map(|o| o.outlet.clone()).collect();
+    let by_id: HashMap<i64, &db::compliance::SubtreeOutlet> = outlets.iter().map(|o| (o.outlet.id, o)).collect();
+    let mut t = Tallies::default();
+    for (o, tally) in compliance::tallies(&scope, &visits, period_days) {
+        let s = by_id[&o.id];
+        let (tier, channel_type) = (t.name(&o.tier), t.name(&o.channel_type));
+        t.outlets.push(ScopeTally { lat: s.lat, lon: s.lon, tier, channel_type, child_id: s.child_id, tally });
+    }
+    Ok(t)
+}
+
 /// Coverage of a territory's outlets for the local days `[from, to]` (at most 93): the outlet
 /// figures of U (outlets active at the start of the period: coverage %, frequency compliance %,
 /// dwell compliance %), by tier, by channel type, by direct child territory and by H3 cell of
@@ -313,14 +468,13 @@ async fn territory_coverage(
     let res = resolution(q.h3_res)?;
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let period_days = (to - from).num_days() + 1;
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, Some(t.id), from).await?;
-    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, Some(t.id), from, to).await?;
-    let cells = coverage::h3_figures(outlets.iter().map(|o| (&o.outlet, o.lat, o.lon)), &visits, period_days, res);
-    let mut children = Vec::new();
-    for c in db::territories::children(&state.db, auth.org_id, t.id).await? {
-        let figures = figures_of(outlets.iter().filter(|o| o.child_id == Some(c.id)), &visits, period_days);
-        children.push(ChildCoverage { territory_id: c.id, code: c.code, name: c.name, outlets: figures });
-    }
+    let tallies = tallies(&state, auth.org_id, Some(t.id), (from, to)).await?;
+    let cells = tallies.cells(res);
+    let children = db::territories::children(&state.db, auth.org_id, t.id)
+        .await?
+        .into_iter()
+        .map(|c| ChildCoverage { outlets: tallies.of_child(c.id), territory_id: c.id, code: c.code, name: c.name })
+        .collect();
     let mut status_counts: BTreeMap<OutletStatus, usize> = OutletStatus::ALL.iter().map(|s| (*s, 0)).collect();
     let all = StatusFilter { limit: usize::MAX, ..StatusFilter::default() };
     for row in statuses(&state, auth.org_id, Some(t.id), (from, to), all).await? {
@@ -333,9 +487,9 @@ async fn territory_coverage(
         from,
         to,
         period_days,
-        outlets: figures_of(outlets.iter(), &visits, period_days),
-        by_tier: grouped(&outlets, &visits, period_days, |o| &o.outlet.tier),
-        by_channel_type: grouped(&outlets, &visits, period_days, |o| &o.outlet.channel_type),
+        outlets: tallies.figures(),
+        by_tier: tallies.grouped(true),
+        by_channel_type: tallies.grouped(false),
         children,
         h3: H3Coverage {
             resolution: u8::from(res),
@@ -460,7 +614,7 @@ async fn route_coverage(
         .collect();
     let fixes = db::visits::day_fixes(&state.db, auth.org_id, rep.id, date, date).await?;
     let fixes: Vec<_> = fixes.into_iter().map(|(_, f)| f).collect();
-    let track = crate::domain::compliance::track_pieces(&fixes, &crate::domain::compliance::ComplianceRules::default());
+    let track = compliance::track_pieces(&fixes, &compliance::ComplianceRules::default());
     let route: Vec<(f64, f64)> = stops.iter().map(|s| (s.lat, s.lon)).collect();
     Ok(Json(RouteCoverage {
         rep_id: rep.id,

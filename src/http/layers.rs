@@ -10,7 +10,6 @@ use super::coverage::{StatusFilter, resolution, status_param, statuses};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
 use crate::db;
-use crate::domain::coverage;
 use crate::domain::layers::{self, collection, feature};
 use crate::domain::territory::multipolygon;
 use axum::extract::State;
@@ -201,11 +200,8 @@ async fn coverage_layer(
     let res = resolution(q.h3_res)?;
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    let period_days = (to - from).num_days() + 1;
     let root = auth.scope_root();
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, root, from).await?;
-    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, root, from, to).await?;
-    let cells = coverage::h3_figures(outlets.iter().map(|o| (&o.outlet, o.lat, o.lon)), &visits, period_days, res);
+    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to)).await?.cells(res);
     let features: Vec<Value> = cells
         .into_iter()
         .filter_map(|c| {
