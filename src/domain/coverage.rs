@@ -74,14 +74,25 @@ pub fn outlet_status(
     last_valid: Option<NaiveDate>,
     end: NaiveDate,
 ) -> OutletStatus {
+    status_of(o.required_visits, o.cycle_days, active_at_end, last_valid, end)
+}
+
+/// [`outlet_status`] from the tier's required visits per cycle of `cycle_days`.
+pub fn status_of(
+    required_visits: i32,
+    cycle_days: i32,
+    active_at_end: bool,
+    last_valid: Option<NaiveDate>,
+    end: NaiveDate,
+) -> OutletStatus {
     if !active_at_end {
         return OutletStatus::Closed;
     }
     let Some(last) = last_valid else { return OutletStatus::NeverVisited };
-    if o.required_visits <= 0 {
+    if required_visits <= 0 {
         return OutletStatus::Visited;
     }
-    let interval = f64::from(o.cycle_days.max(1)) / f64::from(o.required_visits);
+    let interval = f64::from(cycle_days.max(1)) / f64::from(required_visits);
     let age = (end - last).num_days() as f64;
     if age < interval {
         OutletStatus::Visited

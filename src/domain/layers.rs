@@ -5,6 +5,7 @@
 
 use geo::{Coord, LineString, MultiPolygon, Orient, Polygon, Simplify, orient::Direction};
 use h3o::CellIndex;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// A bounding box `min_lon,min_lat,max_lon,max_lat` in degrees (min lat <= max lat; min lon >
@@ -117,6 +118,63 @@ pub fn collection(features: Vec<Value>, truncated: bool) -> Value {
         fc["bbox"] = json!(b);
     }
     fc
+}
+
+/// A Point Feature, serialised straight to text (no JSON tree): the layers of many points.
+#[derive(Debug, Serialize)]
+pub struct PointFeature<P> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: i64,
+    pub geometry: PointGeometry,
+    pub properties: P,
+}
+
+/// An RFC 7946 Point: `[lon, lat]`.
+#[derive(Debug, Serialize)]
+pub struct PointGeometry {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub coordinates: [f64; 2],
+}
+
+impl<P> PointFeature<P> {
+    pub fn new(id: i64, lat: f64, lon: f64, properties: P) -> Self {
+        PointFeature {
+            kind: "Feature",
+            id,
+            geometry: PointGeometry { kind: "Point", coordinates: [lon, lat] },
+            properties,
+        }
+    }
+}
+
+/// A `FeatureCollection` of points as [`collection`] makes it (bounding box, count, `truncated`),
+/// with the members of `extra` beside them.
+#[derive(Debug, Serialize)]
+pub struct PointCollection<'a, P, E> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "numberReturned")]
+    number_returned: usize,
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bbox: Option<[f64; 4]>,
+    features: &'a [PointFeature<P>],
+    #[serde(flatten)]
+    extra: E,
+}
+
+impl<'a, P, E> PointCollection<'a, P, E> {
+    pub fn new(features: &'a [PointFeature<P>], truncated: bool, extra: E) -> Self {
+        let mut bbox: Option<[f64; 4]> = None;
+        for f in features {
+            let [x, y] = f.geometry.coordinates;
+            let b = bbox.get_or_insert([x, y, x, y]);
+            *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+        }
+        PointCollection { kind: "FeatureCollection", number_returned: features.len(), truncated, bbox, features, extra }
+    }
 }
 
 /// A Feature.

@@ -10,7 +10,6 @@ use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::domain::compliance::{self, FiguresSum, OutletFigures, ScopeOutlet, Tally};
 use crate::domain::coverage::{self, CellFigures, CorridorCoverage, H3_RESOLUTIONS, OutletStatus};
-use crate::domain::outlet::TierPolicy;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -125,6 +124,8 @@ pub(super) struct StatusFilter<'a> {
     pub status: Option<OutletStatus>,
     /// Most rows wanted: one more is returned when there are more.
     pub limit: usize,
+    /// Only count the outlets of each status (no rows, no limit).
+    pub counts_only: bool,
 }
 
 impl OutletStatusRow {
@@ -167,7 +168,7 @@ pub(super) async fn statuses(
     root: Option<i64>,
     (from, to): (NaiveDate, NaiveDate),
     f: StatusFilter<'_>,
-) -> Result<Vec<OutletStatusRow>, ApiError> {
+) -> Result<Statuses, ApiError> {
     let period_days = (to - from).num_days() + 1;
     let lookback_from = to - Duration::days(LAST_VISIT_LOOKBACK_DAYS - 1);
     let wanted = f.limit.saturating_add(1);
@@ -205,92 +206,102 @@ pub(super) async fn statuses(
         db::tiers::list(&state.db, org_id),
         state.index.org(org_id),
     )?;
-    let policies: HashMap<String, TierPolicy> = policies.into_iter().map(|p| (p.tier.clone(), p)).collect();
-    // From the index: the selected outlets whose current status already held at the period's end,
-    // and the ids of the others.
-    let mut known: Vec<(ScopeOutlet, &'static str, OutletStatusRow)> = Vec::new();
+    // From memory: the selected outlets whose current status already held at the period's end;
+    // the ids of the others are set aside for the history.
     let mut changed_since: Vec<i64> = Vec::new();
-    {
-        let ix = crate::index::registry::read(&index);
-        let ids = if let Some([x0, y0, x1, y1]) = f.bbox {
-            ix.within_bbox(x0, y0, x1, y1)
-        } else {
-            let mut ids: Vec<i64> = ix.iter().map(|o| o.id).collect();
-            ids.sort_unstable();
-            ids
-        };
-        for id in ids {
-            let Some(o) = ix.get(id) else { continue };
-            let Some(l) = o.label.as_deref() else { continue };
-            if subtree.as_ref().is_some_and(|s| !o.territory_id.is_some_and(|t| s.contains(&t)))
-                || f.tier.is_some_and(|t| *l.tier != *t)
-                || f.channel_type.is_some_and(|c| *l.channel_type != *c)
-            {
-                continue;
-            }
-            if l.status_since > end_at {
-                changed_since.push(id);
-                continue;
-            }
-            let Some(p) = policies.get(&*l.tier) else { continue };
-            let outlet = ScopeOutlet {
-                id,
-                tier: l.tier.to_string(),
-                channel_type: l.channel_type.to_string(),
-                status_at_start: String::new(),
-                required_visits: p.required_visits,
-                cycle_days: p.cycle_days,
-                min_dwell_s: p.min_dwell_s,
-            };
-            let row = OutletStatusRow {
-                outlet_id: id,
-                code: l.code.to_string(),
-                name: l.name.to_string(),
-                tier: outlet.tier.clone(),
-                channel_type: outlet.channel_type.clone(),
-                lat: o.lat,
-                lon: o.lon,
-                status: if o.active { OutletStatus::Visited } else { OutletStatus::Closed },
-                last_valid_visit: None,
-                valid_visits: 0,
-                required_visits: outlet.required_in(period_days),
-            };
-            known.push((outlet, if o.active { "active" } else { "closed" }, row));
-        }
-    }
-    let counted = state
+    let scanned = state
         .ledgers
         .with(org_id, |ledger| {
-            ledger.covers(lookback_from).then(|| {
-                known
-                    .iter()
-                    .map(|(o, _, _)| (ledger.last_in(o.id, lookback_from, to), ledger.visits_in(o.id, from, to).len()))
-                    .collect::<Vec<_>>()
-            })
+            if !ledger.covers(lookback_from) {
+                return None;
+            }
+            let ix = crate::index::registry::read(&index);
+            let ids = if let Some([x0, y0, x1, y1]) = f.bbox {
+                ix.within_bbox(x0, y0, x1, y1)
+            } else {
+                let mut ids: Vec<i64> = ix.iter().map(|o| o.id).collect();
+                ids.sort_unstable();
+                ids
+            };
+            let mut found = Statuses::default();
+            for id in ids {
+                let Some(o) = ix.get(id) else { continue };
+                let Some(l) = o.label.as_deref() else { continue };
+                if subtree.as_ref().is_some_and(|s| !o.territory_id.is_some_and(|t| s.contains(&t)))
+                    || f.tier.is_some_and(|t| *l.tier != *t)
+                    || f.channel_type.is_some_and(|c| *l.channel_type != *c)
+                {
+                    continue;
+                }
+                if l.status_since > end_at {
+                    changed_since.push(id);
+                    continue;
+                }
+                let Some(p) = policies.iter().find(|p| *p.tier == *l.tier) else { continue };
+                let last_valid = ledger.last_in(id, lookback_from, to);
+                let status = coverage::status_of(p.required_visits, p.cycle_days, o.active, last_valid, to);
+                if f.status.is_some_and(|s| s != status) {
+                    continue;
+                }
+                if f.counts_only {
+                    *found.counts.entry(status).or_default() += 1;
+                    continue;
+                }
+                found.rows.push(OutletStatusRow {
+                    outlet_id: id,
+                    code: l.code.to_string(),
+                    name: l.name.to_string(),
+                    tier: l.tier.to_string(),
+                    channel_type: l.channel_type.to_string(),
+                    lat: o.lat,
+                    lon: o.lon,
+                    status,
+                    last_valid_visit: last_valid,
+                    valid_visits: ledger.visits_in(id, from, to).len(),
+                    required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
+                });
+                if found.rows.len() >= wanted {
+                    // Outlets set aside further on in id order would come after these.
+                    break;
+                }
+            }
+            Some(found)
         })
         .await?
         .flatten();
-    let Some(counted) = counted else { return from_db(select, wanted).await };
-    let mut rows: Vec<OutletStatusRow> = Vec::with_capacity(known.len());
-    for ((outlet, status_at_end, mut row), (last_valid, in_period)) in known.into_iter().zip(counted) {
-        row.status = coverage::outlet_status(&outlet, status_at_end == "active", last_valid, to);
-        row.last_valid_visit = last_valid;
-        row.valid_visits = in_period;
-        if f.status.is_none_or(|s| s == row.status) {
-            rows.push(row);
-            if f.status.is_none() && rows.len() >= wanted {
-                break;
-            }
-        }
-    }
+    let Some(mut found) = scanned else { return Ok(Statuses::of(from_db(select, wanted).await?, f)) };
     if !changed_since.is_empty() {
         let history =
             from_db(db::compliance::StatusSelection { ids: Some(&changed_since), ..select }, usize::MAX).await?;
-        rows.extend(history);
-        rows.sort_unstable_by_key(|r| r.outlet_id);
+        let history = Statuses::of(history, f);
+        for (status, n) in history.counts {
+            *found.counts.entry(status).or_default() += n;
+        }
+        found.rows.extend(history.rows);
+        found.rows.sort_unstable_by_key(|r| r.outlet_id);
     }
-    rows.truncate(wanted);
-    Ok(rows)
+    found.rows.truncate(wanted);
+    Ok(found)
+}
+
+/// What [`statuses`] found: the rows, or with [`StatusFilter::counts_only`] how many of each status.
+#[derive(Default)]
+pub(super) struct Statuses {
+    pub rows: Vec<OutletStatusRow>,
+    pub counts: BTreeMap<OutletStatus, usize>,
+}
+
+impl Statuses {
+    fn of(rows: Vec<OutletStatusRow>, f: StatusFilter<'_>) -> Statuses {
+        if !f.counts_only {
+            return Statuses { rows, counts: BTreeMap::new() };
+        }
+        let mut counts = BTreeMap::new();
+        for r in rows {
+            *counts.entry(r.status).or_default() += 1;
+        }
+        Statuses { rows: Vec::new(), counts }
+    }
 }
 
 /// One outlet of U (active at the start of the period) in a coverage scope, with what its figures
@@ -311,18 +322,16 @@ pub(super) struct Tallies {
     pub outlets: Vec<ScopeTally>,
     /// Tier and channel type names.
     pub names: Vec<String>,
-    index_of: HashMap<String, u16>,
 }
 
 impl Tallies {
+    /// The index of a name (a handful of tiers and channel types: a linear search beats hashing).
     fn name(&mut self, s: &str) -> u16 {
-        if let Some(i) = self.index_of.get(s) {
-            return *i;
+        if let Some(i) = self.names.iter().position(|n| n == s) {
+            return i as u16;
         }
-        let i = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
         self.names.push(s.to_owned());
-        self.index_of.insert(s.to_owned(), i);
-        i
+        (self.names.len() - 1) as u16
     }
 
     /// The figures of all of them.
@@ -379,7 +388,6 @@ pub(super) async fn tallies(
         db::tiers::list(&state.db, org_id),
         state.index.org(org_id),
     )?;
-    let policies: HashMap<String, TierPolicy> = policies.into_iter().map(|p| (p.tier.clone(), p)).collect();
     // The outlets in scope by id, and those whose status at the start has to be read.
     let (mut in_scope, mut changed_since) = (Vec::new(), Vec::new());
     {
@@ -416,7 +424,7 @@ pub(super) async fn tallies(
             for id in &in_scope {
                 let Some(o) = ix.get(*id) else { continue };
                 let Some(l) = o.label.as_deref() else { continue };
-                let Some(p) = policies.get(&*l.tier) else { continue };
+                let Some(p) = policies.iter().find(|p| *p.tier == *l.tier) else { continue };
                 let visits = ledger.visits_in(*id, from, to);
                 let tally = Tally {
                     required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
@@ -476,9 +484,9 @@ async fn territory_coverage(
         .map(|c| ChildCoverage { outlets: tallies.of_child(c.id), territory_id: c.id, code: c.code, name: c.name })
         .collect();
     let mut status_counts: BTreeMap<OutletStatus, usize> = OutletStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    let all = StatusFilter { limit: usize::MAX, ..StatusFilter::default() };
-    for row in statuses(&state, auth.org_id, Some(t.id), (from, to), all).await? {
-        *status_counts.entry(row.status).or_default() += 1;
+    let all = StatusFilter { limit: usize::MAX, counts_only: true, ..StatusFilter::default() };
+    for (status, n) in statuses(&state, auth.org_id, Some(t.id), (from, to), all).await?.counts {
+        *status_counts.entry(status).or_default() += n;
     }
     Ok(Json(TerritoryCoverage {
         territory_id: t.id,
@@ -550,7 +558,7 @@ async fn outlet_status(
     }
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let filter = StatusFilter { status: wanted, limit: usize::MAX, ..StatusFilter::default() };
-    let rows = statuses(&state, auth.org_id, Some(t.id), (from, to), filter).await?;
+    let rows = statuses(&state, auth.org_id, Some(t.id), (from, to), filter).await?.rows;
     let total = rows.len();
     let outlets = rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize).collect();
     Ok(Json(OutletStatusPage { territory_id: t.id, from, to, total, outlets }))

@@ -10,13 +10,14 @@ use super::coverage::{StatusFilter, resolution, status_param, statuses};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
 use crate::db;
-use crate::domain::layers::{self, collection, feature};
+use crate::domain::coverage::OutletStatus;
+use crate::domain::layers::{self, PointCollection, PointFeature, collection, feature};
 use crate::domain::territory::multipolygon;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
@@ -89,8 +90,12 @@ fn capped(mut features: Vec<Value>, limit: usize) -> Value {
 /// The layer as `application/geo+json` with a weak `ETag` of its content; 304 when the client
 /// already holds it (`If-None-Match`).
 fn reply(headers: &HeaderMap, body: &Value) -> Response {
-    let bytes = body.to_string();
-    let digest = Sha256::digest(bytes.as_bytes());
+    reply_bytes(headers, body.to_string().into_bytes())
+}
+
+/// [`reply`] for a body already serialised.
+fn reply_bytes(headers: &HeaderMap, bytes: Vec<u8>) -> Response {
+    let digest = Sha256::digest(&bytes);
     // Weak: the same content is served plain, gzip or br (RFC 9110 8.8.1).
     let tag = format!("\"{}\"", hex::encode(&digest[..16]));
     let held = headers
@@ -148,25 +153,43 @@ async fn outlets_layer(
         channel_type: q.channel_type.as_deref(),
         status: wanted,
         limit,
+        counts_only: false,
     };
-    let features: Vec<Value> = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter)
-        .await?
-        .into_iter()
+    let rows = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter).await?.rows;
+    let truncated = rows.len() > limit;
+    let features: Vec<PointFeature<OutletProperties>> = rows
+        .iter()
+        .take(limit)
         .map(|o| {
-            feature(
-                o.outlet_id,
-                layers::point_geometry(o.lat, o.lon),
-                json!({
-                    "code": o.code, "name": o.name, "tier": o.tier, "channel_type": o.channel_type,
-                    "status": o.status, "last_valid_visit": o.last_valid_visit,
-                    "valid_visits": o.valid_visits, "required_visits": o.required_visits,
-                }),
-            )
+            let properties = OutletProperties {
+                code: &o.code,
+                name: &o.name,
+                tier: &o.tier,
+                channel_type: &o.channel_type,
+                status: o.status,
+                last_valid_visit: o.last_valid_visit,
+                valid_visits: o.valid_visits,
+                required_visits: o.required_visits,
+            };
+            PointFeature::new(o.outlet_id, o.lat, o.lon, properties)
         })
         .collect();
-    let mut body = capped(features, limit);
-    body["period"] = json!({"from": from, "to": to});
-    Ok(reply(&headers, &body))
+    let body = PointCollection::new(&features, truncated, json!({"period": {"from": from, "to": to}}));
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(reply_bytes(&headers, bytes))
+}
+
+/// What the outlet layer says of an outlet.
+#[derive(Serialize)]
+struct OutletProperties<'a> {
+    code: &'a str,
+    name: &'a str,
+    tier: &'a str,
+    channel_type: &'a str,
+    status: OutletStatus,
+    last_valid_visit: Option<NaiveDate>,
+    valid_visits: usize,
+    required_visits: f64,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -76,6 +76,7 @@ async fn outlets_tile(
     let filter = StatusFilter { bbox: Some(tiles::bounds(z, x, y)), limit: usize::MAX, ..StatusFilter::default() };
     let points: Vec<TilePoint> = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter)
         .await?
+        .rows
         .into_iter()
         .filter_map(|o| {
             let at = tiles::to_tile(o.lat, o.lon, z, x, y)?;
