@@ -37,6 +37,14 @@ pub fn bounds(z: u8, x: u32, y: u32) -> [f64; 4] {
     [x / n * 360.0 - 180.0, lat_of((y + 1.0) / n), (x + 1.0) / n * 360.0 - 180.0, lat_of(y / n)]
 }
 
+/// The position in tile `z/x/y` coordinates, y down, also outside the tile (rounded).
+pub fn to_tile_unclipped(lat: f64, lon: f64, z: u8, x: u32, y: u32) -> (i32, i32) {
+    let n = f64::from(1u32 << z.min(31));
+    let (wx, wy) = world(lat, lon);
+    let (tx, ty) = ((wx * n - f64::from(x)) * f64::from(EXTENT), (wy * n - f64::from(y)) * f64::from(EXTENT));
+    (tx.round() as i32, ty.round() as i32)
+}
+
 /// The position in tile `z/x/y` coordinates (0..[`EXTENT`], y down); `None` outside the tile.
 pub fn to_tile(lat: f64, lon: f64, z: u8, x: u32, y: u32) -> Option<(i32, i32)> {
     let n = f64::from(1u32 << z.min(31));
@@ -61,22 +69,79 @@ pub struct TilePoint {
 
 /// A tile of one layer of points, as MVT protobuf bytes.
 pub fn encode_points(layer: &str, points: Vec<TilePoint>) -> Vec<u8> {
+    encode(
+        layer,
+        points.into_iter().map(|p| {
+            // MoveTo, one point (MVT 4.3).
+            (p.id, GeomType::Point, vec![command(1, 1), zigzag(p.at.0), zigzag(p.at.1)], p.properties)
+        }),
+    )
+}
+
+/// A polygon feature of a tile layer: one exterior ring in tile coordinates (unclipped: a ring may
+/// reach beyond the tile, clients clip), not repeating its first vertex.
+#[derive(Debug, Clone)]
+pub struct TilePolygon {
+    pub id: u64,
+    pub ring: Vec<(i32, i32)>,
+    pub properties: Vec<(&'static str, TileValue)>,
+}
+
+/// A tile of one layer of polygons, as MVT protobuf bytes: each ring wound as MVT 4.3.4.4 wants an
+/// exterior ring (positive surveyor's area in tile coordinates, clockwise on screen).
+pub fn encode_polygons(layer: &str, polygons: Vec<TilePolygon>) -> Vec<u8> {
+    encode(
+        layer,
+        polygons.into_iter().filter_map(|p| {
+            let mut ring = p.ring;
+            ring.dedup();
+            while ring.len() > 1 && ring.first() == ring.last() {
+                ring.pop();
+            }
+            if ring.len() < 3 {
+                return None;
+            }
+            let twice_area: i64 = (0..ring.len())
+                .map(|i| {
+                    let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
+                    i64::from(a.0) * i64::from(b.1) - i64::from(b.0) * i64::from(a.1)
+                })
+                .sum();
+            if twice_area == 0 {
+                return None;
+            }
+            if twice_area < 0 {
+                ring.reverse();
+            }
+            let mut geometry = vec![command(1, 1), zigzag(ring[0].0), zigzag(ring[0].1)];
+            geometry.push(command(2, ring.len() as u32 - 1));
+            for w in ring.windows(2) {
+                geometry.extend([zigzag(w[1].0 - w[0].0), zigzag(w[1].1 - w[0].1)]);
+            }
+            geometry.push(command(7, 1));
+            Some((p.id, GeomType::Polygon, geometry, p.properties))
+        }),
+    )
+}
+
+/// An MVT command integer (4.3.1).
+fn command(id: u32, count: u32) -> u32 {
+    (count << 3) | id
+}
+
+fn encode(
+    layer: &str,
+    features: impl Iterator<Item = (u64, GeomType, Vec<u32>, Vec<(&'static str, TileValue)>)>,
+) -> Vec<u8> {
     let mut tags = TagsBuilder::new();
-    let features = points
-        .into_iter()
-        .map(|p| {
+    let features = features
+        .map(|(id, kind, geometry, properties)| {
             let mut feature_tags = Vec::new();
-            for (k, v) in p.properties {
+            for (k, v) in properties {
                 let (ki, vi) = tags.insert_ref(k, v);
                 feature_tags.extend([ki, vi]);
             }
-            Feature {
-                id: Some(p.id),
-                tags: feature_tags,
-                r#type: Some(GeomType::Point as i32),
-                // MoveTo, one point (MVT 4.3).
-                geometry: vec![(1 << 3) | 1, zigzag(p.at.0), zigzag(p.at.1)],
-            }
+            Feature { id: Some(id), tags: feature_tags, r#type: Some(kind as i32), geometry }
         })
         .collect();
     let (keys, values) = tags.into_tags();
@@ -128,5 +193,24 @@ mod tests {
         assert_eq!(layer.features[0].geometry, vec![9, 20, 40]);
         assert_eq!(layer.keys, vec!["code".to_owned()]);
         assert_eq!(layer.values[layer.features[1].tags[1] as usize].string_value.as_deref(), Some("O8"));
+    }
+
+    #[test]
+    fn polygon_rings_are_wound_as_exterior_rings_and_closed() {
+        // Counter-clockwise on screen (negative area with y down): reversed to clockwise.
+        let ccw = vec![(0, 0), (0, 10), (10, 10), (10, 0), (0, 0)];
+        let bytes = encode_polygons(
+            "cells",
+            vec![
+                TilePolygon { id: 1, ring: ccw, properties: vec![] },
+                TilePolygon { id: 2, ring: vec![(5, 5), (5, 5), (6, 6)], properties: vec![] },
+            ],
+        );
+        let tile = Tile::decode(bytes.as_slice()).expect("decodes");
+        let features = &tile.layers[0].features;
+        assert_eq!(features.len(), 1, "a degenerate ring is left out");
+        assert_eq!(features[0].r#type, Some(GeomType::Polygon as i32));
+        // The reversed ring (10,0) (10,10) (0,10) (0,0): MoveTo, LineTo x3 (deltas), ClosePath.
+        assert_eq!(features[0].geometry, vec![9, 20, 0, 26, 0, 20, 19, 0, 0, 19, 15]);
     }
 }

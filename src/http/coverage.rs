@@ -375,6 +375,7 @@ pub(super) async fn tallies(
     org_id: i64,
     root: Option<i64>,
     (from, to): (NaiveDate, NaiveDate),
+    bbox: Option<[f64; 4]>,
 ) -> Result<Tallies, ApiError> {
     let period_days = (to - from).num_days() + 1;
     let (start_at, children, policies, index) = tokio::try_join!(
@@ -392,7 +393,12 @@ pub(super) async fn tallies(
     let (mut in_scope, mut changed_since) = (Vec::new(), Vec::new());
     {
         let ix = crate::index::registry::read(&index);
-        for o in ix.iter() {
+        let in_box = bbox.map(|[x0, y0, x1, y1]| ix.within_bbox(x0, y0, x1, y1));
+        let outlets: Box<dyn Iterator<Item = &crate::index::outlets::IndexedOutlet>> = match &in_box {
+            Some(ids) => Box::new(ids.iter().filter_map(|id| ix.get(*id))),
+            None => Box::new(ix.iter()),
+        };
+        for o in outlets {
             let Some(l) = o.label.as_deref() else { continue };
             if children.as_ref().is_some_and(|c| !o.territory_id.is_some_and(|t| c.contains_key(&t))) {
                 continue;
@@ -448,8 +454,16 @@ pub(super) async fn tallies(
     let scope: Vec<ScopeOutlet> = outlets.iter().map(|o| o.outlet.clone()).collect();
     let by_id: HashMap<i64, &db::compliance::SubtreeOutlet> = outlets.iter().map(|o| (o.outlet.id, o)).collect();
     let mut t = Tallies::default();
+    let in_box = |lat: f64, lon: f64| {
+        bbox.is_none_or(|[x0, y0, x1, y1]| {
+            (y0..=y1).contains(&lat) && if x0 <= x1 { (x0..=x1).contains(&lon) } else { lon >= x0 || lon <= x1 }
+        })
+    };
     for (o, tally) in compliance::tallies(&scope, &visits, period_days) {
         let s = by_id[&o.id];
+        if !in_box(s.lat, s.lon) {
+            continue;
+        }
         let (tier, channel_type) = (t.name(&o.tier), t.name(&o.channel_type));
         t.outlets.push(ScopeTally { lat: s.lat, lon: s.lon, tier, channel_type, child_id: s.child_id, tally });
     }
@@ -476,7 +490,7 @@ async fn territory_coverage(
     let res = resolution(q.h3_res)?;
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let period_days = (to - from).num_days() + 1;
-    let tallies = tallies(&state, auth.org_id, Some(t.id), (from, to)).await?;
+    let tallies = tallies(&state, auth.org_id, Some(t.id), (from, to), None).await?;
     let cells = tallies.cells(res);
     let children = db::territories::children(&state.db, auth.org_id, t.id)
         .await?

@@ -175,7 +175,8 @@ async fn outlets_layer(
         })
         .collect();
     let body = PointCollection::new(&features, truncated, json!({"period": {"from": from, "to": to}}));
-    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(256 + features.len() * 320);
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(reply_bytes(&headers, bytes))
 }
 
@@ -224,7 +225,7 @@ async fn coverage_layer(
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let root = auth.scope_root();
-    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to)).await?.cells(res);
+    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to), None).await?.cells(res);
     let features: Vec<Value> = cells
         .into_iter()
         .filter_map(|c| {

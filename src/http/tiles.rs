@@ -1,13 +1,14 @@
 //! Mapbox Vector Tiles of the outlets with their period status (`/tiles/outlets/{z}/{x}/{y}.mvt`)
-//! and the layer's TileJSON (`/tiles/outlets.json`), for the zoom levels where GeoJSON would be
-//! too large. Same token and scope as the GeoJSON layers.
+//! and of the H3 coverage hexagons with their figures (`/tiles/coverage/{z}/{x}/{y}.mvt`), with
+//! each layer's TileJSON (`/tiles/outlets.json`, `/tiles/coverage.json`), for the zoom levels
+//! where GeoJSON would be too large. Same token and scope as the GeoJSON layers.
 
 use super::AppState;
 use super::auth::{Can, p};
 use super::coverage::{StatusFilter, statuses};
 use super::error::ApiError;
 use super::extract::Query;
-use crate::domain::tiles::{self, TilePoint};
+use crate::domain::tiles::{self, TilePoint, TilePolygon};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -19,7 +20,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/tiles/outlets.json", get(tilejson)).route("/tiles/outlets/{z}/{x}/{y}", get(outlets_tile))
+    Router::new()
+        .route("/tiles/outlets.json", get(tilejson))
+        .route("/tiles/outlets/{z}/{x}/{y}", get(outlets_tile))
+        .route("/tiles/coverage.json", get(coverage_tilejson))
+        .route("/tiles/coverage/{z}/{x}/{y}", get(coverage_tile))
 }
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
@@ -61,16 +66,7 @@ async fn outlets_tile(
     Path((z, x, y)): Path<(u8, u32, String)>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, ApiError> {
-    let y: u32 = y
-        .strip_suffix(".mvt")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::field("y", "expected the tile row followed by .mvt"))?;
-    if !tiles::valid(z, x, y) {
-        return Err(ApiError::field(
-            "z",
-            format!("no tile {z}/{x}/{y}: zoom 0-{}, x and y below 2^zoom", tiles::MAX_ZOOM),
-        ));
-    }
+    let y = tile_row(z, x, &y)?;
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let filter = StatusFilter { bbox: Some(tiles::bounds(z, x, y)), limit: usize::MAX, ..StatusFilter::default() };
@@ -94,5 +90,160 @@ async fn outlets_tile(
         })
         .collect();
     let bytes = tiles::encode_points("outlets", points);
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(MVT))], bytes).into_response())
+}
+
+/// The tile row of a `{y}.mvt` path segment, once `z/x/y` is known to be a tile.
+fn tile_row(z: u8, x: u32, y: &str) -> Result<u32, ApiError> {
+    let y: u32 = y
+        .strip_suffix(".mvt")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::field("y", "expected the tile row followed by .mvt"))?;
+    if !tiles::valid(z, x, y) {
+        return Err(ApiError::field(
+            "z",
+            format!("no tile {z}/{x}/{y}: zoom 0-{}, x and y below 2^zoom", tiles::MAX_ZOOM),
+        ));
+    }
+    Ok(y)
+}
+
+/// The H3 resolution coverage tiles use at zoom `z` when none is asked for: cells of a few
+/// pixels to a few tens of pixels across.
+fn resolution_for_zoom(z: u8) -> u8 {
+    match z {
+        0..=6 => 5,
+        7..=8 => 6,
+        9..=10 => 7,
+        11..=12 => 8,
+        13 => 9,
+        _ => 10,
+    }
+}
+
+#[derive(Deserialize)]
+struct CoverageTileQuery {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    /// H3 resolution 5-10; default by zoom.
+    h3_res: Option<u8>,
+}
+
+/// TileJSON 3.0.0 of the coverage hexagons layer.
+async fn coverage_tilejson(_auth: Can<p::ReadTeamCompliance>, headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    let body = json!({
+        "tilejson": "3.0.0",
+        "name": "coverage",
+        "description": "H3 cells holding outlets active at the start of the period (?from=&to=, default today; \
+                        ?h3_res=5-10, default by zoom) with their outlet figures and white space",
+        "tiles": [format!("{scheme}://{host}/tiles/coverage/{{z}}/{{x}}/{{y}}.mvt")],
+        "minzoom": 0,
+        "maxzoom": tiles::MAX_ZOOM,
+        "bounds": [-180.0, -85.051_128_78, 180.0, 85.051_128_78],
+        "vector_layers": [{
+            "id": "coverage",
+            "fields": {"cell": "String: H3 index", "active_outlets": "Number", "visited_outlets": "Number",
+                       "coverage_pct": "Number", "frequency_compliance_pct": "Number",
+                       "dwell_compliance_pct": "Number (absent without valid visits)",
+                       "white_space": "Boolean"},
+        }],
+    });
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
+}
+
+/// One tile of the H3 cells (at `h3_res`, default by zoom) holding outlets of U in the caller's
+/// scope, each a polygon with the cell's outlet figures for the period and `white_space`. A cell
+/// on the tile's edge is in every tile it meets, with the figures of all its outlets; a cell under
+/// two tile units across is drawn as a square of two units.
+async fn coverage_tile(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    Path((z, x, y)): Path<(u8, u32, String)>,
+    Query(q): Query<CoverageTileQuery>,
+) -> Result<Response, ApiError> {
+    let y = tile_row(z, x, &y)?;
+    let res = super::coverage::resolution(Some(q.h3_res.unwrap_or_else(|| resolution_for_zoom(z))))?;
+    let (from, to) =
+        super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
+    // The outlets of every cell meeting the tile lie within two cell edges of it.
+    let [west, south, east, north] = tiles::bounds(z, x, y);
+    let margin_lat = 2.0 * res.edge_length_km() / 111.195;
+    let widest = south.abs().max(north.abs()).min(85.0).to_radians().cos();
+    let margin_lon = (margin_lat / widest).min(180.0);
+    let (south, north) = ((south - margin_lat).max(-89.999), (north + margin_lat).min(89.999));
+    let wrap = |lon: f64| {
+        if lon < -180.0 {
+            lon + 360.0
+        } else if lon > 180.0 {
+            lon - 360.0
+        } else {
+            lon
+        }
+    };
+    let bbox = if east - west + 2.0 * margin_lon >= 360.0 {
+        [-180.0, south, 180.0, north]
+    } else {
+        [wrap(west - margin_lon), south, wrap(east + margin_lon), north]
+    };
+    let cells =
+        super::coverage::tallies(&state, auth.org_id, auth.scope_root(), (from, to), Some(bbox)).await?.cells(res);
+    let polygons: Vec<TilePolygon> = cells
+        .into_iter()
+        .filter_map(|c| {
+            let cell: h3o::CellIndex = c.cell.parse().ok()?;
+            let boundary = cell.boundary();
+            // A cell across the antimeridian is drawn on the tile's side of it.
+            let crosses = boundary.iter().any(|v| v.lng() > 90.0) && boundary.iter().any(|v| v.lng() < -90.0);
+            let eastern = 2 * u64::from(x) + 1 >= 1u64 << z;
+            let ring: Vec<(i32, i32)> = boundary
+                .iter()
+                .map(|v| {
+                    let lon = match (crosses, eastern) {
+                        (true, true) if v.lng() < 0.0 => v.lng() + 360.0,
+                        (true, false) if v.lng() > 0.0 => v.lng() - 360.0,
+                        _ => v.lng(),
+                    };
+                    tiles::to_tile_unclipped(v.lat(), lon, z, x, y)
+                })
+                .collect();
+            let extent = tiles::EXTENT as i32;
+            let (x0, x1) = (ring.iter().map(|p| p.0).min()?, ring.iter().map(|p| p.0).max()?);
+            let (y0, y1) = (ring.iter().map(|p| p.1).min()?, ring.iter().map(|p| p.1).max()?);
+            // A cell under two tile units across (coarse zooms) is drawn as a square of two units.
+            let ring = if x1 - x0 < 2 && y1 - y0 < 2 {
+                let (cx, cy) = ((x0 + x1) / 2, (y0 + y1) / 2);
+                vec![(cx - 1, cy - 1), (cx + 1, cy - 1), (cx + 1, cy + 1), (cx - 1, cy + 1)]
+            } else {
+                ring
+            };
+            let meets = ring.iter().map(|p| p.0).min()? < extent
+                && ring.iter().map(|p| p.0).max()? >= 0
+                && ring.iter().map(|p| p.1).min()? < extent
+                && ring.iter().map(|p| p.1).max()? >= 0;
+            if !meets {
+                return None;
+            }
+            let figures = &c.figures;
+            let mut properties = vec![
+                ("cell", TileValue::Str(c.cell.clone())),
+                ("active_outlets", TileValue::Uint(figures.active_outlets as u64)),
+                ("visited_outlets", TileValue::Uint(figures.visited_outlets as u64)),
+                ("white_space", TileValue::Bool(c.white_space)),
+            ];
+            for (k, v) in [
+                ("coverage_pct", figures.coverage_pct),
+                ("frequency_compliance_pct", figures.frequency_compliance_pct),
+                ("dwell_compliance_pct", figures.dwell_compliance_pct),
+            ] {
+                if let Some(v) = v {
+                    properties.push((k, TileValue::Double(v)));
+                }
+            }
+            Some(TilePolygon { id: u64::from(cell), ring, properties })
+        })
+        .collect();
+    let bytes = tiles::encode_polygons("coverage", polygons);
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(MVT))], bytes).into_response())
 }

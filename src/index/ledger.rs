@@ -38,7 +38,7 @@ pub struct Counted {
 /// The counted visits of one org's outlets on the local days from `horizon` on.
 #[derive(Debug)]
 pub struct Ledger {
-    by_outlet: HashMap<i64, Vec<Counted>>,
+    by_outlet: foldhash::HashMap<i64, Vec<Counted>>,
     /// The first local day held; visits before it are not in the ledger.
     pub horizon: NaiveDate,
     cursor: i64,
@@ -147,7 +147,7 @@ impl Ledgers {
         .bind(horizon)
         .fetch_all(&self.pool)
         .await?;
-        let mut ledger = Ledger { by_outlet: HashMap::new(), horizon, cursor, synced_at: Instant::now() };
+        let mut ledger = Ledger { by_outlet: foldhash::HashMap::default(), horizon, cursor, synced_at: Instant::now() };
         ledger.insert(rows);
         Ok(ledger)
     }
@@ -205,7 +205,8 @@ mod tests {
     }
 
     fn ledger(rows: Vec<(i64, NaiveDate, i32)>) -> Ledger {
-        let mut l = Ledger { by_outlet: HashMap::new(), horizon: d(1), cursor: 0, synced_at: Instant::now() };
+        let mut l =
+            Ledger { by_outlet: foldhash::HashMap::default(), horizon: d(1), cursor: 0, synced_at: Instant::now() };
         l.insert(rows);
         l
     }

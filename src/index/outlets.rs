@@ -71,7 +71,7 @@ pub const MIN_CELL_RES: Resolution = Resolution::Five;
 /// Spatial index of one org's outlets.
 #[derive(Debug)]
 pub struct OutletIndex {
-    by_id: HashMap<i64, IndexedOutlet>,
+    by_id: foldhash::HashMap<i64, IndexedOutlet>,
     /// (cell at [`MAX_CELL_RES`], outlet id)
     cells: BTreeSet<(u64, i64)>,
     /// Packed positions as of the last rebuild; outlets changed since are marked stale there and
@@ -105,7 +105,7 @@ fn node(o: &IndexedOutlet) -> Node {
 }
 
 /// The packed k-nearest snapshot of a set of outlets.
-fn snapshot_of(by_id: &HashMap<i64, IndexedOutlet>) -> Option<Snapshot> {
+fn snapshot_of(by_id: &foldhash::HashMap<i64, IndexedOutlet>) -> Option<Snapshot> {
     Snapshot::build(by_id.values().map(|o| (unit_xyz(o.lat, o.lon), o.id, [o.lat, o.lon])).collect())
 }
 
@@ -116,7 +116,7 @@ fn cell_of(o: &IndexedOutlet) -> Option<u64> {
 impl OutletIndex {
     /// Builds the index in one pass.
     pub fn build(outlets: impl IntoIterator<Item = IndexedOutlet>) -> Self {
-        let by_id: HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
+        let by_id: foldhash::HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
         // Two cores' worth: the packed snapshot builds while the cell map does.
         let (snapshot, cells) = std::thread::scope(|s| {
             let snapshot = s.spawn(|| snapshot_of(&by_id));
