@@ -10,6 +10,9 @@ use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::domain::compliance::{self, FiguresSum, OutletFigures, ScopeOutlet, Tally};
 use crate::domain::coverage::{self, CellFigures, CorridorCoverage, H3_RESOLUTIONS, OutletStatus};
+use crate::domain::outlet::CHANNEL_TYPES;
+use crate::index::ledger::Ledger;
+use crate::index::outlets::IndexedOutlet;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -307,6 +310,7 @@ impl Statuses {
 /// One outlet of U (active at the start of the period) in a coverage scope, with what its figures
 /// are grouped by; `tier` and `channel_type` index [`Tallies::names`].
 pub(super) struct ScopeTally {
+    pub id: i64,
     pub lat: f64,
     pub lon: f64,
     pub tier: u16,
@@ -389,35 +393,38 @@ pub(super) async fn tallies(
         db::tiers::list(&state.db, org_id),
         state.index.org(org_id),
     )?;
-    // The outlets in scope by id, and those whose status at the start has to be read.
-    let (mut in_scope, mut changed_since) = (Vec::new(), Vec::new());
-    {
-        let ix = crate::index::registry::read(&index);
-        let in_box = bbox.map(|[x0, y0, x1, y1]| ix.within_bbox(x0, y0, x1, y1));
-        let outlets: Box<dyn Iterator<Item = &crate::index::outlets::IndexedOutlet>> = match &in_box {
-            Some(ids) => Box::new(ids.iter().filter_map(|id| ix.get(*id))),
-            None => Box::new(ix.iter()),
+    // Names: the tiers in policy order, then the channel types.
+    let names: Vec<String> =
+        policies.iter().map(|p| p.tier.clone()).chain(CHANNEL_TYPES.iter().map(|c| (*c).to_owned())).collect();
+    let tally_of = |ledger: &Ledger, o: &IndexedOutlet, t: &mut Tallies| {
+        let l = o.label.as_deref()?;
+        let tier = policies.iter().position(|p| *p.tier == *l.tier)?;
+        let p = &policies[tier];
+        let visits = ledger.visits_in(o.id, from, to);
+        let tally = Tally {
+            required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
+            valid_visits: visits.len(),
+            dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
         };
-        for o in outlets {
-            let Some(l) = o.label.as_deref() else { continue };
-            if children.as_ref().is_some_and(|c| !o.territory_id.is_some_and(|t| c.contains_key(&t))) {
-                continue;
-            }
-            if l.status_since > start_at {
-                changed_since.push(o.id);
-            } else if o.active {
-                in_scope.push(o.id);
-            }
-        }
-    }
-    if !changed_since.is_empty() {
-        let select = db::compliance::StatusSelection { root, ids: Some(&changed_since), ..Default::default() };
-        let day_before = from - Duration::days(1);
-        let rows =
-            db::compliance::outlet_statuses(&state.db, org_id, select, (day_before, day_before), 1, i64::MAX).await?;
-        in_scope.extend(rows.into_iter().filter(|r| r.status_at_end == "active").map(|r| r.id));
-    }
-    in_scope.sort_unstable();
+        let channel_type = match CHANNEL_TYPES.iter().position(|c| **c == *l.channel_type) {
+            Some(c) => (policies.len() + c) as u16,
+            None => t.name(&l.channel_type),
+        };
+        let child_id = children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
+        t.outlets.push(ScopeTally {
+            id: o.id,
+            lat: o.lat,
+            lon: o.lon,
+            tier: tier as u16,
+            channel_type,
+            child_id,
+            tally,
+        });
+        Some(())
+    };
+    // One pass over the outlets in scope; those whose status changed since the period's start are
+    // set aside for the history.
+    let mut changed_since: Vec<i64> = Vec::new();
     let tallied = state
         .ledgers
         .with(org_id, |ledger| {
@@ -425,35 +432,58 @@ pub(super) async fn tallies(
                 return None;
             }
             let ix = crate::index::registry::read(&index);
-            let mut t = Tallies::default();
-            t.outlets.reserve(in_scope.len());
-            for id in &in_scope {
-                let Some(o) = ix.get(*id) else { continue };
+            let in_box = bbox.map(|[x0, y0, x1, y1]| ix.within_bbox(x0, y0, x1, y1));
+            let outlets: Box<dyn Iterator<Item = &IndexedOutlet>> = match &in_box {
+                Some(ids) => Box::new(ids.iter().filter_map(|id| ix.get(*id))),
+                None => Box::new(ix.iter()),
+            };
+            let mut t = Tallies { outlets: Vec::with_capacity(ix.len()), names: names.clone() };
+            for o in outlets {
                 let Some(l) = o.label.as_deref() else { continue };
-                let Some(p) = policies.iter().find(|p| *p.tier == *l.tier) else { continue };
-                let visits = ledger.visits_in(*id, from, to);
-                let tally = Tally {
-                    required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
-                    valid_visits: visits.len(),
-                    dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
-                };
-                let (tier, channel_type) = (t.name(&l.tier), t.name(&l.channel_type));
-                let child_id =
-                    children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
-                t.outlets.push(ScopeTally { lat: o.lat, lon: o.lon, tier, channel_type, child_id, tally });
+                if children.as_ref().is_some_and(|c| !o.territory_id.is_some_and(|tid| c.contains_key(&tid))) {
+                    continue;
+                }
+                if l.status_since > start_at {
+                    changed_since.push(o.id);
+                } else if o.active {
+                    tally_of(ledger, o, &mut t);
+                }
             }
             Some(t)
         })
         .await?
         .flatten();
-    if let Some(t) = tallied {
+    if let Some(mut t) = tallied {
+        if !changed_since.is_empty() {
+            let select = db::compliance::StatusSelection { root, ids: Some(&changed_since), ..Default::default() };
+            let day_before = from - Duration::days(1);
+            let rows =
+                db::compliance::outlet_statuses(&state.db, org_id, select, (day_before, day_before), 1, i64::MAX)
+                    .await?;
+            let active: Vec<i64> = rows.into_iter().filter(|r| r.status_at_end == "active").map(|r| r.id).collect();
+            let added = state
+                .ledgers
+                .with(org_id, |ledger| {
+                    let ix = crate::index::registry::read(&index);
+                    for id in &active {
+                        if let Some(o) = ix.get(*id) {
+                            tally_of(ledger, o, &mut t);
+                        }
+                    }
+                    t
+                })
+                .await?;
+            t = added.unwrap_or_default();
+        }
+        // By id: the figures sum their outlets in the same order as the database path.
+        t.outlets.sort_unstable_by_key(|o| o.id);
         return Ok(t);
     }
     let outlets = db::compliance::subtree_outlets(&state.db, org_id, root, from).await?;
     let visits = db::compliance::subtree_visits(&state.db, org_id, root, from, to).await?;
     let scope: Vec<ScopeOutlet> = outlets.iter().map(|o| o.outlet.clone()).collect();
     let by_id: HashMap<i64, &db::compliance::SubtreeOutlet> = outlets.iter().map(|o| (o.outlet.id, o)).collect();
-    let mut t = Tallies::default();
+    let mut t = Tallies { outlets: Vec::new(), names };
     let in_box = |lat: f64, lon: f64| {
         bbox.is_none_or(|[x0, y0, x1, y1]| {
             (y0..=y1).contains(&lat) && if x0 <= x1 { (x0..=x1).contains(&lon) } else { lon >= x0 || lon <= x1 }
@@ -465,7 +495,15 @@ pub(super) async fn tallies(
             continue;
         }
         let (tier, channel_type) = (t.name(&o.tier), t.name(&o.channel_type));
-        t.outlets.push(ScopeTally { lat: s.lat, lon: s.lon, tier, channel_type, child_id: s.child_id, tally });
+        t.outlets.push(ScopeTally {
+            id: o.id,
+            lat: s.lat,
+            lon: s.lon,
+            tier,
+            channel_type,
+            child_id: s.child_id,
+            tally,
+        });
     }
     Ok(t)
 }
