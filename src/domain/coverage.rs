@@ -117,6 +117,31 @@ pub fn cell_of(lat: f64, lon: f64, res: Resolution) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|p| p.to_cell(res))
 }
 
+/// The box `[west, south, east, north]` grown by two cell edges of `res` on every side (wrapping
+/// the antimeridian, whole longitudes when it would go round): it holds every outlet of each cell
+/// that meets the box or has its centre in it.
+pub fn grown_by_cells(b: [f64; 4], res: Resolution) -> [f64; 4] {
+    let [west, south, east, north] = b;
+    let margin_lat = 2.0 * res.edge_length_km() / 111.195;
+    let widest = south.abs().max(north.abs()).min(85.0).to_radians().cos();
+    let margin_lon = (margin_lat / widest).min(180.0);
+    let (south, north) = ((south - margin_lat).max(-89.999), (north + margin_lat).min(89.999));
+    let span = if west <= east { east - west } else { east + 360.0 - west };
+    if span + 2.0 * margin_lon >= 360.0 {
+        return [-180.0, south, 180.0, north];
+    }
+    let wrap = |lon: f64| {
+        if lon < -180.0 {
+            lon + 360.0
+        } else if lon > 180.0 {
+            lon - 360.0
+        } else {
+            lon
+        }
+    };
+    [wrap(west - margin_lon), south, wrap(east + margin_lon), north]
+}
+
 /// The figures of one H3 cell.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CellFigures {
@@ -361,6 +386,21 @@ mod tests {
         let other = cells.iter().find(|c| c.cell != first.cell).expect("other cell");
         assert_eq!((other.figures.active_outlets, other.figures.visited_outlets), (1, 0));
         assert!(other.white_space, "the closed outlet's visit does not count");
+    }
+
+    #[test]
+    fn a_grown_box_holds_the_cells_meeting_it_and_wraps_the_antimeridian() {
+        let res = Resolution::Eight;
+        let b = grown_by_cells([116.0, 39.0, 116.1, 39.1], res);
+        assert!(b[0] < 116.0 && b[1] < 39.0 && b[2] > 116.1 && b[3] > 39.1, "{b:?}");
+        // Every vertex of a cell whose centre is on the corner lies inside.
+        let cell = cell_of(39.0, 116.0, res).expect("cell");
+        for v in cell.boundary().iter() {
+            assert!(v.lng() > b[0] && v.lat() > b[1], "{v:?} {b:?}");
+        }
+        let across = grown_by_cells([179.999, -1.0, 180.0, 1.0], res);
+        assert!(across[0] > across[2], "crosses the antimeridian: {across:?}");
+        assert_eq!(grown_by_cells([-180.0, -80.0, 180.0, 80.0], res)[0], -180.0);
     }
 
     #[test]

@@ -241,7 +241,8 @@ pub(super) async fn statuses(
                     continue;
                 }
                 let Some(p) = policies.iter().find(|p| *p.tier == *l.tier) else { continue };
-                let last_valid = ledger.last_in(id, lookback_from, to);
+                let counted = ledger.of(id);
+                let last_valid = counted.last_in(lookback_from, to);
                 let status = coverage::status_of(p.required_visits, p.cycle_days, o.active, last_valid, to);
                 if f.status.is_some_and(|s| s != status) {
                     continue;
@@ -260,7 +261,7 @@ pub(super) async fn statuses(
                     lon: o.lon,
                     status,
                     last_valid_visit: last_valid,
-                    valid_visits: ledger.visits_in(id, from, to).len(),
+                    valid_visits: counted.within(from, to).len(),
                     required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
                 });
                 if found.rows.len() >= wanted {

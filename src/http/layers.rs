@@ -225,7 +225,9 @@ async fn coverage_layer(
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let root = auth.scope_root();
-    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to), None).await?.cells(res);
+    // Only the outlets near the box can be in a cell centred in it.
+    let near = bbox.map(|b| crate::domain::coverage::grown_by_cells(b.0, res));
+    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to), near).await?.cells(res);
     let features: Vec<Value> = cells
         .into_iter()
         .filter_map(|c| {

@@ -8,6 +8,7 @@ use super::auth::{Can, p};
 use super::coverage::{StatusFilter, statuses};
 use super::error::ApiError;
 use super::extract::Query;
+use crate::domain::coverage;
 use crate::domain::tiles::{self, TilePoint, TilePolygon};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -167,26 +168,7 @@ async fn coverage_tile(
     let res = super::coverage::resolution(Some(q.h3_res.unwrap_or_else(|| resolution_for_zoom(z))))?;
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    // The outlets of every cell meeting the tile lie within two cell edges of it.
-    let [west, south, east, north] = tiles::bounds(z, x, y);
-    let margin_lat = 2.0 * res.edge_length_km() / 111.195;
-    let widest = south.abs().max(north.abs()).min(85.0).to_radians().cos();
-    let margin_lon = (margin_lat / widest).min(180.0);
-    let (south, north) = ((south - margin_lat).max(-89.999), (north + margin_lat).min(89.999));
-    let wrap = |lon: f64| {
-        if lon < -180.0 {
-            lon + 360.0
-        } else if lon > 180.0 {
-            lon - 360.0
-        } else {
-            lon
-        }
-    };
-    let bbox = if east - west + 2.0 * margin_lon >= 360.0 {
-        [-180.0, south, 180.0, north]
-    } else {
-        [wrap(west - margin_lon), south, wrap(east + margin_lon), north]
-    };
+    let bbox = coverage::grown_by_cells(tiles::bounds(z, x, y), res);
     let cells =
         super::coverage::tallies(&state, auth.org_id, auth.scope_root(), (from, to), Some(bbox)).await?.cells(res);
     let polygons: Vec<TilePolygon> = cells

@@ -35,6 +35,27 @@ pub struct Counted {
     pub dwell_s: i32,
 }
 
+/// One outlet's counted visits in the ledger, by day.
+#[derive(Debug, Clone, Copy)]
+pub struct Visits<'a>(&'a [Counted]);
+
+impl<'a> Visits<'a> {
+    /// The local day of the last one in `[from, to]`.
+    pub fn last_in(self, from: NaiveDate, to: NaiveDate) -> Option<NaiveDate> {
+        let (lo, hi) = (day_number(from), day_number(to));
+        let end = self.0.partition_point(|c| c.day <= hi);
+        self.0[..end].last().filter(|c| c.day >= lo).and_then(|c| NaiveDate::from_num_days_from_ce_opt(c.day))
+    }
+
+    /// Those in `[from, to]`.
+    pub fn within(self, from: NaiveDate, to: NaiveDate) -> &'a [Counted] {
+        let (lo, hi) = (day_number(from), day_number(to));
+        let start = self.0.partition_point(|c| c.day < lo);
+        let end = self.0.partition_point(|c| c.day <= hi);
+        &self.0[start..end.max(start)]
+    }
+}
+
 /// The counted visits of one org's outlets on the local days from `horizon` on.
 #[derive(Debug)]
 pub struct Ledger {
@@ -55,21 +76,19 @@ impl Ledger {
         from >= self.horizon
     }
 
+    /// The outlet's counted visits, by day.
+    pub fn of(&self, outlet_id: i64) -> Visits<'_> {
+        Visits(self.by_outlet.get(&outlet_id).map_or(&[], Vec::as_slice))
+    }
+
     /// The local day of the outlet's last counted visit in `[from, to]`.
     pub fn last_in(&self, outlet_id: i64, from: NaiveDate, to: NaiveDate) -> Option<NaiveDate> {
-        let (lo, hi) = (day_number(from), day_number(to));
-        let visits = self.by_outlet.get(&outlet_id)?;
-        let end = visits.partition_point(|c| c.day <= hi);
-        visits[..end].last().filter(|c| c.day >= lo).and_then(|c| NaiveDate::from_num_days_from_ce_opt(c.day))
+        self.of(outlet_id).last_in(from, to)
     }
 
     /// The outlet's counted visits in `[from, to]`, by day.
     pub fn visits_in(&self, outlet_id: i64, from: NaiveDate, to: NaiveDate) -> &[Counted] {
-        let Some(visits) = self.by_outlet.get(&outlet_id) else { return &[] };
-        let (lo, hi) = (day_number(from), day_number(to));
-        let start = visits.partition_point(|c| c.day < lo);
-        let end = visits.partition_point(|c| c.day <= hi);
-        &visits[start..end.max(start)]
+        self.of(outlet_id).within(from, to)
     }
 
     fn replace(&mut self, outlet_ids: &[i64], rows: Vec<(i64, NaiveDate, i32)>) {
