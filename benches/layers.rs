@@ -360,7 +360,7 @@ async fn run(base: &str) {
 
     // 3. H3 coverage hexagons, resolution 8, the whole org.
     let mut coverage = Vec::new();
-    let mut cells = 0;
+    let (mut cells, mut truncated) = (0, false);
     for round in 0..=3 {
         let t = Instant::now();
         let body: serde_json::Value = client
@@ -376,20 +376,44 @@ async fn run(base: &str) {
             coverage.push(t.elapsed().as_secs_f64() * 1e3);
         }
         cells = body["numberReturned"].as_u64().unwrap_or(0);
+        truncated = body["truncated"].as_bool().unwrap_or(false);
     }
     let (cov_p50, _) = summary(coverage);
     let mut territory = Vec::new();
+    let mut all_cells = 0;
     for round in 0..=2 {
-        let (ms, _) =
-            get(&client, &format!("{origin}/api/v1/territories/{root}/coverage?{period}&h3_res=8"), &token).await;
+        let t = Instant::now();
+        let body: serde_json::Value = client
+            .get(format!("{origin}/api/v1/territories/{root}/coverage?{period}&h3_res=8"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("territory coverage")
+            .json()
+            .await
+            .expect("json");
         if round > 0 {
-            territory.push(ms);
+            territory.push(t.elapsed().as_secs_f64() * 1e3);
         }
+        all_cells = body["h3"]["cells"].as_array().map_or(0, Vec::len);
     }
     let (terr_p50, _) = summary(territory);
+    let mut city_tiles = Vec::new();
+    for round in 0..=ROUNDS {
+        for b in &boxes {
+            let (x, y) = tile_of(f64::midpoint(b[1], b[3]), f64::midpoint(b[0], b[2]), 8);
+            let (ms, _) =
+                get(&client, &format!("{origin}/tiles/coverage/8/{x}/{y}.mvt?{period}&h3_res=8"), &token).await;
+            if round > 0 {
+                city_tiles.push(ms);
+            }
+        }
+    }
+    let (cov_tile_p50, _) = summary(city_tiles);
     println!(
-        "H3 coverage res 8, 1M outlets, 30 days: layer median {cov_p50:.0} ms ({cells} cells); \
-         territory coverage (figures by tier, channel, child, cell, status counts) median {terr_p50:.0} ms"
+        "H3 coverage res 8, 1M outlets, 30 days: territory coverage of the whole org (figures overall, by tier, \
+         channel, child, all {all_cells} cells, status counts) median {terr_p50:.0} ms; coverage layer median \
+         {cov_p50:.0} ms ({cells} cells, truncated {truncated}); coverage tile z8 res 8 p50 {cov_tile_p50:.1} ms"
     );
     drop(server);
 
@@ -403,7 +427,7 @@ async fn run(base: &str) {
         peer_tile_p50 / tile_p50
     );
     println!(
-        "| H3 coverage hexagons res 8, 1M outlets, 30 days of visits (target < 1 s) | median {cov_p50:.0} ms ({cells} cells); territory coverage {terr_p50:.0} ms | - | - | `DATABASE_URL=$(scripts/db.sh url) cargo bench --bench layers` |"
+        "| H3 coverage res 8, 1M outlets, 30 days of visits (target < 1 s) | whole-org territory coverage ({all_cells} cells, all figures) median {terr_p50:.0} ms; GeoJSON coverage layer ({cells} cells) {cov_p50:.0} ms; coverage tile z8 p50 {cov_tile_p50:.1} ms | - | - | `DATABASE_URL=$(scripts/db.sh url) cargo bench --bench layers` |"
     );
 }
 
