@@ -16,7 +16,7 @@ use crate::index::outlets::IndexedOutlet;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -202,7 +202,7 @@ pub(super) async fn statuses(
             match root {
                 Some(r) => crate::index::source::subtree(&state.db, org_id, r)
                     .await
-                    .map(|ids| Some(ids.into_iter().collect::<HashSet<i64>>())),
+                    .map(|ids| Some(ids.into_iter().collect::<foldhash::HashSet<i64>>())),
                 None => Ok(None),
             }
         },
@@ -365,7 +365,8 @@ impl Tallies {
 
     /// The figures per H3 cell.
     pub fn cells(&self, res: h3o::Resolution) -> Vec<CellFigures> {
-        coverage::h3_cells(self.outlets.iter().map(|o| (o.lat, o.lon, o.tally)), res)
+        let outlets: Vec<(f64, f64, Tally)> = self.outlets.iter().map(|o| (o.lat, o.lon, o.tally)).collect();
+        coverage::h3_cells(&outlets, res)
     }
 }
 
@@ -394,6 +395,7 @@ pub(super) async fn tallies(
         db::tiers::list(&state.db, org_id),
         state.index.org(org_id),
     )?;
+    let children: Option<foldhash::HashMap<i64, Option<i64>>> = children.map(|c| c.into_iter().collect());
     // Names: the tiers in policy order, then the channel types.
     let names: Vec<String> =
         policies.iter().map(|p| p.tier.clone()).chain(CHANNEL_TYPES.iter().map(|c| (*c).to_owned())).collect();
@@ -407,9 +409,10 @@ pub(super) async fn tallies(
             valid_visits: visits.len(),
             dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
         };
-        let channel_type = match CHANNEL_TYPES.iter().position(|c| **c == *l.channel_type) {
-            Some(c) => (policies.len() + c) as u16,
-            None => t.name(&l.channel_type),
+        let channel_type = if usize::from(l.channel_index) < CHANNEL_TYPES.len() {
+            (policies.len() + usize::from(l.channel_index)) as u16
+        } else {
+            t.name(&l.channel_type)
         };
         let child_id = children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
         t.outlets.push(ScopeTally {

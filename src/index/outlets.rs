@@ -37,6 +37,8 @@ pub struct Label {
     pub name: Box<str>,
     pub tier: Box<str>,
     pub channel_type: Box<str>,
+    /// The position of `channel_type` in [`crate::domain::outlet::CHANNEL_TYPES`].
+    pub channel_index: u8,
     /// When its current status began (its last status change; its registration when none):
     /// before that, its status has to be read from the history.
     pub status_since: chrono::DateTime<chrono::Utc>,

@@ -4,6 +4,7 @@
 
 use super::outlets::{IndexedOutlet, Label as IndexLabel};
 use crate::domain::geo::Footprint;
+use crate::domain::outlet::CHANNEL_TYPES;
 use crate::domain::territory::multipolygon;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -42,6 +43,7 @@ impl From<Row> for IndexedOutlet {
                 code: r.code.into(),
                 name: r.name.into(),
                 tier: r.tier.into(),
+                channel_index: CHANNEL_TYPES.iter().position(|c| *c == r.channel_type).map_or(u8::MAX, |i| i as u8),
                 channel_type: r.channel_type.into(),
                 status_since: r.status_since.unwrap_or(r.created_at),
             })),
