@@ -219,6 +219,25 @@ async fn coverage_tiles_hold_the_cells_of_the_outlets_with_their_figures(pool: P
     assert!(
         get(w.manager.token.clone(), format!("/tiles/coverage/{z}/{x2}/{y2}.mvt")).await.layers[0].features.is_empty()
     );
+    // A weak ETag answers 304 when held; gzip when accepted.
+    let path = format!("/tiles/coverage/{z}/{}/{}.mvt", tile_of(common::IN_T1, z).0, tile_of(common::IN_T1, z).1);
+    let first = app.request(reqwest::Method::GET, &path, Some(&w.admin.token)).send().await.expect("tile");
+    let etag = first.headers().get("etag").and_then(|v| v.to_str().ok()).expect("an ETag").to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let again = app
+        .request(reqwest::Method::GET, &path, Some(&w.admin.token))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("tile");
+    assert_eq!(again.status(), 304);
+    let zipped = app
+        .request(reqwest::Method::GET, &path, Some(&w.admin.token))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("tile");
+    assert_eq!(zipped.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
     // Default resolution by zoom; TileJSON; bad requests.
     assert_eq!(get(w.admin.token.clone(), "/tiles/coverage/0/0/0.mvt".to_owned()).await.layers[0].name, "coverage");
     let tj = app.get("/tiles/coverage.json", Some(&w.manager.token)).await;

@@ -95,6 +95,11 @@ fn reply(headers: &HeaderMap, body: &Value) -> Response {
 
 /// [`reply`] for a body already serialised.
 fn reply_bytes(headers: &HeaderMap, bytes: Vec<u8>) -> Response {
+    tagged(headers, GEO_JSON, bytes)
+}
+
+/// `bytes` as `content_type` with a weak `ETag` of them; 304 when the client holds it.
+pub(super) fn tagged(headers: &HeaderMap, content_type: &'static str, bytes: Vec<u8>) -> Response {
     let digest = Sha256::digest(&bytes);
     // Weak: the same content is served plain, gzip or br (RFC 9110 8.8.1).
     let tag = format!("\"{}\"", hex::encode(&digest[..16]));
@@ -110,7 +115,8 @@ fn reply_bytes(headers: &HeaderMap, bytes: Vec<u8>) -> Response {
     if held {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), vary]).into_response();
     }
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON)), (header::ETAG, etag), vary], bytes).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type)), (header::ETAG, etag), vary], bytes)
+        .into_response()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

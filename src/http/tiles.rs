@@ -1,7 +1,8 @@
 //! Mapbox Vector Tiles of the outlets with their period status (`/tiles/outlets/{z}/{x}/{y}.mvt`)
 //! and of the H3 coverage hexagons with their figures (`/tiles/coverage/{z}/{x}/{y}.mvt`), with
 //! each layer's TileJSON (`/tiles/outlets.json`, `/tiles/coverage.json`), for the zoom levels
-//! where GeoJSON would be too large. Same token and scope as the GeoJSON layers.
+//! where GeoJSON would be too large. Same token and scope as the GeoJSON layers; tiles carry a weak
+//! `ETag` (304 on `If-None-Match`) and are compressed when the request accepts gzip or br.
 
 use super::AppState;
 use super::auth::{Can, p};
@@ -19,6 +20,7 @@ use chrono::NaiveDate;
 use geozero::mvt::TileValue;
 use serde::Deserialize;
 use serde_json::json;
+use tower_http::compression::CompressionLayer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/tiles/outlets/{z}/{x}/{y}", get(outlets_tile))
         .route("/tiles/coverage.json", get(coverage_tilejson))
         .route("/tiles/coverage/{z}/{x}/{y}", get(coverage_tile))
+        .layer(CompressionLayer::new())
 }
 
 const MVT: &str = "application/vnd.mapbox-vector-tile";
@@ -66,6 +69,7 @@ async fn outlets_tile(
     auth: Can<p::ReadTeamCompliance>,
     Path((z, x, y)): Path<(u8, u32, String)>,
     Query(q): Query<PeriodQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let y = tile_row(z, x, &y)?;
     let (from, to) =
@@ -90,8 +94,7 @@ async fn outlets_tile(
             })
         })
         .collect();
-    let bytes = tiles::encode_points("outlets", points);
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(MVT))], bytes).into_response())
+    Ok(super::layers::tagged(&headers, MVT, tiles::encode_points("outlets", points)))
 }
 
 /// The tile row of a `{y}.mvt` path segment, once `z/x/y` is known to be a tile.
@@ -163,6 +166,7 @@ async fn coverage_tile(
     auth: Can<p::ReadTeamCompliance>,
     Path((z, x, y)): Path<(u8, u32, String)>,
     Query(q): Query<CoverageTileQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let y = tile_row(z, x, &y)?;
     let res = super::coverage::resolution(Some(q.h3_res.unwrap_or_else(|| resolution_for_zoom(z))))?;
@@ -226,6 +230,5 @@ async fn coverage_tile(
             Some(TilePolygon { id: u64::from(cell), ring, properties })
         })
         .collect();
-    let bytes = tiles::encode_polygons("coverage", polygons);
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(MVT))], bytes).into_response())
+    Ok(super::layers::tagged(&headers, MVT, tiles::encode_polygons("coverage", polygons)))
 }
