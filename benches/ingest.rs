@@ -15,11 +15,11 @@
 
 mod common;
 
-use common::{psql, url_for_database};
+use common::{psql, start_server, url_for_database};
 use fieldvisit::{admin, db};
 use sqlx::PgPool;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,15 +31,6 @@ const NATIVE_REQUESTS: usize = 1_000;
 const NATIVE_CLIENTS: usize = 8;
 const OSMAND_CONNECTIONS: usize = 200;
 const OSMAND_SECONDS: u64 = 15;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One keep-alive HTTP/1.1 connection that sends GETs and reads `Content-Length` answers.
 struct Http1 {
@@ -121,23 +112,6 @@ async fn setup(base: &str) -> (PgPool, String, i64, Vec<Device>) {
     (pool, url, org, devices)
 }
 
-fn start_server(url: &str, port: u16) -> Server {
-    let log = std::env::temp_dir().join("fieldvisit-bench-ingest.log");
-    let log_file = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_fieldvisit"))
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("FV_MAP_UI_DIR", "/nonexistent")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file)
-        .spawn()
-        .expect("start the server binary");
-    Server(child)
-}
-
 /// One ping of the native scenario: request `r`, item `i` (device `r % DEVICES`, unique fix time).
 fn native_row(r: usize, i: usize, day_start: i64) -> (usize, i64, f64, f64) {
     let device = r % DEVICES;
@@ -181,7 +155,7 @@ async fn run(base: &str) {
         eprintln!("warning: commits are not durable on this database; the figures are not comparable");
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let server = start_server(&url, port);
+    let server = start_server(&url, port, "ingest", &[]);
     let client =
         reqwest::Client::builder().no_proxy().pool_max_idle_per_host(OSMAND_CONNECTIONS).build().expect("client");
     let origin = format!("http://127.0.0.1:{port}");

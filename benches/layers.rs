@@ -19,43 +19,16 @@
 mod common;
 
 use chrono::{Duration as Days, NaiveDate};
-use common::{psql, url_for_database};
+use common::{psql, start_server, url_for_database};
 use fieldvisit::{admin, db};
 use sqlx::{Connection, PgConnection, PgPool};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCRATCH_DB: &str = "fieldvisit_bench_layers";
 const OUTLETS: i64 = 1_000_000;
 const VIEWPORTS: usize = 20;
 const ROUNDS: usize = 5;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(url: &str, port: u16) -> Server {
-    let log = std::env::temp_dir().join("fieldvisit-bench-layers.log");
-    let log_file = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_fieldvisit"))
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("FV_MAP_UI_DIR", "/nonexistent")
-        .env("FV_DERIVE_VISITS", "false")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file)
-        .spawn()
-        .expect("start the server binary");
-    Server(child)
-}
 
 /// The scratch database, seeded unless it already holds the data set.
 async fn scratch(base: &str) -> (PgPool, String) {
@@ -194,7 +167,7 @@ async fn run(base: &str) {
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let started = Instant::now();
-    let server = start_server(&url, port);
+    let server = start_server(&url, port, "layers", &[("FV_DERIVE_VISITS", "false")]);
     let client = reqwest::Client::builder().no_proxy().build().expect("client");
     let origin = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -19,7 +19,7 @@ use axum::routing::get;
 use chrono::NaiveDate;
 use geozero::mvt::TileValue;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tower_http::compression::CompressionLayer;
 
 pub fn router() -> Router<AppState> {
@@ -43,21 +43,29 @@ struct PeriodQuery {
 
 /// TileJSON 3.0.0 of the outlets layer.
 async fn tilejson(_auth: Can<p::ReadTeamCompliance>, headers: HeaderMap) -> Response {
+    let fields = json!({"code": "String", "name": "String", "tier": "String", "channel_type": "String",
+                        "status": "String: visited, due, overdue, never_visited, closed"});
+    tilejson_of(
+        &headers,
+        "outlets",
+        "Outlets with their status at the end of the period (?from=&to=, default today)",
+        &fields,
+    )
+}
+
+/// A TileJSON 3.0.0 document for the one-layer tiles at `/tiles/{layer}/{z}/{x}/{y}.mvt` of this host.
+fn tilejson_of(headers: &HeaderMap, layer: &str, description: &str, fields: &Value) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
     let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
     let body = json!({
         "tilejson": "3.0.0",
-        "name": "outlets",
-        "description": "Outlets with their status at the end of the period (?from=&to=, default today)",
-        "tiles": [format!("{scheme}://{host}/tiles/outlets/{{z}}/{{x}}/{{y}}.mvt")],
+        "name": layer,
+        "description": description,
+        "tiles": [format!("{scheme}://{host}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")],
         "minzoom": 0,
         "maxzoom": tiles::MAX_ZOOM,
         "bounds": [-180.0, -85.051_128_78, 180.0, 85.051_128_78],
-        "vector_layers": [{
-            "id": "outlets",
-            "fields": {"code": "String", "name": "String", "tier": "String", "channel_type": "String",
-                       "status": "String: visited, due, overdue, never_visited, closed"},
-        }],
+        "vector_layers": [{"id": layer, "fields": fields}],
     });
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
 }
@@ -135,26 +143,13 @@ struct CoverageTileQuery {
 
 /// TileJSON 3.0.0 of the coverage hexagons layer.
 async fn coverage_tilejson(_auth: Can<p::ReadTeamCompliance>, headers: HeaderMap) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
-    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
-    let body = json!({
-        "tilejson": "3.0.0",
-        "name": "coverage",
-        "description": "H3 cells holding outlets active at the start of the period (?from=&to=, default today; \
-                        ?h3_res=5-10, default by zoom) with their outlet figures and white space",
-        "tiles": [format!("{scheme}://{host}/tiles/coverage/{{z}}/{{x}}/{{y}}.mvt")],
-        "minzoom": 0,
-        "maxzoom": tiles::MAX_ZOOM,
-        "bounds": [-180.0, -85.051_128_78, 180.0, 85.051_128_78],
-        "vector_layers": [{
-            "id": "coverage",
-            "fields": {"cell": "String: H3 index", "active_outlets": "Number", "visited_outlets": "Number",
-                       "coverage_pct": "Number", "frequency_compliance_pct": "Number",
-                       "dwell_compliance_pct": "Number (absent without valid visits)",
-                       "white_space": "Boolean"},
-        }],
-    });
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
+    let fields = json!({"cell": "String: H3 index", "active_outlets": "Number", "visited_outlets": "Number",
+                        "coverage_pct": "Number", "frequency_compliance_pct": "Number",
+                        "dwell_compliance_pct": "Number (absent without valid visits)",
+                        "white_space": "Boolean"});
+    let description = "H3 cells holding outlets active at the start of the period (?from=&to=, default today; \
+                       ?h3_res=5-10, default by zoom) with their outlet figures and white space";
+    tilejson_of(&headers, "coverage", description, &fields)
 }
 
 /// One tile of the H3 cells (at `h3_res`, default by zoom) holding outlets of U in the caller's
