@@ -279,7 +279,12 @@ async fn compare(memory: &TestApp, database: &TestApp, views: &[String], q: &str
             first = m.json;
         }
     }
-    for tile in ["/tiles/outlets/10/842/387.mvt", "/tiles/outlets/0/0/0.mvt"] {
+    for tile in [
+        "/tiles/outlets/10/842/387.mvt",
+        "/tiles/outlets/0/0/0.mvt",
+        "/tiles/coverage/10/842/387.mvt",
+        "/tiles/coverage/0/0/0.mvt",
+    ] {
         let path = format!("{tile}?{q}");
         let (m, d) = (tile_bytes(memory, &path, token).await, tile_bytes(database, &path, token).await);
         assert!(!m.is_empty(), "{tile} holds outlets");
@@ -303,6 +308,8 @@ async fn statuses_from_memory_equal_the_database_and_follow_changes(pool: PgPool
     let (w, [o1, _, _, o4, _, _]) = hand_made_org(&pool).await;
     let mut config = common::test_config("unused");
     config.derive_visits = false;
+    // A ledger reaching back past the fixed period whatever day the suite runs on.
+    config.visit_ledger_days = 100_000;
     let memory = TestApp::spawn_with(pool.clone(), config.clone()).await;
     config.visit_ledger_days = 0;
     let database = TestApp::spawn_with(pool.clone(), config).await;
@@ -351,4 +358,24 @@ async fn statuses_from_memory_equal_the_database_and_follow_changes(pool: PgPool
     let after = compare(&memory, &database, &views, &q, &w.admin.token, "after a review and a new visit").await;
     assert_eq!(status_of(&after, o1), Some(json!("never_visited")), "the rejected visit no longer counts");
     assert_eq!(status_of(&after, o4), Some(json!("visited")), "the new visit counts");
+
+    // A tier change reaches the outlet index (its label) and so every view from memory.
+    sqlx::query("UPDATE outlets SET tier = 'C', name = 'O4 renamed' WHERE org_id = $1 AND id = $2")
+        .bind(w.org_a)
+        .bind(o4)
+        .execute(&pool)
+        .await
+        .expect("retier");
+    let layer = format!("/api/v1/layers/outlets?{q}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = memory.get(&layer, Some(&w.admin.token)).await.json;
+        let o4_now = now["features"].as_array().and_then(|f| f.iter().find(|f| f["id"] == o4).cloned());
+        if o4_now.is_some_and(|f| f["properties"]["tier"] == "C" && f["properties"]["name"] == "O4 renamed") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the index never saw the new tier and name: {now}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    compare(&memory, &database, &views, &q, &w.admin.token, "after a tier change").await;
 }

@@ -117,13 +117,14 @@ pub fn cell_of(lat: f64, lon: f64, res: Resolution) -> Option<CellIndex> {
     LatLng::new(lat, lon).ok().map(|p| p.to_cell(res))
 }
 
-/// The box `[west, south, east, north]` grown by two cell edges of `res` on every side (wrapping
-/// the antimeridian, whole longitudes when it would go round): it holds every outlet of each cell
-/// that meets the box or has its centre in it.
+/// The box `[west, south, east, north]` grown by three mean cell edges of `res` on every side
+/// (a cell is about two edges across, its largest a fifth more; wrapping the antimeridian, whole
+/// longitudes when it would go round): it holds every outlet of each cell that meets the box or
+/// has its centre in it.
 pub fn grown_by_cells(b: [f64; 4], res: Resolution) -> [f64; 4] {
     let [west, south, east, north] = b;
-    let margin_lat = 2.0 * res.edge_length_km() / 111.195;
-    let widest = south.abs().max(north.abs()).min(85.0).to_radians().cos();
+    let margin_lat = 3.0 * res.edge_length_km() / 111.195;
+    let widest = (south - margin_lat).abs().max((north + margin_lat).abs()).min(85.0).to_radians().cos();
     let margin_lon = (margin_lat / widest).min(180.0);
     let (south, north) = ((south - margin_lat).max(-89.999), (north + margin_lat).min(89.999));
     let span = if west <= east { east - west } else { east + 360.0 - west };

@@ -194,7 +194,7 @@ async fn coverage_tile(
             let (y0, y1) = (ring.iter().map(|p| p.1).min()?, ring.iter().map(|p| p.1).max()?);
             // A cell under two tile units across (coarse zooms) is drawn as a square of two units.
             let ring = if x1 - x0 < 2 && y1 - y0 < 2 {
-                let (cx, cy) = ((x0 + x1) / 2, (y0 + y1) / 2);
+                let (cx, cy) = (x0 / 2 + x1 / 2, y0 / 2 + y1 / 2);
                 vec![(cx - 1, cy - 1), (cx + 1, cy - 1), (cx + 1, cy + 1), (cx - 1, cy + 1)]
             } else {
                 ring
