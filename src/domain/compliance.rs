@@ -374,8 +374,14 @@ pub struct ScopeOutlet {
 impl ScopeOutlet {
     /// Required visits in a period of `period_days` (pro rata, module documentation).
     pub fn required_in(&self, period_days: i64) -> f64 {
-        f64::from(self.required_visits) * period_days as f64 / f64::from(self.cycle_days.max(1))
+        required_in(self.required_visits, self.cycle_days, period_days)
     }
+}
+
+/// Visits a tier requiring `required_visits` per cycle of `cycle_days` requires in a period of
+/// `period_days` (pro rata, module documentation).
+pub fn required_in(required_visits: i32, cycle_days: i32, period_days: i64) -> f64 {
+    f64::from(required_visits) * period_days as f64 / f64::from(cycle_days.max(1))
 }
 
 /// A visit at an outlet in scope.

@@ -133,23 +133,15 @@ pub(super) struct StatusFilter<'a> {
 
 impl OutletStatusRow {
     fn of(r: db::compliance::StatusRow, end: NaiveDate, period_days: i64) -> OutletStatusRow {
-        let o = ScopeOutlet {
-            id: r.id,
-            tier: r.tier,
-            channel_type: r.channel_type,
-            status_at_start: r.status_at_end,
-            required_visits: r.required_visits,
-            cycle_days: r.cycle_days,
-            min_dwell_s: r.min_dwell_s,
-        };
+        let active = r.status_at_end == "active";
         OutletStatusRow {
-            status: coverage::outlet_status(&o, o.status_at_start == "active", r.last_valid_visit, end),
+            status: coverage::status_of(r.required_visits, r.cycle_days, active, r.last_valid_visit, end),
             last_valid_visit: r.last_valid_visit,
             valid_visits: usize::try_from(r.valid_visits).unwrap_or(0),
-            required_visits: o.required_in(period_days),
-            outlet_id: o.id,
-            tier: o.tier,
-            channel_type: o.channel_type,
+            required_visits: compliance::required_in(r.required_visits, r.cycle_days, period_days),
+            outlet_id: r.id,
+            tier: r.tier,
+            channel_type: r.channel_type,
             code: r.code,
             name: r.name,
             lat: r.lat,
@@ -262,7 +254,7 @@ pub(super) async fn statuses(
                     status,
                     last_valid_visit: last_valid,
                     valid_visits: counted.within(from, to).len(),
-                    required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
+                    required_visits: compliance::required_in(p.required_visits, p.cycle_days, period_days),
                 });
                 if found.rows.len() >= wanted {
                     // Outlets set aside further on in id order would come after these.
@@ -403,9 +395,9 @@ pub(super) async fn tallies(
         let l = o.label.as_deref()?;
         let tier = policies.iter().position(|p| *p.tier == *l.tier)?;
         let p = &policies[tier];
-        let visits = ledger.visits_in(o.id, from, to);
+        let visits = ledger.of(o.id).within(from, to);
         let tally = Tally {
-            required_visits: f64::from(p.required_visits) * period_days as f64 / f64::from(p.cycle_days.max(1)),
+            required_visits: compliance::required_in(p.required_visits, p.cycle_days, period_days),
             valid_visits: visits.len(),
             dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
         };

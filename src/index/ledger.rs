@@ -81,16 +81,6 @@ impl Ledger {
         Visits(self.by_outlet.get(&outlet_id).map_or(&[], Vec::as_slice))
     }
 
-    /// The local day of the outlet's last counted visit in `[from, to]`.
-    pub fn last_in(&self, outlet_id: i64, from: NaiveDate, to: NaiveDate) -> Option<NaiveDate> {
-        self.of(outlet_id).last_in(from, to)
-    }
-
-    /// The outlet's counted visits in `[from, to]`, by day.
-    pub fn visits_in(&self, outlet_id: i64, from: NaiveDate, to: NaiveDate) -> &[Counted] {
-        self.of(outlet_id).within(from, to)
-    }
-
     fn replace(&mut self, outlet_ids: &[i64], rows: Vec<(i64, NaiveDate, i32)>) {
         for id in outlet_ids {
             self.by_outlet.remove(id);
@@ -233,22 +223,22 @@ mod tests {
     #[test]
     fn last_and_period_visits_respect_the_bounds() {
         let l = ledger(vec![(1, d(10), 600), (1, d(3), 300), (1, d(20), 60), (2, d(5), 10)]);
-        assert_eq!(l.last_in(1, d(1), d(19)), Some(d(10)));
-        assert_eq!(l.last_in(1, d(1), d(20)), Some(d(20)));
-        assert_eq!(l.last_in(1, d(11), d(19)), None);
-        assert_eq!(l.last_in(1, d(1), d(2)), None);
-        assert_eq!(l.last_in(3, d(1), d(30)), None);
-        let days: Vec<i32> = l.visits_in(1, d(3), d(10)).iter().map(|c| c.dwell_s).collect();
+        assert_eq!(l.of(1).last_in(d(1), d(19)), Some(d(10)));
+        assert_eq!(l.of(1).last_in(d(1), d(20)), Some(d(20)));
+        assert_eq!(l.of(1).last_in(d(11), d(19)), None);
+        assert_eq!(l.of(1).last_in(d(1), d(2)), None);
+        assert_eq!(l.of(3).last_in(d(1), d(30)), None);
+        let days: Vec<i32> = l.of(1).within(d(3), d(10)).iter().map(|c| c.dwell_s).collect();
         assert_eq!(days, vec![300, 600]);
-        assert!(l.visits_in(1, d(11), d(19)).is_empty());
+        assert!(l.of(1).within(d(11), d(19)).is_empty());
     }
 
     #[test]
     fn a_replaced_outlet_keeps_only_its_new_visits() {
         let mut l = ledger(vec![(1, d(10), 600), (2, d(5), 10)]);
         l.replace(&[1, 3], vec![(3, d(7), 70)]);
-        assert!(l.visits_in(1, d(1), d(31)).is_empty());
-        assert_eq!(l.last_in(3, d(1), d(31)), Some(d(7)));
-        assert_eq!(l.last_in(2, d(1), d(31)), Some(d(5)));
+        assert!(l.of(1).within(d(1), d(31)).is_empty());
+        assert_eq!(l.of(3).last_in(d(1), d(31)), Some(d(7)));
+        assert_eq!(l.of(2).last_in(d(1), d(31)), Some(d(5)));
     }
 }
