@@ -12,7 +12,7 @@
 //! `cargo bench --bench index`; the summary at the end prints the BENCHMARKS.md rows.
 
 use criterion::{BatchSize, Criterion, black_box};
-use fieldvisit::index::outlets::{IndexedOutlet, OutletIndex};
+use fieldvisit::index::outlets::{IndexedOutlet, LastCell, OutletIndex};
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,7 @@ fn outlets() -> Vec<IndexedOutlet> {
                 territory_id: Some(1 + (rng.next() % 64) as i64),
                 footprint: None,
                 label: None,
+                cell: LastCell::default(),
             }
         })
         .collect()

@@ -466,23 +466,41 @@ impl Tally {
     }
 }
 
-/// The outlet figures of a set of outlets of U, added one outlet at a time.
+/// The outlet figures of a set of outlets of U, added one outlet at a time in any order.
+///
+/// The frequency percentages are summed in fixed point (64 fractional bits, exact for every
+/// percentage of a visit count over a required count below 2^10): integer addition does not
+/// depend on the order, so the figures of the same outlets are the same bits whichever path
+/// (memory or database, one thread or two) added them.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FiguresSum {
     active: usize,
     visited: usize,
-    frequency_sum: f64,
+    frequency_sum: u128,
     valid: usize,
     dwell_ok: usize,
 }
+
+/// 2^64: one percentage point in [`FiguresSum`]'s fixed point.
+const FIXED_ONE: f64 = 18_446_744_073_709_551_616.0;
 
 impl FiguresSum {
     pub fn add(&mut self, t: &Tally) {
         self.active += 1;
         self.visited += usize::from(t.valid_visits > 0);
-        self.frequency_sum += t.frequency_compliance_pct();
+        // In [0, 100]; scaling by a power of two is exact, the cast drops only bits below 2^-64.
+        self.frequency_sum += (t.frequency_compliance_pct().clamp(0.0, 100.0) * FIXED_ONE) as u128;
         self.valid += t.valid_visits;
         self.dwell_ok += t.dwell_ok_visits;
+    }
+
+    /// Adds the outlets summed in `other`.
+    pub fn merge(&mut self, other: &FiguresSum) {
+        self.active += other.active;
+        self.visited += other.visited;
+        self.frequency_sum += other.frequency_sum;
+        self.valid += other.valid;
+        self.dwell_ok += other.dwell_ok;
     }
 
     pub fn figures(&self) -> OutletFigures {
@@ -490,7 +508,8 @@ impl FiguresSum {
             active_outlets: self.active,
             visited_outlets: self.visited,
             coverage_pct: pct(self.visited, self.active),
-            frequency_compliance_pct: (self.active > 0).then(|| self.frequency_sum / self.active as f64),
+            frequency_compliance_pct: (self.active > 0)
+                .then(|| self.frequency_sum as f64 / FIXED_ONE / self.active as f64),
             valid_visits: self.valid,
             dwell_ok_visits: self.dwell_ok,
             dwell_compliance_pct: pct(self.dwell_ok, self.valid),
@@ -681,6 +700,35 @@ mod tests {
             (empty.coverage_pct, empty.frequency_compliance_pct, empty.dwell_compliance_pct),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn figure_sums_do_not_depend_on_the_order_or_the_split() {
+        let tallies: Vec<Tally> = (0..1000)
+            .map(|i| Tally {
+                required_visits: f64::from(i % 7 + 1) * 0.75,
+                valid_visits: i as usize % 5,
+                dwell_ok_visits: i as usize % 3,
+            })
+            .collect();
+        let sum_of = |ts: &mut dyn Iterator<Item = &Tally>| {
+            let mut s = FiguresSum::default();
+            ts.for_each(|t| s.add(t));
+            s
+        };
+        let forward = sum_of(&mut tallies.iter());
+        let backward = sum_of(&mut tallies.iter().rev());
+        let mut halves = sum_of(&mut tallies[500..].iter());
+        halves.merge(&sum_of(&mut tallies[..500].iter()));
+        assert_eq!(forward, backward);
+        assert_eq!(forward, halves);
+        let f = forward.figures().frequency_compliance_pct.expect("figure");
+        let plain = tallies.iter().map(Tally::frequency_compliance_pct).sum::<f64>() / 1000.0;
+        assert!((f - plain).abs() < 1e-9, "{f} {plain}");
+        // One outlet's figure comes back bit for bit.
+        let third = Tally { required_visits: 3.0, valid_visits: 1, dwell_ok_visits: 0 };
+        let one = sum_of(&mut std::iter::once(&third)).figures().frequency_compliance_pct;
+        assert_eq!(one.map(f64::to_bits), Some(third.frequency_compliance_pct().to_bits()));
     }
 
     #[test]

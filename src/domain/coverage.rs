@@ -171,38 +171,21 @@ pub fn h3_figures<'a>(
             o.clone()
         })
         .collect();
-    let tallied: Vec<(f64, f64, Tally)> = tallies(&outlets, visits, period_days)
-        .map(|(o, t)| {
+    let tallied: Vec<(CellIndex, Tally)> = tallies(&outlets, visits, period_days)
+        .filter_map(|(o, t)| {
             let (lat, lon) = positions[&o.id];
-            (lat, lon, t)
+            Some((cell_of(lat, lon, res)?, t))
         })
         .collect();
-    h3_cells(&tallied, res)
+    h3_cells(tallied.iter().map(|(c, t)| (*c, t)))
 }
 
-/// The figures per H3 cell of resolution `res` of the outlets of U, each given by its position
-/// and its tally: cells in cell order. Cells are found on two threads for large sets; each cell
-/// sums its outlets in the order given, so the figures do not depend on the threads.
-pub fn h3_cells(outlets: &[(f64, f64, Tally)], res: Resolution) -> Vec<CellFigures> {
-    let cell_of_each = |part: &[(f64, f64, Tally)]| -> Vec<Option<CellIndex>> {
-        part.iter().map(|(lat, lon, _)| cell_of(*lat, *lon, res)).collect()
-    };
-    let cells_found: Vec<Option<CellIndex>> = if outlets.len() < 50_000 {
-        cell_of_each(outlets)
-    } else {
-        let (a, b) = outlets.split_at(outlets.len() / 2);
-        std::thread::scope(|s| {
-            let second = s.spawn(|| cell_of_each(b));
-            let mut first = cell_of_each(a);
-            first.extend(second.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            first
-        })
-    };
+/// The figures per H3 cell of the outlets of U, each given by its cell and its tally: cells in
+/// cell order. Each cell sums its outlets in the order given.
+pub fn h3_cells<'a>(outlets: impl IntoIterator<Item = (CellIndex, &'a Tally)>) -> Vec<CellFigures> {
     let mut cells: foldhash::HashMap<CellIndex, FiguresSum> = foldhash::HashMap::default();
-    for ((_, _, t), c) in outlets.iter().zip(cells_found) {
-        if let Some(c) = c {
-            cells.entry(c).or_default().add(t);
-        }
+    for (c, t) in outlets {
+        cells.entry(c).or_default().add(t);
     }
     let mut cells: Vec<(CellIndex, FiguresSum)> = cells.into_iter().collect();
     cells.sort_unstable_by_key(|(c, _)| *c);

@@ -77,6 +77,11 @@ pub fn line_geometry(positions: &[(f64, f64)], tolerance: Option<f64>) -> Value 
 /// cell across the antimeridian is given with longitudes beyond 180 on its eastern side, so that
 /// the ring does not wrap around the globe.
 pub fn cell_geometry(cell: CellIndex) -> Value {
+    serde_json::to_value(cell_polygon(cell)).unwrap_or(Value::Null)
+}
+
+/// [`cell_geometry`] as a typed Polygon.
+pub fn cell_polygon(cell: CellIndex) -> PolygonGeometry {
     let mut ring: Vec<Coord<f64>> = cell.boundary().iter().map(|v| Coord { x: v.lng(), y: v.lat() }).collect();
     if ring.iter().any(|c| c.x > 90.0) && ring.iter().any(|c| c.x < -90.0) {
         for c in &mut ring {
@@ -85,8 +90,10 @@ pub fn cell_geometry(cell: CellIndex) -> Value {
             }
         }
     }
-    let polygon = Polygon::new(LineString::from(ring), vec![]);
-    json!({"type": "Polygon", "coordinates": polygon_rings(&polygon, None)})
+    let polygon = Polygon::new(LineString::from(ring), vec![]).orient(Direction::Default);
+    // `Polygon::new` closes the ring.
+    let exterior: Vec<[f64; 2]> = polygon.exterior().coords().map(|c| [c.x, c.y]).collect();
+    PolygonGeometry { kind: "Polygon", coordinates: vec![exterior] }
 }
 
 fn extend(bbox: &mut Option<[f64; 4]>, coords: &Value) {
@@ -120,15 +127,21 @@ pub fn collection(features: Vec<Value>, truncated: bool) -> Value {
     fc
 }
 
-/// A Point Feature, serialised straight to text (no JSON tree): the layers of many points.
+/// A Feature serialised straight to text (no JSON tree): the layers of many features.
 #[derive(Debug, Serialize)]
-pub struct PointFeature<P> {
+pub struct TypedFeature<I, G, P> {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub id: i64,
-    pub geometry: PointGeometry,
+    pub id: I,
+    pub geometry: G,
     pub properties: P,
 }
+
+/// A Point Feature with a numeric id.
+pub type PointFeature<P> = TypedFeature<i64, PointGeometry, P>;
+
+/// An H3 cell's Feature: its id is the cell.
+pub type CellFeature<P> = TypedFeature<String, PolygonGeometry, P>;
 
 /// An RFC 7946 Point: `[lon, lat]`.
 #[derive(Debug, Serialize)]
@@ -138,9 +151,34 @@ pub struct PointGeometry {
     pub coordinates: [f64; 2],
 }
 
+/// An RFC 7946 Polygon: closed rings of `[lon, lat]`, the exterior first.
+#[derive(Debug, Serialize)]
+pub struct PolygonGeometry {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub coordinates: Vec<Vec<[f64; 2]>>,
+}
+
+/// A geometry's positions, for the collection's bounding box.
+pub trait Positions {
+    fn each_position(&self, f: &mut dyn FnMut([f64; 2]));
+}
+
+impl Positions for PointGeometry {
+    fn each_position(&self, f: &mut dyn FnMut([f64; 2])) {
+        f(self.coordinates);
+    }
+}
+
+impl Positions for PolygonGeometry {
+    fn each_position(&self, f: &mut dyn FnMut([f64; 2])) {
+        self.coordinates.iter().flatten().for_each(|p| f(*p));
+    }
+}
+
 impl<P> PointFeature<P> {
     pub fn new(id: i64, lat: f64, lon: f64, properties: P) -> Self {
-        PointFeature {
+        TypedFeature {
             kind: "Feature",
             id,
             geometry: PointGeometry { kind: "Point", coordinates: [lon, lat] },
@@ -149,10 +187,16 @@ impl<P> PointFeature<P> {
     }
 }
 
-/// A `FeatureCollection` of points as [`collection`] makes it (bounding box, count, `truncated`),
-/// with the members of `extra` beside them.
+impl<P> CellFeature<P> {
+    pub fn of_cell(cell: CellIndex, properties: P) -> Self {
+        TypedFeature { kind: "Feature", id: cell.to_string(), geometry: cell_polygon(cell), properties }
+    }
+}
+
+/// A `FeatureCollection` of typed features as [`collection`] makes it (bounding box, count,
+/// `truncated`), with the members of `extra` beside them.
 #[derive(Debug, Serialize)]
-pub struct PointCollection<'a, P, E> {
+pub struct TypedCollection<'a, F, E> {
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(rename = "numberReturned")]
@@ -160,20 +204,21 @@ pub struct PointCollection<'a, P, E> {
     truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     bbox: Option<[f64; 4]>,
-    features: &'a [PointFeature<P>],
+    features: &'a [F],
     #[serde(flatten)]
     extra: E,
 }
 
-impl<'a, P, E> PointCollection<'a, P, E> {
-    pub fn new(features: &'a [PointFeature<P>], truncated: bool, extra: E) -> Self {
+impl<'a, I, G: Positions, P, E> TypedCollection<'a, TypedFeature<I, G, P>, E> {
+    pub fn new(features: &'a [TypedFeature<I, G, P>], truncated: bool, extra: E) -> Self {
         let mut bbox: Option<[f64; 4]> = None;
         for f in features {
-            let [x, y] = f.geometry.coordinates;
-            let b = bbox.get_or_insert([x, y, x, y]);
-            *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            f.geometry.each_position(&mut |[x, y]| {
+                let b = bbox.get_or_insert([x, y, x, y]);
+                *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            });
         }
-        PointCollection { kind: "FeatureCollection", number_returned: features.len(), truncated, bbox, features, extra }
+        TypedCollection { kind: "FeatureCollection", number_returned: features.len(), truncated, bbox, features, extra }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::db;
 use crate::domain::compliance::{self, FiguresSum, OutletFigures, ScopeOutlet, Tally};
 use crate::domain::coverage::{self, CellFigures, CorridorCoverage, H3_RESOLUTIONS, OutletStatus};
 use crate::domain::outlet::CHANNEL_TYPES;
-use crate::index::ledger::Ledger;
+use crate::index::ledger::Visits;
 use crate::index::outlets::IndexedOutlet;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate};
@@ -129,6 +129,8 @@ pub(super) struct StatusFilter<'a> {
     pub limit: usize,
     /// Only count the outlets of each status (no rows, no limit).
     pub counts_only: bool,
+    /// Only these outlets.
+    pub ids: Option<&'a [i64]>,
 }
 
 impl OutletStatusRow {
@@ -168,7 +170,7 @@ pub(super) async fn statuses(
     let lookback_from = to - Duration::days(LAST_VISIT_LOOKBACK_DAYS - 1);
     let wanted = f.limit.saturating_add(1);
     let select =
-        db::compliance::StatusSelection { root, bbox: f.bbox, tier: f.tier, channel_type: f.channel_type, ids: None };
+        db::compliance::StatusSelection { root, bbox: f.bbox, tier: f.tier, channel_type: f.channel_type, ids: f.ids };
     let from_db = |select, limit: usize| async move {
         let limit = if f.status.is_some() { i64::MAX } else { i64::try_from(limit).unwrap_or(i64::MAX) };
         let rows = db::compliance::outlet_statuses(
@@ -203,7 +205,6 @@ pub(super) async fn statuses(
     )?;
     // From memory: the selected outlets whose current status already held at the period's end;
     // the ids of the others are set aside for the history.
-    let mut changed_since: Vec<i64> = Vec::new();
     let scanned = state
         .ledgers
         .with(org_id, |ledger| {
@@ -211,61 +212,80 @@ pub(super) async fn statuses(
                 return None;
             }
             let ix = crate::index::registry::read(&index);
-            let ids = if let Some([x0, y0, x1, y1]) = f.bbox {
-                ix.within_bbox(x0, y0, x1, y1)
-            } else {
-                let mut ids: Vec<i64> = ix.iter().map(|o| o.id).collect();
-                ids.sort_unstable();
-                ids
+            let mut outlets: Vec<&IndexedOutlet> = match f.bbox {
+                Some([x0, y0, x1, y1]) => {
+                    ix.within_bbox(x0, y0, x1, y1).into_iter().filter_map(|id| ix.get(id)).collect()
+                }
+                None => ix.iter().collect(),
             };
-            let mut found = Statuses::default();
-            for id in ids {
-                let Some(o) = ix.get(id) else { continue };
-                let Some(l) = o.label.as_deref() else { continue };
-                if subtree.as_ref().is_some_and(|s| !o.territory_id.is_some_and(|t| s.contains(&t)))
-                    || f.tier.is_some_and(|t| *l.tier != *t)
-                    || f.channel_type.is_some_and(|c| *l.channel_type != *c)
-                {
-                    continue;
-                }
-                if l.status_since > end_at {
-                    changed_since.push(id);
-                    continue;
-                }
-                let Some(p) = policies.iter().find(|p| *p.tier == *l.tier) else { continue };
-                let counted = ledger.of(id);
-                let last_valid = counted.last_in(lookback_from, to);
-                let status = coverage::status_of(p.required_visits, p.cycle_days, o.active, last_valid, to);
-                if f.status.is_some_and(|s| s != status) {
-                    continue;
-                }
-                if f.counts_only {
-                    *found.counts.entry(status).or_default() += 1;
-                    continue;
-                }
-                found.rows.push(OutletStatusRow {
-                    outlet_id: id,
-                    code: l.code.to_string(),
-                    name: l.name.to_string(),
-                    tier: l.tier.to_string(),
-                    channel_type: l.channel_type.to_string(),
-                    lat: o.lat,
-                    lon: o.lon,
-                    status,
-                    last_valid_visit: last_valid,
-                    valid_visits: counted.within(from, to).len(),
-                    required_visits: compliance::required_in(p.required_visits, p.cycle_days, period_days),
-                });
-                if found.rows.len() >= wanted {
-                    // Outlets set aside further on in id order would come after these.
-                    break;
-                }
+            if let Some(ids) = f.ids {
+                let wanted: foldhash::HashSet<i64> = ids.iter().copied().collect();
+                outlets.retain(|o| wanted.contains(&o.id));
             }
-            Some(found)
+            let scan = |part: &[&IndexedOutlet]| {
+                let mut found = Statuses::default();
+                let mut changed_since = Vec::new();
+                for o in part {
+                    let id = o.id;
+                    let Some(l) = o.label.as_deref() else { continue };
+                    if subtree.as_ref().is_some_and(|s| !o.territory_id.is_some_and(|t| s.contains(&t)))
+                        || f.tier.is_some_and(|t| *l.tier != *t)
+                        || f.channel_type.is_some_and(|c| *l.channel_type != *c)
+                    {
+                        continue;
+                    }
+                    if l.status_since > end_at {
+                        changed_since.push(id);
+                        continue;
+                    }
+                    let Some(p) = tier_of(&policies, &l.tier).map(|i| &policies[i]) else { continue };
+                    let counted = ledger.of(id);
+                    let last_valid = counted.last_in(lookback_from, to);
+                    let status = coverage::status_of(p.required_visits, p.cycle_days, o.active, last_valid, to);
+                    if f.status.is_some_and(|s| s != status) {
+                        continue;
+                    }
+                    if f.counts_only {
+                        *found.counts.entry(status).or_default() += 1;
+                        continue;
+                    }
+                    found.rows.push(OutletStatusRow {
+                        outlet_id: id,
+                        code: l.code.to_string(),
+                        name: l.name.to_string(),
+                        tier: l.tier.to_string(),
+                        channel_type: l.channel_type.to_string(),
+                        lat: o.lat,
+                        lon: o.lon,
+                        status,
+                        last_valid_visit: last_valid,
+                        valid_visits: counted.within(from, to).len(),
+                        required_visits: compliance::required_in(p.required_visits, p.cycle_days, period_days),
+                    });
+                    if found.rows.len() >= wanted {
+                        // Outlets set aside further on in id order would come after these.
+                        break;
+                    }
+                }
+                (found, changed_since)
+            };
+            if !f.counts_only {
+                // Rows go out by id (the box's are); counts need no order and split in two.
+                if f.bbox.is_none() || f.ids.is_some() {
+                    outlets.sort_unstable_by_key(|o| o.id);
+                }
+                return Some(scan(&outlets));
+            }
+            let ((mut found, mut changed_since), (second, more_changed)) = in_halves(&outlets, scan);
+            for (status, n) in second.counts {
+                *found.counts.entry(status).or_default() += n;
+            }
+            changed_since.extend(more_changed);
+            Some((found, changed_since))
         })
         .await?
         .flatten();
-    let Some(mut found) = scanned else { return Ok(Statuses::of(from_db(select, wanted).await?, f)) };
+    let Some((mut found, changed_since)) = scanned else { return Ok(Statuses::of(from_db(select, wanted).await?, f)) };
     if !changed_since.is_empty() {
         let history =
             from_db(db::compliance::StatusSelection { ids: Some(&changed_since), ..select }, usize::MAX).await?;
@@ -278,6 +298,14 @@ pub(super) async fn statuses(
     }
     found.rows.truncate(wanted);
     Ok(found)
+}
+
+/// The position of `tier` among the policies (a handful: comparing the first byte before the
+/// whole name saves a `memcmp` call per outlet).
+fn tier_of(policies: &[crate::domain::outlet::TierPolicy], tier: &str) -> Option<usize> {
+    policies.iter().position(|p| {
+        p.tier.len() == tier.len() && p.tier.as_bytes().first() == tier.as_bytes().first() && *p.tier == *tier
+    })
 }
 
 /// What [`statuses`] found: the rows, or with [`StatusFilter::counts_only`] how many of each status.
@@ -303,9 +331,8 @@ impl Statuses {
 /// One outlet of U (active at the start of the period) in a coverage scope, with what its figures
 /// are grouped by; `tier` and `channel_type` index [`Tallies::names`].
 pub(super) struct ScopeTally {
-    pub id: i64,
-    pub lat: f64,
-    pub lon: f64,
+    /// Its H3 cell at the resolution the tallies were asked for.
+    pub cell: Option<h3o::CellIndex>,
     pub tier: u16,
     pub channel_type: u16,
     /// The direct child of the scope root it lies under (`None`: the root's own, or no root).
@@ -313,15 +340,44 @@ pub(super) struct ScopeTally {
     pub tally: Tally,
 }
 
-/// The outlets of U of a scope and period, by id.
+/// The outlets of U of a scope and period (in no particular order: the figures do not depend on it).
 #[derive(Default)]
 pub(super) struct Tallies {
     pub outlets: Vec<ScopeTally>,
     /// Tier and channel type names.
     pub names: Vec<String>,
+    /// How many outlets of the scope end the period with each status, when asked for and the
+    /// ledger reaches the last-visit lookback (else [`statuses`] counts them).
+    pub status_counts: Option<[usize; OutletStatus::ALL.len()]>,
+}
+
+/// `f` of the first and of the second half of `items`, on two threads when there are many.
+fn in_halves<I: Sync, T: Send>(items: &[I], f: impl Fn(&[I]) -> T + Sync) -> (T, T) {
+    let (a, b) = items.split_at(items.len() / 2);
+    if items.len() < 50_000 {
+        return (f(a), f(b));
+    }
+    std::thread::scope(|s| {
+        let second = s.spawn(|| f(b));
+        let first = f(a);
+        (first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
 }
 
 impl Tallies {
+    /// Adds the outlets of `other`, whose names may have been numbered differently.
+    fn append(&mut self, other: Tallies) {
+        if let (Some(counts), Some(more)) = (self.status_counts.as_mut(), other.status_counts) {
+            counts.iter_mut().zip(more).for_each(|(n, m)| *n += m);
+        }
+        let renumber: Vec<u16> = other.names.iter().map(|n| self.name(n)).collect();
+        self.outlets.extend(other.outlets.into_iter().map(|mut o| {
+            o.tier = renumber[usize::from(o.tier)];
+            o.channel_type = renumber[usize::from(o.channel_type)];
+            o
+        }));
+    }
+
     /// The index of a name (a handful of tiers and channel types: a linear search beats hashing).
     fn name(&mut self, s: &str) -> u16 {
         if let Some(i) = self.names.iter().position(|n| n == s) {
@@ -348,22 +404,25 @@ impl Tallies {
         groups.into_iter().map(|(k, sum)| GroupRow { key: k.to_owned(), outlets: sum.figures() }).collect()
     }
 
-    /// The figures of the outlets under the direct child `child_id`.
-    pub fn of_child(&self, child_id: i64) -> OutletFigures {
-        let mut sum = FiguresSum::default();
-        self.outlets.iter().filter(|o| o.child_id == Some(child_id)).for_each(|o| sum.add(&o.tally));
-        sum.figures()
+    /// The figures of the outlets under each direct child, by child id.
+    pub fn by_child(&self) -> HashMap<i64, OutletFigures> {
+        let mut sums: HashMap<i64, FiguresSum> = HashMap::new();
+        for o in &self.outlets {
+            if let Some(c) = o.child_id {
+                sums.entry(c).or_default().add(&o.tally);
+            }
+        }
+        sums.into_iter().map(|(c, sum)| (c, sum.figures())).collect()
     }
 
-    /// The figures per H3 cell.
-    pub fn cells(&self, res: h3o::Resolution) -> Vec<CellFigures> {
-        let outlets: Vec<(f64, f64, Tally)> = self.outlets.iter().map(|o| (o.lat, o.lon, o.tally)).collect();
-        coverage::h3_cells(&outlets, res)
+    /// The figures per H3 cell (of the resolution the tallies were asked for).
+    pub fn cells(&self) -> Vec<CellFigures> {
+        coverage::h3_cells(self.outlets.iter().filter_map(|o| Some((o.cell?, &o.tally))))
     }
 }
 
 /// The outlets of U of territory `root`'s subtree (the org's for `None`) for the local days
-/// `[from, to]`, each with its tally.
+/// `[from, to]`, each with its tally and its H3 cell at `res`.
 ///
 /// From memory where it can be (outlet index and visit ledger), as [`statuses`] is; from the
 /// database (`scope_outlets.sql`, `scope_visits.sql`) when the ledger does not reach `from`. The
@@ -374,10 +433,14 @@ pub(super) async fn tallies(
     root: Option<i64>,
     (from, to): (NaiveDate, NaiveDate),
     bbox: Option<[f64; 4]>,
+    res: Option<h3o::Resolution>,
+    count_statuses: bool,
 ) -> Result<Tallies, ApiError> {
     let period_days = (to - from).num_days() + 1;
-    let (start_at, children, policies, index) = tokio::try_join!(
+    let lookback_from = to - Duration::days(LAST_VISIT_LOOKBACK_DAYS - 1);
+    let (start_at, end_at, children, policies, index) = tokio::try_join!(
         db::compliance::day_end(&state.db, org_id, from - Duration::days(1)),
+        db::compliance::day_end(&state.db, org_id, to),
         async {
             match root {
                 Some(r) => db::territories::child_of_each(&state.db, org_id, r).await.map(Some),
@@ -391,11 +454,11 @@ pub(super) async fn tallies(
     // Names: the tiers in policy order, then the channel types.
     let names: Vec<String> =
         policies.iter().map(|p| p.tier.clone()).chain(CHANNEL_TYPES.iter().map(|c| (*c).to_owned())).collect();
-    let tally_of = |ledger: &Ledger, o: &IndexedOutlet, t: &mut Tallies| {
+    let tally_of = |visits: Visits<'_>, o: &IndexedOutlet, t: &mut Tallies| {
         let l = o.label.as_deref()?;
-        let tier = policies.iter().position(|p| *p.tier == *l.tier)?;
+        let tier = tier_of(&policies, &l.tier)?;
         let p = &policies[tier];
-        let visits = ledger.of(o.id).within(from, to);
+        let visits = visits.within(from, to);
         let tally = Tally {
             required_visits: compliance::required_in(p.required_visits, p.cycle_days, period_days),
             valid_visits: visits.len(),
@@ -408,9 +471,7 @@ pub(super) async fn tallies(
         };
         let child_id = children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
         t.outlets.push(ScopeTally {
-            id: o.id,
-            lat: o.lat,
-            lon: o.lon,
+            cell: res.and_then(|r| o.cell_at(r)),
             tier: tier as u16,
             channel_type,
             child_id,
@@ -420,7 +481,6 @@ pub(super) async fn tallies(
     };
     // One pass over the outlets in scope; those whose status changed since the period's start are
     // set aside for the history.
-    let mut changed_since: Vec<i64> = Vec::new();
     let tallied = state
         .ledgers
         .with(org_id, |ledger| {
@@ -428,28 +488,67 @@ pub(super) async fn tallies(
                 return None;
             }
             let ix = crate::index::registry::read(&index);
-            let in_box = bbox.map(|[x0, y0, x1, y1]| ix.within_bbox(x0, y0, x1, y1));
-            let outlets: Box<dyn Iterator<Item = &IndexedOutlet>> = match &in_box {
-                Some(ids) => Box::new(ids.iter().filter_map(|id| ix.get(*id))),
-                None => Box::new(ix.iter()),
+            let outlets: Vec<&IndexedOutlet> = match bbox {
+                Some([x0, y0, x1, y1]) => {
+                    ix.within_bbox(x0, y0, x1, y1).into_iter().filter_map(|id| ix.get(id)).collect()
+                }
+                None => ix.iter().collect(),
             };
-            let mut t = Tallies { outlets: Vec::with_capacity(ix.len()), names: names.clone() };
-            for o in outlets {
-                let Some(l) = o.label.as_deref() else { continue };
-                if children.as_ref().is_some_and(|c| !o.territory_id.is_some_and(|tid| c.contains_key(&tid))) {
-                    continue;
+            // The statuses at the end are counted in the same pass (as `statuses` does), those
+            // changed since the end set aside for it.
+            let counting = count_statuses && ledger.covers(lookback_from);
+            let scan = |part: &[&IndexedOutlet]| {
+                let mut t = Tallies {
+                    outlets: Vec::with_capacity(part.len()),
+                    names: names.clone(),
+                    status_counts: counting.then_some([0; OutletStatus::ALL.len()]),
+                };
+                let (mut changed_since, mut changed_since_end) = (Vec::new(), Vec::new());
+                for o in part {
+                    let Some(l) = o.label.as_deref() else { continue };
+                    if children.as_ref().is_some_and(|c| !o.territory_id.is_some_and(|tid| c.contains_key(&tid))) {
+                        continue;
+                    }
+                    let visits = ledger.of(o.id);
+                    if let Some(counts) = t.status_counts.as_mut() {
+                        if l.status_since > end_at {
+                            changed_since_end.push(o.id);
+                        } else if let Some(p) = tier_of(&policies, &l.tier).map(|i| &policies[i]) {
+                            let last_valid = visits.last_in(lookback_from, to);
+                            let status = coverage::status_of(p.required_visits, p.cycle_days, o.active, last_valid, to);
+                            counts[status as usize] += 1;
+                        }
+                    }
+                    if l.status_since > start_at {
+                        changed_since.push(o.id);
+                    } else if o.active {
+                        tally_of(visits, o, &mut t);
+                    }
                 }
-                if l.status_since > start_at {
-                    changed_since.push(o.id);
-                } else if o.active {
-                    tally_of(ledger, o, &mut t);
-                }
-            }
-            Some(t)
+                (t, changed_since, changed_since_end)
+            };
+            let ((mut t, mut changed_since, mut changed_since_end), (second, more_changed, more_changed_end)) =
+                in_halves(&outlets, scan);
+            t.append(second);
+            changed_since.extend(more_changed);
+            changed_since_end.extend(more_changed_end);
+            Some((t, changed_since, changed_since_end, counting))
         })
         .await?
         .flatten();
-    if let Some(mut t) = tallied {
+    if let Some((mut t, changed_since, changed_since_end, counting)) = tallied {
+        if count_statuses {
+            // The outlets the pass could not count (or all of them) are counted by `statuses`.
+            let ids = counting.then_some(changed_since_end.as_slice());
+            if ids.is_none_or(|ids| !ids.is_empty()) {
+                let f = StatusFilter { limit: usize::MAX, counts_only: true, ids, ..StatusFilter::default() };
+                let more = statuses(state, org_id, root, (from, to), f).await?.counts;
+                let counts = t.status_counts.get_or_insert([0; OutletStatus::ALL.len()]);
+                for (status, n) in more {
+                    counts[status as usize] += n;
+                }
+            }
+        }
         if !changed_since.is_empty() {
             let select = db::compliance::StatusSelection { root, ids: Some(&changed_since), ..Default::default() };
             let day_before = from - Duration::days(1);
@@ -463,7 +562,7 @@ pub(super) async fn tallies(
                     let ix = crate::index::registry::read(&index);
                     for id in &active {
                         if let Some(o) = ix.get(*id) {
-                            tally_of(ledger, o, &mut t);
+                            tally_of(ledger.of(*id), o, &mut t);
                         }
                     }
                     t
@@ -471,15 +570,13 @@ pub(super) async fn tallies(
                 .await?;
             t = added.unwrap_or_default();
         }
-        // By id: the figures sum their outlets in the same order as the database path.
-        t.outlets.sort_unstable_by_key(|o| o.id);
         return Ok(t);
     }
     let outlets = db::compliance::subtree_outlets(&state.db, org_id, root, from).await?;
     let visits = db::compliance::subtree_visits(&state.db, org_id, root, from, to).await?;
     let scope: Vec<ScopeOutlet> = outlets.iter().map(|o| o.outlet.clone()).collect();
     let by_id: HashMap<i64, &db::compliance::SubtreeOutlet> = outlets.iter().map(|o| (o.outlet.id, o)).collect();
-    let mut t = Tallies { outlets: Vec::new(), names };
+    let mut t = Tallies { outlets: Vec::new(), names, status_counts: None };
     let in_box = |lat: f64, lon: f64| {
         bbox.is_none_or(|[x0, y0, x1, y1]| {
             (y0..=y1).contains(&lat) && if x0 <= x1 { (x0..=x1).contains(&lon) } else { lon >= x0 || lon <= x1 }
@@ -492,9 +589,7 @@ pub(super) async fn tallies(
         }
         let (tier, channel_type) = (t.name(&o.tier), t.name(&o.channel_type));
         t.outlets.push(ScopeTally {
-            id: o.id,
-            lat: s.lat,
-            lon: s.lon,
+            cell: res.and_then(|r| coverage::cell_of(s.lat, s.lon, r)),
             tier,
             channel_type,
             child_id: s.child_id,
@@ -524,17 +619,29 @@ async fn territory_coverage(
     let res = resolution(q.h3_res)?;
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let period_days = (to - from).num_days() + 1;
-    let tallies = tallies(&state, auth.org_id, Some(t.id), (from, to), None).await?;
-    let cells = tallies.cells(res);
+    let tallies = tallies(&state, auth.org_id, Some(t.id), (from, to), None, Some(res), true).await?;
+    let cells = tallies.cells();
+    let mut by_child = tallies.by_child();
     let children = db::territories::children(&state.db, auth.org_id, t.id)
         .await?
         .into_iter()
-        .map(|c| ChildCoverage { outlets: tallies.of_child(c.id), territory_id: c.id, code: c.code, name: c.name })
+        .map(|c| ChildCoverage {
+            outlets: by_child.remove(&c.id).unwrap_or_else(|| FiguresSum::default().figures()),
+            territory_id: c.id,
+            code: c.code,
+            name: c.name,
+        })
         .collect();
     let mut status_counts: BTreeMap<OutletStatus, usize> = OutletStatus::ALL.iter().map(|s| (*s, 0)).collect();
-    let all = StatusFilter { limit: usize::MAX, counts_only: true, ..StatusFilter::default() };
-    for (status, n) in statuses(&state, auth.org_id, Some(t.id), (from, to), all).await?.counts {
-        *status_counts.entry(status).or_default() += n;
+    if let Some(counted) = tallies.status_counts {
+        for (status, n) in OutletStatus::ALL.into_iter().zip(counted) {
+            status_counts.insert(status, n);
+        }
+    } else {
+        let all = StatusFilter { limit: usize::MAX, counts_only: true, ..StatusFilter::default() };
+        for (status, n) in statuses(&state, auth.org_id, Some(t.id), (from, to), all).await?.counts {
+            *status_counts.entry(status).or_default() += n;
+        }
     }
     Ok(Json(TerritoryCoverage {
         territory_id: t.id,

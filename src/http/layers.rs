@@ -10,8 +10,9 @@ use super::coverage::{StatusFilter, resolution, status_param, statuses};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
 use crate::db;
+use crate::domain::coverage::CellFigures;
 use crate::domain::coverage::OutletStatus;
-use crate::domain::layers::{self, PointCollection, PointFeature, collection, feature};
+use crate::domain::layers::{self, CellFeature, PointFeature, TypedCollection, collection, feature};
 use crate::domain::territory::multipolygon;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -160,6 +161,7 @@ async fn outlets_layer(
         status: wanted,
         limit,
         counts_only: false,
+        ids: None,
     };
     let rows = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter).await?.rows;
     let truncated = rows.len() > limit;
@@ -180,7 +182,7 @@ async fn outlets_layer(
             PointFeature::new(o.outlet_id, o.lat, o.lon, properties)
         })
         .collect();
-    let body = PointCollection::new(&features, truncated, json!({"period": {"from": from, "to": to}}));
+    let body = TypedCollection::new(&features, truncated, json!({"period": {"from": from, "to": to}}));
     let mut bytes = Vec::with_capacity(256 + features.len() * 320);
     serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(reply_bytes(&headers, bytes))
@@ -233,24 +235,26 @@ async fn coverage_layer(
     let root = auth.scope_root();
     // Only the outlets near the box can be in a cell centred in it.
     let near = bbox.map(|b| crate::domain::coverage::grown_by_cells(b.0, res));
-    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to), near).await?.cells(res);
-    let features: Vec<Value> = cells
-        .into_iter()
+    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to), near, Some(res), false).await?.cells();
+    let mut features: Vec<CellFeature<&CellFigures>> = cells
+        .iter()
         .filter_map(|c| {
             let cell: h3o::CellIndex = c.cell.parse().ok()?;
             let centre = h3o::LatLng::from(cell);
             if bbox.is_some_and(|b| !b.contains(centre.lat(), centre.lng())) {
                 return None;
             }
-            let properties = serde_json::to_value(&c).ok()?;
-            Some(feature(c.cell.clone(), layers::cell_geometry(cell), properties))
+            Some(CellFeature::of_cell(cell, c))
         })
         .take(limit + 1)
         .collect();
-    let mut body = capped(features, limit);
-    body["period"] = json!({"from": from, "to": to});
-    body["h3_resolution"] = json!(u8::from(res));
-    Ok(reply(&headers, &body))
+    let truncated = features.len() > limit;
+    features.truncate(limit);
+    let extra = json!({"period": {"from": from, "to": to}, "h3_resolution": u8::from(res)});
+    let body = TypedCollection::new(&features, truncated, extra);
+    let mut bytes = Vec::with_capacity(256 + features.len() * 640);
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(reply_bytes(&headers, bytes))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

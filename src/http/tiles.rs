@@ -169,7 +169,9 @@ async fn coverage_tile(
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let bbox = coverage::grown_by_cells(tiles::bounds(z, x, y), res);
     let cells =
-        super::coverage::tallies(&state, auth.org_id, auth.scope_root(), (from, to), Some(bbox)).await?.cells(res);
+        super::coverage::tallies(&state, auth.org_id, auth.scope_root(), (from, to), Some(bbox), Some(res), false)
+            .await?
+            .cells();
     let polygons: Vec<TilePolygon> = cells
         .into_iter()
         .filter_map(|c| {

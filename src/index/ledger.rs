@@ -13,6 +13,7 @@
 //! Log rows older than [`LOG_RETENTION_HOURS`] are pruned; a ledger that has not read for half of
 //! that reloads whole.
 
+use super::idmap::IdMap;
 use chrono::{Datelike, NaiveDate};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -59,7 +60,7 @@ impl<'a> Visits<'a> {
 /// The counted visits of one org's outlets on the local days from `horizon` on.
 #[derive(Debug)]
 pub struct Ledger {
-    by_outlet: foldhash::HashMap<i64, Vec<Counted>>,
+    by_outlet: IdMap<Vec<Counted>>,
     /// The first local day held; visits before it are not in the ledger.
     pub horizon: NaiveDate,
     cursor: i64,
@@ -88,18 +89,16 @@ impl Ledger {
         self.insert(rows);
     }
 
-    fn insert(&mut self, rows: Vec<(i64, NaiveDate, i32)>) {
-        let mut unsorted = Vec::new();
-        for (outlet_id, day, dwell_s) in rows {
-            let visits = self.by_outlet.entry(outlet_id).or_default();
-            let c = Counted { day: day_number(day), dwell_s };
-            if visits.last().is_some_and(|last| *last > c) {
-                unsorted.push(outlet_id);
-            }
-            visits.push(c);
-        }
-        for id in unsorted {
-            if let Some(visits) = self.by_outlet.get_mut(&id) {
+    fn insert(&mut self, mut rows: Vec<(i64, NaiveDate, i32)>) {
+        // By outlet and day: each outlet's visits allocated at once, the outlets in id order, so
+        // that a pass over the outlets in id order reads the ledger's memory in order too.
+        rows.sort_unstable();
+        for run in rows.chunk_by(|a, b| a.0 == b.0) {
+            let visits = self.by_outlet.entry(run[0].0).or_default();
+            let held = visits.len();
+            visits.reserve_exact(run.len());
+            visits.extend(run.iter().map(|(_, day, dwell_s)| Counted { day: day_number(*day), dwell_s: *dwell_s }));
+            if held > 0 {
                 visits.sort_unstable();
             }
         }
@@ -156,7 +155,7 @@ impl Ledgers {
         .bind(horizon)
         .fetch_all(&self.pool)
         .await?;
-        let mut ledger = Ledger { by_outlet: foldhash::HashMap::default(), horizon, cursor, synced_at: Instant::now() };
+        let mut ledger = Ledger { by_outlet: IdMap::default(), horizon, cursor, synced_at: Instant::now() };
         ledger.insert(rows);
         Ok(ledger)
     }
@@ -214,8 +213,7 @@ mod tests {
     }
 
     fn ledger(rows: Vec<(i64, NaiveDate, i32)>) -> Ledger {
-        let mut l =
-            Ledger { by_outlet: foldhash::HashMap::default(), horizon: d(1), cursor: 0, synced_at: Instant::now() };
+        let mut l = Ledger { by_outlet: IdMap::default(), horizon: d(1), cursor: 0, synced_at: Instant::now() };
         l.insert(rows);
         l
     }

@@ -2,6 +2,7 @@
 //! footprints, h3o cell map), kept coherent across instances through PostgreSQL LISTEN/NOTIFY, and
 //! the ledger of counted visits per outlet, kept coherent through a change log.
 
+pub mod idmap;
 mod knn;
 pub mod ledger;
 pub mod outlets;

@@ -3,6 +3,7 @@
 //! of the outlets changed since it was packed, an R-tree of footprint boxes, and an ordered H3 cell
 //! map in which the descendants of every coarser cell form one contiguous key range.
 
+use super::idmap::IdMap;
 use super::knn::{self, Node, Snapshot};
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, m_for_chord, unit_xyz};
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
@@ -11,6 +12,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the index keeps of an outlet.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +30,40 @@ pub struct IndexedOutlet {
     pub footprint: Option<Arc<Footprint>>,
     /// What maps and lists show of it; `None` where only positions are needed.
     pub label: Option<Box<Label>>,
+    /// Its H3 cell at the resolution last asked for ([`IndexedOutlet::cell_at`]).
+    pub cell: LastCell,
+}
+
+/// An outlet's H3 cell at the last resolution asked for, kept beside the outlet so that
+/// coverage by cell of a million outlets neither projects each one again nor looks it up in a
+/// map. A cache: it is not part of the outlet's value (always equal, cloned as it stands).
+#[derive(Debug, Default)]
+pub struct LastCell(AtomicU64);
+
+impl Clone for LastCell {
+    fn clone(&self) -> Self {
+        LastCell(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for LastCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl IndexedOutlet {
+    /// Its H3 cell at `res` (`None` for an invalid position).
+    pub fn cell_at(&self, res: Resolution) -> Option<CellIndex> {
+        let held = CellIndex::try_from(self.cell.0.load(Ordering::Relaxed)).ok();
+        if let Some(c) = held.filter(|c| c.resolution() == res) {
+            return Some(c);
+        }
+        // Racing readers compute the same cell: whichever store lands, it is right.
+        let c = LatLng::new(self.lat, self.lon).ok()?.to_cell(res);
+        self.cell.0.store(u64::from(c), Ordering::Relaxed);
+        Some(c)
+    }
 }
 
 /// What an outlet is besides its position: shown by map layers and tiles without a database read.
@@ -73,7 +109,7 @@ pub const MIN_CELL_RES: Resolution = Resolution::Five;
 /// Spatial index of one org's outlets.
 #[derive(Debug)]
 pub struct OutletIndex {
-    by_id: foldhash::HashMap<i64, IndexedOutlet>,
+    by_id: IdMap<IndexedOutlet>,
     /// (cell at [`MAX_CELL_RES`], outlet id)
     cells: BTreeSet<(u64, i64)>,
     /// Packed positions as of the last rebuild; outlets changed since are marked stale there and
@@ -107,7 +143,7 @@ fn node(o: &IndexedOutlet) -> Node {
 }
 
 /// The packed k-nearest snapshot of a set of outlets.
-fn snapshot_of(by_id: &foldhash::HashMap<i64, IndexedOutlet>) -> Option<Snapshot> {
+fn snapshot_of(by_id: &IdMap<IndexedOutlet>) -> Option<Snapshot> {
     Snapshot::build(by_id.values().map(|o| (unit_xyz(o.lat, o.lon), o.id, [o.lat, o.lon])).collect())
 }
 
@@ -118,7 +154,7 @@ fn cell_of(o: &IndexedOutlet) -> Option<u64> {
 impl OutletIndex {
     /// Builds the index in one pass.
     pub fn build(outlets: impl IntoIterator<Item = IndexedOutlet>) -> Self {
-        let by_id: foldhash::HashMap<i64, IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
+        let by_id: IdMap<IndexedOutlet> = outlets.into_iter().map(|o| (o.id, o)).collect();
         // Two cores' worth: the packed snapshot builds while the cell map does.
         let (snapshot, cells) = std::thread::scope(|s| {
             let snapshot = s.spawn(|| snapshot_of(&by_id));
@@ -444,7 +480,17 @@ mod tests {
     use proptest::prelude::*;
 
     fn outlet(id: i64, lat: f64, lon: f64) -> IndexedOutlet {
-        IndexedOutlet { id, lat, lon, radius_m: None, active: true, territory_id: None, footprint: None, label: None }
+        IndexedOutlet {
+            id,
+            lat,
+            lon,
+            radius_m: None,
+            active: true,
+            territory_id: None,
+            footprint: None,
+            label: None,
+            cell: LastCell::default(),
+        }
     }
 
     /// Positions spread over the globe with clusters at the antimeridian and near the poles.
@@ -782,5 +828,21 @@ mod tests {
         assert!(index.in_cell(fine).is_empty());
         let five = LatLng::new(39.9, 116.4).expect("valid").to_cell(Resolution::Five);
         assert_eq!(index.in_cell(five), vec![1]);
+    }
+
+    #[test]
+    fn an_outlet_keeps_its_cell_at_the_resolution_asked_for() {
+        let mut index = OutletIndex::build([outlet(1, 39.9, 116.4)]);
+        let cell = |lat: f64, lon: f64, res: Resolution| LatLng::new(lat, lon).expect("valid").to_cell(res);
+        let o = index.get(1).expect("indexed");
+        for res in [Resolution::Eight, Resolution::Eight, Resolution::Five, Resolution::Ten, Resolution::Eight] {
+            assert_eq!(o.cell_at(res), Some(cell(39.9, 116.4, res)), "{res:?}");
+        }
+        // Moved: the cell of the new place, whatever was held before.
+        index.upsert(outlet(1, 22.5, 114.1));
+        assert_eq!(
+            index.get(1).expect("indexed").cell_at(Resolution::Eight),
+            Some(cell(22.5, 114.1, Resolution::Eight))
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! of the outlets a query found, and the territories of a caller's scope. Kept next to the index
 //! because these queries exist only for it.
 
-use super::outlets::{IndexedOutlet, Label as IndexLabel};
+use super::outlets::{IndexedOutlet, Label as IndexLabel, LastCell};
 use crate::domain::geo::Footprint;
 use crate::domain::outlet::CHANNEL_TYPES;
 use crate::domain::territory::multipolygon;
@@ -47,6 +47,7 @@ impl From<Row> for IndexedOutlet {
                 channel_type: r.channel_type.into(),
                 status_since: r.status_since.unwrap_or(r.created_at),
             })),
+            cell: LastCell::default(),
         }
     }
 }
