@@ -334,19 +334,22 @@ async fn run(base: &str) {
     // 3. H3 coverage hexagons, resolution 8, the whole org.
     let mut coverage = Vec::new();
     let (mut cells, mut truncated) = (0, false);
-    for round in 0..=3 {
+    for round in 0..=5 {
         let t = Instant::now();
-        let body: serde_json::Value = client
+        let bytes = client
             .get(format!("{origin}/api/v1/layers/coverage?{period}&h3_res=8&limit=50000"))
             .bearer_auth(&token)
             .send()
             .await
             .expect("coverage")
-            .json()
+            .bytes()
             .await
-            .expect("json");
+            .expect("body");
+        // Until the whole answer is received; parsing it here is the client's cost, not the server's.
+        let elapsed = t.elapsed();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         if round > 0 {
-            coverage.push(t.elapsed().as_secs_f64() * 1e3);
+            coverage.push(elapsed.as_secs_f64() * 1e3);
         }
         cells = body["numberReturned"].as_u64().unwrap_or(0);
         truncated = body["truncated"].as_bool().unwrap_or(false);
@@ -354,19 +357,22 @@ async fn run(base: &str) {
     let (cov_p50, _) = summary(coverage);
     let mut territory = Vec::new();
     let mut all_cells = 0;
-    for round in 0..=2 {
+    for round in 0..=5 {
         let t = Instant::now();
-        let body: serde_json::Value = client
+        let bytes = client
             .get(format!("{origin}/api/v1/territories/{root}/coverage?{period}&h3_res=8"))
             .bearer_auth(&token)
             .send()
             .await
             .expect("territory coverage")
-            .json()
+            .bytes()
             .await
-            .expect("json");
+            .expect("body");
+        // Until the whole answer is received; parsing it here is the client's cost, not the server's.
+        let elapsed = t.elapsed();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         if round > 0 {
-            territory.push(t.elapsed().as_secs_f64() * 1e3);
+            territory.push(elapsed.as_secs_f64() * 1e3);
         }
         all_cells = body["h3"]["cells"].as_array().map_or(0, Vec::len);
     }
