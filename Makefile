@@ -24,6 +24,7 @@ release:
 	$(CARGO) build --release --locked
 
 run: db release
+	@scripts/map-ui.sh
 	@DATABASE_URL='$(DB_URL)' $(BIN) migrate
 	@DATABASE_URL='$(DB_URL)' $(BIN) demo
 	@DATABASE_URL='$(DB_URL)' $(BIN) serve

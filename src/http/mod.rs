@@ -156,6 +156,7 @@ pub fn router(state: AppState) -> Router {
             // No call-out to the public validator: the docs page works offline.
             .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
     );
+    app = app.route("/config.json", get(ops::map_config));
     app = if map_dir.join("index.html").is_file() {
         app.fallback_service(ServeDir::new(map_dir).not_found_service(axum::routing::any(middleware::not_found)))
     } else {

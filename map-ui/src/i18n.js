@@ -1,0 +1,33 @@
+// Every visible string of the map, in English and Chinese.
+export const STRINGS = {
+  en: {
+    sign_in_title: 'Sign in', token: 'Access token', sign_in: 'Sign in', sign_out: 'Sign out',
+    period: 'Period', from: 'From', to: 'To', territory: 'Territory', all_territories: 'All in my scope',
+    layers: 'Layers', outlets: 'Outlets', coverage: 'H3 coverage', resolution: 'Resolution', live: 'Live positions',
+    replay: "A rep's day", rep: 'Rep', day: 'Day', show_day: 'Show the day', play: 'Play', pause: 'Pause',
+    summary: 'Summary', visited: 'Visited', due: 'Due', overdue: 'Overdue', never_visited: 'Never visited',
+    closed: 'Closed', code: 'Code', name: 'Name', tier: 'Tier', channel_type: 'Channel type', status: 'Status',
+    last_visit: 'Last valid visit', visits_vs_required: 'Visits this period / required', none: 'none',
+    coverage_pct: 'Outlet coverage', frequency_pct: 'Frequency compliance', dwell_pct: 'Dwell compliance',
+    active_outlets: 'Active outlets', visited_outlets: 'Visited outlets', white_space: 'White space cells',
+    cell: 'H3 cell', coverage_legend: 'Cell coverage', pings: 'pings', visits: 'visits', no_track: 'No track that day',
+    bad_token: 'This token is not valid.', rep_marker: 'Rep', verified: 'verified', short: 'short',
+    unverified: 'unverified', suspect: 'suspect', arrival: 'Arrival', dwell: 'Dwell', verdict: 'Verdict',
+    min: 'min', language: 'Language',
+  },
+  zh: {
+    sign_in_title: '登录', token: '访问令牌', sign_in: '登录', sign_out: '退出',
+    period: '时段', from: '开始', to: '结束', territory: '片区', all_territories: '我负责的全部片区',
+    layers: '图层', outlets: '网点', coverage: 'H3 覆盖', resolution: '分辨率', live: '实时位置',
+    replay: '业务员的一天', rep: '业务员', day: '日期', show_day: '显示当天', play: '播放', pause: '暂停',
+    summary: '概况', visited: '已拜访', due: '待拜访', overdue: '逾期', never_visited: '从未拜访',
+    closed: '已关闭', code: '编码', name: '名称', tier: '等级', channel_type: '渠道类型', status: '状态',
+    last_visit: '最近有效拜访', visits_vs_required: '本期拜访 / 应拜访', none: '无',
+    coverage_pct: '网点覆盖率', frequency_pct: '频次达标率', dwell_pct: '停留达标率',
+    active_outlets: '在营网点', visited_outlets: '已拜访网点', white_space: '空白格',
+    cell: 'H3 格', coverage_legend: '格覆盖率', pings: '定位点', visits: '拜访', no_track: '当天无轨迹',
+    bad_token: '令牌无效。', rep_marker: '业务员', verified: '已核实', short: '时长不足',
+    unverified: '未核实', suspect: '可疑', arrival: '到达', dwell: '停留', verdict: '判定',
+    min: '分钟', language: '语言',
+  },
+};

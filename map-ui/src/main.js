@@ -1,0 +1,343 @@
+// The managers' map: sign-in with a token, outlets by period status, H3 coverage, live positions
+// and the replay of a rep's day, in English and Chinese, with no request leaving the server.
+import maplibregl from 'maplibre-gl';
+import { STRINGS } from './i18n.js';
+
+const STATUSES = ['visited', 'due', 'overdue', 'never_visited', 'closed'];
+// Okabe-Ito colours, and a shape per status so that it reads without colour too.
+const STATUS_STYLE = {
+  visited: { color: '#009E73', shape: 'circle' },
+  due: { color: '#E69F00', shape: 'triangle' },
+  overdue: { color: '#D55E00', shape: 'square' },
+  never_visited: { color: '#CC79A7', shape: 'diamond' },
+  closed: { color: '#666666', shape: 'cross' },
+};
+const VERDICT_COLOR = { verified: '#009E73', short: '#E69F00', unverified: '#56B4E9', suspect: '#D55E00' };
+const COVERAGE_STOPS = [[0, '#f7fbff'], [25, '#c6dbef'], [50, '#6baed6'], [75, '#2171b5'], [100, '#08306b']];
+
+const $ = (id) => document.getElementById(id);
+let lang = sessionStorage.getItem('fv.lang') || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en');
+const t = (key) => STRINGS[lang][key] ?? key;
+let token = sessionStorage.getItem('fv.token');
+let map;
+let me;
+let replay = { frames: [], timer: null };
+const state = { loaded: false, data: {} };
+window.fieldvisit = state;
+
+function applyLanguage() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  $('lang').textContent = lang === 'zh' ? 'English' : '中文';
+  $('lang').setAttribute('aria-label', t('language'));
+  renderLegend();
+  const all = $('territory').querySelector('option[value=""]');
+  if (all) all.textContent = t('all_territories');
+  if (state.summary) renderSummary(state.summary);
+  $('play').textContent = replay.timer ? t('pause') : t('play');
+}
+
+async function api(path, options = {}) {
+  const res = await fetch(`/api/v1${path}`, { ...options, headers: { Authorization: `Bearer ${token}`, ...(options.headers || {}) } });
+  if (!res.ok) {
+    const problem = await res.json().catch(() => ({}));
+    throw Object.assign(new Error(problem.detail || problem.title || res.statusText), { status: res.status });
+  }
+  return res.json();
+}
+
+function isoDay(d) { return d.toISOString().slice(0, 10); }
+function period() { return `from=${$('from').value}&to=${$('to').value}`; }
+
+/** Canvas-drawn status symbols (no sprite, no glyphs: the map works offline). */
+function statusImage(status, size = 18) {
+  const { color, shape } = STATUS_STYLE[status];
+  const c = document.createElement('canvas');
+  c.width = c.height = size;
+  const g = c.getContext('2d');
+  const m = size / 2, r = size / 2 - 2;
+  g.fillStyle = color; g.strokeStyle = '#fff'; g.lineWidth = 2;
+  g.beginPath();
+  if (shape === 'circle') g.arc(m, m, r, 0, 2 * Math.PI);
+  if (shape === 'square') g.rect(2, 2, size - 4, size - 4);
+  if (shape === 'triangle') { g.moveTo(m, 1); g.lineTo(size - 1, size - 2); g.lineTo(1, size - 2); g.closePath(); }
+  if (shape === 'diamond') { g.moveTo(m, 1); g.lineTo(size - 1, m); g.lineTo(m, size - 1); g.lineTo(1, m); g.closePath(); }
+  if (shape === 'cross') { g.rect(m - 3, 1, 6, size - 2); g.rect(1, m - 3, size - 2, 6); }
+  g.fill(); g.stroke();
+  return c;
+}
+
+function renderLegend() {
+  const rows = STATUSES.map((s) => `<div class="row" data-status="${s}"><img alt="" src="${statusImage(s).toDataURL()}"> ${t(s)}</div>`);
+  const cov = COVERAGE_STOPS.map(([v, c]) => `<div class="row"><span class="swatch" style="background:${c};border:1px solid #999"></span> ${t('coverage_legend')} ≥ ${v}%</div>`);
+  $('legend').innerHTML = rows.join('') + cov.join('');
+}
+
+function fmtPct(v) { return v == null ? '–' : `${v.toFixed(1)}%`; }
+
+function renderSummary(s) {
+  state.summary = s;
+  const o = s.outlets;
+  const rows = [
+    ['active_outlets', o.active_outlets], ['visited_outlets', o.visited_outlets],
+    ['coverage_pct', fmtPct(o.coverage_pct)], ['frequency_pct', fmtPct(o.frequency_compliance_pct)],
+    ['dwell_pct', fmtPct(o.dwell_compliance_pct)], ['white_space', s.h3?.white_space_cells ?? '–'],
+    ...STATUSES.map((k) => [k, s.status_counts?.[k] ?? 0]),
+  ];
+  $('summary').innerHTML = rows.map(([k, v]) => `<dt data-i18n-key="${k}">${t(k)}</dt><dd data-key="${k}">${v}</dd>`).join('');
+}
+
+/** Sets a source's data and keeps it where tests and the panel can read it. */
+function setData(source, fc) {
+  state.data[source] = fc;
+  map.getSource(source).setData(fc);
+}
+
+function emptyCollection() { return { type: 'FeatureCollection', features: [] }; }
+
+async function baseStyle() {
+  const config = await fetch('/config.json').then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+  if (config.basemap_style) return config.basemap_style;
+  return {
+    version: 8,
+    sources: {
+      countries: { type: 'geojson', data: 'basemap/countries.geojson' },
+      borders: { type: 'geojson', data: 'basemap/borders.geojson' },
+    },
+    layers: [
+      { id: 'sea', type: 'background', paint: { 'background-color': '#cfe3f3' } },
+      { id: 'land', type: 'fill', source: 'countries', paint: { 'fill-color': '#f3f1ea' } },
+      { id: 'borders', type: 'line', source: 'borders', paint: { 'line-color': '#b9b4a6', 'line-width': 0.8 } },
+    ],
+  };
+}
+
+function addLayers() {
+  for (const s of STATUSES) map.addImage(`status-${s}`, statusImage(s).getContext('2d').getImageData(0, 0, 18, 18));
+  for (const id of ['territories', 'coverage', 'outlets', 'live', 'track', 'day-visits', 'replay-marker']) {
+    map.addSource(id, { type: 'geojson', data: emptyCollection() });
+  }
+  const stops = COVERAGE_STOPS.flat();
+  map.addLayer({ id: 'coverage', type: 'fill', source: 'coverage', paint: {
+    'fill-color': ['interpolate', ['linear'], ['coalesce', ['get', 'coverage_pct'], 0], ...stops],
+    'fill-opacity': 0.55, 'fill-outline-color': '#4a6f8a' } });
+  map.addLayer({ id: 'territories', type: 'line', source: 'territories', paint: { 'line-color': '#12355b', 'line-width': 1.5 } });
+  map.addLayer({ id: 'track', type: 'line', source: 'track', paint: { 'line-color': '#0072B2', 'line-width': 3 } });
+  map.addLayer({ id: 'day-visits', type: 'circle', source: 'day-visits', paint: {
+    'circle-radius': 7, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2,
+    'circle-color': ['match', ['get', 'verdict'], ...Object.entries(VERDICT_COLOR).flat(), '#999'] } });
+  map.addLayer({ id: 'outlets', type: 'symbol', source: 'outlets', layout: {
+    'icon-image': ['concat', 'status-', ['get', 'status']], 'icon-allow-overlap': true, 'icon-size': 0.9 } });
+  map.addLayer({ id: 'live', type: 'circle', source: 'live', paint: {
+    'circle-radius': 8, 'circle-color': '#0072B2', 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } });
+  map.addLayer({ id: 'replay-marker', type: 'circle', source: 'replay-marker', paint: {
+    'circle-radius': 9, 'circle-color': '#000', 'circle-stroke-color': '#F0E442', 'circle-stroke-width': 3 } });
+  map.on('click', 'outlets', (e) => outletPopup(e.features[0], e.lngLat));
+  map.on('click', 'coverage', (e) => {
+    if (map.queryRenderedFeatures(e.point, { layers: ['outlets'] }).length) return;
+    const p = e.features[0].properties;
+    popup(e.lngLat, `<h3>${t('cell')} ${p.cell}</h3><dl><dt>${t('coverage_pct')}</dt><dd>${fmtPct(p.coverage_pct)}</dd>
+      <dt>${t('active_outlets')}</dt><dd>${p.active_outlets}</dd><dt>${t('visited_outlets')}</dt><dd>${p.visited_outlets}</dd></dl>`);
+  });
+  map.on('click', 'day-visits', (e) => {
+    const p = e.features[0].properties;
+    popup(e.lngLat, `<h3>${t('verdict')}: ${t(p.verdict)}</h3><dl><dt>${t('arrival')}</dt><dd>${p.arrival ?? ''}</dd>
+      <dt>${t('dwell')}</dt><dd>${Math.round((p.dwell_s ?? 0) / 60)} ${t('min')}</dd></dl>`);
+  });
+  for (const l of ['outlets', 'coverage', 'day-visits']) {
+    map.on('mouseenter', l, () => { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', l, () => { map.getCanvas().style.cursor = ''; });
+  }
+}
+
+function popup(lngLat, html) {
+  return new maplibregl.Popup({ className: 'popup', maxWidth: '280px' }).setLngLat(lngLat).setHTML(html).addTo(map);
+}
+
+function outletPopup(f, lngLat) {
+  const p = f.properties;
+  const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+  const required = Number(p.required_visits);
+  popup(lngLat, `<div data-testid="outlet-popup" data-outlet="${f.id}"><h3>${esc(p.name)}</h3><dl>
+    <dt>${t('code')}</dt><dd data-field="code">${esc(p.code)}</dd>
+    <dt>${t('tier')}</dt><dd data-field="tier">${esc(p.tier)}</dd>
+    <dt>${t('channel_type')}</dt><dd data-field="channel_type">${esc(p.channel_type)}</dd>
+    <dt>${t('status')}</dt><dd data-field="status">${t(p.status)}</dd>
+    <dt>${t('last_visit')}</dt><dd data-field="last_valid_visit">${p.last_valid_visit && p.last_valid_visit !== 'null' ? esc(p.last_valid_visit) : t('none')}</dd>
+    <dt>${t('visits_vs_required')}</dt><dd data-field="visits">${p.valid_visits} / ${Number.isInteger(required) ? required : required.toFixed(2)}</dd>
+  </dl></div>`);
+}
+
+function boundsOf(fc) {
+  let b = null;
+  const walk = (c) => {
+    if (typeof c[0] === 'number') {
+      b = b ? [Math.min(b[0], c[0]), Math.min(b[1], c[1]), Math.max(b[2], c[0]), Math.max(b[3], c[1])] : [c[0], c[1], c[0], c[1]];
+    } else c.forEach(walk);
+  };
+  fc.features.forEach((f) => f.geometry && walk(f.geometry.coordinates));
+  return b;
+}
+
+async function loadLayers() {
+  const b = map.getBounds();
+  const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v, i) => Math.max(i % 2 ? -90 : -180, Math.min(i % 2 ? 90 : 180, v)).toFixed(5)).join(',');
+  const jobs = [];
+  if ($('show-outlets').checked) {
+    jobs.push(api(`/layers/outlets?${period()}&bbox=${bbox}&limit=5000`).then((fc) => setData('outlets', fc)));
+  } else setData('outlets', emptyCollection());
+  if ($('show-coverage').checked) {
+    jobs.push(api(`/layers/coverage?${period()}&bbox=${bbox}&h3_res=${$('h3-res').value}&limit=5000`).then((fc) => setData('coverage', fc)));
+  } else setData('coverage', emptyCollection());
+  await Promise.all(jobs);
+}
+
+async function loadSummary() {
+  const id = $('territory').value || me.user?.territory_id;
+  if (!id) { $('summary').innerHTML = ''; return; }
+  renderSummary(await api(`/territories/${id}/coverage?${period()}&h3_res=${$('h3-res').value}`));
+}
+
+async function refresh() {
+  try {
+    await Promise.all([loadLayers(), loadSummary()]);
+    state.loaded = true;
+  } catch (e) { console.warn(e.message); }
+}
+
+/** Live positions: the `/live` event stream read with fetch (EventSource cannot send the token). */
+async function followLive() {
+  const reps = new Map();
+  const draw = () => setData('live', { type: 'FeatureCollection', features: [...reps.values()] });
+  for (const p of await api('/live/positions').catch(() => [])) reps.set(p.device_id, point(p));
+  draw();
+  const res = await fetch('/api/v1/live', { headers: { Authorization: `Bearer ${token}` } }).catch(() => null);
+  if (!res || !res.ok || !res.body) return;
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(frame)?.[1];
+      const data = /^data: (.*)$/m.exec(frame)?.[1];
+      if (event === 'position' && data) { const p = JSON.parse(data); reps.set(p.device_id, point(p)); draw(); }
+    }
+  }
+  function point(p) {
+    return { type: 'Feature', id: p.device_id, geometry: { type: 'Point', coordinates: [p.lon, p.lat] }, properties: { rep_id: p.rep_id, fix_time: p.fix_time } };
+  }
+}
+
+async function loadDay() {
+  const rep = $('rep').value;
+  const day = $('day').value;
+  stop();
+  if (!rep || !day) return;
+  const [track, visits] = await Promise.all([
+    api(`/reps/${rep}/track?date=${day}`, { headers: { Accept: 'application/geo+json' } }),
+    api(`/layers/visits?date=${day}&rep_id=${rep}`).catch(() => emptyCollection()),
+  ]);
+  const points = track.features.filter((f) => f.geometry.type === 'Point').sort((a, b) => a.properties.fix_time.localeCompare(b.properties.fix_time));
+  replay.frames = points;
+  setData('track', { type: 'FeatureCollection', features: track.features.filter((f) => f.geometry.type !== 'Point') });
+  setData('day-visits', visits);
+  $('player').hidden = points.length === 0;
+  $('day-info').textContent = points.length ? `${points.length} ${t('pings')}, ${visits.features.length} ${t('visits')}` : t('no_track');
+  $('slider').max = Math.max(0, points.length - 1);
+  $('slider').value = 0;
+  showFrame(0);
+  const b = boundsOf(track);
+  if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 40, duration: 0 });
+}
+
+function showFrame(i) {
+  const f = replay.frames[i];
+  if (!f) { setData('replay-marker', emptyCollection()); $('clock').textContent = ''; return; }
+  setData('replay-marker', { type: 'FeatureCollection', features: [{ type: 'Feature', geometry: f.geometry, properties: {} }] });
+  $('clock').textContent = new Date(f.properties.fix_time).toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en-GB');
+  state.marker = f.geometry.coordinates;
+}
+
+function stop() { clearInterval(replay.timer); replay.timer = null; $('play').textContent = t('play'); }
+
+function togglePlay() {
+  if (replay.timer) { stop(); return; }
+  replay.timer = setInterval(() => {
+    const next = Number($('slider').value) + 1;
+    if (next >= replay.frames.length) { stop(); return; }
+    $('slider').value = next;
+    showFrame(next);
+  }, 100);
+  $('play').textContent = t('pause');
+}
+
+async function start() {
+  try {
+    me = await api('/me');
+  } catch (e) {
+    sessionStorage.removeItem('fv.token');
+    token = null;
+    $('signin-error').textContent = t('bad_token');
+    return;
+  }
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  $('signout').hidden = false;
+  $('who').textContent = `${me.user?.name ?? me.kind} · ${me.org.name}`;
+  const today = new Date();
+  const yesterday = new Date(today.getTime() - 86400000);
+  $('to').value = isoDay(today);
+  $('from').value = isoDay(new Date(today.getTime() - 27 * 86400000));
+  $('day').value = isoDay(yesterday);
+  const [territories, users, territoryLayer] = await Promise.all([
+    api('/territories?limit=1000').catch(() => ({ items: [] })),
+    api('/users?limit=1000').catch(() => ({ items: [] })),
+    api('/layers/territories?zoom=10&limit=5000').catch(() => emptyCollection()),
+  ]);
+  $('territory').innerHTML = `<option value="">${t('all_territories')}</option>` +
+    (territories.items || []).map((x) => `<option value="${x.id}">${x.code} ${x.name}</option>`).join('');
+  $('rep').innerHTML = (users.items || []).filter((u) => u.role === 'rep').map((u) => `<option value="${u.id}">${u.name}</option>`).join('');
+  map = new maplibregl.Map({ container: 'map', style: await baseStyle(), center: [116.4, 39.9], zoom: 9, attributionControl: { compact: true, customAttribution: 'Natural Earth' } });
+  map.addControl(new maplibregl.NavigationControl(), 'top-right');
+  window.fieldvisitMap = map;
+  map.on('load', async () => {
+    addLayers();
+    setData('territories', territoryLayer);
+    const b = boundsOf(territoryLayer);
+    if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 20, duration: 0 });
+    map.on('moveend', refresh);
+    await refresh();
+    if ($('show-live').checked) followLive();
+  });
+}
+
+$('signin').addEventListener('submit', (e) => {
+  e.preventDefault();
+  token = $('token').value.trim();
+  sessionStorage.setItem('fv.token', token);
+  start();
+});
+$('signout').addEventListener('click', () => { sessionStorage.removeItem('fv.token'); location.reload(); });
+$('lang').addEventListener('click', () => { lang = lang === 'zh' ? 'en' : 'zh'; sessionStorage.setItem('fv.lang', lang); applyLanguage(); });
+for (const id of ['from', 'to', 'h3-res', 'show-outlets', 'show-coverage']) $(id).addEventListener('change', refresh);
+$('territory').addEventListener('change', async () => {
+  const id = $('territory').value;
+  if (id) {
+    const fc = await api(`/layers/territories?zoom=10&limit=5000`).catch(() => emptyCollection());
+    const mine = { type: 'FeatureCollection', features: fc.features.filter((f) => String(f.id) === id || String(f.properties.parent_id) === id) };
+    const b = boundsOf(mine);
+    if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 20, duration: 0 });
+  }
+  refresh();
+});
+$('show-live').addEventListener('change', () => { map.setLayoutProperty('live', 'visibility', $('show-live').checked ? 'visible' : 'none'); });
+$('load-day').addEventListener('click', loadDay);
+$('slider').addEventListener('input', () => showFrame(Number($('slider').value)));
+$('play').addEventListener('click', togglePlay);
+applyLanguage();
+if (token) start();

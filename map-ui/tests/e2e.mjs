@@ -1,0 +1,183 @@
+// End-to-end test of the managers' map with playwright-core driving Debian's chromium against a
+// real server loaded with the demo data. Run by tests/map_ui.rs; by hand:
+//   FV_BASE_URL=http://127.0.0.1:8080 FV_ADMIN_TOKEN=.. FV_MANAGER_D1_TOKEN=.. node tests/e2e.mjs
+// Screenshots go to FV_SCREENSHOTS (default ../target/map-ui-screenshots).
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const base = process.env.FV_BASE_URL;
+const adminToken = process.env.FV_ADMIN_TOKEN;
+const managerToken = process.env.FV_MANAGER_D1_TOKEN;
+const shots = process.env.FV_SCREENSHOTS || new URL('../../target/map-ui-screenshots/', import.meta.url).pathname;
+assert.ok(base && adminToken && managerToken, 'FV_BASE_URL, FV_ADMIN_TOKEN and FV_MANAGER_D1_TOKEN are needed');
+mkdirSync(shots, { recursive: true });
+const origin = new URL(base).origin;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
+});
+
+/** A page signed in with `token`, recording console errors and every request off the server. */
+async function open(token, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const problems = { console: [], offsite: [] };
+  page.on('console', (m) => { if (m.type() === 'error') problems.console.push(m.text()); });
+  page.on('pageerror', (e) => problems.console.push(String(e)));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:')) problems.offsite.push(u);
+  });
+  await page.goto(base);
+  await page.fill('#token', token);
+  await page.click('#signin button[type=submit]');
+  await page.waitForFunction(() => window.fieldvisit?.loaded === true, null, { timeout: 60000 });
+  await page.waitForFunction(() => window.fieldvisitMap?.loaded() && !window.fieldvisitMap.isMoving(), null, { timeout: 60000 });
+  await page.waitForTimeout(500);
+  return { page, context, problems };
+}
+
+const rendered = (page, layer) => page.evaluate((l) => window.fieldvisitMap.queryRenderedFeatures({ layers: [l] }).map((f) => ({ id: f.id, properties: f.properties })), layer);
+const sourceData = (page, source) => page.evaluate((s) => window.fieldvisit.data[s], source);
+const results = [];
+async function check(name, fn) {
+  try { await fn(); results.push(`ok   ${name}`); } catch (e) { results.push(`FAIL ${name}: ${e.message}`); process.exitCode = 1; }
+}
+
+// Admin: the whole org.
+const admin = await open(adminToken);
+await check('the page loads with no console errors and no request leaving the server', async () => {
+  assert.deepEqual(admin.problems.console, []);
+  assert.deepEqual(admin.problems.offsite, []);
+});
+await check('outlet, coverage and territory layers are drawn', async () => {
+  const outlets = await rendered(admin.page, 'outlets');
+  assert.ok(outlets.length > 0, 'outlets rendered');
+  for (const o of outlets) assert.ok(['visited', 'due', 'overdue', 'never_visited', 'closed'].includes(o.properties.status), o.properties.status);
+  assert.ok((await rendered(admin.page, 'coverage')).length > 0, 'coverage hexagons rendered');
+  assert.ok((await rendered(admin.page, 'territories')).length > 0, 'territories rendered');
+  const legend = await admin.page.locator('#legend .row[data-status]').count();
+  assert.equal(legend, 5);
+});
+await admin.page.screenshot({ path: `${shots}/overview.png` });
+await check('clicking an outlet opens its popup with its figures', async () => {
+  const target = await admin.page.evaluate(() => {
+    const m = window.fieldvisitMap;
+    const f = m.queryRenderedFeatures({ layers: ['outlets'] })[0];
+    const p = m.project(f.geometry.coordinates);
+    return { id: f.id, x: p.x, y: p.y, props: f.properties };
+  });
+  const box = await admin.page.locator('#map').boundingBox();
+  await admin.page.mouse.click(box.x + target.x, box.y + target.y);
+  const popup = admin.page.locator('[data-testid=outlet-popup]');
+  await popup.waitFor({ timeout: 10000 });
+  const shown = Number(await popup.getAttribute('data-outlet'));
+  // The outlet under the click (the topmost one there) is the one the popup shows: compare with the layer.
+  const fc = await sourceData(admin.page, 'outlets');
+  const f = fc.features.find((x) => x.id === shown);
+  assert.ok(f, `outlet ${shown} is in the layer`);
+  assert.equal(await popup.locator('[data-field=code]').textContent(), f.properties.code);
+  assert.equal(await popup.locator('[data-field=tier]').textContent(), f.properties.tier);
+  const required = f.properties.required_visits;
+  const req = Number.isInteger(required) ? String(required) : required.toFixed(2);
+  assert.equal(await popup.locator('[data-field=visits]').textContent(), `${f.properties.valid_visits} / ${req}`);
+  await admin.page.screenshot({ path: `${shots}/outlet-popup.png` });
+  await admin.page.keyboard.press('Escape');
+  await admin.page.evaluate(() => document.querySelectorAll('.maplibregl-popup').forEach((p) => p.remove()));
+});
+await check('the resolution switch redraws the hexagons at the new resolution', async () => {
+  const before = (await sourceData(admin.page, 'coverage')).h3_resolution;
+  await admin.page.selectOption('#h3-res', '7');
+  await admin.page.waitForFunction(() => window.fieldvisit.data.coverage?.h3_resolution === 7, null, { timeout: 20000 });
+  assert.equal(before, 8);
+});
+await check('the summary panel shows the territory figures', async () => {
+  await admin.page.selectOption('#territory', { index: 1 });
+  await admin.page.waitForSelector('#summary dd[data-key=active_outlets]', { timeout: 20000 });
+  assert.match(await admin.page.locator('#summary dd[data-key=coverage_pct]').textContent(), /%|–/);
+});
+await check('the replay slider moves the rep marker along the track', async () => {
+  const reps = await admin.page.locator('#rep option').count();
+  assert.ok(reps > 0, 'reps listed');
+  let moved = false;
+  for (let i = 0; i < reps && !moved; i++) {
+    await admin.page.selectOption('#rep', { index: i });
+    await admin.page.click('#load-day');
+    await admin.page.waitForFunction(() => document.querySelector('#day-info').textContent !== '', null, { timeout: 20000 });
+    if (await admin.page.locator('#player').isHidden()) continue;
+    const max = Number(await admin.page.getAttribute('#slider', 'max'));
+    const first = await admin.page.evaluate(() => window.fieldvisit.marker);
+    await admin.page.locator('#slider').fill(String(max));
+    const last = await admin.page.evaluate(() => window.fieldvisit.marker);
+    const track = await sourceData(admin.page, 'track');
+    const coords = track.features.flatMap((f) => (f.geometry.type === 'LineString' ? f.geometry.coordinates : f.geometry.coordinates.flat()));
+    const onTrack = (p) => coords.some((c) => c[0] === p[0] && c[1] === p[1]);
+    assert.ok(onTrack(first) && onTrack(last), 'the marker is on the track');
+    moved = first[0] !== last[0] || first[1] !== last[1];
+  }
+  assert.ok(moved, 'the marker moved');
+  assert.ok((await rendered(admin.page, 'track')).length > 0, 'track rendered');
+  await admin.page.screenshot({ path: `${shots}/replay.png` });
+});
+await check('the zh/en switch changes the labels', async () => {
+  assert.equal(await admin.page.locator('h2[data-i18n=layers]').textContent(), 'Layers');
+  await admin.page.click('#lang');
+  assert.equal(await admin.page.locator('h2[data-i18n=layers]').textContent(), '图层');
+  assert.equal(await admin.page.locator('#legend .row[data-status=overdue]').textContent().then((s) => s.trim()), '逾期');
+  await admin.page.screenshot({ path: `${shots}/zh.png` });
+  await admin.page.click('#lang');
+  assert.equal(await admin.page.locator('h2[data-i18n=layers]').textContent(), 'Layers');
+});
+await check('no console errors after using every view', async () => assert.deepEqual(admin.problems.console, []));
+await admin.context.close();
+
+// A district manager sees only their district.
+const manager = await open(managerToken);
+await check("a manager's map holds only the outlets and reps of their territories", async () => {
+  // The outlets of the manager's subtree, read with the admin token (territory paths and outlets' territories).
+  const scope = await manager.page.evaluate(async ({ adminToken, managerToken }) => {
+    const get = (path, token) => fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${token}` } }).then((r) => r.json());
+    const me = await get('/me', managerToken);
+    const all = async (path) => {
+      const items = [];
+      let after = '';
+      for (;;) {
+        const page = await get(`${path}?limit=1000${after}`, adminToken);
+        items.push(...page.items);
+        if (page.next == null) return items;
+        after = `&after=${page.next}`;
+      }
+    };
+    const territories = new Set((await all('/territories')).filter((t) => t.path.includes(me.user.territory_id)).map((t) => t.id));
+    const outlets = await all('/outlets');
+    return { ids: outlets.filter((o) => territories.has(o.territory_id)).map((o) => o.id), total: outlets.length };
+  }, { adminToken, managerToken });
+  assert.ok(scope.ids.length > 0 && scope.ids.length < scope.total, 'the district holds some of the outlets');
+  const shown = (await sourceData(manager.page, 'outlets')).features.map((f) => f.id);
+  assert.ok(shown.length > 0, 'outlets shown');
+  for (const id of shown) assert.ok(scope.ids.includes(id), `outlet ${id} is in the manager's district`);
+  const adminReps = await open(adminToken).then(async (a) => { const n = await a.page.locator('#rep option').count(); await a.context.close(); return n; });
+  const reps = await manager.page.locator('#rep option').count();
+  assert.ok(reps < adminReps, `manager lists ${reps} reps, admin ${adminReps}`);
+  assert.deepEqual(manager.problems.console, []);
+});
+await manager.page.screenshot({ path: `${shots}/manager.png` });
+await manager.context.close();
+
+// A phone.
+const phone = await open(adminToken, { width: 390, height: 844 });
+await check('a 390 px viewport is usable', async () => {
+  const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scroll (${width} px)`);
+  const map = await phone.page.locator('#map').boundingBox();
+  assert.ok(map.width >= 380 && map.height >= 300, `map ${map.width}x${map.height}`);
+  await phone.page.locator('#lang').click();
+  assert.equal(await phone.page.locator('h2[data-i18n=period]').textContent(), '时段');
+  assert.ok((await rendered(phone.page, 'outlets')).length > 0);
+});
+await phone.page.screenshot({ path: `${shots}/phone.png`, fullPage: true });
+await phone.context.close();
+await browser.close();
+console.log(results.join('\n'));

@@ -1,0 +1,56 @@
+//! The managers' map end to end: `map-ui/tests/e2e.mjs` drives Debian's chromium (playwright-core)
+//! against the real server loaded with the demo data. It checks: no console errors and no request
+//! leaving 127.0.0.1; the outlet, coverage and territory layers rendered; an outlet's popup
+//! figures; the resolution switch; the summary panel; the replay slider moving the rep marker
+//! along the track; a district manager seeing only their district; the zh/en switch; a 390 px
+//! viewport. Screenshots of each view go to `target/map-ui-screenshots/`.
+//!
+//! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
+//! (`scripts/test-tools.sh`); `make test` provides both.
+
+mod common;
+
+use common::{TestApp, test_config};
+use fieldvisit::demo::{self, DemoArgs};
+use sqlx::PgPool;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Beijing demo token of `login` from the lines `demo` prints.
+fn token(lines: &[String], login: &str) -> String {
+    lines
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() == 4 && w[0] == demo::BEIJING_SLUG && w[2] == login)
+        .map(|w| w[3].to_owned())
+        .unwrap_or_else(|| panic!("no demo token for {login}"))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
+    let dist = root().join("map-ui/dist");
+    assert!(dist.join("index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
+    let lines = demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
+        .await
+        .expect("demo loads");
+    let mut config = test_config("unused");
+    config.map_ui_dir = dist;
+    let app = TestApp::spawn_with(pool, config).await;
+    let out = tokio::process::Command::new("node")
+        .arg("tests/e2e.mjs")
+        .current_dir(root().join("map-ui"))
+        .env("FV_BASE_URL", &app.base)
+        .env("FV_ADMIN_TOKEN", token(&lines, "admin"))
+        .env("FV_MANAGER_D1_TOKEN", token(&lines, "manager-d1"))
+        .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 10, "{stdout}");
+}
