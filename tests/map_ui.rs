@@ -25,8 +25,7 @@ fn token(lines: &[String], login: &str) -> String {
         .iter()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|w| w.len() == 4 && w[0] == demo::BEIJING_SLUG && w[2] == login)
-        .map(|w| w[3].to_owned())
-        .unwrap_or_else(|| panic!("no demo token for {login}"))
+        .map_or_else(|| panic!("no demo token for {login}"), |w| w[3].to_owned())
 }
 
 #[sqlx::test(migrations = "./migrations")]
