@@ -1,9 +1,10 @@
 //! The managers' map end to end: `map-ui/tests/e2e.mjs` drives Debian's chromium (playwright-core)
 //! against the real server loaded with the demo data. It checks: no console errors and no request
 //! leaving 127.0.0.1; the outlet, coverage and territory layers rendered; an outlet's popup
-//! figures; the resolution switch; the summary panel; the replay slider moving the rep marker
-//! along the track; a district manager seeing only their district; the zh/en switch; a 390 px
-//! viewport. Screenshots of each view go to `target/map-ui-screenshots/`.
+//! figures; the resolution switch; the summary panel (figures equal to the API, chart, CSV
+//! download); the replay slider moving the rep marker along the track; a visit's evidence and a
+//! reviewer's rejection stored with its reason; a district manager seeing only their district; the
+//! zh/en switch; a 390 px viewport. Screenshots of each view go to `target/map-ui-screenshots/`.
 //!
 //! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
 //! (`scripts/test-tools.sh`); `make test` provides both.
@@ -51,5 +52,5 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 10, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 11, "{stdout}");
 }

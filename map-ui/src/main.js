@@ -34,6 +34,7 @@ function applyLanguage() {
   const all = $('territory').querySelector('option[value=""]');
   if (all) all.textContent = t('all_territories');
   if (state.summary) renderSummary(state.summary);
+  if (state.evidenceVisit && !$('evidence-panel').hidden) showEvidence(state.evidenceVisit.id);
   $('play').textContent = replay.timer ? t('pause') : t('play');
 }
 
@@ -75,16 +76,57 @@ function renderLegend() {
 
 function fmtPct(v) { return v == null ? '–' : `${v.toFixed(1)}%`; }
 
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+function hm(seconds) {
+  const m = Math.round((seconds ?? 0) / 60);
+  return `${Math.floor(m / 60)}:${String(m % 60).padStart(2, '0')}`;
+}
+
+/** The summary rows: [key, shown value] (the CSV download writes the same rows). */
+function summaryRows(s) {
+  const o = s.coverage.outlets;
+  const p = s.compliance?.plan ?? {};
+  return [
+    ['plan_pct', fmtPct(p.plan_compliance_pct)], ['coverage_pct', fmtPct(o.coverage_pct)],
+    ['frequency_pct', fmtPct(o.frequency_compliance_pct)], ['dwell_pct', fmtPct(o.dwell_compliance_pct)],
+    ['time_in_market', hm(p.time_in_market_s)], ['suspect_visits', p.suspect_visits ?? '–'],
+    ['verified_rate', fmtPct(p.verified_rate_pct)],
+    ['active_outlets', o.active_outlets], ['visited_outlets', o.visited_outlets],
+    ['white_space', s.coverage.h3?.white_space_cells ?? '–'],
+    ...STATUSES.map((k) => [k, s.coverage.status_counts?.[k] ?? 0]),
+  ];
+}
+
 function renderSummary(s) {
   state.summary = s;
-  const o = s.outlets;
-  const rows = [
-    ['active_outlets', o.active_outlets], ['visited_outlets', o.visited_outlets],
-    ['coverage_pct', fmtPct(o.coverage_pct)], ['frequency_pct', fmtPct(o.frequency_compliance_pct)],
-    ['dwell_pct', fmtPct(o.dwell_compliance_pct)], ['white_space', s.h3?.white_space_cells ?? '–'],
-    ...STATUSES.map((k) => [k, s.status_counts?.[k] ?? 0]),
-  ];
-  $('summary').innerHTML = rows.map(([k, v]) => `<dt data-i18n-key="${k}">${t(k)}</dt><dd data-key="${k}">${v}</dd>`).join('');
+  $('summary').innerHTML = summaryRows(s).map(([k, v]) => `<dt>${t(k)}</dt><dd data-key="${k}">${esc(v)}</dd>`).join('');
+  // A small bar chart: outlet coverage by tier.
+  const tiers = s.coverage.by_tier ?? [];
+  const w = 240, bar = 14;
+  const bars = tiers.map((g, i) => {
+    const pct = g.coverage_pct ?? 0;
+    return `<text x="0" y="${i * (bar + 4) + 11}" font-size="11">${esc(g.key)}</text>
+      <rect x="40" y="${i * (bar + 4)}" width="${Math.max(1, (pct / 100) * (w - 90))}" height="${bar}" fill="#0072B2"></rect>
+      <text x="${w - 45}" y="${i * (bar + 4) + 11}" font-size="11">${fmtPct(pct)}</text>`;
+  }).join('');
+  $('chart').innerHTML = tiers.length
+    ? `<p>${t('coverage_by_tier')}</p><svg width="${w}" height="${tiers.length * (bar + 4)}" role="img">${bars}</svg>` : '';
+}
+
+function downloadCsv() {
+  if (!state.summary) return;
+  const cell = (v) => `"${String(v).replace(/"/g, '""')}"`;
+  const lines = [[t('metric'), t('value')], [t('territory'), state.summary.coverage.code], [t('from'), $('from').value], [t('to'), $('to').value],
+    ...summaryRows(state.summary).map(([k, v]) => [t(k), v])];
+  const blob = new Blob([`\ufeff${lines.map((l) => l.map(cell).join(',')).join('\r\n')}\r\n`], { type: 'text/csv' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = `fieldvisit-${state.summary.coverage.code}-${$('from').value}-${$('to').value}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
 /** Sets a source's data and keeps it where tests and the panel can read it. */
@@ -114,7 +156,7 @@ async function baseStyle() {
 
 function addLayers() {
   for (const s of STATUSES) map.addImage(`status-${s}`, statusImage(s).getContext('2d').getImageData(0, 0, 18, 18));
-  for (const id of ['territories', 'coverage', 'outlets', 'live', 'track', 'day-visits', 'replay-marker']) {
+  for (const id of ['territories', 'coverage', 'outlets', 'live', 'track', 'day-visits', 'evidence', 'replay-marker']) {
     map.addSource(id, { type: 'geojson', data: emptyCollection() });
   }
   const stops = COVERAGE_STOPS.flat();
@@ -126,6 +168,8 @@ function addLayers() {
   map.addLayer({ id: 'day-visits', type: 'circle', source: 'day-visits', paint: {
     'circle-radius': 7, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2,
     'circle-color': ['match', ['get', 'verdict'], ...Object.entries(VERDICT_COLOR).flat(), '#999'] } });
+  map.addLayer({ id: 'evidence', type: 'circle', source: 'evidence', paint: {
+    'circle-radius': 4, 'circle-color': '#F0E442', 'circle-stroke-color': '#000', 'circle-stroke-width': 1 } });
   map.addLayer({ id: 'outlets', type: 'symbol', source: 'outlets', layout: {
     'icon-image': ['concat', 'status-', ['get', 'status']], 'icon-allow-overlap': true, 'icon-size': 0.9 } });
   map.addLayer({ id: 'live', type: 'circle', source: 'live', paint: {
@@ -136,14 +180,10 @@ function addLayers() {
   map.on('click', 'coverage', (e) => {
     if (map.queryRenderedFeatures(e.point, { layers: ['outlets'] }).length) return;
     const p = e.features[0].properties;
-    popup(e.lngLat, `<h3>${t('cell')} ${p.cell}</h3><dl><dt>${t('coverage_pct')}</dt><dd>${fmtPct(p.coverage_pct)}</dd>
-      <dt>${t('active_outlets')}</dt><dd>${p.active_outlets}</dd><dt>${t('visited_outlets')}</dt><dd>${p.visited_outlets}</dd></dl>`);
+    popup(e.lngLat, `<h3>${t('cell')} ${esc(p.cell)}</h3><dl><dt>${t('coverage_pct')}</dt><dd>${fmtPct(p.coverage_pct)}</dd>
+      <dt>${t('active_outlets')}</dt><dd>${Number(p.active_outlets)}</dd><dt>${t('visited_outlets')}</dt><dd>${Number(p.visited_outlets)}</dd></dl>`);
   });
-  map.on('click', 'day-visits', (e) => {
-    const p = e.features[0].properties;
-    popup(e.lngLat, `<h3>${t('verdict')}: ${t(p.verdict)}</h3><dl><dt>${t('arrival')}</dt><dd>${p.arrival ?? ''}</dd>
-      <dt>${t('dwell')}</dt><dd>${Math.round((p.dwell_s ?? 0) / 60)} ${t('min')}</dd></dl>`);
-  });
+  map.on('click', 'day-visits', (e) => showEvidence(Number(e.features[0].id)));
   for (const l of ['outlets', 'coverage', 'day-visits']) {
     map.on('mouseenter', l, () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', l, () => { map.getCanvas().style.cursor = ''; });
@@ -156,15 +196,14 @@ function popup(lngLat, html) {
 
 function outletPopup(f, lngLat) {
   const p = f.properties;
-  const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
   const required = Number(p.required_visits);
   popup(lngLat, `<div data-testid="outlet-popup" data-outlet="${f.id}"><h3>${esc(p.name)}</h3><dl>
     <dt>${t('code')}</dt><dd data-field="code">${esc(p.code)}</dd>
     <dt>${t('tier')}</dt><dd data-field="tier">${esc(p.tier)}</dd>
     <dt>${t('channel_type')}</dt><dd data-field="channel_type">${esc(p.channel_type)}</dd>
-    <dt>${t('status')}</dt><dd data-field="status">${t(p.status)}</dd>
+    <dt>${t('status')}</dt><dd data-field="status">${esc(t(p.status))}</dd>
     <dt>${t('last_visit')}</dt><dd data-field="last_valid_visit">${p.last_valid_visit && p.last_valid_visit !== 'null' ? esc(p.last_valid_visit) : t('none')}</dd>
-    <dt>${t('visits_vs_required')}</dt><dd data-field="visits">${p.valid_visits} / ${Number.isInteger(required) ? required : required.toFixed(2)}</dd>
+    <dt>${t('visits_vs_required')}</dt><dd data-field="visits">${Number(p.valid_visits)} / ${Number.isInteger(required) ? required : required.toFixed(2)}</dd>
   </dl></div>`);
 }
 
@@ -193,9 +232,13 @@ async function loadLayers() {
 }
 
 async function loadSummary() {
-  const id = $('territory').value || me.user?.territory_id;
+  const id = $('territory').value || me.user?.territory_id || state.rootTerritory;
   if (!id) { $('summary').innerHTML = ''; return; }
-  renderSummary(await api(`/territories/${id}/coverage?${period()}&h3_res=${$('h3-res').value}`));
+  const [coverage, compliance] = await Promise.all([
+    api(`/territories/${id}/coverage?${period()}&h3_res=${$('h3-res').value}`),
+    api(`/territories/${id}/compliance?${period()}`).catch(() => null),
+  ]);
+  renderSummary({ coverage, compliance });
 }
 
 async function refresh() {
@@ -238,10 +281,14 @@ async function loadDay() {
   const day = $('day').value;
   stop();
   if (!rep || !day) return;
-  const [track, visits] = await Promise.all([
+  const [track, visits, detail] = await Promise.all([
     api(`/reps/${rep}/track?date=${day}`, { headers: { Accept: 'application/geo+json' } }),
-    api(`/layers/visits?date=${day}&rep_id=${rep}`).catch(() => emptyCollection()),
+    api(`/layers/visits?from=${day}&to=${day}&rep_id=${rep}`).catch(() => emptyCollection()),
+    api(`/reps/${rep}/visits?from=${day}&to=${day}`).catch(() => ({ visits: [] })),
   ]);
+  state.visits = new Map(detail.visits.map((v) => [v.id, v]));
+  $('evidence-panel').hidden = true;
+  setData('evidence', emptyCollection());
   const points = track.features.filter((f) => f.geometry.type === 'Point').sort((a, b) => a.properties.fix_time.localeCompare(b.properties.fix_time));
   replay.frames = points;
   setData('track', { type: 'FeatureCollection', features: track.features.filter((f) => f.geometry.type !== 'Point') });
@@ -261,6 +308,42 @@ function showFrame(i) {
   setData('replay-marker', { type: 'FeatureCollection', features: [{ type: 'Feature', geometry: f.geometry, properties: {} }] });
   $('clock').textContent = new Date(f.properties.fix_time).toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en-GB');
   state.marker = f.geometry.coordinates;
+}
+
+/** A visit's evidence: its figures in the panel, its fixes on the map; review buttons for reviewers. */
+function showEvidence(id) {
+  const v = state.visits?.get(id);
+  if (!v) return;
+  state.evidenceVisit = v;
+  const flags = Object.entries(v.evidence?.signals ?? {}).filter(([, x]) => x === true || x > 0).map(([k, x]) => (x === true ? t(k) : `${t(k)} ${x}`));
+  const time = (x) => new Date(x).toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en-GB');
+  const metres = (x) => (x == null ? '–' : `${Math.round(x)} ${t('m')}`);
+  const rows = [
+    ['outlet', `${v.outlet_code} ${v.outlet_name}`], ['verdict', t(v.verdict)], ['arrival', time(v.arrival)], ['departure', time(v.departure)],
+    ['dwell', `${Math.round(v.dwell_s / 60)} ${t('min')}`], ['ping_count', v.ping_count], ['min_distance', metres(v.min_distance_m)],
+    ['median_distance', metres(v.median_distance_m)], ['median_accuracy', metres(v.median_accuracy_m)],
+    ['max_gap', `${v.max_gap_s ?? '–'} ${t('s')}`], ['flags', flags.length ? flags.join(', ') : t('none')], ['rule_version', v.rule_version],
+  ];
+  $('evidence').innerHTML = rows.map(([k, x]) => `<dt>${t(k)}</dt><dd data-key="${k}">${esc(x)}</dd>`).join('');
+  $('evidence-panel').hidden = false;
+  $('review').hidden = !['supervisor', 'auditor', 'admin'].includes(me.user?.role);
+  $('review-result').textContent = '';
+  const inWindow = replay.frames.filter((f) => f.properties.fix_time >= v.arrival && f.properties.fix_time <= v.departure);
+  setData('evidence', { type: 'FeatureCollection', features: inWindow });
+}
+
+async function review(decision) {
+  const v = state.evidenceVisit;
+  const reason = $('review-reason').value.trim();
+  if (!v) return;
+  if (!reason) { $('review-result').textContent = t('reason_needed'); return; }
+  try {
+    await api(`/visits/${v.id}/reviews`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ decision, reason }) });
+    $('review-result').textContent = `${t('reviewed')}: ${t(decision)}`;
+    state.reviewed = { id: v.id, decision };
+  } catch (e) {
+    $('review-result').textContent = e.message;
+  }
 }
 
 function stop() { clearInterval(replay.timer); replay.timer = null; $('play').textContent = t('play'); }
@@ -300,8 +383,9 @@ async function start() {
     api('/layers/territories?zoom=10&limit=5000').catch(() => emptyCollection()),
   ]);
   $('territory').innerHTML = `<option value="">${t('all_territories')}</option>` +
-    (territories.items || []).map((x) => `<option value="${x.id}">${x.code} ${x.name}</option>`).join('');
-  $('rep').innerHTML = (users.items || []).filter((u) => u.role === 'rep').map((u) => `<option value="${u.id}">${u.name}</option>`).join('');
+    (territories.items || []).map((x) => `<option value="${x.id}">${esc(x.code)} ${esc(x.name)}</option>`).join('');
+  state.rootTerritory = (territories.items || []).find((x) => x.parent_id == null)?.id;
+  $('rep').innerHTML = (users.items || []).filter((u) => u.role === 'rep').map((u) => `<option value="${u.id}">${esc(u.name)}</option>`).join('');
   map = new maplibregl.Map({ container: 'map', style: await baseStyle(), center: [116.4, 39.9], zoom: 9, attributionControl: { compact: true, customAttribution: 'Natural Earth' } });
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   window.fieldvisitMap = map;
@@ -339,5 +423,8 @@ $('show-live').addEventListener('change', () => { map.setLayoutProperty('live', 
 $('load-day').addEventListener('click', loadDay);
 $('slider').addEventListener('input', () => showFrame(Number($('slider').value)));
 $('play').addEventListener('click', togglePlay);
+$('accept').addEventListener('click', () => review('accepted'));
+$('reject').addEventListener('click', () => review('rejected'));
+$('csv').addEventListener('click', downloadCsv);
 applyLanguage();
 if (token) start();

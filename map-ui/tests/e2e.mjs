@@ -93,10 +93,30 @@ await check('the resolution switch redraws the hexagons at the new resolution', 
   await admin.page.waitForFunction(() => window.fieldvisit.data.coverage?.h3_resolution === 7, null, { timeout: 20000 });
   assert.equal(before, 8);
 });
-await check('the summary panel shows the territory figures', async () => {
+const api = (page, path, token, options = {}) => page.evaluate(async ({ path, token, options }) => {
+  const r = await fetch(`/api/v1${path}`, { ...options, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' } });
+  return r.json();
+}, { path, token, options });
+const pct = (v) => (v == null ? '–' : `${v.toFixed(1)}%`);
+await check('the summary panel shows the figures of the territory picked, with a chart and its CSV', async () => {
   await admin.page.selectOption('#territory', { index: 1 });
-  await admin.page.waitForSelector('#summary dd[data-key=active_outlets]', { timeout: 20000 });
-  assert.match(await admin.page.locator('#summary dd[data-key=coverage_pct]').textContent(), /%|–/);
+  const id = await admin.page.inputValue('#territory');
+  const from = await admin.page.inputValue('#from');
+  const to = await admin.page.inputValue('#to');
+  await admin.page.waitForFunction((id) => window.fieldvisit.summary?.coverage.territory_id === Number(id), id, { timeout: 20000 });
+  const compliance = await api(admin.page, `/territories/${id}/compliance?from=${from}&to=${to}`, adminToken);
+  const coverage = await api(admin.page, `/territories/${id}/coverage?from=${from}&to=${to}&h3_res=8`, adminToken);
+  const shown = async (k) => admin.page.locator(`#summary dd[data-key=${k}]`).textContent();
+  assert.equal(await shown('plan_pct'), pct(compliance.plan.plan_compliance_pct));
+  assert.equal(await shown('coverage_pct'), pct(coverage.outlets.coverage_pct));
+  assert.equal(await shown('suspect_visits'), String(compliance.plan.suspect_visits));
+  assert.equal(await shown('overdue'), String(coverage.status_counts.overdue));
+  assert.equal(await admin.page.locator('#chart rect').count(), coverage.by_tier.length);
+  const [download] = await Promise.all([admin.page.waitForEvent('download'), admin.page.click('#csv')]);
+  const { readFileSync } = await import('node:fs');
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.ok(csv.includes(`"Plan compliance","${pct(compliance.plan.plan_compliance_pct)}"`), csv);
+  assert.ok(csv.includes(`"Overdue","${coverage.status_counts.overdue}"`), csv);
 });
 await check('the replay slider moves the rep marker along the track', async () => {
   const reps = await admin.page.locator('#rep option').count();
@@ -120,6 +140,47 @@ await check('the replay slider moves the rep marker along the track', async () =
   assert.ok(moved, 'the marker moved');
   assert.ok((await rendered(admin.page, 'track')).length > 0, 'track rendered');
   await admin.page.screenshot({ path: `${shots}/replay.png` });
+});
+await check("clicking a visit shows its evidence, and a reviewer's rejection is stored with its reason", async () => {
+  // The first rep whose day has visits.
+  const reps = await admin.page.locator('#rep option').count();
+  let visits = [];
+  for (let i = 0; i < reps && visits.length === 0; i++) {
+    await admin.page.selectOption('#rep', { index: i });
+    await admin.page.click('#load-day');
+    await admin.page.waitForFunction(() => document.querySelector('#day-info').textContent !== '', null, { timeout: 20000 });
+    visits = (await sourceData(admin.page, 'day-visits')).features;
+  }
+  assert.ok(visits.length > 0, 'a rep-day with visits');
+  await admin.page.waitForTimeout(500);
+  const target = await admin.page.evaluate(() => {
+    const m = window.fieldvisitMap;
+    const f = m.queryRenderedFeatures({ layers: ['day-visits'] })[0];
+    const p = m.project(f.geometry.coordinates);
+    return { id: f.id, x: p.x, y: p.y };
+  });
+  const box = await admin.page.locator('#map').boundingBox();
+  await admin.page.mouse.click(box.x + target.x, box.y + target.y);
+  await admin.page.locator('#evidence-panel').waitFor({ state: 'visible', timeout: 10000 });
+  const shownId = await admin.page.evaluate(() => window.fieldvisit.evidenceVisit.id);
+  const rep = await admin.page.inputValue('#rep');
+  const day = await admin.page.inputValue('#day');
+  const v = (await api(admin.page, `/reps/${rep}/visits?from=${day}&to=${day}`, adminToken)).visits.find((x) => x.id === shownId);
+  assert.ok(v, `visit ${shownId} is the rep's`);
+  assert.equal(await admin.page.locator('#evidence dd[data-key=ping_count]').textContent(), String(v.ping_count));
+  assert.equal(await admin.page.locator('#evidence dd[data-key=min_distance]').textContent(), `${Math.round(v.min_distance_m)} m`);
+  assert.ok((await sourceData(admin.page, 'evidence')).features.length > 0, 'the visit fixes are on the map');
+  await admin.page.screenshot({ path: `${shots}/evidence.png` });
+  await admin.page.click('#reject');
+  assert.equal(await admin.page.locator('#review-result').textContent(), 'Give a reason.');
+  await admin.page.fill('#review-reason', 'photo shows another shop');
+  await admin.page.click('#reject');
+  await admin.page.waitForFunction(() => window.fieldvisit.reviewed, null, { timeout: 10000 });
+  const reviews = await api(admin.page, `/visits/${shownId}/reviews`, adminToken);
+  const list = reviews.items ?? reviews.reviews ?? reviews;
+  const last = list[list.length - 1];
+  assert.equal(last.decision, 'rejected');
+  assert.equal(last.reason, 'photo shows another shop');
 });
 await check('the zh/en switch changes the labels', async () => {
   assert.equal(await admin.page.locator('h2[data-i18n=layers]').textContent(), 'Layers');
