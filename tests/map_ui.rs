@@ -1,7 +1,7 @@
 //! The managers' map end to end: `map-ui/tests/e2e.mjs` drives Debian's chromium (playwright-core)
 //! against the real server loaded with the demo data. It checks: no console errors and no request
 //! leaving 127.0.0.1; the outlet, coverage and territory layers rendered; an outlet's popup
-//! figures; the resolution switch; the summary panel (figures equal to the API, chart, CSV
+//! figures; a phone's fix moving its rep on the live layer; the resolution switch; the summary panel (figures equal to the API, chart, CSV
 //! download); the replay slider moving the rep marker along the track; a visit's evidence and a
 //! reviewer's rejection stored with its reason; a district manager seeing only their district; the
 //! zh/en switch; a 390 px viewport. Screenshots of each view go to `target/map-ui-screenshots/`.
@@ -45,6 +45,7 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
         .env("FV_BASE_URL", &app.base)
         .env("FV_ADMIN_TOKEN", token(&lines, "admin"))
         .env("FV_MANAGER_D1_TOKEN", token(&lines, "manager-d1"))
+        .env("FV_DEVICE_TOKEN", token(&lines, "rep1-phone"))
         .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
         .output()
         .await
@@ -52,5 +53,5 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 11, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 12, "{stdout}");
 }

@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 const base = process.env.FV_BASE_URL;
 const adminToken = process.env.FV_ADMIN_TOKEN;
 const managerToken = process.env.FV_MANAGER_D1_TOKEN;
+const deviceToken = process.env.FV_DEVICE_TOKEN;
 const shots = process.env.FV_SCREENSHOTS || new URL('../../target/map-ui-screenshots/', import.meta.url).pathname;
-assert.ok(base && adminToken && managerToken, 'FV_BASE_URL, FV_ADMIN_TOKEN and FV_MANAGER_D1_TOKEN are needed');
+assert.ok(base && adminToken && managerToken && deviceToken, 'FV_BASE_URL, FV_ADMIN_TOKEN, FV_MANAGER_D1_TOKEN and FV_DEVICE_TOKEN are needed');
 mkdirSync(shots, { recursive: true });
 const origin = new URL(base).origin;
 
@@ -86,6 +87,21 @@ await check('clicking an outlet opens its popup with its figures', async () => {
   await admin.page.screenshot({ path: `${shots}/outlet-popup.png` });
   await admin.page.keyboard.press('Escape');
   await admin.page.evaluate(() => document.querySelectorAll('.maplibregl-popup').forEach((p) => p.remove()));
+});
+await check('a fix posted by a phone moves its rep on the live layer without a reload', async () => {
+  const centre = await admin.page.evaluate(() => window.fieldvisitMap.getCenter().toArray());
+  const [lon, lat] = [Number((centre[0] + 0.0123).toFixed(6)), Number((centre[1] - 0.0071).toFixed(6))];
+  const res = await fetch(`${base}/api/v1/pings`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${deviceToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify([{ fix_time: new Date().toISOString(), lat, lon, accuracy_m: 5 }]),
+  });
+  assert.equal(res.status, 200, await res.text());
+  await admin.page.waitForFunction(([lon, lat]) => (window.fieldvisit.data.live?.features ?? [])
+    .some((f) => Math.abs(f.geometry.coordinates[0] - lon) < 1e-6 && Math.abs(f.geometry.coordinates[1] - lat) < 1e-6), [lon, lat], { timeout: 20000 });
+  await admin.page.waitForTimeout(300);
+  const drawn = await rendered(admin.page, 'live');
+  assert.ok(drawn.length > 0, 'live positions rendered');
 });
 await check('the resolution switch redraws the hexagons at the new resolution', async () => {
   const before = (await sourceData(admin.page, 'coverage')).h3_resolution;
