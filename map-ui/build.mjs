@@ -28,4 +28,6 @@ writeFileSync(
   new URL('basemap/borders.geojson', dist),
   JSON.stringify(mesh(world, world.objects.countries, (a, b) => a !== b)),
 );
+// Written last: scripts/map-ui.sh rebuilds when this stamp is missing or older than a source.
+writeFileSync(new URL('.built', dist), new Date().toISOString());
 console.log('map-ui built into dist/');

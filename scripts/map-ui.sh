@@ -11,12 +11,16 @@ if ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  log "Node.js 20 or later is needed (found $(node --version)); install it from nodejs.org or NodeSource"
+  exit 1
+fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-newest_source=$(find src build.mjs package-lock.json -type f -newer dist/index.html 2>/dev/null | head -1 || true)
-if [ ! -f dist/index.html ] || [ -n "$newest_source" ]; then
+newest_source=$(find src build.mjs package-lock.json -type f -newer dist/.built 2>/dev/null | head -1 || true)
+if [ ! -f dist/.built ] || [ -n "$newest_source" ]; then
   log "building"
   npm run --silent build
 fi

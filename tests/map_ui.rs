@@ -39,7 +39,7 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let mut config = test_config("unused");
     config.map_ui_dir = dist;
     let app = TestApp::spawn_with(pool, config).await;
-    let out = tokio::process::Command::new("node")
+    let run = tokio::process::Command::new("node")
         .arg("tests/e2e.mjs")
         .current_dir(root().join("map-ui"))
         .env("FV_BASE_URL", &app.base)
@@ -47,8 +47,11 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
         .env("FV_MANAGER_D1_TOKEN", token(&lines, "manager-d1"))
         .env("FV_DEVICE_TOKEN", token(&lines, "rep1-phone"))
         .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(600), run)
         .await
+        .expect("the map test ends within 10 minutes")
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");

@@ -22,6 +22,8 @@ export const STRINGS = {
     accepted: 'accepted', rejected: 'rejected', coverage_by_tier: 'Coverage by tier', metric: 'Metric', value: 'Value',
     mock_fixes: 'mock fixes', speed_jumps: 'speed jumps', teleport: 'teleport', constant_position: 'constant position',
     constant_accuracy: 'constant accuracy', clock_ahead_fixes: 'clock ahead', s: 's', m: 'm',
+    zoom_in: 'Zoom in', zoom_out: 'Zoom out', reset_bearing: 'Reset bearing to north', attribution: 'Toggle attribution',
+    close: 'Close', time: 'Time of day', device: 'Device', server_unreachable: 'The server could not be reached; try again.',
   },
   zh: {
     sign_in_title: '登录', token: '访问令牌', sign_in: '登录', sign_out: '退出',
@@ -45,5 +47,7 @@ export const STRINGS = {
     accepted: '已认可', rejected: '已驳回', coverage_by_tier: '按等级覆盖率', metric: '指标', value: '数值',
     mock_fixes: '模拟定位', speed_jumps: '速度跳变', teleport: '瞬移', constant_position: '位置不变',
     constant_accuracy: '精度不变', clock_ahead_fixes: '时钟超前', s: '秒', m: '米',
+    zoom_in: '放大', zoom_out: '缩小', reset_bearing: '指北', attribution: '显示或隐藏署名',
+    close: '关闭', time: '时刻', device: '设备', server_unreachable: '无法连接服务器，请重试。',
   },
 };

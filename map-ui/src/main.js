@@ -30,6 +30,7 @@ function applyLanguage() {
   document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
   $('lang').textContent = lang === 'zh' ? 'English' : '中文';
   $('lang').setAttribute('aria-label', t('language'));
+  $('slider').setAttribute('aria-label', t('time'));
   renderLegend();
   const all = $('territory').querySelector('option[value=""]');
   if (all) all.textContent = t('all_territories');
@@ -116,7 +117,8 @@ function renderSummary(s) {
 
 function downloadCsv() {
   if (!state.summary) return;
-  const cell = (v) => `"${String(v).replace(/"/g, '""')}"`;
+  // Quoted; a leading = + - @ is defused so that a spreadsheet does not run it as a formula.
+  const cell = (v) => `"${String(v).replace(/^([=+\-@])/, "'$1").replace(/"/g, '""')}"`;
   const lines = [[t('metric'), t('value')], [t('territory'), state.summary.coverage.code], [t('from'), $('from').value], [t('to'), $('to').value],
     ...summaryRows(state.summary).map(([k, v]) => [t(k), v])];
   const blob = new Blob([`\ufeff${lines.map((l) => l.map(cell).join(',')).join('\r\n')}\r\n`], { type: 'text/csv' });
@@ -218,44 +220,66 @@ function boundsOf(fc) {
   return b;
 }
 
+let layerSeq = 0;
+
 async function loadLayers() {
+  const seq = ++layerSeq;
+  const put = (source) => (fc) => { if (seq === layerSeq) setData(source, fc); };
   const b = map.getBounds();
   const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v, i) => Math.max(i % 2 ? -90 : -180, Math.min(i % 2 ? 90 : 180, v)).toFixed(5)).join(',');
   const jobs = [];
   if ($('show-outlets').checked) {
-    jobs.push(api(`/layers/outlets?${period()}&bbox=${bbox}&limit=5000`).then((fc) => setData('outlets', fc)));
+    jobs.push(api(`/layers/outlets?${period()}&bbox=${bbox}&limit=5000`).then(put('outlets')));
   } else setData('outlets', emptyCollection());
   if ($('show-coverage').checked) {
-    jobs.push(api(`/layers/coverage?${period()}&bbox=${bbox}&h3_res=${$('h3-res').value}&limit=5000`).then((fc) => setData('coverage', fc)));
+    jobs.push(api(`/layers/coverage?${period()}&bbox=${bbox}&h3_res=${$('h3-res').value}&limit=5000`).then(put('coverage')));
   } else setData('coverage', emptyCollection());
   await Promise.all(jobs);
 }
 
+let summarySeq = 0;
+
 async function loadSummary() {
+  const seq = ++summarySeq;
   const id = $('territory').value || me.user?.territory_id || state.rootTerritory;
   if (!id) { $('summary').innerHTML = ''; return; }
   const [coverage, compliance] = await Promise.all([
     api(`/territories/${id}/coverage?${period()}&h3_res=${$('h3-res').value}`),
     api(`/territories/${id}/compliance?${period()}`).catch(() => null),
   ]);
-  renderSummary({ coverage, compliance });
+  if (seq === summarySeq) renderSummary({ coverage, compliance });
 }
 
-async function refresh() {
+/** Layers follow the viewport; the summary only the period, territory and resolution. */
+async function refresh({ summary = true } = {}) {
   try {
-    await Promise.all([loadLayers(), loadSummary()]);
+    await Promise.all([loadLayers(), summary ? loadSummary() : null]);
     state.loaded = true;
   } catch (e) { console.warn(e.message); }
 }
 
 /** Live positions: the `/live` event stream read with fetch (EventSource cannot send the token). */
+let liveStarted = false;
+
 async function followLive() {
+  if (liveStarted) return;
+  liveStarted = true;
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 30000)) {
+    try {
+      await readLive();
+      wait = 1000;
+    } catch (e) { console.warn(`live: ${e.message}`); }
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+async function readLive() {
   const reps = new Map();
   const draw = () => setData('live', { type: 'FeatureCollection', features: [...reps.values()] });
   for (const p of await api('/live/positions').catch(() => [])) reps.set(p.device_id, point(p));
   draw();
-  const res = await fetch('/api/v1/live', { headers: { Authorization: `Bearer ${token}` } }).catch(() => null);
-  if (!res || !res.ok || !res.body) return;
+  const res = await fetch('/api/v1/live', { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok || !res.body) throw new Error(`status ${res.status}`);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
@@ -276,22 +300,38 @@ async function followLive() {
   }
 }
 
+let daySeq = 0;
+
 async function loadDay() {
   const rep = $('rep').value;
   const day = $('day').value;
+  const seq = ++daySeq;
   stop();
+  $('day-info').textContent = '';
   if (!rep || !day) return;
+  try {
+    await showDay(rep, day, seq);
+  } catch (e) {
+    console.warn(e.message);
+    $('day-info').textContent = t('no_track');
+  }
+  if (seq === daySeq) state.dayLoaded = { rep: Number(rep), day, seq };
+}
+
+async function showDay(rep, day, seq) {
   const [track, visits, detail] = await Promise.all([
     api(`/reps/${rep}/track?date=${day}`, { headers: { Accept: 'application/geo+json' } }),
     api(`/layers/visits?from=${day}&to=${day}&rep_id=${rep}`).catch(() => emptyCollection()),
     api(`/reps/${rep}/visits?from=${day}&to=${day}`).catch(() => ({ visits: [] })),
   ]);
+  if (seq !== daySeq) return;
   state.visits = new Map(detail.visits.map((v) => [v.id, v]));
   $('evidence-panel').hidden = true;
   setData('evidence', emptyCollection());
-  const points = track.features.filter((f) => f.geometry.type === 'Point').sort((a, b) => a.properties.fix_time.localeCompare(b.properties.fix_time));
+  const points = track.features.filter((f) => f.geometry?.type === 'Point').sort((a, b) => Date.parse(a.properties.fix_time) - Date.parse(b.properties.fix_time));
   replay.frames = points;
-  setData('track', { type: 'FeatureCollection', features: track.features.filter((f) => f.geometry.type !== 'Point') });
+  state.frames = points.map((f) => f.geometry.coordinates);
+  setData('track', { type: 'FeatureCollection', features: track.features.filter((f) => f.geometry && f.geometry.type !== 'Point') });
   setData('day-visits', visits);
   $('player').hidden = points.length === 0;
   $('day-info').textContent = points.length ? `${points.length} ${t('pings')}, ${visits.features.length} ${t('visits')}` : t('no_track');
@@ -328,7 +368,8 @@ function showEvidence(id) {
   $('evidence-panel').hidden = false;
   $('review').hidden = !['supervisor', 'auditor', 'admin'].includes(me.user?.role);
   $('review-result').textContent = '';
-  const inWindow = replay.frames.filter((f) => f.properties.fix_time >= v.arrival && f.properties.fix_time <= v.departure);
+  const [from, to] = [Date.parse(v.arrival), Date.parse(v.departure)];
+  const inWindow = replay.frames.filter((f) => Date.parse(f.properties.fix_time) >= from && Date.parse(f.properties.fix_time) <= to);
   setData('evidence', { type: 'FeatureCollection', features: inWindow });
 }
 
@@ -344,6 +385,15 @@ async function review(decision) {
   } catch (e) {
     $('review-result').textContent = e.message;
   }
+}
+
+/** MapLibre's own control labels in the page language. */
+function controlLocale() {
+  return {
+    'NavigationControl.ZoomIn': t('zoom_in'), 'NavigationControl.ZoomOut': t('zoom_out'),
+    'NavigationControl.ResetBearing': t('reset_bearing'), 'AttributionControl.ToggleAttribution': t('attribution'),
+    'Popup.Close': t('close'),
+  };
 }
 
 function stop() { clearInterval(replay.timer); replay.timer = null; $('play').textContent = t('play'); }
@@ -363,15 +413,17 @@ async function start() {
   try {
     me = await api('/me');
   } catch (e) {
-    sessionStorage.removeItem('fv.token');
-    token = null;
-    $('signin-error').textContent = t('bad_token');
+    if (e.status === 401) {
+      sessionStorage.removeItem('fv.token');
+      token = null;
+    }
+    $('signin-error').textContent = e.status === 401 ? t('bad_token') : t('server_unreachable');
     return;
   }
   $('signin').hidden = true;
   $('app').hidden = false;
   $('signout').hidden = false;
-  $('who').textContent = `${me.user?.name ?? me.kind} · ${me.org.name}`;
+  $('who').textContent = `${me.user?.name ?? t('device')} · ${me.org.name}`;
   const today = new Date();
   const yesterday = new Date(today.getTime() - 86400000);
   $('to').value = isoDay(today);
@@ -386,7 +438,7 @@ async function start() {
     (territories.items || []).map((x) => `<option value="${x.id}">${esc(x.code)} ${esc(x.name)}</option>`).join('');
   state.rootTerritory = (territories.items || []).find((x) => x.parent_id == null)?.id;
   $('rep').innerHTML = (users.items || []).filter((u) => u.role === 'rep').map((u) => `<option value="${u.id}">${esc(u.name)}</option>`).join('');
-  map = new maplibregl.Map({ container: 'map', style: await baseStyle(), center: [116.4, 39.9], zoom: 9, attributionControl: { compact: true, customAttribution: 'Natural Earth' } });
+  map = new maplibregl.Map({ container: 'map', locale: controlLocale(), style: await baseStyle(), center: [116.4, 39.9], zoom: 9, attributionControl: { compact: true, customAttribution: 'Natural Earth' } });
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   window.fieldvisitMap = map;
   map.on('load', async () => {
@@ -394,7 +446,7 @@ async function start() {
     setData('territories', territoryLayer);
     const b = boundsOf(territoryLayer);
     if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 20, duration: 0 });
-    map.on('moveend', refresh);
+    map.on('moveend', () => refresh({ summary: false }));
     await refresh();
     if ($('show-live').checked) followLive();
   });
@@ -417,9 +469,12 @@ $('territory').addEventListener('change', async () => {
     const b = boundsOf(mine);
     if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 20, duration: 0 });
   }
-  refresh();
+  loadSummary().catch((e) => console.warn(e.message));
 });
-$('show-live').addEventListener('change', () => { map.setLayoutProperty('live', 'visibility', $('show-live').checked ? 'visible' : 'none'); });
+$('show-live').addEventListener('change', () => {
+  map.setLayoutProperty('live', 'visibility', $('show-live').checked ? 'visible' : 'none');
+  if ($('show-live').checked) followLive();
+});
 $('load-day').addEventListener('click', loadDay);
 $('slider').addEventListener('input', () => showFrame(Number($('slider').value)));
 $('play').addEventListener('click', togglePlay);

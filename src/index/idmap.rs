@@ -1,12 +1,13 @@
 //! Hash maps keyed by outlet id that keep neighbouring ids in neighbouring slots.
 //!
 //! A pass over a million outlets looks each one up in several maps (index, visit ledger). With a
-//! scrambling hash every lookup is a cache miss. Here the slot is the id's low bits, so the
-//! outlet index iterates in (nearly) id order and the ledger's slots for those ids are then read
-//! in the same order: the memory is streamed instead of probed. The 7 top bits, which hashbrown
-//! compares before the keys, are mixed from the whole id so that a probe still skips most slots.
-//! Outlet ids come from the database's sequence, not from clients, so no one can choose ids that
-//! collide.
+//! scrambling hash every lookup is a cache miss. Here the id's low 8 bits are kept as the low bits
+//! of the hash and only the rest is scrambled: each block of 256 consecutive ids lands in 256
+//! consecutive slots, so the outlet index iterates block by block and the ledger's slots for those
+//! ids are read in the same order, streamed instead of probed. The blocks themselves are spread,
+//! so runs of ids far apart (the id sequence is shared by all orgs, and one org's imports come in
+//! separate runs) do not pile onto the same slots. The 7 top bits, which hashbrown compares before
+//! the keys, are mixed from the whole id.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -20,7 +21,10 @@ pub struct IdHasher(u64);
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
         const TOP: u64 = 0x7F << 57;
-        (self.0 & !TOP) | (self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) & TOP)
+        let block = (self.0 >> 8).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let block = block ^ (block >> 29);
+        let slot = (self.0 & 0xFF) | (block << 8);
+        (slot & !TOP) | (self.0.wrapping_mul(0xD6E8_FEB8_6659_FD93) & TOP)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -48,8 +52,15 @@ mod tests {
         };
         let mask = (1 << 20) - 1;
         for id in [1_i64, 1000, 123_456] {
+            // Within a block of 256.
             assert_eq!(hash(id + 1) & mask, (hash(id) & mask) + 1);
         }
+        // Two runs of ids 2^18 apart do not share their slots (with the id as the slot they would
+        // all collide in a table of 2^18 slots): about as many distinct slots as a random hash.
+        let mask = (1 << 18) - 1;
+        let slots: std::collections::HashSet<u64> =
+            (0..100_000).chain((1 << 18)..(1 << 18) + 100_000).map(|id| hash(id) & mask).collect();
+        assert!(slots.len() > 120_000, "{} distinct slots of 200,000 ids", slots.len());
         // The tag bits differ between neighbours.
         assert_ne!(hash(1) >> 57, hash(2) >> 57);
         let m: IdMap<u8> = (0..1000).map(|id| (id, 1)).collect();

@@ -36,13 +36,14 @@ pub struct IndexedOutlet {
 
 /// An outlet's H3 cell at the last resolution asked for, kept beside the outlet so that
 /// coverage by cell of a million outlets neither projects each one again nor looks it up in a
-/// map. A cache: it is not part of the outlet's value (always equal, cloned as it stands).
+/// map. A cache: it is not part of the outlet's value (always equal, cloned empty).
 #[derive(Debug, Default)]
 pub struct LastCell(AtomicU64);
 
 impl Clone for LastCell {
+    /// Empty: a clone may be moved before it is asked.
     fn clone(&self) -> Self {
-        LastCell(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+        LastCell::default()
     }
 }
 
