@@ -212,15 +212,16 @@ pub(super) async fn statuses(
                 return None;
             }
             let ix = crate::index::registry::read(&index);
-            let mut outlets: Vec<&IndexedOutlet> = match f.bbox {
-                Some([x0, y0, x1, y1]) => {
-                    ix.within_bbox(x0, y0, x1, y1).into_iter().filter_map(|id| ix.get(id)).collect()
-                }
-                None => ix.iter().collect(),
+            // The outlets asked for by id are looked up, not searched for in a pass over all.
+            let in_box = f.bbox.map(|[x0, y0, x1, y1]| ix.within_bbox(x0, y0, x1, y1));
+            let mut outlets: Vec<&IndexedOutlet> = match (f.ids, &in_box) {
+                (Some(ids), _) => ids.iter().filter_map(|id| ix.get(*id)).collect(),
+                (None, Some(boxed)) => boxed.iter().filter_map(|id| ix.get(*id)).collect(),
+                (None, None) => ix.iter().collect(),
             };
-            if let Some(ids) = f.ids {
-                let wanted: foldhash::HashSet<i64> = ids.iter().copied().collect();
-                outlets.retain(|o| wanted.contains(&o.id));
+            if let (Some(_), Some(boxed)) = (f.ids, &in_box) {
+                let boxed: foldhash::HashSet<i64> = boxed.iter().copied().collect();
+                outlets.retain(|o| boxed.contains(&o.id));
             }
             let scan = |part: &[&IndexedOutlet]| {
                 let mut found = Statuses::default();
