@@ -45,6 +45,7 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
         .env("FV_BASE_URL", &app.base)
         .env("FV_ADMIN_TOKEN", token(&lines, "admin"))
         .env("FV_MANAGER_D1_TOKEN", token(&lines, "manager-d1"))
+        .env("FV_REP_TOKEN", token(&lines, "rep1"))
         .env("FV_DEVICE_TOKEN", token(&lines, "rep1-phone"))
         .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
         .kill_on_drop(true)
@@ -56,5 +57,5 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 12, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 15, "{stdout}");
 }

@@ -24,6 +24,11 @@ export const STRINGS = {
     constant_accuracy: 'constant accuracy', clock_ahead_fixes: 'clock ahead', s: 's', m: 'm',
     zoom_in: 'Zoom in', zoom_out: 'Zoom out', reset_bearing: 'Reset bearing to north', attribution: 'Toggle attribution',
     close: 'Close', time: 'Time of day', device: 'Device', server_unreachable: 'The server could not be reached; try again.',
+      planned_stop: 'Planned stop (route order)', visit: 'Visit', in_planned_order: 'Stops done in planned order',
+    planned_no: 'Plan #', actual_no: 'Actual #', outcome: 'Outcome', done: 'done', late: 'late', missed: 'missed',
+    unplanned: 'unplanned', planned: 'Planned visits', visit_count: 'Visits', plan_by_day: 'Plan compliance by day',
+    plan_by_rep: 'Plan compliance by rep (lowest first)', outlets_by_status: 'Outlets by status',
+    truncated: 'Not everything here is drawn: zoom in.', device_token: "This is a phone's token; sign in with your own.",
   },
   zh: {
     sign_in_title: '登录', token: '访问令牌', sign_in: '登录', sign_out: '退出',
@@ -49,5 +54,10 @@ export const STRINGS = {
     constant_accuracy: '精度不变', clock_ahead_fixes: '时钟超前', s: '秒', m: '米',
     zoom_in: '放大', zoom_out: '缩小', reset_bearing: '指北', attribution: '显示或隐藏署名',
     close: '关闭', time: '时刻', device: '设备', server_unreachable: '无法连接服务器，请重试。',
+    planned_stop: '计划站点（路线顺序）', visit: '拜访', in_planned_order: '按计划顺序完成的站点',
+    planned_no: '计划序号', actual_no: '实际序号', outcome: '结果', done: '已完成', late: '迟到', missed: '未拜访',
+    unplanned: '计划外', planned: '计划拜访', visit_count: '拜访次数', plan_by_day: '每日计划达成率',
+    plan_by_rep: '业务员计划达成率（由低到高）', outlets_by_status: '网点状态分布',
+    truncated: '此处未全部显示：请放大地图。', device_token: '这是手机设备的令牌，请使用您本人的令牌登录。',
   },
 };

@@ -35,6 +35,7 @@ function applyLanguage() {
   const all = $('territory').querySelector('option[value=""]');
   if (all) all.textContent = t('all_territories');
   if (state.summary) renderSummary(state.summary);
+  if (state.plan) renderPlan();
   if (state.evidenceVisit && !$('evidence-panel').hidden) showEvidence(state.evidenceVisit.id);
   $('play').textContent = replay.timer ? t('pause') : t('play');
 }
@@ -47,6 +48,21 @@ async function api(path, options = {}) {
   }
   return res.json();
 }
+
+/** Every item of a paged list (`next` cursor), up to `max`. */
+async function all(path, max = 20000) {
+  const items = [];
+  for (let after = null; items.length < max;) {
+    const page = await api(`${path}${path.includes('?') ? '&' : '?'}limit=1000${after == null ? '' : `&after=${after}`}`);
+    items.push(...(page.items ?? []));
+    if (page.next == null) break;
+    after = page.next;
+  }
+  return items;
+}
+
+/** Reps see their own day and figures; the team views (outlets, coverage, territories) are for the others. */
+const isRep = () => me?.user?.role === 'rep';
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
 function period() { return `from=${$('from').value}&to=${$('to').value}`; }
@@ -69,10 +85,29 @@ function statusImage(status, size = 18) {
   return c;
 }
 
+/** A numbered marker: `plan` a white square (planned stop), `visit` a bare number (actual order). */
+function numberImage(kind, n) {
+  const size = kind === 'plan' ? 22 : 18;
+  const c = document.createElement('canvas');
+  c.width = c.height = size;
+  const g = c.getContext('2d');
+  if (kind === 'plan') {
+    g.fillStyle = '#fff'; g.strokeStyle = '#12355b'; g.lineWidth = 2;
+    g.fillRect(1, 1, size - 2, size - 2); g.strokeRect(1, 1, size - 2, size - 2);
+  }
+  g.fillStyle = kind === 'plan' ? '#12355b' : '#fff';
+  g.font = `bold ${n > 9 ? 10 : 12}px sans-serif`;
+  g.textAlign = 'center'; g.textBaseline = 'middle';
+  g.fillText(String(n), size / 2, size / 2 + 1);
+  return g.getImageData(0, 0, size, size);
+}
+
 function renderLegend() {
   const rows = STATUSES.map((s) => `<div class="row" data-status="${s}"><img alt="" src="${statusImage(s).toDataURL()}"> ${t(s)}</div>`);
   const cov = COVERAGE_STOPS.map(([v, c]) => `<div class="row"><span class="swatch" style="background:${c};border:1px solid #999"></span> ${t('coverage_legend')} ≥ ${v}%</div>`);
-  $('legend').innerHTML = rows.join('') + cov.join('');
+  const verdicts = Object.entries(VERDICT_COLOR).map(([k, c]) => `<div class="row" data-verdict="${k}"><span class="swatch dot" style="background:${c}"></span> ${t('visit')}: ${t(k)}</div>`);
+  const plan = `<div class="row"><span class="swatch plan">1</span> ${t('planned_stop')}</div>`;
+  $('legend').innerHTML = rows.join('') + cov.join('') + verdicts.join('') + plan;
 }
 
 function fmtPct(v) { return v == null ? '–' : `${v.toFixed(1)}%`; }
@@ -86,6 +121,14 @@ function hm(seconds) {
 
 /** The summary rows: [key, shown value] (the CSV download writes the same rows). */
 function summaryRows(s) {
+  if (s.rep) {
+    const p = s.rep.totals;
+    return [
+      ['plan_pct', fmtPct(p.plan_compliance_pct)], ['planned', p.planned], ['done', p.done], ['late', p.late],
+      ['short', p.short], ['missed', p.missed], ['visit_count', p.visits], ['unplanned', p.unplanned_visits],
+      ['time_in_market', hm(p.time_in_market_s)], ['suspect_visits', p.suspect_visits], ['verified_rate', fmtPct(p.verified_rate_pct)],
+    ];
+  }
   const o = s.coverage.outlets;
   const p = s.compliance?.plan ?? {};
   return [
@@ -99,32 +142,61 @@ function summaryRows(s) {
   ];
 }
 
+/** What the summary is of: a territory (code and name) or the signed-in rep. */
+function summaryScope(s) {
+  return s.rep ? me.user.name : `${s.coverage.code} ${s.coverage.name ?? ''}`.trim();
+}
+
+/** A small horizontal bar chart: rows of [label, value, max, shown text, colour, icon]. */
+function barChart(id, title, rows) {
+  if (!rows.length) return '';
+  const w = 260, bar = 14, left = 90;
+  const body = rows.map(([label, value, max, text, colour, icon], i) => {
+    const y = i * (bar + 4);
+    const width = max > 0 ? Math.max(1, (value / max) * (w - left - 50)) : 1;
+    return `${icon ? `<image href="${icon}" x="0" y="${y}" width="14" height="14"></image>` : ''}
+      <text x="${icon ? 18 : 0}" y="${y + 11}" font-size="11">${esc(label)}</text>
+      <rect x="${left}" y="${y}" width="${width}" height="${bar}" fill="${colour}"></rect>
+      <text x="${w - 45}" y="${y + 11}" font-size="11">${esc(text)}</text>`;
+  }).join('');
+  return `<figure data-chart="${id}"><figcaption>${esc(title)}</figcaption><svg width="${w}" height="${rows.length * (bar + 4)}" role="img" aria-label="${esc(title)}">${body}</svg></figure>`;
+}
+
 function renderSummary(s) {
   state.summary = s;
+  $('summary-scope').textContent = summaryScope(s);
   $('summary').innerHTML = summaryRows(s).map(([k, v]) => `<dt>${t(k)}</dt><dd data-key="${k}">${esc(v)}</dd>`).join('');
-  // A small bar chart: outlet coverage by tier.
+  const cut = (x) => (x.length > 12 ? `${x.slice(0, 11)}…` : x);
+  if (s.rep) {
+    // Plan compliance per day of the period.
+    const days = s.rep.days.filter((d) => d.planned > 0);
+    $('chart').innerHTML = barChart('plan-by-day', t('plan_by_day'), days.map((d) => [d.day.slice(5), d.plan_compliance_pct ?? 0, 100, fmtPct(d.plan_compliance_pct), '#0072B2']));
+    return;
+  }
   const tiers = s.coverage.by_tier ?? [];
-  const w = 240, bar = 14;
-  const bars = tiers.map((g, i) => {
-    const pct = g.coverage_pct ?? 0;
-    return `<text x="0" y="${i * (bar + 4) + 11}" font-size="11">${esc(g.key)}</text>
-      <rect x="40" y="${i * (bar + 4)}" width="${Math.max(1, (pct / 100) * (w - 90))}" height="${bar}" fill="#0072B2"></rect>
-      <text x="${w - 45}" y="${i * (bar + 4) + 11}" font-size="11">${fmtPct(pct)}</text>`;
-  }).join('');
-  $('chart').innerHTML = tiers.length
-    ? `<p>${t('coverage_by_tier')}</p><svg width="${w}" height="${tiers.length * (bar + 4)}" role="img">${bars}</svg>` : '';
+  const counts = s.coverage.status_counts ?? {};
+  const most = Math.max(0, ...STATUSES.map((k) => counts[k] ?? 0));
+  // The reps furthest behind their plan first.
+  const reps = (s.compliance?.reps ?? []).filter((r) => r.totals.planned > 0)
+    .sort((a, b) => (a.totals.plan_compliance_pct ?? 0) - (b.totals.plan_compliance_pct ?? 0)).slice(0, 10);
+  $('chart').innerHTML = [
+    barChart('coverage-by-tier', t('coverage_by_tier'), tiers.map((g) => [g.key, g.coverage_pct ?? 0, 100, fmtPct(g.coverage_pct), '#0072B2'])),
+    barChart('outlets-by-status', t('outlets_by_status'), STATUSES.map((k) => [t(k), counts[k] ?? 0, most, String(counts[k] ?? 0), STATUS_STYLE[k].color, statusImage(k, 14).toDataURL()])),
+    barChart('plan-by-rep', t('plan_by_rep'), reps.map((r) => [cut(r.name), r.totals.plan_compliance_pct ?? 0, 100, fmtPct(r.totals.plan_compliance_pct), '#56B4E9'])),
+  ].join('');
 }
 
 function downloadCsv() {
   if (!state.summary) return;
   // Quoted; a leading = + - @ is defused so that a spreadsheet does not run it as a formula.
   const cell = (v) => `"${String(v).replace(/^([=+\-@])/, "'$1").replace(/"/g, '""')}"`;
-  const lines = [[t('metric'), t('value')], [t('territory'), state.summary.coverage.code], [t('from'), $('from').value], [t('to'), $('to').value],
+  const scope = state.summary.rep ? [t('rep'), me.user.login] : [t('territory'), state.summary.coverage.code];
+  const lines = [[t('metric'), t('value')], scope, [t('from'), $('from').value], [t('to'), $('to').value],
     ...summaryRows(state.summary).map(([k, v]) => [t(k), v])];
   const blob = new Blob([`\ufeff${lines.map((l) => l.map(cell).join(',')).join('\r\n')}\r\n`], { type: 'text/csv' });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
-  a.download = `fieldvisit-${state.summary.coverage.code}-${$('from').value}-${$('to').value}.csv`;
+  a.download = `fieldvisit-${scope[1]}-${$('from').value}-${$('to').value}.csv`;
   document.body.append(a);
   a.click();
   a.remove();
@@ -158,35 +230,52 @@ async function baseStyle() {
 
 function addLayers() {
   for (const s of STATUSES) map.addImage(`status-${s}`, statusImage(s).getContext('2d').getImageData(0, 0, 18, 18));
-  for (const id of ['territories', 'coverage', 'outlets', 'live', 'track', 'day-visits', 'evidence', 'replay-marker']) {
+  // Numbered markers are drawn when the map first asks for one (`plan-3`, `visit-7`).
+  map.on('styleimagemissing', (e) => {
+    const m = /^(plan|visit)-(\d+)$/.exec(e.id);
+    if (m && !map.hasImage(e.id)) map.addImage(e.id, numberImage(m[1], Number(m[2])));
+  });
+  for (const id of ['territories', 'coverage', 'outlets', 'live', 'route', 'track', 'day-visits', 'evidence', 'replay-marker']) {
     map.addSource(id, { type: 'geojson', data: emptyCollection() });
   }
   const stops = COVERAGE_STOPS.flat();
+  // Bottom to top: area figures, outlets, then the rep's day (plan, track, visits) and the live reps.
   map.addLayer({ id: 'coverage', type: 'fill', source: 'coverage', paint: {
     'fill-color': ['interpolate', ['linear'], ['coalesce', ['get', 'coverage_pct'], 0], ...stops],
     'fill-opacity': 0.55, 'fill-outline-color': '#4a6f8a' } });
   map.addLayer({ id: 'territories', type: 'line', source: 'territories', paint: { 'line-color': '#12355b', 'line-width': 1.5 } });
-  map.addLayer({ id: 'track', type: 'line', source: 'track', paint: { 'line-color': '#0072B2', 'line-width': 3 } });
-  map.addLayer({ id: 'day-visits', type: 'circle', source: 'day-visits', paint: {
-    'circle-radius': 7, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2,
-    'circle-color': ['match', ['get', 'verdict'], ...Object.entries(VERDICT_COLOR).flat(), '#999'] } });
-  map.addLayer({ id: 'evidence', type: 'circle', source: 'evidence', paint: {
-    'circle-radius': 4, 'circle-color': '#F0E442', 'circle-stroke-color': '#000', 'circle-stroke-width': 1 } });
   map.addLayer({ id: 'outlets', type: 'symbol', source: 'outlets', layout: {
     'icon-image': ['concat', 'status-', ['get', 'status']], 'icon-allow-overlap': true, 'icon-size': 0.9 } });
+  map.addLayer({ id: 'route', type: 'line', source: 'route', filter: ['==', ['geometry-type'], 'LineString'],
+    paint: { 'line-color': '#12355b', 'line-width': 2, 'line-dasharray': [2, 2] } });
+  map.addLayer({ id: 'track', type: 'line', source: 'track', paint: { 'line-color': '#0072B2', 'line-width': 3 } });
+  map.addLayer({ id: 'plan-stops', type: 'symbol', source: 'route', filter: ['==', ['geometry-type'], 'Point'], layout: {
+    'icon-image': ['concat', 'plan-', ['to-string', ['get', 'seq']]], 'icon-allow-overlap': true, 'icon-offset': [14, -14] } });
+  map.addLayer({ id: 'day-visits', type: 'circle', source: 'day-visits', paint: {
+    'circle-radius': 9, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2,
+    'circle-color': ['match', ['get', 'verdict'], ...Object.entries(VERDICT_COLOR).flat(), '#999'] } });
+  map.addLayer({ id: 'visit-order', type: 'symbol', source: 'day-visits', layout: {
+    'icon-image': ['concat', 'visit-', ['to-string', ['get', 'order']]], 'icon-allow-overlap': true } });
+  map.addLayer({ id: 'evidence', type: 'circle', source: 'evidence', paint: {
+    'circle-radius': 4, 'circle-color': '#F0E442', 'circle-stroke-color': '#000', 'circle-stroke-width': 1 } });
   map.addLayer({ id: 'live', type: 'circle', source: 'live', paint: {
     'circle-radius': 8, 'circle-color': '#0072B2', 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } });
   map.addLayer({ id: 'replay-marker', type: 'circle', source: 'replay-marker', paint: {
     'circle-radius': 9, 'circle-color': '#000', 'circle-stroke-color': '#F0E442', 'circle-stroke-width': 3 } });
-  map.on('click', 'outlets', (e) => outletPopup(e.features[0], e.lngLat));
-  map.on('click', 'coverage', (e) => {
-    if (map.queryRenderedFeatures(e.point, { layers: ['outlets'] }).length) return;
-    const p = e.features[0].properties;
-    popup(e.lngLat, `<h3>${t('cell')} ${esc(p.cell)}</h3><dl><dt>${t('coverage_pct')}</dt><dd>${fmtPct(p.coverage_pct)}</dd>
-      <dt>${t('active_outlets')}</dt><dd>${Number(p.active_outlets)}</dd><dt>${t('visited_outlets')}</dt><dd>${Number(p.visited_outlets)}</dd></dl>`);
+  // One click, one answer: the topmost thing under the pointer (a visit before its outlet).
+  const clickable = ['visit-order', 'day-visits', 'outlets', 'coverage'];
+  map.on('click', (e) => {
+    const [f] = map.queryRenderedFeatures(e.point, { layers: clickable.filter((l) => map.getLayer(l)) });
+    if (!f) return;
+    if (f.layer.id === 'day-visits' || f.layer.id === 'visit-order') showEvidence(Number(f.id));
+    else if (f.layer.id === 'outlets') outletPopup(f, e.lngLat);
+    else {
+      const p = f.properties;
+      popup(e.lngLat, `<h3>${t('cell')} ${esc(p.cell)}</h3><dl><dt>${t('coverage_pct')}</dt><dd>${fmtPct(p.coverage_pct)}</dd>
+        <dt>${t('active_outlets')}</dt><dd>${Number(p.active_outlets)}</dd><dt>${t('visited_outlets')}</dt><dd>${Number(p.visited_outlets)}</dd></dl>`);
+    }
   });
-  map.on('click', 'day-visits', (e) => showEvidence(Number(e.features[0].id)));
-  for (const l of ['outlets', 'coverage', 'day-visits']) {
+  for (const l of clickable) {
     map.on('mouseenter', l, () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', l, () => { map.getCanvas().style.cursor = ''; });
   }
@@ -228,6 +317,7 @@ async function loadLayers() {
   const b = map.getBounds();
   const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v, i) => Math.max(i % 2 ? -90 : -180, Math.min(i % 2 ? 90 : 180, v)).toFixed(5)).join(',');
   const jobs = [];
+  if (isRep()) return;
   if ($('show-outlets').checked) {
     jobs.push(api(`/layers/outlets?${period()}&bbox=${bbox}&limit=5000`).then(put('outlets')));
   } else setData('outlets', emptyCollection());
@@ -235,12 +325,19 @@ async function loadLayers() {
     jobs.push(api(`/layers/coverage?${period()}&bbox=${bbox}&h3_res=${$('h3-res').value}&limit=5000`).then(put('coverage')));
   } else setData('coverage', emptyCollection());
   await Promise.all(jobs);
+  // A layer capped at its limit says so: the map is not showing everything there.
+  $('truncated').hidden = !['outlets', 'coverage'].some((k) => state.data[k]?.truncated);
 }
 
 let summarySeq = 0;
 
 async function loadSummary() {
   const seq = ++summarySeq;
+  if (isRep()) {
+    const rep = await api(`/reps/${me.user.id}/compliance?${period()}`);
+    if (seq === summarySeq) renderSummary({ rep });
+    return;
+  }
   const id = $('territory').value || me.user?.territory_id || state.rootTerritory;
   if (!id) { $('summary').innerHTML = ''; return; }
   const [coverage, compliance] = await Promise.all([
@@ -319,13 +416,19 @@ async function loadDay() {
 }
 
 async function showDay(rep, day, seq) {
-  const [track, visits, detail] = await Promise.all([
+  const [track, detail, plan, compliance] = await Promise.all([
     api(`/reps/${rep}/track?date=${day}`, { headers: { Accept: 'application/geo+json' } }),
-    api(`/layers/visits?from=${day}&to=${day}&rep_id=${rep}`).catch(() => emptyCollection()),
     api(`/reps/${rep}/visits?from=${day}&to=${day}`).catch(() => ({ visits: [] })),
+    api(`/reps/${rep}/plan?date=${day}`).catch(() => ({ visits: [] })),
+    api(`/reps/${rep}/compliance?from=${day}&to=${day}`).catch(() => ({ days: [] })),
   ]);
   if (seq !== daySeq) return;
-  state.visits = new Map(detail.visits.map((v) => [v.id, v]));
+  // Visits numbered in arrival order: the order the rep actually went round.
+  const ordered = [...detail.visits].sort((x, y) => Date.parse(x.arrival) - Date.parse(y.arrival));
+  state.visits = new Map(ordered.map((v, i) => [v.id, { ...v, order: i + 1 }]));
+  const visits = { type: 'FeatureCollection', features: [...state.visits.values()].filter((v) => Number.isFinite(v.evidence?.lat)).map((v) => ({
+    type: 'Feature', id: v.id, geometry: { type: 'Point', coordinates: [v.evidence.lon, v.evidence.lat] },
+    properties: { verdict: v.verdict, order: v.order, outlet_id: v.outlet_id, arrival: v.arrival } })) };
   $('evidence-panel').hidden = true;
   setData('evidence', emptyCollection());
   const points = track.features.filter((f) => f.geometry?.type === 'Point').sort((a, b) => Date.parse(a.properties.fix_time) - Date.parse(b.properties.fix_time));
@@ -333,13 +436,67 @@ async function showDay(rep, day, seq) {
   state.frames = points.map((f) => f.geometry.coordinates);
   setData('track', { type: 'FeatureCollection', features: track.features.filter((f) => f.geometry && f.geometry.type !== 'Point') });
   setData('day-visits', visits);
+  const stops = [...(plan.visits ?? [])].sort((x, y) => x.seq - y.seq);
+  setData('route', { type: 'FeatureCollection', features: [
+    ...(stops.length > 1 ? [{ type: 'Feature', geometry: { type: 'LineString', coordinates: stops.map((p) => [p.lon, p.lat]) }, properties: {} }] : []),
+    ...stops.map((p, i) => ({ type: 'Feature', id: p.planned_visit_id, geometry: { type: 'Point', coordinates: [p.lon, p.lat] }, properties: { seq: i + 1, outlet_id: p.outlet_id } })),
+  ] });
+  state.plan = planVsActual(stops, compliance.days?.find((d) => d.day === day)?.planned_visits ?? []);
+  renderPlan();
   $('player').hidden = points.length === 0;
   $('day-info').textContent = points.length ? `${points.length} ${t('pings')}, ${visits.features.length} ${t('visits')}` : t('no_track');
   $('slider').max = Math.max(0, points.length - 1);
   $('slider').value = 0;
   showFrame(0);
-  const b = boundsOf(track);
+  const b = boundsOf({ features: [...track.features, ...stops.map((p) => ({ geometry: { coordinates: [p.lon, p.lat] } }))] });
   if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 40, duration: 0 });
+}
+
+/** Longest run of `xs` that increases (not necessarily adjacent): the stops done in planned order. */
+function increasingRun(xs) {
+  const tails = [];
+  for (const x of xs) {
+    let lo = 0, hi = tails.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (tails[mid] < x) lo = mid + 1; else hi = mid; }
+    tails[lo] = x;
+  }
+  return tails.length;
+}
+
+/**
+ * The day's plan beside what happened: each planned stop in route order with its outcome and the
+ * actual order of the visit that answered it, then the unplanned visits.
+ */
+function planVsActual(stops, results) {
+  const byPlanned = new Map(results.map((r) => [r.planned_visit_id, r]));
+  const answered = new Set();
+  const rows = stops.map((p, i) => {
+    const r = byPlanned.get(p.planned_visit_id);
+    const v = r?.visit_id != null ? state.visits.get(r.visit_id) : null;
+    if (v) answered.add(v.id);
+    return { planned: i + 1, outlet: `${p.outlet_code} ${p.outlet_name}`, window: [p.window_start, p.window_end], outcome: r?.outcome ?? 'missed', visit: v };
+  });
+  const unplanned = [...state.visits.values()].filter((v) => !answered.has(v.id))
+    .map((v) => ({ planned: null, outlet: `${v.outlet_code} ${v.outlet_name}`, window: [null, null], outcome: 'unplanned', visit: v }));
+  const actual = rows.filter((r) => r.visit).map((r) => r.visit.order);
+  return { rows: [...rows, ...unplanned], inOrder: increasingRun(actual), matched: actual.length, planned: stops.length };
+}
+
+function renderPlan() {
+  const p = state.plan;
+  if (!p || (p.rows.length === 0)) { $('plan').innerHTML = ''; return; }
+  const time = (x) => (x ? new Date(x).toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en-GB', { hour: '2-digit', minute: '2-digit' }) : '');
+  const body = p.rows.map((r) => `<tr data-outcome="${r.outcome}"${r.visit ? ` data-visit="${r.visit.id}" tabindex="0"` : ''}>
+      <td data-col="planned">${r.planned ?? '–'}</td><td data-col="actual">${r.visit?.order ?? '–'}</td>
+      <td>${esc(r.outlet)}${r.window[0] || r.window[1] ? `<br><small>${time(r.window[0])}–${time(r.window[1])}</small>` : ''}</td>
+      <td data-col="outcome">${esc(t(r.outcome))}${r.visit ? `<br><small>${time(r.visit.arrival)}</small>` : ''}</td></tr>`).join('');
+  $('plan').innerHTML = `<p data-testid="plan-order">${t('in_planned_order')}: ${p.inOrder} / ${p.planned}</p>
+    <table><thead><tr><th>${t('planned_no')}</th><th>${t('actual_no')}</th><th>${t('outlet')}</th><th>${t('outcome')}</th></tr></thead><tbody>${body}</tbody></table>`;
+  $('plan').querySelectorAll('tr[data-visit]').forEach((tr) => {
+    const open = () => showEvidence(Number(tr.dataset.visit));
+    tr.addEventListener('click', open);
+    tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
+  });
 }
 
 function showFrame(i) {
@@ -360,6 +517,7 @@ function showEvidence(id) {
   const metres = (x) => (x == null ? '–' : `${Math.round(x)} ${t('m')}`);
   const rows = [
     ['outlet', `${v.outlet_code} ${v.outlet_name}`], ['verdict', t(v.verdict)], ['arrival', time(v.arrival)], ['departure', time(v.departure)],
+    ['actual_no', v.order ?? '–'], ['planned_no', state.plan?.rows.find((r) => r.visit?.id === v.id)?.planned ?? t('unplanned')],
     ['dwell', `${Math.round(v.dwell_s / 60)} ${t('min')}`], ['ping_count', v.ping_count], ['min_distance', metres(v.min_distance_m)],
     ['median_distance', metres(v.median_distance_m)], ['median_accuracy', metres(v.median_accuracy_m)],
     ['max_gap', `${v.max_gap_s ?? '–'} ${t('s')}`], ['flags', flags.length ? flags.join(', ') : t('none')], ['rule_version', v.rule_version],
@@ -420,8 +578,14 @@ async function start() {
     $('signin-error').textContent = e.status === 401 ? t('bad_token') : t('server_unreachable');
     return;
   }
+  if (me.kind === 'device') {
+    // A phone's credential only posts fixes and reads its plan: the map needs a person's token.
+    $('signin-error').textContent = t('device_token');
+    return;
+  }
   $('signin').hidden = true;
   $('app').hidden = false;
+  document.querySelectorAll('.team-only').forEach((el) => { el.hidden = isRep(); });
   $('signout').hidden = false;
   $('who').textContent = `${me.user?.name ?? t('device')} · ${me.org.name}`;
   const today = new Date();
@@ -429,15 +593,21 @@ async function start() {
   $('to').value = isoDay(today);
   $('from').value = isoDay(new Date(today.getTime() - 27 * 86400000));
   $('day').value = isoDay(yesterday);
+  const team = !isRep();
   const [territories, users, territoryLayer] = await Promise.all([
-    api('/territories?limit=1000').catch(() => ({ items: [] })),
-    api('/users?limit=1000').catch(() => ({ items: [] })),
-    api('/layers/territories?zoom=10&limit=5000').catch(() => emptyCollection()),
+    team ? all('/territories').catch(() => []) : [],
+    team ? all('/users').catch(() => []) : [me.user],
+    team ? api('/layers/territories?zoom=10&limit=5000').catch(() => emptyCollection()) : emptyCollection(),
   ]);
+  // "All in my scope" is the caller's own territory, or the org's top territory; with several
+  // top territories each is listed first so that the summary can be read for each.
+  const ids = new Set(territories.map((x) => x.id));
+  const roots = territories.filter((x) => x.parent_id == null || !ids.has(x.parent_id));
+  state.rootTerritory = roots[0]?.id;
+  const rest = territories.filter((x) => !roots.includes(x));
   $('territory').innerHTML = `<option value="">${t('all_territories')}</option>` +
-    (territories.items || []).map((x) => `<option value="${x.id}">${esc(x.code)} ${esc(x.name)}</option>`).join('');
-  state.rootTerritory = (territories.items || []).find((x) => x.parent_id == null)?.id;
-  $('rep').innerHTML = (users.items || []).filter((u) => u.role === 'rep').map((u) => `<option value="${u.id}">${esc(u.name)}</option>`).join('');
+    [...roots, ...rest].map((x) => `<option value="${x.id}">${esc(x.code)} ${esc(x.name)}</option>`).join('');
+  $('rep').innerHTML = users.filter((u) => u.role === 'rep').map((u) => `<option value="${u.id}">${esc(u.name)}</option>`).join('');
   map = new maplibregl.Map({ container: 'map', locale: controlLocale(), style: await baseStyle(), center: [116.4, 39.9], zoom: 9, attributionControl: { compact: true, customAttribution: 'Natural Earth' } });
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   window.fieldvisitMap = map;
@@ -449,6 +619,7 @@ async function start() {
     map.on('moveend', () => refresh({ summary: false }));
     await refresh();
     if ($('show-live').checked) followLive();
+    if (isRep()) loadDay();
   });
 }
 

@@ -10,8 +10,9 @@ const base = process.env.FV_BASE_URL;
 const adminToken = process.env.FV_ADMIN_TOKEN;
 const managerToken = process.env.FV_MANAGER_D1_TOKEN;
 const deviceToken = process.env.FV_DEVICE_TOKEN;
+const repToken = process.env.FV_REP_TOKEN;
 const shots = process.env.FV_SCREENSHOTS || new URL('../../target/map-ui-screenshots/', import.meta.url).pathname;
-assert.ok(base && adminToken && managerToken && deviceToken, 'FV_BASE_URL, FV_ADMIN_TOKEN, FV_MANAGER_D1_TOKEN and FV_DEVICE_TOKEN are needed');
+assert.ok(base && adminToken && managerToken && deviceToken && repToken, 'FV_BASE_URL, FV_ADMIN_TOKEN, FV_MANAGER_D1_TOKEN, FV_REP_TOKEN and FV_DEVICE_TOKEN are needed');
 mkdirSync(shots, { recursive: true });
 const origin = new URL(base).origin;
 
@@ -141,7 +142,17 @@ await check('the summary panel shows the figures of the territory picked, with a
   assert.equal(await shown('coverage_pct'), pct(coverage.outlets.coverage_pct));
   assert.equal(await shown('suspect_visits'), String(compliance.plan.suspect_visits));
   assert.equal(await shown('overdue'), String(coverage.status_counts.overdue));
-  assert.equal(await admin.page.locator('#chart rect').count(), coverage.by_tier.length);
+  assert.equal(await admin.page.locator('#summary-scope').textContent(), `${coverage.code} ${coverage.name}`);
+  assert.equal(await admin.page.locator('#chart [data-chart=coverage-by-tier] rect').count(), coverage.by_tier.length);
+  const statusBars = admin.page.locator('#chart [data-chart=outlets-by-status] rect');
+  assert.equal(await statusBars.count(), 5);
+  // Bars are drawn to scale: the overdue bar's width over the widest is its count over the largest.
+  const widths = await statusBars.evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('width'))));
+  const counts = ['visited', 'due', 'overdue', 'never_visited', 'closed'].map((k) => coverage.status_counts[k]);
+  const most = Math.max(...counts);
+  for (let i = 0; i < 5; i++) if (counts[i] > 0) assert.ok(Math.abs(widths[i] / Math.max(...widths) - counts[i] / most) < 0.02, `${widths} vs ${counts}`);
+  const planned = compliance.reps.filter((r) => r.totals.planned > 0).length;
+  assert.equal(await admin.page.locator('#chart [data-chart=plan-by-rep] rect').count(), Math.min(10, planned));
   const [download] = await Promise.all([admin.page.waitForEvent('download'), admin.page.click('#csv')]);
   const { readFileSync } = await import('node:fs');
   const csv = readFileSync(await download.path(), 'utf8');
@@ -173,26 +184,69 @@ await check('the replay slider moves the rep marker along the track', async () =
   assert.ok((await rendered(admin.page, 'track')).length > 0, 'track rendered');
   await admin.page.screenshot({ path: `${shots}/replay.png` });
 });
-await check("clicking a visit shows its evidence, and a reviewer's rejection is stored with its reason", async () => {
-  // The first rep whose day has visits.
+await check("a rep's day lists the planned stops in route order beside the order the rep went round", async () => {
   const reps = await admin.page.locator('#rep option').count();
-  let visits = [];
-  for (let i = 0; i < reps && visits.length === 0; i++) {
+  let plan = null;
+  for (let i = 0; i < reps && !(plan?.visits.length > 1); i++) {
     await loadDay(admin.page, i);
-    visits = (await sourceData(admin.page, 'day-visits')).features;
+    const rep = await admin.page.inputValue('#rep');
+    const day = await admin.page.inputValue('#day');
+    plan = await api(admin.page, `/reps/${rep}/plan?date=${day}`, adminToken);
   }
-  assert.ok(visits.length > 0, 'a rep-day with visits');
+  assert.ok(plan.visits.length > 1, 'a rep-day with a plan');
+  const rep = await admin.page.inputValue('#rep');
+  const day = await admin.page.inputValue('#day');
+  const compliance = (await api(admin.page, `/reps/${rep}/compliance?from=${day}&to=${day}`, adminToken)).days.find((d) => d.day === day);
+  const visits = (await api(admin.page, `/reps/${rep}/visits?from=${day}&to=${day}`, adminToken)).visits
+    .sort((a, b) => Date.parse(a.arrival) - Date.parse(b.arrival));
+  const rows = await admin.page.locator('#plan tbody tr').evaluateAll((trs) => trs.map((tr) => ({
+    planned: tr.querySelector('[data-col=planned]').textContent, actual: tr.querySelector('[data-col=actual]').textContent,
+    outcome: tr.dataset.outcome, visit: tr.dataset.visit ? Number(tr.dataset.visit) : null })));
+  const stops = [...plan.visits].sort((a, b) => a.seq - b.seq);
+  // Planned stops first, numbered in route order, each with the outcome the compliance API gives it
+  // and the arrival rank of the visit that answered it; then every other visit of the day.
+  for (const [i, p] of stops.entries()) {
+    const r = compliance.planned_visits.find((x) => x.planned_visit_id === p.planned_visit_id);
+    assert.equal(rows[i].planned, String(i + 1));
+    assert.equal(rows[i].outcome, r.outcome);
+    const rank = r.visit_id == null ? '–' : String(visits.findIndex((v) => v.id === r.visit_id) + 1);
+    assert.equal(rows[i].actual, rank, `stop ${i + 1}`);
+  }
+  const answered = new Set(compliance.planned_visits.map((x) => x.visit_id).filter((x) => x != null));
+  assert.deepEqual(rows.slice(stops.length).map((r) => r.visit), visits.filter((v) => !answered.has(v.id)).map((v) => v.id));
+  assert.ok(rows.slice(stops.length).every((r) => r.outcome === 'unplanned'));
   await admin.page.waitForTimeout(500);
-  const target = await admin.page.evaluate(() => {
-    const m = window.fieldvisitMap;
-    const f = m.queryRenderedFeatures({ layers: ['day-visits'] })[0];
-    const p = m.project(f.geometry.coordinates);
-    return { id: f.id, x: p.x, y: p.y };
-  });
+  assert.equal((await rendered(admin.page, 'plan-stops')).length, stops.length, 'every planned stop is drawn');
+  assert.ok((await rendered(admin.page, 'route')).length > 0, 'the planned route is drawn');
+  assert.ok((await rendered(admin.page, 'visit-order')).length > 0, 'visits carry their order');
+  await admin.page.screenshot({ path: `${shots}/plan-vs-actual.png` });
+});
+await check("clicking a visit shows its evidence (not its outlet's popup), and a reviewer's rejection is stored with its reason", async () => {
+  // A visit drawn over its outlet: the click must open the visit, the topmost feature.
+  const reps = await admin.page.locator('#rep option').count();
+  let target = null;
+  for (let i = 0; i < reps && !target; i++) {
+    await loadDay(admin.page, i);
+    if ((await sourceData(admin.page, 'day-visits')).features.length === 0) continue;
+    await admin.page.waitForFunction(() => window.fieldvisitMap.loaded() && !window.fieldvisitMap.isMoving(), null, { timeout: 20000 });
+    await admin.page.waitForTimeout(1500);
+    target = await admin.page.evaluate(() => {
+      const m = window.fieldvisitMap;
+      for (const f of m.queryRenderedFeatures({ layers: ['day-visits'] })) {
+        const p = m.project(f.geometry.coordinates);
+        if (m.queryRenderedFeatures([p.x, p.y], { layers: ['outlets'] }).length) return { id: f.id, x: p.x, y: p.y };
+      }
+      return null;
+    });
+  }
+  assert.ok(target, 'a visit drawn over an outlet');
   const box = await admin.page.locator('#map').boundingBox();
   await admin.page.mouse.click(box.x + target.x, box.y + target.y);
   await admin.page.locator('#evidence-panel').waitFor({ state: 'visible', timeout: 10000 });
+  await admin.page.waitForTimeout(300);
+  assert.equal(await admin.page.locator('[data-testid=outlet-popup]').count(), 0, 'no outlet popup');
   const shownId = await admin.page.evaluate(() => window.fieldvisit.evidenceVisit.id);
+  assert.equal(shownId, target.id);
   const rep = await admin.page.inputValue('#rep');
   const day = await admin.page.inputValue('#day');
   const v = (await api(admin.page, `/reps/${rep}/visits?from=${day}&to=${day}`, adminToken)).visits.find((x) => x.id === shownId);
@@ -260,6 +314,46 @@ await check("a manager's map holds only the outlets and reps of their territorie
 });
 await manager.page.screenshot({ path: `${shots}/manager.png` });
 await manager.context.close();
+
+// A rep: their own day and figures, no team views.
+const rep = await open(repToken);
+await check("a rep's map shows only their own day and figures, without team layers or review", async () => {
+  const me = await api(rep.page, '/me', repToken);
+  assert.equal(me.user.role, 'rep');
+  assert.deepEqual(await rep.page.locator('#rep option').evaluateAll((os) => os.map((o) => Number(o.value))), [me.user.id]);
+  assert.ok(await rep.page.locator('#territory').isHidden(), 'no territory picker');
+  assert.ok(await rep.page.locator('#show-outlets').isHidden(), 'no outlet layer switch');
+  assert.equal((await rendered(rep.page, 'outlets')).length, 0);
+  assert.equal((await rendered(rep.page, 'coverage')).length, 0);
+  const from = await rep.page.inputValue('#from');
+  const to = await rep.page.inputValue('#to');
+  const own = await api(rep.page, `/reps/${me.user.id}/compliance?from=${from}&to=${to}`, repToken);
+  assert.equal(await rep.page.locator('#summary dd[data-key=plan_pct]').textContent(), pct(own.totals.plan_compliance_pct));
+  assert.equal(await rep.page.locator('#summary dd[data-key=missed]').textContent(), String(own.totals.missed));
+  assert.equal(await rep.page.locator('#summary-scope').textContent(), me.user.name);
+  // Their day loads by itself; a visit's evidence opens from the plan table, without review buttons.
+  await rep.page.waitForFunction(() => window.fieldvisit.dayLoaded, null, { timeout: 20000 });
+  const row = rep.page.locator('#plan tr[data-visit]').first();
+  assert.ok(await row.count() > 0, 'the rep had visits that day');
+  await row.click();
+  await rep.page.locator('#evidence-panel').waitFor({ state: 'visible', timeout: 10000 });
+  assert.ok(await rep.page.locator('#review').isHidden(), 'no review buttons for a rep');
+  assert.deepEqual(rep.problems.console, []);
+  assert.deepEqual(rep.problems.offsite, []);
+  await rep.page.screenshot({ path: `${shots}/rep.png` });
+});
+await rep.context.close();
+await check("a phone's token is refused with a reason instead of an empty map", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(base);
+  await page.fill('#token', deviceToken);
+  await page.click('#signin button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0, null, { timeout: 10000 });
+  assert.equal(await page.locator('#signin-error').textContent(), "This is a phone's token; sign in with your own.");
+  assert.ok(await page.locator('#app').isHidden());
+  await context.close();
+});
 
 // A phone.
 const phone = await open(adminToken, { width: 390, height: 844 });
