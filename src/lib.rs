@@ -7,6 +7,7 @@ pub mod db;
 pub mod demo;
 pub mod derive;
 pub mod domain;
+pub mod export;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -1,4 +1,4 @@
-//! `fieldvisit` command line: serve | migrate | demo | admin | import.
+//! `fieldvisit` command line: serve | migrate | demo | admin | import | export | verify.
 
 use clap::{Parser, Subcommand};
 use fieldvisit::config::Config;
@@ -38,6 +38,50 @@ enum Command {
     /// Bulk import from files (see README, "Importing outlets").
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Export an audit (XLSX, zipped CSV, GeoJSON and its manifest) of a territory's team or a rep
+    /// into a folder; the manifest is stored for `verify` and the export is in the audit log.
+    Export(ExportArgs),
+    /// Check a file against the stored export manifests and whether the data behind the export
+    /// changed since; prints the finding as JSON. Exit 0 only if the file matches and the data is
+    /// unchanged.
+    Verify {
+        /// The exported file.
+        file: std::path::PathBuf,
+        /// Slug of the org.
+        #[arg(long)]
+        org: String,
+        /// The export to check against (default: found by the file's content).
+        #[arg(long)]
+        export: Option<i64>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Slug of the org.
+    #[arg(long)]
+    org: String,
+    /// Code of the territory whose team to export.
+    #[arg(long, conflicts_with = "rep", required_unless_present = "rep")]
+    territory: Option<String>,
+    /// Login of the rep to export.
+    #[arg(long)]
+    rep: Option<String>,
+    /// First local day (YYYY-MM-DD).
+    #[arg(long)]
+    from: chrono::NaiveDate,
+    /// Last local day (inclusive).
+    #[arg(long)]
+    to: chrono::NaiveDate,
+    /// Formats, comma separated: xlsx, csv, geojson.
+    #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,geojson")]
+    format: Vec<String>,
+    /// Folder the files and manifest.json are written to (created if missing).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Login of the user the export is made for (recorded as its generator); default: the CLI.
+    #[arg(long = "as")]
+    as_login: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -173,8 +217,88 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         }
         Command::Admin(cmd) => run_admin(&pool, cmd).await?,
         Command::Import(cmd) => run_import(&pool, cmd).await?,
+        Command::Export(args) => run_export(&pool, args).await?,
+        Command::Verify { file, org, export } => {
+            if !run_verify(&pool, &file, &org, export).await? {
+                return Err("the file does not match the export, or the data changed since".into());
+            }
+        }
     }
     Ok(())
+}
+
+async fn run_export(pool: &sqlx::PgPool, args: ExportArgs) -> Result<(), AnyError> {
+    use fieldvisit::domain::export::{ExportFormat, ExportParams, ExportScope, Generator};
+    let org = org_id(pool, &args.org).await?;
+    let scope = match (&args.territory, &args.rep) {
+        (Some(code), _) => ExportScope::Territory {
+            id: db::territories::by_code(pool, org, code).await?.ok_or_else(|| format!("no territory `{code}`"))?.id,
+        },
+        (None, Some(login)) => ExportScope::Rep { id: user(pool, org, login).await?.id },
+        (None, None) => return Err("give --territory or --rep".into()),
+    };
+    let formats = args
+        .format
+        .iter()
+        .map(|f| serde_json::from_value::<ExportFormat>(serde_json::Value::String(f.trim().to_owned())))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "formats are xlsx, csv and geojson")?;
+    let params = ExportParams { scope, from: args.from, to: args.to, formats };
+    let problems = params.problems();
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.reason)).collect();
+        return Err(lines.join("; ").into());
+    }
+    let generator = match &args.as_login {
+        Some(login) => {
+            let u = user(pool, org, login).await?;
+            Generator { user_id: Some(u.id), login: u.login }
+        }
+        None => Generator { user_id: None, login: "cli".to_owned() },
+    };
+    let id = db::exports::create(pool, org, generator.user_id, &params).await?;
+    let manifest = fieldvisit::export::run(pool, org, id, generator).await?;
+    std::fs::create_dir_all(&args.out)?;
+    for f in &manifest.files {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join(&f.name))?);
+        let mut seq = 0;
+        while let Some(chunk) = db::exports::chunk(pool, org, id, &f.name, seq).await? {
+            std::io::Write::write_all(&mut out, &chunk)?;
+            seq += 1;
+        }
+        std::io::Write::flush(&mut out)?;
+        println!("{}  {} ({} bytes)", f.sha256, args.out.join(&f.name).display(), f.bytes);
+    }
+    std::fs::write(args.out.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
+    println!(
+        "export {id}: {} visits, {} planned visits, {} reviews; data sha256 {}",
+        manifest.data.visits, manifest.data.planned_visits, manifest.data.reviews, manifest.data.sha256
+    );
+    Ok(())
+}
+
+/// Prints the verification of `file`; true when it matches and the data is unchanged.
+async fn run_verify(
+    pool: &sqlx::PgPool,
+    file: &std::path::Path,
+    org: &str,
+    export: Option<i64>,
+) -> Result<bool, AnyError> {
+    use sha2::Digest;
+    let org = org_id(pool, org).await?;
+    let mut hasher = sha2::Sha256::new();
+    let bytes = std::io::copy(&mut std::fs::File::open(file)?, &mut hasher)?;
+    let sha256 = hex::encode(hasher.finalize());
+    let export = match export {
+        Some(id) => Some(db::exports::get(pool, org, id).await?.ok_or_else(|| format!("no export {id}"))?),
+        None => db::exports::with_file(pool, org, &sha256).await?.into_iter().next(),
+    };
+    let v = match export {
+        Some(e) => fieldvisit::export::verify(pool, org, &e, Some((sha256, bytes))).await?,
+        None => fieldvisit::export::Verification::unknown(Some((sha256, bytes))),
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(v.file_matches && v.data_changed == Some(false))
 }
 
 async fn org_id(pool: &sqlx::PgPool, slug: &str) -> Result<i64, AnyError> {

@@ -4,7 +4,7 @@
 use crate::db;
 use crate::domain::compliance::{DayInputs, DayVisit, OutletVisit, Planned, Review, ScopeOutlet};
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{FromRow, PgExecutor, PgPool};
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use std::collections::BTreeMap;
 
 /// The inputs of a rep's compliance on the local days `[from, to]`, by day (recurring plans are
@@ -17,9 +17,21 @@ pub async fn rep_inputs(
     to: NaiveDate,
 ) -> Result<BTreeMap<NaiveDate, DayInputs>, sqlx::Error> {
     db::plans::materialize_recurring(db, org_id, rep_id, from, to).await?;
-    let planned = db::plans::planned_visits(db, org_id, rep_id, from, to).await?;
-    let visits = db::visits::day_visits(db, org_id, rep_id, from, to).await?;
-    let fixes = db::visits::day_fixes(db, org_id, rep_id, from, to).await?;
+    read_rep_inputs(&mut *db.acquire().await?, org_id, rep_id, from, to).await
+}
+
+/// [`rep_inputs`] without materialising recurring plans: reads only, so that an export can read
+/// every rep in one snapshot.
+pub async fn read_rep_inputs(
+    conn: &mut PgConnection,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<BTreeMap<NaiveDate, DayInputs>, sqlx::Error> {
+    let planned = db::plans::planned_visits(&mut *conn, org_id, rep_id, from, to).await?;
+    let visits = db::visits::day_visits(&mut *conn, org_id, rep_id, from, to).await?;
+    let fixes = db::visits::day_fixes(&mut *conn, org_id, rep_id, from, to).await?;
     let mut by_day: BTreeMap<NaiveDate, DayInputs> = BTreeMap::new();
     for p in planned {
         by_day.entry(p.visit_date).or_default().0.push(Planned {

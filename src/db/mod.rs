@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod compliance;
 pub mod devices;
+pub mod exports;
 pub mod import;
 pub mod layers;
 pub mod orgs;

@@ -75,6 +75,8 @@ pub enum Action {
     ReadPlans,
     WritePlans,
     ReadAuditLog,
+    /// Export audits and verify them (scope checked per export: reps only their own).
+    ExportAudits,
     /// Post positions (devices only).
     IngestPings,
 }
@@ -84,9 +86,13 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action as A;
     use Role as R;
     match action {
-        A::ReadOutlets | A::ReadTerritories | A::ReadTierPolicies | A::ReadTracks | A::ReadVisits | A::ReadPlans => {
-            true
-        }
+        A::ReadOutlets
+        | A::ReadTerritories
+        | A::ReadTierPolicies
+        | A::ReadTracks
+        | A::ReadVisits
+        | A::ReadPlans
+        | A::ExportAudits => true,
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
         A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits => role == R::Admin,
         A::ReadUsers | A::ReadDevices | A::ReadTeamCompliance => role != R::Rep,

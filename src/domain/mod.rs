@@ -4,6 +4,7 @@ pub mod access;
 pub mod compliance;
 pub mod coverage;
 pub mod credentials;
+pub mod export;
 pub mod geo;
 pub mod import;
 pub mod layers;

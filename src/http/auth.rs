@@ -113,6 +113,7 @@ fn describe(action: Action) -> &'static str {
         Action::ReadPlans => "read plans",
         Action::WritePlans => "change plans",
         Action::ReadAuditLog => "read the audit log",
+        Action::ExportAudits => "export audits",
         Action::IngestPings => "post pings",
     }
 }
@@ -203,6 +204,7 @@ pub mod p {
         ReadPlans,
         WritePlans,
         ReadAuditLog,
+        ExportAudits,
         IngestPings,
     );
 }

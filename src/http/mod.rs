@@ -5,6 +5,7 @@ pub mod auth;
 mod compliance;
 mod coverage;
 pub mod error;
+mod exports;
 pub mod extract;
 mod import;
 mod ingest;
@@ -105,6 +106,7 @@ impl AppState {
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "exports", description = "Audit exports (XLSX, zipped CSV, GeoJSON) with a manifest; verify files and data against it"),
     )
 )]
 struct ApiDoc;
@@ -137,7 +139,8 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(compliance::router())
             .merge(coverage::router())
             .merge(layers::router())
-            .merge(plans::router()),
+            .merge(plans::router())
+            .merge(exports::router()),
     )
 }
 

@@ -1,0 +1,440 @@
+//! Audit exports: what is asked for, the metric definitions every export carries, the manifest
+//! that makes an export reproducible and tamper-evident, and the digest of the rows it was made
+//! from (so that `verify` can tell a changed file from changed data).
+
+use crate::domain::validation::FieldError;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the metric definitions below; bumped whenever one changes meaning.
+pub const METRICS_VERSION: &str = "metrics-1";
+
+/// Version of the manifest layout.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Longest period one export covers (local days).
+pub const MAX_PERIOD_DAYS: i64 = 366;
+
+/// The metric definitions (name, definition) shipped in every export's definitions sheet.
+pub const METRIC_DEFINITIONS: &[(&str, &str)] = &[
+    ("U", "Active outlets in scope at the start of the period."),
+    (
+        "V",
+        "Valid visits in the period: verified visits, plus visits a reviewer accepted, minus visits a reviewer rejected.",
+    ),
+    ("P", "Planned visits of the period."),
+    (
+        "plan compliance %",
+        "Planned visits matched by a valid visit on their day and inside their time window / P x 100.",
+    ),
+    (
+        "done / late / short / missed",
+        "A planned visit is done (valid visit in its window), late (valid visit on its day outside the window), short (a visit too short for its tier) or missed.",
+    ),
+    ("unplanned visits", "Visits of a rep-day that answered no planned visit."),
+    ("outlet coverage %", "Distinct outlets in V / |U| x 100."),
+    (
+        "frequency compliance %",
+        "Mean over the outlets of U of min(valid visits / required visits of its tier for the period, 1) x 100.",
+    ),
+    ("dwell compliance %", "Visits in V with dwell at least the tier's minimum / |V| x 100."),
+    ("verified rate %", "Verified visits / all detected visits x 100; suspect rate likewise with suspect visits."),
+    ("time in market", "Last departure - first arrival of a rep-day."),
+    ("in-store time", "Sum of the dwell of a rep-day's visits."),
+    ("travel time", "Time in market - in-store time."),
+    (
+        "distance travelled",
+        "Along the rep-day's usable fixes (known accuracy within the limit, no speed jumps); gaps over the limit are not bridged.",
+    ),
+    (
+        "verdict",
+        "verified (enough good fixes near the outlet for long enough), short (too short a dwell), unverified (poor accuracy or inferred across a gap), suspect (spoofing signals).",
+    ),
+    (
+        "risk score",
+        "0 (no spoofing signal) to 1 (strong signals): mock fixes, speed jumps, teleports, constant position or accuracy, clock ahead.",
+    ),
+];
+
+/// Whose figures an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ExportScope {
+    /// A territory and every territory under it (its team of reps).
+    Territory { id: i64 },
+    /// One rep.
+    Rep { id: i64 },
+}
+
+/// The file formats of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One workbook, one sheet per table.
+    Xlsx,
+    /// One CSV file per table, zipped.
+    Csv,
+    /// The visits as points and the day tracks as lines (RFC 7946).
+    Geojson,
+}
+
+impl ExportFormat {
+    /// The file the format is written to.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ExportFormat::Xlsx => "audit.xlsx",
+            ExportFormat::Csv => "audit-csv.zip",
+            ExportFormat::Geojson => "audit.geojson",
+        }
+    }
+
+    /// The media type the file is served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ExportFormat::Csv => "application/zip",
+            ExportFormat::Geojson => "application/geo+json",
+        }
+    }
+}
+
+/// What an export is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportParams {
+    pub scope: ExportScope,
+    /// First local day (YYYY-MM-DD).
+    pub from: NaiveDate,
+    /// Last local day (inclusive).
+    pub to: NaiveDate,
+    /// Default: all formats.
+    #[serde(default = "all_formats")]
+    pub formats: Vec<ExportFormat>,
+}
+
+fn all_formats() -> Vec<ExportFormat> {
+    vec![ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson]
+}
+
+impl ExportParams {
+    /// Every problem with the request, by field.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.to < self.from {
+            errors.push(FieldError::new("to", "must be on or after `from`"));
+        } else if (self.to - self.from).num_days() + 1 > MAX_PERIOD_DAYS {
+            errors.push(FieldError::new("to", format!("the period is longer than {MAX_PERIOD_DAYS} days")));
+        }
+        if self.formats.is_empty() {
+            errors.push(FieldError::new("formats", "name at least one of xlsx, csv, geojson"));
+        }
+        for (i, f) in self.formats.iter().enumerate() {
+            if self.formats[..i].contains(f) {
+                errors.push(FieldError::new(format!("formats[{i}]"), "is named twice"));
+            }
+        }
+        errors
+    }
+}
+
+/// One exported file as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileDigest {
+    pub name: String,
+    pub bytes: u64,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// The rows an export was made from, counted and hashed part by part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DataDigest {
+    pub planned_visits: u64,
+    pub planned_sha256: String,
+    pub visits: u64,
+    pub visits_sha256: String,
+    pub reviews: u64,
+    pub reviews_sha256: String,
+    /// SHA-256 over the three part hashes: equal only if all three are.
+    pub sha256: String,
+}
+
+impl DataDigest {
+    /// The parts that differ from `other` (`planned_visits`, `visits`, `reviews`).
+    pub fn changed_parts(&self, other: &DataDigest) -> Vec<&'static str> {
+        let mut parts = Vec::new();
+        if self.planned_sha256 != other.planned_sha256 {
+            parts.push("planned_visits");
+        }
+        if self.visits_sha256 != other.visits_sha256 {
+            parts.push("visits");
+        }
+        if self.reviews_sha256 != other.reviews_sha256 {
+            parts.push("reviews");
+        }
+        parts
+    }
+}
+
+/// Who made an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Generator {
+    pub user_id: Option<i64>,
+    pub login: String,
+}
+
+/// Everything needed to tell later whether a file is the one exported and whether the data it
+/// came from has changed since.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub export_id: i64,
+    pub org_id: i64,
+    pub params: ExportParams,
+    pub generated_by: Generator,
+    pub generated_at: DateTime<Utc>,
+    /// Version of the server that made it.
+    pub software_version: String,
+    /// The visit rule versions of the visits exported.
+    pub rule_versions: Vec<String>,
+    pub metrics_version: String,
+    pub files: Vec<FileDigest>,
+    pub data: DataDigest,
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A visit as the data digest reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitFacts<'a> {
+    pub id: i64,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub rep_day: NaiveDate,
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+    pub dwell_s: i32,
+    pub verdict: &'a str,
+    pub risk_score: f32,
+    pub rule_version: &'a str,
+    pub review: Option<&'a str>,
+}
+
+/// A planned visit as the data digest reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedFacts {
+    pub id: i64,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub day: NaiveDate,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+}
+
+/// A review as the data digest reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewFacts<'a> {
+    pub id: i64,
+    pub visit_id: Option<i64>,
+    pub reviewer_id: i64,
+    pub decision: &'a str,
+    pub reason: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Hashes the rows behind an export, one canonical line per row, in the order they are read.
+#[derive(Default, Clone)]
+pub struct DataHasher {
+    planned: (u64, Sha256),
+    visits: (u64, Sha256),
+    reviews: (u64, Sha256),
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn opt_ms(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(String::new, |t| ms(t).to_string())
+}
+
+impl DataHasher {
+    pub fn planned(&mut self, p: &PlannedFacts) {
+        let line = format!(
+            "{}|{}|{}|{}|{}|{}\n",
+            p.id,
+            p.rep_id,
+            p.outlet_id,
+            p.day,
+            opt_ms(p.window_start),
+            opt_ms(p.window_end)
+        );
+        self.planned.0 += 1;
+        self.planned.1.update(line.as_bytes());
+    }
+
+    pub fn visit(&mut self, v: &VisitFacts<'_>) {
+        let line = format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{:.6}|{}|{}\n",
+            v.id,
+            v.rep_id,
+            v.outlet_id,
+            v.rep_day,
+            ms(v.arrival),
+            ms(v.departure),
+            v.dwell_s,
+            v.verdict,
+            v.risk_score,
+            v.rule_version,
+            v.review.unwrap_or("")
+        );
+        self.visits.0 += 1;
+        self.visits.1.update(line.as_bytes());
+    }
+
+    pub fn review(&mut self, r: &ReviewFacts<'_>) {
+        // The reason is hashed on its own so that a `|` or a newline in it cannot shift fields.
+        let line = format!(
+            "{}|{}|{}|{}|{}|{}\n",
+            r.id,
+            r.visit_id.map_or_else(String::new, |v| v.to_string()),
+            r.reviewer_id,
+            r.decision,
+            ms(r.created_at),
+            sha256_hex(r.reason.as_bytes())
+        );
+        self.reviews.0 += 1;
+        self.reviews.1.update(line.as_bytes());
+    }
+
+    pub fn finish(self) -> DataDigest {
+        let planned_sha256 = hex::encode(self.planned.1.finalize());
+        let visits_sha256 = hex::encode(self.visits.1.finalize());
+        let reviews_sha256 = hex::encode(self.reviews.1.finalize());
+        let sha256 = sha256_hex(format!("{planned_sha256}{visits_sha256}{reviews_sha256}").as_bytes());
+        DataDigest {
+            planned_visits: self.planned.0,
+            planned_sha256,
+            visits: self.visits.0,
+            visits_sha256,
+            reviews: self.reviews.0,
+            reviews_sha256,
+            sha256,
+        }
+    }
+}
+
+/// What `verify` found for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FileCheck {
+    /// The given file's hex SHA-256.
+    pub sha256: String,
+    pub bytes: u64,
+    /// The manifest's file it matches, if any.
+    pub matches: Option<String>,
+}
+
+/// Which file of `manifest`, if any, has `sha256` (and length `bytes`).
+pub fn check_file(manifest: &Manifest, sha256: &str, bytes: u64) -> FileCheck {
+    let matches = manifest
+        .files
+        .iter()
+        .find(|f| f.sha256.eq_ignore_ascii_case(sha256) && f.bytes == bytes)
+        .map(|f| f.name.clone());
+    FileCheck { sha256: sha256.to_owned(), bytes, matches }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn visit(review: Option<&str>) -> VisitFacts<'_> {
+        let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("valid time");
+        VisitFacts {
+            id: 7,
+            rep_id: 2,
+            outlet_id: 40,
+            rep_day: t.date_naive(),
+            arrival: t,
+            departure: t + chrono::Duration::minutes(6),
+            dwell_s: 360,
+            verdict: "verified",
+            risk_score: 0.0,
+            rule_version: "visits-v3",
+            review,
+        }
+    }
+
+    #[test]
+    fn the_digest_changes_with_a_review_and_only_in_its_part() {
+        let mut a = DataHasher::default();
+        a.visit(&visit(None));
+        let mut b = DataHasher::default();
+        b.visit(&visit(Some("rejected")));
+        let (a, b) = (a.finish(), b.finish());
+        assert_ne!(a.sha256, b.sha256);
+        assert_eq!(a.changed_parts(&b), vec!["visits"]);
+        let mut c = DataHasher::default();
+        c.visit(&visit(None));
+        assert_eq!(c.finish(), a);
+    }
+
+    #[test]
+    fn a_reason_cannot_forge_another_row() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("valid time");
+        let review = |reason| ReviewFacts {
+            id: 1,
+            visit_id: Some(7),
+            reviewer_id: 3,
+            decision: "accepted",
+            reason,
+            created_at: t,
+        };
+        let mut a = DataHasher::default();
+        a.review(&review("ok\n2|7|3|rejected"));
+        let mut b = DataHasher::default();
+        b.review(&review("ok"));
+        assert_ne!(a.finish().reviews_sha256, b.finish().reviews_sha256);
+    }
+
+    #[test]
+    fn params_name_every_problem() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        let p = ExportParams {
+            scope: ExportScope::Rep { id: 1 },
+            from: d("2026-01-01"),
+            to: d("2027-06-01"),
+            formats: vec![ExportFormat::Csv, ExportFormat::Csv],
+        };
+        let fields: Vec<String> = p.problems().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["to", "formats[1]"]);
+    }
+
+    #[test]
+    fn a_file_matches_by_hash_and_length() {
+        let m = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            export_id: 1,
+            org_id: 1,
+            params: ExportParams {
+                scope: ExportScope::Rep { id: 1 },
+                from: NaiveDate::MIN,
+                to: NaiveDate::MIN,
+                formats: vec![ExportFormat::Csv],
+            },
+            generated_by: Generator { user_id: None, login: "cli".into() },
+            generated_at: Utc::now(),
+            software_version: "0".into(),
+            rule_versions: vec![],
+            metrics_version: METRICS_VERSION.into(),
+            files: vec![FileDigest { name: "audit-csv.zip".into(), bytes: 3, sha256: sha256_hex(b"abc") }],
+            data: DataHasher::default().finish(),
+        };
+        assert_eq!(check_file(&m, &sha256_hex(b"abc"), 3).matches.as_deref(), Some("audit-csv.zip"));
+        assert_eq!(check_file(&m, &sha256_hex(b"abd"), 3).matches, None);
+    }
+}

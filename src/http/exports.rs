@@ -1,0 +1,228 @@
+//! Audit exports: start one (a job), follow its progress, download its files, verify a file and
+//! the data behind it against the stored manifest.
+
+use super::AppState;
+use super::auth::{Can, Principal, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Page, Paged, Path, Query};
+use crate::db;
+use crate::db::exports::Export;
+use crate::domain::access::Role;
+use crate::domain::export::{ExportFormat, ExportParams, ExportScope, Generator, sha256_hex};
+use crate::export::Verification;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_export, list_exports))
+        .routes(routes!(get_export))
+        .routes(routes!(export_file))
+        .routes(routes!(verify))
+}
+
+/// Checks that the caller may export (and read exports of) `scope`: a territory in their scope
+/// (not for reps), or a rep they may see (reps: themselves).
+async fn check_scope(state: &AppState, auth: &Principal, scope: ExportScope) -> Result<(), ApiError> {
+    match scope {
+        ExportScope::Territory { id } => {
+            if auth.role() == Some(Role::Rep) {
+                return Err(ApiError::Forbidden("reps export their own data: use scope kind `rep`".into()));
+            }
+            super::compliance::visible_territory(state, auth, id).await?;
+        }
+        ExportScope::Rep { id } => {
+            let rep = super::tracks::visible_rep(state, auth, id).await?;
+            if rep.role != "rep" {
+                return Err(ApiError::field("scope.id", format!("user {id} is not a rep")));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn visible_export(state: &AppState, auth: &Principal, id: i64) -> Result<Export, ApiError> {
+    let e = db::exports::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("export", id))?;
+    check_scope(state, auth, e.params.0.scope).await?;
+    Ok(e)
+}
+
+/// Starts an audit export of a scope (a territory's team, or one rep) and period (at most 366
+/// days): XLSX (summary per rep, rep days, visits with evidence and verdict, missed planned
+/// visits, suspect visits, reviews, metric definitions), the same tables as zipped CSV, and
+/// GeoJSON of visits and day tracks. 202 with the job: poll it for `status` and `progress_pct`;
+/// when `done` it holds the manifest (SHA-256 of every file and of the rows it was made from).
+/// Managers, supervisors and auditors export within their territories; reps their own data.
+/// Audited.
+#[utoipa::path(post, path = "/exports", tag = "exports", request_body = ExportParams, responses(
+    (status = 202, body = Export), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn start_export(
+    State(state): State<AppState>,
+    auth: Can<p::ExportAudits>,
+    Json(params): Json<ExportParams>,
+) -> Result<Response, ApiError> {
+    let problems = params.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    check_scope(&state, &auth, params.scope).await?;
+    let id = db::exports::create(&state.db, auth.org_id, auth.user_id(), &params).await?;
+    let login = match auth.user_id() {
+        Some(u) => db::users::get(&state.db, auth.org_id, u).await?.map(|u| u.login).unwrap_or_default(),
+        None => String::new(),
+    };
+    let generator = Generator { user_id: auth.user_id(), login };
+    let db = state.db.clone();
+    let org_id = auth.org_id;
+    tokio::spawn(async move {
+        if let Err(e) = crate::export::run(&db, org_id, id, generator).await {
+            tracing::error!(export = id, error = %e, "export failed");
+        }
+    });
+    let export =
+        db::exports::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("export", id))?;
+    let mut response = (StatusCode::ACCEPTED, Json(export)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/exports/{id}")) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// Exports, newest first: the caller's own; admins and auditors see every export of the org.
+#[utoipa::path(get, path = "/exports", tag = "exports", params(Page), responses((status = 200, body = Paged<Export>)))]
+async fn list_exports(
+    State(state): State<AppState>,
+    auth: Can<p::ExportAudits>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<Export>>, ApiError> {
+    let limit = page.limit()?;
+    let mine = if matches!(auth.role(), Some(Role::Admin | Role::Auditor)) { None } else { auth.user_id() };
+    let items = db::exports::list(&state.db, auth.org_id, mine, page.after.unwrap_or(i64::MAX), limit).await?;
+    Ok(Json(Paged::new(items, limit, |e| e.id)))
+}
+
+/// One export: its status, progress and, once done, its manifest.
+#[utoipa::path(get, path = "/exports/{id}", tag = "exports", responses(
+    (status = 200, body = Export), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_export(
+    State(state): State<AppState>,
+    auth: Can<p::ExportAudits>,
+    Path(id): Path<i64>,
+) -> Result<Json<Export>, ApiError> {
+    Ok(Json(visible_export(&state, &auth, id).await?))
+}
+
+/// A file of a finished export (`audit.xlsx`, `audit-csv.zip`, `audit.geojson`), streamed.
+#[utoipa::path(get, path = "/exports/{id}/files/{name}", tag = "exports", responses(
+    (status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = Problem),
+    (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn export_file(
+    State(state): State<AppState>,
+    auth: Can<p::ExportAudits>,
+    Path((id, name)): Path<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let e = visible_export(&state, &auth, id).await?;
+    let Some(manifest) = e.manifest.map(|m| m.0) else {
+        return Err(ApiError::Conflict { detail: format!("export {id} is {}", e.status), errors: Vec::new() });
+    };
+    let file = manifest.files.iter().find(|f| f.name == name).ok_or_else(|| ApiError::not_found("file", &name))?;
+    let format = [ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson]
+        .into_iter()
+        .find(|f| f.file_name() == name)
+        .ok_or_else(|| ApiError::not_found("file", &name))?;
+    let (db, org_id, stored) = (state.db.clone(), auth.org_id, name.clone());
+    // One chunk read at a time: memory stays at a chunk however large the file.
+    let chunks = futures_util::stream::try_unfold(0i32, move |seq| {
+        let (db, stored) = (db.clone(), stored.clone());
+        async move {
+            let chunk = db::exports::chunk(&db, org_id, id, &stored, seq).await.map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(chunk.map(|c| (Bytes::from(c), seq + 1)))
+        }
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.bytes));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"fieldvisit-export-{id}-{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", file.sha256)) {
+        headers.insert(header::ETAG, v);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VerifyQuery {
+    /// The export to check against; default: every export with a file of this content.
+    export_id: Option<i64>,
+    /// The file's hex SHA-256, instead of sending the file (large files: hash them locally).
+    sha256: Option<String>,
+    /// The file's length in bytes, with `sha256`.
+    bytes: Option<u64>,
+}
+
+/// Verifies a file (the request body, or its `sha256` and `bytes`) against a stored export
+/// manifest, and whether the export's underlying data changed since it was made. With
+/// `export_id` and no file: the data check alone. 200 whether or not it matches: read
+/// `file_matches` and `data_changed`.
+#[utoipa::path(post, path = "/exports/verify", tag = "exports", params(VerifyQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses(
+    (status = 200, body = Verification), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn verify(
+    State(state): State<AppState>,
+    auth: Can<p::ExportAudits>,
+    Query(q): Query<VerifyQuery>,
+    body: Bytes,
+) -> Result<Json<Verification>, ApiError> {
+    let given = match (&q.sha256, q.bytes, body.is_empty()) {
+        (Some(h), Some(n), true) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some((h.to_ascii_lowercase(), n))
+        }
+        (Some(_), Some(_), true) => return Err(ApiError::field("sha256", "must be 64 hex digits")),
+        (Some(_), None, true) => return Err(ApiError::field("bytes", "give the file's length with its sha256")),
+        (_, _, false) => Some((sha256_hex(&body), body.len() as u64)),
+        (None, _, true) => None,
+    };
+    let export = match (q.export_id, &given) {
+        (Some(id), _) => Some(visible_export(&state, &auth, id).await?),
+        (None, Some((h, _))) => {
+            let mut found = None;
+            for e in db::exports::with_file(&state.db, auth.org_id, h).await? {
+                if check_scope(&state, &auth, e.params.0.scope).await.is_ok() {
+                    found = Some(e);
+                    break;
+                }
+            }
+            found
+        }
+        (None, None) => return Err(ApiError::bad_request("send the file, its sha256 and bytes, or an export_id")),
+    };
+    let Some(export) = export else {
+        return Ok(Json(Verification::unknown(given)));
+    };
+    let v = crate::export::verify(&state.db, auth.org_id, &export, given).await.map_err(|e| match e {
+        crate::export::ExportError::NotDone(id, status) => {
+            ApiError::Conflict { detail: format!("export {id} is {status}"), errors: Vec::new() }
+        }
+        e => ApiError::Internal(e.to_string()),
+    })?;
+    super::people::audit(
+        &state.db,
+        &auth,
+        "verify_export",
+        "export",
+        export.id,
+        serde_json::json!({"file": v.file, "data_changed": v.data_changed}),
+    )
+    .await?;
+    Ok(Json(v))
+}
