@@ -2,7 +2,8 @@
 # Tools the test suite drives as real clients, installed from Debian when missing:
 # - gdal-bin: `ogrinfo` reads the OGC API - Features endpoint (tests/gdal.rs);
 # - chromium: playwright-core drives it through the managers' map (tests/map_ui.rs);
-# - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes.
+# - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes;
+# - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/exports.rs).
 set -euo pipefail
 log() { echo "test-tools: $*" >&2; }
 missing=()
@@ -17,5 +18,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import openpyxl' 2>/dev/null; then
+  log "installing openpyxl"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openpyxl
 fi
 "$(dirname "$0")/map-ui.sh"

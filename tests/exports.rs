@@ -1,0 +1,312 @@
+//! Audit exports over HTTP against the demo data: the files open in real readers (openpyxl,
+//! Python's zipfile and csv), their figures equal the compliance API, `verify` catches a changed
+//! byte and a later review, and scope is enforced.
+
+mod common;
+
+use common::{TestApp, test_config};
+use fieldvisit::demo::{self, DemoArgs};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Beijing demo token of `login`.
+fn token(lines: &[String], login: &str) -> String {
+    lines
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() == 4 && w[0] == demo::BEIJING_SLUG && w[2] == login)
+        .map_or_else(|| panic!("no demo token for {login}"), |w| w[3].to_owned())
+}
+
+async fn demo_app(pool: PgPool) -> (TestApp, Vec<String>) {
+    let lines = demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
+        .await
+        .expect("demo loads");
+    let app = TestApp::spawn_with(pool.clone(), test_config("unused")).await;
+    // Visits are derived in the background: wait until no rep-day is left to derive.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let dirty: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(&pool).await.expect("dirty count");
+        if dirty == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo's visits were never derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (app, lines)
+}
+
+/// Starts an export and waits for it to finish; returns the finished export.
+async fn export(app: &TestApp, token: &str, body: &Value) -> Value {
+    let started = app.post("/api/v1/exports", Some(token), body).await;
+    assert_eq!(started.status, 202, "{}", started.describe());
+    let id = started.json["id"].as_i64().expect("export id");
+    assert_eq!(started.header("location"), Some(format!("/api/v1/exports/{id}").as_str()));
+    for _ in 0..600 {
+        let e = app.get(&format!("/api/v1/exports/{id}"), Some(token)).await;
+        assert_eq!(e.status, 200, "{}", e.describe());
+        let pct = e.json["progress_pct"].as_f64().expect("progress");
+        assert!((0.0..=100.0).contains(&pct), "{pct}");
+        match e.json["status"].as_str() {
+            Some("done") => return e.json,
+            Some("failed") => panic!("export failed: {}", e.describe()),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("export {id} did not finish within a minute");
+}
+
+async fn download(app: &TestApp, token: &str, id: i64, name: &str) -> Vec<u8> {
+    let res =
+        app.request(Method::GET, &format!("/api/v1/exports/{id}/files/{name}"), Some(token)).send().await.expect("GET");
+    assert_eq!(res.status(), 200);
+    res.bytes().await.expect("body").to_vec()
+}
+
+async fn verify(app: &TestApp, token: &str, query: &str, body: Vec<u8>) -> Value {
+    let res = app
+        .request(Method::POST, &format!("/api/v1/exports/verify{query}"), Some(token))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .expect("POST verify");
+    let res = common::read(res).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    res.json
+}
+
+async fn territory_id(app: &TestApp, token: &str, code: &str) -> i64 {
+    let list = app.get("/api/v1/territories?limit=1000", Some(token)).await;
+    list.json["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["code"] == code))
+        .and_then(|t| t["id"].as_i64())
+        .unwrap_or_else(|| panic!("no territory {code}"))
+}
+
+/// Reads the workbook and the zipped CSVs with openpyxl and Python's zipfile.
+fn read_files(xlsx: &[u8], zip: &[u8]) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (x, z) = (dir.path().join("audit.xlsx"), dir.path().join("audit-csv.zip"));
+    std::fs::write(&x, xlsx).expect("write xlsx");
+    std::fs::write(&z, zip).expect("write zip");
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/support/read_export.py"))
+        .arg(&x)
+        .arg(&z)
+        .output()
+        .expect("python3 runs (make test installs openpyxl)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("reader prints JSON")
+}
+
+fn column(rows: &[Value], name: &str) -> usize {
+    rows[0].as_array().and_then(|h| h.iter().position(|c| c == name)).unwrap_or_else(|| panic!("no column {name}"))
+}
+
+/// A cell as a number (openpyxl gives numbers, CSV gives text).
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_catches_changes(pool: PgPool) {
+    let (app, lines) = demo_app(pool).await;
+    let admin = token(&lines, "admin");
+    let supervisor = token(&lines, "supervisor");
+    let bj = territory_id(&app, &admin, "BJ").await;
+    let me = app.get("/api/v1/me", Some(&admin)).await;
+    assert_eq!(me.status, 200);
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Duration::days(27), today);
+    let body = json!({"scope": {"kind": "territory", "id": bj}, "from": from, "to": to});
+    let done = export(&app, &supervisor, &body).await;
+    let id = done["id"].as_i64().expect("id");
+    let manifest = &done["manifest"];
+    let names: Vec<&str> =
+        manifest["files"].as_array().expect("files").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["audit.xlsx", "audit-csv.zip", "audit.geojson"]);
+    assert_eq!(manifest["generated_by"]["login"], "supervisor");
+    assert_eq!(manifest["metrics_version"], "metrics-1");
+    assert_eq!(manifest["params"]["scope"]["id"], bj);
+
+    let xlsx = download(&app, &supervisor, id, "audit.xlsx").await;
+    let zip = download(&app, &supervisor, id, "audit-csv.zip").await;
+    let geojson = download(&app, &supervisor, id, "audit.geojson").await;
+    // Each file is the one the manifest describes.
+    for (name, bytes) in [("audit.xlsx", &xlsx), ("audit-csv.zip", &zip), ("audit.geojson", &geojson)] {
+        let f = manifest["files"].as_array().and_then(|a| a.iter().find(|f| f["name"] == name)).expect("in manifest");
+        assert_eq!(f["bytes"].as_u64(), Some(bytes.len() as u64), "{name}");
+        assert_eq!(f["sha256"].as_str(), Some(fieldvisit::domain::export::sha256_hex(bytes).as_str()), "{name}");
+    }
+
+    let read = read_files(&xlsx, &zip);
+    let sheets: Vec<&String> = read["xlsx"].as_object().expect("sheets").keys().collect();
+    for s in ["Summary", "Rep days", "Visits", "Missed planned", "Suspect visits", "Reviews", "Definitions"] {
+        assert!(sheets.iter().any(|x| x.as_str() == s), "sheet {s} in {sheets:?}");
+    }
+    // Figures equal the compliance API for the same scope and period: per rep and in total.
+    let api = app.get(&format!("/api/v1/territories/{bj}/compliance?from={from}&to={to}"), Some(&supervisor)).await;
+    assert_eq!(api.status, 200, "{}", api.describe());
+    for (reader, rows) in [("xlsx", &read["xlsx"]["Summary"]), ("csv", &read["csv"]["summary.csv"])] {
+        let rows = rows.as_array().expect("rows");
+        let reps = api.json["reps"].as_array().expect("reps");
+        assert_eq!(rows.len(), 1 + reps.len() + 1, "{reader}: header, a row per rep, the total");
+        for field in [
+            "planned",
+            "done",
+            "missed",
+            "plan_compliance_pct",
+            "visits",
+            "suspect_visits",
+            "time_in_market_s",
+            "distance_m",
+        ] {
+            let c = column(rows, field);
+            for r in reps {
+                let row = rows.iter().find(|x| num(&x[0]) == r["rep_id"].as_f64()).expect("rep row");
+                assert_eq!(num(&row[c]), r["totals"][field].as_f64(), "{reader} rep {} {field}", r["login"]);
+            }
+            let total = rows.last().expect("total row");
+            assert_eq!(total[1], "TOTAL");
+            assert_eq!(num(&total[c]), api.json["plan"][field].as_f64(), "{reader} total {field}");
+        }
+    }
+    // Every visit of the scope and period, with its evidence.
+    let visits = read["xlsx"]["Visits"].as_array().expect("visits");
+    assert_eq!((visits.len() - 1) as u64, manifest["data"]["visits"].as_u64().expect("count"));
+    assert!(visits.len() > 1, "the demo has visits");
+    let suspect = column(visits, "verdict");
+    let suspects = visits.iter().skip(1).filter(|r| r[suspect] == "suspect").count();
+    assert_eq!(read["xlsx"]["Suspect visits"].as_array().map(|a| a.len() - 1), Some(suspects));
+    assert_eq!(
+        num(&read["xlsx"]["Summary"].as_array().and_then(|r| r.last()).expect("total")
+            [column(&read["xlsx"]["Summary"].as_array().expect("rows").clone(), "suspect_visits")]),
+        Some(suspects as f64)
+    );
+    let missed = read["csv"]["missed_planned.csv"].as_array().expect("missed").len() - 1;
+    assert_eq!(Some(missed as f64), api.json["plan"]["missed"].as_f64());
+    let geo: Value = serde_json::from_slice(&geojson).expect("GeoJSON parses");
+    let kinds =
+        |k: &str| geo["features"].as_array().map_or(0, |a| a.iter().filter(|f| f["properties"]["kind"] == k).count());
+    assert_eq!(kinds("visit"), visits.len() - 1);
+    assert!(kinds("track") > 0, "day tracks");
+
+    // verify: the file as exported matches and the data is unchanged.
+    let v = verify(&app, &supervisor, "", xlsx.clone()).await;
+    assert_eq!(v["export_id"], id);
+    assert_eq!(v["file_matches"], true, "{v}");
+    assert_eq!(v["file"]["matches"], "audit.xlsx");
+    assert_eq!(v["data_changed"], false, "{v}");
+    // One changed byte and the file matches nothing.
+    let mut tampered = zip.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let v = verify(&app, &supervisor, "", tampered.clone()).await;
+    assert_eq!(v["file_matches"], false, "{v}");
+    assert_eq!(v["export_id"], Value::Null);
+    let v = verify(&app, &supervisor, &format!("?export_id={id}"), tampered).await;
+    assert_eq!(v["file_matches"], false, "{v}");
+    assert_eq!(v["data_changed"], false);
+    // A review made after the export is a change of the data behind it.
+    let visit_id = num(&visits[1][0]).expect("visit id") as i64;
+    let review = app
+        .post(
+            &format!("/api/v1/visits/{visit_id}/reviews"),
+            Some(&supervisor),
+            &json!({"decision": "rejected", "reason": "not there"}),
+        )
+        .await;
+    assert!(review.status == 200 || review.status == 201, "{}", review.describe());
+    let v = verify(&app, &supervisor, "", xlsx.clone()).await;
+    assert_eq!(v["file_matches"], true);
+    assert_eq!(v["data_changed"], true, "{v}");
+    assert_eq!(v["changed_parts"], json!(["visits", "reviews"]));
+    // The same check by hash, as the CLI does for large files.
+    let sha = fieldvisit::domain::export::sha256_hex(&xlsx);
+    let v = verify(&app, &supervisor, &format!("?sha256={sha}&bytes={}", xlsx.len()), Vec::new()).await;
+    assert_eq!((v["file_matches"].clone(), v["data_changed"].clone()), (json!(true), json!(true)));
+
+    // The export is in the audit log.
+    let log = app.get("/api/v1/audit-log?limit=100", Some(&admin)).await;
+    let object_id = id.to_string();
+    let entry = log.json["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["action"] == "export" && e["object_id"] == object_id.as_str()))
+        .unwrap_or_else(|| panic!("export {id} in the audit log: {}", log.describe()));
+    assert_eq!(entry["detail"]["data_sha256"], manifest["data"]["sha256"]);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn exports_stay_inside_the_callers_scope_and_bad_requests_are_named(pool: PgPool) {
+    let (app, lines) = demo_app(pool).await;
+    let admin = token(&lines, "admin");
+    let manager = token(&lines, "manager-d1");
+    let rep = token(&lines, "rep1");
+    let bj = territory_id(&app, &admin, "BJ").await;
+    let me = app.get("/api/v1/me", Some(&manager)).await;
+    let district = me.json["user"]["territory_id"].as_i64().expect("manager's territory");
+    let today = chrono::Utc::now().date_naive();
+    let period = |scope: Value| json!({"scope": scope, "from": today - chrono::Duration::days(6), "to": today, "formats": ["csv"]});
+
+    // A district manager cannot export the city, nor read the city's export.
+    let r = app.post("/api/v1/exports", Some(&manager), &period(json!({"kind": "territory", "id": bj}))).await;
+    common::assert_problem(&r, 403, "/api/v1/exports");
+    let city = export(&app, &admin, &period(json!({"kind": "territory", "id": bj}))).await;
+    let r = app.get(&format!("/api/v1/exports/{}", city["id"]), Some(&manager)).await;
+    assert_eq!(r.status, 403, "{}", r.describe());
+    let r = app
+        .request(Method::GET, &format!("/api/v1/exports/{}/files/audit-csv.zip", city["id"]), Some(&manager))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 403);
+    // Their own district they can.
+    let own = export(&app, &manager, &period(json!({"kind": "territory", "id": district}))).await;
+    assert_eq!(own["manifest"]["files"].as_array().map(Vec::len), Some(1));
+
+    // A rep exports their own data only.
+    let rep_me = app.get("/api/v1/me", Some(&rep)).await;
+    let rep_id = rep_me.json["user"]["id"].as_i64().expect("rep id");
+    export(&app, &rep, &period(json!({"kind": "rep", "id": rep_id}))).await;
+    let others = app.get("/api/v1/users?limit=1000", Some(&admin)).await;
+    let other = others.json["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["role"] == "rep" && u["id"] != rep_id))
+        .and_then(|u| u["id"].as_i64())
+        .expect("another rep");
+    let r = app.post("/api/v1/exports", Some(&rep), &period(json!({"kind": "rep", "id": other}))).await;
+    common::assert_problem(&r, 403, "/api/v1/exports");
+    let r = app.post("/api/v1/exports", Some(&rep), &period(json!({"kind": "territory", "id": bj}))).await;
+    common::assert_problem(&r, 403, "/api/v1/exports");
+
+    // Every problem of a request is named.
+    let r = app
+        .post(
+            "/api/v1/exports",
+            Some(&admin),
+            &json!({"scope": {"kind": "territory", "id": bj}, "from": "2026-01-10", "to": "2026-01-01", "formats": ["csv", "csv"]}),
+        )
+        .await;
+    common::assert_problem(&r, 422, "/api/v1/exports");
+    assert_eq!(r.error_fields(), ["to", "formats[1]"]);
+    let r = app
+        .post(
+            "/api/v1/exports",
+            Some(&admin),
+            &json!({"scope": {"kind": "planet", "id": 1}, "from": "2026-01-01", "to": "2026-01-02"}),
+        )
+        .await;
+    assert!(r.status == 400 || r.status == 422, "{}", r.describe());
+    assert!(r.content_type().starts_with("application/problem+json"));
+    let r = app.get("/api/v1/exports/999999", Some(&admin)).await;
+    common::assert_problem(&r, 404, "/api/v1/exports/999999");
+}
