@@ -69,6 +69,11 @@ pub struct Config {
     /// read from the database. About 8 bytes per counted visit.
     #[arg(long, env = "FV_VISIT_LEDGER_DAYS", global = true, default_value_t = 400)]
     pub visit_ledger_days: u32,
+
+    /// Seconds between raw-ping retention passes (each org's `settings.pings.retention_days`);
+    /// 0 = no passes in this instance (run `fieldvisit retention` from cron instead).
+    #[arg(long, env = "FV_RETENTION_INTERVAL_S", global = true, default_value_t = 3600)]
+    pub retention_interval_s: u64,
 }
 
 impl Config {

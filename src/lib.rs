@@ -11,3 +11,4 @@ pub mod export;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod retention;

@@ -41,6 +41,8 @@ enum Command {
     /// Export an audit (XLSX, zipped CSV, GeoJSON and its manifest) of a territory's team or a rep
     /// into a folder; the manifest is stored for `verify` and the export is in the audit log.
     Export(ExportArgs),
+    /// Run one raw-ping retention pass now (the server runs one every `FV_RETENTION_INTERVAL_S`).
+    Retention,
     /// Check a file against the stored export manifests and whether the data behind the export
     /// changed since; prints the finding as JSON. Exit 0 only if the file matches and the data is
     /// unchanged.
@@ -200,6 +202,9 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             let listener = tokio::net::TcpListener::bind(config.bind).await?;
             tracing::info!(addr = %config.bind, "serving");
             println!("fieldvisit serving on http://{} (API docs: http://{}/docs/)", config.bind, config.bind);
+            if config.retention_interval_s > 0 {
+                fieldvisit::retention::start(pool.clone(), std::time::Duration::from_secs(config.retention_interval_s));
+            }
             let state = http::AppState::new(pool.clone(), config);
             if let Err(e) = state.index.load_all().await {
                 tracing::warn!(%e, "outlet index not built at start; orgs are loaded on first use");
@@ -218,6 +223,14 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         Command::Admin(cmd) => run_admin(&pool, cmd).await?,
         Command::Import(cmd) => run_import(&pool, cmd).await?,
         Command::Export(args) => run_export(&pool, args).await?,
+        Command::Retention => {
+            for p in fieldvisit::retention::run_once(&pool, chrono::Utc::now()).await? {
+                println!(
+                    "org {}: {} pings before {} removed; visits before {} are final",
+                    p.org_id, p.removed.pings, p.cutoff, p.removed.kept_from
+                );
+            }
+        }
         Command::Verify { file, org, export } => {
             if !run_verify(&pool, &file, &org, export).await? {
                 return Err("the file does not match the export, or the data changed since".into());

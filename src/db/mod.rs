@@ -11,6 +11,7 @@ pub mod outlets;
 pub mod pings;
 pub mod plans;
 pub mod position_requests;
+pub mod privacy;
 pub mod territories;
 pub mod tiers;
 pub mod tokens;

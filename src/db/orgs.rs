@@ -33,3 +33,25 @@ pub async fn by_slug(db: impl PgExecutor<'_>, slug: &str) -> Result<Option<Org>,
 pub async fn get(db: impl PgExecutor<'_>, id: i64) -> Result<Org, sqlx::Error> {
     sqlx::query_as("SELECT id, slug, name, timezone FROM orgs WHERE id = $1").bind(id).fetch_one(db).await
 }
+
+/// The org's `settings.pings` object (ping filters, working hours, retention) and the first local
+/// day that still has raw pings (`None` before any retention pass removed some).
+pub async fn ping_settings(
+    db: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<(serde_json::Value, Option<chrono::NaiveDate>), sqlx::Error> {
+    sqlx::query_as("SELECT coalesce(settings->'pings', '{}'::jsonb), pings_kept_from FROM orgs WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+}
+
+/// Replaces the org's `settings.pings` object.
+pub async fn set_ping_settings(db: impl PgExecutor<'_>, id: i64, pings: &serde_json::Value) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orgs SET settings = jsonb_set(settings, '{pings}', $2) WHERE id = $1")
+        .bind(id)
+        .bind(pings)
+        .execute(db)
+        .await?;
+    Ok(())
+}

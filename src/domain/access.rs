@@ -75,6 +75,8 @@ pub enum Action {
     ReadPlans,
     WritePlans,
     ReadAuditLog,
+    /// Change the org's ping filter, working-hours and retention settings (admins).
+    ManageSettings,
     /// Export audits and verify them (scope checked per export: reps only their own).
     ExportAudits,
     /// Post positions (devices only).
@@ -94,7 +96,9 @@ pub fn allows(role: Role, action: Action) -> bool {
         | A::ReadPlans
         | A::ExportAudits => true,
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
-        A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits => role == R::Admin,
+        A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits | A::ManageSettings => {
+            role == R::Admin
+        }
         A::ReadUsers | A::ReadDevices | A::ReadTeamCompliance => role != R::Rep,
         A::ReviewVisits => matches!(role, R::Admin | R::Supervisor | R::Auditor),
         A::ReadAuditLog => matches!(role, R::Admin | R::Auditor),

@@ -114,6 +114,7 @@ fn describe(action: Action) -> &'static str {
         Action::WritePlans => "change plans",
         Action::ReadAuditLog => "read the audit log",
         Action::ExportAudits => "export audits",
+        Action::ManageSettings => "change the org's settings",
         Action::IngestPings => "post pings",
     }
 }
@@ -205,6 +206,7 @@ pub mod p {
         WritePlans,
         ReadAuditLog,
         ExportAudits,
+        ManageSettings,
         IngestPings,
     );
 }

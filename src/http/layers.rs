@@ -465,6 +465,8 @@ async fn tracks_layer(
 ) -> Result<Response, ApiError> {
     let (bbox, limit, tolerance, day) = day_layer(&state, &auth, &q).await?;
     let fixes = db::layers::track_fixes(&state.db, auth.org_id, auth.scope_root(), day, q.rep_id).await?;
+    let subjects: std::collections::BTreeSet<i64> = fixes.iter().map(|f| f.rep_id).collect();
+    super::audit::record_access(&state, &auth, subjects, "tracks_layer", json!({"date": day})).await?;
     let rows = fixes
         .into_iter()
         .filter(|f| f.flags & crate::domain::ping::flags::SPEED_JUMP == 0)

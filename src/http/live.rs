@@ -123,7 +123,16 @@ async fn live_positions(
     auth: Can<p::ReadTracks>,
 ) -> Result<Json<Vec<Position>>, ApiError> {
     let visible = visible_devices(&state, &auth).await?;
-    Ok(Json(snapshot(&state, auth.org_id, &visible)))
+    let positions = snapshot(&state, auth.org_id, &visible);
+    super::audit::record_access(
+        &state,
+        &auth,
+        positions.iter().map(|p| p.rep_id),
+        "live_positions",
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(Json(positions))
 }
 
 /// Server-Sent Events of the positions of the devices in the caller's scope: first one `position`
@@ -143,6 +152,8 @@ async fn live(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let visible = visible_devices(&state, &auth).await?;
+    // The stream may show any rep in scope: each is recorded once, when it opens.
+    super::audit::record_access(&state, &auth, visible.values().copied(), "live_stream", serde_json::json!({})).await?;
     // Subscribe before taking the snapshot, so no fix falls between the two (`sent` drops repeats).
     let rx = state.ingest.subscribe();
     let initial = snapshot(&state, auth.org_id, &visible);

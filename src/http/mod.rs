@@ -20,6 +20,7 @@ mod outlets;
 mod people;
 mod plans;
 mod positioning;
+mod settings;
 mod territories;
 mod tiles;
 mod tracks;
@@ -140,7 +141,8 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(coverage::router())
             .merge(layers::router())
             .merge(plans::router())
-            .merge(exports::router()),
+            .merge(exports::router())
+            .merge(settings::router()),
     )
 }
 

@@ -90,6 +90,7 @@ async fn rep_pings(
 ) -> Result<Json<Track>, ApiError> {
     let rep = visible_rep(&state, &auth, rep_id).await?;
     let (from, to) = period(q.date, q.from, q.to)?;
+    super::audit::record_access(&state, &auth, [rep.id], "pings", serde_json::json!({"from": from, "to": to})).await?;
     let devices = db::devices::ids_of_rep(&state.db, auth.org_id, rep.id).await?;
     let mut pings = db::pings::for_devices(&state.db, auth.org_id, &devices, from, to, MAX_PINGS + 1).await?;
     let truncated = pings.len() as i64 > MAX_PINGS;
@@ -271,6 +272,7 @@ async fn rep_track(
         let Some(f) = negotiate(accept.as_deref()) else { return Ok(not_acceptable()) };
         f
     };
+    super::audit::record_access(&state, &auth, [rep.id], "track", serde_json::json!({"from": from, "to": to})).await?;
     let devices = db::devices::ids_of_rep(&state.db, auth.org_id, rep.id).await?;
     let mut pings = db::pings::track(&state.db, auth.org_id, &devices, from, to, MAX_PINGS + 1).await?;
     let truncated = pings.len() as i64 > MAX_PINGS;

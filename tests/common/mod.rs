@@ -41,6 +41,7 @@ pub fn test_config(database_url: &str) -> Config {
         derive_visits: true,
         derive_settle_s: 0,
         visit_ledger_days: 400,
+        retention_interval_s: 0,
         ingest_queue_pings: 200_000,
         ingest_batch_pings: 10_000,
         ingest_writers: 2,

@@ -1,0 +1,87 @@
+//! The org's ping settings: filters, working hours (fixes outside them are discarded at
+//! ingestion when `working_hours_only` is on) and raw-ping retention (`retention_days`: older
+//! fixes are refused at ingestion and deleted by the retention pass).
+
+use super::AppState;
+use super::auth::{Can, p};
+use super::error::{ApiError, Problem};
+use super::extract::Json;
+use crate::db;
+use crate::domain::ping_filter::FilterPolicy;
+use axum::extract::State;
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_ping_settings, put_ping_settings))
+}
+
+/// The settings as stored and as they apply.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PingSettings {
+    /// The `pings` object as stored (keys left out take their defaults).
+    #[schema(value_type = Object)]
+    settings: Value,
+    /// Raw pings are kept this many days (refused at ingestion and deleted beyond it).
+    retention_days: i64,
+    /// Fixes outside working hours are discarded at ingestion.
+    working_hours_only: bool,
+    /// Local days before this one have no raw pings left (a retention pass removed them): their
+    /// visits are final.
+    pings_kept_from: Option<NaiveDate>,
+}
+
+fn effective(settings: Value, policy: &FilterPolicy, pings_kept_from: Option<NaiveDate>) -> PingSettings {
+    PingSettings {
+        settings,
+        retention_days: policy.retention.num_days(),
+        working_hours_only: policy.working_hours_only,
+        pings_kept_from,
+    }
+}
+
+/// The org's ping settings. Admins.
+#[utoipa::path(get, path = "/settings/pings", tag = "ops", responses(
+    (status = 200, body = PingSettings), (status = 403, body = Problem)))]
+async fn get_ping_settings(
+    State(state): State<AppState>,
+    auth: Can<p::ManageSettings>,
+) -> Result<Json<PingSettings>, ApiError> {
+    let (settings, kept_from) = db::orgs::ping_settings(&state.db, auth.org_id).await?;
+    let policy = FilterPolicy::from_settings(&json!({"pings": settings})).unwrap_or_default();
+    Ok(Json(effective(settings, &policy, kept_from)))
+}
+
+/// Replaces the org's ping settings: `retention_days` (1-36600, default 400),
+/// `working_hours_only` with `working_hours` and `utc_offset_minutes`, `max_future_s`,
+/// `max_speed_mps`, `osmand_speed_unit`. Every invalid key is named (422); nothing is stored then.
+/// Admins; audited.
+#[utoipa::path(put, path = "/settings/pings", tag = "ops", request_body = Object, responses(
+    (status = 200, body = PingSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn put_ping_settings(
+    State(state): State<AppState>,
+    auth: Can<p::ManageSettings>,
+    Json(body): Json<Value>,
+) -> Result<Json<PingSettings>, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::field("pings", "must be a JSON object"));
+    }
+    let policy = FilterPolicy::from_settings(&json!({"pings": body})).map_err(ApiError::invalid)?;
+    let mut tx = state.db.begin().await?;
+    let (before, kept_from) = db::orgs::ping_settings(&mut *tx, auth.org_id).await?;
+    db::orgs::set_ping_settings(&mut *tx, auth.org_id, &body).await?;
+    super::people::audit(
+        &mut *tx,
+        &auth,
+        "set_ping_settings",
+        "org",
+        auth.org_id,
+        json!({"before": before, "after": body}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(effective(body, &policy, kept_from)))
+}

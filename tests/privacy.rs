@@ -1,0 +1,185 @@
+//! Employee privacy over the real server: the retention pass removes exactly the pings older than
+//! each org's retention and keeps the visits derived from them (those days are never re-derived);
+//! every read of a rep's location by someone else is in the access log, which auditors read.
+
+mod common;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use common::{TestApp, World, assert_problem};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// 10:00 local time `days` days ago in the org's time zone, and that local day.
+async fn ten_oclock(pool: &PgPool, org_id: i64, days: i32) -> (DateTime<Utc>, NaiveDate) {
+    sqlx::query_as(
+        "SELECT ((date_trunc('day', now() AT TIME ZONE timezone) - make_interval(days => $2) + interval '10 hours') AT TIME ZONE timezone),
+                (date_trunc('day', now() AT TIME ZONE timezone) - make_interval(days => $2))::date
+           FROM orgs WHERE id = $1",
+    )
+    .bind(org_id)
+    .bind(days)
+    .fetch_one(pool)
+    .await
+    .expect("local ten o'clock")
+}
+
+/// A 15-minute stop at `at`, a fix every 30 s, then a walk away.
+fn stop(t0: DateTime<Utc>, at: (f64, f64)) -> Vec<Value> {
+    let m = 1.0 / 111_195.0;
+    (0..=50)
+        .map(|i| {
+            // A little scatter in position and accuracy, as a real phone's.
+            let scatter = f64::from((i * 7 / 2) % 11) - 5.0;
+            let away = if i > 30 { f64::from(i - 30) * 80.0 } else { 0.0 };
+            json!({"fix_time": (t0 + Duration::seconds(i64::from(i) * 30)).to_rfc3339(),
+                   "lat": at.0 + (away + scatter) * m, "lon": at.1, "accuracy_m": 6 + (i % 5)})
+        })
+        .collect()
+}
+
+async fn derived(pool: &PgPool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(pool).await.expect("dirty");
+        if dirty == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Every stored ping as (org, device, fix time), in order.
+async fn pings(pool: &PgPool) -> Vec<(i64, i64, DateTime<Utc>)> {
+    sqlx::query_as("SELECT org_id, device_id, fix_time FROM pings ORDER BY org_id, device_id, fix_time")
+        .fetch_all(pool)
+        .await
+        .expect("pings")
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    // The outlets stood there before the days of the test (a visit is matched to the outlets of its time).
+    for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
+        sqlx::query(&format!("UPDATE {table} - interval '400 days'")).execute(&pool).await.expect("history");
+    }
+    let app = TestApp::spawn(pool.clone()).await;
+    sqlx::query("UPDATE tier_policies SET default_radius_m = 50, min_dwell_s = 300 WHERE org_id = $1 AND tier = 'A'")
+        .bind(w.org_a)
+        .execute(&pool)
+        .await
+        .expect("tier A");
+    // A visit ten days ago and fixes yesterday, for the rep of org A.
+    let (old_stop, old_day) = ten_oclock(&pool, w.org_a, 10).await;
+    let (recent, _) = ten_oclock(&pool, w.org_a, 1).await;
+    for batch in [stop(old_stop, common::IN_T1), stop(recent, common::IN_T1)] {
+        let r = app.post("/api/v1/pings", Some(&w.device.token), &json!(batch)).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
+    derived(&pool).await;
+    let visits_path = format!("/api/v1/reps/{}/visits?from={old_day}", w.rep.id);
+    let before = app.get(&visits_path, Some(&w.manager.token)).await.json["visits"].clone();
+    assert_eq!(before.as_array().map(Vec::len), Some(1), "{before}");
+
+    // Org A keeps 5 days of raw pings; org B the default 400.
+    let r = app.put("/api/v1/settings/pings", Some(&w.admin.token), &json!({"retention_days": 5})).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.json["retention_days"], 5);
+    let all = pings(&pool).await;
+    let now = Utc::now();
+    let cutoff = |org: i64| if org == w.org_a { now - Duration::days(5) } else { now - Duration::days(400) };
+    let kept: Vec<_> = all.iter().filter(|(org, _, t)| *t >= cutoff(*org)).copied().collect();
+    assert!(kept.len() < all.len() && !kept.is_empty(), "some pings are due, some are not");
+    assert!(all.iter().any(|(org, _, _)| *org == w.org_b), "org B has pings too");
+
+    let passes = fieldvisit::retention::run_once(&pool, now).await.expect("retention pass");
+    assert_eq!(pings(&pool).await, kept, "exactly the pings older than each org's retention are gone");
+    let removed: u64 = passes.iter().map(|p| p.removed.pings).sum();
+    assert_eq!(removed as usize, all.len() - kept.len());
+
+    // The visit derived from the removed pings stays, and its day is never derived again.
+    let r = app.post("/api/v1/visits/recompute", Some(&w.admin.token), &json!({"from": old_day, "to": old_day})).await;
+    assert_eq!(r.status, 202, "{}", r.describe());
+    assert_eq!(r.json["rep_days"], 0, "a retired day is not marked: {}", r.describe());
+    derived(&pool).await;
+    assert_eq!(app.get(&visits_path, Some(&w.manager.token)).await.json["visits"], before);
+    let s = app.get("/api/v1/settings/pings", Some(&w.admin.token)).await;
+    assert!(s.json["pings_kept_from"].as_str().is_some_and(|d| d > old_day.to_string().as_str()), "{}", s.describe());
+
+    // What each pass removed is in the org's audit log.
+    let log = app.get("/api/v1/audit-log?limit=50", Some(&w.admin.token)).await;
+    let entry = log.json["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["action"] == "retention"))
+        .unwrap_or_else(|| panic!("retention in the audit log: {}", log.describe()));
+    let removed_a = passes.iter().find(|p| p.org_id == w.org_a).map(|p| p.removed.pings);
+    assert_eq!(entry["detail"]["pings_removed"].as_u64(), removed_a);
+    assert_eq!(entry["detail"]["retention_days"], 5);
+    // A second pass finds nothing more.
+    let again = fieldvisit::retention::run_once(&pool, now).await.expect("second pass");
+    assert!(again.iter().all(|p| p.removed.pings == 0));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn ping_settings_are_validated_and_for_admins_only(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let path = "/api/v1/settings/pings";
+    let r = app.put(path, Some(&w.admin.token), &json!({"retention_days": 0, "working_hours_only": "yes"})).await;
+    assert_problem(&r, 422, path);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["pings.retention_days", "pings.working_hours_only"]);
+    let r = app.get(path, Some(&w.admin.token)).await;
+    assert_eq!(r.json["retention_days"], 400, "nothing stored from a rejected request");
+    assert_problem(&app.put(path, Some(&w.manager.token), &json!({"retention_days": 30})).await, 403, path);
+    assert_problem(&app.get(path, Some(&w.rep.token)).await, 403, path);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn reads_of_a_reps_location_by_others_are_in_the_access_log(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let day = common::PING_DAY;
+    let track = format!("/api/v1/reps/{}/track?date={day}", w.rep.id);
+    let raw = format!("/api/v1/reps/{}/pings?date={day}", w.rep.id);
+    assert_eq!(app.get(&track, Some(&w.manager.token)).await.status, 200);
+    assert_eq!(app.get(&raw, Some(&w.supervisor.token)).await.status, 200);
+    // The rep reading their own track is not someone else's read.
+    assert_eq!(app.get(&track, Some(&w.rep.token)).await.status, 200);
+    // A live position.
+    let fix =
+        json!([{"fix_time": Utc::now().to_rfc3339(), "lat": common::IN_T1.0, "lon": common::IN_T1.1, "accuracy_m": 5}]);
+    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &fix).await.status, 200);
+    let live = app.get("/api/v1/live/positions", Some(&w.manager.token)).await;
+    assert!(live.json.as_array().is_some_and(|a| a.iter().any(|p| p["rep_id"] == w.rep.id)), "{}", live.describe());
+
+    let log = app.get(&format!("/api/v1/access-log?rep_id={}", w.rep.id), Some(&w.auditor.token)).await;
+    assert_eq!(log.status, 200, "{}", log.describe());
+    let seen: Vec<(String, String)> = log.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| (e["reader_login"].as_str().unwrap_or("").to_owned(), e["what"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let expected = [
+        (w.manager.login.clone(), "live_positions".to_owned()),
+        (w.supervisor.login.clone(), "pings".to_owned()),
+        (w.manager.login.clone(), "track".to_owned()),
+    ];
+    assert_eq!(seen, expected, "newest first; the rep's own read is not there");
+    let first = &log.json["items"][2];
+    assert_eq!(first["subject_rep_id"], w.rep.id);
+    assert!(first["detail"]["from"].as_str().is_some_and(|f| f.starts_with(day)), "{first}");
+
+    // The rep sees who read their data; nobody but auditors and admins sees others'.
+    let own = app.get("/api/v1/access-log", Some(&w.rep.token)).await;
+    assert_eq!(own.ids(), log.ids());
+    assert_problem(
+        &app.get(&format!("/api/v1/access-log?rep_id={}", w.rep2.id), Some(&w.rep.token)).await,
+        403,
+        "/api/v1/access-log",
+    );
+    assert_problem(&app.get("/api/v1/access-log", Some(&w.manager.token)).await, 403, "/api/v1/access-log");
+}
