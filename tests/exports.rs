@@ -150,7 +150,16 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
 
     let read = read_files(&xlsx, &zip);
     let sheets: Vec<&String> = read["xlsx"].as_object().expect("sheets").keys().collect();
-    for s in ["Summary", "Rep days", "Visits", "Missed planned", "Suspect visits", "Reviews", "Definitions"] {
+    for s in [
+        "Summary",
+        "Rep days",
+        "Visits",
+        "Missed planned",
+        "Suspect visits",
+        "Reviews",
+        "Monthly assessment",
+        "Definitions",
+    ] {
         assert!(sheets.iter().any(|x| x.as_str() == s), "sheet {s} in {sheets:?}");
     }
     // Figures equal the compliance API for the same scope and period: per rep and in total.
@@ -199,6 +208,42 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
         |k: &str| geo["features"].as_array().map_or(0, |a| a.iter().filter(|f| f["properties"]["kind"] == k).count());
     assert_eq!(kinds("visit"), visits.len() - 1);
     assert!(kinds("track") > 0, "day tracks");
+
+    // The monthly assessment: the month holding `to` against the month before, the same figures
+    // as the compliance API for that month, as JSON and as a sheet.
+    let month = to.format("%Y-%m").to_string();
+    let bulletin = app.get(&format!("/api/v1/territories/{bj}/assessment?month={month}"), Some(&supervisor)).await;
+    assert_eq!(bulletin.status, 200, "{}", bulletin.describe());
+    let (m_from, m_to) = (bulletin.json["from"].as_str().expect("from"), bulletin.json["to"].as_str().expect("to"));
+    assert!(m_from.ends_with("-01") && m_from.starts_with(&month), "{m_from}");
+    let monthly =
+        app.get(&format!("/api/v1/territories/{bj}/compliance?from={m_from}&to={m_to}"), Some(&supervisor)).await;
+    let b_reps = bulletin.json["reps"].as_array().expect("reps");
+    assert_eq!(b_reps.len(), monthly.json["reps"].as_array().map_or(0, Vec::len));
+    let mut last_rank = 0;
+    for r in b_reps {
+        let api_rep =
+            monthly.json["reps"].as_array().and_then(|a| a.iter().find(|x| x["rep_id"] == r["rep_id"])).expect("rep");
+        assert_eq!(r["plan_compliance"]["value"], api_rep["totals"]["plan_compliance_pct"], "{r}");
+        if let Some(rank) = r["plan_compliance"]["rank"].as_u64() {
+            assert!(rank >= last_rank, "ranked best first");
+            last_rank = rank;
+        }
+    }
+    for t in bulletin.json["territories"].as_array().expect("territories") {
+        let child = monthly.json["children"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["territory_id"] == t["territory_id"]))
+            .expect("child");
+        assert_eq!(t["coverage"]["value"], child["outlets"]["coverage_pct"], "{t}");
+        assert_eq!(t["frequency_compliance"]["value"], child["outlets"]["frequency_compliance_pct"], "{t}");
+    }
+    let sheet = read["xlsx"]["Monthly assessment"].as_array().expect("assessment sheet");
+    let children = bulletin.json["territories"].as_array().map_or(0, Vec::len);
+    assert_eq!(sheet.len() - 1, b_reps.len() * 2 + children * 3);
+    let r = app.get(&format!("/api/v1/territories/{bj}/assessment?month=2026-13"), Some(&supervisor)).await;
+    common::assert_problem(&r, 422, &format!("/api/v1/territories/{bj}/assessment"));
+    assert_eq!(r.error_fields(), ["month"]);
 
     // verify: the file as exported matches and the data is unchanged.
     let v = verify(&app, &supervisor, "", xlsx.clone()).await;

@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no async. Everything here is deterministic and unit-testable.
 
 pub mod access;
+pub mod assessment;
 pub mod compliance;
 pub mod coverage;
 pub mod credentials;

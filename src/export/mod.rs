@@ -2,6 +2,7 @@
 //! writes them as XLSX, zipped CSV and GeoJSON with bounded memory, stores the files in chunks and
 //! the manifest that `verify` checks files and data against.
 
+pub mod assessment;
 pub mod sinks;
 
 use crate::db;
@@ -121,6 +122,7 @@ fn headers() -> Vec<Vec<&'static str>> {
             "reason",
             "created_at",
         ],
+        vec!["month", "kind", "id", "login_or_code", "name", "figure", "value", "previous", "change_pp", "rank"],
         vec!["metric", "definition", "version"],
     ]
 }
@@ -438,6 +440,14 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         )?;
     }
     tx.commit().await?;
+    if let ExportScope::Territory { id: root } = params.scope {
+        // The bulletin of the month holding `to`, against the month before.
+        if let Some(t) = db::territories::get(db, org_id, root).await? {
+            let first = crate::domain::assessment::month_of(params.to);
+            let a = assessment::assessment(db, org_id, &t, first).await?;
+            write_assessment(&mut sinks, &a)?;
+        }
+    }
     for (metric, definition) in export::METRIC_DEFINITIONS {
         sinks.row(Table::Definitions, &[Cell::text(*metric), Cell::text(*definition), Cell::text(METRICS_VERSION)])?;
     }
@@ -468,6 +478,37 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     tx.commit().await?;
     drop(dir);
     Ok(manifest)
+}
+
+fn write_assessment(sinks: &mut Sinks, a: &assessment::Assessment) -> Result<(), SinkError> {
+    let mut row =
+        |kind: &str, id: i64, key: &str, name: &str, figure: &str, s: &crate::domain::assessment::Standing| {
+            sinks.row(
+                Table::Assessment,
+                &[
+                    Cell::text(&a.month),
+                    Cell::text(kind),
+                    Cell::Int(id),
+                    Cell::text(key),
+                    Cell::text(name),
+                    Cell::text(figure),
+                    Cell::opt_num(s.value),
+                    Cell::opt_num(s.previous),
+                    Cell::opt_num(s.change_pp),
+                    s.rank.map_or(Cell::Empty, |r| Cell::Int(r as i64)),
+                ],
+            )
+        };
+    for r in &a.reps {
+        row("rep", r.rep_id, &r.login, &r.name, "plan_compliance_pct", &r.plan_compliance)?;
+        row("rep", r.rep_id, &r.login, &r.name, "verified_rate_pct", &r.verified_rate)?;
+    }
+    for t in &a.territories {
+        row("territory", t.territory_id, &t.code, &t.name, "plan_compliance_pct", &t.plan_compliance)?;
+        row("territory", t.territory_id, &t.code, &t.name, "coverage_pct", &t.coverage)?;
+        row("territory", t.territory_id, &t.code, &t.name, "frequency_compliance_pct", &t.frequency_compliance)?;
+    }
+    Ok(())
 }
 
 fn progress(done: u64, total: u64) -> f32 {
@@ -536,6 +577,12 @@ async fn record(conn: &mut PgConnection, org_id: i64, m: &Manifest) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_table_has_its_header() {
+        assert_eq!(headers().len(), Table::ALL.len());
+        assert_eq!(headers()[Table::ALL.len() - 1], vec!["metric", "definition", "version"]);
+    }
 
     #[test]
     fn windows_cover_the_period_without_overlap() {

@@ -21,17 +21,19 @@ pub enum Table {
     Missed,
     Suspect,
     Reviews,
+    Assessment,
     Definitions,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Summary,
         Table::RepDays,
         Table::Visits,
         Table::Missed,
         Table::Suspect,
         Table::Reviews,
+        Table::Assessment,
         Table::Definitions,
     ];
 
@@ -44,6 +46,7 @@ impl Table {
             Table::Missed => "Missed planned",
             Table::Suspect => "Suspect visits",
             Table::Reviews => "Reviews",
+            Table::Assessment => "Monthly assessment",
             Table::Definitions => "Definitions",
         }
     }
@@ -57,12 +60,23 @@ impl Table {
             Table::Missed => "missed_planned.csv",
             Table::Suspect => "suspect_visits.csv",
             Table::Reviews => "reviews.csv",
+            Table::Assessment => "monthly_assessment.csv",
             Table::Definitions => "definitions.csv",
         }
     }
 
+    /// The table's place in [`Table::ALL`] (and in the header list).
     fn index(self) -> usize {
-        Table::ALL.iter().position(|t| *t == self).unwrap_or(0)
+        match self {
+            Table::Summary => 0,
+            Table::RepDays => 1,
+            Table::Visits => 2,
+            Table::Missed => 3,
+            Table::Suspect => 4,
+            Table::Reviews => 5,
+            Table::Assessment => 6,
+            Table::Definitions => 7,
+        }
     }
 }
 
@@ -263,5 +277,17 @@ impl Sinks {
             w.flush()?;
         }
         Ok(formats.iter().map(|f| (*f, dir.join(f.file_name()))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_sits_at_its_index() {
+        for (i, t) in Table::ALL.iter().enumerate() {
+            assert_eq!(t.index(), i, "{t:?}");
+        }
     }
 }

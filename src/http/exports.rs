@@ -24,6 +24,38 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_export))
         .routes(routes!(export_file))
         .routes(routes!(verify))
+        .routes(routes!(territory_assessment))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AssessmentQuery {
+    /// The month (YYYY-MM); default the org's current month.
+    month: Option<String>,
+}
+
+/// The monthly assessment bulletin of a territory: its active reps ranked by plan compliance
+/// and verified rate, its direct child territories by plan compliance, outlet coverage and
+/// frequency compliance, each with last month's figure and the change in percentage points
+/// (ranks: 1 = best, equal figures share a rank). Managers, supervisors and auditors of the
+/// territory.
+#[utoipa::path(get, path = "/territories/{id}/assessment", tag = "exports", params(AssessmentQuery), responses(
+    (status = 200, body = crate::export::assessment::Assessment), (status = 403, body = Problem),
+    (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn territory_assessment(
+    State(state): State<AppState>,
+    auth: Can<p::ReadTeamCompliance>,
+    Path(id): Path<i64>,
+    Query(q): Query<AssessmentQuery>,
+) -> Result<Json<crate::export::assessment::Assessment>, ApiError> {
+    let t = super::compliance::visible_territory(&state, &auth, id).await?;
+    let first = match q.month.as_deref() {
+        Some(m) => crate::domain::assessment::parse_month(m).map_err(|e| ApiError::invalid(vec![e]))?,
+        None => crate::domain::assessment::month_of(
+            db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
+        ),
+    };
+    Ok(Json(crate::export::assessment::assessment(&state.db, auth.org_id, &t, first).await?))
 }
 
 /// Checks that the caller may export (and read exports of) `scope`: a territory in their scope
