@@ -19,10 +19,9 @@
 mod common;
 
 use chrono::{Duration as Days, NaiveDate};
-use common::{psql, start_server, url_for_database};
-use fieldvisit::{admin, db};
+use common::start_server;
+use fieldvisit::admin;
 use sqlx::{Connection, PgConnection, PgPool};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCRATCH_DB: &str = "fieldvisit_bench_layers";
@@ -32,34 +31,9 @@ const ROUNDS: usize = 5;
 
 /// The scratch database, seeded unless it already holds the data set.
 async fn scratch(base: &str) -> (PgPool, String) {
-    let admin_pool = db::connect(base, 2).await.expect("connect to DATABASE_URL");
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(SCRATCH_DB)
-        .fetch_one(&admin_pool)
-        .await
-        .expect("pg_database");
-    if !exists {
-        sqlx::query(&format!("CREATE DATABASE {SCRATCH_DB}")).execute(&admin_pool).await.expect("create database");
-    }
-    admin_pool.close().await;
-    let url = url_for_database(base, SCRATCH_DB);
-    let pool = db::connect(&url, 4).await.expect("connect to the scratch database");
-    db::migrate(&pool).await.expect("migrate");
-    let outlets: i64 = sqlx::query_scalar("SELECT count(*) FROM outlets").fetch_one(&pool).await.expect("count");
-    if outlets != OUTLETS {
-        assert_eq!(outlets, 0, "{SCRATCH_DB} holds a partial data set: drop it and run again");
-        println!("seeding {SCRATCH_DB} (1M outlets, 30 days of visits; about 4 minutes, once)");
-        let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/sql/layers_seed.sql");
-        let ok = Command::new(psql())
-            .arg(&url)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-f", seed])
-            .status()
-            .expect("run psql")
-            .success();
-        assert!(ok, "seeding failed");
-        sqlx::query("VACUUM ANALYZE").execute(&pool).await.expect("vacuum");
-    }
-    (pool, url)
+    let count = "SELECT count(*) FROM outlets";
+    let what = "1M outlets, 30 days of visits; about 4 minutes, once";
+    common::scratch_database(base, SCRATCH_DB, count, OUTLETS, "layers_seed.sql", what).await
 }
 
 /// Boxes of about 5,000 outlets (4,500-5,500) around outlets drawn from the data set.

@@ -3,12 +3,14 @@
 # - gdal-bin: `ogrinfo` reads the OGC API - Features endpoint (tests/gdal.rs);
 # - chromium: playwright-core drives it through the managers' map (tests/map_ui.rs);
 # - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes;
+# - poppler-utils: `pdftoppm` renders the audit export's PDF summary, `pdftotext` reads it back;
 # - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/exports.rs).
 set -euo pipefail
 log() { echo "test-tools: $*" >&2; }
 missing=()
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

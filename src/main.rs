@@ -75,8 +75,8 @@ struct ExportArgs {
     /// Last local day (inclusive).
     #[arg(long)]
     to: chrono::NaiveDate,
-    /// Formats, comma separated: xlsx, csv, geojson.
-    #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,geojson")]
+    /// Formats, comma separated: xlsx, csv, geojson, pdf.
+    #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,geojson,pdf")]
     format: Vec<String>,
     /// Folder the files and manifest.json are written to (created if missing).
     #[arg(long)]
@@ -255,7 +255,7 @@ async fn run_export(pool: &sqlx::PgPool, args: ExportArgs) -> Result<(), AnyErro
         .iter()
         .map(|f| serde_json::from_value::<ExportFormat>(serde_json::Value::String(f.trim().to_owned())))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| "formats are xlsx, csv and geojson")?;
+        .map_err(|_| "formats are xlsx, csv, geojson and pdf")?;
     let params = ExportParams { scope, from: args.from, to: args.to, formats };
     let problems = params.problems();
     if !problems.is_empty() {

@@ -15,13 +15,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Beijing demo token of `login`.
 fn token(lines: &[String], login: &str) -> String {
-    lines
-        .iter()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.len() == 4 && w[0] == demo::BEIJING_SLUG && w[2] == login)
-        .map_or_else(|| panic!("no demo token for {login}"), |w| w[3].to_owned())
+    common::demo_token(lines, login)
 }
 
 async fn demo_app(pool: PgPool) -> (TestApp, Vec<String>) {
@@ -133,7 +128,7 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     let manifest = &done["manifest"];
     let names: Vec<&str> =
         manifest["files"].as_array().expect("files").iter().filter_map(|f| f["name"].as_str()).collect();
-    assert_eq!(names, ["audit.xlsx", "audit-csv.zip", "audit.geojson"]);
+    assert_eq!(names, ["audit.xlsx", "audit-csv.zip", "audit.geojson", "audit-summary.pdf"]);
     assert_eq!(manifest["generated_by"]["login"], "supervisor");
     assert_eq!(manifest["metrics_version"], "metrics-1");
     assert_eq!(manifest["params"]["scope"]["id"], bj);
@@ -141,8 +136,11 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     let xlsx = download(&app, &supervisor, id, "audit.xlsx").await;
     let zip = download(&app, &supervisor, id, "audit-csv.zip").await;
     let geojson = download(&app, &supervisor, id, "audit.geojson").await;
+    let pdf = download(&app, &supervisor, id, "audit-summary.pdf").await;
     // Each file is the one the manifest describes.
-    for (name, bytes) in [("audit.xlsx", &xlsx), ("audit-csv.zip", &zip), ("audit.geojson", &geojson)] {
+    for (name, bytes) in
+        [("audit.xlsx", &xlsx), ("audit-csv.zip", &zip), ("audit.geojson", &geojson), ("audit-summary.pdf", &pdf)]
+    {
         let f = manifest["files"].as_array().and_then(|a| a.iter().find(|f| f["name"] == name)).expect("in manifest");
         assert_eq!(f["bytes"].as_u64(), Some(bytes.len() as u64), "{name}");
         assert_eq!(f["sha256"].as_str(), Some(fieldvisit::domain::export::sha256_hex(bytes).as_str()), "{name}");
@@ -208,6 +206,45 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
         |k: &str| geo["features"].as_array().map_or(0, |a| a.iter().filter(|f| f["properties"]["kind"] == k).count());
     assert_eq!(kinds("visit"), visits.len() - 1);
     assert!(kinds("track") > 0, "day tracks");
+
+    // The PDF summary renders (pdftoppm), a page per rep, each with the rep's figures (pdftotext).
+    let reps = api.json["reps"].as_array().expect("reps");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pdf_path = dir.path().join("summary.pdf");
+    std::fs::write(&pdf_path, &pdf).expect("write pdf");
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "40"])
+        .arg(&pdf_path)
+        .arg(dir.path().join("page"))
+        .status()
+        .expect("pdftoppm runs (make test installs poppler-utils)");
+    assert!(rendered.success(), "pdftoppm renders the summary");
+    let pngs = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".png")))
+        .count();
+    assert_eq!(pngs, reps.len(), "a page per rep");
+    for (i, r) in reps.iter().enumerate() {
+        let page = (i + 1).to_string();
+        let text = std::process::Command::new("pdftotext")
+            .args(["-layout", "-f", &page, "-l", &page])
+            .arg(&pdf_path)
+            .arg("-")
+            .output()
+            .expect("pdftotext runs");
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains(&format!("({})", r["login"].as_str().expect("login"))), "page {page}: {text}");
+        let plan = r["totals"]["plan_compliance_pct"].as_f64().map_or_else(|| "-".to_owned(), |v| format!("{v:.1}%"));
+        // The figure is the first word after its label (the chart shares the lines on its right).
+        let row = |label: &str, value: &str| {
+            text.lines().any(|l| {
+                l.trim_start().strip_prefix(label).is_some_and(|rest| rest.split_whitespace().next() == Some(value))
+            })
+        };
+        assert!(row("Plan compliance", &plan), "page {page} shows plan compliance {plan}: {text}");
+        assert!(row("Missed", &r["totals"]["missed"].to_string()), "page {page} shows the missed count: {text}");
+        assert!(row("Suspect visits", &r["totals"]["suspect_visits"].to_string()), "page {page}: {text}");
+    }
 
     // The monthly assessment: the month holding `to` against the month before, the same figures
     // as the compliance API for that month, as JSON and as a sheet.

@@ -20,13 +20,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Beijing demo token of `login` from the lines `demo` prints.
 fn token(lines: &[String], login: &str) -> String {
-    lines
-        .iter()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.len() == 4 && w[0] == demo::BEIJING_SLUG && w[2] == login)
-        .map_or_else(|| panic!("no demo token for {login}"), |w| w[3].to_owned())
+    common::demo_token(lines, login)
 }
 
 #[sqlx::test(migrations = "./migrations")]

@@ -23,6 +23,47 @@ pub fn psql() -> PathBuf {
     on_path.unwrap_or_else(|| "/usr/lib/postgresql/15/bin/psql".into())
 }
 
+/// The migrated scratch database `name` next to `base` and its URL; seeded with
+/// `benches/sql/{seed}` (printing `what` first) unless `count_sql` already answers `expected`.
+pub async fn scratch_database(
+    base: &str,
+    name: &str,
+    count_sql: &str,
+    expected: i64,
+    seed: &str,
+    what: &str,
+) -> (sqlx::PgPool, String) {
+    use fieldvisit::db;
+    let admin_pool = db::connect(base, 2).await.expect("connect to DATABASE_URL");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&admin_pool)
+        .await
+        .expect("pg_database");
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.expect("create database");
+    }
+    admin_pool.close().await;
+    let url = url_for_database(base, name);
+    let pool = db::connect(&url, 4).await.expect("connect to the scratch database");
+    db::migrate(&pool).await.expect("migrate");
+    let n: i64 = sqlx::query_scalar(count_sql).fetch_one(&pool).await.expect("count");
+    if n != expected {
+        assert_eq!(n, 0, "{name} holds a partial data set: drop it and run again");
+        println!("seeding {name} ({what})");
+        let seed = format!("{}/benches/sql/{seed}", env!("CARGO_MANIFEST_DIR"));
+        let ok = Command::new(psql())
+            .arg(&url)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-f", &seed])
+            .status()
+            .expect("run psql")
+            .success();
+        assert!(ok, "seeding failed");
+        sqlx::query("VACUUM ANALYZE").execute(&pool).await.expect("vacuum");
+    }
+    (pool, url)
+}
+
 /// The release server binary running as its own process; killed when dropped.
 pub struct Server(pub Child);
 

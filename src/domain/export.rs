@@ -77,6 +77,8 @@ pub enum ExportFormat {
     Csv,
     /// The visits as points and the day tracks as lines (RFC 7946).
     Geojson,
+    /// A summary, one page per rep: figures, a chart, the worst findings.
+    Pdf,
 }
 
 impl ExportFormat {
@@ -86,6 +88,7 @@ impl ExportFormat {
             ExportFormat::Xlsx => "audit.xlsx",
             ExportFormat::Csv => "audit-csv.zip",
             ExportFormat::Geojson => "audit.geojson",
+            ExportFormat::Pdf => "audit-summary.pdf",
         }
     }
 
@@ -95,6 +98,7 @@ impl ExportFormat {
             ExportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ExportFormat::Csv => "application/zip",
             ExportFormat::Geojson => "application/geo+json",
+            ExportFormat::Pdf => "application/pdf",
         }
     }
 }
@@ -113,7 +117,7 @@ pub struct ExportParams {
 }
 
 fn all_formats() -> Vec<ExportFormat> {
-    vec![ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson]
+    vec![ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson, ExportFormat::Pdf]
 }
 
 impl ExportParams {
@@ -126,7 +130,7 @@ impl ExportParams {
             errors.push(FieldError::new("to", format!("the period is longer than {MAX_PERIOD_DAYS} days")));
         }
         if self.formats.is_empty() {
-            errors.push(FieldError::new("formats", "name at least one of xlsx, csv, geojson"));
+            errors.push(FieldError::new("formats", "name at least one of xlsx, csv, geojson, pdf"));
         }
         for (i, f) in self.formats.iter().enumerate() {
             if self.formats[..i].contains(f) {

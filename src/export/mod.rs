@@ -3,13 +3,14 @@
 //! the manifest that `verify` checks files and data against.
 
 pub mod assessment;
+pub mod pdf;
 pub mod sinks;
 
 use crate::db;
 use crate::domain::compliance::{self, ComplianceDay, ComplianceRules, PeriodTotals, PlannedOutcome};
 use crate::domain::export::{
-    self, DataDigest, DataHasher, ExportParams, ExportScope, FileCheck, FileDigest, Generator, METRICS_VERSION,
-    Manifest,
+    self, DataDigest, DataHasher, ExportFormat, ExportParams, ExportScope, FileCheck, FileDigest, Generator,
+    METRICS_VERSION, Manifest,
 };
 use chrono::{Duration, NaiveDate, Utc};
 use futures_util::TryStreamExt;
@@ -330,7 +331,15 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     let rules = ComplianceRules::default();
     let mut all = PeriodTotals::default();
     let scope_reps = db::exports::reps(&mut *tx, org_id, &reps).await?;
+    let mut pages: Vec<pdf::RepPage> = Vec::with_capacity(scope_reps.len());
+    let page_of: HashMap<i64, usize> = scope_reps.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
     for rep in &scope_reps {
+        let mut page = pdf::RepPage {
+            login: rep.login.clone(),
+            name: rep.name.clone(),
+            territory_code: rep.territory_code.clone(),
+            ..pdf::RepPage::default()
+        };
         let planned = db::exports::planned(&mut tx, org_id, rep.id, params.from, params.to).await?;
         for p in &planned {
             hasher.planned(&p.facts());
@@ -348,6 +357,11 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
                 sinks.row(Table::RepDays, &day_cells(rep, d))?;
                 for r in d.figures.planned_visits.iter().filter(|r| r.outcome == PlannedOutcome::Missed) {
                     if let Some(p) = by_id.get(&r.planned_visit_id) {
+                        page.add_missed(pdf::Missed {
+                            day: p.visit_date,
+                            seq: p.seq,
+                            outlet_code: p.outlet_code.clone(),
+                        });
                         sinks.row(
                             Table::Missed,
                             &[
@@ -386,6 +400,8 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         ];
         cells.extend(totals_cells(&totals));
         sinks.row(Table::Summary, &cells)?;
+        page.totals = totals;
+        pages.push(page);
         done += 1;
     }
     let mut cells =
@@ -401,6 +417,13 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
             sinks.row(Table::Visits, &cells)?;
             if v.verdict == "suspect" {
                 sinks.row(Table::Suspect, &cells)?;
+                if let Some(&i) = page_of.get(&v.rep_id) {
+                    pages[i].add_suspect(pdf::Suspect {
+                        arrival: v.arrival,
+                        outlet_code: v.outlet_code.clone(),
+                        risk_score: v.risk_score,
+                    });
+                }
             }
             if !rule_versions.contains(&v.rule_version) {
                 rule_versions.insert(v.rule_version.clone());
@@ -451,6 +474,27 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     for (metric, definition) in export::METRIC_DEFINITIONS {
         sinks.row(Table::Definitions, &[Cell::text(*metric), Cell::text(*definition), Cell::text(METRICS_VERSION)])?;
     }
+    let data = hasher.finish();
+    let generated_at = Utc::now();
+    if params.formats.contains(&ExportFormat::Pdf) {
+        let scope = match params.scope {
+            ExportScope::Territory { id } => db::territories::get(db, org_id, id)
+                .await?
+                .map_or_else(|| format!("territory {id}"), |t| format!("territory {}", t.code)),
+            ExportScope::Rep { .. } => "one rep".to_owned(),
+        };
+        let meta = pdf::Meta {
+            export_id: id,
+            scope: &scope,
+            from: params.from,
+            to: params.to,
+            generated_at,
+            generated_by: &generator.login,
+            data_sha256: &data.sha256,
+        };
+        std::fs::write(dir.path().join(ExportFormat::Pdf.file_name()), pdf::summary(&pages, &meta))?;
+    }
+    drop(pages);
     let formats = params.formats.clone();
     let files = tokio::task::spawn_blocking(move || sinks.finish(&formats))
         .await
@@ -465,12 +509,12 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         org_id,
         params,
         generated_by: generator,
-        generated_at: Utc::now(),
+        generated_at,
         software_version: env!("CARGO_PKG_VERSION").to_owned(),
         rule_versions: rule_versions.into_iter().collect(),
         metrics_version: METRICS_VERSION.to_owned(),
         files: digests,
-        data: hasher.finish(),
+        data,
     };
     let mut tx = db.begin().await?;
     db::exports::finish(&mut *tx, org_id, id, &manifest).await?;

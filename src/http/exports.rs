@@ -87,7 +87,7 @@ async fn visible_export(state: &AppState, auth: &Principal, id: i64) -> Result<E
 /// Starts an audit export of a scope (a territory's team, or one rep) and period (at most 366
 /// days): XLSX (summary per rep, rep days, visits with evidence and verdict, missed planned
 /// visits, suspect visits, reviews, metric definitions), the same tables as zipped CSV, and
-/// GeoJSON of visits and day tracks. 202 with the job: poll it for `status` and `progress_pct`;
+/// GeoJSON of visits and day tracks, and a PDF summary (a page per rep). 202 with the job: poll it for `status` and `progress_pct`;
 /// when `done` it holds the manifest (SHA-256 of every file and of the rows it was made from).
 /// Managers, supervisors and auditors export within their territories; reps their own data.
 /// Audited.
@@ -150,7 +150,8 @@ async fn get_export(
     Ok(Json(visible_export(&state, &auth, id).await?))
 }
 
-/// A file of a finished export (`audit.xlsx`, `audit-csv.zip`, `audit.geojson`), streamed.
+/// A file of a finished export (`audit.xlsx`, `audit-csv.zip`, `audit.geojson`,
+/// `audit-summary.pdf`), streamed.
 #[utoipa::path(get, path = "/exports/{id}/files/{name}", tag = "exports", responses(
     (status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = Problem),
     (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -164,7 +165,7 @@ async fn export_file(
         return Err(ApiError::Conflict { detail: format!("export {id} is {}", e.status), errors: Vec::new() });
     };
     let file = manifest.files.iter().find(|f| f.name == name).ok_or_else(|| ApiError::not_found("file", &name))?;
-    let format = [ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson]
+    let format = [ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson, ExportFormat::Pdf]
         .into_iter()
         .find(|f| f.file_name() == name)
         .ok_or_else(|| ApiError::not_found("file", &name))?;
