@@ -227,7 +227,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             for p in fieldvisit::retention::run_once(&pool, chrono::Utc::now()).await? {
                 println!(
                     "org {}: {} pings before {} removed; visits before {} are final",
-                    p.org_id, p.removed.pings, p.cutoff, p.removed.kept_from
+                    p.org_id, p.removed.pings, p.removed.before, p.removed.kept_from
                 );
             }
         }

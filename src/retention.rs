@@ -1,7 +1,9 @@
 //! Raw-ping retention: a scheduled pass deletes each org's pings older than its retention period
 //! (`settings.pings.retention_days`, default 400 days, the same age beyond which ingestion refuses
 //! fixes). Visits and every figure derived from the pings are kept: the days whose pings are gone
-//! are retired from re-derivation. Each pass that removed something is in the audit log.
+//! are retired from re-derivation. Whole local days go: the day holding the cutoff keeps its pings
+//! until the next day. Each pass that removed something is in the audit log. (Figures read from
+//! raw pings when asked — distance travelled, day tracks — are 0 / empty for retired days.)
 
 use crate::db;
 use crate::domain::ping_filter::FilterPolicy;
@@ -46,7 +48,7 @@ pub async fn run_once(db: &PgPool, now: DateTime<Utc>) -> Result<Vec<OrgPass>, s
                     request_id: None,
                     detail: json!({
                         "pings_removed": removed.pings,
-                        "fix_time_before": cutoff,
+                        "fix_time_before": removed.before,
                         "retention_days": policy.retention.num_days(),
                         "dirty_rep_days_dropped": removed.dirty_rep_days,
                         "visits_final_before": removed.kept_from,
@@ -56,7 +58,7 @@ pub async fn run_once(db: &PgPool, now: DateTime<Utc>) -> Result<Vec<OrgPass>, s
             .await?;
         }
         tx.commit().await?;
-        tracing::info!(org_id = org.id, pings = removed.pings, %cutoff, "retention pass");
+        tracing::info!(org_id = org.id, pings = removed.pings, before = %removed.before, "retention pass");
         passes.push(OrgPass { org_id: org.id, cutoff, removed });
     }
     Ok(passes)

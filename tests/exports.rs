@@ -317,6 +317,17 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     let v = verify(&app, &supervisor, &format!("?sha256={sha}&bytes={}", xlsx.len()), Vec::new()).await;
     assert_eq!((v["file_matches"].clone(), v["data_changed"].clone()), (json!(true), json!(true)));
 
+    // Downloading the files was a read of the reps' location data by someone else.
+    let reads = app.get("/api/v1/access-log?limit=1000", Some(&admin)).await;
+    let exported: Vec<&Value> =
+        reads.json["items"].as_array().expect("items").iter().filter(|e| e["what"] == "export").collect();
+    assert!(
+        exported.iter().any(|e| e["reader_login"] == "supervisor" && e["detail"]["file"] == "audit.geojson"),
+        "{}",
+        reads.describe()
+    );
+    assert_eq!(manifest["rep_ids"].as_array().map(Vec::len), api.json["reps"].as_array().map(Vec::len));
+
     // The export is in the audit log.
     let log = app.get("/api/v1/audit-log?limit=100", Some(&admin)).await;
     let object_id = id.to_string();

@@ -82,14 +82,35 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
     let before = app.get(&visits_path, Some(&w.manager.token)).await.json["visits"].clone();
     assert_eq!(before.as_array().map(Vec::len), Some(1), "{before}");
 
+    // A fix early in the local day that is exactly 5 days back: half that day is past the
+    // retention, but a day is never left half deleted.
+    let (edge_day_ten, _) = ten_oclock(&pool, w.org_a, 5).await;
+    let edge = json!([{"fix_time": (edge_day_ten - Duration::hours(9)).to_rfc3339(), "lat": common::IN_T1.0, "lon": common::IN_T1.1, "accuracy_m": 5}]);
+    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &edge).await.status, 200);
+    derived(&pool).await;
     // Org A keeps 5 days of raw pings; org B the default 400.
     let r = app.put("/api/v1/settings/pings", Some(&w.admin.token), &json!({"retention_days": 5})).await;
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.json["retention_days"], 5);
     let all = pings(&pool).await;
     let now = Utc::now();
-    let cutoff = |org: i64| if org == w.org_a { now - Duration::days(5) } else { now - Duration::days(400) };
+    // Kept: every ping from the start of the local day (org time zone) holding now - retention.
+    let day_start = |days: i32| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, DateTime<Utc>>(
+                "SELECT (((now() - make_interval(days => $1)) AT TIME ZONE 'Asia/Shanghai')::date::timestamp AT TIME ZONE 'Asia/Shanghai')",
+            )
+            .bind(days)
+            .fetch_one(&pool)
+            .await
+            .expect("day start")
+        }
+    };
+    let (cut_a, cut_b) = (day_start(5).await, day_start(400).await);
+    let cutoff = |org: i64| if org == w.org_a { cut_a } else { cut_b };
     let kept: Vec<_> = all.iter().filter(|(org, _, t)| *t >= cutoff(*org)).copied().collect();
+    assert!(kept.iter().any(|(_, _, t)| *t < now - Duration::days(5)), "the edge day's early fix is kept");
     assert!(kept.len() < all.len() && !kept.is_empty(), "some pings are due, some are not");
     assert!(all.iter().any(|(org, _, _)| *org == w.org_b), "org B has pings too");
 
@@ -133,6 +154,16 @@ async fn ping_settings_are_validated_and_for_admins_only(pool: PgPool) {
     assert_eq!(fields, ["pings.retention_days", "pings.working_hours_only"]);
     let r = app.get(path, Some(&w.admin.token)).await;
     assert_eq!(r.json["retention_days"], 400, "nothing stored from a rejected request");
+    // An unknown key (a typo) is named, not silently ignored.
+    let r = app.put(path, Some(&w.admin.token), &json!({"retention_day": 30})).await;
+    assert_problem(&r, 422, path);
+    assert_eq!(r.error_fields(), ["pings.retention_day"]);
+    // Keys given replace; the others stay; null resets one.
+    assert_eq!(app.put(path, Some(&w.admin.token), &json!({"retention_days": 30})).await.status, 200);
+    let r = app.put(path, Some(&w.admin.token), &json!({"max_speed_mps": 50})).await;
+    assert_eq!((r.json["retention_days"].clone(), r.json["settings"]["max_speed_mps"].clone()), (json!(30), json!(50)));
+    let r = app.put(path, Some(&w.admin.token), &json!({"retention_days": null})).await;
+    assert_eq!(r.json["retention_days"], 400);
     assert_problem(&app.put(path, Some(&w.manager.token), &json!({"retention_days": 30})).await, 403, path);
     assert_problem(&app.get(path, Some(&w.rep.token)).await, 403, path);
 }
@@ -172,6 +203,16 @@ async fn reads_of_a_reps_location_by_others_are_in_the_access_log(pool: PgPool) 
     let first = &log.json["items"][2];
     assert_eq!(first["subject_rep_id"], w.rep.id);
     assert!(first["detail"]["from"].as_str().is_some_and(|f| f.starts_with(day)), "{first}");
+
+    // An auditor scoped to T1 does not see reads of a rep of T2.
+    let t2_track = format!("/api/v1/reps/{}/track?date={day}", w.rep2.id);
+    assert_eq!(app.get(&t2_track, Some(&w.admin.token)).await.status, 200);
+    let scoped = app.get("/api/v1/access-log", Some(&w.auditor.token)).await;
+    assert_eq!(scoped.ids(), log.ids(), "only the T1 rep's reads: {}", scoped.describe());
+    let all = app.get("/api/v1/access-log", Some(&w.admin.token)).await;
+    assert_eq!(all.json["items"][0]["subject_rep_id"], w.rep2.id, "the org-wide admin sees it");
+    let r = app.get(&format!("/api/v1/access-log?rep_id={}", w.rep2.id), Some(&w.auditor.token)).await;
+    assert_problem(&r, 403, "/api/v1/access-log");
 
     // The rep sees who read their data; nobody but auditors and admins sees others'.
     let own = app.get("/api/v1/access-log", Some(&w.rep.token)).await;

@@ -47,11 +47,13 @@ pub async fn record_access(
     Ok(())
 }
 
-/// Newest first, ids below `before_id`; only reads of `subject`'s data when given.
+/// Newest first, ids below `before_id`; only reads of `subject`'s data when given, and only of
+/// reps whose territory lies under `root` when given.
 pub async fn access_log(
     db: impl PgExecutor<'_>,
     org_id: i64,
     subject: Option<i64>,
+    root: Option<i64>,
     before_id: i64,
     limit: i64,
 ) -> Result<Vec<AccessEntry>, sqlx::Error> {
@@ -59,12 +61,16 @@ pub async fn access_log(
         "SELECT a.id, a.at, a.reader_user_id, u.login AS reader_login, a.subject_rep_id, a.what, a.detail, a.request_id
            FROM access_log a JOIN users u ON u.org_id = a.org_id AND u.id = a.reader_user_id
           WHERE a.org_id = $1 AND ($2::bigint IS NULL OR a.subject_rep_id = $2) AND a.id < $3
+            AND ($5::bigint IS NULL OR EXISTS (
+                 SELECT 1 FROM users s JOIN territories t ON t.org_id = s.org_id AND t.id = s.territory_id
+                  WHERE s.org_id = a.org_id AND s.id = a.subject_rep_id AND t.path @> ARRAY[$5::bigint]))
           ORDER BY a.id DESC LIMIT $4",
     )
     .bind(org_id)
     .bind(subject)
     .bind(before_id)
     .bind(limit)
+    .bind(root)
     .fetch_all(db)
     .await
 }
@@ -89,21 +95,28 @@ pub struct Removed {
     pub dirty_rep_days: u64,
     /// Local days before this one have no raw pings left: their visits are final.
     pub kept_from: NaiveDate,
+    /// Pings with a fix time before this instant (the start of `kept_from`) were deleted.
+    pub before: DateTime<Utc>,
 }
 
-/// Deletes the org's pings with a fix time before `cutoff` and retires the local days before the
-/// one holding `cutoff` (no re-derivation: their visits stay as they are).
+/// Deletes the org's pings of the local days wholly before the one holding `cutoff` and retires
+/// those days (no re-derivation: their visits stay as they are). The day holding `cutoff` keeps
+/// all its pings until the next day's pass: a day is never left half deleted. The org row is
+/// locked first, so an ingest cannot mark a retired day dirty between the two steps.
 pub async fn remove_pings_before(
     conn: &mut PgConnection,
     org_id: i64,
     cutoff: DateTime<Utc>,
 ) -> Result<Removed, sqlx::Error> {
-    let kept_from: NaiveDate =
-        sqlx::query_scalar("SELECT (($2::timestamptz AT TIME ZONE timezone)::date + 1) FROM orgs WHERE id = $1")
-            .bind(org_id)
-            .bind(cutoff)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (kept_from, day_start): (NaiveDate, DateTime<Utc>) = sqlx::query_as(
+        "SELECT ($2::timestamptz AT TIME ZONE timezone)::date,
+                (($2::timestamptz AT TIME ZONE timezone)::date::timestamp AT TIME ZONE timezone)
+           FROM orgs WHERE id = $1 FOR UPDATE",
+    )
+    .bind(org_id)
+    .bind(cutoff)
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query("UPDATE orgs SET pings_kept_from = greatest(pings_kept_from, $2) WHERE id = $1")
         .bind(org_id)
         .bind(kept_from)
@@ -116,8 +129,8 @@ pub async fn remove_pings_before(
         .await?;
     let pings = sqlx::query("DELETE FROM pings WHERE org_id = $1 AND fix_time < $2")
         .bind(org_id)
-        .bind(cutoff)
+        .bind(day_start)
         .execute(&mut *conn)
         .await?;
-    Ok(Removed { pings: pings.rows_affected(), dirty_rep_days: dirty.rows_affected(), kept_from })
+    Ok(Removed { pings: pings.rows_affected(), dirty_rep_days: dirty.rows_affected(), kept_from, before: day_start })
 }

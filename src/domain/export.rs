@@ -124,9 +124,15 @@ impl ExportParams {
     /// Every problem with the request, by field.
     pub fn problems(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if self.to < self.from {
+        for (field, d) in [("from", self.from), ("to", self.to)] {
+            if !crate::domain::plan::date_in_range(d) {
+                errors.push(FieldError::new(field, "must be a date from 2000-01-01 to 2100-12-31"));
+            }
+        }
+        let dated = errors.is_empty();
+        if dated && self.to < self.from {
             errors.push(FieldError::new("to", "must be on or after `from`"));
-        } else if (self.to - self.from).num_days() + 1 > MAX_PERIOD_DAYS {
+        } else if dated && (self.to - self.from).num_days() + 1 > MAX_PERIOD_DAYS {
             errors.push(FieldError::new("to", format!("the period is longer than {MAX_PERIOD_DAYS} days")));
         }
         if self.formats.is_empty() {
@@ -195,6 +201,10 @@ pub struct Manifest {
     pub export_id: i64,
     pub org_id: i64,
     pub params: ExportParams,
+    /// The reps the export covers (the scope's active reps when it was made): `verify` reads the
+    /// same reps, so a later transfer or deactivation is not mistaken for changed data.
+    #[serde(default)]
+    pub rep_ids: Vec<i64>,
     pub generated_by: Generator,
     pub generated_at: DateTime<Utc>,
     /// Version of the server that made it.
@@ -430,6 +440,7 @@ mod tests {
                 to: NaiveDate::MIN,
                 formats: vec![ExportFormat::Csv],
             },
+            rep_ids: vec![1],
             generated_by: Generator { user_id: None, login: "cli".into() },
             generated_at: Utc::now(),
             software_version: "0".into(),

@@ -205,9 +205,12 @@ fn windows(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     let mut out = Vec::new();
     let mut start = from;
     while start <= to {
-        let end = (start + Duration::days(REP_WINDOW_DAYS - 1)).min(to);
+        let end = start.checked_add_signed(Duration::days(REP_WINDOW_DAYS - 1)).map_or(to, |e| e.min(to));
         out.push((start, end));
-        start = end + Duration::days(1);
+        match end.succ_opt() {
+            Some(next) => start = next,
+            None => break,
+        }
     }
     out
 }
@@ -219,9 +222,9 @@ async fn snapshot(db: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgr
     Ok(tx)
 }
 
-/// The digest of the rows an export of `params` would be made from now.
-pub async fn digest(db: &PgPool, org_id: i64, params: &ExportParams) -> Result<DataDigest, ExportError> {
-    let reps = scope_reps(db, org_id, params.scope).await?;
+/// The digest of the rows an export of `params` over `reps` would be made from now.
+pub async fn digest(db: &PgPool, org_id: i64, params: &ExportParams, reps: &[i64]) -> Result<DataDigest, ExportError> {
+    let reps = reps.to_vec();
     let mut tx = snapshot(db).await?;
     let mut hasher = DataHasher::default();
     for &rep in &reps {
@@ -287,7 +290,7 @@ pub async fn verify(
         return Err(ExportError::NotDone(export.id, export.status.clone()));
     };
     let file = file.map(|(h, n)| export::check_file(manifest, &h, n));
-    let current = digest(db, org_id, &manifest.params).await?;
+    let current = digest(db, org_id, &manifest.params, &manifest.rep_ids).await?;
     Ok(Verification {
         export_id: Some(export.id),
         file_matches: file.as_ref().is_some_and(|f| f.matches.is_some()),
@@ -508,6 +511,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         export_id: id,
         org_id,
         params,
+        rep_ids: reps,
         generated_by: generator,
         generated_at,
         software_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -18,7 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Records that the caller read `what` (`pings`, `track`, `live_positions`, `live_stream`,
-/// `tracks_layer`) of the reps `subjects`; a rep reading their own data is not recorded. The
+/// `tracks_layer`, `export`) of the reps `subjects`; a rep reading their own data is not recorded. The
 /// read fails if it cannot be recorded.
 pub(super) async fn record_access(
     state: &AppState,
@@ -47,8 +47,9 @@ struct AccessQuery {
     after: Option<i64>,
 }
 
-/// Who read whose track, raw pings or live position, newest first. Admins and auditors read the
-/// whole org's; a rep reads the reads of their own data; others get 403.
+/// Who read whose track, raw pings, live position or exported files, newest first. Admins and
+/// auditors read those of the reps in their scope; a rep reads the reads of their own data;
+/// others get 403.
 #[utoipa::path(get, path = "/access-log", tag = "audit", params(AccessQuery), responses(
     (status = 200, body = Paged<AccessEntry>), (status = 403, body = super::error::Problem)))]
 async fn access_log(
@@ -57,7 +58,12 @@ async fn access_log(
     Query(q): Query<AccessQuery>,
 ) -> Result<Json<Paged<AccessEntry>>, ApiError> {
     let subject = match auth.role() {
-        Some(Role::Admin | Role::Auditor) => q.rep_id,
+        Some(Role::Admin | Role::Auditor) => {
+            if let Some(r) = q.rep_id {
+                super::tracks::visible_rep(&state, &auth, r).await?;
+            }
+            q.rep_id
+        }
         Some(Role::Rep) => match (auth.user_id(), q.rep_id) {
             (Some(me), None) => Some(me),
             (Some(me), Some(r)) if r == me => Some(me),
@@ -66,7 +72,10 @@ async fn access_log(
         _ => return Err(ApiError::Forbidden("the access log is for auditors and admins".into())),
     };
     let limit = Page { limit: q.limit, after: q.after }.limit()?;
-    let items = db::privacy::access_log(&state.db, auth.org_id, subject, q.after.unwrap_or(i64::MAX), limit).await?;
+    // An auditor scoped to a territory reads the reads of that territory's reps only.
+    let root = if auth.role() == Some(Role::Rep) { None } else { auth.scope_root() };
+    let items =
+        db::privacy::access_log(&state.db, auth.org_id, subject, root, q.after.unwrap_or(i64::MAX), limit).await?;
     Ok(Json(Paged::new(items, limit, |e| e.id)))
 }
 

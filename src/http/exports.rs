@@ -126,7 +126,7 @@ async fn start_export(
     Ok(response)
 }
 
-/// Exports, newest first: the caller's own; admins and auditors see every export of the org.
+/// Exports, newest first: the caller's own; org-wide admins and auditors see every export of the org.
 #[utoipa::path(get, path = "/exports", tag = "exports", params(Page), responses((status = 200, body = Paged<Export>)))]
 async fn list_exports(
     State(state): State<AppState>,
@@ -134,7 +134,9 @@ async fn list_exports(
     Query(page): Query<Page>,
 ) -> Result<Json<Paged<Export>>, ApiError> {
     let limit = page.limit()?;
-    let mine = if matches!(auth.role(), Some(Role::Admin | Role::Auditor)) { None } else { auth.user_id() };
+    // Org-wide admins and auditors see every export; everyone else their own.
+    let org_wide = matches!(auth.role(), Some(Role::Admin | Role::Auditor)) && auth.scope_root().is_none();
+    let mine = if org_wide { None } else { auth.user_id() };
     let items = db::exports::list(&state.db, auth.org_id, mine, page.after.unwrap_or(i64::MAX), limit).await?;
     Ok(Json(Paged::new(items, limit, |e| e.id)))
 }
@@ -169,6 +171,14 @@ async fn export_file(
         .into_iter()
         .find(|f| f.file_name() == name)
         .ok_or_else(|| ApiError::not_found("file", &name))?;
+    super::audit::record_access(
+        &state,
+        &auth,
+        manifest.rep_ids.iter().copied(),
+        "export",
+        serde_json::json!({"export_id": id, "file": name}),
+    )
+    .await?;
     let (db, org_id, stored) = (state.db.clone(), auth.org_id, name.clone());
     // One chunk read at a time: memory stays at a chunk however large the file.
     let chunks = futures_util::stream::try_unfold(0i32, move |seq| {

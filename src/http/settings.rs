@@ -8,6 +8,7 @@ use super::error::{ApiError, Problem};
 use super::extract::Json;
 use crate::db;
 use crate::domain::ping_filter::FilterPolicy;
+use crate::domain::validation::FieldError;
 use axum::extract::State;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -18,6 +19,17 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_ping_settings, put_ping_settings))
 }
+
+/// The keys of the `pings` settings ([`FilterPolicy::from_settings`]).
+const KEYS: [&str; 7] = [
+    "max_future_s",
+    "retention_days",
+    "max_speed_mps",
+    "working_hours_only",
+    "working_hours",
+    "utc_offset_minutes",
+    "osmand_speed_unit",
+];
 
 /// The settings as stored and as they apply.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -55,9 +67,10 @@ async fn get_ping_settings(
     Ok(Json(effective(settings, &policy, kept_from)))
 }
 
-/// Replaces the org's ping settings: `retention_days` (1-36600, default 400),
+/// Changes the org's ping settings (the keys given; `null` resets one to its default): `retention_days` (1-36600, default 400),
 /// `working_hours_only` with `working_hours` and `utc_offset_minutes`, `max_future_s`,
-/// `max_speed_mps`, `osmand_speed_unit`. Every invalid key is named (422); nothing is stored then.
+/// `max_speed_mps`, `osmand_speed_unit`. Every invalid or unknown key is named (422); nothing is
+/// stored then.
 /// Admins; audited.
 #[utoipa::path(put, path = "/settings/pings", tag = "ops", request_body = Object, responses(
     (status = 200, body = PingSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -66,22 +79,33 @@ async fn put_ping_settings(
     auth: Can<p::ManageSettings>,
     Json(body): Json<Value>,
 ) -> Result<Json<PingSettings>, ApiError> {
-    if !body.is_object() {
+    let Some(given) = body.as_object() else {
         return Err(ApiError::field("pings", "must be a JSON object"));
+    };
+    let unknown: Vec<FieldError> = given
+        .keys()
+        .filter(|k| !KEYS.contains(&k.as_str()))
+        .map(|k| FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", KEYS.join(", "))))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid(unknown));
     }
-    let policy = FilterPolicy::from_settings(&json!({"pings": body})).map_err(ApiError::invalid)?;
     let mut tx = state.db.begin().await?;
     let (before, kept_from) = db::orgs::ping_settings(&mut *tx, auth.org_id).await?;
-    db::orgs::set_ping_settings(&mut *tx, auth.org_id, &body).await?;
-    super::people::audit(
-        &mut *tx,
-        &auth,
-        "set_ping_settings",
-        "org",
-        auth.org_id,
-        json!({"before": before, "after": body}),
-    )
-    .await?;
+    // The keys given replace the stored ones (null removes one: back to its default); the others stay.
+    let mut after = before.as_object().cloned().unwrap_or_default();
+    for (k, v) in given {
+        if v.is_null() {
+            after.remove(k);
+        } else {
+            after.insert(k.clone(), v.clone());
+        }
+    }
+    let after = Value::Object(after);
+    let policy = FilterPolicy::from_settings(&json!({"pings": after})).map_err(ApiError::invalid)?;
+    db::orgs::set_ping_settings(&mut *tx, auth.org_id, &after).await?;
+    let detail = json!({"before": before, "after": after});
+    super::people::audit(&mut *tx, &auth, "set_ping_settings", "org", auth.org_id, detail).await?;
     tx.commit().await?;
-    Ok(Json(effective(body, &policy, kept_from)))
+    Ok(Json(effective(after, &policy, kept_from)))
 }
