@@ -310,6 +310,18 @@ async fn run_verify(
         Some(e) => fieldvisit::export::verify(pool, org, &e, Some((sha256, bytes))).await?,
         None => fieldvisit::export::Verification::unknown(Some((sha256, bytes))),
     };
+    if let Some(id) = v.export_id {
+        let entry = db::audit::NewEntry {
+            actor_user_id: None,
+            actor_device_id: None,
+            action: "verify_export",
+            object_type: "export",
+            object_id: Some(id.to_string()),
+            request_id: None,
+            detail: serde_json::json!({"file": v.file, "data_changed": v.data_changed, "via": "cli"}),
+        };
+        db::audit::record(pool, org, entry).await?;
+    }
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(v.file_matches && v.data_changed == Some(false))
 }

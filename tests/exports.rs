@@ -328,6 +328,43 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     );
     assert_eq!(manifest["rep_ids"].as_array().map(Vec::len), api.json["reps"].as_array().map(Vec::len));
 
+    // The command line says the same, with its exit status (0 only for a match on unchanged data).
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests");
+    let dbname: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&app.pool).await.expect("db name");
+    let url = common::url_for_database(&base, &dbname);
+    let files = tempfile::tempdir().expect("temp dir");
+    let cli = |bytes: &[u8]| {
+        let path = files.path().join("file");
+        std::fs::write(&path, bytes).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldvisit"))
+            .arg("verify")
+            .arg(&path)
+            .args(["--org", demo::BEIJING_SLUG])
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the fieldvisit binary");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        (out.status.success(), report)
+    };
+    let (ok, report) = cli(&xlsx);
+    assert!(!ok, "the data changed since (the review): exit 1");
+    assert_eq!((report["file_matches"].clone(), report["data_changed"].clone()), (json!(true), json!(true)));
+    let (ok, report) = cli(b"not an export");
+    assert!(!ok);
+    assert_eq!(report["file_matches"], false);
+    // A new export of the same scope and period matches, on unchanged data: exit 0.
+    let again = export(
+        &app,
+        &supervisor,
+        &json!({"scope": {"kind": "territory", "id": bj}, "from": from, "to": to, "formats": ["csv"]}),
+    )
+    .await;
+    let fresh = download(&app, &supervisor, again["id"].as_i64().expect("id"), "audit-csv.zip").await;
+    let (ok, report) = cli(&fresh);
+    assert!(ok, "{report}");
+    assert_eq!(report["export_id"], again["id"]);
+
     // The export is in the audit log.
     let log = app.get("/api/v1/audit-log?limit=100", Some(&admin)).await;
     let object_id = id.to_string();
