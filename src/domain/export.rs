@@ -82,6 +82,15 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// Every format, in file order.
+    pub const ALL: [ExportFormat; 4] =
+        [ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson, ExportFormat::Pdf];
+
+    /// The format whose file is `name`.
+    pub fn of_file(name: &str) -> Option<ExportFormat> {
+        ExportFormat::ALL.into_iter().find(|f| f.file_name() == name)
+    }
+
     /// The file the format is written to.
     pub fn file_name(self) -> &'static str {
         match self {
@@ -117,7 +126,7 @@ pub struct ExportParams {
 }
 
 fn all_formats() -> Vec<ExportFormat> {
-    vec![ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson, ExportFormat::Pdf]
+    ExportFormat::ALL.to_vec()
 }
 
 impl ExportParams {

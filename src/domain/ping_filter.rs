@@ -21,6 +21,16 @@ pub const DEFAULT_MAX_FUTURE_S: i64 = 5 * 60;
 pub const DEFAULT_RETENTION_DAYS: i64 = 400;
 /// Default implied-speed limit: 70 m/s = 252 km/h, beyond any road vehicle a rep uses.
 pub const DEFAULT_MAX_SPEED_MPS: f64 = 70.0;
+/// The keys of the org's `pings` settings that [`FilterPolicy::from_settings`] reads.
+pub const SETTING_KEYS: [&str; 7] = [
+    "max_future_s",
+    "retention_days",
+    "max_speed_mps",
+    "working_hours_only",
+    "working_hours",
+    "utc_offset_minutes",
+    "osmand_speed_unit",
+];
 
 /// Upper bounds accepted in org settings, so that a typo cannot disable a filter by overflow.
 const MAX_FUTURE_LIMIT_S: i64 = 7 * 24 * 3600;

@@ -167,10 +167,7 @@ async fn export_file(
         return Err(ApiError::Conflict { detail: format!("export {id} is {}", e.status), errors: Vec::new() });
     };
     let file = manifest.files.iter().find(|f| f.name == name).ok_or_else(|| ApiError::not_found("file", &name))?;
-    let format = [ExportFormat::Xlsx, ExportFormat::Csv, ExportFormat::Geojson, ExportFormat::Pdf]
-        .into_iter()
-        .find(|f| f.file_name() == name)
-        .ok_or_else(|| ApiError::not_found("file", &name))?;
+    let format = ExportFormat::of_file(&name).ok_or_else(|| ApiError::not_found("file", &name))?;
     super::audit::record_access(
         &state,
         &auth,

@@ -7,7 +7,7 @@ use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::Json;
 use crate::db;
-use crate::domain::ping_filter::FilterPolicy;
+use crate::domain::ping_filter::{FilterPolicy, SETTING_KEYS};
 use crate::domain::validation::FieldError;
 use axum::extract::State;
 use chrono::NaiveDate;
@@ -19,17 +19,6 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_ping_settings, put_ping_settings))
 }
-
-/// The keys of the `pings` settings ([`FilterPolicy::from_settings`]).
-const KEYS: [&str; 7] = [
-    "max_future_s",
-    "retention_days",
-    "max_speed_mps",
-    "working_hours_only",
-    "working_hours",
-    "utc_offset_minutes",
-    "osmand_speed_unit",
-];
 
 /// The settings as stored and as they apply.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -84,8 +73,10 @@ async fn put_ping_settings(
     };
     let unknown: Vec<FieldError> = given
         .keys()
-        .filter(|k| !KEYS.contains(&k.as_str()))
-        .map(|k| FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", KEYS.join(", "))))
+        .filter(|k| !SETTING_KEYS.contains(&k.as_str()))
+        .map(|k| {
+            FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", SETTING_KEYS.join(", ")))
+        })
         .collect();
     if !unknown.is_empty() {
         return Err(ApiError::invalid(unknown));
