@@ -202,6 +202,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             let listener = tokio::net::TcpListener::bind(config.bind).await?;
             tracing::info!(addr = %config.bind, "serving");
             println!("fieldvisit serving on http://{} (API docs: http://{}/docs/)", config.bind, config.bind);
+            fieldvisit::export::sweep_interrupted(pool.clone());
             if config.retention_interval_s > 0 {
                 fieldvisit::retention::start(pool.clone(), std::time::Duration::from_secs(config.retention_interval_s));
             }
@@ -270,7 +271,7 @@ async fn run_export(pool: &sqlx::PgPool, args: ExportArgs) -> Result<(), AnyErro
         None => Generator { user_id: None, login: "cli".to_owned() },
     };
     let id = db::exports::create(pool, org, generator.user_id, &params).await?;
-    let manifest = fieldvisit::export::run(pool, org, id, generator).await?;
+    let manifest = fieldvisit::export::run_queued(pool.clone(), org, id, generator).await?;
     std::fs::create_dir_all(&args.out)?;
     for f in &manifest.files {
         let mut out = std::io::BufWriter::new(std::fs::File::create(args.out.join(&f.name))?);

@@ -311,7 +311,8 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     let v = verify(&app, &supervisor, "", xlsx.clone()).await;
     assert_eq!(v["file_matches"], true);
     assert_eq!(v["data_changed"], true, "{v}");
-    assert_eq!(v["changed_parts"], json!(["visits", "reviews"]));
+    // The rejected visit no longer counts as verified: the bulletin's verified rate moved too.
+    assert_eq!(v["changed_parts"], json!(["visits", "reviews", "assessment"]));
     // The same check by hash, as the CLI does for large files.
     let sha = fieldvisit::domain::export::sha256_hex(&xlsx);
     let v = verify(&app, &supervisor, &format!("?sha256={sha}&bytes={}", xlsx.len()), Vec::new()).await;
@@ -439,4 +440,36 @@ async fn exports_stay_inside_the_callers_scope_and_bad_requests_are_named(pool: 
     assert!(r.content_type().starts_with("application/problem+json"));
     let r = app.get("/api/v1/exports/999999", Some(&admin)).await;
     common::assert_problem(&r, 404, "/api/v1/exports/999999");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_export_whose_server_stopped_is_marked_failed_not_left_running(pool: PgPool) {
+    let w = common::World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let params: fieldvisit::domain::export::ExportParams = serde_json::from_value(
+        json!({"scope": {"kind": "rep", "id": w.rep.id}, "from": common::PING_DAY, "to": common::PING_DAY}),
+    )
+    .expect("params");
+    // Two exports a server was running: one silent for 11 minutes (its server stopped), one
+    // whose heartbeat came a minute ago.
+    let mut ids = Vec::new();
+    for silent_min in [11, 1] {
+        let id = fieldvisit::db::exports::create(&pool, w.org_a, Some(w.manager.id), &params).await.expect("export");
+        sqlx::query(
+            "UPDATE exports SET status = 'running', heartbeat_at = now() - make_interval(mins => $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(silent_min)
+        .execute(&pool)
+        .await
+        .expect("running");
+        ids.push(id);
+    }
+    let failed = fieldvisit::db::exports::fail_silent(&pool, fieldvisit::export::SILENT_S).await.expect("sweep");
+    assert_eq!(failed, vec![(w.org_a, ids[0])]);
+    let stale = app.get(&format!("/api/v1/exports/{}", ids[0]), Some(&w.manager.token)).await;
+    assert_eq!(stale.json["status"], "failed", "{}", stale.describe());
+    assert!(stale.json["error"].as_str().is_some_and(|e| e.starts_with("interrupted")), "{}", stale.describe());
+    let alive = app.get(&format!("/api/v1/exports/{}", ids[1]), Some(&w.manager.token)).await;
+    assert_eq!(alive.json["status"], "running", "{}", alive.describe());
 }

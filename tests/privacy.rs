@@ -1,6 +1,7 @@
 //! Employee privacy over the real server: the retention pass removes exactly the pings older than
 //! each org's retention and keeps the visits derived from them (those days are never re-derived);
-//! every read of a rep's location by someone else is in the access log, which auditors read.
+//! every read of a rep's location by someone else is in the access log, which auditors read; the
+//! first and last fixes of a day near a rep's declared home are hidden from everyone but the rep.
 
 mod common;
 
@@ -47,6 +48,22 @@ async fn derived(pool: &PgPool) {
         assert!(std::time::Instant::now() < deadline, "never derived");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// Starts an export and waits for it to be done; returns its id.
+async fn exported(app: &TestApp, token: &str, body: &Value) -> i64 {
+    let started = app.post("/api/v1/exports", Some(token), body).await;
+    assert_eq!(started.status, 202, "{}", started.describe());
+    let id = started.json["id"].as_i64().expect("export id");
+    for _ in 0..600 {
+        let e = app.get(&format!("/api/v1/exports/{id}"), Some(token)).await;
+        match e.json["status"].as_str() {
+            Some("done") => return id,
+            Some("failed") => panic!("export failed: {}", e.describe()),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("export {id} did not finish within a minute");
 }
 
 /// Every stored ping as (org, device, fix time), in order.
@@ -114,6 +131,16 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
     assert!(kept.len() < all.len() && !kept.is_empty(), "some pings are due, some are not");
     assert!(all.iter().any(|(org, _, _)| *org == w.org_b), "org B has pings too");
 
+    // The old day's distance travelled, and an export of it.
+    let compliance = format!("/api/v1/reps/{}/compliance?from={old_day}&to={old_day}", w.rep.id);
+    let distance_before =
+        app.get(&compliance, Some(&w.manager.token)).await.json["days"][0]["distance_m"].as_f64().expect("distance");
+    assert!(distance_before > 1000.0, "{distance_before}");
+    let body =
+        json!({"scope": {"kind": "rep", "id": w.rep.id}, "from": old_day, "to": old_day, "formats": ["geojson"]});
+    let export_id = exported(&app, &w.manager.token, &body).await;
+    let file = app.get(&format!("/api/v1/exports/{export_id}/files/audit.geojson"), Some(&w.manager.token)).await;
+
     let passes = fieldvisit::retention::run_once(&pool, now).await.expect("retention pass");
     assert_eq!(pings(&pool).await, kept, "exactly the pings older than each org's retention are gone");
     let removed: u64 = passes.iter().map(|p| p.removed.pings).sum();
@@ -127,6 +154,27 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
     assert_eq!(app.get(&visits_path, Some(&w.manager.token)).await.json["visits"], before);
     let s = app.get("/api/v1/settings/pings", Some(&w.admin.token)).await;
     assert!(s.json["pings_kept_from"].as_str().is_some_and(|d| d > old_day.to_string().as_str()), "{}", s.describe());
+
+    // The distance travelled outlives the fixes: the figure, and so the export made before, are unchanged.
+    let after = app.get(&compliance, Some(&w.manager.token)).await;
+    assert_eq!(after.json["days"][0]["distance_m"].as_f64(), Some(distance_before), "{}", after.describe());
+    let check = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/exports/verify?export_id={export_id}"),
+            Some(&w.manager.token),
+        )
+        .header("content-type", "application/octet-stream")
+        .body(file.text.clone().into_bytes())
+        .send()
+        .await
+        .expect("verify");
+    let check: Value = check.json().await.expect("verification");
+    assert_eq!(
+        (check["file_matches"].as_bool(), check["data_changed"].as_bool()),
+        (Some(true), Some(false)),
+        "{check}"
+    );
 
     // What each pass removed is in the org's audit log.
     let log = app.get("/api/v1/audit-log?limit=50", Some(&w.admin.token)).await;
@@ -223,4 +271,135 @@ async fn reads_of_a_reps_location_by_others_are_in_the_access_log(pool: PgPool) 
         "/api/v1/access-log",
     );
     assert_problem(&app.get("/api/v1/access-log", Some(&w.manager.token)).await, 403, "/api/v1/access-log");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_first_and_last_fixes_near_a_reps_home_are_hidden_from_everyone_else(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let home = (39.96, 116.05);
+    let out = common::IN_T1; // ~1.1 km south of home
+    let near_home = (home.0 + 0.0005, home.1); // ~55 m
+    // A day: leaves home at 08:10, home for lunch at 12:00 (not a first or last fix), back home at 18:00.
+    let (ten, day) = ten_oclock(&pool, w.org_a, 2).await;
+    let day_fixes =
+        [(-120, home), (-110, near_home), (0, out), (60, out), (120, home), (180, out), (480, home), (490, near_home)];
+    let batch: Vec<Value> = day_fixes
+        .iter()
+        .map(|(min, (lat, lon))| {
+            json!({"fix_time": (ten + Duration::minutes(*min)).to_rfc3339(), "lat": lat, "lon": lon, "accuracy_m": 5})
+        })
+        .collect();
+    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &json!(batch)).await.status, 200);
+    // The local day's bounds (the UTC day of `date` would cut it).
+    let z = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let q = format!("from={}&to={}", z(ten - Duration::hours(10)), z(ten + Duration::hours(14)));
+    let raw = format!("/api/v1/reps/{}/pings?{q}", w.rep.id);
+    let pings_of = |r: &common::Res| -> Vec<(f64, f64)> {
+        r.json["pings"]
+            .as_array()
+            .expect("pings")
+            .iter()
+            .map(|p| (p["lat"].as_f64().expect("lat"), p["lon"].as_f64().expect("lon")))
+            .collect()
+    };
+    // Off by default: the manager sees every fix.
+    assert_eq!(pings_of(&app.get(&raw, Some(&w.manager.token)).await).len(), 8);
+
+    // The rep declares a home (their own data: a manager may neither read nor set it).
+    let privacy = format!("/api/v1/users/{}/privacy", w.rep.id);
+    let declared = json!({"home": {"lat": home.0, "lon": home.1}, "home_radius_m": 200, "working_hours": null});
+    let r = app.put(&privacy, Some(&w.rep.token), &declared).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_problem(&app.get(&privacy, Some(&w.manager.token)).await, 403, &privacy);
+    assert_problem(&app.put(&privacy, Some(&w.manager.token), &declared).await, 403, &privacy);
+    let peer = format!("/api/v1/users/{}/privacy", w.peer.id);
+    assert_problem(&app.put(&peer, Some(&w.rep.token), &declared).await, 403, &peer);
+    let seen = app.get(&privacy, Some(&w.admin.token)).await;
+    assert_eq!(seen.status, 200, "{}", seen.describe());
+    assert_eq!(seen.json["home"], json!({"lat": home.0, "lon": home.1}));
+    assert_eq!(seen.json["home_radius_m"], 200.0);
+    let bad = json!({"home": {"lat": 95.0, "lon": 116.0}, "home_radius_m": 10, "working_hours": {"mon": [["09:00", "08:00"]]}});
+    let r = app.put(&privacy, Some(&w.rep.token), &bad).await;
+    assert_problem(&r, 422, &privacy);
+    let fields: Vec<&str> =
+        r.json["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    assert!(
+        fields.contains(&"home.lat")
+            && fields.contains(&"home_radius_m")
+            && fields.iter().any(|f| f.starts_with("working_hours.mon")),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(app.get(&privacy, Some(&w.rep.token)).await.json["home_radius_m"], 200.0, "nothing stored");
+    let r = app.put("/api/v1/settings/pings", Some(&w.admin.token), &json!({"blur_home": "yes"})).await;
+    assert_problem(&r, 422, "/api/v1/settings/pings");
+    assert_eq!(r.json["errors"][0]["field"], "pings.blur_home");
+
+    // The org turns blurring on.
+    let r = app.put("/api/v1/settings/pings", Some(&w.admin.token), &json!({"blur_home": true})).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!((r.json["blur_home"].as_bool(), r.json["home_radius_m"].as_f64()), (Some(true), Some(300.0)));
+
+    // Raw pings: the two first and two last fixes are withheld from the manager, not lunch at home.
+    let managers = app.get(&raw, Some(&w.manager.token)).await;
+    assert_eq!(managers.status, 200, "{}", managers.describe());
+    assert_eq!(managers.json["home_withheld"], 4);
+    let shown = pings_of(&managers);
+    assert_eq!(shown, [out, out, home, out], "{}", managers.describe());
+    // The rep sees all of their own.
+    let own = app.get(&raw, Some(&w.rep.token)).await;
+    assert_eq!((pings_of(&own).len(), own.json["home_withheld"].as_u64()), (8, Some(0)));
+
+    // The track (GeoJSON and CSV), the tracks layer and the export leave them out too.
+    let track = format!("/api/v1/reps/{}/track?{q}", w.rep.id);
+    let t = app.get(&format!("{track}&format=geojson"), Some(&w.auditor.token)).await;
+    assert_eq!(t.status, 200, "{}", t.describe());
+    assert_eq!(t.json["home_withheld"], 4);
+    let points: Vec<&Value> =
+        t.json["features"].as_array().expect("features").iter().filter(|f| f["geometry"]["type"] == "Point").collect();
+    assert_eq!(points.len(), 4);
+    let csv = app.get(&format!("{track}&format=csv"), Some(&w.manager.token)).await;
+    assert_eq!(csv.header("x-home-withheld"), Some("4"));
+    assert_eq!(csv.text.lines().count(), 1 + 4, "{}", csv.text);
+    let layer = app.get(&format!("/api/v1/layers/tracks?date={day}&rep_id={}", w.rep.id), Some(&w.manager.token)).await;
+    assert_eq!(layer.status, 200, "{}", layer.describe());
+    assert_eq!(layer.json["features"][0]["properties"]["fix_count"], 4, "{}", layer.describe());
+
+    let body = json!({"scope": {"kind": "rep", "id": w.rep.id}, "from": day, "to": day, "formats": ["geojson"]});
+    let id = exported(&app, &w.manager.token, &body).await;
+    let file = app.get(&format!("/api/v1/exports/{id}/files/audit.geojson"), Some(&w.manager.token)).await;
+    let lines: Vec<&Value> = file.json["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "track")
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", file.describe());
+    let positions: Vec<(f64, f64)> = lines[0]["geometry"]["coordinates"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .flat_map(|l| l.as_array().expect("line").iter())
+        .map(|p| (p[1].as_f64().expect("lat"), p[0].as_f64().expect("lon")))
+        .collect();
+    assert!(!positions.is_empty());
+    assert_eq!(positions.first(), Some(&out), "the exported track starts where the rep left home");
+    assert_eq!(positions.last(), Some(&out), "and ends where the rep was last away from it");
+
+    // Live: a fix at home now is not shown to the manager; one away is.
+    let now_fix = |at: (f64, f64), s: i64| json!([{"fix_time": (Utc::now() + Duration::seconds(s)).to_rfc3339(), "lat": at.0, "lon": at.1, "accuracy_m": 5}]);
+    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &now_fix(near_home, -60)).await.status, 200);
+    let live = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.get("/api/v1/live/positions", Some(&token)).await;
+            assert_eq!(r.status, 200, "{}", r.describe());
+            r.json.as_array().expect("positions").iter().filter(|p| p["rep_id"] == w.rep.id).count()
+        }
+    };
+    assert_eq!(live(w.manager.token.clone()).await, 0, "at home: hidden from the manager");
+    assert_eq!(live(w.rep.token.clone()).await, 1, "the rep sees their own");
+    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &now_fix(out, -30)).await.status, 200);
+    assert_eq!(live(w.manager.token.clone()).await, 1, "away from home: shown");
 }

@@ -32,9 +32,10 @@ pub async fn read_rep_inputs(
     let planned = db::plans::planned_visits(&mut *conn, org_id, rep_id, from, to).await?;
     let visits = db::visits::day_visits(&mut *conn, org_id, rep_id, from, to).await?;
     let fixes = db::visits::day_fixes(&mut *conn, org_id, rep_id, from, to).await?;
+    let kept = db::privacy::kept_distances(&mut *conn, org_id, rep_id, from, to).await?;
     let mut by_day: BTreeMap<NaiveDate, DayInputs> = BTreeMap::new();
     for p in planned {
-        by_day.entry(p.visit_date).or_default().0.push(Planned {
+        by_day.entry(p.visit_date).or_default().planned.push(Planned {
             id: p.id,
             outlet_id: p.outlet_id,
             window_start: p.window_start,
@@ -42,10 +43,13 @@ pub async fn read_rep_inputs(
         });
     }
     for (day, v) in visits {
-        by_day.entry(day).or_default().1.push(v);
+        by_day.entry(day).or_default().visits.push(v);
     }
     for (day, f) in fixes {
-        by_day.entry(day).or_default().2.push(f);
+        by_day.entry(day).or_default().fixes.push(f);
+    }
+    for (day, distance_m) in kept {
+        by_day.entry(day).or_default().kept_distance_m = Some(distance_m);
     }
     Ok(by_day)
 }

@@ -86,13 +86,16 @@ pub async fn set_progress(
     status: &str,
     progress_pct: f32,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE exports SET status = $3, progress_pct = $4 WHERE org_id = $1 AND id = $2 AND status <> 'done'")
-        .bind(org_id)
-        .bind(id)
-        .bind(status)
-        .bind(progress_pct)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "UPDATE exports SET status = $3, progress_pct = $4, heartbeat_at = now()
+          WHERE org_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(status)
+    .bind(progress_pct)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -106,6 +109,33 @@ pub async fn fail(db: impl PgExecutor<'_>, org_id: i64, id: i64, error: &str) ->
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Shows that a queued export is still waiting (for a free slot) in a live server.
+pub async fn heartbeat(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE exports SET heartbeat_at = now() WHERE org_id = $1 AND id = $2 AND status IN ('queued', 'running')",
+    )
+    .bind(org_id)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks failed every queued or running export (of any org) that has not shown it is alive for
+/// `silent_s` seconds: its server stopped. Returns their (org id, id).
+pub async fn fail_silent(db: impl PgExecutor<'_>, silent_s: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE exports SET status = 'failed', finished_at = now(),
+                error = 'interrupted: the server running it stopped; request the export again'
+          WHERE status IN ('queued', 'running')
+            AND coalesce(heartbeat_at, requested_at) < now() - make_interval(secs => $1)
+          RETURNING org_id, id",
+    )
+    .bind(silent_s as f64)
+    .fetch_all(db)
+    .await
 }
 
 /// Marks the export done with its manifest (once: a done export never changes).
@@ -352,14 +382,14 @@ impl ReviewRow {
 }
 
 /// The reviews (accepts, rejects, disputes, resolutions) of visits of `reps` that arrived in the
-/// local days `[from, to]`, including reviews whose visit was since recomputed away, by id.
-pub async fn reviews(
-    conn: &mut PgConnection,
+/// local days `[from, to]`, including reviews whose visit was since recomputed away, streamed by id.
+pub fn reviews<'c>(
+    conn: &'c mut PgConnection,
     org_id: i64,
-    reps: &[i64],
+    reps: &'c [i64],
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<ReviewRow>, sqlx::Error> {
+) -> BoxStream<'c, Result<ReviewRow, sqlx::Error>> {
     sqlx::query_as(
         "SELECT r.id, r.visit_id, r.rep_id, r.outlet_id, r.arrival, r.reviewer_id, u.login AS reviewer_login,
                 r.decision, r.reason, r.created_at
@@ -374,6 +404,5 @@ pub async fn reviews(
     .bind(reps)
     .bind(from)
     .bind(to)
-    .fetch_all(conn)
-    .await
+    .fetch(conn)
 }

@@ -99,24 +99,100 @@ pub struct Removed {
     pub before: DateTime<Utc>,
 }
 
-/// Deletes the org's pings of the local days wholly before the one holding `cutoff` and retires
-/// those days (no re-derivation: their visits stay as they are). The day holding `cutoff` keeps
-/// all its pings until the next day's pass: a day is never left half deleted. The org row is
-/// locked first, so an ingest cannot mark a retired day dirty between the two steps.
-pub async fn remove_pings_before(
+/// The local day holding `cutoff` and the instant it starts, with the org row locked (for
+/// [`remove_pings_before`] in the same transaction: an ingest cannot mark a day about to be
+/// retired dirty meanwhile).
+pub async fn lock_cutoff_day(
     conn: &mut PgConnection,
     org_id: i64,
     cutoff: DateTime<Utc>,
-) -> Result<Removed, sqlx::Error> {
-    let (kept_from, day_start): (NaiveDate, DateTime<Utc>) = sqlx::query_as(
+) -> Result<(NaiveDate, DateTime<Utc>), sqlx::Error> {
+    sqlx::query_as(
         "SELECT ($2::timestamptz AT TIME ZONE timezone)::date,
                 (($2::timestamptz AT TIME ZONE timezone)::date::timestamp AT TIME ZONE timezone)
            FROM orgs WHERE id = $1 FOR UPDATE",
     )
     .bind(org_id)
     .bind(cutoff)
-    .fetch_one(&mut *conn)
+    .fetch_one(conn)
+    .await
+}
+
+/// The rep-days (rep id, local day) with pings before `before` whose distance is not kept yet.
+pub async fn unkept_rep_days(
+    conn: &mut PgConnection,
+    org_id: i64,
+    before: DateTime<Utc>,
+) -> Result<Vec<(i64, NaiveDate)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT d.rep_id, (p.fix_time AT TIME ZONE o.timezone)::date AS day
+           FROM orgs o
+           JOIN pings p ON p.org_id = o.id
+           JOIN devices d ON d.org_id = p.org_id AND d.id = p.device_id
+          WHERE o.id = $1 AND p.fix_time < $2
+            AND NOT EXISTS (SELECT 1 FROM kept_day_distances k
+                             WHERE k.org_id = o.id AND k.rep_id = d.rep_id
+                               AND k.day = (p.fix_time AT TIME ZONE o.timezone)::date)
+          ORDER BY 1, 2",
+    )
+    .bind(org_id)
+    .bind(before)
+    .fetch_all(conn)
+    .await
+}
+
+/// Keeps a rep-day's distance travelled before its fixes are removed.
+pub async fn keep_distance(
+    conn: &mut PgConnection,
+    org_id: i64,
+    rep_id: i64,
+    day: NaiveDate,
+    distance_m: f64,
+    fix_count: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO kept_day_distances (org_id, rep_id, day, distance_m, fix_count) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (org_id, rep_id, day) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(day)
+    .bind(distance_m)
+    .bind(fix_count)
+    .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// The kept distances of a rep's local days `[from, to]`, by day.
+pub async fn kept_distances(
+    conn: &mut PgConnection,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, f64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT day, distance_m FROM kept_day_distances
+          WHERE org_id = $1 AND rep_id = $2 AND day BETWEEN $3 AND $4 ORDER BY day",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes the org's pings before `day_start`, the start of local day `kept_from` (see
+/// [`lock_cutoff_day`]), and retires the days before it (no re-derivation: their visits stay as
+/// they are). The day holding the cutoff keeps all its pings until the next day's pass: a day is
+/// never left half deleted.
+pub async fn remove_pings_before(
+    conn: &mut PgConnection,
+    org_id: i64,
+    (kept_from, day_start): (NaiveDate, DateTime<Utc>),
+) -> Result<Removed, sqlx::Error> {
     sqlx::query("UPDATE orgs SET pings_kept_from = greatest(pings_kept_from, $2) WHERE id = $1")
         .bind(org_id)
         .bind(kept_from)
@@ -133,4 +209,66 @@ pub async fn remove_pings_before(
         .execute(&mut *conn)
         .await?;
     Ok(Removed { pings: pings.rows_affected(), dirty_rep_days: dirty.rows_affected(), kept_from, before: day_start })
+}
+
+/// A rep's declared home and working hours: personal data, shown to the rep and admins only.
+#[derive(Debug, Clone, FromRow)]
+pub struct RepPrivacy {
+    pub rep_id: i64,
+    pub home_lat: Option<f64>,
+    pub home_lon: Option<f64>,
+    pub home_radius_m: Option<f32>,
+    pub working_hours: Option<serde_json::Value>,
+}
+
+/// The declared homes (and own working hours) of the given reps of the org, by rep id; reps
+/// without either are listed too.
+pub async fn rep_privacy(db: impl PgExecutor<'_>, org_id: i64, reps: &[i64]) -> Result<Vec<RepPrivacy>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id AS rep_id, ST_Y(home) AS home_lat, ST_X(home) AS home_lon, home_radius_m, working_hours
+           FROM users WHERE org_id = $1 AND id = ANY($2) ORDER BY id",
+    )
+    .bind(org_id)
+    .bind(reps)
+    .fetch_all(db)
+    .await
+}
+
+/// Replaces a user's declared home (with its radius) and own working hours.
+pub async fn set_rep_privacy(db: impl PgExecutor<'_>, org_id: i64, p: &RepPrivacy) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET home = CASE WHEN $3::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint($4, $3), 4326) END,
+                          home_radius_m = $5, working_hours = $6
+          WHERE org_id = $1 AND id = $2",
+    )
+    .bind(org_id)
+    .bind(p.rep_id)
+    .bind(p.home_lat)
+    .bind(p.home_lon)
+    .bind(p.home_radius_m)
+    .bind(&p.working_hours)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The instants the org's local days start at from the day holding `from` through the day after
+/// the one holding `to`, ascending.
+pub async fn day_starts(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT d::date::timestamp AT TIME ZONE o.timezone
+           FROM orgs o, generate_series(($2::timestamptz AT TIME ZONE o.timezone)::date,
+                                        ($3::timestamptz AT TIME ZONE o.timezone)::date + 1, interval '1 day') AS d
+          WHERE o.id = $1 ORDER BY 1",
+    )
+    .bind(org_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
 }

@@ -265,7 +265,15 @@ pub fn rep_day(planned: &[Planned], visits: &[DayVisit], fixes: &[TrackFix], rul
 }
 
 /// What one rep-day's compliance is computed from: planned visits, visits, fixes.
-pub type DayInputs = (Vec<Planned>, Vec<DayVisit>, Vec<TrackFix>);
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayInputs {
+    pub planned: Vec<Planned>,
+    pub visits: Vec<DayVisit>,
+    pub fixes: Vec<TrackFix>,
+    /// The day's distance travelled as kept when the retention pass removed its fixes (`fixes`
+    /// is empty then): the figure outlives the raw pings.
+    pub kept_distance_m: Option<f64>,
+}
 
 /// One rep-day's compliance.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -348,8 +356,16 @@ impl PeriodTotals {
 
 /// A rep's compliance over a period: every day with inputs, and the totals.
 pub fn rep_period(days: BTreeMap<NaiveDate, DayInputs>, rules: &ComplianceRules) -> (Vec<ComplianceDay>, PeriodTotals) {
-    let days: Vec<ComplianceDay> =
-        days.into_iter().map(|(day, (p, v, f))| ComplianceDay { day, figures: rep_day(&p, &v, &f, rules) }).collect();
+    let days: Vec<ComplianceDay> = days
+        .into_iter()
+        .map(|(day, d)| {
+            let mut figures = rep_day(&d.planned, &d.visits, &d.fixes, rules);
+            if let Some(kept) = d.kept_distance_m {
+                figures.distance_m = kept;
+            }
+            ComplianceDay { day, figures }
+        })
+        .collect();
     let mut totals = PeriodTotals::default();
     for d in &days {
         totals.add_day(&d.figures);
@@ -738,18 +754,26 @@ mod tests {
         let d2 = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
         days.insert(
             d1,
-            (vec![planned(1, 10, None), planned(2, 20, None)], vec![visit(1, 10, t(9, 0), 20, "verified")], vec![]),
+            DayInputs {
+                planned: vec![planned(1, 10, None), planned(2, 20, None)],
+                visits: vec![visit(1, 10, t(9, 0), 20, "verified")],
+                ..DayInputs::default()
+            },
         );
         days.insert(
             d2,
-            (
-                vec![planned(3, 10, None)],
-                vec![visit(2, 10, t(9, 0), 20, "verified"), visit(3, 30, t(10, 0), 5, "suspect")],
-                vec![],
-            ),
+            DayInputs {
+                planned: vec![planned(3, 10, None)],
+                visits: vec![visit(2, 10, t(9, 0), 20, "verified"), visit(3, 30, t(10, 0), 5, "suspect")],
+                // A retired day: its fixes are gone, its distance was kept.
+                kept_distance_m: Some(1234.5),
+                ..DayInputs::default()
+            },
         );
         let (per_day, totals) = rep_period(days, &ComplianceRules::default());
         assert_eq!(per_day.len(), 2);
+        assert_eq!((per_day[0].figures.distance_m, per_day[1].figures.distance_m), (0.0, 1234.5));
+        assert_eq!(totals.distance_m, 1234.5);
         assert_eq!((totals.planned, totals.done, totals.missed, totals.visits, totals.suspect_visits), (3, 2, 1, 3, 1));
         assert_eq!(totals.plan_compliance_pct, Some(200.0 / 3.0));
         assert_eq!(totals.suspect_rate_pct, Some(100.0 / 3.0));

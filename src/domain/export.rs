@@ -174,12 +174,23 @@ pub struct DataDigest {
     pub visits_sha256: String,
     pub reviews: u64,
     pub reviews_sha256: String,
-    /// SHA-256 over the three part hashes: equal only if all three are.
+    /// Rep-days and the hash of their distance travelled (the one figure computed from raw
+    /// fixes: late fixes change it, a retention pass does not). Absent in manifests made before
+    /// it was hashed.
+    #[serde(default)]
+    pub day_distances: u64,
+    #[serde(default)]
+    pub day_distances_sha256: String,
+    /// Hash of the monthly bulletin as exported (territory exports; it reaches beyond the period).
+    #[serde(default)]
+    pub assessment_sha256: String,
+    /// SHA-256 over the part hashes: equal only if all are.
     pub sha256: String,
 }
 
 impl DataDigest {
-    /// The parts that differ from `other` (`planned_visits`, `visits`, `reviews`).
+    /// The parts that differ from `other` (`planned_visits`, `visits`, `reviews`,
+    /// `day_distances`, `assessment`); a part this digest lacks (an older manifest) is not compared.
     pub fn changed_parts(&self, other: &DataDigest) -> Vec<&'static str> {
         let mut parts = Vec::new();
         if self.planned_sha256 != other.planned_sha256 {
@@ -190,6 +201,12 @@ impl DataDigest {
         }
         if self.reviews_sha256 != other.reviews_sha256 {
             parts.push("reviews");
+        }
+        if !self.day_distances_sha256.is_empty() && self.day_distances_sha256 != other.day_distances_sha256 {
+            parts.push("day_distances");
+        }
+        if !self.assessment_sha256.is_empty() && self.assessment_sha256 != other.assessment_sha256 {
+            parts.push("assessment");
         }
         parts
     }
@@ -274,6 +291,8 @@ pub struct DataHasher {
     planned: (u64, Sha256),
     visits: (u64, Sha256),
     reviews: (u64, Sha256),
+    day_distances: (u64, Sha256),
+    assessment: Option<Sha256>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -333,11 +352,28 @@ impl DataHasher {
         self.reviews.1.update(line.as_bytes());
     }
 
+    /// A rep-day's distance travelled, in centimetres (what the export shows, to the metre).
+    pub fn day_distance(&mut self, rep_id: i64, day: NaiveDate, distance_m: f64) {
+        let line = format!("{rep_id}|{day}|{:.0}\n", distance_m * 100.0);
+        self.day_distances.0 += 1;
+        self.day_distances.1.update(line.as_bytes());
+    }
+
+    /// The monthly bulletin, serialised.
+    pub fn assessment(&mut self, bulletin: &[u8]) {
+        self.assessment.get_or_insert_with(Sha256::new).update(bulletin);
+    }
+
     pub fn finish(self) -> DataDigest {
         let planned_sha256 = hex::encode(self.planned.1.finalize());
         let visits_sha256 = hex::encode(self.visits.1.finalize());
         let reviews_sha256 = hex::encode(self.reviews.1.finalize());
-        let sha256 = sha256_hex(format!("{planned_sha256}{visits_sha256}{reviews_sha256}").as_bytes());
+        let day_distances_sha256 = hex::encode(self.day_distances.1.finalize());
+        let assessment_sha256 = self.assessment.map(|h| hex::encode(h.finalize())).unwrap_or_default();
+        let sha256 = sha256_hex(
+            format!("{planned_sha256}{visits_sha256}{reviews_sha256}{day_distances_sha256}{assessment_sha256}")
+                .as_bytes(),
+        );
         DataDigest {
             planned_visits: self.planned.0,
             planned_sha256,
@@ -345,6 +381,9 @@ impl DataHasher {
             visits_sha256,
             reviews: self.reviews.0,
             reviews_sha256,
+            day_distances: self.day_distances.0,
+            day_distances_sha256,
+            assessment_sha256,
             sha256,
         }
     }

@@ -13,6 +13,7 @@ pub mod outlet;
 pub mod ping;
 pub mod ping_filter;
 pub mod plan;
+pub mod privacy;
 pub mod protocols;
 pub mod territory;
 pub mod tiles;

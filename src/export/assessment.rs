@@ -8,7 +8,7 @@ use crate::domain::assessment::{self, Standing};
 use crate::domain::compliance::{self, ComplianceRules, PeriodTotals};
 use chrono::NaiveDate;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -57,7 +57,7 @@ struct Month {
 }
 
 async fn month(
-    db: &PgPool,
+    db: &mut PgConnection,
     org_id: i64,
     root: i64,
     reps: &[db::compliance::SubtreeRep],
@@ -68,7 +68,7 @@ async fn month(
     let mut by_rep = HashMap::new();
     let mut plan_of_child: HashMap<i64, PeriodTotals> = HashMap::new();
     for r in reps {
-        let inputs = db::compliance::rep_inputs(db, org_id, r.id, from, to).await?;
+        let inputs = db::compliance::read_rep_inputs(&mut *db, org_id, r.id, from, to).await?;
         let (_, totals) = compliance::rep_period(inputs, &rules);
         if let Some(c) = r.child_id {
             plan_of_child.entry(c).or_default().add(&totals);
@@ -76,8 +76,8 @@ async fn month(
         by_rep.insert(r.id, totals);
     }
     let period_days = (to - from).num_days() + 1;
-    let outlets = db::compliance::subtree_outlets(db, org_id, Some(root), from).await?;
-    let visits = db::compliance::subtree_visits(db, org_id, Some(root), from, to).await?;
+    let outlets = db::compliance::subtree_outlets(&mut *db, org_id, Some(root), from).await?;
+    let visits = db::compliance::subtree_visits(&mut *db, org_id, Some(root), from, to).await?;
     let mut by_child = HashMap::new();
     for c in children {
         let mine: Vec<_> = outlets.iter().filter(|o| o.child_id == Some(c.id)).map(|o| o.outlet.clone()).collect();
@@ -87,17 +87,29 @@ async fn month(
     Ok(Month { reps: by_rep, children: by_child })
 }
 
-/// The assessment of territory `root` for the month starting on `first`.
+/// Turns the recurring plans of territory `root`'s reps into planned visits for the month
+/// starting on `first` and the month before, so that [`assessment`] can read them.
+pub async fn materialize(db: &PgPool, org_id: i64, root: i64, first: NaiveDate) -> Result<(), sqlx::Error> {
+    let (_, to) = assessment::month_days(first);
+    let (from, _) = assessment::month_days(assessment::previous_month(first));
+    for r in db::compliance::subtree_reps(db, org_id, root).await? {
+        db::plans::materialize_recurring(db, org_id, r.id, from, to).await?;
+    }
+    Ok(())
+}
+
+/// The assessment of territory `root` for the month starting on `first` (read only: recurring
+/// plans are read as far as [`materialize`] made them planned visits). Run it in one snapshot.
 pub async fn assessment(
-    db: &PgPool,
+    db: &mut PgConnection,
     org_id: i64,
     root: &db::territories::Territory,
     first: NaiveDate,
 ) -> Result<Assessment, sqlx::Error> {
     let (from, to) = assessment::month_days(first);
     let (previous_from, previous_to) = assessment::month_days(assessment::previous_month(first));
-    let reps = db::compliance::subtree_reps(db, org_id, root.id).await?;
-    let children = db::territories::children(db, org_id, root.id).await?;
+    let reps = db::compliance::subtree_reps(&mut *db, org_id, root.id).await?;
+    let children = db::territories::children(&mut *db, org_id, root.id).await?;
     let now = month(db, org_id, root.id, &reps, &children, (from, to)).await?;
     let before = month(db, org_id, root.id, &reps, &children, (previous_from, previous_to)).await?;
 

@@ -12,6 +12,7 @@ use crate::domain::export::{
     self, DataDigest, DataHasher, ExportFormat, ExportParams, ExportScope, FileCheck, FileDigest, Generator,
     METRICS_VERSION, Manifest,
 };
+use crate::domain::privacy::{self, HomeBlurPolicy, HomeZone};
 use chrono::{Duration, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -216,20 +217,43 @@ fn windows(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
 }
 
 /// Opens a read-only snapshot: every read of an export (and of a `verify`) sees one state.
-async fn snapshot(db: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+/// A read-only transaction that sees one snapshot of the database throughout.
+pub async fn snapshot(db: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     Ok(tx)
 }
 
+/// The monthly bulletin a territory export carries: the month holding `to`, against the month
+/// before (`None` for a rep's export).
+async fn bulletin(
+    tx: &mut PgConnection,
+    org_id: i64,
+    params: &ExportParams,
+) -> Result<Option<assessment::Assessment>, sqlx::Error> {
+    let ExportScope::Territory { id: root } = params.scope else { return Ok(None) };
+    let Some(t) = db::territories::get(&mut *tx, org_id, root).await? else { return Ok(None) };
+    let first = crate::domain::assessment::month_of(params.to);
+    Ok(Some(assessment::assessment(tx, org_id, &t, first).await?))
+}
+
 /// The digest of the rows an export of `params` over `reps` would be made from now.
 pub async fn digest(db: &PgPool, org_id: i64, params: &ExportParams, reps: &[i64]) -> Result<DataDigest, ExportError> {
-    let reps = reps.to_vec();
+    let mut reps = reps.to_vec();
+    // The export reads reps by id.
+    reps.sort_unstable();
     let mut tx = snapshot(db).await?;
     let mut hasher = DataHasher::default();
+    let rules = ComplianceRules::default();
     for &rep in &reps {
         for p in db::exports::planned(&mut tx, org_id, rep, params.from, params.to).await? {
             hasher.planned(&p.facts());
+        }
+        for (from, to) in windows(params.from, params.to) {
+            let inputs = db::compliance::read_rep_inputs(&mut tx, org_id, rep, from, to).await?;
+            for d in compliance::rep_period(inputs, &rules).0 {
+                hasher.day_distance(rep, d.day, d.figures.distance_m);
+            }
         }
     }
     {
@@ -238,8 +262,14 @@ pub async fn digest(db: &PgPool, org_id: i64, params: &ExportParams, reps: &[i64
             hasher.visit(&v.facts());
         }
     }
-    for r in db::exports::reviews(&mut tx, org_id, &reps, params.from, params.to).await? {
-        hasher.review(&r.facts());
+    {
+        let mut rows = db::exports::reviews(&mut tx, org_id, &reps, params.from, params.to);
+        while let Some(r) = rows.try_next().await? {
+            hasher.review(&r.facts());
+        }
+    }
+    if let Some(a) = bulletin(&mut tx, org_id, params).await? {
+        hasher.assessment(&serde_json::to_vec(&a).map_err(std::io::Error::other)?);
     }
     tx.commit().await?;
     Ok(hasher.finish())
@@ -295,10 +325,85 @@ pub async fn verify(
         export_id: Some(export.id),
         file_matches: file.as_ref().is_some_and(|f| f.matches.is_some()),
         file,
-        data_changed: Some(current.sha256 != manifest.data.sha256),
+        data_changed: Some(!manifest.data.changed_parts(&current).is_empty()),
         changed_parts: manifest.data.changed_parts(&current),
         exported_data: Some(manifest.data.clone()),
         current_data: Some(current),
+    })
+}
+
+/// The home zones of the reps whose first and last fixes near home the export leaves out of its
+/// tracks: all who declared a home when the org blurs homes, except the exporting rep themselves.
+async fn home_zones(
+    tx: &mut PgConnection,
+    org_id: i64,
+    reps: &[i64],
+    reader: Option<i64>,
+) -> Result<HashMap<i64, HomeZone>, ExportError> {
+    let (settings, _) = db::orgs::ping_settings(&mut *tx, org_id).await?;
+    let policy = HomeBlurPolicy::from_stored(&settings);
+    if !policy.enabled {
+        return Ok(HashMap::new());
+    }
+    let others: Vec<i64> = reps.iter().copied().filter(|r| Some(*r) != reader).collect();
+    Ok(db::privacy::rep_privacy(&mut *tx, org_id, &others)
+        .await?
+        .into_iter()
+        .filter_map(|r| policy.zone(r.home_lat.zip(r.home_lon), r.home_radius_m.map(f64::from)).map(|z| (r.rep_id, z)))
+        .collect())
+}
+
+/// Exports this process runs at once; more wait, queued (each holds a database snapshot, a
+/// connection and temporary files while it runs).
+pub const CONCURRENT_EXPORTS: usize = 2;
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_EXPORTS);
+
+/// How often a queued or running export shows it is alive (`exports.heartbeat_at`).
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Silence after which a queued or running export is taken for interrupted (its server stopped).
+pub const SILENT_S: i64 = 600;
+
+/// Runs export `id` once one of the [`CONCURRENT_EXPORTS`] slots is free, on a blocking thread
+/// (writing the files is CPU work that must not hold up request handling), beating its heartbeat
+/// meanwhile.
+pub async fn run_queued(db: PgPool, org_id: i64, id: i64, generator: Generator) -> Result<Manifest, ExportError> {
+    let beat = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(HEARTBEAT);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = db::exports::heartbeat(&db, org_id, id).await {
+                    tracing::warn!(export = id, error = %e, "export heartbeat not stored");
+                }
+            }
+        })
+    };
+    let result = async {
+        let _slot = SLOTS.acquire().await.map_err(std::io::Error::other)?;
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(run(&db, org_id, id, generator)))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+    .await;
+    beat.abort();
+    result
+}
+
+/// Every minute, marks failed the exports whose server stopped while they were queued or
+/// running (no heartbeat for [`SILENT_S`]), so that they do not stay `running` for ever.
+pub fn sweep_interrupted(db: PgPool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(HEARTBEAT);
+        loop {
+            ticks.tick().await;
+            match db::exports::fail_silent(&db, SILENT_S).await {
+                Ok(failed) if !failed.is_empty() => tracing::warn!(?failed, "interrupted exports marked failed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweep of interrupted exports failed"),
+            }
+        }
     })
 }
 
@@ -323,6 +428,9 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     for &rep in &reps {
         db::plans::materialize_recurring(db, org_id, rep, params.from, params.to).await?;
     }
+    if let ExportScope::Territory { id: root } = params.scope {
+        assessment::materialize(db, org_id, root, crate::domain::assessment::month_of(params.to)).await?;
+    }
     let dir = tempfile::Builder::new().prefix("fieldvisit-export-").tempdir()?;
     let mut sinks = Sinks::new(dir.path(), &params.formats, &headers())?;
     let mut hasher = DataHasher::default();
@@ -334,6 +442,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     let rules = ComplianceRules::default();
     let mut all = PeriodTotals::default();
     let scope_reps = db::exports::reps(&mut *tx, org_id, &reps).await?;
+    let homes = home_zones(&mut tx, org_id, &reps, generator.user_id).await?;
     let mut pages: Vec<pdf::RepPage> = Vec::with_capacity(scope_reps.len());
     let page_of: HashMap<i64, usize> = scope_reps.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
     for rep in &scope_reps {
@@ -351,12 +460,25 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         let mut totals = PeriodTotals::default();
         for (from, to) in windows(params.from, params.to) {
             let inputs = db::compliance::read_rep_inputs(&mut tx, org_id, rep.id, from, to).await?;
-            let tracks: Vec<_> =
-                inputs.iter().map(|(day, (_, _, fixes))| (*day, compliance::track_pieces(fixes, &rules))).collect();
+            let tracks: Vec<_> = inputs
+                .iter()
+                .map(|(day, d)| match homes.get(&rep.id) {
+                    // Each day's fixes are one local day: no day boundaries to give.
+                    Some(zone) => {
+                        let at: Vec<_> = d.fixes.iter().map(|f| (f.fix_time, f.lat, f.lon)).collect();
+                        let hide = privacy::withheld(&at, zone, &[]);
+                        let shown: Vec<_> =
+                            d.fixes.iter().zip(hide).filter(|(_, h)| !h).map(|(f, _)| f.clone()).collect();
+                        (*day, compliance::track_pieces(&shown, &rules))
+                    }
+                    None => (*day, compliance::track_pieces(&d.fixes, &rules)),
+                })
+                .collect();
             let (days, _) = compliance::rep_period(inputs, &rules);
             for d in &days {
                 // Summed day by day, in order: the same sums as the compliance API.
                 totals.add_day(&d.figures);
+                hasher.day_distance(rep.id, d.day, d.figures.distance_m);
                 sinks.row(Table::RepDays, &day_cells(rep, d))?;
                 for r in d.figures.planned_visits.iter().filter(|r| r.outcome == PlannedOutcome::Missed) {
                     if let Some(p) = by_id.get(&r.planned_visit_id) {
@@ -406,6 +528,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         page.totals = totals;
         pages.push(page);
         done += 1;
+        db::exports::set_progress(db, org_id, id, "running", progress(done, total)).await?;
     }
     let mut cells =
         vec![Cell::Empty, Cell::text("TOTAL"), Cell::text("all reps of the scope"), Cell::Empty, Cell::Empty];
@@ -447,7 +570,8 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
             }
         }
     }
-    for r in db::exports::reviews(&mut tx, org_id, &reps, params.from, params.to).await? {
+    let mut rows = db::exports::reviews(&mut tx, org_id, &reps, params.from, params.to);
+    while let Some(r) = rows.try_next().await? {
         hasher.review(&r.facts());
         sinks.row(
             Table::Reviews,
@@ -465,15 +589,12 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
             ],
         )?;
     }
-    tx.commit().await?;
-    if let ExportScope::Territory { id: root } = params.scope {
-        // The bulletin of the month holding `to`, against the month before.
-        if let Some(t) = db::territories::get(db, org_id, root).await? {
-            let first = crate::domain::assessment::month_of(params.to);
-            let a = assessment::assessment(db, org_id, &t, first).await?;
-            write_assessment(&mut sinks, &a)?;
-        }
+    drop(rows);
+    if let Some(a) = bulletin(&mut tx, org_id, &params).await? {
+        hasher.assessment(&serde_json::to_vec(&a).map_err(std::io::Error::other)?);
+        write_assessment(&mut sinks, &a)?;
     }
+    tx.commit().await?;
     for (metric, definition) in export::METRIC_DEFINITIONS {
         sinks.row(Table::Definitions, &[Cell::text(*metric), Cell::text(*definition), Cell::text(METRICS_VERSION)])?;
     }

@@ -55,7 +55,11 @@ async fn territory_assessment(
             db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
         ),
     };
-    Ok(Json(crate::export::assessment::assessment(&state.db, auth.org_id, &t, first).await?))
+    crate::export::assessment::materialize(&state.db, auth.org_id, t.id, first).await?;
+    let mut tx = crate::export::snapshot(&state.db).await?;
+    let a = crate::export::assessment::assessment(&mut tx, auth.org_id, &t, first).await?;
+    tx.commit().await?;
+    Ok(Json(a))
 }
 
 /// Checks that the caller may export (and read exports of) `scope`: a territory in their scope
@@ -113,7 +117,7 @@ async fn start_export(
     let db = state.db.clone();
     let org_id = auth.org_id;
     tokio::spawn(async move {
-        if let Err(e) = crate::export::run(&db, org_id, id, generator).await {
+        if let Err(e) = crate::export::run_queued(db, org_id, id, generator).await {
             tracing::error!(export = id, error = %e, "export failed");
         }
     });

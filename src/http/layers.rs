@@ -466,7 +466,11 @@ async fn tracks_layer(
     let (bbox, limit, tolerance, day) = day_layer(&state, &auth, &q).await?;
     let fixes = db::layers::track_fixes(&state.db, auth.org_id, auth.scope_root(), day, q.rep_id).await?;
     let subjects: std::collections::BTreeSet<i64> = fixes.iter().map(|f| f.rep_id).collect();
+    let bounds = db::visits::day_bounds(&state.db, auth.org_id, day).await?;
+    let blur = super::privacy::HomeBlur::for_reader(&state, &auth, subjects.iter().copied(), Some(bounds)).await?;
     super::audit::record_access(&state, &auth, subjects, "tracks_layer", json!({"date": day})).await?;
+    let mut fixes = fixes;
+    blur.retain_by_rep(&mut fixes, |f| f.rep_id, |f| (f.fix_time, f.lat, f.lon));
     let rows = fixes
         .into_iter()
         .filter(|f| f.flags & crate::domain::ping::flags::SPEED_JUMP == 0)

@@ -5,6 +5,7 @@ use super::AppState;
 use super::auth::{Actor, Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::Json;
+use super::privacy::HomeBlur;
 use crate::db;
 use crate::domain::access::Role;
 use crate::ingest::LastFix;
@@ -102,13 +103,15 @@ async fn visible_devices(state: &AppState, who: &Principal) -> Result<HashMap<i6
     }
 }
 
-/// The last known positions of the visible devices, by device id.
-fn snapshot(state: &AppState, org_id: i64, visible: &HashMap<i64, i64>) -> Vec<Position> {
+/// The last known positions of the visible devices, by device id; positions in a rep's home zone
+/// are left out when `blur` says so.
+fn snapshot(state: &AppState, org_id: i64, visible: &HashMap<i64, i64>, blur: &HomeBlur) -> Vec<Position> {
     let mut out: Vec<Position> = state
         .ingest
         .last_fixes(org_id)
         .iter()
         .filter_map(|l| visible.get(&l.device_id).map(|rep| Position::new(l, *rep)))
+        .filter(|p| !blur.hides_live(p.rep_id, p.lat, p.lon))
         .collect();
     out.sort_by_key(|p| p.device_id);
     out
@@ -123,7 +126,8 @@ async fn live_positions(
     auth: Can<p::ReadTracks>,
 ) -> Result<Json<Vec<Position>>, ApiError> {
     let visible = visible_devices(&state, &auth).await?;
-    let positions = snapshot(&state, auth.org_id, &visible);
+    let blur = HomeBlur::for_reader(&state, &auth, visible.values().copied(), None).await?;
+    let positions = snapshot(&state, auth.org_id, &visible, &blur);
     super::audit::record_access(
         &state,
         &auth,
@@ -155,14 +159,16 @@ async fn live(
     // The stream may show any rep in scope: each is recorded once, when it opens.
     super::audit::record_access(&state, &auth, visible.values().copied(), "live_stream", serde_json::json!({})).await?;
     // Subscribe before taking the snapshot, so no fix falls between the two (`sent` drops repeats).
+    let blur = HomeBlur::for_reader(&state, &auth, visible.values().copied(), None).await?;
     let rx = state.ingest.subscribe();
-    let initial = snapshot(&state, auth.org_id, &visible);
+    let initial = snapshot(&state, auth.org_id, &visible, &blur);
     let (writer, reader) = tokio::io::duplex(BUFFER_BYTES);
     let feed = Feed {
         state,
         org_id: auth.org_id,
         authorization: headers.get(header::AUTHORIZATION).cloned(),
         visible,
+        blur,
         sent: HashMap::new(),
         out: writer,
     };
@@ -184,6 +190,8 @@ struct Feed {
     authorization: Option<HeaderValue>,
     /// Device id -> rep id of the devices in scope.
     visible: HashMap<i64, i64>,
+    /// Home blurring of the reps in scope (refreshed with the scope).
+    blur: HomeBlur,
     /// Fix time of the last position sent per device: nothing older or repeated is sent.
     sent: HashMap<i64, DateTime<Utc>>,
     out: DuplexStream,
@@ -210,6 +218,9 @@ impl Feed {
                             continue;
                         }
                         let Some(rep_id) = self.visible.get(&last.device_id).copied() else { continue };
+                        if self.blur.hides_live(rep_id, last.fix.lat, last.fix.lon) {
+                            continue;
+                        }
                         if self.send_position(&Position::new(&last, rep_id)).await? {
                             keep_alive.reset();
                         }
@@ -255,12 +266,17 @@ impl Feed {
             Err(_) => return Ok(true),
         };
         let Ok(visible) = visible_devices(&self.state, &who).await else { return Ok(true) };
+        let Ok(blur) = HomeBlur::for_reader(&self.state, &who, visible.values().copied(), None).await else {
+            return Ok(true);
+        };
+        self.blur = blur;
         let new: Vec<(i64, i64)> =
             visible.iter().filter(|(d, _)| !self.visible.contains_key(d)).map(|(d, r)| (*d, *r)).collect();
         self.visible = visible;
         self.sent.retain(|d, _| self.visible.contains_key(d));
         for (device_id, rep_id) in new {
-            if let Some(last) = self.state.ingest.last_fix(self.org_id, device_id) {
+            let Some(last) = self.state.ingest.last_fix(self.org_id, device_id) else { continue };
+            if !self.blur.hides_live(rep_id, last.fix.lat, last.fix.lon) {
                 self.send_position(&Position::new(&last, rep_id)).await?;
             }
         }

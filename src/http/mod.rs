@@ -20,6 +20,7 @@ mod outlets;
 mod people;
 mod plans;
 mod positioning;
+mod privacy;
 mod settings;
 mod territories;
 mod tiles;
@@ -127,6 +128,7 @@ fn api() -> OpenApiRouter<AppState> {
         "/api/v1",
         OpenApiRouter::new()
             .merge(people::router())
+            .merge(privacy::router())
             .merge(outlets::router())
             .merge(nearby::router())
             .merge(import::router())

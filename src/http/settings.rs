@@ -1,6 +1,7 @@
 //! The org's ping settings: filters, working hours (fixes outside them are discarded at
 //! ingestion when `working_hours_only` is on) and raw-ping retention (`retention_days`: older
-//! fixes are refused at ingestion and deleted by the retention pass).
+//! fixes are refused at ingestion and deleted by the retention pass), and home blurring
+//! (`blur_home`, `home_radius_m`: see `privacy`).
 
 use super::AppState;
 use super::auth::{Can, p};
@@ -8,6 +9,7 @@ use super::error::{ApiError, Problem};
 use super::extract::Json;
 use crate::db;
 use crate::domain::ping_filter::{FilterPolicy, SETTING_KEYS};
+use crate::domain::privacy::{self, HomeBlurPolicy};
 use crate::domain::validation::FieldError;
 use axum::extract::State;
 use chrono::NaiveDate;
@@ -30,16 +32,28 @@ struct PingSettings {
     retention_days: i64,
     /// Fixes outside working hours are discarded at ingestion.
     working_hours_only: bool,
+    /// The first and last fixes of a day near a rep's declared home are withheld from everyone
+    /// but the rep.
+    blur_home: bool,
+    /// Radius of the home zone for reps who declared none of their own.
+    home_radius_m: f64,
     /// Local days before this one have no raw pings left (a retention pass removed them): their
     /// visits are final.
     pings_kept_from: Option<NaiveDate>,
 }
 
-fn effective(settings: Value, policy: &FilterPolicy, pings_kept_from: Option<NaiveDate>) -> PingSettings {
+fn effective(
+    settings: Value,
+    policy: &FilterPolicy,
+    blur: &HomeBlurPolicy,
+    pings_kept_from: Option<NaiveDate>,
+) -> PingSettings {
     PingSettings {
         settings,
         retention_days: policy.retention.num_days(),
         working_hours_only: policy.working_hours_only,
+        blur_home: blur.enabled,
+        home_radius_m: blur.radius_m,
         pings_kept_from,
     }
 }
@@ -53,12 +67,13 @@ async fn get_ping_settings(
 ) -> Result<Json<PingSettings>, ApiError> {
     let (settings, kept_from) = db::orgs::ping_settings(&state.db, auth.org_id).await?;
     let policy = FilterPolicy::from_settings(&json!({"pings": settings})).unwrap_or_default();
-    Ok(Json(effective(settings, &policy, kept_from)))
+    let blur = HomeBlurPolicy::from_settings(&settings).unwrap_or_default();
+    Ok(Json(effective(settings, &policy, &blur, kept_from)))
 }
 
 /// Changes the org's ping settings (the keys given; `null` resets one to its default): `retention_days` (1-36600, default 400),
 /// `working_hours_only` with `working_hours` and `utc_offset_minutes`, `max_future_s`,
-/// `max_speed_mps`, `osmand_speed_unit`. Every invalid or unknown key is named (422); nothing is
+/// `max_speed_mps`, `osmand_speed_unit`, `blur_home` (bool) and `home_radius_m` (50-5000, default 300). Every invalid or unknown key is named (422); nothing is
 /// stored then.
 /// Admins; audited.
 #[utoipa::path(put, path = "/settings/pings", tag = "ops", request_body = Object, responses(
@@ -73,9 +88,10 @@ async fn put_ping_settings(
     };
     let unknown: Vec<FieldError> = given
         .keys()
-        .filter(|k| !SETTING_KEYS.contains(&k.as_str()))
+        .filter(|k| !SETTING_KEYS.contains(&k.as_str()) && !privacy::SETTING_KEYS.contains(&k.as_str()))
         .map(|k| {
-            FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", SETTING_KEYS.join(", ")))
+            let known: Vec<&str> = SETTING_KEYS.iter().chain(&privacy::SETTING_KEYS).copied().collect();
+            FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", known.join(", ")))
         })
         .collect();
     if !unknown.is_empty() {
@@ -93,10 +109,19 @@ async fn put_ping_settings(
         }
     }
     let after = Value::Object(after);
-    let policy = FilterPolicy::from_settings(&json!({"pings": after})).map_err(ApiError::invalid)?;
+    let policy = FilterPolicy::from_settings(&json!({"pings": after}));
+    let blur = HomeBlurPolicy::from_settings(&after);
+    let (policy, blur) = match (policy, blur) {
+        (Ok(p), Ok(b)) => (p, b),
+        (p, b) => {
+            let mut errors = p.err().unwrap_or_default();
+            errors.extend(b.err().unwrap_or_default());
+            return Err(ApiError::invalid(errors));
+        }
+    };
     db::orgs::set_ping_settings(&mut *tx, auth.org_id, &after).await?;
     let detail = json!({"before": before, "after": after});
     super::people::audit(&mut *tx, &auth, "set_ping_settings", "org", auth.org_id, detail).await?;
     tx.commit().await?;
-    Ok(Json(effective(after, &policy, kept_from)))
+    Ok(Json(effective(after, &policy, &blur, kept_from)))
 }

@@ -4,6 +4,7 @@ use super::AppState;
 use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
+use super::privacy::HomeBlur;
 use crate::db;
 use crate::db::pings::{Ping, TrackPing};
 use crate::domain::track::{self, DEFAULT_MAX_GAP_S, MAX_SIMPLIFY_M};
@@ -46,6 +47,9 @@ struct Track {
     pings: Vec<Ping>,
     /// True when the period held more than the returned pings.
     truncated: bool,
+    /// Fixes left out because they are a day's first or last near the rep's declared home
+    /// (home blurring; never for the rep's own reads).
+    home_withheld: usize,
 }
 
 /// The period `[from, to)` of a track request: both bounds, or a UTC day (default today); at most 31 days.
@@ -95,7 +99,9 @@ async fn rep_pings(
     let mut pings = db::pings::for_devices(&state.db, auth.org_id, &devices, from, to, MAX_PINGS + 1).await?;
     let truncated = pings.len() as i64 > MAX_PINGS;
     pings.truncate(MAX_PINGS as usize);
-    Ok(Json(Track { rep_id: rep.id, from, to, pings, truncated }))
+    let blur = HomeBlur::for_reader(&state, &auth, [rep.id], Some((from, to))).await?;
+    let home_withheld = blur.retain(rep.id, &mut pings, |p| (p.fix_time, p.lat, p.lon));
+    Ok(Json(Track { rep_id: rep.id, from, to, pings, truncated, home_withheld }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -283,7 +289,9 @@ async fn rep_track(
             pings.remove(i);
         }
     }
-    let meta = TrackMeta { rep_id: rep.id, from, to, shape, truncated };
+    let blur = HomeBlur::for_reader(&state, &auth, [rep.id], Some((from, to))).await?;
+    let home_withheld = blur.retain(rep.id, &mut pings, |p| (p.fix_time, p.lat, p.lon));
+    let meta = TrackMeta { rep_id: rep.id, from, to, shape, truncated, home_withheld };
     let body = tokio::task::spawn_blocking(move || render(format, &meta, &pings))
         .await
         .map_err(|e| ApiError::Internal(format!("track rendering failed: {e}")))??;
@@ -310,6 +318,7 @@ async fn rep_track(
     if truncated {
         h.insert("x-truncated", HeaderValue::from_static("true"));
     }
+    h.insert("x-home-withheld", HeaderValue::from(home_withheld));
     Ok(res)
 }
 
@@ -330,6 +339,7 @@ struct TrackMeta {
     to: DateTime<Utc>,
     shape: Shape,
     truncated: bool,
+    home_withheld: usize,
 }
 
 /// One device's pings and the indices kept per gap-separated segment.
@@ -386,6 +396,7 @@ struct FeatureCollection<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     simplify_m: Option<f64>,
     truncated: bool,
+    home_withheld: usize,
     features: Vec<Feature<'a>>,
 }
 
@@ -501,6 +512,7 @@ fn geojson(meta: &TrackMeta, tracks: &[DeviceTrack<'_>]) -> Result<Vec<u8>, ApiE
         max_gap_s: meta.shape.max_gap_s,
         simplify_m: meta.shape.simplify_m,
         truncated: meta.truncated,
+        home_withheld: meta.home_withheld,
         features,
     };
     serde_json::to_vec(&collection).map_err(|e| ApiError::Internal(format!("track GeoJSON: {e}")))
