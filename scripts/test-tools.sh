@@ -4,6 +4,8 @@
 # - chromium: playwright-core drives it through the managers' map (tests/map_ui.rs);
 # - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes;
 # - poppler-utils: `pdftoppm` renders the audit export's PDF summary, `pdftotext` reads it back;
+# - libimage-exiftool-perl: `exiftool` writes real EXIF time and GPS into the photos uploaded in
+#   tests/photos.rs;
 # - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/exports.rs).
 set -euo pipefail
 log() { echo "test-tools: $*" >&2; }
@@ -11,6 +13,7 @@ missing=()
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -74,6 +74,10 @@ pub struct Config {
     /// 0 = no passes in this instance (run `fieldvisit retention` from cron instead).
     #[arg(long, env = "FV_RETENTION_INTERVAL_S", global = true, default_value_t = 3600)]
     pub retention_interval_s: u64,
+
+    /// Largest accepted photo upload, bytes (larger ones get 413).
+    #[arg(long, env = "FV_PHOTO_MAX_BYTES", global = true, default_value_t = 15 * 1024 * 1024)]
+    pub photo_max_bytes: usize,
 }
 
 impl Config {

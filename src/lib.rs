@@ -9,6 +9,7 @@ pub mod derive;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod imaging;
 pub mod index;
 pub mod ingest;
 pub mod retention;

@@ -5,24 +5,10 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::{TestApp, World, assert_problem};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-
-/// 10:00 local time `days` days ago in the org's time zone, and that local day.
-async fn ten_oclock(pool: &PgPool, org_id: i64, days: i32) -> (DateTime<Utc>, NaiveDate) {
-    sqlx::query_as(
-        "SELECT ((date_trunc('day', now() AT TIME ZONE timezone) - make_interval(days => $2) + interval '10 hours') AT TIME ZONE timezone),
-                (date_trunc('day', now() AT TIME ZONE timezone) - make_interval(days => $2))::date
-           FROM orgs WHERE id = $1",
-    )
-    .bind(org_id)
-    .bind(days)
-    .fetch_one(pool)
-    .await
-    .expect("local ten o'clock")
-}
 
 /// A 15-minute stop at `at`, a fix every 30 s, then a walk away.
 fn stop(t0: DateTime<Utc>, at: (f64, f64)) -> Vec<Value> {
@@ -88,8 +74,8 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
         .await
         .expect("tier A");
     // A visit ten days ago and fixes yesterday, for the rep of org A.
-    let (old_stop, old_day) = ten_oclock(&pool, w.org_a, 10).await;
-    let (recent, _) = ten_oclock(&pool, w.org_a, 1).await;
+    let (old_stop, old_day) = common::ten_oclock(&pool, w.org_a, 10).await;
+    let (recent, _) = common::ten_oclock(&pool, w.org_a, 1).await;
     for batch in [stop(old_stop, common::IN_T1), stop(recent, common::IN_T1)] {
         let r = app.post("/api/v1/pings", Some(&w.device.token), &json!(batch)).await;
         assert_eq!(r.status, 200, "{}", r.describe());
@@ -101,7 +87,7 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
 
     // A fix early in the local day that is exactly 5 days back: half that day is past the
     // retention, but a day is never left half deleted.
-    let (edge_day_ten, _) = ten_oclock(&pool, w.org_a, 5).await;
+    let (edge_day_ten, _) = common::ten_oclock(&pool, w.org_a, 5).await;
     let edge = json!([{"fix_time": (edge_day_ten - Duration::hours(9)).to_rfc3339(), "lat": common::IN_T1.0, "lon": common::IN_T1.1, "accuracy_m": 5}]);
     assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &edge).await.status, 200);
     derived(&pool).await;
@@ -281,7 +267,7 @@ async fn the_first_and_last_fixes_near_a_reps_home_are_hidden_from_everyone_else
     let out = common::IN_T1; // ~1.1 km south of home
     let near_home = (home.0 + 0.0005, home.1); // ~55 m
     // A day: leaves home at 08:10, home for lunch at 12:00 (not a first or last fix), back home at 18:00.
-    let (ten, day) = ten_oclock(&pool, w.org_a, 2).await;
+    let (ten, day) = common::ten_oclock(&pool, w.org_a, 2).await;
     let day_fixes =
         [(-120, home), (-110, near_home), (0, out), (60, out), (120, home), (180, out), (480, home), (490, near_home)];
     let batch: Vec<Value> = day_fixes

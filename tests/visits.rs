@@ -99,7 +99,7 @@ async fn a_stop_at_an_outlet_becomes_a_verified_visit_with_its_evidence(pool: Pg
     assert_eq!((time(&v["arrival"]), time(&v["departure"])), (t0, t0 + Duration::seconds(900)), "{v}");
     assert_eq!(v["dwell_s"], 900, "{v}");
     assert_eq!(v["rep_day"], day.to_string(), "{v}");
-    assert_eq!(v["rule_version"], "visits-v3", "{v}");
+    assert_eq!(v["rule_version"], "visits-v4", "{v}");
     assert_eq!((v["ping_count"].as_i64(), v["evidence"]["fix_count"].as_i64()), (Some(31), Some(31)), "{v}");
     assert_eq!(v["max_gap_s"], 30, "{v}");
     assert!(v["median_distance_m"].as_f64().is_some_and(|d| d < 10.0), "{v}");
@@ -398,7 +398,7 @@ async fn a_rule_change_rederives_the_orgs_days(pool: PgPool) {
             .fetch_all(&pool)
             .await
             .expect("state");
-    assert_eq!(versions, vec![(w.org_a, "visits-v3".to_owned()), (w.org_b, "visits-v3".to_owned())]);
+    assert_eq!(versions, vec![(w.org_a, "visits-v4".to_owned()), (w.org_b, "visits-v4".to_owned())]);
 }
 
 /// Candidates are found with the geofence of the day: an outlet whose radius was 500 m yesterday

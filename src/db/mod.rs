@@ -8,6 +8,7 @@ pub mod import;
 pub mod layers;
 pub mod orgs;
 pub mod outlets;
+pub mod photos;
 pub mod pings;
 pub mod plans;
 pub mod position_requests;

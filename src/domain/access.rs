@@ -81,6 +81,9 @@ pub enum Action {
     ExportAudits,
     /// Post positions (devices only).
     IngestPings,
+    /// Upload photos and checklist answers: for one's own visits (reps, their devices), for the
+    /// outlets in scope (every role).
+    SubmitEvidence,
 }
 
 /// Whether a user of `role` may perform `action` at all (scope is checked separately).
@@ -94,7 +97,8 @@ pub fn allows(role: Role, action: Action) -> bool {
         | A::ReadTracks
         | A::ReadVisits
         | A::ReadPlans
-        | A::ExportAudits => true,
+        | A::ExportAudits
+        | A::SubmitEvidence => true,
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
         A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits | A::ManageSettings => {
             role == R::Admin
@@ -108,7 +112,7 @@ pub fn allows(role: Role, action: Action) -> bool {
 
 /// Whether a device credential may perform `action`: devices only post pings and read their plan.
 pub fn device_allows(action: Action) -> bool {
-    matches!(action, Action::IngestPings | Action::ReadPlans)
+    matches!(action, Action::IngestPings | Action::ReadPlans | Action::SubmitEvidence)
 }
 
 /// The part of an org a user may see.

@@ -10,6 +10,7 @@ pub mod geo;
 pub mod import;
 pub mod layers;
 pub mod outlet;
+pub mod photo;
 pub mod ping;
 pub mod ping_filter;
 pub mod plan;

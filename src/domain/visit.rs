@@ -35,15 +35,20 @@
 //!   a teleport into it (jump from the fix before arrival) 0.3; coordinates identical over
 //!   [`VisitRules::min_fixes_for_variance`] or more fixes 0.4, accuracy identical over as many 0.2;
 //!   a fix time ahead of its receive time by more than [`VisitRules::max_clock_ahead_s`] 0.3.
+//! - Photos taken for the visit (since `visits-v4`, [`apply_photos`]): a photo far from the outlet
+//!   adds 0.5, one taken at another time 0.5, a picture reused from another visit or outlet 0.6;
+//!   a photo that confirms the visit (at the outlet, during it) with none against takes 0.2 off
+//!   and keeps gaps or poor accuracy from making it `unverified`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
+use crate::domain::photo::{self, OutletPlace, PhotoFacts, PhotoRules, PhotoVerdict};
 use geo::CoordsIter;
 
 /// Version of these rules, stored with every visit.
-pub const RULE_VERSION: &str = "visits-v3";
+pub const RULE_VERSION: &str = "visits-v4";
 
 /// Thresholds of visit derivation; [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -215,6 +220,9 @@ pub struct Evidence {
     /// A stay (D, T) overlaps the visit.
     pub stay: bool,
     pub signals: Signals,
+    /// What the photos taken for the visit showed (absent without photos).
+    #[serde(skip_serializing_if = "PhotoSignals::is_empty")]
+    pub photos: PhotoSignals,
     /// Mean position of the fixes.
     pub lat: f64,
     pub lon: f64,
@@ -511,16 +519,9 @@ fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rule
         lat: fixes.iter().map(|x| x.lat).sum::<f64>() / n,
         lon: fixes.iter().map(|x| x.lon).sum::<f64>() / n,
         signals,
+        photos: PhotoSignals::default(),
     };
-    let verdict = if risk_score >= rules.suspect_risk {
-        Verdict::Suspect
-    } else if !evidence.bridged_gaps_s.is_empty() || median_accuracy_m.is_some_and(|a| a > rules.poor_accuracy_m) {
-        Verdict::Unverified
-    } else if dwell_s < o.min_dwell_s {
-        Verdict::Short
-    } else {
-        Verdict::Verified
-    };
+    let verdict = verdict_of(risk_score, &evidence, dwell_s, o.min_dwell_s, rules);
     Some(Visit {
         outlet_id: o.id,
         arrival: first.fix_time,
@@ -531,6 +532,126 @@ fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rule
         evidence,
         alternatives: Vec::new(),
     })
+}
+
+/// The verdict of a visit with this risk and evidence (module documentation); a photo that
+/// confirms the visit (and none against it) shows the rep was there, so gaps or poor accuracy
+/// no longer make it `unverified`.
+fn verdict_of(risk_score: f64, evidence: &Evidence, dwell_s: i64, min_dwell_s: i64, rules: &VisitRules) -> Verdict {
+    let seen_there = evidence.photos.confirming > 0 && evidence.photos.contradicting() == 0;
+    let inferred =
+        !evidence.bridged_gaps_s.is_empty() || evidence.median_accuracy_m.is_some_and(|a| a > rules.poor_accuracy_m);
+    if risk_score >= rules.suspect_risk {
+        Verdict::Suspect
+    } else if inferred && !seen_there {
+        Verdict::Unverified
+    } else if dwell_s < min_dwell_s {
+        Verdict::Short
+    } else {
+        Verdict::Verified
+    }
+}
+
+/// What the photos taken for a visit showed ([`crate::domain::photo`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PhotoSignals {
+    /// The photos, by id.
+    pub photo_ids: Vec<i64>,
+    /// Taken at the outlet during the visit.
+    pub confirming: usize,
+    /// Taken farther than the photo rules' `far_m` from the outlet.
+    pub far: usize,
+    /// Taken outside the visit's time (with the tolerance).
+    pub off_time: usize,
+    /// The same picture as one given before for another visit or outlet.
+    pub reused: usize,
+    /// Without EXIF position or time to judge by.
+    pub unverifiable: usize,
+}
+
+impl PhotoSignals {
+    pub fn is_empty(&self) -> bool {
+        self.photo_ids.is_empty()
+    }
+
+    /// Photos against the visit (one may count in several ways).
+    pub fn contradicting(&self) -> usize {
+        self.far + self.off_time + self.reused
+    }
+}
+
+/// A photo taken for a visit, as derivation reads it: the visit it was uploaded for is found
+/// again by outlet and arrival (as a review is), whatever its id now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitPhoto {
+    pub id: i64,
+    pub outlet_id: i64,
+    /// Arrival of the visit the photo was uploaded for.
+    pub visit_arrival: DateTime<Utc>,
+    pub facts: PhotoFacts,
+}
+
+/// Adds photo evidence to derived visits and judges them again. Each photo goes to the visit at
+/// its outlet nearest the arrival it was uploaded for (within 30 minutes of the visit's time).
+/// Risk (module documentation of [`crate::domain::photo`]): a far photo adds 0.5, one taken off
+/// time 0.5, a reused one 0.6; a confirming photo with none against takes 0.2 off.
+pub fn apply_photos(
+    visits: &mut [Visit],
+    photos: &[VisitPhoto],
+    outlets: &[CandidateOutlet],
+    rules: &VisitRules,
+    photo_rules: &PhotoRules,
+) {
+    let slack = chrono::Duration::minutes(30);
+    let mut touched = vec![false; visits.len()];
+    let mut photos: Vec<&VisitPhoto> = photos.iter().collect();
+    photos.sort_by_key(|p| p.id);
+    for p in photos {
+        let nearest = visits
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| {
+                v.outlet_id == p.outlet_id
+                    && v.arrival - slack <= p.visit_arrival
+                    && p.visit_arrival <= v.departure + slack
+            })
+            .min_by_key(|(_, v)| ((v.arrival - p.visit_arrival).num_seconds().abs(), v.arrival));
+        let Some((index, _)) = nearest else { continue };
+        let visit = &mut visits[index];
+        let at = |o: &&CandidateOutlet| o.id == visit.outlet_id && o.located_at(visit.arrival);
+        let Some(outlet) = outlets.iter().find(at) else { continue };
+        let place = OutletPlace { lat: outlet.lat, lon: outlet.lon, radius_m: outlet.radius_m };
+        let f = photo::findings(&p.facts, place, Some((visit.arrival, visit.departure)), photo_rules);
+        let s = &mut visit.evidence.photos;
+        s.photo_ids.push(p.id);
+        match f.verdict {
+            PhotoVerdict::Confirms => s.confirming += 1,
+            PhotoVerdict::Unverifiable => s.unverifiable += 1,
+            PhotoVerdict::Contradicts => {
+                s.far += usize::from(f.far);
+                s.off_time += usize::from(f.during_visit == Some(false));
+                s.reused += usize::from(f.reused_photo_id.is_some());
+            }
+        }
+        touched[index] = true;
+    }
+    for (v, _) in visits.iter_mut().zip(touched).filter(|(_, t)| *t) {
+        let Some(o) = outlets.iter().find(|o| o.id == v.outlet_id && o.located_at(v.arrival)) else { continue };
+        v.risk_score = risk_with_photos(&v.evidence.signals, &v.evidence.photos);
+        v.verdict = verdict_of(v.risk_score, &v.evidence, v.dwell_s, o.min_dwell_s, rules);
+    }
+}
+
+/// [`risk`] with the photo terms of [`apply_photos`], in hundredths, within 0..1.
+pub fn risk_with_photos(s: &Signals, p: &PhotoSignals) -> f64 {
+    let base = (risk(s) * 100.0).round() as i64;
+    let against = [(p.far > 0, 50), (p.off_time > 0, 50), (p.reused > 0, 60)]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, points)| points)
+        .sum::<i64>();
+    let relief = if p.confirming > 0 && p.contradicting() == 0 { 20 } else { 0 };
+    (base + against - relief).clamp(0, 100) as f64 / 100.0
 }
 
 /// The risk score of a set of signals (weights in the module documentation), summed in
@@ -665,6 +786,59 @@ mod tests {
         assert!(v.evidence.stay, "a 15-minute stop is a stay");
         assert_eq!(v.risk_score, 0.0);
         assert!(v.alternatives.is_empty());
+    }
+
+    fn photo(id: i64, north_m: f64, at: i64) -> VisitPhoto {
+        VisitPhoto {
+            id,
+            outlet_id: 1,
+            visit_arrival: t(0),
+            facts: PhotoFacts {
+                taken_at: Some(t(at)),
+                position: Some((LAT + north_m * M, LON)),
+                reused_photo_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn photos_raise_or_lower_a_visits_standing() {
+        let o = [outlet(1, 0.0, 50.0)];
+        let rules = VisitRules::default();
+        let derived = derive(&around(0, 900, 30, 0.0), &o, &rules);
+        let with = |photos: &[VisitPhoto]| {
+            let mut v = derived.clone();
+            apply_photos(&mut v, photos, &o, &rules, &PhotoRules::default());
+            v.remove(0)
+        };
+        // Taken at the outlet during the visit: evidence for it.
+        let v = with(&[photo(5, 20.0, 300)]);
+        assert_eq!((v.verdict, v.risk_score), (Verdict::Verified, 0.0));
+        assert_eq!((v.evidence.photos.confirming, v.evidence.photos.photo_ids.clone()), (1, vec![5]));
+        // 2 km away, or a day earlier: the visit is flagged, and says why.
+        let v = with(&[photo(6, 2000.0, 300)]);
+        assert_eq!((v.verdict, v.risk_score, v.evidence.photos.far), (Verdict::Suspect, 0.5, 1));
+        let v = with(&[photo(7, 10.0, 300 - 86_400)]);
+        assert_eq!((v.verdict, v.risk_score, v.evidence.photos.off_time), (Verdict::Suspect, 0.5, 1));
+        let reused = VisitPhoto {
+            facts: PhotoFacts { reused_photo_id: Some(2), ..photo(8, 10.0, 300).facts },
+            ..photo(8, 10.0, 300)
+        };
+        let v = with(&[reused]);
+        assert_eq!((v.verdict, v.risk_score, v.evidence.photos.reused), (Verdict::Suspect, 0.6, 1));
+        // A photo of another outlet, or of a visit hours away, is not this visit's.
+        let elsewhere = VisitPhoto { outlet_id: 2, ..photo(9, 2000.0, 300) };
+        let later = VisitPhoto { visit_arrival: t(7200), ..photo(10, 2000.0, 300) };
+        assert_eq!(with(&[elsewhere, later]), derived[0]);
+
+        // A visit inferred across a data gap is `unverified`; a confirming photo shows the rep was there.
+        let mut gappy = around(0, 300, 30, 0.0);
+        gappy.extend(around(1500, 1800, 30, 0.0));
+        let inferred = derive(&gappy, &o, &rules);
+        assert_eq!(inferred[0].verdict, Verdict::Unverified, "{inferred:?}");
+        let mut confirmed = inferred.clone();
+        apply_photos(&mut confirmed, &[photo(11, 0.0, 600)], &o, &rules, &PhotoRules::default());
+        assert_eq!(confirmed[0].verdict, Verdict::Verified);
     }
 
     #[test]

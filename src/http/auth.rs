@@ -116,6 +116,7 @@ fn describe(action: Action) -> &'static str {
         Action::ExportAudits => "export audits",
         Action::ManageSettings => "change the org's settings",
         Action::IngestPings => "post pings",
+        Action::SubmitEvidence => "submit photos and checklist answers",
     }
 }
 
@@ -208,6 +209,7 @@ pub mod p {
         ExportAudits,
         ManageSettings,
         IngestPings,
+        SubmitEvidence,
     );
 }
 

@@ -18,6 +18,7 @@ mod ogc;
 mod ops;
 mod outlets;
 mod people;
+mod photos;
 mod plans;
 mod positioning;
 mod privacy;
@@ -108,6 +109,7 @@ impl AppState {
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "photos", description = "Photo evidence of visits and outlets: EXIF time and position, reuse, thumbnails"),
         (name = "exports", description = "Audit exports (XLSX, zipped CSV, GeoJSON) with a manifest; verify files and data against it"),
     )
 )]
@@ -129,6 +131,7 @@ fn api() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(people::router())
             .merge(privacy::router())
+            .merge(photos::router())
             .merge(outlets::router())
             .merge(nearby::router())
             .merge(import::router())

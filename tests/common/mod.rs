@@ -42,6 +42,7 @@ pub fn test_config(database_url: &str) -> Config {
         derive_settle_s: 0,
         visit_ledger_days: 400,
         retention_interval_s: 0,
+        photo_max_bytes: 2 * 1024 * 1024,
         ingest_queue_pings: 200_000,
         ingest_batch_pings: 10_000,
         ingest_writers: 2,
@@ -535,4 +536,18 @@ pub fn demo_token(lines: &[String], login: &str) -> String {
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|w| w.len() == 4 && w[0] == fieldvisit::demo::BEIJING_SLUG && w[2] == login)
         .map_or_else(|| panic!("no demo token for {login}"), |w| w[3].to_owned())
+}
+
+/// 10:00 local time `days` days ago in the org's time zone, and that local day.
+pub async fn ten_oclock(pool: &PgPool, org_id: i64, days: i32) -> (DateTime<Utc>, chrono::NaiveDate) {
+    sqlx::query_as(
+        "SELECT ((date_trunc('day', now() AT TIME ZONE timezone) - make_interval(days => $2) + interval '10 hours') AT TIME ZONE timezone),
+                (date_trunc('day', now() AT TIME ZONE timezone) - make_interval(days => $2))::date
+           FROM orgs WHERE id = $1",
+    )
+    .bind(org_id)
+    .bind(days)
+    .fetch_one(pool)
+    .await
+    .expect("local ten o'clock")
 }

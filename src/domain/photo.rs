@@ -1,0 +1,249 @@
+//! Photo evidence: what an uploaded picture is (sniffed from its bytes, never from its name), and
+//! what it says about a visit: taken at the outlet or far from it, during the visit or at another
+//! time, or the same picture as one already given for another visit or outlet.
+//!
+//! Definitions (rule version `visits-v4`, with [`PhotoRules::default`]):
+//! - At the outlet: the EXIF position is within the outlet's radius plus
+//!   [`PhotoRules::at_outlet_margin_m`] of it; far: beyond [`PhotoRules::far_m`].
+//! - During the visit: the EXIF time is within [`PhotoRules::time_tolerance_s`] of
+//!   `[arrival, departure]`; off time: outside it.
+//! - Reused: its perceptual hash is within [`PhotoRules::reuse_max_bits`] bits of a photo uploaded
+//!   before for another visit or outlet (or its bytes are the same).
+//! - A photo *confirms* the visit when at the outlet, during the visit and not reused; it
+//!   *contradicts* it when far, off time or reused; otherwise (no EXIF position or time) it is
+//!   *unverifiable*.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::geo::haversine_m;
+
+/// The image formats accepted, told apart by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoFormat {
+    Jpeg,
+    Png,
+    Heic,
+}
+
+impl PhotoFormat {
+    /// The format of `bytes`, from its signature; `None` for anything else.
+    pub fn sniff(bytes: &[u8]) -> Option<PhotoFormat> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            return Some(PhotoFormat::Jpeg);
+        }
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Some(PhotoFormat::Png);
+        }
+        // ISO BMFF: a box size, `ftyp`, then the major brand.
+        if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+            const BRANDS: [&[u8; 4]; 8] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"];
+            if BRANDS.iter().any(|b| &bytes[8..12] == *b) {
+                return Some(PhotoFormat::Heic);
+            }
+        }
+        None
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PhotoFormat::Jpeg => "image/jpeg",
+            PhotoFormat::Png => "image/png",
+            PhotoFormat::Heic => "image/heic",
+        }
+    }
+
+    pub fn from_content_type(s: &str) -> Option<PhotoFormat> {
+        [PhotoFormat::Jpeg, PhotoFormat::Png, PhotoFormat::Heic].into_iter().find(|f| f.content_type() == s)
+    }
+}
+
+/// Thresholds of photo findings; [`Default`] holds the documented defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhotoRules {
+    /// Metres beyond the outlet's radius that still count as at the outlet (EXIF GPS is rough
+    /// indoors). Default 100.
+    pub at_outlet_margin_m: f64,
+    /// Beyond this many metres from the outlet a photo contradicts the visit. Default 500.
+    pub far_m: f64,
+    /// Seconds before arrival or after departure still counted as during the visit. Default 900.
+    pub time_tolerance_s: i64,
+    /// Perceptual hashes at most this many bits apart are the same picture. Default 6 (of 64).
+    pub reuse_max_bits: u32,
+}
+
+impl Default for PhotoRules {
+    fn default() -> Self {
+        PhotoRules { at_outlet_margin_m: 100.0, far_m: 500.0, time_tolerance_s: 900, reuse_max_bits: 6 }
+    }
+}
+
+/// What a photo says about itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhotoFacts {
+    pub taken_at: Option<DateTime<Utc>>,
+    /// EXIF position (lat, lon).
+    pub position: Option<(f64, f64)>,
+    /// An earlier photo of another visit or outlet it is the same picture as.
+    pub reused_photo_id: Option<i64>,
+}
+
+/// What a photo shows about its visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoVerdict {
+    Confirms,
+    Contradicts,
+    Unverifiable,
+}
+
+/// A photo against its outlet and visit (module documentation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Findings {
+    /// Metres from the EXIF position to the outlet.
+    pub distance_m: Option<f64>,
+    pub at_outlet: Option<bool>,
+    pub far: bool,
+    /// Minutes from the EXIF time to the visit's `[arrival, departure]` (0 inside it); `None`
+    /// without a time or without a visit.
+    pub minutes_from_visit: Option<i64>,
+    pub during_visit: Option<bool>,
+    pub reused_photo_id: Option<i64>,
+    pub verdict: PhotoVerdict,
+}
+
+/// The outlet a photo is of: its position and radius.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutletPlace {
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+}
+
+/// A photo's findings against its outlet and, when it was taken for one, its visit.
+pub fn findings(
+    facts: &PhotoFacts,
+    outlet: OutletPlace,
+    visit: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    rules: &PhotoRules,
+) -> Findings {
+    let distance_m = facts.position.map(|(lat, lon)| haversine_m(lat, lon, outlet.lat, outlet.lon));
+    let at_outlet = distance_m.map(|d| d <= outlet.radius_m + rules.at_outlet_margin_m);
+    let far = distance_m.is_some_and(|d| d > rules.far_m);
+    let minutes_from_visit = match (facts.taken_at, visit) {
+        (Some(t), Some((arrival, departure))) => {
+            let outside_s = if t < arrival {
+                (arrival - t).num_seconds()
+            } else if t > departure {
+                (t - departure).num_seconds()
+            } else {
+                0
+            };
+            Some(outside_s.div_euclid(60))
+        }
+        _ => None,
+    };
+    let during_visit = match (facts.taken_at, visit) {
+        (Some(t), Some((arrival, departure))) => Some(
+            t >= arrival - chrono::Duration::seconds(rules.time_tolerance_s)
+                && t <= departure + chrono::Duration::seconds(rules.time_tolerance_s),
+        ),
+        _ => None,
+    };
+    let verdict = if far || during_visit == Some(false) || facts.reused_photo_id.is_some() {
+        PhotoVerdict::Contradicts
+    } else if at_outlet == Some(true) && (visit.is_none() || during_visit == Some(true)) {
+        PhotoVerdict::Confirms
+    } else {
+        PhotoVerdict::Unverifiable
+    };
+    Findings {
+        distance_m,
+        at_outlet,
+        far,
+        minutes_from_visit,
+        during_visit,
+        reused_photo_id: facts.reused_photo_id,
+        verdict,
+    }
+}
+
+/// Bits that differ between two 64-bit perceptual hashes.
+pub fn hash_distance(a: i64, b: i64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// A 64-bit perceptual hash from the 8 bytes an image hasher gives (big-endian).
+pub fn hash_from_bytes(bytes: &[u8]) -> Option<i64> {
+    let arr: [u8; 8] = bytes.try_into().ok()?;
+    Some(i64::from_be_bytes(arr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0).single().expect("valid time")
+    }
+
+    const OUTLET: OutletPlace = OutletPlace { lat: 39.9, lon: 116.4, radius_m: 50.0 };
+
+    fn facts(north_m: f64, at: DateTime<Utc>) -> PhotoFacts {
+        PhotoFacts { taken_at: Some(at), position: Some((39.9 + north_m / 111_195.0, 116.4)), reused_photo_id: None }
+    }
+
+    #[test]
+    fn formats_are_told_by_their_bytes() {
+        assert_eq!(PhotoFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 0]), Some(PhotoFormat::Jpeg));
+        assert_eq!(PhotoFormat::sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some(PhotoFormat::Png));
+        assert_eq!(PhotoFormat::sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Some(PhotoFormat::Heic));
+        assert_eq!(PhotoFormat::sniff(b"\0\0\0\x18ftypisom\0\0\0\0"), None, "an MP4 is not a photo");
+        assert_eq!(PhotoFormat::sniff(b"GIF89a"), None);
+        assert_eq!(PhotoFormat::sniff(b"%PDF-1.7"), None);
+        assert_eq!(PhotoFormat::sniff(b""), None);
+    }
+
+    #[test]
+    fn a_photo_at_the_outlet_during_the_visit_confirms_it() {
+        let f = findings(&facts(40.0, t(10, 5)), OUTLET, Some((t(10, 0), t(10, 20))), &PhotoRules::default());
+        assert_eq!(
+            (f.at_outlet, f.during_visit, f.minutes_from_visit, f.far),
+            (Some(true), Some(true), Some(0), false)
+        );
+        assert_eq!(f.verdict, PhotoVerdict::Confirms);
+        // A little before arrival is still during it (the rep photographs the storefront first).
+        let f = findings(&facts(40.0, t(9, 50)), OUTLET, Some((t(10, 0), t(10, 20))), &PhotoRules::default());
+        assert_eq!((f.during_visit, f.minutes_from_visit, f.verdict), (Some(true), Some(10), PhotoVerdict::Confirms));
+    }
+
+    #[test]
+    fn far_off_time_or_reused_photos_contradict_the_visit() {
+        let visit = Some((t(10, 0), t(10, 20)));
+        let rules = PhotoRules::default();
+        let far = findings(&facts(2000.0, t(10, 5)), OUTLET, visit, &rules);
+        assert!(far.far && far.at_outlet == Some(false), "{far:?}");
+        assert_eq!(far.verdict, PhotoVerdict::Contradicts);
+        let day_before = facts(10.0, t(10, 5) - chrono::Duration::days(1));
+        let early = findings(&day_before, OUTLET, visit, &rules);
+        assert_eq!((early.during_visit, early.minutes_from_visit), (Some(false), Some(24 * 60 - 5)));
+        assert_eq!(early.verdict, PhotoVerdict::Contradicts);
+        let reused = PhotoFacts { reused_photo_id: Some(7), ..facts(10.0, t(10, 5)) };
+        assert_eq!(findings(&reused, OUTLET, visit, &rules).verdict, PhotoVerdict::Contradicts);
+        // 300 m: not at the outlet, not far either.
+        let between = findings(&facts(300.0, t(10, 5)), OUTLET, visit, &rules);
+        assert_eq!(between.verdict, PhotoVerdict::Unverifiable);
+        let bare = findings(&PhotoFacts::default(), OUTLET, visit, &rules);
+        assert_eq!((bare.distance_m, bare.during_visit, bare.verdict), (None, None, PhotoVerdict::Unverifiable));
+    }
+
+    #[test]
+    fn hashes_compare_by_differing_bits() {
+        assert_eq!(hash_distance(0, 0), 0);
+        assert_eq!(hash_distance(0b1011, 0b0001), 2);
+        assert_eq!(hash_distance(-1, 0), 64);
+        assert_eq!(hash_from_bytes(&[0, 0, 0, 0, 0, 0, 1, 2]), Some(258));
+        assert_eq!(hash_from_bytes(&[1, 2]), None);
+    }
+}

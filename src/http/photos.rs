@@ -1,0 +1,320 @@
+//! Photo evidence: uploads for a visit or an outlet (`multipart/form-data`), their findings, the
+//! photos of a visit and an outlet's photos over time, and the image files.
+
+use super::AppState;
+use super::auth::{Actor, Can, Principal, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Page, Paged, Path, Query};
+use crate::db;
+use crate::db::photos::{NewPhoto, Photo, VisitAnchor};
+use crate::domain::access::Role;
+use crate::domain::export::sha256_hex;
+use crate::domain::photo::{self, OutletPlace, PhotoFacts, PhotoRules};
+use crate::imaging::{self, ExifTime, ImagingError};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(visit_photos, upload_visit_photo))
+        .routes(routes!(outlet_photos, upload_outlet_photo))
+        .routes(routes!(get_photo))
+        .routes(routes!(photo_file))
+}
+
+/// What an upload carried.
+struct Upload {
+    bytes: Vec<u8>,
+    note: Option<String>,
+}
+
+/// Longest note accepted with a photo, characters.
+const MAX_NOTE_CHARS: usize = 2000;
+
+/// Reads the `photo` file field (at most `max` bytes) and the optional `note` of a form.
+async fn read_form(form: Result<Multipart, MultipartRejection>, max: usize) -> Result<Upload, ApiError> {
+    let mut form = form.map_err(|e| {
+        ApiError::UnsupportedMediaType(format!(
+            "send multipart/form-data with the image in a `photo` field (and optionally a `note`): {e}"
+        ))
+    })?;
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!("a photo may have at most {max} bytes"))
+        } else {
+            ApiError::BadRequest { detail: format!("unreadable multipart/form-data: {e}"), errors: Vec::new() }
+        }
+    };
+    let (mut bytes, mut note) = (None, None);
+    while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some("photo") => {
+                let mut buf = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                    if buf.len() + chunk.len() > max {
+                        return Err(ApiError::PayloadTooLarge(format!("a photo may have at most {max} bytes")));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                bytes = Some(buf);
+            }
+            Some("note") => {
+                let text = field.text().await.map_err(unreadable)?;
+                if text.chars().count() > MAX_NOTE_CHARS {
+                    return Err(ApiError::field("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
+                }
+                note = Some(text).filter(|t| !t.trim().is_empty());
+            }
+            other => {
+                let name = other.unwrap_or("").chars().take(40).collect::<String>();
+                return Err(ApiError::field(
+                    &name,
+                    "unknown form field: send `photo` (the image) and optionally `note`",
+                ));
+            }
+        }
+    }
+    let bytes = bytes.ok_or_else(|| ApiError::field("photo", "missing: the image goes in a `photo` file field"))?;
+    if bytes.is_empty() {
+        return Err(ApiError::field("photo", "is empty"));
+    }
+    Ok(Upload { bytes, note })
+}
+
+/// Who uploads: a user or a device.
+fn uploader(auth: &Principal) -> (Option<i64>, Option<i64>) {
+    match auth.actor {
+        Actor::User { id, .. } => (Some(id), None),
+        Actor::Device { id, .. } => (None, Some(id)),
+    }
+}
+
+/// Reads, judges and stores a photo of `outlet_id` (for `visit` when given); returns it.
+async fn store(
+    state: &AppState,
+    auth: &Principal,
+    outlet_id: i64,
+    visit: Option<(VisitAnchor, chrono::DateTime<chrono::Utc>)>,
+    upload: Upload,
+) -> Result<Photo, ApiError> {
+    let Upload { bytes, note } = upload;
+    let (read, bytes) = tokio::task::spawn_blocking(move || (imaging::read(&bytes), bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading a photo: {e}")))?;
+    let read = read.map_err(|e| match e {
+        ImagingError::NotAnImage => ApiError::UnsupportedMediaType(format!(
+            "field `photo`: {e} (its content was read, not its name or declared type)"
+        )),
+        ImagingError::Undecodable(..) => ApiError::field("photo", e.to_string()),
+    })?;
+    let taken_at = match read.taken {
+        Some(ExifTime::Instant(t)) => Some(t),
+        Some(ExifTime::Local(local)) => Some(db::photos::local_instant(&state.db, auth.org_id, local).await?),
+        None => None,
+    };
+    let sha256 = sha256_hex(&bytes);
+    let rules = PhotoRules::default();
+    let anchor = visit.map(|(a, _)| a);
+    let reused =
+        db::photos::same_picture(&state.db, auth.org_id, &sha256, read.phash, rules.reuse_max_bits, outlet_id, anchor)
+            .await?;
+    let (lat, lon, radius_m) = db::photos::outlet_place(&state.db, auth.org_id, outlet_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
+    let facts = PhotoFacts { taken_at, position: read.position, reused_photo_id: reused };
+    let window = visit.map(|(a, departure)| (a.arrival, departure));
+    let findings = photo::findings(&facts, OutletPlace { lat, lon, radius_m }, window, &rules);
+    let (user, device) = uploader(auth);
+    let new = NewPhoto {
+        outlet_id,
+        visit: anchor,
+        uploaded_by: user,
+        uploaded_by_device: device,
+        content_type: read.format.content_type(),
+        bytes: i32::try_from(bytes.len()).unwrap_or(i32::MAX),
+        sha256: &sha256,
+        width: read.width.and_then(|w| i32::try_from(w).ok()),
+        height: read.height.and_then(|h| i32::try_from(h).ok()),
+        taken_at,
+        position: read.position,
+        phash: read.phash,
+        reused_photo_id: reused,
+        findings: serde_json::to_value(&findings).map_err(|e| ApiError::Internal(e.to_string()))?,
+        note: note.as_deref(),
+    };
+    let mut tx = state.db.begin().await?;
+    let id = db::photos::insert(&mut *tx, auth.org_id, &new).await?;
+    db::photos::put_blob(&mut *tx, auth.org_id, id, "original", &bytes).await?;
+    if let Some(thumb) = &read.thumbnail {
+        db::photos::put_blob(&mut *tx, auth.org_id, id, "thumbnail", thumb).await?;
+    }
+    if let Some(a) = anchor {
+        // The visit is judged again with its photos.
+        db::photos::mark_rep_day(&mut *tx, auth.org_id, a.rep_id, a.rep_day).await?;
+    }
+    let detail = json!({"outlet_id": outlet_id, "visit_id": anchor.map(|a| a.visit_id), "sha256": sha256,
+                        "verdict": findings.verdict, "reused_photo_id": reused});
+    super::people::audit(&mut *tx, auth, "photo.upload", "photo", id, detail).await?;
+    tx.commit().await?;
+    state.deriver.wake();
+    db::photos::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("photo", id))
+}
+
+fn created(photo: Photo) -> Response {
+    let location = format!("/api/v1/photos/{}", photo.id);
+    let mut res = (StatusCode::CREATED, Json(photo)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Adds a photo to a visit: `multipart/form-data` with the image in `photo` (JPEG, PNG or HEIC,
+/// told by its content; at most `FV_PHOTO_MAX_BYTES`) and an optional `note`. Its EXIF time and
+/// position are compared with the visit and its outlet, and its perceptual hash with the org's
+/// photos (the same picture for another visit or outlet is reuse); the findings come back and
+/// feed the visit's risk and verdict when it is judged again (at once, in the background). The
+/// visit's rep (or their device) only.
+#[utoipa::path(post, path = "/visits/{id}/photos", tag = "photos",
+    request_body(content_type = "multipart/form-data", description = "`photo`: the image; `note`: optional text"),
+    responses((status = 201, body = Photo), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn upload_visit_photo(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path(visit_id): Path<i64>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
+    let own = match auth.actor {
+        Actor::User { id, role: Role::Rep, .. } => id == visit.rep_id,
+        Actor::Device { rep_id, .. } => rep_id == visit.rep_id,
+        Actor::User { .. } => false,
+    };
+    if !own {
+        auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
+        return Err(ApiError::Forbidden("only the visit's rep (or their device) adds photos to it".into()));
+    }
+    let upload = read_form(form, state.config.photo_max_bytes).await?;
+    let anchor =
+        VisitAnchor { visit_id: visit.id, rep_id: visit.rep_id, rep_day: visit.rep_day, arrival: visit.arrival };
+    let photo = store(&state, &auth, visit.outlet_id, Some((anchor, visit.departure)), upload).await?;
+    Ok(created(photo))
+}
+
+/// Adds a photo of an outlet outside any visit (a storefront, a display): as for a visit's photo,
+/// its EXIF position is compared with the outlet and its picture with the org's photos. Users
+/// whose territory holds the outlet.
+#[utoipa::path(post, path = "/outlets/{id}/photos", tag = "photos",
+    request_body(content_type = "multipart/form-data", description = "`photo`: the image; `note`: optional text"),
+    responses((status = 201, body = Photo), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+async fn upload_outlet_photo(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path(outlet_id): Path<i64>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let outlet = db::outlets::get(&state.db, auth.org_id, outlet_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
+    auth.check_territory(outlet.territory_path.as_deref())?;
+    let upload = read_form(form, state.config.photo_max_bytes).await?;
+    Ok(created(store(&state, &auth, outlet.id, None, upload).await?))
+}
+
+/// The photos taken for a visit, in upload order (they follow the visit across recomputations).
+#[utoipa::path(get, path = "/visits/{id}/photos", tag = "photos", responses(
+    (status = 200, body = [Photo]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn visit_photos(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path(visit_id): Path<i64>,
+) -> Result<Json<Vec<Photo>>, ApiError> {
+    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
+    auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
+    Ok(Json(db::photos::of_visit(&state.db, auth.org_id, visit.id).await?))
+}
+
+/// An outlet's photos over time, oldest first by when they were taken (else uploaded): the
+/// outlet's look-around. Paged by `after` (a photo id) and `limit`.
+#[utoipa::path(get, path = "/outlets/{id}/photos", tag = "photos", params(Page), responses(
+    (status = 200, body = Paged<Photo>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn outlet_photos(
+    State(state): State<AppState>,
+    auth: Can<p::ReadOutlets>,
+    Path(outlet_id): Path<i64>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<Photo>>, ApiError> {
+    let outlet = db::outlets::get(&state.db, auth.org_id, outlet_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
+    auth.check_territory(outlet.territory_path.as_deref())?;
+    let limit = page.limit()?;
+    let items = db::photos::of_outlet(&state.db, auth.org_id, outlet.id, page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |p| p.id)))
+}
+
+/// The photo, when the caller may see it: a visit's photo as its visit, an outlet's as the outlet.
+async fn visible_photo(state: &AppState, auth: &Principal, id: i64) -> Result<Photo, ApiError> {
+    let photo = db::photos::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("photo", id))?;
+    if let Some(rep_id) = photo.rep_id {
+        let rep =
+            db::users::get(&state.db, auth.org_id, rep_id).await?.ok_or_else(|| ApiError::not_found("rep", rep_id))?;
+        auth.check_rep(rep.id, rep.territory_path.as_deref())?;
+    } else {
+        let outlet = db::outlets::get(&state.db, auth.org_id, photo.outlet_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("outlet", photo.outlet_id))?;
+        auth.check_territory(outlet.territory_path.as_deref())?;
+    }
+    Ok(photo)
+}
+
+/// One photo's record and findings.
+#[utoipa::path(get, path = "/photos/{id}", tag = "photos", responses(
+    (status = 200, body = Photo), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_photo(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path(id): Path<i64>,
+) -> Result<Json<Photo>, ApiError> {
+    Ok(Json(visible_photo(&state, &auth, id).await?))
+}
+
+/// The image: `original` (as uploaded) or `thumbnail` (JPEG, at most 320 px; JPEG and PNG only).
+#[utoipa::path(get, path = "/photos/{id}/{kind}", tag = "photos", responses(
+    (status = 200, description = "The image", content_type = "image/*"), (status = 403, body = Problem),
+    (status = 404, body = Problem)))]
+async fn photo_file(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path((id, kind)): Path<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let photo = visible_photo(&state, &auth, id).await?;
+    let content_type = match kind.as_str() {
+        "original" => photo.content_type.clone(),
+        "thumbnail" => "image/jpeg".to_owned(),
+        _ => return Err(ApiError::NotFound(format!("photo {id} has no `{kind}`: use original or thumbnail"))),
+    };
+    let data = db::photos::blob(&state.db, auth.org_id, id, &kind)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("photo {id} has no {kind}")))?;
+    let mut res = (StatusCode::OK, data).into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    Ok(res)
+}

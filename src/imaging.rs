@@ -1,0 +1,187 @@
+//! Reading an uploaded photo: its EXIF time and position, its size, a thumbnail and a perceptual
+//! hash. Pure CPU work on bytes in memory (no I/O): call it off the async workers.
+//!
+//! JPEG and PNG are decoded (the `image` crate); HEIC has no decoder crate without a C library,
+//! so a HEIC photo keeps its EXIF (read from the HEIF container) but gets no thumbnail and no
+//! perceptual hash (reuse is then found only for byte-identical files).
+
+use crate::domain::photo::{PhotoFormat, hash_from_bytes};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use exif::{In, Tag, Value};
+use image::{DynamicImage, ImageReader, Limits};
+use std::io::Cursor;
+
+/// Longest side of a thumbnail, pixels.
+pub const THUMBNAIL_PX: u32 = 320;
+/// Largest width or height decoded (a 100 MP photo is about 12,000 px wide).
+const MAX_SIDE_PX: u32 = 16_000;
+/// Most memory a decoder may allocate.
+const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// EXIF time as the camera wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExifTime {
+    /// With its UTC offset (`OffsetTimeOriginal`) or from the GPS clock (UTC): an instant.
+    Instant(DateTime<Utc>),
+    /// Local wall time without an offset: the org's time zone says which instant.
+    Local(NaiveDateTime),
+}
+
+/// What an uploaded photo is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadPhoto {
+    pub format: PhotoFormat,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// JPEG, at most [`THUMBNAIL_PX`] on its longest side.
+    pub thumbnail: Option<Vec<u8>>,
+    /// 64-bit gradient hash (dHash) of the picture.
+    pub phash: Option<i64>,
+    pub taken: Option<ExifTime>,
+    /// EXIF GPS position (lat, lon).
+    pub position: Option<(f64, f64)>,
+}
+
+/// Why an upload is not a usable photo.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagingError {
+    #[error("the file is not a JPEG, PNG or HEIC image")]
+    NotAnImage,
+    #[error("the {0} image could not be decoded: {1}")]
+    Undecodable(&'static str, String),
+}
+
+/// Reads a photo's bytes (format sniffed from them).
+pub fn read(bytes: &[u8]) -> Result<ReadPhoto, ImagingError> {
+    let format = PhotoFormat::sniff(bytes).ok_or(ImagingError::NotAnImage)?;
+    let (taken, position) = exif_facts(bytes);
+    let mut photo = ReadPhoto { format, width: None, height: None, thumbnail: None, phash: None, taken, position };
+    let decode_as = match format {
+        PhotoFormat::Jpeg => image::ImageFormat::Jpeg,
+        PhotoFormat::Png => image::ImageFormat::Png,
+        PhotoFormat::Heic => return Ok(photo),
+    };
+    let name = format.content_type();
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), decode_as);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE_PX);
+    limits.max_image_height = Some(MAX_SIDE_PX);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| ImagingError::Undecodable(name, e.to_string()))?;
+    photo.width = Some(img.width());
+    photo.height = Some(img.height());
+    photo.phash = Some(perceptual_hash(&img));
+    photo.thumbnail = Some(thumbnail(&img).map_err(|e| ImagingError::Undecodable(name, e.to_string()))?);
+    Ok(photo)
+}
+
+/// The gradient hash: 64 bits, robust to re-encoding and resizing.
+pub fn perceptual_hash(img: &DynamicImage) -> i64 {
+    let hasher =
+        image_hasher::HasherConfig::new().hash_alg(image_hasher::HashAlg::Gradient).hash_size(8, 8).to_hasher();
+    hash_from_bytes(hasher.hash_image(img).as_bytes()).unwrap_or_default()
+}
+
+fn thumbnail(img: &DynamicImage) -> Result<Vec<u8>, image::ImageError> {
+    // `thumbnail` would enlarge a small picture.
+    let small = if img.width().max(img.height()) > THUMBNAIL_PX {
+        DynamicImage::ImageRgb8(img.thumbnail(THUMBNAIL_PX, THUMBNAIL_PX).to_rgb8())
+    } else {
+        DynamicImage::ImageRgb8(img.to_rgb8())
+    };
+    let mut out = Vec::new();
+    small.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80))?;
+    Ok(out)
+}
+
+/// EXIF time (`DateTimeOriginal` with `OffsetTimeOriginal`, else the GPS clock, else the bare
+/// local time) and GPS position; what is missing or malformed is `None`.
+fn exif_facts(bytes: &[u8]) -> (Option<ExifTime>, Option<(f64, f64)>) {
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else { return (None, None) };
+    let ascii = |tag: Tag| match exif.get_field(tag, In::PRIMARY).map(|f| &f.value) {
+        Some(Value::Ascii(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let rationals = |tag: Tag| match exif.get_field(tag, In::PRIMARY).map(|f| &f.value) {
+        Some(Value::Rational(v)) => Some(v.iter().map(exif::Rational::to_f64).collect::<Vec<f64>>()),
+        _ => None,
+    };
+    let original =
+        ascii(Tag::DateTimeOriginal).and_then(|a| {
+            let mut dt = exif::DateTime::from_ascii(&a).ok()?;
+            if let Some(offset) = ascii(Tag::OffsetTimeOriginal) {
+                let _ = dt.parse_offset(&offset);
+            }
+            let local = NaiveDate::from_ymd_opt(i32::from(dt.year), u32::from(dt.month), u32::from(dt.day))?
+                .and_hms_opt(u32::from(dt.hour), u32::from(dt.minute), u32::from(dt.second))?;
+            Some((local, dt.offset))
+        });
+    let gps_time = (|| {
+        let date = ascii(Tag::GPSDateStamp)?;
+        let date = NaiveDate::parse_from_str(std::str::from_utf8(&date).ok()?.trim(), "%Y:%m:%d").ok()?;
+        let hms = rationals(Tag::GPSTimeStamp)?;
+        let secs = hms.first()? * 3600.0 + hms.get(1)? * 60.0 + hms.get(2)?;
+        if !(0.0..86_400.0).contains(&secs) {
+            return None;
+        }
+        Some(date.and_hms_opt(0, 0, 0)?.and_utc() + chrono::Duration::milliseconds((secs * 1000.0) as i64))
+    })();
+    let taken = match (original, gps_time) {
+        (Some((local, Some(offset))), _) => {
+            Some(ExifTime::Instant((local - chrono::Duration::minutes(i64::from(offset))).and_utc()))
+        }
+        (_, Some(utc)) => Some(ExifTime::Instant(utc)),
+        (Some((local, None)), None) => Some(ExifTime::Local(local)),
+        (None, None) => None,
+    };
+    let coordinate = |value: Tag, reference: Tag, negative: u8| {
+        let v = rationals(value)?;
+        let degrees = v.first()? + v.get(1).unwrap_or(&0.0) / 60.0 + v.get(2).unwrap_or(&0.0) / 3600.0;
+        let sign = if ascii(reference)?.first() == Some(&negative) { -1.0 } else { 1.0 };
+        Some(sign * degrees).filter(|d| d.is_finite())
+    };
+    let position = coordinate(Tag::GPSLatitude, Tag::GPSLatitudeRef, b'S')
+        .zip(coordinate(Tag::GPSLongitude, Tag::GPSLongitudeRef, b'W'))
+        .filter(|(lat, lon)| {
+            (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon) && (*lat, *lon) != (0.0, 0.0)
+        });
+    (taken, position)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(seed: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(64, 48, |x, y| {
+            let v = ((x * 7 + y * 13 + seed * 31) % 256) as u8;
+            image::Rgb([v, v.wrapping_mul(3), 255 - v])
+        });
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(img)
+            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90))
+            .expect("encode");
+        out
+    }
+
+    #[test]
+    fn a_jpeg_without_exif_reads_with_size_thumbnail_and_hash() {
+        let p = read(&jpeg(1)).expect("reads");
+        assert_eq!(
+            (p.format, p.width, p.height, p.taken, p.position),
+            (PhotoFormat::Jpeg, Some(64), Some(48), None, None)
+        );
+        let thumb = read(p.thumbnail.as_deref().expect("thumbnail")).expect("the thumbnail is a JPEG");
+        assert_eq!((thumb.width, thumb.height), (Some(64), Some(48)), "never enlarged");
+        assert!(p.phash.is_some());
+    }
+
+    #[test]
+    fn not_an_image_or_a_broken_one_is_refused() {
+        assert!(matches!(read(b"hello, I am a text file"), Err(ImagingError::NotAnImage)));
+        let mut broken = jpeg(2);
+        broken.truncate(40);
+        assert!(matches!(read(&broken), Err(ImagingError::Undecodable("image/jpeg", _))));
+    }
+}

@@ -1,0 +1,277 @@
+//! Photo evidence over the real server, with real JPEG files whose EXIF time and GPS position
+//! `exiftool` (Debian's libimage-exiftool-perl, installed by `make test`) writes: a photo taken at
+//! the outlet during the visit confirms it (an `unverified` visit becomes verified); one taken
+//! 2 km away or a day earlier flags the visit suspect; the same picture given again for another
+//! visit (byte-identical or re-encoded) is found as reused; a non-image or oversized upload is a
+//! 4xx problem; the visit's rep only adds photos to it, the outlet's look-around lists them in
+//! time order, and the files come back as uploaded, with a thumbnail.
+
+mod common;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use common::{TestApp, World, assert_problem};
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// A 15-minute stop at `at` (a fix every 30 s, accuracy `accuracy_m`), then a walk away.
+fn stop(t0: DateTime<Utc>, at: (f64, f64), accuracy_m: f64) -> Value {
+    let m = 1.0 / 111_195.0;
+    let fixes: Vec<Value> = (0..=40)
+        .map(|i| {
+            let scatter = f64::from((i * 7 / 2) % 11) - 5.0;
+            let away = if i > 30 { f64::from(i - 30) * 80.0 } else { 0.0 };
+            json!({"fix_time": (t0 + Duration::seconds(i64::from(i) * 30)).to_rfc3339(),
+                   "lat": at.0 + (away + scatter) * m, "lon": at.1, "accuracy_m": accuracy_m + f64::from(i % 3)})
+        })
+        .collect();
+    json!(fixes)
+}
+
+/// A JPEG picture (a pattern of `seed`) at `quality`.
+fn picture(seed: u32, quality: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        let band = ((x / 40 + y / 30 + seed) % 5) as u8;
+        image::Rgb([band * 50, 255 - band * 40, ((x * seed + y) % 256) as u8])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality))
+        .expect("encode");
+    out
+}
+
+/// `jpeg` with EXIF `DateTimeOriginal` (UTC, with its offset) and GPS position, as a camera
+/// writes them, by exiftool.
+fn with_exif(jpeg: &[u8], taken: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("photo.jpg");
+    std::fs::write(&path, jpeg).expect("write");
+    let out = std::process::Command::new("exiftool")
+        .arg("-q")
+        .arg("-overwrite_original")
+        .arg(format!("-DateTimeOriginal={}", taken.format("%Y:%m:%d %H:%M:%S")))
+        .arg("-OffsetTimeOriginal=+00:00")
+        .arg(format!("-GPSLatitude={}", lat.abs()))
+        .arg(format!("-GPSLatitudeRef={}", if lat < 0.0 { "S" } else { "N" }))
+        .arg(format!("-GPSLongitude={}", lon.abs()))
+        .arg(format!("-GPSLongitudeRef={}", if lon < 0.0 { "W" } else { "E" }))
+        .arg(&path)
+        .output()
+        .expect("exiftool runs (scripts/test-tools.sh installs it)");
+    assert!(out.status.success(), "exiftool: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(&path).expect("read back")
+}
+
+/// POSTs `bytes` as the `photo` field of a form (with a misleading file name and type: the
+/// server reads the content).
+async fn upload(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>) -> common::Res {
+    let part = Part::bytes(bytes).file_name("IMG_0001.txt").mime_str("text/plain").expect("mime");
+    let form = Form::new().part("photo", part).text("note", "storefront");
+    let res = app.request(Method::POST, path, Some(token)).multipart(form).send().await.expect("POST");
+    common::read(res).await
+}
+
+/// The rep's visits of `day` once derivation is done.
+async fn visits(app: &TestApp, pool: &PgPool, token: &str, rep_id: i64, day: NaiveDate) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(pool).await.expect("dirty");
+        if dirty == 0 {
+            let res = app.get(&format!("/api/v1/reps/{rep_id}/visits?from={day}&to={day}"), Some(token)).await;
+            assert_eq!(res.status, 200, "{}", res.describe());
+            return res.json["visits"].as_array().expect("visits").clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
+        sqlx::query(&format!("UPDATE {table} - interval '30 days'")).execute(&pool).await.expect("history");
+    }
+    sqlx::query("UPDATE tier_policies SET default_radius_m = 50, min_dwell_s = 300 WHERE org_id = $1 AND tier = 'A'")
+        .bind(w.org_a)
+        .execute(&pool)
+        .await
+        .expect("tier A");
+    let app = TestApp::spawn(pool.clone()).await;
+    // Four days with a visit to O1 each; the first with poor accuracy (so `unverified`).
+    let mut days = Vec::new();
+    for (n, accuracy) in [(4, 120.0), (3, 8.0), (2, 8.0), (1, 8.0)] {
+        let (t0, day) = common::ten_oclock(&pool, w.org_a, n).await;
+        let r = app.post("/api/v1/pings", Some(&w.device.token), &stop(t0, common::IN_T1, accuracy)).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        days.push((t0, day));
+    }
+    let mut visit_of = Vec::new();
+    for (_, day) in &days {
+        let v = visits(&app, &pool, &w.rep.token, w.rep.id, *day).await;
+        assert_eq!(v.len(), 1, "{v:?}");
+        visit_of.push(v[0].clone());
+    }
+    assert_eq!(visit_of[0]["verdict"], "unverified", "{}", visit_of[0]);
+    assert!(visit_of[1..].iter().all(|v| v["verdict"] == "verified"), "{visit_of:?}");
+    let photos_path = |v: &Value| format!("/api/v1/visits/{}/photos", v["id"]);
+    let at_outlet = (common::IN_T1.0 + 0.0002, common::IN_T1.1); // ~22 m
+
+    // 1. At the outlet, five minutes into the visit: it confirms the visit.
+    let good = with_exif(&picture(1, 90), days[0].0 + Duration::minutes(5), at_outlet);
+    let r = upload(&app, &photos_path(&visit_of[0]), &w.rep.token, good.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let first = r.json.clone();
+    assert_eq!(first["content_type"], "image/jpeg", "sniffed, not taken from the name");
+    assert_eq!(first["findings"]["verdict"], "confirms", "{first}");
+    assert!(first["findings"]["distance_m"].as_f64().is_some_and(|d| d < 40.0), "{first}");
+    assert_eq!(first["findings"]["minutes_from_visit"], 0);
+    assert_eq!(
+        (first["width"].as_i64(), first["height"].as_i64(), &first["note"]),
+        (Some(640), Some(480), &json!("storefront"))
+    );
+    let taken = DateTime::parse_from_rfc3339(first["taken_at"].as_str().expect("taken_at")).expect("time");
+    assert_eq!(taken, days[0].0 + Duration::minutes(5), "EXIF time with its offset");
+    let v = visits(&app, &pool, &w.rep.token, w.rep.id, days[0].1).await;
+    assert_eq!(v[0]["verdict"], "verified", "the photo shows the rep was there: {}", v[0]);
+    assert_eq!(v[0]["evidence"]["photos"]["confirming"], 1, "{}", v[0]);
+    assert_eq!(v[0]["evidence"]["photos"]["photo_ids"], json!([first["id"]]));
+
+    // 2. Taken 2 km away: the visit is flagged, with the reason in its evidence.
+    let far = with_exif(&picture(2, 90), days[1].0 + Duration::minutes(5), (common::IN_T1.0 + 0.018, common::IN_T1.1));
+    let r = upload(&app, &photos_path(&visit_of[1]), &w.rep.token, far).await;
+    assert_eq!((r.status, r.json["findings"]["verdict"].as_str()), (201, Some("contradicts")), "{}", r.describe());
+    assert_eq!(r.json["findings"]["far"], true);
+    let v = visits(&app, &pool, &w.rep.token, w.rep.id, days[1].1).await;
+    assert_eq!(
+        (v[0]["verdict"].as_str(), v[0]["evidence"]["photos"]["far"].as_i64()),
+        (Some("suspect"), Some(1)),
+        "{}",
+        v[0]
+    );
+    assert!(v[0]["risk_score"].as_f64().is_some_and(|r| r >= 0.5));
+
+    // 3. Taken at the outlet, but a day before the visit.
+    let early = with_exif(&picture(3, 90), days[2].0 - Duration::days(1), at_outlet);
+    let r = upload(&app, &photos_path(&visit_of[2]), &w.rep.token, early).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    assert_eq!(
+        (r.json["findings"]["during_visit"].as_bool(), r.json["findings"]["verdict"].as_str()),
+        (Some(false), Some("contradicts"))
+    );
+    let v = visits(&app, &pool, &w.rep.token, w.rep.id, days[2].1).await;
+    assert_eq!(
+        (v[0]["verdict"].as_str(), v[0]["evidence"]["photos"]["off_time"].as_i64()),
+        (Some("suspect"), Some(1)),
+        "{}",
+        v[0]
+    );
+
+    // 4. The first photo again, for another visit: reuse, and the visit is flagged.
+    let r = upload(&app, &photos_path(&visit_of[3]), &w.rep.token, good.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    assert_eq!(r.json["reused_photo_id"], first["id"], "{}", r.describe());
+    let v = visits(&app, &pool, &w.rep.token, w.rep.id, days[3].1).await;
+    assert_eq!(
+        (v[0]["verdict"].as_str(), v[0]["evidence"]["photos"]["reused"].as_i64()),
+        (Some("suspect"), Some(1)),
+        "{}",
+        v[0]
+    );
+    // Re-encoded smaller (other bytes, same picture): found by its perceptual hash.
+    let reencoded = {
+        let img =
+            image::load_from_memory(&good).expect("decode").resize(320, 240, image::imageops::FilterType::Triangle);
+        let mut out = Vec::new();
+        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 60)).expect("encode");
+        out
+    };
+    assert_ne!(reencoded, good);
+    let o1_photos = format!("/api/v1/outlets/{}/photos", w.o1);
+    let r = upload(&app, &o1_photos, &w.manager.token, reencoded).await;
+    assert_eq!((r.status, r.json["reused_photo_id"].clone()), (201, first["id"].clone()), "{}", r.describe());
+    // A different picture is not reuse; without EXIF it is unverifiable.
+    let r = upload(&app, &o1_photos, &w.manager.token, picture(9, 90)).await;
+    assert_eq!(
+        (r.json["reused_photo_id"].clone(), r.json["findings"]["verdict"].clone()),
+        (Value::Null, json!("unverifiable")),
+        "{}",
+        r.describe()
+    );
+
+    // Bad uploads: problems naming what is wrong.
+    let visit_photos = photos_path(&v[0]);
+    let r = upload(&app, &visit_photos, &w.rep.token, b"just some text, named .jpg".to_vec()).await;
+    assert_problem(&r, 415, &visit_photos);
+    let r = upload(&app, &visit_photos, &w.rep.token, vec![0xFF; 3 * 1024 * 1024]).await;
+    assert_problem(&r, 413, &visit_photos);
+    // A JPEG signature over bytes that are no JPEG stream.
+    let mut broken = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    broken.extend(b"not a JPEG stream at all ".repeat(40));
+    let r = upload(&app, &visit_photos, &w.rep.token, broken).await;
+    assert_problem(&r, 422, &visit_photos);
+    assert_eq!(r.json["errors"][0]["field"], "photo", "{}", r.describe());
+    let no_file = app
+        .request(Method::POST, &visit_photos, Some(&w.rep.token))
+        .multipart(Form::new().text("note", "no photo"))
+        .send()
+        .await
+        .expect("POST");
+    assert_problem(&common::read(no_file).await, 422, &visit_photos);
+    let json_body = app.post(&visit_photos, Some(&w.rep.token), &json!({"photo": "x"})).await;
+    assert_problem(&json_body, 415, &visit_photos);
+    // Only the visit's rep adds photos to it.
+    let r = upload(&app, &visit_photos, &w.manager.token, picture(5, 90)).await;
+    assert_problem(&r, 403, &visit_photos);
+    let r = upload(&app, &visit_photos, &w.peer.token, picture(5, 90)).await;
+    assert_problem(&r, 403, &visit_photos);
+    let o2_photos = format!("/api/v1/outlets/{}/photos", w.o2);
+    assert_problem(&upload(&app, &o2_photos, &w.manager.token, picture(6, 90)).await, 403, &o2_photos);
+
+    // Lists: a visit's photos, the outlet's look-around in the order they were taken.
+    let listed = app.get(&visit_photos, Some(&w.manager.token)).await;
+    assert_eq!(listed.json.as_array().map(Vec::len), Some(1), "{}", listed.describe());
+    let around = app.get(&o1_photos, Some(&w.supervisor.token)).await;
+    assert_eq!(around.status, 200, "{}", around.describe());
+    let times: Vec<String> = around.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["taken_at"].as_str().or(p["uploaded_at"].as_str()).unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(times.len(), 6, "{}", around.describe());
+    let instants: Vec<DateTime<Utc>> =
+        times.iter().map(|t| DateTime::parse_from_rfc3339(t).expect("time").with_timezone(&Utc)).collect();
+    assert!(instants.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(around.json["items"][0]["id"], first["id"], "the oldest picture first");
+    let page = app.get(&format!("{o1_photos}?limit=2"), Some(&w.supervisor.token)).await;
+    let next = page.json["next"].as_i64().expect("a next page");
+    let rest = app.get(&format!("{o1_photos}?limit=10&after={next}"), Some(&w.supervisor.token)).await;
+    let paged: Vec<&Value> =
+        page.json["items"].as_array().into_iter().chain(rest.json["items"].as_array()).flatten().collect();
+    assert_eq!(
+        paged.iter().map(|p| p["id"].clone()).collect::<Vec<_>>(),
+        around.json["items"].as_array().expect("items").iter().map(|p| p["id"].clone()).collect::<Vec<_>>()
+    );
+
+    // The files: the original as uploaded, a small JPEG thumbnail.
+    let id = first["id"].as_i64().expect("id");
+    let original = app
+        .request(Method::GET, &format!("/api/v1/photos/{id}/original"), Some(&w.manager.token))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(original.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/jpeg"));
+    assert_eq!(original.bytes().await.expect("body").to_vec(), good);
+    let thumb = app
+        .request(Method::GET, &format!("/api/v1/photos/{id}/thumbnail"), Some(&w.rep.token))
+        .send()
+        .await
+        .expect("GET");
+    let thumb = image::load_from_memory(&thumb.bytes().await.expect("body")).expect("a JPEG");
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    let rep2_reads = app.get(&format!("/api/v1/photos/{id}"), Some(&w.rep2.token)).await;
+    assert_problem(&rep2_reads, 403, &format!("/api/v1/photos/{id}"));
+}
