@@ -254,24 +254,26 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         .bind(day.day)
         .execute(&mut *tx)
         .await?;
-        // Photos follow their visit the same way.
-        sqlx::query(
-            "UPDATE photos p SET visit_id = m.visit_id
-               FROM (SELECT DISTINCT ON (p2.id) p2.id AS photo_id, v.id AS visit_id
-                       FROM photos p2
-                       JOIN visits v ON v.org_id = p2.org_id AND v.rep_id = p2.rep_id AND v.outlet_id = p2.outlet_id
-                      WHERE p2.org_id = $1 AND p2.rep_id = $2 AND p2.rep_day = $3 AND p2.visit_id IS NULL
-                        AND v.rep_day = $3
-                        AND v.arrival <= p2.visit_arrival + interval '30 minutes'
-                        AND v.departure >= p2.visit_arrival - interval '30 minutes'
-                      ORDER BY p2.id, abs(extract(epoch FROM v.arrival - p2.visit_arrival))) m
-              WHERE p.org_id = $1 AND p.id = m.photo_id",
-        )
-        .bind(day.org_id)
-        .bind(day.rep_id)
-        .bind(day.day)
-        .execute(&mut *tx)
-        .await?;
+        // Photos and checklist answers follow their visit the same way.
+        for table in ["photos", "visit_outcomes"] {
+            sqlx::query(&format!(
+                "UPDATE {table} p SET visit_id = m.visit_id
+                   FROM (SELECT DISTINCT ON (p2.id) p2.id AS row_id, v.id AS visit_id
+                           FROM {table} p2
+                           JOIN visits v ON v.org_id = p2.org_id AND v.rep_id = p2.rep_id AND v.outlet_id = p2.outlet_id
+                          WHERE p2.org_id = $1 AND p2.rep_id = $2 AND p2.rep_day = $3 AND p2.visit_id IS NULL
+                            AND v.rep_day = $3
+                            AND v.arrival <= p2.visit_arrival + interval '30 minutes'
+                            AND v.departure >= p2.visit_arrival - interval '30 minutes'
+                          ORDER BY p2.id, abs(extract(epoch FROM v.arrival - p2.visit_arrival))) m
+                  WHERE p.org_id = $1 AND p.id = m.row_id"
+            ))
+            .bind(day.org_id)
+            .bind(day.rep_id)
+            .bind(day.day)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     let unmarked =
         sqlx::query("DELETE FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2 AND day = $3 AND claimed_at = $4")

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod assessment;
+pub mod checklist;
 pub mod compliance;
 pub mod coverage;
 pub mod credentials;

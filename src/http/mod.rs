@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod checklists;
 mod compliance;
 mod coverage;
 pub mod error;
@@ -109,6 +110,7 @@ impl AppState {
         (name = "live", description = "Live positions (Server-Sent Events)"),
         (name = "pings", description = "Position ingestion (native; OsmAnd at /osmand and OwnTracks at /owntracks)"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "checklists", description = "Visit checklists, a rep's answers, and the outlet attributes they set"),
         (name = "photos", description = "Photo evidence of visits and outlets: EXIF time and position, reuse, thumbnails"),
         (name = "exports", description = "Audit exports (XLSX, zipped CSV, GeoJSON) with a manifest; verify files and data against it"),
     )
@@ -132,6 +134,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(people::router())
             .merge(privacy::router())
             .merge(photos::router())
+            .merge(checklists::router())
             .merge(outlets::router())
             .merge(nearby::router())
             .merge(import::router())

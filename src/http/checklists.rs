@@ -1,0 +1,220 @@
+//! Visit checklists (org configuration, versioned), a rep's answers for a visit, and the outlet
+//! attributes those answers keep up to date.
+
+use super::AppState;
+use super::auth::{Actor, Can, Principal, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Page, Paged, Path, Query};
+use crate::db;
+use crate::db::checklists::{AttributeChange, Checklist, NewOutcome, Outcome};
+use crate::domain::access::Role;
+use crate::domain::checklist;
+use crate::domain::validation::FieldError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_checklists, create_checklist))
+        .routes(routes!(get_checklist))
+        .routes(routes!(visit_outcomes, submit_outcome))
+        .routes(routes!(outlet_outcomes))
+        .routes(routes!(outlet_attribute_changes))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewChecklist {
+    name: String,
+    /// The questions (module documentation of `domain::checklist`).
+    #[schema(value_type = Vec<Object>)]
+    items: Value,
+}
+
+/// Adds a checklist, or a new version of the one with this name (answers stay tied to the version
+/// they answered). Every invalid item is named (`items[i].field`). Admins; audited.
+#[utoipa::path(post, path = "/checklists", tag = "checklists", request_body = NewChecklist, responses(
+    (status = 201, body = Checklist), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_checklist(
+    State(state): State<AppState>,
+    auth: Can<p::ManageSettings>,
+    Json(input): Json<NewChecklist>,
+) -> Result<(StatusCode, Json<Checklist>), ApiError> {
+    let name = input.name.trim();
+    let mut errors = Vec::new();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "must be a non-blank text of at most 200 characters"));
+    }
+    let items = match checklist::parse_items(&input.items) {
+        Ok(items) => Some(items),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    let Some(items) = items.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(errors)) };
+    let items = serde_json::to_value(&items).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut tx = state.db.begin().await?;
+    let created = db::checklists::create(&mut *tx, auth.org_id, name, &items, auth.user_id()).await?;
+    let detail = json!({"name": created.name, "version": created.version});
+    super::people::audit(&mut *tx, &auth, "checklist.create", "checklist", created.id, detail).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The latest version of each checklist of the org (what a rep's app shows).
+#[utoipa::path(get, path = "/checklists", tag = "checklists", responses((status = 200, body = [Checklist])))]
+async fn list_checklists(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+) -> Result<Json<Vec<Checklist>>, ApiError> {
+    Ok(Json(db::checklists::latest(&state.db, auth.org_id).await?))
+}
+
+/// One checklist version.
+#[utoipa::path(get, path = "/checklists/{id}", tag = "checklists", responses(
+    (status = 200, body = Checklist), (status = 404, body = Problem)))]
+async fn get_checklist(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path(id): Path<i64>,
+) -> Result<Json<Checklist>, ApiError> {
+    Ok(Json(
+        db::checklists::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("checklist", id))?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OutcomeRequest {
+    /// The checklist version answered.
+    checklist_id: i64,
+    /// Answers by item key.
+    #[schema(value_type = Object)]
+    answers: Value,
+}
+
+/// Whether the caller is the visit's rep or one of their devices.
+fn is_visit_rep(auth: &Principal, rep_id: i64) -> bool {
+    match auth.actor {
+        Actor::User { id, role: Role::Rep, .. } => id == rep_id,
+        Actor::Device { rep_id: own, .. } => own == rep_id,
+        Actor::User { .. } => false,
+    }
+}
+
+/// Records a rep's answers to a checklist version for a visit. Each answer is checked against its
+/// item (type, range, choices; required items present; no answers to items the version lacks):
+/// every wrong one is named (`answers.<key>`), and nothing is stored then. Answers outside what
+/// the checklist expects are listed as `problems`; answers of items with an `outlet_attribute`
+/// update the outlet's attributes (each change kept in its history). The visit's rep (or their
+/// device) only.
+#[utoipa::path(post, path = "/visits/{id}/outcomes", tag = "checklists", request_body = OutcomeRequest, responses(
+    (status = 201, body = Outcome), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn submit_outcome(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path(visit_id): Path<i64>,
+    Json(req): Json<OutcomeRequest>,
+) -> Result<(StatusCode, Json<Outcome>), ApiError> {
+    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
+    if !is_visit_rep(&auth, visit.rep_id) {
+        auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
+        return Err(ApiError::Forbidden("only the visit's rep (or their device) answers its checklist".into()));
+    }
+    let list = db::checklists::get(&state.db, auth.org_id, req.checklist_id)
+        .await?
+        .ok_or_else(|| ApiError::field("checklist_id", format!("checklist {} does not exist", req.checklist_id)))?;
+    let items: Vec<checklist::Item> = serde_json::from_value(list.items.clone())
+        .map_err(|e| ApiError::Internal(format!("checklist {} as stored: {e}", list.id)))?;
+    let answers = checklist::check_answers(&items, &req.answers).map_err(ApiError::invalid)?;
+    let problems = checklist::problems(&items, &answers);
+    let attributes = checklist::outlet_attributes(&items, &answers);
+    let answers = Value::Object(answers);
+    let (submitted_by, submitted_by_device) = match auth.actor {
+        Actor::User { id, .. } => (Some(id), None),
+        Actor::Device { id, .. } => (None, Some(id)),
+    };
+    let new = NewOutcome {
+        checklist_id: list.id,
+        visit_id: visit.id,
+        rep_id: visit.rep_id,
+        rep_day: visit.rep_day,
+        visit_arrival: visit.arrival,
+        outlet_id: visit.outlet_id,
+        answers: &answers,
+        problems: &problems,
+        submitted_by,
+        submitted_by_device,
+    };
+    let mut tx = state.db.begin().await?;
+    let id = db::checklists::insert_outcome(&mut *tx, auth.org_id, &new).await?;
+    let changed = db::checklists::set_outlet_attributes(&mut tx, auth.org_id, visit.outlet_id, id, &attributes).await?;
+    let detail = json!({"visit_id": visit.id, "checklist_id": list.id, "problems": problems,
+                        "outlet_attributes_changed": changed});
+    super::people::audit(&mut *tx, &auth, "outcome.submit", "visit_outcome", id, detail).await?;
+    tx.commit().await?;
+    let outcome =
+        db::checklists::outcome(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("outcome", id))?;
+    Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+/// The checklist answers of a visit, in submission order.
+#[utoipa::path(get, path = "/visits/{id}/outcomes", tag = "checklists", responses(
+    (status = 200, body = [Outcome]), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn visit_outcomes(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path(visit_id): Path<i64>,
+) -> Result<Json<Vec<Outcome>>, ApiError> {
+    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
+    auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
+    Ok(Json(db::checklists::of_visit(&state.db, auth.org_id, visit.id).await?))
+}
+
+/// The outlet, when within the caller's territory.
+async fn visible_outlet(state: &AppState, auth: &Principal, id: i64) -> Result<db::outlets::Outlet, ApiError> {
+    let outlet =
+        db::outlets::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("outlet", id))?;
+    auth.check_territory(outlet.territory_path.as_deref())?;
+    Ok(outlet)
+}
+
+/// The checklist answers given at an outlet, oldest first (paged by `after`, an outcome id).
+#[utoipa::path(get, path = "/outlets/{id}/outcomes", tag = "checklists", params(Page), responses(
+    (status = 200, body = Paged<Outcome>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn outlet_outcomes(
+    State(state): State<AppState>,
+    auth: Can<p::ReadOutlets>,
+    Path(id): Path<i64>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<Outcome>>, ApiError> {
+    let outlet = visible_outlet(&state, &auth, id).await?;
+    let limit = page.limit()?;
+    let items = db::checklists::of_outlet(&state.db, auth.org_id, outlet.id, page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |o| o.id)))
+}
+
+/// The history of an outlet's attributes set from checklist answers, oldest first.
+#[utoipa::path(get, path = "/outlets/{id}/attribute-changes", tag = "checklists", params(Page), responses(
+    (status = 200, body = Paged<AttributeChange>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn outlet_attribute_changes(
+    State(state): State<AppState>,
+    auth: Can<p::ReadOutlets>,
+    Path(id): Path<i64>,
+    Query(page): Query<Page>,
+) -> Result<Json<Paged<AttributeChange>>, ApiError> {
+    let outlet = visible_outlet(&state, &auth, id).await?;
+    let limit = page.limit()?;
+    let items = db::checklists::attribute_changes(&state.db, auth.org_id, outlet.id, page.after(), limit).await?;
+    Ok(Json(Paged::new(items, limit, |c| c.id)))
+}
