@@ -163,3 +163,65 @@ async fn checklist_answers_are_checked_item_by_item_and_update_the_outlet(pool: 
     assert_problem(&app.post(&path, Some(&w.peer.token), &again).await, 403, &path);
     assert_problem(&app.get(&path, Some(&w.rep2.token)).await, 403, &path);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn reminders_list_outlets_due_by_tier_and_with_problems_first(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    // Tier A: four visits a 28-day cycle (every 7 days). O1 was visited yesterday; O3 (also in
+    // T1) never; O2 (T2) never.
+    sqlx::query("UPDATE tier_policies SET required_visits = 4, cycle_days = 28 WHERE org_id = $1 AND tier = 'A'")
+        .bind(w.org_a)
+        .execute(&pool)
+        .await
+        .expect("tier A");
+    let o3 =
+        fieldvisit::db::outlets::create(&pool, w.org_a, &common::outlet_fields("O3", "A", (39.97, 116.07), Some(w.t1)))
+            .await
+            .expect("O3");
+    let visit_id = visit(&pool, w.org_a, w.rep.id, w.o1).await;
+    let reminders = format!("/api/v1/reps/{}/reminders", w.rep.id);
+    let listed = |r: &common::Res| -> Vec<(i64, Value)> {
+        r.json["outlets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("outlets: {}", r.describe()))
+            .iter()
+            .map(|o| (o["outlet_id"].as_i64().expect("id"), o["reasons"].clone()))
+            .collect()
+    };
+    let r = app.get(&reminders, Some(&w.rep.token)).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(listed(&r), [(o3, json!(["never_visited"]))], "O1 was visited a day ago: {}", r.describe());
+    // Six days on, O1 is due within a day's horizon; eight days on, overdue.
+    let in_days = |n: i64| {
+        let day = chrono::NaiveDate::parse_from_str(r.json["date"].as_str().expect("date"), "%Y-%m-%d").expect("date");
+        day + Duration::days(n)
+    };
+    let ahead = app.get(&format!("{reminders}?date={}&horizon_days=1", in_days(5)), Some(&w.rep.token)).await;
+    assert_eq!(listed(&ahead), [(o3, json!(["never_visited"])), (w.o1, json!(["due"]))], "{}", ahead.describe());
+    let later = app.get(&format!("{reminders}?date={}", in_days(7)), Some(&w.rep.token)).await;
+    assert_eq!(listed(&later)[1], (w.o1, json!(["overdue"])), "{}", later.describe());
+
+    // The rep's audit of O1 finds a problem: O1 comes first, and first in the plan proposal.
+    let list = app.post("/api/v1/checklists", Some(&w.admin.token), &store_audit()).await;
+    let answers = json!({"checklist_id": list.json["id"], "answers": {"display_ok": false, "sim_stock": 50}});
+    let r = app.post(&format!("/api/v1/visits/{visit_id}/outcomes"), Some(&w.rep.token), &answers).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let r = app.get(&reminders, Some(&w.rep.token)).await;
+    assert_eq!(listed(&r), [(w.o1, json!(["problem"])), (o3, json!(["never_visited"]))], "{}", r.describe());
+    let proposal = app.get(&format!("/api/v1/reps/{}/plan-proposal", w.rep.id), Some(&w.manager.token)).await;
+    assert_eq!(proposal.status, 200, "{}", proposal.describe());
+    assert_eq!(proposal.json["stops"][0]["outlet_id"], w.o1, "{}", proposal.describe());
+    assert_eq!(proposal.json["stops"][0]["problem"], true);
+
+    // The manager's list is their territory's; an admin picks a territory.
+    let mine = app.get("/api/v1/reminders", Some(&w.manager.token)).await;
+    assert_eq!(listed(&mine).iter().map(|(id, _)| *id).collect::<Vec<_>>(), [w.o1, o3], "{}", mine.describe());
+    let t2 = app.get(&format!("/api/v1/reminders?territory_id={}", w.t2), Some(&w.admin.token)).await;
+    assert_eq!(listed(&t2), [(w.o2, json!(["never_visited"]))], "{}", t2.describe());
+    let path = "/api/v1/reminders";
+    assert_problem(&app.get(&format!("{path}?territory_id={}", w.t2), Some(&w.manager.token)).await, 403, path);
+    assert_problem(&app.get(path, Some(&w.rep.token)).await, 403, path);
+    assert_problem(&app.get(&reminders, Some(&w.rep2.token)).await, 403, &reminders);
+    assert_problem(&app.get(&format!("{reminders}?horizon_days=40"), Some(&w.rep.token)).await, 422, &reminders);
+}

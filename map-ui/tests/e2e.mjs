@@ -42,6 +42,14 @@ async function open(token, viewport = { width: 1280, height: 800 }) {
 }
 
 const rendered = (page, layer) => page.evaluate((l) => window.fieldvisitMap.queryRenderedFeatures({ layers: [l] }).map((f) => ({ id: f.id, properties: f.properties })), layer);
+/** The rendered features of `layer` once it has drawn some (data and tiles load asynchronously;
+ * on a loaded machine the first frame may come after the map reports itself idle). */
+async function renderedSoon(page, layer) {
+  await page
+    .waitForFunction((l) => window.fieldvisitMap.queryRenderedFeatures({ layers: [l] }).length > 0, layer, { timeout: 30000 })
+    .catch(() => {});
+  return rendered(page, layer);
+}
 const sourceData = (page, source) => page.evaluate((s) => window.fieldvisit.data[s], source);
 const results = [];
 /** Picks the rep at `index` and waits until that rep's day has loaded. */
@@ -62,11 +70,11 @@ await check('the page loads with no console errors and no request leaving the se
   assert.deepEqual(admin.problems.offsite, []);
 });
 await check('outlet, coverage and territory layers are drawn', async () => {
-  const outlets = await rendered(admin.page, 'outlets');
+  const outlets = await renderedSoon(admin.page, 'outlets');
   assert.ok(outlets.length > 0, 'outlets rendered');
   for (const o of outlets) assert.ok(['visited', 'due', 'overdue', 'never_visited', 'closed'].includes(o.properties.status), o.properties.status);
-  assert.ok((await rendered(admin.page, 'coverage')).length > 0, 'coverage hexagons rendered');
-  assert.ok((await rendered(admin.page, 'territories')).length > 0, 'territories rendered');
+  assert.ok((await renderedSoon(admin.page, 'coverage')).length > 0, 'coverage hexagons rendered');
+  assert.ok((await renderedSoon(admin.page, 'territories')).length > 0, 'territories rendered');
   const legend = await admin.page.locator('#legend .row[data-status]').count();
   assert.equal(legend, 5);
 });
@@ -181,7 +189,7 @@ await check('the replay slider moves the rep marker along the track', async () =
     moved = first[0] !== last[0] || first[1] !== last[1];
   }
   assert.ok(moved, 'the marker moved');
-  assert.ok((await rendered(admin.page, 'track')).length > 0, 'track rendered');
+  assert.ok((await renderedSoon(admin.page, 'track')).length > 0, 'track rendered');
   await admin.page.screenshot({ path: `${shots}/replay.png` });
 });
 await check("a rep's day lists the planned stops in route order beside the order the rep went round", async () => {
@@ -217,8 +225,8 @@ await check("a rep's day lists the planned stops in route order beside the order
   assert.ok(rows.slice(stops.length).every((r) => r.outcome === 'unplanned'));
   await admin.page.waitForTimeout(500);
   assert.equal((await rendered(admin.page, 'plan-stops')).length, stops.length, 'every planned stop is drawn');
-  assert.ok((await rendered(admin.page, 'route')).length > 0, 'the planned route is drawn');
-  assert.ok((await rendered(admin.page, 'visit-order')).length > 0, 'visits carry their order');
+  assert.ok((await renderedSoon(admin.page, 'route')).length > 0, 'the planned route is drawn');
+  assert.ok((await renderedSoon(admin.page, 'visit-order')).length > 0, 'visits carry their order');
   await admin.page.screenshot({ path: `${shots}/plan-vs-actual.png` });
 });
 await check("clicking a visit shows its evidence (not its outlet's popup), and a reviewer's rejection is stored with its reason", async () => {
@@ -364,7 +372,7 @@ await check('a 390 px viewport is usable', async () => {
   assert.ok(map.width >= 380 && map.height >= 300, `map ${map.width}x${map.height}`);
   await phone.page.locator('#lang').click();
   assert.equal(await phone.page.locator('h2[data-i18n=period]').textContent(), '时段');
-  assert.ok((await rendered(phone.page, 'outlets')).length > 0);
+  assert.ok((await renderedSoon(phone.page, 'outlets')).length > 0);
   assert.deepEqual(phone.problems.console, []);
   assert.deepEqual(phone.problems.offsite, []);
 });

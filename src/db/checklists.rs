@@ -218,3 +218,22 @@ pub async fn attribute_changes(
     .fetch_all(db)
     .await
 }
+
+/// The outlets (of `outlet_ids`) whose latest checklist answers found a problem.
+pub async fn outlets_with_problems(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    outlet_ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT outlet_id FROM (
+             SELECT DISTINCT ON (outlet_id) outlet_id, problems FROM visit_outcomes
+              WHERE org_id = $1 AND outlet_id = ANY($2)
+              ORDER BY outlet_id, visit_arrival DESC, id DESC) latest
+          WHERE cardinality(problems) > 0 ORDER BY outlet_id",
+    )
+    .bind(org_id)
+    .bind(outlet_ids)
+    .fetch_all(db)
+    .await
+}

@@ -237,13 +237,17 @@ pub struct DueCandidate {
     pub interval_days: f64,
     /// Local day of the outlet's last valid visit before the proposed day (by any rep).
     pub last_valid: Option<NaiveDate>,
+    /// The outlet's last checklist answers found a problem (a display not OK, stock too low...).
+    pub problem: bool,
 }
 
-/// The candidates of a proposal: each outlet (with its position) and its tier's interval, and
-/// the local day of its last valid visit among `visits`.
+/// The candidates of a proposal: each outlet (with its position) and its tier's interval, the
+/// local day of its last valid visit among `visits`, and whether it is in `with_problem` (sorted
+/// outlet ids whose last checklist answers found a problem).
 pub fn due_candidates<'a>(
     outlets: impl IntoIterator<Item = (&'a crate::domain::compliance::ScopeOutlet, f64, f64)>,
     visits: &[crate::domain::compliance::OutletVisit],
+    with_problem: &[i64],
 ) -> Vec<DueCandidate> {
     let mut last_valid: std::collections::HashMap<i64, NaiveDate> = std::collections::HashMap::new();
     for v in visits.iter().filter(|v| v.visit.is_valid()) {
@@ -257,6 +261,7 @@ pub fn due_candidates<'a>(
             lon,
             interval_days: f64::from(o.cycle_days) / f64::from(o.required_visits.max(1)),
             last_valid: last_valid.get(&o.id).copied(),
+            problem: with_problem.binary_search(&o.id).is_ok(),
         })
         .collect()
 }
@@ -277,16 +282,102 @@ pub struct ProposedStop {
     pub overdue_ratio: Option<f64>,
     /// Great-circle metres from the previous stop (or the start).
     pub leg_m: f64,
+    /// Proposed (first) because its last checklist answers found a problem.
+    pub problem: bool,
 }
 
-/// The candidates due on `date`, with their overdue ratio (`None` = never validly visited).
+/// Days since the last valid visit / the tier's interval on `date` (`None` = never visited).
+fn overdue_ratio(c: &DueCandidate, date: NaiveDate) -> Option<f64> {
+    c.last_valid.map(|d| (date - d).num_days() as f64 / c.interval_days.max(1e-9))
+}
+
+/// The candidates due on `date` (by interval, or for a problem found), with their overdue ratio
+/// (`None` = never validly visited).
 fn due(candidates: &[DueCandidate], date: NaiveDate) -> Vec<(&DueCandidate, Option<f64>)> {
-    let ratio = |c: &DueCandidate| c.last_valid.map(|d| (date - d).num_days() as f64 / c.interval_days.max(1e-9));
     candidates
         .iter()
         .filter(|c| c.last_valid.is_none_or(|d| d < date))
-        .map(|c| (c, ratio(c)))
-        .filter(|(_, r)| r.is_none_or(|r| r >= 1.0))
+        .map(|c| (c, overdue_ratio(c, date)))
+        .filter(|(c, r)| c.problem || r.is_none_or(|r| r >= 1.0))
+        .collect()
+}
+
+/// Most urgent first: a problem found, then never visited, then the highest overdue ratio, then
+/// the smallest outlet id.
+fn urgency(a: (&DueCandidate, Option<f64>), b: (&DueCandidate, Option<f64>)) -> std::cmp::Ordering {
+    b.0.problem.cmp(&a.0.problem).then_with(|| match (a.1, b.1) {
+        (None, None) => a.0.outlet_id.cmp(&b.0.outlet_id),
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => y.total_cmp(&x).then(a.0.outlet_id.cmp(&b.0.outlet_id)),
+    })
+}
+
+/// Why an outlet needs a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderReason {
+    /// Its last checklist answers found a problem.
+    Problem,
+    /// No valid visit in the look-back.
+    NeverVisited,
+    /// Past its tier's interval.
+    Overdue,
+    /// Reaches its tier's interval within the horizon.
+    Due,
+}
+
+/// An outlet that needs a visit, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Reminder {
+    pub outlet_id: i64,
+    pub reasons: Vec<ReminderReason>,
+    pub interval_days: f64,
+    pub last_valid_visit: Option<NaiveDate>,
+    pub days_since: Option<i64>,
+    pub overdue_ratio: Option<f64>,
+    /// The day it reaches its interval (`None` = never visited: now).
+    pub due_on: Option<NaiveDate>,
+}
+
+/// The outlets that need a visit on `date` or within `horizon_days` after: a problem found,
+/// never visited, past their tier's interval (overdue) or reaching it within the horizon (due);
+/// most urgent first (as [`propose`] ranks them).
+pub fn reminders(candidates: &[DueCandidate], date: NaiveDate, horizon_days: i64) -> Vec<Reminder> {
+    let mut out: Vec<(&DueCandidate, Option<f64>)> = candidates
+        .iter()
+        .map(|c| (c, overdue_ratio(c, date)))
+        .filter(|(c, r)| {
+            let within = |r: f64| r * c.interval_days + horizon_days as f64 >= c.interval_days;
+            c.problem || r.is_none_or(within)
+        })
+        .collect();
+    out.sort_by(|a, b| urgency(*a, *b));
+    out.dedup_by_key(|(c, _)| c.outlet_id);
+    out.into_iter()
+        .map(|(c, r)| {
+            let mut reasons = Vec::new();
+            if c.problem {
+                reasons.push(ReminderReason::Problem);
+            }
+            match r {
+                None => reasons.push(ReminderReason::NeverVisited),
+                Some(r) if r > 1.0 => reasons.push(ReminderReason::Overdue),
+                Some(r) if r * c.interval_days + horizon_days as f64 >= c.interval_days => {
+                    reasons.push(ReminderReason::Due);
+                }
+                Some(_) => {}
+            }
+            Reminder {
+                outlet_id: c.outlet_id,
+                reasons,
+                interval_days: c.interval_days,
+                last_valid_visit: c.last_valid,
+                days_since: c.last_valid.map(|d| (date - d).num_days()),
+                overdue_ratio: r,
+                due_on: c.last_valid.map(|d| d + Duration::days(c.interval_days.ceil() as i64)),
+            }
+        })
         .collect()
 }
 
@@ -295,9 +386,9 @@ pub fn due_count(candidates: &[DueCandidate], date: NaiveDate) -> usize {
     due(candidates, date).len()
 }
 
-/// A proposal for one rep-day: outlets due by their tier's policy, the most overdue first (never
-/// visited before all; then days since the last valid visit / the tier's interval, highest first;
-/// then outlet id), at most `max` of them, ordered as a nearest-neighbour route from `start`
+/// A proposal for one rep-day: outlets due by their tier's policy or whose last checklist
+/// answers found a problem, the most urgent first (a problem found, then never visited, then days
+/// since the last valid visit / the tier's interval, highest first; then outlet id), at most `max` of them, ordered as a nearest-neighbour route from `start`
 /// (else from the most overdue outlet). An outlet is due when it was never validly visited or
 /// its last valid visit is at least one interval before `date`.
 pub fn propose(
@@ -307,13 +398,7 @@ pub fn propose(
     max: usize,
 ) -> Vec<ProposedStop> {
     let mut due = due(candidates, date);
-    // Never visited (None) first, then the highest ratio, then the smallest id.
-    due.sort_by(|(a, ra), (b, rb)| match (ra, rb) {
-        (None, None) => a.outlet_id.cmp(&b.outlet_id),
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (Some(x), Some(y)) => y.total_cmp(x).then(a.outlet_id.cmp(&b.outlet_id)),
-    });
+    due.sort_by(|a, b| urgency(*a, *b));
     due.dedup_by_key(|(c, _)| c.outlet_id);
     due.truncate(max);
     let mut left = due;
@@ -339,6 +424,7 @@ pub fn propose(
             days_since: c.last_valid.map(|d| (date - d).num_days()),
             overdue_ratio: r,
             leg_m: leg,
+            problem: c.problem,
         });
         at = Some((c.lat, c.lon));
     }
@@ -355,7 +441,14 @@ mod proposal_tests {
 
     /// An outlet `east_m` metres east of (39.9, 116.4).
     fn outlet(id: i64, east_m: f64, interval_days: f64, last_valid: Option<NaiveDate>) -> DueCandidate {
-        DueCandidate { outlet_id: id, lat: 39.9, lon: 116.4 + east_m / 85_300.0, interval_days, last_valid }
+        DueCandidate {
+            outlet_id: id,
+            lat: 39.9,
+            lon: 116.4 + east_m / 85_300.0,
+            interval_days,
+            last_valid,
+            problem: false,
+        }
     }
 
     #[test]
@@ -379,5 +472,31 @@ mod proposal_tests {
         assert_eq!(top, [3, 2, 4]);
         assert!(propose(&[], date, None, 3).is_empty());
         assert_eq!(due_count(&c, date), 4);
+        // A problem found at outlet 1 (visited 3 days ago) puts it first.
+        let mut with_problem = c.clone();
+        with_problem[0].problem = true;
+        let top: Vec<i64> = propose(&with_problem, date, None, 2).iter().map(|s| s.outlet_id).collect();
+        assert_eq!(top, [1, 3]);
+    }
+
+    #[test]
+    fn reminders_say_why_an_outlet_needs_a_visit() {
+        let date = day(30);
+        let mut c = vec![
+            outlet(1, 0.0, 7.0, Some(day(27))), // 3 of 7 days: not yet
+            outlet(2, 0.0, 7.0, Some(day(16))), // overdue
+            outlet(3, 0.0, 7.0, None),          // never visited
+            outlet(4, 0.0, 7.0, Some(day(25))), // due in 2 days
+            outlet(5, 0.0, 7.0, Some(day(23))), // exactly one interval: due today
+        ];
+        c[0].problem = true;
+        let r = reminders(&c, date, 0);
+        let got: Vec<(i64, Vec<ReminderReason>)> = r.iter().map(|r| (r.outlet_id, r.reasons.clone())).collect();
+        let (problem, never, overdue, due) =
+            (ReminderReason::Problem, ReminderReason::NeverVisited, ReminderReason::Overdue, ReminderReason::Due);
+        assert_eq!(got, [(1, vec![problem]), (3, vec![never]), (2, vec![overdue]), (5, vec![due])]);
+        assert_eq!(r[2].due_on, Some(day(23)));
+        let ahead: Vec<i64> = reminders(&c, date, 2).iter().map(|r| r.outlet_id).collect();
+        assert_eq!(ahead, [1, 3, 2, 5, 4], "outlet 4 reaches its interval within two days");
     }
 }

@@ -23,6 +23,7 @@ mod photos;
 mod plans;
 mod positioning;
 mod privacy;
+mod reminders;
 mod settings;
 mod territories;
 mod tiles;
@@ -135,6 +136,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(privacy::router())
             .merge(photos::router())
             .merge(checklists::router())
+            .merge(reminders::router())
             .merge(outlets::router())
             .merge(nearby::router())
             .merge(import::router())

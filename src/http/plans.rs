@@ -398,9 +398,38 @@ struct PlanProposal {
     items: Vec<ProposedItem>,
 }
 
+/// The active outlets of territory `root`'s subtree (the org without one) on `date`, and each as
+/// a due candidate: its tier's interval, its last valid visit before `date` (as far back as the
+/// longest interval asks, at least 28 days), whether its last checklist answers found a problem.
+pub(super) async fn due_candidates(
+    state: &AppState,
+    org_id: i64,
+    root: Option<i64>,
+    date: NaiveDate,
+) -> Result<(Vec<db::compliance::SubtreeOutlet>, Vec<plan::DueCandidate>), ApiError> {
+    let outlets = db::compliance::subtree_outlets(&state.db, org_id, root, date).await?;
+    // Active now (a proposal plans ahead: an outlet registered today is proposed, one closed is not).
+    let active: Vec<_> = outlets.into_iter().filter(|o| o.status == "active").collect();
+    let lookback = active.iter().map(|o| i64::from(o.outlet.cycle_days)).max().unwrap_or(28).max(28);
+    let visits = db::compliance::subtree_visits(
+        &state.db,
+        org_id,
+        root,
+        date - Duration::days(lookback),
+        date - Duration::days(1),
+    )
+    .await?;
+    let ids: Vec<i64> = active.iter().map(|o| o.outlet.id).collect();
+    // Sorted by id.
+    let with_problem = db::checklists::outlets_with_problems(&state.db, org_id, &ids).await?;
+    let candidates = plan::due_candidates(active.iter().map(|o| (&o.outlet, o.lat, o.lon)), &visits, &with_problem);
+    Ok((active, candidates))
+}
+
 /// A proposed day for a rep: the outlets of the rep's territory that are due by their tier's
 /// policy (never validly visited, or the last valid visit by any rep at least cycle days / required
-/// visits ago; active now), the most overdue first, at most `max_outlets`, ordered as a nearest-neighbour
+/// visits ago; active now) or whose last checklist answers found a problem, those with a problem
+/// first, then the most overdue, at most `max_outlets`, ordered as a nearest-neighbour
 /// route from the start (given, else the rep's last position, else their home). Nothing is stored:
 /// post `items` as a dated plan to adopt it. Admins and managers of the rep's territory.
 #[utoipa::path(get, path = "/reps/{id}/plan-proposal", tag = "plans", params(ProposalQuery), responses(
@@ -427,20 +456,7 @@ async fn plan_proposal(
         return Err(ApiError::not_found("rep", rep_id));
     }
     let date = day_or_today(&state, &auth, q.date).await?;
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, rep.territory_id, date).await?;
-    // Active now (a proposal plans ahead: an outlet registered today is proposed, one closed is not).
-    let active: Vec<_> = outlets.iter().filter(|o| o.status == "active").collect();
-    // Visits as far back as the longest interval asks (at least a cycle of 28 days).
-    let lookback = active.iter().map(|o| i64::from(o.outlet.cycle_days)).max().unwrap_or(28).max(28);
-    let visits = db::compliance::subtree_visits(
-        &state.db,
-        auth.org_id,
-        rep.territory_id,
-        date - Duration::days(lookback),
-        date - Duration::days(1),
-    )
-    .await?;
-    let candidates = plan::due_candidates(active.iter().map(|o| (&o.outlet, o.lat, o.lon)), &visits);
+    let (active, candidates) = due_candidates(&state, auth.org_id, rep.territory_id, date).await?;
     let start = match given {
         Some((lat, lon)) => Some(RouteStart { lat, lon, source: "given".into() }),
         None => db::compliance::rep_start(&state.db, auth.org_id, rep.id, date)
@@ -449,7 +465,7 @@ async fn plan_proposal(
     };
     let due_outlets = plan::due_count(&candidates, date);
     let stops = plan::propose(&candidates, date, start.as_ref().map(|s| (s.lat, s.lon)), max);
-    let by_id: std::collections::HashMap<i64, &&db::compliance::SubtreeOutlet> =
+    let by_id: std::collections::HashMap<i64, &db::compliance::SubtreeOutlet> =
         active.iter().map(|o| (o.outlet.id, o)).collect();
     let route_m = stops.iter().map(|s| s.leg_m).sum();
     let items = stops.iter().map(|s| ProposedItem { outlet_id: s.outlet_id, visit_date: date, seq: s.seq }).collect();
