@@ -88,21 +88,6 @@ async fn territory_id(app: &TestApp, token: &str, code: &str) -> i64 {
 }
 
 /// Reads the workbook and the zipped CSVs with openpyxl and Python's zipfile.
-fn read_files(xlsx: &[u8], zip: &[u8]) -> Value {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (x, z) = (dir.path().join("audit.xlsx"), dir.path().join("audit-csv.zip"));
-    std::fs::write(&x, xlsx).expect("write xlsx");
-    std::fs::write(&z, zip).expect("write zip");
-    let out = std::process::Command::new("python3")
-        .arg(root().join("tests/support/read_export.py"))
-        .arg(&x)
-        .arg(&z)
-        .output()
-        .expect("python3 runs (make test installs openpyxl)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("reader prints JSON")
-}
-
 fn column(rows: &[Value], name: &str) -> usize {
     rows[0].as_array().and_then(|h| h.iter().position(|c| c == name)).unwrap_or_else(|| panic!("no column {name}"))
 }
@@ -130,7 +115,7 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
         manifest["files"].as_array().expect("files").iter().filter_map(|f| f["name"].as_str()).collect();
     assert_eq!(names, ["audit.xlsx", "audit-csv.zip", "audit.geojson", "audit-summary.pdf"]);
     assert_eq!(manifest["generated_by"]["login"], "supervisor");
-    assert_eq!(manifest["metrics_version"], "metrics-1");
+    assert_eq!(manifest["metrics_version"], "metrics-2");
     assert_eq!(manifest["params"]["scope"]["id"], bj);
 
     let xlsx = download(&app, &supervisor, id, "audit.xlsx").await;
@@ -146,7 +131,7 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
         assert_eq!(f["sha256"].as_str(), Some(fieldvisit::domain::export::sha256_hex(bytes).as_str()), "{name}");
     }
 
-    let read = read_files(&xlsx, &zip);
+    let read = common::read_export(&xlsx, &zip);
     let sheets: Vec<&String> = read["xlsx"].as_object().expect("sheets").keys().collect();
     for s in [
         "Summary",

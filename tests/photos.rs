@@ -274,4 +274,86 @@ async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPoo
     assert_eq!((thumb.width(), thumb.height()), (320, 240));
     let rep2_reads = app.get(&format!("/api/v1/photos/{id}"), Some(&w.rep2.token)).await;
     assert_problem(&rep2_reads, 403, &format!("/api/v1/photos/{id}"));
+
+    // The audit export carries the visits' photos (and checklist answers), in its data hash too.
+    let list = app
+        .post(
+            "/api/v1/checklists",
+            Some(&w.admin.token),
+            &json!({"name": "Audit", "items": [{"key": "display_ok", "label": "Display", "type": "yes_no", "expect": true}]}),
+        )
+        .await;
+    let answers = json!({"checklist_id": list.json["id"], "answers": {"display_ok": false}});
+    let r = app.post(&format!("/api/v1/visits/{}/outcomes", v[0]["id"]), Some(&w.rep.token), &answers).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let body = json!({"scope": {"kind": "rep", "id": w.rep.id}, "from": days[0].1, "to": days[3].1, "formats": ["xlsx", "csv"]});
+    let started = app.post("/api/v1/exports", Some(&w.manager.token), &body).await;
+    assert_eq!(started.status, 202, "{}", started.describe());
+    let export_id = started.json["id"].as_i64().expect("id");
+    let mut status = String::new();
+    for _ in 0..600 {
+        status = app.get(&format!("/api/v1/exports/{export_id}"), Some(&w.manager.token)).await.json["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status == "done" || status == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "done");
+    let file = |name: &str| {
+        let path = format!("/api/v1/exports/{export_id}/files/{name}");
+        let (app, token) = (&app, w.manager.token.clone());
+        async move {
+            app.request(Method::GET, &path, Some(&token))
+                .send()
+                .await
+                .expect("GET")
+                .bytes()
+                .await
+                .expect("body")
+                .to_vec()
+        }
+    };
+    let (xlsx, zip) = (file("audit.xlsx").await, file("audit-csv.zip").await);
+    let read = common::read_export(&xlsx, &zip);
+    let sheet = read["xlsx"]["Photos"].as_array().expect("a Photos sheet").clone();
+    assert_eq!(sheet.len(), 1 + 4, "the four visit photos (not the outlet's own): {sheet:?}");
+    let header = sheet[0].as_array().expect("header");
+    let col = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
+    let first_row = sheet.iter().find(|r| r[col("photo_id")] == first["id"]).expect("the first photo's row");
+    assert_eq!(first_row[col("sha256")], first["sha256"]);
+    assert_eq!(first_row[col("verdict")], "confirms");
+    let verdicts: Vec<&str> = sheet[1..].iter().filter_map(|r| r[col("verdict")].as_str()).collect();
+    assert_eq!(verdicts, ["confirms", "contradicts", "contradicts", "contradicts"]);
+    let answers_csv = read["csv"]["checklist_answers.csv"].as_array().expect("checklist answers").clone();
+    assert_eq!(answers_csv.len(), 2, "{answers_csv:?}");
+    assert_eq!(answers_csv[1][11], "display_ok", "the problems column: {answers_csv:?}");
+    let verify = |bytes: Vec<u8>| {
+        let (app, token) = (&app, w.manager.token.clone());
+        async move {
+            let res = app
+                .request(Method::POST, &format!("/api/v1/exports/verify?export_id={export_id}"), Some(&token))
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .expect("verify");
+            res.json::<Value>().await.expect("verification")
+        }
+    };
+    let unchanged = verify(xlsx.clone()).await;
+    assert_eq!(
+        (unchanged["file_matches"].as_bool(), unchanged["data_changed"].as_bool()),
+        (Some(true), Some(false)),
+        "{unchanged}"
+    );
+    // Another photo for a visit of the period is a change of the data behind the export.
+    let more = with_exif(&picture(7, 90), days[3].0 + Duration::minutes(2), at_outlet);
+    assert_eq!(upload(&app, &photos_path(&v[0]), &w.rep.token, more).await.status, 201);
+    let _ = visits(&app, &pool, &w.rep.token, w.rep.id, days[3].1).await;
+    let changed = verify(xlsx).await;
+    assert_eq!(changed["data_changed"], true, "{changed}");
+    assert!(changed["changed_parts"].as_array().is_some_and(|p| p.contains(&json!("photos"))), "{changed}");
 }

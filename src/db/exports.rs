@@ -406,3 +406,93 @@ pub fn reviews<'c>(
     .bind(to)
     .fetch(conn)
 }
+
+/// A visit's photo in an export.
+#[derive(Debug, Clone, FromRow)]
+pub struct PhotoRow {
+    pub id: i64,
+    pub visit_id: Option<i64>,
+    pub rep_id: i64,
+    pub login: String,
+    pub rep_day: NaiveDate,
+    pub visit_arrival: DateTime<Utc>,
+    pub outlet_id: i64,
+    pub outlet_code: String,
+    pub uploaded_at: DateTime<Utc>,
+    pub taken_at: Option<DateTime<Utc>>,
+    pub exif_lat: Option<f64>,
+    pub exif_lon: Option<f64>,
+    pub reused_photo_id: Option<i64>,
+    pub findings: serde_json::Value,
+    pub content_type: String,
+    pub bytes: i32,
+    pub sha256: String,
+}
+
+/// The photos taken for visits of `reps` on the local days `[from, to]`, streamed by id.
+pub fn photos<'c>(
+    conn: &'c mut PgConnection,
+    org_id: i64,
+    reps: &'c [i64],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BoxStream<'c, Result<PhotoRow, sqlx::Error>> {
+    sqlx::query_as(
+        "SELECT p.id, p.visit_id, p.rep_id, u.login, p.rep_day, p.visit_arrival, p.outlet_id, o.code AS outlet_code,
+                p.uploaded_at, p.taken_at, p.exif_lat, p.exif_lon, p.reused_photo_id, p.findings, p.content_type,
+                p.bytes, p.sha256
+           FROM photos p
+           JOIN users u ON u.org_id = p.org_id AND u.id = p.rep_id
+           JOIN outlets o ON o.org_id = p.org_id AND o.id = p.outlet_id
+          WHERE p.org_id = $1 AND p.rep_id = ANY($2) AND p.rep_day BETWEEN $3 AND $4
+          ORDER BY p.id",
+    )
+    .bind(org_id)
+    .bind(reps)
+    .bind(from)
+    .bind(to)
+    .fetch(conn)
+}
+
+/// A visit's checklist answers in an export.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutcomeRow {
+    pub id: i64,
+    pub visit_id: Option<i64>,
+    pub rep_id: i64,
+    pub login: String,
+    pub visit_arrival: DateTime<Utc>,
+    pub outlet_id: i64,
+    pub outlet_code: String,
+    pub checklist_id: i64,
+    pub checklist: String,
+    pub version: i32,
+    pub answers: serde_json::Value,
+    pub problems: Vec<String>,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// The checklist answers given for visits of `reps` on the local days `[from, to]`, streamed by id.
+pub fn outcomes<'c>(
+    conn: &'c mut PgConnection,
+    org_id: i64,
+    reps: &'c [i64],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BoxStream<'c, Result<OutcomeRow, sqlx::Error>> {
+    sqlx::query_as(
+        "SELECT v.id, v.visit_id, v.rep_id, u.login, v.visit_arrival, v.outlet_id, o.code AS outlet_code,
+                v.checklist_id, c.name AS checklist, c.version, v.answers, v.problems, v.submitted_at
+           FROM visit_outcomes v
+           JOIN checklists c ON c.org_id = v.org_id AND c.id = v.checklist_id
+           JOIN users u ON u.org_id = v.org_id AND u.id = v.rep_id
+           JOIN outlets o ON o.org_id = v.org_id AND o.id = v.outlet_id
+          WHERE v.org_id = $1 AND v.rep_id = ANY($2) AND v.rep_day BETWEEN $3 AND $4
+          ORDER BY v.id",
+    )
+    .bind(org_id)
+    .bind(reps)
+    .bind(from)
+    .bind(to)
+    .fetch(conn)
+}

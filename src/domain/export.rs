@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the metric definitions below; bumped whenever one changes meaning.
-pub const METRICS_VERSION: &str = "metrics-1";
+pub const METRICS_VERSION: &str = "metrics-2";
 
 /// Version of the manifest layout.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -53,7 +53,15 @@ pub const METRIC_DEFINITIONS: &[(&str, &str)] = &[
     ),
     (
         "risk score",
-        "0 (no spoofing signal) to 1 (strong signals): mock fixes, speed jumps, teleports, constant position or accuracy, clock ahead.",
+        "0 (no spoofing signal) to 1 (strong signals): mock fixes, speed jumps, teleports, constant position or accuracy, clock ahead; photos taken far from the outlet, at another time, or reused add to it, one confirming the visit takes some off.",
+    ),
+    (
+        "photo verdict",
+        "confirms (EXIF position within the outlet's radius + 100 m, EXIF time within 15 minutes of the visit, not reused), contradicts (over 500 m away, taken at another time, or the same picture as one given for another visit or outlet), unverifiable (no EXIF position or time).",
+    ),
+    (
+        "checklist problems",
+        "Answers outside what the checklist version expects (a display not OK, stock below its minimum, a competitor present).",
     ),
 ];
 
@@ -184,13 +192,22 @@ pub struct DataDigest {
     /// Hash of the monthly bulletin as exported (territory exports; it reaches beyond the period).
     #[serde(default)]
     pub assessment_sha256: String,
+    /// Photos taken for the visits (their file hash and findings) and checklist answers.
+    #[serde(default)]
+    pub photos: u64,
+    #[serde(default)]
+    pub photos_sha256: String,
+    #[serde(default)]
+    pub outcomes: u64,
+    #[serde(default)]
+    pub outcomes_sha256: String,
     /// SHA-256 over the part hashes: equal only if all are.
     pub sha256: String,
 }
 
 impl DataDigest {
     /// The parts that differ from `other` (`planned_visits`, `visits`, `reviews`,
-    /// `day_distances`, `assessment`); a part this digest lacks (an older manifest) is not compared.
+    /// `day_distances`, `assessment`, `photos`, `outcomes`); a part this digest lacks (an older manifest) is not compared.
     pub fn changed_parts(&self, other: &DataDigest) -> Vec<&'static str> {
         let mut parts = Vec::new();
         if self.planned_sha256 != other.planned_sha256 {
@@ -207,6 +224,12 @@ impl DataDigest {
         }
         if !self.assessment_sha256.is_empty() && self.assessment_sha256 != other.assessment_sha256 {
             parts.push("assessment");
+        }
+        if !self.photos_sha256.is_empty() && self.photos_sha256 != other.photos_sha256 {
+            parts.push("photos");
+        }
+        if !self.outcomes_sha256.is_empty() && self.outcomes_sha256 != other.outcomes_sha256 {
+            parts.push("outcomes");
         }
         parts
     }
@@ -293,6 +316,8 @@ pub struct DataHasher {
     reviews: (u64, Sha256),
     day_distances: (u64, Sha256),
     assessment: Option<Sha256>,
+    photos: (u64, Sha256),
+    outcomes: (u64, Sha256),
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -359,6 +384,22 @@ impl DataHasher {
         self.day_distances.1.update(line.as_bytes());
     }
 
+    /// A visit's photo: its file's hash, where it belongs and what was found.
+    pub fn photo(&mut self, id: i64, visit_id: Option<i64>, sha256: &str, findings: &serde_json::Value) {
+        let visit = visit_id.map_or_else(String::new, |v| v.to_string());
+        let line = format!("{id}|{visit}|{sha256}|{}\n", sha256_hex(findings.to_string().as_bytes()));
+        self.photos.0 += 1;
+        self.photos.1.update(line.as_bytes());
+    }
+
+    /// A visit's checklist answers.
+    pub fn outcome(&mut self, id: i64, visit_id: Option<i64>, checklist_id: i64, answers: &serde_json::Value) {
+        let visit = visit_id.map_or_else(String::new, |v| v.to_string());
+        let line = format!("{id}|{visit}|{checklist_id}|{}\n", sha256_hex(answers.to_string().as_bytes()));
+        self.outcomes.0 += 1;
+        self.outcomes.1.update(line.as_bytes());
+    }
+
     /// The monthly bulletin, serialised.
     pub fn assessment(&mut self, bulletin: &[u8]) {
         self.assessment.get_or_insert_with(Sha256::new).update(bulletin);
@@ -370,9 +411,13 @@ impl DataHasher {
         let reviews_sha256 = hex::encode(self.reviews.1.finalize());
         let day_distances_sha256 = hex::encode(self.day_distances.1.finalize());
         let assessment_sha256 = self.assessment.map(|h| hex::encode(h.finalize())).unwrap_or_default();
+        let photos_sha256 = hex::encode(self.photos.1.finalize());
+        let outcomes_sha256 = hex::encode(self.outcomes.1.finalize());
         let sha256 = sha256_hex(
-            format!("{planned_sha256}{visits_sha256}{reviews_sha256}{day_distances_sha256}{assessment_sha256}")
-                .as_bytes(),
+            format!(
+                "{planned_sha256}{visits_sha256}{reviews_sha256}{day_distances_sha256}{assessment_sha256}{photos_sha256}{outcomes_sha256}"
+            )
+            .as_bytes(),
         );
         DataDigest {
             planned_visits: self.planned.0,
@@ -384,6 +429,10 @@ impl DataHasher {
             day_distances: self.day_distances.0,
             day_distances_sha256,
             assessment_sha256,
+            photos: self.photos.0,
+            photos_sha256,
+            outcomes: self.outcomes.0,
+            outcomes_sha256,
             sha256,
         }
     }

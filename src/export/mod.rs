@@ -124,6 +124,43 @@ fn headers() -> Vec<Vec<&'static str>> {
             "reason",
             "created_at",
         ],
+        vec![
+            "photo_id",
+            "visit_id",
+            "rep_id",
+            "login",
+            "rep_day",
+            "visit_arrival",
+            "outlet_id",
+            "outlet_code",
+            "uploaded_at",
+            "taken_at",
+            "exif_lat",
+            "exif_lon",
+            "distance_m",
+            "minutes_from_visit",
+            "verdict",
+            "reused_photo_id",
+            "content_type",
+            "bytes",
+            "sha256",
+            "file",
+        ],
+        vec![
+            "outcome_id",
+            "visit_id",
+            "rep_id",
+            "login",
+            "visit_arrival",
+            "outlet_id",
+            "outlet_code",
+            "checklist_id",
+            "checklist",
+            "version",
+            "answers",
+            "problems",
+            "submitted_at",
+        ],
         vec!["month", "kind", "id", "login_or_code", "name", "figure", "value", "previous", "change_pp", "rank"],
         vec!["metric", "definition", "version"],
     ]
@@ -224,6 +261,75 @@ pub async fn snapshot(db: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Po
     Ok(tx)
 }
 
+/// The photos and checklist answers of the visits of `reps` in the period: hashed, and written to
+/// their tables when `sinks` are given.
+async fn evidence(
+    tx: &mut PgConnection,
+    org_id: i64,
+    reps: &[i64],
+    params: &ExportParams,
+    hasher: &mut DataHasher,
+    mut sinks: Option<&mut Sinks>,
+) -> Result<(), ExportError> {
+    {
+        let mut rows = db::exports::photos(&mut *tx, org_id, reps, params.from, params.to);
+        while let Some(p) = rows.try_next().await? {
+            hasher.photo(p.id, p.visit_id, &p.sha256, &p.findings);
+            let Some(sinks) = sinks.as_deref_mut() else { continue };
+            let finding = |k: &str| p.findings.get(k).and_then(serde_json::Value::as_f64);
+            sinks.row(
+                Table::Photos,
+                &[
+                    Cell::Int(p.id),
+                    p.visit_id.map_or(Cell::Empty, Cell::Int),
+                    Cell::Int(p.rep_id),
+                    Cell::text(&p.login),
+                    Cell::date(p.rep_day),
+                    Cell::time(p.visit_arrival),
+                    Cell::Int(p.outlet_id),
+                    Cell::text(&p.outlet_code),
+                    Cell::time(p.uploaded_at),
+                    Cell::opt_time(p.taken_at),
+                    Cell::opt_num(p.exif_lat),
+                    Cell::opt_num(p.exif_lon),
+                    Cell::opt_num(finding("distance_m")),
+                    Cell::opt_num(finding("minutes_from_visit")),
+                    Cell::text(p.findings.get("verdict").and_then(serde_json::Value::as_str).unwrap_or("")),
+                    p.reused_photo_id.map_or(Cell::Empty, Cell::Int),
+                    Cell::text(&p.content_type),
+                    Cell::Int(i64::from(p.bytes)),
+                    Cell::text(&p.sha256),
+                    Cell::text(format!("/api/v1/photos/{}/original", p.id)),
+                ],
+            )?;
+        }
+    }
+    let mut rows = db::exports::outcomes(&mut *tx, org_id, reps, params.from, params.to);
+    while let Some(o) = rows.try_next().await? {
+        hasher.outcome(o.id, o.visit_id, o.checklist_id, &o.answers);
+        let Some(sinks) = sinks.as_deref_mut() else { continue };
+        sinks.row(
+            Table::Outcomes,
+            &[
+                Cell::Int(o.id),
+                o.visit_id.map_or(Cell::Empty, Cell::Int),
+                Cell::Int(o.rep_id),
+                Cell::text(&o.login),
+                Cell::time(o.visit_arrival),
+                Cell::Int(o.outlet_id),
+                Cell::text(&o.outlet_code),
+                Cell::Int(o.checklist_id),
+                Cell::text(&o.checklist),
+                Cell::Int(i64::from(o.version)),
+                Cell::text(o.answers.to_string()),
+                Cell::text(o.problems.join(", ")),
+                Cell::time(o.submitted_at),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// The monthly bulletin a territory export carries: the month holding `to`, against the month
 /// before (`None` for a rep's export).
 async fn bulletin(
@@ -268,6 +374,7 @@ pub async fn digest(db: &PgPool, org_id: i64, params: &ExportParams, reps: &[i64
             hasher.review(&r.facts());
         }
     }
+    evidence(&mut tx, org_id, &reps, params, &mut hasher, None).await?;
     if let Some(a) = bulletin(&mut tx, org_id, params).await? {
         hasher.assessment(&serde_json::to_vec(&a).map_err(std::io::Error::other)?);
     }
@@ -590,6 +697,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         )?;
     }
     drop(rows);
+    evidence(&mut tx, org_id, &reps, &params, &mut hasher, Some(&mut sinks)).await?;
     if let Some(a) = bulletin(&mut tx, org_id, &params).await? {
         hasher.assessment(&serde_json::to_vec(&a).map_err(std::io::Error::other)?);
         write_assessment(&mut sinks, &a)?;

@@ -21,18 +21,22 @@ pub enum Table {
     Missed,
     Suspect,
     Reviews,
+    Photos,
+    Outcomes,
     Assessment,
     Definitions,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 10] = [
         Table::Summary,
         Table::RepDays,
         Table::Visits,
         Table::Missed,
         Table::Suspect,
         Table::Reviews,
+        Table::Photos,
+        Table::Outcomes,
         Table::Assessment,
         Table::Definitions,
     ];
@@ -46,6 +50,8 @@ impl Table {
             Table::Missed => "Missed planned",
             Table::Suspect => "Suspect visits",
             Table::Reviews => "Reviews",
+            Table::Photos => "Photos",
+            Table::Outcomes => "Checklist answers",
             Table::Assessment => "Monthly assessment",
             Table::Definitions => "Definitions",
         }
@@ -60,6 +66,8 @@ impl Table {
             Table::Missed => "missed_planned.csv",
             Table::Suspect => "suspect_visits.csv",
             Table::Reviews => "reviews.csv",
+            Table::Photos => "photos.csv",
+            Table::Outcomes => "checklist_answers.csv",
             Table::Assessment => "monthly_assessment.csv",
             Table::Definitions => "definitions.csv",
         }
@@ -74,8 +82,10 @@ impl Table {
             Table::Missed => 3,
             Table::Suspect => 4,
             Table::Reviews => 5,
-            Table::Assessment => 6,
-            Table::Definitions => 7,
+            Table::Photos => 6,
+            Table::Outcomes => 7,
+            Table::Assessment => 8,
+            Table::Definitions => 9,
         }
     }
 }

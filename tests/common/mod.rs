@@ -551,3 +551,20 @@ pub async fn ten_oclock(pool: &PgPool, org_id: i64, days: i32) -> (DateTime<Utc>
     .await
     .expect("local ten o'clock")
 }
+
+/// What a real reader sees in an export's workbook (openpyxl) and zipped CSVs (Python's zipfile
+/// and csv): `{"xlsx": {sheet: [rows]}, "csv": {file: [rows]}}` (`tests/support/read_export.py`).
+pub fn read_export(xlsx: &[u8], zip: &[u8]) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (x, z) = (dir.path().join("audit.xlsx"), dir.path().join("audit-csv.zip"));
+    std::fs::write(&x, xlsx).expect("write xlsx");
+    std::fs::write(&z, zip).expect("write zip");
+    let out = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/read_export.py"))
+        .arg(&x)
+        .arg(&z)
+        .output()
+        .expect("python3 runs (make test installs openpyxl)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("reader prints JSON")
+}
