@@ -529,6 +529,44 @@ function showEvidence(id) {
   const [from, to] = [Date.parse(v.arrival), Date.parse(v.departure)];
   const inWindow = replay.frames.filter((f) => Date.parse(f.properties.fix_time) >= from && Date.parse(f.properties.fix_time) <= to);
   setData('evidence', { type: 'FeatureCollection', features: inWindow });
+  showVisitExtras(v).catch((e) => { $('visit-photos').textContent = e.message; });
+}
+
+/** The visit's photos (thumbnails, fetched with the token, and what each shows) and checklist answers. */
+async function showVisitExtras(v) {
+  for (const url of state.photoUrls ?? []) URL.revokeObjectURL(url);
+  state.photoUrls = [];
+  $('visit-photos').innerHTML = '';
+  $('visit-answers').innerHTML = '';
+  const [photos, outcomes] = await Promise.all([api(`/visits/${v.id}/photos`), api(`/visits/${v.id}/outcomes`)]);
+  if (state.evidenceVisit !== v) return;
+  const time = (x) => (x ? new Date(x).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB') : '–');
+  const cards = await Promise.all(photos.map(async (p) => {
+    let img = '';
+    if (p.has_thumbnail) {
+      const res = await fetch(`/api/v1/photos/${p.id}/thumbnail`, { headers: { Authorization: `Bearer ${token}` } });
+      if (res.ok) {
+        const url = URL.createObjectURL(await res.blob());
+        state.photoUrls.push(url);
+        img = `<img src="${url}" alt="${esc(t('photos'))} ${p.id}" width="96">`;
+      }
+    }
+    const f = p.findings ?? {};
+    const notes = [t(f.verdict ?? 'unverifiable')];
+    if (f.distance_m != null) notes.push(`${Math.round(f.distance_m)} ${t('m')}`);
+    if (f.far) notes.push(t('far'));
+    if (p.reused_photo_id != null) notes.push(`${t('reused')} (#${p.reused_photo_id})`);
+    return `<figure data-photo="${p.id}" data-verdict="${esc(f.verdict ?? '')}">${img}<figcaption>${esc(notes.join(', '))}<br>${esc(t('taken'))}: ${esc(time(p.taken_at))}</figcaption></figure>`;
+  }));
+  $('visit-photos').innerHTML = `<h3>${esc(t('photos'))}</h3>${cards.length ? cards.join('') : `<p>${esc(t('no_photos'))}</p>`}`;
+  const rows = outcomes.map((o) => {
+    const answers = Object.entries(o.answers ?? {}).map(([k, x]) => {
+      const bad = (o.problems ?? []).includes(k);
+      return `<li${bad ? ' class="problem"' : ''} data-key="${esc(k)}">${esc(k)}: ${esc(Array.isArray(x) ? x.join(', ') : String(x))}</li>`;
+    });
+    return `<div data-outcome="${o.id}"><strong>${esc(o.checklist_name)} v${esc(o.checklist_version)}</strong><ul>${answers.join('')}</ul></div>`;
+  });
+  $('visit-answers').innerHTML = `<h3>${esc(t('answers'))}</h3>${rows.length ? rows.join('') : `<p>${esc(t('no_answers'))}</p>`}`;
 }
 
 async function review(decision) {

@@ -262,6 +262,11 @@ await check("clicking a visit shows its evidence (not its outlet's popup), and a
   assert.equal(await admin.page.locator('#evidence dd[data-key=ping_count]').textContent(), String(v.ping_count));
   assert.equal(await admin.page.locator('#evidence dd[data-key=min_distance]').textContent(), `${Math.round(v.min_distance_m)} m`);
   assert.ok((await sourceData(admin.page, 'evidence')).features.length > 0, 'the visit fixes are on the map');
+  // The visit's photos and checklist answers are read (with the token) into the panel.
+  await admin.page.locator('#visit-answers h3').waitFor({ state: 'visible', timeout: 10000 });
+  const photos = await api(admin.page, `/visits/${shownId}/photos`, adminToken);
+  assert.equal(await admin.page.locator('#visit-photos figure[data-photo]').count(), photos.length);
+  if (photos.length === 0) assert.equal(await admin.page.locator('#visit-photos p').textContent(), 'No photos');
   await admin.page.screenshot({ path: `${shots}/evidence.png` });
   await admin.page.click('#reject');
   assert.equal(await admin.page.locator('#review-result').textContent(), 'Give a reason.');
