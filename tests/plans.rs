@@ -344,6 +344,21 @@ async fn a_plan_proposal_routes_the_due_outlets_nearest_first(pool: PgPool) {
     // No start given and none known (the seeded pings are years old, no home): from the most due.
     let free = app.get(&format!("{path}?date={day}"), Some(&w.manager.token)).await;
     assert_eq!((stops(&free), free.json["start"].is_null()), (vec![p3, p2, p4], true), "{}", free.describe());
+    // With a declared home, the route starts there; the home's position is shown to admins (and
+    // the rep), not to the manager.
+    let home = json!({"home": {"lat": 39.951, "lon": 116.091}, "home_radius_m": null, "working_hours": null});
+    let r = app.put(&format!("/api/v1/users/{}/privacy", w.rep.id), Some(&w.rep.token), &home).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let from_home = app.get(&format!("{path}?date={day}"), Some(&w.manager.token)).await;
+    assert_eq!(stops(&from_home), [p4, p3, p2], "routed from home: {}", from_home.describe());
+    let start = &from_home.json["start"];
+    assert_eq!(
+        (start["source"].as_str(), start["lat"].is_null(), start["lon"].is_null()),
+        (Some("home"), true, true),
+        "{start}"
+    );
+    let admins = app.get(&format!("{path}?date={day}"), Some(&w.admin.token)).await;
+    assert_eq!(admins.json["start"]["lat"], 39.951, "{}", admins.describe());
 
     // Adopted as a dated plan, it is the phone's plan of the day in the same order.
     let plan =

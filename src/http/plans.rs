@@ -357,8 +357,10 @@ struct ProposalQuery {
 /// Where a proposed route starts.
 #[derive(Serialize, utoipa::ToSchema)]
 struct RouteStart {
-    lat: f64,
-    lon: f64,
+    /// `null` when withheld: a rep's declared home is shown to the rep and admins only, and a
+    /// last position near it not to others when the org blurs homes.
+    lat: Option<f64>,
+    lon: Option<f64>,
     /// `given`, `last_position` or `home`.
     source: String,
 }
@@ -458,13 +460,21 @@ async fn plan_proposal(
     let date = day_or_today(&state, &auth, q.date).await?;
     let (active, candidates) = due_candidates(&state, auth.org_id, rep.territory_id, date).await?;
     let start = match given {
-        Some((lat, lon)) => Some(RouteStart { lat, lon, source: "given".into() }),
-        None => db::compliance::rep_start(&state.db, auth.org_id, rep.id, date)
-            .await?
-            .map(|(lat, lon, source)| RouteStart { lat, lon, source }),
+        Some((lat, lon)) => Some((lat, lon, "given".to_owned())),
+        None => db::compliance::rep_start(&state.db, auth.org_id, rep.id, date).await?,
     };
     let due_outlets = plan::due_count(&candidates, date);
-    let stops = plan::propose(&candidates, date, start.as_ref().map(|s| (s.lat, s.lon)), max);
+    let stops = plan::propose(&candidates, date, start.as_ref().map(|s| (s.0, s.1)), max);
+    let blur = super::privacy::HomeBlur::for_reader(&state, &auth, [rep.id], None).await?;
+    let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(crate::domain::access::Role::Admin);
+    let start = start.map(|(lat, lon, source)| {
+        let withheld = source != "given" && ((source == "home" && !sees_home) || blur.hides_live(rep.id, lat, lon));
+        if withheld {
+            RouteStart { lat: None, lon: None, source }
+        } else {
+            RouteStart { lat: Some(lat), lon: Some(lon), source }
+        }
+    });
     let by_id: std::collections::HashMap<i64, &db::compliance::SubtreeOutlet> =
         active.iter().map(|o| (o.outlet.id, o)).collect();
     let route_m = stops.iter().map(|s| s.leg_m).sum();
