@@ -558,6 +558,7 @@ async function showVisitExtras(v) {
     if (p.reused_photo_id != null) notes.push(`${t('reused')} (#${p.reused_photo_id})`);
     return `<figure data-photo="${p.id}" data-verdict="${esc(f.verdict ?? '')}">${img}<figcaption>${esc(notes.join(', '))}<br>${esc(t('taken'))}: ${esc(time(p.taken_at))}</figcaption></figure>`;
   }));
+  if (state.evidenceVisit !== v) return;
   $('visit-photos').innerHTML = `<h3>${esc(t('photos'))}</h3>${cards.length ? cards.join('') : `<p>${esc(t('no_photos'))}</p>`}`;
   const rows = outcomes.map((o) => {
     const answers = Object.entries(o.answers ?? {}).map(([k, x]) => {

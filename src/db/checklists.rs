@@ -98,13 +98,22 @@ pub struct NewOutcome<'a> {
     pub problems: &'a [String],
     pub submitted_by: Option<i64>,
     pub submitted_by_device: Option<i64>,
+    /// The outlet attributes the answers set (attribute -> value).
+    pub outlet_attributes: &'a serde_json::Value,
 }
 
-pub async fn insert_outcome(db: impl PgExecutor<'_>, org_id: i64, o: &NewOutcome<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+/// Stores an outcome; returns its id and its visit's (`None` when the visit was recomputed away
+/// meanwhile: the outcome is then linked to its new visit at the rep-day's next derivation).
+pub async fn insert_outcome(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    o: &NewOutcome<'_>,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
         "INSERT INTO visit_outcomes (org_id, checklist_id, visit_id, rep_id, rep_day, visit_arrival, outlet_id, answers,
-                                     problems, submitted_by, submitted_by_device)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                                     problems, submitted_by, submitted_by_device, outlet_attributes)
+         VALUES ($1, $2, (SELECT id FROM visits WHERE org_id = $1 AND id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         RETURNING id, visit_id",
     )
     .bind(org_id)
     .bind(o.checklist_id)
@@ -117,6 +126,7 @@ pub async fn insert_outcome(db: impl PgExecutor<'_>, org_id: i64, o: &NewOutcome
     .bind(o.problems)
     .bind(o.submitted_by)
     .bind(o.submitted_by_device)
+    .bind(o.outlet_attributes)
     .fetch_one(db)
     .await
 }
@@ -138,21 +148,27 @@ pub async fn of_visit(db: impl PgExecutor<'_>, org_id: i64, visit_id: i64) -> Re
         .await
 }
 
-/// The outcomes at an outlet, by id (submission order), the page after `after`.
+/// The outcomes at an outlet, by id (submission order), the page after `after`; of one rep's
+/// visits only with `only_rep`.
 pub async fn of_outlet(
     db: impl PgExecutor<'_>,
     org_id: i64,
     outlet_id: i64,
+    only_rep: Option<i64>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    sqlx::query_as(&format!("{OUTCOME} WHERE v.org_id = $1 AND v.outlet_id = $2 AND v.id > $3 ORDER BY v.id LIMIT $4"))
-        .bind(org_id)
-        .bind(outlet_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(db)
-        .await
+    sqlx::query_as(&format!(
+        "{OUTCOME} WHERE v.org_id = $1 AND v.outlet_id = $2 AND v.id > $3 AND ($5::bigint IS NULL OR v.rep_id = $5)
+          ORDER BY v.id LIMIT $4"
+    ))
+    .bind(org_id)
+    .bind(outlet_id)
+    .bind(after)
+    .bind(limit)
+    .bind(only_rep)
+    .fetch_all(db)
+    .await
 }
 
 /// Sets outlet attributes from an outcome's answers, recording each change (an unchanged value
@@ -169,7 +185,14 @@ pub async fn set_outlet_attributes(
         let n = sqlx::query(
             "WITH old AS (SELECT attributes -> $3 AS v FROM outlets WHERE org_id = $1 AND id = $2),
                   upd AS (UPDATE outlets SET attributes = jsonb_set(attributes, ARRAY[$3], $4)
-                           WHERE org_id = $1 AND id = $2 AND (SELECT v FROM old) IS DISTINCT FROM $4 RETURNING id)
+                           WHERE org_id = $1 AND id = $2 AND (SELECT v FROM old) IS DISTINCT FROM $4
+                             -- An older visit's answer, sent late, does not overwrite a newer visit's.
+                             AND NOT EXISTS (
+                                 SELECT 1 FROM visit_outcomes n, visit_outcomes me
+                                  WHERE me.org_id = $1 AND me.id = $5 AND n.org_id = $1 AND n.outlet_id = $2
+                                    AND n.id <> $5 AND n.outlet_attributes ? $3
+                                    AND (n.visit_arrival, n.id) > (me.visit_arrival, me.id))
+                           RETURNING id)
              INSERT INTO outlet_attribute_changes (org_id, outlet_id, attribute, old_value, new_value, outcome_id)
              SELECT $1, $2, $3, (SELECT v FROM old), $4, $5 FROM upd",
         )

@@ -88,8 +88,19 @@ pub async fn local_instant(
         .await
 }
 
+/// Serialises the org's photo uploads (until the transaction ends).
+pub async fn lock_org_photos(db: impl PgExecutor<'_>, org_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(format('photos/%s', $1::bigint), 0))")
+        .bind(org_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// The earliest photo of the org that is the same picture (same bytes, or perceptual hash at
-/// most `max_bits` apart) and of another subject (another outlet, or another visit of it).
+/// most `max_bits` apart) and of another subject: another outlet, or there another rep's visits
+/// or another day's (the same rep's photos of the same day at the outlet are one visit's, whatever
+/// its arrival became after late fixes), or the outlet's own photos for a visit's.
 pub async fn same_picture(
     db: impl PgExecutor<'_>,
     org_id: i64,
@@ -104,7 +115,7 @@ pub async fn same_picture(
           WHERE org_id = $1
             AND (sha256 = $2 OR ($3::bigint IS NOT NULL AND phash IS NOT NULL
                                  AND bit_count((phash # $3::bigint)::bit(64)) <= $4))
-            AND NOT (outlet_id = $5 AND rep_id IS NOT DISTINCT FROM $6 AND visit_arrival IS NOT DISTINCT FROM $7)
+            AND NOT (outlet_id = $5 AND rep_id IS NOT DISTINCT FROM $6 AND rep_day IS NOT DISTINCT FROM $7)
           ORDER BY id LIMIT 1",
     )
     .bind(org_id)
@@ -113,7 +124,7 @@ pub async fn same_picture(
     .bind(i32::try_from(max_bits).unwrap_or(i32::MAX))
     .bind(outlet_id)
     .bind(visit.map(|v| v.rep_id))
-    .bind(visit.map(|v| v.arrival))
+    .bind(visit.map(|v| v.rep_day))
     .fetch_optional(db)
     .await
 }
@@ -124,7 +135,8 @@ pub async fn insert(db: impl PgExecutor<'_>, org_id: i64, p: &NewPhoto<'_>) -> R
         "INSERT INTO photos (org_id, outlet_id, visit_id, rep_id, rep_day, visit_arrival, uploaded_by,
                              uploaded_by_device, content_type, bytes, sha256, width, height, taken_at, exif_lat,
                              exif_lon, phash, reused_photo_id, note, findings)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+         VALUES ($1, $2, (SELECT id FROM visits WHERE org_id = $1 AND id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                 $13, $14, $15, $16, $17, $18, $19, $20)
          RETURNING id",
     )
     .bind(org_id)
@@ -215,16 +227,19 @@ pub async fn of_visit(db: impl PgExecutor<'_>, org_id: i64, visit_id: i64) -> Re
 }
 
 /// An outlet's photos over time (the look-around): by when they were taken (else uploaded), then
-/// id; the page after `after` (a photo id) in that order.
+/// id; the page after `after` (a photo id) in that order. With `only_rep`, the outlet's own photos
+/// and that rep's visit photos only.
 pub async fn of_outlet(
     db: impl PgExecutor<'_>,
     org_id: i64,
     outlet_id: i64,
+    only_rep: Option<i64>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Photo>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE p.org_id = $1 AND p.outlet_id = $2
+            AND ($5::bigint IS NULL OR p.rep_id IS NULL OR p.rep_id = $5)
             AND ($3 = 0 OR (coalesce(p.taken_at, p.uploaded_at), p.id) >
                  (SELECT coalesce(a.taken_at, a.uploaded_at), a.id FROM photos a WHERE a.org_id = $1 AND a.id = $3))
           ORDER BY coalesce(p.taken_at, p.uploaded_at), p.id LIMIT $4"
@@ -233,6 +248,7 @@ pub async fn of_outlet(
     .bind(outlet_id)
     .bind(after)
     .bind(limit)
+    .bind(only_rep)
     .fetch_all(db)
     .await
 }

@@ -96,18 +96,41 @@ impl HomeZone {
     }
 }
 
+/// Accuracy beyond which a fix outside the home zone does not show that the rep left it.
+pub const RELIABLE_ACCURACY_M: f32 = 100.0;
+
+/// A fix as home blurring reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlurFix {
+    pub at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    /// Whether the fix can show that the rep left home: not a mock fix, not an implied-speed
+    /// jump, accuracy known to be within [`RELIABLE_ACCURACY_M`] or unknown.
+    pub reliable: bool,
+}
+
+impl BlurFix {
+    pub fn new(at: DateTime<Utc>, lat: f64, lon: f64, accuracy_m: Option<f32>, mock: bool, flags: i32) -> Self {
+        let reliable =
+            !mock && flags & super::ping::flags::SPEED_JUMP == 0 && accuracy_m.is_none_or(|a| a <= RELIABLE_ACCURACY_M);
+        BlurFix { at, lat, lon, reliable }
+    }
+}
+
 /// Which of a rep's fixes to withhold: within each local day (days start at the instants of
 /// `day_starts`, sorted ascending; fixes before the first start form a day of their own), the
-/// fixes from the day's first one up to the first outside `zone`, and those after the day's last
-/// fix outside it. A day spent wholly inside the zone is withheld entirely. Fixes may come in any
-/// order (e.g. grouped by device); the answer is by input index.
-pub fn withheld(fixes: &[(DateTime<Utc>, f64, f64)], zone: &HomeZone, day_starts: &[DateTime<Utc>]) -> Vec<bool> {
+/// fixes from the day's first one up to the first reliable one outside `zone`, and those after
+/// the day's last reliable fix outside it (a GPS glitch away from home does not end the run). A
+/// day without a reliable fix outside the zone is withheld entirely. Fixes may come in any order
+/// (e.g. grouped by device); the answer is by input index.
+pub fn withheld(fixes: &[BlurFix], zone: &HomeZone, day_starts: &[DateTime<Utc>]) -> Vec<bool> {
     let mut order: Vec<usize> = (0..fixes.len()).collect();
-    order.sort_by_key(|&i| fixes[i].0);
+    order.sort_by_key(|&i| fixes[i].at);
     let day_of = |t: DateTime<Utc>| day_starts.partition_point(|s| *s <= t);
     let mut out = vec![false; fixes.len()];
-    for day in order.chunk_by(|&a, &b| day_of(fixes[a].0) == day_of(fixes[b].0)) {
-        let inside = |i: usize| zone.contains(fixes[i].1, fixes[i].2);
+    for day in order.chunk_by(|&a, &b| day_of(fixes[a].at) == day_of(fixes[b].at)) {
+        let inside = |i: usize| !fixes[i].reliable || zone.contains(fixes[i].lat, fixes[i].lon);
         let lead = day.iter().take_while(|&&i| inside(i)).count();
         if lead == day.len() {
             for &i in day {
@@ -136,8 +159,8 @@ mod tests {
     }
 
     /// ~1.1 km north of home per 0.01 degree.
-    fn fix(h: u32, m: u32, north: f64) -> (DateTime<Utc>, f64, f64) {
-        (at(h, m), HOME.lat + north, HOME.lon)
+    fn fix(h: u32, m: u32, north: f64) -> BlurFix {
+        BlurFix::new(at(h, m), HOME.lat + north, HOME.lon, Some(10.0), false, 0)
     }
 
     #[test]
@@ -152,6 +175,18 @@ mod tests {
             fix(18, 30, 0.0),
         ];
         assert_eq!(withheld(&fixes, &HOME, &[at(0, 0)]), [true, true, false, false, false, true, true]);
+    }
+
+    #[test]
+    fn a_glitch_away_from_home_does_not_end_the_hidden_run() {
+        let jump =
+            BlurFix::new(at(7, 5), HOME.lat + 0.02, HOME.lon, Some(10.0), false, super::super::ping::flags::SPEED_JUMP);
+        let rough = BlurFix::new(at(7, 6), HOME.lat + 0.02, HOME.lon, Some(500.0), false, 0);
+        let mock = BlurFix::new(at(7, 7), HOME.lat + 0.02, HOME.lon, Some(5.0), true, 0);
+        let fixes = [fix(7, 0, 0.0), jump, rough, mock, fix(7, 10, 0.0), fix(9, 0, 0.02), fix(18, 0, 0.0)];
+        assert_eq!(withheld(&fixes, &HOME, &[]), [true, true, true, true, true, false, true]);
+        // Only glitches away all day: the whole day stays hidden.
+        assert_eq!(withheld(&[fix(7, 0, 0.0), jump, fix(8, 0, 0.0)], &HOME, &[]), [true, true, true]);
     }
 
     #[test]

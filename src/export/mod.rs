@@ -572,7 +572,11 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
                 .map(|(day, d)| match homes.get(&rep.id) {
                     // Each day's fixes are one local day: no day boundaries to give.
                     Some(zone) => {
-                        let at: Vec<_> = d.fixes.iter().map(|f| (f.fix_time, f.lat, f.lon)).collect();
+                        let at: Vec<_> = d
+                            .fixes
+                            .iter()
+                            .map(|f| privacy::BlurFix::new(f.fix_time, f.lat, f.lon, f.accuracy_m, false, f.flags))
+                            .collect();
                         let hide = privacy::withheld(&at, zone, &[]);
                         let shown: Vec<_> =
                             d.fixes.iter().zip(hide).filter(|(_, h)| !h).map(|(f, _)| f.clone()).collect();

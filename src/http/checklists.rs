@@ -138,6 +138,7 @@ async fn submit_outcome(
     let problems = checklist::problems(&items, &answers);
     let attributes = checklist::outlet_attributes(&items, &answers);
     let answers = Value::Object(answers);
+    let carried = Value::Object(attributes.iter().cloned().collect());
     let (submitted_by, submitted_by_device) = match auth.actor {
         Actor::User { id, .. } => (Some(id), None),
         Actor::Device { id, .. } => (None, Some(id)),
@@ -153,9 +154,14 @@ async fn submit_outcome(
         problems: &problems,
         submitted_by,
         submitted_by_device,
+        outlet_attributes: &carried,
     };
     let mut tx = state.db.begin().await?;
-    let id = db::checklists::insert_outcome(&mut *tx, auth.org_id, &new).await?;
+    let (id, linked) = db::checklists::insert_outcome(&mut *tx, auth.org_id, &new).await?;
+    if linked.is_none() {
+        // The visit was recomputed away meanwhile: the next derivation links the answers to it.
+        db::photos::mark_rep_day(&mut *tx, auth.org_id, visit.rep_id, visit.rep_day).await?;
+    }
     let changed = db::checklists::set_outlet_attributes(&mut tx, auth.org_id, visit.outlet_id, id, &attributes).await?;
     let detail = json!({"visit_id": visit.id, "checklist_id": list.id, "problems": problems,
                         "outlet_attributes_changed": changed});
@@ -189,7 +195,8 @@ async fn visible_outlet(state: &AppState, auth: &Principal, id: i64) -> Result<d
     Ok(outlet)
 }
 
-/// The checklist answers given at an outlet, oldest first (paged by `after`, an outcome id).
+/// The checklist answers given at an outlet, oldest first (paged by `after`, an outcome id); a
+/// rep sees those of their own visits.
 #[utoipa::path(get, path = "/outlets/{id}/outcomes", tag = "checklists", params(Page), responses(
     (status = 200, body = Paged<Outcome>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn outlet_outcomes(
@@ -200,7 +207,9 @@ async fn outlet_outcomes(
 ) -> Result<Json<Paged<Outcome>>, ApiError> {
     let outlet = visible_outlet(&state, &auth, id).await?;
     let limit = page.limit()?;
-    let items = db::checklists::of_outlet(&state.db, auth.org_id, outlet.id, page.after(), limit).await?;
+    // A rep sees the answers of their own visits, not their colleagues'.
+    let only_rep = auth.user_id().filter(|_| auth.role() == Some(Role::Rep));
+    let items = db::checklists::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, page.after(), limit).await?;
     Ok(Json(Paged::new(items, limit, |o| o.id)))
 }
 

@@ -82,9 +82,17 @@ async fn check_scope(state: &AppState, auth: &Principal, scope: ExportScope) -> 
     Ok(())
 }
 
+/// The export, when the caller may read it: within their scope, and a rep's export of their own
+/// data (made without home blurring) only by that rep and admins.
 async fn visible_export(state: &AppState, auth: &Principal, id: i64) -> Result<Export, ApiError> {
     let e = db::exports::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("export", id))?;
     check_scope(state, auth, e.params.0.scope).await?;
+    if let ExportScope::Rep { id: rep } = e.params.0.scope {
+        let own = e.requested_by == Some(rep);
+        if own && auth.user_id() != Some(rep) && auth.role() != Some(Role::Admin) {
+            return Err(ApiError::Forbidden("a rep's export of their own data is theirs (and admins')".into()));
+        }
+    }
     Ok(e)
 }
 

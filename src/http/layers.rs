@@ -470,7 +470,11 @@ async fn tracks_layer(
     let blur = super::privacy::HomeBlur::for_reader(&state, &auth, subjects.iter().copied(), Some(bounds)).await?;
     super::audit::record_access(&state, &auth, subjects, "tracks_layer", json!({"date": day})).await?;
     let mut fixes = fixes;
-    blur.retain_by_rep(&mut fixes, |f| f.rep_id, |f| (f.fix_time, f.lat, f.lon));
+    blur.retain_by_rep(
+        &mut fixes,
+        |f| f.rep_id,
+        |f| crate::domain::privacy::BlurFix::new(f.fix_time, f.lat, f.lon, None, false, f.flags),
+    );
     let rows = fixes
         .into_iter()
         .filter(|f| f.flags & crate::domain::ping::flags::SPEED_JUMP == 0)

@@ -27,6 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(photo_file))
 }
 
+/// Photos decoded at once in this process.
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// What an upload carried.
 struct Upload {
     bytes: Vec<u8>,
@@ -103,9 +106,12 @@ async fn store(
     upload: Upload,
 ) -> Result<Photo, ApiError> {
     let Upload { bytes, note } = upload;
+    // Decoding may take hundreds of MB for a large picture: a few at a time.
+    let slot = DECODING.acquire().await.map_err(|e| ApiError::Internal(format!("decoding slots: {e}")))?;
     let (read, bytes) = tokio::task::spawn_blocking(move || (imaging::read(&bytes), bytes))
         .await
         .map_err(|e| ApiError::Internal(format!("reading a photo: {e}")))?;
+    drop(slot);
     let read = read.map_err(|e| match e {
         ImagingError::NotAnImage => ApiError::UnsupportedMediaType(format!(
             "field `photo`: {e} (its content was read, not its name or declared type)"
@@ -120,10 +126,14 @@ async fn store(
     let sha256 = sha256_hex(&bytes);
     let rules = PhotoRules::default();
     let anchor = visit.map(|(a, _)| a);
+    let mut tx = state.db.begin().await?;
+    // One upload of the org at a time finds earlier pictures and stores its own: two uploads of
+    // the same picture at once cannot miss each other.
+    db::photos::lock_org_photos(&mut *tx, auth.org_id).await?;
     let reused =
-        db::photos::same_picture(&state.db, auth.org_id, &sha256, read.phash, rules.reuse_max_bits, outlet_id, anchor)
+        db::photos::same_picture(&mut *tx, auth.org_id, &sha256, read.phash, rules.reuse_max_bits, outlet_id, anchor)
             .await?;
-    let (lat, lon, radius_m) = db::photos::outlet_place(&state.db, auth.org_id, outlet_id)
+    let (lat, lon, radius_m) = db::photos::outlet_place(&mut *tx, auth.org_id, outlet_id)
         .await?
         .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
     let facts = PhotoFacts { taken_at, position: read.position, reused_photo_id: reused };
@@ -147,7 +157,6 @@ async fn store(
         findings: serde_json::to_value(&findings).map_err(|e| ApiError::Internal(e.to_string()))?,
         note: note.as_deref(),
     };
-    let mut tx = state.db.begin().await?;
     let id = db::photos::insert(&mut *tx, auth.org_id, &new).await?;
     db::photos::put_blob(&mut *tx, auth.org_id, id, "original", &bytes).await?;
     if let Some(thumb) = &read.thumbnail {
@@ -246,7 +255,8 @@ async fn visit_photos(
 }
 
 /// An outlet's photos over time, oldest first by when they were taken (else uploaded): the
-/// outlet's look-around. Paged by `after` (a photo id) and `limit`.
+/// outlet's look-around. Paged by `after` (a photo id) and `limit`. A rep sees the outlet's own
+/// photos and their own visits'.
 #[utoipa::path(get, path = "/outlets/{id}/photos", tag = "photos", params(Page), responses(
     (status = 200, body = Paged<Photo>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn outlet_photos(
@@ -260,7 +270,9 @@ async fn outlet_photos(
         .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
     auth.check_territory(outlet.territory_path.as_deref())?;
     let limit = page.limit()?;
-    let items = db::photos::of_outlet(&state.db, auth.org_id, outlet.id, page.after(), limit).await?;
+    // A rep sees the outlet's own photos and those of their visits, not their colleagues'.
+    let only_rep = auth.user_id().filter(|_| auth.role() == Some(Role::Rep));
+    let items = db::photos::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, page.after(), limit).await?;
     Ok(Json(Paged::new(items, limit, |p| p.id)))
 }
 

@@ -315,7 +315,11 @@ struct DayPlan {
 }
 
 /// The `date` of a request (default the org's today), checked to be in range.
-async fn day_or_today(state: &AppState, auth: &Principal, date: Option<NaiveDate>) -> Result<NaiveDate, ApiError> {
+pub(super) async fn day_or_today(
+    state: &AppState,
+    auth: &Principal,
+    date: Option<NaiveDate>,
+) -> Result<NaiveDate, ApiError> {
     match date {
         Some(d) if !plan::date_in_range(d) => {
             Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"))
@@ -358,7 +362,8 @@ struct ProposalQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 struct RouteStart {
     /// `null` when withheld: a rep's declared home is shown to the rep and admins only, and a
-    /// last position near it not to others when the org blurs homes.
+    /// last position near it not to others when the org blurs homes; the route then starts at
+    /// its most urgent outlet instead.
     lat: Option<f64>,
     lon: Option<f64>,
     /// `given`, `last_position` or `home`.
@@ -464,11 +469,16 @@ async fn plan_proposal(
         None => db::compliance::rep_start(&state.db, auth.org_id, rep.id, date).await?,
     };
     let due_outlets = plan::due_count(&candidates, date);
-    let stops = plan::propose(&candidates, date, start.as_ref().map(|s| (s.0, s.1)), max);
     let blur = super::privacy::HomeBlur::for_reader(&state, &auth, [rep.id], None).await?;
     let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(crate::domain::access::Role::Admin);
+    let withheld = start.as_ref().is_some_and(|(lat, lon, source)| {
+        source != "given" && ((source == "home" && !sees_home) || blur.hides_live(rep.id, *lat, *lon))
+    });
+    // A start the caller may not see is not routed from either: the order and the first leg
+    // would tell where it is.
+    let route_from = start.as_ref().filter(|_| !withheld).map(|s| (s.0, s.1));
+    let stops = plan::propose(&candidates, date, route_from, max);
     let start = start.map(|(lat, lon, source)| {
-        let withheld = source != "given" && ((source == "home" && !sees_home) || blur.hides_live(rep.id, lat, lon));
         if withheld {
             RouteStart { lat: None, lon: None, source }
         } else {

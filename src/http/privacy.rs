@@ -9,7 +9,7 @@ use crate::db;
 use crate::db::privacy::RepPrivacy;
 use crate::domain::access::Action;
 use crate::domain::ping_filter::{FilterPolicy, WorkingHours};
-use crate::domain::privacy::{self, HomeBlurPolicy, HomeZone};
+use crate::domain::privacy::{self, BlurFix, HomeBlurPolicy, HomeZone};
 use crate::domain::validation::check_lat_lon;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -71,7 +71,7 @@ impl HomeBlur {
     }
 
     /// Which of `rep`'s fixes `(time, lat, lon)` to withhold (by index).
-    pub(super) fn withheld(&self, rep: i64, fixes: &[(DateTime<Utc>, f64, f64)]) -> Vec<bool> {
+    pub(super) fn withheld(&self, rep: i64, fixes: &[BlurFix]) -> Vec<bool> {
         match self.zones.get(&rep) {
             Some(zone) => privacy::withheld(fixes, zone, &self.day_starts),
             None => vec![false; fixes.len()],
@@ -79,12 +79,7 @@ impl HomeBlur {
     }
 
     /// Removes the withheld fixes of `rep` from `items`; returns how many were removed.
-    pub(super) fn retain<T>(
-        &self,
-        rep: i64,
-        items: &mut Vec<T>,
-        fix: impl Fn(&T) -> (DateTime<Utc>, f64, f64),
-    ) -> usize {
+    pub(super) fn retain<T>(&self, rep: i64, items: &mut Vec<T>, fix: impl Fn(&T) -> BlurFix) -> usize {
         self.retain_by_rep(items, |_| rep, fix)
     }
 
@@ -94,7 +89,7 @@ impl HomeBlur {
         &self,
         items: &mut Vec<T>,
         rep: impl Fn(&T) -> i64,
-        fix: impl Fn(&T) -> (DateTime<Utc>, f64, f64),
+        fix: impl Fn(&T) -> BlurFix,
     ) -> usize {
         if self.zones.is_empty() {
             return 0;

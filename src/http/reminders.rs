@@ -68,10 +68,7 @@ async fn reminders(
     if !(1..=5000).contains(&limit) {
         return Err(ApiError::field("limit", "must be from 1 to 5000"));
     }
-    let date = match q.date {
-        Some(d) => d,
-        None => db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
-    };
+    let date = super::plans::day_or_today(state, auth, q.date).await?;
     let (outlets, candidates) = super::plans::due_candidates(state, auth.org_id, root, date).await?;
     let by_id: std::collections::HashMap<i64, &db::compliance::SubtreeOutlet> =
         outlets.iter().map(|o| (o.outlet.id, o)).collect();

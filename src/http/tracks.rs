@@ -7,6 +7,7 @@ use super::extract::{Json, Path, Query};
 use super::privacy::HomeBlur;
 use crate::db;
 use crate::db::pings::{Ping, TrackPing};
+use crate::domain::privacy::BlurFix;
 use crate::domain::track::{self, DEFAULT_MAX_GAP_S, MAX_SIMPLIFY_M};
 use crate::domain::validation::FieldError;
 use axum::extract::State;
@@ -100,7 +101,8 @@ async fn rep_pings(
     let truncated = pings.len() as i64 > MAX_PINGS;
     pings.truncate(MAX_PINGS as usize);
     let blur = HomeBlur::for_reader(&state, &auth, [rep.id], Some((from, to))).await?;
-    let home_withheld = blur.retain(rep.id, &mut pings, |p| (p.fix_time, p.lat, p.lon));
+    let home_withheld =
+        blur.retain(rep.id, &mut pings, |p| BlurFix::new(p.fix_time, p.lat, p.lon, p.accuracy_m, p.mock, 0));
     Ok(Json(Track { rep_id: rep.id, from, to, pings, truncated, home_withheld }))
 }
 
@@ -290,7 +292,8 @@ async fn rep_track(
         }
     }
     let blur = HomeBlur::for_reader(&state, &auth, [rep.id], Some((from, to))).await?;
-    let home_withheld = blur.retain(rep.id, &mut pings, |p| (p.fix_time, p.lat, p.lon));
+    let home_withheld =
+        blur.retain(rep.id, &mut pings, |p| BlurFix::new(p.fix_time, p.lat, p.lon, p.accuracy_m, p.mock, p.flags));
     let meta = TrackMeta { rep_id: rep.id, from, to, shape, truncated, home_withheld };
     let body = tokio::task::spawn_blocking(move || render(format, &meta, &pings))
         .await
