@@ -81,6 +81,15 @@ impl Principal {
         }
     }
 
+    /// Whether the caller is rep `rep_id` (a rep's user token) or one of that rep's devices.
+    pub fn is_rep_or_their_device(&self, rep_id: i64) -> bool {
+        match self.actor {
+            Actor::User { id, role: Role::Rep, .. } => id == rep_id,
+            Actor::Device { rep_id: own, .. } => own == rep_id,
+            Actor::User { .. } => false,
+        }
+    }
+
     /// 403 unless the caller may see the data of rep `rep_id` (whose territory path is `rep_path`):
     /// reps and devices only their own, everyone else reps within their territory scope.
     pub fn check_rep(&self, rep_id: i64, rep_path: Option<&[i64]>) -> Result<(), ApiError> {

@@ -98,15 +98,6 @@ struct OutcomeRequest {
     answers: Value,
 }
 
-/// Whether the caller is the visit's rep or one of their devices.
-fn is_visit_rep(auth: &Principal, rep_id: i64) -> bool {
-    match auth.actor {
-        Actor::User { id, role: Role::Rep, .. } => id == rep_id,
-        Actor::Device { rep_id: own, .. } => own == rep_id,
-        Actor::User { .. } => false,
-    }
-}
-
 /// Records a rep's answers to a checklist version for a visit. Each answer is checked against its
 /// item (type, range, choices; required items present; no answers to items the version lacks):
 /// every wrong one is named (`answers.<key>`), and nothing is stored then. Answers outside what
@@ -125,7 +116,7 @@ async fn submit_outcome(
     let visit = db::visits::key(&state.db, auth.org_id, visit_id)
         .await?
         .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
-    if !is_visit_rep(&auth, visit.rep_id) {
+    if !auth.is_rep_or_their_device(visit.rep_id) {
         auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
         return Err(ApiError::Forbidden("only the visit's rep (or their device) answers its checklist".into()));
     }

@@ -202,12 +202,7 @@ async fn upload_visit_photo(
     let visit = db::visits::key(&state.db, auth.org_id, visit_id)
         .await?
         .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
-    let own = match auth.actor {
-        Actor::User { id, role: Role::Rep, .. } => id == visit.rep_id,
-        Actor::Device { rep_id, .. } => rep_id == visit.rep_id,
-        Actor::User { .. } => false,
-    };
-    if !own {
+    if !auth.is_rep_or_their_device(visit.rep_id) {
         auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
         return Err(ApiError::Forbidden("only the visit's rep (or their device) adds photos to it".into()));
     }
