@@ -138,6 +138,13 @@ async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPoo
     assert_eq!(v[0]["verdict"], "verified", "the photo shows the rep was there: {}", v[0]);
     assert_eq!(v[0]["evidence"]["photos"]["confirming"], 1, "{}", v[0]);
     assert_eq!(v[0]["evidence"]["photos"]["photo_ids"], json!([first["id"]]));
+    // Derived again with the photo, the visit keeps its id: the rep's app can add more to it.
+    assert_eq!(v[0]["id"], visit_of[0]["id"], "{}", v[0]);
+    let second = with_exif(&picture(7, 90), days[0].0 + Duration::minutes(6), at_outlet);
+    let r = upload(&app, &photos_path(&visit_of[0]), &w.rep.token, second).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let v = visits(&app, &pool, &w.rep.token, w.rep.id, days[0].1).await;
+    assert_eq!((&v[0]["id"], &v[0]["evidence"]["photos"]["confirming"]), (&visit_of[0]["id"], &json!(2)), "{}", v[0]);
 
     // 2. Taken 2 km away: the visit is flagged, with the reason in its evidence.
     let far = with_exif(&picture(2, 90), days[1].0 + Duration::minutes(5), (common::IN_T1.0 + 0.018, common::IN_T1.1));
@@ -241,7 +248,7 @@ async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPoo
         .iter()
         .map(|p| p["taken_at"].as_str().or(p["uploaded_at"].as_str()).unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(times.len(), 6, "{}", around.describe());
+    assert_eq!(times.len(), 7, "{}", around.describe());
     let instants: Vec<DateTime<Utc>> =
         times.iter().map(|t| DateTime::parse_from_rfc3339(t).expect("time").with_timezone(&Utc)).collect();
     assert!(instants.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
@@ -319,14 +326,14 @@ async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPoo
     let (xlsx, zip) = (file("audit.xlsx").await, file("audit-csv.zip").await);
     let read = common::read_export(&xlsx, &zip);
     let sheet = read["xlsx"]["Photos"].as_array().expect("a Photos sheet").clone();
-    assert_eq!(sheet.len(), 1 + 4, "the four visit photos (not the outlet's own): {sheet:?}");
+    assert_eq!(sheet.len(), 1 + 5, "the five visit photos (not the outlet's own): {sheet:?}");
     let header = sheet[0].as_array().expect("header");
     let col = |name: &str| header.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
     let first_row = sheet.iter().find(|r| r[col("photo_id")] == first["id"]).expect("the first photo's row");
     assert_eq!(first_row[col("sha256")], first["sha256"]);
     assert_eq!(first_row[col("verdict")], "confirms");
     let verdicts: Vec<&str> = sheet[1..].iter().filter_map(|r| r[col("verdict")].as_str()).collect();
-    assert_eq!(verdicts, ["confirms", "contradicts", "contradicts", "contradicts"]);
+    assert_eq!(verdicts, ["confirms", "confirms", "contradicts", "contradicts", "contradicts"]);
     let answers_csv = read["csv"]["checklist_answers.csv"].as_array().expect("checklist answers").clone();
     assert_eq!(answers_csv.len(), 2, "{answers_csv:?}");
     assert_eq!(answers_csv[1][11], "display_ok", "the problems column: {answers_csv:?}");

@@ -5,7 +5,7 @@
 use crate::domain::compliance::{DayVisit, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
-use crate::domain::visit::{CandidateOutlet, RULE_VERSION, Visit, VisitFix};
+use crate::domain::visit::{CandidateOutlet, PriorVisit, RULE_VERSION, Visit, VisitFix, carry_ids};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
@@ -169,8 +169,9 @@ pub async fn candidates(
 
 /// When the claim is still the worker's, replaces the visits of a rep-day with `visits` and
 /// removes the dirty mark; one transaction under an advisory lock of the rep-day, so that two
-/// instances deriving the same rep-day never leave both results. Reviews made on earlier results
-/// are linked to the new visit at the same outlet that overlaps them. Returns `false`, writing
+/// instances deriving the same rep-day never leave both results. A visit that continues a stored
+/// one ([`carry_ids`]) keeps its id, so reviews, photos and answers stay on it; those of visits
+/// that are gone are linked to the new visit at the same outlet that overlaps them. Returns `false`, writing
 /// nothing, when pings arrived meanwhile (the rep-day stays dirty for a later derivation).
 pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visit]) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
@@ -196,25 +197,54 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query("DELETE FROM visits WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3")
+    // Visits that continue a stored one keep its id (and with it their reviews, photos and
+    // answers); the others are deleted and inserted.
+    let stored: Vec<PriorVisit> = sqlx::query_as::<_, (i64, i64, DateTime<Utc>, DateTime<Utc>)>(
+        "SELECT id, outlet_id, arrival, departure FROM visits
+          WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 ORDER BY id FOR UPDATE",
+    )
+    .bind(day.org_id)
+    .bind(day.rep_id)
+    .bind(day.day)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(id, outlet_id, arrival, departure)| PriorVisit { id, outlet_id, arrival, departure })
+    .collect();
+    let ids = carry_ids(&stored, visits);
+    let kept: Vec<i64> = ids.iter().flatten().copied().collect();
+    sqlx::query("DELETE FROM visits WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 AND NOT (id = ANY($4))")
         .bind(day.org_id)
         .bind(day.rep_id)
         .bind(day.day)
+        .bind(&kept)
         .execute(&mut *tx)
         .await?;
     if !visits.is_empty() {
+        // One statement writes both: kept ids are updated in place, the rest inserted.
         sqlx::query(
-            "INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, risk_score,
+            "WITH t AS (
+                 SELECT * FROM UNNEST($20::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::int[],
+                                      $8::text[], $9::real[], $10::int[], $11::real[], $12::real[], $13::real[],
+                                      $14::int[], $15::float8[], $16::float8[], $18::jsonb[], $19::jsonb[])
+                     AS t(id, outlet_id, arrival, departure, dwell_s, verdict, risk_score, ping_count, min_distance_m,
+                          median_distance_m, median_accuracy_m, max_gap_s, lat, lon, alternatives, evidence)),
+             updated AS (
+                 UPDATE visits v
+                    SET arrival = t.arrival, departure = t.departure, dwell_s = t.dwell_s, verdict = t.verdict,
+                        risk_score = t.risk_score, ping_count = t.ping_count, min_distance_m = t.min_distance_m,
+                        median_distance_m = t.median_distance_m, median_accuracy_m = t.median_accuracy_m,
+                        max_gap_s = t.max_gap_s, location = ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326),
+                        alternatives = t.alternatives, evidence = t.evidence, rule_version = $17, computed_at = now()
+                   FROM t
+                  WHERE v.org_id = $1 AND v.id = t.id AND t.id IS NOT NULL)
+             INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, risk_score,
                                  ping_count, min_distance_m, median_distance_m, median_accuracy_m, max_gap_s, location,
                                  alternatives, evidence, rule_version)
              SELECT $1, $2, t.outlet_id, $3, t.arrival, t.departure, t.dwell_s, t.verdict, t.risk_score, t.ping_count,
                     t.min_distance_m, t.median_distance_m, t.median_accuracy_m, t.max_gap_s,
                     ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.alternatives, t.evidence, $17
-               FROM UNNEST($4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::int[], $8::text[], $9::real[],
-                           $10::int[], $11::real[], $12::real[], $13::real[], $14::int[], $15::float8[], $16::float8[],
-                           $18::jsonb[], $19::jsonb[])
-                    AS t(outlet_id, arrival, departure, dwell_s, verdict, risk_score, ping_count, min_distance_m,
-                         median_distance_m, median_accuracy_m, max_gap_s, lat, lon, alternatives, evidence)",
+               FROM t WHERE t.id IS NULL",
         )
         .bind(day.org_id)
         .bind(day.rep_id)
@@ -235,6 +265,7 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         .bind(RULE_VERSION)
         .bind(visits.iter().map(|v| json(&v.alternatives)).collect::<Vec<_>>())
         .bind(visits.iter().map(|v| json(&v.evidence)).collect::<Vec<_>>())
+        .bind(&ids)
         .execute(&mut *tx)
         .await?;
         // A review follows its visit: the new visit at the same outlet whose time covers the
@@ -254,8 +285,20 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         .bind(day.day)
         .execute(&mut *tx)
         .await?;
-        // Photos and checklist answers follow their visit the same way.
+        // Photos and checklist answers follow their visit the same way, and keep the arrival of
+        // the visit they belong to (which the next relink starts from).
         for table in ["photos", "visit_outcomes"] {
+            sqlx::query(&format!(
+                "UPDATE {table} p SET visit_arrival = v.arrival
+                   FROM visits v
+                  WHERE p.org_id = $1 AND p.rep_id = $2 AND p.rep_day = $3 AND v.org_id = $1 AND v.id = p.visit_id
+                    AND v.arrival <> p.visit_arrival"
+            ))
+            .bind(day.org_id)
+            .bind(day.rep_id)
+            .bind(day.day)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(&format!(
                 "UPDATE {table} p SET visit_id = m.visit_id
                    FROM (SELECT DISTINCT ON (p2.id) p2.id AS row_id, v.id AS visit_id

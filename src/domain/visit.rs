@@ -40,7 +40,7 @@
 //!   a photo that confirms the visit (at the outlet, during it) with none against takes 0.2 off
 //!   and keeps gaps or poor accuracy from making it `unverified`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
@@ -602,7 +602,7 @@ pub fn apply_photos(
     rules: &VisitRules,
     photo_rules: &PhotoRules,
 ) {
-    let slack = chrono::Duration::minutes(30);
+    let slack = Duration::minutes(30);
     let mut touched = vec![false; visits.len()];
     let mut photos: Vec<&VisitPhoto> = photos.iter().collect();
     photos.sort_by_key(|p| p.id);
@@ -716,6 +716,52 @@ pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRule
     }
     chosen.sort_by(|a, b| a.arrival.cmp(&b.arrival).then(a.outlet_id.cmp(&b.outlet_id)));
     chosen
+}
+
+/// A visit already stored for a rep-day, as [`carry_ids`] matches it against a new derivation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorVisit {
+    pub id: i64,
+    pub outlet_id: i64,
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+}
+
+/// How far a re-derived visit's times may move and still be the same visit: late or corrected
+/// fixes shift arrival and departure by minutes, not by half an hour.
+pub const SAME_VISIT_SLACK_S: i64 = 30 * 60;
+
+/// Which stored visit each newly derived visit of the same rep-day continues, so that a visit
+/// keeps its id when its day is derived again (after late pings, a photo or a rule change) and a
+/// client holding the id can still add evidence to it. A new visit continues the unclaimed stored
+/// visit at the same outlet whose times overlap it (within [`SAME_VISIT_SLACK_S`]) with the
+/// nearest arrival; visits are taken in arrival order, so the result does not depend on how the
+/// inputs are ordered beyond that. `None` means a new visit.
+#[must_use]
+pub fn carry_ids(stored: &[PriorVisit], derived: &[Visit]) -> Vec<Option<i64>> {
+    let slack = Duration::seconds(SAME_VISIT_SLACK_S);
+    let mut order: Vec<usize> = (0..derived.len()).collect();
+    order.sort_by_key(|&i| (derived[i].arrival, derived[i].outlet_id));
+    let mut taken = vec![false; stored.len()];
+    let mut ids = vec![None; derived.len()];
+    for i in order {
+        let v = &derived[i];
+        let best = stored
+            .iter()
+            .enumerate()
+            .filter(|(k, s)| {
+                !taken[*k]
+                    && s.outlet_id == v.outlet_id
+                    && s.arrival <= v.departure + slack
+                    && s.departure >= v.arrival - slack
+            })
+            .min_by_key(|(_, s)| ((s.arrival - v.arrival).num_seconds().abs(), s.id));
+        if let Some((k, s)) = best {
+            taken[k] = true;
+            ids[i] = Some(s.id);
+        }
+    }
+    ids
 }
 
 #[cfg(test)]
@@ -1072,5 +1118,59 @@ mod tests {
             reversed_outlets.reverse();
             prop_assert_eq!(derive(&shuffled, &reversed_outlets, &rules), in_order);
         }
+    }
+
+    fn derived(outlet_id: i64, from_s: i64, to_s: i64) -> Visit {
+        Visit {
+            outlet_id,
+            arrival: t(from_s),
+            departure: t(to_s),
+            dwell_s: to_s - from_s,
+            verdict: Verdict::Verified,
+            risk_score: 0.0,
+            evidence: Evidence {
+                fix_count: 1,
+                min_distance_m: 0.0,
+                median_distance_m: 0.0,
+                median_accuracy_m: None,
+                max_gap_s: 0,
+                bridged_gaps_s: Vec::new(),
+                stay: true,
+                signals: Signals::default(),
+                photos: PhotoSignals::default(),
+                lat: LAT,
+                lon: LON,
+            },
+            alternatives: Vec::new(),
+        }
+    }
+
+    fn stored(id: i64, outlet_id: i64, from_s: i64, to_s: i64) -> PriorVisit {
+        PriorVisit { id, outlet_id, arrival: t(from_s), departure: t(to_s) }
+    }
+
+    #[test]
+    fn a_re_derived_visit_keeps_its_id() {
+        let before = [stored(7, 1, 0, 600), stored(8, 2, 1200, 1800), stored(9, 1, 3600, 4200)];
+        // Late fixes moved the first arrival, the second visit is gone, a third outlet is new and
+        // the last visit of outlet 1 is split in two (only one half can continue it).
+        let after = [derived(1, -120, 600), derived(3, 1300, 1700), derived(1, 3600, 3900), derived(1, 4000, 4200)];
+        assert_eq!(carry_ids(&before, &after), vec![Some(7), None, Some(9), None]);
+        // Another outlet never continues a visit, however close in time.
+        assert_eq!(carry_ids(&[stored(8, 2, 0, 600)], &[derived(1, 0, 600)]), vec![None]);
+        // Half an hour apart without overlap is another visit.
+        assert_eq!(carry_ids(&[stored(7, 1, 0, 600)], &[derived(1, 600 + 1801, 3000)]), vec![None]);
+        assert_eq!(carry_ids(&[stored(7, 1, 0, 600)], &[derived(1, 600 + 1800, 3000)]), vec![Some(7)]);
+        // Two stored visits merged into one: the one with the nearest arrival continues.
+        assert_eq!(
+            carry_ids(&[stored(7, 1, 0, 600), stored(8, 1, 900, 1500)], &[derived(1, 800, 1500)]),
+            vec![Some(8)]
+        );
+        // The order of the derived visits does not matter.
+        let mut reversed = after.to_vec();
+        reversed.reverse();
+        let mut ids = carry_ids(&before, &reversed);
+        ids.reverse();
+        assert_eq!(ids, vec![Some(7), None, Some(9), None]);
     }
 }
