@@ -25,6 +25,7 @@ release:
 
 run: db release
 	@scripts/map-ui.sh
+	@scripts/server-tools.sh
 	@DATABASE_URL='$(DB_URL)' $(BIN) migrate
 	@DATABASE_URL='$(DB_URL)' $(BIN) demo
 	@DATABASE_URL='$(DB_URL)' $(BIN) serve

@@ -6,6 +6,8 @@
 # - poppler-utils: `pdftoppm` renders the audit export's PDF summary, `pdftotext` reads it back;
 # - libimage-exiftool-perl: `exiftool` writes real EXIF time and GPS into the photos uploaded in
 #   tests/photos.rs;
+# - libheif-examples: `heif-enc` makes the HEIC photos of tests/photos.rs and `heif-convert`
+#   decodes them in the server (as `make run` installs it);
 # - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/exports.rs).
 set -euo pipefail
 log() { echo "test-tools: $*" >&2; }
@@ -14,6 +16,7 @@ command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
+command -v heif-enc >/dev/null 2>&1 || missing+=(libheif-examples)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -78,6 +78,12 @@ pub struct Config {
     /// Largest accepted photo upload, bytes (larger ones get 413).
     #[arg(long, env = "FV_PHOTO_MAX_BYTES", global = true, default_value_t = 15 * 1024 * 1024)]
     pub photo_max_bytes: usize,
+
+    /// Program that decodes HEIC photos for their thumbnail and perceptual hash, called as
+    /// `PROGRAM --quiet in.heic out.png` (libheif's `heif-convert`, Debian `libheif-examples`);
+    /// `none` = keep HEIC photos without them.
+    #[arg(long, env = "FV_HEIC_DECODER", global = true, default_value = "heif-convert")]
+    pub heic_decoder: String,
 }
 
 impl Config {

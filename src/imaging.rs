@@ -1,15 +1,21 @@
 //! Reading an uploaded photo: its EXIF time and position, its size, a thumbnail and a perceptual
-//! hash. Pure CPU work on bytes in memory (no I/O): call it off the async workers.
+//! hash. CPU work on bytes in memory: call it off the async workers.
 //!
-//! JPEG and PNG are decoded (the `image` crate); HEIC has no decoder crate without a C library,
-//! so a HEIC photo keeps its EXIF (read from the HEIF container) but gets no thumbnail and no
-//! perceptual hash (reuse is then found only for byte-identical files).
+//! JPEG and PNG are decoded in process (the `image` crate). HEIC (HEVC) has no Rust decoder and
+//! the `libheif-rs` bindings need libheif 1.17 where Debian 12 ships 1.15, so a HEIC photo is
+//! decoded by libheif's `heif-convert` in a child process ([`HeicDecoder`]), which also keeps a
+//! crash of the C decoder on hostile input out of the server. Without the program a HEIC photo
+//! keeps its EXIF (read from the HEIF container) but gets no thumbnail and no perceptual hash
+//! (reuse is then found only for byte-identical files).
 
 use crate::domain::photo::{PhotoFormat, hash_from_bytes};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use exif::{In, Tag, Value};
 use image::{DynamicImage, ImageReader, Limits};
-use std::io::Cursor;
+use std::io::{Cursor, Read as _};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Longest side of a thumbnail, pixels.
 pub const THUMBNAIL_PX: u32 = 320;
@@ -51,18 +57,91 @@ pub enum ImagingError {
     Undecodable(&'static str, String),
 }
 
-/// Reads a photo's bytes (format sniffed from them).
-pub fn read(bytes: &[u8]) -> Result<ReadPhoto, ImagingError> {
+/// Decodes HEIC photos with libheif's `heif-convert` (Debian `libheif-examples`) run as a child
+/// process on temporary files; `--heic-decoder` names another program with the same arguments.
+#[derive(Debug, Clone)]
+pub struct HeicDecoder {
+    program: PathBuf,
+    timeout: Duration,
+}
+
+impl HeicDecoder {
+    /// The decoder `program`, or none for an empty name or `none`.
+    pub fn new(program: &str) -> Option<Self> {
+        let program = program.trim();
+        (!program.is_empty() && program != "none")
+            .then(|| Self { program: PathBuf::from(program), timeout: Duration::from_secs(30) })
+    }
+
+    /// The picture as PNG bytes; `Ok(None)` when the program is not installed.
+    fn to_png(&self, heic: &[u8]) -> Result<Option<Vec<u8>>, ImagingError> {
+        let undecodable = |why: String| ImagingError::Undecodable("image/heic", why);
+        let dir = tempfile::tempdir().map_err(|e| undecodable(format!("no temporary directory: {e}")))?;
+        let (input, output) = (dir.path().join("photo.heic"), dir.path().join("photo.png"));
+        std::fs::write(&input, heic).map_err(|e| undecodable(format!("writing a temporary file: {e}")))?;
+        let child = Command::new(&self.program)
+            .arg("--quiet")
+            .arg(&input)
+            .arg(&output)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(program = %self.program.display(), "no HEIC decoder installed: HEIC photos get no thumbnail");
+                });
+                return Ok(None);
+            }
+            Err(e) => return Err(undecodable(format!("starting {}: {e}", self.program.display()))),
+        };
+        let deadline = Instant::now() + self.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(undecodable(format!("decoding took longer than {} s", self.timeout.as_secs())));
+                }
+                Err(e) => return Err(undecodable(format!("waiting for the decoder: {e}"))),
+            }
+        };
+        if !status.success() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.by_ref().take(2048).read_to_string(&mut stderr);
+            }
+            let why = stderr.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("the decoder failed");
+            return Err(undecodable(why.to_owned()));
+        }
+        std::fs::read(&output).map(Some).map_err(|e| undecodable(format!("the decoder wrote no picture: {e}")))
+    }
+}
+
+/// Reads a photo's bytes (format sniffed from them); HEIC pictures are decoded with `heic`.
+pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, ImagingError> {
     let format = PhotoFormat::sniff(bytes).ok_or(ImagingError::NotAnImage)?;
     let (taken, position) = exif_facts(bytes);
     let mut photo = ReadPhoto { format, width: None, height: None, thumbnail: None, phash: None, taken, position };
-    let decode_as = match format {
-        PhotoFormat::Jpeg => image::ImageFormat::Jpeg,
-        PhotoFormat::Png => image::ImageFormat::Png,
-        PhotoFormat::Heic => return Ok(photo),
-    };
     let name = format.content_type();
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), decode_as);
+    let png;
+    let (pixels, decode_as) = match format {
+        PhotoFormat::Jpeg => (bytes, image::ImageFormat::Jpeg),
+        PhotoFormat::Png => (bytes, image::ImageFormat::Png),
+        PhotoFormat::Heic => match heic.map(|d| d.to_png(bytes)).transpose()?.flatten() {
+            Some(decoded) => {
+                png = decoded;
+                (png.as_slice(), image::ImageFormat::Png)
+            }
+            None => return Ok(photo),
+        },
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(pixels), decode_as);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE_PX);
     limits.max_image_height = Some(MAX_SIDE_PX);
@@ -153,6 +232,16 @@ fn exif_facts(bytes: &[u8]) -> (Option<ExifTime>, Option<(f64, f64)>) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn without_a_heic_decoder_a_heic_photo_is_kept_undecoded() {
+        let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+        assert!(HeicDecoder::new("none").is_none() && HeicDecoder::new(" ").is_none());
+        for decoder in [None, HeicDecoder::new("/nonexistent/heif-convert")] {
+            let photo = read(&heic, decoder.as_ref()).expect("kept");
+            assert_eq!((photo.format, photo.thumbnail, photo.phash), (PhotoFormat::Heic, None, None));
+        }
+    }
+
     fn jpeg(seed: u32) -> Vec<u8> {
         let img = image::RgbImage::from_fn(64, 48, |x, y| {
             let v = ((x * 7 + y * 13 + seed * 31) % 256) as u8;
@@ -167,21 +256,21 @@ mod tests {
 
     #[test]
     fn a_jpeg_without_exif_reads_with_size_thumbnail_and_hash() {
-        let p = read(&jpeg(1)).expect("reads");
+        let p = read(&jpeg(1), None).expect("reads");
         assert_eq!(
             (p.format, p.width, p.height, p.taken, p.position),
             (PhotoFormat::Jpeg, Some(64), Some(48), None, None)
         );
-        let thumb = read(p.thumbnail.as_deref().expect("thumbnail")).expect("the thumbnail is a JPEG");
+        let thumb = read(p.thumbnail.as_deref().expect("thumbnail"), None).expect("the thumbnail is a JPEG");
         assert_eq!((thumb.width, thumb.height), (Some(64), Some(48)), "never enlarged");
         assert!(p.phash.is_some());
     }
 
     #[test]
     fn not_an_image_or_a_broken_one_is_refused() {
-        assert!(matches!(read(b"hello, I am a text file"), Err(ImagingError::NotAnImage)));
+        assert!(matches!(read(b"hello, I am a text file", None), Err(ImagingError::NotAnImage)));
         let mut broken = jpeg(2);
         broken.truncate(40);
-        assert!(matches!(read(&broken), Err(ImagingError::Undecodable("image/jpeg", _))));
+        assert!(matches!(read(&broken, None), Err(ImagingError::Undecodable("image/jpeg", _))));
     }
 }

@@ -44,10 +44,15 @@ fn picture(seed: u32, quality: u8) -> Vec<u8> {
 
 /// `jpeg` with EXIF `DateTimeOriginal` (UTC, with its offset) and GPS position, as a camera
 /// writes them, by exiftool.
-fn with_exif(jpeg: &[u8], taken: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<u8> {
+fn with_exif(jpeg: &[u8], taken: DateTime<Utc>, at: (f64, f64)) -> Vec<u8> {
+    exif_written(jpeg, "jpg", taken, at)
+}
+
+/// `bytes` (a `.ext` file) with the EXIF of [`with_exif`].
+fn exif_written(bytes: &[u8], ext: &str, taken: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("photo.jpg");
-    std::fs::write(&path, jpeg).expect("write");
+    let path = dir.path().join(format!("photo.{ext}"));
+    std::fs::write(&path, bytes).expect("write");
     let out = std::process::Command::new("exiftool")
         .arg("-q")
         .arg("-overwrite_original")
@@ -62,6 +67,24 @@ fn with_exif(jpeg: &[u8], taken: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<u
         .expect("exiftool runs (scripts/test-tools.sh installs it)");
     assert!(out.status.success(), "exiftool: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::read(&path).expect("read back")
+}
+
+/// `jpeg` encoded as HEIC (HEVC) by libheif's `heif-enc` (Debian's libheif-examples, installed
+/// by `make test`), as an iPhone stores it.
+fn heic(jpeg: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (input, output) = (dir.path().join("in.jpg"), dir.path().join("out.heic"));
+    std::fs::write(&input, jpeg).expect("write");
+    let out = std::process::Command::new("heif-enc")
+        .arg("-q")
+        .arg("80")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .expect("heif-enc runs (scripts/test-tools.sh installs it)");
+    assert!(out.status.success(), "heif-enc: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(&output).expect("read back")
 }
 
 /// POSTs `bytes` as the `photo` field of a form (with a misleading file name and type: the
@@ -363,4 +386,60 @@ async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPoo
     let changed = verify(xlsx).await;
     assert_eq!(changed["data_changed"], true, "{changed}");
     assert!(changed["changed_parts"].as_array().is_some_and(|p| p.contains(&json!("photos"))), "{changed}");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_heic_photo_is_read_like_a_jpeg(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
+        sqlx::query(&format!("UPDATE {table} - interval '30 days'")).execute(&pool).await.expect("history");
+    }
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = common::ten_oclock(&pool, w.org_a, 1).await;
+    let r = app.post("/api/v1/pings", Some(&w.device.token), &stop(t0, common::IN_T1, 8.0)).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let visit = visits(&app, &pool, &w.rep.token, w.rep.id, day).await[0].clone();
+    let at_outlet = (common::IN_T1.0 + 0.0002, common::IN_T1.1);
+    let jpeg = picture(21, 95);
+    let photo = exif_written(&heic(&jpeg), "heic", t0 + Duration::minutes(4), at_outlet);
+    assert_eq!(&photo[4..12], b"ftypheic", "a real HEIC file");
+
+    let path = format!("/api/v1/visits/{}/photos", visit["id"]);
+    let r = upload(&app, &path, &w.rep.token, photo.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let stored = r.json.clone();
+    assert_eq!(
+        (&stored["content_type"], &stored["width"], &stored["height"]),
+        (&json!("image/heic"), &json!(640), &json!(480)),
+        "{stored}"
+    );
+    assert_eq!(stored["findings"]["verdict"], "confirms", "EXIF read from the HEIF container: {stored}");
+    let id = stored["id"].as_i64().expect("id");
+    let thumb = app
+        .request(Method::GET, &format!("/api/v1/photos/{id}/thumbnail"), Some(&w.rep.token))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(thumb.status(), 200);
+    let thumb = image::load_from_memory(&thumb.bytes().await.expect("body")).expect("a JPEG thumbnail");
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    let original = app
+        .request(Method::GET, &format!("/api/v1/photos/{id}/original"), Some(&w.rep.token))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(original.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/heic"));
+    assert_eq!(original.bytes().await.expect("body").to_vec(), photo, "the original as uploaded");
+
+    // The same picture as a JPEG, for the outlet: found by its perceptual hash.
+    let o1_photos = format!("/api/v1/outlets/{}/photos", w.o1);
+    let r = upload(&app, &o1_photos, &w.manager.token, jpeg).await;
+    assert_eq!((r.status, &r.json["reused_photo_id"]), (201, &json!(id)), "{}", r.describe());
+
+    // A HEIF header over bytes libheif cannot read: 422 naming the field.
+    let mut broken = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+    broken.extend(b"no boxes follow ".repeat(20));
+    let r = upload(&app, &path, &w.rep.token, broken).await;
+    assert_problem(&r, 422, &path);
+    assert_eq!(r.json["errors"][0]["field"], "photo", "{}", r.describe());
 }

@@ -10,7 +10,7 @@ use crate::db::photos::{NewPhoto, Photo, VisitAnchor};
 use crate::domain::access::Role;
 use crate::domain::export::sha256_hex;
 use crate::domain::photo::{self, OutletPlace, PhotoFacts, PhotoRules};
-use crate::imaging::{self, ExifTime, ImagingError};
+use crate::imaging::{self, ExifTime, HeicDecoder, ImagingError};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -108,7 +108,8 @@ async fn store(
     let Upload { bytes, note } = upload;
     // Decoding may take hundreds of MB for a large picture: a few at a time.
     let slot = DECODING.acquire().await.map_err(|e| ApiError::Internal(format!("decoding slots: {e}")))?;
-    let (read, bytes) = tokio::task::spawn_blocking(move || (imaging::read(&bytes), bytes))
+    let heic = HeicDecoder::new(&state.config.heic_decoder);
+    let (read, bytes) = tokio::task::spawn_blocking(move || (imaging::read(&bytes, heic.as_ref()), bytes))
         .await
         .map_err(|e| ApiError::Internal(format!("reading a photo: {e}")))?;
     drop(slot);

@@ -43,6 +43,7 @@ pub fn test_config(database_url: &str) -> Config {
         visit_ledger_days: 400,
         retention_interval_s: 0,
         photo_max_bytes: 2 * 1024 * 1024,
+        heic_decoder: "heif-convert".to_owned(),
         ingest_queue_pings: 200_000,
         ingest_batch_pings: 10_000,
         ingest_writers: 2,
