@@ -3,8 +3,9 @@
 //! leaving 127.0.0.1; the outlet, coverage and territory layers rendered; an outlet's popup
 //! figures; a phone's fix moving its rep on the live layer; the resolution switch; the summary panel (figures equal to the API, chart, CSV
 //! download); the replay slider moving the rep marker along the track; a visit's evidence and a
-//! reviewer's rejection stored with its reason; a district manager seeing only their district; the
-//! zh/en switch; a 390 px viewport. Screenshots of each view go to `target/map-ui-screenshots/`.
+//! reviewer's rejection stored with its reason; a district manager seeing only their district; a
+//! rep's own visit with the photo and checklist answers their phone posted (the thumbnail decoded
+//! in the browser, the answer found wrong marked); the zh/en switch; a 390 px viewport. Screenshots of each view go to `target/map-ui-screenshots/`.
 //!
 //! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
 //! (`scripts/test-tools.sh`); `make test` provides both.

@@ -348,9 +348,41 @@ await check("a rep's map shows only their own day and figures, without team laye
   await rep.page.waitForFunction(() => window.fieldvisit.dayLoaded, null, { timeout: 20000 });
   const row = rep.page.locator('#plan tr[data-visit]').first();
   assert.ok(await row.count() > 0, 'the rep had visits that day');
-  await row.click();
+  // The rep's phone posts a photo (a real JPEG drawn by the browser) and checklist answers for
+  // the visit; the panel shows the thumbnail, what the photo proves and the answer found wrong.
+  const visitId = Number(await row.getAttribute('data-visit'));
+  const checklist = await api(rep.page, '/checklists', adminToken, { method: 'POST', body: JSON.stringify({ name: 'Map audit', items: [
+    { key: 'display_ok', label: 'Display check', type: 'yes_no', required: true, expect: true },
+    { key: 'sim_stock', label: 'SIM stock count', type: 'number', integer: true, min: 0, expect_min: 10 }] }) });
+  assert.ok(checklist.id, JSON.stringify(checklist));
+  const uploaded = await rep.page.evaluate(async ({ visitId, token }) => {
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [640, 480];
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#c33'; g.fillRect(0, 0, 640, 480);
+    g.fillStyle = '#fff'; g.fillRect(120, 90, 400, 300);
+    const blob = await new Promise((ok) => canvas.toBlob(ok, 'image/jpeg', 0.9));
+    const form = new FormData();
+    form.append('photo', blob, 'storefront.jpg');
+    const r = await fetch(`/api/v1/visits/${visitId}/photos`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
+    return { status: r.status, body: await r.json() };
+  }, { visitId, token: repToken });
+  assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
+  const answered = await api(rep.page, `/visits/${visitId}/outcomes`, repToken, { method: 'POST', body: JSON.stringify({ checklist_id: checklist.id, answers: { display_ok: true, sim_stock: 3 } }) });
+  assert.deepEqual(answered.problems, ['sim_stock'], JSON.stringify(answered));
+  await rep.page.locator(`#plan tr[data-visit="${visitId}"]`).click();
   await rep.page.locator('#evidence-panel').waitFor({ state: 'visible', timeout: 10000 });
   assert.ok(await rep.page.locator('#review').isHidden(), 'no review buttons for a rep');
+  const thumb = rep.page.locator(`#visit-photos figure[data-photo="${uploaded.body.id}"] img`);
+  await thumb.waitFor({ state: 'visible', timeout: 10000 });
+  await rep.page.waitForFunction((id) => document.querySelector(`#visit-photos figure[data-photo="${id}"] img`)?.complete, uploaded.body.id, { timeout: 10000 });
+  assert.deepEqual(await thumb.evaluate((img) => [img.naturalWidth, img.naturalHeight]), [320, 240], 'the thumbnail decoded in the browser');
+  assert.equal(await rep.page.locator(`#visit-photos figure[data-photo="${uploaded.body.id}"]`).getAttribute('data-verdict'), 'unverifiable');
+  assert.match(await rep.page.locator('#visit-photos figcaption').first().textContent(), /no EXIF to judge by/);
+  assert.equal(await rep.page.locator('#visit-answers li.problem').count(), 1);
+  assert.equal(await rep.page.locator('#visit-answers li.problem').getAttribute('data-key'), 'sim_stock');
+  assert.equal(await rep.page.locator('#visit-answers li[data-key=display_ok]').textContent(), 'display_ok: true');
+  await rep.page.locator('#evidence-panel').screenshot({ path: `${shots}/rep-evidence.png` });
   assert.deepEqual(rep.problems.console, []);
   assert.deepEqual(rep.problems.offsite, []);
   await rep.page.screenshot({ path: `${shots}/rep.png` });
