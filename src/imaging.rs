@@ -133,7 +133,7 @@ pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, Imagi
     let (pixels, decode_as) = match format {
         PhotoFormat::Jpeg => (bytes, image::ImageFormat::Jpeg),
         PhotoFormat::Png => (bytes, image::ImageFormat::Png),
-        PhotoFormat::Heic => match heic.map(|d| d.to_png(bytes)).transpose()?.flatten() {
+        PhotoFormat::Heic => match heic.map(|d| decode_heic(d, bytes)).transpose()?.flatten() {
             Some(decoded) => {
                 png = decoded;
                 (png.as_slice(), image::ImageFormat::Png)
@@ -153,6 +153,62 @@ pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, Imagi
     photo.phash = Some(perceptual_hash(&img));
     photo.thumbnail = Some(thumbnail(&img).map_err(|e| ImagingError::Undecodable(name, e.to_string()))?);
     Ok(photo)
+}
+
+/// A HEIC picture as PNG, refused before decoding when its declared size exceeds what a JPEG
+/// may have (the child process would otherwise allocate it in full).
+fn decode_heic(decoder: &HeicDecoder, bytes: &[u8]) -> Result<Option<Vec<u8>>, ImagingError> {
+    for (w, h) in heif_image_sizes(bytes) {
+        if w.max(h) > MAX_SIDE_PX || u64::from(w) * u64::from(h) * 4 > MAX_DECODE_BYTES {
+            return Err(ImagingError::Undecodable("image/heic", format!("{w}x{h} px is larger than photos may be")));
+        }
+    }
+    decoder.to_png(bytes)
+}
+
+/// The sizes a HEIF file declares for its images (`meta/iprp/ipco/ispe` boxes, ISO/IEC 23008-12),
+/// the whole picture's and its tiles'; none when the boxes are missing or malformed.
+fn heif_image_sizes(bytes: &[u8]) -> Vec<(u32, u32)> {
+    /// The (type, body) of each ISO BMFF box in `data`, up to the first malformed one.
+    fn boxes(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
+        let mut out = Vec::new();
+        while data.len() >= 8 {
+            let size = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+            let kind = [data[4], data[5], data[6], data[7]];
+            let (header, size) = match size {
+                0 => (8, data.len()),
+                1 if data.len() >= 16 => {
+                    let large = u64::from_be_bytes(data[8..16].try_into().unwrap_or_default());
+                    (16, usize::try_from(large).unwrap_or(usize::MAX))
+                }
+                _ => (8, size),
+            };
+            if size < header || size > data.len() {
+                break;
+            }
+            out.push((kind, &data[header..size]));
+            data = &data[size..];
+        }
+        out
+    }
+    fn child(data: &[u8], kind: [u8; 4]) -> Option<&[u8]> {
+        boxes(data).into_iter().find(|(k, _)| *k == kind).map(|(_, body)| body)
+    }
+    let Some(ipco) = child(bytes, *b"meta")
+        .and_then(|meta| meta.get(4..)) // a full box: version and flags first
+        .and_then(|meta| child(meta, *b"iprp"))
+        .and_then(|iprp| child(iprp, *b"ipco"))
+    else {
+        return Vec::new();
+    };
+    boxes(ipco)
+        .into_iter()
+        .filter(|(k, _)| k == b"ispe")
+        .filter_map(|(_, body)| {
+            let word = |at: usize| body.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            Some((word(4)?, word(8)?))
+        })
+        .collect()
 }
 
 /// The gradient hash: 64 bits, robust to re-encoding and resizing.
@@ -240,6 +296,32 @@ mod tests {
             let photo = read(&heic, decoder.as_ref()).expect("kept");
             assert_eq!((photo.format, photo.thumbnail, photo.phash), (PhotoFormat::Heic, None, None));
         }
+    }
+
+    /// An ISO BMFF box of `kind` around `body`.
+    fn bmff(kind: [u8; 4], body: &[u8]) -> Vec<u8> {
+        let size = u32::try_from(body.len() + 8).expect("small");
+        [&size.to_be_bytes()[..], &kind, body].concat()
+    }
+
+    #[test]
+    fn a_heic_too_large_is_refused_before_it_is_decoded() {
+        let ispe = |w: u32, h: u32| bmff(*b"ispe", &[&[0; 4][..], &w.to_be_bytes(), &h.to_be_bytes()].concat());
+        let file = |sizes: &[(u32, u32)]| {
+            let ipco = bmff(*b"ipco", &sizes.iter().flat_map(|&(w, h)| ispe(w, h)).collect::<Vec<u8>>());
+            let meta = bmff(*b"meta", &[&[0; 4][..], &bmff(*b"hdlr", &[0; 24]), &bmff(*b"iprp", &ipco)].concat());
+            [bmff(*b"ftyp", b"heic\0\0\0\0mif1heic"), meta].concat()
+        };
+        let tiled = file(&[(4032, 3024), (512, 512)]);
+        assert_eq!(heif_image_sizes(&tiled), [(4032, 3024), (512, 512)]);
+        assert_eq!(heif_image_sizes(&tiled[..tiled.len() - 3]), [], "a truncated box is not read");
+        let decoder = HeicDecoder::new("/nonexistent/heif-convert");
+        for too_large in [file(&[(512, 512), (16_001, 10)]), file(&[(15_000, 15_000)])] {
+            let refused = read(&too_large, decoder.as_ref());
+            assert!(matches!(refused, Err(ImagingError::Undecodable("image/heic", _))), "{refused:?}");
+        }
+        let fits = read(&tiled, decoder.as_ref()).expect("no decoder: kept undecoded");
+        assert_eq!(fits.phash, None);
     }
 
     fn jpeg(seed: u32) -> Vec<u8> {

@@ -442,4 +442,20 @@ async fn a_heic_photo_is_read_like_a_jpeg(pool: PgPool) {
     let r = upload(&app, &path, &w.rep.token, broken).await;
     assert_problem(&r, 422, &path);
     assert_eq!(r.json["errors"][0]["field"], "photo", "{}", r.describe());
+
+    // A HEIC declaring a picture of 20,000 x 20,000 px is refused before it is decoded.
+    let mut huge = photo.clone();
+    let mut patched = 0;
+    for at in 0..huge.len().saturating_sub(16) {
+        if &huge[at..at + 4] == b"ispe" {
+            huge[at + 8..at + 16]
+                .copy_from_slice(&[&20_000u32.to_be_bytes()[..], &20_000u32.to_be_bytes()[..]].concat());
+            patched += 1;
+        }
+    }
+    assert!(patched > 0, "the HEIC file declares its size");
+    let r = upload(&app, &path, &w.rep.token, huge).await;
+    assert_problem(&r, 422, &path);
+    let reason = r.json["errors"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("20000x20000 px is larger than photos may be"), "{}", r.describe());
 }
