@@ -3,10 +3,12 @@
 
 pub mod admin;
 pub mod config;
+/// The pure domain lives in its own crate (no I/O dependency can reach it); re-exported here so
+/// that `fieldvisit::domain::…` names it everywhere.
+pub use fieldvisit_domain as domain;
 pub mod db;
 pub mod demo;
 pub mod derive;
-pub mod domain;
 pub mod export;
 pub mod http;
 pub mod imaging;

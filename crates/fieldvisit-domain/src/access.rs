@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 /// A user's role in an org.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Org setup, users, devices, tier policies, retention; sees the whole org.

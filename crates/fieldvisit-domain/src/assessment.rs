@@ -1,7 +1,7 @@
 //! The monthly assessment bulletin: reps and territories ranked by a figure, with the change from
 //! the month before.
 
-use crate::domain::validation::FieldError;
+use crate::validation::FieldError;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 

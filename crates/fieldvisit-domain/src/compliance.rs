@@ -31,7 +31,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::domain::geo::haversine_m;
+use crate::geo::haversine_m;
 
 /// Thresholds of the distance figure; [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! Coverage of outlets over a period: each outlet's status, the coverage figures by H3 cell with
 //! the white space, and how much of a planned route the rep's actual track came near.
 //!
-//! Definitions (U, V and the figures as in [`crate::domain::compliance`]):
+//! Definitions (U, V and the figures as in [`crate::compliance`]):
 //! - An outlet's *status* at the period's last day E, from its tier's interval I = cycle days /
 //!   required visits per cycle and the local day of its last valid visit up to E (by any rep):
 //!   `closed` when it is not active at the end of E (closed or suspended); else `never_visited`
@@ -15,8 +15,8 @@
 //!   track that day (the line through its usable fixes, gaps not bridged, as the distance figure
 //!   reads it), measured on points every [`CORRIDOR_STEP_M`] along the line.
 
-use crate::domain::compliance::{FiguresSum, OutletFigures, OutletVisit, ScopeOutlet, Tally, tallies};
-use crate::domain::geo::haversine_m;
+use crate::compliance::{FiguresSum, OutletFigures, OutletVisit, ScopeOutlet, Tally, tallies};
+use crate::geo::haversine_m;
 use chrono::NaiveDate;
 use h3o::{CellIndex, LatLng, Resolution};
 use serde::Serialize;
@@ -236,7 +236,7 @@ fn to_segment_m(point: (f64, f64), from: (f64, f64), to: (f64, f64)) -> f64 {
 
 /// The share of the line through `route` (lat, lon in route order) that lies within `within_m`
 /// of the track, given as pieces of (lat, lon) positions (the usable fixes, a gap between pieces
-/// not bridged: [`crate::domain::compliance::track_pieces`]), measured every [`CORRIDOR_STEP_M`]
+/// not bridged: [`crate::compliance::track_pieces`]), measured every [`CORRIDOR_STEP_M`]
 /// (module documentation). The distance is to the track's line, not only to its fixes.
 pub fn corridor_coverage(route: &[(f64, f64)], track: &[Vec<(f64, f64)>], within_m: f64) -> CorridorCoverage {
     let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
@@ -306,7 +306,7 @@ pub fn corridor_coverage(route: &[(f64, f64)], track: &[Vec<(f64, f64)>], within
 #[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
-    use crate::domain::compliance::DayVisit;
+    use crate::compliance::DayVisit;
     use chrono::{Duration, TimeZone, Utc};
 
     fn outlet(id: i64, required_visits: i32, cycle_days: i32) -> ScopeOutlet {

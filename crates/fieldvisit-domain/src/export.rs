@@ -2,7 +2,7 @@
 //! that makes an export reproducible and tamper-evident, and the digest of the rows it was made
 //! from (so that `verify` can tell a changed file from changed data).
 
-use crate::domain::validation::FieldError;
+use crate::validation::FieldError;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -77,6 +77,7 @@ pub enum ExportScope {
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// One workbook, one sheet per table.
@@ -142,7 +143,7 @@ impl ExportParams {
     pub fn problems(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         for (field, d) in [("from", self.from), ("to", self.to)] {
-            if !crate::domain::plan::date_in_range(d) {
+            if !crate::plan::date_in_range(d) {
                 errors.push(FieldError::new(field, "must be a date from 2000-01-01 to 2100-12-31"));
             }
         }

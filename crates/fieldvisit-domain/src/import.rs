@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 /// Atomic: any bad row and nothing is written. Partial: the good rows are written, the bad reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -55,8 +56,10 @@ impl FromStr for Mode {
 
 /// The kind of file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     Csv,
+    #[cfg_attr(feature = "clap", value(name = "geojson", alias = "json"))]
     GeoJson,
 }
 

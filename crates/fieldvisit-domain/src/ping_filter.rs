@@ -4,16 +4,16 @@
 //! Dropping is not rejecting: a phone that retries a fix we will never store must still get a success
 //! answer, so decoders reject only malformed input and [`judge`] decides the rest with a countable reason.
 
-use crate::domain::protocols::osmand::SpeedUnit;
+use crate::protocols::osmand::SpeedUnit;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde_json::{Map, Value};
 
-use crate::domain::geo::haversine_m;
-use crate::domain::ping::{Fix, flags};
-use crate::domain::validation::FieldError;
+use crate::geo::haversine_m;
+use crate::ping::{Fix, flags};
+use crate::validation::FieldError;
 
 /// Default tolerance for device clocks ahead of the server: 5 minutes.
 pub const DEFAULT_MAX_FUTURE_S: i64 = 5 * 60;

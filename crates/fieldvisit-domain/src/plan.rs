@@ -7,7 +7,7 @@
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
 use serde::Deserialize;
 
-use crate::domain::validation::FieldError;
+use crate::validation::FieldError;
 
 /// Most items in one plan.
 pub const MAX_ITEMS: usize = 2_000;
@@ -245,8 +245,8 @@ pub struct DueCandidate {
 /// local day of its last valid visit among `visits`, and whether it is in `with_problem` (sorted
 /// outlet ids whose last checklist answers found a problem).
 pub fn due_candidates<'a>(
-    outlets: impl IntoIterator<Item = (&'a crate::domain::compliance::ScopeOutlet, f64, f64)>,
-    visits: &[crate::domain::compliance::OutletVisit],
+    outlets: impl IntoIterator<Item = (&'a crate::compliance::ScopeOutlet, f64, f64)>,
+    visits: &[crate::compliance::OutletVisit],
     with_problem: &[i64],
 ) -> Vec<DueCandidate> {
     let mut last_valid: std::collections::HashMap<i64, NaiveDate> = std::collections::HashMap::new();
@@ -408,7 +408,7 @@ pub fn propose(
         let Some((k, leg)) = left
             .iter()
             .enumerate()
-            .map(|(k, (c, _))| (k, crate::domain::geo::haversine_m(here.0, here.1, c.lat, c.lon)))
+            .map(|(k, (c, _))| (k, crate::geo::haversine_m(here.0, here.1, c.lat, c.lon)))
             .min_by(|a, b| a.1.total_cmp(&b.1).then(left[a.0].0.outlet_id.cmp(&left[b.0].0.outlet_id)))
         else {
             break;

@@ -43,8 +43,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
-use crate::domain::photo::{self, OutletPlace, PhotoFacts, PhotoRules, PhotoVerdict};
+use crate::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
+use crate::photo::{self, OutletPlace, PhotoFacts, PhotoRules, PhotoVerdict};
 use geo::CoordsIter;
 
 /// Version of these rules, stored with every visit.
@@ -552,7 +552,7 @@ fn verdict_of(risk_score: f64, evidence: &Evidence, dwell_s: i64, min_dwell_s: i
     }
 }
 
-/// What the photos taken for a visit showed ([`crate::domain::photo`]).
+/// What the photos taken for a visit showed ([`crate::photo`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PhotoSignals {
     /// The photos, by id.
@@ -593,7 +593,7 @@ pub struct VisitPhoto {
 
 /// Adds photo evidence to derived visits and judges them again. Each photo goes to the visit at
 /// its outlet nearest the arrival it was uploaded for (within 30 minutes of the visit's time).
-/// Risk (module documentation of [`crate::domain::photo`]): a far photo adds 0.5, one taken off
+/// Risk (module documentation of [`crate::photo`]): a far photo adds 0.5, one taken off
 /// time 0.5, a reused one 0.6; a confirming photo with none against takes 0.2 off.
 pub fn apply_photos(
     visits: &mut [Visit],

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{MAX_EPOCH_S, check_position, parse_error, to_f32};
-use crate::domain::ping::Fix;
-use crate::domain::validation::FieldError;
+use crate::ping::Fix;
+use crate::validation::FieldError;
 
 /// Decodes a GPX 1.0/1.1 document. Errors name the point (`index` counts waypoints then track points, in
 /// file order) or, for a document that is not GPX, the body.
@@ -72,7 +72,7 @@ mod tests {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
-    const LIMERICK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/limerick-304/bus_304_2019-02-18.gpx");
+    const LIMERICK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/limerick-304/bus_304_2019-02-18.gpx");
 
     fn doc(inner: &str) -> String {
         format!(

@@ -1,8 +1,8 @@
-//! Phone protocol decoders: bytes or parameters in, [`Fix`](crate::domain::ping::Fix) values (SI units) out.
+//! Phone protocol decoders: bytes or parameters in, [`Fix`](crate::ping::Fix) values (SI units) out.
 //!
 //! Decoders reject input that is malformed (not a number, out of range, missing a required field) with
 //! [`FieldError`]s a person can act on. They do not judge plausibility: a well-formed fix at (0, 0), from
-//! the future or from last year is decoded as sent, and [`crate::domain::ping_filter`] decides whether it is
+//! the future or from last year is decoded as sent, and [`crate::ping_filter`] decides whether it is
 //! stored, so that such drops are counted per reason instead of failing the request.
 
 pub mod gpx;
@@ -12,7 +12,7 @@ pub mod owntracks;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::domain::validation::FieldError;
+use crate::validation::FieldError;
 
 /// One knot in metres per second.
 pub const KNOTS_TO_MPS: f64 = 1852.0 / 3600.0;

@@ -15,8 +15,8 @@ use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{MAX_CLIENT_ID_CHARS, check_position, echo, parse_error, time_from_epoch, time_from_epoch_int, to_f32};
-use crate::domain::ping::Fix;
-use crate::domain::validation::FieldError;
+use crate::ping::Fix;
+use crate::validation::FieldError;
 
 /// Most items accepted in one request.
 pub const MAX_ITEMS: usize = 10_000;

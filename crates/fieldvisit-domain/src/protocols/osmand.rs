@@ -10,8 +10,8 @@ use super::{
     KMH_TO_MPS, KNOTS_TO_MPS, MAX_CLIENT_ID_CHARS, MAX_DEVICE_KEY_CHARS, accuracy, altitude, battery_pct,
     check_position, echo, finite, heading, keep, parse_error, speed,
 };
-use crate::domain::ping::Fix;
-use crate::domain::validation::FieldError;
+use crate::ping::Fix;
+use crate::validation::FieldError;
 
 /// Unit of the `speed` query parameter. Traccar reads it as knots (what the legacy Android client sends);
 /// OsmAnd itself and some scripts send m/s or km/h, configurable per device or org.
@@ -549,7 +549,7 @@ mod tests {
     use serde_json::json;
 
     const SAMPLES: &str =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/protocol-samples/osmand-traccar-client.txt");
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/protocol-samples/osmand-traccar-client.txt");
 
     /// One `CASE` block of the samples file.
     struct Case {

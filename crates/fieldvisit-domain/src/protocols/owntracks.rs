@@ -8,8 +8,8 @@ use super::{
     KMH_TO_MPS, MAX_CLIENT_ID_CHARS, accuracy, altitude, battery_pct, check_position, echo, finite, heading, keep,
     parse_error, speed, time_from_epoch, time_from_epoch_int,
 };
-use crate::domain::ping::Fix;
-use crate::domain::validation::FieldError;
+use crate::ping::Fix;
+use crate::validation::FieldError;
 
 /// One `_type: location` message.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +188,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/protocol-samples/owntracks-http.txt");
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/protocol-samples/owntracks-http.txt");
 
     /// Every JSON payload of the samples file, in file order: `.rec` lines (JSON after the second TAB),
     /// one-line JSON messages, and the multi-line JSON array of section B.
