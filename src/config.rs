@@ -14,9 +14,14 @@ pub struct Config {
     #[arg(long, env = "FV_DB_MAX_CONNECTIONS", global = true, default_value_t = 16)]
     pub db_max_connections: u32,
 
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "BIND", global = true, default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FV_BIND", global = true)]
+    pub bind: Option<SocketAddr>,
+
+    /// The listen address under its old name `BIND` (deprecated: read only when `FV_BIND` and
+    /// `--bind` are absent, with a warning at start).
+    #[arg(long = "legacy-bind", env = "BIND", global = true, hide = true)]
+    pub legacy_bind: Option<SocketAddr>,
 
     /// Largest accepted request body, bytes (uploads and batches above it get 413).
     #[arg(long, env = "FV_BODY_LIMIT_BYTES", global = true, default_value_t = 32 * 1024 * 1024)]
@@ -30,9 +35,9 @@ pub struct Config {
     #[arg(long, env = "FV_BASEMAP_STYLE_URL", global = true)]
     pub basemap_style_url: Option<String>,
 
-    /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
-    #[arg(long, env = "FV_LOG_FORMAT", global = true, default_value = "text")]
-    pub log_format: String,
+    /// Log format. Levels come from `RUST_LOG` (default `info,sqlx=warn`).
+    #[arg(long, env = "FV_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Most pings waiting to be written; beyond it ingest answers 503 + Retry-After.
     #[arg(long, env = "FV_INGEST_QUEUE_PINGS", global = true, default_value_t = 200_000)]
@@ -86,7 +91,42 @@ pub struct Config {
     pub heic_decoder: String,
 }
 
+/// How log lines are written to stderr.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Where the server listens when neither `FV_BIND`, `--bind` nor the deprecated `BIND` says.
+pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+impl Default for Config {
+    /// The defaults `fieldvisit --help` shows (environment ignored), with no database URL: what
+    /// tests start from. Read from the flag definitions above, so each default is written once.
+    fn default() -> Self {
+        use clap::{Args, FromArgMatches};
+        let command = Config::augment_args(clap::Command::new("fieldvisit")).mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(["fieldvisit"]).expect("the defaults parse");
+        Config::from_arg_matches(&matches).expect("the defaults are valid")
+    }
+}
+
 impl Config {
+    /// The address to listen on: `--bind`/`FV_BIND`, else the deprecated `BIND`, else 127.0.0.1:8080.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.bind.or(self.legacy_bind).unwrap_or(DEFAULT_BIND)
+    }
+
+    /// A warning to log at start when a deprecated setting is in use.
+    pub fn deprecation_warning(&self) -> Option<&'static str> {
+        (self.bind.is_none() && self.legacy_bind.is_some())
+            .then_some("BIND is deprecated and will be removed; set FV_BIND (or --bind) instead")
+    }
+
     /// The ingest writer's settings.
     pub fn ingest(&self) -> crate::ingest::IngestConfig {
         crate::ingest::IngestConfig {
@@ -95,5 +135,33 @@ impl Config {
             writers: self.ingest_writers.max(1),
             ..crate::ingest::IngestConfig::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_those_of_the_flags() {
+        let c = Config::default();
+        assert_eq!(c.listen_addr(), DEFAULT_BIND);
+        assert_eq!(c.db_max_connections, 16);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.derive_visits);
+        assert_eq!(c.heic_decoder, "heif-convert");
+        assert!(c.deprecation_warning().is_none());
+    }
+
+    #[test]
+    fn the_old_bind_is_read_only_when_the_new_one_is_absent() {
+        let old: SocketAddr = "0.0.0.0:9000".parse().expect("address");
+        let new: SocketAddr = "127.0.0.1:9001".parse().expect("address");
+        let c = Config { legacy_bind: Some(old), ..Config::default() };
+        assert_eq!(c.listen_addr(), old);
+        assert!(c.deprecation_warning().is_some());
+        let c = Config { bind: Some(new), legacy_bind: Some(old), ..Config::default() };
+        assert_eq!(c.listen_addr(), new);
+        assert!(c.deprecation_warning().is_none());
     }
 }

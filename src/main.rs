@@ -1,7 +1,10 @@
 //! `fieldvisit` command line: serve | migrate | demo | admin | import | export | verify.
 
 use clap::{Parser, Subcommand};
-use fieldvisit::config::Config;
+use fieldvisit::config::{Config, LogFormat};
+use fieldvisit::domain::access::Role;
+use fieldvisit::domain::export::ExportFormat;
+use fieldvisit::domain::import::{Format, Mode};
 use fieldvisit::{admin, db, demo, http};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -75,9 +78,9 @@ struct ExportArgs {
     /// Last local day (inclusive).
     #[arg(long)]
     to: chrono::NaiveDate,
-    /// Formats, comma separated: xlsx, csv, geojson, pdf.
-    #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,geojson,pdf")]
-    format: Vec<String>,
+    /// Formats, comma separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = ExportFormat::ALL)]
+    format: Vec<ExportFormat>,
     /// Folder the files and manifest.json are written to (created if missing).
     #[arg(long)]
     out: std::path::PathBuf,
@@ -96,11 +99,11 @@ enum ImportCommand {
         #[arg(long)]
         org: String,
         /// `atomic`: any bad row and nothing is written (exit 1). `partial`: write the good rows.
-        #[arg(long, default_value = "atomic")]
-        mode: String,
-        /// `csv` or `geojson` (default: from the file name, else from the content).
-        #[arg(long)]
-        format: Option<String>,
+        #[arg(long, value_enum, default_value_t = Mode::Atomic)]
+        mode: Mode,
+        /// Default: from the file name, else from the content.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
 }
 
@@ -123,9 +126,8 @@ enum AdminCommand {
         login: String,
         #[arg(long)]
         name: String,
-        /// admin, supervisor, auditor, manager or rep
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_enum)]
+        role: Role,
         /// Code of the territory the user's scope starts at (omit for the whole org).
         #[arg(long)]
         territory: Option<String>,
@@ -156,13 +158,13 @@ enum AdminCommand {
     },
 }
 
-fn init_tracing(format: &str) {
+fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -172,7 +174,10 @@ fn init_tracing(format: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.config.log_format);
+    init_tracing(cli.config.log_format);
+    if let Some(warning) = cli.config.deprecation_warning() {
+        tracing::warn!("{warning}");
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -199,9 +204,10 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             if let Err(e) = db::readiness(&pool).await {
                 tracing::warn!(%e, "database not ready; /readyz will answer 503 until `fieldvisit migrate` runs");
             }
-            let listener = tokio::net::TcpListener::bind(config.bind).await?;
-            tracing::info!(addr = %config.bind, "serving");
-            println!("fieldvisit serving on http://{} (API docs: http://{}/docs/)", config.bind, config.bind);
+            let addr = config.listen_addr();
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "serving");
+            println!("fieldvisit serving on http://{addr} (API docs: http://{addr}/docs/)");
             fieldvisit::export::sweep_interrupted(pool.clone());
             if config.retention_interval_s > 0 {
                 fieldvisit::retention::start(pool.clone(), std::time::Duration::from_secs(config.retention_interval_s));
@@ -242,7 +248,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
 }
 
 async fn run_export(pool: &sqlx::PgPool, args: ExportArgs) -> Result<(), AnyError> {
-    use fieldvisit::domain::export::{ExportFormat, ExportParams, ExportScope, Generator};
+    use fieldvisit::domain::export::{ExportParams, ExportScope, Generator};
     let org = org_id(pool, &args.org).await?;
     let scope = match (&args.territory, &args.rep) {
         (Some(code), _) => ExportScope::Territory {
@@ -251,13 +257,7 @@ async fn run_export(pool: &sqlx::PgPool, args: ExportArgs) -> Result<(), AnyErro
         (None, Some(login)) => ExportScope::Rep { id: user(pool, org, login).await?.id },
         (None, None) => return Err("give --territory or --rep".into()),
     };
-    let formats = args
-        .format
-        .iter()
-        .map(|f| serde_json::from_value::<ExportFormat>(serde_json::Value::String(f.trim().to_owned())))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| "formats are xlsx, csv, geojson and pdf")?;
-    let params = ExportParams { scope, from: args.from, to: args.to, formats };
+    let params = ExportParams { scope, from: args.from, to: args.to, formats: args.format };
     let problems = params.problems();
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.reason)).collect();
@@ -343,7 +343,6 @@ async fn run_admin(pool: &sqlx::PgPool, cmd: AdminCommand) -> Result<(), AnyErro
         }
         AdminCommand::CreateUser { org, login, name, role, territory } => {
             let org = org_id(pool, &org).await?;
-            role.parse::<fieldvisit::domain::access::Role>()?;
             let territory_id = match territory {
                 Some(code) => Some(
                     db::territories::by_code(pool, org, &code)
@@ -353,7 +352,7 @@ async fn run_admin(pool: &sqlx::PgPool, cmd: AdminCommand) -> Result<(), AnyErro
                 ),
                 None => None,
             };
-            let issued = admin::create_user(pool, org, &login, &name, &role, territory_id).await?;
+            let issued = admin::create_user(pool, org, &login, &name, role.as_str(), territory_id).await?;
             println!("user {} ({}) id {} token {}", issued.user.login, issued.user.role, issued.user.id, issued.token);
         }
         AdminCommand::CreateDevice { org, rep, name } => {
@@ -385,13 +384,11 @@ async fn run_admin(pool: &sqlx::PgPool, cmd: AdminCommand) -> Result<(), AnyErro
 
 async fn run_import(pool: &sqlx::PgPool, cmd: ImportCommand) -> Result<(), AnyError> {
     use fieldvisit::db::import::{ImportError, ImportRequest, import_bytes};
-    use fieldvisit::domain::import::{Format, Mode};
     let ImportCommand::Outlets { file, org, mode, format } = cmd;
     let org_id = org_id(pool, &org).await?;
-    let mode: Mode = mode.parse()?;
     let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let format = match format {
-        Some(f) => f.parse()?,
+        Some(f) => f,
         None => Format::from_file_name(&file.to_string_lossy()).unwrap_or_else(|| Format::sniff(&bytes)),
     };
     let req = ImportRequest {
