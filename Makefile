@@ -33,14 +33,14 @@ run: db release
 test: db
 	@scripts/test-tools.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		DATABASE_URL='$(DB_URL)' $(CARGO) nextest run --locked --no-fail-fast; \
+		DATABASE_URL='$(DB_URL)' $(CARGO) nextest run --workspace --locked --no-fail-fast; \
 	else \
-		DATABASE_URL='$(DB_URL)' $(CARGO) test --locked --no-fail-fast; \
+		DATABASE_URL='$(DB_URL)' $(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --locked --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Tools the test suite drives as real clients, installed from Debian when missing:
-# - gdal-bin: `ogrinfo` reads the OGC API - Features endpoint (tests/gdal.rs);
-# - chromium: playwright-core drives it through the managers' map (tests/map_ui.rs);
+# - gdal-bin: `ogrinfo` reads the OGC API - Features endpoint (tests/integration/gdal.rs);
+# - chromium: playwright-core drives it through the managers' map (tests/integration/map_ui.rs);
 # - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes;
 # - poppler-utils: `pdftoppm` renders the audit export's PDF summary, `pdftotext` reads it back;
 # - libimage-exiftool-perl: `exiftool` writes real EXIF time and GPS into the photos uploaded in
-#   tests/photos.rs;
-# - libheif-examples: `heif-enc` makes the HEIC photos of tests/photos.rs and `heif-convert`
+#   tests/integration/photos.rs;
+# - libheif-examples: `heif-enc` makes the HEIC photos of tests/integration/photos.rs and `heif-convert`
 #   decodes them in the server (as `make run` installs it);
-# - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/exports.rs).
+# - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/integration/exports.rs).
 set -euo pipefail
 log() { echo "test-tools: $*" >&2; }
 missing=()

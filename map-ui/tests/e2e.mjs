@@ -1,5 +1,5 @@
 // End-to-end test of the managers' map with playwright-core driving Debian's chromium against a
-// real server loaded with the demo data. Run by tests/map_ui.rs; by hand:
+// real server loaded with the demo data. Run by tests/integration/map_ui.rs; by hand:
 //   FV_BASE_URL=http://127.0.0.1:8080 FV_ADMIN_TOKEN=.. FV_MANAGER_D1_TOKEN=.. node tests/e2e.mjs
 // Screenshots go to FV_SCREENSHOTS (default ../target/map-ui-screenshots).
 import { chromium } from 'playwright-core';

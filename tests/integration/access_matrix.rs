@@ -13,7 +13,7 @@
 //! Every case runs; all mismatches (status, list content, leaked org-B data) are collected and
 //! reported at once as a table.
 
-mod common;
+use crate::common;
 
 use common::{IN_T1, IN_T2, IN_TB, ORG_B_MARKER, Res, TestApp, World};
 use fieldvisit::domain::access::{Action, Role, allows, device_allows};

@@ -3,7 +3,7 @@
 //! rejected item by item and nothing is stored, answers outside what is expected are problems,
 //! and answers tied to an outlet attribute update the outlet with its history.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::{TestApp, World, assert_problem};
@@ -44,7 +44,7 @@ fn store_audit() -> Value {
     ]})
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn checklist_answers_are_checked_item_by_item_and_update_the_outlet(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -164,7 +164,7 @@ async fn checklist_answers_are_checked_item_by_item_and_update_the_outlet(pool: 
     assert_problem(&app.get(&path, Some(&w.rep2.token)).await, 403, &path);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn reminders_list_outlets_due_by_tier_and_with_problems_first(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;

@@ -2,11 +2,10 @@
 //! figures (summed over its reps) and outlet figures (coverage, frequency and dwell compliance, by
 //! child territory, tier and channel type), each outlet's frequency, one outlet's visits, and scope.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use common::{TestApp, World, assert_problem};
-use fieldvisit::db;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -21,7 +20,9 @@ fn ten(n: u64) -> DateTime<Utc> {
 }
 
 async fn outlet(pool: &PgPool, org: i64, code: &str, tier: &str, at: (f64, f64), territory: i64) -> i64 {
-    db::outlets::create(pool, org, &common::outlet_fields(code, tier, at, Some(territory))).await.expect("outlet")
+    fieldvisit::db::outlets::create(pool, org, &common::outlet_fields(code, tier, at, Some(territory)))
+        .await
+        .expect("outlet")
 }
 
 /// A stored visit (as the deriver writes them).
@@ -93,7 +94,7 @@ fn assert_outlets(o: &Value, active: i64, visited: i64, coverage: f64, frequency
 /// 3/4 = 75 %; 8 visits, 6 valid (all but the two suspect ones); unplanned valid visits: rep's o1 day 5
 /// and o4 day 4, rep2's o5 day 7 (o5 is registered only after the period: not in U, so it is in no
 /// outlet figure, but the visit is rep2's).
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPool) {
     let w = World::seed(&pool).await;
     let org = w.org_a;

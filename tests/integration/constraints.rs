@@ -1,7 +1,7 @@
 //! Constraint violations are answered 409/422 naming the offending field, never 500, and a rejected
 //! request writes nothing. Plus direct SQL: the schema itself refuses impossible data.
 
-mod common;
+use crate::common;
 
 use common::{IN_T1, Res, TestApp, World, assert_problem, row_counts, square};
 use reqwest::Method;

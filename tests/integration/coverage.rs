@@ -2,11 +2,10 @@
 //! by child territory, tier, channel type and H3 cell with the white space, each outlet's status at
 //! the end of the period, a planned route's corridor coverage, and scope.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use common::{TestApp, World, assert_problem};
-use fieldvisit::db;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -22,7 +21,9 @@ fn ten(n: i64) -> DateTime<Utc> {
 }
 
 async fn outlet(pool: &PgPool, org: i64, code: &str, tier: &str, at: (f64, f64), territory: i64) -> i64 {
-    db::outlets::create(pool, org, &common::outlet_fields(code, tier, at, Some(territory))).await.expect("outlet")
+    fieldvisit::db::outlets::create(pool, org, &common::outlet_fields(code, tier, at, Some(territory)))
+        .await
+        .expect("outlet")
 }
 
 /// A stored visit (as the deriver writes them).
@@ -117,7 +118,7 @@ async fn hand_made_org(pool: &PgPool) -> (World, [i64; 6]) {
     (w, [o1, o2, o3, o4, o5, o6])
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn territory_coverage_equals_a_hand_computation_and_is_scoped(pool: PgPool) {
     let (w, [o1, o2, o3, o4, o5, _o6]) = hand_made_org(&pool).await;
     let mut config = common::test_config("unused");
@@ -223,7 +224,7 @@ async fn territory_coverage_equals_a_hand_computation_and_is_scoped(pool: PgPool
 /// Metres per degree of latitude.
 const M: f64 = 1.0 / 111_195.0;
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn route_coverage_is_the_share_of_the_planned_line_near_the_track(pool: PgPool) {
     let w = World::seed(&pool).await;
     // A route of two stops 1,000 m apart, north of O1.
@@ -303,7 +304,7 @@ async fn tile_bytes(app: &TestApp, path: &str, token: &str) -> Vec<u8> {
 /// The statuses served from memory (outlet index and visit ledger) equal those a server without a
 /// ledger reads from the database, on every view that shows them, and follow a review and a visit
 /// written after the ledger was loaded.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn statuses_from_memory_equal_the_database_and_follow_changes(pool: PgPool) {
     let (w, [o1, _, _, o4, _, _]) = hand_made_org(&pool).await;
     let mut config = common::test_config("unused");

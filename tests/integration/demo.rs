@@ -588,7 +588,7 @@ async fn the_demo_days_derive_into_visits(pool: PgPool) {
     .expect("visits");
     // A snapshot of rule version visits-v4 (no photos here: as visits-v3 judged them) on the demo's
     // real tracks: the Beijing walkers stop at outlets (some long enough), the Limerick bus only halts briefly (at the 9 stops where it stood
-    // for a minute, `tests/real_tracks.rs`); nobody spoofs. The demo's outlets stand 20-40 m apart
+    // for a minute, `tests/integration/real_tracks.rs`); nobody spoofs. The demo's outlets stand 20-40 m apart
     // along the tracks, so where a walker stood between several, the nearest by median distance
     // takes the visit and the others are its alternatives.
     let expected = [

@@ -2,7 +2,7 @@
 //! Python's zipfile and csv), their figures equal the compliance API, `verify` catches a changed
 //! byte and a later review, and scope is enforced.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, test_config};
 use fieldvisit::demo::{self, DemoArgs};
@@ -97,7 +97,7 @@ fn num(v: &Value) -> Option<f64> {
     v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_catches_changes(pool: PgPool) {
     let (app, lines) = demo_app(pool).await;
     let admin = token(&lines, "admin");
@@ -361,7 +361,7 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     assert_eq!(entry["detail"]["data_sha256"], manifest["data"]["sha256"]);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn exports_stay_inside_the_callers_scope_and_bad_requests_are_named(pool: PgPool) {
     let (app, lines) = demo_app(pool).await;
     let admin = token(&lines, "admin");
@@ -427,7 +427,7 @@ async fn exports_stay_inside_the_callers_scope_and_bad_requests_are_named(pool: 
     common::assert_problem(&r, 404, "/api/v1/exports/999999");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn an_export_whose_server_stopped_is_marked_failed_not_left_running(pool: PgPool) {
     let w = common::World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;

@@ -2,7 +2,7 @@
 //! acknowledged, and a database that goes away gets 503 + Retry-After, with every ping stored
 //! exactly once after it comes back and the client retries.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use common::{TestApp, World};
@@ -69,7 +69,7 @@ async fn start_server(url: &str, dbname: &str) -> (Running, String, std::path::P
     (server, base, log)
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn sigkill_during_sustained_ingest_loses_no_acknowledged_ping(pool: PgPool) {
     let w = World::seed(&pool).await;
     let (url, dbname) = database_url(&pool).await;
@@ -142,7 +142,7 @@ async fn sigkill_during_sustained_ingest_loses_no_acknowledged_ping(pool: PgPool
 /// SIGTERM while a request waits for its commit (the day's partition is locked by the test): the
 /// server keeps running until that commit goes through, answers the request 2xx, then exits 0 with
 /// the ping stored. Graceful shutdown flushes what is queued; nothing acknowledged is lost.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn sigterm_flushes_the_queue_before_exiting(pool: PgPool) {
     let w = World::seed(&pool).await;
     let (url, dbname) = database_url(&pool).await;
@@ -311,7 +311,7 @@ async fn post(app: &TestApp, token: &str, batch: &Value) -> common::Res {
     app.post("/api/v1/pings", Some(token), batch).await
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn database_down_gives_503_and_a_retry_stores_each_ping_once(pool: PgPool) {
     let w = World::seed(&pool).await;
     sqlx::query("DELETE FROM pings WHERE device_id = $1").bind(w.device.id).execute(&pool).await.expect("clear");

@@ -2,13 +2,13 @@
 //! of `/ogc` and reads the outlets with their attributes and geometry, with the caller's token and
 //! scope (`make test` installs gdal-bin when `ogrinfo` is missing: scripts/test-tools.sh).
 
-mod common;
+use crate::common;
 
 use common::{TestApp, World};
 use sqlx::PgPool;
 use std::process::Command;
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn ogrinfo_lists_the_collections_and_reads_scoped_outlets(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;

@@ -1,6 +1,6 @@
 //! Our stay detection on real GeoLife tracks, compared with trackintel's at the same thresholds.
 //!
-//! Input: `../shared/data/geolife/geolife_sample.csv` (5,908 fixes, 5 trajectories of 3 people;
+//! Input: `fixtures/geolife/geolife_sample.csv` (5,908 fixes, 5 trajectories of 3 people;
 //! also `fixtures/geolife/`), one fix list per person (`tracker`), run through
 //! [`fieldvisit::domain::visit::stays`] with [`VisitRules::default`] (D = 100 m, T = 300 s).
 //!
@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! PY=$(scripts/peers/setup.sh)
-//! $PY scripts/peers/stays.py --input ../shared/data/geolife/geolife_sample.csv --d 100 --t 300 \
+//! $PY scripts/peers/stays.py --input fixtures/geolife/geolife_sample.csv --d 100 --t 300 \
 //!     --out-trackintel fixtures/geolife-trackintel-stays.csv
 //! ```
 //!
@@ -37,7 +37,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use fieldvisit::domain::geo::haversine_m;
 use fieldvisit::domain::visit::{VisitFix, VisitRules, stays};
 
-const GEOLIFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/geolife/geolife_sample.csv");
+const GEOLIFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/geolife/geolife_sample.csv");
 const TRACKINTEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/geolife-trackintel-stays.csv");
 
 /// The staypoints (tracker, start, end) whose fixes within D end in a data gap: the stay lasts until

@@ -2,7 +2,7 @@
 //! atomic and partial modes, upsert by code with location history, territory by point-in-polygon or
 //! by code, scope of a territory manager, exact row/field errors, the body limit and the CLI.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 

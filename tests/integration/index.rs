@@ -3,7 +3,7 @@
 //! to the caller's scope, patched by changes made through the API, coherent across two server
 //! processes on one database within 1 s, and resynchronised after the listener loses its connection.
 
-mod common;
+use crate::common;
 
 use common::{IN_T1, IN_T2, TestApp, World, assert_problem};
 use fieldvisit::domain::geo::haversine_m;

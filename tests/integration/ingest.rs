@@ -2,7 +2,7 @@
 //! protocol sample file), OwnTracks HTTP (every location payload of its sample file), GPX upload,
 //! idempotent retries, and the same track through every protocol stored identically.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -11,9 +11,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/protocol-samples");
-const GEOLIFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/geolife/geolife_sample.csv");
-const LIMERICK_GPX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/limerick-304/bus_304_2019-02-18.gpx");
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/protocol-samples");
+const GEOLIFE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/geolife/geolife_sample.csv");
+const LIMERICK_GPX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/limerick-304/bus_304_2019-02-18.gpx");
 
 /// The samples carry fix times back to 2013: let this org keep pings for a century.
 async fn keep_old_pings(pool: &PgPool, org_id: i64) {
@@ -58,7 +58,7 @@ fn ping(minutes_ago: i64, lat: f64, lon: f64) -> Value {
     json!({"fix_time": recent(minutes_ago), "lat": lat, "lon": lon, "accuracy_m": 8.0})
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn native_batches_are_stored_once_whatever_the_order(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = without_derivation(&pool).await;
@@ -92,7 +92,7 @@ async fn native_batches_are_stored_once_whatever_the_order(pool: PgPool) {
     assert!(dirty >= 1);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn ndjson_batches_are_accepted(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -110,7 +110,7 @@ async fn ndjson_batches_are_accepted(pool: PgPool) {
     assert_eq!(count(&pool, w.device.id).await, before + 2);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn bad_items_are_named_and_good_ones_kept(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -150,7 +150,7 @@ async fn bad_items_are_named_and_good_ones_kept(pool: PgPool) {
     assert_eq!(count(&pool, w.device.id).await, before + 1);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn malformed_bodies_get_problems_and_the_server_keeps_serving(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -182,7 +182,7 @@ async fn malformed_bodies_get_problems_and_the_server_keeps_serving(pool: PgPool
 
 /// A request of nothing but bad items is 422 problem+json naming each item by its index and the
 /// field at fault; a 10 MB string in an item (under the production body limit) is named, not echoed.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn every_bad_item_is_named_by_index_and_field(pool: PgPool) {
     let w = World::seed(&pool).await;
     let mut config = common::test_config("unused");
@@ -213,7 +213,7 @@ async fn every_bad_item_is_named_by_index_and_field(pool: PgPool) {
     assert_eq!(count(&pool, w.device.id).await, before);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn only_a_device_posts_and_only_for_itself(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -279,7 +279,7 @@ fn with_device(request: &str, osmand_id: &str) -> String {
     out
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn every_osmand_sample_case_behaves_as_traccar_says(pool: PgPool) {
     let w = World::seed(&pool).await;
     keep_old_pings(&pool, w.org_a).await;
@@ -338,7 +338,7 @@ async fn every_osmand_sample_case_behaves_as_traccar_says(pool: PgPool) {
     assert_eq!(attributes["ignition"], json!(true), "{attributes}");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn osmand_unknown_id_stores_nothing(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -385,7 +385,7 @@ fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn every_owntracks_location_sample_is_stored(pool: PgPool) {
     let w = World::seed(&pool).await;
     keep_old_pings(&pool, w.org_a).await;
@@ -443,7 +443,7 @@ fn geolife(n: usize) -> Vec<(i64, f64, f64)> {
     rows.into_iter().map(|(t, lat, lon)| (t + shift, lat, lon)).collect()
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn one_track_through_every_protocol_is_stored_identically(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -477,7 +477,7 @@ async fn one_track_through_every_protocol_is_stored_identically(pool: PgPool) {
 
 /// A full ingest queue refuses a request with 503 + `Retry-After` and stores none of it; once there is
 /// room the same request is stored. (The queue of this server holds 5 pings.)
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_full_queue_answers_503_and_stores_nothing(pool: PgPool) {
     let w = World::seed(&pool).await;
     let mut config = common::test_config("unused");
@@ -519,7 +519,7 @@ fn limerick() -> Vec<(i64, f64, f64, f64)> {
 
 /// The Limerick bus ride (2,144 fixes with elevation) through every way in: one native batch, one
 /// OsmAnd GET and one OwnTracks POST per fix, and the GPX file itself: the same pings, to the bit.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn the_limerick_ride_through_every_protocol_is_stored_identically(pool: PgPool) {
     let w = World::seed(&pool).await;
     keep_old_pings(&pool, w.org_a).await;
@@ -581,7 +581,7 @@ async fn the_limerick_ride_through_every_protocol_is_stored_identically(pool: Pg
     assert_eq!(rows(gpx_dev.id).await, native, "GPX upload");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn gpx_backfill_stores_the_limerick_ride(pool: PgPool) {
     let w = World::seed(&pool).await;
     keep_old_pings(&pool, w.org_a).await;
@@ -609,7 +609,7 @@ async fn gpx_backfill_stores_the_limerick_ride(pool: PgPool) {
     assert_problem(&bad, 400, &path);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn drops_are_counted_by_reason_in_metrics(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -629,7 +629,7 @@ async fn drops_are_counted_by_reason_in_metrics(pool: PgPool) {
     assert!(metrics.contains("fieldvisit_pings_stored_total{source=\"native\"} 1"), "{metrics}");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_manager_asks_an_owntracks_phone_for_its_position(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -674,7 +674,7 @@ async fn a_manager_asks_an_owntracks_phone_for_its_position(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn native_clients_poll_position_requests(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -715,7 +715,7 @@ async fn native_clients_poll_position_requests(pool: PgPool) {
     assert_eq!(app.get("/api/v1/devices/me/commands", Some(&w.rep.token)).await.status, 403);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn concurrent_writers_create_a_day_partition_once(pool: PgPool) {
     // Regression: the second of two writers creating the same day's partition failed with
     // "relation already exists" and its batch was refused.
@@ -737,7 +737,7 @@ async fn concurrent_writers_create_a_day_partition_once(pool: PgPool) {
     assert!(exists, "{part}");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn osmand_speed_unit_is_an_org_setting(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -765,7 +765,7 @@ async fn osmand_speed_unit_is_an_org_setting(pool: PgPool) {
     assert!((speeds[1] - 10.0).abs() < 0.01, "36 km/h = 10 m/s: {speeds:?}");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_reps_own_working_hours_keep_off_duty_pings_out(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -807,7 +807,7 @@ async fn a_reps_own_working_hours_keep_off_duty_pings_out(pool: PgPool) {
 /// Phone apps resend whatever was not answered 2xx: a fix the filters drop (clock far ahead, too
 /// old, null island) is answered 200 on every protocol, counted by reason and not stored, while a
 /// malformed one is still 400.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn filtered_fixes_are_answered_success_so_phones_do_not_resend_them(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -879,7 +879,7 @@ type StoredRow = (
 /// A batch large enough for the writer's `COPY` path: every column reads back as sent, the rep-days
 /// in the org's time zone (Kathmandu, +05:45) are marked dirty, and a retry that adds one new fix
 /// stores that one and counts the rest as duplicates.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_large_batch_stores_every_column_and_a_retry_counts_duplicates(pool: PgPool) {
     let w = World::seed(&pool).await;
     sqlx::query("UPDATE orgs SET timezone = 'Asia/Kathmandu' WHERE id = $1")
@@ -967,7 +967,7 @@ async fn a_large_batch_stores_every_column_and_a_retry_counts_duplicates(pool: P
 /// The dirty mark of a rep-day is written once and then only locked by later batches (no new row
 /// version per commit); once a deriving worker has claimed it, the next batch of either write path
 /// clears the claim, so the worker's `DELETE .. WHERE claimed_at = <its claim>` keeps the mark.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_dirty_rep_day_is_marked_once_and_a_claim_is_cleared_by_new_pings(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = without_derivation(&pool).await;

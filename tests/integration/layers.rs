@@ -2,7 +2,7 @@
 //! right-hand rule), nothing outside the caller's scope (a T1 manager sees none of T2), bbox and
 //! filters, an honest `truncated`, `ETag` / `If-None-Match`, and gzip / brotli.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, World, assert_problem};
 use reqwest::Method;
@@ -84,7 +84,7 @@ fn ids(features: &[Value]) -> Vec<Value> {
     features.iter().map(|f| f["id"].clone()).collect()
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn layers_are_valid_geojson_within_the_callers_scope(pool: PgPool) {
     let w = World::seed(&pool).await;
     // Registered a month ago: in U for today.
@@ -163,7 +163,7 @@ async fn layers_are_valid_geojson_within_the_callers_scope(pool: PgPool) {
     assert!(ids(&other).iter().all(|id| id != &Value::from(w.o1) && id != &Value::from(w.o2)));
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn layers_have_etags_and_are_compressed(pool: PgPool) {
     let w = World::seed(&pool).await;
     let mut config = common::test_config("unused");
@@ -200,7 +200,7 @@ async fn layers_have_etags_and_are_compressed(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn visits_tracks_and_routes_layers_are_scoped_lines_and_points(pool: PgPool) {
     let w = World::seed(&pool).await;
     let mut config = common::test_config("unused");

@@ -10,7 +10,7 @@
 //! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
 //! (`scripts/test-tools.sh`); `make test` provides both.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, test_config};
 use fieldvisit::demo::{self, DemoArgs};
@@ -25,7 +25,7 @@ fn token(lines: &[String], login: &str) -> String {
     common::demo_token(lines, login)
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let dist = root().join("map-ui/dist");
     assert!(dist.join("index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");

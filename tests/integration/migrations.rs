@@ -1,7 +1,7 @@
 //! Migrations on an empty database, readiness, idempotence, and the triggers the schema relies on
 //! (territory paths, outlet location/status history).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::{IN_T1, IN_T2, TestApp, World, assert_problem};

@@ -2,7 +2,7 @@
 //! collections, items with numberMatched / numberReturned and `next` links a client can follow,
 //! bbox, single items, 400 for unknown parameters, and the caller's scope.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, World, assert_problem};
 use serde_json::Value;
@@ -17,7 +17,7 @@ fn local(app: &TestApp, url: &str) -> String {
     url.strip_prefix(&app.base).unwrap_or_else(|| panic!("{url} is not a link to {}", app.base)).to_owned()
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn ogc_api_features_serves_scoped_collections_a_client_can_page(pool: PgPool) {
     let w = World::seed(&pool).await;
     let mut extra = Vec::new();

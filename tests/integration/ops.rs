@@ -1,7 +1,7 @@
 //! Operational surface: health, readiness, metrics, `OpenAPI`, offline docs, the audit trail of a
 //! change, and the real binary serving and shutting down cleanly on SIGTERM.
 
-mod common;
+use crate::common;
 
 use common::{IN_T1, TestApp, World};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! Outlets and territories API beyond the basics: GeoJSON, proximity filter, move history,
 //! close/suspend/reopen, PATCH clearing, territory GeoJSON import and summary, boundary checks.
 
-mod common;
+use crate::common;
 
 use common::{IN_T1, IN_T2, TestApp, World, assert_problem, square};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 //! 4xx problem; the visit's rep only adds photos to it, the outlet's look-around lists them in
 //! time order, and the files come back as uploaded, with a thumbnail.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::{TestApp, World, assert_problem};
@@ -111,7 +111,7 @@ async fn visits(app: &TestApp, pool: &PgPool, token: &str, rep_id: i64, day: Nai
     }
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPool) {
     let w = World::seed(&pool).await;
     for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
@@ -388,7 +388,7 @@ async fn photos_confirm_or_flag_visits_and_reused_pictures_are_found(pool: PgPoo
     assert!(changed["changed_parts"].as_array().is_some_and(|p| p.contains(&json!("photos"))), "{changed}");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_heic_photo_is_read_like_a_jpeg(pool: PgPool) {
     let w = World::seed(&pool).await;
     for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {

@@ -2,7 +2,7 @@
 //! named by item, the phone reads the day's plan with its device token, scope is enforced, a
 //! revised plan changes from its day on and keeps the past, and an ended plan plans nothing more.
 
-mod common;
+use crate::common;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use common::{TestApp, World, assert_problem};
@@ -25,7 +25,7 @@ fn outlets_of(day_plan: &Value) -> Vec<i64> {
     day_plan["visits"].as_array().expect("visits").iter().filter_map(|v| v["outlet_id"].as_i64()).collect()
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_plan_of_recurring_and_dated_items_reaches_the_phone(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -94,7 +94,7 @@ async fn a_plan_of_recurring_and_dated_items_reaches_the_phone(pool: PgPool) {
     assert_eq!(audited, vec!["create_plan", "end_plan"]);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn plan_problems_are_named_by_item_and_scope_is_enforced(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -150,7 +150,7 @@ async fn plan_problems_are_named_by_item_and_scope_is_enforced(pool: PgPool) {
     assert_problem(&app.get(&path, Some(&w.admin_b.token)).await, 404, &path);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_revised_plan_changes_from_its_day_on_and_keeps_the_past(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -281,7 +281,7 @@ async fn visit_days_ago(pool: &PgPool, org: i64, rep: i64, outlet: i64, day: Nai
 /// The proposal names the outlets of the rep's territory that are due by their tier's policy
 /// (tier A: 4 visits per 28 days, one every 7 days), the never validly visited first, routes them
 /// nearest-first from the start, and its items can be posted as a plan.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_plan_proposal_routes_the_due_outlets_nearest_first(pool: PgPool) {
     let w = World::seed(&pool).await;
     let org = w.org_a;

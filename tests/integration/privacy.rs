@@ -3,7 +3,7 @@
 //! every read of a rep's location by someone else is in the access log, which auditors read; the
 //! first and last fixes of a day near a rep's declared home are hidden from everyone but the rep.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::{TestApp, World, assert_problem};
@@ -60,7 +60,7 @@ async fn pings(pool: &PgPool) -> Vec<(i64, i64, DateTime<Utc>)> {
         .expect("pings")
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(pool: PgPool) {
     let w = World::seed(&pool).await;
     // The outlets stood there before the days of the test (a visit is matched to the outlets of its time).
@@ -176,7 +176,7 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
     assert!(again.iter().all(|p| p.removed.pings == 0));
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn ping_settings_are_validated_and_for_admins_only(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool).await;
@@ -202,7 +202,7 @@ async fn ping_settings_are_validated_and_for_admins_only(pool: PgPool) {
     assert_problem(&app.get(path, Some(&w.rep.token)).await, 403, path);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn reads_of_a_reps_location_by_others_are_in_the_access_log(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool).await;
@@ -259,7 +259,7 @@ async fn reads_of_a_reps_location_by_others_are_in_the_access_log(pool: PgPool) 
     assert_problem(&app.get("/api/v1/access-log", Some(&w.manager.token)).await, 403, "/api/v1/access-log");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn the_first_and_last_fixes_near_a_reps_home_are_hidden_from_everyone_else(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;

@@ -2,7 +2,7 @@
 //! instance and `request_id`, and the `x-request-id` header equals `request_id`. Covers the errors the
 //! handlers raise and the ones axum/tower raise on their own (404, 405, 413, 415, rejections).
 
-mod common;
+use crate::common;
 
 use common::{BODY_LIMIT, IN_T1, Res, TestApp, World, assert_problem};
 use reqwest::Method;

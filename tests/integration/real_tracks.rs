@@ -1,5 +1,5 @@
 //! Real data: the Limerick bus ride (route 304 on 18 February 2019, `fixtures/limerick-304/`, a
-//! copy of `../shared/data/limerick-304/`), loaded by `fieldvisit demo` with its 36 stops as outlets
+//! copy of the shared data set), loaded by `fieldvisit demo` with its 36 stops as outlets
 //! and the ride as the driver's day, yields visits at the stops where the bus dwelt and none where
 //! it went past without dwelling.
 //!
@@ -24,7 +24,7 @@
 //! token; their times are compared with the GPX times after taking off the whole-day shift the demo
 //! applies (read from the first stored ping).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Days, TimeDelta, Utc};
 use common::TestApp;
@@ -346,7 +346,7 @@ fn names(truths: &[Truth], kind: Kind) -> Vec<&str> {
 /// The ground truth itself (stable: the files are fixed), then: every visit is at a stop where the
 /// bus dwelt, covers the time it stood still there and lies within its passage of the geofence;
 /// no stop it only halted at briefly or drove through has a visit.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn limerick_visits_are_only_where_the_bus_dwelt(pool: PgPool) {
     let (truths, visits) = ground_truth_and_visits(pool).await;
     let report: Vec<String> = truths.iter().map(|t| format!("{:?} {}", t.kind(), t.describe())).collect();
@@ -411,7 +411,7 @@ async fn limerick_visits_are_only_where_the_bus_dwelt(pool: PgPool) {
 
 /// Every dwell at a stop is a visit: the stops with a visit are exactly the stops where the bus
 /// dwelt, one visit per dwell.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn limerick_every_dwell_at_a_stop_is_a_visit(pool: PgPool) {
     let (truths, visits) = ground_truth_and_visits(pool).await;
     let dwelt: BTreeSet<&str> =

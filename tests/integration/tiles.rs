@@ -2,7 +2,7 @@
 //! MVT driver) to exactly the outlets inside it, with their properties; the caller's scope holds;
 //! the TileJSON points at the tiles.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, World, assert_problem};
 use geozero::mvt::{Message, Tile};
@@ -45,7 +45,7 @@ fn codes(tile: &Tile) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn outlet_tiles_decode_to_the_outlets_inside_them(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -152,7 +152,7 @@ fn property(
 
 /// Coverage tiles: the H3 cells of the outlets of U in the tile with their figures, as hexagons
 /// that hold their outlets, wound as MVT exterior rings; scoped like the outlet tiles.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn coverage_tiles_hold_the_cells_of_the_outlets_with_their_figures(pool: PgPool) {
     let w = World::seed(&pool).await;
     sqlx::query("UPDATE outlet_status_changes SET changed_at = now() - interval '30 days' WHERE org_id = $1")

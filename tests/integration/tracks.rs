@@ -1,7 +1,7 @@
 //! The read side of positions over HTTP: a rep's track as GeoJSON, CSV and GPX (gap split,
 //! simplification, content negotiation, scope), and live positions (SSE stream and JSON snapshot).
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use common::{PING_DAY, Res, TestApp, World, assert_problem};

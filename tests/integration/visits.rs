@@ -3,7 +3,7 @@
 //! delivery, two server instances never double-count, reads are scoped, and an admin can have a
 //! period recomputed.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::{TestApp, World, assert_problem};
@@ -83,7 +83,7 @@ fn time(v: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(v.as_str().expect("time")).expect("rfc3339").with_timezone(&Utc)
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_stop_at_an_outlet_becomes_a_verified_visit_with_its_evidence(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -116,7 +116,7 @@ async fn a_stop_at_an_outlet_becomes_a_verified_visit_with_its_evidence(pool: Pg
     assert_problem(&bad, 422, &path);
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn driving_past_an_outlet_is_not_a_visit(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -130,7 +130,7 @@ async fn driving_past_an_outlet_is_not_a_visit(pool: PgPool) {
 
 /// The same day delivered in order to one rep and late, shuffled and partly twice to another:
 /// the same visits (times, dwell, evidence) at their outlets.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn late_and_shuffled_pings_give_the_visits_of_in_order_delivery(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -166,7 +166,7 @@ async fn late_and_shuffled_pings_give_the_visits_of_in_order_delivery(pool: PgPo
 
 /// Two server instances derive concurrently from the same database: one set of visits, and an
 /// admin's recomputation of the period gives it again (a manager may not ask for one).
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn two_instances_never_double_count_and_a_recomputation_is_identical(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -217,7 +217,7 @@ async fn two_instances_never_double_count_and_a_recomputation_is_identical(pool:
 
 /// A day hand-checked end to end: a plan of two outlets (one visited inside its window, one not),
 /// the compliance figures of the day and the period, and a rejecting review that changes them.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn compliance_of_a_planned_day_is_as_defined_and_reviews_change_it(pool: PgPool) {
     use fieldvisit::db::plans;
     let w = World::seed(&pool).await;
@@ -291,7 +291,7 @@ async fn compliance_of_a_planned_day_is_as_defined_and_reviews_change_it(pool: P
 /// Reviews: supervisors and auditors accept or reject with a reason, managers may not, the rep
 /// disputes their own visit (another rep may not); the evidence never changes, every review is
 /// audited, and reviews follow the visit through a recomputation.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn reviews_are_by_role_audited_and_survive_recomputation(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -363,7 +363,7 @@ async fn reviews_are_by_role_audited_and_survive_recomputation(pool: PgPool) {
 
 /// A server starting with other visit rules than an org's visits were derived with derives all
 /// that org's rep-days again, and only that org's.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_rule_change_rederives_the_orgs_days(pool: PgPool) {
     let w = World::seed(&pool).await;
     // As if org A had been derived by an older release; nothing is dirty.
@@ -403,7 +403,7 @@ async fn a_rule_change_rederives_the_orgs_days(pool: PgPool) {
 
 /// Candidates are found with the geofence of the day: an outlet whose radius was 500 m yesterday
 /// and is 50 m today still has yesterday's visit 300 m from it when the day is derived again.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_day_is_judged_with_the_geofence_the_outlet_had_that_day(pool: PgPool) {
     let w = World::seed(&pool).await;
     let wide_at = (39.97, 116.08);
@@ -424,7 +424,7 @@ async fn a_day_is_judged_with_the_geofence_the_outlet_had_that_day(pool: PgPool)
 }
 
 /// An outlet just west of the antimeridian (Fiji) is visited from fixes just east of it.
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn an_outlet_across_the_antimeridian_is_visited(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -448,7 +448,7 @@ async fn an_outlet_across_the_antimeridian_is_visited(pool: PgPool) {
     assert_eq!((visits[0]["outlet_id"].as_i64(), visits[0]["verdict"].as_str()), (Some(outlet), Some("verified")));
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn an_outlet_that_moved_during_the_day_is_judged_where_it_stood_at_each_fix(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;
@@ -499,7 +499,7 @@ async fn an_outlet_that_moved_during_the_day_is_judged_where_it_stood_at_each_fi
     assert!(visits.iter().all(|v| v["alternatives"].as_array().is_some_and(Vec::is_empty)), "{visits:?}");
 }
 
-#[sqlx::test(migrations = "./migrations")]
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn an_outlet_recorded_after_the_visit_gets_it_within_the_grace_days(pool: PgPool) {
     let w = World::seed(&pool).await;
     tier_a(&pool, w.org_a).await;

@@ -1,6 +1,6 @@
 """Reads an exported workbook with openpyxl and the zipped CSVs with the standard library, and
 prints what a reader sees as JSON: {"xlsx": {sheet: [rows]}, "csv": {file: [rows]}}.
-Used by tests/exports.rs: the export must open in a real spreadsheet reader."""
+Used by tests/integration/exports.rs: the export must open in a real spreadsheet reader."""
 import csv
 import io
 import json

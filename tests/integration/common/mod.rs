@@ -32,22 +32,14 @@ pub fn test_config(database_url: &str) -> Config {
     Config {
         database_url: database_url.to_owned(),
         db_max_connections: 5,
-        bind: "127.0.0.1:0".parse().expect("literal socket address"),
+        bind: Some("127.0.0.1:0".parse().expect("literal socket address")),
         body_limit_bytes: BODY_LIMIT,
         map_ui_dir: PathBuf::from("/nonexistent/fieldvisit-test-map-ui"),
-        basemap_style_url: None,
-        log_format: "text".to_owned(),
         shutdown_grace_s: 5,
-        derive_visits: true,
         derive_settle_s: 0,
-        visit_ledger_days: 400,
         retention_interval_s: 0,
         photo_max_bytes: 2 * 1024 * 1024,
-        heic_decoder: "heif-convert".to_owned(),
-        ingest_queue_pings: 200_000,
-        ingest_batch_pings: 10_000,
-        ingest_writers: 2,
-        osmand_bind: None,
+        ..Config::default()
     }
 }
 

@@ -1,0 +1,32 @@
+//! The integration tests, one binary: each module drives the real HTTP server over its own freshly
+//! migrated PostGIS database (`#[sqlx::test]`), a real browser or the real CLI. One binary links the
+//! crate once instead of once per file (the suite builds faster on two cores).
+
+mod access_matrix;
+mod checklists;
+mod common;
+mod compliance;
+mod constraints;
+mod coverage;
+mod demo;
+mod exports;
+mod faults;
+mod gdal;
+mod geolife_stays;
+mod import;
+mod index;
+mod ingest;
+mod layers;
+mod map_ui;
+mod migrations;
+mod ogc;
+mod ops;
+mod outlets;
+mod photos;
+mod plans;
+mod privacy;
+mod problems;
+mod real_tracks;
+mod tiles;
+mod tracks;
+mod visits;
