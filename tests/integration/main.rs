@@ -27,6 +27,7 @@ mod plans;
 mod privacy;
 mod problems;
 mod real_tracks;
+mod rules;
 mod tiles;
 mod tracks;
 mod visits;

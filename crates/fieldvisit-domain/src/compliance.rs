@@ -81,7 +81,9 @@ pub struct DayVisit {
 }
 
 impl DayVisit {
-    /// Counts for compliance (module documentation).
+    /// Counts for compliance (module documentation). The one definition of a valid visit: the
+    /// database's generated column `visits.counted` applies it too, and
+    /// `tests/integration/rules.rs` fails when the two part.
     pub fn is_valid(&self) -> bool {
         match self.review {
             Some(Review::Accepted) => true,
