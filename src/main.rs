@@ -38,7 +38,7 @@ enum Command {
     /// Bootstrap a deployment without SQL: orgs, users, devices, tokens.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Bulk import from files (see README, "Importing outlets").
+    /// Bulk import from files (see docs/api.md, "Importing outlets").
     #[command(subcommand)]
     Import(ImportCommand),
     /// Export an audit (XLSX, zipped CSV, GeoJSON and its manifest) of a territory's team or a rep

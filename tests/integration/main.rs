@@ -9,6 +9,7 @@ mod compliance;
 mod constraints;
 mod coverage;
 mod demo;
+mod docs;
 mod exports;
 mod faults;
 mod gdal;
