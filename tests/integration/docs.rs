@@ -131,7 +131,7 @@ fn the_readme_is_a_short_door_into_docs() {
     );
     for page in std::fs::read_dir(root().join("docs")).expect("docs/").flatten() {
         let name = page.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".md") {
+        if page.path().extension().is_some_and(|e| e == "md") {
             assert!(readme.contains(&format!("(docs/{name})")), "README does not link docs/{name}");
         }
     }
