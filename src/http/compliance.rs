@@ -7,6 +7,7 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use super::visits::{VisitsQuery, days};
+use crate::app::coverage::GroupRow;
 use crate::db;
 use crate::db::compliance::SubtreeOutlet;
 use crate::db::territories::Territory;
@@ -99,14 +100,6 @@ struct ChildRow {
     plan: PeriodTotals,
     /// Outlet figures of the child's subtree.
     outlets: OutletFigures,
-}
-
-/// Outlet figures of one tier or channel type.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct GroupRow {
-    pub key: String,
-    #[serde(flatten)]
-    pub outlets: OutletFigures,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

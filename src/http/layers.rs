@@ -6,9 +6,10 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::coverage::{StatusFilter, resolution, status_param, statuses};
+use super::coverage::{resolution, status_param};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
+use crate::app::coverage::{StatusFilter, statuses, tallies};
 use crate::db;
 use crate::domain::coverage::CellFigures;
 use crate::domain::coverage::OutletStatus;
@@ -163,7 +164,7 @@ async fn outlets_layer(
         counts_only: false,
         ids: None,
     };
-    let rows = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter).await?.rows;
+    let rows = statuses(state.stores(), auth.org_id, auth.scope_root(), (from, to), filter).await?.rows;
     let truncated = rows.len() > limit;
     let features: Vec<PointFeature<OutletProperties>> = rows
         .iter()
@@ -235,7 +236,7 @@ async fn coverage_layer(
     let root = auth.scope_root();
     // Only the outlets near the box can be in a cell centred in it.
     let near = bbox.map(|b| crate::domain::coverage::grown_by_cells(b.0, res));
-    let cells = super::coverage::tallies(&state, auth.org_id, root, (from, to), near, Some(res), false).await?.cells();
+    let cells = tallies(state.stores(), auth.org_id, root, (from, to), near, Some(res), false).await?.cells();
     let mut features: Vec<CellFeature<&CellFigures>> = cells
         .iter()
         .filter_map(|c| {

@@ -64,6 +64,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the read use cases answer from.
+    pub fn stores(&self) -> crate::app::Stores<'_> {
+        crate::app::Stores { db: &self.db, index: &self.index, ledgers: &self.ledgers }
+    }
+
     pub fn new(db: sqlx::PgPool, config: Config) -> Self {
         let metrics = Arc::new(metrics::Metrics::new());
         let index = crate::index::Registry::new(db.clone());

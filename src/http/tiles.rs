@@ -6,9 +6,9 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::coverage::{StatusFilter, statuses};
 use super::error::ApiError;
 use super::extract::Query;
+use crate::app::coverage::{StatusFilter, statuses, tallies};
 use crate::domain::coverage;
 use crate::domain::tiles::{self, TilePoint, TilePolygon};
 use axum::Router;
@@ -83,7 +83,7 @@ async fn outlets_tile(
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let filter = StatusFilter { bbox: Some(tiles::bounds(z, x, y)), limit: usize::MAX, ..StatusFilter::default() };
-    let points: Vec<TilePoint> = statuses(&state, auth.org_id, auth.scope_root(), (from, to), filter)
+    let points: Vec<TilePoint> = statuses(state.stores(), auth.org_id, auth.scope_root(), (from, to), filter)
         .await?
         .rows
         .into_iter()
@@ -168,10 +168,9 @@ async fn coverage_tile(
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let bbox = coverage::grown_by_cells(tiles::bounds(z, x, y), res);
-    let cells =
-        super::coverage::tallies(&state, auth.org_id, auth.scope_root(), (from, to), Some(bbox), Some(res), false)
-            .await?
-            .cells();
+    let cells = tallies(state.stores(), auth.org_id, auth.scope_root(), (from, to), Some(bbox), Some(res), false)
+        .await?
+        .cells();
     let polygons: Vec<TilePolygon> = cells
         .into_iter()
         .filter_map(|c| {
