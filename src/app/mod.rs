@@ -3,7 +3,11 @@
 //! and applies the domain; it knows nothing of HTTP (no status codes, extractors or responses).
 
 pub mod coverage;
+pub mod territories;
 
+use crate::db;
+use crate::domain::access::Scope;
+use crate::domain::validation::FieldError;
 use crate::index::{Ledgers, Registry};
 use sqlx::PgPool;
 
@@ -14,4 +18,71 @@ pub struct Stores<'a> {
     pub db: &'a PgPool,
     pub index: &'a Registry,
     pub ledgers: &'a Ledgers,
+}
+
+/// Who a use case acts for: recorded in the audit log; their territory scope bounds what they may
+/// write (`None`: a device, which has none).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub org_id: i64,
+    pub user_id: Option<i64>,
+    pub device_id: Option<i64>,
+    pub request_id: Option<&'a str>,
+    pub scope: Option<Scope>,
+}
+
+impl Caller<'_> {
+    /// Whether an object in the territory with this path (root..node ids) is within the scope.
+    pub fn may_reach(&self, territory_path: Option<&[i64]>) -> bool {
+        self.scope.is_some_and(|s| s.contains(territory_path))
+    }
+
+    /// Writes an audit-log entry of this caller (in the use case's transaction).
+    pub async fn audit(
+        &self,
+        db: impl sqlx::PgExecutor<'_>,
+        action: &str,
+        object_type: &str,
+        object_id: impl ToString,
+        detail: serde_json::Value,
+    ) -> Result<(), sqlx::Error> {
+        let entry = db::audit::NewEntry {
+            actor_user_id: self.user_id,
+            actor_device_id: self.device_id,
+            action,
+            object_type,
+            object_id: Some(object_id.to_string()),
+            request_id: self.request_id,
+            detail,
+        };
+        db::audit::record(db, self.org_id, entry).await
+    }
+}
+
+/// What a use case fails with; the HTTP layer maps each to its status (400, 422, or by the
+/// database error: 409, 422, 503, 500), the command line prints it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is not what the use case takes at all (not JSON, the wrong kind of document).
+    #[error("{0}")]
+    BadInput(String),
+    /// The input is wrong: each offending field (and item) named.
+    #[error("invalid input: {} problem(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// The database refused or failed; `item` is the input item it was writing, if any.
+    #[error("{source}")]
+    Db { source: sqlx::Error, item: Option<usize> },
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(source: sqlx::Error) -> Self {
+        Error::Db { source, item: None }
+    }
+}
+
+impl Error {
+    /// A database error met while writing input item `i`.
+    pub fn at(source: sqlx::Error, i: usize) -> Error {
+        Error::Db { source, item: Some(i) }
+    }
 }

@@ -36,6 +36,20 @@ impl Principal {
         }
     }
 
+    /// The caller as the use cases see it.
+    pub fn caller(&self) -> crate::app::Caller<'_> {
+        crate::app::Caller {
+            org_id: self.org_id,
+            user_id: self.user_id(),
+            device_id: self.device_id(),
+            request_id: self.request_id.as_deref(),
+            scope: match self.actor {
+                Actor::User { scope, .. } => Some(scope),
+                Actor::Device { .. } => None,
+            },
+        }
+    }
+
     pub fn device_id(&self) -> Option<i64> {
         match self.actor {
             Actor::Device { id, .. } => Some(id),

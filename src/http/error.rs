@@ -236,6 +236,27 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::app::Error> for ApiError {
+    fn from(err: crate::app::Error) -> Self {
+        use crate::app::Error;
+        match err {
+            Error::BadInput(detail) => ApiError::bad_request(detail),
+            Error::Invalid(errors) => ApiError::invalid(errors),
+            Error::Db { source, item: None } => ApiError::from(source),
+            // The fields the database named belong to input item `i`.
+            Error::Db { source, item: Some(i) } => match ApiError::from(source) {
+                ApiError::Unprocessable { detail, errors } => {
+                    ApiError::Unprocessable { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
+                }
+                ApiError::Conflict { detail, errors } => {
+                    ApiError::Conflict { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
+                }
+                other => other,
+            },
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let detail = r.body_text();

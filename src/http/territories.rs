@@ -5,13 +5,15 @@ use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
 use super::people::audit;
+use crate::app;
+use crate::app::territories::TerritoryImport;
 use crate::db;
 use crate::db::territories::{NewTerritory, Territory};
 use crate::domain::validation::{FieldError, check_text};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -135,10 +137,7 @@ pub(super) async fn boundary_problem(
     state: &AppState,
     geometry: &serde_json::Value,
 ) -> Result<Option<String>, ApiError> {
-    if let Some(reason) = crate::domain::territory::boundary_problem(geometry) {
-        return Ok(Some(reason));
-    }
-    Ok(db::territories::boundary_problem(&state.db, &geometry.to_string()).await?)
+    Ok(app::territories::boundary_problem(&state.db, geometry).await?)
 }
 
 /// Outlet counts of the territory's subtree by tier, channel type and status.
@@ -155,14 +154,6 @@ async fn territory_summary(
     Ok(Json(db::territories::summary(&state.db, auth.org_id, id).await?))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct TerritoryImport {
-    created: usize,
-    updated: usize,
-    /// Outlets whose territory changed because boundaries changed.
-    outlets_reassigned: u64,
-}
-
 /// Imports a GeoJSON `FeatureCollection` of territories: each feature is a Polygon/MultiPolygon with
 /// properties `code`, `name`, `level` and optional `parent_code` (a territory already stored or in
 /// the same file, in any order). Existing codes are updated. All or nothing: any bad feature → 422
@@ -174,103 +165,5 @@ async fn import_territories(
     auth: Can<p::WriteTerritories>,
     body: Bytes,
 ) -> Result<Json<TerritoryImport>, ApiError> {
-    let doc: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("not JSON: {e}")))?;
-    let (Some("FeatureCollection"), Some(serde_json::Value::Array(features))) =
-        (doc.get("type").and_then(serde_json::Value::as_str), doc.get("features"))
-    else {
-        return Err(ApiError::bad_request("expected a GeoJSON FeatureCollection"));
-    };
-    // Judge every feature before writing anything.
-    let mut errors = Vec::new();
-    let mut rows = Vec::with_capacity(features.len());
-    for (i, f) in features.iter().enumerate() {
-        let prop = |k: &str| f.get("properties").and_then(|p| p.get(k)).and_then(serde_json::Value::as_str);
-        let mut errs = Vec::new();
-        let (code, name, level) = (prop("code").unwrap_or(""), prop("name").unwrap_or(""), prop("level").unwrap_or(""));
-        check_text("code", code, 64, &mut errs);
-        check_text("name", name, 200, &mut errs);
-        check_text("level", level, 32, &mut errs);
-        match f.get("geometry") {
-            Some(g) if !g.is_null() => {
-                if let Some(reason) = boundary_problem(&state, g).await? {
-                    errs.push(FieldError::new("geometry", reason));
-                }
-            }
-            _ => errs.push(FieldError::new("geometry", "is required")),
-        }
-        if rows.iter().any(|(c, ..): &(String, String, String, Option<String>, String)| c == code) {
-            errs.push(FieldError::new("code", format!("`{code}` appears twice in this file")));
-        }
-        if errs.is_empty() {
-            let geometry = f.get("geometry").map(serde_json::Value::to_string).unwrap_or_default();
-            rows.push((
-                code.to_owned(),
-                name.to_owned(),
-                level.to_owned(),
-                prop("parent_code").map(str::to_owned),
-                geometry,
-            ));
-        }
-        errors.extend(errs.into_iter().map(|e| e.at(i)));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let mut tx = state.db.begin().await?;
-    let (mut created, mut updated) = (0, 0);
-    let mut pending: Vec<usize> = (0..rows.len()).collect();
-    while !pending.is_empty() {
-        let mut next = Vec::new();
-        for &i in &pending {
-            let (code, name, level, parent_code, geometry) = &rows[i];
-            let parent = match parent_code {
-                Some(pc) => {
-                    let Some(p) = db::territories::by_code(&mut *tx, auth.org_id, pc).await? else {
-                        // Its parent comes later in the file: try again in the next pass.
-                        next.push(i);
-                        continue;
-                    };
-                    Some(p)
-                }
-                None => None,
-            };
-            auth.check_territory(parent.as_ref().map(|p| p.path.as_slice()))
-                .map_err(|_| ApiError::invalid(vec![FieldError::new("parent_code", "outside your territory").at(i)]))?;
-            let t =
-                NewTerritory { parent_id: parent.map(|p| p.id), code, name, level, boundary_geojson: Some(geometry) };
-            if db::territories::update_by_code(&mut *tx, auth.org_id, &t).await.map_err(|e| at(e, i))?.is_some() {
-                updated += 1;
-            } else {
-                db::territories::create(&mut *tx, auth.org_id, &t).await.map_err(|e| at(e, i))?;
-                created += 1;
-            }
-        }
-        if next.len() == pending.len() {
-            let errors = next
-                .iter()
-                .map(|&i| FieldError::new("parent_code", "no such territory in this org or this file").at(i))
-                .collect();
-            return Err(ApiError::invalid(errors));
-        }
-        pending = next;
-    }
-    let outlets_reassigned = db::territories::reassign_outlets(&mut *tx, auth.org_id).await?;
-    audit(&mut *tx, &auth, "territory.import", "territory", "*", json!({"created": created, "updated": updated}))
-        .await?;
-    tx.commit().await?;
-    Ok(Json(TerritoryImport { created, updated, outlets_reassigned }))
-}
-
-/// A database error about feature `i`, with the feature index on each field error.
-fn at(e: sqlx::Error, i: usize) -> ApiError {
-    match ApiError::from(e) {
-        ApiError::Unprocessable { detail, errors } => {
-            ApiError::Unprocessable { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
-        }
-        ApiError::Conflict { detail, errors } => {
-            ApiError::Conflict { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
-        }
-        other => other,
-    }
+    Ok(Json(app::territories::import(&state.db, &auth.caller(), &body).await?))
 }
