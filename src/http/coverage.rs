@@ -194,7 +194,7 @@ pub(super) async fn statuses(
         db::compliance::day_end(&state.db, org_id, to),
         async {
             match root {
-                Some(r) => crate::index::source::subtree(&state.db, org_id, r)
+                Some(r) => db::territories::subtree_ids(&state.db, org_id, r)
                     .await
                     .map(|ids| Some(ids.into_iter().collect::<foldhash::HashSet<i64>>())),
                 None => Ok(None),
