@@ -329,3 +329,21 @@ pub async fn labels(
     .await?;
     Ok(rows.into_iter().map(|l| (l.id, l)).collect())
 }
+
+/// Moves the start of every recorded location and status of the org's outlets `days` earlier, as
+/// if they had stood there before (the demo's outlets predate its tracks).
+pub async fn backdate_history(conn: &mut sqlx::PgConnection, org_id: i64, days: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outlet_locations SET valid_from = valid_from - make_interval(days => $2) WHERE org_id = $1")
+        .bind(org_id)
+        .bind(days)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE outlet_status_changes SET changed_at = changed_at - make_interval(days => $2) WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .bind(days)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
