@@ -7,6 +7,7 @@ SHELL := /bin/bash
 DB_URL = $(shell scripts/db.sh url)
 CARGO ?= cargo
 BIN := target/release/fieldvisit
+DEMO_BIN := target/release/fieldvisit-demo
 
 .PHONY: help run test lint fmt db clean-db bench build release
 
@@ -21,13 +22,13 @@ db:
 	@scripts/db.sh ensure
 
 release:
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --workspace
 
 run: db release
 	@scripts/map-ui.sh
 	@scripts/server-tools.sh
 	@DATABASE_URL='$(DB_URL)' $(BIN) migrate
-	@DATABASE_URL='$(DB_URL)' $(BIN) demo
+	@DATABASE_URL='$(DB_URL)' $(DEMO_BIN)
 	@DATABASE_URL='$(DB_URL)' $(BIN) serve
 
 test: db

@@ -8,7 +8,6 @@ pub mod config;
 /// that `fieldvisit::domain::…` names it everywhere.
 pub use fieldvisit_domain as domain;
 pub mod db;
-pub mod demo;
 pub mod derive;
 pub mod export;
 pub mod http;

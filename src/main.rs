@@ -1,11 +1,12 @@
-//! `fieldvisit` command line: serve | migrate | demo | admin | import | export | verify.
+//! `fieldvisit` command line: serve | migrate | admin | import | export | retention | verify. The demo
+//! loader is its own binary, `fieldvisit-demo` (crates/fieldvisit-demo).
 
 use clap::{Parser, Subcommand};
 use fieldvisit::config::{Config, LogFormat};
 use fieldvisit::domain::access::Role;
 use fieldvisit::domain::export::ExportFormat;
 use fieldvisit::domain::import::{Format, Mode};
-use fieldvisit::{admin, db, demo, http};
+use fieldvisit::{admin, db, http};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -33,8 +34,6 @@ enum Command {
     Serve,
     /// Apply pending database migrations (a no-op when current).
     Migrate,
-    /// Load the deterministic demo orgs (Beijing from GeoLife, Limerick bus 304) and print their tokens.
-    Demo(demo::DemoArgs),
     /// Bootstrap a deployment without SQL: orgs, users, devices, tokens.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -220,11 +219,6 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             // A statement still stuck after the grace period (e.g. on a lock) must not hold the exit.
             if tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await.is_err() {
                 tracing::warn!("database connections still busy at exit; closing them");
-            }
-        }
-        Command::Demo(args) => {
-            for line in demo::load(&pool, &args).await? {
-                println!("{line}");
             }
         }
         Command::Admin(cmd) => run_admin(&pool, cmd).await?,

@@ -153,7 +153,7 @@ pub async fn statuses(
         db::compliance::day_end(s.db, org_id, to),
         async {
             match root {
-                Some(r) => crate::index::source::subtree(s.db, org_id, r)
+                Some(r) => db::territories::subtree_ids(s.db, org_id, r)
                     .await
                     .map(|ids| Some(ids.into_iter().collect::<foldhash::HashSet<i64>>())),
                 None => Ok(None),

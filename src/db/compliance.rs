@@ -3,6 +3,7 @@
 
 use crate::db;
 use crate::domain::compliance::{DayInputs, DayVisit, OutletVisit, Planned, Review, ScopeOutlet};
+use crate::domain::plan::START_FIX_MAX_AGE_DAYS;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use std::collections::BTreeMap;
@@ -200,8 +201,9 @@ pub async fn subtree_visits(
     Ok(rows.into_iter().map(OutletVisit::from).collect())
 }
 
-/// Where a rep starts a day: their last stored fix before the end of local day `day`, else their
-/// declared home; (lat, lon) and which of the two.
+/// Where a rep starts a day: their last stored fix before the end of local day `day` (at most
+/// [`START_FIX_MAX_AGE_DAYS`] days before it), else their declared home; (lat, lon) and which of
+/// the two.
 pub async fn rep_start(
     db: impl PgExecutor<'_>,
     org_id: i64,
@@ -213,7 +215,7 @@ pub async fn rep_start(
              (SELECT p.lat, p.lon, 'last_position' AS src, 1 AS pref
                 FROM orgs o JOIN pings p ON p.org_id = o.id
                WHERE o.id = $1 AND p.fix_time < (($3::date + 1)::timestamp AT TIME ZONE o.timezone)
-                 AND p.fix_time > (($3::date - 30)::timestamp AT TIME ZONE o.timezone)
+                 AND p.fix_time > (($3::date - $4)::timestamp AT TIME ZONE o.timezone)
                  AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)
                ORDER BY p.fix_time DESC LIMIT 1)
              UNION ALL
@@ -223,6 +225,7 @@ pub async fn rep_start(
     .bind(org_id)
     .bind(rep_id)
     .bind(day)
+    .bind(START_FIX_MAX_AGE_DAYS)
     .fetch_optional(db)
     .await
 }

@@ -18,11 +18,12 @@ pub mod territories;
 pub mod tiers;
 pub mod tokens;
 pub mod users;
+pub mod visit_ledger;
 pub mod visits;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::{ConnectOptions, PgExecutor, PgPool, Postgres, Transaction};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +46,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
 /// Applies pending migrations; a no-op when the schema is current.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
+}
+
+/// A read-only transaction that sees one snapshot of the database throughout (an export and its
+/// `verify` read one state).
+pub async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Sends `payload` on the notification `channel` (delivered to listeners at commit).
+pub async fn notify(db: impl PgExecutor<'_>, channel: &str, payload: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(db).await?;
+    Ok(())
 }
 
 /// Ready means: the database answers and every migration of this binary is applied.

@@ -34,6 +34,11 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> Result<Org, sqlx::Error> {
     sqlx::query_as("SELECT id, slug, name, timezone FROM orgs WHERE id = $1").bind(id).fetch_one(db).await
 }
 
+/// Every org id, ascending.
+pub async fn ids(db: impl PgExecutor<'_>) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM orgs ORDER BY id").fetch_all(db).await
+}
+
 /// The org's `settings.pings` object (ping filters, working hours, retention) and the first local
 /// day that still has raw pings (`None` before any retention pass removed some).
 pub async fn ping_settings(

@@ -248,3 +248,102 @@ pub async fn history(
     .await?;
     Ok((locations, statuses))
 }
+
+/// An outlet as the in-memory index holds it (`index::outlets::IndexedOutlet`).
+#[derive(Debug, Clone, FromRow)]
+pub struct IndexRow {
+    pub id: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: Option<f32>,
+    pub active: bool,
+    pub territory_id: Option<i64>,
+    /// GeoJSON MultiPolygon.
+    pub footprint: Option<serde_json::Value>,
+    pub code: String,
+    pub name: String,
+    pub tier: String,
+    pub channel_type: String,
+    /// Its last status change (`None`: none since it was recorded).
+    pub status_since: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const INDEX_COLUMNS: &str = "o.id, ST_Y(o.location) AS lat, ST_X(o.location) AS lon, o.radius_m,
+                             o.status = 'active' AS active, o.territory_id,
+                             ST_AsGeoJSON(o.footprint)::jsonb AS footprint,
+                             o.code, o.name, o.tier, o.channel_type, o.created_at";
+
+/// Every outlet of the org, whatever its status, for the index.
+pub async fn index_rows(db: impl PgExecutor<'_>, org_id: i64) -> Result<Vec<IndexRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INDEX_COLUMNS}, c.status_since
+           FROM outlets o
+           LEFT JOIN (SELECT outlet_id, max(changed_at) AS status_since FROM outlet_status_changes
+                       WHERE org_id = $1 GROUP BY outlet_id) c ON c.outlet_id = o.id
+          WHERE o.org_id = $1"
+    ))
+    .bind(org_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The given outlets of the org for the index; ids that no longer exist are absent.
+pub async fn index_rows_by_id(db: impl PgExecutor<'_>, org_id: i64, ids: &[i64]) -> Result<Vec<IndexRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INDEX_COLUMNS},
+                (SELECT max(c.changed_at) FROM outlet_status_changes c
+                  WHERE c.org_id = o.org_id AND c.outlet_id = o.id) AS status_since
+           FROM outlets o
+          WHERE o.org_id = $1 AND o.id = ANY($2)"
+    ))
+    .bind(org_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
+/// What an answer says about an outlet besides its position.
+#[derive(Debug, Clone, FromRow)]
+pub struct Label {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub channel_type: String,
+    pub tier: String,
+    pub status: String,
+}
+
+/// Labels of the given outlets of the org, by id.
+pub async fn labels(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Label>, sqlx::Error> {
+    let rows: Vec<Label> = sqlx::query_as(
+        "SELECT id, code, name, channel_type, tier, status FROM outlets WHERE org_id = $1 AND id = ANY($2)",
+    )
+    .bind(org_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|l| (l.id, l)).collect())
+}
+
+/// Moves the start of every recorded location and status of the org's outlets `days` earlier, as
+/// if they had stood there before (the demo's outlets predate its tracks).
+pub async fn backdate_history(conn: &mut sqlx::PgConnection, org_id: i64, days: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outlet_locations SET valid_from = valid_from - make_interval(days => $2) WHERE org_id = $1")
+        .bind(org_id)
+        .bind(days)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE outlet_status_changes SET changed_at = changed_at - make_interval(days => $2) WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .bind(days)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,6 +1,6 @@
 //! Photo evidence: the index rows (`photos`) and the bytes (`photo_blobs`), kept apart.
 
-use crate::domain::photo::PhotoFacts;
+use crate::domain::photo::{FALLBACK_RADIUS_M, PhotoFacts};
 use crate::domain::visit::VisitPhoto;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -163,19 +163,21 @@ pub async fn insert(db: impl PgExecutor<'_>, org_id: i64, p: &NewPhoto<'_>) -> R
     .await
 }
 
-/// Where an outlet stands now and its geofence radius (its own, else its tier's default).
+/// Where an outlet stands now and its geofence radius (its own, else its tier's default, else
+/// [`FALLBACK_RADIUS_M`]).
 pub async fn outlet_place(
     db: impl PgExecutor<'_>,
     org_id: i64,
     outlet_id: i64,
 ) -> Result<Option<(f64, f64, f64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT ST_Y(o.location), ST_X(o.location), coalesce(o.radius_m, t.default_radius_m, 50)::float8
+        "SELECT ST_Y(o.location), ST_X(o.location), coalesce(o.radius_m, t.default_radius_m, $3)::float8
            FROM outlets o LEFT JOIN tier_policies t ON t.org_id = o.org_id AND t.tier = o.tier
           WHERE o.org_id = $1 AND o.id = $2",
     )
     .bind(org_id)
     .bind(outlet_id)
+    .bind(FALLBACK_RADIUS_M)
     .fetch_optional(db)
     .await
 }

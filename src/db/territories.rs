@@ -134,6 +134,15 @@ pub async fn children(db: impl PgExecutor<'_>, org_id: i64, parent_id: i64) -> R
         .await
 }
 
+/// Ids of the territory `root` and every territory below it.
+pub async fn subtree_ids(db: impl PgExecutor<'_>, org_id: i64, root: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM territories WHERE org_id = $1 AND path @> ARRAY[$2::bigint]")
+        .bind(org_id)
+        .bind(root)
+        .fetch_all(db)
+        .await
+}
+
 /// The deepest territory whose boundary contains the point, if any.
 pub async fn locate(db: impl PgExecutor<'_>, org_id: i64, lat: f64, lon: f64) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(

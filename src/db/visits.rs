@@ -5,7 +5,7 @@
 use crate::domain::compliance::{DayVisit, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
-use crate::domain::visit::{CandidateOutlet, PriorVisit, RULE_VERSION, Visit, VisitFix, carry_ids};
+use crate::domain::visit::{CandidateOutlet, PriorVisit, RULE_VERSION, SAME_VISIT_SLACK_S, Visit, VisitFix, carry_ids};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
@@ -269,20 +269,23 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         .execute(&mut *tx)
         .await?;
         // A review follows its visit: the new visit at the same outlet whose time covers the
-        // reviewed arrival (or starts within 30 minutes of it: late fixes may move the arrival).
+        // reviewed arrival (or starts within SAME_VISIT_SLACK_S of it: late fixes may move the
+        // arrival).
         sqlx::query(
             "UPDATE visit_reviews r SET visit_id = m.visit_id
                FROM (SELECT DISTINCT ON (r2.id) r2.id AS review_id, v.id AS visit_id
                        FROM visit_reviews r2
                        JOIN visits v ON v.org_id = r2.org_id AND v.rep_id = r2.rep_id AND v.outlet_id = r2.outlet_id
                       WHERE r2.org_id = $1 AND r2.rep_id = $2 AND r2.visit_id IS NULL AND v.rep_day = $3
-                        AND v.arrival <= r2.arrival + interval '30 minutes' AND v.departure >= r2.arrival - interval '30 minutes'
+                        AND v.arrival <= r2.arrival + make_interval(secs => $4)
+                        AND v.departure >= r2.arrival - make_interval(secs => $4)
                       ORDER BY r2.id, abs(extract(epoch FROM v.arrival - r2.arrival))) m
               WHERE r.id = m.review_id",
         )
         .bind(day.org_id)
         .bind(day.rep_id)
         .bind(day.day)
+        .bind(SAME_VISIT_SLACK_S as f64)
         .execute(&mut *tx)
         .await?;
         // Photos and checklist answers follow their visit the same way, and keep the arrival of
@@ -306,14 +309,15 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
                            JOIN visits v ON v.org_id = p2.org_id AND v.rep_id = p2.rep_id AND v.outlet_id = p2.outlet_id
                           WHERE p2.org_id = $1 AND p2.rep_id = $2 AND p2.rep_day = $3 AND p2.visit_id IS NULL
                             AND v.rep_day = $3
-                            AND v.arrival <= p2.visit_arrival + interval '30 minutes'
-                            AND v.departure >= p2.visit_arrival - interval '30 minutes'
+                            AND v.arrival <= p2.visit_arrival + make_interval(secs => $4)
+                            AND v.departure >= p2.visit_arrival - make_interval(secs => $4)
                           ORDER BY p2.id, abs(extract(epoch FROM v.arrival - p2.visit_arrival))) m
                   WHERE p.org_id = $1 AND p.id = m.row_id"
             ))
             .bind(day.org_id)
             .bind(day.rep_id)
             .bind(day.day)
+            .bind(SAME_VISIT_SLACK_S as f64)
             .execute(&mut *tx)
             .await?;
         }

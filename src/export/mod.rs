@@ -253,14 +253,6 @@ fn windows(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     out
 }
 
-/// Opens a read-only snapshot: every read of an export (and of a `verify`) sees one state.
-/// A read-only transaction that sees one snapshot of the database throughout.
-pub async fn snapshot(db: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-    Ok(tx)
-}
-
 /// The photos and checklist answers of the visits of `reps` in the period: hashed, and written to
 /// their tables when `sinks` are given.
 async fn evidence(
@@ -348,7 +340,7 @@ pub async fn digest(db: &PgPool, org_id: i64, params: &ExportParams, reps: &[i64
     let mut reps = reps.to_vec();
     // The export reads reps by id.
     reps.sort_unstable();
-    let mut tx = snapshot(db).await?;
+    let mut tx = db::snapshot(db).await?;
     let mut hasher = DataHasher::default();
     let rules = ComplianceRules::default();
     for &rep in &reps {
@@ -542,7 +534,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     let mut sinks = Sinks::new(dir.path(), &params.formats, &headers())?;
     let mut hasher = DataHasher::default();
     let mut rule_versions = BTreeSet::new();
-    let mut tx = snapshot(db).await?;
+    let mut tx = db::snapshot(db).await?;
     let total = db::exports::visit_count(&mut tx, org_id, &reps, params.from, params.to).await?.max(0) as u64
         + reps.len() as u64;
     let mut done = 0u64;

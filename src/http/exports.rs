@@ -56,7 +56,7 @@ async fn territory_assessment(
         ),
     };
     crate::export::assessment::materialize(&state.db, auth.org_id, t.id, first).await?;
-    let mut tx = crate::export::snapshot(&state.db).await?;
+    let mut tx = db::snapshot(&state.db).await?;
     let a = crate::export::assessment::assessment(&mut tx, auth.org_id, &t, first).await?;
     tx.commit().await?;
     Ok(Json(a))

@@ -10,7 +10,7 @@ use crate::db;
 use crate::domain::territory::multipolygon;
 use crate::domain::validation::FieldError;
 use crate::index::outlets::{IndexedOutlet, MAX_CELL_RES, MIN_CELL_RES};
-use crate::index::{registry, source};
+use crate::index::registry;
 use axum::extract::State;
 use h3o::CellIndex;
 use serde::{Deserialize, Serialize};
@@ -184,9 +184,9 @@ impl Visible {
     async fn of(state: &AppState, who: &Principal) -> Result<Visible, ApiError> {
         Ok(match who.scope_root() {
             None => Visible::All,
-            Some(root) => {
-                Visible::Territories(source::subtree(&state.db, who.org_id, root).await?.into_iter().collect())
-            }
+            Some(root) => Visible::Territories(
+                db::territories::subtree_ids(&state.db, who.org_id, root).await?.into_iter().collect(),
+            ),
         })
     }
 
@@ -207,7 +207,7 @@ async fn describe(
     found: Vec<(IndexedOutlet, Option<f64>)>,
 ) -> Result<Vec<NearbyOutlet>, ApiError> {
     let ids: Vec<i64> = found.iter().map(|(o, _)| o.id).collect();
-    let mut labels = source::labels(&state.db, org_id, &ids).await?;
+    let mut labels = db::outlets::labels(&state.db, org_id, &ids).await?;
     Ok(found
         .into_iter()
         .filter_map(|(o, distance_m)| {

@@ -14,6 +14,7 @@
 //! that reloads whole.
 
 use super::idmap::IdMap;
+use crate::db::visit_ledger;
 use chrono::{Datelike, NaiveDate};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -141,45 +142,19 @@ impl Ledgers {
         Ok(guard.as_ref().map(f))
     }
 
-    async fn cursor(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetch_one(&self.pool).await
-    }
-
     async fn load(&self, org_id: i64) -> Result<Ledger, sqlx::Error> {
-        let cursor = self.cursor().await?;
+        let cursor = visit_ledger::snapshot_xmin(&self.pool).await?;
         let horizon = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(self.days));
-        let rows: Vec<(i64, NaiveDate, i32)> = sqlx::query_as(
-            "SELECT outlet_id, rep_day, dwell_s FROM visits WHERE org_id = $1 AND counted AND rep_day >= $2",
-        )
-        .bind(org_id)
-        .bind(horizon)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = visit_ledger::counted(&self.pool, org_id, horizon).await?;
         let mut ledger = Ledger { by_outlet: IdMap::default(), horizon, cursor, synced_at: Instant::now() };
         ledger.insert(rows);
         Ok(ledger)
     }
 
     async fn sync(&self, org_id: i64, ledger: &mut Ledger) -> Result<(), sqlx::Error> {
-        let (cursor, changed): (i64, Vec<i64>) = sqlx::query_as(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
-                    coalesce((SELECT array_agg(DISTINCT outlet_id) FROM visit_outlet_changes
-                               WHERE org_id = $1 AND xid >= $2::text::xid8), '{}')",
-        )
-        .bind(org_id)
-        .bind(ledger.cursor.to_string())
-        .fetch_one(&self.pool)
-        .await?;
+        let (cursor, changed) = visit_ledger::changed_since(&self.pool, org_id, ledger.cursor).await?;
         if !changed.is_empty() {
-            let rows: Vec<(i64, NaiveDate, i32)> = sqlx::query_as(
-                "SELECT outlet_id, rep_day, dwell_s FROM visits
-                  WHERE org_id = $1 AND outlet_id = ANY($2) AND counted AND rep_day >= $3",
-            )
-            .bind(org_id)
-            .bind(&changed)
-            .bind(ledger.horizon)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = visit_ledger::counted_of(&self.pool, org_id, &changed, ledger.horizon).await?;
             ledger.replace(&changed, rows);
         }
         ledger.cursor = cursor;
@@ -196,11 +171,7 @@ impl Ledgers {
             }
             *at = Some(Instant::now());
         }
-        sqlx::query("DELETE FROM visit_outlet_changes WHERE changed_at < now() - make_interval(hours => $1)")
-            .bind(LOG_RETENTION_HOURS as i32)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        visit_ledger::prune(&self.pool, LOG_RETENTION_HOURS as i32).await
     }
 }
 

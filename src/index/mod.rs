@@ -7,7 +7,6 @@ mod knn;
 pub mod ledger;
 pub mod outlets;
 pub mod registry;
-pub mod source;
 
 pub use ledger::Ledgers;
 pub use registry::{Registry, register_metrics};

@@ -6,6 +6,8 @@
 use super::idmap::IdMap;
 use super::knn::{self, Node, Snapshot};
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, m_for_chord, unit_xyz};
+use crate::domain::outlet::CHANNEL_TYPES;
+use crate::domain::territory::multipolygon;
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
 use h3o::{CellIndex, LatLng, Resolution};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -50,6 +52,29 @@ impl Clone for LastCell {
 impl PartialEq for LastCell {
     fn eq(&self, _: &Self) -> bool {
         true
+    }
+}
+
+impl From<crate::db::outlets::IndexRow> for IndexedOutlet {
+    fn from(r: crate::db::outlets::IndexRow) -> Self {
+        IndexedOutlet {
+            id: r.id,
+            lat: r.lat,
+            lon: r.lon,
+            radius_m: r.radius_m,
+            active: r.active,
+            territory_id: r.territory_id,
+            footprint: r.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new).map(Arc::new),
+            label: Some(Box::new(Label {
+                code: r.code.into(),
+                name: r.name.into(),
+                tier: r.tier.into(),
+                channel_index: CHANNEL_TYPES.iter().position(|c| *c == r.channel_type).map_or(u8::MAX, |i| i as u8),
+                channel_type: r.channel_type.into(),
+                status_since: r.status_since.unwrap_or(r.created_at),
+            })),
+            cell: LastCell::default(),
+        }
     }
 }
 

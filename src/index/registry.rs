@@ -25,7 +25,7 @@
 //! only to apply prepared changes or to swap in a rebuilt index.
 
 use super::outlets::{IndexedOutlet, OutletIndex};
-use super::source;
+use crate::db;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntCounter, IntGauge};
@@ -199,7 +199,7 @@ impl Registry {
                 index = self.build(org_id).await?;
             } else {
                 let ids: Vec<i64> = pending.ids.into_iter().collect();
-                let rows = source::outlets_by_id(&self.pool, org_id, &ids).await?;
+                let rows = self.read(org_id, &ids).await?;
                 patch(&mut index, &ids, &rows);
             }
         }
@@ -207,7 +207,8 @@ impl Registry {
 
     /// A fresh index of the org from the database (built off the async threads when large).
     async fn build(&self, org_id: i64) -> Result<OutletIndex, sqlx::Error> {
-        let outlets = source::outlets_of(&self.pool, org_id).await?;
+        let outlets: Vec<IndexedOutlet> =
+            db::outlets::index_rows(&self.pool, org_id).await?.into_iter().map(IndexedOutlet::from).collect();
         if outlets.len() < 20_000 {
             return Ok(OutletIndex::build(outlets));
         }
@@ -217,12 +218,18 @@ impl Registry {
         }
     }
 
+    /// The current state of the given outlets of the org; ids that no longer exist are absent.
+    async fn read(&self, org_id: i64, ids: &[i64]) -> Result<HashMap<i64, IndexedOutlet>, sqlx::Error> {
+        let rows = db::outlets::index_rows_by_id(&self.pool, org_id, ids).await?;
+        Ok(rows.into_iter().map(|r| (r.id, IndexedOutlet::from(r))).collect())
+    }
+
     /// Builds the index of every org. Starts the listener first and waits (up to 10 s) until it
     /// listens, so the snapshots need no second read.
     pub async fn load_all(self: &Arc<Self>) -> Result<(), sqlx::Error> {
         self.spawn_listener();
         self.wait_listening(Duration::from_secs(10)).await;
-        for org_id in source::org_ids(&self.pool).await? {
+        for org_id in db::orgs::ids(&self.pool).await? {
             self.org(org_id).await?;
         }
         Ok(())
@@ -307,7 +314,7 @@ impl Registry {
             replace(&index, fresh);
         } else {
             let ids: Vec<i64> = pending.ids.into_iter().collect();
-            let rows = source::outlets_by_id(&self.pool, org_id, &ids).await?;
+            let rows = self.read(org_id, &ids).await?;
             patch(&mut write(&index), &ids, &rows);
         }
         Ok(())

@@ -114,7 +114,7 @@ pub(super) async fn publish(db: PgPool, instance: u64, mut rx: mpsc::UnboundedRe
         }
         let fixes: Vec<LastFix> = newest.into_values().collect();
         for payload in payloads(instance, &fixes) {
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&db).await {
+            if let Err(e) = crate::db::notify(&db, CHANNEL, &payload).await {
                 // Best effort: the other instances see this device's next fix.
                 tracing::debug!(error = %e, "positions not relayed to other instances");
                 break;

@@ -1,13 +1,13 @@
-//! `fieldvisit demo`: the demo orgs load from the fixtures with the promised shape, the pings are the
+//! `fieldvisit-demo`: the demo orgs load from the fixtures with the promised shape, the pings are the
 //! source fixes shifted by whole days to end the day before the anchor, every printed token works, and
 //! loading again changes nothing and prints the same lines. Expectations about the pings are computed
 //! from the fixture files here, not copied from the loader.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use fieldvisit::db::{devices, orgs, plans, tiers, tokens, users};
-use fieldvisit::demo::{self, DemoArgs};
 use fieldvisit::domain::credentials::hash_secret;
 use fieldvisit::domain::outlet::CHANNEL_TYPES;
+use fieldvisit_demo::DemoArgs;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,12 +31,12 @@ fn args() -> DemoArgs {
 }
 
 async fn load(pool: &PgPool) -> Vec<String> {
-    demo::load(pool, &args()).await.expect("demo loads")
+    fieldvisit_demo::load(pool, &args()).await.expect("demo loads")
 }
 
 /// Distinct fix times per trajectory of the `GeoLife` sample, in order of first appearance.
 fn geolife_times() -> Vec<(String, BTreeSet<DateTime<Utc>>)> {
-    let path = fixtures().join(demo::GEOLIFE_FILE);
+    let path = fixtures().join(fieldvisit_demo::GEOLIFE_FILE);
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_path(&path).expect("geolife sample opens");
     let headers = reader.headers().expect("header row").clone();
     let col = |name: &str| headers.iter().position(|h| h == name).expect("column present");
@@ -58,7 +58,7 @@ fn geolife_times() -> Vec<(String, BTreeSet<DateTime<Utc>>)> {
 
 /// Distinct fix times of the Limerick bus ride.
 fn limerick_times() -> BTreeSet<DateTime<Utc>> {
-    let file = std::fs::File::open(fixtures().join(demo::LIMERICK_GPX_FILE)).expect("gpx opens");
+    let file = std::fs::File::open(fixtures().join(fieldvisit_demo::LIMERICK_GPX_FILE)).expect("gpx opens");
     let gpx = gpx::read(std::io::BufReader::new(file)).expect("gpx parses");
     gpx.tracks
         .iter()

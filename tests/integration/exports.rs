@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{TestApp, test_config};
-use fieldvisit::demo::{self, DemoArgs};
+use fieldvisit_demo::DemoArgs;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -20,7 +20,7 @@ fn token(lines: &[String], login: &str) -> String {
 }
 
 async fn demo_app(pool: PgPool) -> (TestApp, Vec<String>) {
-    let lines = demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
+    let lines = fieldvisit_demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
         .await
         .expect("demo loads");
     let app = TestApp::spawn_with(pool.clone(), test_config("unused")).await;
@@ -325,7 +325,7 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldvisit"))
             .arg("verify")
             .arg(&path)
-            .args(["--org", demo::BEIJING_SLUG])
+            .args(["--org", fieldvisit_demo::BEIJING_SLUG])
             .env("DATABASE_URL", &url)
             .env("RUST_LOG", "warn")
             .output()

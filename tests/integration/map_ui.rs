@@ -13,7 +13,7 @@
 use crate::common;
 
 use common::{TestApp, test_config};
-use fieldvisit::demo::{self, DemoArgs};
+use fieldvisit_demo::DemoArgs;
 use sqlx::PgPool;
 use std::path::PathBuf;
 
@@ -29,7 +29,7 @@ fn token(lines: &[String], login: &str) -> String {
 async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let dist = root().join("map-ui/dist");
     assert!(dist.join("index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
-    let lines = demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
+    let lines = fieldvisit_demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
         .await
         .expect("demo loads");
     let mut config = test_config("unused");

@@ -1,5 +1,5 @@
 //! Real data: the Limerick bus ride (route 304 on 18 February 2019, `fixtures/limerick-304/`, a
-//! copy of the shared data set), loaded by `fieldvisit demo` with its 36 stops as outlets
+//! copy of the shared data set), loaded by `fieldvisit-demo` with its 36 stops as outlets
 //! and the ride as the driver's day, yields visits at the stops where the bus dwelt and none where
 //! it went past without dwelling.
 //!
@@ -28,8 +28,8 @@ use crate::common;
 
 use chrono::{DateTime, Days, TimeDelta, Utc};
 use common::TestApp;
-use fieldvisit::demo::{self, DemoArgs};
 use fieldvisit::domain::visit::VisitRules;
+use fieldvisit_demo::DemoArgs;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::BTreeSet;
@@ -76,7 +76,7 @@ impl Fix {
 
 /// The bus ride: every timed track point of the GPX file, in time order.
 fn ride() -> Vec<Fix> {
-    let path = fixtures().join(demo::LIMERICK_GPX_FILE);
+    let path = fixtures().join(fieldvisit_demo::LIMERICK_GPX_FILE);
     let gpx = gpx::read(std::io::BufReader::new(std::fs::File::open(&path).expect("gpx opens"))).expect("gpx parses");
     let mut fixes: Vec<Fix> = gpx
         .tracks
@@ -105,7 +105,7 @@ struct Stop {
 }
 
 fn stops() -> Vec<Stop> {
-    let path = fixtures().join(demo::LIMERICK_STOPS_FILE);
+    let path = fixtures().join(fieldvisit_demo::LIMERICK_STOPS_FILE);
     let mut reader = csv::Reader::from_path(&path).expect("stops csv opens");
     let headers = reader.headers().expect("header row").clone();
     let col = |name: &str| headers.iter().position(|h| h == name).expect("column present");
@@ -260,7 +260,7 @@ async fn ground_truth_and_visits(pool: PgPool) -> (Vec<Truth>, Vec<SeenVisit>) {
     let ride = ride();
     let truths: Vec<Truth> = stops().iter().map(|s| truth(&ride, s)).collect();
 
-    let lines = demo::load(&pool, &args()).await.expect("demo loads");
+    let lines = fieldvisit_demo::load(&pool, &args()).await.expect("demo loads");
     let rules = VisitRules::default();
     loop {
         let days = fieldvisit::db::visits::claim_dirty(&pool, 100, 0, 300).await.expect("claim");
@@ -275,7 +275,7 @@ async fn ground_truth_and_visits(pool: PgPool) -> (Vec<Truth>, Vec<SeenVisit>) {
     assert_eq!(dirty, 0, "every demo rep-day is derived");
 
     let org: i64 = sqlx::query_scalar("SELECT id FROM orgs WHERE slug = $1")
-        .bind(demo::LIMERICK_SLUG)
+        .bind(fieldvisit_demo::LIMERICK_SLUG)
         .fetch_one(&pool)
         .await
         .expect("limerick org");
@@ -310,7 +310,7 @@ async fn ground_truth_and_visits(pool: PgPool) -> (Vec<Truth>, Vec<SeenVisit>) {
     let admin_token = lines
         .iter()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.len() == 4 && f[0] == demo::LIMERICK_SLUG && f[1] == "admin")
+        .find(|f| f.len() == 4 && f[0] == fieldvisit_demo::LIMERICK_SLUG && f[1] == "admin")
         .map(|f| f[3].to_owned())
         .expect("the demo prints the Limerick admin's token");
 

@@ -112,6 +112,10 @@ pub struct Findings {
     pub verdict: PhotoVerdict,
 }
 
+/// Geofence radius a photo is judged with when neither its outlet nor the outlet's tier policy
+/// gives one (metres).
+pub const FALLBACK_RADIUS_M: f64 = 50.0;
+
 /// The outlet a photo is of: its position and radius.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OutletPlace {

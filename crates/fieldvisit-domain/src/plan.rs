@@ -13,6 +13,9 @@ use crate::validation::FieldError;
 pub const MAX_ITEMS: usize = 2_000;
 /// Longest name.
 const MAX_NAME_CHARS: usize = 200;
+/// A proposed route starts from the rep's last fix only when it is at most this many days before
+/// the day; else from the rep's declared home.
+pub const START_FIX_MAX_AGE_DAYS: i32 = 30;
 
 /// One item of a plan as a client sends it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

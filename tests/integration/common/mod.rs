@@ -522,12 +522,12 @@ pub async fn seed_extra_devices(pool: &PgPool, w: &World, n: usize) -> Vec<Dev> 
     out
 }
 
-/// The Beijing demo token of `login` from the lines `fieldvisit demo` prints.
+/// The Beijing demo token of `login` from the lines `fieldvisit-demo` prints.
 pub fn demo_token(lines: &[String], login: &str) -> String {
     lines
         .iter()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.len() == 4 && w[0] == fieldvisit::demo::BEIJING_SLUG && w[2] == login)
+        .find(|w| w.len() == 4 && w[0] == fieldvisit_demo::BEIJING_SLUG && w[2] == login)
         .map_or_else(|| panic!("no demo token for {login}"), |w| w[3].to_owned())
 }
 

@@ -1,4 +1,4 @@
-//! Deterministic demo data (`fieldvisit demo`): two orgs built from the real traces in `fixtures/`.
+//! Deterministic demo data (`fieldvisit-demo`): two orgs built from the real traces in `fixtures/`.
 //!
 //! * `demo-beijing` ("Demo Telecom Beijing", Asia/Shanghai), from the Microsoft Research `GeoLife`
 //!   sample: a city / district / grid territory tree over the area the trajectories cover, about 2,000
@@ -16,11 +16,11 @@
 //! Each org is loaded in one transaction. An org whose slug already exists is left untouched: only
 //! the demo users' and devices' token rows are ensured, so a second run prints the same lines.
 
-use crate::db;
-use crate::db::outlets::OutletFields;
-use crate::domain::credentials::{TOKEN_PREFIX, hash_secret};
-use crate::domain::outlet::{CHANNEL_TYPES, default_tier_policies};
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
+use fieldvisit::db;
+use fieldvisit::db::outlets::OutletFields;
+use fieldvisit::domain::credentials::{TOKEN_PREFIX, hash_secret};
+use fieldvisit::domain::outlet::{CHANNEL_TYPES, default_tier_policies};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 /// Errors of the demo loader (file, parse and database errors, with the file named).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Options of `fieldvisit demo`.
+/// Options of `fieldvisit-demo`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Folder with the demo fixtures (`geolife/geolife_sample.csv`, `limerick-304/...`).
@@ -62,6 +62,9 @@ pub const LIMERICK_STOPS_FILE: &str = "limerick-304/stops_304.csv";
 
 /// Printed instead of a token the demo cannot hand out (revoked since, or its owner deactivated).
 const NOT_LIVE: &str = "(revoked)";
+
+/// Days the outlets' recorded history is moved back, so that they stood there before the tracks.
+const HISTORY_BACKDATE_DAYS: i32 = 400;
 
 /// Loads the demo orgs (idempotent) and returns one line per demo user and device:
 /// `<org slug>  <role>  <login>  <token>` in aligned columns (devices have the role `device`; a demo
@@ -439,7 +442,6 @@ fn pick_weighted<T: Copy>(rng: &mut StdRng, options: &[(T, u32)]) -> T {
     options[options.len() - 1].0
 }
 
-/// A readable outlet name for a channel type and number.
 /// A business hall's premises: a 40 m x 30 m rectangle around its point, as a GeoJSON Polygon.
 fn premises(lat: f64, lon: f64) -> serde_json::Value {
     let (dlat, dlon) = (15.0 / 111_195.0, 20.0 / (111_195.0 * lat.to_radians().cos()));
@@ -449,6 +451,7 @@ fn premises(lat: f64, lon: f64) -> serde_json::Value {
     json!({"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]})
 }
 
+/// A readable outlet name for a channel type and number.
 fn outlet_name(channel_type: &str, n: usize) -> String {
     let label = match channel_type {
         "business_hall" => "China Mobile Business Hall",
@@ -911,14 +914,9 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         }),
     };
     db::audit::record(&mut *tx, org.id, entry).await?;
-    // The outlets stood there before the recorded days: their history starts a year earlier, so
-    // the demo's periods count them as active at their start (coverage, frequency compliance).
-    for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
-        sqlx::query(&format!("UPDATE {table} - interval '400 days' WHERE org_id = $1"))
-            .bind(org.id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    // The outlets stood there before the recorded days: their history starts over a year earlier,
+    // so the demo's periods count them as active at their start (coverage, frequency compliance).
+    db::outlets::backdate_history(&mut tx, org.id, HISTORY_BACKDATE_DAYS).await?;
     tx.commit().await?;
     Ok(rows)
 }
@@ -968,7 +966,7 @@ mod tests {
     use super::*;
 
     fn fixtures() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
     }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -1,0 +1,49 @@
+//! `fieldvisit-demo`: loads the deterministic demo orgs into the database and prints one line per
+//! demo user and device with its token.
+
+use clap::Parser;
+use fieldvisit_demo::DemoArgs;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "fieldvisit-demo",
+    version,
+    about = "Load the deterministic demo orgs (Beijing from GeoLife, Limerick bus 304) and print their tokens"
+)]
+struct Cli {
+    /// PostgreSQL (with PostGIS) connection URL; the schema must be migrated (`fieldvisit migrate`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = "")]
+    database_url: String,
+    #[command(flatten)]
+    demo: DemoArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(&cli).await {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<Vec<String>, fieldvisit_demo::Error> {
+    if cli.database_url.is_empty() {
+        return Err("DATABASE_URL is not set (flag --database-url or env DATABASE_URL)".into());
+    }
+    // The loader writes one org at a time, in one transaction.
+    let pool = fieldvisit::db::connect(&cli.database_url, 2).await?;
+    fieldvisit_demo::load(&pool, &cli.demo).await
+}
