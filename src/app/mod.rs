@@ -3,6 +3,7 @@
 //! and applies the domain; it knows nothing of HTTP (no status codes, extractors or responses).
 
 pub mod coverage;
+pub mod ingest;
 pub mod territories;
 
 use crate::db;

@@ -6,11 +6,12 @@ use super::AppState;
 use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path};
+use crate::app;
+use crate::app::ingest::IngestReport;
 use crate::db;
 use crate::db::devices::Sender;
-use crate::db::pings::NewPing;
 use crate::domain::ping::{Fix, Source};
-use crate::domain::ping_filter::{self, DropReason, FilterPolicy};
+use crate::domain::ping_filter::{DropReason, FilterPolicy};
 use crate::domain::protocols::{gpx, native, osmand, owntracks};
 use crate::domain::validation::FieldError;
 use crate::ingest::WriteError;
@@ -20,8 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{SubsecRound, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -40,31 +40,6 @@ pub fn osmand_port_router() -> Router<AppState> {
     Router::new().route("/", get(osmand).post(osmand))
 }
 
-/// What became of the pings of one request.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct IngestReport {
-    /// Pings committed by this request.
-    pub stored: usize,
-    /// Pings already stored before (same device and fix time), or repeated within the request.
-    pub duplicates: usize,
-    /// Well-formed items the org's filters keep out (fix time too old or ahead of the server
-    /// clock, off duty, null island); each is also in `rejected` with its reason. Retrying them
-    /// never stores them, so they do not make the request fail.
-    pub dropped: usize,
-    /// Items not stored, with their index in the request and the reason: malformed ones and
-    /// dropped ones.
-    pub rejected: Vec<FieldError>,
-}
-
-fn field_of(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::InvalidPosition | DropReason::NullIsland | DropReason::NoPosition | DropReason::Malformed => "lat",
-        DropReason::FromFuture | DropReason::TooOld | DropReason::OutsideWorkingHours | DropReason::Duplicate => {
-            "fix_time"
-        }
-    }
-}
-
 fn write_error(e: &WriteError) -> ApiError {
     let detail = match e {
         WriteError::QueueFull => format!("{e}; nothing was stored, retry the same request"),
@@ -76,86 +51,22 @@ fn write_error(e: &WriteError) -> ApiError {
     ApiError::RetryLater { detail, after_s: e.retry_after_s() }
 }
 
-/// Judges decoded fixes of one device and writes the ones that pass. `fixes` carry their index in
-/// the request; `rejected` holds the items that did not decode.
+/// Hands decoded fixes to the ingest use case; a write that cannot commit now is a 503.
 async fn accept(
     state: &AppState,
     sender: &Sender,
     source: Source,
     fixes: Vec<(usize, Fix, i32)>,
-    mut rejected: Vec<FieldError>,
+    rejected: Vec<FieldError>,
 ) -> Result<IngestReport, ApiError> {
-    let policy = FilterPolicy::from_settings(&sender.org_settings).unwrap_or_else(|errors| {
-        tracing::warn!(org_id = sender.org_id, ?errors, "invalid ping settings; using the defaults");
-        FilterPolicy::default()
-    });
-    let (policy, rep_errors) = policy.for_rep(sender.rep_working_hours.as_ref());
-    if !rep_errors.is_empty() {
-        tracing::warn!(rep_id = sender.rep_id, errors = ?rep_errors, "invalid working hours of the rep; the org's apply");
-    }
-    state.ingest.count_received(source, fixes.len() + rejected.len());
-    // One count per rejected item (an item may have several field errors).
-    let mut malformed: Vec<Option<usize>> = rejected.iter().map(|e| e.index).collect();
-    malformed.dedup();
-    for _ in &malformed {
-        state.ingest.count_drop(source, DropReason::Malformed);
-    }
-    let now = Utc::now();
-    let mut passed: Vec<(Fix, i32)> = Vec::with_capacity(fixes.len());
-    let mut dropped = 0;
-    for (index, mut fix, extra_flags) in fixes {
-        // The database keeps microseconds: judge duplicates at the precision that is stored.
-        fix.fix_time = fix.fix_time.trunc_subsecs(6);
-        match ping_filter::judge(&fix, now, &policy) {
-            Ok(()) => passed.push((fix, extra_flags)),
-            Err(reason) => {
-                dropped += 1;
-                state.ingest.count_drop(source, reason);
-                rejected.push(FieldError::new(field_of(reason), reason.describe()).at(index));
-            }
-        }
-    }
-    rejected.sort_by_key(|e| e.index);
-    let plain: Vec<Fix> = passed.iter().map(|(f, _)| f.clone()).collect();
-    let keep = ping_filter::dedup_batch(&plain);
-    let repeated = plain.len() - keep.len();
-    let kept: Vec<Fix> = keep.iter().map(|&i| plain[i].clone()).collect();
-    let previous = state.ingest.last_fix(sender.org_id, sender.id).map(|l| l.fix);
-    let mut flags = ping_filter::speed_flags(&kept, previous.as_ref(), policy.max_speed_mps);
-    // A delivered position request is answered by the newest fix of the device's next request.
-    let answer = sender.awaiting_position.then(|| kept.iter().enumerate().max_by_key(|(_, f)| f.fix_time)).flatten();
-    let answer_time = answer.map(|(i, f)| {
-        flags[i] |= crate::domain::ping::flags::REQUESTED;
-        f.fix_time
-    });
-    let pings: Vec<NewPing> = keep
-        .iter()
-        .zip(kept)
-        .zip(flags)
-        .map(|((&i, fix), flags)| NewPing {
-            org_id: sender.org_id,
-            device_id: sender.id,
-            fix,
-            source,
-            flags: flags | passed[i].1,
-        })
-        .collect();
-    let stored = state.ingest.write(pings).await.map_err(|e| write_error(&e))?;
-    if let Some(fix_time) = answer_time
-        && let Err(e) = db::position_requests::answer(&state.db, sender.org_id, sender.id, fix_time).await
-    {
-        // The pings are committed; the request stays open and the next fix answers it.
-        tracing::warn!(error = %e, device_id = sender.id, "position request not marked answered");
-    }
-    let new = stored.iter().filter(|s| **s).count();
-    Ok(IngestReport { stored: new, duplicates: repeated + stored.len() - new, dropped, rejected })
+    app::ingest::accept(&state.ingest, &state.db, sender, source, fixes, rejected).await.map_err(|e| write_error(&e))
 }
 
 /// 422 when every item of the request is malformed. Items the filters drop are answered with
 /// success: phone apps resend whatever was not answered 2xx, and a fix that will never be stored
 /// would otherwise be resent forever (and hold back the app's queue behind it).
 fn nothing_usable(report: &IngestReport) -> Option<ApiError> {
-    (report.stored == 0 && report.duplicates == 0 && report.dropped == 0 && !report.rejected.is_empty()).then(|| {
+    report.nothing_usable().then(|| {
         let detail = match report.rejected.as_slice() {
             [one] => format!("item {}: {}: {}", one.index.unwrap_or(0), one.field, one.reason),
             many => format!("none of the {} items can be stored", many.len()),
