@@ -3,6 +3,7 @@
 //! crate once instead of once per file (the suite builds faster on two cores).
 
 mod access_matrix;
+mod architecture;
 mod checklists;
 mod common;
 mod compliance;
