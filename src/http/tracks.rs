@@ -271,17 +271,39 @@ async fn rep_track(
     let rep = visible_rep(&state, &auth, rep_id).await?;
     let (from, to) = period(q.date, q.from, q.to)?;
     let shape = Shape::parse(&q)?;
-    let format = if let Some(f) = q.format.as_deref() {
-        Format::from_param(f.trim()).ok_or_else(|| ApiError::field("format", "must be one of geojson, csv, gpx"))?
-    } else {
-        // Several Accept headers read as one list; one that is not text matches nothing.
-        let values: Vec<&str> = headers.get_all(header::ACCEPT).iter().map(|v| v.to_str().unwrap_or("\u{0}")).collect();
-        let accept = (!values.is_empty()).then(|| values.join(","));
-        let Some(f) = negotiate(accept.as_deref()) else { return Ok(not_acceptable()) };
-        f
-    };
-    super::audit::record_access(&state, &auth, [rep.id], "track", serde_json::json!({"from": from, "to": to})).await?;
-    let devices = db::devices::ids_of_rep(&state.db, auth.org_id, rep.id).await?;
+    let Some(format) = track_format(q.format.as_deref(), &headers)? else { return Ok(not_acceptable()) };
+    let (pings, truncated, home_withheld) = read_track(&state, &auth, rep.id, (from, to)).await?;
+    let meta = TrackMeta { rep_id: rep.id, from, to, shape, truncated, home_withheld };
+    let body = tokio::task::spawn_blocking(move || render(format, &meta, &pings))
+        .await
+        .map_err(|e| ApiError::Internal(format!("track rendering failed: {e}")))??;
+    Ok(track_response(format, body, rep.id, from, truncated, home_withheld))
+}
+
+/// The format asked for by `format=`, else by `Accept` (`None`: nothing acceptable).
+fn track_format(param: Option<&str>, headers: &HeaderMap) -> Result<Option<Format>, ApiError> {
+    if let Some(f) = param {
+        let f = Format::from_param(f.trim())
+            .ok_or_else(|| ApiError::field("format", "must be one of geojson, csv, gpx"))?;
+        return Ok(Some(f));
+    }
+    // Several Accept headers read as one list; one that is not text matches nothing.
+    let values: Vec<&str> = headers.get_all(header::ACCEPT).iter().map(|v| v.to_str().unwrap_or("\u{0}")).collect();
+    let accept = (!values.is_empty()).then(|| values.join(","));
+    Ok(negotiate(accept.as_deref()))
+}
+
+/// The pings of the rep's devices in `[from, to)` the reader may see (home fixes withheld), the
+/// earliest `MAX_PINGS`; whether more were there, and how many were withheld. The read is in the
+/// access log.
+async fn read_track(
+    state: &AppState,
+    auth: &Principal,
+    rep_id: i64,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<(Vec<TrackPing>, bool, usize), ApiError> {
+    super::audit::record_access(state, auth, [rep_id], "track", serde_json::json!({"from": from, "to": to})).await?;
+    let devices = db::devices::ids_of_rep(&state.db, auth.org_id, rep_id).await?;
     let mut pings = db::pings::track(&state.db, auth.org_id, &devices, from, to, MAX_PINGS + 1).await?;
     let truncated = pings.len() as i64 > MAX_PINGS;
     if truncated {
@@ -291,13 +313,22 @@ async fn rep_track(
             pings.remove(i);
         }
     }
-    let blur = HomeBlur::for_reader(&state, &auth, [rep.id], Some((from, to))).await?;
+    let blur = HomeBlur::for_reader(state, auth, [rep_id], Some((from, to))).await?;
     let home_withheld =
-        blur.retain(rep.id, &mut pings, |p| BlurFix::new(p.fix_time, p.lat, p.lon, p.accuracy_m, p.mock, p.flags));
-    let meta = TrackMeta { rep_id: rep.id, from, to, shape, truncated, home_withheld };
-    let body = tokio::task::spawn_blocking(move || render(format, &meta, &pings))
-        .await
-        .map_err(|e| ApiError::Internal(format!("track rendering failed: {e}")))??;
+        blur.retain(rep_id, &mut pings, |p| BlurFix::new(p.fix_time, p.lat, p.lon, p.accuracy_m, p.mock, p.flags));
+    Ok((pings, truncated, home_withheld))
+}
+
+/// The rendered track with its media type, a file name for CSV and GPX, and the truncation and
+/// home-withheld headers.
+fn track_response(
+    format: Format,
+    body: Vec<u8>,
+    rep_id: i64,
+    from: DateTime<Utc>,
+    truncated: bool,
+    home_withheld: usize,
+) -> Response {
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.media_type()));
@@ -313,7 +344,7 @@ async fn rep_track(
         } else {
             from.format("%Y-%m-%dT%H%M%SZ").to_string()
         };
-        let disposition = format!("attachment; filename=\"rep-{}-{day}.{ext}\"", rep.id);
+        let disposition = format!("attachment; filename=\"rep-{rep_id}-{day}.{ext}\"");
         if let Ok(v) = HeaderValue::from_str(&disposition) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
@@ -322,7 +353,7 @@ async fn rep_track(
         h.insert("x-truncated", HeaderValue::from_static("true"));
     }
     h.insert("x-home-withheld", HeaderValue::from(home_withheld));
-    Ok(res)
+    res
 }
 
 /// 406 problem: the `Accept` header names nothing this endpoint makes.

@@ -130,7 +130,6 @@ const STILL_LONG: &[&str] = &[
     "settings::put_ping_settings",
     "territories::create_territory",
     "tiles::coverage_tile",
-    "tracks::rep_track",
 ];
 
 #[test]
