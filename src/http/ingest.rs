@@ -91,6 +91,28 @@ fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// The native format of a batch: by content type, else by its first character.
+fn native_format(headers: &HeaderMap, body: &[u8]) -> Result<native::Format, ApiError> {
+    Ok(match content_type(headers).as_str() {
+        "application/json" => native::Format::JsonArray,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/json-seq" => {
+            native::Format::Ndjson
+        }
+        "" => {
+            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+                native::Format::JsonArray
+            } else {
+                native::Format::Ndjson
+            }
+        }
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "`{other}` is not accepted: send application/json (an array) or application/x-ndjson"
+            )));
+        }
+    })
+}
+
 /// Stores a batch of pings of the calling device: a JSON array or NDJSON (one object per line), up
 /// to 10,000 items. Items that fail are listed with their index and reason, the others stored;
 /// items the org's filters drop are counted in `dropped` and answered 200 like the rest (a retry
@@ -108,24 +130,7 @@ async fn post_pings(
     body: Bytes,
 ) -> Result<Json<IngestReport>, ApiError> {
     let device_id = auth.device_id().ok_or_else(|| ApiError::Forbidden("posting pings needs a device token".into()))?;
-    let format = match content_type(&headers).as_str() {
-        "application/json" => native::Format::JsonArray,
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/json-seq" => {
-            native::Format::Ndjson
-        }
-        "" => {
-            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-                native::Format::JsonArray
-            } else {
-                native::Format::Ndjson
-            }
-        }
-        other => {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "`{other}` is not accepted: send application/json (an array) or application/x-ndjson"
-            )));
-        }
-    };
+    let format = native_format(&headers, &body)?;
     let items = native::decode(&body, format)
         .map_err(|e| ApiError::BadRequest { detail: format!("{}: {}", e.field, e.reason), errors: vec![e] })?;
     let sender = active(db::devices::sender(&state.db, auth.org_id, device_id).await?, "token")?;

@@ -120,7 +120,6 @@ const STILL_LONG: &[&str] = &[
     "compliance::territory_compliance",
     "exports::verify",
     "import::import_outlets_file",
-    "ingest::post_pings",
     "layers::outlets_layer",
     "layers::visits_layer",
     "ogc::items",
