@@ -128,7 +128,6 @@ const STILL_LONG: &[&str] = &[
     "privacy::put_privacy",
     "settings::put_ping_settings",
     "territories::create_territory",
-    "tiles::coverage_tile",
 ];
 
 #[test]

@@ -2,6 +2,7 @@
 //! bounds in Web Mercator (EPSG:3857, the XYZ scheme of web maps), positions to tile coordinates,
 //! and layers of points with their properties, encoded as protobuf.
 
+use crate::coverage::CellFigures;
 use geozero::mvt::tile::{Feature, GeomType, Layer};
 use geozero::mvt::{Message, TagsBuilder, Tile, TileValue};
 
@@ -156,6 +157,62 @@ fn encode(
         }],
     };
     tile.encode_to_vec()
+}
+
+/// The polygon of an H3 coverage cell on tile `z/x/y` with the cell's figures as properties, or
+/// `None` when it does not meet the tile. A cell across the antimeridian is drawn on the tile's
+/// side of it; a cell under two tile units across (coarse zooms) as a square of two units.
+pub fn cell_polygon(c: &CellFigures, z: u8, x: u32, y: u32) -> Option<TilePolygon> {
+    let cell: h3o::CellIndex = c.cell.parse().ok()?;
+    let boundary = cell.boundary();
+    // A cell across the antimeridian is drawn on the tile's side of it.
+    let crosses = boundary.iter().any(|v| v.lng() > 90.0) && boundary.iter().any(|v| v.lng() < -90.0);
+    let eastern = 2 * u64::from(x) + 1 >= 1u64 << z;
+    let ring: Vec<(i32, i32)> = boundary
+        .iter()
+        .map(|v| {
+            let lon = match (crosses, eastern) {
+                (true, true) if v.lng() < 0.0 => v.lng() + 360.0,
+                (true, false) if v.lng() > 0.0 => v.lng() - 360.0,
+                _ => v.lng(),
+            };
+            to_tile_unclipped(v.lat(), lon, z, x, y)
+        })
+        .collect();
+    let extent = EXTENT as i32;
+    let (x0, x1) = (ring.iter().map(|p| p.0).min()?, ring.iter().map(|p| p.0).max()?);
+    let (y0, y1) = (ring.iter().map(|p| p.1).min()?, ring.iter().map(|p| p.1).max()?);
+    // A cell under two tile units across (coarse zooms) is drawn as a square of two units.
+    let ring = if x1 - x0 < 2 && y1 - y0 < 2 {
+        let (cx, cy) = (x0 / 2 + x1 / 2, y0 / 2 + y1 / 2);
+        vec![(cx - 1, cy - 1), (cx + 1, cy - 1), (cx + 1, cy + 1), (cx - 1, cy + 1)]
+    } else {
+        ring
+    };
+    let meets = ring.iter().map(|p| p.0).min()? < extent
+        && ring.iter().map(|p| p.0).max()? >= 0
+        && ring.iter().map(|p| p.1).min()? < extent
+        && ring.iter().map(|p| p.1).max()? >= 0;
+    if !meets {
+        return None;
+    }
+    let figures = &c.figures;
+    let mut properties = vec![
+        ("cell", TileValue::Str(c.cell.clone())),
+        ("active_outlets", TileValue::Uint(figures.active_outlets as u64)),
+        ("visited_outlets", TileValue::Uint(figures.visited_outlets as u64)),
+        ("white_space", TileValue::Bool(c.white_space)),
+    ];
+    for (k, v) in [
+        ("coverage_pct", figures.coverage_pct),
+        ("frequency_compliance_pct", figures.frequency_compliance_pct),
+        ("dwell_compliance_pct", figures.dwell_compliance_pct),
+    ] {
+        if let Some(v) = v {
+            properties.push((k, TileValue::Double(v)));
+        }
+    }
+    Some(TilePolygon { id: u64::from(cell), ring, properties })
 }
 
 #[cfg(test)]
