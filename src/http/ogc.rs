@@ -5,7 +5,7 @@
 //! declaration are public: they hold no data).
 
 use super::AppState;
-use super::auth::{Can, p};
+use super::auth::{Can, Principal, p};
 use super::error::ApiError;
 use crate::db;
 use crate::domain::layers::{self, feature};
@@ -212,6 +212,44 @@ fn territory_feature(t: &db::territories::Territory) -> Option<Value> {
     ))
 }
 
+/// A page of the outlets in the caller's scope: their features, how many match, the next cursor.
+async fn outlets_page(
+    state: &AppState,
+    auth: &Principal,
+    q: &ItemsQuery,
+) -> Result<(Vec<Value>, i64, Option<i64>), ApiError> {
+    let filter = db::outlets::Filter {
+        scope_root: auth.scope_root(),
+        territory_id: None,
+        tier: None,
+        channel_type: None,
+        status: None,
+        bbox: q.bbox,
+        near: None,
+        q: None,
+    };
+    let rows = db::outlets::list(&state.db, auth.org_id, &filter, q.after, q.limit + 1).await?;
+    let matched = db::outlets::count(&state.db, auth.org_id, &filter).await?;
+    let more = rows.len() as i64 > q.limit;
+    let page: Vec<&db::outlets::Outlet> = rows.iter().take(q.limit as usize).collect();
+    let next = more.then(|| page.last().map(|o| o.id)).flatten();
+    Ok((page.into_iter().map(outlet_feature).collect(), matched, next))
+}
+
+/// A page of the territories with a boundary in the caller's scope (the cursor is an offset).
+async fn territories_page(
+    state: &AppState,
+    auth: &Principal,
+    q: &ItemsQuery,
+) -> Result<(Vec<Value>, i64, Option<i64>), ApiError> {
+    let all = db::territories::with_boundary_in(&state.db, auth.org_id, auth.scope_root(), q.bbox, i64::MAX).await?;
+    let matched = all.len() as i64;
+    let page: Vec<Value> =
+        all.iter().skip(q.after as usize).take(q.limit as usize).filter_map(territory_feature).collect();
+    let next = (q.after + q.limit < matched).then_some(q.after + q.limit);
+    Ok((page, matched, next))
+}
+
 async fn items(
     State(state): State<AppState>,
     auth: Can<p::ReadOutlets>,
@@ -223,30 +261,9 @@ async fn items(
     let q = parse_items_query(raw.as_deref())?;
     let b = base(&headers);
     let (features, matched, next_after) = if id == "outlets" {
-        let filter = db::outlets::Filter {
-            scope_root: auth.scope_root(),
-            territory_id: None,
-            tier: None,
-            channel_type: None,
-            status: None,
-            bbox: q.bbox,
-            near: None,
-            q: None,
-        };
-        let rows = db::outlets::list(&state.db, auth.org_id, &filter, q.after, q.limit + 1).await?;
-        let matched = db::outlets::count(&state.db, auth.org_id, &filter).await?;
-        let more = rows.len() as i64 > q.limit;
-        let page: Vec<&db::outlets::Outlet> = rows.iter().take(q.limit as usize).collect();
-        let next = more.then(|| page.last().map(|o| o.id)).flatten();
-        (page.into_iter().map(outlet_feature).collect::<Vec<_>>(), matched, next)
+        outlets_page(&state, &auth, &q).await?
     } else {
-        let all =
-            db::territories::with_boundary_in(&state.db, auth.org_id, auth.scope_root(), q.bbox, i64::MAX).await?;
-        let matched = all.len() as i64;
-        let page: Vec<Value> =
-            all.iter().skip(q.after as usize).take(q.limit as usize).filter_map(territory_feature).collect();
-        let next = (q.after + q.limit < matched).then_some(q.after + q.limit);
-        (page, matched, next)
+        territories_page(&state, &auth, &q).await?
     };
     let mut body = json!({
         "type": "FeatureCollection",

@@ -122,7 +122,6 @@ const STILL_LONG: &[&str] = &[
     "import::import_outlets_file",
     "layers::outlets_layer",
     "layers::visits_layer",
-    "ogc::items",
     "plans::plan_proposal",
     "plans::revise_plan",
     "privacy::put_privacy",
