@@ -98,13 +98,7 @@ async fn import_outlets_file(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let mode = match &q.mode {
-        None => Mode::Atomic,
-        Some(m) => m.parse().map_err(|reason: String| ApiError::BadRequest {
-            detail: reason.clone(),
-            errors: vec![FieldError::new("mode", reason)],
-        })?,
-    };
+    let mode = mode_of(&q)?;
     let format = format_of(&q, &headers, &body)?;
     // Reading 100k rows takes a while: off the async workers.
     let parsed = tokio::task::spawn_blocking(move || parse(format, &body))
@@ -123,12 +117,28 @@ async fn import_outlets_file(
         request_id: auth.request_id.as_deref(),
         source: "api",
     };
-    match import_outlets(&state.db, &req, parsed).await {
-        Ok(report) => Ok(Json(report)),
-        Err(ImportError::File(errors)) => {
-            Err(ApiError::Unprocessable { detail: format!("the {format} file cannot be imported"), errors })
+    import_outlets(&state.db, &req, parsed).await.map(Json).map_err(|e| import_error(format, e))
+}
+
+/// The import mode asked for (default atomic).
+fn mode_of(q: &ImportQuery) -> Result<Mode, ApiError> {
+    match &q.mode {
+        None => Ok(Mode::Atomic),
+        Some(m) => m.parse().map_err(|reason: String| ApiError::BadRequest {
+            detail: reason.clone(),
+            errors: vec![FieldError::new("mode", reason)],
+        }),
+    }
+}
+
+/// The problem an import that wrote nothing answers with: 422 naming each row and field (the
+/// first ones, when there are very many), or the database's error.
+fn import_error(format: Format, e: ImportError) -> ApiError {
+    match e {
+        ImportError::File(errors) => {
+            ApiError::Unprocessable { detail: format!("the {format} file cannot be imported"), errors }
         }
-        Err(ImportError::Rejected(report)) => {
+        ImportError::Rejected(report) => {
             let (errors, dropped) = capped(report.errors);
             let mut detail = format!(
                 "{} of {} rows are invalid; nothing was written (mode=atomic; mode=partial writes the good rows)",
@@ -137,8 +147,8 @@ async fn import_outlets_file(
             if dropped > 0 {
                 let _ = write!(detail, "; the first {} errors are listed, {dropped} more are not", errors.len());
             }
-            Err(ApiError::Unprocessable { detail, errors })
+            ApiError::Unprocessable { detail, errors }
         }
-        Err(ImportError::Db(e)) => Err(e.into()),
+        ImportError::Db(e) => e.into(),
     }
 }

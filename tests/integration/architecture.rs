@@ -119,7 +119,6 @@ const STILL_LONG: &[&str] = &[
     "compliance::outlet_frequency",
     "compliance::territory_compliance",
     "exports::verify",
-    "import::import_outlets_file",
     "layers::outlets_layer",
     "layers::visits_layer",
     "plans::plan_proposal",
