@@ -74,7 +74,7 @@ async fn check_scope(state: &AppState, auth: &Principal, scope: ExportScope) -> 
         }
         ExportScope::Rep { id } => {
             let rep = super::tracks::visible_rep(state, auth, id).await?;
-            if rep.role != "rep" {
+            if rep.role != Role::Rep {
                 return Err(ApiError::field("scope.id", format!("user {id} is not a rep")));
             }
         }

@@ -99,19 +99,19 @@ async fn create_user(
     let mut errors = Vec::new();
     check_text("login", &input.login, 128, &mut errors);
     check_text("name", &input.name, 200, &mut errors);
-    if let Err(e) = input.role.parse::<Role>() {
-        errors.push(FieldError::new("role", e));
+    let role = input.role.parse::<Role>();
+    if let Err(e) = &role {
+        errors.push(FieldError::new("role", e.to_string()));
     }
-    if !errors.is_empty() {
+    let (Ok(role), true) = (role, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
-    }
+    };
     // A scoped admin may only create users inside their own subtree (never org-wide ones).
     let path = territory_path(&state, auth.org_id, input.territory_id, "territory_id").await?;
     auth.check_territory(path.as_deref())?;
     let issued =
-        admin::create_user(&state.db, auth.org_id, &input.login, &input.name, &input.role, input.territory_id).await?;
-    audit(&state.db, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": input.role}))
-        .await?;
+        admin::create_user(&state.db, auth.org_id, &input.login, &input.name, role, input.territory_id).await?;
+    audit(&state.db, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": role})).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -185,7 +185,7 @@ async fn create_device(
         .await?
         .ok_or_else(|| ApiError::field("rep_id", "no such user in this org"))?;
     auth.check_territory(rep.territory_path.as_deref())?;
-    if rep.role != Role::Rep.as_str() {
+    if rep.role != Role::Rep {
         return Err(ApiError::field("rep_id", format!("user {} is a {}, not a rep", rep.id, rep.role)));
     }
     let creds = admin::create_device(&state.db, auth.org_id, rep.id, &input.name).await?;

@@ -6,6 +6,8 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::db::plans::{DayPlanEntry, Plan};
+use crate::domain::access::Role;
+use crate::domain::outlet::OutletStatus;
 use crate::domain::plan::{self, PlanInput};
 use crate::domain::validation::FieldError;
 use axum::extract::State;
@@ -67,7 +69,7 @@ const HORIZON_DAYS: i64 = 56;
 async fn plan_rep(state: &AppState, auth: &Principal, rep_id: i64, field: &str) -> Result<db::users::User, ApiError> {
     let rep = db::users::get(&state.db, auth.org_id, rep_id).await?;
     let rep = match rep {
-        Some(r) if r.role == "rep" => r,
+        Some(r) if r.role == Role::Rep => r,
         Some(_) => return Err(ApiError::field(field, "is not a rep")),
         None => return Err(ApiError::field(field, "no such rep in this org")),
     };
@@ -416,7 +418,7 @@ pub(super) async fn due_candidates(
 ) -> Result<(Vec<db::compliance::SubtreeOutlet>, Vec<plan::DueCandidate>), ApiError> {
     let outlets = db::compliance::subtree_outlets(&state.db, org_id, root, date).await?;
     // Active now (a proposal plans ahead: an outlet registered today is proposed, one closed is not).
-    let active: Vec<_> = outlets.into_iter().filter(|o| o.status == "active").collect();
+    let active: Vec<_> = outlets.into_iter().filter(|o| o.status == OutletStatus::Active).collect();
     let lookback = active.iter().map(|o| i64::from(o.outlet.cycle_days)).max().unwrap_or(28).max(28);
     let visits = db::compliance::subtree_visits(
         &state.db,
@@ -459,7 +461,7 @@ async fn plan_proposal(
         _ => return Err(ApiError::field("start_lat", "give both start_lat and start_lon, or neither")),
     };
     let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
-    if rep.role != "rep" {
+    if rep.role != Role::Rep {
         return Err(ApiError::not_found("rep", rep_id));
     }
     let date = day_or_today(&state, &auth, q.date).await?;
@@ -470,7 +472,7 @@ async fn plan_proposal(
     };
     let due_outlets = plan::due_count(&candidates, date);
     let blur = super::privacy::HomeBlur::for_reader(&state, &auth, [rep.id], None).await?;
-    let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(crate::domain::access::Role::Admin);
+    let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(Role::Admin);
     let withheld = start.as_ref().is_some_and(|(lat, lon, source)| {
         source != "given" && ((source == "home" && !sees_home) || blur.hides_live(rep.id, *lat, *lon))
     });

@@ -7,6 +7,7 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use super::people::audit;
 use crate::db;
 use crate::db::territories::{NewTerritory, Territory};
+use crate::domain::territory::TerritoryLevel;
 use crate::domain::validation::{FieldError, check_text};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -94,7 +95,7 @@ async fn create_territory(
             parent_id: input.parent_id,
             code: &input.code,
             name: &input.name,
-            level: &input.level,
+            level: level_of(&input.level)?,
             boundary_geojson: boundary.as_deref(),
         },
     )
@@ -237,6 +238,7 @@ async fn import_territories(
             };
             auth.check_territory(parent.as_ref().map(|p| p.path.as_slice()))
                 .map_err(|_| ApiError::invalid(vec![FieldError::new("parent_code", "outside your territory").at(i)]))?;
+            let level = level_of(level).map_err(|e| e.at(i))?;
             let t =
                 NewTerritory { parent_id: parent.map(|p| p.id), code, name, level, boundary_geojson: Some(geometry) };
             if db::territories::update_by_code(&mut *tx, auth.org_id, &t).await.map_err(|e| at(e, i))?.is_some() {
@@ -262,15 +264,12 @@ async fn import_territories(
     Ok(Json(TerritoryImport { created, updated, outlets_reassigned }))
 }
 
+/// The level named `text`; an unknown one is refused as the database's check refuses it.
+fn level_of(text: &str) -> Result<TerritoryLevel, ApiError> {
+    text.parse().map_err(|_| ApiError::check_violation("territories_level_known"))
+}
+
 /// A database error about feature `i`, with the feature index on each field error.
 fn at(e: sqlx::Error, i: usize) -> ApiError {
-    match ApiError::from(e) {
-        ApiError::Unprocessable { detail, errors } => {
-            ApiError::Unprocessable { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
-        }
-        ApiError::Conflict { detail, errors } => {
-            ApiError::Conflict { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
-        }
-        other => other,
-    }
+    ApiError::from(e).at(i)
 }

@@ -6,6 +6,7 @@
 use super::idmap::IdMap;
 use super::knn::{self, Node, Snapshot};
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, m_for_chord, unit_xyz};
+use crate::domain::outlet::ChannelType;
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
 use h3o::{CellIndex, LatLng, Resolution};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -73,9 +74,7 @@ pub struct Label {
     pub code: Box<str>,
     pub name: Box<str>,
     pub tier: Box<str>,
-    pub channel_type: Box<str>,
-    /// The position of `channel_type` in [`crate::domain::outlet::CHANNEL_TYPES`].
-    pub channel_index: u8,
+    pub channel_type: ChannelType,
     /// When its current status began (its last status change; its registration when none):
     /// before that, its status has to be read from the history.
     pub status_since: chrono::DateTime<chrono::Utc>,

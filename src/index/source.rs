@@ -4,7 +4,7 @@
 
 use super::outlets::{IndexedOutlet, Label as IndexLabel, LastCell};
 use crate::domain::geo::Footprint;
-use crate::domain::outlet::CHANNEL_TYPES;
+use crate::domain::outlet::{ChannelType, OutletStatus};
 use crate::domain::territory::multipolygon;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -24,7 +24,8 @@ struct Row {
     code: String,
     name: String,
     tier: String,
-    channel_type: String,
+    #[sqlx(try_from = "String")]
+    channel_type: ChannelType,
     status_since: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
@@ -43,8 +44,7 @@ impl From<Row> for IndexedOutlet {
                 code: r.code.into(),
                 name: r.name.into(),
                 tier: r.tier.into(),
-                channel_index: CHANNEL_TYPES.iter().position(|c| *c == r.channel_type).map_or(u8::MAX, |i| i as u8),
-                channel_type: r.channel_type.into(),
+                channel_type: r.channel_type,
                 status_since: r.status_since.unwrap_or(r.created_at),
             })),
             cell: LastCell::default(),
@@ -103,9 +103,11 @@ pub struct Label {
     pub id: i64,
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    #[sqlx(try_from = "String")]
+    pub channel_type: ChannelType,
     pub tier: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OutletStatus,
 }
 
 /// Labels of the given outlets of the org, by id.
