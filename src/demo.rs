@@ -19,6 +19,7 @@
 use crate::db;
 use crate::db::outlets::OutletFields;
 use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::credentials::{TOKEN_PREFIX, hash_secret};
 use crate::domain::outlet::{ChannelType, OutletStatus, default_tier_policies};
 use crate::domain::territory::TerritoryLevel;
@@ -907,7 +908,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
     let entry = db::audit::NewEntry {
         actor_user_id: None,
         actor_device_id: None,
-        action: "demo.load",
+        action: AuditAction::DemoLoad,
         object_type: "org",
         object_id: Some(org.id.to_string()),
         request_id: None,

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use fieldvisit::config::{Config, LogFormat};
 use fieldvisit::domain::access::Role;
+use fieldvisit::domain::audit::AuditAction;
 use fieldvisit::domain::export::ExportFormat;
 use fieldvisit::domain::import::{Format, Mode};
 use fieldvisit::{admin, db, demo, http};
@@ -315,7 +316,7 @@ async fn run_verify(
         let entry = db::audit::NewEntry {
             actor_user_id: None,
             actor_device_id: None,
-            action: "verify_export",
+            action: AuditAction::ExportVerify,
             object_type: "export",
             object_id: Some(id.to_string()),
             request_id: None,

@@ -15,6 +15,7 @@
 //! all looked up, inside the transaction, before anything is written.
 
 use crate::domain::access::Scope;
+use crate::domain::audit::AuditAction;
 use crate::domain::import::{
     Existing, Format, ImportReport, Mode, OrgContext, Parsed, Resolved, Row, TerritoryRef, Write, check_org, parse,
     plan, territory_codes,
@@ -121,7 +122,7 @@ pub async fn import_outlets(
         crate::db::audit::NewEntry {
             actor_user_id: req.actor_user_id,
             actor_device_id: None,
-            action: "outlet.import",
+            action: AuditAction::OutletImport,
             object_type: "outlet",
             object_id: None,
             request_id: req.request_id,

@@ -7,6 +7,7 @@ pub mod pdf;
 pub mod sinks;
 
 use crate::db;
+use crate::domain::audit::AuditAction;
 use crate::domain::compliance::{self, ComplianceDay, ComplianceRules, PeriodTotals, PlannedOutcome};
 use crate::domain::export::{
     self, DataDigest, DataHasher, ExportFormat, ExportParams, ExportScope, ExportStatus, FileCheck, FileDigest,
@@ -841,7 +842,7 @@ async fn record(conn: &mut PgConnection, org_id: i64, m: &Manifest) -> Result<()
         db::audit::NewEntry {
             actor_user_id: m.generated_by.user_id,
             actor_device_id: None,
-            action: "export",
+            action: AuditAction::ExportCreate,
             object_type: "export",
             object_id: Some(m.export_id.to_string()),
             request_id: None,

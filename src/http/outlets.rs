@@ -8,6 +8,7 @@ use super::people::audit;
 use super::territories::{boundary_problem, territory_path};
 use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, OutletFields, StatusChange};
+use crate::domain::audit::AuditAction;
 use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy, footprint_problem, validate_outlet};
 use crate::domain::territory::multipolygon;
 use crate::domain::validation::FieldError;
@@ -211,7 +212,7 @@ async fn set_status(
     let cur = load(state, who, id).await?;
     let fields = OutletFields { status, ..OutletFields::from(cur) };
     db::outlets::update(&state.db, who.org_id, id, &fields, false).await?;
-    audit(&state.db, who, &format!("outlet.{status}"), "outlet", id, json!({ "reason": reason })).await?;
+    audit(&state.db, who, AuditAction::outlet_status(status), "outlet", id, json!({ "reason": reason })).await?;
     Ok(Json(load(state, who, id).await?))
 }
 
@@ -407,7 +408,7 @@ async fn create_outlet(
     let territory_given = draft.territory_id.is_some();
     let fields = finish(&state, &auth, draft, territory_given, true).await?;
     let id = db::outlets::create(&state.db, auth.org_id, &fields).await?;
-    audit(&state.db, &auth, "outlet.create", "outlet", id, json!({"code": fields.code})).await?;
+    audit(&state.db, &auth, AuditAction::OutletCreate, "outlet", id, json!({"code": fields.code})).await?;
     Ok((StatusCode::CREATED, Json(load(&state, &auth, id).await?)))
 }
 
@@ -444,7 +445,7 @@ async fn update_outlet(
     };
     let fields = finish(&state, &auth, draft, territory_given, footprint_changed).await?;
     db::outlets::update(&state.db, auth.org_id, id, &fields, footprint_changed).await?;
-    audit(&state.db, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;
+    audit(&state.db, &auth, AuditAction::OutletUpdate, "outlet", id, json!({"moved": moved})).await?;
     Ok(Json(load(&state, &auth, id).await?))
 }
 
@@ -483,6 +484,6 @@ async fn put_tier(
         default_radius_m: input.default_radius_m,
     };
     let saved = db::tiers::upsert(&state.db, auth.org_id, &policy).await?;
-    audit(&state.db, &auth, "tier_policy.put", "tier_policy", &saved.tier, json!(saved)).await?;
+    audit(&state.db, &auth, AuditAction::TierPolicyPut, "tier_policy", &saved.tier, json!(saved)).await?;
     Ok(Json(saved))
 }

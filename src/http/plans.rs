@@ -7,6 +7,7 @@ use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::db::plans::{DayPlanEntry, Plan};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::outlet::OutletStatus;
 use crate::domain::plan::{self, PlanInput};
 use crate::domain::validation::FieldError;
@@ -110,7 +111,7 @@ async fn create_plan(
     super::people::audit(
         &mut *tx,
         &auth,
-        "create_plan",
+        AuditAction::PlanCreate,
         "plan",
         plan_id,
         serde_json::json!({"rep_id": rep.id, "items": input.items.len()}),
@@ -250,7 +251,7 @@ async fn revise_plan(
     super::people::audit(
         &mut *tx,
         &auth,
-        "revise_plan",
+        AuditAction::PlanRevise,
         "plan",
         plan_id,
         serde_json::json!({"from": from, "items": whole.items.len()}),
@@ -297,7 +298,8 @@ async fn end_plan(
         return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
     }
     db::plans::end(&state.db, auth.org_id, plan.id, from).await?;
-    super::people::audit(&state.db, &auth, "end_plan", "plan", plan.id, serde_json::json!({"from": from})).await?;
+    super::people::audit(&state.db, &auth, AuditAction::PlanEnd, "plan", plan.id, serde_json::json!({"from": from}))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use super::people::audit;
 use crate::db;
 use crate::db::territories::{NewTerritory, Territory};
+use crate::domain::audit::AuditAction;
 use crate::domain::territory::TerritoryLevel;
 use crate::domain::validation::{FieldError, check_text};
 use axum::body::Bytes;
@@ -105,7 +106,7 @@ async fn create_territory(
     audit(
         &mut *tx,
         &auth,
-        "territory.create",
+        AuditAction::TerritoryCreate,
         "territory",
         t.id,
         json!({"code": t.code, "outlets_reassigned": reassigned}),
@@ -258,8 +259,15 @@ async fn import_territories(
         pending = next;
     }
     let outlets_reassigned = db::territories::reassign_outlets(&mut *tx, auth.org_id).await?;
-    audit(&mut *tx, &auth, "territory.import", "territory", "*", json!({"created": created, "updated": updated}))
-        .await?;
+    audit(
+        &mut *tx,
+        &auth,
+        AuditAction::TerritoryImport,
+        "territory",
+        "*",
+        json!({"created": created, "updated": updated}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(TerritoryImport { created, updated, outlets_reassigned }))
 }

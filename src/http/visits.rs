@@ -7,6 +7,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::db::visits::{StoredVisit, VisitReview};
+use crate::domain::audit::AuditAction;
 use crate::domain::compliance::ReviewDecision;
 use axum::extract::State;
 use chrono::NaiveDate;
@@ -118,7 +119,7 @@ async fn recompute(
     super::people::audit(
         &state.db,
         &auth,
-        "recompute_visits",
+        AuditAction::OrgRecomputeVisits,
         "org",
         auth.org_id,
         serde_json::json!({"from": req.from, "to": req.to, "rep_days": rep_days}),
@@ -182,7 +183,7 @@ async fn review_visit(
     super::people::audit(
         &state.db,
         &auth,
-        "review_visit",
+        AuditAction::VisitReview,
         "visit",
         visit.id,
         serde_json::json!({"decision": decision, "reason": reason, "review_id": review.id}),

@@ -5,6 +5,7 @@ pub mod names;
 
 pub mod access;
 pub mod assessment;
+pub mod audit;
 pub mod checklist;
 pub mod compliance;
 pub mod coverage;

@@ -11,6 +11,7 @@ use fieldvisit::config::Config;
 use fieldvisit::db::outlets::OutletFields;
 use fieldvisit::db::pings::Ping;
 use fieldvisit::db::territories::NewTerritory;
+use fieldvisit::domain::audit::AuditAction;
 use fieldvisit::domain::outlet::{ChannelType, OutletStatus, TierPolicy};
 use fieldvisit::{admin, db};
 use reqwest::Method;
@@ -374,16 +375,17 @@ async fn seed_tier(pool: &PgPool, org: i64, name: &str) {
     db::tiers::upsert(pool, org, &p).await.expect("seed tier");
 }
 
-async fn seed_audit(pool: &PgPool, org: i64, action: &str) {
+/// An audit entry of `org` whose object id is `marker`.
+async fn seed_audit(pool: &PgPool, org: i64, marker: &str) {
     db::audit::record(
         pool,
         org,
         db::audit::NewEntry {
             actor_user_id: None,
             actor_device_id: None,
-            action,
+            action: AuditAction::DemoLoad,
             object_type: "seed",
-            object_id: Some(action.to_owned()),
+            object_id: Some(marker.to_owned()),
             request_id: None,
             detail: json!({}),
         },
