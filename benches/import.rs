@@ -21,7 +21,8 @@ use fieldvisit::db::import::{ImportRequest, import_bytes};
 use fieldvisit::db::territories::NewTerritory;
 use fieldvisit::domain::access::Scope;
 use fieldvisit::domain::import::{Format, Mode};
-use fieldvisit::domain::outlet::CHANNEL_TYPES;
+use fieldvisit::domain::outlet::ChannelType;
+use fieldvisit::domain::territory::TerritoryLevel;
 use fieldvisit::{admin, db};
 use sqlx::PgPool;
 use std::fmt::Write as _;
@@ -66,7 +67,7 @@ fn generate_csv(path: &Path) {
         let _ = writeln!(
             out,
             "BJ{i:06},\"Outlet {i}, Beijing\",{},{},{lat:.6},{lon:.6},{radius},{status},No. {} Chang'an Avenue,seg-{}",
-            CHANNEL_TYPES[i % CHANNEL_TYPES.len()],
+            ChannelType::ALL[i % ChannelType::ALL.len()],
             tiers[i % tiers.len()],
             i % 997,
             i % 7
@@ -98,7 +99,13 @@ async fn setup(base: &str) -> (PgPool, String, i64) {
     let root = db::territories::create(
         &pool,
         org,
-        &NewTerritory { parent_id: None, code: "BJ", name: "Beijing", level: "city", boundary_geojson: Some(&city) },
+        &NewTerritory {
+            parent_id: None,
+            code: "BJ",
+            name: "Beijing",
+            level: TerritoryLevel::City,
+            boundary_geojson: Some(&city),
+        },
     )
     .await
     .expect("city")
@@ -112,7 +119,7 @@ async fn setup(base: &str) -> (PgPool, String, i64) {
                 parent_id: Some(root),
                 code: &code,
                 name: &code,
-                level: "district",
+                level: TerritoryLevel::District,
                 boundary_geojson: Some(&b),
             };
             db::territories::create(&pool, org, &t).await.expect("district");

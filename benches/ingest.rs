@@ -104,8 +104,16 @@ async fn setup(base: &str) -> (PgPool, String, i64, Vec<Device>) {
     let org = admin::create_org(&pool, "bench", "Bench Telecom", "UTC").await.expect("org").id;
     let mut devices = Vec::with_capacity(DEVICES);
     for d in 0..DEVICES {
-        let rep =
-            admin::create_user(&pool, org, &format!("rep{d}"), &format!("Rep {d}"), "rep", None).await.expect("rep");
+        let rep = admin::create_user(
+            &pool,
+            org,
+            &format!("rep{d}"),
+            &format!("Rep {d}"),
+            fieldvisit::domain::access::Role::Rep,
+            None,
+        )
+        .await
+        .expect("rep");
         let c = admin::create_device(&pool, org, rep.user.id, &format!("phone {d}")).await.expect("device");
         devices.push(Device { id: c.device_id, token: c.token, osmand_id: c.osmand_id });
     }

@@ -126,7 +126,10 @@ async fn run(base: &str) {
     let org: i64 =
         sqlx::query_scalar("SELECT id FROM orgs WHERE slug = 'bench-layers'").fetch_one(&pool).await.expect("org");
     let login = format!("bench-admin-{}", std::process::id());
-    let token = admin::create_user(&pool, org, &login, "Bench admin", "admin", None).await.expect("admin").token;
+    let token = admin::create_user(&pool, org, &login, "Bench admin", fieldvisit::domain::access::Role::Admin, None)
+        .await
+        .expect("admin")
+        .token;
     let root: i64 = sqlx::query_scalar("SELECT id FROM territories WHERE org_id = $1 AND code = 'CN'")
         .bind(org)
         .fetch_one(&pool)

@@ -157,7 +157,11 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
     let pool = db::connect(&common::url_for_database(base, SCRATCH_DB), 4).await.expect("connect scratch");
     db::migrate(&pool).await.expect("migrate");
     let org = admin::create_org(&pool, "bench", "Bench", "UTC").await.expect("org").id;
-    let rep = admin::create_user(&pool, org, "rep", "Rep", "rep", None).await.expect("rep").user.id;
+    let rep = admin::create_user(&pool, org, "rep", "Rep", fieldvisit::domain::access::Role::Rep, None)
+        .await
+        .expect("rep")
+        .user
+        .id;
     let device = admin::create_device(&pool, org, rep, "phone").await.expect("device").device_id;
     let day = Utc.with_ymd_and_hms(2026, 11, 30, 6, 0, 0).single().expect("day");
     let (fixes, outlets) = synthetic_day(day, 10_000);
@@ -165,12 +169,12 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
         let mut f = db::outlets::OutletFields {
             code: format!("O{i}"),
             name: format!("Outlet {i}"),
-            channel_type: "agent_point".into(),
+            channel_type: fieldvisit::domain::outlet::ChannelType::AgentPoint,
             tier: "A".into(),
             lat: *lat,
             lon: *lon,
             radius_m: Some(30.0),
-            status: "active".into(),
+            status: fieldvisit::domain::outlet::OutletStatus::Active,
             territory_id: None,
             address: None,
             attributes: serde_json::json!({}),

@@ -2,6 +2,7 @@
 //! they create orgs, users and devices and hand out their secrets exactly once.
 
 use crate::db;
+use crate::domain::access::Role;
 use crate::domain::credentials::{hash_secret, new_device_secret, new_token};
 use crate::domain::outlet::default_tier_policies;
 use serde::Serialize;
@@ -46,7 +47,7 @@ pub async fn create_user(
     org_id: i64,
     login: &str,
     name: &str,
-    role: &str,
+    role: Role,
     territory_id: Option<i64>,
 ) -> Result<IssuedUser, sqlx::Error> {
     let token = new_token(&mut rand::rng());

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use fieldvisit::config::{Config, LogFormat};
 use fieldvisit::domain::access::Role;
+use fieldvisit::domain::audit::AuditAction;
 use fieldvisit::domain::export::ExportFormat;
 use fieldvisit::domain::import::{Format, Mode};
 use fieldvisit::{admin, db, http};
@@ -309,7 +310,7 @@ async fn run_verify(
         let entry = db::audit::NewEntry {
             actor_user_id: None,
             actor_device_id: None,
-            action: "verify_export",
+            action: AuditAction::ExportVerify,
             object_type: "export",
             object_id: Some(id.to_string()),
             request_id: None,
@@ -346,13 +347,13 @@ async fn run_admin(pool: &sqlx::PgPool, cmd: AdminCommand) -> Result<(), AnyErro
                 ),
                 None => None,
             };
-            let issued = admin::create_user(pool, org, &login, &name, role.as_str(), territory_id).await?;
+            let issued = admin::create_user(pool, org, &login, &name, role, territory_id).await?;
             println!("user {} ({}) id {} token {}", issued.user.login, issued.user.role, issued.user.id, issued.token);
         }
         AdminCommand::CreateDevice { org, rep, name } => {
             let org = org_id(pool, &org).await?;
             let rep = user(pool, org, &rep).await?;
-            if rep.role != "rep" {
+            if rep.role != Role::Rep {
                 return Err(format!("`{}` is a {}, not a rep", rep.login, rep.role).into());
             }
             let c = admin::create_device(pool, org, rep.id, &name).await?;

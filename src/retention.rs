@@ -7,6 +7,7 @@
 //! figures of retired days do not change; their tracks are gone with the pings.
 
 use crate::db;
+use crate::domain::audit::AuditAction;
 use crate::domain::compliance::{self, ComplianceRules};
 use crate::domain::ping_filter::FilterPolicy;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -46,7 +47,7 @@ pub async fn run_once(db: &PgPool, now: DateTime<Utc>) -> Result<Vec<OrgPass>, s
                 db::audit::NewEntry {
                     actor_user_id: None,
                     actor_device_id: None,
-                    action: "retention",
+                    action: AuditAction::PingsRetention,
                     object_type: "pings",
                     object_id: None,
                     request_id: None,

@@ -6,8 +6,8 @@
 use super::Stores;
 use crate::db;
 use crate::domain::compliance::{self, FiguresSum, OutletFigures, ScopeOutlet, Tally};
-use crate::domain::coverage::{self, CellFigures, CorridorCoverage, OutletStatus};
-use crate::domain::outlet::CHANNEL_TYPES;
+use crate::domain::coverage::{self, CellFigures, CorridorCoverage, PeriodStatus};
+use crate::domain::outlet::{ChannelType, OutletStatus};
 use crate::index::ledger::Visits;
 use crate::index::outlets::IndexedOutlet;
 use chrono::{Duration, NaiveDate};
@@ -60,7 +60,7 @@ pub struct TerritoryCoverage {
     pub children: Vec<ChildCoverage>,
     pub h3: H3Coverage,
     /// Outlets of the subtree registered by the end of the period, by status at its end.
-    pub status_counts: BTreeMap<OutletStatus, usize>,
+    pub status_counts: BTreeMap<PeriodStatus, usize>,
 }
 
 /// One outlet's status at the end of a period.
@@ -70,10 +70,10 @@ pub struct OutletStatusRow {
     pub code: String,
     pub name: String,
     pub tier: String,
-    pub channel_type: String,
+    pub channel_type: ChannelType,
     pub lat: f64,
     pub lon: f64,
-    pub status: OutletStatus,
+    pub status: PeriodStatus,
     /// Local day of the last valid visit up to the end of the period (366 days back at most).
     pub last_valid_visit: Option<NaiveDate>,
     /// Valid visits in the period.
@@ -88,8 +88,8 @@ pub struct StatusFilter<'a> {
     /// `[min_lon, min_lat, max_lon, max_lat]`; min lon > max lon crosses the antimeridian.
     pub bbox: Option<[f64; 4]>,
     pub tier: Option<&'a str>,
-    pub channel_type: Option<&'a str>,
-    pub status: Option<OutletStatus>,
+    pub channel_type: Option<ChannelType>,
+    pub status: Option<PeriodStatus>,
     /// Most rows wanted: one more is returned when there are more.
     pub limit: usize,
     /// Only count the outlets of each status (no rows, no limit).
@@ -100,7 +100,7 @@ pub struct StatusFilter<'a> {
 
 impl OutletStatusRow {
     fn of(r: db::compliance::StatusRow, end: NaiveDate, period_days: i64) -> OutletStatusRow {
-        let active = r.status_at_end == "active";
+        let active = r.status_at_end == OutletStatus::Active;
         OutletStatusRow {
             status: coverage::status_of(r.required_visits, r.cycle_days, active, r.last_valid_visit, end),
             last_valid_visit: r.last_valid_visit,
@@ -190,7 +190,7 @@ pub async fn statuses(
                     let Some(l) = o.label.as_deref() else { continue };
                     if subtree.as_ref().is_some_and(|s| !o.territory_id.is_some_and(|t| s.contains(&t)))
                         || f.tier.is_some_and(|t| *l.tier != *t)
-                        || f.channel_type.is_some_and(|c| *l.channel_type != *c)
+                        || f.channel_type.is_some_and(|c| l.channel_type != c)
                     {
                         continue;
                     }
@@ -214,7 +214,7 @@ pub async fn statuses(
                         code: l.code.to_string(),
                         name: l.name.to_string(),
                         tier: l.tier.to_string(),
-                        channel_type: l.channel_type.to_string(),
+                        channel_type: l.channel_type,
                         lat: o.lat,
                         lon: o.lon,
                         status,
@@ -272,7 +272,7 @@ fn tier_of(policies: &[crate::domain::outlet::TierPolicy], tier: &str) -> Option
 #[derive(Default)]
 pub struct Statuses {
     pub rows: Vec<OutletStatusRow>,
-    pub counts: BTreeMap<OutletStatus, usize>,
+    pub counts: BTreeMap<PeriodStatus, usize>,
 }
 
 impl Statuses {
@@ -308,7 +308,7 @@ pub struct Tallies {
     pub names: Vec<String>,
     /// How many outlets of the scope end the period with each status, when asked for and the
     /// ledger reaches the last-visit lookback (else [`statuses`] counts them).
-    pub status_counts: Option<[usize; OutletStatus::ALL.len()]>,
+    pub status_counts: Option<[usize; PeriodStatus::ALL.len()]>,
 }
 
 /// `f` of the first and of the second half of `items`, on two threads when there are many.
@@ -411,9 +411,9 @@ pub async fn tallies(
         s.index.org(org_id),
     )?;
     let children: Option<foldhash::HashMap<i64, Option<i64>>> = children.map(|c| c.into_iter().collect());
-    // Names: the tiers in policy order, then the channel types.
+    // Names: the tiers in policy order, then the channel types (in `ChannelType::ALL` order).
     let names: Vec<String> =
-        policies.iter().map(|p| p.tier.clone()).chain(CHANNEL_TYPES.iter().map(|c| (*c).to_owned())).collect();
+        policies.iter().map(|p| p.tier.clone()).chain(ChannelType::ALL.iter().map(ToString::to_string)).collect();
     let tally_of = |visits: Visits<'_>, o: &IndexedOutlet, t: &mut Tallies| {
         let l = o.label.as_deref()?;
         let tier = tier_of(&policies, &l.tier)?;
@@ -424,11 +424,7 @@ pub async fn tallies(
             valid_visits: visits.len(),
             dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
         };
-        let channel_type = if usize::from(l.channel_index) < CHANNEL_TYPES.len() {
-            (policies.len() + usize::from(l.channel_index)) as u16
-        } else {
-            t.name(&l.channel_type)
-        };
+        let channel_type = (policies.len() + l.channel_type as usize) as u16;
         let child_id = children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
         t.outlets.push(ScopeTally {
             cell: res.and_then(|r| o.cell_at(r)),
@@ -461,7 +457,7 @@ pub async fn tallies(
                 let mut t = Tallies {
                     outlets: Vec::with_capacity(part.len()),
                     names: names.clone(),
-                    status_counts: counting.then_some([0; OutletStatus::ALL.len()]),
+                    status_counts: counting.then_some([0; PeriodStatus::ALL.len()]),
                 };
                 let (mut changed_since, mut changed_since_end) = (Vec::new(), Vec::new());
                 for o in part {
@@ -503,7 +499,7 @@ pub async fn tallies(
             if ids.is_none_or(|ids| !ids.is_empty()) {
                 let f = StatusFilter { limit: usize::MAX, counts_only: true, ids, ..StatusFilter::default() };
                 let more = statuses(s, org_id, root, (from, to), f).await?.counts;
-                let counts = t.status_counts.get_or_insert([0; OutletStatus::ALL.len()]);
+                let counts = t.status_counts.get_or_insert([0; PeriodStatus::ALL.len()]);
                 for (status, n) in more {
                     counts[status as usize] += n;
                 }
@@ -514,7 +510,8 @@ pub async fn tallies(
             let day_before = from - Duration::days(1);
             let rows =
                 db::compliance::outlet_statuses(s.db, org_id, select, (day_before, day_before), 1, i64::MAX).await?;
-            let active: Vec<i64> = rows.into_iter().filter(|r| r.status_at_end == "active").map(|r| r.id).collect();
+            let active: Vec<i64> =
+                rows.into_iter().filter(|r| r.status_at_end == OutletStatus::Active).map(|r| r.id).collect();
             let added = s
                 .ledgers
                 .with(org_id, |ledger| {
@@ -546,7 +543,7 @@ pub async fn tallies(
         if !in_box(s.lat, s.lon) {
             continue;
         }
-        let (tier, channel_type) = (t.name(&o.tier), t.name(&o.channel_type));
+        let (tier, channel_type) = (t.name(&o.tier), t.name(o.channel_type.as_str()));
         t.outlets.push(ScopeTally {
             cell: res.and_then(|r| coverage::cell_of(s.lat, s.lon, r)),
             tier,
@@ -582,9 +579,9 @@ pub async fn territory_coverage(
             name: c.name,
         })
         .collect();
-    let mut status_counts: BTreeMap<OutletStatus, usize> = OutletStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    let mut status_counts: BTreeMap<PeriodStatus, usize> = PeriodStatus::ALL.iter().map(|s| (*s, 0)).collect();
     if let Some(counted) = tallies.status_counts {
-        for (status, n) in OutletStatus::ALL.into_iter().zip(counted) {
+        for (status, n) in PeriodStatus::ALL.into_iter().zip(counted) {
             status_counts.insert(status, n);
         }
     } else {

@@ -8,6 +8,7 @@ pub mod territories;
 
 use crate::db;
 use crate::domain::access::Scope;
+use crate::domain::audit::AuditAction;
 use crate::domain::validation::FieldError;
 use crate::index::{Ledgers, Registry};
 use sqlx::PgPool;
@@ -42,7 +43,7 @@ impl Caller<'_> {
     pub async fn audit(
         &self,
         db: impl sqlx::PgExecutor<'_>,
-        action: &str,
+        action: AuditAction,
         object_type: &str,
         object_id: impl ToString,
         detail: serde_json::Value,
@@ -70,6 +71,10 @@ pub enum Error {
     /// The input is wrong: each offending field (and item) named.
     #[error("invalid input: {} problem(s)", .0.len())]
     Invalid(Vec<FieldError>),
+    /// A value the database's check `constraint` would refuse, refused before writing (the same
+    /// answer as the database's); `item` is the input item, if any.
+    #[error("violates {constraint}")]
+    Constraint { constraint: &'static str, item: Option<usize> },
     /// The database refused or failed; `item` is the input item it was writing, if any.
     #[error("{source}")]
     Db { source: sqlx::Error, item: Option<usize> },

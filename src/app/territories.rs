@@ -4,6 +4,8 @@
 use super::{Caller, Error};
 use crate::db;
 use crate::db::territories::NewTerritory;
+use crate::domain::audit::AuditAction;
+use crate::domain::territory::TerritoryLevel;
 use crate::domain::validation::{FieldError, check_text};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -105,11 +107,15 @@ pub async fn import(db: &sqlx::PgPool, caller: &Caller<'_>, body: &[u8]) -> Resu
             if !caller.may_reach(parent.as_ref().map(|p| p.path.as_slice())) {
                 return Err(Error::Invalid(vec![FieldError::new("parent_code", "outside your territory").at(i)]));
             }
+            let level: TerritoryLevel = row
+                .level
+                .parse()
+                .map_err(|_| Error::Constraint { constraint: "territories_level_known", item: Some(i) })?;
             let t = NewTerritory {
                 parent_id: parent.map(|p| p.id),
                 code: &row.code,
                 name: &row.name,
-                level: &row.level,
+                level,
                 boundary_geojson: Some(&row.geometry),
             };
             if db::territories::update_by_code(&mut *tx, org_id, &t).await.map_err(|e| Error::at(e, i))?.is_some() {
@@ -130,7 +136,13 @@ pub async fn import(db: &sqlx::PgPool, caller: &Caller<'_>, body: &[u8]) -> Resu
     }
     let outlets_reassigned = db::territories::reassign_outlets(&mut *tx, org_id).await?;
     caller
-        .audit(&mut *tx, "territory.import", "territory", "*", json!({"created": created, "updated": updated}))
+        .audit(
+            &mut *tx,
+            AuditAction::TerritoryImport,
+            "territory",
+            "*",
+            json!({"created": created, "updated": updated}),
+        )
         .await?;
     tx.commit().await?;
     Ok(TerritoryImport { created, updated, outlets_reassigned })

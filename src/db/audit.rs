@@ -1,5 +1,6 @@
 //! The append-only audit log.
 
+use crate::domain::audit::AuditAction;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
@@ -11,7 +12,9 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor_user_id: Option<i64>,
     pub actor_device_id: Option<i64>,
-    pub action: String,
+    /// By its name, also for entries written under an older name (`create_plan`: `plan.create`).
+    #[sqlx(try_from = "String")]
+    pub action: AuditAction,
     pub object_type: String,
     pub object_id: Option<String>,
     pub request_id: Option<String>,
@@ -23,7 +26,7 @@ pub struct AuditEntry {
 pub struct NewEntry<'a> {
     pub actor_user_id: Option<i64>,
     pub actor_device_id: Option<i64>,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub object_type: &'a str,
     pub object_id: Option<String>,
     pub request_id: Option<&'a str>,
@@ -38,7 +41,7 @@ pub async fn record(db: impl PgExecutor<'_>, org_id: i64, e: NewEntry<'_>) -> Re
     .bind(org_id)
     .bind(e.actor_user_id)
     .bind(e.actor_device_id)
-    .bind(e.action)
+    .bind(e.action.as_str())
     .bind(e.object_type)
     .bind(e.object_id)
     .bind(e.request_id)

@@ -3,7 +3,9 @@
 
 use crate::db;
 use crate::domain::compliance::{DayInputs, DayVisit, OutletVisit, Planned, Review, ScopeOutlet};
+use crate::domain::outlet::{ChannelType, OutletStatus};
 use crate::domain::plan::START_FIX_MAX_AGE_DAYS;
+use crate::domain::visit::Verdict;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use std::collections::BTreeMap;
@@ -62,7 +64,7 @@ pub struct SubtreeOutlet {
     pub code: String,
     pub name: String,
     /// Current status and location.
-    pub status: String,
+    pub status: OutletStatus,
     pub lat: f64,
     pub lon: f64,
     /// The child of the subtree root the outlet lies under; `None` for the root's own outlets.
@@ -75,15 +77,19 @@ struct ScopeOutletRow {
     code: String,
     name: String,
     tier: String,
-    channel_type: String,
-    status: String,
+    #[sqlx(try_from = "String")]
+    channel_type: ChannelType,
+    #[sqlx(try_from = "String")]
+    status: OutletStatus,
     lat: f64,
     lon: f64,
     child_id: Option<i64>,
     required_visits: i32,
     cycle_days: i32,
     min_dwell_s: i32,
-    status_at_start: String,
+    /// NULL: not registered yet.
+    #[sqlx(try_from = "db::NullableName")]
+    status_at_start: Option<OutletStatus>,
 }
 
 /// The outlets of territory `root`'s subtree (the whole org for `None`) with their status at the
@@ -151,8 +157,10 @@ struct ScopeVisitRow {
     arrival: DateTime<Utc>,
     departure: DateTime<Utc>,
     dwell_s: i32,
-    verdict: String,
-    review: Option<String>,
+    #[sqlx(try_from = "String")]
+    verdict: Verdict,
+    #[sqlx(try_from = "db::NullableName")]
+    review: Option<Review>,
 }
 
 impl From<ScopeVisitRow> for OutletVisit {
@@ -167,18 +175,9 @@ impl From<ScopeVisitRow> for OutletVisit {
                 departure: r.departure,
                 dwell_s: i64::from(r.dwell_s),
                 verdict: r.verdict,
-                review: review_of(r.review.as_deref()),
+                review: r.review,
             },
         }
-    }
-}
-
-/// The latest accept/reject decision as the domain reads it.
-pub fn review_of(decision: Option<&str>) -> Option<Review> {
-    match decision {
-        Some("accepted") => Some(Review::Accepted),
-        Some("rejected") => Some(Review::Rejected),
-        _ => None,
     }
 }
 
@@ -289,14 +288,16 @@ pub struct StatusRow {
     pub code: String,
     pub name: String,
     pub tier: String,
-    pub channel_type: String,
+    #[sqlx(try_from = "String")]
+    pub channel_type: ChannelType,
     pub lat: f64,
     pub lon: f64,
     pub required_visits: i32,
     pub cycle_days: i32,
     pub min_dwell_s: i32,
-    /// `active`, `closed` or `suspended` at the end of the period.
-    pub status_at_end: String,
+    /// Its lifecycle status at the end of the period.
+    #[sqlx(try_from = "String")]
+    pub status_at_end: OutletStatus,
     pub last_valid_visit: Option<NaiveDate>,
     pub valid_visits: i64,
 }
@@ -309,7 +310,7 @@ pub struct StatusSelection<'a> {
     /// `[min_lon, min_lat, max_lon, max_lat]`; min lon > max lon crosses the antimeridian.
     pub bbox: Option<[f64; 4]>,
     pub tier: Option<&'a str>,
-    pub channel_type: Option<&'a str>,
+    pub channel_type: Option<ChannelType>,
     pub ids: Option<&'a [i64]>,
 }
 
@@ -335,7 +336,7 @@ pub async fn outlet_statuses(
         .bind(b[2])
         .bind(b[3])
         .bind(s.tier)
-        .bind(s.channel_type)
+        .bind(s.channel_type.map(ChannelType::as_str))
         .bind(s.ids)
         .bind(lookback_days)
         .bind(limit)

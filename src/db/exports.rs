@@ -1,6 +1,8 @@
 //! Audit exports: the job rows, their files in chunks, and the rows an export is made from.
 
-use crate::domain::export::{ExportParams, Manifest, PlannedFacts, ReviewFacts, VisitFacts};
+use crate::domain::compliance::{Review, ReviewDecision};
+use crate::domain::export::{ExportParams, ExportStatus, Manifest, PlannedFacts, ReviewFacts, VisitFacts};
+use crate::domain::visit::Verdict;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::stream::BoxStream;
 use serde::Serialize;
@@ -18,8 +20,8 @@ pub struct Export {
     pub requested_at: DateTime<Utc>,
     #[schema(value_type = ExportParams)]
     pub params: Json<ExportParams>,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ExportStatus,
     pub progress_pct: f32,
     pub error: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -83,7 +85,7 @@ pub async fn set_progress(
     db: impl PgExecutor<'_>,
     org_id: i64,
     id: i64,
-    status: &str,
+    status: ExportStatus,
     progress_pct: f32,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -92,7 +94,7 @@ pub async fn set_progress(
     )
     .bind(org_id)
     .bind(id)
-    .bind(status)
+    .bind(status.as_str())
     .bind(progress_pct)
     .execute(db)
     .await?;
@@ -275,7 +277,8 @@ pub struct VisitRow {
     pub arrival: DateTime<Utc>,
     pub departure: DateTime<Utc>,
     pub dwell_s: i32,
-    pub verdict: String,
+    #[sqlx(try_from = "String")]
+    pub verdict: Verdict,
     pub risk_score: f32,
     pub ping_count: i32,
     pub min_distance_m: Option<f32>,
@@ -284,7 +287,9 @@ pub struct VisitRow {
     pub max_gap_s: Option<i32>,
     pub signals: Option<serde_json::Value>,
     pub rule_version: String,
-    pub review: Option<String>,
+    /// The latest accept/reject review.
+    #[sqlx(try_from = "crate::db::NullableName")]
+    pub review: Option<Review>,
     pub counted: bool,
     pub lat: f64,
     pub lon: f64,
@@ -300,10 +305,10 @@ impl VisitRow {
             arrival: self.arrival,
             departure: self.departure,
             dwell_s: self.dwell_s,
-            verdict: &self.verdict,
+            verdict: self.verdict,
             risk_score: self.risk_score,
             rule_version: &self.rule_version,
-            review: self.review.as_deref(),
+            review: self.review,
         }
     }
 }
@@ -363,7 +368,8 @@ pub struct ReviewRow {
     pub arrival: DateTime<Utc>,
     pub reviewer_id: i64,
     pub reviewer_login: String,
-    pub decision: String,
+    #[sqlx(try_from = "String")]
+    pub decision: ReviewDecision,
     pub reason: String,
     pub created_at: DateTime<Utc>,
 }
@@ -374,7 +380,7 @@ impl ReviewRow {
             id: self.id,
             visit_id: self.visit_id,
             reviewer_id: self.reviewer_id,
-            decision: &self.decision,
+            decision: self.decision,
             reason: &self.reason,
             created_at: self.created_at,
         }

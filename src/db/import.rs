@@ -15,10 +15,12 @@
 //! all looked up, inside the transaction, before anything is written.
 
 use crate::domain::access::Scope;
+use crate::domain::audit::AuditAction;
 use crate::domain::import::{
     Existing, Format, ImportReport, Mode, OrgContext, Parsed, Resolved, Row, TerritoryRef, Write, check_org, parse,
     plan, territory_codes,
 };
+use crate::domain::outlet::{ChannelType, OutletStatus};
 use crate::domain::validation::FieldError;
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -120,7 +122,7 @@ pub async fn import_outlets(
         crate::db::audit::NewEntry {
             actor_user_id: req.actor_user_id,
             actor_device_id: None,
-            action: "outlet.import",
+            action: AuditAction::OutletImport,
             object_type: "outlet",
             object_id: None,
             request_id: req.request_id,
@@ -286,12 +288,14 @@ async fn load_context(db: &mut PgConnection, org_id: i64, codes: &[String]) -> R
 struct ResolvedRow {
     id: Option<i64>,
     name: Option<String>,
-    channel_type: Option<String>,
+    #[sqlx(try_from = "crate::db::NullableName")]
+    channel_type: Option<ChannelType>,
     tier: Option<String>,
     lat: Option<f64>,
     lon: Option<f64>,
     radius_m: Option<f32>,
-    status: Option<String>,
+    #[sqlx(try_from = "crate::db::NullableName")]
+    status: Option<OutletStatus>,
     territory_id: Option<i64>,
     territory_path: Option<Vec<i64>>,
     address: Option<String>,
@@ -304,22 +308,28 @@ fn territory(id: Option<i64>, path: Option<Vec<i64>>) -> Option<TerritoryRef> {
     id.map(|id| TerritoryRef { id, path: path.unwrap_or_default() })
 }
 
-impl From<ResolvedRow> for Resolved {
-    fn from(r: ResolvedRow) -> Self {
-        let existing = r.id.map(|id| Existing {
-            id,
-            name: r.name.unwrap_or_default(),
-            channel_type: r.channel_type.unwrap_or_default(),
-            tier: r.tier.unwrap_or_default(),
-            lat: r.lat.unwrap_or_default(),
-            lon: r.lon.unwrap_or_default(),
-            radius_m: r.radius_m,
-            status: r.status.unwrap_or_default(),
-            territory: territory(r.territory_id, r.territory_path),
-            address: r.address,
-            attributes: r.attributes.unwrap_or_else(|| json!({})),
-        });
-        Resolved { existing, located: territory(r.located_id, r.located_path) }
+impl TryFrom<ResolvedRow> for Resolved {
+    type Error = sqlx::Error;
+    fn try_from(r: ResolvedRow) -> Result<Self, sqlx::Error> {
+        // A stored outlet has both (NOT NULL columns); they are NULL only when there is none.
+        let stored = |column: &str| sqlx::Error::ColumnDecode { index: column.to_owned(), source: "NULL".into() };
+        let existing = match r.id {
+            None => None,
+            Some(id) => Some(Existing {
+                id,
+                name: r.name.unwrap_or_default(),
+                channel_type: r.channel_type.ok_or_else(|| stored("channel_type"))?,
+                tier: r.tier.unwrap_or_default(),
+                lat: r.lat.unwrap_or_default(),
+                lon: r.lon.unwrap_or_default(),
+                radius_m: r.radius_m,
+                status: r.status.ok_or_else(|| stored("status"))?,
+                territory: territory(r.territory_id, r.territory_path),
+                address: r.address,
+                attributes: r.attributes.unwrap_or_else(|| json!({})),
+            }),
+        };
+        Ok(Resolved { existing, located: territory(r.located_id, r.located_path) })
     }
 }
 
@@ -368,7 +378,7 @@ async fn resolve(db: &mut PgConnection, org_id: i64, keys: &[Key]) -> Result<Vec
     if found.len() != keys.len() {
         return Err(sqlx::Error::Protocol(format!("resolved {} of {} import rows", found.len(), keys.len())));
     }
-    Ok(found.into_iter().map(Resolved::from).collect())
+    found.into_iter().map(Resolved::try_from).collect()
 }
 
 /// Upserts the new states in one statement; returns (inserted, updated).

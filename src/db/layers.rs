@@ -1,6 +1,8 @@
 //! What the map layers read that no other aggregate does: visits in a box, a day's tracks and
 //! planned routes of the reps in a territory subtree.
 
+use crate::domain::compliance::Review;
+use crate::domain::visit::Verdict;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgExecutor};
 
@@ -16,22 +18,24 @@ pub struct LayerVisit {
     pub arrival: DateTime<Utc>,
     pub departure: DateTime<Utc>,
     pub dwell_s: i32,
-    pub verdict: String,
+    #[sqlx(try_from = "String")]
+    pub verdict: Verdict,
     pub risk_score: f32,
     pub lat: f64,
     pub lon: f64,
     /// The latest accept/reject review, if any.
-    pub review: Option<String>,
+    #[sqlx(try_from = "crate::db::NullableName")]
+    pub review: Option<Review>,
 }
 
 /// What the visits layer asks for.
 #[derive(Debug, Clone)]
-pub struct VisitFilter<'a> {
+pub struct VisitFilter {
     /// Territory subtree of the reps (`None` = the org).
     pub scope_root: Option<i64>,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub verdict: Option<&'a str>,
+    pub verdict: Option<Verdict>,
     pub rep_id: Option<i64>,
     /// `[min_lon, min_lat, max_lon, max_lat]`.
     pub bbox: Option<[f64; 4]>,
@@ -39,14 +43,14 @@ pub struct VisitFilter<'a> {
 }
 
 /// Visits of the reps in scope, by id (`src/db/sql/layer_visits.sql`).
-pub async fn visits(db: impl PgExecutor<'_>, org_id: i64, f: &VisitFilter<'_>) -> Result<Vec<LayerVisit>, sqlx::Error> {
+pub async fn visits(db: impl PgExecutor<'_>, org_id: i64, f: &VisitFilter) -> Result<Vec<LayerVisit>, sqlx::Error> {
     let b = f.bbox.map_or([None; 4], |b| b.map(Some));
     sqlx::query_as(include_str!("sql/layer_visits.sql"))
         .bind(org_id)
         .bind(f.scope_root)
         .bind(f.from)
         .bind(f.to)
-        .bind(f.verdict)
+        .bind(f.verdict.map(Verdict::as_str))
         .bind(f.rep_id)
         .bind(b[0])
         .bind(b[1])

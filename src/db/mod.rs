@@ -21,12 +21,48 @@ pub mod users;
 pub mod visit_ledger;
 pub mod visits;
 
+use crate::domain::names::UnknownName;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
 use sqlx::{ConnectOptions, PgExecutor, PgPool, Postgres, Transaction};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
+
+// Domain values named by a word (a role, a verdict, a status, an audit action, ...) are stored as
+// that word, the one their JSON carries: written with the type's `as_str` and read with its
+// `FromStr` (`fieldvisit_domain::names`), so each type's text lives in one place. A row struct
+// reads such a column with `#[sqlx(try_from = "String")]` (a nullable one with
+// `#[sqlx(try_from = "crate::db::NullableName")]`); text that names no value is a decode error, which the
+// API answers with a 500. Nothing panics on it.
+
+/// A nullable text column holding a domain value's name, for row structs: a field
+/// `#[sqlx(try_from = "crate::db::NullableName")] review: Option<Review>` reads NULL as `None` and other
+/// text as the type's `FromStr` does.
+pub struct NullableName(Option<String>);
+
+impl sqlx::Type<Postgres> for NullableName {
+    fn type_info() -> PgTypeInfo {
+        <String as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <String as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for NullableName {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <Option<String> as sqlx::Decode<'r, Postgres>>::decode(value).map(NullableName)
+    }
+}
+
+impl<T: FromStr<Err = UnknownName>> TryFrom<NullableName> for Option<T> {
+    type Error = UnknownName;
+    fn try_from(n: NullableName) -> Result<Self, UnknownName> {
+        n.0.map(|text| text.parse()).transpose()
+    }
+}
 
 /// The schema migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -1,5 +1,6 @@
 //! Outlets. Locations are stored as PostGIS points and exposed as lat/lon.
 
+use crate::domain::outlet::{ChannelType, OutletStatus};
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
 
@@ -8,13 +9,15 @@ pub struct Outlet {
     pub id: i64,
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    #[sqlx(try_from = "String")]
+    pub channel_type: ChannelType,
     pub tier: String,
     pub lat: f64,
     pub lon: f64,
     /// Own geofence radius, metres; `null` = the tier policy's default.
     pub radius_m: Option<f32>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OutletStatus,
     pub territory_id: Option<i64>,
     pub address: Option<String>,
     #[schema(value_type = Object)]
@@ -39,12 +42,12 @@ const SELECT: &str =
 pub struct OutletFields {
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    pub channel_type: ChannelType,
     pub tier: String,
     pub lat: f64,
     pub lon: f64,
     pub radius_m: Option<f64>,
-    pub status: String,
+    pub status: OutletStatus,
     pub territory_id: Option<i64>,
     pub address: Option<String>,
     pub attributes: serde_json::Value,
@@ -82,12 +85,12 @@ pub async fn create(db: impl PgExecutor<'_>, org_id: i64, f: &OutletFields) -> R
     .bind(org_id)
     .bind(&f.code)
     .bind(&f.name)
-    .bind(&f.channel_type)
+    .bind(f.channel_type.as_str())
     .bind(&f.tier)
     .bind(f.lat)
     .bind(f.lon)
     .bind(f.radius_m.map(|r| r as f32))
-    .bind(&f.status)
+    .bind(f.status.as_str())
     .bind(f.territory_id)
     .bind(&f.address)
     .bind(&f.attributes)
@@ -116,12 +119,12 @@ pub async fn update(
     .bind(id)
     .bind(&f.code)
     .bind(&f.name)
-    .bind(&f.channel_type)
+    .bind(f.channel_type.as_str())
     .bind(&f.tier)
     .bind(f.lat)
     .bind(f.lon)
     .bind(f.radius_m.map(|r| r as f32))
-    .bind(&f.status)
+    .bind(f.status.as_str())
     .bind(f.territory_id)
     .bind(&f.address)
     .bind(&f.attributes)
@@ -146,8 +149,8 @@ pub struct Filter {
     pub scope_root: Option<i64>,
     pub territory_id: Option<i64>,
     pub tier: Option<String>,
-    pub channel_type: Option<String>,
-    pub status: Option<String>,
+    pub channel_type: Option<ChannelType>,
+    pub status: Option<OutletStatus>,
     /// min lon, min lat, max lon, max lat; min lon > max lon crosses the antimeridian.
     pub bbox: Option<[f64; 4]>,
     /// lat, lon, radius in metres (great-circle).
@@ -179,8 +182,8 @@ fn bind_filter<'q, O>(
         .bind(f.scope_root)
         .bind(f.territory_id)
         .bind(&f.tier)
-        .bind(&f.channel_type)
-        .bind(&f.status)
+        .bind(f.channel_type.map(ChannelType::as_str))
+        .bind(f.status.map(OutletStatus::as_str))
         .bind(f.bbox.map(|b| b.to_vec()))
         .bind(&f.q)
         .bind(f.near.map(|n| n.to_vec()))
@@ -222,7 +225,8 @@ pub struct LocationPeriod {
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct StatusChange {
     pub changed_at: chrono::DateTime<chrono::Utc>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OutletStatus,
 }
 
 /// Every location and status the outlet has had, oldest first.
@@ -263,7 +267,8 @@ pub struct IndexRow {
     pub code: String,
     pub name: String,
     pub tier: String,
-    pub channel_type: String,
+    #[sqlx(try_from = "String")]
+    pub channel_type: ChannelType,
     /// Its last status change (`None`: none since it was recorded).
     pub status_since: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -309,9 +314,11 @@ pub struct Label {
     pub id: i64,
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    #[sqlx(try_from = "String")]
+    pub channel_type: ChannelType,
     pub tier: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OutletStatus,
 }
 
 /// Labels of the given outlets of the org, by id.

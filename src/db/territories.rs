@@ -1,5 +1,6 @@
 //! The territory tree. Boundaries travel as GeoJSON text and are parsed/validated by PostGIS.
 
+use crate::domain::territory::TerritoryLevel;
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
 use std::collections::BTreeMap;
@@ -10,7 +11,8 @@ pub struct Territory {
     pub parent_id: Option<i64>,
     pub code: String,
     pub name: String,
-    pub level: String,
+    #[sqlx(try_from = "String")]
+    pub level: TerritoryLevel,
     /// Ids from the root down to this territory.
     pub path: Vec<i64>,
     /// Boundary as a GeoJSON MultiPolygon, when set.
@@ -25,7 +27,7 @@ pub struct NewTerritory<'a> {
     pub parent_id: Option<i64>,
     pub code: &'a str,
     pub name: &'a str,
-    pub level: &'a str,
+    pub level: TerritoryLevel,
     /// GeoJSON Polygon or MultiPolygon text.
     pub boundary_geojson: Option<&'a str>,
 }
@@ -59,7 +61,7 @@ pub async fn create(db: impl PgExecutor<'_>, org_id: i64, t: &NewTerritory<'_>) 
     .bind(t.parent_id)
     .bind(t.code)
     .bind(t.name)
-    .bind(t.level)
+    .bind(t.level.as_str())
     .bind(t.boundary_geojson)
     .fetch_one(db)
     .await
@@ -172,7 +174,7 @@ pub async fn update_by_code(
     .bind(org_id)
     .bind(t.code)
     .bind(t.name)
-    .bind(t.level)
+    .bind(t.level.as_str())
     .bind(t.boundary_geojson)
     .fetch_optional(db)
     .await

@@ -1,5 +1,6 @@
 //! Bearer tokens. Only hashes are stored; issuing a new token revokes the previous one.
 
+use crate::domain::access::Role;
 use sqlx::{FromRow, PgExecutor, Postgres, Transaction};
 
 /// Who a live token belongs to.
@@ -7,7 +8,8 @@ use sqlx::{FromRow, PgExecutor, Postgres, Transaction};
 pub struct TokenOwner {
     pub org_id: i64,
     pub user_id: Option<i64>,
-    pub role: Option<String>,
+    #[sqlx(try_from = "crate::db::NullableName")]
+    pub role: Option<Role>,
     pub territory_id: Option<i64>,
     pub device_id: Option<i64>,
     pub device_rep_id: Option<i64>,

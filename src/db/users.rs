@@ -1,5 +1,6 @@
 //! Users of an org: role and territory scope.
 
+use crate::domain::access::Role;
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
 
@@ -9,7 +10,8 @@ pub struct User {
     pub id: i64,
     pub login: String,
     pub name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     /// Root of the territory subtree this user sees; `null` = whole org.
     pub territory_id: Option<i64>,
     pub active: bool,
@@ -26,7 +28,7 @@ pub async fn create(
     org_id: i64,
     login: &str,
     name: &str,
-    role: &str,
+    role: Role,
     territory_id: Option<i64>,
 ) -> Result<User, sqlx::Error> {
     sqlx::query_as(
@@ -38,7 +40,7 @@ pub async fn create(
     .bind(org_id)
     .bind(login)
     .bind(name)
-    .bind(role)
+    .bind(role.as_str())
     .bind(territory_id)
     .fetch_one(db)
     .await

@@ -2,10 +2,12 @@
 //! 0008): claiming dirty rep-days, reading a rep-day's fixes and candidate outlets as they were that
 //! day, and replacing the rep-day's visits in one transaction under a per-rep-day advisory lock.
 
-use crate::domain::compliance::{DayVisit, TrackFix};
+use crate::domain::compliance::{DayVisit, Review, ReviewDecision, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
-use crate::domain::visit::{CandidateOutlet, PriorVisit, RULE_VERSION, SAME_VISIT_SLACK_S, Visit, VisitFix, carry_ids};
+use crate::domain::visit::{
+    CandidateOutlet, PriorVisit, RULE_VERSION, SAME_VISIT_SLACK_S, Verdict, Visit, VisitFix, carry_ids,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
@@ -428,8 +430,8 @@ pub struct StoredVisit {
     pub arrival: DateTime<Utc>,
     pub departure: DateTime<Utc>,
     pub dwell_s: i32,
-    /// `verified`, `short`, `unverified` or `suspect`.
-    pub verdict: String,
+    #[sqlx(try_from = "String")]
+    pub verdict: Verdict,
     pub risk_score: f32,
     pub ping_count: i32,
     pub min_distance_m: Option<f32>,
@@ -516,8 +518,10 @@ struct DayVisitRow {
     arrival: DateTime<Utc>,
     departure: DateTime<Utc>,
     dwell_s: i32,
-    verdict: String,
-    review: Option<String>,
+    #[sqlx(try_from = "String")]
+    verdict: Verdict,
+    #[sqlx(try_from = "crate::db::NullableName")]
+    review: Option<Review>,
 }
 
 /// The visits of a rep with rep-day in `[from, to]` and the latest accept/reject review of each.
@@ -543,7 +547,6 @@ pub async fn day_visits(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let review = super::compliance::review_of(r.review.as_deref());
             let visit = DayVisit {
                 id: r.id,
                 outlet_id: r.outlet_id,
@@ -551,7 +554,7 @@ pub async fn day_visits(
                 departure: r.departure,
                 dwell_s: i64::from(r.dwell_s),
                 verdict: r.verdict,
-                review,
+                review: r.review,
             };
             (r.rep_day, visit)
         })
@@ -639,7 +642,8 @@ pub struct VisitReview {
     pub arrival: DateTime<Utc>,
     pub reviewer_id: i64,
     /// `accepted`, `rejected` (supervisors, auditors, admins) or `disputed` (the rep).
-    pub decision: String,
+    #[sqlx(try_from = "String")]
+    pub decision: ReviewDecision,
     pub reason: String,
     pub created_at: DateTime<Utc>,
 }
@@ -650,7 +654,7 @@ pub async fn add_review(
     org_id: i64,
     visit: &VisitKey,
     reviewer_id: i64,
-    decision: &str,
+    decision: ReviewDecision,
     reason: &str,
 ) -> Result<VisitReview, sqlx::Error> {
     sqlx::query_as(
@@ -664,7 +668,7 @@ pub async fn add_review(
     .bind(visit.outlet_id)
     .bind(visit.arrival)
     .bind(reviewer_id)
-    .bind(decision)
+    .bind(decision.as_str())
     .bind(reason)
     .fetch_one(db)
     .await

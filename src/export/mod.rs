@@ -7,12 +7,14 @@ pub mod pdf;
 pub mod sinks;
 
 use crate::db;
+use crate::domain::audit::AuditAction;
 use crate::domain::compliance::{self, ComplianceDay, ComplianceRules, PeriodTotals, PlannedOutcome};
 use crate::domain::export::{
-    self, DataDigest, DataHasher, ExportFormat, ExportParams, ExportScope, FileCheck, FileDigest, Generator,
-    METRICS_VERSION, Manifest,
+    self, DataDigest, DataHasher, ExportFormat, ExportParams, ExportScope, ExportStatus, FileCheck, FileDigest,
+    Generator, METRICS_VERSION, Manifest,
 };
 use crate::domain::privacy::{self, HomeBlurPolicy, HomeZone};
+use crate::domain::visit::Verdict;
 use chrono::{Duration, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -35,7 +37,7 @@ pub enum ExportError {
     #[error("export {0} not found")]
     NotFound(i64),
     #[error("export {0} is {1}")]
-    NotDone(i64, String),
+    NotDone(i64, ExportStatus),
 }
 
 /// Days of a rep read at once (bounds the fixes held in memory).
@@ -212,7 +214,7 @@ fn visit_cells(v: &db::exports::VisitRow) -> Vec<Cell> {
         Cell::time(v.arrival),
         Cell::time(v.departure),
         Cell::Int(i64::from(v.dwell_s)),
-        Cell::text(&v.verdict),
+        Cell::text(v.verdict.as_str()),
         Cell::Num(f64::from(v.risk_score)),
         Cell::Int(i64::from(v.ping_count)),
         Cell::opt_num(v.min_distance_m.map(f64::from)),
@@ -220,7 +222,7 @@ fn visit_cells(v: &db::exports::VisitRow) -> Vec<Cell> {
         Cell::opt_num(v.median_accuracy_m.map(f64::from)),
         v.max_gap_s.map_or(Cell::Empty, |g| Cell::Int(i64::from(g))),
         signals,
-        v.review.as_ref().map_or(Cell::Empty, Cell::text),
+        v.review.map_or(Cell::Empty, |r| Cell::text(r.as_str())),
         Cell::text(if v.counted { "yes" } else { "no" }),
         Cell::text(&v.rule_version),
         Cell::Num(v.lat),
@@ -416,7 +418,7 @@ pub async fn verify(
     file: Option<(String, u64)>,
 ) -> Result<Verification, ExportError> {
     let Some(manifest) = export.manifest.as_ref().map(|m| &m.0) else {
-        return Err(ExportError::NotDone(export.id, export.status.clone()));
+        return Err(ExportError::NotDone(export.id, export.status));
     };
     let file = file.map(|(h, n)| export::check_file(manifest, &h, n));
     let current = digest(db, org_id, &manifest.params, &manifest.rep_ids).await?;
@@ -521,7 +523,7 @@ pub async fn run(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
 async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Result<Manifest, ExportError> {
     let export = db::exports::get(db, org_id, id).await?.ok_or(ExportError::NotFound(id))?;
     let params = export.params.0;
-    db::exports::set_progress(db, org_id, id, "running", 0.0).await?;
+    db::exports::set_progress(db, org_id, id, ExportStatus::Running, 0.0).await?;
     let reps = scope_reps(db, org_id, params.scope).await?;
     // Recurring plans become planned visits before the snapshot (the only write of an export).
     for &rep in &reps {
@@ -631,20 +633,20 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
         page.totals = totals;
         pages.push(page);
         done += 1;
-        db::exports::set_progress(db, org_id, id, "running", progress(done, total)).await?;
+        db::exports::set_progress(db, org_id, id, ExportStatus::Running, progress(done, total)).await?;
     }
     let mut cells =
         vec![Cell::Empty, Cell::text("TOTAL"), Cell::text("all reps of the scope"), Cell::Empty, Cell::Empty];
     cells.extend(totals_cells(&all));
     sinks.row(Table::Summary, &cells)?;
-    db::exports::set_progress(db, org_id, id, "running", progress(done, total)).await?;
+    db::exports::set_progress(db, org_id, id, ExportStatus::Running, progress(done, total)).await?;
     {
         let mut rows = db::exports::visits(&mut tx, org_id, &reps, params.from, params.to);
         while let Some(v) = rows.try_next().await? {
             hasher.visit(&v.facts());
             let cells = visit_cells(&v);
             sinks.row(Table::Visits, &cells)?;
-            if v.verdict == "suspect" {
+            if v.verdict == Verdict::Suspect {
                 sinks.row(Table::Suspect, &cells)?;
                 if let Some(&i) = page_of.get(&v.rep_id) {
                     pages[i].add_suspect(pdf::Suspect {
@@ -669,7 +671,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
             }))?;
             done += 1;
             if done % PROGRESS_EVERY == 0 {
-                db::exports::set_progress(db, org_id, id, "running", progress(done, total)).await?;
+                db::exports::set_progress(db, org_id, id, ExportStatus::Running, progress(done, total)).await?;
             }
         }
     }
@@ -686,7 +688,7 @@ async fn produce(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
                 Cell::time(r.arrival),
                 Cell::Int(r.reviewer_id),
                 Cell::text(&r.reviewer_login),
-                Cell::text(&r.decision),
+                Cell::text(r.decision.as_str()),
                 Cell::text(&r.reason),
                 Cell::time(r.created_at),
             ],
@@ -832,7 +834,7 @@ async fn record(conn: &mut PgConnection, org_id: i64, m: &Manifest) -> Result<()
         db::audit::NewEntry {
             actor_user_id: m.generated_by.user_id,
             actor_device_id: None,
-            action: "export",
+            action: AuditAction::ExportCreate,
             object_type: "export",
             object_id: Some(m.export_id.to_string()),
             request_id: None,

@@ -175,11 +175,7 @@ where
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))?;
         let actor = match (owner.user_id, owner.role, owner.device_id, owner.device_rep_id) {
-            (Some(id), Some(role), _, _) => Actor::User {
-                id,
-                role: role.parse().map_err(ApiError::Internal)?,
-                scope: Scope::from_territory(owner.territory_id),
-            },
+            (Some(id), Some(role), _, _) => Actor::User { id, role, scope: Scope::from_territory(owner.territory_id) },
             (_, _, Some(id), Some(rep_id)) => Actor::Device { id, rep_id },
             _ => return Err(ApiError::Unauthorized("unknown or revoked token".into())),
         };

@@ -8,6 +8,7 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use crate::db;
 use crate::db::checklists::{AttributeChange, Checklist, NewOutcome, Outcome};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::checklist;
 use crate::domain::validation::FieldError;
 use axum::extract::State;
@@ -61,7 +62,7 @@ async fn create_checklist(
     let mut tx = state.db.begin().await?;
     let created = db::checklists::create(&mut *tx, auth.org_id, name, &items, auth.user_id()).await?;
     let detail = json!({"name": created.name, "version": created.version});
-    super::people::audit(&mut *tx, &auth, "checklist.create", "checklist", created.id, detail).await?;
+    super::people::audit(&mut *tx, &auth, AuditAction::ChecklistCreate, "checklist", created.id, detail).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -156,7 +157,7 @@ async fn submit_outcome(
     let changed = db::checklists::set_outlet_attributes(&mut tx, auth.org_id, visit.outlet_id, id, &attributes).await?;
     let detail = json!({"visit_id": visit.id, "checklist_id": list.id, "problems": problems,
                         "outlet_attributes_changed": changed});
-    super::people::audit(&mut *tx, &auth, "outcome.submit", "visit_outcome", id, detail).await?;
+    super::people::audit(&mut *tx, &auth, AuditAction::OutcomeSubmit, "visit_outcome", id, detail).await?;
     tx.commit().await?;
     let outcome =
         db::checklists::outcome(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("outcome", id))?;

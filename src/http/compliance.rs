@@ -16,6 +16,7 @@ use crate::domain::access::Role;
 use crate::domain::compliance::{
     self, ComplianceDay, ComplianceRules, OutletFigures, OutletFrequency, OutletVisit, PeriodTotals,
 };
+use crate::domain::outlet::OutletStatus;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -217,7 +218,7 @@ async fn territory_compliance(
         plan,
         outlets: figures_of(outlets.iter(), &visits, period_days),
         by_tier: grouped(&outlets, &visits, period_days, |o| &o.outlet.tier),
-        by_channel_type: grouped(&outlets, &visits, period_days, |o| &o.outlet.channel_type),
+        by_channel_type: grouped(&outlets, &visits, period_days, |o| o.outlet.channel_type.as_str()),
         children,
         reps,
     }))
@@ -356,7 +357,7 @@ async fn outlet_visits(
         .ok_or_else(|| ApiError::not_found("outlet", id))?;
     let counted = db::compliance::outlet_visits(&state.db, auth.org_id, outlet.id, only_rep, from, to).await?;
     // Computed as if the outlet were active: its figures are asked for by name.
-    let active = compliance::ScopeOutlet { status_at_start: "active".into(), ..policy };
+    let active = compliance::ScopeOutlet { status_at_start: Some(OutletStatus::Active), ..policy };
     let f = compliance::outlet_frequencies(std::slice::from_ref(&active), &counted, period_days).pop();
     let (required_visits, valid_visits, frequency_compliance_pct, last_valid_visit) = f
         .map_or((active.required_in(period_days), 0, 0.0, None), |f| {

@@ -9,7 +9,8 @@ use super::compliance::{period, visible_territory};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::app::coverage::{self, OutletStatusRow, RouteCoverage, StatusFilter, TerritoryCoverage};
-use crate::domain::coverage::{H3_RESOLUTIONS, OutletStatus};
+use crate::domain::coverage::{H3_RESOLUTIONS, PeriodStatus};
+use crate::domain::outlet::ChannelType;
 use axum::extract::State;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -35,13 +36,19 @@ struct CoverageQuery {
 }
 
 /// The `status` filter of a request, if any.
-pub(super) fn status_param(status: Option<&str>) -> Result<Option<OutletStatus>, ApiError> {
+pub(super) fn status_param(status: Option<&str>) -> Result<Option<PeriodStatus>, ApiError> {
     status
         .map(|s| {
-            OutletStatus::parse(s)
-                .ok_or_else(|| ApiError::field("status", "must be one of visited, due, overdue, never_visited, closed"))
+            s.parse::<PeriodStatus>()
+                .map_err(|_| ApiError::field("status", "must be one of visited, due, overdue, never_visited, closed"))
         })
         .transpose()
+}
+
+/// The `channel_type` filter of a request: `Err(())` for text that names no channel type, which
+/// no outlet matches (the answer is empty, as it always was; it is not an error).
+pub(super) fn channel_type_param(channel_type: Option<&str>) -> Result<Option<ChannelType>, ()> {
+    channel_type.map(|c| c.parse::<ChannelType>().map_err(|_| ())).transpose()
 }
 
 /// The H3 resolution asked for (default 8).

@@ -197,6 +197,32 @@ const CONSTRAINT_FIELDS: &[(&str, &str, &str)] = &[
     ("tier_policies_tier_format", "tier", "must be 1-16 letters, digits or _ + -"),
 ];
 
+impl ApiError {
+    /// The 422 a violation of the named CHECK constraint answers with, for a value the handler
+    /// refuses before the database sees it (as the database would have).
+    pub fn check_violation(constraint: &str) -> Self {
+        let (field, reason) = CONSTRAINT_FIELDS
+            .iter()
+            .find(|(c, _, _)| *c == constraint)
+            .map_or((constraint, "invalid value"), |(_, f, r)| (*f, *r));
+        ApiError::field(field, reason)
+    }
+
+    /// The error about item `i` of a batch: the index on each field error (422 and 409).
+    #[must_use]
+    pub fn at(self, i: usize) -> Self {
+        match self {
+            ApiError::Unprocessable { detail, errors } => {
+                ApiError::Unprocessable { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
+            }
+            ApiError::Conflict { detail, errors } => {
+                ApiError::Conflict { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
+            }
+            other => other,
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
@@ -239,20 +265,16 @@ impl From<sqlx::Error> for ApiError {
 impl From<crate::app::Error> for ApiError {
     fn from(err: crate::app::Error) -> Self {
         use crate::app::Error;
-        match err {
-            Error::BadInput(detail) => ApiError::bad_request(detail),
-            Error::Invalid(errors) => ApiError::invalid(errors),
-            Error::Db { source, item: None } => ApiError::from(source),
-            // The fields the database named belong to input item `i`.
-            Error::Db { source, item: Some(i) } => match ApiError::from(source) {
-                ApiError::Unprocessable { detail, errors } => {
-                    ApiError::Unprocessable { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
-                }
-                ApiError::Conflict { detail, errors } => {
-                    ApiError::Conflict { detail, errors: errors.into_iter().map(|f| f.at(i)).collect() }
-                }
-                other => other,
-            },
+        let (e, item) = match err {
+            Error::BadInput(detail) => (ApiError::bad_request(detail), None),
+            Error::Invalid(errors) => (ApiError::invalid(errors), None),
+            Error::Constraint { constraint, item } => (ApiError::check_violation(constraint), item),
+            Error::Db { source, item } => (ApiError::from(source), item),
+        };
+        // The fields named belong to input item `i`.
+        match item {
+            Some(i) => e.at(i),
+            None => e,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use crate::db;
 use crate::db::exports::Export;
 use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::export::{ExportFormat, ExportParams, ExportScope, Generator, sha256_hex};
 use crate::export::Verification;
 use axum::body::{Body, Bytes};
@@ -74,7 +75,7 @@ async fn check_scope(state: &AppState, auth: &Principal, scope: ExportScope) -> 
         }
         ExportScope::Rep { id } => {
             let rep = super::tracks::visible_rep(state, auth, id).await?;
-            if rep.role != "rep" {
+            if rep.role != Role::Rep {
                 return Err(ApiError::field("scope.id", format!("user {id} is not a rep")));
             }
         }
@@ -270,7 +271,7 @@ async fn verify(
     super::people::audit(
         &state.db,
         &auth,
-        "verify_export",
+        AuditAction::ExportVerify,
         "export",
         export.id,
         serde_json::json!({"file": v.file, "data_changed": v.data_changed}),

@@ -6,15 +6,16 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::coverage::{resolution, status_param};
+use super::coverage::{channel_type_param, resolution, status_param};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
 use crate::app::coverage::{StatusFilter, statuses, tallies};
 use crate::db;
-use crate::domain::coverage::CellFigures;
-use crate::domain::coverage::OutletStatus;
+use crate::domain::coverage::{CellFigures, PeriodStatus};
 use crate::domain::layers::{self, CellFeature, PointFeature, TypedCollection, collection, feature};
+use crate::domain::outlet::ChannelType;
 use crate::domain::territory::multipolygon;
+use crate::domain::visit::Verdict;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -155,16 +156,22 @@ async fn outlets_layer(
     let wanted = status_param(q.status.as_deref())?;
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    let filter = StatusFilter {
-        bbox: bbox.map(|b| b.0),
-        tier: q.tier.as_deref(),
-        channel_type: q.channel_type.as_deref(),
-        status: wanted,
-        limit,
-        counts_only: false,
-        ids: None,
+    let rows = match channel_type_param(q.channel_type.as_deref()) {
+        Ok(channel_type) => {
+            let filter = StatusFilter {
+                bbox: bbox.map(|b| b.0),
+                tier: q.tier.as_deref(),
+                channel_type,
+                status: wanted,
+                limit,
+                counts_only: false,
+                ids: None,
+            };
+            statuses(state.stores(), auth.org_id, auth.scope_root(), (from, to), filter).await?.rows
+        }
+        // A channel type that does not exist: no outlet has it.
+        Err(()) => Vec::new(),
     };
-    let rows = statuses(state.stores(), auth.org_id, auth.scope_root(), (from, to), filter).await?.rows;
     let truncated = rows.len() > limit;
     let features: Vec<PointFeature<OutletProperties>> = rows
         .iter()
@@ -174,7 +181,7 @@ async fn outlets_layer(
                 code: &o.code,
                 name: &o.name,
                 tier: &o.tier,
-                channel_type: &o.channel_type,
+                channel_type: o.channel_type,
                 status: o.status,
                 last_valid_visit: o.last_valid_visit,
                 valid_visits: o.valid_visits,
@@ -195,8 +202,8 @@ struct OutletProperties<'a> {
     code: &'a str,
     name: &'a str,
     tier: &'a str,
-    channel_type: &'a str,
-    status: OutletStatus,
+    channel_type: ChannelType,
+    status: PeriodStatus,
     last_valid_visit: Option<NaiveDate>,
     valid_visits: usize,
     required_visits: f64,
@@ -338,11 +345,12 @@ async fn visits_layer(
 ) -> Result<Response, ApiError> {
     let bbox = BBox::parse(q.bbox.as_deref())?;
     let limit = limit_of(q.limit)?;
-    if let Some(v) = q.verdict.as_deref()
-        && !["verified", "short", "unverified", "suspect"].contains(&v)
-    {
-        return Err(ApiError::field("verdict", "must be one of verified, short, unverified, suspect"));
-    }
+    let verdict = q
+        .verdict
+        .as_deref()
+        .map(str::parse::<Verdict>)
+        .transpose()
+        .map_err(|_| ApiError::field("verdict", "must be one of verified, short, unverified, suspect"))?;
     if let Some(rep_id) = q.rep_id {
         super::tracks::visible_rep(&state, &auth, rep_id).await?;
     }
@@ -352,7 +360,7 @@ async fn visits_layer(
         scope_root: auth.scope_root(),
         from,
         to,
-        verdict: q.verdict.as_deref(),
+        verdict,
         rep_id: q.rep_id,
         bbox: bbox.map(|b| b.0),
         limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),

@@ -7,6 +7,7 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Paged, Path, Query};
 use crate::db;
+use crate::domain::outlet::{ChannelType, OutletStatus};
 use crate::domain::territory::multipolygon;
 use crate::domain::validation::FieldError;
 use crate::index::outlets::{IndexedOutlet, MAX_CELL_RES, MIN_CELL_RES};
@@ -39,9 +40,9 @@ pub struct NearbyOutlet {
     pub id: i64,
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    pub channel_type: ChannelType,
     pub tier: String,
-    pub status: String,
+    pub status: OutletStatus,
     pub territory_id: Option<i64>,
     pub lat: f64,
     pub lon: f64,

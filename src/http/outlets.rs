@@ -8,7 +8,8 @@ use super::people::audit;
 use super::territories::{boundary_problem, territory_path};
 use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, OutletFields, StatusChange};
-use crate::domain::outlet::{TierPolicy, footprint_problem, validate_outlet};
+use crate::domain::audit::AuditAction;
+use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy, footprint_problem, validate_outlet};
 use crate::domain::territory::multipolygon;
 use crate::domain::validation::FieldError;
 use axum::body::Bytes;
@@ -110,17 +111,27 @@ async fn list_outlets(
 ) -> Result<Response, ApiError> {
     let page = Page { limit: q.limit, after: q.after };
     let limit = page.limit()?;
-    let filter = Filter {
-        scope_root: auth.scope_root(),
-        territory_id: q.territory,
-        tier: q.tier,
-        channel_type: q.channel_type,
-        status: q.status,
-        bbox: q.bbox.as_deref().map(parse_bbox).transpose()?,
-        near: q.near.as_deref().map(|n| parse_near(n, q.radius)).transpose()?,
-        q: q.q.filter(|s| !s.trim().is_empty()),
+    // A channel type or status that does not exist matches no outlet.
+    let channel_type = q.channel_type.as_deref().map(str::parse::<ChannelType>).transpose();
+    let status = q.status.as_deref().map(str::parse::<OutletStatus>).transpose();
+    let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    let near = q.near.as_deref().map(|n| parse_near(n, q.radius)).transpose()?;
+    let items = match (channel_type, status) {
+        (Ok(channel_type), Ok(status)) => {
+            let filter = Filter {
+                scope_root: auth.scope_root(),
+                territory_id: q.territory,
+                tier: q.tier,
+                channel_type,
+                status,
+                bbox,
+                near,
+                q: q.q.filter(|s| !s.trim().is_empty()),
+            };
+            db::outlets::list(&state.db, auth.org_id, &filter, page.after(), limit).await?
+        }
+        _ => Vec::new(),
     };
-    let items = db::outlets::list(&state.db, auth.org_id, &filter, page.after(), limit).await?;
     let page = Paged::new(items, limit, |o| o.id);
     if wants_geojson(&headers) {
         let features: Vec<_> = page.items.iter().map(feature).collect();
@@ -195,13 +206,13 @@ async fn set_status(
     state: &AppState,
     who: &Principal,
     id: i64,
-    status: &str,
+    status: OutletStatus,
     reason: Option<String>,
 ) -> Result<Json<Outlet>, ApiError> {
     let cur = load(state, who, id).await?;
-    let fields = OutletFields { status: status.to_owned(), ..OutletFields::from(cur) };
+    let fields = OutletFields { status, ..OutletFields::from(cur) };
     db::outlets::update(&state.db, who.org_id, id, &fields, false).await?;
-    audit(&state.db, who, &format!("outlet.{status}"), "outlet", id, json!({ "reason": reason })).await?;
+    audit(&state.db, who, AuditAction::outlet_status(status), "outlet", id, json!({ "reason": reason })).await?;
     Ok(Json(load(state, who, id).await?))
 }
 
@@ -214,7 +225,7 @@ async fn close_outlet(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
-    set_status(&state, &auth, id, "closed", reason(&body)?).await
+    set_status(&state, &auth, id, OutletStatus::Closed, reason(&body)?).await
 }
 
 /// Suspends an outlet (temporarily not to be visited).
@@ -226,7 +237,7 @@ async fn suspend_outlet(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
-    set_status(&state, &auth, id, "suspended", reason(&body)?).await
+    set_status(&state, &auth, id, OutletStatus::Suspended, reason(&body)?).await
 }
 
 /// Makes a closed or suspended outlet active again.
@@ -238,7 +249,7 @@ async fn reopen_outlet(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
-    set_status(&state, &auth, id, "active", reason(&body)?).await
+    set_status(&state, &auth, id, OutletStatus::Active, reason(&body)?).await
 }
 
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`), for PATCH.
@@ -291,12 +302,29 @@ fn required<T: Clone>(v: Option<&T>, field: &str, errors: &mut Vec<FieldError>) 
     v.cloned()
 }
 
+/// The state of an outlet a request asks for (a PATCH's fields merged over the stored ones), not
+/// yet checked: its channel type and status are the text given.
+struct Draft {
+    code: String,
+    name: String,
+    channel_type: String,
+    tier: String,
+    lat: f64,
+    lon: f64,
+    radius_m: Option<f64>,
+    status: String,
+    territory_id: Option<i64>,
+    address: Option<String>,
+    attributes: serde_json::Value,
+    footprint: Option<serde_json::Value>,
+}
+
 /// Validates the merged state and resolves the territory (given, or by point-in-polygon), which
 /// must be within the caller's scope.
 async fn finish(
     state: &AppState,
     who: &Principal,
-    mut f: OutletFields,
+    f: Draft,
     territory_given: bool,
     footprint_given: bool,
 ) -> Result<OutletFields, ApiError> {
@@ -317,15 +345,30 @@ async fn finish(
             errors.push(FieldError::new("footprint", reason));
         }
     }
-    if !errors.is_empty() {
+    // Both parse: `validate_outlet` found no error in them.
+    let (Ok(channel_type), Ok(status), true) = (f.channel_type.parse(), f.status.parse(), errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
-    }
+    };
+    let mut fields = OutletFields {
+        code: f.code,
+        name: f.name,
+        channel_type,
+        tier: f.tier,
+        lat: f.lat,
+        lon: f.lon,
+        radius_m: f.radius_m,
+        status,
+        territory_id: f.territory_id,
+        address: f.address,
+        attributes: f.attributes,
+        footprint: f.footprint,
+    };
     if !territory_given {
-        f.territory_id = db::territories::locate(&state.db, who.org_id, f.lat, f.lon).await?;
+        fields.territory_id = db::territories::locate(&state.db, who.org_id, fields.lat, fields.lon).await?;
     }
-    let path = territory_path(state, who.org_id, f.territory_id, "territory_id").await?;
+    let path = territory_path(state, who.org_id, fields.territory_id, "territory_id").await?;
     who.check_territory(path.as_deref())?;
-    Ok(f)
+    Ok(fields)
 }
 
 /// Creates an outlet. Its territory is given or found by point-in-polygon and must be in your scope.
@@ -348,7 +391,7 @@ async fn create_outlet(
     else {
         return Err(ApiError::invalid(errors));
     };
-    let fields = OutletFields {
+    let draft = Draft {
         code,
         name,
         channel_type,
@@ -356,16 +399,16 @@ async fn create_outlet(
         lat,
         lon,
         radius_m: input.radius_m.flatten(),
-        status: input.status.unwrap_or_else(|| "active".into()),
+        status: input.status.unwrap_or_else(|| OutletStatus::Active.as_str().to_owned()),
         territory_id: input.territory_id.flatten(),
         address: input.address.flatten(),
         attributes: input.attributes.unwrap_or_else(|| json!({})),
         footprint: input.footprint.flatten(),
     };
-    let territory_given = fields.territory_id.is_some();
-    let fields = finish(&state, &auth, fields, territory_given, true).await?;
+    let territory_given = draft.territory_id.is_some();
+    let fields = finish(&state, &auth, draft, territory_given, true).await?;
     let id = db::outlets::create(&state.db, auth.org_id, &fields).await?;
-    audit(&state.db, &auth, "outlet.create", "outlet", id, json!({"code": fields.code})).await?;
+    audit(&state.db, &auth, AuditAction::OutletCreate, "outlet", id, json!({"code": fields.code})).await?;
     Ok((StatusCode::CREATED, Json(load(&state, &auth, id).await?)))
 }
 
@@ -386,23 +429,23 @@ async fn update_outlet(
         Some(t) => t.is_some(),
         None => !moved,
     };
-    let fields = OutletFields {
+    let draft = Draft {
         code: input.code.unwrap_or(cur.code),
         name: input.name.unwrap_or(cur.name),
-        channel_type: input.channel_type.unwrap_or(cur.channel_type),
+        channel_type: input.channel_type.unwrap_or_else(|| cur.channel_type.to_string()),
         tier: input.tier.unwrap_or(cur.tier),
         lat: input.lat.unwrap_or(cur.lat),
         lon: input.lon.unwrap_or(cur.lon),
         radius_m: input.radius_m.unwrap_or(cur.radius_m.map(f64::from)),
-        status: input.status.unwrap_or(cur.status),
+        status: input.status.unwrap_or_else(|| cur.status.to_string()),
         territory_id: input.territory_id.unwrap_or(cur.territory_id),
         address: input.address.unwrap_or(cur.address),
         attributes: input.attributes.unwrap_or(cur.attributes),
         footprint: input.footprint.unwrap_or(cur.footprint),
     };
-    let fields = finish(&state, &auth, fields, territory_given, footprint_changed).await?;
+    let fields = finish(&state, &auth, draft, territory_given, footprint_changed).await?;
     db::outlets::update(&state.db, auth.org_id, id, &fields, footprint_changed).await?;
-    audit(&state.db, &auth, "outlet.update", "outlet", id, json!({"moved": moved})).await?;
+    audit(&state.db, &auth, AuditAction::OutletUpdate, "outlet", id, json!({"moved": moved})).await?;
     Ok(Json(load(&state, &auth, id).await?))
 }
 
@@ -441,6 +484,6 @@ async fn put_tier(
         default_radius_m: input.default_radius_m,
     };
     let saved = db::tiers::upsert(&state.db, auth.org_id, &policy).await?;
-    audit(&state.db, &auth, "tier_policy.put", "tier_policy", &saved.tier, json!(saved)).await?;
+    audit(&state.db, &auth, AuditAction::TierPolicyPut, "tier_policy", &saved.tier, json!(saved)).await?;
     Ok(Json(saved))
 }

@@ -9,6 +9,7 @@ use crate::admin::{self, DeviceCredentials, IssuedUser};
 use crate::db;
 use crate::db::audit::NewEntry;
 use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::validation::{FieldError, check_text};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -99,19 +100,27 @@ async fn create_user(
     let mut errors = Vec::new();
     check_text("login", &input.login, 128, &mut errors);
     check_text("name", &input.name, 200, &mut errors);
-    if let Err(e) = input.role.parse::<Role>() {
-        errors.push(FieldError::new("role", e));
+    let role = input.role.parse::<Role>();
+    if let Err(e) = &role {
+        errors.push(FieldError::new("role", e.to_string()));
     }
-    if !errors.is_empty() {
+    let (Ok(role), true) = (role, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
-    }
+    };
     // A scoped admin may only create users inside their own subtree (never org-wide ones).
     let path = territory_path(&state, auth.org_id, input.territory_id, "territory_id").await?;
     auth.check_territory(path.as_deref())?;
     let issued =
-        admin::create_user(&state.db, auth.org_id, &input.login, &input.name, &input.role, input.territory_id).await?;
-    audit(&state.db, &auth, "user.create", "user", issued.user.id, json!({"login": input.login, "role": input.role}))
-        .await?;
+        admin::create_user(&state.db, auth.org_id, &input.login, &input.name, role, input.territory_id).await?;
+    audit(
+        &state.db,
+        &auth,
+        AuditAction::UserCreate,
+        "user",
+        issued.user.id,
+        json!({"login": input.login, "role": role}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -130,7 +139,7 @@ async fn reissue_token(
     let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
     auth.check_territory(user.territory_path.as_deref())?;
     let token = admin::reissue_user_token(&state.db, auth.org_id, id).await?;
-    audit(&state.db, &auth, "user.token.issue", "user", id, json!({})).await?;
+    audit(&state.db, &auth, AuditAction::UserTokenIssue, "user", id, json!({})).await?;
     Ok(Json(NewToken { token }))
 }
 
@@ -144,7 +153,7 @@ async fn revoke_token(
     let user = db::users::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
     auth.check_territory(user.territory_path.as_deref())?;
     db::tokens::revoke_for_user(&state.db, auth.org_id, id).await?;
-    audit(&state.db, &auth, "user.token.revoke", "user", id, json!({})).await?;
+    audit(&state.db, &auth, AuditAction::UserTokenRevoke, "user", id, json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,11 +194,11 @@ async fn create_device(
         .await?
         .ok_or_else(|| ApiError::field("rep_id", "no such user in this org"))?;
     auth.check_territory(rep.territory_path.as_deref())?;
-    if rep.role != Role::Rep.as_str() {
+    if rep.role != Role::Rep {
         return Err(ApiError::field("rep_id", format!("user {} is a {}, not a rep", rep.id, rep.role)));
     }
     let creds = admin::create_device(&state.db, auth.org_id, rep.id, &input.name).await?;
-    audit(&state.db, &auth, "device.create", "device", creds.device_id, json!({"rep_id": rep.id})).await?;
+    audit(&state.db, &auth, AuditAction::DeviceCreate, "device", creds.device_id, json!({"rep_id": rep.id})).await?;
     Ok((StatusCode::CREATED, Json(creds)))
 }
 
@@ -197,7 +206,7 @@ async fn create_device(
 pub async fn audit(
     db: impl sqlx::PgExecutor<'_>,
     who: &Principal,
-    action: &str,
+    action: AuditAction,
     object_type: &str,
     object_id: impl ToString,
     detail: serde_json::Value,

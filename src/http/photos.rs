@@ -8,6 +8,7 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use crate::db;
 use crate::db::photos::{NewPhoto, Photo, VisitAnchor};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
 use crate::domain::export::sha256_hex;
 use crate::domain::photo::{self, OutletPlace, PhotoFacts, PhotoRules};
 use crate::imaging::{self, ExifTime, HeicDecoder, ImagingError};
@@ -169,7 +170,7 @@ async fn store(
     }
     let detail = json!({"outlet_id": outlet_id, "visit_id": anchor.map(|a| a.visit_id), "sha256": sha256,
                         "verdict": findings.verdict, "reused_photo_id": reused});
-    super::people::audit(&mut *tx, auth, "photo.upload", "photo", id, detail).await?;
+    super::people::audit(&mut *tx, auth, AuditAction::PhotoUpload, "photo", id, detail).await?;
     tx.commit().await?;
     state.deriver.wake();
     db::photos::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("photo", id))

@@ -6,6 +6,9 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::db::plans::{DayPlanEntry, Plan};
+use crate::domain::access::Role;
+use crate::domain::audit::AuditAction;
+use crate::domain::outlet::OutletStatus;
 use crate::domain::plan::{self, PlanInput};
 use crate::domain::validation::FieldError;
 use axum::extract::State;
@@ -67,7 +70,7 @@ const HORIZON_DAYS: i64 = 56;
 async fn plan_rep(state: &AppState, auth: &Principal, rep_id: i64, field: &str) -> Result<db::users::User, ApiError> {
     let rep = db::users::get(&state.db, auth.org_id, rep_id).await?;
     let rep = match rep {
-        Some(r) if r.role == "rep" => r,
+        Some(r) if r.role == Role::Rep => r,
         Some(_) => return Err(ApiError::field(field, "is not a rep")),
         None => return Err(ApiError::field(field, "no such rep in this org")),
     };
@@ -108,7 +111,7 @@ async fn create_plan(
     super::people::audit(
         &mut *tx,
         &auth,
-        "create_plan",
+        AuditAction::PlanCreate,
         "plan",
         plan_id,
         serde_json::json!({"rep_id": rep.id, "items": input.items.len()}),
@@ -248,7 +251,7 @@ async fn revise_plan(
     super::people::audit(
         &mut *tx,
         &auth,
-        "revise_plan",
+        AuditAction::PlanRevise,
         "plan",
         plan_id,
         serde_json::json!({"from": from, "items": whole.items.len()}),
@@ -295,7 +298,8 @@ async fn end_plan(
         return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
     }
     db::plans::end(&state.db, auth.org_id, plan.id, from).await?;
-    super::people::audit(&state.db, &auth, "end_plan", "plan", plan.id, serde_json::json!({"from": from})).await?;
+    super::people::audit(&state.db, &auth, AuditAction::PlanEnd, "plan", plan.id, serde_json::json!({"from": from}))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -416,7 +420,7 @@ pub(super) async fn due_candidates(
 ) -> Result<(Vec<db::compliance::SubtreeOutlet>, Vec<plan::DueCandidate>), ApiError> {
     let outlets = db::compliance::subtree_outlets(&state.db, org_id, root, date).await?;
     // Active now (a proposal plans ahead: an outlet registered today is proposed, one closed is not).
-    let active: Vec<_> = outlets.into_iter().filter(|o| o.status == "active").collect();
+    let active: Vec<_> = outlets.into_iter().filter(|o| o.status == OutletStatus::Active).collect();
     let lookback = active.iter().map(|o| i64::from(o.outlet.cycle_days)).max().unwrap_or(28).max(28);
     let visits = db::compliance::subtree_visits(
         &state.db,
@@ -459,7 +463,7 @@ async fn plan_proposal(
         _ => return Err(ApiError::field("start_lat", "give both start_lat and start_lon, or neither")),
     };
     let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
-    if rep.role != "rep" {
+    if rep.role != Role::Rep {
         return Err(ApiError::not_found("rep", rep_id));
     }
     let date = day_or_today(&state, &auth, q.date).await?;
@@ -470,7 +474,7 @@ async fn plan_proposal(
     };
     let due_outlets = plan::due_count(&candidates, date);
     let blur = super::privacy::HomeBlur::for_reader(&state, &auth, [rep.id], None).await?;
-    let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(crate::domain::access::Role::Admin);
+    let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(Role::Admin);
     let withheld = start.as_ref().is_some_and(|(lat, lon, source)| {
         source != "given" && ((source == "home" && !sees_home) || blur.hides_live(rep.id, *lat, *lon))
     });

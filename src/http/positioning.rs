@@ -10,6 +10,7 @@ use super::extract::{Json, Path};
 use super::people::audit;
 use crate::db;
 use crate::db::position_requests::PositionRequest;
+use crate::domain::audit::AuditAction;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -39,7 +40,7 @@ async fn request_position(
     audit(
         &mut *tx,
         &auth,
-        "request_position",
+        AuditAction::DeviceRequestPosition,
         "device",
         device_id,
         serde_json::json!({"position_request_id": request.id, "rep_id": device.rep_id}),

@@ -8,6 +8,7 @@ use super::extract::{Json, Path};
 use crate::db;
 use crate::db::privacy::RepPrivacy;
 use crate::domain::access::Action;
+use crate::domain::audit::AuditAction;
 use crate::domain::ping_filter::{FilterPolicy, WorkingHours};
 use crate::domain::privacy::{self, BlurFix, HomeBlurPolicy, HomeZone};
 use crate::domain::validation::check_lat_lon;
@@ -213,7 +214,7 @@ async fn put_privacy(
         "home_radius_m": input.home_radius_m,
         "working_hours": row.working_hours,
     });
-    super::people::audit(&mut *tx, &auth, "user.set_privacy", "user", user.id, detail).await?;
+    super::people::audit(&mut *tx, &auth, AuditAction::UserSetPrivacy, "user", user.id, detail).await?;
     tx.commit().await?;
     Ok(Json(input))
 }

@@ -7,6 +7,7 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
+use crate::domain::access::Role;
 use crate::domain::plan::{self, Reminder};
 use axum::extract::State;
 use chrono::NaiveDate;
@@ -109,7 +110,7 @@ async fn rep_reminders(
         return Err(ApiError::field("territory_id", "a rep's reminders are of the rep's territory"));
     }
     let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
-    if rep.role != "rep" {
+    if rep.role != Role::Rep {
         return Err(ApiError::not_found("rep", rep_id));
     }
     Ok(Json(reminders(&state, &auth, rep.territory_id, &q).await?))

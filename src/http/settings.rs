@@ -8,6 +8,7 @@ use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::Json;
 use crate::db;
+use crate::domain::audit::AuditAction;
 use crate::domain::ping_filter::{FilterPolicy, SETTING_KEYS};
 use crate::domain::privacy::{self, HomeBlurPolicy};
 use crate::domain::validation::FieldError;
@@ -121,7 +122,7 @@ async fn put_ping_settings(
     };
     db::orgs::set_ping_settings(&mut *tx, auth.org_id, &after).await?;
     let detail = json!({"before": before, "after": after});
-    super::people::audit(&mut *tx, &auth, "set_ping_settings", "org", auth.org_id, detail).await?;
+    super::people::audit(&mut *tx, &auth, AuditAction::OrgSetPingSettings, "org", auth.org_id, detail).await?;
     tx.commit().await?;
     Ok(Json(effective(after, &policy, &blur, kept_from)))
 }

@@ -9,6 +9,8 @@ use crate::app;
 use crate::app::territories::TerritoryImport;
 use crate::db;
 use crate::db::territories::{NewTerritory, Territory};
+use crate::domain::audit::AuditAction;
+use crate::domain::territory::TerritoryLevel;
 use crate::domain::validation::{FieldError, check_text};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -96,7 +98,7 @@ async fn create_territory(
             parent_id: input.parent_id,
             code: &input.code,
             name: &input.name,
-            level: &input.level,
+            level: level_of(&input.level)?,
             boundary_geojson: boundary.as_deref(),
         },
     )
@@ -106,7 +108,7 @@ async fn create_territory(
     audit(
         &mut *tx,
         &auth,
-        "territory.create",
+        AuditAction::TerritoryCreate,
         "territory",
         t.id,
         json!({"code": t.code, "outlets_reassigned": reassigned}),
@@ -166,4 +168,9 @@ async fn import_territories(
     body: Bytes,
 ) -> Result<Json<TerritoryImport>, ApiError> {
     Ok(Json(app::territories::import(&state.db, &auth.caller(), &body).await?))
+}
+
+/// The level named `text`; an unknown one is refused as the database's check refuses it.
+fn level_of(text: &str) -> Result<TerritoryLevel, ApiError> {
+    text.parse().map_err(|_| ApiError::check_violation("territories_level_known"))
 }

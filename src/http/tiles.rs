@@ -96,7 +96,7 @@ async fn outlets_tile(
                     ("code", TileValue::Str(o.code)),
                     ("name", TileValue::Str(o.name)),
                     ("tier", TileValue::Str(o.tier)),
-                    ("channel_type", TileValue::Str(o.channel_type)),
+                    ("channel_type", TileValue::Str(o.channel_type.as_str().to_owned())),
                     ("status", TileValue::Str(o.status.as_str().to_owned())),
                 ],
             })

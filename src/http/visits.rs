@@ -7,6 +7,8 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
 use crate::db::visits::{StoredVisit, VisitReview};
+use crate::domain::audit::AuditAction;
+use crate::domain::compliance::ReviewDecision;
 use axum::extract::State;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -117,7 +119,7 @@ async fn recompute(
     super::people::audit(
         &state.db,
         &auth,
-        "recompute_visits",
+        AuditAction::OrgRecomputeVisits,
         "org",
         auth.org_id,
         serde_json::json!({"from": req.from, "to": req.to, "rep_days": rep_days}),
@@ -164,20 +166,27 @@ async fn review_visit(
         .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
     auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
     let reviewer_id = auth.user_id().ok_or_else(|| ApiError::Forbidden("reviews need a user token".into()))?;
-    match req.decision.as_str() {
-        "accepted" | "rejected" => auth.require(crate::domain::access::Action::ReviewVisits)?,
-        "disputed" if reviewer_id == visit.rep_id => {}
-        "disputed" => return Err(ApiError::Forbidden("only the rep disputes their own visit".into())),
-        _ => return Err(ApiError::field("decision", "must be `accepted`, `rejected` or `disputed`")),
-    }
-    let review = db::visits::add_review(&state.db, auth.org_id, &visit, reviewer_id, &req.decision, reason).await?;
+    let decision = match req.decision.parse::<ReviewDecision>() {
+        Ok(d @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) => {
+            auth.require(crate::domain::access::Action::ReviewVisits)?;
+            d
+        }
+        Ok(ReviewDecision::Disputed) if reviewer_id == visit.rep_id => ReviewDecision::Disputed,
+        Ok(ReviewDecision::Disputed) => {
+            return Err(ApiError::Forbidden("only the rep disputes their own visit".into()));
+        }
+        Ok(ReviewDecision::Resolved) | Err(_) => {
+            return Err(ApiError::field("decision", "must be `accepted`, `rejected` or `disputed`"));
+        }
+    };
+    let review = db::visits::add_review(&state.db, auth.org_id, &visit, reviewer_id, decision, reason).await?;
     super::people::audit(
         &state.db,
         &auth,
-        "review_visit",
+        AuditAction::VisitReview,
         "visit",
         visit.id,
-        serde_json::json!({"decision": req.decision, "reason": reason, "review_id": review.id}),
+        serde_json::json!({"decision": decision, "reason": reason, "review_id": review.id}),
     )
     .await?;
     Ok((axum::http::StatusCode::CREATED, Json(review)))

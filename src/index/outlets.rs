@@ -6,7 +6,7 @@
 use super::idmap::IdMap;
 use super::knn::{self, Node, Snapshot};
 use crate::domain::geo::{Footprint, chord_for_m, haversine_m, m_for_chord, unit_xyz};
-use crate::domain::outlet::CHANNEL_TYPES;
+use crate::domain::outlet::ChannelType;
 use crate::domain::territory::multipolygon;
 use geo::{BoundingRect, Intersects, MultiPolygon, Point};
 use h3o::{CellIndex, LatLng, Resolution};
@@ -69,8 +69,7 @@ impl From<crate::db::outlets::IndexRow> for IndexedOutlet {
                 code: r.code.into(),
                 name: r.name.into(),
                 tier: r.tier.into(),
-                channel_index: CHANNEL_TYPES.iter().position(|c| *c == r.channel_type).map_or(u8::MAX, |i| i as u8),
-                channel_type: r.channel_type.into(),
+                channel_type: r.channel_type,
                 status_since: r.status_since.unwrap_or(r.created_at),
             })),
             cell: LastCell::default(),
@@ -98,9 +97,7 @@ pub struct Label {
     pub code: Box<str>,
     pub name: Box<str>,
     pub tier: Box<str>,
-    pub channel_type: Box<str>,
-    /// The position of `channel_type` in [`crate::domain::outlet::CHANNEL_TYPES`].
-    pub channel_index: u8,
+    pub channel_type: ChannelType,
     /// When its current status began (its last status change; its registration when none):
     /// before that, its status has to be read from the history.
     pub status_since: chrono::DateTime<chrono::Utc>,

@@ -426,11 +426,11 @@ fn check_content(w: &World, caller: Caller, ep: Ep, target: Target, res: &Res) -
             (tiers != want).then(|| format!("tiers {tiers:?}, expected {want:?}"))
         }
         Ep::AuditLog => {
-            let actions: Vec<&str> = res.json["items"]
+            let objects: Vec<&str> = res.json["items"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+                .map(|a| a.iter().filter_map(|e| e["object_id"].as_str()).collect())
                 .unwrap_or_default();
-            (!actions.contains(&"seed.org-a")).then(|| format!("org A's seeded entry missing: {actions:?}"))
+            (!objects.contains(&"seed.org-a")).then(|| format!("org A's seeded entry missing: {objects:?}"))
         }
         Ep::RepPings => {
             let device = if target == Target::T2 { w.device2.id } else { w.device.id };

@@ -5,8 +5,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use fieldvisit::db::{devices, orgs, plans, tiers, tokens, users};
+use fieldvisit::domain::access::Role;
 use fieldvisit::domain::credentials::hash_secret;
-use fieldvisit::domain::outlet::CHANNEL_TYPES;
+use fieldvisit::domain::outlet::ChannelType;
 use fieldvisit_demo::DemoArgs;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
@@ -212,7 +213,7 @@ async fn loads_two_orgs_with_the_territory_tree_outlets_and_users(pool: PgPool) 
         .expect("channels")
         .into_iter()
         .collect();
-    assert_eq!(channels, CHANNEL_TYPES.iter().map(|c| (*c).to_owned()).collect());
+    assert_eq!(channels, ChannelType::ALL.iter().map(ToString::to_string).collect());
     let tiers: BTreeMap<String, i64> =
         sqlx::query_as("SELECT tier, count(*) FROM outlets WHERE org_id = $1 GROUP BY tier")
             .bind(bj)
@@ -411,8 +412,8 @@ async fn every_printed_token_authenticates_its_user_or_device(pool: PgPool) {
                 .await
                 .expect("query")
                 .expect("user");
-            assert_eq!((&user.login, &user.role), (login, role));
-            assert_eq!(owner.role.as_deref(), Some(role.as_str()));
+            assert_eq!((user.login.as_str(), user.role.as_str()), (login.as_str(), role.as_str()));
+            assert_eq!(owner.role.map(Role::as_str), Some(role.as_str()));
         }
     }
     let logins: Vec<(&str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[2].as_str())).collect();

@@ -356,7 +356,7 @@ async fn an_export_opens_in_real_readers_matches_the_compliance_api_and_verify_c
     let object_id = id.to_string();
     let entry = log.json["items"]
         .as_array()
-        .and_then(|a| a.iter().find(|e| e["action"] == "export" && e["object_id"] == object_id.as_str()))
+        .and_then(|a| a.iter().find(|e| e["action"] == "export.create" && e["object_id"] == object_id.as_str()))
         .unwrap_or_else(|| panic!("export {id} in the audit log: {}", log.describe()));
     assert_eq!(entry["detail"]["data_sha256"], manifest["data"]["sha256"]);
 }

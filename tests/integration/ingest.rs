@@ -638,7 +638,7 @@ async fn a_manager_asks_an_owntracks_phone_for_its_position(pool: PgPool) {
     assert_eq!(res.status, 201, "{}", res.describe());
     let request_id = res.json["id"].as_i64().expect("id");
     let audited: (Option<i64>, String) = sqlx::query_as(
-        "SELECT actor_user_id, object_id FROM audit_log WHERE action = 'request_position' ORDER BY id DESC LIMIT 1",
+        "SELECT actor_user_id, object_id FROM audit_log WHERE action = 'device.request_position' ORDER BY id DESC LIMIT 1",
     )
     .fetch_one(&pool)
     .await

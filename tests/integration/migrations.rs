@@ -90,7 +90,7 @@ async fn territory_path_trigger_keeps_paths_and_refuses_cycles(pool: PgPool) {
             parent_id: Some(w.t1),
             code: "G",
             name: "G",
-            level: "grid",
+            level: fieldvisit::domain::territory::TerritoryLevel::Grid,
             boundary_geojson: None,
         },
     )
@@ -104,7 +104,7 @@ async fn territory_path_trigger_keeps_paths_and_refuses_cycles(pool: PgPool) {
             parent_id: Some(grid),
             code: "L",
             name: "L",
-            level: "grid",
+            level: fieldvisit::domain::territory::TerritoryLevel::Grid,
             boundary_geojson: None,
         },
     )
@@ -115,8 +115,16 @@ async fn territory_path_trigger_keeps_paths_and_refuses_cycles(pool: PgPool) {
     let og = db::outlets::create(&pool, w.org_a, &common::outlet_fields("OG", "A", (39.91, 116.01), Some(leaf)))
         .await
         .expect("outlet in the leaf");
-    let t2_manager =
-        fieldvisit::admin::create_user(&pool, w.org_a, "m2", "M2", "manager", Some(w.t2)).await.expect("m2");
+    let t2_manager = fieldvisit::admin::create_user(
+        &pool,
+        w.org_a,
+        "m2",
+        "M2",
+        fieldvisit::domain::access::Role::Manager,
+        Some(w.t2),
+    )
+    .await
+    .expect("m2");
     let app = TestApp::spawn(pool.clone()).await;
     let outlet_path = format!("/api/v1/outlets/{og}");
     assert_eq!(app.get(&outlet_path, Some(&w.manager.token)).await.status, 200);

@@ -4,6 +4,7 @@
 use crate::common;
 
 use common::{IN_T1, TestApp, World};
+use fieldvisit::domain::audit::AuditAction;
 use reqwest::Method;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -184,6 +185,82 @@ async fn audit_log_records_outlet_creation_with_request_id(pool: sqlx::PgPool) {
         entries.iter().position(|e| e["object_id"] == json!(id.to_string()) && e["action"] == "outlet.create")
     };
     assert!(pos(second) < pos(first), "the audit log lists the newest first");
+}
+
+/// Entries written before issue 23 keep their old action names (the log is append-only): the log
+/// shows each under its new name, beside the entries written since with that name, and a reader
+/// selecting by action finds both spellings. A name no action has is an internal error, not a panic.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn audit_log_reads_old_action_names_as_the_new_ones(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    // Rows as the server wrote them before the rename (the trigger refuses only updates and deletes).
+    for (old, marker) in [("create_plan", "old-create"), ("review_visit", "old-review"), ("export", "old-export")] {
+        sqlx::query(
+            "INSERT INTO audit_log (org_id, actor_user_id, action, object_type, object_id, detail)
+             VALUES ($1, $2, $3, 'legacy', $4, '{}')",
+        )
+        .bind(w.org_a)
+        .bind(w.manager.id)
+        .bind(old)
+        .bind(marker)
+        .execute(&pool)
+        .await
+        .expect("insert an entry with an old name");
+    }
+    // And one written now under the new name.
+    let entry = fieldvisit::db::audit::NewEntry {
+        actor_user_id: Some(w.manager.id),
+        actor_device_id: None,
+        action: AuditAction::PlanCreate,
+        object_type: "plan",
+        object_id: Some("new-create".into()),
+        request_id: None,
+        detail: json!({}),
+    };
+    fieldvisit::db::audit::record(&pool, w.org_a, entry).await.expect("record");
+    let app = TestApp::spawn(pool.clone()).await;
+
+    let log = app.get("/api/v1/audit-log?limit=1000", Some(&w.auditor.token)).await;
+    assert_eq!(log.status, 200, "{}", log.describe());
+    let entries = log.json["items"].as_array().cloned().unwrap_or_default();
+    let action_of = |marker: &str| {
+        entries
+            .iter()
+            .find(|e| e["object_id"] == marker)
+            .map_or_else(|| panic!("no entry {marker}: {entries:#?}"), |e| e["action"].clone())
+    };
+    assert_eq!(action_of("old-create"), "plan.create");
+    assert_eq!(action_of("old-review"), "visit.review");
+    assert_eq!(action_of("old-export"), "export.create");
+    assert_eq!(action_of("new-create"), "plan.create");
+    assert!(entries.iter().all(|e| e["action"].as_str().is_some_and(|a| a.contains('.'))), "{entries:#?}");
+
+    // The stored rows are as written; selecting by an action matches both of its spellings.
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE object_id IN ('old-create', 'new-create') ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("stored");
+    assert_eq!(stored, ["create_plan", "plan.create"]);
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT object_id FROM audit_log WHERE org_id = $1 AND action = ANY($2) ORDER BY id")
+            .bind(w.org_a)
+            .bind(AuditAction::PlanCreate.spellings())
+            .fetch_all(&pool)
+            .await
+            .expect("by action");
+    assert_eq!(found, ["old-create", "new-create"]);
+
+    // Text that names no action cannot be read as one: a 500, and the server keeps serving.
+    sqlx::query("INSERT INTO audit_log (org_id, action, object_type) VALUES ($1, 'forged', 'legacy')")
+        .bind(w.org_a)
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let log = app.get("/api/v1/audit-log", Some(&w.auditor.token)).await;
+    assert_eq!(log.status, 500, "{}", log.describe());
+    assert_eq!(log.json["type"], "/problems/internal");
+    assert_eq!(app.get("/healthz", None).await.status, 200);
 }
 
 /// Kills the child on drop, so a failing assertion never leaves a server running.

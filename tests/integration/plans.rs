@@ -87,11 +87,11 @@ async fn a_plan_of_recurring_and_dated_items_reaches_the_phone(pool: PgPool) {
         ended.describe()
     );
     let audited: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE '%_plan' ORDER BY id")
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE 'plan.%' ORDER BY id")
             .fetch_all(&pool)
             .await
             .expect("audit");
-    assert_eq!(audited, vec!["create_plan", "end_plan"]);
+    assert_eq!(audited, vec!["plan.create", "plan.end"]);
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
@@ -253,11 +253,11 @@ async fn a_revised_plan_changes_from_its_day_on_and_keeps_the_past(pool: PgPool)
     let res = app.put(&format!("{path}?from={later}"), Some(&w.manager.token), &revision).await;
     assert_problem(&res, 409, &path);
     let audited: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE '%_plan' ORDER BY id")
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE 'plan.%' ORDER BY id")
             .fetch_all(&pool)
             .await
             .expect("audit");
-    assert_eq!(audited, vec!["create_plan", "revise_plan", "revise_plan", "revise_plan", "end_plan"]);
+    assert_eq!(audited, vec!["plan.create", "plan.revise", "plan.revise", "plan.revise", "plan.end"]);
 }
 
 /// A stored visit `days_ago` days before `day` (as the deriver writes them).

@@ -166,8 +166,8 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
     let log = app.get("/api/v1/audit-log?limit=50", Some(&w.admin.token)).await;
     let entry = log.json["items"]
         .as_array()
-        .and_then(|a| a.iter().find(|e| e["action"] == "retention"))
-        .unwrap_or_else(|| panic!("retention in the audit log: {}", log.describe()));
+        .and_then(|a| a.iter().find(|e| e["action"] == "pings.retention"))
+        .unwrap_or_else(|| panic!("pings.retention in the audit log: {}", log.describe()));
     let removed_a = passes.iter().find(|p| p.org_id == w.org_a).map(|p| p.removed.pings);
     assert_eq!(entry["detail"]["pings_removed"].as_u64(), removed_a);
     assert_eq!(entry["detail"]["retention_days"], 5);

@@ -20,25 +20,13 @@ const VERDICTS: [Verdict; 4] = [Verdict::Verified, Verdict::Short, Verdict::Unve
 const REVIEWS: [Option<Review>; 3] = [None, Some(Review::Accepted), Some(Review::Rejected)];
 
 fn review_text(r: Option<Review>) -> Option<&'static str> {
-    r.map(|r| match r {
-        Review::Accepted => "accepted",
-        Review::Rejected => "rejected",
-    })
+    r.map(Review::as_str)
 }
 
 /// The Rust definition of a valid visit, for a visit with this verdict and latest review.
 fn rust_counts(verdict: Verdict, review: Option<Review>) -> bool {
     let at = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().expect("time");
-    DayVisit {
-        id: 1,
-        outlet_id: 1,
-        arrival: at,
-        departure: at,
-        dwell_s: 600,
-        verdict: verdict.as_str().to_owned(),
-        review,
-    }
-    .is_valid()
+    DayVisit { id: 1, outlet_id: 1, arrival: at, departure: at, dwell_s: 600, verdict, review }.is_valid()
 }
 
 /// Where a SQL boolean expression over the columns `verdict` and `review` (both text) and the Rust

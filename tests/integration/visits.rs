@@ -208,7 +208,7 @@ async fn two_instances_never_double_count_and_a_recomputation_is_identical(pool:
             .collect()
     };
     assert_eq!(strip(&again), strip(&first));
-    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'recompute_visits'")
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'org.recompute_visits'")
         .fetch_one(&pool)
         .await
         .expect("audit");
@@ -322,7 +322,7 @@ async fn reviews_are_by_role_audited_and_survive_recomputation(pool: PgPool) {
         assert_eq!(res.status, 201, "{}: {}", who.login, res.describe());
         assert_eq!((res.json["decision"].as_str(), res.json["reviewer_id"].as_i64()), (Some(decision), Some(who.id)));
     }
-    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'review_visit'")
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'visit.review'")
         .fetch_one(&pool)
         .await
         .expect("audit");

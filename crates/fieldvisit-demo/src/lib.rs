@@ -19,8 +19,11 @@
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use fieldvisit::db;
 use fieldvisit::db::outlets::OutletFields;
+use fieldvisit::domain::access::Role;
+use fieldvisit::domain::audit::AuditAction;
 use fieldvisit::domain::credentials::{TOKEN_PREFIX, hash_secret};
-use fieldvisit::domain::outlet::{CHANNEL_TYPES, default_tier_policies};
+use fieldvisit::domain::outlet::{ChannelType, OutletStatus, default_tier_policies};
+use fieldvisit::domain::territory::TerritoryLevel;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -144,7 +147,7 @@ struct BBox {
 struct TerritorySpec {
     code: String,
     name: String,
-    level: &'static str,
+    level: TerritoryLevel,
     parent: Option<String>,
     bbox: BBox,
 }
@@ -158,7 +161,7 @@ struct OutletSpec {
 struct UserSpec {
     login: String,
     name: String,
-    role: &'static str,
+    role: Role,
     /// Territory code the user's scope starts at; `None` = whole org.
     scope: Option<String>,
 }
@@ -421,8 +424,8 @@ fn shift<'a>(fixes: impl Iterator<Item = &'a mut Fix>, by: TimeDelta) -> Result<
 // Random choices (seeded: same seed, same demo)
 // ---------------------------------------------------------------------------------------------------
 
-/// Channel mix of the generated outlets, in `CHANNEL_TYPES` order (percent).
-const CHANNEL_WEIGHTS: [u32; CHANNEL_TYPES.len()] = [5, 10, 8, 18, 25, 8, 8, 5, 5, 8];
+/// Channel mix of the generated outlets, in `ChannelType::ALL` order (percent).
+const CHANNEL_WEIGHTS: [u32; ChannelType::ALL.len()] = [5, 10, 8, 18, 25, 8, 8, 5, 5, 8];
 /// Tier mix of ordinary outlets (percent).
 const TIER_WEIGHTS: [(&str, u32); 4] = [("VIP", 5), ("A", 15), ("B", 30), ("C", 50)];
 /// Business halls are the flagship stores: mostly VIP and A.
@@ -452,18 +455,18 @@ fn premises(lat: f64, lon: f64) -> serde_json::Value {
 }
 
 /// A readable outlet name for a channel type and number.
-fn outlet_name(channel_type: &str, n: usize) -> String {
+fn outlet_name(channel_type: ChannelType, n: usize) -> String {
     let label = match channel_type {
-        "business_hall" => "China Mobile Business Hall",
-        "cooperative_hall" => "Cooperative Business Hall",
-        "phone_mall" => "Phone Mall Counter",
-        "franchise_store" => "Franchise Store",
-        "agent_point" => "Agent Point",
-        "collection_point" => "Bill Payment Point",
-        "direct_seller" => "Direct Seller",
-        "campus_point" => "Campus Service Point",
-        "temporary_point" => "Temporary Sales Point",
-        _ => "Retail Outlet",
+        ChannelType::BusinessHall => "China Mobile Business Hall",
+        ChannelType::CooperativeHall => "Cooperative Business Hall",
+        ChannelType::PhoneMall => "Phone Mall Counter",
+        ChannelType::FranchiseStore => "Franchise Store",
+        ChannelType::AgentPoint => "Agent Point",
+        ChannelType::CollectionPoint => "Bill Payment Point",
+        ChannelType::DirectSeller => "Direct Seller",
+        ChannelType::CampusPoint => "Campus Service Point",
+        ChannelType::TemporaryPoint => "Temporary Sales Point",
+        ChannelType::Other => "Retail Outlet",
     };
     format!("{label} {n:04}")
 }
@@ -560,15 +563,20 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
     let city = BBox::of(all_fixes().map(|f| (f.lat, f.lon))).ok_or("no fixes")?.padded(2000.0);
     let grid = CityGrid::new(city);
 
-    let mut territories =
-        vec![TerritorySpec { code: "BJ".into(), name: "Beijing".into(), level: "city", parent: None, bbox: city }];
+    let mut territories = vec![TerritorySpec {
+        code: "BJ".into(),
+        name: "Beijing".into(),
+        level: TerritoryLevel::City,
+        parent: None,
+        bbox: city,
+    }];
     let quarter = ["north-west", "north-east", "south-west", "south-east"];
     for d in 1..=4 {
         let (r, c) = CityGrid::district_origin(d);
         territories.push(TerritorySpec {
             code: district_code("BJ", d),
             name: format!("Beijing district {d} ({})", quarter[d - 1]),
-            level: "district",
+            level: TerritoryLevel::District,
             parent: Some("BJ".into()),
             bbox: grid.cell_bbox(r, c, 2),
         });
@@ -580,7 +588,7 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
             territories.push(TerritorySpec {
                 code: grid_code("BJ", d, g),
                 name: format!("Beijing district {d} grid {g}"),
-                level: "grid",
+                level: TerritoryLevel::Grid,
                 parent: Some(district_code("BJ", d)),
                 bbox: grid.cell_bbox(r, c, 1),
             });
@@ -604,19 +612,19 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
         let lon = rng.random_range(city.min_lon..city.max_lon);
         places.push((round7(lat), round7(lon), "scatter"));
     }
-    let channels: Vec<(&str, u32)> = CHANNEL_TYPES.into_iter().zip(CHANNEL_WEIGHTS).collect();
+    let channels: Vec<(ChannelType, u32)> = ChannelType::ALL.into_iter().zip(CHANNEL_WEIGHTS).collect();
     let outlets: Vec<OutletSpec> = places
         .iter()
         .enumerate()
         .map(|(i, &(lat, lon, origin))| {
             let n = i + 1;
             let channel_type = pick_weighted(&mut rng, &channels);
-            let tiers = if channel_type == "business_hall" { &HALL_TIER_WEIGHTS } else { &TIER_WEIGHTS };
+            let tiers = if channel_type == ChannelType::BusinessHall { &HALL_TIER_WEIGHTS } else { &TIER_WEIGHTS };
             let tier = pick_weighted(&mut rng, tiers);
             let status = match rng.random_range(0..1000) {
-                0..20 => "closed",
-                20..35 => "suspended",
-                _ => "active",
+                0..20 => OutletStatus::Closed,
+                20..35 => OutletStatus::Suspended,
+                _ => OutletStatus::Active,
             };
             let radius_m = rng.random_bool(0.12).then(|| OWN_RADII[rng.random_range(0..OWN_RADII.len())]);
             let (row, col) = grid.cell(lat, lon);
@@ -624,17 +632,17 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
                 fields: OutletFields {
                     code: format!("BJ-{n:06}"),
                     name: outlet_name(channel_type, n),
-                    channel_type: channel_type.to_owned(),
+                    channel_type,
                     tier: tier.to_owned(),
                     lat,
                     lon,
                     radius_m,
-                    status: status.to_owned(),
+                    status,
                     territory_id: None,
                     address: None,
                     attributes: json!({"demo": true, "origin": origin}),
                     // Business halls are big enough to have their premises outlined.
-                    footprint: (channel_type == "business_hall").then(|| premises(lat, lon)),
+                    footprint: (channel_type == ChannelType::BusinessHall).then(|| premises(lat, lon)),
                 },
                 territory: grid_code("BJ", CityGrid::district(row, col), CityGrid::grid(row, col)),
             }
@@ -642,16 +650,16 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
         .collect();
 
     let mut users = vec![
-        user("admin", "Demo Admin", "admin", None),
-        user("manager", "Beijing City Manager", "manager", Some("BJ")),
-        user("manager-d1", "Beijing District 1 Manager", "manager", Some("BJ-D1")),
-        user("supervisor", "Beijing Supervisor", "supervisor", Some("BJ")),
-        user("auditor", "Demo Auditor", "auditor", None),
+        user("admin", "Demo Admin", Role::Admin, None),
+        user("manager", "Beijing City Manager", Role::Manager, Some("BJ")),
+        user("manager-d1", "Beijing District 1 Manager", Role::Manager, Some("BJ-D1")),
+        user("supervisor", "Beijing Supervisor", Role::Supervisor, Some("BJ")),
+        user("auditor", "Demo Auditor", Role::Auditor, None),
     ];
     let mut devices = Vec::new();
     let mut plans = Vec::new();
     let points: Vec<(f64, f64)> = outlets.iter().map(|o| (o.fields.lat, o.fields.lon)).collect();
-    let active: Vec<bool> = outlets.iter().map(|o| o.fields.status == "active").collect();
+    let active: Vec<bool> = outlets.iter().map(|o| o.fields.status == OutletStatus::Active).collect();
     let mut plan_rng = StdRng::seed_from_u64(BEIJING_SEED + 1);
     for (i, (trajectory, fixes)) in trajectories.into_iter().enumerate() {
         let login = format!("rep{}", i + 1);
@@ -664,7 +672,7 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
         users.push(user(
             &login,
             &format!("Rep {} (GeoLife trajectory {trajectory})", i + 1),
-            "rep",
+            Role::Rep,
             Some(&district_code("BJ", home)),
         ));
         let count = plan_rng.random_range(6..=10);
@@ -690,7 +698,7 @@ fn beijing(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
     })
 }
 
-fn user(login: &str, name: &str, role: &'static str, scope: Option<&str>) -> UserSpec {
+fn user(login: &str, name: &str, role: Role, scope: Option<&str>) -> UserSpec {
     UserSpec { login: login.to_owned(), name: name.to_owned(), role, scope: scope.map(str::to_owned) }
 }
 
@@ -719,12 +727,12 @@ fn limerick(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
                 fields: OutletFields {
                     code: format!("STOP-{number}"),
                     name: s.name.clone(),
-                    channel_type: "agent_point".into(),
+                    channel_type: ChannelType::AgentPoint,
                     tier: pick_weighted(&mut rng, &TIER_WEIGHTS).to_owned(),
                     lat: s.lat,
                     lon: s.lon,
                     radius_m: Some(30.0),
-                    status: "active".into(),
+                    status: OutletStatus::Active,
                     territory_id: None,
                     address: None,
                     attributes: json!({"demo": true, "gtfs_stop_id": s.stop_id}),
@@ -749,12 +757,15 @@ fn limerick(data_dir: &Path, anchor: NaiveDate) -> Result<OrgSpec, Error> {
         territories: vec![TerritorySpec {
             code: "LIM".into(),
             name: "Limerick".into(),
-            level: "city",
+            level: TerritoryLevel::City,
             parent: None,
             bbox: city,
         }],
         outlets,
-        users: vec![user("admin", "Demo Admin", "admin", None), user("driver", "Route 304 Driver", "rep", Some("LIM"))],
+        users: vec![
+            user("admin", "Demo Admin", Role::Admin, None),
+            user("driver", "Route 304 Driver", Role::Rep, Some("LIM")),
+        ],
         devices: vec![DeviceSpec { name: "driver-phone".into(), rep: "driver".into(), fixes: ride }],
         plans: vec![plan],
     })
@@ -830,7 +841,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         let token = user_token(spec.slug, &u.login);
         db::tokens::issue_for_user(&mut tx, org.id, created.id, &hash_secret(&token)).await?;
         user_ids.insert(&u.login, created.id);
-        rows.push(Row { slug: spec.slug, role: u.role.to_owned(), login: u.login.clone(), token });
+        rows.push(Row { slug: spec.slug, role: u.role.to_string(), login: u.login.clone(), token });
     }
 
     let mut pings_stored = 0;
@@ -900,7 +911,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
     let entry = db::audit::NewEntry {
         actor_user_id: None,
         actor_device_id: None,
-        action: "demo.load",
+        action: AuditAction::DemoLoad,
         object_type: "org",
         object_id: Some(org.id.to_string()),
         request_id: None,
@@ -934,7 +945,7 @@ async fn ensure_tokens(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, Error>
         db::tokens::ensure_for_user(&mut tx, org.id, found.id, &hash).await?;
         let live = db::tokens::owner(&mut *tx, &hash).await?.is_some_and(|o| o.user_id == Some(found.id));
         let token = if live { token } else { NOT_LIVE.to_owned() };
-        rows.push(Row { slug: spec.slug, role: found.role, login: found.login, token });
+        rows.push(Row { slug: spec.slug, role: found.role.to_string(), login: found.login, token });
     }
     let devices = db::devices::list(&mut *tx, org.id, None, 0, 10_000).await?;
     for d in &spec.devices {

@@ -2,8 +2,6 @@
 //! authorisation; the HTTP layer asks this module and never decides on its own.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// A user's role in an org.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -22,35 +20,13 @@ pub enum Role {
     Rep,
 }
 
-impl Role {
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Supervisor, Role::Auditor, Role::Manager, Role::Rep];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Supervisor => "supervisor",
-            Role::Auditor => "auditor",
-            Role::Manager => "manager",
-            Role::Rep => "rep",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}` (expected one of admin, supervisor, auditor, manager, rep)"))
-    }
-}
+named!(Role, "role", {
+    Admin => "admin",
+    Supervisor => "supervisor",
+    Auditor => "auditor",
+    Manager => "manager",
+    Rep => "rep",
+});
 
 /// Something a caller wants to do. Handlers declare the action; [`allows`] decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

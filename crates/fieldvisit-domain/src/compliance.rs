@@ -28,10 +28,12 @@
 //! - dwell compliance % = |V with dwell >= the tier's minimum dwell| / |V| x 100.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::geo::haversine_m;
+use crate::outlet::{ChannelType, OutletStatus};
+use crate::visit::Verdict;
 
 /// Thresholds of the distance figure; [`Default`] holds the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,11 +62,49 @@ pub struct Planned {
 }
 
 /// A supervisor's latest accept/reject decision on a visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Review {
     Accepted,
     Rejected,
+}
+
+named!(Review, "review", {
+    Accepted => "accepted",
+    Rejected => "rejected",
+});
+
+/// What a review of a visit says. Only the latest accept or reject decides whether the visit
+/// counts ([`Review`]); a dispute or its resolution does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewDecision {
+    /// A supervisor, auditor or admin accepts the visit.
+    Accepted,
+    /// A supervisor, auditor or admin rejects the visit.
+    Rejected,
+    /// The rep disputes a decision on their own visit.
+    Disputed,
+    /// A dispute was settled.
+    Resolved,
+}
+
+named!(ReviewDecision, "decision", {
+    Accepted => "accepted",
+    Rejected => "rejected",
+    Disputed => "disputed",
+    Resolved => "resolved",
+});
+
+impl ReviewDecision {
+    /// The accept/reject this decision is, if it is one.
+    pub fn review(self) -> Option<Review> {
+        match self {
+            ReviewDecision::Accepted => Some(Review::Accepted),
+            ReviewDecision::Rejected => Some(Review::Rejected),
+            ReviewDecision::Disputed | ReviewDecision::Resolved => None,
+        }
+    }
 }
 
 /// A derived visit of the day.
@@ -75,8 +115,7 @@ pub struct DayVisit {
     pub arrival: DateTime<Utc>,
     pub departure: DateTime<Utc>,
     pub dwell_s: i64,
-    /// `verified`, `short`, `unverified` or `suspect`.
-    pub verdict: String,
+    pub verdict: Verdict,
     pub review: Option<Review>,
 }
 
@@ -88,7 +127,7 @@ impl DayVisit {
         match self.review {
             Some(Review::Accepted) => true,
             Some(Review::Rejected) => false,
-            None => self.verdict == "verified",
+            None => self.verdict == Verdict::Verified,
         }
     }
 }
@@ -214,7 +253,7 @@ pub fn rep_day(planned: &[Planned], visits: &[DayVisit], fixes: &[TrackFix], rul
             (PlannedOutcome::Done, Some(i))
         } else if let Some(i) = free(&|v| v.is_valid(), &used) {
             (PlannedOutcome::Late, Some(i))
-        } else if let Some(i) = free(&|v| v.verdict == "short" && v.review != Some(Review::Rejected), &used) {
+        } else if let Some(i) = free(&|v| v.verdict == Verdict::Short && v.review != Some(Review::Rejected), &used) {
             (PlannedOutcome::Short, Some(i))
         } else {
             (PlannedOutcome::Missed, None)
@@ -239,8 +278,8 @@ pub fn rep_day(planned: &[Planned], visits: &[DayVisit], fixes: &[TrackFix], rul
         _ => 0,
     };
     let in_store_s: i64 = valid.iter().map(|v| v.dwell_s).sum();
-    let verified = visits.iter().filter(|v| v.verdict == "verified").count();
-    let suspect = visits.iter().filter(|v| v.verdict == "suspect").count();
+    let verified = visits.iter().filter(|v| v.verdict == Verdict::Verified).count();
+    let suspect = visits.iter().filter(|v| v.verdict == Verdict::Suspect).count();
     let done = count(PlannedOutcome::Done);
     DayCompliance {
         planned: results.len(),
@@ -380,9 +419,9 @@ pub fn rep_period(days: BTreeMap<NaiveDate, DayInputs>, rules: &ComplianceRules)
 pub struct ScopeOutlet {
     pub id: i64,
     pub tier: String,
-    pub channel_type: String,
-    /// `active`, `closed` or `suspended` at the start of the period.
-    pub status_at_start: String,
+    pub channel_type: ChannelType,
+    /// Its status at the start of the period; `None` when it was not registered yet.
+    pub status_at_start: Option<OutletStatus>,
     /// The tier policy: required visits per cycle of `cycle_days`, minimum dwell.
     pub required_visits: i32,
     pub cycle_days: i32,
@@ -448,7 +487,7 @@ pub fn outlet_frequencies(outlets: &[ScopeOutlet], visits: &[OutletVisit], perio
     }
     outlets
         .iter()
-        .filter(|o| o.status_at_start == "active")
+        .filter(|o| o.status_at_start == Some(OutletStatus::Active))
         .map(|o| {
             let (n, last) = valid.get(&o.id).copied().unwrap_or_default();
             let required = o.required_in(period_days);
@@ -546,7 +585,7 @@ pub fn tallies<'a>(
     for v in visits.iter().filter(|v| v.visit.is_valid()) {
         valid.entry(v.outlet_id).or_default().push(v.visit.dwell_s);
     }
-    outlets.iter().filter(|o| o.status_at_start == "active").map(move |o| {
+    outlets.iter().filter(|o| o.status_at_start == Some(OutletStatus::Active)).map(move |o| {
         let dwells = valid.get(&o.id).map_or(&[][..], Vec::as_slice);
         let tally = Tally {
             required_visits: o.required_in(period_days),
@@ -587,7 +626,7 @@ mod tests {
             arrival,
             departure: arrival + Duration::minutes(minutes),
             dwell_s: minutes * 60,
-            verdict: verdict.into(),
+            verdict: verdict.parse().expect("a verdict"),
             review: None,
         }
     }
@@ -663,8 +702,8 @@ mod tests {
         ScopeOutlet {
             id,
             tier: tier.into(),
-            channel_type: "agent_point".into(),
-            status_at_start: status.into(),
+            channel_type: ChannelType::AgentPoint,
+            status_at_start: Some(status.parse().expect("an outlet status")),
             required_visits: required,
             cycle_days: cycle,
             min_dwell_s,

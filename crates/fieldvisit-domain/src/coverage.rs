@@ -28,10 +28,11 @@ pub const OVERDUE_AFTER_INTERVALS: f64 = 1.5;
 /// H3 resolutions the coverage API serves (cells of ~250 km² down to ~0.015 km²).
 pub const H3_RESOLUTIONS: std::ops::RangeInclusive<u8> = 5..=10;
 
-/// Where an outlet stands at the end of a period.
+/// Where an outlet stands at the end of a period: its period status, computed from its visits (its
+/// lifecycle status, active, closed or suspended, is `OutletStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum OutletStatus {
+pub enum PeriodStatus {
     Visited,
     Due,
     Overdue,
@@ -39,31 +40,14 @@ pub enum OutletStatus {
     Closed,
 }
 
-impl OutletStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutletStatus::Visited => "visited",
-            OutletStatus::Due => "due",
-            OutletStatus::Overdue => "overdue",
-            OutletStatus::NeverVisited => "never_visited",
-            OutletStatus::Closed => "closed",
-        }
-    }
-
-    /// The status named `s` (as [`OutletStatus::as_str`] spells it).
-    pub fn parse(s: &str) -> Option<OutletStatus> {
-        OutletStatus::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Every status, in legend order.
-    pub const ALL: [OutletStatus; 5] = [
-        OutletStatus::Visited,
-        OutletStatus::Due,
-        OutletStatus::Overdue,
-        OutletStatus::NeverVisited,
-        OutletStatus::Closed,
-    ];
-}
+// Declared in legend order: `ALL` lists them in it.
+named!(PeriodStatus, "status", {
+    Visited => "visited",
+    Due => "due",
+    Overdue => "overdue",
+    NeverVisited => "never_visited",
+    Closed => "closed",
+});
 
 /// The status of outlet `o` on day `end` (module documentation): `active_at_end` is whether its
 /// status at the end of that day is `active`, `last_valid` the local day of its last valid visit
@@ -73,7 +57,7 @@ pub fn outlet_status(
     active_at_end: bool,
     last_valid: Option<NaiveDate>,
     end: NaiveDate,
-) -> OutletStatus {
+) -> PeriodStatus {
     status_of(o.required_visits, o.cycle_days, active_at_end, last_valid, end)
 }
 
@@ -84,22 +68,22 @@ pub fn status_of(
     active_at_end: bool,
     last_valid: Option<NaiveDate>,
     end: NaiveDate,
-) -> OutletStatus {
+) -> PeriodStatus {
     if !active_at_end {
-        return OutletStatus::Closed;
+        return PeriodStatus::Closed;
     }
-    let Some(last) = last_valid else { return OutletStatus::NeverVisited };
+    let Some(last) = last_valid else { return PeriodStatus::NeverVisited };
     if required_visits <= 0 {
-        return OutletStatus::Visited;
+        return PeriodStatus::Visited;
     }
     let interval = f64::from(cycle_days.max(1)) / f64::from(required_visits);
     let age = (end - last).num_days() as f64;
     if age < interval {
-        OutletStatus::Visited
+        PeriodStatus::Visited
     } else if age < OVERDUE_AFTER_INTERVALS * interval {
-        OutletStatus::Due
+        PeriodStatus::Due
     } else {
-        OutletStatus::Overdue
+        PeriodStatus::Overdue
     }
 }
 
@@ -313,8 +297,8 @@ mod tests {
         ScopeOutlet {
             id,
             tier: "A".into(),
-            channel_type: "agent_point".into(),
-            status_at_start: "active".into(),
+            channel_type: crate::outlet::ChannelType::AgentPoint,
+            status_at_start: Some(crate::outlet::OutletStatus::Active),
             required_visits,
             cycle_days,
             min_dwell_s: 300,
@@ -336,7 +320,7 @@ mod tests {
                 arrival,
                 departure: arrival + Duration::seconds(dwell_s),
                 dwell_s,
-                verdict: verdict.into(),
+                verdict: verdict.parse().expect("a verdict"),
                 review: None,
             },
         }
@@ -347,13 +331,13 @@ mod tests {
         // 4 visits per 28 days: interval 7 days, overdue from 10.5 days.
         let a = outlet(1, 4, 28);
         let end = day(30);
-        assert_eq!(outlet_status(&a, false, Some(day(29)), end), OutletStatus::Closed);
-        assert_eq!(outlet_status(&a, true, None, end), OutletStatus::NeverVisited);
-        assert_eq!(outlet_status(&a, true, Some(day(24)), end), OutletStatus::Visited); // 6 days
-        assert_eq!(outlet_status(&a, true, Some(day(23)), end), OutletStatus::Due); // 7 days
-        assert_eq!(outlet_status(&a, true, Some(day(20)), end), OutletStatus::Due); // 10 days
-        assert_eq!(outlet_status(&a, true, Some(day(19)), end), OutletStatus::Overdue); // 11 days
-        assert_eq!(outlet_status(&outlet(2, 0, 28), true, Some(day(1)), end), OutletStatus::Visited);
+        assert_eq!(outlet_status(&a, false, Some(day(29)), end), PeriodStatus::Closed);
+        assert_eq!(outlet_status(&a, true, None, end), PeriodStatus::NeverVisited);
+        assert_eq!(outlet_status(&a, true, Some(day(24)), end), PeriodStatus::Visited); // 6 days
+        assert_eq!(outlet_status(&a, true, Some(day(23)), end), PeriodStatus::Due); // 7 days
+        assert_eq!(outlet_status(&a, true, Some(day(20)), end), PeriodStatus::Due); // 10 days
+        assert_eq!(outlet_status(&a, true, Some(day(19)), end), PeriodStatus::Overdue); // 11 days
+        assert_eq!(outlet_status(&outlet(2, 0, 28), true, Some(day(1)), end), PeriodStatus::Visited);
     }
 
     #[test]
@@ -368,7 +352,7 @@ mod tests {
         let res = Resolution::Eight;
         let (a, b, c) = (outlet(1, 4, 28), outlet(2, 4, 28), outlet(3, 4, 28));
         let mut closed = outlet(4, 4, 28);
-        closed.status_at_start = "closed".into();
+        closed.status_at_start = Some(crate::outlet::OutletStatus::Closed);
         // 1 and 2 a few metres apart (one cell); 3 and the closed 4 some 20 km away.
         let outlets = [(&a, 39.9, 116.4), (&b, 39.90001, 116.4), (&c, 40.1, 116.6), (&closed, 40.1, 116.6)];
         let visits = [visit(1, 10, "verified", 600), visit(1, 12, "verified", 100), visit(4, 12, "verified", 600)];

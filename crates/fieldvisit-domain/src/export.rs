@@ -2,7 +2,9 @@
 //! that makes an export reproducible and tamper-evident, and the digest of the rows it was made
 //! from (so that `verify` can tell a changed file from changed data).
 
+use crate::compliance::{Review, ReviewDecision};
 use crate::validation::FieldError;
+use crate::visit::Verdict;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -74,6 +76,26 @@ pub enum ExportScope {
     /// One rep.
     Rep { id: i64 },
 }
+
+/// Where an export job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatus {
+    /// Waiting for a free slot.
+    Queued,
+    Running,
+    /// Its files and manifest are stored.
+    Done,
+    /// It stopped with an error (or its server stopped); to be requested again.
+    Failed,
+}
+
+named!(ExportStatus, "export status", {
+    Queued => "queued",
+    Running => "running",
+    Done => "done",
+    Failed => "failed",
+});
 
 /// The file formats of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -281,10 +303,10 @@ pub struct VisitFacts<'a> {
     pub arrival: DateTime<Utc>,
     pub departure: DateTime<Utc>,
     pub dwell_s: i32,
-    pub verdict: &'a str,
+    pub verdict: Verdict,
     pub risk_score: f32,
     pub rule_version: &'a str,
-    pub review: Option<&'a str>,
+    pub review: Option<Review>,
 }
 
 /// A planned visit as the data digest reads it.
@@ -304,7 +326,7 @@ pub struct ReviewFacts<'a> {
     pub id: i64,
     pub visit_id: Option<i64>,
     pub reviewer_id: i64,
-    pub decision: &'a str,
+    pub decision: ReviewDecision,
     pub reason: &'a str,
     pub created_at: DateTime<Utc>,
 }
@@ -357,7 +379,7 @@ impl DataHasher {
             v.verdict,
             v.risk_score,
             v.rule_version,
-            v.review.unwrap_or("")
+            v.review.map_or("", Review::as_str)
         );
         self.visits.0 += 1;
         self.visits.1.update(line.as_bytes());
@@ -464,7 +486,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn visit(review: Option<&str>) -> VisitFacts<'_> {
+    fn visit(review: Option<Review>) -> VisitFacts<'static> {
         let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("valid time");
         VisitFacts {
             id: 7,
@@ -474,7 +496,7 @@ mod tests {
             arrival: t,
             departure: t + chrono::Duration::minutes(6),
             dwell_s: 360,
-            verdict: "verified",
+            verdict: Verdict::Verified,
             risk_score: 0.0,
             rule_version: "visits-v3",
             review,
@@ -486,7 +508,7 @@ mod tests {
         let mut a = DataHasher::default();
         a.visit(&visit(None));
         let mut b = DataHasher::default();
-        b.visit(&visit(Some("rejected")));
+        b.visit(&visit(Some(Review::Rejected)));
         let (a, b) = (a.finish(), b.finish());
         assert_ne!(a.sha256, b.sha256);
         assert_eq!(a.changed_parts(&b), vec!["visits"]);
@@ -496,13 +518,21 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_hashed_as_the_text_the_database_holds() {
+        let mut h = DataHasher::default();
+        h.visit(&visit(Some(Review::Accepted)));
+        let line = "7|2|40|2026-11-02|1793610000000|1793610360000|360|verified|0.000000|visits-v3|accepted\n";
+        assert_eq!(h.finish().visits_sha256, sha256_hex(line.as_bytes()));
+    }
+
+    #[test]
     fn a_reason_cannot_forge_another_row() {
         let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("valid time");
         let review = |reason| ReviewFacts {
             id: 1,
             visit_id: Some(7),
             reviewer_id: 3,
-            decision: "accepted",
+            decision: ReviewDecision::Accepted,
             reason,
             created_at: t,
         };

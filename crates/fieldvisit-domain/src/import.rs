@@ -9,7 +9,7 @@
 //! counted from 0.
 
 use super::access::Scope;
-use super::outlet::{CHANNEL_TYPES, MAX_RADIUS_M, STATUSES};
+use super::outlet::{ChannelType, MAX_RADIUS_M, OutletStatus};
 use super::validation::{FieldError, check_lat_lon, check_text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -202,14 +202,14 @@ pub struct Row {
     pub index: usize,
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    pub channel_type: ChannelType,
     pub tier: String,
     pub lat: f64,
     pub lon: f64,
     /// `None`: keep the outlet's radius (new outlets: the tier's default).
     pub radius_m: Option<f64>,
     /// `None`: keep the outlet's status (new outlets: `active`).
-    pub status: Option<String>,
+    pub status: Option<OutletStatus>,
     /// Territory code; `None`: by point-in-polygon (or the outlet's own when it does not move).
     pub territory: Option<String>,
     /// `None`: keep the outlet's address.
@@ -442,15 +442,20 @@ fn build_row(index: usize, cells: &Cells<'_>, attributes: Map<String, Value>, e:
     let code = text(Field::Code, 64, e);
     let name = text(Field::Name, 200, e);
     let channel_raw = cells.get(Field::ChannelType).unwrap_or_default();
-    let channel_type = normalise_key(channel_raw);
-    if channel_raw.is_empty() {
+    let channel_type = if channel_raw.is_empty() {
         e.push("channel_type", "is required");
-    } else if !CHANNEL_TYPES.contains(&channel_type.as_str()) {
-        e.push(
-            "channel_type",
-            format!("unknown channel type `{}` (expected one of {})", shown(channel_raw), CHANNEL_TYPES.join(", ")),
-        );
-    }
+        None
+    } else {
+        let parsed = normalise_key(channel_raw).parse::<ChannelType>();
+        if parsed.is_err() {
+            let expected = ChannelType::ALL.map(ChannelType::as_str).join(", ");
+            e.push(
+                "channel_type",
+                format!("unknown channel type `{}` (expected one of {expected})", shown(channel_raw)),
+            );
+        }
+        parsed.ok()
+    };
     let tier = text(Field::Tier, 16, e);
     let point = location(cells, e);
     let radius_m = cells.get(Field::Radius).and_then(|r| match number(r) {
@@ -464,18 +469,20 @@ fn build_row(index: usize, cells: &Cells<'_>, attributes: Map<String, Value>, e:
             None
         }
     });
-    let status = cells.get(Field::Status).map(str::to_lowercase);
-    if let Some(s) = &status
-        && !STATUSES.contains(&s.as_str())
-    {
-        e.push("status", format!("unknown status `{}` (expected active, closed or suspended)", shown(s)));
-    }
+    let status = cells.get(Field::Status).map(str::to_lowercase).and_then(|s| {
+        let parsed = s.parse::<OutletStatus>();
+        if parsed.is_err() {
+            e.push("status", format!("unknown status `{}` (expected active, closed or suspended)", shown(&s)));
+        }
+        parsed.ok()
+    });
     let territory = cells.get(Field::Territory).map(str::to_owned);
     let address = cells.get(Field::Address).map(str::to_owned);
     if e.count > before {
         return None;
     }
     let (lat, lon) = point?;
+    let channel_type = channel_type?;
     Some(Row { index, code, name, channel_type, tier, lat, lon, radius_m, status, territory, address, attributes })
 }
 
@@ -848,12 +855,12 @@ pub fn check_org(parsed: &mut Parsed, ctx: &OrgContext) {
 pub struct Existing {
     pub id: i64,
     pub name: String,
-    pub channel_type: String,
+    pub channel_type: ChannelType,
     pub tier: String,
     pub lat: f64,
     pub lon: f64,
     pub radius_m: Option<f32>,
-    pub status: String,
+    pub status: OutletStatus,
     pub territory: Option<TerritoryRef>,
     pub address: Option<String>,
     pub attributes: Value,
@@ -874,12 +881,12 @@ pub struct Write {
     pub existing_id: Option<i64>,
     pub code: String,
     pub name: String,
-    pub channel_type: String,
+    pub channel_type: ChannelType,
     pub tier: String,
     pub lat: f64,
     pub lon: f64,
     pub radius_m: Option<f32>,
-    pub status: String,
+    pub status: OutletStatus,
     pub territory_id: Option<i64>,
     pub address: Option<String>,
     pub attributes: Value,
@@ -937,8 +944,7 @@ pub fn plan(
             continue;
         }
         let radius_m = row.radius_m.map(|r| r as f32).or(existing.as_ref().and_then(|e| e.radius_m));
-        let status =
-            row.status.or_else(|| existing.as_ref().map(|e| e.status.clone())).unwrap_or_else(|| "active".to_owned());
+        let status = row.status.or_else(|| existing.as_ref().map(|e| e.status)).unwrap_or(OutletStatus::Active);
         let address = row.address.or_else(|| existing.as_ref().and_then(|e| e.address.clone()));
         let mut attributes = match existing.as_ref().map(|e| &e.attributes) {
             Some(Value::Object(m)) => m.clone(),
@@ -1029,7 +1035,7 @@ mod tests {
         assert_eq!(p.rows[0].index, 2);
         assert_eq!(p.rows[1].index, 3);
         assert_eq!((p.rows[0].lat, p.rows[0].lon), (39.9, 116.4));
-        assert_eq!(p.rows[1].channel_type, "phone_mall");
+        assert_eq!(p.rows[1].channel_type, ChannelType::PhoneMall);
         assert_eq!(p.rows[0].status, None);
         assert_eq!(p.rows[0].radius_m, None);
     }
@@ -1044,7 +1050,7 @@ mod tests {
         assert_eq!(r.code, "X1");
         assert_eq!((r.lat, r.lon), (39.9, 116.4), "lon/lat by name, decimal commas");
         assert_eq!(r.name, "Hall; north", "a quoted delimiter stays in the value");
-        assert_eq!(r.channel_type, "business_hall");
+        assert_eq!(r.channel_type, ChannelType::BusinessHall);
         assert_eq!(r.tier, "vip", "tier spelling is settled against the org later");
         assert_eq!(r.radius_m, Some(80.0));
         assert_eq!(r.attributes.get("Segment"), Some(&Value::String("gold".into())));
@@ -1115,7 +1121,7 @@ mod tests {
         let p = csv(&text);
         assert_eq!(p.total, 12);
         assert_eq!(p.rows.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["G1", "G2"]);
-        assert_eq!(p.rows[1].status.as_deref(), Some("closed"));
+        assert_eq!(p.rows[1].status, Some(OutletStatus::Closed));
         assert_eq!(
             errs(&p),
             [
@@ -1253,7 +1259,7 @@ mod tests {
         assert_eq!(p.rows.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["G1", "42", "L"]);
         let g1 = &p.rows[0];
         assert_eq!((g1.index, g1.lat, g1.lon, g1.radius_m), (0, 39.9, 116.4, Some(75.0)));
-        assert_eq!(g1.channel_type, "phone_mall");
+        assert_eq!(g1.channel_type, ChannelType::PhoneMall);
         assert_eq!(Value::Object(g1.attributes.clone()), serde_json::json!({"floor": 3, "tags": ["a"]}));
         assert_eq!((p.rows[1].lat, p.rows[1].lon), (39.8, 116.5));
         assert_eq!(errs(&p), [(2, "geometry"), (3, "geometry"), (4, "geometry"), (6, "code"), (7, "type")]);
@@ -1274,7 +1280,7 @@ mod tests {
             index,
             code: code.into(),
             name: format!("{code} name"),
-            channel_type: "other".into(),
+            channel_type: ChannelType::Other,
             tier: "A".into(),
             lat,
             lon,
@@ -1328,12 +1334,12 @@ mod tests {
         Existing {
             id,
             name: "E name".into(),
-            channel_type: "other".into(),
+            channel_type: ChannelType::Other,
             tier: "A".into(),
             lat,
             lon,
             radius_m: Some(60.0),
-            status: "closed".into(),
+            status: OutletStatus::Closed,
             territory,
             address: Some("old street".into()),
             attributes: serde_json::json!({"keep": "1", "over": "old"}),
@@ -1360,11 +1366,14 @@ mod tests {
         assert_eq!(plan.unchanged, 1, "not moved: keeps its territory although the point lies in T2");
         assert_eq!(plan.writes.len(), 2);
         let n = &plan.writes[0];
-        assert_eq!((n.existing_id, n.territory_id, n.status.as_str(), n.radius_m), (None, Some(2), "active", None));
+        assert_eq!((n.existing_id, n.territory_id, n.status, n.radius_m), (None, Some(2), OutletStatus::Active, None));
         let m = &plan.writes[1];
         assert_eq!(m.existing_id, Some(11));
         assert_eq!(m.territory_id, Some(3), "a moved outlet gets the territory of its new point");
-        assert_eq!((m.status.as_str(), m.radius_m, m.address.as_deref()), ("closed", Some(60.0), Some("old street")));
+        assert_eq!(
+            (m.status, m.radius_m, m.address.as_deref()),
+            (OutletStatus::Closed, Some(60.0), Some("old street"))
+        );
         assert_eq!(m.attributes, serde_json::json!({"keep": "1", "over": "new"}));
     }
 

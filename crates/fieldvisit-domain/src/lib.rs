@@ -1,7 +1,11 @@
 //! Pure domain logic: no I/O, no async. Everything here is deterministic and unit-testable.
 
+#[macro_use]
+pub mod names;
+
 pub mod access;
 pub mod assessment;
+pub mod audit;
 pub mod checklist;
 pub mod compliance;
 pub mod coverage;

@@ -6,21 +6,51 @@ use geo::{CoordsIter, MultiPolygon};
 use serde::{Deserialize, Serialize};
 
 /// The channel types of telecom retail (see DESIGN.md).
-pub const CHANNEL_TYPES: [&str; 10] = [
-    "business_hall",
-    "cooperative_hall",
-    "phone_mall",
-    "franchise_store",
-    "agent_point",
-    "collection_point",
-    "direct_seller",
-    "campus_point",
-    "temporary_point",
-    "other",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelType {
+    BusinessHall,
+    CooperativeHall,
+    PhoneMall,
+    FranchiseStore,
+    AgentPoint,
+    CollectionPoint,
+    DirectSeller,
+    CampusPoint,
+    TemporaryPoint,
+    Other,
+}
 
-/// Outlet lifecycle states.
-pub const STATUSES: [&str; 3] = ["active", "closed", "suspended"];
+named!(ChannelType, "channel type", {
+    BusinessHall => "business_hall",
+    CooperativeHall => "cooperative_hall",
+    PhoneMall => "phone_mall",
+    FranchiseStore => "franchise_store",
+    AgentPoint => "agent_point",
+    CollectionPoint => "collection_point",
+    DirectSeller => "direct_seller",
+    CampusPoint => "campus_point",
+    TemporaryPoint => "temporary_point",
+    Other => "other",
+});
+
+/// An outlet's lifecycle status (where it stands now, or stood at a moment of its history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutletStatus {
+    /// Open: in coverage, to be visited.
+    Active,
+    /// Closed for good (it leaves coverage; its history stays).
+    Closed,
+    /// Temporarily not to be visited.
+    Suspended,
+}
+
+named!(OutletStatus, "status", {
+    Active => "active",
+    Closed => "closed",
+    Suspended => "suspended",
+});
 
 /// Largest accepted visit geofence radius, metres.
 pub const MAX_RADIUS_M: f64 = 5000.0;
@@ -95,13 +125,10 @@ pub fn validate_outlet(
     let mut errors = Vec::new();
     check_text("code", code, 64, &mut errors);
     check_text("name", name, 200, &mut errors);
-    if !CHANNEL_TYPES.contains(&channel_type) {
-        errors.push(FieldError::new(
-            "channel_type",
-            format!("unknown channel type `{channel_type}` (expected one of {})", CHANNEL_TYPES.join(", ")),
-        ));
+    if let Err(e) = channel_type.parse::<ChannelType>() {
+        errors.push(FieldError::new("channel_type", e.to_string()));
     }
-    if !STATUSES.contains(&status) {
+    if status.parse::<OutletStatus>().is_err() {
         errors.push(FieldError::new(
             "status",
             format!("unknown status `{status}` (expected active, closed or suspended)"),
@@ -130,6 +157,14 @@ mod tests {
                 && t.min_dwell_s == 300
                 && (t.default_radius_m - 100.0).abs() < f32::EPSILON)
         );
+    }
+
+    #[test]
+    fn channel_types_are_listed_in_declaration_order() {
+        // Callers index tables by `channel_type as usize` (the coverage tallies).
+        for (i, c) in ChannelType::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, i, "{c}");
+        }
     }
 
     #[test]

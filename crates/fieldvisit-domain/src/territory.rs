@@ -1,8 +1,31 @@
 //! Territory boundaries: what makes a GeoJSON polygon acceptable before PostGIS judges its topology.
 
 use geo::{LineString, MultiPolygon, Polygon};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The level of a territory in the org tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TerritoryLevel {
+    Country,
+    Province,
+    City,
+    District,
+    County,
+    Grid,
+    Region,
+}
+
+named!(TerritoryLevel, "level", {
+    Country => "country",
+    Province => "province",
+    City => "city",
+    District => "district",
+    County => "county",
+    Grid => "grid",
+    Region => "region",
+});
 
 /// Why a GeoJSON Polygon/MultiPolygon is not an acceptable boundary, or `None`.
 /// Checks structure, coordinate ranges and closed rings; self-intersection is left to PostGIS.

@@ -41,7 +41,7 @@
 //!   and keeps gaps or poor accuracy from making it `unverified`.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::geo::{Footprint, chord_for_m, haversine_m, unit_xyz};
 use crate::photo::{self, OutletPlace, PhotoFacts, PhotoRules, PhotoVerdict};
@@ -160,7 +160,7 @@ pub struct Stay {
 }
 
 /// How a visit was judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Verified,
@@ -169,16 +169,12 @@ pub enum Verdict {
     Suspect,
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Verified => "verified",
-            Verdict::Short => "short",
-            Verdict::Unverified => "unverified",
-            Verdict::Suspect => "suspect",
-        }
-    }
-}
+named!(Verdict, "verdict", {
+    Verified => "verified",
+    Short => "short",
+    Unverified => "unverified",
+    Suspect => "suspect",
+});
 
 /// Spoofing signals seen in a visit's fixes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

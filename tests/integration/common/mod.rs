@@ -11,7 +11,8 @@ use fieldvisit::config::Config;
 use fieldvisit::db::outlets::OutletFields;
 use fieldvisit::db::pings::Ping;
 use fieldvisit::db::territories::NewTerritory;
-use fieldvisit::domain::outlet::TierPolicy;
+use fieldvisit::domain::audit::AuditAction;
+use fieldvisit::domain::outlet::{ChannelType, OutletStatus, TierPolicy};
 use fieldvisit::{admin, db};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -286,7 +287,13 @@ async fn seed_territory(pool: &PgPool, org: i64, parent: Option<i64>, code: &str
     db::territories::create(
         pool,
         org,
-        &NewTerritory { parent_id: parent, code, name: code, level, boundary_geojson: Some(&boundary) },
+        &NewTerritory {
+            parent_id: parent,
+            code,
+            name: code,
+            level: level.parse().expect("a level"),
+            boundary_geojson: Some(&boundary),
+        },
     )
     .await
     .expect("seed territory")
@@ -294,7 +301,9 @@ async fn seed_territory(pool: &PgPool, org: i64, parent: Option<i64>, code: &str
 }
 
 async fn seed_user(pool: &PgPool, org: i64, login: &str, role: &str, territory_id: Option<i64>) -> Who {
-    let issued = admin::create_user(pool, org, login, login, role, territory_id).await.expect("seed user");
+    let issued = admin::create_user(pool, org, login, login, role.parse().expect("a role"), territory_id)
+        .await
+        .expect("seed user");
     Who { id: issued.user.id, login: login.to_owned(), token: issued.token, territory_id }
 }
 
@@ -314,12 +323,12 @@ pub fn outlet_fields(code: &str, tier: &str, (lat, lon): (f64, f64), territory_i
     OutletFields {
         code: code.to_owned(),
         name: format!("{code} name"),
-        channel_type: "business_hall".to_owned(),
+        channel_type: ChannelType::BusinessHall,
         tier: tier.to_owned(),
         lat,
         lon,
         radius_m: Some(50.0),
-        status: "active".to_owned(),
+        status: OutletStatus::Active,
         territory_id,
         address: None,
         attributes: json!({}),
@@ -366,16 +375,17 @@ async fn seed_tier(pool: &PgPool, org: i64, name: &str) {
     db::tiers::upsert(pool, org, &p).await.expect("seed tier");
 }
 
-async fn seed_audit(pool: &PgPool, org: i64, action: &str) {
+/// An audit entry of `org` whose object id is `marker`.
+async fn seed_audit(pool: &PgPool, org: i64, marker: &str) {
     db::audit::record(
         pool,
         org,
         db::audit::NewEntry {
             actor_user_id: None,
             actor_device_id: None,
-            action,
+            action: AuditAction::DemoLoad,
             object_type: "seed",
-            object_id: Some(action.to_owned()),
+            object_id: Some(marker.to_owned()),
             request_id: None,
             detail: json!({}),
         },
