@@ -2,7 +2,7 @@
 //! recomputation of a period (after a rule change, or to check a figure).
 
 use super::AppState;
-use super::auth::{Can, p};
+use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use crate::db;
@@ -166,19 +166,7 @@ async fn review_visit(
         .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
     auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
     let reviewer_id = auth.user_id().ok_or_else(|| ApiError::Forbidden("reviews need a user token".into()))?;
-    let decision = match req.decision.parse::<ReviewDecision>() {
-        Ok(d @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) => {
-            auth.require(crate::domain::access::Action::ReviewVisits)?;
-            d
-        }
-        Ok(ReviewDecision::Disputed) if reviewer_id == visit.rep_id => ReviewDecision::Disputed,
-        Ok(ReviewDecision::Disputed) => {
-            return Err(ApiError::Forbidden("only the rep disputes their own visit".into()));
-        }
-        Ok(ReviewDecision::Resolved) | Err(_) => {
-            return Err(ApiError::field("decision", "must be `accepted`, `rejected` or `disputed`"));
-        }
-    };
+    let decision = decision_of(&auth, &req.decision, reviewer_id == visit.rep_id)?;
     let review = db::visits::add_review(&state.db, auth.org_id, &visit, reviewer_id, decision, reason).await?;
     super::people::audit(
         &state.db,
@@ -190,6 +178,22 @@ async fn review_visit(
     )
     .await?;
     Ok((axum::http::StatusCode::CREATED, Json(review)))
+}
+
+/// The decision asked for, if the caller may make it: accept and reject need the right to review
+/// visits; only the rep disputes their own visit.
+fn decision_of(auth: &Principal, text: &str, own_visit: bool) -> Result<ReviewDecision, ApiError> {
+    match text.parse::<ReviewDecision>() {
+        Ok(d @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) => {
+            auth.require(crate::domain::access::Action::ReviewVisits)?;
+            Ok(d)
+        }
+        Ok(ReviewDecision::Disputed) if own_visit => Ok(ReviewDecision::Disputed),
+        Ok(ReviewDecision::Disputed) => Err(ApiError::Forbidden("only the rep disputes their own visit".into())),
+        Ok(ReviewDecision::Resolved) | Err(_) => {
+            Err(ApiError::field("decision", "must be `accepted`, `rejected` or `disputed`"))
+        }
+    }
 }
 
 /// The reviews of a visit, oldest first (they follow the visit across recomputations).
