@@ -11,7 +11,7 @@ use crate::domain::access::Action;
 use crate::domain::audit::AuditAction;
 use crate::domain::ping_filter::{FilterPolicy, WorkingHours};
 use crate::domain::privacy::{self, BlurFix, HomeBlurPolicy, HomeZone};
-use crate::domain::validation::check_lat_lon;
+use crate::domain::validation::{FieldError, check_lat_lon};
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -166,18 +166,9 @@ async fn get_privacy(
     }))
 }
 
-/// Replaces a user's declared home and own working hours (every field; `null` clears one).
-/// The user themselves and admins; audited without the home's position.
-#[utoipa::path(put, path = "/users/{id}/privacy", tag = "users", request_body = Privacy, responses(
-    (status = 200, body = Privacy), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 422, body = Problem)))]
-async fn put_privacy(
-    State(state): State<AppState>,
-    auth: Principal,
-    Path(id): Path<i64>,
-    Json(input): Json<Privacy>,
-) -> Result<Json<Privacy>, ApiError> {
-    let user = own_or_admin(&state, &auth, id).await?;
+/// What is wrong with a privacy declaration: the home's position, its radius, the working hours
+/// (read in the org's time zone offset).
+async fn problems(state: &AppState, org_id: i64, input: &Privacy) -> Result<Vec<FieldError>, ApiError> {
     let mut errors = Vec::new();
     if let Some(h) = &input.home {
         let mut home_errors = Vec::new();
@@ -191,12 +182,28 @@ async fn put_privacy(
         privacy::check_home_radius(r, &mut errors);
     }
     if let Some(hours) = input.working_hours.as_ref().filter(|v| !v.is_null()) {
-        let (settings, _) = db::orgs::ping_settings(&state.db, auth.org_id).await?;
+        let (settings, _) = db::orgs::ping_settings(&state.db, org_id).await?;
         let offset = FilterPolicy::from_settings(&json!({"pings": settings})).unwrap_or_default().utc_offset_minutes;
         if let Err(e) = WorkingHours::parse(hours, offset) {
             errors.extend(e);
         }
     }
+    Ok(errors)
+}
+
+/// Replaces a user's declared home and own working hours (every field; `null` clears one).
+/// The user themselves and admins; audited without the home's position.
+#[utoipa::path(put, path = "/users/{id}/privacy", tag = "users", request_body = Privacy, responses(
+    (status = 200, body = Privacy), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn put_privacy(
+    State(state): State<AppState>,
+    auth: Principal,
+    Path(id): Path<i64>,
+    Json(input): Json<Privacy>,
+) -> Result<Json<Privacy>, ApiError> {
+    let user = own_or_admin(&state, &auth, id).await?;
+    let errors = problems(&state, auth.org_id, &input).await?;
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }

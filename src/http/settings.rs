@@ -72,6 +72,46 @@ async fn get_ping_settings(
     Ok(Json(effective(settings, &policy, &blur, kept_from)))
 }
 
+/// The keys of a settings change that name no ping or privacy setting.
+fn unknown_keys(given: &serde_json::Map<String, Value>) -> Vec<FieldError> {
+    given
+        .keys()
+        .filter(|k| !SETTING_KEYS.contains(&k.as_str()) && !privacy::SETTING_KEYS.contains(&k.as_str()))
+        .map(|k| {
+            let known: Vec<&str> = SETTING_KEYS.iter().chain(&privacy::SETTING_KEYS).copied().collect();
+            FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", known.join(", ")))
+        })
+        .collect()
+}
+
+/// The stored settings with the keys given replacing theirs (null removes one: back to its
+/// default; the others stay), judged as a whole: the settings, the ping filter and the home
+/// blurring they make.
+fn merged(
+    before: &Value,
+    given: &serde_json::Map<String, Value>,
+) -> Result<(Value, FilterPolicy, HomeBlurPolicy), ApiError> {
+    let mut after = before.as_object().cloned().unwrap_or_default();
+    for (k, v) in given {
+        if v.is_null() {
+            after.remove(k);
+        } else {
+            after.insert(k.clone(), v.clone());
+        }
+    }
+    let after = Value::Object(after);
+    let policy = FilterPolicy::from_settings(&json!({"pings": after}));
+    let blur = HomeBlurPolicy::from_settings(&after);
+    match (policy, blur) {
+        (Ok(p), Ok(b)) => Ok((after, p, b)),
+        (p, b) => {
+            let mut errors = p.err().unwrap_or_default();
+            errors.extend(b.err().unwrap_or_default());
+            Err(ApiError::invalid(errors))
+        }
+    }
+}
+
 /// Changes the org's ping settings (the keys given; `null` resets one to its default): `retention_days` (1-36600, default 400),
 /// `working_hours_only` with `working_hours` and `utc_offset_minutes`, `max_future_s`,
 /// `max_speed_mps`, `osmand_speed_unit`, `blur_home` (bool) and `home_radius_m` (50-5000, default 300). Every invalid or unknown key is named (422); nothing is
@@ -87,39 +127,13 @@ async fn put_ping_settings(
     let Some(given) = body.as_object() else {
         return Err(ApiError::field("pings", "must be a JSON object"));
     };
-    let unknown: Vec<FieldError> = given
-        .keys()
-        .filter(|k| !SETTING_KEYS.contains(&k.as_str()) && !privacy::SETTING_KEYS.contains(&k.as_str()))
-        .map(|k| {
-            let known: Vec<&str> = SETTING_KEYS.iter().chain(&privacy::SETTING_KEYS).copied().collect();
-            FieldError::new(format!("pings.{k}"), format!("is not a ping setting (known: {})", known.join(", ")))
-        })
-        .collect();
+    let unknown = unknown_keys(given);
     if !unknown.is_empty() {
         return Err(ApiError::invalid(unknown));
     }
     let mut tx = state.db.begin().await?;
     let (before, kept_from) = db::orgs::ping_settings(&mut *tx, auth.org_id).await?;
-    // The keys given replace the stored ones (null removes one: back to its default); the others stay.
-    let mut after = before.as_object().cloned().unwrap_or_default();
-    for (k, v) in given {
-        if v.is_null() {
-            after.remove(k);
-        } else {
-            after.insert(k.clone(), v.clone());
-        }
-    }
-    let after = Value::Object(after);
-    let policy = FilterPolicy::from_settings(&json!({"pings": after}));
-    let blur = HomeBlurPolicy::from_settings(&after);
-    let (policy, blur) = match (policy, blur) {
-        (Ok(p), Ok(b)) => (p, b),
-        (p, b) => {
-            let mut errors = p.err().unwrap_or_default();
-            errors.extend(b.err().unwrap_or_default());
-            return Err(ApiError::invalid(errors));
-        }
-    };
+    let (after, policy, blur) = merged(&before, given)?;
     db::orgs::set_ping_settings(&mut *tx, auth.org_id, &after).await?;
     let detail = json!({"before": before, "after": after});
     super::people::audit(&mut *tx, &auth, AuditAction::OrgSetPingSettings, "org", auth.org_id, detail).await?;

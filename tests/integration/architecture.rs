@@ -123,8 +123,6 @@ const STILL_LONG: &[&str] = &[
     "layers::visits_layer",
     "plans::plan_proposal",
     "plans::revise_plan",
-    "privacy::put_privacy",
-    "settings::put_ping_settings",
     "territories::create_territory",
 ];
 
