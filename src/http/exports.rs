@@ -222,6 +222,42 @@ struct VerifyQuery {
     bytes: Option<u64>,
 }
 
+/// The file to check, as its SHA-256 and length: of the body, or given by `sha256` and `bytes`;
+/// `None` when neither is sent.
+fn file_given(q: &VerifyQuery, body: &[u8]) -> Result<Option<(String, u64)>, ApiError> {
+    Ok(match (&q.sha256, q.bytes, body.is_empty()) {
+        (Some(h), Some(n), true) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some((h.to_ascii_lowercase(), n))
+        }
+        (Some(_), Some(_), true) => return Err(ApiError::field("sha256", "must be 64 hex digits")),
+        (Some(_), None, true) => return Err(ApiError::field("bytes", "give the file's length with its sha256")),
+        (_, _, false) => Some((sha256_hex(body), body.len() as u64)),
+        (None, _, true) => None,
+    })
+}
+
+/// The export to check against: the one named, else the first the caller may see holding a file
+/// with this hash (`None`: no such export).
+async fn export_to_check(
+    state: &AppState,
+    auth: &Principal,
+    export_id: Option<i64>,
+    given: Option<&(String, u64)>,
+) -> Result<Option<Export>, ApiError> {
+    match (export_id, given) {
+        (Some(id), _) => Ok(Some(visible_export(state, auth, id).await?)),
+        (None, Some((h, _))) => {
+            for e in db::exports::with_file(&state.db, auth.org_id, h).await? {
+                if check_scope(state, auth, e.params.0.scope).await.is_ok() {
+                    return Ok(Some(e));
+                }
+            }
+            Ok(None)
+        }
+        (None, None) => Err(ApiError::bad_request("send the file, its sha256 and bytes, or an export_id")),
+    }
+}
+
 /// Verifies a file (the request body, or its `sha256` and `bytes`) against a stored export
 /// manifest, and whether the export's underlying data changed since it was made. With
 /// `export_id` and no file: the data check alone. 200 whether or not it matches: read
@@ -236,29 +272,8 @@ async fn verify(
     Query(q): Query<VerifyQuery>,
     body: Bytes,
 ) -> Result<Json<Verification>, ApiError> {
-    let given = match (&q.sha256, q.bytes, body.is_empty()) {
-        (Some(h), Some(n), true) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Some((h.to_ascii_lowercase(), n))
-        }
-        (Some(_), Some(_), true) => return Err(ApiError::field("sha256", "must be 64 hex digits")),
-        (Some(_), None, true) => return Err(ApiError::field("bytes", "give the file's length with its sha256")),
-        (_, _, false) => Some((sha256_hex(&body), body.len() as u64)),
-        (None, _, true) => None,
-    };
-    let export = match (q.export_id, &given) {
-        (Some(id), _) => Some(visible_export(&state, &auth, id).await?),
-        (None, Some((h, _))) => {
-            let mut found = None;
-            for e in db::exports::with_file(&state.db, auth.org_id, h).await? {
-                if check_scope(&state, &auth, e.params.0.scope).await.is_ok() {
-                    found = Some(e);
-                    break;
-                }
-            }
-            found
-        }
-        (None, None) => return Err(ApiError::bad_request("send the file, its sha256 and bytes, or an export_id")),
-    };
+    let given = file_given(&q, &body)?;
+    let export = export_to_check(&state, &auth, q.export_id, given.as_ref()).await?;
     let Some(export) = export else {
         return Ok(Json(Verification::unknown(given)));
     };

@@ -118,7 +118,6 @@ const STILL_LONG: &[&str] = &[
     "checklists::submit_outcome",
     "compliance::outlet_frequency",
     "compliance::territory_compliance",
-    "exports::verify",
     "layers::outlets_layer",
     "layers::visits_layer",
     "plans::plan_proposal",
