@@ -67,6 +67,23 @@ struct TerritoryInput {
     boundary: Option<serde_json::Value>,
 }
 
+/// The new territory's boundary as GeoJSON text, once its code, name and boundary are judged
+/// sound (422 naming each problem otherwise).
+async fn judged_boundary(state: &AppState, input: &TerritoryInput) -> Result<Option<String>, ApiError> {
+    let mut errors = Vec::new();
+    check_text("code", &input.code, 64, &mut errors);
+    check_text("name", &input.name, 200, &mut errors);
+    if let Some(b) = &input.boundary
+        && let Some(reason) = boundary_problem(state, b).await?
+    {
+        errors.push(FieldError::new("boundary", reason));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    Ok(input.boundary.as_ref().map(serde_json::Value::to_string))
+}
+
 /// Creates a territory under `parent_id` (or a root).
 #[utoipa::path(post, path = "/territories", tag = "territories", request_body = TerritoryInput, responses(
     (status = 201, body = Territory), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -75,18 +92,7 @@ async fn create_territory(
     auth: Can<p::WriteTerritories>,
     Json(input): Json<TerritoryInput>,
 ) -> Result<(StatusCode, Json<Territory>), ApiError> {
-    let mut errors = Vec::new();
-    check_text("code", &input.code, 64, &mut errors);
-    check_text("name", &input.name, 200, &mut errors);
-    if let Some(b) = &input.boundary
-        && let Some(reason) = boundary_problem(&state, b).await?
-    {
-        errors.push(FieldError::new("boundary", reason));
-    }
-    let boundary = input.boundary.as_ref().map(serde_json::Value::to_string);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    let boundary = judged_boundary(&state, &input).await?;
     // A new root is org-wide: only org-wide admins may add one.
     let parent_path = territory_path(&state, auth.org_id, input.parent_id, "parent_id").await?;
     auth.check_territory(parent_path.as_deref())?;

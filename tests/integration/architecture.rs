@@ -122,7 +122,6 @@ const STILL_LONG: &[&str] = &[
     "layers::visits_layer",
     "plans::plan_proposal",
     "plans::revise_plan",
-    "territories::create_territory",
 ];
 
 #[test]
