@@ -7,20 +7,17 @@ use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
 use super::visits::{VisitsQuery, days};
-use crate::app::coverage::GroupRow;
+use crate::app;
+use crate::app::compliance::TerritoryCompliance;
 use crate::db;
-use crate::db::compliance::SubtreeOutlet;
 use crate::db::territories::Territory;
 use crate::db::visits::StoredVisit;
 use crate::domain::access::Role;
-use crate::domain::compliance::{
-    self, ComplianceDay, ComplianceRules, OutletFigures, OutletFrequency, OutletVisit, PeriodTotals,
-};
+use crate::domain::compliance::{self, ComplianceDay, ComplianceRules, PeriodTotals};
 use crate::domain::outlet::OutletStatus;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -81,79 +78,6 @@ pub(super) async fn visible_territory(state: &AppState, auth: &Principal, id: i6
     Ok(t)
 }
 
-/// One rep's figures in a territory roll-up.
-#[derive(Serialize, utoipa::ToSchema)]
-struct RepRow {
-    rep_id: i64,
-    login: String,
-    name: String,
-    territory_id: Option<i64>,
-    totals: PeriodTotals,
-}
-
-/// A child territory's figures.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ChildRow {
-    territory_id: i64,
-    code: String,
-    name: String,
-    /// Plan figures of the reps of the child's subtree.
-    plan: PeriodTotals,
-    /// Outlet figures of the child's subtree.
-    outlets: OutletFigures,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct TerritoryCompliance {
-    territory_id: i64,
-    code: String,
-    name: String,
-    from: NaiveDate,
-    to: NaiveDate,
-    period_days: i64,
-    /// Plan figures of every active rep of the subtree, summed.
-    plan: PeriodTotals,
-    /// Coverage, frequency and dwell compliance of the subtree's outlets.
-    outlets: OutletFigures,
-    by_tier: Vec<GroupRow>,
-    by_channel_type: Vec<GroupRow>,
-    /// Each direct child territory, by code.
-    children: Vec<ChildRow>,
-    /// Each active rep of the subtree, by id.
-    reps: Vec<RepRow>,
-}
-
-pub(super) fn figures_of<'a>(
-    outlets: impl Iterator<Item = &'a SubtreeOutlet>,
-    visits: &[OutletVisit],
-    period_days: i64,
-) -> OutletFigures {
-    let outlets: Vec<_> = outlets.map(|o| o.outlet.clone()).collect();
-    compliance::outlet_figures(&outlets, visits, period_days)
-}
-
-pub(super) fn grouped(
-    outlets: &[SubtreeOutlet],
-    visits: &[OutletVisit],
-    period_days: i64,
-    key: fn(&SubtreeOutlet) -> &str,
-) -> Vec<GroupRow> {
-    let mut groups: BTreeMap<&str, Vec<&SubtreeOutlet>> = BTreeMap::new();
-    for o in outlets {
-        groups.entry(key(o)).or_default().push(o);
-    }
-    groups
-        .into_iter()
-        .map(|(k, members)| GroupRow {
-            key: k.to_owned(),
-            outlets: figures_of(members.into_iter(), visits, period_days),
-        })
-        .collect()
-}
-
-/// Most rep-days (reps x days) one territory roll-up computes.
-const MAX_REP_DAYS: i64 = 20_000;
-
 /// Compliance of a territory for the local days `[from, to]` (at most 93, and at most 20,000 rep-days): the plan figures of
 /// every active rep whose territory lies in its subtree (summed, and per rep), the outlet figures
 /// of its subtree's outlets (coverage %, frequency compliance % against each tier's required
@@ -169,59 +93,8 @@ async fn territory_compliance(
     Query(q): Query<VisitsQuery>,
 ) -> Result<Json<TerritoryCompliance>, ApiError> {
     let t = visible_territory(&state, &auth, id).await?;
-    let (from, to) = period(&state, &auth, &q).await?;
-    let period_days = (to - from).num_days() + 1;
-    let subtree_reps = db::compliance::subtree_reps(&state.db, auth.org_id, t.id).await?;
-    let rep_days = subtree_reps.len() as i64 * period_days;
-    if rep_days > MAX_REP_DAYS {
-        return Err(ApiError::field(
-            "to",
-            format!(
-                "{} reps x {period_days} days is more than {MAX_REP_DAYS} rep-days: ask for a shorter period or a smaller territory",
-                subtree_reps.len()
-            ),
-        ));
-    }
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, Some(t.id), from).await?;
-    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, Some(t.id), from, to).await?;
-    let rules = ComplianceRules::default();
-    let mut plan = PeriodTotals::default();
-    let mut reps = Vec::new();
-    let mut by_child: HashMap<i64, PeriodTotals> = HashMap::new();
-    for r in subtree_reps {
-        let inputs = db::compliance::rep_inputs(&state.db, auth.org_id, r.id, from, to).await?;
-        let (_, totals) = compliance::rep_period(inputs, &rules);
-        plan.add(&totals);
-        if let Some(child) = r.child_id {
-            by_child.entry(child).or_default().add(&totals);
-        }
-        reps.push(RepRow { rep_id: r.id, login: r.login, name: r.name, territory_id: r.territory_id, totals });
-    }
-    let mut children = Vec::new();
-    for c in db::territories::children(&state.db, auth.org_id, t.id).await? {
-        let figures = figures_of(outlets.iter().filter(|o| o.child_id == Some(c.id)), &visits, period_days);
-        children.push(ChildRow {
-            territory_id: c.id,
-            plan: by_child.remove(&c.id).unwrap_or_default(),
-            outlets: figures,
-            code: c.code,
-            name: c.name,
-        });
-    }
-    Ok(Json(TerritoryCompliance {
-        territory_id: t.id,
-        code: t.code,
-        name: t.name,
-        from,
-        to,
-        period_days,
-        plan,
-        outlets: figures_of(outlets.iter(), &visits, period_days),
-        by_tier: grouped(&outlets, &visits, period_days, |o| &o.outlet.tier),
-        by_channel_type: grouped(&outlets, &visits, period_days, |o| o.outlet.channel_type.as_str()),
-        children,
-        reps,
-    }))
+    let period = period(&state, &auth, &q).await?;
+    Ok(Json(app::compliance::territory_compliance(&state.db, auth.org_id, t, period).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -239,17 +112,6 @@ struct FrequencyQuery {
     offset: Option<i64>,
 }
 
-/// One outlet's frequency in the territory list.
-#[derive(Serialize, utoipa::ToSchema)]
-struct FrequencyRow {
-    code: String,
-    name: String,
-    tier: String,
-    territory_child_id: Option<i64>,
-    #[serde(flatten)]
-    frequency: OutletFrequency,
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 struct OutletFrequencyList {
     territory_id: i64,
@@ -258,7 +120,7 @@ struct OutletFrequencyList {
     period_days: i64,
     /// Rows matching (before `limit`/`offset`).
     total: usize,
-    outlets: Vec<FrequencyRow>,
+    outlets: Vec<app::compliance::FrequencyRow>,
 }
 
 /// Frequency compliance of each active outlet of a territory's subtree for the local days
@@ -288,27 +150,7 @@ async fn outlet_frequency(
     let t = visible_territory(&state, &auth, id).await?;
     let (from, to) = period(&state, &auth, &VisitsQuery { from: q.from, to: q.to }).await?;
     let period_days = (to - from).num_days() + 1;
-    let outlets = db::compliance::subtree_outlets(&state.db, auth.org_id, Some(t.id), from).await?;
-    let visits = db::compliance::subtree_visits(&state.db, auth.org_id, Some(t.id), from, to).await?;
-    let plain: Vec<_> = outlets.iter().map(|o| o.outlet.clone()).collect();
-    let by_id: HashMap<i64, &SubtreeOutlet> = outlets.iter().map(|o| (o.outlet.id, o)).collect();
-    let mut rows: Vec<FrequencyRow> = compliance::outlet_frequencies(&plain, &visits, period_days)
-        .into_iter()
-        .filter(|f| q.below_pct.is_none_or(|b| f.frequency_compliance_pct < b))
-        .filter_map(|f| {
-            let o = by_id.get(&f.outlet_id)?;
-            Some(FrequencyRow {
-                code: o.code.clone(),
-                name: o.name.clone(),
-                tier: o.outlet.tier.clone(),
-                territory_child_id: o.child_id,
-                frequency: f,
-            })
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        a.frequency.frequency_compliance_pct.total_cmp(&b.frequency.frequency_compliance_pct).then(a.code.cmp(&b.code))
-    });
+    let rows = app::compliance::outlet_frequencies(&state.db, auth.org_id, t.id, (from, to), q.below_pct).await?;
     let total = rows.len();
     let outlets = rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize).collect();
     Ok(Json(OutletFrequencyList { territory_id: t.id, from, to, period_days, total, outlets }))
