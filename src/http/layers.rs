@@ -9,7 +9,7 @@ use super::auth::{Can, p};
 use super::coverage::{channel_type_param, resolution, status_param};
 use super::error::{ApiError, Problem};
 use super::extract::Query;
-use crate::app::coverage::{StatusFilter, statuses, tallies};
+use crate::app::coverage::{OutletStatusRow, StatusFilter, statuses, tallies};
 use crate::db;
 use crate::domain::coverage::{CellFigures, PeriodStatus};
 use crate::domain::layers::{self, CellFeature, PointFeature, TypedCollection, collection, feature};
@@ -139,6 +139,37 @@ struct OutletsLayerQuery {
     limit: Option<usize>,
 }
 
+/// The outlet layer's GeoJSON: the first `limit` rows as points with what the map shows of each,
+/// whether more were found, and the period.
+fn outlets_body(
+    rows: &[OutletStatusRow],
+    limit: usize,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<Vec<u8>, ApiError> {
+    let truncated = rows.len() > limit;
+    let features: Vec<PointFeature<OutletProperties>> = rows
+        .iter()
+        .take(limit)
+        .map(|o| {
+            let properties = OutletProperties {
+                code: &o.code,
+                name: &o.name,
+                tier: &o.tier,
+                channel_type: o.channel_type,
+                status: o.status,
+                last_valid_visit: o.last_valid_visit,
+                valid_visits: o.valid_visits,
+                required_visits: o.required_visits,
+            };
+            PointFeature::new(o.outlet_id, o.lat, o.lon, properties)
+        })
+        .collect();
+    let body = TypedCollection::new(&features, truncated, json!({"period": {"from": from, "to": to}}));
+    let mut bytes = Vec::with_capacity(256 + features.len() * 320);
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(bytes)
+}
+
 /// The outlets of the caller's scope registered by the end of the period, as Points with their
 /// status then (`visited`, `due`, `overdue`, `never_visited`, `closed`, as in the outlet-status
 /// list), last valid visit, valid visits in the period and visits required in it; by outlet id.
@@ -172,27 +203,7 @@ async fn outlets_layer(
         // A channel type that does not exist: no outlet has it.
         Err(()) => Vec::new(),
     };
-    let truncated = rows.len() > limit;
-    let features: Vec<PointFeature<OutletProperties>> = rows
-        .iter()
-        .take(limit)
-        .map(|o| {
-            let properties = OutletProperties {
-                code: &o.code,
-                name: &o.name,
-                tier: &o.tier,
-                channel_type: o.channel_type,
-                status: o.status,
-                last_valid_visit: o.last_valid_visit,
-                valid_visits: o.valid_visits,
-                required_visits: o.required_visits,
-            };
-            PointFeature::new(o.outlet_id, o.lat, o.lon, properties)
-        })
-        .collect();
-    let body = TypedCollection::new(&features, truncated, json!({"period": {"from": from, "to": to}}));
-    let mut bytes = Vec::with_capacity(256 + features.len() * 320);
-    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = outlets_body(&rows, limit, (from, to))?;
     Ok(reply_bytes(&headers, bytes))
 }
 
@@ -332,6 +343,28 @@ struct VisitsLayerQuery {
     limit: Option<usize>,
 }
 
+/// A visit of the visits layer as a GeoJSON point feature.
+fn visit_feature(v: &db::layers::LayerVisit) -> Value {
+    feature(
+        v.id,
+        layers::point_geometry(v.lat, v.lon),
+        json!({
+            "rep_id": v.rep_id, "rep_login": v.rep_login, "outlet_id": v.outlet_id,
+            "outlet_code": v.outlet_code, "rep_day": v.rep_day, "arrival": v.arrival,
+            "departure": v.departure, "dwell_s": v.dwell_s, "verdict": v.verdict,
+            "risk_score": v.risk_score, "review": v.review,
+        }),
+    )
+}
+
+/// The `verdict` filter of a request, if any.
+fn verdict_param(verdict: Option<&str>) -> Result<Option<Verdict>, ApiError> {
+    verdict
+        .map(str::parse::<Verdict>)
+        .transpose()
+        .map_err(|_| ApiError::field("verdict", "must be one of verified, short, unverified, suspect"))
+}
+
 /// The visits of the reps in the caller's scope, as Points at the mean position of their fixes,
 /// with outlet, rep, arrival, departure, dwell, verdict, risk score and the latest review; by id.
 #[utoipa::path(get, path = "/layers/visits", tag = "layers", params(VisitsLayerQuery), responses(
@@ -345,12 +378,7 @@ async fn visits_layer(
 ) -> Result<Response, ApiError> {
     let bbox = BBox::parse(q.bbox.as_deref())?;
     let limit = limit_of(q.limit)?;
-    let verdict = q
-        .verdict
-        .as_deref()
-        .map(str::parse::<Verdict>)
-        .transpose()
-        .map_err(|_| ApiError::field("verdict", "must be one of verified, short, unverified, suspect"))?;
+    let verdict = verdict_param(q.verdict.as_deref())?;
     if let Some(rep_id) = q.rep_id {
         super::tracks::visible_rep(&state, &auth, rep_id).await?;
     }
@@ -365,22 +393,8 @@ async fn visits_layer(
         bbox: bbox.map(|b| b.0),
         limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
     };
-    let features: Vec<Value> = db::layers::visits(&state.db, auth.org_id, &filter)
-        .await?
-        .into_iter()
-        .map(|v| {
-            feature(
-                v.id,
-                layers::point_geometry(v.lat, v.lon),
-                json!({
-                    "rep_id": v.rep_id, "rep_login": v.rep_login, "outlet_id": v.outlet_id,
-                    "outlet_code": v.outlet_code, "rep_day": v.rep_day, "arrival": v.arrival,
-                    "departure": v.departure, "dwell_s": v.dwell_s, "verdict": v.verdict,
-                    "risk_score": v.risk_score, "review": v.review,
-                }),
-            )
-        })
-        .collect();
+    let features: Vec<Value> =
+        db::layers::visits(&state.db, auth.org_id, &filter).await?.iter().map(visit_feature).collect();
     let mut body = capped(features, limit);
     body["period"] = json!({"from": from, "to": to});
     Ok(reply(&headers, &body))
