@@ -2,6 +2,7 @@
 //! jobs alike. A use case reads and writes through `db`, the outlet index and the visit ledgers
 //! and applies the domain; it knows nothing of HTTP (no status codes, extractors or responses).
 
+pub mod checklists;
 pub mod compliance;
 pub mod coverage;
 pub mod ingest;
@@ -76,6 +77,9 @@ pub enum Error {
     /// answer as the database's); `item` is the input item, if any.
     #[error("violates {constraint}")]
     Constraint { constraint: &'static str, item: Option<usize> },
+    /// Something that cannot happen did (stored data unreadable): a 500, logged.
+    #[error("{0}")]
+    Internal(String),
     /// The database refused or failed; `item` is the input item it was writing, if any.
     #[error("{source}")]
     Db { source: sqlx::Error, item: Option<usize> },

@@ -2,11 +2,12 @@
 //! attributes those answers keep up to date.
 
 use super::AppState;
-use super::auth::{Actor, Can, Principal, p};
+use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
+use crate::app;
 use crate::db;
-use crate::db::checklists::{AttributeChange, Checklist, NewOutcome, Outcome};
+use crate::db::checklists::{AttributeChange, Checklist, Outcome};
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::checklist;
@@ -121,46 +122,8 @@ async fn submit_outcome(
         auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
         return Err(ApiError::Forbidden("only the visit's rep (or their device) answers its checklist".into()));
     }
-    let list = db::checklists::get(&state.db, auth.org_id, req.checklist_id)
-        .await?
-        .ok_or_else(|| ApiError::field("checklist_id", format!("checklist {} does not exist", req.checklist_id)))?;
-    let items: Vec<checklist::Item> = serde_json::from_value(list.items.clone())
-        .map_err(|e| ApiError::Internal(format!("checklist {} as stored: {e}", list.id)))?;
-    let answers = checklist::check_answers(&items, &req.answers).map_err(ApiError::invalid)?;
-    let problems = checklist::problems(&items, &answers);
-    let attributes = checklist::outlet_attributes(&items, &answers);
-    let answers = Value::Object(answers);
-    let carried = Value::Object(attributes.iter().cloned().collect());
-    let (submitted_by, submitted_by_device) = match auth.actor {
-        Actor::User { id, .. } => (Some(id), None),
-        Actor::Device { id, .. } => (None, Some(id)),
-    };
-    let new = NewOutcome {
-        checklist_id: list.id,
-        visit_id: visit.id,
-        rep_id: visit.rep_id,
-        rep_day: visit.rep_day,
-        visit_arrival: visit.arrival,
-        outlet_id: visit.outlet_id,
-        answers: &answers,
-        problems: &problems,
-        submitted_by,
-        submitted_by_device,
-        outlet_attributes: &carried,
-    };
-    let mut tx = state.db.begin().await?;
-    let (id, linked) = db::checklists::insert_outcome(&mut *tx, auth.org_id, &new).await?;
-    if linked.is_none() {
-        // The visit was recomputed away meanwhile: the next derivation links the answers to it.
-        db::photos::mark_rep_day(&mut *tx, auth.org_id, visit.rep_id, visit.rep_day).await?;
-    }
-    let changed = db::checklists::set_outlet_attributes(&mut tx, auth.org_id, visit.outlet_id, id, &attributes).await?;
-    let detail = json!({"visit_id": visit.id, "checklist_id": list.id, "problems": problems,
-                        "outlet_attributes_changed": changed});
-    super::people::audit(&mut *tx, &auth, AuditAction::OutcomeSubmit, "visit_outcome", id, detail).await?;
-    tx.commit().await?;
     let outcome =
-        db::checklists::outcome(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("outcome", id))?;
+        app::checklists::submit_outcome(&state.db, &auth.caller(), &visit, req.checklist_id, &req.answers).await?;
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 

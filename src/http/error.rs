@@ -269,6 +269,7 @@ impl From<crate::app::Error> for ApiError {
             Error::BadInput(detail) => (ApiError::bad_request(detail), None),
             Error::Invalid(errors) => (ApiError::invalid(errors), None),
             Error::Constraint { constraint, item } => (ApiError::check_violation(constraint), item),
+            Error::Internal(detail) => (ApiError::Internal(detail), None),
             Error::Db { source, item } => (ApiError::from(source), item),
         };
         // The fields named belong to input item `i`.
