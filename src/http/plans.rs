@@ -191,6 +191,70 @@ struct ReviseQuery {
     from: Option<NaiveDate>,
 }
 
+/// 409: plan `plan_id` is not in force on `from`.
+fn plan_ended(plan_id: i64, from: NaiveDate) -> ApiError {
+    ApiError::Conflict {
+        detail: format!("plan {plan_id} is not in force on {from} (ended or cancelled): create a new plan"),
+        errors: Vec::new(),
+    }
+}
+
+/// Whether plan `current` may be revised from `from`: not in the past, still in force then, its
+/// cycle kept.
+fn check_revision(current: &Plan, from: NaiveDate, today: NaiveDate, cycle_weeks: Option<i16>) -> Result<(), ApiError> {
+    if from < today || !plan::date_in_range(from) {
+        return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
+    }
+    if !current.active || current.valid_to.is_some_and(|t| t < from) {
+        return Err(plan_ended(current.id, from));
+    }
+    if cycle_weeks.is_some_and(|c| c != current.cycle_weeks) {
+        return Err(ApiError::field(
+            "cycle_weeks",
+            format!(
+                "a revision keeps the plan's cycle of {} weeks: end the plan and create another",
+                current.cycle_weeks
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a revision of plan `plan_id` from the day `from` in one transaction: the plan's new
+/// name and end, the items from then on, the dated planned visits; audited. `false` when the plan
+/// is no longer in force then (ended or cancelled meanwhile).
+async fn store_revision(
+    state: &AppState,
+    auth: &Principal,
+    plan_id: i64,
+    from: NaiveDate,
+    whole: &PlanInput,
+) -> Result<bool, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let revision = db::plans::PlanRevision { name: whole.name.trim(), valid_to: whole.valid_to };
+    if !db::plans::revise(&mut tx, auth.org_id, plan_id, from, &revision).await? {
+        return Ok(false);
+    }
+    for (i, item) in whole.items.iter().enumerate() {
+        let item = new_item(i, item, Some(from));
+        db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
+    }
+    db::plans::materialize_dated(&mut *tx, auth.org_id, plan_id).await?;
+    super::people::audit(
+        &mut *tx,
+        auth,
+        AuditAction::PlanRevise,
+        "plan",
+        plan_id,
+        serde_json::json!({"from": from, "items": whole.items.len()}),
+    )
+    .await?;
+    tx.commit().await?;
+    drop(conn);
+    Ok(true)
+}
+
 /// Revises a plan from a day on (default tomorrow): its name, last day and items become the given
 /// ones (the cycle stays). The items in force until then are retired from that day and listed under
 /// `retired_items`; every day before it keeps its planned visits (its compliance does not
@@ -209,25 +273,7 @@ async fn revise_plan(
     let current = visible_plan(&state, &auth, plan_id).await?;
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
     let from = q.from.unwrap_or(today + Duration::days(1));
-    if from < today || !plan::date_in_range(from) {
-        return Err(ApiError::field("from", "must be today or a later day (up to 2100-12-31): the past is kept"));
-    }
-    let ended = || ApiError::Conflict {
-        detail: format!("plan {plan_id} is not in force on {from} (ended or cancelled): create a new plan"),
-        errors: Vec::new(),
-    };
-    if !current.active || current.valid_to.is_some_and(|t| t < from) {
-        return Err(ended());
-    }
-    if input.cycle_weeks.is_some_and(|c| c != current.cycle_weeks) {
-        return Err(ApiError::field(
-            "cycle_weeks",
-            format!(
-                "a revision keeps the plan's cycle of {} weeks: end the plan and create another",
-                current.cycle_weeks
-            ),
-        ));
-    }
+    check_revision(&current, from, today, input.cycle_weeks)?;
     let whole = PlanInput {
         rep_id: current.rep_id,
         name: input.name,
@@ -237,28 +283,9 @@ async fn revise_plan(
         items: input.items,
     };
     check_items(&state, auth.org_id, &whole.items, plan::revision_problems(&whole, from)).await?;
-    let mut conn = state.db.acquire().await?;
-    let mut tx = conn.begin().await?;
-    let revision = db::plans::PlanRevision { name: whole.name.trim(), valid_to: whole.valid_to };
-    if !db::plans::revise(&mut tx, auth.org_id, plan_id, from, &revision).await? {
-        return Err(ended());
+    if !store_revision(&state, &auth, plan_id, from, &whole).await? {
+        return Err(plan_ended(plan_id, from));
     }
-    for (i, item) in whole.items.iter().enumerate() {
-        let item = new_item(i, item, Some(from));
-        db::plans::add_item(&mut *tx, auth.org_id, plan_id, &item).await?;
-    }
-    db::plans::materialize_dated(&mut *tx, auth.org_id, plan_id).await?;
-    super::people::audit(
-        &mut *tx,
-        &auth,
-        AuditAction::PlanRevise,
-        "plan",
-        plan_id,
-        serde_json::json!({"from": from, "items": whole.items.len()}),
-    )
-    .await?;
-    tx.commit().await?;
-    drop(conn);
     db::plans::materialize_recurring(
         &state.db,
         auth.org_id,
