@@ -464,6 +464,45 @@ pub(super) async fn due_candidates(
     Ok((active, candidates))
 }
 
+/// The most outlets asked for (default 12) and the start position given, if any.
+fn proposal_params(q: &ProposalQuery) -> Result<(usize, Option<(f64, f64)>), ApiError> {
+    let max = q.max_outlets.unwrap_or(12);
+    if !(1..=60).contains(&max) {
+        return Err(ApiError::field("max_outlets", "must be from 1 to 60"));
+    }
+    let given = match (q.start_lat, q.start_lon) {
+        (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => Some((lat, lon)),
+        (Some(_), Some(_)) => return Err(ApiError::field("start_lat", "start_lat/start_lon must be a position")),
+        (None, None) => None,
+        _ => return Err(ApiError::field("start_lat", "give both start_lat and start_lon, or neither")),
+    };
+    Ok((max, given))
+}
+
+/// The proposal as answered: each stop with its outlet's code, name and tier, the route's length
+/// and the plan items that would make it.
+fn proposal(
+    rep_id: i64,
+    date: NaiveDate,
+    start: Option<RouteStart>,
+    due_outlets: usize,
+    stops: Vec<plan::ProposedStop>,
+    active: &[db::compliance::SubtreeOutlet],
+) -> PlanProposal {
+    let by_id: std::collections::HashMap<i64, &db::compliance::SubtreeOutlet> =
+        active.iter().map(|o| (o.outlet.id, o)).collect();
+    let route_m = stops.iter().map(|s| s.leg_m).sum();
+    let items = stops.iter().map(|s| ProposedItem { outlet_id: s.outlet_id, visit_date: date, seq: s.seq }).collect();
+    let stops = stops
+        .into_iter()
+        .filter_map(|stop| {
+            let o = by_id.get(&stop.outlet_id)?;
+            Some(ProposalStop { code: o.code.clone(), name: o.name.clone(), tier: o.outlet.tier.clone(), stop })
+        })
+        .collect();
+    PlanProposal { rep_id, date, start, due_outlets, stops, route_m, items }
+}
+
 /// A proposed day for a rep: the outlets of the rep's territory that are due by their tier's
 /// policy (never validly visited, or the last valid visit by any rep at least cycle days / required
 /// visits ago; active now) or whose last checklist answers found a problem, those with a problem
@@ -479,16 +518,7 @@ async fn plan_proposal(
     Path(rep_id): Path<i64>,
     Query(q): Query<ProposalQuery>,
 ) -> Result<Json<PlanProposal>, ApiError> {
-    let max = q.max_outlets.unwrap_or(12);
-    if !(1..=60).contains(&max) {
-        return Err(ApiError::field("max_outlets", "must be from 1 to 60"));
-    }
-    let given = match (q.start_lat, q.start_lon) {
-        (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => Some((lat, lon)),
-        (Some(_), Some(_)) => return Err(ApiError::field("start_lat", "start_lat/start_lon must be a position")),
-        (None, None) => None,
-        _ => return Err(ApiError::field("start_lat", "give both start_lat and start_lon, or neither")),
-    };
+    let (max, given) = proposal_params(&q)?;
     let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
     if rep.role != Role::Rep {
         return Err(ApiError::not_found("rep", rep_id));
@@ -516,16 +546,5 @@ async fn plan_proposal(
             RouteStart { lat: Some(lat), lon: Some(lon), source }
         }
     });
-    let by_id: std::collections::HashMap<i64, &db::compliance::SubtreeOutlet> =
-        active.iter().map(|o| (o.outlet.id, o)).collect();
-    let route_m = stops.iter().map(|s| s.leg_m).sum();
-    let items = stops.iter().map(|s| ProposedItem { outlet_id: s.outlet_id, visit_date: date, seq: s.seq }).collect();
-    let stops = stops
-        .into_iter()
-        .filter_map(|stop| {
-            let o = by_id.get(&stop.outlet_id)?;
-            Some(ProposalStop { code: o.code.clone(), name: o.name.clone(), tier: o.outlet.tier.clone(), stop })
-        })
-        .collect();
-    Ok(Json(PlanProposal { rep_id: rep.id, date, start, due_outlets, stops, route_m, items }))
+    Ok(Json(proposal(rep.id, date, start, due_outlets, stops, &active)))
 }
