@@ -7,7 +7,6 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use super::territories::territory_path;
 use crate::admin::{self, DeviceCredentials, IssuedUser};
 use crate::db;
-use crate::db::audit::NewEntry;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::validation::{FieldError, check_text};
@@ -202,7 +201,7 @@ async fn create_device(
     Ok((StatusCode::CREATED, Json(creds)))
 }
 
-/// Records an action of the caller in the audit log.
+/// Records an action of the caller in the audit log (as the use cases do, through `Caller`).
 pub async fn audit(
     db: impl sqlx::PgExecutor<'_>,
     who: &Principal,
@@ -211,19 +210,5 @@ pub async fn audit(
     object_id: impl ToString,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    db::audit::record(
-        db,
-        who.org_id,
-        NewEntry {
-            actor_user_id: who.user_id(),
-            actor_device_id: who.device_id(),
-            action,
-            object_type,
-            object_id: Some(object_id.to_string()),
-            request_id: who.request_id.as_deref(),
-            detail,
-        },
-    )
-    .await?;
-    Ok(())
+    Ok(who.caller().audit(db, action, object_type, object_id, detail).await?)
 }
