@@ -89,9 +89,10 @@ impl Principal {
 
     /// 403 unless an object in the territory with `path` is within the caller's scope.
     pub fn check_territory(&self, path: Option<&[i64]>) -> Result<(), ApiError> {
-        match self.actor {
-            Actor::User { scope, .. } if scope.contains(path) => Ok(()),
-            _ => Err(ApiError::Forbidden("this object is outside your territory".into())),
+        if self.caller().may_reach(path) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this object is outside your territory".into()))
         }
     }
 
