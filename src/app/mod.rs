@@ -77,6 +77,16 @@ pub enum Error {
     /// answer as the database's); `item` is the input item, if any.
     #[error("violates {constraint}")]
     Constraint { constraint: &'static str, item: Option<usize> },
+    /// The object the use case was asked about does not exist (or is outside the caller's org).
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: String },
+    /// The caller may not do this to this object (outside their territory scope, not their own).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request is valid but the object's state refuses it now (a plan no longer in force, a
+    /// decision already taken); `errors` names the fields involved, if any.
+    #[error("{detail}")]
+    Conflict { detail: String, errors: Vec<FieldError> },
     /// Something that cannot happen did (stored data unreadable): a 500, logged.
     #[error("{0}")]
     Internal(String),
@@ -92,6 +102,16 @@ impl From<sqlx::Error> for Error {
 }
 
 impl Error {
+    /// `what` `id` does not exist.
+    pub fn not_found(what: &'static str, id: impl ToString) -> Error {
+        Error::NotFound { what, id: id.to_string() }
+    }
+
+    /// A 422-kind refusal of one field.
+    pub fn field(field: &str, reason: impl Into<String>) -> Error {
+        Error::Invalid(vec![FieldError::new(field, reason)])
+    }
+
     /// A database error met while writing input item `i`.
     pub fn at(source: sqlx::Error, i: usize) -> Error {
         Error::Db { source, item: Some(i) }

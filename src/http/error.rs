@@ -269,6 +269,9 @@ impl From<crate::app::Error> for ApiError {
             Error::BadInput(detail) => (ApiError::bad_request(detail), None),
             Error::Invalid(errors) => (ApiError::invalid(errors), None),
             Error::Constraint { constraint, item } => (ApiError::check_violation(constraint), item),
+            Error::NotFound { what, id } => (ApiError::not_found(what, id), None),
+            Error::Forbidden(detail) => (ApiError::Forbidden(detail), None),
+            Error::Conflict { detail, errors } => (ApiError::Conflict { detail, errors }, None),
             Error::Internal(detail) => (ApiError::Internal(detail), None),
             Error::Db { source, item } => (ApiError::from(source), item),
         };
