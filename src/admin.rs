@@ -87,7 +87,7 @@ pub async fn create_device(
         &db::devices::NewDevice {
             rep_id,
             name,
-            osmand_id: &osmand_id,
+            osmand_id_hash: &hash_secret(&osmand_id),
             owntracks_user: &owntracks_user,
             owntracks_password_hash: &hash_secret(&owntracks_password),
         },

@@ -23,6 +23,17 @@ pub struct Config {
     #[arg(long = "legacy-bind", env = "BIND", global = true, hide = true)]
     pub legacy_bind: Option<SocketAddr>,
 
+    /// The server's address as phones reach it, e.g. `https://fv.example.com`: enrolment links,
+    /// their QR codes and the tracker apps' settings are built from it, never from a request's
+    /// Host header [default: http:// and the listen address].
+    #[arg(long, env = "FV_PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// How long a device's enrolment link stays valid, hours.
+    #[arg(long, env = "FV_ENROLMENT_TTL_H", global = true, default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub enrolment_ttl_h: u32,
+
     /// Largest accepted request body, bytes (uploads and batches above it get 413).
     #[arg(long, env = "FV_BODY_LIMIT_BYTES", global = true, default_value_t = 32 * 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -50,6 +61,12 @@ pub struct Config {
     /// Ping writer tasks (transactions in flight at once).
     #[arg(long, env = "FV_INGEST_WRITERS", global = true, default_value_t = 2)]
     pub ingest_writers: usize,
+
+    /// Seconds an OsmAnd device stays resolved from its id (saves a database round trip per ping;
+    /// a change of the org's ping settings or a position request reaches the phone after at most
+    /// this long; deactivation and rotation take effect at once regardless). 0 = not kept.
+    #[arg(long, env = "FV_OSMAND_CACHE_S", global = true, default_value_t = 2)]
+    pub osmand_cache_s: u64,
 
     /// Also serve the OsmAnd / Traccar Client protocol at `/` on this address (Traccar uses port 5055).
     #[arg(long, env = "FV_OSMAND_BIND", global = true)]
@@ -115,7 +132,25 @@ impl Default for Config {
     }
 }
 
+/// An http(s) URL with a host and no query or fragment, without its trailing slash.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let t = text.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{text}` must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+        return Err(format!("`{text}` must be a URL with a host and no query, fragment or spaces"));
+    }
+    Ok(t.to_owned())
+}
+
 impl Config {
+    /// The URL phones reach this server at (see `public_url`).
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen_addr()))
+    }
+
     /// The address to listen on: `--bind`/`FV_BIND`, else the deprecated `BIND`, else 127.0.0.1:8080.
     pub fn listen_addr(&self) -> SocketAddr {
         self.bind.or(self.legacy_bind).unwrap_or(DEFAULT_BIND)
@@ -133,6 +168,7 @@ impl Config {
             queue_pings: self.ingest_queue_pings.max(1),
             batch_pings: self.ingest_batch_pings.max(1),
             writers: self.ingest_writers.max(1),
+            osmand_cache: std::time::Duration::from_secs(self.osmand_cache_s),
             ..crate::ingest::IngestConfig::default()
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::db;
 use crate::db::devices::Sender;
-use crate::db::pings::NewPing;
+use crate::db::pings::{NewPing, Written};
 use crate::domain::ping::{Fix, Source};
 use crate::domain::ping_filter::{self, DropReason, FilterPolicy};
 use crate::domain::validation::FieldError;
@@ -101,16 +101,20 @@ pub async fn accept(
             fix,
             source,
             flags: flags | passed[i].1,
+            credential_version: sender.credential_version,
         })
         .collect();
     let stored = ingest.write(pings).await?;
+    if stored.contains(&Written::Refused) {
+        return Err(WriteError::CredentialRefused);
+    }
     if let Some(fix_time) = answer_time
         && let Err(e) = db::position_requests::answer(db, sender.org_id, sender.id, fix_time).await
     {
         // The pings are committed; the request stays open and the next fix answers it.
         tracing::warn!(error = %e, device_id = sender.id, "position request not marked answered");
     }
-    let new = stored.iter().filter(|s| **s).count();
+    let new = stored.iter().filter(|s| **s == Written::Stored).count();
     Ok(IngestReport { stored: new, duplicates: repeated + stored.len() - new, dropped, rejected })
 }
 

@@ -5,6 +5,7 @@
 pub mod checklists;
 pub mod compliance;
 pub mod coverage;
+pub mod devices;
 pub mod ingest;
 pub mod territories;
 
@@ -103,7 +104,7 @@ impl From<sqlx::Error> for Error {
 
 impl Error {
     /// `what` `id` does not exist.
-    pub fn not_found(what: &'static str, id: impl ToString) -> Error {
+    pub fn not_found(what: &'static str, id: i64) -> Error {
         Error::NotFound { what, id: id.to_string() }
     }
 

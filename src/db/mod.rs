@@ -4,6 +4,7 @@ pub mod audit;
 pub mod checklists;
 pub mod compliance;
 pub mod devices;
+pub mod enrolments;
 pub mod exports;
 pub mod import;
 pub mod layers;

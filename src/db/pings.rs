@@ -78,6 +78,23 @@ pub struct NewPing {
     pub fix: crate::domain::ping::Fix,
     pub source: crate::domain::ping::Source,
     pub flags: i32,
+    /// The device's credential version when its credential was checked: the ping is stored only
+    /// while the device is active at that version (deactivation, rotation and reassignment bump it).
+    pub credential_version: i32,
+}
+
+/// A row of `insert_pings.sql`: a stored ping's key, or (no fix time) a refused device and the
+/// credential version its pings carried.
+type WriteOutcome = (i64, i64, Option<DateTime<Utc>>, Option<i32>);
+
+/// What the writer did with one ping of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Stored,
+    /// A ping with the same device and fix time was already there, or came earlier in the batch.
+    Duplicate,
+    /// Not stored: its device was deactivated, or its credential rotated or moved, meanwhile.
+    Refused,
 }
 
 /// Writes one batch (any orgs and devices) and marks the rep-days of the new rows dirty (the day
@@ -90,7 +107,7 @@ pub struct NewPing {
 /// `COPY` on the primary key, is rolled back, and is written again with `INSERT .. ON CONFLICT DO
 /// NOTHING`, which tells stored from duplicate. A small batch takes that one statement directly:
 /// for a few rows its single round trip costs less than the four of the `COPY` transaction.
-pub async fn insert_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<bool>, sqlx::Error> {
+pub async fn insert_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<Written>, sqlx::Error> {
     if pings.is_empty() {
         return Ok(Vec::new());
     }
@@ -98,7 +115,9 @@ pub async fn insert_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<
         return insert_batch_on_conflict(conn, pings).await;
     }
     match copy_batch(conn, pings).await {
-        Ok(()) => Ok(vec![true; pings.len()]),
+        Ok(true) => Ok(vec![Written::Stored; pings.len()]),
+        // A device's credential changed meanwhile: the statement below tells its pings apart.
+        Ok(false) => insert_batch_on_conflict(conn, pings).await,
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
             insert_batch_on_conflict(conn, pings).await
         }
@@ -115,16 +134,21 @@ pub const COPY_MIN_PINGS: usize = 500;
 const COPY_PINGS: &str = "COPY pings (org_id, device_id, fix_time, lat, lon, accuracy_m, speed_mps, heading_deg, \
      altitude_m, battery_pct, mock, source, client_ping_id, flags, attributes) FROM STDIN WITH (FORMAT binary)";
 
-/// One transaction: `COPY` of the rows, then the dirty rep-days. Rolled back on any error.
-async fn copy_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<(), sqlx::Error> {
+/// One transaction: `COPY` of the rows, then the dirty rep-days. Rolled back on any error, and
+/// (`false`) when a device of the batch is no longer active at its credential version.
+async fn copy_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<bool, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let mut copy = tx.copy_in_raw(COPY_PINGS).await?;
     copy.send(copy_rows(pings)).await?;
     let copied = copy.finish().await;
     match copied {
         Ok(n) if n == pings.len() as u64 => {
+            if !credentials_live(&mut tx, pings).await? {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             mark_dirty(&mut tx, pings).await?;
-            tx.commit().await
+            tx.commit().await.map(|()| true)
         }
         Ok(n) => {
             tx.rollback().await?;
@@ -135,6 +159,21 @@ async fn copy_batch(conn: &mut PgConnection, pings: &[NewPing]) -> Result<(), sq
             Err(e)
         }
     }
+}
+
+/// Whether every device of the batch is still active at the credential version its pings carry.
+async fn credentials_live(conn: &mut PgConnection, pings: &[NewPing]) -> Result<bool, sqlx::Error> {
+    let keys: std::collections::HashSet<(i64, i64, i32)> =
+        pings.iter().map(|p| (p.org_id, p.device_id, p.credential_version)).collect();
+    let (orgs, (ids, versions)): (Vec<i64>, (Vec<i64>, Vec<i32>)) =
+        keys.into_iter().map(|(o, d, v)| (o, (d, v))).unzip();
+    let live: i64 = sqlx::query_scalar(include_str!("sql/live_credentials.sql"))
+        .bind(&orgs)
+        .bind(&ids)
+        .bind(&versions)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(live == orgs.len() as i64)
 }
 
 /// Marks the rep-days of the pings dirty. One fix per device and 15-minute UTC bucket is enough:
@@ -217,13 +256,13 @@ fn copy_rows(pings: &[NewPing]) -> Vec<u8> {
 
 /// The batch as one `INSERT .. ON CONFLICT DO NOTHING` that also marks the rep-days of the stored
 /// rows dirty; its `RETURNING` keys tell which pings were new.
-async fn insert_batch_on_conflict(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<bool>, sqlx::Error> {
+async fn insert_batch_on_conflict(conn: &mut PgConnection, pings: &[NewPing]) -> Result<Vec<Written>, sqlx::Error> {
     let col = |f: fn(&crate::domain::ping::Fix) -> Option<f32>| pings.iter().map(|p| f(&p.fix)).collect::<Vec<_>>();
     let attributes: Vec<Option<serde_json::Value>> = pings
         .iter()
         .map(|p| (!p.fix.attributes.is_empty()).then(|| serde_json::Value::Object(p.fix.attributes.clone())))
         .collect();
-    let inserted: Vec<(i64, i64, DateTime<Utc>)> = sqlx::query_as(include_str!("sql/insert_pings.sql"))
+    let inserted: Vec<WriteOutcome> = sqlx::query_as(include_str!("sql/insert_pings.sql"))
         .bind(pings.iter().map(|p| p.org_id).collect::<Vec<_>>())
         .bind(pings.iter().map(|p| p.device_id).collect::<Vec<_>>())
         .bind(pings.iter().map(|p| p.fix.fix_time).collect::<Vec<_>>())
@@ -239,11 +278,31 @@ async fn insert_batch_on_conflict(conn: &mut PgConnection, pings: &[NewPing]) ->
         .bind(pings.iter().map(|p| p.fix.client_ping_id.clone()).collect::<Vec<_>>())
         .bind(pings.iter().map(|p| p.flags).collect::<Vec<_>>())
         .bind(attributes)
+        .bind(pings.iter().map(|p| p.credential_version).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
-    let mut new: std::collections::HashSet<(i64, i64, DateTime<Utc>)> = inserted.into_iter().collect();
+    // Rows without a fix time name the devices whose pings were refused.
+    let mut refused = std::collections::HashSet::new();
+    let mut new = std::collections::HashSet::new();
+    for (org_id, device_id, fix_time, version) in inserted {
+        match fix_time {
+            Some(t) => new.insert((org_id, device_id, t)),
+            None => refused.insert((org_id, device_id, version.unwrap_or_default())),
+        };
+    }
     // The first occurrence of a key in the batch is the one stored; `remove` hands it out once.
-    Ok(pings.iter().map(|p| new.remove(&(p.org_id, p.device_id, p.fix.fix_time))).collect())
+    Ok(pings
+        .iter()
+        .map(|p| {
+            if refused.contains(&(p.org_id, p.device_id, p.credential_version)) {
+                Written::Refused
+            } else if new.remove(&(p.org_id, p.device_id, p.fix.fix_time)) {
+                Written::Stored
+            } else {
+                Written::Duplicate
+            }
+        })
+        .collect())
 }
 
 /// The newest stored fix of a device, with when it was received.

@@ -10,6 +10,7 @@ use crate::app;
 use crate::app::ingest::IngestReport;
 use crate::db;
 use crate::db::devices::Sender;
+use crate::domain::credentials::{hash_secret, verify_secret};
 use crate::domain::ping::{Fix, Source};
 use crate::domain::ping_filter::{DropReason, FilterPolicy};
 use crate::domain::protocols::{gpx, native, osmand, owntracks};
@@ -42,6 +43,7 @@ pub fn osmand_port_router() -> Router<AppState> {
 
 fn write_error(e: &WriteError) -> ApiError {
     let detail = match e {
+        WriteError::CredentialRefused => return ApiError::Forbidden(e.to_string()),
         WriteError::QueueFull => format!("{e}; nothing was stored, retry the same request"),
         // A connection lost during the commit leaves its outcome unknown to us.
         WriteError::Database(_) => {
@@ -231,32 +233,56 @@ async fn osmand_inner(
     } else {
         osmand::decode_json(body, now).map_err(bad)?
     };
-    let sender = if let Some(s) = state.ingest.osmand_senders.get(&message.device_key) {
-        Some(s)
-    } else {
-        let found = db::devices::sender_by_osmand_id(&state.db, &message.device_key).await?;
-        if let Some(s) = &found {
-            state.ingest.osmand_senders.put(message.device_key.clone(), s.clone());
-        }
-        found
-    };
-    let sender = active(sender, "id")?;
-    let Some(mut fix) = message.fix else {
+    let Some(fix) = message.fix else {
+        // A heartbeat without a position: the device must still be known and active.
+        osmand_sender(state, &message.device_key, true).await?;
         state.ingest.count_received(Source::Osmand, 1);
         state.ingest.count_drop(Source::Osmand, DropReason::NoPosition);
         return Ok(());
     };
+    let sender = osmand_sender(state, &message.device_key, true).await?;
+    let report = match osmand_accept(state, &sender, fix.clone(), from_query).await {
+        // The cached credential went stale (rotated, moved to a reassigned device, deactivated):
+        // forget it and judge the request once more against the database.
+        Err(ApiError::Forbidden(_)) => {
+            state.ingest.osmand_senders.forget(&message.device_key);
+            let sender = osmand_sender(state, &message.device_key, false).await?;
+            osmand_accept(state, &sender, fix, from_query).await?
+        }
+        other => other?,
+    };
+    match nothing_usable(&report) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The active device whose OsmAnd id is `key`, from this instance's cache when `cached` allows.
+async fn osmand_sender(state: &AppState, key: &str, cached: bool) -> Result<Sender, ApiError> {
+    if cached && let Some(s) = state.ingest.osmand_senders.get(key) {
+        return active(Some(s), "id");
+    }
+    let found = db::devices::sender_by_osmand_id(&state.db, &hash_secret(key)).await?;
+    if let Some(s) = found.as_ref().filter(|s| s.active) {
+        state.ingest.osmand_senders.put(key.to_owned(), s.clone());
+    }
+    active(found, "id")
+}
+
+/// Accepts one OsmAnd fix, its speed read in the org's unit.
+async fn osmand_accept(
+    state: &AppState,
+    sender: &Sender,
+    mut fix: Fix,
+    from_query: bool,
+) -> Result<IngestReport, ApiError> {
     // Query-string speeds were read as knots; an org whose phones send another unit says so.
     let unit = FilterPolicy::from_settings(&sender.org_settings).map(|p| p.osmand_speed_unit).unwrap_or_default();
     if from_query && unit != osmand::SpeedUnit::Knots {
         let scale = unit.to_mps() / osmand::SpeedUnit::Knots.to_mps();
         fix.speed_mps = fix.speed_mps.map(|s| (f64::from(s) * scale) as f32);
     }
-    let report = accept(state, &sender, Source::Osmand, vec![(0, fix, 0)], Vec::new()).await?;
-    match nothing_usable(&report) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    accept(state, sender, Source::Osmand, vec![(0, fix, 0)], Vec::new()).await
 }
 
 /// OwnTracks HTTP mode: HTTP basic auth names the device; `_type: location` payloads are stored,
@@ -289,7 +315,7 @@ async fn owntracks_inner(
     })?;
     let sender = db::devices::sender_by_owntracks_user(&state.db, &user).await?;
     let sender = match sender {
-        Some(s) if crate::domain::credentials::verify_secret(&password, &s.owntracks_password_hash) => s,
+        Some(s) if s.owntracks_password_hash.as_deref().is_some_and(|h| verify_secret(&password, h)) => s,
         _ => return Err(ApiError::Unauthorized("unknown OwnTracks user or wrong password".into())),
     };
     if !sender.active {

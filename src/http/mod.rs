@@ -5,6 +5,7 @@ pub mod auth;
 mod checklists;
 mod compliance;
 mod coverage;
+mod devices;
 pub mod error;
 mod exports;
 pub mod extract;
@@ -138,6 +139,7 @@ fn api() -> OpenApiRouter<AppState> {
         "/api/v1",
         OpenApiRouter::new()
             .merge(people::router())
+            .merge(devices::router())
             .merge(privacy::router())
             .merge(photos::router())
             .merge(checklists::router())

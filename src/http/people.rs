@@ -1,11 +1,11 @@
-//! The caller, users and devices.
+//! The caller and users (devices: `devices.rs`).
 
 use super::AppState;
 use super::auth::{Actor, Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
 use super::territories::territory_path;
-use crate::admin::{self, DeviceCredentials, IssuedUser};
+use crate::admin::{self, IssuedUser};
 use crate::db;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
@@ -23,7 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user))
         .routes(routes!(reissue_token, revoke_token))
-        .routes(routes!(list_devices, create_device))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -154,51 +153,6 @@ async fn revoke_token(
     db::tokens::revoke_for_user(&state.db, auth.org_id, id).await?;
     audit(&state.db, &auth, AuditAction::UserTokenRevoke, "user", id, json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Devices of reps in the caller's territory scope.
-#[utoipa::path(get, path = "/devices", tag = "devices", params(Page), responses((status = 200, body = Paged<db::devices::Device>), (status = 403, body = Problem)))]
-async fn list_devices(
-    State(state): State<AppState>,
-    auth: Can<p::ReadDevices>,
-    Query(page): Query<Page>,
-) -> Result<Json<Paged<db::devices::Device>>, ApiError> {
-    let limit = page.limit()?;
-    let items = db::devices::list(&state.db, auth.org_id, auth.scope_root(), page.after(), limit).await?;
-    Ok(Json(Paged::new(items, limit, |d| d.id)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewDevice {
-    rep_id: i64,
-    name: String,
-}
-
-/// Registers a phone for a rep and returns all its credentials (shown once): API token,
-/// the OsmAnd/Traccar device id, and OwnTracks user/password.
-#[utoipa::path(post, path = "/devices", tag = "devices", request_body = NewDevice, responses(
-    (status = 201, body = DeviceCredentials), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn create_device(
-    State(state): State<AppState>,
-    auth: Can<p::ManageDevices>,
-    Json(input): Json<NewDevice>,
-) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
-    let mut errors = Vec::new();
-    check_text("name", &input.name, 200, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let rep = db::users::get(&state.db, auth.org_id, input.rep_id)
-        .await?
-        .ok_or_else(|| ApiError::field("rep_id", "no such user in this org"))?;
-    auth.check_territory(rep.territory_path.as_deref())?;
-    if rep.role != Role::Rep {
-        return Err(ApiError::field("rep_id", format!("user {} is a {}, not a rep", rep.id, rep.role)));
-    }
-    let creds = admin::create_device(&state.db, auth.org_id, rep.id, &input.name).await?;
-    audit(&state.db, &auth, AuditAction::DeviceCreate, "device", creds.device_id, json!({"rep_id": rep.id})).await?;
-    Ok((StatusCode::CREATED, Json(creds)))
 }
 
 /// Records an action of the caller in the audit log (as the use cases do, through `Caller`).

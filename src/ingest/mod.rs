@@ -3,7 +3,7 @@
 //! request only after that commit, so a 2xx always means "in the database". A full queue or a
 //! database that does not answer gives [`WriteError`], which handlers turn into 503 + Retry-After.
 
-use crate::db::pings::{self, NewPing};
+use crate::db::pings::{self, NewPing, Written};
 use crate::domain::ping::{Fix, Source};
 use crate::domain::ping_filter::DropReason;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -28,11 +28,19 @@ pub struct IngestConfig {
     pub writers: usize,
     /// Longest a request waits for its commit before it is answered 503.
     pub commit_timeout: Duration,
+    /// How long an OsmAnd device resolved from its id is kept (0: not kept).
+    pub osmand_cache: Duration,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { queue_pings: 200_000, batch_pings: 10_000, writers: 2, commit_timeout: Duration::from_secs(30) }
+        IngestConfig {
+            queue_pings: 200_000,
+            batch_pings: 10_000,
+            writers: 2,
+            commit_timeout: Duration::from_secs(30),
+            osmand_cache: Duration::from_secs(2),
+        }
     }
 }
 
@@ -43,6 +51,10 @@ pub enum WriteError {
     QueueFull,
     #[error("the database did not take the pings: {0}")]
     Database(String),
+    /// The device was deactivated, or its credential rotated or moved to another device row,
+    /// after the request's credential was checked: nothing was stored.
+    #[error("this device is deactivated or its credential was replaced; nothing was stored")]
+    CredentialRefused,
 }
 
 impl WriteError {
@@ -51,31 +63,45 @@ impl WriteError {
         match self {
             WriteError::QueueFull => 1,
             WriteError::Database(_) => 5,
+            WriteError::CredentialRefused => 0,
         }
     }
 }
 
 /// Devices resolved from phone-protocol credentials, kept for a moment: a phone posting once a
-/// second would otherwise cost a database round trip per ping. Deactivation takes effect within
-/// [`SenderCache::TTL`].
-#[derive(Default)]
+/// second would otherwise cost a database round trip per ping. A deactivation or rotation still
+/// takes effect at once: the writer stores a ping only while its device is active at the
+/// credential version the entry holds, and a refused entry is forgotten.
+/// An entry lives `ttl`: a change of the org's ping settings or a position request reaches a
+/// cached device after at most that long.
 pub struct SenderCache {
     entries: Mutex<HashMap<String, (Instant, crate::db::devices::Sender)>>,
+    ttl: Duration,
 }
 
 impl SenderCache {
-    pub const TTL: Duration = Duration::from_secs(2);
     const MAX_ENTRIES: usize = 100_000;
+
+    pub fn new(ttl: Duration) -> Self {
+        SenderCache { entries: Mutex::default(), ttl }
+    }
 
     pub fn get(&self, key: &str) -> Option<crate::db::devices::Sender> {
         let entries = self.entries.lock().ok()?;
-        entries.get(key).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, s)| s.clone())
+        entries.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone())
+    }
+
+    /// Drops the entry of `key` (its credential was refused).
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
+        }
     }
 
     pub fn put(&self, key: String, sender: crate::db::devices::Sender) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= Self::MAX_ENTRIES {
-                entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+                entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
             }
             entries.insert(key, (Instant::now(), sender));
         }
@@ -93,7 +119,7 @@ pub struct LastFix {
 
 struct Job {
     pings: Vec<NewPing>,
-    reply: oneshot::Sender<Result<Vec<bool>, WriteError>>,
+    reply: oneshot::Sender<Result<Vec<Written>, WriteError>>,
 }
 
 /// Counters of what happened to incoming pings, exported at `/metrics`.
@@ -189,7 +215,7 @@ impl Ingest {
             metrics: IngestMetrics::new(registry)?,
             last: RwLock::default(),
             live: tokio::sync::broadcast::channel(4096).0,
-            osmand_senders: SenderCache::default(),
+            osmand_senders: SenderCache::new(config.osmand_cache),
             relay,
         });
         // Last known positions survive a restart: the listener reads them once it listens (so no
@@ -211,9 +237,9 @@ impl Ingest {
         Ok(ingest)
     }
 
-    /// Queues pings and waits for the commit that holds them. Per ping: stored (`true`) or
-    /// already there (`false`).
-    pub async fn write(&self, pings: Vec<NewPing>) -> Result<Vec<bool>, WriteError> {
+    /// Queues pings and waits for the commit that holds them. Per ping: stored, already there, or
+    /// refused (its device's credential changed meanwhile).
+    pub async fn write(&self, pings: Vec<NewPing>) -> Result<Vec<Written>, WriteError> {
         if pings.is_empty() {
             return Ok(Vec::new());
         }
@@ -239,11 +265,13 @@ impl Ingest {
             Err(_) => Err(WriteError::Database("no commit within the timeout".into())),
         };
         match &result {
-            Ok(stored) => {
-                let new = stored.iter().filter(|s| **s).count() as u64;
-                self.metrics.stored.with_label_values(&[source.as_str()]).inc_by(new);
-                self.metrics.duplicates.with_label_values(&[source.as_str()]).inc_by(n as u64 - new);
-                self.remember(summary);
+            Ok(written) => {
+                let count = |w: Written| written.iter().filter(|x| **x == w).count() as u64;
+                self.metrics.stored.with_label_values(&[source.as_str()]).inc_by(count(Written::Stored));
+                self.metrics.duplicates.with_label_values(&[source.as_str()]).inc_by(count(Written::Duplicate));
+                self.metrics.refused.with_label_values(&["credential"]).inc_by(count(Written::Refused));
+                let kept = summary.into_iter().zip(written).filter(|(_, w)| **w != Written::Refused).map(|(s, _)| s);
+                self.remember(kept.collect());
             }
             Err(e) => {
                 let reason = if matches!(e, WriteError::QueueFull) { "queue_full" } else { "database" };
@@ -401,7 +429,7 @@ impl Writer {
         }
     }
 
-    async fn commit(&self, jobs: &[Job]) -> Result<Vec<bool>, sqlx::Error> {
+    async fn commit(&self, jobs: &[Job]) -> Result<Vec<Written>, sqlx::Error> {
         let batch: Vec<NewPing> = jobs.iter().flat_map(|j| j.pings.iter().cloned()).collect();
         let mut conn = self.db.acquire().await?;
         let days: HashSet<NaiveDate> = batch.iter().map(|p| p.fix.fix_time.date_naive()).collect();

@@ -10,6 +10,7 @@ mod compliance;
 mod constraints;
 mod coverage;
 mod demo;
+mod devices;
 mod docs;
 mod exports;
 mod faults;

@@ -850,7 +850,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         let new = db::devices::NewDevice {
             rep_id: user_ids[d.rep.as_str()],
             name: &d.name,
-            osmand_id: &secrets.osmand_id,
+            osmand_id_hash: &hash_secret(&secrets.osmand_id),
             owntracks_user: &secrets.owntracks_user,
             owntracks_password_hash: &hash_secret(&secrets.owntracks_password),
         };

@@ -45,6 +45,24 @@ pub enum AuditAction {
     UserSetPrivacy,
     #[serde(rename = "device.create")]
     DeviceCreate,
+    /// Deactivated: every credential refused from then on.
+    #[serde(rename = "device.deactivate")]
+    DeviceDeactivate,
+    /// Active again.
+    #[serde(rename = "device.reactivate")]
+    DeviceReactivate,
+    /// Secrets replaced (the detail names which).
+    #[serde(rename = "device.rotate")]
+    DeviceRotate,
+    /// The phone moved to another rep (a new device row continues it).
+    #[serde(rename = "device.reassign")]
+    DeviceReassign,
+    /// A one-time enrolment link issued.
+    #[serde(rename = "device.enrolment.create")]
+    DeviceEnrolmentCreate,
+    /// An enrolment link used: the reps' app signed in as the device.
+    #[serde(rename = "device.enrol")]
+    DeviceEnrol,
     /// Formerly `request_position`.
     #[serde(rename = "device.request_position")]
     DeviceRequestPosition,
@@ -87,7 +105,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 28] = [
+    pub const ALL: [AuditAction; 34] = [
         AuditAction::OutletCreate,
         AuditAction::OutletUpdate,
         AuditAction::OutletClosed,
@@ -102,6 +120,12 @@ impl AuditAction {
         AuditAction::UserTokenRevoke,
         AuditAction::UserSetPrivacy,
         AuditAction::DeviceCreate,
+        AuditAction::DeviceDeactivate,
+        AuditAction::DeviceReactivate,
+        AuditAction::DeviceRotate,
+        AuditAction::DeviceReassign,
+        AuditAction::DeviceEnrolmentCreate,
+        AuditAction::DeviceEnrol,
         AuditAction::DeviceRequestPosition,
         AuditAction::VisitReview,
         AuditAction::OrgRecomputeVisits,
@@ -135,6 +159,12 @@ impl AuditAction {
             AuditAction::UserTokenRevoke => "user.token.revoke",
             AuditAction::UserSetPrivacy => "user.set_privacy",
             AuditAction::DeviceCreate => "device.create",
+            AuditAction::DeviceDeactivate => "device.deactivate",
+            AuditAction::DeviceReactivate => "device.reactivate",
+            AuditAction::DeviceRotate => "device.rotate",
+            AuditAction::DeviceReassign => "device.reassign",
+            AuditAction::DeviceEnrolmentCreate => "device.enrolment.create",
+            AuditAction::DeviceEnrol => "device.enrol",
             AuditAction::DeviceRequestPosition => "device.request_position",
             AuditAction::VisitReview => "visit.review",
             AuditAction::OrgRecomputeVisits => "org.recompute_visits",
