@@ -7,6 +7,7 @@ pub mod compliance;
 pub mod coverage;
 pub mod devices;
 pub mod ingest;
+pub mod plans;
 pub mod territories;
 
 use crate::db;
