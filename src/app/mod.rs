@@ -5,6 +5,7 @@
 pub mod checklists;
 pub mod compliance;
 pub mod coverage;
+pub mod exports;
 pub mod ingest;
 pub mod outlets;
 pub mod territories;
