@@ -6,7 +6,9 @@ pub mod checklists;
 pub mod compliance;
 pub mod coverage;
 pub mod devices;
+pub mod exports;
 pub mod ingest;
+pub mod outlets;
 pub mod plans;
 pub mod territories;
 

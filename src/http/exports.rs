@@ -5,11 +5,11 @@ use super::AppState;
 use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
+use crate::app;
 use crate::db;
 use crate::db::exports::Export;
 use crate::domain::access::Role;
-use crate::domain::audit::AuditAction;
-use crate::domain::export::{ExportFormat, ExportParams, ExportScope, Generator, sha256_hex};
+use crate::domain::export::{ExportFormat, ExportParams, sha256_hex};
 use crate::export::Verification;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -50,51 +50,12 @@ async fn territory_assessment(
     Query(q): Query<AssessmentQuery>,
 ) -> Result<Json<crate::export::assessment::Assessment>, ApiError> {
     let t = super::compliance::visible_territory(&state, &auth, id).await?;
-    let first = match q.month.as_deref() {
-        Some(m) => crate::domain::assessment::parse_month(m).map_err(|e| ApiError::invalid(vec![e]))?,
-        None => crate::domain::assessment::month_of(
-            db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?,
-        ),
-    };
-    crate::export::assessment::materialize(&state.db, auth.org_id, t.id, first).await?;
-    let mut tx = db::snapshot(&state.db).await?;
-    let a = crate::export::assessment::assessment(&mut tx, auth.org_id, &t, first).await?;
-    tx.commit().await?;
-    Ok(Json(a))
+    Ok(Json(app::exports::assessment(&state.db, auth.org_id, &t, q.month.as_deref()).await?))
 }
 
-/// Checks that the caller may export (and read exports of) `scope`: a territory in their scope
-/// (not for reps), or a rep they may see (reps: themselves).
-async fn check_scope(state: &AppState, auth: &Principal, scope: ExportScope) -> Result<(), ApiError> {
-    match scope {
-        ExportScope::Territory { id } => {
-            if auth.role() == Some(Role::Rep) {
-                return Err(ApiError::Forbidden("reps export their own data: use scope kind `rep`".into()));
-            }
-            super::compliance::visible_territory(state, auth, id).await?;
-        }
-        ExportScope::Rep { id } => {
-            let rep = super::tracks::visible_rep(state, auth, id).await?;
-            if rep.role != Role::Rep {
-                return Err(ApiError::field("scope.id", format!("user {id} is not a rep")));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The export, when the caller may read it: within their scope, and a rep's export of their own
-/// data (made without home blurring) only by that rep and admins.
+/// The export, when the caller may read it (see `app::exports::get`).
 async fn visible_export(state: &AppState, auth: &Principal, id: i64) -> Result<Export, ApiError> {
-    let e = db::exports::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("export", id))?;
-    check_scope(state, auth, e.params.0.scope).await?;
-    if let ExportScope::Rep { id: rep } = e.params.0.scope {
-        let own = e.requested_by == Some(rep);
-        if own && auth.user_id() != Some(rep) && auth.role() != Some(Role::Admin) {
-            return Err(ApiError::Forbidden("a rep's export of their own data is theirs (and admins')".into()));
-        }
-    }
-    Ok(e)
+    Ok(app::exports::get(&state.db, &auth.caller(), auth.role(), id).await?)
 }
 
 /// Starts an audit export of a scope (a territory's team, or one rep) and period (at most 366
@@ -112,26 +73,8 @@ async fn start_export(
     auth: Can<p::ExportAudits>,
     Json(params): Json<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let problems = params.problems();
-    if !problems.is_empty() {
-        return Err(ApiError::invalid(problems));
-    }
-    check_scope(&state, &auth, params.scope).await?;
-    let id = db::exports::create(&state.db, auth.org_id, auth.user_id(), &params).await?;
-    let login = match auth.user_id() {
-        Some(u) => db::users::get(&state.db, auth.org_id, u).await?.map(|u| u.login).unwrap_or_default(),
-        None => String::new(),
-    };
-    let generator = Generator { user_id: auth.user_id(), login };
-    let db = state.db.clone();
-    let org_id = auth.org_id;
-    tokio::spawn(async move {
-        if let Err(e) = crate::export::run_queued(db, org_id, id, generator).await {
-            tracing::error!(export = id, error = %e, "export failed");
-        }
-    });
-    let export =
-        db::exports::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("export", id))?;
+    let export = app::exports::start(&state.db, &auth.caller(), auth.role(), &params).await?;
+    let id = export.id;
     let mut response = (StatusCode::ACCEPTED, Json(export)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/exports/{id}")) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -236,28 +179,6 @@ fn file_given(q: &VerifyQuery, body: &[u8]) -> Result<Option<(String, u64)>, Api
     })
 }
 
-/// The export to check against: the one named, else the first the caller may see holding a file
-/// with this hash (`None`: no such export).
-async fn export_to_check(
-    state: &AppState,
-    auth: &Principal,
-    export_id: Option<i64>,
-    given: Option<&(String, u64)>,
-) -> Result<Option<Export>, ApiError> {
-    match (export_id, given) {
-        (Some(id), _) => Ok(Some(visible_export(state, auth, id).await?)),
-        (None, Some((h, _))) => {
-            for e in db::exports::with_file(&state.db, auth.org_id, h).await? {
-                if check_scope(state, auth, e.params.0.scope).await.is_ok() {
-                    return Ok(Some(e));
-                }
-            }
-            Ok(None)
-        }
-        (None, None) => Err(ApiError::bad_request("send the file, its sha256 and bytes, or an export_id")),
-    }
-}
-
 /// Verifies a file (the request body, or its `sha256` and `bytes`) against a stored export
 /// manifest, and whether the export's underlying data changed since it was made. With
 /// `export_id` and no file: the data check alone. 200 whether or not it matches: read
@@ -273,24 +194,5 @@ async fn verify(
     body: Bytes,
 ) -> Result<Json<Verification>, ApiError> {
     let given = file_given(&q, &body)?;
-    let export = export_to_check(&state, &auth, q.export_id, given.as_ref()).await?;
-    let Some(export) = export else {
-        return Ok(Json(Verification::unknown(given)));
-    };
-    let v = crate::export::verify(&state.db, auth.org_id, &export, given).await.map_err(|e| match e {
-        crate::export::ExportError::NotDone(id, status) => {
-            ApiError::Conflict { detail: format!("export {id} is {status}"), errors: Vec::new() }
-        }
-        e => ApiError::Internal(e.to_string()),
-    })?;
-    super::people::audit(
-        &state.db,
-        &auth,
-        AuditAction::ExportVerify,
-        "export",
-        export.id,
-        serde_json::json!({"file": v.file, "data_changed": v.data_changed}),
-    )
-    .await?;
-    Ok(Json(v))
+    Ok(Json(app::exports::verify(&state.db, &auth.caller(), auth.role(), q.export_id, given).await?))
 }

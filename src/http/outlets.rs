@@ -1,17 +1,13 @@
 //! Outlets and tier policies.
 
 use super::AppState;
-use super::auth::{Can, Principal, p};
+use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
-use super::people::audit;
-use super::territories::{boundary_problem, territory_path};
+use crate::app;
 use crate::db;
-use crate::db::outlets::{Filter, LocationPeriod, Outlet, OutletFields, StatusChange};
-use crate::domain::audit::AuditAction;
-use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy, footprint_problem, validate_outlet};
-use crate::domain::territory::multipolygon;
-use crate::domain::validation::FieldError;
+use crate::db::outlets::{Filter, LocationPeriod, Outlet, StatusChange};
+use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -140,12 +136,6 @@ async fn list_outlets(
     Ok(Json(page).into_response())
 }
 
-async fn load(state: &AppState, who: &Principal, id: i64) -> Result<Outlet, ApiError> {
-    let outlet = db::outlets::get(&state.db, who.org_id, id).await?.ok_or_else(|| ApiError::not_found("outlet", id))?;
-    who.check_territory(outlet.territory_path.as_deref())?;
-    Ok(outlet)
-}
-
 /// One outlet.
 #[utoipa::path(get, path = "/outlets/{id}", tag = "outlets", responses(
     (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -155,7 +145,7 @@ async fn get_outlet(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let outlet = load(&state, &auth, id).await?;
+    let outlet = app::outlets::get(&state.db, &auth.caller(), id).await?;
     if wants_geojson(&headers) {
         return Ok(geojson_response(&feature(&outlet)));
     }
@@ -179,9 +169,7 @@ async fn outlet_history(
     auth: Can<p::ReadOutlets>,
     Path(id): Path<i64>,
 ) -> Result<Json<OutletHistory>, ApiError> {
-    load(&state, &auth, id).await?;
-    let mut conn = state.db.acquire().await?;
-    let (locations, statuses) = db::outlets::history(&mut conn, auth.org_id, id).await?;
+    let (locations, statuses) = app::outlets::history(&state.db, &auth.caller(), id).await?;
     Ok(Json(OutletHistory { outlet_id: id, locations, statuses }))
 }
 
@@ -202,20 +190,6 @@ fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
     Ok(parsed.reason)
 }
 
-async fn set_status(
-    state: &AppState,
-    who: &Principal,
-    id: i64,
-    status: OutletStatus,
-    reason: Option<String>,
-) -> Result<Json<Outlet>, ApiError> {
-    let cur = load(state, who, id).await?;
-    let fields = OutletFields { status, ..OutletFields::from(cur) };
-    db::outlets::update(&state.db, who.org_id, id, &fields, false).await?;
-    audit(&state.db, who, AuditAction::outlet_status(status), "outlet", id, json!({ "reason": reason })).await?;
-    Ok(Json(load(state, who, id).await?))
-}
-
 /// Closes an outlet (it leaves coverage from now on; its history stays).
 #[utoipa::path(post, path = "/outlets/{id}/close", tag = "outlets", request_body = Option<StatusReason>, responses(
     (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -225,7 +199,7 @@ async fn close_outlet(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
-    set_status(&state, &auth, id, OutletStatus::Closed, reason(&body)?).await
+    Ok(Json(app::outlets::set_status(&state.db, &auth.caller(), id, OutletStatus::Closed, reason(&body)?).await?))
 }
 
 /// Suspends an outlet (temporarily not to be visited).
@@ -237,7 +211,7 @@ async fn suspend_outlet(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
-    set_status(&state, &auth, id, OutletStatus::Suspended, reason(&body)?).await
+    Ok(Json(app::outlets::set_status(&state.db, &auth.caller(), id, OutletStatus::Suspended, reason(&body)?).await?))
 }
 
 /// Makes a closed or suspended outlet active again.
@@ -249,7 +223,7 @@ async fn reopen_outlet(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
-    set_status(&state, &auth, id, OutletStatus::Active, reason(&body)?).await
+    Ok(Json(app::outlets::set_status(&state.db, &auth.caller(), id, OutletStatus::Active, reason(&body)?).await?))
 }
 
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`), for PATCH.
@@ -295,80 +269,23 @@ struct OutletInput {
     footprint: Option<Option<serde_json::Value>>,
 }
 
-fn required<T: Clone>(v: Option<&T>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
-    if v.is_none() {
-        errors.push(FieldError::new(field, "is required"));
-    }
-    v.cloned()
-}
-
-/// The state of an outlet a request asks for (a PATCH's fields merged over the stored ones), not
-/// yet checked: its channel type and status are the text given.
-struct Draft {
-    code: String,
-    name: String,
-    channel_type: String,
-    tier: String,
-    lat: f64,
-    lon: f64,
-    radius_m: Option<f64>,
-    status: String,
-    territory_id: Option<i64>,
-    address: Option<String>,
-    attributes: serde_json::Value,
-    footprint: Option<serde_json::Value>,
-}
-
-/// Validates the merged state and resolves the territory (given, or by point-in-polygon), which
-/// must be within the caller's scope.
-async fn finish(
-    state: &AppState,
-    who: &Principal,
-    f: Draft,
-    territory_given: bool,
-    footprint_given: bool,
-) -> Result<OutletFields, ApiError> {
-    let mut errors = validate_outlet(&f.code, &f.name, &f.channel_type, &f.status, f.lat, f.lon, f.radius_m);
-    if !f.attributes.is_object() {
-        errors.push(FieldError::new("attributes", "must be a JSON object"));
-    }
-    // A footprint given now is judged whole; a stored one must still fit a moved point.
-    if let Some(geometry) = &f.footprint
-        && errors.is_empty()
-    {
-        let topology = if footprint_given { boundary_problem(state, geometry).await? } else { None };
-        let problem = match topology {
-            Some(reason) => Some(reason),
-            None => multipolygon(geometry).and_then(|area| footprint_problem(f.lat, f.lon, &area)),
-        };
-        if let Some(reason) = problem {
-            errors.push(FieldError::new("footprint", reason));
+impl From<OutletInput> for app::outlets::Input {
+    fn from(i: OutletInput) -> Self {
+        app::outlets::Input {
+            code: i.code,
+            name: i.name,
+            channel_type: i.channel_type,
+            tier: i.tier,
+            lat: i.lat,
+            lon: i.lon,
+            radius_m: i.radius_m,
+            status: i.status,
+            territory_id: i.territory_id,
+            address: i.address,
+            attributes: i.attributes,
+            footprint: i.footprint,
         }
     }
-    // Both parse: `validate_outlet` found no error in them.
-    let (Ok(channel_type), Ok(status), true) = (f.channel_type.parse(), f.status.parse(), errors.is_empty()) else {
-        return Err(ApiError::invalid(errors));
-    };
-    let mut fields = OutletFields {
-        code: f.code,
-        name: f.name,
-        channel_type,
-        tier: f.tier,
-        lat: f.lat,
-        lon: f.lon,
-        radius_m: f.radius_m,
-        status,
-        territory_id: f.territory_id,
-        address: f.address,
-        attributes: f.attributes,
-        footprint: f.footprint,
-    };
-    if !territory_given {
-        fields.territory_id = db::territories::locate(&state.db, who.org_id, fields.lat, fields.lon).await?;
-    }
-    let path = territory_path(state, who.org_id, fields.territory_id, "territory_id").await?;
-    who.check_territory(path.as_deref())?;
-    Ok(fields)
 }
 
 /// Creates an outlet. Its territory is given or found by point-in-polygon and must be in your scope.
@@ -379,37 +296,8 @@ async fn create_outlet(
     auth: Can<p::WriteOutlets>,
     Json(input): Json<OutletInput>,
 ) -> Result<(StatusCode, Json<Outlet>), ApiError> {
-    let mut errors = Vec::new();
-    let code = required(input.code.as_ref(), "code", &mut errors);
-    let name = required(input.name.as_ref(), "name", &mut errors);
-    let channel_type = required(input.channel_type.as_ref(), "channel_type", &mut errors);
-    let tier = required(input.tier.as_ref(), "tier", &mut errors);
-    let lat = required(input.lat.as_ref(), "lat", &mut errors);
-    let lon = required(input.lon.as_ref(), "lon", &mut errors);
-    let (Some(code), Some(name), Some(channel_type), Some(tier), Some(lat), Some(lon)) =
-        (code, name, channel_type, tier, lat, lon)
-    else {
-        return Err(ApiError::invalid(errors));
-    };
-    let draft = Draft {
-        code,
-        name,
-        channel_type,
-        tier,
-        lat,
-        lon,
-        radius_m: input.radius_m.flatten(),
-        status: input.status.unwrap_or_else(|| OutletStatus::Active.as_str().to_owned()),
-        territory_id: input.territory_id.flatten(),
-        address: input.address.flatten(),
-        attributes: input.attributes.unwrap_or_else(|| json!({})),
-        footprint: input.footprint.flatten(),
-    };
-    let territory_given = draft.territory_id.is_some();
-    let fields = finish(&state, &auth, draft, territory_given, true).await?;
-    let id = db::outlets::create(&state.db, auth.org_id, &fields).await?;
-    audit(&state.db, &auth, AuditAction::OutletCreate, "outlet", id, json!({"code": fields.code})).await?;
-    Ok((StatusCode::CREATED, Json(load(&state, &auth, id).await?)))
+    let outlet = app::outlets::create(&state.db, &auth.caller(), input.into()).await?;
+    Ok((StatusCode::CREATED, Json(outlet)))
 }
 
 /// Changes an outlet; a new lat/lon re-pins it (the old location stays in its history).
@@ -421,32 +309,7 @@ async fn update_outlet(
     Path(id): Path<i64>,
     Json(input): Json<OutletInput>,
 ) -> Result<Json<Outlet>, ApiError> {
-    let cur = load(&state, &auth, id).await?;
-    let moved = input.lat.is_some() || input.lon.is_some();
-    let footprint_changed = input.footprint.is_some();
-    // An explicit territory wins; `null` or a move re-assigns by point-in-polygon.
-    let territory_given = match input.territory_id {
-        Some(t) => t.is_some(),
-        None => !moved,
-    };
-    let draft = Draft {
-        code: input.code.unwrap_or(cur.code),
-        name: input.name.unwrap_or(cur.name),
-        channel_type: input.channel_type.unwrap_or_else(|| cur.channel_type.to_string()),
-        tier: input.tier.unwrap_or(cur.tier),
-        lat: input.lat.unwrap_or(cur.lat),
-        lon: input.lon.unwrap_or(cur.lon),
-        radius_m: input.radius_m.unwrap_or(cur.radius_m.map(f64::from)),
-        status: input.status.unwrap_or_else(|| cur.status.to_string()),
-        territory_id: input.territory_id.unwrap_or(cur.territory_id),
-        address: input.address.unwrap_or(cur.address),
-        attributes: input.attributes.unwrap_or(cur.attributes),
-        footprint: input.footprint.unwrap_or(cur.footprint),
-    };
-    let fields = finish(&state, &auth, draft, territory_given, footprint_changed).await?;
-    db::outlets::update(&state.db, auth.org_id, id, &fields, footprint_changed).await?;
-    audit(&state.db, &auth, AuditAction::OutletUpdate, "outlet", id, json!({"moved": moved})).await?;
-    Ok(Json(load(&state, &auth, id).await?))
+    Ok(Json(app::outlets::update(&state.db, &auth.caller(), id, input.into()).await?))
 }
 
 /// The org's tier policies.
@@ -483,7 +346,5 @@ async fn put_tier(
         min_dwell_s: input.min_dwell_s,
         default_radius_m: input.default_radius_m,
     };
-    let saved = db::tiers::upsert(&state.db, auth.org_id, &policy).await?;
-    audit(&state.db, &auth, AuditAction::TierPolicyPut, "tier_policy", &saved.tier, json!(saved)).await?;
-    Ok(Json(saved))
+    Ok(Json(app::outlets::put_tier(&state.db, &auth.caller(), &policy).await?))
 }
