@@ -6,6 +6,7 @@ pub mod checklists;
 pub mod compliance;
 pub mod coverage;
 pub mod ingest;
+pub mod photos;
 pub mod territories;
 
 use crate::db;
