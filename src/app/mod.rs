@@ -7,7 +7,9 @@ pub mod compliance;
 pub mod coverage;
 pub mod ingest;
 pub mod photos;
+pub mod reviews;
 pub mod territories;
+pub mod visits;
 
 use crate::db;
 use crate::domain::access::Scope;
