@@ -9,8 +9,11 @@ pub mod devices;
 pub mod exports;
 pub mod ingest;
 pub mod outlets;
+pub mod photos;
 pub mod plans;
+pub mod reviews;
 pub mod territories;
+pub mod visits;
 
 use crate::db;
 use crate::domain::access::Scope;

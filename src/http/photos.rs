@@ -2,21 +2,19 @@
 //! photos of a visit and an outlet's photos over time, and the image files.
 
 use super::AppState;
-use super::auth::{Actor, Can, Principal, p};
+use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query};
+use crate::app;
+use crate::app::photos::{Subject, Upload};
 use crate::db;
-use crate::db::photos::{NewPhoto, Photo, VisitAnchor};
+use crate::db::photos::Photo;
 use crate::domain::access::Role;
-use crate::domain::audit::AuditAction;
-use crate::domain::export::sha256_hex;
-use crate::domain::photo::{self, OutletPlace, PhotoFacts, PhotoRules};
-use crate::imaging::{self, ExifTime, HeicDecoder, ImagingError};
-use axum::extract::multipart::MultipartRejection;
+use crate::imaging::{self, HeicDecoder, ImagingError};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,8 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Photos decoded at once in this process.
 static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// What an upload carried.
-struct Upload {
+/// What an upload's form carried.
+struct Form {
     bytes: Vec<u8>,
     note: Option<String>,
 }
@@ -41,39 +39,17 @@ struct Upload {
 const MAX_NOTE_CHARS: usize = 2000;
 
 /// Reads the `photo` file field (at most `max` bytes) and the optional `note` of a form.
-async fn read_form(form: Result<Multipart, MultipartRejection>, max: usize) -> Result<Upload, ApiError> {
+async fn read_form(form: Result<Multipart, MultipartRejection>, max: usize) -> Result<Form, ApiError> {
     let mut form = form.map_err(|e| {
         ApiError::UnsupportedMediaType(format!(
             "send multipart/form-data with the image in a `photo` field (and optionally a `note`): {e}"
         ))
     })?;
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!("a photo may have at most {max} bytes"))
-        } else {
-            ApiError::BadRequest { detail: format!("unreadable multipart/form-data: {e}"), errors: Vec::new() }
-        }
-    };
     let (mut bytes, mut note) = (None, None);
-    while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
+    while let Some(field) = form.next_field().await.map_err(|e| unreadable(&e, max))? {
         match field.name() {
-            Some("photo") => {
-                let mut buf = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-                    if buf.len() + chunk.len() > max {
-                        return Err(ApiError::PayloadTooLarge(format!("a photo may have at most {max} bytes")));
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                bytes = Some(buf);
-            }
-            Some("note") => {
-                let text = field.text().await.map_err(unreadable)?;
-                if text.chars().count() > MAX_NOTE_CHARS {
-                    return Err(ApiError::field("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
-                }
-                note = Some(text).filter(|t| !t.trim().is_empty());
-            }
+            Some("photo") => bytes = Some(read_photo(field, max).await?),
+            Some("note") => note = read_note(field, max).await?,
             other => {
                 let name = other.unwrap_or("").chars().take(40).collect::<String>();
                 return Err(ApiError::field(
@@ -87,26 +63,43 @@ async fn read_form(form: Result<Multipart, MultipartRejection>, max: usize) -> R
     if bytes.is_empty() {
         return Err(ApiError::field("photo", "is empty"));
     }
-    Ok(Upload { bytes, note })
+    Ok(Form { bytes, note })
 }
 
-/// Who uploads: a user or a device.
-fn uploader(auth: &Principal) -> (Option<i64>, Option<i64>) {
-    match auth.actor {
-        Actor::User { id, .. } => (Some(id), None),
-        Actor::Device { id, .. } => (None, Some(id)),
+/// A form that cannot be read: 413 past `max` bytes, else 400.
+fn unreadable(e: &MultipartError, max: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(format!("a photo may have at most {max} bytes"))
+    } else {
+        ApiError::BadRequest { detail: format!("unreadable multipart/form-data: {e}"), errors: Vec::new() }
     }
 }
 
-/// Reads, judges and stores a photo of `outlet_id` (for `visit` when given); returns it.
-async fn store(
-    state: &AppState,
-    auth: &Principal,
-    outlet_id: i64,
-    visit: Option<(VisitAnchor, chrono::DateTime<chrono::Utc>)>,
-    upload: Upload,
-) -> Result<Photo, ApiError> {
-    let Upload { bytes, note } = upload;
+/// The image of the `photo` field, refused (413) as soon as it passes `max` bytes.
+async fn read_photo(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| unreadable(&e, max))? {
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(format!("a photo may have at most {max} bytes")));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// The `note` field's text, at most [`MAX_NOTE_CHARS`]; a blank note is none.
+async fn read_note(field: Field<'_>, max: usize) -> Result<Option<String>, ApiError> {
+    let text = field.text().await.map_err(|e| unreadable(&e, max))?;
+    if text.chars().count() > MAX_NOTE_CHARS {
+        return Err(ApiError::field("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
+    }
+    Ok(Some(text).filter(|t| !t.trim().is_empty()))
+}
+
+/// The upload of `form`: its picture read (EXIF, size, thumbnail, perceptual hash) off the async
+/// workers; 415 when it is no JPEG, PNG or HEIC image, 422 when it cannot be decoded.
+async fn read_upload(state: &AppState, form: Result<Multipart, MultipartRejection>) -> Result<Upload, ApiError> {
+    let Form { bytes, note } = read_form(form, state.config.photo_max_bytes).await?;
     // Decoding may take hundreds of MB for a large picture: a few at a time.
     let slot = DECODING.acquire().await.map_err(|e| ApiError::Internal(format!("decoding slots: {e}")))?;
     let heic = HeicDecoder::new(&state.config.heic_decoder);
@@ -120,60 +113,7 @@ async fn store(
         )),
         ImagingError::Undecodable(..) => ApiError::field("photo", e.to_string()),
     })?;
-    let taken_at = match read.taken {
-        Some(ExifTime::Instant(t)) => Some(t),
-        Some(ExifTime::Local(local)) => Some(db::photos::local_instant(&state.db, auth.org_id, local).await?),
-        None => None,
-    };
-    let sha256 = sha256_hex(&bytes);
-    let rules = PhotoRules::default();
-    let anchor = visit.map(|(a, _)| a);
-    let mut tx = state.db.begin().await?;
-    // One upload of the org at a time finds earlier pictures and stores its own: two uploads of
-    // the same picture at once cannot miss each other.
-    db::photos::lock_org_photos(&mut *tx, auth.org_id).await?;
-    let reused =
-        db::photos::same_picture(&mut *tx, auth.org_id, &sha256, read.phash, rules.reuse_max_bits, outlet_id, anchor)
-            .await?;
-    let (lat, lon, radius_m) = db::photos::outlet_place(&mut *tx, auth.org_id, outlet_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
-    let facts = PhotoFacts { taken_at, position: read.position, reused_photo_id: reused };
-    let window = visit.map(|(a, departure)| (a.arrival, departure));
-    let findings = photo::findings(&facts, OutletPlace { lat, lon, radius_m }, window, &rules);
-    let (user, device) = uploader(auth);
-    let new = NewPhoto {
-        outlet_id,
-        visit: anchor,
-        uploaded_by: user,
-        uploaded_by_device: device,
-        content_type: read.format.content_type(),
-        bytes: i32::try_from(bytes.len()).unwrap_or(i32::MAX),
-        sha256: &sha256,
-        width: read.width.and_then(|w| i32::try_from(w).ok()),
-        height: read.height.and_then(|h| i32::try_from(h).ok()),
-        taken_at,
-        position: read.position,
-        phash: read.phash,
-        reused_photo_id: reused,
-        findings: serde_json::to_value(&findings).map_err(|e| ApiError::Internal(e.to_string()))?,
-        note: note.as_deref(),
-    };
-    let id = db::photos::insert(&mut *tx, auth.org_id, &new).await?;
-    db::photos::put_blob(&mut *tx, auth.org_id, id, "original", &bytes).await?;
-    if let Some(thumb) = &read.thumbnail {
-        db::photos::put_blob(&mut *tx, auth.org_id, id, "thumbnail", thumb).await?;
-    }
-    if let Some(a) = anchor {
-        // The visit is judged again with its photos.
-        db::photos::mark_rep_day(&mut *tx, auth.org_id, a.rep_id, a.rep_day).await?;
-    }
-    let detail = json!({"outlet_id": outlet_id, "visit_id": anchor.map(|a| a.visit_id), "sha256": sha256,
-                        "verdict": findings.verdict, "reused_photo_id": reused});
-    super::people::audit(&mut *tx, auth, AuditAction::PhotoUpload, "photo", id, detail).await?;
-    tx.commit().await?;
-    state.deriver.wake();
-    db::photos::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("photo", id))
+    Ok(Upload { bytes, read, note })
 }
 
 fn created(photo: Photo) -> Response {
@@ -208,10 +148,9 @@ async fn upload_visit_photo(
         auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
         return Err(ApiError::Forbidden("only the visit's rep (or their device) adds photos to it".into()));
     }
-    let upload = read_form(form, state.config.photo_max_bytes).await?;
-    let anchor =
-        VisitAnchor { visit_id: visit.id, rep_id: visit.rep_id, rep_day: visit.rep_day, arrival: visit.arrival };
-    let photo = store(&state, &auth, visit.outlet_id, Some((anchor, visit.departure)), upload).await?;
+    let upload = read_upload(&state, form).await?;
+    let photo = app::photos::store(&state.db, &auth.caller(), Subject::Visit(&visit), upload).await?;
+    state.deriver.wake();
     Ok(created(photo))
 }
 
@@ -232,8 +171,10 @@ async fn upload_outlet_photo(
         .await?
         .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
     auth.check_territory(outlet.territory_path.as_deref())?;
-    let upload = read_form(form, state.config.photo_max_bytes).await?;
-    Ok(created(store(&state, &auth, outlet.id, None, upload).await?))
+    let upload = read_upload(&state, form).await?;
+    let photo = app::photos::store(&state.db, &auth.caller(), Subject::Outlet(outlet.id), upload).await?;
+    state.deriver.wake();
+    Ok(created(photo))
 }
 
 /// The photos taken for a visit, in upload order (they follow the visit across recomputations).

@@ -2,13 +2,12 @@
 //! recomputation of a period (after a rule change, or to check a figure).
 
 use super::AppState;
-use super::auth::{Can, Principal, p};
+use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
+use crate::app;
 use crate::db;
 use crate::db::visits::{StoredVisit, VisitReview};
-use crate::domain::audit::AuditAction;
-use crate::domain::compliance::ReviewDecision;
 use axum::extract::State;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -106,25 +105,7 @@ async fn recompute(
     auth: Can<p::RecomputeVisits>,
     Json(req): Json<RecomputeRequest>,
 ) -> Result<(axum::http::StatusCode, Json<RecomputeReport>), ApiError> {
-    if req.to < req.from {
-        return Err(ApiError::field("to", "must not be before `from`"));
-    }
-    if !crate::domain::plan::date_in_range(req.from) || !crate::domain::plan::date_in_range(req.to) {
-        return Err(ApiError::field("from", "dates must be from 2000-01-01 to 2100-12-31"));
-    }
-    if (req.to - req.from).num_days() >= 366 {
-        return Err(ApiError::field("to", "a recomputation covers at most 366 days"));
-    }
-    let rep_days = db::visits::mark_period(&state.db, auth.org_id, req.from, req.to, "recompute").await?;
-    super::people::audit(
-        &state.db,
-        &auth,
-        AuditAction::OrgRecomputeVisits,
-        "org",
-        auth.org_id,
-        serde_json::json!({"from": req.from, "to": req.to, "rep_days": rep_days}),
-    )
-    .await?;
+    let rep_days = app::visits::recompute(&state.db, &auth.caller(), req.from, req.to).await?;
     state.deriver.wake();
     Ok((axum::http::StatusCode::ACCEPTED, Json(RecomputeReport { rep_days })))
 }
@@ -137,9 +118,6 @@ struct ReviewRequest {
     /// Why (required): what the reviewer saw, or the rep's comment.
     reason: String,
 }
-
-/// Most characters of a review's reason.
-const MAX_REASON_CHARS: usize = 2_000;
 
 /// Records a review of a visit: a supervisor's, auditor's or admin's `accepted`/`rejected` with a
 /// reason, or the rep's `disputed` with a comment. The visit's evidence is never changed; the
@@ -154,46 +132,10 @@ async fn review_visit(
     Path(visit_id): Path<i64>,
     Json(req): Json<ReviewRequest>,
 ) -> Result<(axum::http::StatusCode, Json<VisitReview>), ApiError> {
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::field(
-            "reason",
-            format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
-        ));
-    }
-    let visit = db::visits::key(&state.db, auth.org_id, visit_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("visit", visit_id))?;
-    auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
-    let reviewer_id = auth.user_id().ok_or_else(|| ApiError::Forbidden("reviews need a user token".into()))?;
-    let decision = decision_of(&auth, &req.decision, reviewer_id == visit.rep_id)?;
-    let review = db::visits::add_review(&state.db, auth.org_id, &visit, reviewer_id, decision, reason).await?;
-    super::people::audit(
-        &state.db,
-        &auth,
-        AuditAction::VisitReview,
-        "visit",
-        visit.id,
-        serde_json::json!({"decision": decision, "reason": reason, "review_id": review.id}),
-    )
-    .await?;
+    // Reviews are a user's: `Can<ReadVisits>` refuses devices, so every caller here has a role.
+    let role = auth.role().ok_or_else(|| ApiError::Forbidden("reviews need a user token".into()))?;
+    let review = app::reviews::review(&state.db, &auth.caller(), role, visit_id, &req.decision, &req.reason).await?;
     Ok((axum::http::StatusCode::CREATED, Json(review)))
-}
-
-/// The decision asked for, if the caller may make it: accept and reject need the right to review
-/// visits; only the rep disputes their own visit.
-fn decision_of(auth: &Principal, text: &str, own_visit: bool) -> Result<ReviewDecision, ApiError> {
-    match text.parse::<ReviewDecision>() {
-        Ok(d @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) => {
-            auth.require(crate::domain::access::Action::ReviewVisits)?;
-            Ok(d)
-        }
-        Ok(ReviewDecision::Disputed) if own_visit => Ok(ReviewDecision::Disputed),
-        Ok(ReviewDecision::Disputed) => Err(ApiError::Forbidden("only the rep disputes their own visit".into())),
-        Ok(ReviewDecision::Resolved) | Err(_) => {
-            Err(ApiError::field("decision", "must be `accepted`, `rejected` or `disputed`"))
-        }
-    }
 }
 
 /// The reviews of a visit, oldest first (they follow the visit across recomputations).

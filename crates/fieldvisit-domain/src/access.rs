@@ -1,6 +1,7 @@
 //! Who may do what: roles, actions and territory scope. The single source of truth for
 //! authorisation; the HTTP layer asks this module and never decides on its own.
 
+use crate::compliance::ReviewDecision;
 use serde::{Deserialize, Serialize};
 
 /// A user's role in an org.
@@ -124,6 +125,30 @@ impl Scope {
     }
 }
 
+/// Why a user may not take the review decision they ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionRefusal {
+    /// Accepting and rejecting need the right to review visits ([`Action::ReviewVisits`]).
+    NotAReviewer,
+    /// Only the rep disputes a visit, and only their own.
+    NotTheirVisit,
+    /// Not a decision a reviewer asks for (a resolution settles a dispute).
+    NotAsked,
+}
+
+/// Whether a user of `role` may take review `decision` on a visit (`own_visit`: they are its
+/// rep): accepting and rejecting need the right to review visits; only the rep disputes their own
+/// visit. Scope (whether the user sees the visit's rep) is checked separately.
+pub fn may_decide(role: Role, decision: ReviewDecision, own_visit: bool) -> Result<(), DecisionRefusal> {
+    match decision {
+        ReviewDecision::Accepted | ReviewDecision::Rejected if allows(role, Action::ReviewVisits) => Ok(()),
+        ReviewDecision::Accepted | ReviewDecision::Rejected => Err(DecisionRefusal::NotAReviewer),
+        ReviewDecision::Disputed if own_visit => Ok(()),
+        ReviewDecision::Disputed => Err(DecisionRefusal::NotTheirVisit),
+        ReviewDecision::Resolved => Err(DecisionRefusal::NotAsked),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +187,21 @@ mod tests {
         assert!(!s.contains(Some(&[1, 6])));
         assert!(!s.contains(None));
         assert!(Scope::Org.contains(None));
+    }
+
+    #[test]
+    fn reviewers_accept_and_reject_and_only_the_rep_disputes_their_own_visit() {
+        use ReviewDecision as D;
+        for role in [Role::Admin, Role::Supervisor, Role::Auditor] {
+            assert_eq!(may_decide(role, D::Accepted, false), Ok(()), "{role}");
+            assert_eq!(may_decide(role, D::Rejected, false), Ok(()), "{role}");
+        }
+        for role in [Role::Manager, Role::Rep] {
+            assert_eq!(may_decide(role, D::Rejected, true), Err(DecisionRefusal::NotAReviewer), "{role}");
+        }
+        assert_eq!(may_decide(Role::Rep, D::Disputed, true), Ok(()));
+        assert_eq!(may_decide(Role::Rep, D::Disputed, false), Err(DecisionRefusal::NotTheirVisit));
+        assert_eq!(may_decide(Role::Supervisor, D::Disputed, false), Err(DecisionRefusal::NotTheirVisit));
+        assert_eq!(may_decide(Role::Admin, D::Resolved, false), Err(DecisionRefusal::NotAsked));
     }
 }
