@@ -286,7 +286,15 @@ pub async fn redeem(db: &PgPool, code: &str) -> Result<Option<Enrolled>, Error> 
     let rep = db::users::get(&mut *tx, org_id, device.rep_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("rep {} of device {device_id} not found", device.rep_id)))?;
-    let caller = Caller { org_id, user_id: None, device_id: Some(device_id), request_id: None, scope: None };
+    let caller = Caller {
+        org_id,
+        user_id: None,
+        device_id: Some(device_id),
+        request_id: None,
+        role: Some(Role::Rep),
+        own_rep: Some(rep.id),
+        scope: None,
+    };
     caller.audit(&mut *tx, AuditAction::DeviceEnrol, "device", device_id, json!({"rep_id": rep.id})).await?;
     tx.commit().await?;
     Ok(Some(Enrolled { token, device_id, rep_id: rep.id, rep_name: rep.name, org_id }))

@@ -14,10 +14,14 @@ use crate::export::{ExportError, Verification};
 use serde_json::json;
 use sqlx::PgPool;
 
-/// Checks that the caller (a user of `role`) may export, and read the exports of, `scope`: a
-/// territory within their scope (not for reps), or a rep whose data they may see (reps:
-/// themselves). A device (`role` `None`) reaches neither: devices do not export.
-async fn check_scope(db: &PgPool, caller: &Caller<'_>, role: Option<Role>, scope: ExportScope) -> Result<(), Error> {
+/// Checks that the caller may export, and read the exports of, `scope`: a territory within their
+/// scope (not for reps), or a rep whose data they may see (reps: themselves). Devices do not
+/// export (an export is requested by a user).
+async fn check_scope(db: &PgPool, caller: &Caller<'_>, scope: ExportScope) -> Result<(), Error> {
+    if caller.user_id.is_none() {
+        return Err(Error::Forbidden("exports are requested by users, not devices".into()));
+    }
+    let role = caller.role;
     match scope {
         ExportScope::Territory { id } => {
             if role == Some(Role::Rep) {
@@ -31,12 +35,7 @@ async fn check_scope(db: &PgPool, caller: &Caller<'_>, role: Option<Role>, scope
         }
         ExportScope::Rep { id } => {
             let rep = db::users::get(db, caller.org_id, id).await?.ok_or_else(|| Error::not_found("rep", id))?;
-            // A rep sees their own data; other users the reps within their territory scope.
-            let visible = match role {
-                Some(Role::Rep) => caller.user_id == Some(rep.id),
-                _ => caller.may_reach(rep.territory_path.as_deref()),
-            };
-            if !visible {
+            if !caller.may_see_rep(rep.id, rep.territory_path.as_deref()) {
                 return Err(Error::Forbidden("this rep's data is outside your scope".into()));
             }
             if rep.role != Role::Rep {
@@ -49,12 +48,12 @@ async fn check_scope(db: &PgPool, caller: &Caller<'_>, role: Option<Role>, scope
 
 /// Export `id`, when the caller may read it: its scope is theirs to export, and a rep's export
 /// of their own data (made without home blurring) is only that rep's and admins'.
-pub async fn get(db: &PgPool, caller: &Caller<'_>, role: Option<Role>, id: i64) -> Result<Export, Error> {
+pub async fn get(db: &PgPool, caller: &Caller<'_>, id: i64) -> Result<Export, Error> {
     let e = db::exports::get(db, caller.org_id, id).await?.ok_or_else(|| Error::not_found("export", id))?;
-    check_scope(db, caller, role, e.params.0.scope).await?;
+    check_scope(db, caller, e.params.0.scope).await?;
     if let ExportScope::Rep { id: rep } = e.params.0.scope {
         let own = e.requested_by == Some(rep);
-        if own && caller.user_id != Some(rep) && role != Some(Role::Admin) {
+        if own && caller.user_id != Some(rep) && caller.role != Some(Role::Admin) {
             return Err(Error::Forbidden("a rep's export of their own data is theirs (and admins')".into()));
         }
     }
@@ -64,17 +63,12 @@ pub async fn get(db: &PgPool, caller: &Caller<'_>, role: Option<Role>, id: i64) 
 /// Starts an export of `params` for the caller: checks the parameters and the scope, stores the
 /// job, hands it to the export worker (in the background; its audit entry is written when the
 /// files are) and returns the job as stored, queued.
-pub async fn start(
-    db: &PgPool,
-    caller: &Caller<'_>,
-    role: Option<Role>,
-    params: &ExportParams,
-) -> Result<Export, Error> {
+pub async fn start(db: &PgPool, caller: &Caller<'_>, params: &ExportParams) -> Result<Export, Error> {
     let problems = params.problems();
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    check_scope(db, caller, role, params.scope).await?;
+    check_scope(db, caller, params.scope).await?;
     let id = db::exports::create(db, caller.org_id, caller.user_id, params).await?;
     let login = match caller.user_id {
         Some(u) => db::users::get(db, caller.org_id, u).await?.map(|u| u.login).unwrap_or_default(),
@@ -96,11 +90,10 @@ pub async fn start(
 pub async fn verify(
     db: &PgPool,
     caller: &Caller<'_>,
-    role: Option<Role>,
     export_id: Option<i64>,
     given: Option<(String, u64)>,
 ) -> Result<Verification, Error> {
-    let Some(export) = export_to_check(db, caller, role, export_id, given.as_ref()).await? else {
+    let Some(export) = export_to_check(db, caller, export_id, given.as_ref()).await? else {
         return Ok(Verification::unknown(given));
     };
     let v = crate::export::verify(db, caller.org_id, &export, given).await.map_err(|e| match e {
@@ -119,15 +112,14 @@ pub async fn verify(
 async fn export_to_check(
     db: &PgPool,
     caller: &Caller<'_>,
-    role: Option<Role>,
     export_id: Option<i64>,
     given: Option<&(String, u64)>,
 ) -> Result<Option<Export>, Error> {
     match (export_id, given) {
-        (Some(id), _) => Ok(Some(get(db, caller, role, id).await?)),
+        (Some(id), _) => Ok(Some(get(db, caller, id).await?)),
         (None, Some((h, _))) => {
             for e in db::exports::with_file(db, caller.org_id, h).await? {
-                if check_scope(db, caller, role, e.params.0.scope).await.is_ok() {
+                if check_scope(db, caller, e.params.0.scope).await.is_ok() {
                     return Ok(Some(e));
                 }
             }

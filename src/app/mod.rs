@@ -16,7 +16,7 @@ pub mod territories;
 pub mod visits;
 
 use crate::db;
-use crate::domain::access::Scope;
+use crate::domain::access::{Role, Scope};
 use crate::domain::audit::AuditAction;
 use crate::domain::validation::FieldError;
 use crate::index::{Ledgers, Registry};
@@ -31,14 +31,21 @@ pub struct Stores<'a> {
     pub ledgers: &'a Ledgers,
 }
 
-/// Who a use case acts for: recorded in the audit log; their territory scope bounds what they may
-/// write (`None`: a device, which has none).
+/// Who a use case acts for: recorded in the audit log; their role and territory scope bound what
+/// they may read and write. A device acts for its rep: the rep's role and scope, and only that
+/// rep's own data.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub org_id: i64,
     pub user_id: Option<i64>,
     pub device_id: Option<i64>,
     pub request_id: Option<&'a str>,
+    /// The user's role (`rep` for a device). `None`: the system itself (no scope).
+    pub role: Option<Role>,
+    /// The rep whose own data alone the caller sees (a rep, or a rep's device); `None` for
+    /// everyone else, who see the reps within their scope.
+    pub own_rep: Option<i64>,
+    /// `None`: no territory is within reach.
     pub scope: Option<Scope>,
 }
 
@@ -46,6 +53,15 @@ impl Caller<'_> {
     /// Whether an object in the territory with this path (root..node ids) is within the scope.
     pub fn may_reach(&self, territory_path: Option<&[i64]>) -> bool {
         self.scope.is_some_and(|s| s.contains(territory_path))
+    }
+
+    /// Whether the caller may see the data of rep `rep_id` (whose territory path is `rep_path`):
+    /// a rep and their devices only their own, everyone else the reps within their scope.
+    pub fn may_see_rep(&self, rep_id: i64, rep_path: Option<&[i64]>) -> bool {
+        match self.own_rep {
+            Some(own) => own == rep_id,
+            None => self.may_reach(rep_path),
+        }
     }
 
     /// Writes an audit-log entry of this caller (in the use case's transaction).

@@ -3,7 +3,7 @@
 
 use super::{Caller, Error};
 use crate::db;
-use crate::db::visits::{VisitKey, VisitReview};
+use crate::db::visits::VisitReview;
 use crate::domain::access::{self, DecisionRefusal, Role};
 use crate::domain::audit::AuditAction;
 use crate::domain::compliance::ReviewDecision;
@@ -13,12 +13,12 @@ use serde_json::json;
 const MAX_REASON_CHARS: usize = 2_000;
 
 /// Records `caller`'s review of visit `visit_id`: `decision` (`accepted`, `rejected` or
-/// `disputed`, as asked) with `reason`, if the caller (a user of `role`) sees the visit's rep and
-/// may take that decision ([`access::may_decide`]); audited. Returns the review.
+/// `disputed`, as asked) with `reason`, if the caller sees the visit's rep and may take that
+/// decision ([`access::may_decide`]); audited. A rep's device disputes for its rep. Returns the
+/// review.
 pub async fn review(
     db: &sqlx::PgPool,
     caller: &Caller<'_>,
-    role: Role,
     visit_id: i64,
     decision: &str,
     reason: &str,
@@ -32,24 +32,18 @@ pub async fn review(
     }
     let visit =
         db::visits::key(db, caller.org_id, visit_id).await?.ok_or_else(|| Error::not_found("visit", visit_id))?;
-    if !sees_rep(caller, role, &visit) {
+    if !caller.may_see_rep(visit.rep_id, visit.rep_territory_path.as_deref()) {
         return Err(Error::Forbidden("this rep's data is outside your scope".into()));
     }
-    let reviewer_id = caller.user_id.ok_or_else(|| Error::Forbidden("reviews need a user token".into()))?;
+    let role = caller.role.ok_or_else(|| Error::Forbidden("reviews need a user or device token".into()))?;
+    // The reviewer is the user, or the rep a device acts for.
+    let reviewer_id =
+        caller.user_id.or(caller.own_rep).ok_or_else(|| Error::Forbidden("reviews need a user token".into()))?;
     let decision = decision_of(role, decision, reviewer_id == visit.rep_id)?;
     let review = db::visits::add_review(db, caller.org_id, &visit, reviewer_id, decision, reason).await?;
     let detail = json!({"decision": decision, "reason": reason, "review_id": review.id});
     caller.audit(db, AuditAction::VisitReview, "visit", visit.id, detail).await?;
     Ok(review)
-}
-
-/// Whether the caller, a user of `role`, sees the data of the visit's rep: a rep only their own,
-/// anyone else the reps within their territory scope (as `Principal::check_rep` in the HTTP layer).
-fn sees_rep(caller: &Caller<'_>, role: Role, visit: &VisitKey) -> bool {
-    match role {
-        Role::Rep => caller.user_id == Some(visit.rep_id),
-        _ => caller.may_reach(visit.rep_territory_path.as_deref()),
-    }
 }
 
 /// The decision asked for (`text`), if a user of `role` may take it (`own_visit`: they are the

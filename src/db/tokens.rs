@@ -13,16 +13,20 @@ pub struct TokenOwner {
     pub territory_id: Option<i64>,
     pub device_id: Option<i64>,
     pub device_rep_id: Option<i64>,
+    /// The territory of the device's rep (a device acts for its rep, in the rep's scope).
+    pub device_rep_territory_id: Option<i64>,
 }
 
-/// Finds the live owner of a token hash (active user or device).
+/// Finds the live owner of a token hash (an active user, or an active device of an active rep).
 pub async fn owner(db: impl PgExecutor<'_>, token_hash: &[u8]) -> Result<Option<TokenOwner>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT k.org_id, u.id AS user_id, u.role, u.territory_id, d.id AS device_id, d.rep_id AS device_rep_id
+        "SELECT k.org_id, u.id AS user_id, u.role, u.territory_id, d.id AS device_id, r.id AS device_rep_id,
+                r.territory_id AS device_rep_territory_id
            FROM api_tokens k
            LEFT JOIN users u ON u.org_id = k.org_id AND u.id = k.user_id AND u.active
            LEFT JOIN devices d ON d.org_id = k.org_id AND d.id = k.device_id AND d.active
-          WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND (u.id IS NOT NULL OR d.id IS NOT NULL)",
+           LEFT JOIN users r ON r.org_id = d.org_id AND r.id = d.rep_id AND r.active
+          WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND (u.id IS NOT NULL OR r.id IS NOT NULL)",
     )
     .bind(token_hash)
     .fetch_optional(db)

@@ -64,7 +64,7 @@ async fn access_log(
             }
             q.rep_id
         }
-        Some(Role::Rep) => match (auth.user_id(), q.rep_id) {
+        Some(Role::Rep) => match (auth.own_rep(), q.rep_id) {
             (Some(me), None) => Some(me),
             (Some(me), Some(r)) if r == me => Some(me),
             _ => return Err(ApiError::Forbidden("a rep reads the access log of their own data only".into())),

@@ -24,8 +24,17 @@ pub struct Principal {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Actor {
-    User { id: i64, role: Role, scope: Scope },
-    Device { id: i64, rep_id: i64 },
+    User {
+        id: i64,
+        role: Role,
+        scope: Scope,
+    },
+    /// A rep's phone: it acts for its rep (the rep's role and scope, only the rep's own data).
+    Device {
+        id: i64,
+        rep_id: i64,
+        scope: Scope,
+    },
 }
 
 impl Principal {
@@ -43,10 +52,20 @@ impl Principal {
             user_id: self.user_id(),
             device_id: self.device_id(),
             request_id: self.request_id.as_deref(),
-            scope: match self.actor {
-                Actor::User { scope, .. } => Some(scope),
-                Actor::Device { .. } => None,
-            },
+            role: self.role(),
+            own_rep: self.own_rep(),
+            scope: Some(match self.actor {
+                Actor::User { scope, .. } | Actor::Device { scope, .. } => scope,
+            }),
+        }
+    }
+
+    /// The rep whose own data alone the caller sees: a rep user, or the rep a device acts for.
+    pub fn own_rep(&self) -> Option<i64> {
+        match self.actor {
+            Actor::User { id, role: Role::Rep, .. } => Some(id),
+            Actor::Device { rep_id, .. } => Some(rep_id),
+            Actor::User { .. } => None,
         }
     }
 
@@ -57,33 +76,27 @@ impl Principal {
         }
     }
 
+    /// The caller's role; a device acts for its rep, so it has the role `rep`.
     pub fn role(&self) -> Option<Role> {
         match self.actor {
             Actor::User { role, .. } => Some(role),
-            Actor::Device { .. } => None,
+            Actor::Device { .. } => Some(Role::Rep),
         }
     }
 
     /// 403 unless the caller's role (or device credential) allows `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        let ok = match self.actor {
-            Actor::User { role, .. } => access::allows(role, action),
-            Actor::Device { .. } => access::device_allows(action),
+        let (ok, who) = match self.actor {
+            Actor::User { role, .. } => (access::allows(role, action), format!("role `{role}`")),
+            Actor::Device { .. } => (access::device_allows(action), "a device credential".to_owned()),
         };
-        if ok {
-            Ok(())
-        } else {
-            let who = self.role().map_or("a device credential".to_owned(), |r| format!("role `{r}`"));
-            Err(ApiError::Forbidden(format!("{who} may not {}", describe(action))))
-        }
+        if ok { Ok(()) } else { Err(ApiError::Forbidden(format!("{who} may not {}", describe(action)))) }
     }
 
     /// The territory subtree to filter lists by (`None` = whole org).
     pub fn scope_root(&self) -> Option<i64> {
         match self.actor {
-            Actor::User { scope, .. } => scope.root(),
-            // Devices never list org objects; an impossible id keeps any accidental list empty.
-            Actor::Device { .. } => Some(-1),
+            Actor::User { scope, .. } | Actor::Device { scope, .. } => scope.root(),
         }
     }
 
@@ -98,22 +111,17 @@ impl Principal {
 
     /// Whether the caller is rep `rep_id` (a rep's user token) or one of that rep's devices.
     pub fn is_rep_or_their_device(&self, rep_id: i64) -> bool {
-        match self.actor {
-            Actor::User { id, role: Role::Rep, .. } => id == rep_id,
-            Actor::Device { rep_id: own, .. } => own == rep_id,
-            Actor::User { .. } => false,
-        }
+        self.own_rep() == Some(rep_id)
     }
 
     /// 403 unless the caller may see the data of rep `rep_id` (whose territory path is `rep_path`):
     /// reps and devices only their own, everyone else reps within their territory scope.
     pub fn check_rep(&self, rep_id: i64, rep_path: Option<&[i64]>) -> Result<(), ApiError> {
-        let ok = match self.actor {
-            Actor::User { role: Role::Rep, id, .. } => id == rep_id,
-            Actor::User { scope, .. } => scope.contains(rep_path),
-            Actor::Device { rep_id: own, .. } => own == rep_id,
-        };
-        if ok { Ok(()) } else { Err(ApiError::Forbidden("this rep's data is outside your scope".into())) }
+        if self.caller().may_see_rep(rep_id, rep_path) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this rep's data is outside your scope".into()))
+        }
     }
 }
 
@@ -177,7 +185,9 @@ where
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))?;
         let actor = match (owner.user_id, owner.role, owner.device_id, owner.device_rep_id) {
             (Some(id), Some(role), _, _) => Actor::User { id, role, scope: Scope::from_territory(owner.territory_id) },
-            (_, _, Some(id), Some(rep_id)) => Actor::Device { id, rep_id },
+            (_, _, Some(id), Some(rep_id)) => {
+                Actor::Device { id, rep_id, scope: Scope::from_territory(owner.device_rep_territory_id) }
+            }
             _ => return Err(ApiError::Unauthorized("unknown or revoked token".into())),
         };
         let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -8,7 +8,6 @@ use super::extract::{Json, Page, Paged, Path, Query};
 use crate::app;
 use crate::db;
 use crate::db::checklists::{AttributeChange, Checklist, Outcome};
-use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::checklist;
 use crate::domain::validation::FieldError;
@@ -163,7 +162,7 @@ async fn outlet_outcomes(
     let outlet = visible_outlet(&state, &auth, id).await?;
     let limit = page.limit()?;
     // A rep sees the answers of their own visits, not their colleagues'.
-    let only_rep = auth.user_id().filter(|_| auth.role() == Some(Role::Rep));
+    let only_rep = auth.own_rep();
     let items = db::checklists::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, page.after(), limit).await?;
     Ok(Json(Paged::new(items, limit, |o| o.id)))
 }

@@ -12,7 +12,6 @@ use crate::app::compliance::TerritoryCompliance;
 use crate::db;
 use crate::db::territories::Territory;
 use crate::db::visits::StoredVisit;
-use crate::domain::access::Role;
 use crate::domain::compliance::{self, ComplianceDay, ComplianceRules, PeriodTotals};
 use crate::domain::outlet::OutletStatus;
 use axum::extract::State;
@@ -186,8 +185,8 @@ async fn outlet_visits(
 ) -> Result<Json<OutletVisits>, ApiError> {
     let outlet =
         db::outlets::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("outlet", id))?;
-    let only_rep = if auth.role() == Some(Role::Rep) {
-        auth.user_id()
+    let only_rep = if let Some(own) = auth.own_rep() {
+        Some(own)
     } else {
         auth.check_territory(outlet.territory_path.as_deref())?;
         None

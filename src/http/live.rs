@@ -2,12 +2,11 @@
 //! Both come from this process's ingest pipeline (the fixes it committed), not from the database.
 
 use super::AppState;
-use super::auth::{Actor, Can, Principal, p};
+use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
 use super::extract::Json;
 use super::privacy::HomeBlur;
 use crate::db;
-use crate::domain::access::Role;
 use crate::ingest::LastFix;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
@@ -81,25 +80,20 @@ impl Position {
 /// Devices the caller may watch, device id -> rep id: a rep their own devices, everyone else the
 /// devices of reps in their territory subtree (the whole org without a territory).
 async fn visible_devices(state: &AppState, who: &Principal) -> Result<HashMap<i64, i64>, ApiError> {
-    match who.actor {
-        Actor::User { role: Role::Rep, id, .. } => {
-            let ids = db::devices::ids_of_rep(&state.db, who.org_id, id).await?;
-            Ok(ids.into_iter().map(|d| (d, id)).collect())
+    if let Some(rep) = who.own_rep() {
+        // A rep, or a rep's device acting for them: the rep's own devices.
+        let ids = db::devices::ids_of_rep(&state.db, who.org_id, rep).await?;
+        return Ok(ids.into_iter().map(|d| (d, rep)).collect());
+    }
+    let mut out = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = db::devices::list(&state.db, who.org_id, who.scope_root(), after, DEVICE_PAGE).await?;
+        out.extend(page.iter().map(|d| (d.id, d.rep_id)));
+        match page.last() {
+            Some(last) if page.len() as i64 == DEVICE_PAGE => after = last.id,
+            _ => return Ok(out),
         }
-        Actor::User { .. } => {
-            let mut out = HashMap::new();
-            let mut after = 0;
-            loop {
-                let page = db::devices::list(&state.db, who.org_id, who.scope_root(), after, DEVICE_PAGE).await?;
-                out.extend(page.iter().map(|d| (d.id, d.rep_id)));
-                match page.last() {
-                    Some(last) if page.len() as i64 == DEVICE_PAGE => after = last.id,
-                    _ => return Ok(out),
-                }
-            }
-        }
-        // Device credentials may not read tracks (`Can` refuses them before this).
-        Actor::Device { .. } => Ok(HashMap::new()),
     }
 }
 

@@ -36,6 +36,9 @@ struct Me {
     device_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rep_id: Option<i64>,
+    /// The rep a device acts for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rep: Option<db::users::User>,
 }
 
 /// Who the token belongs to: org, user (role, territory scope) or device.
@@ -45,10 +48,11 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
     Ok(Json(match principal.actor {
         Actor::User { id, .. } => {
             let user = db::users::get(&state.db, principal.org_id, id).await?;
-            Me { org, kind: "user", user, device_id: None, rep_id: None }
+            Me { org, kind: "user", user, device_id: None, rep_id: None, rep: None }
         }
-        Actor::Device { id, rep_id } => {
-            Me { org, kind: "device", user: None, device_id: Some(id), rep_id: Some(rep_id) }
+        Actor::Device { id, rep_id, .. } => {
+            let rep = db::users::get(&state.db, principal.org_id, rep_id).await?;
+            Me { org, kind: "device", user: None, device_id: Some(id), rep_id: Some(rep_id), rep }
         }
     }))
 }

@@ -9,7 +9,6 @@ use crate::app;
 use crate::app::photos::{Subject, Upload};
 use crate::db;
 use crate::db::photos::Photo;
-use crate::domain::access::Role;
 use crate::imaging::{self, HeicDecoder, ImagingError};
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -209,7 +208,7 @@ async fn outlet_photos(
     auth.check_territory(outlet.territory_path.as_deref())?;
     let limit = page.limit()?;
     // A rep sees the outlet's own photos and those of their visits, not their colleagues'.
-    let only_rep = auth.user_id().filter(|_| auth.role() == Some(Role::Rep));
+    let only_rep = auth.own_rep();
     let items = db::photos::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, page.after(), limit).await?;
     Ok(Json(Paged::new(items, limit, |p| p.id)))
 }

@@ -221,7 +221,7 @@ async fn plan_proposal(
     // Where the rep starts is withheld from a caller who may not see it: the declared home from
     // all but the rep and admins, a position near it from others when the org blurs homes.
     let blur = super::privacy::HomeBlur::for_reader(&state, &auth, [rep.id], None).await?;
-    let sees_home = auth.user_id() == Some(rep.id) || auth.role() == Some(Role::Admin);
+    let sees_home = auth.own_rep() == Some(rep.id) || auth.role() == Some(Role::Admin);
     let hidden = |lat, lon, source: &str| (source == "home" && !sees_home) || blur.hides_live(rep.id, lat, lon);
     Ok(Json(app::plans::propose(&state.db, &auth.caller(), &rep, &ask, hidden).await?))
 }

@@ -2,7 +2,7 @@
 //! of someone else's fixes goes through.
 
 use super::AppState;
-use super::auth::{Actor, Principal};
+use super::auth::Principal;
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path};
 use crate::db;
@@ -41,10 +41,8 @@ impl HomeBlur {
         reps: impl IntoIterator<Item = i64>,
         period: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Self, ApiError> {
-        let own = match auth.actor {
-            Actor::User { id, .. } => id,
-            Actor::Device { rep_id, .. } => rep_id,
-        };
+        // A device reads for its rep: the rep's own fixes are not blurred for it.
+        let own = auth.own_rep().or(auth.user_id()).unwrap_or_default();
         let mut others: Vec<i64> = reps.into_iter().filter(|r| *r != own).collect();
         others.sort_unstable();
         others.dedup();

@@ -7,7 +7,8 @@
 //! 3. the addressed object belongs to another org: 404 (and its data never appears); an id of
 //!    another org given *in the body* (a reference) is "no such thing in this org": 422;
 //! 4. the object (or the territory a new object would go to) is outside the caller's territory
-//!    scope: 403; reps see only their own pings;
+//!    scope: 403; reps see only their own pings; a device acts for its rep (the rep in T1): the
+//!    rep's scope, the rep's own pings;
 //! 5. otherwise the endpoint's success status.
 //!
 //! Every case runs; all mismatches (status, list content, leaked org-B data) are collected and
@@ -279,12 +280,11 @@ fn expected(caller: Caller, ep: Ep, target: Target) -> u16 {
         }
     }
     let in_scope = match (&principal, target) {
-        (_, Target::None) => true,
         (_, Target::OrgB) => return if ep.target_in_body() { 422 } else { 404 },
-        (Principal::Device, _) => false,
-        (Principal::User { org_wide: true, .. }, _) => true,
-        // Reps see only their own pings.
-        (Principal::User { role: Role::Rep, .. }, t) if ep == Ep::RepPings => t == Target::T1,
+        (_, Target::None) | (Principal::User { org_wide: true, .. }, _) => true,
+        // Reps, and devices acting for the rep in T1, see only their own pings.
+        (Principal::User { role: Role::Rep, .. } | Principal::Device, t) if ep == Ep::RepPings => t == Target::T1,
+        (Principal::Device, t) => matches!(t, Target::T1 | Target::T1Peer),
         // Scoped to T1: the rep in T1 and other T1 objects are inside, T2 and the whole org are not.
         (Principal::User { .. }, t) => matches!(t, Target::T1 | Target::T1Peer),
     };
@@ -609,7 +609,11 @@ fn expectations_follow_the_rules() {
     assert_eq!(expected(Caller::Rep, Ep::RepPings, Target::T1Peer), 403);
     assert_eq!(expected(Caller::Rep, Ep::ListUsers, Target::None), 403);
     assert_eq!(expected(Caller::Device, Ep::Me, Target::None), 200);
-    assert_eq!(expected(Caller::Device, Ep::ListOutlets, Target::None), 403);
+    assert_eq!(expected(Caller::Device, Ep::ListOutlets, Target::None), 200);
+    assert_eq!(expected(Caller::Device, Ep::GetOutlet, Target::T1), 200);
+    assert_eq!(expected(Caller::Device, Ep::GetOutlet, Target::T2), 403);
+    assert_eq!(expected(Caller::Device, Ep::RepPings, Target::T1Peer), 403);
+    assert_eq!(expected(Caller::Device, Ep::ListUsers, Target::None), 403);
     assert_eq!(expected(Caller::Admin, Ep::RevokeToken, Target::T2), 204);
     assert_eq!(expected(Caller::AdminT1, Ep::ReissueToken, Target::T2), 403);
     assert_eq!(expected(Caller::AdminT1, Ep::CreateUser, Target::WholeOrg), 403);

@@ -351,9 +351,16 @@ async fn scope_keeps_other_territories_and_orgs_out(pool: PgPool) {
         .await;
     assert_eq!(res.ids(), vec![w.ob], "org B sees its own outlet: {}", res.describe());
 
-    // Devices may not read outlets; no token is 401.
+    // A device acts for its rep: it sees exactly what the rep sees; no token is 401.
     let path = "/api/v1/outlets/nearest";
-    assert_problem(&app.get(&format!("{path}?lat=1&lon=1"), Some(&w.device.token)).await, 403, path);
+    let near = format!("{path}?lat={}&lon={}&k=100", IN_T2.0, IN_T2.1);
+    let (by_rep, by_device) = (app.get(&near, Some(&w.rep.token)).await, app.get(&near, Some(&w.device.token)).await);
+    assert!(
+        !by_rep.ids().is_empty() && !by_rep.ids().contains(&w.o2),
+        "the rep's territory only: {}",
+        by_rep.describe()
+    );
+    assert_eq!(by_device.ids(), by_rep.ids(), "{}", by_device.describe());
     assert_problem(&app.get(&format!("{path}?lat=1&lon=1"), None).await, 401, path);
 }
 

@@ -302,7 +302,7 @@ async fn an_accept_header_nothing_matches_is_406(pool: PgPool) {
 async fn track_scope_is_that_of_the_pings_endpoint(pool: PgPool) {
     let w = World::seed(&pool).await;
     let app = TestApp::spawn(pool).await;
-    let cases: [(Option<&str>, i64, u16); 11] = [
+    let cases: [(Option<&str>, i64, u16); 12] = [
         (Some(&w.manager.token), w.rep.id, 200),
         (Some(&w.supervisor.token), w.rep.id, 200),
         (Some(&w.admin.token), w.rep2.id, 200),
@@ -310,7 +310,8 @@ async fn track_scope_is_that_of_the_pings_endpoint(pool: PgPool) {
         (Some(&w.manager.token), w.rep2.id, 403),
         (Some(&w.rep.token), w.peer.id, 403),
         (Some(&w.rep.token), w.rep2.id, 403),
-        (Some(&w.device.token), w.rep.id, 403),
+        (Some(&w.device.token), w.rep.id, 200),
+        (Some(&w.device.token), w.peer.id, 403),
         (Some(&w.admin_b.token), w.rep.id, 404),
         (Some(&w.manager.token), w.rep_b.id, 404),
         (None, w.rep.id, 401),
@@ -524,8 +525,11 @@ async fn live_needs_a_token_that_may_read_tracks(pool: PgPool) {
     for path in ["/api/v1/live", "/api/v1/live/positions"] {
         assert_problem(&app.get(path, None).await, 401, path);
         assert_problem(&app.get(path, Some(&w.revoked.token)).await, 401, path);
-        assert_problem(&app.get(path, Some(&w.device.token)).await, 403, path);
     }
+    // A device acts for its rep: the rep's own devices only.
+    let res = app.get("/api/v1/live/positions", Some(&w.device.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(!res.text.contains(&format!("\"device_id\":{}", w.device2.id)), "{}", res.text);
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]

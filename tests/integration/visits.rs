@@ -547,3 +547,63 @@ async fn an_outlet_recorded_after_the_visit_gets_it_within_the_grace_days(pool: 
         .collect();
     assert_eq!(got, vec![(at_p, t0, "verified")], "{visits:?}");
 }
+
+/// The reps' app signs in as a device, and a device acts for its rep: it reads the rep's own
+/// work (visits, figures, plan, reminders, checklists, outlets of the rep's territory, the access
+/// log of the rep's data) and disputes the rep's visits, and reads nothing of other reps.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_device_reads_its_reps_own_work_and_nothing_of_other_reps(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    post(&app, &w.device.token, &stop(t0, common::IN_T1)).await;
+    let visits = visits_when_derived(&app, &pool, &w.device.token, w.rep.id, day).await;
+    assert_eq!(visits.len(), 1, "the device reads its rep's visits: {visits:?}");
+    let token = Some(w.device.token.as_str());
+    let (rep, peer, rep2) = (w.rep.id, w.peer.id, w.rep2.id);
+    let review = |decision: &str, reason: &str| json!({"decision": decision, "reason": reason});
+    for path in [
+        format!("/api/v1/reps/{rep}/compliance?from={day}"),
+        format!("/api/v1/reps/{rep}/plan?date={day}"),
+        format!("/api/v1/reps/{rep}/reminders"),
+        format!("/api/v1/outlets/{}", w.o1),
+        "/api/v1/checklists".to_owned(),
+        "/api/v1/access-log".to_owned(),
+        "/api/v1/me".to_owned(),
+    ] {
+        let res = app.get(&path, token).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.describe());
+    }
+    assert_eq!(app.get("/api/v1/me", token).await.json["rep"]["id"], rep, "the app learns whose device it is");
+    for path in [
+        format!("/api/v1/reps/{peer}/visits?from={day}"),
+        format!("/api/v1/reps/{rep2}/compliance?from={day}"),
+        format!("/api/v1/reps/{peer}/plan?date={day}"),
+        format!("/api/v1/reps/{peer}/reminders"),
+        format!("/api/v1/reps/{peer}/pings?date={day}"),
+        format!("/api/v1/outlets/{}", w.o2),
+        format!("/api/v1/access-log?rep_id={peer}"),
+        "/api/v1/users".to_owned(),
+        "/api/v1/devices".to_owned(),
+        "/api/v1/exports".to_owned(),
+    ] {
+        let res = app.get(&path, token).await;
+        assert_eq!(res.status, 403, "{path}: {}", res.describe());
+    }
+
+    // The device disputes its rep's visit (the rep is the reviewer); it cannot accept one.
+    let path = format!("/api/v1/visits/{}/reviews", visits[0]["id"]);
+    let res = app.post(&path, token, &review("accepted", "it was fine")).await;
+    assert_eq!(res.status, 403, "{}", res.describe());
+    let res = app.post(&path, token, &review("disputed", "I was inside the shop")).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    assert_eq!((res.json["decision"].as_str(), res.json["reviewer_id"].as_i64()), (Some("disputed"), Some(rep)));
+    let actor: Option<i64> = sqlx::query_scalar(
+        "SELECT actor_device_id FROM audit_log WHERE action = 'visit.review' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("audit");
+    assert_eq!(actor, Some(w.device.id), "the audit log names the device");
+}

@@ -88,9 +88,11 @@ pub fn allows(role: Role, action: Action) -> bool {
     }
 }
 
-/// Whether a device credential may perform `action`: devices only post pings and read their plan.
+/// Whether a device credential may perform `action`. A device acts for its rep (the reps' app
+/// signs in as the device): it may do what the rep may about their own work, and post pings,
+/// which only devices do.
 pub fn device_allows(action: Action) -> bool {
-    matches!(action, Action::IngestPings | Action::ReadPlans | Action::SubmitEvidence)
+    action == Action::IngestPings || allows(Role::Rep, action)
 }
 
 /// The part of an org a user may see.
@@ -175,8 +177,17 @@ mod tests {
         assert!(allows(Role::Auditor, Action::ReadAuditLog));
         assert!(!allows(Role::Manager, Action::ReadAuditLog));
         assert!(!allows(Role::Admin, Action::IngestPings));
+    }
+
+    #[test]
+    fn a_device_may_do_what_its_rep_may_and_post_pings() {
         assert!(device_allows(Action::IngestPings));
-        assert!(!device_allows(Action::ReadOutlets));
+        for action in [Action::ReadOutlets, Action::ReadPlans, Action::ReadVisits, Action::SubmitEvidence] {
+            assert!(device_allows(action), "{action:?}");
+        }
+        for action in [Action::ReadUsers, Action::ReadTeamCompliance, Action::WritePlans, Action::ReviewVisits] {
+            assert!(!device_allows(action), "{action:?}");
+        }
     }
 
     #[test]
