@@ -154,19 +154,39 @@ pub async fn candidates(
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| CandidateOutlet {
-            id: r.id,
-            lat: r.lat,
-            lon: r.lon,
-            footprint: r.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new),
-            radius_m: f64::from(r.radius_m),
-            min_dwell_s: i64::from(r.min_dwell_s),
-            valid_from: r.valid_from,
-            valid_to: r.valid_to,
-        })
-        .collect())
+    Ok(rows.into_iter().map(CandidateRow::into_candidate).collect())
+}
+
+impl CandidateRow {
+    fn into_candidate(self) -> CandidateOutlet {
+        CandidateOutlet {
+            id: self.id,
+            lat: self.lat,
+            lon: self.lon,
+            footprint: self.footprint.as_ref().and_then(multipolygon).and_then(Footprint::new),
+            radius_m: f64::from(self.radius_m),
+            min_dwell_s: i64::from(self.min_dwell_s),
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        }
+    }
+}
+
+/// Outlet `outlet_id` where it stood at `at` (its location row of that time, else its current
+/// one), with its geofence radius (its own or its tier's): what a check-in is judged against.
+pub async fn outlet_site(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    outlet_id: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<CandidateOutlet>, sqlx::Error> {
+    let row: Option<CandidateRow> = sqlx::query_as(include_str!("sql/outlet_site.sql"))
+        .bind(org_id)
+        .bind(outlet_id)
+        .bind(at)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(CandidateRow::into_candidate))
 }
 
 /// When the claim is still the worker's, replaces the visits of a rep-day with `visits` and

@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod checkins;
 mod checklists;
 mod compliance;
 mod coverage;
@@ -140,6 +141,7 @@ fn api() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(people::router())
             .merge(devices::router())
+            .merge(checkins::router())
             .merge(privacy::router())
             .merge(photos::router())
             .merge(checklists::router())

@@ -4,6 +4,7 @@
 
 mod access_matrix;
 mod architecture;
+mod checkins;
 mod checklists;
 mod common;
 mod compliance;

@@ -607,3 +607,46 @@ async fn a_device_reads_its_reps_own_work_and_nothing_of_other_reps(pool: PgPool
     .expect("audit");
     assert_eq!(actor, Some(w.device.id), "the audit log names the device");
 }
+
+/// A check-in from the reps' app is confirmed by the visit derived from the same phone's fixes; one
+/// without fixes stays unconfirmed once the rep's positions are derived.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_derived_visit_confirms_a_check_in_and_none_leaves_it_unconfirmed(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    let token = Some(w.device.token.as_str());
+    let at = |t: DateTime<Utc>, outlet: i64| {
+        json!({"outlet_id": outlet, "checked_in_at": t.to_rfc3339(), "lat": common::IN_T1.0, "lon": common::IN_T1.1,
+               "accuracy_m": 12})
+    };
+    let res = app
+        .call(reqwest::Method::PUT, "/api/v1/checkins/confirm-0001", token, Some(&at(t0 + Duration::minutes(2), w.o1)))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    // Three hours later, a check-in with no fixes around it (weak GPS indoors).
+    let res = app
+        .call(reqwest::Method::PUT, "/api/v1/checkins/claim-0001", token, Some(&at(t0 + Duration::hours(3), w.o1)))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    post(&app, &w.device.token, &stop(t0, common::IN_T1)).await;
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(visits.len(), 1, "{visits:?}");
+    let list = app.get(&format!("/api/v1/reps/{}/checkins?from={day}", w.rep.id), token).await;
+    assert_eq!(list.status, 200, "{}", list.describe());
+    let standing: Vec<(String, Value, Value)> = list
+        .json
+        .as_array()
+        .expect("check-ins")
+        .iter()
+        .map(|c| (c["client_id"].as_str().unwrap_or_default().to_owned(), c["status"].clone(), c["visit_id"].clone()))
+        .collect();
+    assert_eq!(
+        standing,
+        vec![
+            ("confirm-0001".to_owned(), json!("confirmed"), visits[0]["id"].clone()),
+            ("claim-0001".to_owned(), json!("unconfirmed"), Value::Null),
+        ]
+    );
+}

@@ -6,6 +6,7 @@ pub mod names;
 pub mod access;
 pub mod assessment;
 pub mod audit;
+pub mod checkin;
 pub mod checklist;
 pub mod compliance;
 pub mod coverage;

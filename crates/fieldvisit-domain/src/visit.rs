@@ -142,6 +142,14 @@ impl CandidateOutlet {
         self.valid_from.is_none_or(|v| v <= t) && self.valid_to.is_none_or(|v| t < v)
     }
 
+    /// How far from the outlet a fix of this accuracy may be and still be at it: the radius plus
+    /// the accuracy (unknown = 0), capped at [`VisitRules::accuracy_cap_m`]. The one rule for
+    /// "at the outlet", for derived visits and for a rep's check-in alike.
+    pub fn allowance_m(&self, accuracy_m: Option<f32>, rules: &VisitRules) -> f64 {
+        let accuracy = accuracy_m.map_or(0.0, f64::from).max(0.0);
+        self.radius_m + accuracy.min(rules.accuracy_cap_m)
+    }
+
     /// Distance from a position to the outlet: to the nearer of its point and its footprint.
     pub fn distance_m(&self, lat: f64, lon: f64) -> f64 {
         let point = haversine_m(lat, lon, self.lat, self.lon);
@@ -394,7 +402,7 @@ fn fixes_at(f: &[VisitFix], near: &ByLatitude, o: &CandidateOutlet, rules: &Visi
         .filter(|&k| in_lon(f[k].lon) && o.located_at(f[k].fix_time))
         .filter_map(|k| {
             let d = o.distance_m(f[k].lat, f[k].lon);
-            (d <= o.radius_m + accuracy(&f[k]).min(rules.accuracy_cap_m)).then_some((k, d))
+            (d <= o.allowance_m(f[k].accuracy_m, rules)).then_some((k, d))
         })
         .collect()
 }

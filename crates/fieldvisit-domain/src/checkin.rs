@@ -1,0 +1,80 @@
+//! A rep's check-in at an outlet from the reps' app: the rep's claim "I am here", judged at once by
+//! the same rule visits are ("at the outlet": distance within radius plus capped accuracy), and
+//! later confirmed by a derived visit or left as a claim a supervisor accepts or rejects.
+
+use crate::visit::{CandidateOutlet, SAME_VISIT_SLACK_S, VisitRules};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// What the server sees of a check-in fix at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Judgement {
+    /// Distance from the fix to the outlet (its point or footprint), metres.
+    pub distance_m: f64,
+    /// How far the fix may be and still be at the outlet: radius plus capped accuracy, metres.
+    pub allowance_m: f64,
+    /// The server sees the rep at the outlet.
+    pub at_outlet: bool,
+}
+
+/// Judges a check-in fix against the outlet where it stood.
+pub fn judge(outlet: &CandidateOutlet, lat: f64, lon: f64, accuracy_m: Option<f32>, rules: &VisitRules) -> Judgement {
+    let distance_m = outlet.distance_m(lat, lon);
+    let allowance_m = outlet.allowance_m(accuracy_m, rules);
+    Judgement { distance_m, allowance_m, at_outlet: distance_m <= allowance_m }
+}
+
+/// Whether a derived visit at the check-in's outlet confirms the check-in: it overlaps the
+/// check-in's span (check-in to check-out, or the check-in alone), widened by the same-visit slack.
+pub fn confirms(
+    checked_in: DateTime<Utc>,
+    checked_out: Option<DateTime<Utc>>,
+    arrival: DateTime<Utc>,
+    departure: DateTime<Utc>,
+) -> bool {
+    let slack = Duration::seconds(SAME_VISIT_SLACK_S);
+    let end = checked_out.unwrap_or(checked_in).max(checked_in);
+    arrival <= end + slack && checked_in - slack <= departure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn outlet() -> CandidateOutlet {
+        CandidateOutlet {
+            id: 1,
+            lat: 39.9,
+            lon: 116.4,
+            footprint: None,
+            radius_m: 50.0,
+            min_dwell_s: 300,
+            valid_from: None,
+            valid_to: None,
+        }
+    }
+
+    #[test]
+    fn a_fix_within_radius_plus_capped_accuracy_is_at_the_outlet() {
+        let rules = VisitRules::default();
+        // ~89 m north of the outlet.
+        let (lat, lon) = (39.9008, 116.4);
+        assert!(!judge(&outlet(), lat, lon, Some(10.0), &rules).at_outlet);
+        let j = judge(&outlet(), lat, lon, Some(45.0), &rules);
+        assert!(j.at_outlet, "{j:?}");
+        assert!((j.allowance_m - 95.0).abs() < 1e-9);
+        // Accuracy beyond the cap does not stretch the geofence further.
+        let capped = judge(&outlet(), lat, lon, Some(5000.0), &rules).allowance_m;
+        assert!((capped - (50.0 + rules.accuracy_cap_m)).abs() < 1e-9, "{capped}");
+    }
+
+    #[test]
+    fn a_visit_overlapping_the_check_in_within_the_slack_confirms_it() {
+        let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 12, 1, h, m, 0).single().expect("time");
+        assert!(confirms(t(10, 0), Some(t(10, 20)), t(10, 5), t(10, 15)));
+        assert!(confirms(t(10, 0), None, t(10, 25), t(10, 40)), "within 30 min after");
+        assert!(!confirms(t(10, 0), Some(t(10, 5)), t(11, 0), t(11, 20)), "an hour later");
+        assert!(!confirms(t(10, 0), None, t(9, 0), t(9, 20)), "40 min before");
+    }
+}

@@ -1,0 +1,181 @@
+//! Check-ins from the reps' app: stored idempotently by the app's client id, judged at once by
+//! the visit rule for "at the outlet", and later confirmed by a derived visit or left unconfirmed
+//! (a claim for a supervisor).
+
+use super::{Caller, Error};
+use crate::db;
+use crate::db::checkins::{Checkin, NewCheckin, VisitSpan};
+use crate::domain::checkin;
+use crate::domain::validation::FieldError;
+use crate::domain::visit::VisitRules;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A check-in as the app sends it (`PUT /checkins/{client_id}`): the check-in fix, and the
+/// check-out once the rep leaves (sent again with the same client id).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinInput {
+    pub outlet_id: i64,
+    pub checked_in_at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f32>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub out_lat: Option<f64>,
+    pub out_lon: Option<f64>,
+    pub out_accuracy_m: Option<f32>,
+}
+
+/// Where a check-in stands against the derived visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinStatus {
+    /// A derived visit at the outlet overlaps it.
+    Confirmed,
+    /// The rep's positions are not all derived yet.
+    Pending,
+    /// Derived, and no visit confirms it: a claim a supervisor accepts or rejects.
+    Unconfirmed,
+}
+
+/// A check-in with the server's judgement and its standing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckinView {
+    #[serde(flatten)]
+    pub checkin: Checkin,
+    pub status: CheckinStatus,
+    /// The visit that confirms it.
+    pub visit_id: Option<i64>,
+}
+
+/// Most a check-in's time may be ahead of the server's clock.
+const MAX_AHEAD: Duration = Duration::minutes(5);
+
+fn check(client_id: &str, c: &CheckinInput) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    let id_ok = (8..=100).contains(&client_id.len())
+        && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if !id_ok {
+        errors.push(FieldError::new("client_id", "must be 8-100 letters, digits or _ . : -"));
+    }
+    let position = |lat: f64, lon: f64, acc: Option<f32>, prefix: &str, errors: &mut Vec<FieldError>| {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            errors.push(FieldError::new(format!("{prefix}lat"), "latitude/longitude out of range"));
+        }
+        if acc.is_some_and(|a| !(a > 0.0 && a.is_finite())) {
+            errors.push(FieldError::new(format!("{prefix}accuracy_m"), "must be greater than 0"));
+        }
+    };
+    position(c.lat, c.lon, c.accuracy_m, "", &mut errors);
+    if c.checked_in_at > Utc::now() + MAX_AHEAD {
+        errors.push(FieldError::new("checked_in_at", "is ahead of the server's clock"));
+    }
+    match (c.checked_out_at, c.out_lat, c.out_lon) {
+        (None, None, None) => {}
+        (Some(out), Some(lat), Some(lon)) => {
+            position(lat, lon, c.out_accuracy_m, "out_", &mut errors);
+            if out < c.checked_in_at {
+                errors.push(FieldError::new("checked_out_at", "is before the check-in"));
+            }
+        }
+        _ => errors.push(FieldError::new("checked_out_at", "a check-out needs checked_out_at, out_lat and out_lon")),
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+}
+
+/// Stores the check-in `client_id` of the calling device (the rep's phone), judged against the
+/// outlet where it stood then. A retry with the same client id returns the stored check-in (and
+/// adds a check-out it did not have); the same client id for another outlet or time is a 409.
+/// Returns the check-in and whether it is new.
+pub async fn put(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    client_id: &str,
+    input: &CheckinInput,
+) -> Result<(CheckinView, bool), Error> {
+    let (Some(device_id), Some(rep_id)) = (caller.device_id, caller.own_rep) else {
+        return Err(Error::Forbidden("check-ins come from a rep's device (the reps' app)".into()));
+    };
+    check(client_id, input)?;
+    let site = db::visits::outlet_site(db, caller.org_id, input.outlet_id, input.checked_in_at)
+        .await?
+        .ok_or_else(|| Error::field("outlet_id", format!("outlet {} does not exist", input.outlet_id)))?;
+    let judged = checkin::judge(&site, input.lat, input.lon, input.accuracy_m, &VisitRules::default());
+    let new = NewCheckin {
+        device_id,
+        rep_id,
+        outlet_id: input.outlet_id,
+        client_id,
+        checked_in_at: input.checked_in_at,
+        lat: input.lat,
+        lon: input.lon,
+        accuracy_m: input.accuracy_m,
+        distance_m: judged.distance_m,
+        allowance_m: judged.allowance_m,
+        at_outlet: judged.at_outlet,
+        checkout: input
+            .checked_out_at
+            .zip(input.out_lat.zip(input.out_lon))
+            .map(|(t, (lat, lon))| (t, lat, lon, input.out_accuracy_m)),
+    };
+    let (stored, created) = db::checkins::put(db, caller.org_id, &new).await?;
+    let same = stored.outlet_id == input.outlet_id && stored.checked_in_at == input.checked_in_at.trunc_subsecs(6);
+    if !same {
+        return Err(Error::Conflict {
+            detail: format!(
+                "client id `{client_id}` is already a check-in at outlet {} at {}",
+                stored.outlet_id, stored.checked_in_at
+            ),
+            errors: vec![FieldError::new("client_id", "already used for another check-in")],
+        });
+    }
+    let mut views = standing(db, caller.org_id, rep_id, vec![stored]).await?;
+    let view = views.pop().ok_or_else(|| Error::Internal("check-in lost after its write".into()))?;
+    Ok((view, created))
+}
+
+/// The check-ins of rep `rep_id` (whom the caller may see: the handler checked) on the org's
+/// local days `from..=to`.
+pub async fn of_rep(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    rep_id: i64,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<CheckinView>, Error> {
+    let checkins = db::checkins::of_rep(db, caller.org_id, rep_id, from, to).await?;
+    standing(db, caller.org_id, rep_id, checkins).await
+}
+
+/// Each check-in with the visit that confirms it, or pending / unconfirmed.
+async fn standing(
+    db: &sqlx::PgPool,
+    org_id: i64,
+    rep_id: i64,
+    checkins: Vec<Checkin>,
+) -> Result<Vec<CheckinView>, Error> {
+    let (Some(first), Some(last)) = (
+        checkins.iter().map(|c| c.checked_in_at).min(),
+        checkins.iter().map(|c| c.checked_out_at.unwrap_or(c.checked_in_at).max(c.checked_in_at)).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let slack = Duration::seconds(crate::domain::visit::SAME_VISIT_SLACK_S);
+    let visits = db::checkins::visit_spans(db, org_id, rep_id, first - slack, last + slack).await?;
+    let pending = db::checkins::derivation_pending(db, org_id, rep_id).await?;
+    Ok(checkins.into_iter().map(|c| view(c, &visits, pending)).collect())
+}
+
+fn view(checkin: Checkin, visits: &[VisitSpan], pending: bool) -> CheckinView {
+    let confirming = visits.iter().find(|v| {
+        v.outlet_id == checkin.outlet_id
+            && checkin::confirms(checkin.checked_in_at, checkin.checked_out_at, v.arrival, v.departure)
+    });
+    let status = match (confirming, pending) {
+        (Some(_), _) => CheckinStatus::Confirmed,
+        (None, true) => CheckinStatus::Pending,
+        (None, false) => CheckinStatus::Unconfirmed,
+    };
+    CheckinView { visit_id: confirming.map(|v| v.id), status, checkin }
+}

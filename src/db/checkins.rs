@@ -1,0 +1,154 @@
+//! Check-ins from the reps' app (see migration 0027).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgExecutor};
+
+/// A stored check-in.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Checkin {
+    pub id: i64,
+    pub client_id: String,
+    pub device_id: i64,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub checked_in_at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f32>,
+    pub distance_m: f64,
+    pub allowance_m: f64,
+    pub at_outlet: bool,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub out_lat: Option<f64>,
+    pub out_lon: Option<f64>,
+    pub out_accuracy_m: Option<f32>,
+    pub received_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, client_id, device_id, rep_id, outlet_id, checked_in_at, lat, lon, accuracy_m, distance_m,
+                       allowance_m, at_outlet, checked_out_at, out_lat, out_lon, out_accuracy_m, received_at";
+
+/// A check-in as the app sends it, with the server's judgement of its fix.
+pub struct NewCheckin<'a> {
+    pub device_id: i64,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub client_id: &'a str,
+    pub checked_in_at: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f32>,
+    pub distance_m: f64,
+    pub allowance_m: f64,
+    pub at_outlet: bool,
+    /// The check-out (time, lat, lon, accuracy), when the app sends it.
+    pub checkout: Option<(DateTime<Utc>, f64, f64, Option<f32>)>,
+}
+
+/// Stores a check-in, or finds the one with the same client id of the device (a retry), and adds
+/// the check-out if the stored one has none yet. Returns the row and whether it is new.
+pub async fn put(db: impl PgExecutor<'_>, org_id: i64, c: &NewCheckin<'_>) -> Result<(Checkin, bool), sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        checkin: Checkin,
+        created: bool,
+    }
+    let (out_at, out_lat, out_lon, out_acc) = match c.checkout {
+        Some((t, lat, lon, acc)) => (Some(t), Some(lat), Some(lon), acc),
+        None => (None, None, None, None),
+    };
+    let row: Row = sqlx::query_as(&format!(
+        "INSERT INTO checkins AS c (org_id, device_id, rep_id, outlet_id, client_id, checked_in_at, lat, lon,
+                                    accuracy_m, distance_m, allowance_m, at_outlet, checked_out_at, out_lat,
+                                    out_lon, out_accuracy_m)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         ON CONFLICT (org_id, device_id, client_id) DO UPDATE
+            SET checked_out_at = coalesce(c.checked_out_at, EXCLUDED.checked_out_at),
+                out_lat = CASE WHEN c.checked_out_at IS NULL THEN EXCLUDED.out_lat ELSE c.out_lat END,
+                out_lon = CASE WHEN c.checked_out_at IS NULL THEN EXCLUDED.out_lon ELSE c.out_lon END,
+                out_accuracy_m = CASE WHEN c.checked_out_at IS NULL THEN EXCLUDED.out_accuracy_m ELSE c.out_accuracy_m END
+         RETURNING {COLUMNS}, (xmax = 0) AS created"
+    ))
+    .bind(org_id)
+    .bind(c.device_id)
+    .bind(c.rep_id)
+    .bind(c.outlet_id)
+    .bind(c.client_id)
+    .bind(c.checked_in_at)
+    .bind(c.lat)
+    .bind(c.lon)
+    .bind(c.accuracy_m)
+    .bind(c.distance_m)
+    .bind(c.allowance_m)
+    .bind(c.at_outlet)
+    .bind(out_at)
+    .bind(out_lat)
+    .bind(out_lon)
+    .bind(out_acc)
+    .fetch_one(db)
+    .await?;
+    Ok((row.checkin, row.created))
+}
+
+/// The check-ins of a rep on the org's local days `from..=to`, by check-in time.
+pub async fn of_rep(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Checkin>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM checkins
+          WHERE org_id = $1 AND rep_id = $2
+            AND checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+            AND checked_in_at < (($4::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+          ORDER BY checked_in_at, id"
+    ))
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// A derived visit, as far as confirming check-ins needs it.
+#[derive(Debug, Clone, FromRow)]
+pub struct VisitSpan {
+    pub id: i64,
+    pub outlet_id: i64,
+    pub arrival: DateTime<Utc>,
+    pub departure: DateTime<Utc>,
+}
+
+/// The rep's visits that overlap `[from, to)`.
+pub async fn visit_spans(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<VisitSpan>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, outlet_id, arrival, departure FROM visits
+          WHERE org_id = $1 AND rep_id = $2 AND departure >= $3 AND arrival < $4 ORDER BY arrival",
+    )
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether any rep-day of the rep whose visits may still change is waiting for derivation.
+pub async fn derivation_pending(db: impl PgExecutor<'_>, org_id: i64, rep_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2)")
+        .bind(org_id)
+        .bind(rep_id)
+        .fetch_one(db)
+        .await
+}

@@ -1,0 +1,54 @@
+//! Check-ins from the reps' app.
+
+use super::AppState;
+use super::auth::{Can, p};
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Path, Query};
+use super::visits::{VisitsQuery, days};
+use crate::app;
+use crate::app::checkins::{CheckinInput, CheckinView};
+use crate::db;
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(put_checkin)).routes(routes!(rep_checkins))
+}
+
+/// A check-in (and later its check-out) of the calling device's rep at an outlet, keyed by the
+/// app's own client id: 201 when new, 200 for a retry (the stored check-in, with a check-out
+/// added if it had none). The answer says at once whether the server sees the rep at the outlet
+/// (distance against radius plus capped accuracy, the visit rule) and, once visits are derived,
+/// whether a visit confirms it.
+#[utoipa::path(put, path = "/checkins/{client_id}", tag = "visits", request_body = CheckinInput, responses(
+    (status = 200, body = CheckinView), (status = 201, body = CheckinView), (status = 400, body = Problem),
+    (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem),
+    (status = 422, body = Problem)))]
+async fn put_checkin(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path(client_id): Path<String>,
+    Json(input): Json<CheckinInput>,
+) -> Result<(StatusCode, Json<CheckinView>), ApiError> {
+    let (view, created) = app::checkins::put(&state.db, &auth.caller(), &client_id, &input).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// The check-ins of a rep with their standing: `confirmed` by a derived visit (`visit_id`),
+/// `pending` derivation, or `unconfirmed` (a claim for a supervisor).
+#[utoipa::path(get, path = "/reps/{id}/checkins", tag = "visits", params(VisitsQuery), responses(
+    (status = 200, body = Vec<CheckinView>), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn rep_checkins(
+    State(state): State<AppState>,
+    auth: Can<p::ReadVisits>,
+    Path(rep_id): Path<i64>,
+    Query(q): Query<VisitsQuery>,
+) -> Result<Json<Vec<CheckinView>>, ApiError> {
+    let rep = super::tracks::visible_rep(&state, &auth, rep_id).await?;
+    let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
+    let (from, to) = days(q.from, q.to, today)?;
+    Ok(Json(app::checkins::of_rep(&state.db, &auth.caller(), rep.id, from, to).await?))
+}

@@ -1,0 +1,72 @@
+//! Check-ins from the reps' app over HTTP: idempotent by the app's client id (a retry after a lost
+//! answer adds nothing), judged at once by the visit rule, a device's only.
+
+use crate::common::{IN_T1, TestApp, World, assert_problem};
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+fn checkin(outlet_id: i64, (lat, lon): (f64, f64), accuracy_m: f64) -> Value {
+    let t = (Utc::now() - Duration::minutes(5)).to_rfc3339();
+    json!({"outlet_id": outlet_id, "checked_in_at": t, "lat": lat, "lon": lon, "accuracy_m": accuracy_m})
+}
+
+async fn rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM checkins").fetch_one(pool).await.expect("count")
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_check_in_is_stored_once_per_client_id_and_judged_at_once(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let token = Some(w.device.token.as_str());
+    let body = checkin(w.o1, IN_T1, 10.0);
+    let path = "/api/v1/checkins/app-7f3a9c01";
+    let first = app.call(reqwest::Method::PUT, path, token, Some(&body)).await;
+    assert_eq!(first.status, 201, "{}", first.describe());
+    assert_eq!((first.json["at_outlet"].as_bool(), first.json["rep_id"].as_i64()), (Some(true), Some(w.rep.id)));
+    assert!(first.json["distance_m"].as_f64().expect("distance") < 1.0, "{}", first.text);
+    assert_eq!(first.json["status"], "unconfirmed", "no pings, nothing to derive: {}", first.text);
+
+    // The retry (the first answer was lost) finds the same check-in; the check-out is added once.
+    let again = app.call(reqwest::Method::PUT, path, token, Some(&body)).await;
+    assert_eq!((again.status, &again.json["id"]), (200, &first.json["id"]), "{}", again.describe());
+    let mut out = body.clone();
+    out["checked_out_at"] = json!(Utc::now().to_rfc3339());
+    out["out_lat"] = json!(IN_T1.0);
+    out["out_lon"] = json!(IN_T1.1);
+    let res = app.call(reqwest::Method::PUT, path, token, Some(&out)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(res.json["checked_out_at"].is_string(), "{}", res.text);
+    assert_eq!(rows(&pool).await, 1);
+
+    // The same client id for another outlet is a conflict; nothing changes.
+    let other = app.call(reqwest::Method::PUT, path, token, Some(&checkin(w.o2, IN_T1, 10.0))).await;
+    assert_problem(&other, 409, path);
+    assert_eq!(rows(&pool).await, 1);
+
+    // Far from the outlet: stored, and the server says it does not see the rep there.
+    let far = app
+        .call(reqwest::Method::PUT, "/api/v1/checkins/app-far-0001", token, Some(&checkin(w.o1, (39.96, 116.05), 20.0)))
+        .await;
+    assert_eq!(far.status, 201, "{}", far.describe());
+    assert_eq!(far.json["at_outlet"], false);
+    assert!(far.json["distance_m"].as_f64().expect("distance") > 1000.0);
+
+    // Bad input names the field; a user token is not a device; another org's outlet is unknown.
+    let bad = app.call(reqwest::Method::PUT, "/api/v1/checkins/x", token, Some(&body)).await;
+    assert_eq!((bad.status, bad.error_fields()), (422, vec!["client_id".to_owned()]), "{}", bad.describe());
+    let res = app.call(reqwest::Method::PUT, "/api/v1/checkins/app-user-0001", Some(&w.rep.token), Some(&body)).await;
+    assert_problem(&res, 403, "/api/v1/checkins/app-user-0001");
+    let res = app
+        .call(reqwest::Method::PUT, "/api/v1/checkins/app-orgb-0001", token, Some(&checkin(w.ob, IN_T1, 10.0)))
+        .await;
+    assert_eq!((res.status, res.error_fields()), (422, vec!["outlet_id".to_owned()]), "{}", res.describe());
+    assert_eq!(rows(&pool).await, 2);
+
+    // The rep and their manager read them; another rep does not.
+    let list = format!("/api/v1/reps/{}/checkins", w.rep.id);
+    assert_eq!(app.get(&list, Some(&w.manager.token)).await.json.as_array().map(Vec::len), Some(2));
+    assert_eq!(app.get(&list, token).await.status, 200);
+    assert_eq!(app.get(&list, Some(&w.peer.token)).await.status, 403);
+}
