@@ -2,6 +2,7 @@
 # Builds the managers' map (map-ui/) into map-ui/dist when it is missing or older than its sources:
 # `npm ci` from the committed package-lock.json (the npm registry is the only download), then
 # `npm run build` (esbuild bundle, MapLibre stylesheet, offline basemap from world-atlas).
+# It runs no tests: the unit tests are `npm test` in map-ui/, the browser test tests/integration/map_ui.rs.
 set -euo pipefail
 cd "$(dirname "$0")/../map-ui"
 log() { echo "map-ui: $*" >&2; }
