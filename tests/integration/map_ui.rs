@@ -55,3 +55,18 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 15, "{stdout}");
 }
+
+/// The web apps' pure helpers (formatting, i18n tables, API client, plan and summary figures)
+/// under node's own test runner: `npm test` in map-ui/.
+#[test]
+fn the_web_apps_pure_helpers_pass_their_unit_tests() {
+    let out = std::process::Command::new("npm")
+        .args(["test", "--silent"])
+        .current_dir(root().join("map-ui"))
+        .output()
+        .expect("npm runs (scripts/map-ui.sh installs Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let passed = stdout.lines().find_map(|l| l.strip_prefix("# pass ")).and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(passed.is_some_and(|n| n >= 30), "{stdout}");
+}
