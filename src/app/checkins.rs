@@ -5,7 +5,10 @@
 use super::{Caller, Error};
 use crate::db;
 use crate::db::checkins::{Checkin, NewCheckin, VisitSpan};
+use crate::domain::access::{self, Action};
+use crate::domain::audit::AuditAction;
 use crate::domain::checkin;
+use crate::domain::compliance::ReviewDecision;
 use crate::domain::validation::FieldError;
 use crate::domain::visit::VisitRules;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -37,6 +40,8 @@ pub enum CheckinStatus {
     Pending,
     /// Derived, and no visit confirms it: a claim a supervisor accepts or rejects.
     Unconfirmed,
+    /// A claim a supervisor rejected.
+    Rejected,
 }
 
 /// A check-in with the server's judgement and its standing.
@@ -172,10 +177,79 @@ fn view(checkin: Checkin, visits: &[VisitSpan], pending: bool) -> CheckinView {
         v.outlet_id == checkin.outlet_id
             && checkin::confirms(checkin.checked_in_at, checkin.checked_out_at, v.arrival, v.departure)
     });
-    let status = match (confirming, pending) {
-        (Some(_), _) => CheckinStatus::Confirmed,
-        (None, true) => CheckinStatus::Pending,
-        (None, false) => CheckinStatus::Unconfirmed,
+    let status = match (confirming, pending, checkin.claim_decision) {
+        (_, _, Some(ReviewDecision::Rejected)) => CheckinStatus::Rejected,
+        (Some(_), _, _) => CheckinStatus::Confirmed,
+        (None, true, _) => CheckinStatus::Pending,
+        (None, false, _) => CheckinStatus::Unconfirmed,
     };
     CheckinView { visit_id: confirming.map(|v| v.id), status, checkin }
+}
+
+/// Most characters of a claim decision's reason.
+const MAX_REASON_CHARS: usize = 2_000;
+
+/// A reviewer's decision on unconfirmed check-in `id` (a claim): `accepted` writes an accepted
+/// visit review at the check-in's outlet and time and queues the rep-day, so derivation adds a
+/// visit for it that counts; `rejected` keeps it out. Only an unconfirmed, undecided check-in of
+/// a rep in the caller's scope; audited. Returns the check-in as it now stands.
+pub async fn decide_claim(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    id: i64,
+    decision: &str,
+    reason: &str,
+) -> Result<CheckinView, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::field(
+            "reason",
+            format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    let Ok(decision @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) = decision.parse::<ReviewDecision>()
+    else {
+        return Err(Error::field("decision", "must be `accepted` or `rejected`"));
+    };
+    let (Some(reviewer_id), Some(role)) = (caller.user_id, caller.role) else {
+        return Err(Error::Forbidden("claims are decided by reviewers' user tokens".into()));
+    };
+    if !access::allows(role, Action::ReviewVisits) {
+        return Err(Error::Forbidden(format!("role `{role}` may not review visits")));
+    }
+    let (found, rep_path) =
+        db::checkins::get(db, caller.org_id, id).await?.ok_or_else(|| Error::not_found("check-in", id))?;
+    if !caller.may_see_rep(found.rep_id, rep_path.as_deref()) {
+        return Err(Error::Forbidden("this rep's data is outside your scope".into()));
+    }
+    let rep_id = found.rep_id;
+    let current = standing(db, caller.org_id, rep_id, vec![found])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Internal("check-in lost".into()))?;
+    if current.status != CheckinStatus::Unconfirmed || current.checkin.claim_decision.is_some() {
+        return Err(Error::Conflict {
+            detail: format!("check-in {id} is {:?}, not an undecided unconfirmed claim", current.status).to_lowercase(),
+            errors: Vec::new(),
+        });
+    }
+    let c = &current.checkin;
+    let rep_day = db::plans::local_date(db, caller.org_id, c.checked_in_at).await?;
+    let mut tx = db.begin().await?;
+    if !db::checkins::decide_claim(&mut *tx, caller.org_id, id, decision, reviewer_id, reason).await? {
+        return Err(Error::Conflict { detail: format!("check-in {id} was decided meanwhile"), errors: Vec::new() });
+    }
+    if decision == ReviewDecision::Accepted {
+        let reviewed =
+            db::visits::Reviewed { visit_id: None, rep_id, outlet_id: c.outlet_id, arrival: c.checked_in_at };
+        db::visits::add_review(&mut *tx, caller.org_id, reviewed, reviewer_id, decision, reason).await?;
+        db::photos::mark_rep_day(&mut *tx, caller.org_id, rep_id, rep_day).await?;
+    }
+    let detail =
+        serde_json::json!({"decision": decision, "reason": reason, "rep_id": rep_id, "outlet_id": c.outlet_id});
+    caller.audit(&mut *tx, AuditAction::CheckinReview, "checkin", id, detail).await?;
+    tx.commit().await?;
+    let (after, _) =
+        db::checkins::get(db, caller.org_id, id).await?.ok_or_else(|| Error::Internal("check-in lost".into()))?;
+    standing(db, caller.org_id, rep_id, vec![after]).await?.pop().ok_or_else(|| Error::Internal("check-in lost".into()))
 }

@@ -40,7 +40,7 @@ pub async fn review(
     let reviewer_id =
         caller.user_id.or(caller.own_rep).ok_or_else(|| Error::Forbidden("reviews need a user token".into()))?;
     let decision = decision_of(role, decision, reviewer_id == visit.rep_id)?;
-    let review = db::visits::add_review(db, caller.org_id, &visit, reviewer_id, decision, reason).await?;
+    let review = db::visits::add_review(db, caller.org_id, (&visit).into(), reviewer_id, decision, reason).await?;
     let detail = json!({"decision": decision, "reason": reason, "review_id": review.id});
     caller.audit(db, AuditAction::VisitReview, "visit", visit.id, detail).await?;
     Ok(review)

@@ -1,5 +1,6 @@
 //! Check-ins from the reps' app (see migration 0027).
 
+use crate::domain::compliance::ReviewDecision;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
@@ -24,10 +25,31 @@ pub struct Checkin {
     pub out_lon: Option<f64>,
     pub out_accuracy_m: Option<f32>,
     pub received_at: DateTime<Utc>,
+    /// A supervisor's decision on it as a claim (`accepted`, `rejected`).
+    #[sqlx(try_from = "crate::db::NullableName")]
+    pub claim_decision: Option<ReviewDecision>,
+    pub claim_reviewer_id: Option<i64>,
+    pub claim_reason: Option<String>,
+}
+
+impl Checkin {
+    /// The check-in as an accepted claim, for derivation.
+    pub fn claim(&self) -> crate::domain::checkin::AcceptedClaim {
+        crate::domain::checkin::AcceptedClaim {
+            outlet_id: self.outlet_id,
+            checked_in_at: self.checked_in_at,
+            checked_out_at: self.checked_out_at,
+            lat: self.lat,
+            lon: self.lon,
+            accuracy_m: self.accuracy_m,
+            distance_m: self.distance_m,
+        }
+    }
 }
 
 const COLUMNS: &str = "id, client_id, device_id, rep_id, outlet_id, checked_in_at, lat, lon, accuracy_m, distance_m,
-                       allowance_m, at_outlet, checked_out_at, out_lat, out_lon, out_accuracy_m, received_at";
+                       allowance_m, at_outlet, checked_out_at, out_lat, out_lon, out_accuracy_m, received_at,
+                       claim_decision, claim_reviewer_id, claim_reason";
 
 /// A check-in as the app sends it, with the server's judgement of its fix.
 pub struct NewCheckin<'a> {
@@ -151,4 +173,75 @@ pub async fn derivation_pending(db: impl PgExecutor<'_>, org_id: i64, rep_id: i6
         .bind(rep_id)
         .fetch_one(db)
         .await
+}
+
+/// A check-in of the org by id, with its rep's territory path (for scope checks).
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    id: i64,
+) -> Result<Option<(Checkin, Option<Vec<i64>>)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        checkin: Checkin,
+        rep_territory_path: Option<Vec<i64>>,
+    }
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, (SELECT t.path FROM users u JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
+                              WHERE u.org_id = c.org_id AND u.id = c.rep_id) AS rep_territory_path
+           FROM checkins c WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.checkin, r.rep_territory_path)))
+}
+
+/// Records a supervisor's decision on check-in `id` as a claim; `false` when it was decided before.
+pub async fn decide_claim(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    id: i64,
+    decision: ReviewDecision,
+    reviewer_id: i64,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE checkins SET claim_decision = $3, claim_reviewer_id = $4, claim_reason = $5, claim_reviewed_at = now()
+          WHERE org_id = $1 AND id = $2 AND claim_decision IS NULL",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(decision.as_str())
+    .bind(reviewer_id)
+    .bind(reason)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// The accepted claims of a rep checked in within `[from, to)`: derivation adds a visit for each
+/// that no derived visit confirms.
+pub async fn accepted_claims(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Checkin>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM checkins
+          WHERE org_id = $1 AND rep_id = $2 AND checked_in_at >= $3 AND checked_in_at < $4
+            AND claim_decision = 'accepted'
+          ORDER BY checked_in_at, id"
+    ))
+    .bind(org_id)
+    .bind(rep_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
 }

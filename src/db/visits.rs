@@ -668,11 +668,27 @@ pub struct VisitReview {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a review is about: a visit (by id, when it exists) of a rep at an outlet arriving then.
+/// Derivation links a review without a visit id to the visit that covers its arrival.
+#[derive(Debug, Clone, Copy)]
+pub struct Reviewed {
+    pub visit_id: Option<i64>,
+    pub rep_id: i64,
+    pub outlet_id: i64,
+    pub arrival: DateTime<Utc>,
+}
+
+impl From<&VisitKey> for Reviewed {
+    fn from(v: &VisitKey) -> Self {
+        Reviewed { visit_id: Some(v.id), rep_id: v.rep_id, outlet_id: v.outlet_id, arrival: v.arrival }
+    }
+}
+
 /// Records a review of the visit, keyed also by (rep, outlet, arrival) so it survives a recomputation.
 pub async fn add_review(
     db: impl PgExecutor<'_>,
     org_id: i64,
-    visit: &VisitKey,
+    visit: Reviewed,
     reviewer_id: i64,
     decision: ReviewDecision,
     reason: &str,
@@ -683,7 +699,7 @@ pub async fn add_review(
          RETURNING id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason, created_at",
     )
     .bind(org_id)
-    .bind(visit.id)
+    .bind(visit.visit_id)
     .bind(visit.rep_id)
     .bind(visit.outlet_id)
     .bind(visit.arrival)

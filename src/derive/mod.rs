@@ -4,6 +4,7 @@
 //! result is the same whichever instance (and whenever) computes it.
 
 use crate::db::visits::{self, DirtyDay};
+use crate::domain::checkin;
 use crate::domain::visit::{self, VisitRules};
 use prometheus::{IntCounterVec, Opts};
 use sqlx::PgPool;
@@ -107,14 +108,21 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
 pub async fn derive_day(db: &PgPool, day: &DirtyDay, rules: &VisitRules) -> Result<bool, sqlx::Error> {
     let (from, to) = visits::day_bounds(db, day.org_id, day.day).await?;
     // The fixes and the candidate outlets near them are read side by side (on two connections).
-    let (fixes, outlets, photos) = tokio::try_join!(
+    let (fixes, outlets, photos, claims) = tokio::try_join!(
         visits::rep_fixes(db, day.org_id, day.rep_id, from, to),
         visits::candidates(db, day.org_id, day.rep_id, visits::PROBE_CELL_DEG, rules.accuracy_cap_m, from, to),
         crate::db::photos::of_rep_day(db, day.org_id, day.rep_id, day.day),
+        crate::db::checkins::accepted_claims(db, day.org_id, day.rep_id, from, to),
     )?;
     let mut derived = visit::derive(&fixes, &outlets, rules);
     if !photos.is_empty() {
         visit::apply_photos(&mut derived, &photos, &outlets, rules, &crate::domain::photo::PhotoRules::default());
+    }
+    if !claims.is_empty() {
+        let claims: Vec<checkin::AcceptedClaim> = claims.iter().map(crate::db::checkins::Checkin::claim).collect();
+        let claimed = checkin::claimed_visits(&claims, &derived);
+        derived.extend(claimed);
+        derived.sort_by_key(|v| (v.arrival, v.outlet_id));
     }
     let mut conn = db.acquire().await?;
     visits::replace_day(&mut conn, day, &derived).await

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(put_checkin)).routes(routes!(rep_checkins))
+    OpenApiRouter::new().routes(routes!(put_checkin)).routes(routes!(rep_checkins)).routes(routes!(decide_claim))
 }
 
 /// A check-in (and later its check-out) of the calling device's rep at an outlet, keyed by the
@@ -51,4 +51,30 @@ async fn rep_checkins(
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
     let (from, to) = days(q.from, q.to, today)?;
     Ok(Json(app::checkins::of_rep(&state.db, &auth.caller(), rep.id, from, to).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ClaimDecision {
+    /// `accepted` (the visit counts) or `rejected`.
+    decision: String,
+    reason: String,
+}
+
+/// A reviewer's decision on an unconfirmed check-in (a visit claim: the rep checked in but no
+/// derived visit confirms it, e.g. weak GPS indoors). Accepted, derivation adds an `unverified`
+/// visit for it that counts through an accepted review; rejected, it stays out. 409 unless the
+/// check-in is unconfirmed and undecided.
+#[utoipa::path(post, path = "/checkins/{id}/decision", tag = "visits", request_body = ClaimDecision, responses(
+    (status = 200, body = CheckinView), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn decide_claim(
+    State(state): State<AppState>,
+    auth: Can<p::ReviewVisits>,
+    Path(id): Path<i64>,
+    Json(req): Json<ClaimDecision>,
+) -> Result<Json<CheckinView>, ApiError> {
+    let view = app::checkins::decide_claim(&state.db, &auth.caller(), id, &req.decision, &req.reason).await?;
+    state.deriver.wake();
+    Ok(Json(view))
 }

@@ -649,4 +649,30 @@ async fn a_derived_visit_confirms_a_check_in_and_none_leaves_it_unconfirmed(pool
             ("claim-0001".to_owned(), json!("unconfirmed"), Value::Null),
         ]
     );
+
+    // The claim goes to a reviewer: reps and managers may not decide; a supervisor accepts it,
+    // and derivation adds a visit for it that counts.
+    let claim_id = list.json[1]["id"].as_i64().expect("id");
+    let path = format!("/api/v1/checkins/{claim_id}/decision");
+    let accept = json!({"decision": "accepted", "reason": "photo of the counter, GPS weak indoors"});
+    for who in [&w.rep, &w.manager] {
+        assert_problem(&app.post(&path, Some(&who.token), &accept).await, 403, &path);
+    }
+    let compliance = format!("/api/v1/reps/{}/compliance?from={day}", w.rep.id);
+    let valid = |res: &common::Res| res.json["totals"]["valid_visits"].as_i64();
+    assert_eq!(valid(&app.get(&compliance, Some(&w.manager.token)).await), Some(1));
+    let res = app.post(&path, Some(&w.supervisor.token), &accept).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_problem(&app.post(&path, Some(&w.supervisor.token), &accept).await, 409, &path);
+    let visits = visits_when_derived(&app, &pool, &w.manager.token, w.rep.id, day).await;
+    assert_eq!(visits.len(), 2, "the claimed visit is added: {visits:?}");
+    assert_eq!(
+        (visits[1]["verdict"].as_str(), visits[1]["evidence"]["fix_count"].as_i64()),
+        (Some("unverified"), Some(0))
+    );
+    let reviews = app.get(&format!("/api/v1/visits/{}/reviews", visits[1]["id"]), Some(&w.manager.token)).await;
+    assert_eq!(reviews.json[0]["decision"], "accepted", "{}", reviews.describe());
+    assert_eq!(valid(&app.get(&compliance, Some(&w.manager.token)).await), Some(2), "accepting it counts it");
+    let list = app.get(&format!("/api/v1/reps/{}/checkins?from={day}", w.rep.id), token).await;
+    assert_eq!((list.json[1]["status"].as_str(), &list.json[1]["visit_id"]), (Some("confirmed"), &visits[1]["id"]));
 }

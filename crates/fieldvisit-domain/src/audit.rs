@@ -99,13 +99,16 @@ pub enum AuditAction {
     ChecklistCreate,
     #[serde(rename = "outcome.submit")]
     OutcomeSubmit,
+    /// A reviewer's decision on an unconfirmed check-in (a claim).
+    #[serde(rename = "checkin.review")]
+    CheckinReview,
     #[serde(rename = "demo.load")]
     DemoLoad,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 35] = [
         AuditAction::OutletCreate,
         AuditAction::OutletUpdate,
         AuditAction::OutletClosed,
@@ -139,6 +142,7 @@ impl AuditAction {
         AuditAction::PhotoUpload,
         AuditAction::ChecklistCreate,
         AuditAction::OutcomeSubmit,
+        AuditAction::CheckinReview,
         AuditAction::DemoLoad,
     ];
 
@@ -178,6 +182,7 @@ impl AuditAction {
             AuditAction::PhotoUpload => "photo.upload",
             AuditAction::ChecklistCreate => "checklist.create",
             AuditAction::OutcomeSubmit => "outcome.submit",
+            AuditAction::CheckinReview => "checkin.review",
             AuditAction::DemoLoad => "demo.load",
         }
     }

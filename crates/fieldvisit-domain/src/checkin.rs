@@ -2,7 +2,7 @@
 //! the same rule visits are ("at the outlet": distance within radius plus capped accuracy), and
 //! later confirmed by a derived visit or left as a claim a supervisor accepts or rejects.
 
-use crate::visit::{CandidateOutlet, SAME_VISIT_SLACK_S, VisitRules};
+use crate::visit::{CandidateOutlet, Evidence, PhotoSignals, SAME_VISIT_SLACK_S, Signals, Verdict, Visit, VisitRules};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -35,6 +35,57 @@ pub fn confirms(
     let slack = Duration::seconds(SAME_VISIT_SLACK_S);
     let end = checked_out.unwrap_or(checked_in).max(checked_in);
     arrival <= end + slack && checked_in - slack <= departure
+}
+
+/// An accepted claim: a check-in no derived visit confirmed, which a supervisor accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedClaim {
+    pub outlet_id: i64,
+    pub checked_in_at: DateTime<Utc>,
+    pub checked_out_at: Option<DateTime<Utc>>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f32>,
+    pub distance_m: f64,
+}
+
+/// The visits accepted claims stand for: one per claim that no derived visit at its outlet
+/// confirms, from check-in to check-out, `unverified` (no fixes show it); it counts through the
+/// accepted review written with the acceptance, which derivation links to it by its arrival.
+pub fn claimed_visits(claims: &[AcceptedClaim], derived: &[Visit]) -> Vec<Visit> {
+    claims
+        .iter()
+        .filter(|c| {
+            !derived.iter().any(|v| {
+                v.outlet_id == c.outlet_id && confirms(c.checked_in_at, c.checked_out_at, v.arrival, v.departure)
+            })
+        })
+        .map(|c| {
+            let departure = c.checked_out_at.unwrap_or(c.checked_in_at).max(c.checked_in_at);
+            Visit {
+                outlet_id: c.outlet_id,
+                arrival: c.checked_in_at,
+                departure,
+                dwell_s: (departure - c.checked_in_at).num_seconds(),
+                verdict: Verdict::Unverified,
+                risk_score: 0.0,
+                evidence: Evidence {
+                    fix_count: 0,
+                    min_distance_m: c.distance_m,
+                    median_distance_m: c.distance_m,
+                    median_accuracy_m: c.accuracy_m.map(f64::from),
+                    max_gap_s: 0,
+                    bridged_gaps_s: Vec::new(),
+                    stay: false,
+                    signals: Signals::default(),
+                    photos: PhotoSignals::default(),
+                    lat: c.lat,
+                    lon: c.lon,
+                },
+                alternatives: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -76,5 +127,31 @@ mod tests {
         assert!(confirms(t(10, 0), None, t(10, 25), t(10, 40)), "within 30 min after");
         assert!(!confirms(t(10, 0), Some(t(10, 5)), t(11, 0), t(11, 20)), "an hour later");
         assert!(!confirms(t(10, 0), None, t(9, 0), t(9, 20)), "40 min before");
+    }
+
+    #[test]
+    fn an_accepted_claim_is_a_visit_only_where_no_derived_visit_confirms_it() {
+        let t = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 12, 1, h, m, 0).single().expect("time");
+        let claim = |outlet_id, at| AcceptedClaim {
+            outlet_id,
+            checked_in_at: at,
+            checked_out_at: Some(at + Duration::minutes(12)),
+            lat: 39.9,
+            lon: 116.4,
+            accuracy_m: Some(30.0),
+            distance_m: 20.0,
+        };
+        let derived = claimed_visits(&[claim(1, t(10, 0))], &[]);
+        assert_eq!(derived.len(), 1);
+        assert_eq!(
+            (derived[0].verdict, derived[0].dwell_s, derived[0].evidence.fix_count),
+            (Verdict::Unverified, 720, 0)
+        );
+        // Confirmed by a derived visit at the same outlet: no second visit; another outlet's is no help.
+        let mut seen = derived[0].clone();
+        seen.arrival = t(10, 5);
+        assert!(claimed_visits(&[claim(1, t(10, 0))], std::slice::from_ref(&seen)).is_empty());
+        seen.outlet_id = 2;
+        assert_eq!(claimed_visits(&[claim(1, t(10, 0))], &[seen]).len(), 1);
     }
 }
