@@ -1,7 +1,7 @@
 //! Runtime configuration: every setting is a flag with an environment variable and a default.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Settings shared by every command. `fieldvisit --help` lists them with their env vars.
 #[derive(clap::Args, Debug, Clone)]
@@ -71,6 +71,20 @@ pub struct Config {
     /// Also serve the OsmAnd / Traccar Client protocol at `/` on this address (Traccar uses port 5055).
     #[arg(long, env = "FV_OSMAND_BIND", global = true)]
     pub osmand_bind: Option<SocketAddr>,
+
+    /// Serve HTTPS: the server's certificate chain, PEM (leaf first). Goes with `FV_TLS_KEY`.
+    #[arg(long, env = "FV_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Serve HTTPS: the private key of `FV_TLS_CERT`, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "FV_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also listen on this address for plain HTTP and answer every request with a 308 redirect
+    /// to the same path and query under `FV_PUBLIC_URL` (which must be https://), never under
+    /// the request's Host header.
+    #[arg(long, env = "FV_TLS_REDIRECT_BIND", global = true)]
+    pub tls_redirect_bind: Option<SocketAddr>,
 
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "FV_SHUTDOWN_GRACE_S", global = true, default_value_t = 20)]
@@ -146,9 +160,54 @@ fn parse_public_url(text: &str) -> Result<String, String> {
 }
 
 impl Config {
-    /// The URL phones reach this server at (see `public_url`).
+    /// The URL phones reach this server at (see `public_url`); by default the listen address,
+    /// https:// when this server serves TLS.
     pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen_addr()))
+        self.public_url.clone().unwrap_or_else(|| format!("{}://{}", self.scheme(), self.listen_addr()))
+    }
+
+    /// `https` when this server serves TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() { "https" } else { "http" }
+    }
+
+    /// The certificate chain and key files to serve TLS with (`None`: plain HTTP). Refuses one
+    /// without the other, naming both settings.
+    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("FV_TLS_CERT (--tls-cert) is set without FV_TLS_KEY (--tls-key): \
+                                    set both to serve HTTPS, or neither"
+                .to_owned()),
+            (None, Some(_)) => Err("FV_TLS_KEY (--tls-key) is set without FV_TLS_CERT (--tls-cert): \
+                                    set both to serve HTTPS, or neither"
+                .to_owned()),
+        }
+    }
+
+    /// Where the plain-HTTP redirect listener sends requests: `FV_PUBLIC_URL`, which must then be
+    /// an https:// URL (a redirect to http:// would loop or downgrade). `None` without the listener.
+    pub fn redirect_target(&self) -> Result<Option<String>, String> {
+        let Some(addr) = self.tls_redirect_bind else { return Ok(None) };
+        match &self.public_url {
+            Some(url) if url.starts_with("https://") => Ok(Some(url.clone())),
+            Some(url) => Err(format!(
+                "FV_TLS_REDIRECT_BIND ({addr}) redirects to FV_PUBLIC_URL, which must start with https:// (it is {url})"
+            )),
+            None => Err(format!(
+                "FV_TLS_REDIRECT_BIND ({addr}) redirects to FV_PUBLIC_URL, which is not set: set it to the https:// \
+                 URL browsers and phones reach this server at"
+            )),
+        }
+    }
+
+    /// Every check of the serving settings that clap cannot express (`fieldvisit serve` runs it
+    /// before anything else, so a bad combination stops the start with one clear message).
+    pub fn check_serving(&self) -> Result<(), String> {
+        self.tls_files()?;
+        self.redirect_target()?;
+        Ok(())
     }
 
     /// The address to listen on: `--bind`/`FV_BIND`, else the deprecated `BIND`, else 127.0.0.1:8080.
@@ -199,5 +258,33 @@ mod tests {
         let c = Config { bind: Some(new), legacy_bind: Some(old), ..Config::default() };
         assert_eq!(c.listen_addr(), new);
         assert!(c.deprecation_warning().is_none());
+    }
+
+    #[test]
+    fn tls_takes_both_files_or_neither() {
+        let c = Config::default();
+        assert_eq!(c.tls_files(), Ok(None));
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        let both = Config { tls_cert: Some("c.pem".into()), tls_key: Some("k.pem".into()), ..Config::default() };
+        assert!(both.tls_files().is_ok_and(|f| f.is_some()));
+        assert_eq!(both.public_url(), "https://127.0.0.1:8080");
+        for one in [
+            Config { tls_cert: Some("c.pem".into()), ..Config::default() },
+            Config { tls_key: Some("k.pem".into()), ..Config::default() },
+        ] {
+            let err = one.check_serving().expect_err("one file alone is refused");
+            assert!(err.contains("FV_TLS_CERT") && err.contains("FV_TLS_KEY"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_redirect_needs_an_https_public_url() {
+        let addr = Some("127.0.0.1:8081".parse().expect("address"));
+        let c = Config { tls_redirect_bind: addr, ..Config::default() };
+        assert!(c.redirect_target().is_err_and(|e| e.contains("FV_PUBLIC_URL")));
+        let c = Config { public_url: Some("http://fv.example".into()), ..c };
+        assert!(c.redirect_target().is_err_and(|e| e.contains("https://")));
+        let c = Config { public_url: Some("https://fv.example".into()), ..c };
+        assert_eq!(c.redirect_target(), Ok(Some("https://fv.example".to_owned())));
     }
 }

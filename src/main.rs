@@ -191,6 +191,12 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(cli: Cli) -> Result<(), AnyError> {
     let config = cli.config;
+    if matches!(cli.command, Command::Serve) {
+        // Before the database: a half-set or unreadable TLS setting stops the start at once (the
+        // files are read again by `http::serve`; reading them here is what makes the check real).
+        config.check_serving()?;
+        http::server::tls_acceptor(&config)?;
+    }
     if config.database_url.is_empty() {
         return Err("DATABASE_URL is not set (flag --database-url or env DATABASE_URL)".into());
     }
@@ -206,8 +212,9 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             }
             let addr = config.listen_addr();
             let listener = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!(%addr, "serving");
-            println!("fieldvisit serving on http://{addr} (API docs: http://{addr}/docs/)");
+            let scheme = config.scheme();
+            tracing::info!(%addr, url = %format!("{scheme}://{addr}"), "serving");
+            println!("fieldvisit serving on {scheme}://{addr} (API docs: {scheme}://{addr}/docs/)");
             fieldvisit::export::sweep_interrupted(pool.clone());
             if config.retention_interval_s > 0 {
                 fieldvisit::retention::start(pool.clone(), std::time::Duration::from_secs(config.retention_interval_s));

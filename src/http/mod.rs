@@ -26,6 +26,7 @@ mod plans;
 mod positioning;
 mod privacy;
 mod reminders;
+pub mod server;
 mod settings;
 mod territories;
 mod tiles;
@@ -204,16 +205,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until SIGTERM/Ctrl-C, then lets in-flight requests finish (up to the grace period): a
-/// request whose pings are queued is answered after their commit. The OsmAnd port, when there is
-/// one, stops with the main one.
+/// request whose pings are queued is answered after their commit. With `FV_TLS_CERT` and
+/// `FV_TLS_KEY` the main port speaks HTTPS. The OsmAnd port and the HTTPS redirect listener, when
+/// configured, stop with the main one.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown_grace_s);
+    let tls = server::tls_acceptor(&state.config)?;
+    let redirect = state.config.redirect_target().map_err(std::io::Error::other)?;
     state.index.spawn_listener();
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let mut osmand = None;
+    let mut listeners = Vec::new();
     if let Some(addr) = state.config.osmand_bind {
         let osmand_listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(%addr, "OsmAnd / Traccar Client protocol listening");
@@ -226,33 +227,26 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
                     .layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
             )
             .with_state(state.clone());
-        let until = stopped(stopping.clone());
-        osmand = Some(tokio::spawn(async move {
-            if let Err(e) = axum::serve(osmand_listener, osmand_app).with_graceful_shutdown(until).await {
-                tracing::error!(error = %e, "OsmAnd listener stopped");
-            }
-        }));
+        // Plain HTTP even with TLS on: trackers that speak the bare protocol rarely do TLS.
+        listeners.push(server::serve_connections(osmand_listener, None, osmand_app, stopping.clone()));
     }
-    let app = router(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    if let (Some(addr), Some(target)) = (state.config.tls_redirect_bind, redirect) {
+        let redirect_listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, %target, "redirecting plain HTTP to HTTPS");
+        let app = server::redirect_router(&target);
+        listeners.push(server::serve_connections(redirect_listener, None, app, stopping.clone()));
+    }
+    listeners.push(server::serve_connections(listener, tls, router(state), stopping.clone()));
+    let drained = futures_util::future::join_all(listeners);
+    let signalled_then_grace = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stopping_tx.send(true);
-    });
-    let both = async move {
-        let res = server.await;
-        if let Some(osmand) = osmand {
-            let _ = osmand.await;
-        }
-        res
+        tokio::time::sleep(grace).await;
     };
-    let grace_over = stopped(stopping.clone());
     tokio::select! {
-        res = both => res,
-        () = async move {
-            grace_over.await;
-            tokio::time::sleep(grace).await;
-        } => {
+        _ = drained => Ok(()),
+        () = signalled_then_grace => {
             tracing::warn!("grace period over; dropping remaining connections");
             Ok(())
         }

@@ -33,5 +33,6 @@ mod problems;
 mod real_tracks;
 mod rules;
 mod tiles;
+mod tls;
 mod tracks;
 mod visits;

@@ -1,0 +1,179 @@
+//! HTTPS served by the server itself: a self-signed certificate made at test time (rcgen) for
+//! `localhost` and 127.0.0.1, the real router over TLS (HTTP/2 and HTTP/1.1 by ALPN), plain HTTP
+//! refused on the TLS port, the plain-HTTP redirect listener (308 to `FV_PUBLIC_URL`, whatever
+//! the Host header says), and the start refused when the TLS settings are half set or unreadable.
+
+use crate::common::{self, HTTP_TIMEOUT, TestApp, assert_problem, test_config};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM files.
+struct SelfSigned {
+    _dir: tempfile::TempDir,
+    cert: PathBuf,
+    key: PathBuf,
+    cert_pem: String,
+}
+
+impl SelfSigned {
+    fn new() -> SelfSigned {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("self-signed certificate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let cert_pem = made.cert.pem();
+        std::fs::write(&cert, &cert_pem).expect("write cert");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+        SelfSigned { _dir: dir, cert, key, cert_pem }
+    }
+
+    /// A client that trusts only this certificate and reaches `localhost` at `addr`.
+    fn client(&self, addr: SocketAddr) -> reqwest::ClientBuilder {
+        let root = reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).expect("PEM certificate");
+        reqwest::Client::builder()
+            .no_proxy()
+            .timeout(HTTP_TIMEOUT)
+            .add_root_certificate(root)
+            .resolve("localhost", addr)
+            .redirect(reqwest::redirect::Policy::none())
+    }
+}
+
+/// The test server over TLS with `cert`; `base` is `https://localhost:PORT` and its client trusts
+/// the certificate.
+async fn spawn_tls(pool: PgPool, cert: &SelfSigned, config: fieldvisit::config::Config) -> TestApp {
+    let config =
+        fieldvisit::config::Config { tls_cert: Some(cert.cert.clone()), tls_key: Some(cert.key.clone()), ..config };
+    let mut app = TestApp::spawn_with(pool, config).await;
+    app.base = format!("https://localhost:{}", app.addr.port());
+    app.client = cert.client(app.addr).build().expect("TLS client");
+    app
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn https_serves_the_api_and_the_map_landing(pool: PgPool) {
+    let cert = SelfSigned::new();
+    let app = spawn_tls(pool, &cert, test_config("")).await;
+
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, 200, "{}", health.describe());
+    let me = app.get("/api/v1/me", None).await;
+    assert_problem(&me, 401, "/api/v1/me");
+    let landing = app.get("/", None).await;
+    assert_eq!(landing.status, 200, "{}", landing.describe());
+    assert!(landing.content_type().starts_with("text/html"), "{}", landing.describe());
+
+    // ALPN: HTTP/2 for a client that offers it, HTTP/1.1 for one that does not.
+    let res = app.client.get(app.url("/healthz")).send().await.expect("h2 request");
+    assert_eq!((res.status().as_u16(), res.version()), (200, reqwest::Version::HTTP_2));
+    let h1 = cert.client(app.addr).http1_only().build().expect("client");
+    let res = h1.get(app.url("/healthz")).send().await.expect("http/1.1 request");
+    assert_eq!((res.status().as_u16(), res.version()), (200, reqwest::Version::HTTP_11));
+
+    // Absolute links point back over HTTPS to the host the client named, on either protocol
+    // (HTTP/2 names it in `:authority`, not in a Host header).
+    let expected = format!("https://localhost:{}/ogc", app.addr.port());
+    for client in [&app.client, &h1] {
+        let res = client.get(app.url("/ogc")).send().await.expect("OGC landing");
+        let version = res.version();
+        let body: serde_json::Value = res.json().await.expect("JSON");
+        assert_eq!(body["links"][0]["href"], expected.as_str(), "{version:?}: {body}");
+    }
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_tls_port_refuses_plain_http_and_failed_handshakes_do_not_stop_it(pool: PgPool) {
+    let cert = SelfSigned::new();
+    let app = spawn_tls(pool, &cert, test_config("")).await;
+
+    let plain = common::client().get(format!("http://{}/healthz", app.addr)).send().await;
+    assert!(plain.is_err(), "plain HTTP on the TLS port was answered: {plain:?}");
+    // A client that does not trust the certificate fails its handshake.
+    let untrusting = reqwest::Client::builder().no_proxy().timeout(HTTP_TIMEOUT).resolve("localhost", app.addr);
+    let res = untrusting.build().expect("client").get(app.url("/healthz")).send().await;
+    assert!(res.is_err(), "an untrusted certificate was accepted: {res:?}");
+
+    for _ in 0..3 {
+        let health = app.get("/healthz", None).await;
+        assert_eq!(health.status, 200, "{}", health.describe());
+    }
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_redirect_listener_sends_every_request_to_the_public_https_url(pool: PgPool) {
+    let cert = SelfSigned::new();
+    let redirect: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("address");
+    let config = fieldvisit::config::Config {
+        tls_redirect_bind: Some(redirect),
+        public_url: Some("https://fv.example.test:8443".to_owned()),
+        ..test_config("")
+    };
+    let app = spawn_tls(pool, &cert, config).await;
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(HTTP_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let url = format!("http://{redirect}/some/path?q=1");
+    let mut answered = None;
+    for _ in 0..50 {
+        // The listener is bound when `serve` starts, a moment after the spawn.
+        match plain.get(&url).header("host", "evil.example").send().await {
+            Ok(res) => {
+                answered = Some(res);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let res = answered.expect("the redirect listener answers");
+    assert_eq!(res.status().as_u16(), 308);
+    assert_eq!(res.headers()["location"], "https://fv.example.test:8443/some/path?q=1");
+
+    let res = plain.post(format!("http://{redirect}/api/v1/pings")).body("[]").send().await.expect("answered");
+    assert_eq!(res.status().as_u16(), 308, "every method is redirected (308 keeps it)");
+    assert_eq!(res.headers()["location"], "https://fv.example.test:8443/api/v1/pings");
+    // The TLS port serves meanwhile.
+    assert_eq!(app.get("/healthz", None).await.status, 200);
+}
+
+/// `fieldvisit serve` with no database and only the given settings from the environment.
+fn serve_with(env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fieldvisit"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FV_") || key == "BIND" || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd.arg("serve").envs(env.iter().copied()).output().expect("fieldvisit runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_certificate_without_its_key_or_a_bad_file_stops_the_start() {
+    let cert = SelfSigned::new();
+    let (cert_path, key_path) = (cert.cert.to_string_lossy(), cert.key.to_string_lossy());
+    for env in [[("FV_TLS_CERT", &*cert_path)], [("FV_TLS_KEY", &*key_path)]] {
+        let (ok, err) = serve_with(&env);
+        assert!(!ok, "{env:?} started");
+        assert!(err.contains("FV_TLS_CERT") && err.contains("FV_TLS_KEY"), "{env:?}: {err}");
+    }
+
+    // Both set, but the certificate file holds no certificate: the start fails naming it.
+    let (ok, err) = serve_with(&[("FV_TLS_CERT", &*key_path), ("FV_TLS_KEY", &*key_path)]);
+    assert!(!ok);
+    assert!(err.contains("FV_TLS_CERT") && err.contains(&*key_path), "{err}");
+
+    // The redirect listener needs an https:// FV_PUBLIC_URL to redirect to.
+    let (ok, err) = serve_with(&[("FV_TLS_REDIRECT_BIND", "127.0.0.1:9"), ("FV_PUBLIC_URL", "http://fv.example")]);
+    assert!(!ok);
+    assert!(err.contains("FV_TLS_REDIRECT_BIND") && err.contains("FV_PUBLIC_URL"), "{err}");
+}
