@@ -1,6 +1,6 @@
 //! The append-only audit log.
 
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, LoggedAction};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
@@ -13,8 +13,9 @@ pub struct AuditEntry {
     pub actor_user_id: Option<i64>,
     pub actor_device_id: Option<i64>,
     /// By its name, also for entries written under an older name (`create_plan`: `plan.create`).
+    /// A text this version does not know is shown as it is.
     #[sqlx(try_from = "String")]
-    pub action: AuditAction,
+    pub action: LoggedAction,
     pub object_type: String,
     pub object_id: Option<String>,
     pub request_id: Option<String>,

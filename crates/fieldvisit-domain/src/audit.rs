@@ -225,6 +225,23 @@ impl AuditAction {
     }
 }
 
+/// An action as the log holds it: one this version knows (read by its name or old name), or a
+/// text it does not (written by another version of the server). The log is append-only, so a
+/// reader shows such a row as it is instead of failing on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoggedAction {
+    Known(AuditAction),
+    #[schema(value_type = String)]
+    Other(String),
+}
+
+impl From<String> for LoggedAction {
+    fn from(text: String) -> Self {
+        AuditAction::parse(&text).map_or(LoggedAction::Other(text), LoggedAction::Known)
+    }
+}
+
 impl fmt::Display for AuditAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -301,6 +318,8 @@ mod tests {
         assert_eq!(names.len(), all, "no text names two actions");
         assert!("forged".parse::<AuditAction>().is_err());
         assert_eq!(AuditAction::parse("user.create"), Some(AuditAction::UserCreate));
+        assert_eq!(LoggedAction::from("create_plan".to_owned()), LoggedAction::Known(AuditAction::PlanCreate));
+        assert_eq!(LoggedAction::from("x.future".to_owned()), LoggedAction::Other("x.future".into()));
     }
 
     #[test]
