@@ -3,7 +3,8 @@
 //! phone in; today's planned stop is listed; offline, a check-in shows the distance estimate and
 //! waits in the outbox, which survives a reload with no network (the service worker serves the
 //! shell, the phone keeps the day) while no request reaches the server; online again, the outbox
-//! drains; a check-out online shows the server's verdict; the open app sends its fixes as pings.
+//! drains; a check-out online shows the server's verdict; the open app sends its fixes as pings; a
+//! write the server refuses (422) leaves the outbox and is listed with the server's reason.
 //! Here, afterwards: the server stored that check-in exactly once, with its check-out, and the pings.
 //!
 //! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
@@ -68,7 +69,7 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 12, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 13, "{stdout}");
 
     // The check-in made offline reached the server once, at the outlet, then its check-out.
     let res = app.get(&format!("/api/v1/reps/{}/checkins?from={day}", w.rep.id), admin).await;
