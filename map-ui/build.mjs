@@ -5,14 +5,16 @@ import * as esbuild from 'esbuild';
 import { basename } from 'node:path';
 import { mkdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { feature, mesh } from 'topojson-client';
+import { deflateSync } from 'node:zlib';
 
 const dist = new URL('./dist/', import.meta.url);
 mkdirSync(new URL('basemap/', dist), { recursive: true });
 
 // Each app: `out` its folder in dist/ (served at that path), `entry` bundled to `out`app.js, and
-// its page and stylesheet copied beside it. The managers' map is served at /.
+// its page and stylesheet copied beside it. The managers' map is served at /, the reps' app at /app/.
 const APPS = [
   { out: '', entry: 'src/map/main.js', files: ['src/map/index.html', 'src/map/style.css'] },
+  { out: 'app/', entry: 'src/app/main.js', files: ['src/app/index.html', 'src/app/style.css', 'src/app/manifest.webmanifest'] },
 ];
 
 for (const app of APPS) {
@@ -30,6 +32,12 @@ for (const app of APPS) {
   for (const file of app.files) copyFileSync(file, new URL(`${app.out}${basename(file)}`, dist));
 }
 
+// The reps' app: its service worker (stamped with the build, so that a new build replaces the cached
+// shell) and its icons, drawn here as PNGs.
+const version = new Date().toISOString().replace(/[^0-9]/g, '');
+writeFileSync(new URL('app/sw.js', dist), readFileSync('src/app/sw.js', 'utf8').replace('__VERSION__', version));
+for (const size of [192, 512]) writeFileSync(new URL(`app/icon-${size}.png`, dist), icon(size));
+
 copyFileSync('node_modules/maplibre-gl/dist/maplibre-gl.css', new URL('maplibre-gl.css', dist));
 
 const world = JSON.parse(readFileSync('node_modules/world-atlas/countries-50m.json', 'utf8'));
@@ -41,3 +49,51 @@ writeFileSync(
 // Written last: scripts/map-ui.sh rebuilds when this stamp is missing or older than a source.
 writeFileSync(new URL('.built', dist), new Date().toISOString());
 console.log('map-ui built into dist/');
+
+/** A `size`-pixel square PNG icon: a white map pin on the app's blue. */
+function icon(size) {
+  const px = Buffer.alloc(size * (size * 4 + 1));
+  const cx = size / 2;
+  const cy = size * 0.42;
+  const r = size * 0.22;
+  for (let y = 0; y < size; y++) {
+    px[y * (size * 4 + 1)] = 0; // filter: none
+    for (let x = 0; x < size; x++) {
+      const dx = x + 0.5 - cx;
+      const dy = y + 0.5 - cy;
+      const d = Math.hypot(dx, dy);
+      // The pin: a ring round the centre and a point below it.
+      const tip = y > cy && y < size * 0.8 && Math.abs(dx) < (size * 0.8 - y) * 0.55;
+      const white = (d < r && d > r * 0.45) || (tip && d >= r * 0.45);
+      const o = y * (size * 4 + 1) + 1 + x * 4;
+      [px[o], px[o + 1], px[o + 2], px[o + 3]] = white ? [255, 255, 255, 255] : [0x12, 0x35, 0x5b, 255];
+    }
+  }
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.set([8, 6, 0, 0, 0], 8); // 8 bits, RGBA
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(px)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function crc32(buf) {
+  let c = ~0;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}

@@ -31,6 +31,7 @@ mod plans;
 mod privacy;
 mod problems;
 mod real_tracks;
+mod reps_app;
 mod rules;
 mod tiles;
 mod tls;

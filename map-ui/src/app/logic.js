@@ -1,0 +1,90 @@
+// The reps' app's pure logic: client ids, the outbox's order and what to do with an answer, the
+// distance estimate shown offline, and the state of a planned stop. No DOM, no storage: the unit
+// tests run these under node.
+
+/** Client ids the server accepts for a check-in: 8-100 of A-Z a-z 0-9 _ . : - */
+export const CLIENT_ID = /^[A-Za-z0-9_.:-]{8,100}$/;
+
+/** A new client id with `prefix` (`app-` + a random UUID unless `uuid` is given). */
+export function clientId(prefix = 'app', uuid = globalThis.crypto.randomUUID()) {
+  const id = `${prefix}-${uuid}`.replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 100);
+  if (!CLIENT_ID.test(id)) throw new Error(`not a valid client id: ${id}`);
+  return id;
+}
+
+export function isClientId(id) { return typeof id === 'string' && CLIENT_ID.test(id); }
+
+/** The outbox's items in the order they are sent: by sequence number (the order they were written). */
+export function sendOrder(items) { return [...items].sort((a, b) => a.seq - b.seq); }
+
+/**
+ * What to do with an outbox item after an attempt: `sent` (a success: it leaves the queue),
+ * `refused` (the server said no for good, 4xx: it leaves the queue and the rep is shown why) or
+ * `retry` (no answer, 5xx, 408 or 429: it stays, and the items after it wait behind it). A 401
+ * (the phone's token was replaced or withdrawn) is not the write's fault: it stays for the phone's
+ * next enrolment.
+ */
+export function decide(status) {
+  if (status == null || status === 0) return 'retry';
+  if (status >= 200 && status < 300) return 'sent';
+  if (status === 401 || status === 408 || status === 429) return 'retry';
+  if (status >= 400 && status < 500) return 'refused';
+  return 'retry';
+}
+
+/** Seconds to wait before the next attempt after `attempts` failed ones: 5 s doubling, at most 5 min. */
+export function retryDelay(attempts) { return Math.min(300, 5 * 2 ** Math.max(0, attempts - 1)); }
+
+/** The great-circle distance in metres between two `{lat, lon}` (haversine, mean Earth radius). */
+export function distanceM(a, b) {
+  const R = 6371008.8;
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLon = (b.lon - a.lon) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * R * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/** The allowance the app assumes offline (the server judges with the outlet's own radius later). */
+export const ASSUMED_ALLOWANCE_M = 100;
+
+/**
+ * The offline estimate of a check-in: the distance from the fix to the outlet and whether it looks
+ * to be at the outlet (within the assumed allowance, widened by the fix's accuracy).
+ */
+export function estimate(fix, outlet, allowance = ASSUMED_ALLOWANCE_M) {
+  const distance_m = distanceM(fix, outlet);
+  return { distance_m, likely_at_outlet: distance_m <= allowance + (fix.accuracy_m ?? 0) };
+}
+
+/**
+ * The state of a planned stop at `now`: `done` once checked in there, else `missed` when its day
+ * is over, `late` when its window has ended, else `pending`. `stop` is a visit of the day plan
+ * (`window_end` an ISO time or null), `dayOver` whether the plan's day has ended.
+ */
+export function stopState(stop, { checkedIn = false, now = new Date(), dayOver = false } = {}) {
+  if (checkedIn) return 'done';
+  if (dayOver) return 'missed';
+  if (stop.window_end && new Date(stop.window_end) < now) return 'late';
+  return 'pending';
+}
+
+/** The date (YYYY-MM-DD) of `now` in time zone `tz` (the org's). */
+export function localDate(now, tz) {
+  try {
+    return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  } catch {
+    return new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  }
+}
+
+/** The enrolment code in a location hash (`#enrol=<code>`), or null. */
+export function enrolCode(hash) {
+  const m = /(?:^#|&)enrol=([^&]+)/.exec(hash || '');
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+/** A native ping from a geolocation fix: the API's field names, with the phone's id for the fix. */
+export function pingOf(fix, pingId) {
+  return { fix_time: new Date(fix.time).toISOString(), lat: fix.lat, lon: fix.lon, ...(fix.accuracy_m > 0 ? { accuracy_m: fix.accuracy_m } : {}), ping_id: pingId };
+}

@@ -1,0 +1,98 @@
+// The outbox: every write of the app (pings, check-ins) is put in IndexedDB first and sent from
+// there in the order it was written, when the phone is online. A success or a refusal (4xx) takes an
+// item out (a refusal is kept aside with the server's problem detail, for the rep to read); no
+// answer or a 5xx keeps it, and the items after it wait. Retries send the same body (the same
+// client ids), so the server stores each write once.
+import { decide, retryDelay, sendOrder } from './logic.js';
+
+const DB = 'fieldvisit-app';
+
+function open() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+      db.createObjectStore('refused', { keyPath: 'seq' });
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function run(db, store, mode, fn) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(store, mode);
+    const req = fn(tx.objectStore(store));
+    tx.oncomplete = () => resolve(req?.result);
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+/**
+ * The outbox of `api` (its `send(path, options)` answers a fetch Response). `onChange` is called
+ * after every change, `onResult(item, outcome, answer)` after every attempt that ended.
+ */
+export async function createOutbox({ api, isOnline = () => navigator.onLine, onChange = () => {}, onResult = () => {} }) {
+  const db = await open();
+  let draining = null;
+  let notBefore = 0;
+  let attempts = 0;
+
+  const list = async (store = 'outbox') => sendOrder(await run(db, store, 'readonly', (s) => s.getAll()));
+
+  async function add(item) {
+    await run(db, 'outbox', 'readwrite', (s) => s.add({ ...item, created_at: new Date().toISOString() }));
+    onChange();
+    drain();
+  }
+
+  async function sendOne(item) {
+    let res;
+    try {
+      res = await api.send(item.path, { method: item.method, json: item.body });
+    } catch {
+      return { outcome: 'retry', status: 0 };
+    }
+    const body = await res.json().catch(() => null);
+    return { outcome: decide(res.status), status: res.status, body };
+  }
+
+  async function drainNow() {
+    for (;;) {
+      const [item] = await list();
+      if (!item || !isOnline() || Date.now() < notBefore) return;
+      const { outcome, status, body } = await sendOne(item);
+      if (outcome === 'retry') {
+        attempts += 1;
+        notBefore = Date.now() + retryDelay(attempts) * 1000;
+        onResult(item, outcome, { status, body });
+        onChange();
+        return;
+      }
+      attempts = 0;
+      if (outcome === 'refused') {
+        const problem = { status, title: body?.title ?? '', detail: body?.detail ?? '', errors: body?.errors ?? [] };
+        await run(db, 'refused', 'readwrite', (s) => s.put({ ...item, problem, refused_at: new Date().toISOString() }));
+      }
+      await run(db, 'outbox', 'readwrite', (s) => s.delete(item.seq));
+      onResult(item, outcome, { status, body });
+      onChange();
+    }
+  }
+
+  /** Sends what waits, once at a time (a call during a run joins it). */
+  function drain({ now = false } = {}) {
+    if (now) notBefore = 0;
+    if (!draining) draining = drainNow().catch(() => {}).finally(() => { draining = null; });
+    return draining;
+  }
+
+  return {
+    add,
+    drain,
+    waiting: () => list('outbox'),
+    refused: () => list('refused'),
+    async dismiss(seq) { await run(db, 'refused', 'readwrite', (s) => s.delete(seq)); onChange(); },
+  };
+}
