@@ -48,13 +48,18 @@ export function distanceM(a, b) {
 /** The allowance the app assumes offline (the server judges with the outlet's own radius later). */
 export const ASSUMED_ALLOWANCE_M = 100;
 
+/** The most a fix's accuracy widens the allowance: the server's visit rule caps it the same way. */
+export const ACCURACY_CAP_M = 50;
+
 /**
  * The offline estimate of a check-in: the distance from the fix to the outlet and whether it looks
- * to be at the outlet (within the assumed allowance, widened by the fix's accuracy).
+ * to be at the outlet (within the assumed allowance, widened by the fix's accuracy up to
+ * `ACCURACY_CAP_M`, as the server judges it).
  */
 export function estimate(fix, outlet, allowance = ASSUMED_ALLOWANCE_M) {
   const distance_m = distanceM(fix, outlet);
-  return { distance_m, likely_at_outlet: distance_m <= allowance + (fix.accuracy_m ?? 0) };
+  const widen = Math.min(Math.max(fix.accuracy_m ?? 0, 0), ACCURACY_CAP_M);
+  return { distance_m, likely_at_outlet: distance_m <= allowance + widen };
 }
 
 /**

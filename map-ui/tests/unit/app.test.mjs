@@ -44,6 +44,9 @@ test('distances are great-circle metres; the offline estimate widens the allowan
   assert.equal(estimate({ ...near, accuracy_m: 5 }, outlet).likely_at_outlet, false, `111 m > ${ASSUMED_ALLOWANCE_M} + 5`);
   assert.equal(estimate({ ...near, accuracy_m: 20 }, outlet).likely_at_outlet, true);
   assert.equal(estimate(near, outlet, 150).likely_at_outlet, true);
+  // A poor fix widens the allowance no more than the server's cap: ~222 m away is not "at" with 500 m accuracy.
+  const far = { lat: 39.952, lon: 116.05 };
+  assert.equal(estimate({ ...far, accuracy_m: 500 }, outlet).likely_at_outlet, false, `222 m > ${ASSUMED_ALLOWANCE_M} + 50`);
 });
 
 test('a stop is done once checked in, else missed after its day, late after its window, else pending', () => {
