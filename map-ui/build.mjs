@@ -1,6 +1,6 @@
 // Builds the web apps into dist/: each app's bundle, page and stylesheet, MapLibre's stylesheet, and
 // the offline basemap (Natural Earth land and countries from the world-atlas package, as GeoJSON).
-// The sources are ES modules: src/shared/ (used by every app) and one folder per app.
+// The sources are ES modules: src/common/ (used by every app) and one folder per app.
 import * as esbuild from 'esbuild';
 import { basename } from 'node:path';
 import { mkdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';

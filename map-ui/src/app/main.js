@@ -2,10 +2,10 @@
 // order with their state and the distance from the rep, check-in and check-out at a stop, the
 // phone's position sent while the app is open, and an outbox that keeps every write until the
 // server has it (see outbox.js). Works offline after the first visit (see sw.js).
-import { createApi } from '../shared/api.js';
-import { initLanguage, languageSwitch, locale, register, t } from '../shared/i18n.js';
-import { distance } from '../shared/format.js';
-import { $ } from '../shared/dom.js';
+import { createApi } from '../common/api.js';
+import { initLanguage, languageSwitch, locale, register, t } from '../common/i18n.js';
+import { distance } from '../common/format.js';
+import { $ } from '../common/dom.js';
 import { APP_STRINGS } from './strings.js';
 import { clientId, enrolCode, estimate, distanceM, localDate, pingOf, stopState } from './logic.js';
 import { createOutbox } from './outbox.js';

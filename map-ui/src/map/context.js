@@ -1,7 +1,7 @@
 // What the views of the managers' map share: the API client, the signed-in caller, the map, the
 // replay, and `state` (window.fieldvisit: what the views last drew, read by the end-to-end test).
-import { createApi } from '../shared/api.js';
-import { $ } from '../shared/dom.js';
+import { createApi } from '../common/api.js';
+import { $ } from '../common/dom.js';
 
 /** The API with the token of this browser session. */
 export const api = createApi();

@@ -1,9 +1,9 @@
 // The H3 coverage layer: cells coloured by outlet coverage at the chosen resolution, and a cell's popup.
-import { esc } from '../shared/text.js';
-import { pct } from '../shared/format.js';
-import { t } from '../shared/i18n.js';
-import { $ } from '../shared/dom.js';
-import { popup } from '../shared/map.js';
+import { esc } from '../common/text.js';
+import { pct } from '../common/format.js';
+import { t } from '../common/i18n.js';
+import { $ } from '../common/dom.js';
+import { popup } from '../common/map.js';
 import { api, period } from './context.js';
 import { COVERAGE_STOPS } from './symbols.js';
 

@@ -1,11 +1,11 @@
 // A rep's day: the track with its replay (slider, play/pause, marker), the day's visits coloured by
 // verdict and numbered in arrival order, and the planned route with its stops numbered in route
 // order; the plan-vs-actual table beside it (plan.js).
-import { clock } from '../shared/format.js';
-import { locale, t } from '../shared/i18n.js';
-import { $ } from '../shared/dom.js';
-import { featureCollection, emptyCollection } from '../shared/geo.js';
-import { fitTo } from '../shared/map.js';
+import { clock } from '../common/format.js';
+import { locale, t } from '../common/i18n.js';
+import { $ } from '../common/dom.js';
+import { featureCollection, emptyCollection } from '../common/geo.js';
+import { fitTo } from '../common/map.js';
 import { api, ctx, replay, setData, state } from './context.js';
 import { hideEvidence } from './evidence.js';
 import { planVsActual, renderPlan } from './plan.js';

@@ -1,10 +1,10 @@
 // A visit's evidence: its figures in the panel, its fixes on the map (the evidence layer), its
 // photos and checklist answers, and accept/reject with a reason for reviewers.
-import { esc } from '../shared/text.js';
-import { clock, dateTime, metres, minutes } from '../shared/format.js';
-import { locale, t } from '../shared/i18n.js';
-import { $ } from '../shared/dom.js';
-import { featureCollection } from '../shared/geo.js';
+import { esc } from '../common/text.js';
+import { clock, dateTime, metres, minutes } from '../common/format.js';
+import { locale, t } from '../common/i18n.js';
+import { $ } from '../common/dom.js';
+import { featureCollection } from '../common/geo.js';
 import { api, ctx, replay, setData, state } from './context.js';
 
 export const sources = ['evidence'];

@@ -1,9 +1,9 @@
 // The map's layers put together: their sources, their order (bottom to top: area figures, outlets,
 // then the rep's day — plan, track, visits — and the live reps), what a click opens, and loading
 // what the viewport shows.
-import { $ } from '../shared/dom.js';
-import { bboxParam, emptyCollection } from '../shared/geo.js';
-import { addSources, pointerOver } from '../shared/map.js';
+import { $ } from '../common/dom.js';
+import { bboxParam, emptyCollection } from '../common/geo.js';
+import { addSources, pointerOver } from '../common/map.js';
 import { ctx, isRep, setData, state } from './context.js';
 import * as coverage from './coverage.js';
 import * as day from './day.js';

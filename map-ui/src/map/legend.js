@@ -1,6 +1,6 @@
 // The legend: outlet statuses (symbol and name), cell coverage, visit verdicts and planned stops.
-import { $ } from '../shared/dom.js';
-import { t } from '../shared/i18n.js';
+import { $ } from '../common/dom.js';
+import { t } from '../common/i18n.js';
 import { COVERAGE_STOPS, STATUSES, VERDICT_COLOR, statusImage } from './symbols.js';
 
 export function renderLegend() {

@@ -1,6 +1,6 @@
 // The live layer: the reps in scope where their phones last put them, moved by the `/live` stream.
-import { $ } from '../shared/dom.js';
-import { featureCollection, pointFeature } from '../shared/geo.js';
+import { $ } from '../common/dom.js';
+import { featureCollection, pointFeature } from '../common/geo.js';
 import { api, ctx, setData } from './context.js';
 
 export const sources = ['live'];

@@ -1,12 +1,12 @@
 // The managers' map: sign-in with a token, outlets by period status, H3 coverage, live positions
 // and the replay of a rep's day, in English and Chinese, with no request leaving the server.
 // This entry signs in and wires the panel; each view or layer is its own module beside it.
-import { $ } from '../shared/dom.js';
-import { initLanguage, languageSwitch, register, t } from '../shared/i18n.js';
-import { emptyCollection } from '../shared/geo.js';
-import { baseStyle, createMap, fitTo } from '../shared/map.js';
-import { isoDay } from '../shared/format.js';
-import { esc } from '../shared/text.js';
+import { $ } from '../common/dom.js';
+import { initLanguage, languageSwitch, register, t } from '../common/i18n.js';
+import { emptyCollection } from '../common/geo.js';
+import { baseStyle, createMap, fitTo } from '../common/map.js';
+import { isoDay } from '../common/format.js';
+import { esc } from '../common/text.js';
 import { api, ctx, isRep, setData, state } from './context.js';
 import { MAP_STRINGS } from './strings.js';
 import { addLayers, refresh } from './layers.js';

@@ -1,8 +1,8 @@
 // The outlets layer: each outlet by its period status (symbol per status), and its popup.
-import { esc } from '../shared/text.js';
-import { visitCount } from '../shared/format.js';
-import { t } from '../shared/i18n.js';
-import { popup } from '../shared/map.js';
+import { esc } from '../common/text.js';
+import { visitCount } from '../common/format.js';
+import { t } from '../common/i18n.js';
+import { popup } from '../common/map.js';
 import { api, period } from './context.js';
 import { STATUSES, statusImage } from './symbols.js';
 

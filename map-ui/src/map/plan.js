@@ -1,9 +1,9 @@
 // The plan-vs-actual table of a rep's day: each planned stop in route order with its outcome and
 // the actual order of the visit that answered it, then the unplanned visits.
-import { esc } from '../shared/text.js';
-import { hourMinute } from '../shared/format.js';
-import { locale, t } from '../shared/i18n.js';
-import { $ } from '../shared/dom.js';
+import { esc } from '../common/text.js';
+import { hourMinute } from '../common/format.js';
+import { locale, t } from '../common/i18n.js';
+import { $ } from '../common/dom.js';
 import { state } from './context.js';
 import { showEvidence } from './evidence.js';
 

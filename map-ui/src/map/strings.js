@@ -1,5 +1,5 @@
 // Every visible string of the managers' map in English and Chinese, beside the shared ones
-// (../shared/strings.js).
+// (../common/strings.js).
 export const MAP_STRINGS = {
   en: {
     period: 'Period', from: 'From', to: 'To', territory: 'Territory', all_territories: 'All in my scope',

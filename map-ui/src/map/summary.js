@@ -1,9 +1,9 @@
 // The summary panel: the figures of the picked territory (or of the signed-in rep) for the period,
 // bar charts, and the same rows as a CSV download.
-import { csvText, esc } from '../shared/text.js';
-import { hm, pct } from '../shared/format.js';
-import { t } from '../shared/i18n.js';
-import { $, download } from '../shared/dom.js';
+import { csvText, esc } from '../common/text.js';
+import { hm, pct } from '../common/format.js';
+import { t } from '../common/i18n.js';
+import { $, download } from '../common/dom.js';
 import { api, ctx, isRep, period, state } from './context.js';
 import { STATUSES, STATUS_STYLE, statusImage } from './symbols.js';
 

@@ -1,9 +1,9 @@
 // The territories layer (outlines) and the territory picker of the period panel.
-import { esc } from '../shared/text.js';
-import { t } from '../shared/i18n.js';
-import { $ } from '../shared/dom.js';
-import { emptyCollection, featureCollection } from '../shared/geo.js';
-import { fitTo } from '../shared/map.js';
+import { esc } from '../common/text.js';
+import { t } from '../common/i18n.js';
+import { $ } from '../common/dom.js';
+import { emptyCollection, featureCollection } from '../common/geo.js';
+import { fitTo } from '../common/map.js';
 import { api, state } from './context.js';
 
 export const sources = ['territories'];

@@ -1,7 +1,7 @@
-// The API client (src/shared/api.js), against a stand-in fetch.
+// The API client (src/common/api.js), against a stand-in fetch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, createApi, pagePath, problemOf, splitEvents } from '../../src/shared/api.js';
+import { ApiError, createApi, pagePath, problemOf, splitEvents } from '../../src/common/api.js';
 
 function memoryStorage(initial = {}) {
   const m = new Map(Object.entries(initial));

@@ -1,7 +1,7 @@
-// The shown numbers, durations, distances, days and times (src/shared/format.js).
+// The shown numbers, durations, distances, days and times (src/common/format.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MISSING, addDays, clock, dateTime, dayIn, distance, hm, hourMinute, isoDay, metres, minutes, pct, visitCount } from '../../src/shared/format.js';
+import { MISSING, addDays, clock, dateTime, dayIn, distance, hm, hourMinute, isoDay, metres, minutes, pct, visitCount } from '../../src/common/format.js';
 
 test('a percentage has one decimal; none shows as a dash', () => {
   assert.equal(pct(12.345), '12.3%');

@@ -1,7 +1,7 @@
-// GeoJSON helpers (src/shared/geo.js).
+// GeoJSON helpers (src/common/geo.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bboxParam, boundsOf, emptyCollection, featureCollection, pointFeature } from '../../src/shared/geo.js';
+import { bboxParam, boundsOf, emptyCollection, featureCollection, pointFeature } from '../../src/common/geo.js';
 
 test('bounds take in every coordinate of every geometry', () => {
   const fc = featureCollection([

@@ -1,11 +1,11 @@
-// The strings (src/shared/strings.js, src/map/strings.js, src/app/strings.js) and the language mechanism (src/shared/i18n.js).
+// The strings (src/common/strings.js, src/map/strings.js, src/app/strings.js) and the language mechanism (src/common/i18n.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { SHARED_STRINGS } from '../../src/shared/strings.js';
+import { SHARED_STRINGS } from '../../src/common/strings.js';
 import { MAP_STRINGS } from '../../src/map/strings.js';
 import { APP_STRINGS } from '../../src/app/strings.js';
-import { detectLanguage, locale, register, setLanguage, t } from '../../src/shared/i18n.js';
+import { detectLanguage, locale, register, setLanguage, t } from '../../src/common/i18n.js';
 import { STATUSES, VERDICT_COLOR } from '../../src/map/symbols.js';
 
 const src = new URL('../../src/', import.meta.url);

@@ -1,8 +1,8 @@
 // The map's setup: the offline basemap fetches nothing from another host, and every layer is
-// drawn once, in order, from a source that exists (src/shared/map.js, src/map/layers.js).
+// drawn once, in order, from a source that exists (src/common/map.js, src/map/layers.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { offlineStyle } from '../../src/shared/map.js';
+import { offlineStyle } from '../../src/common/map.js';
 import { Z_ORDER, layerSpecs } from '../../src/map/layers.js';
 import * as coverage from '../../src/map/coverage.js';
 import * as day from '../../src/map/day.js';

@@ -1,7 +1,7 @@
-// HTML escaping and CSV (src/shared/text.js).
+// HTML escaping and CSV (src/common/text.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { csvCell, csvText, esc } from '../../src/shared/text.js';
+import { csvCell, csvText, esc } from '../../src/common/text.js';
 
 test('escaping leaves no markup and no way out of a quoted attribute', () => {
   assert.equal(esc('<img src=x onerror="a(\'b\')">&'), '&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;');
