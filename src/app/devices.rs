@@ -88,6 +88,21 @@ pub struct NewSecrets {
 /// from the commit on; unused enrolment links are withdrawn with a new token.
 pub async fn rotate(db: &PgPool, caller: &Caller<'_>, id: i64, which: &[Secret]) -> Result<NewSecrets, Error> {
     let device = visible(db, caller, id).await?;
+    let mut tx = db.begin().await?;
+    let out = replace_secrets(&mut tx, caller, &device, which).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// [`rotate`] within the caller's transaction: new secrets for `device`, stored hashed, the token
+/// reissued (and unused enrolment links withdrawn) when it is among them; audited.
+async fn replace_secrets(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    caller: &Caller<'_>,
+    device: &Device,
+    which: &[Secret],
+) -> Result<NewSecrets, Error> {
+    let id = device.id;
     let all = which.is_empty();
     let wants = |s: Secret| all || which.contains(&s);
     let mut out = NewSecrets { device_id: id, ..NewSecrets::default() };
@@ -101,18 +116,16 @@ pub async fn rotate(db: &PgPool, caller: &Caller<'_>, id: i64, which: &[Secret])
     let (osmand_hash, ot_hash) =
         (out.osmand_id.as_deref().map(hash_secret), out.owntracks_password.as_deref().map(hash_secret));
     let rotation = Rotation { osmand_id_hash: osmand_hash.as_deref(), owntracks_password_hash: ot_hash.as_deref() };
-    let mut tx = db.begin().await?;
-    if !db::devices::rotate(&mut *tx, caller.org_id, id, &rotation).await? {
-        return Err(reassigned(&device));
+    if !db::devices::rotate(&mut **tx, caller.org_id, id, &rotation).await? {
+        return Err(reassigned(device));
     }
     if let Some(token) = &out.token {
-        db::tokens::issue_for_device(&mut tx, caller.org_id, id, &hash_secret(token)).await?;
-        db::enrolments::withdraw(&mut *tx, caller.org_id, id).await?;
+        db::tokens::issue_for_device(tx, caller.org_id, id, &hash_secret(token)).await?;
+        db::enrolments::withdraw(&mut **tx, caller.org_id, id).await?;
     }
     let names: Vec<Secret> =
         [Secret::Token, Secret::OsmandId, Secret::OwntracksPassword].into_iter().filter(|s| wants(*s)).collect();
-    caller.audit(&mut *tx, AuditAction::DeviceRotate, "device", id, json!({"secrets": names})).await?;
-    tx.commit().await?;
+    caller.audit(&mut **tx, AuditAction::DeviceRotate, "device", id, json!({"secrets": names})).await?;
     Ok(out)
 }
 
@@ -212,9 +225,14 @@ pub async fn enrol(
     db::enrolments::withdraw(&mut *tx, caller.org_id, id).await?;
     db::enrolments::create(&mut *tx, caller.org_id, id, &hash_secret(&code), caller.user_id, expires_at).await?;
     caller.audit(&mut *tx, AuditAction::DeviceEnrolmentCreate, "device", id, json!({"trackers": trackers})).await?;
+    // The tracker apps' secrets are stored hashed: showing them means new ones, in the same commit.
+    let secrets = if trackers {
+        Some(replace_secrets(&mut tx, caller, &device, &[Secret::OsmandId, Secret::OwntracksPassword]).await?)
+    } else {
+        None
+    };
     tx.commit().await?;
-    let (owntracks, traccar) = if trackers {
-        let secrets = rotate(db, caller, id, &[Secret::OsmandId, Secret::OwntracksPassword]).await?;
+    let (owntracks, traccar) = if let Some(secrets) = secrets {
         let user = secrets.owntracks_user.unwrap_or_default();
         let config =
             owntracks_config(&settings.public_url, &user, secrets.owntracks_password.as_deref().unwrap_or_default());
