@@ -8,13 +8,17 @@ use super::visits::{VisitsQuery, days};
 use crate::app;
 use crate::app::checkins::{CheckinInput, CheckinView};
 use crate::db;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(put_checkin)).routes(routes!(rep_checkins)).routes(routes!(decide_claim))
+    OpenApiRouter::new()
+        .routes(routes!(put_checkin))
+        .routes(routes!(rep_checkins))
+        .routes(routes!(decide_claim))
+        .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
 
 /// A check-in (and later its check-out) of the calling device's rep at an outlet, keyed by the
@@ -23,9 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// (distance against radius plus capped accuracy, the visit rule) and, once visits are derived,
 /// whether a visit confirms it.
 #[utoipa::path(put, path = "/checkins/{client_id}", tag = "visits", request_body = CheckinInput, responses(
-    (status = 200, body = CheckinView), (status = 201, body = CheckinView), (status = 400, body = Problem),
-    (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem),
-    (status = 422, body = Problem)))]
+    (status = 200, body = CheckinView), (status = 201, body = CheckinView),
+    (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn put_checkin(
     State(state): State<AppState>,
     auth: Can<p::SubmitEvidence>,
@@ -39,8 +42,7 @@ async fn put_checkin(
 /// The check-ins of a rep with their standing: `confirmed` by a derived visit (`visit_id`),
 /// `pending` derivation, or `unconfirmed` (a claim for a supervisor).
 #[utoipa::path(get, path = "/reps/{id}/checkins", tag = "visits", params(VisitsQuery), responses(
-    (status = 200, body = Vec<CheckinView>), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 422, body = Problem)))]
+    (status = 200, body = Vec<CheckinView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn rep_checkins(
     State(state): State<AppState>,
     auth: Can<p::ReadVisits>,
@@ -66,8 +68,7 @@ struct ClaimDecision {
 /// visit for it that counts through an accepted review; rejected, it stays out. 409 unless the
 /// check-in is unconfirmed and undecided.
 #[utoipa::path(post, path = "/checkins/{id}/decision", tag = "visits", request_body = ClaimDecision, responses(
-    (status = 200, body = CheckinView), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 409, body = Problem), (status = 422, body = Problem)))]
+    (status = 200, body = CheckinView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn decide_claim(
     State(state): State<AppState>,
     auth: Can<p::ReviewVisits>,

@@ -14,7 +14,7 @@ use crate::db::devices::Device;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::validation::check_text;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_secrets))
         .routes(routes!(create_enrolment))
         .routes(routes!(redeem_enrolment))
+        // Device bodies are a few small fields; the unauthenticated redeem reads no more than this.
+        .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
 /// Devices of reps in the caller's territory scope.
 #[utoipa::path(get, path = "/devices", tag = "devices", params(Page), responses((status = 200, body = Paged<Device>), (status = 403, body = Problem)))]
@@ -76,7 +78,7 @@ async fn create_device(
 
 /// One device (403 when its rep is outside the caller's territory scope).
 #[utoipa::path(get, path = "/devices/{id}", tag = "devices", responses(
-    (status = 200, body = Device), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    (status = 200, body = Device), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn get_device(
     State(state): State<AppState>,
     auth: Can<p::ReadDevices>,
@@ -99,8 +101,7 @@ struct DeviceChange {
 /// Deactivates, reactivates or reassigns a device (one change per request). A deactivated device's
 /// token, OsmAnd id and OwnTracks password are refused at once by every protocol on every instance.
 #[utoipa::path(patch, path = "/devices/{id}", tag = "devices", request_body = DeviceChange, responses(
-    (status = 200, body = Device), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 409, body = Problem), (status = 422, body = Problem)))]
+    (status = 200, body = Device), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn change_device(
     State(state): State<AppState>,
     auth: Can<p::ManageDevices>,
@@ -127,8 +128,7 @@ struct Rotate {
 /// Replaces secrets of a device and returns the new ones (shown once). The old ones are refused
 /// from now on. A new token signs the reps' app out (enrol it again).
 #[utoipa::path(post, path = "/devices/{id}/credentials", tag = "devices", request_body = Rotate, responses(
-    (status = 200, body = NewSecrets), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 409, body = Problem), (status = 422, body = Problem)))]
+    (status = 200, body = NewSecrets), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn rotate_secrets(
     State(state): State<AppState>,
     auth: Can<p::ManageDevices>,
@@ -155,8 +155,7 @@ fn yes() -> bool {
 /// device, valid for `FV_ENROLMENT_TTL_H` hours; older unused links of the device are withdrawn.
 /// With `trackers`, also the OwnTracks configuration link and the Traccar Client settings.
 #[utoipa::path(post, path = "/devices/{id}/enrolments", tag = "devices", request_body = NewEnrolment, responses(
-    (status = 201, body = Enrolment), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 409, body = Problem), (status = 422, body = Problem)))]
+    (status = 201, body = Enrolment), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn create_enrolment(
     State(state): State<AppState>,
     auth: Can<p::ManageDevices>,
@@ -181,8 +180,7 @@ struct Redeem {
 /// Used by the reps' app when opened from an enrolment link: exchanges the one-time code for the
 /// device's token (no other authentication: the code is the credential, and works once).
 #[utoipa::path(post, path = "/enrolments/redeem", tag = "devices", request_body = Redeem, security(()), responses(
-    (status = 200, body = Enrolled), (status = 400, body = Problem), (status = 404, body = Problem),
-    (status = 422, body = Problem)))]
+    (status = 200, body = Enrolled), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn redeem_enrolment(State(state): State<AppState>, Json(req): Json<Redeem>) -> Result<Json<Enrolled>, ApiError> {
     if req.code.len() > 200 {
         return Err(ApiError::field("code", "not an enrolment code"));

@@ -171,6 +171,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
+/// Body limit of routes whose bodies are a few small fields (devices, enrolment, check-ins):
+/// a client cannot make them read megabytes, least of all the unauthenticated enrolment redeem.
+pub(crate) const SMALL_BODY_BYTES: usize = 16 * 1024;
+
 /// The whole application: API, docs, map UI, and the middleware stack.
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();

@@ -63,6 +63,10 @@ async fn a_check_in_is_stored_once_per_client_id_and_judged_at_once(pool: PgPool
         .await;
     assert_eq!((res.status, res.error_fields()), (422, vec!["outlet_id".to_owned()]), "{}", res.describe());
     assert_eq!(rows(&pool).await, 2);
+    let mut big = checkin(w.o1, IN_T1, 10.0);
+    big["pad"] = json!("x".repeat(100_000));
+    let res = app.call(reqwest::Method::PUT, "/api/v1/checkins/app-big-0001", token, Some(&big)).await;
+    assert_eq!(res.status, 413, "a check-in body is small: {}", res.describe());
 
     // The rep and their manager read them; another rep does not.
     let list = format!("/api/v1/reps/{}/checkins", w.rep.id);

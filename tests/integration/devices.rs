@@ -287,6 +287,9 @@ async fn an_enrolment_link_works_once_and_not_after_expiry(pool: PgPool) {
     assert_eq!(res.status, 404, "expired");
     assert_eq!(res.content_type(), "application/problem+json");
     assert_eq!(redeem("fvt_not-a-code".into()).await.status, 404);
+    // The unauthenticated redeem reads a small body only (16 KiB), well below the server's limit.
+    let res = redeem("x".repeat(100_000)).await;
+    assert_eq!(res.status, 413, "{}", res.describe());
 
     // A deactivated device gets no link; a rep cannot issue one.
     let res = app.post(&path, Some(&w.rep.token), &json!({})).await;
