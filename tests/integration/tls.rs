@@ -4,6 +4,9 @@
 //! the Host header says), and the start refused when the TLS settings are half set or unreadable.
 
 use crate::common::{self, HTTP_TIMEOUT, TestApp, assert_problem, test_config};
+use base64::Engine as _;
+use rcgen::PublicKeyData as _;
+use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +24,11 @@ impl SelfSigned {
     fn new() -> SelfSigned {
         let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .expect("self-signed certificate");
+        SelfSigned::from(&made)
+    }
+
+    /// `made` written as PEM files.
+    fn from(made: &rcgen::CertifiedKey<rcgen::KeyPair>) -> SelfSigned {
         let dir = tempfile::tempdir().expect("temp dir");
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         let cert_pem = made.cert.pem();
@@ -176,4 +184,48 @@ fn a_certificate_without_its_key_or_a_bad_file_stops_the_start() {
     let (ok, err) = serve_with(&[("FV_TLS_REDIRECT_BIND", "127.0.0.1:9"), ("FV_PUBLIC_URL", "http://fv.example")]);
     assert!(!ok);
     assert!(err.contains("FV_TLS_REDIRECT_BIND") && err.contains("FV_PUBLIC_URL"), "{err}");
+}
+
+/// `map-ui/tests/app-https.mjs`: Chromium as a phone opens the reps' app from its enrolment link
+/// over HTTPS served here, trusting the certificate by its key, and gets a secure context (the
+/// service worker and geolocation work). Needs `map-ui/dist` and `/usr/bin/chromium` (`make test`
+/// provides both).
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_reps_app_loads_over_https_as_a_secure_origin(pool: PgPool) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dist = root.join("map-ui/dist");
+    assert!(dist.join("app/index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
+    let w = common::World::seed(&pool).await;
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("self-signed certificate");
+    let spki =
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(made.signing_key.subject_public_key_info()));
+    let cert = SelfSigned::from(&made);
+    let config = fieldvisit::config::Config { map_ui_dir: dist, ..test_config("unused") };
+    let app = spawn_tls(pool, &cert, config).await;
+    let res = app
+        .post(
+            &format!("/api/v1/devices/{}/enrolments", w.device.id),
+            Some(&w.admin.token),
+            &serde_json::json!({"trackers": false}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let code = res.json["app"]["text"].as_str().and_then(|l| l.split_once("#enrol=")).expect("an enrolment link").1;
+
+    let run = tokio::process::Command::new("node")
+        .arg("tests/app-https.mjs")
+        .current_dir(root.join("map-ui"))
+        .env("FV_BASE_URL", &app.base)
+        .env("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base))
+        .env("FV_SPKI", spki)
+        .env("FV_REP_NAME", &w.rep.login)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the https app test ends within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 3, "{stdout}");
 }
