@@ -3,9 +3,9 @@
 // The sources are ES modules: src/common/ (used by every app) and one folder per app.
 import * as esbuild from 'esbuild';
 import { basename } from 'node:path';
-import { mkdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { feature, mesh } from 'topojson-client';
-import { deflateSync } from 'node:zlib';
+import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 
 const dist = new URL('./dist/', import.meta.url);
 mkdirSync(new URL('basemap/', dist), { recursive: true });
@@ -46,6 +46,18 @@ writeFileSync(
   new URL('basemap/borders.geojson', dist),
   JSON.stringify(mesh(world, world.objects.countries, (a, b) => a !== b)),
 );
+// Every text file also gzip- and brotli-compressed beside itself, at the best levels: the server
+// sends these as they are (no compression per request), and a phone on a slow network gets the
+// app in a fraction of the bytes.
+for (const file of readdirSync(dist, { recursive: true })) {
+  if (!/\.(js|css|html|geojson|json|webmanifest|svg)$/.test(file)) continue;
+  const data = readFileSync(new URL(file, dist));
+  writeFileSync(new URL(`${file}.gz`, dist), gzipSync(data, { level: 9 }));
+  writeFileSync(new URL(`${file}.br`, dist), brotliCompressSync(data, {
+    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: data.length },
+  }));
+}
+
 // Written last: scripts/map-ui.sh rebuilds when this stamp is missing or older than a source.
 writeFileSync(new URL('.built', dist), new Date().toISOString());
 console.log('map-ui built into dist/');

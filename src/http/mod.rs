@@ -187,7 +187,12 @@ pub fn router(state: AppState) -> Router {
     );
     app = app.route("/config.json", get(ops::map_config));
     app = if map_dir.join("index.html").is_file() {
-        app.fallback_service(ServeDir::new(map_dir).not_found_service(axum::routing::any(middleware::not_found)))
+        app.fallback_service(
+            ServeDir::new(map_dir)
+                .precompressed_br()
+                .precompressed_gzip()
+                .not_found_service(axum::routing::any(middleware::not_found)),
+        )
     } else {
         app.route("/", get(ops::landing)).fallback(middleware::not_found)
     };

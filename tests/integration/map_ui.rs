@@ -70,3 +70,40 @@ fn the_web_apps_pure_helpers_pass_their_unit_tests() {
     let passed = stdout.lines().find_map(|l| l.strip_prefix("# pass ")).and_then(|n| n.trim().parse::<u32>().ok());
     assert!(passed.is_some_and(|n| n >= 30), "{stdout}");
 }
+
+/// The web apps' files go out as built: brotli or gzip (precompressed by `map-ui/build.mjs`) to a
+/// client that accepts it, as they are to one that does not, with the same content type, so a
+/// phone on a slow network downloads a fraction of the bytes.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_web_apps_are_sent_compressed_to_clients_that_accept_it(pool: PgPool) {
+    let dist = root().join("map-ui/dist");
+    assert!(dist.join("app/index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
+    let plain_js = std::fs::read(dist.join("app/app.js")).expect("app.js");
+    let app = TestApp::spawn_with(pool, fieldvisit::config::Config { map_ui_dir: dist, ..test_config("unused") }).await;
+    for (path, kind) in [("/app/app.js", "javascript"), ("/app/", "text/html"), ("/app.js", "javascript")] {
+        for (accept, encoding) in [("br, gzip", Some("br")), ("gzip", Some("gzip")), ("identity", None)] {
+            let res = app.client.get(app.url(path)).header("accept-encoding", accept).send().await.expect("GET");
+            let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            assert_eq!(res.status(), 200, "{path} {accept}");
+            assert!(header("content-type").is_some_and(|t| t.contains(kind)), "{path} {accept}: {:?}", res.headers());
+            assert_eq!(header("content-encoding").as_deref(), encoding, "{path} {accept}");
+            let body = res.bytes().await.expect("body");
+            if path == "/app/app.js" {
+                let decoded = match encoding {
+                    Some("gzip") => {
+                        let mut out = Vec::new();
+                        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+                            .expect("gzip");
+                        out
+                    }
+                    Some(_) => {
+                        assert!(body.len() * 2 < plain_js.len(), "brotli is smaller");
+                        continue;
+                    }
+                    None => body.to_vec(),
+                };
+                assert_eq!(decoded, plain_js, "{accept}: the same file");
+            }
+        }
+    }
+}
