@@ -4,7 +4,7 @@
 
 use super::{Caller, Error};
 use crate::db;
-use crate::db::checkins::{Checkin, NewCheckin, VisitSpan};
+use crate::db::checkins::{Checkin, CheckinOutcome, CheckinPhoto, NewCheckin, VisitSpan};
 use crate::domain::access::{self, Action};
 use crate::domain::audit::AuditAction;
 use crate::domain::checkin;
@@ -13,6 +13,7 @@ use crate::domain::validation::FieldError;
 use crate::domain::visit::VisitRules;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A check-in as the app sends it (`PUT /checkins/{client_id}`): the check-in fix, and the
 /// check-out once the rep leaves (sent again with the same client id).
@@ -44,7 +45,7 @@ pub enum CheckinStatus {
     Rejected,
 }
 
-/// A check-in with the server's judgement and its standing.
+/// A check-in with the server's judgement, its standing and the evidence taken at it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckinView {
     #[serde(flatten)]
@@ -52,6 +53,13 @@ pub struct CheckinView {
     pub status: CheckinStatus,
     /// The visit that confirms it.
     pub visit_id: Option<i64>,
+    /// Photos taken at the check-in (`PUT /checkins/{client_id}/photos/{photo_client_id}`).
+    pub photos: Vec<CheckinPhoto>,
+    /// Checklist answers given at it (`PUT /checkins/{client_id}/answers/{answers_client_id}`).
+    pub outcomes: Vec<CheckinOutcome>,
+    /// Derivation is done and some of its evidence is linked to no visit: kept, and flagged
+    /// (typically an unconfirmed or rejected claim).
+    pub evidence_unlinked: bool,
 }
 
 /// Most a check-in's time may be ahead of the server's clock.
@@ -59,9 +67,7 @@ const MAX_AHEAD: Duration = Duration::minutes(5);
 
 fn check(client_id: &str, c: &CheckinInput) -> Result<(), Error> {
     let mut errors = Vec::new();
-    let id_ok = (8..=100).contains(&client_id.len())
-        && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
-    if !id_ok {
+    if !checkin::valid_client_id(client_id) {
         errors.push(FieldError::new("client_id", "must be 8-100 letters, digits or _ . : -"));
     }
     let position = |lat: f64, lon: f64, acc: Option<f32>, prefix: &str, errors: &mut Vec<FieldError>| {
@@ -153,7 +159,33 @@ pub async fn of_rep(
     standing(db, caller.org_id, rep_id, checkins).await
 }
 
-/// Each check-in with the visit that confirms it, or pending / unconfirmed.
+/// The check-in `client_id` the caller made, which evidence with the app's id `evidence_id`
+/// (named `field` in errors) is to hang on: a rep's device finds its own check-ins, a rep's user
+/// token those of any device of the rep; 404 when there is none (another rep's check-in is not
+/// found), 403 for other roles, 422 for a malformed evidence id.
+pub async fn own(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    client_id: &str,
+    evidence_id: &str,
+    field: &str,
+) -> Result<Checkin, Error> {
+    let Some(rep_id) = caller.own_rep else {
+        return Err(Error::Forbidden("evidence of a check-in comes from its rep (the reps' app)".into()));
+    };
+    if !checkin::valid_client_id(evidence_id) {
+        return Err(Error::field(field, "must be 8-100 letters, digits or _ . : -"));
+    }
+    let found = if checkin::valid_client_id(client_id) {
+        db::checkins::by_client_id(db, caller.org_id, caller.device_id, rep_id, client_id).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| Error::NotFound { what: "check-in", id: client_id.chars().take(100).collect() })
+}
+
+/// Each check-in with the visit that confirms it, or pending / unconfirmed, and its evidence
+/// (one query per table for them all).
 async fn standing(
     db: &sqlx::PgPool,
     org_id: i64,
@@ -169,7 +201,27 @@ async fn standing(
     let slack = Duration::seconds(crate::domain::visit::SAME_VISIT_SLACK_S);
     let visits = db::checkins::visit_spans(db, org_id, rep_id, first - slack, last + slack).await?;
     let pending = db::checkins::derivation_pending(db, org_id, rep_id).await?;
-    Ok(checkins.into_iter().map(|c| view(c, &visits, pending)).collect())
+    let ids: Vec<i64> = checkins.iter().map(|c| c.id).collect();
+    let mut photos: HashMap<i64, Vec<CheckinPhoto>> = HashMap::new();
+    for p in db::checkins::photos_of(db, org_id, &ids).await? {
+        photos.entry(p.checkin_id).or_default().push(p);
+    }
+    let mut outcomes: HashMap<i64, Vec<CheckinOutcome>> = HashMap::new();
+    for o in db::checkins::outcomes_of(db, org_id, &ids).await? {
+        outcomes.entry(o.checkin_id).or_default().push(o);
+    }
+    Ok(checkins
+        .into_iter()
+        .map(|c| {
+            let mut v = view(c, &visits, pending);
+            v.photos = photos.remove(&v.checkin.id).unwrap_or_default();
+            v.outcomes = outcomes.remove(&v.checkin.id).unwrap_or_default();
+            let unlinked =
+                v.photos.iter().any(|p| p.visit_id.is_none()) || v.outcomes.iter().any(|o| o.visit_id.is_none());
+            v.evidence_unlinked = unlinked && v.status != CheckinStatus::Pending;
+            v
+        })
+        .collect())
 }
 
 fn view(checkin: Checkin, visits: &[VisitSpan], pending: bool) -> CheckinView {
@@ -183,7 +235,14 @@ fn view(checkin: Checkin, visits: &[VisitSpan], pending: bool) -> CheckinView {
         (None, true, _) => CheckinStatus::Pending,
         (None, false, _) => CheckinStatus::Unconfirmed,
     };
-    CheckinView { visit_id: confirming.map(|v| v.id), status, checkin }
+    CheckinView {
+        visit_id: confirming.map(|v| v.id),
+        status,
+        checkin,
+        photos: Vec::new(),
+        outcomes: Vec::new(),
+        evidence_unlinked: false,
+    }
 }
 
 /// Most characters of a claim decision's reason.

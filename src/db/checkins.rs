@@ -1,6 +1,7 @@
 //! Check-ins from the reps' app (see migration 0027).
 
 use crate::domain::compliance::ReviewDecision;
+use crate::domain::photo::PhotoVerdict;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
@@ -133,6 +134,89 @@ pub async fn of_rep(
     .bind(rep_id)
     .bind(from)
     .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// The check-in with the app's id `client_id` made by device `device_id`, or, without a device,
+/// by any device of rep `rep_id` (a rep's own user token); the oldest if several match.
+pub async fn by_client_id(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    device_id: Option<i64>,
+    rep_id: i64,
+    client_id: &str,
+) -> Result<Option<Checkin>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM checkins
+          WHERE org_id = $1 AND rep_id = $3 AND client_id = $4 AND ($2::bigint IS NULL OR device_id = $2)
+          ORDER BY id LIMIT 1"
+    ))
+    .bind(org_id)
+    .bind(device_id)
+    .bind(rep_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A photo taken at a check-in, as the check-in lists it.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct CheckinPhoto {
+    #[serde(skip)]
+    pub checkin_id: i64,
+    pub id: i64,
+    /// The app's id of the photo.
+    pub client_id: String,
+    /// The visit derivation linked it to; `null` while none is.
+    pub visit_id: Option<i64>,
+    /// Its verdict when it was uploaded (against the check-in's time and outlet).
+    #[sqlx(json(nullable))]
+    pub verdict: Option<PhotoVerdict>,
+}
+
+/// Checklist answers given at a check-in, as the check-in lists them.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct CheckinOutcome {
+    #[serde(skip)]
+    pub checkin_id: i64,
+    pub id: i64,
+    /// The app's id of the answers.
+    pub client_id: String,
+    /// The visit derivation linked them to; `null` while none is.
+    pub visit_id: Option<i64>,
+    /// Keys of the answers outside what the checklist expects.
+    pub problems: Vec<String>,
+}
+
+/// The photos taken at the check-ins `checkin_ids`, by id (one query for them all).
+pub async fn photos_of(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    checkin_ids: &[i64],
+) -> Result<Vec<CheckinPhoto>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT checkin_id, id, client_id, visit_id, findings -> 'verdict' AS verdict FROM photos
+          WHERE org_id = $1 AND checkin_id = ANY($2) ORDER BY id",
+    )
+    .bind(org_id)
+    .bind(checkin_ids)
+    .fetch_all(db)
+    .await
+}
+
+/// The checklist answers given at the check-ins `checkin_ids`, by id (one query for them all).
+pub async fn outcomes_of(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    checkin_ids: &[i64],
+) -> Result<Vec<CheckinOutcome>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT checkin_id, id, client_id, visit_id, problems FROM visit_outcomes
+          WHERE org_id = $1 AND checkin_id = ANY($2) ORDER BY id",
+    )
+    .bind(org_id)
+    .bind(checkin_ids)
     .fetch_all(db)
     .await
 }

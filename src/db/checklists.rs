@@ -77,19 +77,24 @@ pub struct Outcome {
     pub submitted_by: Option<i64>,
     pub submitted_by_device: Option<i64>,
     pub submitted_at: DateTime<Utc>,
+    /// The check-in the answers were given at (before any visit was derived), and the app's id
+    /// of them.
+    pub checkin_id: Option<i64>,
+    pub client_id: Option<String>,
 }
 
 const OUTCOME: &str =
     "SELECT v.id, v.checklist_id, c.name AS checklist_name, c.version AS checklist_version, v.visit_id,
         v.rep_id, v.rep_day, v.visit_arrival, v.outlet_id, v.answers, v.problems, v.submitted_by,
-        v.submitted_by_device, v.submitted_at
+        v.submitted_by_device, v.submitted_at, v.checkin_id, v.client_id
    FROM visit_outcomes v JOIN checklists c ON c.org_id = v.org_id AND c.id = v.checklist_id";
 
 /// An outcome to store.
 #[derive(Debug, Clone)]
 pub struct NewOutcome<'a> {
     pub checklist_id: i64,
-    pub visit_id: i64,
+    /// The visit answered; `None` for answers given at a check-in (derivation links them).
+    pub visit_id: Option<i64>,
     pub rep_id: i64,
     pub rep_day: NaiveDate,
     pub visit_arrival: DateTime<Utc>,
@@ -100,19 +105,26 @@ pub struct NewOutcome<'a> {
     pub submitted_by_device: Option<i64>,
     /// The outlet attributes the answers set (attribute -> value).
     pub outlet_attributes: &'a serde_json::Value,
+    /// The check-in the answers hang on and the app's id of them.
+    pub checkin: Option<(i64, &'a str)>,
 }
 
 /// Stores an outcome; returns its id and its visit's (`None` when the visit was recomputed away
-/// meanwhile: the outcome is then linked to its new visit at the rep-day's next derivation).
+/// meanwhile, or for a check-in's answers: the outcome is then linked to its visit at the
+/// rep-day's next derivation). `None` when the check-in already has answers with this client id
+/// (a retry, also one racing this insert): the unique key decides, nothing is stored.
 pub async fn insert_outcome(
     db: impl PgExecutor<'_>,
     org_id: i64,
     o: &NewOutcome<'_>,
-) -> Result<(i64, Option<i64>), sqlx::Error> {
+) -> Result<Option<(i64, Option<i64>)>, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO visit_outcomes (org_id, checklist_id, visit_id, rep_id, rep_day, visit_arrival, outlet_id, answers,
-                                     problems, submitted_by, submitted_by_device, outlet_attributes)
-         VALUES ($1, $2, (SELECT id FROM visits WHERE org_id = $1 AND id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                     problems, submitted_by, submitted_by_device, outlet_attributes, checkin_id,
+                                     client_id)
+         VALUES ($1, $2, (SELECT id FROM visits WHERE org_id = $1 AND id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                 $13, $14)
+         ON CONFLICT (org_id, checkin_id, client_id) DO NOTHING
          RETURNING id, visit_id",
     )
     .bind(org_id)
@@ -127,10 +139,28 @@ pub async fn insert_outcome(
     .bind(o.submitted_by)
     .bind(o.submitted_by_device)
     .bind(o.outlet_attributes)
-    .fetch_one(db)
+    .bind(o.checkin.map(|c| c.0))
+    .bind(o.checkin.map(|c| c.1))
+    .fetch_optional(db)
     .await
 }
 
+/// The answers of check-in `checkin_id` with the app's id `client_id`, if stored.
+pub async fn outcome_of_checkin(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    checkin_id: i64,
+    client_id: &str,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    sqlx::query_as(&format!("{OUTCOME} WHERE v.org_id = $1 AND v.checkin_id = $2 AND v.client_id = $3"))
+        .bind(org_id)
+        .bind(checkin_id)
+        .bind(client_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// One outcome of the org by id.
 pub async fn outcome(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option<Outcome>, sqlx::Error> {
     sqlx::query_as(&format!("{OUTCOME} WHERE v.org_id = $1 AND v.id = $2"))
         .bind(org_id)

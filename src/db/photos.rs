@@ -1,6 +1,6 @@
 //! Photo evidence: the index rows (`photos`) and the bytes (`photo_blobs`), kept apart.
 
-use crate::domain::photo::{FALLBACK_RADIUS_M, PhotoFacts};
+use crate::domain::photo::{Capture, FALLBACK_RADIUS_M, PhotoFacts};
 use crate::domain::visit::VisitPhoto;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -37,19 +37,31 @@ pub struct Photo {
     pub findings: serde_json::Value,
     pub note: Option<String>,
     pub has_thumbnail: bool,
+    /// The app's claim of when and where it took the photo (its clock and fix), kept apart from
+    /// the EXIF fields; `null` when it sent none.
+    #[sqlx(json(nullable))]
+    pub capture: Option<Capture>,
+    /// The check-in it was taken at (before any visit was derived), and the app's id of the photo.
+    pub checkin_id: Option<i64>,
+    pub client_id: Option<String>,
 }
 
 const SELECT: &str = "SELECT p.id, p.outlet_id, p.visit_id, p.rep_id, p.rep_day, p.visit_arrival, p.uploaded_by,
         p.uploaded_by_device, p.uploaded_at, p.content_type, p.bytes, p.sha256, p.width, p.height, p.taken_at,
         p.exif_lat, p.exif_lon, p.reused_photo_id, p.findings, p.note,
         EXISTS (SELECT 1 FROM photo_blobs b WHERE b.org_id = p.org_id AND b.photo_id = p.id AND b.kind = 'thumbnail')
-          AS has_thumbnail
+          AS has_thumbnail,
+        CASE WHEN num_nonnulls(p.capture_at, p.capture_lat, p.capture_accuracy_m) > 0
+             THEN jsonb_build_object('at', p.capture_at, 'lat', p.capture_lat, 'lon', p.capture_lon,
+                                     'accuracy_m', p.capture_accuracy_m) END AS capture,
+        p.checkin_id, p.client_id
    FROM photos p";
 
-/// The visit a photo is taken for: who, which local day, which arrival.
+/// The visit a photo is taken for: who, which local day, which arrival (a check-in's photo has
+/// no visit yet: derivation finds it by these).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VisitAnchor {
-    pub visit_id: i64,
+    pub visit_id: Option<i64>,
     pub rep_id: i64,
     pub rep_day: NaiveDate,
     pub arrival: DateTime<Utc>,
@@ -73,6 +85,10 @@ pub struct NewPhoto<'a> {
     pub reused_photo_id: Option<i64>,
     pub findings: serde_json::Value,
     pub note: Option<&'a str>,
+    /// The app's capture claim.
+    pub capture: Option<Capture>,
+    /// The check-in it hangs on and the app's id of the photo.
+    pub checkin: Option<(i64, &'a str)>,
 }
 
 /// An EXIF local time as an instant in the org's time zone.
@@ -129,19 +145,24 @@ pub async fn same_picture(
     .await
 }
 
-/// Stores a photo's row (its bytes go in with [`put_blob`] in the same transaction).
-pub async fn insert(db: impl PgExecutor<'_>, org_id: i64, p: &NewPhoto<'_>) -> Result<i64, sqlx::Error> {
+/// Stores a photo's row (its bytes go in with [`put_blob`] in the same transaction). `None`
+/// when the check-in already has a photo with this client id (a retry; also one racing this
+/// insert): the unique key decides, nothing is stored.
+pub async fn insert(db: impl PgExecutor<'_>, org_id: i64, p: &NewPhoto<'_>) -> Result<Option<i64>, sqlx::Error> {
+    let capture = p.capture.unwrap_or_default();
     sqlx::query_scalar(
         "INSERT INTO photos (org_id, outlet_id, visit_id, rep_id, rep_day, visit_arrival, uploaded_by,
                              uploaded_by_device, content_type, bytes, sha256, width, height, taken_at, exif_lat,
-                             exif_lon, phash, reused_photo_id, note, findings)
+                             exif_lon, phash, reused_photo_id, note, findings, capture_at, capture_lat, capture_lon,
+                             capture_accuracy_m, checkin_id, client_id)
          VALUES ($1, $2, (SELECT id FROM visits WHERE org_id = $1 AND id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                 $13, $14, $15, $16, $17, $18, $19, $20)
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
+         ON CONFLICT (org_id, checkin_id, client_id) DO NOTHING
          RETURNING id",
     )
     .bind(org_id)
     .bind(p.outlet_id)
-    .bind(p.visit.map(|v| v.visit_id))
+    .bind(p.visit.and_then(|v| v.visit_id))
     .bind(p.visit.map(|v| v.rep_id))
     .bind(p.visit.map(|v| v.rep_day))
     .bind(p.visit.map(|v| v.arrival))
@@ -159,8 +180,29 @@ pub async fn insert(db: impl PgExecutor<'_>, org_id: i64, p: &NewPhoto<'_>) -> R
     .bind(p.reused_photo_id)
     .bind(p.note)
     .bind(&p.findings)
-    .fetch_one(db)
+    .bind(capture.at)
+    .bind(capture.lat)
+    .bind(capture.lon)
+    .bind(capture.accuracy_m)
+    .bind(p.checkin.map(|c| c.0))
+    .bind(p.checkin.map(|c| c.1))
+    .fetch_optional(db)
     .await
+}
+
+/// The photo of check-in `checkin_id` with the app's id `client_id`, if stored.
+pub async fn of_checkin(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    checkin_id: i64,
+    client_id: &str,
+) -> Result<Option<Photo>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE p.org_id = $1 AND p.checkin_id = $2 AND p.client_id = $3"))
+        .bind(org_id)
+        .bind(checkin_id)
+        .bind(client_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Where an outlet stands now and its geofence radius (its own, else its tier's default, else
@@ -264,9 +306,14 @@ struct PhotoFactRow {
     exif_lat: Option<f64>,
     exif_lon: Option<f64>,
     reused_photo_id: Option<i64>,
+    capture_at: Option<DateTime<Utc>>,
+    capture_lat: Option<f64>,
+    capture_lon: Option<f64>,
+    capture_accuracy_m: Option<f32>,
 }
 
-/// The photos taken for visits of a rep's local day, as derivation reads them.
+/// The photos taken for visits (and at check-ins) of a rep's local day, as derivation reads them:
+/// EXIF facts and the app's capture claim, judged by the one photo rule.
 pub async fn of_rep_day(
     db: impl PgExecutor<'_>,
     org_id: i64,
@@ -274,7 +321,8 @@ pub async fn of_rep_day(
     day: NaiveDate,
 ) -> Result<Vec<VisitPhoto>, sqlx::Error> {
     let rows: Vec<PhotoFactRow> = sqlx::query_as(
-        "SELECT id, outlet_id, visit_arrival, taken_at, exif_lat, exif_lon, reused_photo_id
+        "SELECT id, outlet_id, visit_arrival, taken_at, exif_lat, exif_lon, reused_photo_id, capture_at, capture_lat,
+                capture_lon, capture_accuracy_m
            FROM photos WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 ORDER BY id",
     )
     .bind(org_id)
@@ -292,6 +340,13 @@ pub async fn of_rep_day(
                 taken_at: r.taken_at,
                 position: r.exif_lat.zip(r.exif_lon),
                 reused_photo_id: r.reused_photo_id,
+                capture: Some(Capture {
+                    at: r.capture_at,
+                    lat: r.capture_lat,
+                    lon: r.capture_lon,
+                    accuracy_m: r.capture_accuracy_m,
+                })
+                .filter(|c| *c != Capture::default()),
             },
         })
         .collect())

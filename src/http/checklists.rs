@@ -1,5 +1,5 @@
-//! Visit checklists (org configuration, versioned), a rep's answers for a visit, and the outlet
-//! attributes those answers keep up to date.
+//! Visit checklists (org configuration, versioned), a rep's answers for a visit or at a
+//! check-in, and the outlet attributes those answers keep up to date.
 
 use super::AppState;
 use super::auth::{Can, Principal, p};
@@ -11,7 +11,7 @@ use crate::db::checklists::{AttributeChange, Checklist, Outcome};
 use crate::domain::audit::AuditAction;
 use crate::domain::checklist;
 use crate::domain::validation::FieldError;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,7 +25,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visit_outcomes, submit_outcome))
         .routes(routes!(outlet_outcomes))
         .routes(routes!(outlet_attribute_changes))
+        .merge(
+            OpenApiRouter::new().routes(routes!(put_checkin_answers)).layer(DefaultBodyLimit::max(ANSWERS_BODY_BYTES)),
+        )
 }
+
+/// Body limit of a check-in's answers: a checklist has at most 100 items and a text answer 1,000
+/// characters by default (up to 4 bytes each in UTF-8), so a full one fits; far below the
+/// server-wide limit meant for uploads.
+const ANSWERS_BODY_BYTES: usize = 512 * 1024;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +132,48 @@ async fn submit_outcome(
     let outcome =
         app::checklists::submit_outcome(&state.db, &auth.caller(), &visit, req.checklist_id, &req.answers).await?;
     Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+/// Records a rep's answers to a checklist version given at a check-in of the calling device (or
+/// of the calling rep), before any visit is derived, keyed by the app's own id of the answers:
+/// 201 when new, 200 with the stored outcome for a retry (nothing is stored twice, also after a
+/// lost answer). Checked as a visit's answers are (every wrong one named `answers.<key>`, nothing
+/// stored then); problems and outlet attributes as for a visit. Derivation links them to the
+/// visit it finds at the check-in.
+#[utoipa::path(put, path = "/checkins/{client_id}/answers/{answers_client_id}", tag = "checklists",
+    params(("client_id" = String, Path, description = "The app's id of the check-in"),
+        ("answers_client_id" = String, Path, description = "The app's id of the answers (8-100 of A-Za-z0-9_.:-)")),
+    request_body = OutcomeRequest,
+    responses((status = 200, body = Outcome, description = "A retry: the answers stored before"),
+        (status = 201, body = Outcome, description = "Stored"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn put_checkin_answers(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path((client_id, answers_client_id)): Path<(String, String)>,
+    Json(req): Json<OutcomeRequest>,
+) -> Result<(StatusCode, Json<Outcome>), ApiError> {
+    let caller = auth.caller();
+    let checkin = app::checkins::own(&state.db, &caller, &client_id, &answers_client_id, "answers_client_id").await?;
+    let (outcome, new) = app::checklists::submit_at_checkin(
+        &state.db,
+        &caller,
+        &checkin,
+        &answers_client_id,
+        req.checklist_id,
+        &req.answers,
+    )
+    .await?;
+    if new {
+        state.deriver.wake();
+    }
+    Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(outcome)))
 }
 
 /// The checklist answers of a visit, in submission order.

@@ -1,5 +1,5 @@
-//! Photo evidence: uploads for a visit or an outlet (`multipart/form-data`), their findings, the
-//! photos of a visit and an outlet's photos over time, and the image files.
+//! Photo evidence: uploads for a visit, a check-in or an outlet (`multipart/form-data`), their
+//! findings, the photos of a visit and an outlet's photos over time, and the image files.
 
 use super::AppState;
 use super::auth::{Can, Principal, p};
@@ -9,6 +9,7 @@ use crate::app;
 use crate::app::photos::{Subject, Upload};
 use crate::db;
 use crate::db::photos::Photo;
+use crate::domain::photo::Capture;
 use crate::imaging::{self, HeicDecoder, ImagingError};
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -20,6 +21,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(visit_photos, upload_visit_photo))
+        .routes(routes!(upload_checkin_photo))
         .routes(routes!(outlet_photos, upload_outlet_photo))
         .routes(routes!(get_photo))
         .routes(routes!(photo_file))
@@ -32,29 +34,76 @@ static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 struct Form {
     bytes: Vec<u8>,
     note: Option<String>,
+    capture: Option<Capture>,
+}
+
+/// The fields of the app's capture claim a check-in photo's form may carry.
+const CAPTURE_FIELDS: [&str; 4] = ["captured_at", "lat", "lon", "accuracy_m"];
+
+/// The capture claim's fields as read from a form, each parsed (422 naming it otherwise).
+#[derive(Default)]
+struct Claim {
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    accuracy_m: Option<f32>,
+}
+
+impl Claim {
+    /// Reads capture field `name` (one of [`CAPTURE_FIELDS`]); a blank value is none.
+    async fn read(&mut self, name: &str, field: Field<'_>, max: usize) -> Result<(), ApiError> {
+        let text = field.text().await.map_err(|e| unreadable(&e, max))?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let number = || text.parse::<f64>().map_err(|_| ApiError::field(name, "must be a number"));
+        match name {
+            "captured_at" => {
+                let at = chrono::DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| ApiError::field(name, "must be an RFC 3339 time, e.g. 2026-03-02T10:05:00+08:00"))?;
+                self.at = Some(at.to_utc());
+            }
+            "lat" => self.lat = Some(number()?),
+            "lon" => self.lon = Some(number()?),
+            _ => self.accuracy_m = Some(number()? as f32),
+        }
+        Ok(())
+    }
 }
 
 /// Longest note accepted with a photo, characters.
 const MAX_NOTE_CHARS: usize = 2000;
 
-/// Reads the `photo` file field (at most `max` bytes) and the optional `note` of a form.
-async fn read_form(form: Result<Multipart, MultipartRejection>, max: usize) -> Result<Form, ApiError> {
+/// Reads the `photo` file field (at most `max` bytes) and the optional `note` of a form; with
+/// `with_capture`, also the app's capture claim (`captured_at`, `lat`, `lon`, `accuracy_m`).
+async fn read_form(
+    form: Result<Multipart, MultipartRejection>,
+    max: usize,
+    with_capture: bool,
+) -> Result<Form, ApiError> {
     let mut form = form.map_err(|e| {
         ApiError::UnsupportedMediaType(format!(
             "send multipart/form-data with the image in a `photo` field (and optionally a `note`): {e}"
         ))
     })?;
-    let (mut bytes, mut note) = (None, None);
+    let (mut bytes, mut note, mut claim) = (None, None, Claim::default());
     while let Some(field) = form.next_field().await.map_err(|e| unreadable(&e, max))? {
         match field.name() {
             Some("photo") => bytes = Some(read_photo(field, max).await?),
             Some("note") => note = read_note(field, max).await?,
+            Some(name) if with_capture && CAPTURE_FIELDS.contains(&name) => {
+                let name = name.to_owned();
+                claim.read(&name, field, max).await?;
+            }
             other => {
                 let name = other.unwrap_or("").chars().take(40).collect::<String>();
-                return Err(ApiError::field(
-                    &name,
-                    "unknown form field: send `photo` (the image) and optionally `note`",
-                ));
+                let expected = if with_capture {
+                    "send `photo` (the image) and optionally `note`, `captured_at`, `lat`, `lon`, `accuracy_m`"
+                } else {
+                    "send `photo` (the image) and optionally `note`"
+                };
+                return Err(ApiError::field(&name, format!("unknown form field: {expected}")));
             }
         }
     }
@@ -62,7 +111,8 @@ async fn read_form(form: Result<Multipart, MultipartRejection>, max: usize) -> R
     if bytes.is_empty() {
         return Err(ApiError::field("photo", "is empty"));
     }
-    Ok(Form { bytes, note })
+    let capture = Capture::new(claim.at, claim.lat, claim.lon, claim.accuracy_m).map_err(ApiError::invalid)?;
+    Ok(Form { bytes, note, capture })
 }
 
 /// A form that cannot be read: 413 past `max` bytes, else 400.
@@ -96,9 +146,14 @@ async fn read_note(field: Field<'_>, max: usize) -> Result<Option<String>, ApiEr
 }
 
 /// The upload of `form`: its picture read (EXIF, size, thumbnail, perceptual hash) off the async
-/// workers; 415 when it is no JPEG, PNG or HEIC image, 422 when it cannot be decoded.
-async fn read_upload(state: &AppState, form: Result<Multipart, MultipartRejection>) -> Result<Upload, ApiError> {
-    let Form { bytes, note } = read_form(form, state.config.photo_max_bytes).await?;
+/// workers; 415 when it is no JPEG, PNG or HEIC image, 422 when it cannot be decoded. With
+/// `with_capture`, the form may carry the app's capture claim.
+async fn read_upload(
+    state: &AppState,
+    form: Result<Multipart, MultipartRejection>,
+    with_capture: bool,
+) -> Result<Upload, ApiError> {
+    let Form { bytes, note, capture } = read_form(form, state.config.photo_max_bytes, with_capture).await?;
     // Decoding may take hundreds of MB for a large picture: a few at a time.
     let slot = DECODING.acquire().await.map_err(|e| ApiError::Internal(format!("decoding slots: {e}")))?;
     let heic = HeicDecoder::new(&state.config.heic_decoder);
@@ -112,7 +167,7 @@ async fn read_upload(state: &AppState, form: Result<Multipart, MultipartRejectio
         )),
         ImagingError::Undecodable(..) => ApiError::field("photo", e.to_string()),
     })?;
-    Ok(Upload { bytes, read, note })
+    Ok(Upload { bytes, read, note, capture })
 }
 
 fn created(photo: Photo) -> Response {
@@ -147,8 +202,46 @@ async fn upload_visit_photo(
         auth.check_rep(visit.rep_id, visit.rep_territory_path.as_deref())?;
         return Err(ApiError::Forbidden("only the visit's rep (or their device) adds photos to it".into()));
     }
-    let upload = read_upload(&state, form).await?;
+    let upload = read_upload(&state, form, false).await?;
     let photo = app::photos::store(&state.db, &auth.caller(), Subject::Visit(&visit), upload).await?;
+    state.deriver.wake();
+    Ok(created(photo))
+}
+
+/// Adds a photo taken at a check-in of the calling device (or of the calling rep), before any
+/// visit is derived, keyed by the app's own id of the photo: 201 when new, 200 with the stored
+/// photo for a retry (nothing is stored twice, also after a lost answer). The form is as for a
+/// visit's photo, plus the app's capture claim: `captured_at` (RFC 3339), `lat` and `lon` (both or
+/// neither), `accuracy_m`. Its time (EXIF, else the claim) is judged against the check-in's time,
+/// its position (EXIF, else the claim) against the outlet; `findings.time_source` and
+/// `position_source` say which was used. Derivation links it to the visit it finds there.
+#[utoipa::path(put, path = "/checkins/{client_id}/photos/{photo_client_id}", tag = "photos",
+    params(("client_id" = String, Path, description = "The app's id of the check-in"),
+        ("photo_client_id" = String, Path, description = "The app's id of the photo (8-100 of A-Za-z0-9_.:-)")),
+    request_body(content_type = "multipart/form-data",
+        description = "`photo`: the image; optional `note`, `captured_at`, `lat`, `lon`, `accuracy_m`"),
+    responses((status = 200, body = Photo, description = "A retry: the photo stored before"),
+        (status = 201, body = Photo, description = "Stored"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+async fn upload_checkin_photo(
+    State(state): State<AppState>,
+    auth: Can<p::SubmitEvidence>,
+    Path((client_id, photo_client_id)): Path<(String, String)>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let caller = auth.caller();
+    let checkin = app::checkins::own(&state.db, &caller, &client_id, &photo_client_id, "photo_client_id").await?;
+    let upload = read_upload(&state, form, true).await?;
+    let (photo, new) = app::photos::store_at_checkin(&state.db, &caller, &checkin, &photo_client_id, upload).await?;
+    if !new {
+        return Ok((StatusCode::OK, Json(photo)).into_response());
+    }
     state.deriver.wake();
     Ok(created(photo))
 }
@@ -170,7 +263,7 @@ async fn upload_outlet_photo(
         .await?
         .ok_or_else(|| ApiError::not_found("outlet", outlet_id))?;
     auth.check_territory(outlet.territory_path.as_deref())?;
-    let upload = read_upload(&state, form).await?;
+    let upload = read_upload(&state, form, false).await?;
     let photo = app::photos::store(&state.db, &auth.caller(), Subject::Outlet(outlet.id), upload).await?;
     state.deriver.wake();
     Ok(created(photo))

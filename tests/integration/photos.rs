@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 /// A 15-minute stop at `at` (a fix every 30 s, accuracy `accuracy_m`), then a walk away.
-fn stop(t0: DateTime<Utc>, at: (f64, f64), accuracy_m: f64) -> Value {
+pub(crate) fn stop(t0: DateTime<Utc>, at: (f64, f64), accuracy_m: f64) -> Value {
     let m = 1.0 / 111_195.0;
     let fixes: Vec<Value> = (0..=40)
         .map(|i| {
@@ -30,7 +30,7 @@ fn stop(t0: DateTime<Utc>, at: (f64, f64), accuracy_m: f64) -> Value {
 }
 
 /// A JPEG picture (a pattern of `seed`) at `quality`.
-fn picture(seed: u32, quality: u8) -> Vec<u8> {
+pub(crate) fn picture(seed: u32, quality: u8) -> Vec<u8> {
     let img = image::RgbImage::from_fn(640, 480, |x, y| {
         let band = ((x / 40 + y / 30 + seed) % 5) as u8;
         image::Rgb([band * 50, 255 - band * 40, ((x * seed + y) % 256) as u8])
@@ -44,7 +44,7 @@ fn picture(seed: u32, quality: u8) -> Vec<u8> {
 
 /// `jpeg` with EXIF `DateTimeOriginal` (UTC, with its offset) and GPS position, as a camera
 /// writes them, by exiftool.
-fn with_exif(jpeg: &[u8], taken: DateTime<Utc>, at: (f64, f64)) -> Vec<u8> {
+pub(crate) fn with_exif(jpeg: &[u8], taken: DateTime<Utc>, at: (f64, f64)) -> Vec<u8> {
     exif_written(jpeg, "jpg", taken, at)
 }
 
@@ -97,7 +97,7 @@ async fn upload(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>) -> commo
 }
 
 /// The rep's visits of `day` once derivation is done.
-async fn visits(app: &TestApp, pool: &PgPool, token: &str, rep_id: i64, day: NaiveDate) -> Vec<Value> {
+pub(crate) async fn visits(app: &TestApp, pool: &PgPool, token: &str, rep_id: i64, day: NaiveDate) -> Vec<Value> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(pool).await.expect("dirty");

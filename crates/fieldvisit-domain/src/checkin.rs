@@ -6,6 +6,12 @@ use crate::visit::{CandidateOutlet, Evidence, PhotoSignals, SAME_VISIT_SLACK_S, 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+/// Whether `id` is a well-formed client id: the app's own id of a check-in, or of a photo or
+/// set of answers taken at one (8-100 of `A-Za-z0-9_.:-`, as the schema checks).
+pub fn valid_client_id(id: &str) -> bool {
+    (8..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
 /// What the server sees of a check-in fix at once.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Judgement {
@@ -104,6 +110,13 @@ mod tests {
             valid_from: None,
             valid_to: None,
         }
+    }
+
+    #[test]
+    fn client_ids_are_8_to_100_safe_characters() {
+        assert!(valid_client_id("app-7f3a9c01") && valid_client_id("ph:2026-03-02T10.05_a"));
+        assert!(!valid_client_id("short") && !valid_client_id(&"x".repeat(101)));
+        assert!(!valid_client_id("has space 123") && !valid_client_id("slash/1234567"));
     }
 
     #[test]

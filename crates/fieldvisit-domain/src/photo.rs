@@ -10,13 +10,19 @@
 //! - Reused: its perceptual hash is within [`PhotoRules::reuse_max_bits`] bits of a photo uploaded
 //!   before for another visit or outlet (or its bytes are the same).
 //! - A photo *confirms* the visit when at the outlet, during the visit and not reused; it
-//!   *contradicts* it when far, off time or reused; otherwise (no EXIF position or time) it is
+//!   *contradicts* it when far, off time or reused; otherwise (no position or time) it is
 //!   *unverifiable*.
+//! - Time and position come from the EXIF when the file has them, else from the app's own
+//!   [`Capture`] claim (browsers may strip GPS from camera EXIF, so the reps' app sends its fix
+//!   and clock at capture with each photo); [`Findings::time_source`] and
+//!   [`Findings::position_source`] say which was used. A photo without a claim is judged by its
+//!   EXIF alone, as before claims existed.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::geo::haversine_m;
+use super::validation::FieldError;
 
 /// The image formats accepted, told apart by their first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,11 +87,89 @@ impl Default for PhotoRules {
 /// What a photo says about itself.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PhotoFacts {
+    /// EXIF time.
     pub taken_at: Option<DateTime<Utc>>,
     /// EXIF position (lat, lon).
     pub position: Option<(f64, f64)>,
     /// An earlier photo of another visit or outlet it is the same picture as.
     pub reused_photo_id: Option<i64>,
+    /// The app's own claim of when and where it took the photo, kept apart from the EXIF.
+    pub capture: Option<Capture>,
+}
+
+/// The reps' app's claim of when and where a photo was taken: its clock and its own fix at
+/// capture, sent with the photo (camera EXIF may lack them: browsers strip GPS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Capture {
+    /// When the app took it.
+    pub at: Option<DateTime<Utc>>,
+    /// The app's fix at capture.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Accuracy of that fix, metres.
+    pub accuracy_m: Option<f32>,
+}
+
+impl Capture {
+    /// The claim from its parts, checked: latitude and longitude both or neither and in range,
+    /// accuracy above 0; each wrong field named. `None` when nothing was claimed.
+    pub fn new(
+        at: Option<DateTime<Utc>>,
+        lat: Option<f64>,
+        lon: Option<f64>,
+        accuracy_m: Option<f32>,
+    ) -> Result<Option<Capture>, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        match (lat, lon) {
+            (Some(_), None) => errors.push(FieldError::new("lon", "is required with lat (both or neither)")),
+            (None, Some(_)) => errors.push(FieldError::new("lat", "is required with lon (both or neither)")),
+            _ => {}
+        }
+        if lat.is_some_and(|v| !v.is_finite() || !(-90.0..=90.0).contains(&v)) {
+            errors.push(FieldError::new("lat", "must be a number between -90 and 90"));
+        }
+        if lon.is_some_and(|v| !v.is_finite() || !(-180.0..=180.0).contains(&v)) {
+            errors.push(FieldError::new("lon", "must be a number between -180 and 180"));
+        }
+        if accuracy_m.is_some_and(|a| !(a.is_finite() && a > 0.0)) {
+            errors.push(FieldError::new("accuracy_m", "must be a number greater than 0"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let claim = Capture { at, lat, lon, accuracy_m };
+        Ok(Some(claim).filter(|c| *c != Capture::default()))
+    }
+
+    /// The claimed position (lat, lon).
+    pub fn position(&self) -> Option<(f64, f64)> {
+        self.lat.zip(self.lon)
+    }
+}
+
+/// Where a photo's time or position was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FactSource {
+    /// The file's EXIF.
+    Exif,
+    /// The app's capture claim.
+    App,
+}
+
+impl PhotoFacts {
+    /// The time the rules judge: the EXIF time, else the app's capture time; with its source.
+    pub fn time(&self) -> Option<(DateTime<Utc>, FactSource)> {
+        let app = self.capture.and_then(|c| c.at).map(|t| (t, FactSource::App));
+        self.taken_at.map(|t| (t, FactSource::Exif)).or(app)
+    }
+
+    /// The position the rules judge: the EXIF position, else the app's capture fix; with its
+    /// source.
+    pub fn place(&self) -> Option<((f64, f64), FactSource)> {
+        let app = self.capture.and_then(|c| c.position()).map(|p| (p, FactSource::App));
+        self.position.map(|p| (p, FactSource::Exif)).or(app)
+    }
 }
 
 /// What a photo shows about its visit.
@@ -100,16 +184,22 @@ pub enum PhotoVerdict {
 /// A photo against its outlet and visit (module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Findings {
-    /// Metres from the EXIF position to the outlet.
+    /// Metres from the photo's position (see `position_source`) to the outlet.
     pub distance_m: Option<f64>,
     pub at_outlet: Option<bool>,
     pub far: bool,
-    /// Minutes from the EXIF time to the visit's `[arrival, departure]` (0 inside it); `None`
-    /// without a time or without a visit.
+    /// Minutes from the photo's time (see `time_source`) to the visit's `[arrival, departure]`
+    /// (0 inside it); `None` without a time or without a visit.
     pub minutes_from_visit: Option<i64>,
     pub during_visit: Option<bool>,
     pub reused_photo_id: Option<i64>,
     pub verdict: PhotoVerdict,
+    /// Where the time judged came from: `exif`, `app` (the capture claim), or `null` (none).
+    #[serde(default)]
+    pub time_source: Option<FactSource>,
+    /// Where the position judged came from: `exif`, `app` (the capture claim), or `null` (none).
+    #[serde(default)]
+    pub position_source: Option<FactSource>,
 }
 
 /// Geofence radius a photo is judged with when neither its outlet nor the outlet's tier policy
@@ -131,10 +221,13 @@ pub fn findings(
     visit: Option<(DateTime<Utc>, DateTime<Utc>)>,
     rules: &PhotoRules,
 ) -> Findings {
-    let distance_m = facts.position.map(|(lat, lon)| haversine_m(lat, lon, outlet.lat, outlet.lon));
+    let time = facts.time();
+    let place = facts.place();
+    let taken_at = time.map(|(t, _)| t);
+    let distance_m = place.map(|((lat, lon), _)| haversine_m(lat, lon, outlet.lat, outlet.lon));
     let at_outlet = distance_m.map(|d| d <= outlet.radius_m + rules.at_outlet_margin_m);
     let far = distance_m.is_some_and(|d| d > rules.far_m);
-    let minutes_from_visit = match (facts.taken_at, visit) {
+    let minutes_from_visit = match (taken_at, visit) {
         (Some(t), Some((arrival, departure))) => {
             let outside_s = if t < arrival {
                 (arrival - t).num_seconds()
@@ -147,7 +240,7 @@ pub fn findings(
         }
         _ => None,
     };
-    let during_visit = match (facts.taken_at, visit) {
+    let during_visit = match (taken_at, visit) {
         (Some(t), Some((arrival, departure))) => Some(
             t >= arrival - chrono::Duration::seconds(rules.time_tolerance_s)
                 && t <= departure + chrono::Duration::seconds(rules.time_tolerance_s),
@@ -169,6 +262,8 @@ pub fn findings(
         during_visit,
         reused_photo_id: facts.reused_photo_id,
         verdict,
+        time_source: time.map(|(_, s)| s),
+        position_source: place.map(|(_, s)| s),
     }
 }
 
@@ -195,7 +290,16 @@ mod tests {
     const OUTLET: OutletPlace = OutletPlace { lat: 39.9, lon: 116.4, radius_m: 50.0 };
 
     fn facts(north_m: f64, at: DateTime<Utc>) -> PhotoFacts {
-        PhotoFacts { taken_at: Some(at), position: Some((39.9 + north_m / 111_195.0, 116.4)), reused_photo_id: None }
+        PhotoFacts {
+            taken_at: Some(at),
+            position: Some((39.9 + north_m / 111_195.0, 116.4)),
+            reused_photo_id: None,
+            capture: None,
+        }
+    }
+
+    fn claim(north_m: f64, at: DateTime<Utc>) -> Capture {
+        Capture { at: Some(at), lat: Some(39.9 + north_m / 111_195.0), lon: Some(116.4), accuracy_m: Some(12.0) }
     }
 
     #[test]
@@ -240,6 +344,67 @@ mod tests {
         assert_eq!(between.verdict, PhotoVerdict::Unverifiable);
         let bare = findings(&PhotoFacts::default(), OUTLET, visit, &rules);
         assert_eq!((bare.distance_m, bare.during_visit, bare.verdict), (None, None, PhotoVerdict::Unverifiable));
+    }
+
+    #[test]
+    fn the_exif_is_used_when_present_else_the_apps_capture() {
+        let visit = Some((t(10, 0), t(10, 20)));
+        let rules = PhotoRules::default();
+        // No EXIF (a browser stripped it): the app's claim at the outlet during the visit confirms.
+        let stripped = PhotoFacts { capture: Some(claim(20.0, t(10, 5))), ..PhotoFacts::default() };
+        let f = findings(&stripped, OUTLET, visit, &rules);
+        assert_eq!((f.time_source, f.position_source), (Some(FactSource::App), Some(FactSource::App)));
+        assert_eq!((f.at_outlet, f.during_visit, f.verdict), (Some(true), Some(true), PhotoVerdict::Confirms));
+        // EXIF present: it is judged, whatever the claim says (here: 2 km away, a day later).
+        let claimed_elsewhere =
+            PhotoFacts { capture: Some(claim(2000.0, t(10, 5) + chrono::Duration::days(1))), ..facts(40.0, t(10, 5)) };
+        let f = findings(&claimed_elsewhere, OUTLET, visit, &rules);
+        assert_eq!((f.time_source, f.position_source), (Some(FactSource::Exif), Some(FactSource::Exif)));
+        assert_eq!(f, findings(&facts(40.0, t(10, 5)), OUTLET, visit, &rules));
+        assert_eq!(f.verdict, PhotoVerdict::Confirms);
+        // Each fact on its own: EXIF time without GPS takes the app's position.
+        let mixed = PhotoFacts { position: None, capture: Some(claim(2000.0, t(9, 0))), ..facts(0.0, t(10, 5)) };
+        let f = findings(&mixed, OUTLET, visit, &rules);
+        assert_eq!((f.time_source, f.position_source), (Some(FactSource::Exif), Some(FactSource::App)));
+        assert_eq!((f.during_visit, f.far, f.verdict), (Some(true), true, PhotoVerdict::Contradicts));
+        // Neither: no source, unverifiable; an empty claim is no claim.
+        let f = findings(&PhotoFacts::default(), OUTLET, visit, &rules);
+        assert_eq!((f.time_source, f.position_source, f.verdict), (None, None, PhotoVerdict::Unverifiable));
+        assert_eq!(Capture::new(None, None, None, None), Ok(None));
+    }
+
+    #[test]
+    fn a_photo_without_a_claim_is_judged_as_before_claims_existed() {
+        let visit = Some((t(10, 0), t(10, 20)));
+        let rules = PhotoRules::default();
+        for f in [facts(40.0, t(10, 5)), facts(2000.0, t(9, 0)), PhotoFacts::default()] {
+            let old = findings(&f, OUTLET, visit, &rules);
+            // What was stored before the sources existed reads back the same.
+            let mut stored = serde_json::to_value(&old).expect("json");
+            let map = stored.as_object_mut().expect("object");
+            map.remove("time_source");
+            map.remove("position_source");
+            let read: Findings = serde_json::from_value(stored).expect("old findings read");
+            assert_eq!(
+                (read.distance_m, read.during_visit, read.verdict),
+                (old.distance_m, old.during_visit, old.verdict)
+            );
+            let expect_source = f.taken_at.map(|_| FactSource::Exif);
+            assert_eq!((old.time_source, old.position_source), (expect_source, expect_source));
+        }
+    }
+
+    #[test]
+    fn a_capture_claim_is_checked_field_by_field() {
+        let fields = |r: Result<Option<Capture>, Vec<FieldError>>| {
+            r.err().unwrap_or_default().into_iter().map(|e| e.field).collect::<Vec<_>>()
+        };
+        assert_eq!(fields(Capture::new(None, Some(91.0), Some(116.0), None)), ["lat"]);
+        assert_eq!(fields(Capture::new(None, Some(39.0), None, None)), ["lon"]);
+        assert_eq!(fields(Capture::new(None, None, Some(116.0), Some(0.0))), ["lat", "accuracy_m"]);
+        assert_eq!(fields(Capture::new(None, Some(39.0), Some(f64::NAN), None)), ["lon"]);
+        let ok = Capture::new(Some(t(10, 0)), Some(39.9), Some(116.4), Some(8.0)).expect("valid");
+        assert_eq!(ok.and_then(|c| c.position()), Some((39.9, 116.4)));
     }
 
     #[test]

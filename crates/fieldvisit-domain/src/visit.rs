@@ -847,6 +847,7 @@ mod tests {
                 taken_at: Some(t(at)),
                 position: Some((LAT + north_m * M, LON)),
                 reused_photo_id: None,
+                capture: None,
             },
         }
     }
@@ -889,6 +890,20 @@ mod tests {
         let mut confirmed = inferred.clone();
         apply_photos(&mut confirmed, &[photo(11, 0.0, 600)], &o, &rules, &PhotoRules::default());
         assert_eq!(confirmed[0].verdict, Verdict::Verified);
+        // The same with the app's capture claim instead of EXIF (a browser stripped it): one rule.
+        let claimed = PhotoFacts {
+            capture: Some(photo::Capture { at: Some(t(600)), lat: Some(LAT), lon: Some(LON), accuracy_m: Some(10.0) }),
+            ..PhotoFacts::default()
+        };
+        let mut confirmed = inferred.clone();
+        apply_photos(
+            &mut confirmed,
+            &[VisitPhoto { facts: claimed, ..photo(12, 0.0, 600) }],
+            &o,
+            &rules,
+            &PhotoRules::default(),
+        );
+        assert_eq!((confirmed[0].verdict, confirmed[0].evidence.photos.confirming), (Verdict::Verified, 1));
     }
 
     #[test]
