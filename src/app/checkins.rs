@@ -159,6 +159,32 @@ pub async fn of_rep(
     standing(db, caller.org_id, rep_id, checkins).await
 }
 
+/// The open visit claims within the caller's scope on the org's local days `from..=to`: check-ins
+/// no derived visit confirms and no supervisor has decided, oldest first (the supervisor's list).
+/// A caller with no territory within reach gets none.
+pub async fn open_claims(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<CheckinView>, Error> {
+    let root = match caller.scope {
+        None => return Ok(Vec::new()),
+        Some(scope) => scope.root(),
+    };
+    let mut by_rep: std::collections::BTreeMap<i64, Vec<Checkin>> = std::collections::BTreeMap::new();
+    for c in db::checkins::undecided_in(db, caller.org_id, root, from, to).await? {
+        by_rep.entry(c.rep_id).or_default().push(c);
+    }
+    let mut claims = Vec::new();
+    for (rep_id, checkins) in by_rep {
+        let views = standing(db, caller.org_id, rep_id, checkins).await?;
+        claims.extend(views.into_iter().filter(|v| v.status == CheckinStatus::Unconfirmed));
+    }
+    claims.sort_by_key(|v| (v.checkin.checked_in_at, v.checkin.id));
+    Ok(claims)
+}
+
 /// The check-in `client_id` the caller made, which evidence with the app's id `evidence_id`
 /// (named `field` in errors) is to hang on: a rep's device finds its own check-ins, a rep's user
 /// token those of any device of the rep; 404 when there is none (another rep's check-in is not

@@ -138,6 +138,34 @@ pub async fn of_rep(
     .await
 }
 
+/// The undecided check-ins on the org's local days `from..=to` of the reps whose territory is in
+/// `root`'s subtree (every rep of the org when `None`), oldest first: the candidates for a
+/// supervisor's list of visit claims (those no visit confirms).
+pub async fn undecided_in(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    root: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Checkin>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM checkins c
+          WHERE org_id = $1 AND claim_decision IS NULL
+            AND checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+            AND checked_in_at < (($4::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+            AND ($2::bigint IS NULL OR EXISTS (
+                  SELECT 1 FROM users u JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
+                   WHERE u.org_id = c.org_id AND u.id = c.rep_id AND t.path @> ARRAY[$2::bigint]))
+          ORDER BY checked_in_at, id"
+    ))
+    .bind(org_id)
+    .bind(root)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
 /// The check-in with the app's id `client_id` made by device `device_id`, or, without a device,
 /// by any device of rep `rep_id` (a rep's own user token); the oldest if several match.
 pub async fn by_client_id(

@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(put_checkin))
         .routes(routes!(rep_checkins))
+        .routes(routes!(open_claims))
         .routes(routes!(decide_claim))
         .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
@@ -53,6 +54,22 @@ async fn rep_checkins(
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
     let (from, to) = days(q.from, q.to, today)?;
     Ok(Json(app::checkins::of_rep(&state.db, &auth.caller(), rep.id, from, to).await?))
+}
+
+/// The supervisor's list of visit claims: the check-ins of the reps within the caller's scope that
+/// no derived visit confirms and nobody has decided yet, oldest first, on the org's local days
+/// `from..=to` (default the last 28 days). Decide each with `POST /checkins/{id}/decision`.
+#[utoipa::path(get, path = "/checkins/claims", tag = "visits", params(VisitsQuery), responses(
+    (status = 200, body = Vec<CheckinView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn open_claims(
+    State(state): State<AppState>,
+    auth: Can<p::ReviewVisits>,
+    Query(q): Query<VisitsQuery>,
+) -> Result<Json<Vec<CheckinView>>, ApiError> {
+    let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
+    let (from, to) =
+        days(q.from.or_else(|| today.checked_sub_days(chrono::Days::new(27))), q.to.or(Some(today)), today)?;
+    Ok(Json(app::checkins::open_claims(&state.db, &auth.caller(), from, to).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]

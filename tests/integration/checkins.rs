@@ -1,7 +1,9 @@
 //! Check-ins from the reps' app over HTTP: idempotent by the app's client id (a retry after a lost
-//! answer adds nothing), judged at once by the visit rule, a device's only.
+//! answer adds nothing), judged at once by the visit rule, a device's only; a check-in no visit
+//! confirms is a claim in the supervisor's list, and accepting it counts the planned visit.
 
-use crate::common::{IN_T1, TestApp, World, assert_problem};
+use crate::common::{self, IN_T1, TestApp, World, assert_problem};
+use crate::photos::visits;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -73,4 +75,62 @@ async fn a_check_in_is_stored_once_per_client_id_and_judged_at_once(pool: PgPool
     assert_eq!(app.get(&list, Some(&w.manager.token)).await.json.as_array().map(Vec::len), Some(2));
     assert_eq!(app.get(&list, token).await.status, 200);
     assert_eq!(app.get(&list, Some(&w.peer.token)).await.status, 403);
+}
+
+/// The planned visit of rep-day `day` counted done, from the rep's compliance.
+async fn done(app: &TestApp, w: &World, day: chrono::NaiveDate) -> i64 {
+    let path = format!("/api/v1/reps/{}/compliance?from={day}&to={day}", w.rep.id);
+    let res = app.get(&path, Some(&w.manager.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    res.json["totals"]["done"].as_i64().unwrap_or_else(|| panic!("totals.done in {}", res.text))
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_check_in_without_a_visit_is_a_claim_the_supervisor_accepts_and_it_counts(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    sqlx::query("UPDATE outlet_locations SET valid_from = valid_from - interval '30 days'")
+        .execute(&pool)
+        .await
+        .expect("history");
+    let app = TestApp::spawn(pool.clone()).await;
+    let (t0, day) = common::ten_oclock(&pool, w.org_a, 1).await;
+    let plan = json!({"rep_id": w.rep.id, "name": "Claims", "valid_from": day,
+        "items": [{"outlet_id": w.o1, "visit_date": day, "seq": 1}]});
+    let res = app.post("/api/v1/plans", Some(&w.admin.token), &plan).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+
+    // Indoors: the check-in at the outlet, and two fixes only — not enough for a visit.
+    let body = json!({"outlet_id": w.o1, "checked_in_at": t0.to_rfc3339(), "lat": IN_T1.0, "lon": IN_T1.1,
+                      "accuracy_m": 30.0});
+    let res = app.put("/api/v1/checkins/indoors-0001", Some(&w.device.token), &body).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let id = res.json["id"].as_i64().expect("id");
+    let fixes = json!([{"fix_time": t0.to_rfc3339(), "lat": IN_T1.0, "lon": IN_T1.1, "accuracy_m": 30.0},
+                       {"fix_time": (t0 + Duration::seconds(20)).to_rfc3339(), "lat": IN_T1.0, "lon": IN_T1.1, "accuracy_m": 35.0}]);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &fixes).await;
+    assert!(res.status < 300, "{}", res.describe());
+    assert!(visits(&app, &pool, &w.rep.token, w.rep.id, day).await.is_empty(), "no visit from two fixes");
+    assert_eq!(done(&app, &w, day).await, 0);
+
+    // The supervisor of the rep's territory sees the claim; another org's admin and the rep do not.
+    let claims = format!("/api/v1/checkins/claims?from={day}&to={day}");
+    let res = app.get(&claims, Some(&w.supervisor.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let listed: Vec<_> =
+        res.json.as_array().expect("a list").iter().map(|c| (c["id"].as_i64(), c["status"].clone())).collect();
+    assert_eq!(listed, [(Some(id), json!("unconfirmed"))], "{}", res.text);
+    assert_eq!(app.get(&claims, Some(&w.admin_b.token)).await.json, json!([]));
+    assert_eq!(app.get(&claims, Some(&w.rep.token)).await.status, 403);
+    let default_period = app.get("/api/v1/checkins/claims", Some(&w.supervisor.token)).await;
+    assert_eq!(default_period.json.as_array().map(Vec::len), Some(1), "the last 28 days: {}", default_period.text);
+
+    // Accepted, it counts as the planned visit done and leaves the list.
+    let decision = json!({"decision": "accepted", "reason": "storefront photo and the shop owner's call"});
+    let res = app.post(&format!("/api/v1/checkins/{id}/decision"), Some(&w.supervisor.token), &decision).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let found = visits(&app, &pool, &w.rep.token, w.rep.id, day).await;
+    assert_eq!(found.len(), 1, "the accepted claim's visit: {found:?}");
+    assert_eq!(found[0]["outlet_id"], w.o1);
+    assert_eq!(done(&app, &w, day).await, 1);
+    assert_eq!(app.get(&claims, Some(&w.supervisor.token)).await.json, json!([]));
 }
