@@ -25,7 +25,8 @@ export const write = (key, value) => store.setItem(key, JSON.stringify(value));
  * What the page shows, and hooks for the browser test: `plan`, `reminders` (the rep's reminders),
  * `nearby` (outlets near the rep's fix), `checklists` (latest version of each), `record` (my record:
  * visits, compliance, access log, check-ins), `map` (`{ loaded, stops, me }` once the map module
- * drew), `outbox`, `waiting`, `refused`.
+ * drew), `listShownAt` and `mapShownAt` (performance.now() when each was first drawn), `view` (the
+ * tab shown), `formErrors` (the checklist form's last check), `outbox`, `waiting`, `refused`.
  */
 export const state = {
   ready: false, me: null, plan: null, fromPhone: false, fix: null, fixError: null,

@@ -42,7 +42,7 @@ async function drawMap() {
   if (!mapModule) {
     if (!state.mapLoading) {
       state.mapLoading = import('./appmap.js')
-        .then(async (m) => { state.map = await m.showMap($('map'), data); mapModule = m; drawMap(); })
+        .then(async (m) => { state.map = await m.showMap($('map'), data); state.mapShownAt = performance.now(); mapModule = m; drawMap(); })
         .catch((e) => { $('map-note').textContent = `${t('map_failed')} ${e.message ?? e}`; state.mapError = String(e); });
     }
     return;
@@ -70,6 +70,7 @@ function render() {
   $('saved').textContent = t('plan_saved');
   renderPosition();
   renderStops();
+  if (!state.listShownAt) state.listShownAt = performance.now();
   renderResult();
   renderEvidence();
   renderReminders();

@@ -70,5 +70,5 @@ export function visitReason(visit, { t, minDwellS = null } = {}) {
     default:
       return String(visit.verdict ?? '');
   }
-  return `${t(`verdict_${visit.verdict}`)}: ${why}`;
+  return `${t(`verdict_${visit.verdict}`)}${t('colon')}${why}`;
 }

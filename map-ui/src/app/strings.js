@@ -52,7 +52,7 @@ export const APP_STRINGS = {
     what_pings: 'raw positions', what_track: 'track', what_live_positions: 'live position', what_live_stream: 'live position stream',
     what_tracks_layer: 'tracks on the map', what_export: 'export',
     // Verdicts in words (reason.js)
-    list_sep: ', ', verdict_verified: 'verified', verdict_short: 'short', verdict_unverified: 'unverified', verdict_suspect: 'suspect',
+    list_sep: ', ', colon: ': ', verdict_verified: 'verified', verdict_short: 'short', verdict_unverified: 'unverified', verdict_suspect: 'suspect',
     why_verified: '{fixes} fixes over {min} min, nearest {nearest}, accuracy {accuracy}', why_photo_confirms: 'a photo confirms it',
     why_short: '{min} min, less than the outlet asks', why_short_need: '{min} min, the outlet asks {need} min',
     why_gap: 'positions missing for {min} min', why_accuracy: 'positions too imprecise (accuracy {accuracy})',
@@ -108,7 +108,7 @@ export const APP_STRINGS = {
     reason_needed: '请填写理由。', dispute_online: '申诉需要联网：请联网后再试。',
     what_pings: '原始位置', what_track: '轨迹', what_live_positions: '实时位置', what_live_stream: '实时位置流',
     what_tracks_layer: '地图上的轨迹', what_export: '导出',
-    list_sep: '，', verdict_verified: '已核实', verdict_short: '过短', verdict_unverified: '未核实', verdict_suspect: '可疑',
+    list_sep: '，', colon: '：', verdict_verified: '已核实', verdict_short: '过短', verdict_unverified: '未核实', verdict_suspect: '可疑',
     why_verified: '{min} 分钟内 {fixes} 个定位点，最近 {nearest}，精度 {accuracy}', why_photo_confirms: '照片证实',
     why_short: '{min} 分钟，少于网点要求', why_short_need: '{min} 分钟，网点要求 {need} 分钟',
     why_gap: '位置缺失 {min} 分钟', why_accuracy: '位置精度太差（精度 {accuracy}）',
