@@ -4,8 +4,7 @@
 // (evidence.js: photos, checklist); My record (record.js); the phone's position and pings
 // (position.js); the outbox (outbox.js, outboxview.js). The day's data (day.js) is kept on the
 // phone, so the app works offline after the first visit (see sw.js).
-import { initLanguage, languageSwitch, t } from '../common/i18n.js';
-import { register } from '../common/i18n.js';
+import { initLanguage, languageSwitch, register, t } from '../common/i18n.js';
 import { $ } from '../common/dom.js';
 import { KEYS, api, online, read, state, store, view } from './context.js';
 import { APP_STRINGS } from './strings.js';
