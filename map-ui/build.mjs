@@ -3,7 +3,7 @@
 // The sources are ES modules: src/common/ (used by every app) and one folder per app.
 import * as esbuild from 'esbuild';
 import { basename } from 'node:path';
-import { mkdirSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { feature, mesh } from 'topojson-client';
 import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 
@@ -12,30 +12,44 @@ mkdirSync(new URL('basemap/', dist), { recursive: true });
 
 // Each app: `out` its folder in dist/ (served at that path), `entry` bundled to `out`app.js, and
 // its page and stylesheet copied beside it. The managers' map is served at /, the reps' app at /app/.
+// The reps' app is split (`splitting`): what `import()` loads later (the map with MapLibre) is a chunk
+// of its own, `chunk-<hash>.js`, beside `app.js`; its service worker precaches every file written.
 const APPS = [
   { out: '', entry: 'src/map/main.js', files: ['src/map/index.html', 'src/map/style.css'] },
-  { out: 'app/', entry: 'src/app/main.js', files: ['src/app/index.html', 'src/app/style.css', 'src/app/manifest.webmanifest'] },
+  { out: 'app/', entry: 'src/app/main.js', files: ['src/app/index.html', 'src/app/style.css', 'src/app/manifest.webmanifest'], split: true },
 ];
 
+const written = {};
 for (const app of APPS) {
   mkdirSync(new URL(app.out || '.', dist), { recursive: true });
-  await esbuild.build({
+  const out = app.split
+    ? { splitting: true, outdir: `dist/${app.out}`, entryNames: 'app', chunkNames: 'chunk-[hash]' }
+    : { outfile: `dist/${app.out}app.js` };
+  const result = await esbuild.build({
     entryPoints: [app.entry],
     bundle: true,
     minify: true,
     sourcemap: true,
     format: 'esm',
     target: 'es2020',
-    outfile: `dist/${app.out}app.js`,
+    metafile: true,
     logLevel: 'warning',
+    ...out,
   });
+  written[app.out] = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).map((f) => basename(f));
   for (const file of app.files) copyFileSync(file, new URL(`${app.out}${basename(file)}`, dist));
+}
+// Chunks of an earlier build are left out of the precache list (and cleared here).
+for (const f of readdirSync(new URL('app/', dist))) {
+  if (/^chunk-.*\.js(\.map|\.gz|\.br)?$/.test(f) && !written['app/'].includes(f.replace(/\.(map|gz|br)$/, ''))) rmSync(new URL(`app/${f}`, dist));
 }
 
 // The reps' app: its service worker (stamped with the build, so that a new build replaces the cached
-// shell) and its icons, drawn here as PNGs.
+// shell, and given the build's scripts to precache) and its icons, drawn here as PNGs.
 const version = new Date().toISOString().replace(/[^0-9]/g, '');
-writeFileSync(new URL('app/sw.js', dist), readFileSync('src/app/sw.js', 'utf8').replace('__VERSION__', version));
+writeFileSync(new URL('app/sw.js', dist), readFileSync('src/app/sw.js', 'utf8')
+  .replace('__VERSION__', version)
+  .replace("'__SCRIPTS__'", written['app/'].map((f) => JSON.stringify(f)).join(', ')));
 for (const size of [192, 512]) writeFileSync(new URL(`app/icon-${size}.png`, dist), icon(size));
 
 copyFileSync('node_modules/maplibre-gl/dist/maplibre-gl.css', new URL('maplibre-gl.css', dist));

@@ -5,13 +5,18 @@
 //! shell, the phone keeps the day) while no request reaches the server; online again, the outbox
 //! drains; a check-out online shows the server's verdict; the open app sends its fixes as pings; a
 //! write the server refuses (422) leaves the outbox and is listed with the server's reason.
-//! Here, afterwards: the server stored that check-in exactly once, with its check-out, and the pings.
+//! The views of issue 24 too: the map after the list, the next stop's `geo:` link, the reminders
+//! (an outlet never visited), the outlets nearby, a photo and checklist answers that wait in the
+//! outbox behind their check-in (the checklist checked in the app first), my record with a visit's
+//! verdict in words, the access log and a dispute, and all of it again offline after a reload.
+//! Here, afterwards: the server stored that check-in exactly once, with its check-out, the pings,
+//! and the dispute of the visit.
 //!
 //! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
 //! (`scripts/test-tools.sh`); `make test` provides both.
 
 use crate::common::{IN_T1, TestApp, World, test_config};
-use chrono::NaiveDate;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use std::path::PathBuf;
@@ -26,6 +31,47 @@ async fn today(pool: &PgPool, org_id: i64) -> NaiveDate {
         .fetch_one(pool)
         .await
         .expect("today")
+}
+
+/// Metres per degree of latitude.
+const M: f64 = 1.0 / 111_195.0;
+
+/// A 15-minute stop at the outlet from `t0` (a fix every 30 s with a phone's scatter), then a walk
+/// away north: a verified visit once derived.
+fn stop(t0: DateTime<Utc>) -> serde_json::Value {
+    let fix = |s: i64, north_m: f64| {
+        let scatter = ((s * 7 / 30) % 11) as f64 - 5.0;
+        json!({"fix_time": (t0 + Duration::seconds(s)).to_rfc3339(), "lat": IN_T1.0 + (north_m + scatter) * M,
+               "lon": IN_T1.1, "accuracy_m": 6 + (s / 30) % 5})
+    };
+    let mut fixes: Vec<_> = (0..=30).map(|i| fix(i * 30, 0.0)).collect();
+    fixes.extend((1..=10).map(|i| fix(900 + i * 30, 80.0 * i as f64)));
+    json!(fixes)
+}
+
+/// The rep's visits once derivation has caught up (no dirty rep-day left).
+async fn derived_visits(
+    app: &TestApp,
+    pool: &PgPool,
+    token: &str,
+    rep_id: i64,
+    day: NaiveDate,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dirty: i64 = sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty WHERE rep_id = $1")
+            .bind(rep_id)
+            .fetch_one(pool)
+            .await
+            .expect("dirty");
+        if dirty == 0 {
+            let res = app.get(&format!("/api/v1/reps/{rep_id}/visits?from={day}"), Some(token)).await;
+            assert_eq!(res.status, 200, "{}", res.describe());
+            return res.json["visits"].as_array().expect("visits").clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "rep-day of rep {rep_id} never derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
@@ -44,6 +90,41 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
     let res = app.post("/api/v1/plans", admin, &plan).await;
     assert_eq!(res.status, 201, "{}", res.describe());
 
+    // The org's checklist: one question of each type.
+    let checklist = json!({"name": "Shop check", "items": [
+        {"key": "display_ok", "label": "Display in place", "type": "yes_no", "required": true, "expect": true},
+        {"key": "sim_stock", "label": "SIM stock", "type": "number", "integer": true, "min": 0, "max": 500},
+        {"key": "competitor", "label": "Competitor present", "type": "choice", "choices": ["none", "mtn"]},
+        {"key": "remarks", "label": "Remarks", "type": "text", "max_length": 20}]});
+    let res = app.post("/api/v1/checklists", admin, &checklist).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+
+    // An outlet near the rep that was never visited: a reminder, and an outlet nearby.
+    let o3 = json!({"code": "O3", "name": "O3 name", "channel_type": "business_hall", "tier": "A",
+        "lat": IN_T1.0 + 300.0 * M, "lon": IN_T1.1});
+    let res = app.post("/api/v1/outlets", admin, &o3).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+
+    // A visit at the planned outlet that ended minutes ago (from the phone's tracker), and a read of
+    // the rep's track by the admin (the access log).
+    let t0: DateTime<Utc> = Utc::now() - Duration::minutes(22);
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &stop(t0)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let visit_day: NaiveDate = sqlx::query_scalar("SELECT ($2 AT TIME ZONE timezone)::date FROM orgs WHERE id = $1")
+        .bind(w.org_a)
+        .bind(t0)
+        .fetch_one(&pool)
+        .await
+        .expect("the visit's day");
+    let visits = derived_visits(&app, &pool, &w.admin.token, w.rep.id, visit_day).await;
+    let visit = visits.iter().find(|v| v["outlet_id"] == w.o1).expect("a visit at O1");
+    assert_eq!(visit["verdict"], "verified", "{visit}");
+    let visit_id = visit["id"].as_i64().expect("visit id");
+    let res = app.get(&format!("/api/v1/reps/{}/track?date={visit_day}", w.rep.id), admin).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    // The app shows this month's visits: one made just before midnight on the 1st is last month's.
+    let visit_in_month = visit_day.format("%Y-%m").to_string() == day.format("%Y-%m").to_string();
+
     let res =
         app.post(&format!("/api/v1/devices/{}/enrolments", w.device.id), admin, &json!({"trackers": false})).await;
     assert_eq!(res.status, 201, "{}", res.describe());
@@ -59,6 +140,8 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
         .env("FV_OUTLET_LAT", IN_T1.0.to_string())
         .env("FV_OUTLET_LON", IN_T1.1.to_string())
         .env("FV_REP_NAME", &w.rep.login)
+        .env("FV_VISIT_ID", visit_id.to_string())
+        .env("FV_VISIT_IN_MONTH", if visit_in_month { "1" } else { "0" })
         .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
         .kill_on_drop(true)
         .output();
@@ -69,7 +152,7 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 13, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 24, "{stdout}");
 
     // The check-in made offline reached the server once, at the outlet, then its check-out.
     let res = app.get(&format!("/api/v1/reps/{}/checkins?from={day}", w.rep.id), admin).await;
@@ -88,4 +171,15 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
             .await
             .expect("pings");
     assert!(pings >= 1, "{pings} pings from the app");
+
+    // The dispute sent from my record is the visit's review, by the rep's phone (a visit of last
+    // month is not in the record, so it is not disputed there).
+    let res = app.get(&format!("/api/v1/visits/{visit_id}/reviews"), admin).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let disputes: Vec<_> =
+        res.json.as_array().expect("a list").iter().filter(|r| r["decision"] == "disputed").collect();
+    assert_eq!(disputes.len(), usize::from(visit_in_month), "{}", res.text);
+    if visit_in_month {
+        assert_eq!(disputes[0]["reason"], "I was in the shop the whole time", "{}", res.text);
+    }
 }

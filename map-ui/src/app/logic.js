@@ -93,3 +93,39 @@ export function enrolCode(hash) {
 export function pingOf(fix, pingId) {
   return { fix_time: new Date(fix.time).toISOString(), lat: fix.lat, lon: fix.lon, ...(fix.accuracy_m > 0 ? { accuracy_m: fix.accuracy_m } : {}), ping_id: pingId };
 }
+
+/**
+ * A link that opens the phone's maps app at an outlet: `geo:lat,lon?q=lat,lon(name)` (RFC 5870, with
+ * the `q` query Android's and most maps apps read to drop a labelled pin).
+ */
+export function geoLink({ lat, lon, name }) {
+  const at = `${+lat.toFixed(6)},${+lon.toFixed(6)}`;
+  return `geo:${at}?q=${at}${name ? `(${encodeURIComponent(name)})` : ''}`;
+}
+
+/** The next stop to go to: the first in route order (`seq`) whose `state` is pending or late, else null. */
+export function nextStop(stops) {
+  return [...stops].sort((a, b) => a.seq - b.seq).find((s) => s.state === 'pending' || s.state === 'late') ?? null;
+}
+
+/** The first day (YYYY-MM-DD) of the month of the date `day` (YYYY-MM-DD). */
+export function monthStart(day) { return `${day.slice(0, 7)}-01`; }
+
+/** Whether the outlets near `prev` (a fix, or null) must be looked up again from `fix`: none yet, or moved over `metres`. */
+export function movedFar(prev, fix, metres = 200) {
+  if (!fix) return false;
+  return !prev || distanceM(prev, fix) > metres;
+}
+
+/** `template` with each `{name}` replaced by `vars[name]` (kept as is when there is none). */
+export function fill(template, vars = {}) {
+  return template.replace(/\{(\w+)\}/g, (m, k) => (vars[k] == null ? m : String(vars[k])));
+}
+
+/**
+ * The reasons of a reminder (`problem`, `never_visited`, `overdue`, `due`), most urgent first, and
+ * how urgent it is: `problem` and `overdue` (and never visited) are `urgent`, `due` is `soon`.
+ */
+export function reminderUrgency(reasons = []) {
+  return reasons.some((r) => r === 'problem' || r === 'overdue' || r === 'never_visited') ? 'urgent' : 'soon';
+}

@@ -1,5 +1,6 @@
-// The outbox: every write of the app (pings, check-ins) is put in IndexedDB first and sent from
-// there in the order it was written, when the phone is online. A success or a refusal (4xx) takes an
+// The outbox: every write of the app (pings, check-ins, photos and checklist answers) is put in
+// IndexedDB first and sent from there in the order it was written, when the phone is online. A photo
+// is kept as a Blob (`file`, with its form `fields`) and sent as multipart/form-data. A success or a refusal (4xx) takes an
 // item out (a refusal is kept aside with the server's problem detail, for the rep to read); no
 // answer or a 5xx keeps it, and the items after it wait. Retries send the same body (the same
 // client ids), so the server stores each write once.
@@ -29,6 +30,15 @@ function run(db, store, mode, fn) {
   });
 }
 
+/** The fetch options of an item: its JSON body, or a form with its photo (multipart/form-data). */
+export function requestOf(item) {
+  if (!item.file) return { method: item.method, json: item.body };
+  const form = new FormData();
+  for (const [k, v] of Object.entries(item.form ?? {})) form.append(k, v);
+  form.append('photo', item.file, item.file_name || 'photo.jpg');
+  return { method: item.method, body: form };
+}
+
 /**
  * The outbox of `api` (its `send(path, options)` answers a fetch Response). `onChange` is called
  * after every change, `onResult(item, outcome, answer)` after every attempt that ended.
@@ -50,7 +60,7 @@ export async function createOutbox({ api, isOnline = () => navigator.onLine, onC
   async function sendOne(item) {
     let res;
     try {
-      res = await api.send(item.path, { method: item.method, json: item.body });
+      res = await api.send(item.path, requestOf(item));
     } catch {
       return { outcome: 'retry', status: 0 };
     }
