@@ -57,7 +57,6 @@ page.on('request', (r) => {
   }
 });
 /** Whether the server answered the check-in evidence routes with 404 or 405 (a server without them). */
-let evidenceRoutesMissing = false;
 
 /** The answers to the app's pings (POST /pings). */
 const pings = [];
@@ -284,30 +283,19 @@ await check('online again, the outbox drains and the server answers the check-in
   await page.screenshot({ path: `${shots}/app-online.png` });
 });
 
-await check('online, the photo and the answers follow their check-in to the server (201, or 404/405 where the server lacks the evidence routes)', async () => {
+await check('online, the photo and the answers follow their check-in to the server (201) and are marked sent', async () => {
   await page.waitForFunction(() => !window.fieldvisitApp.waiting.some((i) => i.kind === 'photo' || i.kind === 'answers'), null, { timeout: 30000 });
   const order = checkinWrites.map((w) => w.kind);
   const [ci, ph, an] = ['checkin', 'photo', 'answers'].map((k) => order.indexOf(k));
   assert.ok(ci >= 0 && ci < ph && ph < an, order.join(' '));
   const statuses = {};
   for (const w of checkinWrites.filter((x) => x.kind !== 'checkin')) statuses[w.kind] = (await w.request.response())?.status();
-  const missing = (st) => st === 404 || st === 405;
-  for (const k of ['photo', 'answers']) assert.ok(statuses[k] === 201 || missing(statuses[k]), JSON.stringify(statuses));
+  assert.deepEqual(statuses, { photo: 201, answers: 201 });
   const photoPart = checkinWrites.find((w) => w.kind === 'photo').request;
   assert.match(photoPart.headers()['content-type'], /^multipart\/form-data; boundary=/);
-  if (missing(statuses.photo) || missing(statuses.answers)) {
-    // A server without the check-in evidence routes: the refusal is listed with its reason; clear it.
-    evidenceRoutesMissing = true;
-    for (const kind of ['photo', 'answers']) {
-      const item = page.locator(`#refused > li[data-kind=${kind}]`);
-      if (await item.count()) { assert.match(await item.textContent(), /40[45]/); await item.locator('button').last().tap(); }
-    }
-    await page.waitForFunction(() => document.querySelectorAll('#refused > li[data-kind=photo], #refused > li[data-kind=answers]').length === 0, null, { timeout: 5000 });
-  } else {
-    const v = await page.evaluate((id) => JSON.parse(localStorage.getItem('fv.app.visits')).find((x) => x.outlet_id === Number(id)), outletId);
-    assert.equal(v.photos[0].status, 'sent', JSON.stringify(v));
-    assert.equal(v.answers[0].status, 'sent', JSON.stringify(v));
-  }
+  const v = await page.evaluate((id) => JSON.parse(localStorage.getItem('fv.app.visits')).find((x) => x.outlet_id === Number(id)), outletId);
+  assert.equal(v.photos[0].status, 'sent', JSON.stringify(v));
+  assert.equal(v.answers[0].status, 'sent', JSON.stringify(v));
 });
 
 await check('online, a check-out shows the server\'s answer and adds nothing but the check-out', async () => {
@@ -353,7 +341,7 @@ await check('my record shows the visit with its verdict in words, the check-ins 
   if (visitInMonth) {
     await visitCard.waitFor({ timeout: 5000 });
     assert.equal(await visitCard.getAttribute('data-verdict'), 'verified');
-    assert.match(await visitCard.locator('[data-testid=reason]').textContent(), /^verified: \d+ fixes over \d+ min, nearest \d+ m, accuracy \d+ m$/);
+    assert.match(await visitCard.locator('[data-testid=reason]').textContent(), /^verified: \d+ fixes over \d+ min, nearest \d+ m, accuracy \d+ m(, a photo confirms it)?$/);
   }
   const access = page.locator('#access li[data-testid=access-entry]', { hasText: 'admin' });
   assert.ok(await access.count() >= 1, 'the admin read the track');
@@ -440,11 +428,9 @@ await check('a used link is refused with the reason, and a phone with no token i
 
 await check('no console errors and no request leaving the server', async () => {
   assert.deepEqual(problems.offsite, []);
-  // Chromium logs the refusal provoked above (and only it) as a failed load, and the refused photo
-  // and answers on a server without the check-in evidence routes.
-  const expected = (m) => /status of 422/.test(m) || (evidenceRoutesMissing && /status of 40[45]/.test(m));
-  assert.deepEqual(problems.console.filter((m) => !expected(m)), []);
-  assert.ok(problems.console.length <= (evidenceRoutesMissing ? 3 : 1), problems.console.join('\n'));
+  // Chromium logs the refusal provoked above (and only it) as a failed load.
+  assert.deepEqual(problems.console.filter((m) => !/status of 422/.test(m)), []);
+  assert.ok(problems.console.length <= 1, problems.console.join('\n'));
 });
 
 await browser.close();
