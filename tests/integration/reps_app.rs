@@ -183,3 +183,152 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
         assert_eq!(disputes[0]["reason"], "I was in the shop the whole time", "{}", res.text);
     }
 }
+
+/// A real walk into a stop and out again, moved onto the outlet O1: the GeoLife fixes
+/// (`fixtures/geolife`) around the stay trackintel found on 2009-02-04 from 11:11:16 to 11:16:58
+/// (`fixtures/geolife-trackintel-stays.csv`): the last 8 fixes before it, 20 of its fixes within
+/// 25 m of its centre, the first 8 after it; each `{phase, lat, lon, accuracy_m}`. The browser test
+/// replays them at its own pace (the fixes' times are the phone's clock, as on a real phone).
+fn walk() -> serde_json::Value {
+    let stays = std::fs::read_to_string(root().join("fixtures/geolife-trackintel-stays.csv")).expect("stays");
+    let stay: Vec<&str> =
+        stays.lines().find(|l| l.contains("2009-02-04T11:11:16Z")).expect("the stay").split(',').collect();
+    let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+    let (start, end) = (at(stay[1]), at(stay[2]));
+    let centre: (f64, f64) = (stay[3].parse().expect("lat"), stay[4].parse().expect("lon"));
+    let sample = std::fs::read_to_string(root().join("fixtures/geolife/geolife_sample.csv")).expect("GeoLife");
+    let fixes: Vec<(DateTime<Utc>, f64, f64)> = sample
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(';').collect();
+            let t = chrono::NaiveDateTime::parse_from_str(&f[7][..19], "%Y-%m-%d %H:%M:%S").expect("t").and_utc();
+            (t, f[1].parse().expect("Y"), f[0].parse().expect("X"))
+        })
+        .collect();
+    let near = |&(_, lat, lon): &&(DateTime<Utc>, f64, f64)| {
+        let (dn, de) = ((lat - centre.0) / M, (lon - centre.1) / M * centre.0.to_radians().cos());
+        dn.hypot(de) <= 25.0
+    };
+    let before: Vec<_> = fixes.iter().filter(|f| f.0 < start && f.0 >= start - Duration::minutes(5)).collect();
+    let during: Vec<_> = fixes.iter().filter(|f| f.0 >= start && f.0 <= end).filter(near).collect();
+    let after: Vec<_> = fixes.iter().filter(|f| f.0 > end && f.0 <= end + Duration::minutes(5)).collect();
+    assert!(
+        before.len() >= 8 && during.len() >= 20 && after.len() >= 8,
+        "{} {} {}",
+        before.len(),
+        during.len(),
+        after.len()
+    );
+    let step = during.len() / 20;
+    let moved = |phase: &str, i: usize, &&(_, lat, lon): &&(DateTime<Utc>, f64, f64)| {
+        json!({"phase": phase, "lat": lat - centre.0 + IN_T1.0, "lon": lon - centre.1 + IN_T1.1,
+               "accuracy_m": 6 + (i * 7) % 9})
+    };
+    let mut walk: Vec<_> =
+        before[before.len() - 8..].iter().enumerate().map(|(i, f)| moved("approach", i, f)).collect();
+    walk.extend(during.iter().step_by(step).take(20).enumerate().map(|(i, f)| moved("stay", i, f)));
+    walk.extend(after[..8].iter().enumerate().map(|(i, f)| moved("leave", i, f)));
+    json!(walk)
+}
+
+/// `map-ui/tests/app-day.mjs`: a day walked with the app alone. The phone enrols from its link and
+/// walks a real GeoLife stop moved onto the planned outlet; in the shop, offline, it checks in,
+/// stays, photographs the shop (a real JPEG whose EXIF says here and now), answers the checklist
+/// and checks out; reloaded offline, the outbox is still there and the server has had no request;
+/// online again, the answer to the first sync request is lost after the server committed it and
+/// the app retries. Here, afterwards: the server holds the app's fixes, one check-in, one photo and
+/// one set of answers, both linked to a `verified` visit derived from those fixes, and nothing twice.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_day_walked_with_the_app_alone_ends_in_a_verified_visit_with_its_evidence(pool: PgPool) {
+    let dist = root().join("map-ui/dist");
+    assert!(dist.join("app/index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
+    let w = World::seed(&pool).await;
+    // A visit of a minute and more counts at O1's tier: the browser stays about two minutes.
+    sqlx::query(
+        "UPDATE tier_policies SET min_dwell_s = 60
+          WHERE org_id = $1 AND tier = (SELECT tier FROM outlets WHERE org_id = $1 AND id = $2)",
+    )
+    .bind(w.org_a)
+    .bind(w.o1)
+    .execute(&pool)
+    .await
+    .expect("tier policy");
+    let mut config = test_config("unused");
+    config.map_ui_dir = dist;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let admin = Some(w.admin.token.as_str());
+    let day = today(&pool, w.org_a).await;
+    let plan = json!({"rep_id": w.rep.id, "name": "Today", "valid_from": day,
+        "items": [{"outlet_id": w.o1, "visit_date": day, "seq": 1}]});
+    assert_eq!(app.post("/api/v1/plans", admin, &plan).await.status, 201);
+    let checklist = json!({"name": "Shop check", "items": [
+        {"key": "display_ok", "label": "Display in place", "type": "yes_no", "required": true, "expect": true},
+        {"key": "facings", "label": "Facings", "type": "number", "integer": true, "min": 0, "max": 50}]});
+    assert_eq!(app.post("/api/v1/checklists", admin, &checklist).await.status, 201);
+    let res =
+        app.post(&format!("/api/v1/devices/{}/enrolments", w.device.id), admin, &json!({"trackers": false})).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let code = res.json["app"]["text"].as_str().and_then(|l| l.split_once("#enrol=")).expect("a link").1.to_owned();
+    // The camera's picture: taken at the outlet, during the stay.
+    let photo_dir = tempfile::tempdir().expect("temp dir");
+    let photo = photo_dir.path().join("shopfront.jpg");
+    let jpeg = crate::photos::with_exif(&crate::photos::picture(7, 85), Utc::now() + Duration::minutes(1), IN_T1);
+    std::fs::write(&photo, &jpeg).expect("photo");
+
+    let run = tokio::process::Command::new("node")
+        .arg("tests/app-day.mjs")
+        .current_dir(root().join("map-ui"))
+        .env("FV_BASE_URL", &app.base)
+        .env("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base))
+        .env("FV_OUTLET_ID", w.o1.to_string())
+        .env("FV_WALK", walk().to_string())
+        .env("FV_PHOTO", &photo)
+        .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(400), run)
+        .await
+        .expect("the day's test ends within 400 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 9, "{stdout}");
+
+    // The server: the visit at O1 derived from the app's own fixes, verified, with the evidence.
+    let visits = derived_visits(&app, &pool, &w.admin.token, w.rep.id, day).await;
+    let at_o1: Vec<_> = visits.iter().filter(|v| v["outlet_id"] == w.o1).collect();
+    assert_eq!(at_o1.len(), 1, "{visits:?}");
+    let visit = at_o1[0];
+    assert_eq!(visit["verdict"], "verified", "{visit}");
+    let visit_id = visit["id"].as_i64().expect("id");
+    let (pings, distinct, sources): (i64, i64, Vec<String>) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT fix_time), array_agg(DISTINCT source) FROM pings WHERE device_id = $1
+          AND fix_time >= now() - interval '1 hour'",
+    )
+    .bind(w.device.id)
+    .fetch_one(&pool)
+    .await
+    .expect("pings");
+    assert_eq!(pings, distinct, "no fix stored twice");
+    assert!(pings >= 16, "{pings} fixes from the app");
+    assert_eq!(sources, ["native"], "the app's fixes are native pings");
+    let fixes_in_visit = visit["evidence"]["fix_count"].as_i64().or(visit["ping_count"].as_i64()).expect("fix count");
+    assert!(fixes_in_visit >= 10, "the visit stands on the app's fixes: {visit}");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect(sql) }
+    };
+    assert_eq!(count("SELECT count(*) FROM checkins").await, 1, "one check-in");
+    assert_eq!(count("SELECT count(*) FROM checkins WHERE checked_out_at IS NOT NULL").await, 1, "checked out");
+    let photos: Vec<(Option<i64>, Option<i64>, serde_json::Value)> =
+        sqlx::query_as("SELECT visit_id, checkin_id, findings FROM photos").fetch_all(&pool).await.expect("photos");
+    assert_eq!(photos.len(), 1, "one photo");
+    assert_eq!((photos[0].0, photos[0].1.is_some()), (Some(visit_id), true), "linked to the visit: {photos:?}");
+    assert_eq!(photos[0].2["verdict"], "confirms", "{photos:?}");
+    assert_eq!(photos[0].2["position_source"], "exif", "the camera's EXIF, not the app's claim: {photos:?}");
+    let outcomes: Vec<(Option<i64>, serde_json::Value)> =
+        sqlx::query_as("SELECT visit_id, answers FROM visit_outcomes").fetch_all(&pool).await.expect("answers");
+    assert_eq!(outcomes, [(Some(visit_id), json!({"display_ok": true, "facings": 6}))], "one set of answers, linked");
+}

@@ -89,6 +89,18 @@ export function enrolCode(hash) {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/** Milliseconds between the app's pings: 15 s, 5 s while a check-in is open. */
+export const PING_EVERY_MS = { idle: 15000, checkedIn: 5000 };
+
+/**
+ * Whether the app sends `fix` as a ping now: a fix newer than the last one sent, and the interval
+ * (shorter while `checkedIn`) passed since the last ping left (`now`, `lastSentAt` in ms).
+ */
+export function pingDue({ fix, lastPinged, lastSentAt, now, checkedIn }) {
+  if (!fix || fix.time <= lastPinged) return false;
+  return now - lastSentAt >= (checkedIn ? PING_EVERY_MS.checkedIn : PING_EVERY_MS.idle);
+}
+
 /** A native ping from a geolocation fix: the API's field names, with the phone's id for the fix. */
 export function pingOf(fix, pingId) {
   return { fix_time: new Date(fix.time).toISOString(), lat: fix.lat, lon: fix.lon, ...(fix.accuracy_m > 0 ? { accuracy_m: fix.accuracy_m } : {}), ping_id: pingId };

@@ -1,18 +1,19 @@
 // The phone's position while the app is open: `navigator.geolocation.watchPosition` into
-// `state.fix`, and every 15 s the latest new fix into the outbox as a native ping (`ping-<uuid>`).
+// `state.fix`, and the latest new fix into the outbox as a native ping (`ping-<uuid>`) every 15 s,
+// every 5 s while a check-in is open (the visit the server derives from them needs those fixes).
 import { t } from '../common/i18n.js';
 import { distance } from '../common/format.js';
 import { $ } from '../common/dom.js';
 import { api, state, units } from './context.js';
-import { clientId, pingOf } from './logic.js';
-
-const PING_EVERY_MS = 15000;
+import { clientId, pingDue, pingOf } from './logic.js';
+import { openVisit } from './checkin.js';
 
 export function fixOf(p) {
   return { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: p.coords.accuracy, time: p.timestamp || Date.now() };
 }
 
 let lastPinged = 0;
+let lastSentAt = 0;
 
 /** Watches the phone's position (`onFix` after each new one) and sends it as pings while open. */
 export function watchPosition(onFix) {
@@ -24,10 +25,11 @@ export function watchPosition(onFix) {
   );
   setInterval(() => {
     const fix = state.fix;
-    if (!fix || fix.time <= lastPinged || !api.token) return;
+    if (!api.token || !pingDue({ fix, lastPinged, lastSentAt, now: Date.now(), checkedIn: openVisit() != null })) return;
     lastPinged = fix.time;
+    lastSentAt = Date.now();
     state.outbox.add({ kind: 'ping', method: 'POST', path: '/pings', body: [pingOf(fix, clientId('ping'))] });
-  }, PING_EVERY_MS);
+  }, 1000);
 }
 
 export function renderPosition() {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ASSUMED_ALLOWANCE_M, clientId, decide, distanceM, enrolCode, estimate, isClientId, localDate, pingOf, retryDelay, sendOrder, stopState,
+  ASSUMED_ALLOWANCE_M, clientId, decide, distanceM, enrolCode, estimate, isClientId, localDate, pingDue, pingOf, retryDelay, sendOrder, stopState,
 } from '../../src/app/logic.js';
 
 test('client ids are what the server accepts: 8-100 of letters, digits and _ . : -', () => {
@@ -74,4 +74,16 @@ test('a ping carries the API field names and the phone id of the fix', () => {
   const fix = { lat: 39.95, lon: 116.05, accuracy_m: 8, time: Date.parse('2026-12-06T06:00:00Z') };
   assert.deepEqual(pingOf(fix, 'ping-1'), { fix_time: '2026-12-06T06:00:00.000Z', lat: 39.95, lon: 116.05, accuracy_m: 8, ping_id: 'ping-1' });
   assert.equal('accuracy_m' in pingOf({ ...fix, accuracy_m: 0 }, 'p'), false);
+});
+
+test('a fix goes out as a ping every 15 s, every 5 s while checked in, and never twice', () => {
+  const fix = { time: 100000, lat: 1, lon: 2 };
+  const at = (now, more = {}) => pingDue({ fix, lastPinged: 0, lastSentAt: 90000, now, checkedIn: false, ...more });
+  assert.equal(at(95000), false);
+  assert.equal(at(95000, { checkedIn: true }), true);
+  assert.equal(at(104999), false);
+  assert.equal(at(105000), true);
+  assert.equal(at(200000, { lastPinged: 100000 }), false, 'the same fix is not sent again');
+  assert.equal(pingDue({ fix: null, lastPinged: 0, lastSentAt: 0, now: 1e9, checkedIn: true }), false);
+  assert.equal(pingDue({ fix, lastPinged: 0, lastSentAt: 0, now: 100000, checkedIn: false }), true, 'the first fix goes at once');
 });
