@@ -5,7 +5,8 @@
 // JPEG with EXIF, FV_PHOTO, through the file input), answer the checklist, check out, walk away.
 // Reloaded offline, the outbox is still there, and the server counted no request meanwhile
 // (its /metrics). Online again, the answer to the first sync request is lost after the server
-// committed it; the app retries. The app then shows the verified visit with its reason. Run by
+// committed it; the app retries. The app then shows the verified visit with its reason; once the
+// manager deactivates the phone, the app says it is signed out. Run by
 // tests/integration/reps_app.rs, which checks the server's rows afterwards.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -47,6 +48,7 @@ async function check(name, fn) {
 }
 const stop = page.locator(`li.stop[data-outlet="${outletId}"]`);
 const waiting = () => page.evaluate(async () => (await window.fieldvisitApp.outbox.waiting()).map((i) => i.kind));
+const waitingSeqs = () => page.evaluate(async () => (await window.fieldvisitApp.outbox.waiting()).map((i) => i.seq));
 /** Moves the phone through the walk's fixes of `phase`, `ms` apart; `during(i)` after the i-th. */
 async function walkPhase(phase, ms, during = async () => {}) {
   const fixes = walk.filter((p) => p.phase === phase);
@@ -71,7 +73,7 @@ await check('walking in, the phone\'s fixes go to the server as pings', async ()
 });
 
 let before = 0;
-let answersKept = 0;
+let kept = [];
 await check('in the shop with no network: check in, stay, photograph, answer the checklist, check out — all to the outbox', async () => {
   await context.setOffline(true);
   await page.waitForFunction(() => navigator.onLine === false);
@@ -99,7 +101,7 @@ await check('in the shop with no network: check in, stay, photograph, answer the
   const kinds = await waiting();
   for (const k of ['checkin', 'photo', 'answers', 'checkout', 'ping']) assert.ok(kinds.includes(k), `${k} waits: ${kinds}`);
   assert.ok(kinds.filter((k) => k === 'ping').length >= 12, `the stay's fixes wait as pings: ${kinds}`);
-  answersKept = kinds.length;
+  kept = await waitingSeqs();
   await page.screenshot({ path: `${shots}/app-day-offline.png`, fullPage: true });
 });
 
@@ -108,8 +110,10 @@ await check('reloaded with no network, the app, the day and the whole outbox are
   await page.waitForFunction(() => window.fieldvisitApp?.ready === true, null, { timeout: 30000 });
   await stop.waitFor({ timeout: 10000 });
   assert.equal(await stop.getAttribute('data-state'), 'done');
-  assert.equal((await waiting()).length, answersKept);
-  assert.equal(Number(await page.locator('#outbox-count').textContent()), answersKept);
+  // Every write made offline still waits (the reloaded app may have added a ping of its new fix).
+  const now = await waitingSeqs();
+  assert.deepEqual(now.filter((seq) => kept.includes(seq)), kept);
+  assert.equal(Number(await page.locator('#outbox-count').textContent()), now.length);
 });
 
 await check('while offline the server received no request from the phone (its own count)', async () => {
@@ -152,6 +156,19 @@ await check('the app shows the verified visit at the outlet with the reason in w
 
 await check('the check-in is confirmed by that visit', async () => {
   await page.waitForFunction((o) => (window.fieldvisitApp.serverCheckins ?? []).some((c) => c.outlet_id === Number(o) && c.status === 'confirmed'), outletId, { timeout: 10000 });
+});
+
+await check('a phone its manager deactivates is refused: the app says it is signed out', async () => {
+  const res = await fetch(`${origin}/api/v1/devices/${env.FV_DEVICE_ID}`, {
+    method: 'PATCH', headers: { authorization: `Bearer ${env.FV_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ active: false }),
+  });
+  assert.equal(res.status, 200);
+  await page.reload();
+  await page.waitForFunction(() => window.fieldvisitApp?.ready === true, null, { timeout: 30000 });
+  await page.locator('#enrol').waitFor({ state: 'visible', timeout: 10000 });
+  assert.match(await page.locator('#enrol-text').textContent(), /signed out/);
+  assert.equal(await page.evaluate(() => localStorage.getItem('fv.app.token')), null, 'the refused token is dropped');
 });
 
 await check('no page errors', async () => {

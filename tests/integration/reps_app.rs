@@ -238,7 +238,8 @@ fn walk() -> serde_json::Value {
 /// and checks out; reloaded offline, the outbox is still there and the server has had no request;
 /// online again, the answer to the first sync request is lost after the server committed it and
 /// the app retries. Here, afterwards: the server holds the app's fixes, one check-in, one photo and
-/// one set of answers, both linked to a `verified` visit derived from those fixes, and nothing twice.
+/// one set of answers, both linked to a `verified` visit derived from those fixes, and nothing twice;
+/// the phone, deactivated by its manager at the end, is signed out.
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn a_day_walked_with_the_app_alone_ends_in_a_verified_visit_with_its_evidence(pool: PgPool) {
     let dist = root().join("map-ui/dist");
@@ -283,6 +284,8 @@ async fn a_day_walked_with_the_app_alone_ends_in_a_verified_visit_with_its_evide
         .env("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base))
         .env("FV_OUTLET_ID", w.o1.to_string())
         .env("FV_WALK", walk().to_string())
+        .env("FV_DEVICE_ID", w.device.id.to_string())
+        .env("FV_ADMIN_TOKEN", &w.admin.token)
         .env("FV_PHOTO", &photo)
         .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
         .kill_on_drop(true)
@@ -294,7 +297,7 @@ async fn a_day_walked_with_the_app_alone_ends_in_a_verified_visit_with_its_evide
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 9, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 10, "{stdout}");
 
     // The server: the visit at O1 derived from the app's own fixes, verified, with the evidence.
     let visits = derived_visits(&app, &pool, &w.admin.token, w.rep.id, day).await;
