@@ -210,9 +210,9 @@ async fn upload_visit_photo(
 
 /// Adds a photo taken at a check-in of the calling device (or of the calling rep), before any
 /// visit is derived, keyed by the app's own id of the photo: 201 when new, 200 with the stored
-/// photo for a retry (nothing is stored twice, also after a lost answer). The form is as for a
-/// visit's photo, plus the app's capture claim: `captured_at` (RFC 3339), `lat` and `lon` (both or
-/// neither), `accuracy_m`. Its time (EXIF, else the claim) is judged against the check-in's time,
+/// photo for a retry of the same picture (nothing is stored twice, also after a lost answer), 409
+/// for another picture under that id. The form is as for a visit's photo, plus the app's capture
+/// claim: `captured_at` (RFC 3339), `lat` and `lon` (both or neither), `accuracy_m`. Its time (EXIF, else the claim) is judged against the check-in's time,
 /// its position (EXIF, else the claim) against the outlet; `findings.time_source` and
 /// `position_source` say which was used. Derivation links it to the visit it finds there.
 #[utoipa::path(put, path = "/checkins/{client_id}/photos/{photo_client_id}", tag = "photos",
@@ -226,6 +226,7 @@ async fn upload_visit_photo(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]

@@ -3,7 +3,8 @@
 //! flagged (`evidence_unlinked`), when none is found. A retry (also two copies at once) stores
 //! nothing twice. A photo whose EXIF lacks GPS (browsers strip it) is judged by the app's capture
 //! claim, one with EXIF GPS by its EXIF whatever the claim says; the findings say which. Only the
-//! check-in's own device (or rep) adds evidence to it.
+//! check-in's own device (or rep) adds evidence to it. The same client id for other content is a
+//! 409.
 
 use crate::common::{self, IN_T1, Res, TestApp, World, assert_problem};
 use crate::photos::{picture, stop, visits, with_exif};
@@ -274,4 +275,59 @@ async fn evidence_no_visit_confirms_stays_flagged_and_names_its_source(pool: PgP
     assert!(c["photos"].as_array().into_iter().flatten().all(|p| p["visit_id"].is_null()), "{c}");
     assert_eq!(c["outcomes"].as_array().map(Vec::len), Some(2), "{c}");
     assert_eq!(c["evidence_unlinked"], true, "{c}");
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn evidence_under_a_used_client_id_with_other_content_is_a_conflict(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    prepare(&pool, &w).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let token = w.device.token.as_str();
+    let list = checklist(&app, &w).await;
+    let next_version = checklist(&app, &w).await;
+    assert_ne!(list, next_version, "a second version of the checklist");
+    let (t0, _) = common::ten_oclock(&pool, w.org_a, 1).await;
+    check_in(&app, token, "ci-clash-0001", w.o1, t0).await;
+    let photo_path = "/api/v1/checkins/ci-clash-0001/photos/ph-clash-0001";
+    let photo = put_photo(&app, photo_path, token, picture(51, 90), &[]).await;
+    assert_eq!(photo.status, 201, "{}", photo.describe());
+    let answers_path = "/api/v1/checkins/ci-clash-0001/answers/an-clash-0001";
+    let body = json!({"checklist_id": list, "answers": {"display_ok": true}});
+    let outcome = app.put(answers_path, Some(token), &body).await;
+    assert_eq!(outcome.status, 201, "{}", outcome.describe());
+
+    // Another picture, other answers, another checklist version under a used client id: 409
+    // naming the id, nothing stored, nothing audited.
+    let before = evidence_rows(&pool).await;
+    let r = put_photo(&app, photo_path, token, picture(52, 90), &[]).await;
+    assert_problem(&r, 409, photo_path);
+    assert_eq!(r.error_fields(), ["photo_client_id"], "{}", r.describe());
+    for other in [
+        json!({"checklist_id": list, "answers": {"display_ok": false}}),
+        json!({"checklist_id": next_version, "answers": {"display_ok": true}}),
+    ] {
+        let r = app.put(answers_path, Some(token), &other).await;
+        assert_problem(&r, 409, answers_path);
+        assert_eq!(r.error_fields(), ["answers_client_id"], "{other}: {}", r.describe());
+    }
+    // Two new requests under one client id at once, with other pictures: one is stored, the
+    // other is refused.
+    let path = "/api/v1/checkins/ci-clash-0001/photos/ph-clash-0002";
+    let (a, b) = tokio::join!(
+        put_photo(&app, path, token, picture(53, 90), &[]),
+        put_photo(&app, path, token, picture(54, 90), &[])
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.describe(), b.describe());
+    let after = evidence_rows(&pool).await;
+    assert_eq!((after[0] - before[0], after[3] - before[3]), (1, 1), "only the stored photo and its audit row");
+
+    // The same content again is a retry (a note or claim is not content): 200, nothing added.
+    let before = evidence_rows(&pool).await;
+    let r = put_photo(&app, photo_path, token, picture(51, 90), &[("note", "again".into())]).await;
+    assert_eq!((r.status, &r.json["id"]), (200, &photo.json["id"]), "{}", r.describe());
+    let r = app.put(answers_path, Some(token), &body).await;
+    assert_eq!((r.status, &r.json["id"]), (200, &outcome.json["id"]), "{}", r.describe());
+    assert_eq!(evidence_rows(&pool).await, before);
 }
