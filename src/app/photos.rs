@@ -113,6 +113,25 @@ pub async fn store_at_checkin(
     save(db, caller, Subject::Checkin { checkin, rep_day, client_id }, upload).await
 }
 
+/// The photo `caller` stored at `checkin` (the caller's own: see `checkins::own`) under the app's
+/// id `client_id`, looked up before a retry's file `bytes` is decoded: `Some` for the same
+/// picture (the retry is answered with it: nothing to decode, judge or store), a conflict naming
+/// `photo_client_id` for another picture, `None` when nothing is stored under that id yet (two
+/// copies arriving at once both find none: [`store_at_checkin`] tells them apart by the unique
+/// key).
+pub async fn stored_at_checkin(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    checkin: &Checkin,
+    client_id: &str,
+    bytes: &[u8],
+) -> Result<Option<Photo>, Error> {
+    match db::photos::of_checkin(db, caller.org_id, checkin.id, client_id).await? {
+        Some(stored) => retried(stored, client_id, &sha256_hex(bytes)).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// [`store`], telling a new photo from a check-in photo's retry (`false`: nothing stored).
 async fn save(
     db: &sqlx::PgPool,

@@ -4,10 +4,10 @@
 //! nothing twice. A photo whose EXIF lacks GPS (browsers strip it) is judged by the app's capture
 //! claim, one with EXIF GPS by its EXIF whatever the claim says; the findings say which. Only the
 //! check-in's own device (or rep) adds evidence to it. The same client id for other content is a
-//! 409.
+//! 409; a retried photo is answered from the stored row, not decoded again.
 
 use crate::common::{self, IN_T1, Res, TestApp, World, assert_problem};
-use crate::photos::{picture, stop, visits, with_exif};
+use crate::photos::{heic, picture, stop, visits, with_exif};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
@@ -329,5 +329,38 @@ async fn evidence_under_a_used_client_id_with_other_content_is_a_conflict(pool: 
     assert_eq!((r.status, &r.json["id"]), (200, &photo.json["id"]), "{}", r.describe());
     let r = app.put(answers_path, Some(token), &body).await;
     assert_eq!((r.status, &r.json["id"]), (200, &outcome.json["id"]), "{}", r.describe());
+    assert_eq!(evidence_rows(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_retried_photo_is_answered_without_decoding_it_again(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    prepare(&pool, &w).await;
+    // A HEIC decoder that counts its runs, then decodes with libheif's heif-convert.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runs = dir.path().join("runs");
+    let decoder = dir.path().join("counting-heif-convert");
+    let script = format!("#!/bin/sh\necho run >> '{}'\nexec heif-convert \"$@\"\n", runs.display());
+    std::fs::write(&decoder, script).expect("write the decoder");
+    let mut mode = std::fs::metadata(&decoder).expect("decoder").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&decoder, mode).expect("executable");
+    let config = fieldvisit::config::Config { heic_decoder: decoder.display().to_string(), ..common::test_config("") };
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let decoded = || std::fs::read_to_string(&runs).map_or(0, |s| s.lines().count());
+    let token = w.device.token.as_str();
+    let (t0, _) = common::ten_oclock(&pool, w.org_a, 1).await;
+    check_in(&app, token, "ci-heic-0001", w.o1, t0).await;
+
+    let path = "/api/v1/checkins/ci-heic-0001/photos/ph-heic-0001";
+    let photo = heic(&picture(61, 90));
+    let first = put_photo(&app, path, token, photo.clone(), &claim(t0, AT_O1)).await;
+    assert_eq!((first.status, &first.json["has_thumbnail"]), (201, &json!(true)), "{}", first.describe());
+    assert_eq!(decoded(), 1, "decoded once");
+    let before = evidence_rows(&pool).await;
+    let again = put_photo(&app, path, token, photo, &claim(t0, AT_O1)).await;
+    assert_eq!((again.status, &again.json["id"]), (200, &first.json["id"]), "{}", again.describe());
+    assert_eq!(again.json["findings"], first.json["findings"], "the stored photo answers");
+    assert_eq!(decoded(), 1, "a retry is not decoded again");
     assert_eq!(evidence_rows(&pool).await, before);
 }
