@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 /// About 22 m north of the outlet O1.
-const AT_O1: (f64, f64) = (IN_T1.0 + 0.0002, IN_T1.1);
+pub(crate) const AT_O1: (f64, f64) = (IN_T1.0 + 0.0002, IN_T1.1);
 /// About 2 km north of it.
 const FAR: (f64, f64) = (IN_T1.0 + 0.018, IN_T1.1);
 
 /// Outlet history a month back (so yesterday's fixes are judged against it), tier A's radius 50 m.
-async fn prepare(pool: &PgPool, w: &World) {
+pub(crate) async fn prepare(pool: &PgPool, w: &World) {
     for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
         sqlx::query(&format!("UPDATE {table} - interval '30 days'")).execute(pool).await.expect("history");
     }
@@ -32,7 +32,7 @@ async fn prepare(pool: &PgPool, w: &World) {
 }
 
 /// Checks in at O1 at `at` as `token`'s device, with client id `client_id`; returns the check-in.
-async fn check_in(app: &TestApp, token: &str, client_id: &str, outlet_id: i64, at: DateTime<Utc>) -> Value {
+pub(crate) async fn check_in(app: &TestApp, token: &str, client_id: &str, outlet_id: i64, at: DateTime<Utc>) -> Value {
     let body = json!({"outlet_id": outlet_id, "checked_in_at": at.to_rfc3339(), "lat": IN_T1.0, "lon": IN_T1.1,
                       "accuracy_m": 10.0});
     let res = app.put(&format!("/api/v1/checkins/{client_id}"), Some(token), &body).await;
@@ -41,7 +41,7 @@ async fn check_in(app: &TestApp, token: &str, client_id: &str, outlet_id: i64, a
 }
 
 /// A checklist of the org with one yes/no item, `display_ok` (expected true).
-async fn checklist(app: &TestApp, w: &World) -> i64 {
+pub(crate) async fn checklist(app: &TestApp, w: &World) -> i64 {
     let items = json!([{"key": "display_ok", "label": "Display", "type": "yes_no", "expect": true}]);
     let res = app.post("/api/v1/checklists", Some(&w.admin.token), &json!({"name": "Audit", "items": items})).await;
     assert_eq!(res.status, 201, "{}", res.describe());
@@ -49,7 +49,13 @@ async fn checklist(app: &TestApp, w: &World) -> i64 {
 }
 
 /// PUTs `bytes` as the check-in photo `path`, with the form fields `fields` besides `photo`.
-async fn put_photo(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>, fields: &[(&str, String)]) -> Res {
+pub(crate) async fn put_photo(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, String)],
+) -> Res {
     let part = Part::bytes(bytes).file_name("capture.jpg").mime_str("image/jpeg").expect("mime");
     let mut form = Form::new().part("photo", part);
     for (name, value) in fields {
@@ -59,7 +65,7 @@ async fn put_photo(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>, field
 }
 
 /// The app's capture claim as form fields: time and fix.
-fn claim(at: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<(&'static str, String)> {
+pub(crate) fn claim(at: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<(&'static str, String)> {
     vec![
         ("captured_at", at.to_rfc3339()),
         ("lat", lat.to_string()),
