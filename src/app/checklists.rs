@@ -1,7 +1,7 @@
 //! A rep's checklist answers for a visit, or at a check-in before any visit is derived: checked
 //! item by item against the checklist, the problems found, the outlet attributes the answers keep
 //! up to date (with history), audited. A check-in's answers are stored once per client id of the
-//! app.
+//! app; the same client id for other answers is a conflict.
 
 use super::{Caller, Error};
 use crate::db;
@@ -74,8 +74,10 @@ pub async fn submit_outcome(
 /// Stores `caller`'s answers to checklist `checklist_id` given at `checkin` (the caller's own:
 /// see `checkins::own`) with the app's id `client_id`, checked as [`submit_outcome`] checks them,
 /// anchored to the check-in (its rep, local day, outlet and time) for derivation to link to its
-/// visit. A retry with the same client id, also one racing the first, stores nothing and returns
-/// the stored outcome. Returns the outcome and whether it is new.
+/// visit. A retry with the same client id, checklist version and answers, also one racing the
+/// first, stores nothing and returns the stored outcome; another checklist version or other
+/// answers under that client id are a conflict naming `answers_client_id`. Returns the outcome
+/// and whether it is new.
 pub async fn submit_at_checkin(
     db: &sqlx::PgPool,
     caller: &Caller<'_>,
@@ -98,7 +100,7 @@ pub async fn submit_at_checkin(
 
 /// Stores checked answers for `anchor` with the outlet attributes they set and the audit row, in
 /// one transaction; a check-in's answers already stored under their client id are returned
-/// instead (`false`: nothing written).
+/// instead (`false`: nothing written), or a conflict when they are not the same answers.
 async fn save(
     db: &sqlx::PgPool,
     caller: &Caller<'_>,
@@ -127,7 +129,17 @@ async fn save(
         tx.rollback().await?;
         let (checkin_id, client_id) = anchor.checkin.ok_or_else(|| Error::Internal("outcome not stored".into()))?;
         let stored = db::checklists::outcome_of_checkin(db, org_id, checkin_id, client_id).await?;
-        return Ok((stored.ok_or_else(|| Error::Internal("check-in answers lost after a conflict".into()))?, false));
+        let stored = stored.ok_or_else(|| Error::Internal("check-in answers lost after a conflict".into()))?;
+        if !db::checklists::same_answers(db, org_id, stored.id, checked.checklist_id, &checked.answers).await? {
+            return Err(Error::Conflict {
+                detail: format!(
+                    "client id `{client_id}` is already outcome {} of this check-in (checklist {}), other answers",
+                    stored.id, stored.checklist_id
+                ),
+                errors: vec![FieldError::new("answers_client_id", "already used for other answers at this check-in")],
+            });
+        }
+        return Ok((stored, false));
     };
     if linked.is_none() {
         // No visit (yet): the visit was recomputed away meanwhile, or the answers hang on a

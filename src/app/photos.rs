@@ -1,7 +1,8 @@
 //! Photo evidence: an uploaded picture judged against its visit, check-in and outlet (EXIF time
 //! and position, else the app's capture claim; the same picture uploaded before in the org) and
 //! stored with those findings, the visit marked to be judged again with it, audited. A check-in's
-//! photo is stored once per client id of the app.
+//! photo is stored once per client id of the app; the same client id for another picture is a
+//! conflict.
 
 use super::{Caller, Error};
 use crate::db;
@@ -11,6 +12,7 @@ use crate::db::visits::VisitKey;
 use crate::domain::audit::AuditAction;
 use crate::domain::export::sha256_hex;
 use crate::domain::photo::{self, Capture, Findings, OutletPlace, PhotoFacts, PhotoRules};
+use crate::domain::validation::FieldError;
 use crate::imaging::{ExifTime, ReadPhoto};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -97,8 +99,9 @@ pub async fn store(
 /// Judges and stores `caller`'s photo `upload` taken at `checkin` (the caller's own: see
 /// `checkins::own`) with the app's id `client_id`, as [`store`] does, anchored to the check-in
 /// (its rep, local day and time) for derivation to link to its visit. A retry with the same
-/// client id, also one racing the first, stores nothing and returns the stored photo. Returns the
-/// photo and whether it is new.
+/// client id and picture (sha256), also one racing the first, stores nothing and returns the
+/// stored photo; another picture under that client id is a conflict naming `photo_client_id`.
+/// Returns the photo and whether it is new.
 pub async fn store_at_checkin(
     db: &sqlx::PgPool,
     caller: &Caller<'_>,
@@ -108,6 +111,25 @@ pub async fn store_at_checkin(
 ) -> Result<(Photo, bool), Error> {
     let rep_day = db::plans::local_date(db, caller.org_id, checkin.checked_in_at).await?;
     save(db, caller, Subject::Checkin { checkin, rep_day, client_id }, upload).await
+}
+
+/// The photo `caller` stored at `checkin` (the caller's own: see `checkins::own`) under the app's
+/// id `client_id`, looked up before a retry's file `bytes` is decoded: `Some` for the same
+/// picture (the retry is answered with it: nothing to decode, judge or store), a conflict naming
+/// `photo_client_id` for another picture, `None` when nothing is stored under that id yet (two
+/// copies arriving at once both find none: [`store_at_checkin`] tells them apart by the unique
+/// key).
+pub async fn stored_at_checkin(
+    db: &sqlx::PgPool,
+    caller: &Caller<'_>,
+    checkin: &Checkin,
+    client_id: &str,
+    bytes: &[u8],
+) -> Result<Option<Photo>, Error> {
+    match db::photos::of_checkin(db, caller.org_id, checkin.id, client_id).await? {
+        Some(stored) => retried(stored, client_id, &sha256_hex(bytes)).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// [`store`], telling a new photo from a check-in photo's retry (`false`: nothing stored).
@@ -131,7 +153,8 @@ async fn save(
         tx.rollback().await?;
         let (checkin_id, client_id) = subject.checkin().ok_or_else(|| Error::Internal("photo not stored".into()))?;
         let stored = db::photos::of_checkin(db, org_id, checkin_id, client_id).await?;
-        return Ok((stored.ok_or_else(|| Error::Internal("check-in photo lost after a conflict".into()))?, false));
+        let stored = stored.ok_or_else(|| Error::Internal("check-in photo lost after a conflict".into()))?;
+        return Ok((retried(stored, client_id, &sha256)?, false));
     };
     db::photos::put_blob(&mut *tx, org_id, id, "original", &upload.bytes).await?;
     if let Some(thumb) = &upload.read.thumbnail {
@@ -152,6 +175,22 @@ async fn save(
     caller.audit(&mut *tx, AuditAction::PhotoUpload, "photo", id, detail).await?;
     tx.commit().await?;
     Ok((db::photos::get(db, org_id, id).await?.ok_or_else(|| Error::not_found("photo", id))?, true))
+}
+
+/// The check-in photo `stored` under the app's id `client_id`, answering a retry whose picture
+/// has the digest `sha256`: the same picture is the retry; another one is a conflict (the app
+/// reused the id), naming `photo_client_id`.
+fn retried(stored: Photo, client_id: &str, sha256: &str) -> Result<Photo, Error> {
+    if stored.sha256 == sha256 {
+        return Ok(stored);
+    }
+    Err(Error::Conflict {
+        detail: format!(
+            "client id `{client_id}` is already photo {} of this check-in, another picture (sha256 {})",
+            stored.id, stored.sha256
+        ),
+        errors: vec![FieldError::new("photo_client_id", "already used for another photo of this check-in")],
+    })
 }
 
 /// When the photo was taken: its EXIF time as an instant (a local time without offset is read in

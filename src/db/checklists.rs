@@ -160,6 +160,27 @@ pub async fn outcome_of_checkin(
         .await
 }
 
+/// Whether outcome `id` holds answers `answers` to checklist version `checklist_id` (answers
+/// compared as `jsonb`: key order and the spelling of a number do not matter).
+pub async fn same_answers(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    id: i64,
+    checklist_id: i64,
+    answers: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM visit_outcomes
+                         WHERE org_id = $1 AND id = $2 AND checklist_id = $3 AND answers = $4::jsonb)",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(checklist_id)
+    .bind(answers)
+    .fetch_one(db)
+    .await
+}
+
 /// One outcome of the org by id.
 pub async fn outcome(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option<Outcome>, sqlx::Error> {
     sqlx::query_as(&format!("{OUTCOME} WHERE v.org_id = $1 AND v.id = $2"))

@@ -413,7 +413,7 @@ pub fn reviews<'c>(
     .fetch(conn)
 }
 
-/// A visit's photo in an export.
+/// A visit's photo in an export (a check-in's photo too: it is anchored to the check-in's visit).
 #[derive(Debug, Clone, FromRow)]
 pub struct PhotoRow {
     pub id: i64,
@@ -433,6 +433,14 @@ pub struct PhotoRow {
     pub content_type: String,
     pub bytes: i32,
     pub sha256: String,
+    /// The check-in it was taken at and the app's id of it (`None` for a visit's photo).
+    pub checkin_id: Option<i64>,
+    pub client_id: Option<String>,
+    /// The app's capture claim: when, where, and the accuracy of that fix (metres).
+    pub capture_at: Option<DateTime<Utc>>,
+    pub capture_lat: Option<f64>,
+    pub capture_lon: Option<f64>,
+    pub capture_accuracy_m: Option<f64>,
 }
 
 /// The photos taken for visits of `reps` on the local days `[from, to]`, streamed by id.
@@ -446,7 +454,8 @@ pub fn photos<'c>(
     sqlx::query_as(
         "SELECT p.id, p.visit_id, p.rep_id, u.login, p.rep_day, p.visit_arrival, p.outlet_id, o.code AS outlet_code,
                 p.uploaded_at, p.taken_at, p.exif_lat, p.exif_lon, p.reused_photo_id, p.findings, p.content_type,
-                p.bytes, p.sha256
+                p.bytes, p.sha256, p.checkin_id, p.client_id, p.capture_at, p.capture_lat, p.capture_lon,
+                p.capture_accuracy_m::numeric::float8 AS capture_accuracy_m
            FROM photos p
            JOIN users u ON u.org_id = p.org_id AND u.id = p.rep_id
            JOIN outlets o ON o.org_id = p.org_id AND o.id = p.outlet_id
@@ -476,6 +485,9 @@ pub struct OutcomeRow {
     pub answers: serde_json::Value,
     pub problems: Vec<String>,
     pub submitted_at: DateTime<Utc>,
+    /// The check-in they were given at and the app's id of them (`None` for a visit's answers).
+    pub checkin_id: Option<i64>,
+    pub client_id: Option<String>,
 }
 
 /// The checklist answers given for visits of `reps` on the local days `[from, to]`, streamed by id.
@@ -488,7 +500,8 @@ pub fn outcomes<'c>(
 ) -> BoxStream<'c, Result<OutcomeRow, sqlx::Error>> {
     sqlx::query_as(
         "SELECT v.id, v.visit_id, v.rep_id, u.login, v.visit_arrival, v.outlet_id, o.code AS outlet_code,
-                v.checklist_id, c.name AS checklist, c.version, v.answers, v.problems, v.submitted_at
+                v.checklist_id, c.name AS checklist, c.version, v.answers, v.problems, v.submitted_at, v.checkin_id,
+                v.client_id
            FROM visit_outcomes v
            JOIN checklists c ON c.org_id = v.org_id AND c.id = v.checklist_id
            JOIN users u ON u.org_id = v.org_id AND u.id = v.rep_id

@@ -147,6 +147,14 @@ fn headers() -> Vec<Vec<&'static str>> {
             "bytes",
             "sha256",
             "file",
+            "checkin_id",
+            "client_id",
+            "capture_at",
+            "capture_lat",
+            "capture_lon",
+            "capture_accuracy_m",
+            "time_source",
+            "position_source",
         ],
         vec![
             "outcome_id",
@@ -162,6 +170,8 @@ fn headers() -> Vec<Vec<&'static str>> {
             "answers",
             "problems",
             "submitted_at",
+            "checkin_id",
+            "client_id",
         ],
         vec!["month", "kind", "id", "login_or_code", "name", "figure", "value", "previous", "change_pp", "rank"],
         vec!["metric", "definition", "version"],
@@ -271,6 +281,7 @@ async fn evidence(
             hasher.photo(p.id, p.visit_id, &p.sha256, &p.findings);
             let Some(sinks) = sinks.as_deref_mut() else { continue };
             let finding = |k: &str| p.findings.get(k).and_then(serde_json::Value::as_f64);
+            let said = |k: &str| Cell::text(p.findings.get(k).and_then(serde_json::Value::as_str).unwrap_or(""));
             sinks.row(
                 Table::Photos,
                 &[
@@ -288,12 +299,20 @@ async fn evidence(
                     Cell::opt_num(p.exif_lon),
                     Cell::opt_num(finding("distance_m")),
                     Cell::opt_num(finding("minutes_from_visit")),
-                    Cell::text(p.findings.get("verdict").and_then(serde_json::Value::as_str).unwrap_or("")),
+                    said("verdict"),
                     p.reused_photo_id.map_or(Cell::Empty, Cell::Int),
                     Cell::text(&p.content_type),
                     Cell::Int(i64::from(p.bytes)),
                     Cell::text(&p.sha256),
                     Cell::text(format!("/api/v1/photos/{}/original", p.id)),
+                    p.checkin_id.map_or(Cell::Empty, Cell::Int),
+                    p.client_id.as_deref().map_or(Cell::Empty, Cell::text),
+                    Cell::opt_time(p.capture_at),
+                    Cell::opt_num(p.capture_lat),
+                    Cell::opt_num(p.capture_lon),
+                    Cell::opt_num(p.capture_accuracy_m),
+                    said("time_source"),
+                    said("position_source"),
                 ],
             )?;
         }
@@ -318,6 +337,8 @@ async fn evidence(
                 Cell::text(o.answers.to_string()),
                 Cell::text(o.problems.join(", ")),
                 Cell::time(o.submitted_at),
+                o.checkin_id.map_or(Cell::Empty, Cell::Int),
+                o.client_id.as_deref().map_or(Cell::Empty, Cell::text),
             ],
         )?;
     }

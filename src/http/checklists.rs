@@ -136,8 +136,9 @@ async fn submit_outcome(
 
 /// Records a rep's answers to a checklist version given at a check-in of the calling device (or
 /// of the calling rep), before any visit is derived, keyed by the app's own id of the answers:
-/// 201 when new, 200 with the stored outcome for a retry (nothing is stored twice, also after a
-/// lost answer). Checked as a visit's answers are (every wrong one named `answers.<key>`, nothing
+/// 201 when new, 200 with the stored outcome for a retry of the same answers (nothing is stored
+/// twice, also after a lost answer), 409 for another checklist version or other answers under
+/// that id. Checked as a visit's answers are (every wrong one named `answers.<key>`, nothing
 /// stored then); problems and outlet attributes as for a visit. Derivation links them to the
 /// visit it finds at the check-in.
 #[utoipa::path(put, path = "/checkins/{client_id}/answers/{answers_client_id}", tag = "checklists",
@@ -150,6 +151,7 @@ async fn submit_outcome(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]

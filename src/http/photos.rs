@@ -153,7 +153,12 @@ async fn read_upload(
     form: Result<Multipart, MultipartRejection>,
     with_capture: bool,
 ) -> Result<Upload, ApiError> {
-    let Form { bytes, note, capture } = read_form(form, state.config.photo_max_bytes, with_capture).await?;
+    decode(state, read_form(form, state.config.photo_max_bytes, with_capture).await?).await
+}
+
+/// The upload of a form as read: its picture decoded (see [`read_upload`]).
+async fn decode(state: &AppState, form: Form) -> Result<Upload, ApiError> {
+    let Form { bytes, note, capture } = form;
     // Decoding may take hundreds of MB for a large picture: a few at a time.
     let slot = DECODING.acquire().await.map_err(|e| ApiError::Internal(format!("decoding slots: {e}")))?;
     let heic = HeicDecoder::new(&state.config.heic_decoder);
@@ -210,9 +215,10 @@ async fn upload_visit_photo(
 
 /// Adds a photo taken at a check-in of the calling device (or of the calling rep), before any
 /// visit is derived, keyed by the app's own id of the photo: 201 when new, 200 with the stored
-/// photo for a retry (nothing is stored twice, also after a lost answer). The form is as for a
-/// visit's photo, plus the app's capture claim: `captured_at` (RFC 3339), `lat` and `lon` (both or
-/// neither), `accuracy_m`. Its time (EXIF, else the claim) is judged against the check-in's time,
+/// photo for a retry of the same picture (nothing is stored twice, also after a lost answer; a
+/// retry is answered from the stored row, not decoded again), 409 for another picture under that
+/// id. The form is as for a visit's photo, plus the app's capture
+/// claim: `captured_at` (RFC 3339), `lat` and `lon` (both or neither), `accuracy_m`. Its time (EXIF, else the claim) is judged against the check-in's time,
 /// its position (EXIF, else the claim) against the outlet; `findings.time_source` and
 /// `position_source` say which was used. Derivation links it to the visit it finds there.
 #[utoipa::path(put, path = "/checkins/{client_id}/photos/{photo_client_id}", tag = "photos",
@@ -226,6 +232,7 @@ async fn upload_visit_photo(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -237,7 +244,12 @@ async fn upload_checkin_photo(
 ) -> Result<Response, ApiError> {
     let caller = auth.caller();
     let checkin = app::checkins::own(&state.db, &caller, &client_id, &photo_client_id, "photo_client_id").await?;
-    let upload = read_upload(&state, form, true).await?;
+    let form = read_form(form, state.config.photo_max_bytes, true).await?;
+    let stored = app::photos::stored_at_checkin(&state.db, &caller, &checkin, &photo_client_id, &form.bytes).await?;
+    if let Some(photo) = stored {
+        return Ok((StatusCode::OK, Json(photo)).into_response());
+    }
+    let upload = decode(&state, form).await?;
     let (photo, new) = app::photos::store_at_checkin(&state.db, &caller, &checkin, &photo_client_id, upload).await?;
     if !new {
         return Ok((StatusCode::OK, Json(photo)).into_response());

@@ -3,10 +3,11 @@
 //! flagged (`evidence_unlinked`), when none is found. A retry (also two copies at once) stores
 //! nothing twice. A photo whose EXIF lacks GPS (browsers strip it) is judged by the app's capture
 //! claim, one with EXIF GPS by its EXIF whatever the claim says; the findings say which. Only the
-//! check-in's own device (or rep) adds evidence to it.
+//! check-in's own device (or rep) adds evidence to it. The same client id for other content is a
+//! 409; a retried photo is answered from the stored row, not decoded again.
 
 use crate::common::{self, IN_T1, Res, TestApp, World, assert_problem};
-use crate::photos::{picture, stop, visits, with_exif};
+use crate::photos::{heic, picture, stop, visits, with_exif};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
@@ -14,12 +15,12 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 /// About 22 m north of the outlet O1.
-const AT_O1: (f64, f64) = (IN_T1.0 + 0.0002, IN_T1.1);
+pub(crate) const AT_O1: (f64, f64) = (IN_T1.0 + 0.0002, IN_T1.1);
 /// About 2 km north of it.
 const FAR: (f64, f64) = (IN_T1.0 + 0.018, IN_T1.1);
 
 /// Outlet history a month back (so yesterday's fixes are judged against it), tier A's radius 50 m.
-async fn prepare(pool: &PgPool, w: &World) {
+pub(crate) async fn prepare(pool: &PgPool, w: &World) {
     for table in ["outlet_locations SET valid_from = valid_from", "outlet_status_changes SET changed_at = changed_at"] {
         sqlx::query(&format!("UPDATE {table} - interval '30 days'")).execute(pool).await.expect("history");
     }
@@ -31,7 +32,7 @@ async fn prepare(pool: &PgPool, w: &World) {
 }
 
 /// Checks in at O1 at `at` as `token`'s device, with client id `client_id`; returns the check-in.
-async fn check_in(app: &TestApp, token: &str, client_id: &str, outlet_id: i64, at: DateTime<Utc>) -> Value {
+pub(crate) async fn check_in(app: &TestApp, token: &str, client_id: &str, outlet_id: i64, at: DateTime<Utc>) -> Value {
     let body = json!({"outlet_id": outlet_id, "checked_in_at": at.to_rfc3339(), "lat": IN_T1.0, "lon": IN_T1.1,
                       "accuracy_m": 10.0});
     let res = app.put(&format!("/api/v1/checkins/{client_id}"), Some(token), &body).await;
@@ -40,7 +41,7 @@ async fn check_in(app: &TestApp, token: &str, client_id: &str, outlet_id: i64, a
 }
 
 /// A checklist of the org with one yes/no item, `display_ok` (expected true).
-async fn checklist(app: &TestApp, w: &World) -> i64 {
+pub(crate) async fn checklist(app: &TestApp, w: &World) -> i64 {
     let items = json!([{"key": "display_ok", "label": "Display", "type": "yes_no", "expect": true}]);
     let res = app.post("/api/v1/checklists", Some(&w.admin.token), &json!({"name": "Audit", "items": items})).await;
     assert_eq!(res.status, 201, "{}", res.describe());
@@ -48,7 +49,13 @@ async fn checklist(app: &TestApp, w: &World) -> i64 {
 }
 
 /// PUTs `bytes` as the check-in photo `path`, with the form fields `fields` besides `photo`.
-async fn put_photo(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>, fields: &[(&str, String)]) -> Res {
+pub(crate) async fn put_photo(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, String)],
+) -> Res {
     let part = Part::bytes(bytes).file_name("capture.jpg").mime_str("image/jpeg").expect("mime");
     let mut form = Form::new().part("photo", part);
     for (name, value) in fields {
@@ -58,7 +65,7 @@ async fn put_photo(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>, field
 }
 
 /// The app's capture claim as form fields: time and fix.
-fn claim(at: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<(&'static str, String)> {
+pub(crate) fn claim(at: DateTime<Utc>, (lat, lon): (f64, f64)) -> Vec<(&'static str, String)> {
     vec![
         ("captured_at", at.to_rfc3339()),
         ("lat", lat.to_string()),
@@ -274,4 +281,92 @@ async fn evidence_no_visit_confirms_stays_flagged_and_names_its_source(pool: PgP
     assert!(c["photos"].as_array().into_iter().flatten().all(|p| p["visit_id"].is_null()), "{c}");
     assert_eq!(c["outcomes"].as_array().map(Vec::len), Some(2), "{c}");
     assert_eq!(c["evidence_unlinked"], true, "{c}");
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn evidence_under_a_used_client_id_with_other_content_is_a_conflict(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    prepare(&pool, &w).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let token = w.device.token.as_str();
+    let list = checklist(&app, &w).await;
+    let next_version = checklist(&app, &w).await;
+    assert_ne!(list, next_version, "a second version of the checklist");
+    let (t0, _) = common::ten_oclock(&pool, w.org_a, 1).await;
+    check_in(&app, token, "ci-clash-0001", w.o1, t0).await;
+    let photo_path = "/api/v1/checkins/ci-clash-0001/photos/ph-clash-0001";
+    let photo = put_photo(&app, photo_path, token, picture(51, 90), &[]).await;
+    assert_eq!(photo.status, 201, "{}", photo.describe());
+    let answers_path = "/api/v1/checkins/ci-clash-0001/answers/an-clash-0001";
+    let body = json!({"checklist_id": list, "answers": {"display_ok": true}});
+    let outcome = app.put(answers_path, Some(token), &body).await;
+    assert_eq!(outcome.status, 201, "{}", outcome.describe());
+
+    // Another picture, other answers, another checklist version under a used client id: 409
+    // naming the id, nothing stored, nothing audited.
+    let before = evidence_rows(&pool).await;
+    let r = put_photo(&app, photo_path, token, picture(52, 90), &[]).await;
+    assert_problem(&r, 409, photo_path);
+    assert_eq!(r.error_fields(), ["photo_client_id"], "{}", r.describe());
+    for other in [
+        json!({"checklist_id": list, "answers": {"display_ok": false}}),
+        json!({"checklist_id": next_version, "answers": {"display_ok": true}}),
+    ] {
+        let r = app.put(answers_path, Some(token), &other).await;
+        assert_problem(&r, 409, answers_path);
+        assert_eq!(r.error_fields(), ["answers_client_id"], "{other}: {}", r.describe());
+    }
+    // Two new requests under one client id at once, with other pictures: one is stored, the
+    // other is refused.
+    let path = "/api/v1/checkins/ci-clash-0001/photos/ph-clash-0002";
+    let (a, b) = tokio::join!(
+        put_photo(&app, path, token, picture(53, 90), &[]),
+        put_photo(&app, path, token, picture(54, 90), &[])
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.describe(), b.describe());
+    let after = evidence_rows(&pool).await;
+    assert_eq!((after[0] - before[0], after[3] - before[3]), (1, 1), "only the stored photo and its audit row");
+
+    // The same content again is a retry (a note or claim is not content): 200, nothing added.
+    let before = evidence_rows(&pool).await;
+    let r = put_photo(&app, photo_path, token, picture(51, 90), &[("note", "again".into())]).await;
+    assert_eq!((r.status, &r.json["id"]), (200, &photo.json["id"]), "{}", r.describe());
+    let r = app.put(answers_path, Some(token), &body).await;
+    assert_eq!((r.status, &r.json["id"]), (200, &outcome.json["id"]), "{}", r.describe());
+    assert_eq!(evidence_rows(&pool).await, before);
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_retried_photo_is_answered_without_decoding_it_again(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    prepare(&pool, &w).await;
+    // A HEIC decoder that counts its runs, then decodes with libheif's heif-convert.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runs = dir.path().join("runs");
+    let decoder = dir.path().join("counting-heif-convert");
+    let script = format!("#!/bin/sh\necho run >> '{}'\nexec heif-convert \"$@\"\n", runs.display());
+    std::fs::write(&decoder, script).expect("write the decoder");
+    let mut mode = std::fs::metadata(&decoder).expect("decoder").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&decoder, mode).expect("executable");
+    let config = fieldvisit::config::Config { heic_decoder: decoder.display().to_string(), ..common::test_config("") };
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let decoded = || std::fs::read_to_string(&runs).map_or(0, |s| s.lines().count());
+    let token = w.device.token.as_str();
+    let (t0, _) = common::ten_oclock(&pool, w.org_a, 1).await;
+    check_in(&app, token, "ci-heic-0001", w.o1, t0).await;
+
+    let path = "/api/v1/checkins/ci-heic-0001/photos/ph-heic-0001";
+    let photo = heic(&picture(61, 90));
+    let first = put_photo(&app, path, token, photo.clone(), &claim(t0, AT_O1)).await;
+    assert_eq!((first.status, &first.json["has_thumbnail"]), (201, &json!(true)), "{}", first.describe());
+    assert_eq!(decoded(), 1, "decoded once");
+    let before = evidence_rows(&pool).await;
+    let again = put_photo(&app, path, token, photo, &claim(t0, AT_O1)).await;
+    assert_eq!((again.status, &again.json["id"]), (200, &first.json["id"]), "{}", again.describe());
+    assert_eq!(again.json["findings"], first.json["findings"], "the stored photo answers");
+    assert_eq!(decoded(), 1, "a retry is not decoded again");
+    assert_eq!(evidence_rows(&pool).await, before);
 }

@@ -1,6 +1,7 @@
 //! Audit exports over HTTP against the demo data: the files open in real readers (openpyxl,
 //! Python's zipfile and csv), their figures equal the compliance API, `verify` catches a changed
-//! byte and a later review, and scope is enforced.
+//! byte and a later review, and scope is enforced. Evidence taken at a check-in is exported with
+//! its check-in, the app's client id, the capture claim and the sources the findings used.
 
 use crate::common;
 
@@ -457,4 +458,56 @@ async fn an_export_whose_server_stopped_is_marked_failed_not_left_running(pool: 
     assert!(stale.json["error"].as_str().is_some_and(|e| e.starts_with("interrupted")), "{}", stale.describe());
     let alive = app.get(&format!("/api/v1/exports/{}", ids[1]), Some(&w.manager.token)).await;
     assert_eq!(alive.json["status"], "running", "{}", alive.describe());
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn check_in_evidence_is_exported_with_its_check_in_claim_and_sources(pool: PgPool) {
+    use crate::checkin_evidence::{AT_O1, check_in, checklist, claim, prepare, put_photo};
+    let w = common::World::seed(&pool).await;
+    prepare(&pool, &w).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let token = w.device.token.as_str();
+    let list = checklist(&app, &w).await;
+    let (t0, day) = common::ten_oclock(&pool, w.org_a, 1).await;
+    let checkin = check_in(&app, token, "ci-export-0001", w.o1, t0).await;
+    let at = t0 + chrono::Duration::minutes(3);
+    let path = "/api/v1/checkins/ci-export-0001/photos/ph-export-0001";
+    let photo = put_photo(&app, path, token, crate::photos::picture(71, 90), &claim(at, AT_O1)).await;
+    assert_eq!(photo.status, 201, "{}", photo.describe());
+    let path = "/api/v1/checkins/ci-export-0001/answers/an-export-0001";
+    let body = json!({"checklist_id": list, "answers": {"display_ok": false}});
+    let outcome = app.put(path, Some(token), &body).await;
+    assert_eq!(outcome.status, 201, "{}", outcome.describe());
+
+    let body = json!({"scope": {"kind": "rep", "id": w.rep.id}, "from": day, "to": day, "formats": ["xlsx", "csv"]});
+    let done = export(&app, &w.manager.token, &body).await;
+    let id = done["id"].as_i64().expect("export id");
+    let xlsx = download(&app, &w.manager.token, id, "audit.xlsx").await;
+    let zip = download(&app, &w.manager.token, id, "audit-csv.zip").await;
+    let read = common::read_export(&xlsx, &zip);
+    for (reader, rows) in [("xlsx", &read["xlsx"]["Photos"]), ("csv", &read["csv"]["photos.csv"])] {
+        let rows = rows.as_array().expect("photo rows");
+        assert_eq!(rows.len(), 2, "{reader}: header and the check-in's photo: {rows:?}");
+        let row = &rows[1];
+        let cell = |name: &str| &row[column(rows, name)];
+        assert_eq!(num(cell("photo_id")), photo.json["id"].as_f64(), "{reader}");
+        assert_eq!(num(cell("checkin_id")), checkin["id"].as_f64(), "{reader}");
+        assert_eq!(cell("client_id"), "ph-export-0001", "{reader}");
+        let captured = cell("capture_at").as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        assert_eq!(captured, Some(at.into()), "{reader}: {row:?}");
+        assert_eq!((num(cell("capture_lat")), num(cell("capture_lon"))), (Some(AT_O1.0), Some(AT_O1.1)), "{reader}");
+        assert_eq!(num(cell("capture_accuracy_m")), Some(15.0), "{reader}");
+        assert_eq!((cell("time_source"), cell("position_source")), (&json!("app"), &json!("app")), "{reader}");
+        assert_eq!(cell("verdict"), "confirms", "{reader}");
+    }
+    for (reader, rows) in [("xlsx", &read["xlsx"]["Checklist answers"]), ("csv", &read["csv"]["checklist_answers.csv"])]
+    {
+        let rows = rows.as_array().expect("answer rows");
+        assert_eq!(rows.len(), 2, "{reader}: header and the check-in's answers: {rows:?}");
+        let row = &rows[1];
+        assert_eq!(num(&row[column(rows, "outcome_id")]), outcome.json["id"].as_f64(), "{reader}");
+        assert_eq!(num(&row[column(rows, "checkin_id")]), checkin["id"].as_f64(), "{reader}");
+        assert_eq!(row[column(rows, "client_id")], "an-export-0001", "{reader}");
+        assert_eq!(row[column(rows, "problems")], "display_ok", "{reader}");
+    }
 }

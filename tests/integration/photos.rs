@@ -71,7 +71,7 @@ fn exif_written(bytes: &[u8], ext: &str, taken: DateTime<Utc>, (lat, lon): (f64,
 
 /// `jpeg` encoded as HEIC (HEVC) by libheif's `heif-enc` (Debian's libheif-examples, installed
 /// by `make test`), as an iPhone stores it.
-fn heic(jpeg: &[u8]) -> Vec<u8> {
+pub(crate) fn heic(jpeg: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (input, output) = (dir.path().join("in.jpg"), dir.path().join("out.heic"));
     std::fs::write(&input, jpeg).expect("write");

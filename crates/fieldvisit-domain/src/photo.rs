@@ -3,8 +3,12 @@
 //! time, or the same picture as one already given for another visit or outlet.
 //!
 //! Definitions (rule version `visits-v4`, with [`PhotoRules::default`]):
-//! - At the outlet: the EXIF position is within the outlet's radius plus
-//!   [`PhotoRules::at_outlet_margin_m`] of it; far: beyond [`PhotoRules::far_m`].
+//! - At the outlet: the photo's position is within the outlet's radius plus
+//!   [`PhotoRules::at_outlet_margin_m`] of it; far: beyond [`PhotoRules::far_m`]. An EXIF
+//!   position (it has no accuracy) is always judged so; the app's claimed position only when its
+//!   fix is accurate to at most [`PhotoRules::claim_max_accuracy_m`] ([`position_is_judged`]):
+//!   a claim less accurate, or of unknown accuracy, leaves the position unverifiable (neither at
+//!   the outlet nor far; its distance is still told).
 //! - During the visit: the EXIF time is within [`PhotoRules::time_tolerance_s`] of
 //!   `[arrival, departure]`; off time: outside it.
 //! - Reused: its perceptual hash is within [`PhotoRules::reuse_max_bits`] bits of a photo uploaded
@@ -76,11 +80,21 @@ pub struct PhotoRules {
     pub time_tolerance_s: i64,
     /// Perceptual hashes at most this many bits apart are the same picture. Default 6 (of 64).
     pub reuse_max_bits: u32,
+    /// The app's claimed position is judged only when its fix is accurate to at most this many
+    /// metres (a claim within the outlet's radius + margin but less accurate proves nothing).
+    /// Default 100.
+    pub claim_max_accuracy_m: f64,
 }
 
 impl Default for PhotoRules {
     fn default() -> Self {
-        PhotoRules { at_outlet_margin_m: 100.0, far_m: 500.0, time_tolerance_s: 900, reuse_max_bits: 6 }
+        PhotoRules {
+            at_outlet_margin_m: 100.0,
+            far_m: 500.0,
+            time_tolerance_s: 900,
+            reuse_max_bits: 6,
+            claim_max_accuracy_m: 100.0,
+        }
     }
 }
 
@@ -186,7 +200,10 @@ pub enum PhotoVerdict {
 pub struct Findings {
     /// Metres from the photo's position (see `position_source`) to the outlet.
     pub distance_m: Option<f64>,
+    /// Whether the position is at the outlet; `None` without a position, or when the position is
+    /// the app's claim and its fix is not accurate enough to judge ([`position_is_judged`]).
     pub at_outlet: Option<bool>,
+    /// The position is judged and farther than [`PhotoRules::far_m`] from the outlet.
     pub far: bool,
     /// Minutes from the photo's time (see `time_source`) to the visit's `[arrival, departure]`
     /// (0 inside it); `None` without a time or without a visit.
@@ -214,6 +231,17 @@ pub struct OutletPlace {
     pub radius_m: f64,
 }
 
+/// Whether a photo's position read from `source` is judged against the outlet (at the outlet, far;
+/// module documentation), `accuracy_m` being the accuracy of the app's fix: an EXIF position
+/// always (EXIF has no accuracy: judged by distance alone, as before claims existed); the app's
+/// claim only when its accuracy is known and at most [`PhotoRules::claim_max_accuracy_m`].
+pub fn position_is_judged(source: FactSource, accuracy_m: Option<f32>, rules: &PhotoRules) -> bool {
+    match source {
+        FactSource::Exif => true,
+        FactSource::App => accuracy_m.is_some_and(|a| f64::from(a) <= rules.claim_max_accuracy_m),
+    }
+}
+
 /// A photo's findings against its outlet and, when it was taken for one, its visit.
 pub fn findings(
     facts: &PhotoFacts,
@@ -225,8 +253,11 @@ pub fn findings(
     let place = facts.place();
     let taken_at = time.map(|(t, _)| t);
     let distance_m = place.map(|((lat, lon), _)| haversine_m(lat, lon, outlet.lat, outlet.lon));
-    let at_outlet = distance_m.map(|d| d <= outlet.radius_m + rules.at_outlet_margin_m);
-    let far = distance_m.is_some_and(|d| d > rules.far_m);
+    let claimed_accuracy = facts.capture.and_then(|c| c.accuracy_m);
+    let judged = place.is_some_and(|(_, source)| position_is_judged(source, claimed_accuracy, rules));
+    let judged_distance = distance_m.filter(|_| judged);
+    let at_outlet = judged_distance.map(|d| d <= outlet.radius_m + rules.at_outlet_margin_m);
+    let far = judged_distance.is_some_and(|d| d > rules.far_m);
     let minutes_from_visit = match (taken_at, visit) {
         (Some(t), Some((arrival, departure))) => {
             let outside_s = if t < arrival {
@@ -371,6 +402,48 @@ mod tests {
         let f = findings(&PhotoFacts::default(), OUTLET, visit, &rules);
         assert_eq!((f.time_source, f.position_source, f.verdict), (None, None, PhotoVerdict::Unverifiable));
         assert_eq!(Capture::new(None, None, None, None), Ok(None));
+    }
+
+    #[test]
+    fn a_claim_places_the_photo_only_when_its_fix_is_accurate_enough() {
+        let visit = Some((t(10, 0), t(10, 20)));
+        let rules = PhotoRules::default();
+        let claimed = |north_m: f64, accuracy_m: Option<f32>| PhotoFacts {
+            capture: Some(Capture { accuracy_m, ..claim(north_m, t(10, 5)) }),
+            ..PhotoFacts::default()
+        };
+        // Within radius + 100 m and accurate to at most 100 m: at the outlet, confirming.
+        for accuracy in [12.0, 100.0] {
+            let f = findings(&claimed(140.0, Some(accuracy)), OUTLET, visit, &rules);
+            assert_eq!((f.at_outlet, f.verdict), (Some(true), PhotoVerdict::Confirms), "±{accuracy} m: {f:?}");
+        }
+        // Less accurate, or of unknown accuracy: the position is unverifiable, neither at the
+        // outlet nor far (the distance is still told), and the photo does not confirm.
+        for (north_m, accuracy) in [(20.0, Some(100.5)), (20.0, Some(800.0)), (20.0, None), (2000.0, Some(150.0))] {
+            let f = findings(&claimed(north_m, accuracy), OUTLET, visit, &rules);
+            assert_eq!((f.at_outlet, f.far, f.position_source), (None, false, Some(FactSource::App)), "{f:?}");
+            assert!(f.distance_m.is_some_and(|d| (d - north_m).abs() < 1.0), "{f:?}");
+            assert_eq!(f.verdict, PhotoVerdict::Unverifiable, "{north_m} m ±{accuracy:?}: {f:?}");
+            assert!(!position_is_judged(FactSource::App, accuracy, &rules));
+        }
+        // An inaccurate claim taken off time still contradicts (the time is judged on its own).
+        let late = PhotoFacts {
+            capture: Some(Capture { at: Some(t(12, 0)), accuracy_m: Some(800.0), ..claim(20.0, t(10, 5)) }),
+            ..PhotoFacts::default()
+        };
+        assert_eq!(findings(&late, OUTLET, visit, &rules).verdict, PhotoVerdict::Contradicts);
+        // EXIF has no accuracy: judged by distance alone, as before; the claim's accuracy does
+        // not touch it.
+        let exif = PhotoFacts {
+            capture: Some(Capture { accuracy_m: Some(800.0), ..claim(20.0, t(10, 5)) }),
+            ..facts(140.0, t(10, 5))
+        };
+        let f = findings(&exif, OUTLET, visit, &rules);
+        assert_eq!(
+            (f.position_source, f.at_outlet, f.verdict),
+            (Some(FactSource::Exif), Some(true), PhotoVerdict::Confirms)
+        );
+        assert!(position_is_judged(FactSource::Exif, None, &rules));
     }
 
     #[test]
