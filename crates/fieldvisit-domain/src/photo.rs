@@ -7,8 +7,9 @@
 //!   [`PhotoRules::at_outlet_margin_m`] of it; far: beyond [`PhotoRules::far_m`]. An EXIF
 //!   position (it has no accuracy) is always judged so; the app's claimed position only when its
 //!   fix is accurate to at most [`PhotoRules::claim_max_accuracy_m`] ([`position_is_judged`]):
-//!   a claim less accurate, or of unknown accuracy, leaves the position unverifiable (neither at
-//!   the outlet nor far; its distance is still told).
+//!   a claim less accurate, or of unknown accuracy, leaves the position unverifiable (not at the
+//!   outlet; its distance is still told), unless its whole accuracy circle lies beyond
+//!   [`PhotoRules::far_m`]: then it is far.
 //! - During the visit: the EXIF time is within [`PhotoRules::time_tolerance_s`] of
 //!   `[arrival, departure]`; off time: outside it.
 //! - Reused: its perceptual hash is within [`PhotoRules::reuse_max_bits`] bits of a photo uploaded
@@ -203,7 +204,8 @@ pub struct Findings {
     /// Whether the position is at the outlet; `None` without a position, or when the position is
     /// the app's claim and its fix is not accurate enough to judge ([`position_is_judged`]).
     pub at_outlet: Option<bool>,
-    /// The position is judged and farther than [`PhotoRules::far_m`] from the outlet.
+    /// The position is judged and farther than [`PhotoRules::far_m`] from the outlet, or it is an
+    /// inaccurate claim whose accuracy circle lies wholly beyond that.
     pub far: bool,
     /// Minutes from the photo's time (see `time_source`) to the visit's `[arrival, departure]`
     /// (0 inside it); `None` without a time or without a visit.
@@ -257,7 +259,13 @@ pub fn findings(
     let judged = place.is_some_and(|(_, source)| position_is_judged(source, claimed_accuracy, rules));
     let judged_distance = distance_m.filter(|_| judged);
     let at_outlet = judged_distance.map(|d| d <= outlet.radius_m + rules.at_outlet_margin_m);
-    let far = judged_distance.is_some_and(|d| d > rules.far_m);
+    // Far: a judged position beyond `far_m`, or a claim too inaccurate to place the photo at the
+    // outlet whose whole accuracy circle still lies beyond `far_m` (a fix 2 km off at ±150 m).
+    let far = judged_distance.is_some_and(|d| d > rules.far_m)
+        || match (place, distance_m, claimed_accuracy) {
+            (Some((_, FactSource::App)), Some(d), Some(a)) => d - f64::from(a) > rules.far_m,
+            _ => false,
+        };
     let minutes_from_visit = match (taken_at, visit) {
         (Some(t), Some((arrival, departure))) => {
             let outside_s = if t < arrival {
@@ -419,13 +427,18 @@ mod tests {
         }
         // Less accurate, or of unknown accuracy: the position is unverifiable, neither at the
         // outlet nor far (the distance is still told), and the photo does not confirm.
-        for (north_m, accuracy) in [(20.0, Some(100.5)), (20.0, Some(800.0)), (20.0, None), (2000.0, Some(150.0))] {
+        for (north_m, accuracy) in
+            [(20.0, Some(100.5)), (20.0, Some(800.0)), (20.0, None), (2000.0, None), (700.0, Some(250.0))]
+        {
             let f = findings(&claimed(north_m, accuracy), OUTLET, visit, &rules);
             assert_eq!((f.at_outlet, f.far, f.position_source), (None, false, Some(FactSource::App)), "{f:?}");
             assert!(f.distance_m.is_some_and(|d| (d - north_m).abs() < 1.0), "{f:?}");
             assert_eq!(f.verdict, PhotoVerdict::Unverifiable, "{north_m} m ±{accuracy:?}: {f:?}");
             assert!(!position_is_judged(FactSource::App, accuracy, &rules));
         }
+        // Too inaccurate to place at the outlet, yet wholly beyond 500 m: far, contradicting.
+        let f = findings(&claimed(2000.0, Some(150.0)), OUTLET, visit, &rules);
+        assert_eq!((f.at_outlet, f.far, f.verdict), (None, true, PhotoVerdict::Contradicts), "{f:?}");
         // An inaccurate claim taken off time still contradicts (the time is judged on its own).
         let late = PhotoFacts {
             capture: Some(Capture { at: Some(t(12, 0)), accuracy_m: Some(800.0), ..claim(20.0, t(10, 5)) }),
