@@ -137,13 +137,19 @@ await check('online again, the first sync request is committed but its answer lo
 
 let card = null;
 await check('the app shows the verified visit at the outlet with the reason in words', async () => {
-  const deadline = Date.now() + 60000;
+  const deadline = Date.now() + 90000;
   for (;;) {
     await page.reload();
     await page.waitForFunction(() => window.fieldvisitApp?.ready === true && window.fieldvisitApp.record?.visits != null, null, { timeout: 30000 });
-    const id = await page.evaluate((o) => window.fieldvisitApp.record.visits.find((v) => v.outlet_id === Number(o) && v.verdict === 'verified')?.id, outletId);
+    // The visit, and the check-in it confirms, once derivation has caught up (the app reads the
+    // check-ins before the record, so both must be in the same load).
+    const id = await page.evaluate((o) => {
+      const app = window.fieldvisitApp;
+      const confirmed = (app.serverCheckins ?? []).some((c) => c.outlet_id === Number(o) && c.status === 'confirmed');
+      return confirmed ? app.record.visits.find((v) => v.outlet_id === Number(o) && v.verdict === 'verified')?.id : null;
+    }, outletId);
     if (id) { card = page.locator(`li[data-visit="${id}"]`); break; }
-    assert.ok(Date.now() < deadline, 'no verified visit at the outlet within 60 s');
+    assert.ok(Date.now() < deadline, 'no verified visit confirming the check-in within 90 s');
     await sleep(2000);
   }
   await page.locator('#tab-record').tap();
@@ -154,8 +160,12 @@ await check('the app shows the verified visit at the outlet with the reason in w
   await page.screenshot({ path: `${shots}/app-day-record.png`, fullPage: true });
 });
 
-await check('the check-in is confirmed by that visit', async () => {
-  await page.waitForFunction((o) => (window.fieldvisitApp.serverCheckins ?? []).some((c) => c.outlet_id === Number(o) && c.status === 'confirmed'), outletId, { timeout: 10000 });
+await check('the check-in is confirmed by that visit, which the phone shows', async () => {
+  const c = await page.evaluate((o) => window.fieldvisitApp.serverCheckins.find((x) => x.outlet_id === Number(o)), outletId);
+  assert.equal(c.status, 'confirmed');
+  assert.equal(`${c.visit_id}`, await card.getAttribute('data-visit'));
+  assert.equal(c.evidence_unlinked, false);
+  assert.equal(await page.locator(`#record-checkins li[data-testid=record-checkin][data-status=confirmed]`).count(), 1);
 });
 
 await check('a phone its manager deactivates is refused: the app says it is signed out', async () => {

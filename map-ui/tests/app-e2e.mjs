@@ -312,9 +312,9 @@ await check('positions are sent while the app is open, as native pings', async (
   // The ping of the phone's fix may have gone out already (one per new fix, every 15 s).
   const deadline = Date.now() + 30000;
   while (!pings.length && Date.now() < deadline) await page.waitForTimeout(250);
-  const [res] = pings;
-  assert.ok(res, 'no ping was sent');
-  assert.equal(res.status(), 200, await res.text());
+  assert.ok(pings.length, 'no ping was sent');
+  const res = pings.find((r) => r.status() === 200);
+  assert.ok(res, `no ping was stored: ${pings.map((r) => r.status())}`);
   const [ping] = res.request().postDataJSON();
   assert.match(ping.ping_id, /^ping-/);
   assert.equal(ping.lat, lat);
