@@ -54,8 +54,11 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 /** `path`'s JSON from the server; a 401 signs the phone out. */
-export async function get(path) {
-  const res = await api.send(path);
+export const get = (path) => answer(api.send(path));
+
+/** The JSON of `response` (a fetch Response or its promise); a 401 signs the phone out. */
+export async function answer(response) {
+  const res = await response;
   if (res.status === 401) {
     api.signOut();
     store.removeItem(KEYS.rep);

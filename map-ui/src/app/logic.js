@@ -141,3 +141,44 @@ export function fill(template, vars = {}) {
 export function reminderUrgency(reasons = []) {
   return reasons.some((r) => r === 'problem' || r === 'overdue' || r === 'never_visited') ? 'urgent' : 'soon';
 }
+
+/**
+ * The paths of the day's data for rep `repId`: who the phone is, the plan and the server's check-ins
+ * of `date` (YYYY-MM-DD), or of the org's today as the server counts it when `date` is null. They
+ * do not depend on each other, so they are asked for at once (index.html's early start asks for
+ * these same paths before app.js arrives).
+ */
+export function dayPaths(repId, date = null) {
+  const on = (param) => (date ? `?${param}=${date}` : '');
+  return { me: '/me', plan: `/reps/${repId}/plan${on('date')}`, checkins: `/reps/${repId}/checkins${on('from')}` };
+}
+
+/** Whether `plan` (a day plan, with its `date`) is the plan of today in time zone `tz` at `now`. */
+export function isTodayPlan(plan, tz, now = new Date()) {
+  return plan?.date != null && plan.date === localDate(now, tz);
+}
+
+/**
+ * What the phone kept of the day, for drawing it before the network answers: `today` (a plan of
+ * today, in the org's time zone as kept with `me`: drawn at once), `other` (a plan of another day:
+ * not shown as today's) or `none`.
+ */
+export function keptDayState({ me = null, plan = null } = {}, now = new Date()) {
+  if (!plan || !Array.isArray(plan.visits)) return 'none';
+  return isTodayPlan(plan, me?.org?.timezone, now) ? 'today' : 'other';
+}
+
+/**
+ * The requests index.html started before app.js arrived (`{ token, repId, date, me, plan, checkins }`,
+ * each a promise of a Response), when they are the ones the app would make now: the same token,
+ * rep and day. Else null (the app asks itself).
+ */
+export function earlyFor(early, { token, repId, date = null }) {
+  if (!early || !token || early.token !== token || early.repId !== repId || (early.date ?? null) !== (date ?? null)) return null;
+  return ['me', 'plan', 'checkins'].every((k) => typeof early[k]?.then === 'function') ? early : null;
+}
+
+/** What changes what the page shows of `value`: its JSON without when it was loaded. */
+export function fingerprint(value) {
+  return JSON.stringify(value ?? null, (k, v) => (k === 'loaded_at' ? undefined : v));
+}

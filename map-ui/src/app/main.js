@@ -8,10 +8,10 @@ import { initLanguage, languageSwitch, register, t } from '../common/i18n.js';
 import { $ } from '../common/dom.js';
 import { KEYS, api, online, read, state, store, view } from './context.js';
 import { APP_STRINGS } from './strings.js';
-import { enrolCode, nextStop } from './logic.js';
+import { enrolCode, fill, fingerprint, isTodayPlan, nextStop } from './logic.js';
 import { createOutbox } from './outbox.js';
 import { enrol, showEnrol } from './enrol.js';
-import { loadDay, loadExtras, loadNearby } from './day.js';
+import { loadDay, loadExtras, loadNearby, showKeptDay } from './day.js';
 import { onCheckinResult, renderResult } from './checkin.js';
 import { renderPosition, watchPosition } from './position.js';
 import { renderNearby, renderReminders, renderStops } from './today.js';
@@ -64,9 +64,12 @@ function render() {
   if (!state.plan) return;
   const rep = read(KEYS.rep);
   $('rep-name').textContent = state.me?.rep?.name ?? rep?.name ?? '';
-  $('date').textContent = `${t('today')} ${state.plan.date}`;
-  $('saved').hidden = !state.fromPhone;
-  $('saved').textContent = t('plan_saved');
+  // A plan of another day (kept on the phone, shown offline) is never labelled as today's.
+  const today = isTodayPlan(state.plan, state.me?.org?.timezone);
+  $('date').textContent = today ? `${t('today')} ${state.plan.date}` : state.plan.date;
+  $('saved').hidden = !state.fromPhone && today;
+  $('saved').textContent = [state.fromPhone ? t('plan_saved') : null, today ? null : fill(t('plan_other_day'), { date: state.plan.date })]
+    .filter(Boolean).join(' ');
   renderPosition();
   renderStops();
   if (!state.listShownAt) state.listShownAt = performance.now();
@@ -82,51 +85,67 @@ view.redraw = render;
 
 /** A new fix: the distances, the outlets nearby (after a move), the map. */
 async function onFix() {
+  if (!api.token) return; // signed out meanwhile
   renderPosition();
   renderStops();
   if (await loadNearby().catch(() => false)) renderNearby();
   drawMap();
 }
 
-/** Everything after the day's list: reminders, checklists, the record, outlets nearby. */
+/** Everything after the day's list: reminders, checklists, the record, outlets nearby (redrawn when changed). */
 async function loadRest() {
+  const shown = () => fingerprint([state.reminders, state.checklists, state.tiers, state.record, state.nearby]);
+  const before = shown();
   await loadExtras().catch((e) => { if (e.signedOut) throw e; });
   await loadRecord().catch((e) => { if (e.signedOut) throw e; });
   state.nearby = state.nearby ?? read(KEYS.nearby, null);
-  render();
+  if (shown() !== before) render();
 }
 
 // ---- start -----------------------------------------------------------------------------------
+
+/** The requests index.html started before app.js arrived (taken once: day.js checks they are this phone's). */
+function takeEarly() {
+  const early = globalThis.fvEarlyDay ?? null;
+  delete globalThis.fvEarlyDay;
+  return early;
+}
 
 async function start() {
   languageSwitch($('lang'), { storage: store, key: KEYS.lang, onChange: render })();
   renderNet();
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
   const code = enrolCode(location.hash);
+  const early = code ? null : takeEarly();
   if (code && !(await enrol(code)) && !api.token) { state.ready = true; return; }
   if (!api.token) { showEnrol(); state.ready = true; return; }
   state.outbox = await createOutbox({
     api, onChange: refreshOutbox,
     onResult: (item, outcome, answer) => { onCheckinResult(item, outcome, answer); onEvidenceResult(item, outcome, answer); },
   });
-  try {
-    await loadDay();
-  } catch (e) {
-    if (e.signedOut) { showEnrol('signed_out'); state.ready = true; return; }
-    throw e;
-  }
   state.enrolKey = null;
   $('enrol').hidden = true;
   $('tabs').hidden = false;
   showView('today');
   for (const b of $('tabs').querySelectorAll('button')) b.addEventListener('click', () => showView(b.dataset.view));
-  if (!state.plan) {
+  await refreshOutbox();
+  // Offline first: today's plan kept on the phone is drawn at once, the network's answer after it.
+  const kept = showKeptDay();
+  if (kept === 'today') {
+    render();
+  } else {
     $('saved').hidden = false;
     $('saved').textContent = t('loading');
   }
-  render();
-  await refreshOutbox();
   watchPosition(() => { onFix().catch(() => {}); });
+  let changed;
+  try {
+    changed = await loadDay(early);
+  } catch (e) {
+    if (e.signedOut) { showEnrol('signed_out'); state.ready = true; return; }
+    throw e;
+  }
+  if (changed || kept !== 'today') render();
   $('send-now').addEventListener('click', () => state.outbox.drain({ now: true }));
   addEventListener('online', async () => {
     renderNet();
