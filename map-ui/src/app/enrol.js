@@ -2,7 +2,7 @@
 // page that asks the rep to open it.
 import { t } from '../common/i18n.js';
 import { $ } from '../common/dom.js';
-import { DAY_KEYS, KEYS, api, state, store, write } from './context.js';
+import { DAY_KEYS, KEYS, api, read, state, store, write } from './context.js';
 
 /** Redeems the one-time `code`; true when the phone is signed in with it. */
 export async function enrol(code) {
@@ -18,6 +18,8 @@ export async function enrol(code) {
     const body = await res.json().catch(() => null);
     if (!res.ok) throw new Error(body?.detail || body?.title || `HTTP ${res.status}`);
     api.signIn(body.token);
+    // Signed in as another device: this phone's check-ins of the old one are not the new one's.
+    if (read(KEYS.rep)?.device_id !== body.device_id) store.removeItem(KEYS.visits);
     write(KEYS.rep, { id: body.rep_id, name: body.rep_name, device_id: body.device_id, org_id: body.org_id });
     for (const k of DAY_KEYS) store.removeItem(k);
     return true;

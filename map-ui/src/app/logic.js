@@ -89,6 +89,15 @@ export function enrolCode(hash) {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
+/**
+ * Whether outbox `item` was written under another sign-in than `deviceId` (the phone enrolled again
+ * as another device since): it must not be sent with the new device's token. Items written before
+ * writes were stamped (no `device_id`) and a phone whose device is not known go as they are.
+ */
+export function otherSignIn(item, deviceId) {
+  return item.device_id != null && deviceId != null && item.device_id !== deviceId;
+}
+
 /** Milliseconds between the app's pings: 15 s, 5 s while a check-in is open. */
 export const PING_EVERY_MS = { idle: 15000, checkedIn: 5000 };
 

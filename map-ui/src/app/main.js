@@ -55,7 +55,10 @@ function showView(name) {
   $('record').hidden = name !== 'record';
   for (const b of $('tabs').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.view === name));
   state.view = name;
-  if (name === 'record') renderRecord();
+  if (name !== 'record') return;
+  renderRecord();
+  // Opened online, the record is asked for again: the visits the server derived since are shown.
+  if (online() && state.ready) loadRecord().then(() => { if (shown === 'record') renderRecord(); }).catch(() => {});
 }
 
 function render() {
@@ -120,7 +123,7 @@ async function start() {
   if (code && !(await enrol(code)) && !api.token) { state.ready = true; return; }
   if (!api.token) { showEnrol(); state.ready = true; return; }
   state.outbox = await createOutbox({
-    api, onChange: refreshOutbox,
+    api, onChange: refreshOutbox, signedInAs: () => read(KEYS.rep)?.device_id ?? null,
     onResult: (item, outcome, answer) => { onCheckinResult(item, outcome, answer); onEvidenceResult(item, outcome, answer); },
   });
   state.enrolKey = null;

@@ -4,7 +4,7 @@
 // item out (a refusal is kept aside with the server's problem detail, for the rep to read); no
 // answer or a 5xx keeps it, and the items after it wait. Retries send the same body (the same
 // client ids), so the server stores each write once.
-import { decide, retryDelay, sendOrder } from './logic.js';
+import { decide, otherSignIn, retryDelay, sendOrder } from './logic.js';
 
 const DB = 'fieldvisit-app';
 
@@ -42,8 +42,11 @@ export function requestOf(item) {
 /**
  * The outbox of `api` (its `send(path, options)` answers a fetch Response). `onChange` is called
  * after every change, `onResult(item, outcome, answer)` after every attempt that ended.
+ * `signedInAs()` is the device the phone is signed in as: each write is stamped with it, and a
+ * write made under another sign-in (the phone enrolled again as another device) is never sent with
+ * the new one's token — it is set aside as refused, for the rep to read.
  */
-export async function createOutbox({ api, isOnline = () => navigator.onLine, onChange = () => {}, onResult = () => {} }) {
+export async function createOutbox({ api, isOnline = () => navigator.onLine, onChange = () => {}, onResult = () => {}, signedInAs = () => null }) {
   const db = await open();
   let draining = null;
   let notBefore = 0;
@@ -52,7 +55,7 @@ export async function createOutbox({ api, isOnline = () => navigator.onLine, onC
   const list = async (store = 'outbox') => sendOrder(await run(db, store, 'readonly', (s) => s.getAll()));
 
   async function add(item) {
-    await run(db, 'outbox', 'readwrite', (s) => s.add({ ...item, created_at: new Date().toISOString() }));
+    await run(db, 'outbox', 'readwrite', (s) => s.add({ ...item, device_id: signedInAs(), created_at: new Date().toISOString() }));
     onChange();
     drain();
   }
@@ -72,7 +75,9 @@ export async function createOutbox({ api, isOnline = () => navigator.onLine, onC
     for (;;) {
       const [item] = await list();
       if (!item || !isOnline() || Date.now() < notBefore) return;
-      const { outcome, status, body } = await sendOne(item);
+      const { outcome, status, body } = otherSignIn(item, signedInAs())
+        ? { outcome: 'refused', status: 0, body: { key: 'other_sign_in' } }
+        : await sendOne(item);
       if (outcome === 'retry') {
         attempts += 1;
         notBefore = Date.now() + retryDelay(attempts) * 1000;
@@ -82,7 +87,7 @@ export async function createOutbox({ api, isOnline = () => navigator.onLine, onC
       }
       attempts = 0;
       if (outcome === 'refused') {
-        const problem = { status, title: body?.title ?? '', detail: body?.detail ?? '', errors: body?.errors ?? [] };
+        const problem = { status, title: body?.title ?? '', detail: body?.detail ?? '', errors: body?.errors ?? [], key: body?.key };
         await run(db, 'refused', 'readwrite', (s) => s.put({ ...item, problem, refused_at: new Date().toISOString() }));
       }
       await run(db, 'outbox', 'readwrite', (s) => s.delete(item.seq));

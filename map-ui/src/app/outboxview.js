@@ -13,7 +13,7 @@ export function renderOutbox() {
   $('send-now').hidden = state.waiting.length === 0 || !online();
   $('refused-box').hidden = state.refused.length === 0;
   $('refused').replaceChildren(...state.refused.map((i) => el('li', { 'data-kind': i.kind, 'data-status': i.problem.status },
-    `${kind(i)}${i.label ? ` · ${i.label}` : ''}: ${i.problem.status} ${i.problem.title} — ${i.problem.detail} `,
+    `${kind(i)}${i.label ? ` · ${i.label}` : ''}: ${i.problem.key ? t(i.problem.key) : `${i.problem.status} ${i.problem.title} — ${i.problem.detail}`} `,
     i.problem.errors?.length ? el('ul', { class: 'fields' }, i.problem.errors.map((e) => el('li', { 'data-field': e.field }, `${e.field}: ${e.reason}`))) : null,
     el('button', { type: 'button', onclick: () => state.outbox.dismiss(i.seq) }, t('dismiss')))));
 }

@@ -19,6 +19,7 @@ export const APP_STRINGS = {
     status_pending: 'waiting for the visit to be confirmed', status_confirmed: 'confirmed', status_unconfirmed: 'not confirmed by the positions', status_rejected: 'rejected',
     outbox: 'Waiting to send', outbox_empty: 'Everything is sent.', refused: 'Refused by the server', dismiss: 'Dismiss',
     kind_ping: 'Position', kind_checkin: 'Check-in', kind_checkout: 'Check-out', send_now: 'Send now',
+    other_sign_in: 'not sent: made while this phone was signed in as another device',
     window: 'window',
     // Views
     my_record: 'My record', map_failed: 'The map could not be shown:', not_kept: 'Not kept on this phone yet: open the app once online.',
@@ -81,6 +82,7 @@ export const APP_STRINGS = {
     status_pending: '等待确认拜访', status_confirmed: '已确认', status_unconfirmed: '位置未能确认', status_rejected: '已驳回',
     outbox: '待发送', outbox_empty: '全部已发送。', refused: '被服务器拒绝', dismiss: '移除',
     kind_ping: '位置', kind_checkin: '签到', kind_checkout: '签退', send_now: '立即发送',
+    other_sign_in: '未发送：此手机当时以另一台设备登录',
     window: '时段',
     my_record: '我的记录', map_failed: '无法显示地图：', not_kept: '此手机上尚未保存：请联网时打开一次应用。',
     next_stop: '下一站', all_done: '所有计划拜访均已完成。', open_maps: '在地图中打开',

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ASSUMED_ALLOWANCE_M, clientId, decide, distanceM, enrolCode, estimate, isClientId, localDate, pingDue, pingOf, retryDelay, sendOrder, stopState,
+  ASSUMED_ALLOWANCE_M, clientId, decide, distanceM, enrolCode, estimate, isClientId, localDate, otherSignIn, pingDue, pingOf, retryDelay, sendOrder, stopState,
 } from '../../src/app/logic.js';
 
 test('client ids are what the server accepts: 8-100 of letters, digits and _ . : -', () => {
@@ -86,4 +86,11 @@ test('a fix goes out as a ping every 15 s, every 5 s while checked in, and never
   assert.equal(at(200000, { lastPinged: 100000 }), false, 'the same fix is not sent again');
   assert.equal(pingDue({ fix: null, lastPinged: 0, lastSentAt: 0, now: 1e9, checkedIn: true }), false);
   assert.equal(pingDue({ fix, lastPinged: 0, lastSentAt: 0, now: 100000, checkedIn: false }), true, 'the first fix goes at once');
+});
+
+test("a write made under another sign-in is not sent with the new device's token", () => {
+  assert.equal(otherSignIn({ device_id: 7 }, 7), false);
+  assert.equal(otherSignIn({ device_id: 7 }, 8), true);
+  assert.equal(otherSignIn({}, 8), false, 'written before writes were stamped');
+  assert.equal(otherSignIn({ device_id: 7 }, null), false, 'device not known');
 });
