@@ -47,6 +47,8 @@ fmt:
 	$(CARGO) fmt --all
 
 bench: db
+	@scripts/map-ui.sh
+	@scripts/test-tools.sh
 	DATABASE_URL='$(DB_URL)' $(CARGO) bench --locked
 
 clean-db:
