@@ -56,7 +56,6 @@ page.on('request', (r) => {
     checkinWrites.push({ kind, request: r });
   }
 });
-/** Whether the server answered the check-in evidence routes with 404 or 405 (a server without them). */
 
 /** The answers to the app's pings (POST /pings). */
 const pings = [];

@@ -63,13 +63,15 @@ impl<'a> Subject<'a> {
     }
 
     /// The time the photo's time is compared with: the visit's `[arrival, departure]`, or the
-    /// check-in's `[checked_in_at, checked_out_at]` (the check-in alone before a check-out).
+    /// check-in's `[checked_in_at, checked_out_at]` (until now before a check-out).
     fn window(self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         match self {
             Subject::Visit(v) => Some((v.arrival, v.departure)),
             Subject::Outlet(_) => None,
             Subject::Checkin { checkin: c, .. } => {
-                Some((c.checked_in_at, c.checked_out_at.unwrap_or(c.checked_in_at).max(c.checked_in_at)))
+                // Not checked out yet: the rep is there until now (a photo is taken at an open
+                // check-in, before its upload).
+                Some((c.checked_in_at, c.checked_out_at.unwrap_or_else(Utc::now).max(c.checked_in_at)))
             }
         }
     }

@@ -56,19 +56,35 @@ async fn rep_checkins(
     Ok(Json(app::checkins::of_rep(&state.db, &auth.caller(), rep.id, from, to).await?))
 }
 
+/// The period of the supervisor's list of claims.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ClaimsQuery {
+    /// First local day (YYYY-MM-DD); default 27 days before `to`.
+    from: Option<chrono::NaiveDate>,
+    /// Last local day; default today.
+    to: Option<chrono::NaiveDate>,
+}
+
 /// The supervisor's list of visit claims: the check-ins of the reps within the caller's scope that
 /// no derived visit confirms and nobody has decided yet, oldest first, on the org's local days
 /// `from..=to` (default the last 28 days). Decide each with `POST /checkins/{id}/decision`.
-#[utoipa::path(get, path = "/checkins/claims", tag = "visits", params(VisitsQuery), responses(
-    (status = 200, body = Vec<CheckinView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/checkins/claims", tag = "visits", params(ClaimsQuery), responses(
+    (status = 200, body = Vec<CheckinView>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json")))]
 async fn open_claims(
     State(state): State<AppState>,
     auth: Can<p::ReviewVisits>,
-    Query(q): Query<VisitsQuery>,
+    Query(q): Query<ClaimsQuery>,
 ) -> Result<Json<Vec<CheckinView>>, ApiError> {
     let today = db::plans::local_date(&state.db, auth.org_id, chrono::Utc::now()).await?;
-    let (from, to) =
-        days(q.from.or_else(|| today.checked_sub_days(chrono::Days::new(27))), q.to.or(Some(today)), today)?;
+    let to = q.to.unwrap_or(today);
+    let from = q.from.unwrap_or_else(|| to.checked_sub_days(chrono::Days::new(27)).unwrap_or(to));
+    let (from, to) = days(Some(from), Some(to), today)?;
     Ok(Json(app::checkins::open_claims(&state.db, &auth.caller(), from, to).await?))
 }
 

@@ -51,8 +51,16 @@ struct Claim {
 
 impl Claim {
     /// Reads capture field `name` (one of [`CAPTURE_FIELDS`]); a blank value is none.
-    async fn read(&mut self, name: &str, field: Field<'_>, max: usize) -> Result<(), ApiError> {
-        let text = field.text().await.map_err(|e| unreadable(&e, max))?;
+    async fn read(&mut self, name: &str, mut field: Field<'_>, max: usize) -> Result<(), ApiError> {
+        // A time or a number: refused past 64 bytes, before the rest of the field is read.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| unreadable(&e, max))? {
+            if bytes.len() + chunk.len() > 64 {
+                return Err(ApiError::field(name, "must be at most 64 characters"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| ApiError::field(name, "must be UTF-8 text"))?;
         let text = text.trim();
         if text.is_empty() {
             return Ok(());

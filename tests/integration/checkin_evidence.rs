@@ -247,6 +247,8 @@ async fn evidence_no_visit_confirms_stays_flagged_and_names_its_source(pool: PgP
     assert_eq!((r.status, r.error_fields()), (422, vec!["lon".to_owned()]), "both or neither: {}", r.describe());
     let r = put_photo(&app, &path, token, picture(43, 90), &[("captured_at", "yesterday".into())]).await;
     assert_eq!((r.status, r.error_fields()), (422, vec!["captured_at".to_owned()]), "{}", r.describe());
+    let r = put_photo(&app, &path, token, picture(43, 90), &[("accuracy_m", "9".repeat(100_000))]).await;
+    assert_eq!((r.status, r.error_fields()), (422, vec!["accuracy_m".to_owned()]), "{}", r.describe());
     let r = put_photo(&app, &format!("{base}/photos/x"), token, picture(43, 90), &[]).await;
     assert_eq!((r.status, r.error_fields()), (422, vec!["photo_client_id".to_owned()]), "{}", r.describe());
     let path = format!("{base}/answers/an-bad-0001");

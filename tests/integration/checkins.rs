@@ -120,6 +120,14 @@ async fn a_check_in_without_a_visit_is_a_claim_the_supervisor_accepts_and_it_cou
         res.json.as_array().expect("a list").iter().map(|c| (c["id"].as_i64(), c["status"].clone())).collect();
     assert_eq!(listed, [(Some(id), json!("unconfirmed"))], "{}", res.text);
     assert_eq!(app.get(&claims, Some(&w.admin_b.token)).await.json, json!([]));
+    let other = json!({"login": "supervisor-t2", "name": "Supervisor T2", "role": "supervisor", "territory_id": w.t2});
+    let res = app.post("/api/v1/users", Some(&w.admin.token), &other).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let other_token = res.json["token"].as_str().expect("token").to_owned();
+    let res = app.get(&claims, Some(&other_token)).await;
+    assert_eq!((res.status, &res.json), (200, &json!([])), "another territory's supervisor: {}", res.text);
+    let res = app.get(&format!("/api/v1/checkins/claims?to={day}"), Some(&w.supervisor.token)).await;
+    assert_eq!(res.json.as_array().map(Vec::len), Some(1), "28 days up to `to`: {}", res.text);
     assert_eq!(app.get(&claims, Some(&w.rep.token)).await.status, 403);
     let default_period = app.get("/api/v1/checkins/claims", Some(&w.supervisor.token)).await;
     assert_eq!(default_period.json.as_array().map(Vec::len), Some(1), "the last 28 days: {}", default_period.text);

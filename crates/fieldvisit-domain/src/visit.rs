@@ -37,8 +37,9 @@
 //!   a fix time ahead of its receive time by more than [`VisitRules::max_clock_ahead_s`] 0.3.
 //! - Photos taken for the visit (since `visits-v4`, [`apply_photos`]): a photo far from the outlet
 //!   adds 0.5, one taken at another time 0.5, a picture reused from another visit or outlet 0.6;
-//!   a photo that confirms the visit (at the outlet, during it) with none against takes 0.2 off
-//!   and keeps gaps or poor accuracy from making it `unverified`.
+//!   a photo that confirms the visit (at the outlet, during it) by its EXIF with none against
+//!   takes 0.2 off and keeps gaps or poor accuracy from making it `unverified` (one confirming only
+//!   by the app's capture claim does not: [`PhotoSignals::seen_there`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -539,10 +540,10 @@ fn judge(f: &[VisitFix], p: &Presence, o: &CandidateOutlet, stays: &[Stay], rule
 }
 
 /// The verdict of a visit with this risk and evidence (module documentation); a photo that
-/// confirms the visit (and none against it) shows the rep was there, so gaps or poor accuracy
-/// no longer make it `unverified`.
+/// confirms the visit by its own EXIF (and none against it) shows the rep was there, so gaps or
+/// poor accuracy no longer make it `unverified`.
 fn verdict_of(risk_score: f64, evidence: &Evidence, dwell_s: i64, min_dwell_s: i64, rules: &VisitRules) -> Verdict {
-    let seen_there = evidence.photos.confirming > 0 && evidence.photos.contradicting() == 0;
+    let seen_there = evidence.photos.seen_there();
     let inferred =
         !evidence.bridged_gaps_s.is_empty() || evidence.median_accuracy_m.is_some_and(|a| a > rules.poor_accuracy_m);
     if risk_score >= rules.suspect_risk {
@@ -563,6 +564,10 @@ pub struct PhotoSignals {
     pub photo_ids: Vec<i64>,
     /// Taken at the outlet during the visit.
     pub confirming: usize,
+    /// Of those, confirming by the app's own capture claim (no EXIF position): the same phone's
+    /// GPS as the visit's fixes, so not independent proof that the rep was there.
+    #[serde(default)]
+    pub confirming_by_claim: usize,
     /// Taken farther than the photo rules' `far_m` from the outlet.
     pub far: usize,
     /// Taken outside the visit's time (with the tolerance).
@@ -581,6 +586,14 @@ impl PhotoSignals {
     /// Photos against the visit (one may count in several ways).
     pub fn contradicting(&self) -> usize {
         self.far + self.off_time + self.reused
+    }
+
+    /// A photo confirms the visit by its own EXIF and none is against it: the rep was seen there
+    /// (a gap or poor accuracy no longer makes the visit `unverified`; 0.2 off its risk). A photo
+    /// confirming only by the app's capture claim does not count: its position is the same phone's
+    /// GPS as the visit's fixes.
+    pub fn seen_there(&self) -> bool {
+        self.confirming > self.confirming_by_claim && self.contradicting() == 0
     }
 }
 
@@ -629,7 +642,10 @@ pub fn apply_photos(
         let s = &mut visit.evidence.photos;
         s.photo_ids.push(p.id);
         match f.verdict {
-            PhotoVerdict::Confirms => s.confirming += 1,
+            PhotoVerdict::Confirms => {
+                s.confirming += 1;
+                s.confirming_by_claim += usize::from(f.position_source == Some(photo::FactSource::App));
+            }
             PhotoVerdict::Unverifiable => s.unverifiable += 1,
             PhotoVerdict::Contradicts => {
                 s.far += usize::from(f.far);
@@ -654,7 +670,7 @@ pub fn risk_with_photos(s: &Signals, p: &PhotoSignals) -> f64 {
         .filter(|(on, _)| *on)
         .map(|(_, points)| points)
         .sum::<i64>();
-    let relief = if p.confirming > 0 && p.contradicting() == 0 { 20 } else { 0 };
+    let relief = if p.seen_there() { 20 } else { 0 };
     (base + against - relief).clamp(0, 100) as f64 / 100.0
 }
 
@@ -890,7 +906,8 @@ mod tests {
         let mut confirmed = inferred.clone();
         apply_photos(&mut confirmed, &[photo(11, 0.0, 600)], &o, &rules, &PhotoRules::default());
         assert_eq!(confirmed[0].verdict, Verdict::Verified);
-        // The same with the app's capture claim instead of EXIF (a browser stripped it): one rule.
+        // The app's capture claim instead of EXIF (a browser stripped it): the photo confirms, but
+        // its position is the same phone's GPS as the fixes, so it does not lift the verdict.
         let claimed = PhotoFacts {
             capture: Some(photo::Capture { at: Some(t(600)), lat: Some(LAT), lon: Some(LON), accuracy_m: Some(10.0) }),
             ..PhotoFacts::default()
@@ -903,7 +920,9 @@ mod tests {
             &rules,
             &PhotoRules::default(),
         );
-        assert_eq!((confirmed[0].verdict, confirmed[0].evidence.photos.confirming), (Verdict::Verified, 1));
+        let p = &confirmed[0].evidence.photos;
+        assert_eq!((confirmed[0].verdict, p.confirming, p.confirming_by_claim), (Verdict::Unverified, 1, 1));
+        assert_eq!(confirmed[0].risk_score, inferred[0].risk_score, "no relief from a claim");
     }
 
     #[test]
