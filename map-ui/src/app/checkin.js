@@ -69,7 +69,10 @@ export async function checkOut(stop, button) {
   button.disabled = false;
   const out = { checked_out_at: new Date().toISOString(), ...(fix ? { out_lat: fix.lat, out_lon: fix.lon, ...(fix.accuracy_m > 0 ? { out_accuracy_m: fix.accuracy_m } : {}) } : {}) };
   const body = { ...visit.body, ...out };
-  saveVisit({ ...visit, body, out: true });
+  // Read again after waiting for the fix: the outbox may have recorded the server's answer or sent
+  // evidence meanwhile.
+  const current = visits().find((v) => v.client_id === visit.client_id) ?? visit;
+  saveVisit({ ...current, body, out: true });
   state.result = visit.client_id;
   view.redraw();
   await state.outbox.add({ kind: 'checkout', method: 'PUT', path: `/checkins/${visit.client_id}`, body, client_id: visit.client_id, label: stop.outlet_name });

@@ -61,7 +61,9 @@ export async function answer(response) {
   const res = await response;
   if (res.status === 401) {
     api.signOut();
-    store.removeItem(KEYS.rep);
+    // Only the device is remembered: a new link for the same device keeps the phone's check-ins.
+    const deviceId = read(KEYS.rep)?.device_id;
+    if (deviceId != null) write(KEYS.rep, { device_id: deviceId }); else store.removeItem(KEYS.rep);
     throw Object.assign(new Error('signed out'), { signedOut: true });
   }
   if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status });

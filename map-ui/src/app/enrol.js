@@ -20,6 +20,8 @@ export async function enrol(code) {
     api.signIn(body.token);
     // Signed in as another device: this phone's check-ins of the old one are not the new one's.
     if (read(KEYS.rep)?.device_id !== body.device_id) store.removeItem(KEYS.visits);
+    // The service worker's copies of the day's answers were the old sign-in's.
+    await globalThis.caches?.delete('fv-app-data').catch(() => {});
     write(KEYS.rep, { id: body.rep_id, name: body.rep_name, device_id: body.device_id, org_id: body.org_id });
     for (const k of DAY_KEYS) store.removeItem(k);
     return true;
