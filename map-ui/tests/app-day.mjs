@@ -168,6 +168,20 @@ await check('the check-in is confirmed by that visit, which the phone shows', as
   assert.equal(await page.locator(`#record-checkins li[data-testid=record-checkin][data-status=confirmed]`).count(), 1);
 });
 
+await check('at 360 px wide nothing scrolls sideways and every button is big enough to touch', async () => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const tab of ['#tab-today', '#tab-record']) {
+    await page.locator(tab).tap();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), `${tab}: sideways scrolling`);
+    const targets = await page.evaluate(() => [...document.querySelectorAll('button, a.maps, label.choice')]
+      .filter((b) => b.offsetParent !== null)
+      .map((b) => ({ what: b.textContent.trim().slice(0, 30), h: b.getBoundingClientRect().height })));
+    assert.ok(targets.length >= 3, `${tab}: ${JSON.stringify(targets)}`);
+    assert.deepEqual(targets.filter((b) => b.h < 44), [], `${tab}: touch targets under 44 px`);
+  }
+  await page.screenshot({ path: `${shots}/app-day-360.png`, fullPage: true });
+});
+
 await check('a phone its manager deactivates is refused: the app says it is signed out', async () => {
   const res = await fetch(`${origin}/api/v1/devices/${env.FV_DEVICE_ID}`, {
     method: 'PATCH', headers: { authorization: `Bearer ${env.FV_ADMIN_TOKEN}`, 'content-type': 'application/json' },

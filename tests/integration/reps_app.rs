@@ -297,7 +297,7 @@ async fn a_day_walked_with_the_app_alone_ends_in_a_verified_visit_with_its_evide
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 10, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 11, "{stdout}");
 
     // The server: the visit at O1 derived from the app's own fixes, verified, with the evidence.
     let visits = derived_visits(&app, &pool, &w.admin.token, w.rep.id, day).await;
