@@ -64,9 +64,15 @@ fn period(
         (Some(_), Some(_)) => return Err(ApiError::field("to", "must be after `from`")),
         (None, None) => {
             let day = date.unwrap_or_else(|| Utc::now().date_naive());
-            let start =
-                day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).ok_or_else(|| ApiError::field("date", "invalid date"))?;
-            (start, start + chrono::Duration::days(1))
+            // The one range of days the API takes (a far date would overflow the day's end).
+            if !crate::domain::plan::date_in_range(day) {
+                return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));
+            }
+            let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+            let end = start
+                .checked_add_signed(chrono::Duration::days(1))
+                .ok_or_else(|| ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"))?;
+            (start, end)
         }
         _ => return Err(ApiError::bad_request("give both `from` and `to`, or `date`")),
     };

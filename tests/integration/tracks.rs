@@ -635,3 +635,21 @@ async fn a_second_instance_sees_the_positions_the_first_commits(pool: PgPool) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A far date (chrono parses years up to 262142) is a 422 naming `date` on every route that takes
+/// a day of pings, not a panic of the handler (the day's end overflowed): issue 25, item 3.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_date_out_of_range_is_a_problem_not_a_panic(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    for route in ["pings", "track"] {
+        for date in ["%2B262142-12-31", "-262143-01-01", "1999-12-31", "2101-01-01"] {
+            let path = format!("/api/v1/reps/{}/{route}?date={date}", w.rep.id);
+            let res = app.get(&path, Some(&w.admin.token)).await;
+            assert_eq!((res.status, res.error_fields()), (422, vec!["date".to_owned()]), "{path}: {}", res.describe());
+            assert_eq!(res.content_type(), "application/problem+json", "{path}");
+        }
+    }
+    let res = app.get(&format!("/api/v1/reps/{}/pings?date=2026-03-02", w.rep.id), Some(&w.admin.token)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+}
