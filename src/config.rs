@@ -68,6 +68,10 @@ pub struct Config {
     #[arg(long, env = "FV_OSMAND_CACHE_S", global = true, default_value_t = 2)]
     pub osmand_cache_s: u64,
 
+    /// Bearer token `GET /metrics` asks for (unset: open; then keep /metrics off the public network).
+    #[arg(long, env = "FV_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Also serve the OsmAnd / Traccar Client protocol at `/` on this address (Traccar uses port 5055).
     #[arg(long, env = "FV_OSMAND_BIND", global = true)]
     pub osmand_bind: Option<SocketAddr>,

@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::{PROBLEM_JSON, Problem};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -13,7 +13,14 @@ use std::time::Instant;
 /// Counts and times each request under its route template (not the raw path).
 pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // A client may send any string as its method: one label per known method, the rest as one.
+    let method = match *req.method() {
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::OPTIONS => {
+            req.method().as_str()
+        }
+        _ => "other",
+    }
+    .to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let res = next.run(req).await;
     state.metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
@@ -55,7 +62,7 @@ pub async fn problem_json(req: Request, next: Next) -> Response {
     out
 }
 
-fn default_detail(status: StatusCode, method: &axum::http::Method, path: &str, body: &[u8]) -> String {
+fn default_detail(status: StatusCode, method: &Method, path: &str, body: &[u8]) -> String {
     match status {
         StatusCode::NOT_FOUND => format!("no resource at {path}"),
         StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),

@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,10 +36,24 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     Ok(Json(Status { status: "ready", version: env!("CARGO_PKG_VERSION") }))
 }
 
-/// Prometheus text exposition: request counts and latency per route, DB pool state.
-#[utoipa::path(get, path = "/metrics", tag = "ops", security(()), responses((status = 200, content_type = "text/plain", body = String)))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.db))
+/// Prometheus text exposition: request counts and latency per route, DB pool state. With
+/// `FV_METRICS_TOKEN` set, only for `Authorization: Bearer <that token>` (401 otherwise).
+#[utoipa::path(get, path = "/metrics", tag = "ops", security(()), responses(
+    (status = 200, content_type = "text/plain", body = String),
+    (status = 401, body = super::error::Problem, content_type = "application/problem+json")))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    if let Some(expected) = &state.config.metrics_token {
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Digests compared, so the time taken says nothing about the token.
+        let digest = |t: &str| crate::domain::export::sha256_hex(t.as_bytes());
+        if given.map(digest) != Some(digest(expected)) {
+            return Err(ApiError::Unauthorized(
+                "`/metrics` needs `Authorization: Bearer` with FV_METRICS_TOKEN".into(),
+            ));
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.db)))
 }
 
 /// Served at `/` when the map UI has not been built.
