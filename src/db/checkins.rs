@@ -115,6 +115,10 @@ pub async fn put(db: impl PgExecutor<'_>, org_id: i64, c: &NewCheckin<'_>) -> Re
     Ok((row.checkin, row.created))
 }
 
+/// Check-ins made on the org's local days `$3..=$4` (`$1` the org), as a condition.
+const ON_LOCAL_DAYS: &str = "checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+            AND checked_in_at < (($4::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))";
+
 /// The check-ins of a rep on the org's local days `from..=to`, by check-in time.
 pub async fn of_rep(
     db: impl PgExecutor<'_>,
@@ -126,8 +130,7 @@ pub async fn of_rep(
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM checkins
           WHERE org_id = $1 AND rep_id = $2
-            AND checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
-            AND checked_in_at < (($4::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+            AND {ON_LOCAL_DAYS}
           ORDER BY checked_in_at, id"
     ))
     .bind(org_id)
@@ -151,8 +154,7 @@ pub async fn undecided_in(
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM checkins c
           WHERE org_id = $1 AND claim_decision IS NULL
-            AND checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
-            AND checked_in_at < (($4::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+            AND {ON_LOCAL_DAYS}
             AND ($2::bigint IS NULL OR EXISTS (
                   SELECT 1 FROM users u JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id
                    WHERE u.org_id = c.org_id AND u.id = c.rep_id AND t.path @> ARRAY[$2::bigint]))

@@ -35,25 +35,19 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let mut config = test_config("unused");
     config.map_ui_dir = dist;
     let app = TestApp::spawn_with(pool, config).await;
-    let run = tokio::process::Command::new("node")
-        .arg("tests/e2e.mjs")
-        .current_dir(root().join("map-ui"))
-        .env("FV_BASE_URL", &app.base)
-        .env("FV_ADMIN_TOKEN", token(&lines, "admin"))
-        .env("FV_MANAGER_D1_TOKEN", token(&lines, "manager-d1"))
-        .env("FV_REP_TOKEN", token(&lines, "rep1"))
-        .env("FV_DEVICE_TOKEN", token(&lines, "rep1-phone"))
-        .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(600), run)
-        .await
-        .expect("the map test ends within 10 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 15, "{stdout}");
+    common::run_browser_test(
+        "e2e.mjs",
+        &[
+            ("FV_BASE_URL", app.base.clone()),
+            ("FV_ADMIN_TOKEN", token(&lines, "admin")),
+            ("FV_MANAGER_D1_TOKEN", token(&lines, "manager-d1")),
+            ("FV_REP_TOKEN", token(&lines, "rep1")),
+            ("FV_DEVICE_TOKEN", token(&lines, "rep1-phone")),
+        ],
+        std::time::Duration::from_secs(600),
+        15,
+    )
+    .await;
 }
 
 /// The web apps' pure helpers (formatting, i18n tables, API client, plan and summary figures)

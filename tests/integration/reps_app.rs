@@ -15,7 +15,7 @@
 //! Needs `map-ui/dist` (built by `scripts/map-ui.sh`) and `/usr/bin/chromium`
 //! (`scripts/test-tools.sh`); `make test` provides both.
 
-use crate::common::{IN_T1, TestApp, World, test_config};
+use crate::common::{self, IN_T1, TestApp, World, test_config};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::PgPool;
@@ -131,28 +131,22 @@ async fn the_reps_app_checks_in_offline_and_sends_it_once_online(pool: PgPool) {
     let link = res.json["app"]["text"].as_str().expect("link");
     let code = link.split_once("#enrol=").expect("an enrolment link").1;
 
-    let run = tokio::process::Command::new("node")
-        .arg("tests/app-e2e.mjs")
-        .current_dir(root().join("map-ui"))
-        .env("FV_BASE_URL", &app.base)
-        .env("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base))
-        .env("FV_OUTLET_ID", w.o1.to_string())
-        .env("FV_OUTLET_LAT", IN_T1.0.to_string())
-        .env("FV_OUTLET_LON", IN_T1.1.to_string())
-        .env("FV_REP_NAME", &w.rep.login)
-        .env("FV_VISIT_ID", visit_id.to_string())
-        .env("FV_VISIT_IN_MONTH", if visit_in_month { "1" } else { "0" })
-        .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(300), run)
-        .await
-        .expect("the app test ends within 5 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 24, "{stdout}");
+    common::run_browser_test(
+        "app-e2e.mjs",
+        &[
+            ("FV_BASE_URL", app.base.clone()),
+            ("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base)),
+            ("FV_OUTLET_ID", w.o1.to_string()),
+            ("FV_OUTLET_LAT", IN_T1.0.to_string()),
+            ("FV_OUTLET_LON", IN_T1.1.to_string()),
+            ("FV_REP_NAME", w.rep.login.clone()),
+            ("FV_VISIT_ID", visit_id.to_string()),
+            ("FV_VISIT_IN_MONTH", if visit_in_month { "1" } else { "0" }.to_string()),
+        ],
+        std::time::Duration::from_secs(300),
+        24,
+    )
+    .await;
 
     // The check-in made offline reached the server once, at the outlet, then its check-out.
     let res = app.get(&format!("/api/v1/reps/{}/checkins?from={day}", w.rep.id), admin).await;
@@ -277,27 +271,21 @@ async fn a_day_walked_with_the_app_alone_ends_in_a_verified_visit_with_its_evide
     let jpeg = crate::photos::with_exif(&crate::photos::picture(7, 85), Utc::now() + Duration::minutes(1), IN_T1);
     std::fs::write(&photo, &jpeg).expect("photo");
 
-    let run = tokio::process::Command::new("node")
-        .arg("tests/app-day.mjs")
-        .current_dir(root().join("map-ui"))
-        .env("FV_BASE_URL", &app.base)
-        .env("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base))
-        .env("FV_OUTLET_ID", w.o1.to_string())
-        .env("FV_WALK", walk().to_string())
-        .env("FV_DEVICE_ID", w.device.id.to_string())
-        .env("FV_ADMIN_TOKEN", &w.admin.token)
-        .env("FV_PHOTO", &photo)
-        .env("FV_SCREENSHOTS", root().join("target/map-ui-screenshots"))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(400), run)
-        .await
-        .expect("the day's test ends within 400 s")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 11, "{stdout}");
+    common::run_browser_test(
+        "app-day.mjs",
+        &[
+            ("FV_BASE_URL", app.base.clone()),
+            ("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base)),
+            ("FV_OUTLET_ID", w.o1.to_string()),
+            ("FV_WALK", walk().to_string()),
+            ("FV_DEVICE_ID", w.device.id.to_string()),
+            ("FV_ADMIN_TOKEN", w.admin.token.clone()),
+            ("FV_PHOTO", photo.display().to_string()),
+        ],
+        std::time::Duration::from_secs(400),
+        11,
+    )
+    .await;
 
     // The server: the visit at O1 derived from the app's own fixes, verified, with the evidence.
     let visits = derived_visits(&app, &pool, &w.admin.token, w.rep.id, day).await;

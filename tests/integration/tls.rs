@@ -212,20 +212,16 @@ async fn the_reps_app_loads_over_https_as_a_secure_origin(pool: PgPool) {
     assert_eq!(res.status, 201, "{}", res.describe());
     let code = res.json["app"]["text"].as_str().and_then(|l| l.split_once("#enrol=")).expect("an enrolment link").1;
 
-    let run = tokio::process::Command::new("node")
-        .arg("tests/app-https.mjs")
-        .current_dir(root.join("map-ui"))
-        .env("FV_BASE_URL", &app.base)
-        .env("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base))
-        .env("FV_SPKI", spki)
-        .env("FV_REP_NAME", &w.rep.login)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the https app test ends within 2 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 3, "{stdout}");
+    common::run_browser_test(
+        "app-https.mjs",
+        &[
+            ("FV_BASE_URL", app.base.clone()),
+            ("FV_ENROL_URL", format!("{}/app/#enrol={code}", app.base)),
+            ("FV_SPKI", spki),
+            ("FV_REP_NAME", w.rep.login.clone()),
+        ],
+        std::time::Duration::from_secs(120),
+        3,
+    )
+    .await;
 }

@@ -571,3 +571,26 @@ pub fn read_export(xlsx: &[u8], zip: &[u8]) -> Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("reader prints JSON")
 }
+
+/// Runs the browser test `map-ui/tests/{script}` (node, playwright-core, Debian's chromium) with
+/// `envs`, killed after `limit`; asserts it exited 0 with `checks` lines `ok ...` (one per check)
+/// and returns its output. The browser tests share this: each prints `ok`/`FAIL` per check.
+pub async fn run_browser_test(script: &str, envs: &[(&str, String)], limit: Duration, checks: usize) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new("node")
+        .arg(format!("tests/{script}"))
+        .current_dir(root.join("map-ui"))
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("FV_SCREENSHOTS", root.join("target/map-ui-screenshots"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or_else(|_| panic!("{script} ends within {limit:?}"))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), checks, "{stdout}");
+    stdout
+}
