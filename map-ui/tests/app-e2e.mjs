@@ -303,6 +303,9 @@ await check('online, a check-out shows the server\'s answer and adds nothing but
     && JSON.parse(localStorage.getItem('fv.app.visits') || '[]').some((v) => v.out && v.answer?.checked_out_at), null, { timeout: 20000 });
   const text = await page.locator('#result').textContent();
   assert.ok(text.includes('Check-out') && text.includes('At the outlet') && text.includes('allowed'), text);
+  // The outbox's list on the page is refreshed from IndexedDB just after the answer is recorded.
+  await page.waitForFunction(() => window.fieldvisitApp.waiting.every((i) => i.kind === 'ping'), null, { timeout: 5000 })
+    .catch(() => {});
   const waiting = await page.evaluate(() => window.fieldvisitApp.waiting.map((i) => i.kind));
   assert.deepEqual(waiting.filter((k) => k !== 'ping'), [], 'nothing but a position may wait meanwhile');
 });
