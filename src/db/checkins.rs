@@ -116,7 +116,8 @@ pub async fn put(db: impl PgExecutor<'_>, org_id: i64, c: &NewCheckin<'_>) -> Re
 }
 
 /// Check-ins made on the org's local days `$3..=$4` (`$1` the org), as a condition.
-const ON_LOCAL_DAYS: &str = "checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
+const ON_LOCAL_DAYS: &str =
+    "checked_in_at >= ($3::date::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))
             AND checked_in_at < (($4::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM orgs WHERE id = $1))";
 
 /// The check-ins of a rep on the org's local days `from..=to`, by check-in time.
