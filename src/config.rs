@@ -68,6 +68,13 @@ pub struct Config {
     #[arg(long, env = "FV_OSMAND_CACHE_S", global = true, default_value_t = 2)]
     pub osmand_cache_s: u64,
 
+    /// Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For`, `-Proto`
+    /// and `-Host` are believed; from any other peer they are ignored and the peer is the client
+    /// (rate limits key on it) [default: none].
+    #[arg(long, env = "FV_TRUSTED_PROXIES", global = true, value_delimiter = ',',
+          value_parser = crate::http::client::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Bearer token `GET /metrics` asks for (unset: open; then keep /metrics off the public network).
     #[arg(long, env = "FV_METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,

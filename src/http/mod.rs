@@ -4,6 +4,7 @@ mod audit;
 pub mod auth;
 mod checkins;
 mod checklists;
+pub mod client;
 mod compliance;
 mod coverage;
 mod devices;
@@ -197,8 +198,10 @@ pub fn router(state: AppState) -> Router {
         app.route("/", get(ops::landing)).fallback(middleware::not_found)
     };
     let body_limit = state.config.body_limit_bytes;
+    let proxies = client::TrustedProxies::new(&state.config.trusted_proxies);
     app.layer(
         ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(move |req, next| client::resolve(proxies.clone(), req, next)))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -227,9 +230,11 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     if let Some(addr) = state.config.osmand_bind {
         let osmand_listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(%addr, "OsmAnd / Traccar Client protocol listening");
+        let proxies = client::TrustedProxies::new(&state.config.trusted_proxies);
         let osmand_app = ingest::osmand_port_router()
             .layer(
                 ServiceBuilder::new()
+                    .layer(axum::middleware::from_fn(move |req, next| client::resolve(proxies.clone(), req, next)))
                     .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
                     .layer(axum::middleware::from_fn(middleware::problem_json))
                     .layer(CatchPanicLayer::new())

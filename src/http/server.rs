@@ -102,7 +102,7 @@ async fn serve_connection(
     let builder = Builder::new(TokioExecutor::new());
     let Some(acceptor) = tls else {
         // Plain connections speak HTTP/1.1 only, as before TLS support (no cleartext HTTP/2).
-        return drive(builder.http1_only(), tcp, app, false, watcher).await;
+        return drive(builder.http1_only(), tcp, remote, app, false, watcher).await;
     };
     let stream = tokio::select! {
         handshake = acceptor.accept(tcp) => match handshake {
@@ -116,15 +116,18 @@ async fn serve_connection(
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
     let builder = if h2 { builder.http2_only() } else { builder.http1_only() };
-    drive(builder, stream, app, true, watcher).await;
+    drive(builder, stream, remote, app, true, watcher).await;
 }
 
 /// Serves HTTP on `io` until the peer closes or the watcher's shutdown drains the connection.
-async fn drive<I>(builder: Builder<TokioExecutor>, io: I, app: Router, tls: bool, watcher: Watcher)
+async fn drive<I>(builder: Builder<TokioExecutor>, io: I, remote: SocketAddr, app: Router, tls: bool, watcher: Watcher)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let app = app.map_request(move |req| as_handlers_expect(req, tls));
+    let app = app.map_request(move |mut req: Request<_>| {
+        req.extensions_mut().insert(super::client::Peer(remote));
+        as_handlers_expect(req, tls)
+    });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(app));
     if let Err(e) = watcher.watch(connection).await {
         tracing::trace!(error = %e, "connection ended with an error");
