@@ -27,6 +27,7 @@ mod plans;
 mod positioning;
 mod privacy;
 mod reminders;
+mod responses;
 pub mod server;
 mod settings;
 mod territories;
@@ -169,7 +170,14 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (also served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api_parts().1
+}
+
+/// The API router and its description, with the responses every operation shares declared.
+fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api().split_for_parts();
+    responses::declare_shared(&mut doc);
+    (router, doc)
 }
 
 /// Body limit of routes whose bodies are a few small fields (devices, enrolment, check-ins):
@@ -178,7 +186,7 @@ pub(crate) const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole application: API, docs, map UI, and the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let (api_router, openapi) = api().split_for_parts();
+    let (api_router, openapi) = api_parts();
     let map_dir = state.config.map_ui_dir.clone();
     let mut app = api_router.merge(ingest::protocol_router()).merge(ogc::router()).merge(tiles::router()).merge(
         SwaggerUi::new("/docs")
