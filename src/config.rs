@@ -131,6 +131,12 @@ pub struct Config {
     /// `none` = keep HEIC photos without them.
     #[arg(long, env = "FV_HEIC_DECODER", global = true, default_value = "heif-convert")]
     pub heic_decoder: String,
+
+    // Issue 25, items 1 and 6 (ingest): the ingest queue bounded in bytes.
+    /// Most bytes of pings waiting to be written (each ping's estimated memory, its attributes
+    /// included); beyond it ingest answers 503 + Retry-After, as beyond `FV_INGEST_QUEUE_PINGS`.
+    #[arg(long, env = "FV_INGEST_QUEUE_BYTES", global = true, default_value_t = 256 * 1024 * 1024)]
+    pub ingest_queue_bytes: usize,
 }
 
 /// How log lines are written to stderr.
@@ -236,6 +242,7 @@ impl Config {
     pub fn ingest(&self) -> crate::ingest::IngestConfig {
         crate::ingest::IngestConfig {
             queue_pings: self.ingest_queue_pings.max(1),
+            queue_bytes: self.ingest_queue_bytes.max(1),
             batch_pings: self.ingest_batch_pings.max(1),
             writers: self.ingest_writers.max(1),
             osmand_cache: std::time::Duration::from_secs(self.osmand_cache_s),

@@ -25,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(visit_outcomes, submit_outcome))
         .routes(routes!(outlet_outcomes))
         .routes(routes!(outlet_attribute_changes))
+        // A checklist and a visit's outcome carry at most as much as a check-in's answers.
+        .layer(DefaultBodyLimit::max(ANSWERS_BODY_BYTES))
         .merge(
             OpenApiRouter::new().routes(routes!(put_checkin_answers)).layer(DefaultBodyLimit::max(ANSWERS_BODY_BYTES)),
         )

@@ -12,7 +12,7 @@ use crate::domain::access::Role;
 use crate::domain::export::{ExportFormat, ExportParams, sha256_hex};
 use crate::export::Verification;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,8 +24,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_export, list_exports))
         .routes(routes!(get_export))
         .routes(routes!(export_file))
-        .routes(routes!(verify))
         .routes(routes!(territory_assessment))
+        .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
+        // Verify reads a whole export file: the global FV_BODY_LIMIT_BYTES, like the imports.
+        .routes(routes!(verify))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

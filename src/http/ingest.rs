@@ -13,12 +13,13 @@ use crate::db::devices::Sender;
 use crate::domain::credentials::{hash_secret, verify_secret};
 use crate::domain::ping::{Fix, Source};
 use crate::domain::ping_filter::{DropReason, FilterPolicy};
-use crate::domain::protocols::{gpx, native, osmand, owntracks};
+use crate::domain::protocols::{gpx, is_too_many_items, native, osmand, owntracks};
 use crate::domain::validation::FieldError;
 use crate::ingest::WriteError;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,19 +27,45 @@ use chrono::Utc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// Body limit of a batch (`/api/v1/pings`, `/owntracks`): 10,000 pings of up to ~800 bytes each
+/// (a typical one is 150-300; `attributes` may be up to 4 KiB, in fewer items).
+pub(crate) const BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Body limit of `/osmand`, whose device id may be inside the body: one position (Traccar Client
+/// sends one JSON location of under 1 KiB per request, never a batch; OsmAnd a short form).
+pub(crate) const OSMAND_BODY_BYTES: usize = 64 * 1024;
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_pings)).routes(routes!(post_gpx))
+    OpenApiRouter::new()
+        .routes(routes!(post_pings))
+        .layer(DefaultBodyLimit::max(BATCH_BODY_BYTES))
+        // A GPX backfill is a file upload: the global FV_BODY_LIMIT_BYTES, like the imports.
+        .routes(routes!(post_gpx))
 }
 
 /// The phone-protocol endpoints, outside `/api/v1` (their paths are what the apps are told).
 pub fn protocol_router() -> Router<AppState> {
-    Router::new().route("/osmand", get(osmand).post(osmand)).route("/owntracks", axum::routing::post(owntracks))
+    Router::new()
+        .route("/osmand", get(osmand).post(osmand).layer(DefaultBodyLimit::max(OSMAND_BODY_BYTES)))
+        .route("/owntracks", axum::routing::post(owntracks).layer(DefaultBodyLimit::max(BATCH_BODY_BYTES)))
 }
 
 /// The OsmAnd protocol at `/` for a separate Traccar-style port (5055): phones are configured with
 /// just `http://host:5055`.
 pub fn osmand_port_router() -> Router<AppState> {
-    Router::new().route("/", get(osmand).post(osmand))
+    Router::new().route("/", get(osmand).post(osmand).layer(DefaultBodyLimit::max(OSMAND_BODY_BYTES)))
+}
+
+/// A body the decoder refuses whole: 413 for a batch of too many items, else 400.
+fn undecodable(errors: Vec<FieldError>) -> ApiError {
+    match errors.as_slice() {
+        [one] if is_too_many_items(one) => ApiError::PayloadTooLarge(format!("{}: {}", one.field, one.reason)),
+        _ => {
+            let detail =
+                errors.first().map_or_else(|| "undecodable body".to_owned(), |e| format!("{}: {}", e.field, e.reason));
+            ApiError::BadRequest { detail, errors }
+        }
+    }
 }
 
 fn write_error(e: &WriteError) -> ApiError {
@@ -116,15 +143,15 @@ fn native_format(headers: &HeaderMap, body: &[u8]) -> Result<native::Format, Api
 }
 
 /// Stores a batch of pings of the calling device: a JSON array or NDJSON (one object per line), up
-/// to 10,000 items. Items that fail are listed with their index and reason, the others stored;
+/// to 10,000 items (413 beyond, and beyond 8 MiB). Items that fail are listed with their index and reason, the others stored;
 /// items the org's filters drop are counted in `dropped` and answered 200 like the rest (a retry
 /// would never store them); 422 when every item is malformed. 503 + `Retry-After` when the pings cannot be committed now: nothing of
 /// the request is stored then, and retrying the same request is safe (duplicates are recognised).
 #[utoipa::path(post, path = "/pings", tag = "pings",
     request_body(content = String, description = "JSON array or NDJSON of pings", content_type = "application/json"),
     responses((status = 200, body = IngestReport), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-              (status = 503, body = Problem)))]
+              (status = 403, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+              (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn post_pings(
     State(state): State<AppState>,
     auth: Can<p::IngestPings>,
@@ -133,8 +160,7 @@ async fn post_pings(
 ) -> Result<Json<IngestReport>, ApiError> {
     let device_id = auth.device_id().ok_or_else(|| ApiError::Forbidden("posting pings needs a device token".into()))?;
     let format = native_format(&headers, &body)?;
-    let items = native::decode(&body, format)
-        .map_err(|e| ApiError::BadRequest { detail: format!("{}: {}", e.field, e.reason), errors: vec![e] })?;
+    let items = native::decode(&body, format).map_err(|e| undecodable(vec![e]))?;
     let sender = active(db::devices::sender(&state.db, auth.org_id, device_id).await?, "token")?;
     let (mut fixes, mut rejected) = (Vec::with_capacity(items.len()), Vec::new());
     for (index, item) in items.into_iter().enumerate() {
@@ -163,7 +189,8 @@ async fn post_pings(
 #[utoipa::path(post, path = "/devices/{id}/gpx", tag = "pings",
     request_body(content = String, description = "GPX 1.0/1.1", content_type = "application/gpx+xml"),
     responses((status = 200, body = IngestReport), (status = 400, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+              (status = 404, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem),
+              (status = 503, body = Problem)))]
 async fn post_gpx(
     State(state): State<AppState>,
     auth: Can<p::ManageDevices>,
@@ -285,34 +312,42 @@ async fn osmand_accept(
     accept(state, sender, Source::Osmand, vec![(0, fix, 0)], Vec::new()).await
 }
 
-/// OwnTracks HTTP mode: HTTP basic auth names the device; `_type: location` payloads are stored,
-/// every other `_type` and empty bodies are ignored. The reply is a JSON array (`[]`).
-async fn owntracks(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match owntracks_inner(&state, &headers, &body).await {
+/// OwnTracks HTTP mode: HTTP basic auth names the device, checked before the body is read;
+/// `_type: location` payloads are stored, every other `_type` and empty bodies are ignored. The
+/// reply is a JSON array (`[]`).
+async fn owntracks(State(state): State<AppState>, OwnTracksDevice(sender): OwnTracksDevice, body: Bytes) -> Response {
+    match owntracks_inner(&state, &sender, &body).await {
         Ok(commands) => (StatusCode::OK, Json(serde_json::Value::Array(commands))).into_response(),
-        Err(ApiError::Unauthorized(detail)) => {
-            let mut res = ApiError::Unauthorized(detail).into_response();
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"fieldvisit\""));
-            res
-        }
-        Err(e) => e.into_response(),
+        Err(e) => owntracks_error(e),
     }
 }
 
-/// Stores the locations; returns the commands for the device (pending position requests).
-async fn owntracks_inner(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Vec<serde_json::Value>, ApiError> {
+/// An OwnTracks error; a 401 carries the Basic challenge.
+fn owntracks_error(e: ApiError) -> Response {
+    let challenge = matches!(e, ApiError::Unauthorized(_));
+    let mut res = e.into_response();
+    if challenge {
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"fieldvisit\""));
+    }
+    res
+}
+
+/// The active device named by an OwnTracks request's HTTP basic auth. An extractor, so that it
+/// runs before the body is read: a wrong password costs no body.
+struct OwnTracksDevice(Sender);
+
+impl FromRequestParts<AppState> for OwnTracksDevice {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        owntracks_sender(state, &parts.headers).await.map(OwnTracksDevice).map_err(owntracks_error)
+    }
+}
+
+async fn owntracks_sender(state: &AppState, headers: &HeaderMap) -> Result<Sender, ApiError> {
     let (user, password) = basic_auth(headers)
         .ok_or_else(|| ApiError::Unauthorized("OwnTracks needs HTTP basic auth (device user and password)".into()))?;
-    let locations = owntracks::decode(body).map_err(|errors| {
-        let detail =
-            errors.first().map_or_else(|| "undecodable body".to_owned(), |e| format!("{}: {}", e.field, e.reason));
-        ApiError::BadRequest { detail, errors }
-    })?;
     let sender = db::devices::sender_by_owntracks_user(&state.db, &user).await?;
     let sender = match sender {
         Some(s) if s.owntracks_password_hash.as_deref().is_some_and(|h| verify_secret(&password, h)) => s,
@@ -321,6 +356,12 @@ async fn owntracks_inner(
     if !sender.active {
         return Err(ApiError::Forbidden("this device is deactivated".into()));
     }
+    Ok(sender)
+}
+
+/// Stores the locations; returns the commands for the device (pending position requests).
+async fn owntracks_inner(state: &AppState, sender: &Sender, body: &[u8]) -> Result<Vec<serde_json::Value>, ApiError> {
+    let locations = owntracks::decode(body).map_err(undecodable)?;
     let commands = || async {
         let pending = db::position_requests::deliver(&state.db, sender.org_id, sender.id).await?;
         Ok::<_, ApiError>(
@@ -339,7 +380,7 @@ async fn owntracks_inner(
             (i, l.fix, flags)
         })
         .collect();
-    let report = accept(state, &sender, Source::Owntracks, fixes, Vec::new()).await?;
+    let report = accept(state, sender, Source::Owntracks, fixes, Vec::new()).await?;
     match nothing_usable(&report) {
         Some(e) => Err(e),
         None => commands().await,

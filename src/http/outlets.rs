@@ -9,7 +9,7 @@ use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, StatusChange};
 use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reopen_outlet))
         .routes(routes!(list_tiers))
         .routes(routes!(put_tier))
+        .layer(DefaultBodyLimit::max(OUTLET_BODY_BYTES))
 }
+
+/// Body limit of an outlet, a tier policy or a status change: a few fields and free-form attributes.
+const OUTLET_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

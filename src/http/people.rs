@@ -10,7 +10,7 @@ use crate::db;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
 use crate::domain::validation::{FieldError, check_text};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user))
         .routes(routes!(reissue_token, revoke_token))
+        .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -10,7 +10,7 @@ use crate::db;
 use crate::db::plans::Plan;
 use crate::domain::access::Role;
 use crate::domain::plan::{self, PlanInput};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -23,7 +23,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_plan, revise_plan, end_plan))
         .routes(routes!(rep_day_plan))
         .routes(routes!(plan_proposal))
+        .layer(DefaultBodyLimit::max(PLAN_BODY_BYTES))
 }
+
+/// Body limit of a plan or a revision: its items (an outlet and its days, ~100 bytes each), up to
+/// ten thousand (a 12-week cycle of 150 outlets a week is 1,800).
+const PLAN_BODY_BYTES: usize = 1024 * 1024;
 
 /// A refusal of a plan's content: its 422 names the first problem in `detail` (every one is in
 /// `errors`), as the plan endpoints always have, where others count the invalid fields.

@@ -12,7 +12,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::ping_filter::{FilterPolicy, WorkingHours};
 use crate::domain::privacy::{self, BlurFix, HomeBlurPolicy, HomeZone};
 use crate::domain::validation::{FieldError, check_lat_lon};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_privacy, put_privacy))
+    OpenApiRouter::new().routes(routes!(get_privacy, put_privacy)).layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
 
 /// The reps (of those asked about) whose fixes near home the caller may not see, with their home

@@ -12,7 +12,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::ping_filter::{FilterPolicy, SETTING_KEYS};
 use crate::domain::privacy::{self, HomeBlurPolicy};
 use crate::domain::validation::FieldError;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,7 +20,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_ping_settings, put_ping_settings))
+    OpenApiRouter::new()
+        .routes(routes!(get_ping_settings, put_ping_settings))
+        .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
 
 /// The settings as stored and as they apply.

@@ -8,7 +8,7 @@ use super::extract::{Json, Path, Query};
 use crate::app;
 use crate::db;
 use crate::db::visits::{StoredVisit, VisitReview};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rep_visits))
         .routes(routes!(recompute))
         .routes(routes!(review_visit, visit_reviews))
+        .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
 
 /// Longest period one request covers.

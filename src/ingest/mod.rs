@@ -22,6 +22,8 @@ mod relay;
 pub struct IngestConfig {
     /// Most pings waiting for a writer; beyond it requests get 503.
     pub queue_pings: usize,
+    /// Most bytes of pings waiting for a writer (see [`queued_bytes`]); beyond it requests get 503.
+    pub queue_bytes: usize,
     /// Most pings in one transaction.
     pub batch_pings: usize,
     /// Writer tasks (transactions in flight at once).
@@ -36,6 +38,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             queue_pings: 200_000,
+            queue_bytes: 256 * 1024 * 1024,
             batch_pings: 10_000,
             writers: 2,
             commit_timeout: Duration::from_secs(30),
@@ -117,8 +120,37 @@ pub struct LastFix {
     pub received_at: DateTime<Utc>,
 }
 
+/// Estimated memory a queued ping holds: the row itself, its client id and its attributes (each
+/// JSON value, key and text, plus the map's per-entry overhead). Bounds the queue in bytes, so that
+/// pings with large attributes cannot fill memory below the ping count bound.
+pub fn queued_bytes(ping: &NewPing) -> usize {
+    size_of::<NewPing>()
+        + ping.fix.client_ping_id.as_ref().map_or(0, String::capacity)
+        + map_bytes(&ping.fix.attributes)
+}
+
+/// Per-entry overhead of a JSON object (tree node share and pointers), an estimate.
+const ENTRY_OVERHEAD: usize = 32;
+
+fn map_bytes(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    map.iter().map(|(k, v)| size_of::<String>() + k.capacity() + value_bytes(v) + ENTRY_OVERHEAD).sum()
+}
+
+fn value_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    size_of::<Value>()
+        + match value {
+            Value::String(s) => s.capacity(),
+            Value::Array(items) => items.iter().map(value_bytes).sum(),
+            Value::Object(map) => map_bytes(map),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+}
+
 struct Job {
     pings: Vec<NewPing>,
+    /// [`queued_bytes`] of the pings.
+    bytes: usize,
     reply: oneshot::Sender<Result<Vec<Written>, WriteError>>,
 }
 
@@ -130,6 +162,7 @@ struct IngestMetrics {
     dropped: IntCounterVec,
     refused: IntCounterVec,
     queued: IntGauge,
+    queued_bytes: IntGauge,
     batch_size: Histogram,
     commit_seconds: Histogram,
 }
@@ -150,6 +183,7 @@ impl IngestMetrics {
                 &["reason"],
             )?,
             queued: IntGauge::new("ingest_queue_pings", "Pings waiting for a writer")?,
+            queued_bytes: IntGauge::new("ingest_queue_bytes", "Estimated bytes of the pings waiting for a writer")?,
             batch_size: Histogram::with_opts(
                 HistogramOpts::new("ingest_batch_pings", "Pings per committed transaction")
                     .buckets(vec![1.0, 10.0, 100.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 20_000.0]),
@@ -166,6 +200,7 @@ impl IngestMetrics {
             Box::new(m.dropped.clone()),
             Box::new(m.refused.clone()),
             Box::new(m.queued.clone()),
+            Box::new(m.queued_bytes.clone()),
             Box::new(m.batch_size.clone()),
             Box::new(m.commit_seconds.clone()),
         ] {
@@ -185,6 +220,8 @@ pub type AfterCommit = Arc<dyn Fn() + Send + Sync>;
 pub struct Ingest {
     tx: mpsc::UnboundedSender<Job>,
     queued: AtomicUsize,
+    /// [`queued_bytes`] of the queued pings.
+    queued_bytes: AtomicUsize,
     config: IngestConfig,
     metrics: IngestMetrics,
     last: RwLock<HashMap<(i64, i64), LastFix>>,
@@ -211,6 +248,7 @@ impl Ingest {
         let ingest = Arc::new(Ingest {
             tx,
             queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
             config,
             metrics: IngestMetrics::new(registry)?,
             last: RwLock::default(),
@@ -244,18 +282,22 @@ impl Ingest {
             return Ok(Vec::new());
         }
         let n = pings.len();
+        let bytes: usize = pings.iter().map(queued_bytes).sum();
         let source = pings[0].source;
-        if self.queued.fetch_add(n, Ordering::SeqCst) + n > self.config.queue_pings {
-            self.queued.fetch_sub(n, Ordering::SeqCst);
+        let over_pings = self.queued.fetch_add(n, Ordering::SeqCst) + n > self.config.queue_pings;
+        let over_bytes = self.queued_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes > self.config.queue_bytes;
+        if over_pings || over_bytes {
+            self.dequeued(n, bytes);
             self.metrics.refused.with_label_values(&["queue_full"]).inc_by(n as u64);
             return Err(WriteError::QueueFull);
         }
         self.metrics.queued.set(self.queued.load(Ordering::SeqCst) as i64);
+        self.metrics.queued_bytes.set(self.queued_bytes.load(Ordering::SeqCst) as i64);
         let (reply, answer) = oneshot::channel();
         let summary: Vec<(i64, i64, Fix, Source)> =
             pings.iter().map(|p| (p.org_id, p.device_id, p.fix.clone(), p.source)).collect();
-        if self.tx.send(Job { pings, reply }).is_err() {
-            self.queued.fetch_sub(n, Ordering::SeqCst);
+        if self.tx.send(Job { pings, bytes, reply }).is_err() {
+            self.dequeued(n, bytes);
             return Err(WriteError::Database("the writer has stopped".into()));
         }
         let result = match tokio::time::timeout(self.config.commit_timeout, answer).await {
@@ -279,6 +321,14 @@ impl Ingest {
             }
         }
         result
+    }
+
+    /// Takes `n` pings of `bytes` off the queue's counts (written, failed or refused).
+    fn dequeued(&self, n: usize, bytes: usize) {
+        self.queued.fetch_sub(n, Ordering::SeqCst);
+        self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+        self.metrics.queued.set(self.queued.load(Ordering::SeqCst) as i64);
+        self.metrics.queued_bytes.set(self.queued_bytes.load(Ordering::SeqCst) as i64);
     }
 
     /// Counts pings decoded from a request (before the filters).
@@ -405,10 +455,10 @@ impl Writer {
             }
             let Some(ingest) = self.ingest.upgrade() else { return };
             let n: usize = jobs.iter().map(|j| j.pings.len()).sum();
+            let bytes: usize = jobs.iter().map(|j| j.bytes).sum();
             let started = Instant::now();
             let result = self.commit(&jobs).await;
-            ingest.queued.fetch_sub(n, Ordering::SeqCst);
-            ingest.metrics.queued.set(ingest.queued.load(Ordering::SeqCst) as i64);
+            ingest.dequeued(n, bytes);
             match result {
                 Ok(mut stored) => {
                     (self.after_commit)();

@@ -11,6 +11,7 @@ pub mod osmand;
 pub mod owntracks;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Value};
 
 use crate::validation::FieldError;
 
@@ -22,6 +23,11 @@ pub const KMH_TO_MPS: f64 = 1.0 / 3.6;
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
 /// Longest device key accepted from a protocol (`id`, `device_id`).
 pub const MAX_DEVICE_KEY_CHARS: usize = 128;
+/// Most items of one batch: a native JSON array or NDJSON body, an OwnTracks array or `locations`.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
+/// Largest `attributes` of one fix, in bytes of its JSON: room for what phones send (Traccar
+/// Client's extras and activity, OwnTracks' extra fields are a few hundred bytes), not for payloads.
+pub const MAX_ATTRIBUTES_BYTES: usize = 4096;
 
 /// Epoch values at or above this are milliseconds, below it seconds (1e12 s would be the year 33658).
 const MS_THRESHOLD: f64 = 1e12;
@@ -95,6 +101,45 @@ fn is_decimal(s: &str) -> bool {
     !int.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The whole-request error of a batch with more than [`MAX_BATCH_ITEMS`] items.
+pub fn too_many_items() -> FieldError {
+    FieldError::new("body", format!("has more than {MAX_BATCH_ITEMS} items; split the batch"))
+}
+
+/// Whether `e` is [`too_many_items`] (a size problem of the request, not a malformed one).
+pub fn is_too_many_items(e: &FieldError) -> bool {
+    *e == too_many_items()
+}
+
+/// Refuses `attributes` larger than [`MAX_ATTRIBUTES_BYTES`] as JSON (an error on `attributes`).
+pub(crate) fn check_attributes(attributes: &Map<String, Value>, errors: &mut Vec<FieldError>) {
+    let len = json_len(attributes);
+    if len > MAX_ATTRIBUTES_BYTES {
+        errors.push(FieldError::new(
+            "attributes",
+            format!("must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON (custom values and extras), got {len}"),
+        ));
+    }
+}
+
+/// Length of the JSON of `attributes`, counted without building the text.
+fn json_len(attributes: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a map of JSON values to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, attributes);
+    count.0
 }
 
 /// Range check of a decoded position, naming the fields as the protocol calls them. (0, 0) passes: it

@@ -14,12 +14,15 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{MAX_CLIENT_ID_CHARS, check_position, echo, parse_error, time_from_epoch, time_from_epoch_int, to_f32};
+use super::{
+    MAX_BATCH_ITEMS, MAX_CLIENT_ID_CHARS, check_attributes, check_position, echo, parse_error, time_from_epoch,
+    time_from_epoch_int, to_f32, too_many_items,
+};
 use crate::ping::Fix;
 use crate::validation::FieldError;
 
 /// Most items accepted in one request.
-pub const MAX_ITEMS: usize = 10_000;
+pub const MAX_ITEMS: usize = MAX_BATCH_ITEMS;
 
 /// Field names of an item; anything else is an error (a typo must not silently lose a value).
 pub const FIELDS: [&str; 12] = [
@@ -71,10 +74,6 @@ pub fn decode(body: &[u8], format: Format) -> Result<Vec<Result<Item, Vec<FieldE
     }
 }
 
-fn too_many() -> FieldError {
-    FieldError::new("body", format!("has more than {MAX_ITEMS} items; split the batch"))
-}
-
 /// Streams the array one element at a time, so that memory stays proportional to one item plus results.
 fn decode_array(text: &str) -> Result<Vec<Result<Item, Vec<FieldError>>>, FieldError> {
     if !text.trim_start().starts_with('[') {
@@ -90,7 +89,7 @@ fn decode_array(text: &str) -> Result<Vec<Result<Item, Vec<FieldError>>>, FieldE
             de.end().map_err(|e| FieldError::new("body", format!("has data after the array: {}", parse_error(&e))))?;
             Ok(items)
         }
-        Err(_) if overflow.get() => Err(too_many()),
+        Err(_) if overflow.get() => Err(too_many_items()),
         Err(e) => Err(FieldError::new("body", format!("is not valid JSON: {}", parse_error(&e)))),
     }
 }
@@ -127,7 +126,7 @@ fn decode_ndjson(text: &str) -> Result<Vec<Result<Item, Vec<FieldError>>>, Field
             continue;
         }
         if out.len() == MAX_ITEMS {
-            return Err(too_many());
+            return Err(too_many_items());
         }
         let i = out.len();
         out.push(match serde_json::from_str::<Value>(line) {
@@ -213,6 +212,7 @@ fn item(value: Value, index: usize) -> Result<Item, Vec<FieldError>> {
             Map::new()
         }
     };
+    check_attributes(&attributes, &mut errors);
 
     match (fix_time, lat, lon) {
         (Some(fix_time), Some(lat), Some(lon)) if errors.is_empty() => {

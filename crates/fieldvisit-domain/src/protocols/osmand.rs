@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 pub use super::parse_time;
 use super::{
     KMH_TO_MPS, KNOTS_TO_MPS, MAX_CLIENT_ID_CHARS, MAX_DEVICE_KEY_CHARS, accuracy, altitude, battery_pct,
-    check_position, echo, finite, heading, keep, parse_error, speed,
+    check_attributes, check_position, echo, finite, heading, keep, parse_error, speed,
 };
 use crate::ping::Fix;
 use crate::validation::FieldError;
@@ -141,6 +141,7 @@ pub fn decode_query(
             add_attribute(&mut attributes, k, param_value(v));
         }
     }
+    check_attributes(&attributes, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -401,6 +402,7 @@ fn json_location(
         None | Some(Value::Null) => {}
         Some(_) => errors.push(FieldError::new("location.extras", "must be an object")),
     }
+    check_attributes(&attributes, errors);
 
     if errors.len() > before {
         return (None, time_missing);

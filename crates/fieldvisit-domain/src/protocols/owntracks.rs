@@ -5,8 +5,9 @@
 use serde_json::{Map, Value};
 
 use super::{
-    KMH_TO_MPS, MAX_CLIENT_ID_CHARS, accuracy, altitude, battery_pct, check_position, echo, finite, heading, keep,
-    parse_error, speed, time_from_epoch, time_from_epoch_int,
+    KMH_TO_MPS, MAX_BATCH_ITEMS, MAX_CLIENT_ID_CHARS, accuracy, altitude, battery_pct, check_attributes,
+    check_position, echo, finite, heading, keep, parse_error, speed, time_from_epoch, time_from_epoch_int,
+    too_many_items,
 };
 use crate::ping::Fix;
 use crate::validation::FieldError;
@@ -27,7 +28,8 @@ const KNOWN_KEYS: [&str; 12] = ["_type", "tst", "lat", "lon", "acc", "vel", "cog
 
 /// Empty body or whitespace -> `Ok(vec![])` (the app posts empty bodies, e.g. on friend deletion);
 /// `_type` other than location (transition, lwt, waypoints, card, ...) -> `Ok(vec![])`; malformed JSON -> `Err`.
-/// In an array or `locations` list every message is decoded; errors carry the message's index.
+/// In an array or `locations` list every message is decoded; errors carry the message's index. A list
+/// of more than [`MAX_BATCH_ITEMS`] messages is refused whole ([`too_many_items`]).
 pub fn decode(body: &[u8]) -> Result<Vec<Location>, Vec<FieldError>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
@@ -46,6 +48,9 @@ pub fn decode(body: &[u8]) -> Result<Vec<Location>, Vec<FieldError>> {
 }
 
 fn decode_list(items: &[Value]) -> Result<Vec<Location>, Vec<FieldError>> {
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(vec![too_many_items()]);
+    }
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -120,6 +125,10 @@ fn decode_message(obj: &Map<String, Value>) -> Result<Option<Location>, Vec<Fiel
         if let Some(v) = value {
             attributes.insert(key.to_owned(), Value::String(v.clone()));
         }
+    }
+    check_attributes(&attributes, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
     }
     let fix = Fix {
         fix_time,
