@@ -31,6 +31,7 @@ pub struct Path<T>(pub T);
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Items per page (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page's `next`.
     pub after: Option<i64>,

@@ -6,6 +6,7 @@
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 
 /// Media type of every error body (see [`super::error::PROBLEM_JSON`]).
@@ -86,8 +87,16 @@ pub fn declare_shared(openapi: &mut OpenApi) {
     for shared in SHARED {
         components.responses.entry(name(shared.status)).or_insert_with(|| problem_response(shared.description).into());
     }
+    for schema in components.schemas.values_mut() {
+        bound_dates(schema);
+    }
     for (path, item) in &mut openapi.paths.paths {
         for op in operations(item) {
+            for param in op.parameters.iter_mut().flatten() {
+                if let Some(schema) = &mut param.schema {
+                    bound_dates(schema);
+                }
+            }
             for (status, response) in &mut op.responses.responses {
                 if let RefOr::T(response) = response {
                     if response.description.is_empty() {
@@ -145,6 +154,32 @@ fn problem_content(response: &mut Response) {
 
 fn refers_to_problem(content: &Content) -> bool {
     matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
+}
+
+/// Every calendar date the API reads lies in 2000-01-01..=2100-12-31 (`domain::plan::date_in_range`,
+/// which keeps date arithmetic from overflowing); JSON Schema has no range for `format: date`,
+/// so the years are bounded by a pattern.
+const DATE_PATTERN: &str = "^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$";
+
+fn bound_dates(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(o) => {
+            if matches!(o.format, Some(SchemaFormat::KnownFormat(KnownFormat::Date))) && o.pattern.is_none() {
+                o.pattern = Some(DATE_PATTERN.to_owned());
+            }
+            o.properties.values_mut().for_each(bound_dates);
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                bound_dates(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(bound_dates),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(bound_dates),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(bound_dates),
+        _ => {}
+    }
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
