@@ -734,3 +734,464 @@ async fn list_filters_never_widen_the_scope(pool: sqlx::PgPool) {
     assert_eq!(set(seen.iter().copied()), set([w.o1, w.o2]), "paged ids: {seen:?}");
     assert_eq!(seen.len(), 2, "paged ids repeat: {seen:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every operation, from the router: the OpenAPI document's paths x methods, plus the routes the
+// document does not describe (phone protocols, OGC API, tiles, config, docs, the app's files).
+// A route without an entry in `OPERATIONS` (or an entry for a route that no longer exists)
+// fails `every_route_has_an_access_rule`, so a new route cannot be missed.
+
+/// Who may call an operation, from the rules of docs/api.md ("Roles and scope").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No credential: health, docs, the app's files, enrolment redeem (its code is the credential).
+    Public,
+    /// Any valid bearer token (user or device).
+    Anyone,
+    /// A bearer token whose role, or device credential, allows the action.
+    Needs(Action),
+    /// OsmAnd / Traccar Client: the device id in the request is the credential; no bearer token helps.
+    DeviceKey,
+    /// OwnTracks: HTTP Basic with the device's user and password; a bearer token is no credential.
+    BasicAuth,
+}
+
+use Access::{Anyone, Needs, Public};
+use Action as A;
+
+/// The expected access of every operation of the OpenAPI document, keyed as (method, path).
+const OPERATIONS: &[(&str, &str, Access)] = &[
+    ("GET", "/api/v1/access-log", Needs(A::ExportAudits)),
+    ("GET", "/api/v1/audit-log", Needs(A::ReadAuditLog)),
+    ("GET", "/api/v1/checkins/claims", Needs(A::ReviewVisits)),
+    ("PUT", "/api/v1/checkins/{client_id}", Needs(A::SubmitEvidence)),
+    ("PUT", "/api/v1/checkins/{client_id}/answers/{answers_client_id}", Needs(A::SubmitEvidence)),
+    ("PUT", "/api/v1/checkins/{client_id}/photos/{photo_client_id}", Needs(A::SubmitEvidence)),
+    ("POST", "/api/v1/checkins/{id}/decision", Needs(A::ReviewVisits)),
+    ("GET", "/api/v1/checklists", Needs(A::SubmitEvidence)),
+    ("POST", "/api/v1/checklists", Needs(A::ManageSettings)),
+    ("GET", "/api/v1/checklists/{id}", Needs(A::SubmitEvidence)),
+    ("GET", "/api/v1/devices", Needs(A::ReadDevices)),
+    ("POST", "/api/v1/devices", Needs(A::ManageDevices)),
+    ("GET", "/api/v1/devices/me/commands", Needs(A::IngestPings)),
+    ("GET", "/api/v1/devices/{id}", Needs(A::ReadDevices)),
+    ("PATCH", "/api/v1/devices/{id}", Needs(A::ManageDevices)),
+    ("POST", "/api/v1/devices/{id}/credentials", Needs(A::ManageDevices)),
+    ("POST", "/api/v1/devices/{id}/enrolments", Needs(A::ManageDevices)),
+    ("POST", "/api/v1/devices/{id}/gpx", Needs(A::ManageDevices)),
+    ("POST", "/api/v1/devices/{id}/position-requests", Needs(A::ManageDevices)),
+    ("POST", "/api/v1/enrolments/redeem", Public),
+    ("GET", "/api/v1/exports", Needs(A::ExportAudits)),
+    ("POST", "/api/v1/exports", Needs(A::ExportAudits)),
+    ("POST", "/api/v1/exports/verify", Needs(A::ExportAudits)),
+    ("GET", "/api/v1/exports/{id}", Needs(A::ExportAudits)),
+    ("GET", "/api/v1/exports/{id}/files/{name}", Needs(A::ExportAudits)),
+    ("GET", "/api/v1/layers/coverage", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/layers/outlets", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/layers/routes", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/layers/territories", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/layers/tracks", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/layers/visits", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/live", Needs(A::ReadTracks)),
+    ("GET", "/api/v1/live/positions", Needs(A::ReadTracks)),
+    ("GET", "/api/v1/me", Anyone),
+    ("GET", "/api/v1/outlets", Needs(A::ReadOutlets)),
+    ("POST", "/api/v1/outlets", Needs(A::WriteOutlets)),
+    ("POST", "/api/v1/outlets/import", Needs(A::WriteOutlets)),
+    ("GET", "/api/v1/outlets/in-cell/{h3}", Needs(A::ReadOutlets)),
+    ("GET", "/api/v1/outlets/in-territory/{id}", Needs(A::ReadOutlets)),
+    ("GET", "/api/v1/outlets/nearest", Needs(A::ReadOutlets)),
+    ("GET", "/api/v1/outlets/within", Needs(A::ReadOutlets)),
+    ("GET", "/api/v1/outlets/{id}", Needs(A::ReadOutlets)),
+    ("PATCH", "/api/v1/outlets/{id}", Needs(A::WriteOutlets)),
+    ("GET", "/api/v1/outlets/{id}/attribute-changes", Needs(A::ReadOutlets)),
+    ("POST", "/api/v1/outlets/{id}/close", Needs(A::WriteOutlets)),
+    ("GET", "/api/v1/outlets/{id}/history", Needs(A::ReadOutlets)),
+    ("GET", "/api/v1/outlets/{id}/outcomes", Needs(A::ReadOutlets)),
+    ("GET", "/api/v1/outlets/{id}/photos", Needs(A::ReadOutlets)),
+    ("POST", "/api/v1/outlets/{id}/photos", Needs(A::SubmitEvidence)),
+    ("POST", "/api/v1/outlets/{id}/reopen", Needs(A::WriteOutlets)),
+    ("POST", "/api/v1/outlets/{id}/suspend", Needs(A::WriteOutlets)),
+    ("GET", "/api/v1/outlets/{id}/visits", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/photos/{id}", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/photos/{id}/{kind}", Needs(A::ReadVisits)),
+    ("POST", "/api/v1/pings", Needs(A::IngestPings)),
+    ("GET", "/api/v1/plans", Needs(A::ReadPlans)),
+    ("POST", "/api/v1/plans", Needs(A::WritePlans)),
+    ("DELETE", "/api/v1/plans/{id}", Needs(A::WritePlans)),
+    ("GET", "/api/v1/plans/{id}", Needs(A::ReadPlans)),
+    ("PUT", "/api/v1/plans/{id}", Needs(A::WritePlans)),
+    ("GET", "/api/v1/position-requests/{id}", Needs(A::ReadDevices)),
+    ("GET", "/api/v1/reminders", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/reps/{id}/checkins", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/reps/{id}/compliance", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/reps/{id}/pings", Needs(A::ReadTracks)),
+    ("GET", "/api/v1/reps/{id}/plan", Needs(A::ReadPlans)),
+    ("GET", "/api/v1/reps/{id}/plan-proposal", Needs(A::WritePlans)),
+    ("GET", "/api/v1/reps/{id}/reminders", Needs(A::ReadPlans)),
+    ("GET", "/api/v1/reps/{id}/route-coverage", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/reps/{id}/track", Needs(A::ReadTracks)),
+    ("GET", "/api/v1/reps/{id}/visits", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/settings/pings", Needs(A::ManageSettings)),
+    ("PUT", "/api/v1/settings/pings", Needs(A::ManageSettings)),
+    ("GET", "/api/v1/territories", Needs(A::ReadTerritories)),
+    ("POST", "/api/v1/territories", Needs(A::WriteTerritories)),
+    ("POST", "/api/v1/territories/import", Needs(A::WriteTerritories)),
+    ("GET", "/api/v1/territories/{id}", Needs(A::ReadTerritories)),
+    ("GET", "/api/v1/territories/{id}/assessment", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/territories/{id}/compliance", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/territories/{id}/coverage", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/territories/{id}/outlet-frequency", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/territories/{id}/outlet-status", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/territories/{id}/summary", Needs(A::ReadTerritories)),
+    ("GET", "/api/v1/tier-policies", Needs(A::ReadTierPolicies)),
+    ("PUT", "/api/v1/tier-policies/{tier}", Needs(A::WriteTierPolicies)),
+    ("GET", "/api/v1/users", Needs(A::ReadUsers)),
+    ("POST", "/api/v1/users", Needs(A::ManageUsers)),
+    ("GET", "/api/v1/users/{id}", Needs(A::ReadUsers)),
+    ("GET", "/api/v1/users/{id}/privacy", Anyone),
+    ("PUT", "/api/v1/users/{id}/privacy", Anyone),
+    ("DELETE", "/api/v1/users/{id}/token", Needs(A::ManageUsers)),
+    ("POST", "/api/v1/users/{id}/token", Needs(A::ManageUsers)),
+    ("POST", "/api/v1/visits/recompute", Needs(A::RecomputeVisits)),
+    ("GET", "/api/v1/visits/{id}/outcomes", Needs(A::ReadVisits)),
+    ("POST", "/api/v1/visits/{id}/outcomes", Needs(A::SubmitEvidence)),
+    ("GET", "/api/v1/visits/{id}/photos", Needs(A::ReadVisits)),
+    ("POST", "/api/v1/visits/{id}/photos", Needs(A::SubmitEvidence)),
+    ("GET", "/api/v1/visits/{id}/reviews", Needs(A::ReadVisits)),
+    ("POST", "/api/v1/visits/{id}/reviews", Needs(A::ReadVisits)),
+    ("GET", "/healthz", Public),
+    ("GET", "/metrics", Public),
+    ("GET", "/readyz", Public),
+];
+
+/// Routes outside the OpenAPI document: (file under src/http/ that declares it, method, path, access).
+const OTHER_ROUTES: &[(&str, &str, &str, Access)] = &[
+    ("ingest.rs", "GET", "/osmand", Access::DeviceKey),
+    ("ingest.rs", "POST", "/osmand", Access::DeviceKey),
+    ("ingest.rs", "POST", "/owntracks", Access::BasicAuth),
+    // The OsmAnd port's listener: the same handler as /osmand (not started by the test server).
+    ("ingest.rs", "GET", "/", Access::DeviceKey),
+    ("ingest.rs", "POST", "/", Access::DeviceKey),
+    ("ogc.rs", "GET", "/ogc", Public),
+    ("ogc.rs", "GET", "/ogc/conformance", Public),
+    ("ogc.rs", "GET", "/ogc/collections", Needs(A::ReadOutlets)),
+    ("ogc.rs", "GET", "/ogc/collections/{id}", Needs(A::ReadOutlets)),
+    ("ogc.rs", "GET", "/ogc/collections/{id}/items", Needs(A::ReadOutlets)),
+    ("ogc.rs", "GET", "/ogc/collections/{id}/items/{fid}", Needs(A::ReadOutlets)),
+    ("tiles.rs", "GET", "/tiles/outlets.json", Needs(A::ReadTeamCompliance)),
+    ("tiles.rs", "GET", "/tiles/outlets/{z}/{x}/{y}", Needs(A::ReadTeamCompliance)),
+    ("tiles.rs", "GET", "/tiles/coverage.json", Needs(A::ReadTeamCompliance)),
+    ("tiles.rs", "GET", "/tiles/coverage/{z}/{x}/{y}", Needs(A::ReadTeamCompliance)),
+    ("mod.rs", "GET", "/config.json", Public),
+    // Without a built map UI: the landing page; with one, the app's files (`STATIC_FILES`).
+    ("mod.rs", "GET", "/", Public),
+];
+
+/// Served by the router without a `.route(..)` of their own: the API docs and the app's files.
+const STATIC_FILES: &[&str] = &["/docs/", "/openapi.json", "/", "/index.html", "/app/sw.js"];
+
+/// The (method, path) of every operation in the OpenAPI document.
+fn documented_operations() -> BTreeSet<(String, String)> {
+    let doc = fieldvisit::http::openapi();
+    let mut out = BTreeSet::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("DELETE", item.delete.is_some()),
+            ("HEAD", item.head.is_some()),
+            ("OPTIONS", item.options.is_some()),
+            ("TRACE", item.trace.is_some()),
+        ];
+        out.extend(methods.into_iter().filter(|(_, present)| *present).map(|(m, _)| (m.to_owned(), path.clone())));
+    }
+    out
+}
+
+/// The (file, method, path) of every plain axum `.route(..)` in src/http/, read from the source:
+/// the router offers no list of its routes.
+fn plain_routes() -> BTreeSet<(String, String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("src/http") {
+        let path = entry.expect("a directory entry").path();
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default().to_owned();
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        for chunk in text.split(".route(\"").skip(1) {
+            let Some((route, rest)) = chunk.split_once('"') else { continue };
+            // The handlers of this route: up to the next route or the end of the statement.
+            let rest = rest.split([';', '\n']).next().unwrap_or_default();
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = rest.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric() && rest.as_bytes()[i - 1] != b'_'
+                });
+                if called {
+                    out.insert((file.clone(), method.to_uppercase(), route.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The routes without an access rule, and the rules of routes that no longer exist.
+fn unmatched_rules() -> (Vec<String>, Vec<String>) {
+    let documented = documented_operations();
+    let ruled: BTreeSet<(String, String)> =
+        OPERATIONS.iter().map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned())).collect();
+    let plain = plain_routes();
+    let ruled_plain: BTreeSet<(String, String, String)> =
+        OTHER_ROUTES.iter().map(|(f, m, p, _)| ((*f).to_owned(), (*m).to_owned(), (*p).to_owned())).collect();
+    let mut missing: Vec<String> = documented.difference(&ruled).map(|(m, p)| format!("{m} {p}")).collect();
+    missing.extend(plain.difference(&ruled_plain).map(|(f, m, p)| format!("{m} {p} (src/http/{f})")));
+    let mut stale: Vec<String> = ruled.difference(&documented).map(|(m, p)| format!("{m} {p}")).collect();
+    stale.extend(ruled_plain.difference(&plain).map(|(f, m, p)| format!("{m} {p} (src/http/{f})")));
+    (missing, stale)
+}
+
+/// Fails when a route has no expected access (add it to `OPERATIONS` or `OTHER_ROUTES`).
+#[test]
+fn every_route_has_an_access_rule() {
+    let (missing, stale) = unmatched_rules();
+    assert!(missing.is_empty(), "routes without an access rule in access_matrix.rs:\n{}", missing.join("\n"));
+    assert!(stale.is_empty(), "access rules of routes that do not exist:\n{}", stale.join("\n"));
+    assert!(documented_operations().len() >= 100, "the OpenAPI document lists the operations");
+}
+
+/// What an answer may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Exactly this status.
+    Is(u16),
+    /// Let through: 2xx/3xx, or a 4xx about the request itself (404 of a missing object, 400/409/
+    /// 415/422 validation) — never 401 or 403.
+    Allowed,
+    /// Refused for scope: 403 or 404 (a validation 4xx before the scope check also reveals nothing);
+    /// never 2xx, never 401.
+    Refused,
+    /// An object of another org: never found (404, or a validation 4xx first); never 2xx or 403.
+    Hidden,
+    /// A protocol route called without its own credential: a 4xx, never 2xx.
+    Rejected,
+}
+
+impl Class {
+    fn admits(self, status: u16) -> bool {
+        let client_error = (400..500).contains(&status);
+        match self {
+            Class::Is(s) => status == s,
+            Class::Allowed => (200..400).contains(&status) || client_error && status != 401 && status != 403,
+            Class::Refused => client_error && status != 401,
+            Class::Hidden => client_error && status != 401 && status != 403,
+            Class::Rejected => client_error,
+        }
+    }
+}
+
+/// The object a path addresses, for its `{..}` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aim {
+    /// Objects of territory T2 (outside the T1 scope of every scoped caller).
+    T2,
+    /// Objects of org B.
+    OrgB,
+}
+
+/// The path with its parameters filled: org-A objects of T2 or org-B objects where the path names
+/// a kind the world seeds (then `true`: the path addresses an object), ids that exist nowhere
+/// otherwise (visits, plans, photos, exports ...).
+fn fill(w: &World, path: &str, aim: Aim) -> (String, bool) {
+    let pick = |t2: i64, b: i64| (if aim == Aim::T2 { t2 } else { b }).to_string();
+    let mut addressed = false;
+    let mut previous = "";
+    let mut out = Vec::new();
+    for segment in path.split('/') {
+        let object = match (previous, segment) {
+            ("outlets" | "items", "{id}" | "{fid}") => Some(pick(w.o2, w.ob)),
+            ("territories" | "in-territory", "{id}") => Some(pick(w.t2, w.tb)),
+            ("users" | "reps", "{id}") => Some(pick(w.rep2.id, w.rep_b.id)),
+            ("devices", "{id}") => Some(pick(w.device2.id, w.device_b.id)),
+            _ => None,
+        };
+        addressed |= object.is_some();
+        out.push(object.unwrap_or_else(|| {
+            match (previous, segment) {
+                ("collections", "{id}") => "outlets",
+                (_, "{id}") => "987654321",
+                (_, "{client_id}" | "{answers_client_id}" | "{photo_client_id}") => {
+                    "0b0e5a10-9d39-4c57-8f0e-9b1f2a3c4d5e"
+                }
+                (_, "{tier}") => "ZA",
+                (_, "{h3}") => "8831aa5089fffff",
+                (_, "{name}") => "visits.csv",
+                (_, "{kind}") => "thumbnail",
+                (_, "{z}") => "10",
+                (_, "{x}") => "843",
+                (_, "{y}") => "388",
+                _ => segment,
+            }
+            .to_owned()
+        }));
+        previous = segment;
+    }
+    (out.join("/"), addressed)
+}
+
+/// The expected class of `caller` on an operation with `access`; `aim` when the path addresses
+/// an object.
+fn expected_class(caller: Caller, access: Access, aim: Option<Aim>) -> Class {
+    let principal = caller.principal();
+    let action = match access {
+        Public => return Class::Allowed,
+        Access::DeviceKey => return Class::Rejected,
+        Access::BasicAuth => return Class::Is(401),
+        Anyone => None,
+        Needs(a) => Some(a),
+    };
+    let Some(principal) = principal else { return Class::Is(401) };
+    let allowed = action.is_none_or(|a| match principal {
+        Principal::User { role, .. } => allows(role, a),
+        Principal::Device => device_allows(a),
+    });
+    match (allowed, aim, principal) {
+        (false, ..) => Class::Is(403),
+        (true, Some(Aim::OrgB), _) => Class::Hidden,
+        (true, Some(Aim::T2), Principal::User { org_wide: false, .. } | Principal::Device) => Class::Refused,
+        (true, ..) => Class::Allowed,
+    }
+}
+
+/// Rules finer than an action, from docs/api.md, and one surprise kept visible (reported in
+/// issue 25's notes rather than silently encoded as a rule).
+fn refinement(caller: Caller, method: &str, path: &str, aim: Option<Aim>) -> Option<Class> {
+    let principal = caller.principal()?;
+    let rep_like = matches!(principal, Principal::Device | Principal::User { role: Role::Rep, .. });
+    let role = match principal {
+        Principal::User { role, .. } => Some(role),
+        Principal::Device => None,
+    };
+    match (method, path) {
+        // "GET /access-log for auditors and admins (the reps of their scope), and for a rep about their own data".
+        ("GET", "/api/v1/access-log") if matches!(role, Some(Role::Manager | Role::Supervisor)) => Some(Class::Is(403)),
+        // A check-in's evidence comes from its rep (or the rep's phone).
+        ("PUT", p) if p.starts_with("/api/v1/checkins/{client_id}") && !rep_like => Some(Class::Refused),
+        // A device reads the rep's access log; exports are requested by users (anyone may verify a file).
+        (_, p) if p.starts_with("/api/v1/exports") && p != "/api/v1/exports/verify" && caller == Caller::Device => {
+            Some(Class::Refused)
+        }
+        // SURPRISE: a rep (and the rep's phone) reads the frequency figures of an outlet outside the
+        // rep's territory (its visits filtered to the rep's own), where GET /outlets/{id} is 403.
+        ("GET", "/api/v1/outlets/{id}/visits") if rep_like && aim == Some(Aim::T2) => Some(Class::Allowed),
+        _ => None,
+    }
+}
+
+/// One request of the generated matrix, its body read unless it is an event stream.
+async fn probe(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> (u16, String, String) {
+    let method = Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut rb = app.request(method.clone(), path, token);
+    if [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
+        rb = rb.json(&json!({}));
+    }
+    let res = rb.send().await.expect("HTTP request to the test server failed");
+    let status = res.status().as_u16();
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let text = if content_type.starts_with("text/event-stream") {
+        String::new() // a live stream: its status and type are the answer
+    } else {
+        res.text().await.unwrap_or_default()
+    };
+    (status, content_type, text)
+}
+
+/// Every operation x every caller kind x (T2, org B) where the path addresses an object: the status
+/// class the rules say; errors are problems; org B's data never appears.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn every_operation_answers_each_caller_as_the_rules_say(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let map_ui = tempfile::tempdir().expect("a temporary directory");
+    std::fs::create_dir_all(map_ui.path().join("app")).expect("app dir");
+    std::fs::write(map_ui.path().join("index.html"), "<!doctype html><title>map</title>").expect("index.html");
+    std::fs::write(map_ui.path().join("app/sw.js"), "self.addEventListener('fetch', () => {});").expect("sw.js");
+    let mut config = common::test_config("");
+    config.map_ui_dir = map_ui.path().to_path_buf();
+    let app = TestApp::spawn_with(pool, config).await;
+    let operations = OPERATIONS
+        .iter()
+        .copied()
+        .chain(
+            OTHER_ROUTES
+                .iter()
+                .filter(|(file, _, path, _)| !(*file == "ingest.rs" && *path == "/"))
+                .map(|(_, m, p, a)| (*m, *p, *a)),
+        )
+        .chain(STATIC_FILES.iter().map(|p| ("GET", *p, Public)));
+    let mut mismatches = Vec::new();
+    let mut cases = 0;
+    for (method, template, access) in operations {
+        for &caller in &CALLERS {
+            for aim in [Aim::T2, Aim::OrgB] {
+                let (path, addressed) = fill(&w, template, aim);
+                // Unauthenticated callers, and paths that address nothing, once.
+                if aim == Aim::OrgB && (!addressed || caller.principal().is_none()) {
+                    continue;
+                }
+                cases += 1;
+                let token = caller.token(&w);
+                let (status, content_type, text) = probe(&app, method, &path, token.as_deref()).await;
+                let aimed = addressed.then_some(aim);
+                let want = refinement(caller, method, template, aimed)
+                    .unwrap_or_else(|| expected_class(caller, access, aimed));
+                let mut notes = Vec::new();
+                if !want.admits(status) {
+                    notes.push(format!("{method} {path} -> {}", text.chars().take(160).collect::<String>()));
+                }
+                if status >= 500 {
+                    notes.push("server error".into());
+                }
+                if status >= 400 && !content_type.starts_with("application/problem+json") {
+                    notes.push(format!("error is not problem+json: {content_type}"));
+                }
+                if text.contains(ORG_B_MARKER) {
+                    notes.push(format!("LEAK: org B data: {}", text.chars().take(160).collect::<String>()));
+                }
+                if !notes.is_empty() {
+                    mismatches.push(Mismatch {
+                        caller: caller.name(),
+                        endpoint: template,
+                        target: if addressed { if aim == Aim::T2 { "T2" } else { "org B" } } else { "-" },
+                        expected: format!("{want:?}"),
+                        actual: status.to_string(),
+                        note: notes.join("; "),
+                    });
+                }
+            }
+        }
+    }
+    assert!(cases > 1_000, "{cases} cells ran");
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cases} generated access-matrix cells are wrong:\n{}",
+        mismatches.len(),
+        table(&mismatches)
+    );
+}
+
+/// The generated matrix's expectations spot-checked by hand.
+#[test]
+fn generated_expectations_follow_the_rules() {
+    let read_outlets = Needs(A::ReadOutlets);
+    assert_eq!(expected_class(Caller::NoToken, read_outlets, None), Class::Is(401));
+    assert_eq!(expected_class(Caller::Rep, Needs(A::ReadUsers), None), Class::Is(403));
+    assert_eq!(expected_class(Caller::Manager, read_outlets, Some(Aim::T2)), Class::Refused);
+    assert_eq!(expected_class(Caller::Admin, read_outlets, Some(Aim::T2)), Class::Allowed);
+    assert_eq!(expected_class(Caller::Admin, read_outlets, Some(Aim::OrgB)), Class::Hidden);
+    assert_eq!(expected_class(Caller::Device, Needs(A::IngestPings), None), Class::Allowed);
+    assert_eq!(expected_class(Caller::Admin, Needs(A::IngestPings), None), Class::Is(403));
+    assert_eq!(expected_class(Caller::Admin, Access::BasicAuth, None), Class::Is(401));
+    assert_eq!(expected_class(Caller::BadToken, Public, None), Class::Allowed);
+    assert!(!Class::Refused.admits(200) && !Class::Hidden.admits(403) && !Class::Allowed.admits(401));
+}

@@ -11,6 +11,7 @@ mod common;
 mod compliance;
 mod constraints;
 mod coverage;
+mod decoders;
 mod demo;
 mod devices;
 mod docs;

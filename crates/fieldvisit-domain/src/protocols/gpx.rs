@@ -11,6 +11,12 @@ use crate::validation::FieldError;
 /// Decodes a GPX 1.0/1.1 document. Errors name the point (`index` counts waypoints then track points, in
 /// file order) or, for a document that is not GPX, the body.
 pub fn decode(body: &[u8]) -> Result<Vec<Fix>, FieldError> {
+    if nesting_depth(body) > MAX_DEPTH {
+        return Err(FieldError::new(
+            "body",
+            format!("nests elements more than {MAX_DEPTH} deep; a GPX document needs about ten levels"),
+        ));
+    }
     let doc = ::gpx::read(body)
         .map_err(|e| FieldError::new("body", format!("is not a GPX document: {}", parse_error(&e))))?;
     let waypoints = doc.waypoints.iter().enumerate().map(|(i, p)| (format!("waypoint {}", i + 1), p));
@@ -24,6 +30,59 @@ pub fn decode(body: &[u8]) -> Result<Vec<Fix>, FieldError> {
         })
     });
     waypoints.chain(track_points).enumerate().map(|(index, (name, point))| fix(point, &name, index)).collect()
+}
+
+/// Deepest element nesting read. GPX needs about ten levels (with extensions); the XML parser's
+/// time grows faster than linearly with depth (200,000 nested elements took minutes), so deeper
+/// documents are refused before parsing.
+const MAX_DEPTH: usize = 100;
+
+/// How deep a document's elements nest, scanned without parsing it (comments, CDATA, declarations
+/// and processing instructions skipped, quoted attribute values honoured); stops past [`MAX_DEPTH`].
+fn nesting_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while let Some(at) = body.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'<')) {
+        i += at;
+        let rest = &body[i..];
+        let past =
+            |end: &[u8]| rest.windows(end.len()).position(|w| w == end).map_or(body.len(), |p| i + p + end.len());
+        if rest.starts_with(b"<!--") {
+            i = past(b"-->");
+            continue;
+        }
+        if rest.starts_with(b"<![CDATA[") {
+            i = past(b"]]>");
+            continue;
+        }
+        if rest.starts_with(b"<?") || rest.starts_with(b"<!") {
+            i = past(b">");
+            continue;
+        }
+        let (mut j, mut quote, mut empty) = (1, None, false);
+        while let Some(&b) = rest.get(j) {
+            match (quote, b) {
+                (Some(q), _) if b == q => quote = None,
+                (None, b'"' | b'\'') => quote = Some(b),
+                (None, b'>') => {
+                    empty = rest[j - 1] == b'/';
+                    break;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        i += j + 1;
+        if rest.get(1) == Some(&b'/') {
+            depth = depth.saturating_sub(1);
+        } else if !empty {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if deepest > MAX_DEPTH {
+                break;
+            }
+        }
+    }
+    deepest
 }
 
 fn fix(point: &::gpx::Waypoint, name: &str, index: usize) -> Result<Fix, FieldError> {
@@ -80,6 +139,20 @@ mod tests {
 <gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">{inner}</gpx>"#
         )
     }
+
+    #[test]
+    fn nesting_is_measured_without_parsing_and_deep_documents_are_refused() {
+        assert_eq!(nesting_depth(doc("<trk><trkseg><trkpt lat=\"1\" lon=\"1\"/></trkseg></trk>").as_bytes()), 3);
+        let tricky = r#"<gpx a="/>" b='<x>'><!-- <c><c> --><![CDATA[<d><d>]]><e/><f></f></gpx>"#;
+        assert_eq!(nesting_depth(tricky.as_bytes()), 2);
+        // Found by the decoders' property test: 200,000 nested elements kept the parser busy for minutes.
+        let deep = doc(&format!("<extensions>{}</extensions>", "<a>".repeat(200_000)));
+        let refused = decode(deep.as_bytes()).expect_err("refused");
+        assert!(refused.reason.contains("deep"), "{refused:?}");
+        assert_eq!(decode(LIMERICK_DEPTH_OK.as_bytes()).map(|f| f.len()), Ok(1));
+    }
+
+    const LIMERICK_DEPTH_OK: &str = r#"<gpx version="1.1" creator="t"><trk><trkseg><trkpt lat="52.6" lon="-8.6"><time>2019-02-18T07:45:50Z</time><extensions><a><b><c>1</c></b></a></extensions></trkpt></trkseg></trk></gpx>"#;
 
     #[test]
     fn limerick_bus_track_decodes_every_point() {

@@ -60,7 +60,9 @@ pub fn decode_query(
     for (key, value) in params {
         let slot = match key.as_str() {
             "id" | "deviceid" => {
-                if !device_keys.contains(&value.as_str()) {
+                // Two different keys are already the error; keeping every one would make a request
+                // of many `id`s cost quadratic time before the device is even looked up.
+                if device_keys.len() < 2 && !device_keys.contains(&value.as_str()) {
                     device_keys.push(value);
                 }
                 continue;
