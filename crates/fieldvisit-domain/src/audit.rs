@@ -228,13 +228,27 @@ impl AuditAction {
 /// An action as the log holds it: one this version knows (read by its name or old name), or a
 /// text it does not (written by another version of the server). The log is append-only, so a
 /// reader shows such a row as it is instead of failing on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum LoggedAction {
     Known(AuditAction),
-    #[schema(value_type = String)]
     Other(String),
 }
+
+/// A string, not `oneOf [AuditAction, string]`: every known action is also a string, so a
+/// `oneOf` would match both and no value would validate (JSON Schema's oneOf is exclusive).
+impl utoipa::PartialSchema for LoggedAction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "The action's name: one of AuditAction, or a name written by another version of the server",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for LoggedAction {}
 
 impl From<String> for LoggedAction {
     fn from(text: String) -> Self {
