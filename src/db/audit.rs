@@ -69,21 +69,21 @@ pub async fn record_for_client(
     Ok(())
 }
 
-/// Newest first, entries with id < `before_id`.
+/// Newest first, entries with id < `before_id`. With `root` (a territory-scoped reader) only the
+/// entries about objects within that territory's subtree; entries about the org as a whole are
+/// left out (`sql/audit_log.sql`).
 pub async fn list(
     db: impl PgExecutor<'_>,
     org_id: i64,
+    root: Option<i64>,
     before_id: i64,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, at, actor_user_id, actor_device_id, action, object_type, object_id, request_id, client_request_id,
-                detail
-           FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-    )
-    .bind(org_id)
-    .bind(before_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/audit_log.sql"))
+        .bind(org_id)
+        .bind(before_id)
+        .bind(limit)
+        .bind(root)
+        .fetch_all(db)
+        .await
 }

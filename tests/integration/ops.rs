@@ -224,6 +224,57 @@ async fn unfit_client_request_ids_are_dropped(pool: sqlx::PgPool) {
     assert!(res.json["request_id"].as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()), "{}", res.describe());
 }
 
+/// A territory-scoped auditor or admin reads only the audit entries about objects within their
+/// territory: not another territory's outlets, users or devices, nor entries about the org as a
+/// whole; the org-wide admin reads them all.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_scoped_reader_sees_only_their_territorys_audit_entries(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let outlet = |code: &str, (lat, lon): (f64, f64)| json!({"code": code, "name": code, "channel_type": "franchise_store", "tier": "C", "lat": lat, "lon": lon});
+    for (code, at) in [("SCOPE-T1", IN_T1), ("SCOPE-T2", common::IN_T2)] {
+        let res = app.post("/api/v1/outlets", Some(&w.admin.token), &outlet(code, at)).await;
+        assert_eq!(res.status, 201, "{}", res.describe());
+    }
+    // A user and a device of T2 (new tokens: `user.token.issue`, `device.rotate`).
+    let res = app.post(&format!("/api/v1/users/{}/token", w.rep2.id), Some(&w.admin.token), &json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let res =
+        app.post(&format!("/api/v1/devices/{}/credentials", w.device2.id), Some(&w.admin.token), &json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+
+    let seen = |res: &common::Res| -> Vec<String> {
+        res.json["items"]
+            .as_array()
+            .map(|a| a.iter().map(|e| format!("{} {}", e["action"].as_str().unwrap_or("?"), e["object_id"])).collect())
+            .unwrap_or_default()
+    };
+    let all = app.get("/api/v1/audit-log?limit=1000", Some(&w.admin.token)).await;
+    assert_eq!(all.status, 200, "{}", all.describe());
+    let all = seen(&all);
+    let about = |needle: &str| all.iter().filter(|e| e.contains(needle)).count();
+    assert_eq!(about("outlet.create"), 2, "{all:#?}");
+    assert_eq!(about("seed.org-a"), 1, "the org-wide admin reads org-level entries: {all:#?}");
+    assert_eq!((about("user.token.issue"), about("device.rotate")), (1, 1), "{all:#?}");
+
+    for reader in [&w.auditor, &w.admin_t1] {
+        let res = app.get("/api/v1/audit-log?limit=1000", Some(&reader.token)).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        let items = res.json["items"].as_array().cloned().unwrap_or_default();
+        let creates: Vec<&str> = items
+            .iter()
+            .filter(|e| e["action"] == "outlet.create")
+            .filter_map(|e| e["detail"]["code"].as_str())
+            .collect();
+        assert_eq!(creates, ["SCOPE-T1"], "{}: only T1's outlet: {:#?}", reader.login, seen(&res));
+        let leaks: Vec<String> = seen(&res)
+            .into_iter()
+            .filter(|e| e.contains("seed.org-a") || e.starts_with("user.token.issue") || e.starts_with("device.rotate"))
+            .collect();
+        assert!(leaks.is_empty(), "{} reads no T2 or org-level entry: {leaks:#?}", reader.login);
+    }
+}
+
 /// Entries written before issue 23 keep their old action names (the log is append-only): the log
 /// shows each under its new name, beside the entries written since with that name, and a reader
 /// selecting by action finds both spellings. A name no action has is an internal error, not a panic.
