@@ -12,6 +12,7 @@ mod compliance;
 mod constraints;
 mod coverage;
 mod demo;
+mod derive_worker;
 mod devices;
 mod docs;
 mod exports;
