@@ -67,6 +67,31 @@ pub async fn reissue_user_token(pool: &PgPool, org_id: i64, user_id: i64) -> Res
     Ok(token)
 }
 
+/// A device's credentials, freshly drawn at random (only their hashes are stored).
+pub struct NewSecrets {
+    /// Bearer token for the native API.
+    pub token: String,
+    /// The id to configure in Traccar Client / OsmAnd.
+    pub osmand_id: String,
+    /// OwnTracks HTTP basic-auth user name (`ot-` + 12 random hex digits) and password.
+    pub owntracks_user: String,
+    /// See `owntracks_user`.
+    pub owntracks_password: String,
+}
+
+/// Draws every credential of a new device at random (the API, the demo loader).
+pub fn new_device_secrets() -> NewSecrets {
+    // ThreadRng is not Send: it lives only within this function, never across an await.
+    let mut rng = rand::rng();
+    let owntracks_user = format!("ot-{}", &new_device_secret(&mut rng)[..12]);
+    NewSecrets {
+        token: new_token(&mut rng),
+        osmand_id: new_device_secret(&mut rng),
+        owntracks_user,
+        owntracks_password: new_device_secret(&mut rng),
+    }
+}
+
 /// Registers a device for a rep and issues all its credentials. The caller checks the rep's role.
 pub async fn create_device(
     pool: &PgPool,
@@ -74,12 +99,7 @@ pub async fn create_device(
     rep_id: i64,
     name: &str,
 ) -> Result<DeviceCredentials, sqlx::Error> {
-    // ThreadRng is not Send: draw every secret before the first await.
-    let (token, osmand_id, owntracks_user, owntracks_password) = {
-        let mut rng = rand::rng();
-        let user = format!("ot-{}", &new_device_secret(&mut rng)[..12]);
-        (new_token(&mut rng), new_device_secret(&mut rng), user, new_device_secret(&mut rng))
-    };
+    let NewSecrets { token, osmand_id, owntracks_user, owntracks_password } = new_device_secrets();
     let mut tx = pool.begin().await?;
     let device_id = db::devices::create(
         &mut *tx,

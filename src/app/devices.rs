@@ -309,6 +309,7 @@ pub async fn redeem(db: &PgPool, code: &str) -> Result<Option<Enrolled>, Error> 
         user_id: None,
         device_id: Some(device_id),
         request_id: None,
+        client_request_id: None,
         role: Some(Role::Rep),
         own_rep: Some(rep.id),
         scope: None,

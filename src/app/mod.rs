@@ -41,6 +41,8 @@ pub struct Caller<'a> {
     pub user_id: Option<i64>,
     pub device_id: Option<i64>,
     pub request_id: Option<&'a str>,
+    /// The request id the client sent (validated), kept apart from ours.
+    pub client_request_id: Option<&'a str>,
     /// The user's role (`rep` for a device). `None`: the system itself (no scope).
     pub role: Option<Role>,
     /// The rep whose own data alone the caller sees (a rep, or a rep's device); `None` for
@@ -83,7 +85,7 @@ impl Caller<'_> {
             request_id: self.request_id,
             detail,
         };
-        db::audit::record(db, self.org_id, entry).await
+        db::audit::record_for_client(db, self.org_id, entry, self.client_request_id).await
     }
 }
 

@@ -18,7 +18,11 @@ pub struct AuditEntry {
     pub action: LoggedAction,
     pub object_type: String,
     pub object_id: Option<String>,
+    /// Our id of the request that did it (the response's `x-request-id`).
     pub request_id: Option<String>,
+    /// The `x-request-id` the client sent, if it was at most 128 visible ASCII characters; never
+    /// taken as ours.
+    pub client_request_id: Option<String>,
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
@@ -34,10 +38,22 @@ pub struct NewEntry<'a> {
     pub detail: serde_json::Value,
 }
 
+/// Appends an entry (of no client request, or one whose client sent no id of its own).
 pub async fn record(db: impl PgExecutor<'_>, org_id: i64, e: NewEntry<'_>) -> Result<(), sqlx::Error> {
+    record_for_client(db, org_id, e, None).await
+}
+
+/// Appends an entry, with the request id the client sent (already validated) beside ours.
+pub async fn record_for_client(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    e: NewEntry<'_>,
+    client_request_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO audit_log (org_id, actor_user_id, actor_device_id, action, object_type, object_id, request_id, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log (org_id, actor_user_id, actor_device_id, action, object_type, object_id, request_id,
+                                detail, client_request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(org_id)
     .bind(e.actor_user_id)
@@ -47,25 +63,27 @@ pub async fn record(db: impl PgExecutor<'_>, org_id: i64, e: NewEntry<'_>) -> Re
     .bind(e.object_id)
     .bind(e.request_id)
     .bind(e.detail)
+    .bind(client_request_id)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Newest first, entries with id < `before_id`.
+/// Newest first, entries with id < `before_id`. With `root` (a territory-scoped reader) only the
+/// entries about objects within that territory's subtree; entries about the org as a whole are
+/// left out (`sql/audit_log.sql`).
 pub async fn list(
     db: impl PgExecutor<'_>,
     org_id: i64,
+    root: Option<i64>,
     before_id: i64,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, at, actor_user_id, actor_device_id, action, object_type, object_id, request_id, detail
-           FROM audit_log WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-    )
-    .bind(org_id)
-    .bind(before_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(include_str!("sql/audit_log.sql"))
+        .bind(org_id)
+        .bind(before_id)
+        .bind(limit)
+        .bind(root)
+        .fetch_all(db)
+        .await
 }

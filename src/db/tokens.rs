@@ -83,19 +83,45 @@ pub async fn revoke_for_user(db: impl PgExecutor<'_>, org_id: i64, user_id: i64)
     Ok(done.rows_affected() > 0)
 }
 
-/// Stores a token hash unless it already exists (for deterministic demo tokens).
-pub async fn ensure_for_user(
-    tx: &mut Transaction<'_, Postgres>,
+/// What tokens a user or device was ever issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issued {
+    /// One that is not revoked.
+    Live,
+    /// Only revoked ones.
+    Revoked,
+    /// None at all.
+    Never,
+}
+
+/// Whether the user holds a live token, only revoked ones, or none.
+pub async fn issued_for_user(db: impl PgExecutor<'_>, org_id: i64, user_id: i64) -> Result<Issued, sqlx::Error> {
+    issued(db, org_id, Some(user_id), None).await
+}
+
+/// Whether the device holds a live token, only revoked ones, or none.
+pub async fn issued_for_device(db: impl PgExecutor<'_>, org_id: i64, device_id: i64) -> Result<Issued, sqlx::Error> {
+    issued(db, org_id, None, Some(device_id)).await
+}
+
+async fn issued(
+    db: impl PgExecutor<'_>,
     org_id: i64,
-    user_id: i64,
-    token_hash: &[u8],
-) -> Result<(), sqlx::Error> {
-    let live: Option<bool> = sqlx::query_scalar("SELECT revoked_at IS NULL FROM api_tokens WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if live.is_none() {
-        issue_for_user(tx, org_id, user_id, token_hash).await?;
-    }
-    Ok(())
+    user_id: Option<i64>,
+    device_id: Option<i64>,
+) -> Result<Issued, sqlx::Error> {
+    let (any, live): (bool, bool) = sqlx::query_as(
+        "SELECT count(*) > 0, coalesce(bool_or(revoked_at IS NULL), false) FROM api_tokens
+          WHERE org_id = $1 AND (user_id = $2 OR device_id = $3)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(device_id)
+    .fetch_one(db)
+    .await?;
+    Ok(match (any, live) {
+        (_, true) => Issued::Live,
+        (true, false) => Issued::Revoked,
+        (false, false) => Issued::Never,
+    })
 }

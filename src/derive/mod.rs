@@ -6,8 +6,11 @@
 use crate::db::visits::{self, DirtyDay};
 use crate::domain::checkin;
 use crate::domain::visit::{self, VisitRules};
-use prometheus::{IntCounterVec, Opts};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use prometheus::{IntCounter, IntCounterVec, Opts};
 use sqlx::PgPool;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -22,10 +25,19 @@ pub const STALE_CLAIM_S: i64 = 300;
 /// How often the worker looks for work when nobody wakes it (marks from other instances).
 const POLL_EVERY: Duration = Duration::from_secs(2);
 
+/// Derives one claimed rep-day: [`derive_day`] in the server; tests pass their own to exercise the
+/// worker's supervision (a step that panics).
+pub type DeriveStep = Arc<dyn Fn(PgPool, DirtyDay) -> BoxFuture<'static, Result<bool, sqlx::Error>> + Send + Sync>;
+
 /// Handle of the running worker.
 pub struct Deriver {
     wake: Notify,
     derived: IntCounterVec,
+    /// Rep-day derivations that panicked (caught; the worker goes on).
+    panics: IntCounter,
+    /// Times the worker task itself was restarted after a panic outside a rep-day.
+    restarts: IntCounter,
+    step: DeriveStep,
 }
 
 impl Deriver {
@@ -37,14 +49,35 @@ impl Deriver {
         enabled: bool,
         settle_s: u32,
     ) -> prometheus::Result<Arc<Self>> {
+        let step: DeriveStep =
+            Arc::new(|db, day| Box::pin(async move { derive_day(&db, &day, &VisitRules::default()).await }));
+        Self::start_with(db, registry, enabled, settle_s, step)
+    }
+
+    /// [`Deriver::start`] with the step that derives one rep-day given (tests).
+    pub fn start_with(
+        db: &PgPool,
+        registry: &prometheus::Registry,
+        enabled: bool,
+        settle_s: u32,
+        step: DeriveStep,
+    ) -> prometheus::Result<Arc<Self>> {
         let derived = IntCounterVec::new(
             Opts::new("rep_days_derived_total", "Rep-days whose visits were derived, by outcome"),
             &["outcome"],
         )?;
+        let panics = IntCounter::new(
+            "derive_panics_total",
+            "Rep-day derivations that panicked (caught; the rep-day waits for the stale-claim takeover)",
+        )?;
+        let restarts =
+            IntCounter::new("derive_worker_restarts_total", "Restarts of the derivation worker after a panic")?;
         registry.register(Box::new(derived.clone()))?;
-        let deriver = Arc::new(Deriver { wake: Notify::new(), derived });
+        registry.register(Box::new(panics.clone()))?;
+        registry.register(Box::new(restarts.clone()))?;
+        let deriver = Arc::new(Deriver { wake: Notify::new(), derived, panics, restarts, step });
         if enabled {
-            tokio::spawn(run(db.clone(), Arc::downgrade(&deriver), settle_s));
+            tokio::spawn(supervise(db.clone(), Arc::downgrade(&deriver), settle_s));
         }
         Ok(deriver)
     }
@@ -53,6 +86,31 @@ impl Deriver {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// Runs the worker and restarts it (after [`POLL_EVERY`]) whenever it panics, counting each restart;
+/// it ends when the worker ends (the pool closed, the handle dropped).
+async fn supervise(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
+    loop {
+        let worker = tokio::spawn(run(db.clone(), deriver.clone(), settle_s));
+        match worker.await {
+            Err(e) if e.is_panic() => {
+                let Some(me) = deriver.upgrade() else { return };
+                me.restarts.inc();
+                tracing::error!(panic = %panic_text(e.into_panic().as_ref()), "derivation worker panicked; restarting");
+            }
+            _ => return,
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
@@ -78,15 +136,7 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
         match claimed {
             Ok(days) if !days.is_empty() => {
                 for day in days {
-                    let outcome = match derive_day(&db, &day, &rules).await {
-                        Ok(true) => "done",
-                        Ok(false) => "changed_meanwhile",
-                        Err(e) => {
-                            tracing::warn!(error = %e, org_id = day.org_id, rep_id = day.rep_id, day = %day.day,
-                                "visits not derived; the rep-day stays dirty");
-                            "error"
-                        }
-                    };
+                    let outcome = me.derive_one(&db, day).await;
                     me.derived.with_label_values(&[outcome]).inc();
                 }
                 continue;
@@ -101,6 +151,29 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
         }
         // A wake-up before this wait is kept by `Notify` (one permit), so none is lost.
         let _ = tokio::time::timeout(POLL_EVERY, me.wake.notified()).await;
+    }
+}
+
+impl Deriver {
+    /// Derives one claimed rep-day and names the outcome. A panic is caught and counted: the rep-day
+    /// keeps its claim, so it is tried again only when the claim goes stale ([`STALE_CLAIM_S`]),
+    /// never in a hot loop, and the other rep-days go on.
+    async fn derive_one(&self, db: &PgPool, day: DirtyDay) -> &'static str {
+        let (org_id, rep_id, local_day) = (day.org_id, day.rep_id, day.day);
+        match AssertUnwindSafe(async { (self.step)(db.clone(), day).await }).catch_unwind().await {
+            Ok(Ok(true)) => "done",
+            Ok(Ok(false)) => "changed_meanwhile",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, org_id, rep_id, day = %local_day, "visits not derived; the rep-day stays dirty");
+                "error"
+            }
+            Err(payload) => {
+                self.panics.inc();
+                tracing::error!(panic = %panic_text(payload.as_ref()), org_id, rep_id, day = %local_day,
+                    "visit derivation panicked; the rep-day is tried again when its claim goes stale");
+                "panic"
+            }
+        }
     }
 }
 

@@ -79,7 +79,10 @@ async fn access_log(
     Ok(Json(Paged::new(items, limit, |e| e.id)))
 }
 
-/// The org's audit log, newest first (`after` is the id to continue below).
+/// The org's audit log, newest first (`after` is the id to continue below). An admin or auditor
+/// scoped to a territory reads only the entries about objects within it (outlets, territories,
+/// the users, devices, plans, visits, check-ins, photos and exports of its reps), none about the
+/// org as a whole.
 #[utoipa::path(get, path = "/audit-log", tag = "audit", params(Page), responses((status = 200, body = Paged<AuditEntry>)))]
 async fn audit_log(
     State(state): State<AppState>,
@@ -88,6 +91,6 @@ async fn audit_log(
 ) -> Result<Json<Paged<AuditEntry>>, ApiError> {
     let limit = page.limit()?;
     let before = page.after.unwrap_or(i64::MAX);
-    let items = db::audit::list(&state.db, auth.org_id, before, limit).await?;
+    let items = db::audit::list(&state.db, auth.org_id, auth.scope_root(), before, limit).await?;
     Ok(Json(Paged::new(items, limit, |e| e.id)))
 }

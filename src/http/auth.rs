@@ -20,6 +20,8 @@ pub struct Principal {
     pub actor: Actor,
     /// The request id, for audit records.
     pub request_id: Option<String>,
+    /// The id the client sent, kept apart from ours (`super::request_id`).
+    pub client_request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +54,7 @@ impl Principal {
             user_id: self.user_id(),
             device_id: self.device_id(),
             request_id: self.request_id.as_deref(),
+            client_request_id: self.client_request_id.as_deref(),
             role: self.role(),
             own_rep: self.own_rep(),
             scope: Some(match self.actor {
@@ -191,7 +194,8 @@ where
             _ => return Err(ApiError::Unauthorized("unknown or revoked token".into())),
         };
         let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let principal = Principal { org_id: owner.org_id, actor, request_id };
+        let client_request_id = parts.extensions.get::<super::request_id::ClientRequestId>().map(|c| c.0.clone());
+        let principal = Principal { org_id: owner.org_id, actor, request_id, client_request_id };
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }

@@ -27,6 +27,7 @@ mod plans;
 mod positioning;
 mod privacy;
 mod reminders;
+pub mod request_id;
 mod responses;
 pub mod server;
 mod settings;
@@ -210,10 +211,14 @@ pub fn router(state: AppState) -> Router {
     app.layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn(move |req, next| client::resolve(proxies.clone(), req, next)))
+            // Ours always (a UUID); the client's id is kept apart (`request_id.rs`).
+            .layer(axum::middleware::from_fn(request_id::set_aside_client_id))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                let client = req.extensions().get::<request_id::ClientRequestId>().map_or("-", |c| c.0.as_str());
+                let (method, path) = (req.method(), req.uri().path());
+                tracing::info_span!("request", %method, %path, request_id = %id, client_request_id = %client)
             }))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))

@@ -26,13 +26,20 @@ async fn healthz() -> Json<Status> {
     Json(Status { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
+/// What `/readyz` answers when not ready, whatever the cause (which is logged).
+pub const NOT_READY: &str = "the database is not reachable or not migrated; the server log names the cause";
+
 /// Readiness: the database answers and every migration of this binary is applied.
 #[utoipa::path(get, path = "/readyz", tag = "ops", security(()), responses(
     (status = 200, body = Status),
     (status = 503, body = super::error::Problem, content_type = "application/problem+json"),
 ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    crate::db::readiness(&state.db).await.map_err(ApiError::Unavailable)?;
+    if let Err(cause) = crate::db::readiness(&state.db).await {
+        // The cause (the database's own text, migration names) goes to the log, not to the caller.
+        tracing::warn!(%cause, "not ready");
+        return Err(ApiError::Unavailable(NOT_READY.into()));
+    }
     Ok(Json(Status { status: "ready", version: env!("CARGO_PKG_VERSION") }))
 }
 

@@ -430,7 +430,9 @@ fn check_content(w: &World, caller: Caller, ep: Ep, target: Target, res: &Res) -
                 .as_array()
                 .map(|a| a.iter().filter_map(|e| e["object_id"].as_str()).collect())
                 .unwrap_or_default();
-            (!objects.contains(&"seed.org-a")).then(|| format!("org A's seeded entry missing: {objects:?}"))
+            // The seeded entry is about the org as a whole: a territory-scoped reader does not see it.
+            (objects.contains(&"seed.org-a") != org_wide)
+                .then(|| format!("org A's org-level entry seen = {}, expected {org_wide}: {objects:?}", !org_wide))
         }
         Ep::RepPings => {
             let device = if target == Target::T2 { w.device2.id } else { w.device.id };

@@ -1,14 +1,15 @@
 //! `fieldvisit-demo`: the demo orgs load from the fixtures with the promised shape, the pings are the
 //! source fixes shifted by whole days to end the day before the anchor, every printed token works, and
-//! loading again changes nothing and prints the same lines. Expectations about the pings are computed
+//! loading again changes nothing and keeps the secrets (printed once; each install has its own). Expectations about the pings are computed
 //! from the fixture files here, not copied from the loader.
 
+use crate::common;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use fieldvisit::db::{devices, orgs, plans, tiers, tokens, users};
 use fieldvisit::domain::access::Role;
 use fieldvisit::domain::credentials::hash_secret;
 use fieldvisit::domain::outlet::ChannelType;
-use fieldvisit_demo::DemoArgs;
+use fieldvisit_demo::{DemoArgs, KEPT};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -397,7 +398,7 @@ async fn every_printed_token_authenticates_its_user_or_device(pool: PgPool) {
     let offsets: BTreeSet<usize> = lines.iter().map(|l| l.find("fvt_").expect("token")).collect();
     assert_eq!(offsets.len(), 1, "{lines:#?}");
     for [slug, role, login, token] in &rows {
-        assert!(token.starts_with("fvt_demo_"), "{token}");
+        assert!(token.starts_with("fvt_") && token.len() == 68, "a random token: {token}");
         let owner = tokens::owner(&pool, &hash_secret(token)).await.expect("query").expect("token is live");
         assert_eq!(owner.org_id, org_id(&pool, slug).await, "{slug} {login}");
         if role == "device" {
@@ -511,7 +512,7 @@ async fn plans_name_six_to_ten_nearby_outlets_per_rep_and_every_stop_for_the_dri
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
-async fn loading_twice_changes_nothing_and_prints_the_same_lines(pool: PgPool) {
+async fn loading_twice_changes_nothing_and_keeps_the_secrets(pool: PgPool) {
     let started = Instant::now();
     let first = load(&pool).await;
     let first_took = started.elapsed();
@@ -523,7 +524,12 @@ async fn loading_twice_changes_nothing_and_prints_the_same_lines(pool: PgPool) {
     let second_took = started.elapsed();
     eprintln!("demo load: first {first_took:?}, second {second_took:?}");
 
-    assert_eq!(first, second, "same lines");
+    // The secrets were printed once; the second run keeps them and says so.
+    let kept: Vec<String> = first.iter().map(|l| format!("{}{}", &l[..l.find("fvt_").expect("token")], KEPT)).collect();
+    assert_eq!(second, kept, "the same lines, each secret kept");
+    for [_, _, login, token] in &parse_lines(&first) {
+        assert!(tokens::owner(&pool, &hash_secret(token)).await.expect("q").is_some(), "{login}'s token still works");
+    }
     assert_eq!(counts(&pool).await, counts_before, "same row counts");
     assert_eq!(fingerprint(&pool).await, fingerprint_before, "nothing rewritten");
     assert!(second_took < Duration::from_secs(10), "second load took {second_took:?}");
@@ -550,8 +556,10 @@ async fn loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revok
     for (a, b) in first.iter().zip(&second) {
         if a.starts_with("demo-beijing") && a.split_whitespace().nth(2) == Some("admin") {
             assert!(b.ends_with("(revoked)"), "a revoked demo token is not handed out again: {b}");
+        } else if a.starts_with("demo-beijing") {
+            assert!(b.ends_with(KEPT), "a live token is kept, not printed again: {b}");
         } else {
-            assert_eq!(a, b);
+            assert_ne!(a, b, "a new random token for a deleted one");
         }
     }
     let limerick: Vec<String> = second.iter().filter(|l| l.starts_with("demo-limerick")).cloned().collect();
@@ -607,4 +615,62 @@ async fn the_demo_days_derive_into_visits(pool: PgPool) {
     .await
     .expect("planned and visited");
     assert_eq!(planned_and_visited, 18, "planned outlets the demo reps visited on the planned day");
+}
+
+/// Each install draws its own secrets: the same demo loaded into two databases prints different
+/// tokens, and the secrets the demo once derived from public strings (sha256 of
+/// `fieldvisit-demo|<org>|<login>`) open nothing.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn each_install_has_its_own_secrets_and_the_old_public_ones_are_refused(pool: PgPool) {
+    use sha2::{Digest, Sha256};
+    let first = load(&pool).await;
+
+    let second_db = format!("fv_demo_second_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{second_db}\"")).execute(&pool).await.expect("create second database");
+    let other = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with((*pool.connect_options()).clone().database(&second_db))
+        .await
+        .expect("connect to the second database");
+    fieldvisit::db::MIGRATOR.run(&other).await.expect("migrate");
+    let second = load(&other).await;
+    other.close().await;
+    sqlx::query(&format!("DROP DATABASE \"{second_db}\"")).execute(&pool).await.expect("drop second database");
+
+    let tokens_of = |lines: &[String]| parse_lines(lines).into_iter().map(|r| r[3].clone()).collect::<BTreeSet<_>>();
+    let (a, b) = (tokens_of(&first), tokens_of(&second));
+    assert_eq!((a.len(), b.len()), (18, 18), "18 distinct tokens each");
+    assert!(a.is_disjoint(&b), "two installs share no token:\n{first:#?}\n{second:#?}");
+
+    let old = |parts: &[&str]| {
+        let mut h = Sha256::new();
+        h.update(b"fieldvisit-demo");
+        for p in parts {
+            h.update(b"|");
+            h.update(p.as_bytes());
+        }
+        hex::encode(h.finalize())
+    };
+    let app = common::TestApp::spawn(pool.clone()).await;
+    for login in ["admin", "auditor", "manager-d1"] {
+        let token = format!("fvt_demo_{}", &old(&["demo-beijing", login])[..40]);
+        common::assert_problem(&app.get("/api/v1/me", Some(&token)).await, 401, "/api/v1/me");
+    }
+    let device_token = format!("fvt_demo_{}", &old(&["demo-beijing", "device", "rep1-phone"])[..40]);
+    common::assert_problem(&app.get("/api/v1/me", Some(&device_token)).await, 401, "/api/v1/me");
+    let osmand_id = &old(&["demo-beijing", "device", "rep1-phone", "osmand"])[..32];
+    let res = app.get(&format!("/osmand?id={osmand_id}&lat=39.9&lon=116.4&timestamp=1700000000"), None).await;
+    assert!(res.status == 401 || res.status == 404 || res.status == 403, "old OsmAnd id refused: {}", res.describe());
+    let password = &old(&["demo-beijing", "device", "rep1-phone", "owntracks"])[..24];
+    let res = app
+        .send(
+            app.request(reqwest::Method::POST, "/owntracks", None)
+                .basic_auth("demo-beijing-rep1-phone", Some(password))
+                .json(&serde_json::json!({"_type": "location", "lat": 39.9, "lon": 116.4, "tst": 1_700_000_000})),
+        )
+        .await;
+    assert!(res.status == 401 || res.status == 403, "old OwnTracks password refused: {}", res.describe());
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pings WHERE source <> 'demo'").fetch_one(&pool).await.expect("count");
+    assert_eq!(stored, 0, "no ping stored with an old secret");
 }

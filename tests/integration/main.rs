@@ -13,6 +13,7 @@ mod constraints;
 mod coverage;
 mod decoders;
 mod demo;
+mod derive_worker;
 mod devices;
 mod docs;
 mod exports;

@@ -6,7 +6,7 @@ use crate::common;
 use common::{IN_T1, TestApp, World};
 use fieldvisit::domain::audit::AuditAction;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -140,7 +140,8 @@ async fn audit_log_records_outlet_creation_with_request_id(pool: sqlx::PgPool) {
     let body = json!({"code": "AUD-1", "name": "Audited", "channel_type": "franchise_store", "tier": "C",
                       "lat": IN_T1.0, "lon": IN_T1.1});
 
-    // With a request id of the client's choosing ...
+    // With a request id of the client's choosing: ours is still generated (the response's), the
+    // client's is kept apart.
     let res = app
         .send(
             app.request(Method::POST, "/api/v1/outlets", Some(&w.manager.token))
@@ -150,6 +151,8 @@ async fn audit_log_records_outlet_creation_with_request_id(pool: sqlx::PgPool) {
         .await;
     assert_eq!(res.status, 201, "{}", res.describe());
     let first = res.json["id"].as_i64().expect("id");
+    let ours_first = res.header("x-request-id").expect("x-request-id").to_owned();
+    assert!(uuid::Uuid::parse_str(&ours_first).is_ok(), "our id is a UUID, not the client's: {ours_first}");
     // ... and with one the server assigns.
     let mut second_body = body.clone();
     second_body["code"] = json!("AUD-2");
@@ -162,7 +165,7 @@ async fn audit_log_records_outlet_creation_with_request_id(pool: sqlx::PgPool) {
     let res = app.post("/api/v1/outlets", Some(&w.admin.token), &second_body).await;
     assert_eq!(res.status, 409, "{}", res.describe());
 
-    let log = app.get("/api/v1/audit-log", Some(&w.auditor.token)).await;
+    let log = app.get("/api/v1/audit-log", Some(&w.admin.token)).await;
     assert_eq!(log.status, 200, "{}", log.describe());
     let entries = log.json["items"].as_array().cloned().unwrap_or_default();
     let creates: Vec<_> = entries.iter().filter(|e| e["action"] == "outlet.create").collect();
@@ -174,17 +177,102 @@ async fn audit_log_records_outlet_creation_with_request_id(pool: sqlx::PgPool) {
             .unwrap_or_else(|| panic!("no entry for outlet {id}: {creates:#?}"))
     };
     let e1 = entry(first);
-    assert_eq!(e1["request_id"], "audit-req-1");
+    assert_eq!(e1["request_id"].as_str(), Some(ours_first.as_str()));
+    assert_eq!(e1["client_request_id"], "audit-req-1");
     assert_eq!(e1["actor_user_id"].as_i64(), Some(w.manager.id));
     assert_eq!(e1["object_type"], "outlet");
     let e2 = entry(second);
     assert_eq!(e2["request_id"].as_str(), Some(assigned.as_str()));
+    assert_eq!(e2["client_request_id"], Value::Null);
     assert_eq!(e2["actor_user_id"].as_i64(), Some(w.admin.id));
     // Newest first.
     let pos = |id: i64| {
         entries.iter().position(|e| e["object_id"] == json!(id.to_string()) && e["action"] == "outlet.create")
     };
     assert!(pos(second) < pos(first), "the audit log lists the newest first");
+}
+
+/// A client's `x-request-id` that is too long (10 KB) or holds a control character is neither our
+/// id nor stored as the client's; a problem body names our id, never the client's.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn unfit_client_request_ids_are_dropped(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let long = "r".repeat(10 * 1024);
+    for (code, client_id) in [("RID-LONG", long.as_str()), ("RID-TAB", "evil\tid"), ("RID-SPACE", "two words")] {
+        let body = json!({"code": code, "name": "Audited", "channel_type": "franchise_store", "tier": "C",
+                          "lat": IN_T1.0, "lon": IN_T1.1});
+        let rb = app.request(Method::POST, "/api/v1/outlets", Some(&w.admin.token)).header("x-request-id", client_id);
+        let res = app.send(rb.json(&body)).await;
+        assert_eq!(res.status, 201, "{}", res.describe());
+        let ours = res.header("x-request-id").expect("x-request-id").to_owned();
+        assert!(uuid::Uuid::parse_str(&ours).is_ok(), "{code}: ours, not the client's: {ours:.60}");
+        let log = app.get("/api/v1/audit-log?limit=5", Some(&w.admin.token)).await;
+        let entry = log.json["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["action"] == "outlet.create" && e["detail"]["code"] == code))
+            .cloned()
+            .unwrap_or_else(|| panic!("no entry for {code}: {}", log.describe()));
+        assert_eq!(entry["request_id"].as_str(), Some(ours.as_str()), "{code}");
+        assert_eq!(entry["client_request_id"], Value::Null, "{code}: an unfit client id is not stored");
+    }
+    // A problem answer carries our id in the header and body, whatever the client sent.
+    let rb = app.request(Method::GET, "/api/v1/outlets/999999", Some(&w.admin.token)).header("x-request-id", "mine-1");
+    let res = app.send(rb).await;
+    common::assert_problem(&res, 404, "/api/v1/outlets/999999");
+    assert_ne!(res.json["request_id"], "mine-1");
+    assert!(res.json["request_id"].as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()), "{}", res.describe());
+}
+
+/// A territory-scoped auditor or admin reads only the audit entries about objects within their
+/// territory: not another territory's outlets, users or devices, nor entries about the org as a
+/// whole; the org-wide admin reads them all.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_scoped_reader_sees_only_their_territorys_audit_entries(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let outlet = |code: &str, (lat, lon): (f64, f64)| json!({"code": code, "name": code, "channel_type": "franchise_store", "tier": "C", "lat": lat, "lon": lon});
+    for (code, at) in [("SCOPE-T1", IN_T1), ("SCOPE-T2", common::IN_T2)] {
+        let res = app.post("/api/v1/outlets", Some(&w.admin.token), &outlet(code, at)).await;
+        assert_eq!(res.status, 201, "{}", res.describe());
+    }
+    // A user and a device of T2 (new tokens: `user.token.issue`, `device.rotate`).
+    let res = app.post(&format!("/api/v1/users/{}/token", w.rep2.id), Some(&w.admin.token), &json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let res =
+        app.post(&format!("/api/v1/devices/{}/credentials", w.device2.id), Some(&w.admin.token), &json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+
+    let seen = |res: &common::Res| -> Vec<String> {
+        res.json["items"]
+            .as_array()
+            .map(|a| a.iter().map(|e| format!("{} {}", e["action"].as_str().unwrap_or("?"), e["object_id"])).collect())
+            .unwrap_or_default()
+    };
+    let all = app.get("/api/v1/audit-log?limit=1000", Some(&w.admin.token)).await;
+    assert_eq!(all.status, 200, "{}", all.describe());
+    let all = seen(&all);
+    let about = |needle: &str| all.iter().filter(|e| e.contains(needle)).count();
+    assert_eq!(about("outlet.create"), 2, "{all:#?}");
+    assert_eq!(about("seed.org-a"), 1, "the org-wide admin reads org-level entries: {all:#?}");
+    assert_eq!((about("user.token.issue"), about("device.rotate")), (1, 1), "{all:#?}");
+
+    for reader in [&w.auditor, &w.admin_t1] {
+        let res = app.get("/api/v1/audit-log?limit=1000", Some(&reader.token)).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        let items = res.json["items"].as_array().cloned().unwrap_or_default();
+        let creates: Vec<&str> = items
+            .iter()
+            .filter(|e| e["action"] == "outlet.create")
+            .filter_map(|e| e["detail"]["code"].as_str())
+            .collect();
+        assert_eq!(creates, ["SCOPE-T1"], "{}: only T1's outlet: {:#?}", reader.login, seen(&res));
+        let leaks: Vec<String> = seen(&res)
+            .into_iter()
+            .filter(|e| e.contains("seed.org-a") || e.starts_with("user.token.issue") || e.starts_with("device.rotate"))
+            .collect();
+        assert!(leaks.is_empty(), "{} reads no T2 or org-level entry: {leaks:#?}", reader.login);
+    }
 }
 
 /// Entries written before issue 23 keep their old action names (the log is append-only): the log
@@ -226,7 +314,7 @@ async fn audit_log_reads_old_action_names_as_the_new_ones(pool: sqlx::PgPool) {
     fieldvisit::db::audit::record(&pool, w.org_a, entry).await.expect("record");
     let app = TestApp::spawn(pool.clone()).await;
 
-    let log = app.get("/api/v1/audit-log?limit=1000", Some(&w.auditor.token)).await;
+    let log = app.get("/api/v1/audit-log?limit=1000", Some(&w.admin.token)).await;
     assert_eq!(log.status, 200, "{}", log.describe());
     let entries = log.json["items"].as_array().cloned().unwrap_or_default();
     let action_of = |marker: &str| {
@@ -264,7 +352,7 @@ async fn audit_log_reads_old_action_names_as_the_new_ones(pool: sqlx::PgPool) {
         .execute(&pool)
         .await
         .expect("insert");
-    let log = app.get("/api/v1/audit-log", Some(&w.auditor.token)).await;
+    let log = app.get("/api/v1/audit-log", Some(&w.admin.token)).await;
     assert_eq!(log.status, 200, "{}", log.describe());
     assert_eq!(log.json["items"][0]["action"], "forged");
 }

@@ -10,26 +10,31 @@
 //!
 //! Each track (one rep's day) is shifted by a whole number of days so that its last recorded day (UTC)
 //! is the day before the anchor date; relative timing within a track is kept exactly.
-//! Everything else comes from the files and fixed seeds, so the same anchor date gives the same data,
-//! and the tokens (derived from org slug and login) are the same on every run.
+//! Everything else comes from the files and fixed seeds, so the same anchor date gives the same data.
+//! The secrets are not: every user's and device's token, OsmAnd id and OwnTracks password is drawn at
+//! random when the org is created, and only its hash is stored, so each install has its own and
+//! nobody can derive them from public strings.
 //!
-//! Each org is loaded in one transaction. An org whose slug already exists is left untouched: only
-//! the demo users' and devices' token rows are ensured, so a second run prints the same lines.
+//! Each org is loaded in one transaction. An org whose slug already exists is left untouched: its
+//! live secrets are kept (printed as `(kept)`: they were printed once, at the first load), a demo user
+//! or active device left with no token at all gets a new random one (printed), and a revoked one
+//! stays revoked (`(revoked)`).
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
+use fieldvisit::admin::new_device_secrets;
 use fieldvisit::db;
 use fieldvisit::db::outlets::OutletFields;
+use fieldvisit::db::tokens::Issued;
 use fieldvisit::domain::access::Role;
 use fieldvisit::domain::audit::AuditAction;
-use fieldvisit::domain::credentials::{TOKEN_PREFIX, hash_secret};
+use fieldvisit::domain::credentials::{hash_secret, new_token};
 use fieldvisit::domain::outlet::{ChannelType, OutletStatus, default_tier_policies};
 use fieldvisit::domain::territory::TerritoryLevel;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use sqlx::{Acquire, PgPool};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::f64::consts::TAU;
 use std::fs::File;
@@ -64,62 +69,25 @@ pub const LIMERICK_GPX_FILE: &str = "limerick-304/bus_304_2019-02-18.gpx";
 pub const LIMERICK_STOPS_FILE: &str = "limerick-304/stops_304.csv";
 
 /// Printed instead of a token the demo cannot hand out (revoked since, or its owner deactivated).
-const NOT_LIVE: &str = "(revoked)";
+pub const NOT_LIVE: &str = "(revoked)";
+
+/// Printed instead of a token stored at an earlier load and still live: only its hash is stored, so
+/// it cannot be shown again (`fieldvisit admin issue-token` makes a new one).
+pub const KEPT: &str = "(kept)";
 
 /// Days the outlets' recorded history is moved back, so that they stood there before the tracks.
 const HISTORY_BACKDATE_DAYS: i32 = 400;
 
 /// Loads the demo orgs (idempotent) and returns one line per demo user and device:
-/// `<org slug>  <role>  <login>  <token>` in aligned columns (devices have the role `device`; a demo
-/// token revoked since it was issued prints as `(revoked)` and is not issued again).
+/// `<org slug>  <role>  <login>  <token>` in aligned columns (devices have the role `device`). The
+/// tokens are random and printed once: on a later run a live one prints as `(kept)`, a revoked one
+/// as `(revoked)` (not issued again), and only a missing one is issued anew and printed.
 pub async fn load(pool: &PgPool, args: &DemoArgs) -> Result<Vec<String>, Error> {
     let anchor = args.anchor_date.unwrap_or_else(|| Utc::now().date_naive());
     let mut rows = Vec::new();
     rows.extend(install(pool, &beijing(&args.data_dir, anchor)?).await?);
     rows.extend(install(pool, &limerick(&args.data_dir, anchor)?).await?);
     Ok(format_rows(&rows))
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Deterministic secrets
-// ---------------------------------------------------------------------------------------------------
-
-fn digest_hex(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"fieldvisit-demo");
-    for p in parts {
-        h.update(b"|");
-        h.update(p.as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
-/// The demo bearer token of a user: `fvt_demo_` + 40 hex digits of
-/// sha256("fieldvisit-demo|<org slug>|<login>").
-pub fn user_token(org_slug: &str, login: &str) -> String {
-    format!("{TOKEN_PREFIX}demo_{}", &digest_hex(&[org_slug, login])[..40])
-}
-
-/// The credentials of a demo device, all derived from org slug and device name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceSecrets {
-    /// Bearer token: `fvt_demo_` + 40 hex digits of sha256("fieldvisit-demo|<org slug>|device|<name>").
-    pub token: String,
-    /// The id to configure in Traccar Client / `OsmAnd`.
-    pub osmand_id: String,
-    /// `OwnTracks` HTTP basic-auth user (`<org slug>-<device name>`) and password.
-    pub owntracks_user: String,
-    pub owntracks_password: String,
-}
-
-/// The deterministic credentials of a demo device.
-pub fn device_secrets(org_slug: &str, device_name: &str) -> DeviceSecrets {
-    DeviceSecrets {
-        token: format!("{TOKEN_PREFIX}demo_{}", &digest_hex(&[org_slug, "device", device_name])[..40]),
-        osmand_id: digest_hex(&[org_slug, "device", device_name, "osmand"])[..32].to_owned(),
-        owntracks_user: format!("{org_slug}-{device_name}"),
-        owntracks_password: digest_hex(&[org_slug, "device", device_name, "owntracks"])[..24].to_owned(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -838,7 +806,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
     for u in &spec.users {
         let scope = u.scope.as_deref().map(|c| territory_ids[c]);
         let created = db::users::create(&mut *tx, org.id, &u.login, &u.name, u.role, scope).await?;
-        let token = user_token(spec.slug, &u.login);
+        let token = new_token(&mut rand::rng());
         db::tokens::issue_for_user(&mut tx, org.id, created.id, &hash_secret(&token)).await?;
         user_ids.insert(&u.login, created.id);
         rows.push(Row { slug: spec.slug, role: u.role.to_string(), login: u.login.clone(), token });
@@ -846,7 +814,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
 
     let mut pings_stored = 0;
     for d in &spec.devices {
-        let secrets = device_secrets(spec.slug, &d.name);
+        let secrets = new_device_secrets();
         let new = db::devices::NewDevice {
             rep_id: user_ids[d.rep.as_str()],
             name: &d.name,
@@ -932,40 +900,40 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
     Ok(rows)
 }
 
-/// For an existing org: makes sure the demo users' and devices' tokens are stored, touching nothing
-/// else. Users or devices that are missing are skipped; tokens that were revoked stay revoked.
+/// What a later load prints for a demo user's or device's token, and whether that is a new token to
+/// store: a live one is kept, a missing one (of an active owner) is issued anew, else `(revoked)`.
+fn printed(issued: Issued, active: bool) -> (String, bool) {
+    match issued {
+        Issued::Live if active => (KEPT.to_owned(), false),
+        Issued::Never if active => (new_token(&mut rand::rng()), true),
+        _ => (NOT_LIVE.to_owned(), false),
+    }
+}
+
+/// For an existing org: keeps its demo users' and devices' live tokens (printed as `(kept)`),
+/// touching nothing else. A user or active device with no token at all gets a new random one
+/// (printed); revoked tokens stay revoked. Users or devices that are missing are skipped.
 async fn ensure_tokens(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, Error> {
     let mut tx = pool.begin().await?;
     let org = db::orgs::by_slug(&mut *tx, spec.slug).await?.ok_or_else(|| format!("org {} vanished", spec.slug))?;
     let mut rows = Vec::new();
     for u in &spec.users {
         let Some(found) = db::users::by_login(&mut *tx, org.id, &u.login).await? else { continue };
-        let token = user_token(spec.slug, &u.login);
-        let hash = hash_secret(&token);
-        db::tokens::ensure_for_user(&mut tx, org.id, found.id, &hash).await?;
-        let live = db::tokens::owner(&mut *tx, &hash).await?.is_some_and(|o| o.user_id == Some(found.id));
-        let token = if live { token } else { NOT_LIVE.to_owned() };
+        let issued = db::tokens::issued_for_user(&mut *tx, org.id, found.id).await?;
+        let (token, issue) = printed(issued, found.active);
+        if issue {
+            db::tokens::issue_for_user(&mut tx, org.id, found.id, &hash_secret(&token)).await?;
+        }
         rows.push(Row { slug: spec.slug, role: found.role.to_string(), login: found.login, token });
     }
     let devices = db::devices::list(&mut *tx, org.id, None, 0, 10_000).await?;
     for d in &spec.devices {
         let Some(found) = devices.iter().find(|x| x.name == d.name) else { continue };
-        let secrets = device_secrets(spec.slug, &d.name);
-        let hash = hash_secret(&secrets.token);
-        let mut live = db::tokens::owner(&mut *tx, &hash).await?.is_some_and(|o| o.device_id == Some(found.id));
-        if !live && found.active {
-            // Store it unless it exists already (then it was revoked on purpose and stays so).
-            let mut savepoint = tx.begin().await?;
-            match db::tokens::issue_for_device(&mut savepoint, org.id, found.id, &hash).await {
-                Ok(()) => {
-                    savepoint.commit().await?;
-                    live = true;
-                }
-                Err(e) if violates(&e, "api_tokens_hash_key") => savepoint.rollback().await?,
-                Err(e) => return Err(e.into()),
-            }
+        let issued = db::tokens::issued_for_device(&mut *tx, org.id, found.id).await?;
+        let (token, issue) = printed(issued, found.active);
+        if issue {
+            db::tokens::issue_for_device(&mut tx, org.id, found.id, &hash_secret(&token)).await?;
         }
-        let token = if live { secrets.token } else { NOT_LIVE.to_owned() };
         rows.push(Row { slug: spec.slug, role: "device".into(), login: found.name.clone(), token });
     }
     tx.commit().await?;
@@ -990,18 +958,6 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2008-12-11T04:42:14+00:00");
         assert_eq!(parse_time("2019-02-18T07:45:50.000000000Z").map(|t| t.timestamp()), Some(1_550_475_950));
         assert!(parse_time("yesterday").is_none());
-    }
-
-    #[test]
-    fn tokens_are_stable_and_distinct() {
-        let a = user_token("demo-beijing", "admin");
-        assert_eq!(a, user_token("demo-beijing", "admin"));
-        assert!(a.starts_with("fvt_demo_") && a.len() == "fvt_demo_".len() + 40);
-        assert_ne!(a, user_token("demo-limerick", "admin"));
-        let d = device_secrets("demo-beijing", "rep1-phone");
-        assert_ne!(d.token, user_token("demo-beijing", "rep1-phone"));
-        assert!(d.osmand_id.len() >= 16);
-        assert_eq!(d.owntracks_user, "demo-beijing-rep1-phone");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `fieldvisit-demo`: loads the deterministic demo orgs into the database and prints one line per
-//! demo user and device with its token.
+//! `fieldvisit-demo`: loads the demo orgs into the database and prints one line per demo user and
+//! device with its token (random, printed once: a later run prints `(kept)` for a live one).
 
 use clap::Parser;
 use fieldvisit_demo::DemoArgs;
@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "fieldvisit-demo",
     version,
-    about = "Load the deterministic demo orgs (Beijing from GeoLife, Limerick bus 304) and print their tokens"
+    about = "Load the demo orgs (Beijing from GeoLife, Limerick bus 304) and print their random tokens once"
 )]
 struct Cli {
     /// PostgreSQL (with PostGIS) connection URL; the schema must be migrated (`fieldvisit migrate`).
@@ -27,8 +27,15 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(&cli).await {
         Ok(lines) => {
-            for line in lines {
+            for line in &lines {
                 println!("{line}");
+            }
+            if lines.iter().any(|l| l.ends_with(fieldvisit_demo::KEPT)) {
+                eprintln!(
+                    "note: {} tokens were printed when the demo was first loaded; only their hashes are stored. \
+                     `fieldvisit admin issue-token --org ORG --login LOGIN` makes a new one.",
+                    fieldvisit_demo::KEPT
+                );
             }
             ExitCode::SUCCESS
         }

@@ -1,0 +1,81 @@
+//! The derivation worker's supervision (issue 25, item 13): a rep-day whose derivation panics is
+//! caught and counted, is not retried in a hot loop, and the worker goes on deriving the others.
+
+use crate::common::{TestApp, World};
+use chrono::NaiveDate;
+use fieldvisit::db::visits::DirtyDay;
+use fieldvisit::derive::{DeriveStep, Deriver, derive_day};
+use fieldvisit::domain::visit::VisitRules;
+use sqlx::PgPool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+async fn dirty_reps(pool: &PgPool, org_id: i64) -> Vec<i64> {
+    sqlx::query_scalar("SELECT DISTINCT rep_id FROM rep_day_dirty WHERE org_id = $1 ORDER BY 1")
+        .bind(org_id)
+        .fetch_all(pool)
+        .await
+        .expect("dirty rep-days")
+}
+
+fn metric(registry: &prometheus::Registry, name: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .find(|f| f.name() == name)
+        .and_then(|f| f.get_metric().first().map(|m| m.get_counter().get_value()))
+        .unwrap_or(-1.0)
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_panicking_rep_day_is_caught_counted_and_not_retried_in_a_loop(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let (first, last) =
+        (NaiveDate::from_ymd_opt(2000, 1, 1).expect("d"), NaiveDate::from_ymd_opt(2100, 1, 1).expect("d"));
+    fieldvisit::db::visits::mark_period(&pool, w.org_a, first, last, "test").await.expect("mark");
+    let marked = dirty_reps(&pool, w.org_a).await;
+    assert!(marked.contains(&w.rep.id) && marked.contains(&w.rep2.id), "{marked:?}");
+
+    // The step panics for one rep (a test's own step; the server's is `derive_day`).
+    let calls: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let (seen, panicker) = (calls.clone(), w.rep.id);
+    let step: DeriveStep = Arc::new(move |db, day: DirtyDay| {
+        seen.lock().expect("lock").push(day.rep_id);
+        Box::pin(async move {
+            assert_ne!(day.rep_id, panicker, "test: the derivation of this rep-day panics");
+            derive_day(&db, &day, &VisitRules::default()).await
+        })
+    });
+    let registry = prometheus::Registry::new();
+    let deriver = Deriver::start_with(&pool, &registry, true, 0, step).expect("start");
+
+    let started = Instant::now();
+    while dirty_reps(&pool, w.org_a).await != [w.rep.id] {
+        assert!(started.elapsed() < Duration::from_secs(60), "the other rep-days are derived after the panic");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Several polling rounds later, the panicked rep-day was tried once: it keeps its claim until the
+    // claim goes stale, so no hot loop.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let tried = calls.lock().expect("lock").iter().filter(|r| **r == panicker).count();
+    assert_eq!(tried, 1, "the panicking rep-day is not retried at once");
+    assert!((metric(&registry, "derive_panics_total") - 1.0).abs() < f64::EPSILON);
+    assert!((metric(&registry, "derive_worker_restarts_total")).abs() < f64::EPSILON);
+
+    // The worker still derives: a rep-day marked now is derived.
+    fieldvisit::db::visits::mark_period(&pool, w.org_a, first, last, "test again").await.expect("mark");
+    deriver.wake();
+    let started = Instant::now();
+    while dirty_reps(&pool, w.org_a).await.contains(&w.rep2.id) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the worker goes on after a panic");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(deriver);
+
+    // The server shows both counters in /metrics.
+    let app = TestApp::spawn(pool).await;
+    let text = app.get("/metrics", None).await.text;
+    for name in ["fieldvisit_derive_panics_total", "fieldvisit_derive_worker_restarts_total"] {
+        assert!(text.contains(name), "{name} in /metrics");
+    }
+}
