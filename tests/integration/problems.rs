@@ -245,3 +245,67 @@ async fn problem_types_and_titles_follow_the_status(pool: sqlx::PgPool) {
     }
     assert_eq!(types.len(), cases.len(), "one problem type per kind: {types:?}");
 }
+
+/// A problem body as a client that accepts gzip and brotli reads it: decoded as its
+/// `content-encoding` says (reqwest here decodes nothing), then parsed.
+async fn read_as_a_browser(app: &TestApp, path: &str, token: &str) -> (u16, Option<String>, Value) {
+    let res = app
+        .request(Method::GET, path, Some(token))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    let encoding = res.headers().get("content-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let raw = res.bytes().await.expect("body");
+    let plain = match encoding.as_deref() {
+        None | Some("identity") => raw.to_vec(),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap_or_else(|e| {
+                panic!("{path}: labelled gzip but not gzip ({e}): {}", String::from_utf8_lossy(&raw))
+            });
+            out
+        }
+        Some(other) => panic!("{path}: a problem body should not be {other}-encoded"),
+    };
+    let json = serde_json::from_slice(&plain)
+        .unwrap_or_else(|e| panic!("{path}: the body is not JSON ({e}): {}", String::from_utf8_lossy(&plain)));
+    (status, encoding, json)
+}
+
+/// Issue 25, item 4: the layer routes compress their answers; an error answer is rebuilt as a
+/// problem, and its `content-encoding` must describe the body actually sent, on every route.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn error_bodies_are_readable_by_a_client_that_accepts_gzip(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let bad = "bbox=1,2,x&limit=-1&date=never";
+    let paths = [
+        format!("/api/v1/layers/outlets?{bad}"),
+        format!("/api/v1/layers/coverage?{bad}"),
+        format!("/api/v1/layers/territories?{bad}"),
+        format!("/api/v1/layers/visits?{bad}"),
+        format!("/api/v1/layers/tracks?{bad}"),
+        format!("/api/v1/layers/routes?{bad}"),
+        "/api/v1/tiles/outlets/3/0/0?from=never".to_owned(),
+        "/api/v1/outlets?limit=abc".to_owned(),
+        "/api/v1/outlets/999999".to_owned(),
+        "/api/v1/no-such-route".to_owned(),
+    ];
+    for path in &paths {
+        let (status, encoding, json) = read_as_a_browser(&app, path, &w.admin.token).await;
+        assert!((400..500).contains(&status), "{path}: {status} {json}");
+        assert_eq!(json["status"], status, "{path}: {encoding:?} {json}");
+        assert!(json["detail"].as_str().is_some_and(|d| d != "error"), "{path}: the detail is kept: {json}");
+    }
+    // A successful layer answer is still compressed.
+    let ok = app
+        .request(Method::GET, "/api/v1/layers/outlets", Some(&w.admin.token))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+}
