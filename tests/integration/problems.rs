@@ -309,3 +309,28 @@ async fn error_bodies_are_readable_by_a_client_that_accepts_gzip(pool: sqlx::PgP
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(ok.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
 }
+
+/// Issue 25, item 14: a batch of 10,000 bad pings names far more than 1 MiB of field errors. The
+/// problem lists the first ones, says how many it left out, and keeps its detail (it used to
+/// come back as `"detail": "error"` with no errors at all).
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_huge_list_of_field_errors_is_capped_and_counted(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.body_limit_bytes = 32 * 1024 * 1024;
+    let app = TestApp::spawn_with(pool, config).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    // One error per item (an unknown field), each with a long reason listing the known fields.
+    let items: Vec<Value> =
+        (0..10_000).map(|_| json!({"fix_time": now, "lat": 39.9, "lon": 116.4, "colour": "red"})).collect();
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!(items)).await;
+    assert_problem(&res, 422, "/api/v1/pings");
+    let detail = res.json["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("10000") || detail.contains("10,000"), "the detail counts the items: {}", res.describe());
+    let listed = res.json["errors"].as_array().map_or(0, Vec::len);
+    let omitted = res.json["errors_omitted"].as_u64().unwrap_or(0);
+    assert!((1..=1_000).contains(&listed), "the first errors are listed: {listed}");
+    assert!(omitted > 0, "the problem says errors were left out: {}", &res.text[..300.min(res.text.len())]);
+    assert_eq!(listed as u64 + omitted, 10_000, "one error per item, listed or counted");
+    assert!(res.text.len() < 1 << 20, "{} bytes", res.text.len());
+}

@@ -26,6 +26,11 @@ impl FieldError {
     }
 }
 
+/// How many batch items `errors` name (an item may have several field errors).
+pub fn items_named(errors: &[FieldError]) -> usize {
+    errors.iter().filter_map(|e| e.index).collect::<std::collections::BTreeSet<usize>>().len()
+}
+
 /// Checks that a latitude/longitude pair is a real position on the WGS84 sphere.
 pub fn check_lat_lon(lat: f64, lon: f64, errors: &mut Vec<FieldError>) {
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
