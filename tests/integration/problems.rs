@@ -334,3 +334,32 @@ async fn a_huge_list_of_field_errors_is_capped_and_counted(pool: sqlx::PgPool) {
     assert_eq!(listed as u64 + omitted, 10_000, "one error per item, listed or counted");
     assert!(res.text.len() < 1 << 20, "{} bytes", res.text.len());
 }
+
+/// Issue 25, item 15: stored free text holds no control characters (they hide text in terminals
+/// and break CSV cells): 422 naming the field. Multi-line text (an address) keeps TAB, LF, CR.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn control_characters_in_stored_text_are_422_naming_the_field(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let token = Some(w.admin.token.as_str());
+    for (i, bad) in ["Hall\u{0}", "\u{1b}[31mHall", "Hall\u{7f}", "Hall\u{85}", "Hall\tone"].iter().enumerate() {
+        let mut body = outlet_body();
+        body["code"] = json!(format!("CC-{i}"));
+        body["name"] = json!(bad);
+        let res = app.post("/api/v1/outlets", token, &body).await;
+        assert_problem(&res, 422, "/api/v1/outlets");
+        assert_eq!(res.error_fields(), ["name"], "{bad:?}: {}", res.describe());
+    }
+    let mut body = outlet_body();
+    body["address"] = json!("1 Main St\u{7}");
+    let res = app.post("/api/v1/outlets", token, &body).await;
+    assert_eq!(res.error_fields(), ["address"], "{}", res.describe());
+    body["address"] = json!("1 Main St\r\nBuilding 2\tGate 3");
+    let res = app.post("/api/v1/outlets", token, &body).await;
+    assert_eq!(res.status, 201, "an address may span lines: {}", res.describe());
+    let res =
+        app.post("/api/v1/territories", token, &json!({"code": "CC", "name": "Zone\u{1}", "level": "grid"})).await;
+    assert_eq!(res.error_fields(), ["name"], "{}", res.describe());
+    let res = app.post("/api/v1/users", token, &json!({"login": "cc", "name": "Eve\u{9b}", "role": "rep"})).await;
+    assert_eq!(res.error_fields(), ["name"], "{}", res.describe());
+}
