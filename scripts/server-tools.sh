@@ -2,14 +2,18 @@
 # Programs the server calls when present, installed from Debian when missing (as root):
 # - libheif-examples: `heif-convert` decodes HEIC photos for their thumbnail and perceptual hash
 #   (FV_HEIC_DECODER). Without it the server still runs and keeps HEIC photos without them.
+# - util-linux: `prlimit` bounds the decoder child's memory and CPU time (FV_HEIC_DECODER_*).
 set -euo pipefail
 log() { echo "server-tools: $*" >&2; }
-command -v heif-convert >/dev/null 2>&1 && exit 0
+missing=()
+command -v heif-convert >/dev/null 2>&1 || missing+=(libheif-examples)
+command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-  log "heif-convert missing (HEIC photos get no thumbnail); as root: apt-get install libheif-examples"
+  log "${missing[*]} missing (HEIC photos get no thumbnail); as root: apt-get install ${missing[*]}"
   exit 0
 fi
-log "installing libheif-examples"
-if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libheif-examples >/dev/null; }; then
-  log "could not install libheif-examples; HEIC photos get no thumbnail"
+log "installing ${missing[*]}"
+if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+  log "could not install ${missing[*]}; HEIC photos get no thumbnail"
 fi

@@ -17,6 +17,7 @@ command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
 command -v heif-enc >/dev/null 2>&1 || missing+=(libheif-examples)
+command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -137,6 +137,24 @@ pub struct Config {
     /// included); beyond it ingest answers 503 + Retry-After, as beyond `FV_INGEST_QUEUE_PINGS`.
     #[arg(long, env = "FV_INGEST_QUEUE_BYTES", global = true, default_value_t = 256 * 1024 * 1024)]
     pub ingest_queue_bytes: usize,
+
+    // Issue 25, item 5: the photo pixel budget and the HEIC decoder child's limits.
+    /// Most pixels (width x height) a photo may have, read from its header before it is decoded:
+    /// a larger one is refused with 422 (JPEG, PNG and every image a HEIC file declares).
+    #[arg(long, env = "FV_PHOTO_MAX_PIXELS", global = true, default_value_t = crate::imaging::DEFAULT_MAX_PIXELS)]
+    pub photo_max_pixels: u64,
+
+    /// Address space the HEIC decoder child may use, bytes (`prlimit --as`; 0 = unlimited).
+    #[arg(long, env = "FV_HEIC_DECODER_MAX_BYTES", global = true, default_value_t = 2 << 30)]
+    pub heic_decoder_max_bytes: u64,
+
+    /// CPU seconds the HEIC decoder child may use (`prlimit --cpu`; 0 = unlimited).
+    #[arg(long, env = "FV_HEIC_DECODER_CPU_S", global = true, default_value_t = 20)]
+    pub heic_decoder_cpu_s: u64,
+
+    /// Wall-clock seconds after which the HEIC decoder child is killed.
+    #[arg(long, env = "FV_HEIC_DECODER_TIMEOUT_S", global = true, default_value_t = 30)]
+    pub heic_decoder_timeout_s: u64,
 }
 
 /// How log lines are written to stderr.

@@ -23,6 +23,8 @@ pub const THUMBNAIL_PX: u32 = 320;
 const MAX_SIDE_PX: u32 = 16_000;
 /// Most memory a decoder may allocate.
 const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+/// Default pixel budget of a photo (`FV_PHOTO_MAX_PIXELS`): a 50 MP camera's full picture.
+pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
 
 /// EXIF time as the camera wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,17 @@ pub enum ImagingError {
     NotAnImage,
     #[error("the {0} image could not be decoded: {1}")]
     Undecodable(&'static str, String),
+    /// The header declares more pixels than the budget: refused before decoding.
+    #[error("the {format} image is {width}x{height} px, more than the {max_pixels} pixels a photo may have")]
+    TooLarge { format: &'static str, width: u32, height: u32, max_pixels: u64 },
+}
+
+/// Refuses a picture of `width` x `height` over the pixel budget (or wider than [`MAX_SIDE_PX`]).
+fn within_budget(format: &'static str, (width, height): (u32, u32), max_pixels: u64) -> Result<(), ImagingError> {
+    if u64::from(width) * u64::from(height) > max_pixels || width.max(height) > MAX_SIDE_PX {
+        return Err(ImagingError::TooLarge { format, width, height, max_pixels });
+    }
+    Ok(())
 }
 
 /// Decodes HEIC photos with libheif's `heif-convert` (Debian `libheif-examples`) run as a child
@@ -63,14 +76,51 @@ pub enum ImagingError {
 pub struct HeicDecoder {
     program: PathBuf,
     timeout: Duration,
+    /// `prlimit --as` of the child, bytes (0 = none).
+    max_bytes: u64,
+    /// `prlimit --cpu` of the child, seconds (0 = none).
+    max_cpu_s: u64,
 }
 
 impl HeicDecoder {
     /// The decoder `program`, or none for an empty name or `none`.
     pub fn new(program: &str) -> Option<Self> {
         let program = program.trim();
-        (!program.is_empty() && program != "none")
-            .then(|| Self { program: PathBuf::from(program), timeout: Duration::from_secs(30) })
+        (!program.is_empty() && program != "none").then(|| Self {
+            program: PathBuf::from(program),
+            timeout: Duration::from_secs(30),
+            max_bytes: 0,
+            max_cpu_s: 0,
+        })
+    }
+
+    /// The child limited to `max_bytes` of address space and `max_cpu_s` of CPU time (util-linux
+    /// `prlimit`; 0 = no limit) and killed after `timeout_s` of wall-clock time.
+    #[must_use]
+    pub fn limited(mut self, max_bytes: u64, max_cpu_s: u64, timeout_s: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self.max_cpu_s = max_cpu_s;
+        self.timeout = Duration::from_secs(timeout_s.max(1));
+        self
+    }
+
+    /// The command running the decoder on `input`, within its limits.
+    fn command(&self, input: &std::path::Path, output: &std::path::Path) -> Command {
+        let mut cmd = if self.max_bytes > 0 || self.max_cpu_s > 0 {
+            let mut cmd = Command::new("prlimit");
+            if self.max_bytes > 0 {
+                cmd.arg(format!("--as={}", self.max_bytes));
+            }
+            if self.max_cpu_s > 0 {
+                cmd.arg(format!("--cpu={}", self.max_cpu_s));
+            }
+            cmd.arg("--").arg(&self.program);
+            cmd
+        } else {
+            Command::new(&self.program)
+        };
+        cmd.arg("--quiet").arg(input).arg(output);
+        cmd
     }
 
     /// The picture as PNG bytes; `Ok(None)` when the program is not installed.
@@ -79,21 +129,17 @@ impl HeicDecoder {
         let dir = tempfile::tempdir().map_err(|e| undecodable(format!("no temporary directory: {e}")))?;
         let (input, output) = (dir.path().join("photo.heic"), dir.path().join("photo.png"));
         std::fs::write(&input, heic).map_err(|e| undecodable(format!("writing a temporary file: {e}")))?;
-        let child = Command::new(&self.program)
-            .arg("--quiet")
-            .arg(&input)
-            .arg(&output)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn();
+        if !installed(&self.program) {
+            warn_no_decoder(&self.program);
+            return Ok(None);
+        }
+        let child =
+            self.command(&input, &output).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
         let mut child = match child {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                static WARNED: std::sync::Once = std::sync::Once::new();
-                WARNED.call_once(|| {
-                    tracing::warn!(program = %self.program.display(), "no HEIC decoder installed: HEIC photos get no thumbnail");
-                });
+                // The decoder is there (checked above): `prlimit` is not.
+                warn_no_decoder(std::path::Path::new("prlimit"));
                 return Ok(None);
             }
             Err(e) => return Err(undecodable(format!("starting {}: {e}", self.program.display()))),
@@ -123,8 +169,24 @@ impl HeicDecoder {
     }
 }
 
-/// Reads a photo's bytes (format sniffed from them); HEIC pictures are decoded with `heic`.
-pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, ImagingError> {
+/// Whether `program` (a path, or a name looked up in `PATH`) exists.
+fn installed(program: &std::path::Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn warn_no_decoder(program: &std::path::Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(program = %program.display(), "no HEIC decoder installed: HEIC photos get no thumbnail");
+    });
+}
+
+/// Reads a photo's bytes (format sniffed from them); HEIC pictures are decoded with `heic`. A
+/// picture whose header declares more than `max_pixels` is refused before it is decoded.
+pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>, max_pixels: u64) -> Result<ReadPhoto, ImagingError> {
     let format = PhotoFormat::sniff(bytes).ok_or(ImagingError::NotAnImage)?;
     let (taken, position) = exif_facts(bytes);
     let mut photo = ReadPhoto { format, width: None, height: None, thumbnail: None, phash: None, taken, position };
@@ -133,7 +195,7 @@ pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, Imagi
     let (pixels, decode_as) = match format {
         PhotoFormat::Jpeg => (bytes, image::ImageFormat::Jpeg),
         PhotoFormat::Png => (bytes, image::ImageFormat::Png),
-        PhotoFormat::Heic => match heic.map(|d| decode_heic(d, bytes)).transpose()?.flatten() {
+        PhotoFormat::Heic => match heic.map(|d| decode_heic(d, bytes, max_pixels)).transpose()?.flatten() {
             Some(decoded) => {
                 png = decoded;
                 (png.as_slice(), image::ImageFormat::Png)
@@ -141,6 +203,11 @@ pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, Imagi
             None => return Ok(photo),
         },
     };
+    // The header's size, before a byte of the picture is decoded.
+    let size = ImageReader::with_format(Cursor::new(pixels), decode_as)
+        .into_dimensions()
+        .map_err(|e| ImagingError::Undecodable(name, e.to_string()))?;
+    within_budget(name, size, max_pixels)?;
     let mut reader = ImageReader::with_format(Cursor::new(pixels), decode_as);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE_PX);
@@ -155,13 +222,12 @@ pub fn read(bytes: &[u8], heic: Option<&HeicDecoder>) -> Result<ReadPhoto, Imagi
     Ok(photo)
 }
 
-/// A HEIC picture as PNG, refused before decoding when its declared size exceeds what a JPEG
-/// may have (the child process would otherwise allocate it in full).
-fn decode_heic(decoder: &HeicDecoder, bytes: &[u8]) -> Result<Option<Vec<u8>>, ImagingError> {
-    for (w, h) in heif_image_sizes(bytes) {
-        if w.max(h) > MAX_SIDE_PX || u64::from(w) * u64::from(h) * 4 > MAX_DECODE_BYTES {
-            return Err(ImagingError::Undecodable("image/heic", format!("{w}x{h} px is larger than photos may be")));
-        }
+/// A HEIC picture as PNG, refused before decoding when any image it declares (the picture, its
+/// tiles, thumbnails, alpha or depth planes: every `ispe`) exceeds the pixel budget. A size the
+/// boxes hide (or lie about) meets the child's own limits: `prlimit` memory and CPU time.
+fn decode_heic(decoder: &HeicDecoder, bytes: &[u8], max_pixels: u64) -> Result<Option<Vec<u8>>, ImagingError> {
+    for size in heif_image_sizes(bytes) {
+        within_budget("image/heic", size, max_pixels)?;
     }
     decoder.to_png(bytes)
 }
@@ -293,7 +359,7 @@ mod tests {
         let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
         assert!(HeicDecoder::new("none").is_none() && HeicDecoder::new(" ").is_none());
         for decoder in [None, HeicDecoder::new("/nonexistent/heif-convert")] {
-            let photo = read(&heic, decoder.as_ref()).expect("kept");
+            let photo = read(&heic, decoder.as_ref(), DEFAULT_MAX_PIXELS).expect("kept");
             assert_eq!((photo.format, photo.thumbnail, photo.phash), (PhotoFormat::Heic, None, None));
         }
     }
@@ -317,10 +383,10 @@ mod tests {
         assert_eq!(heif_image_sizes(&tiled[..tiled.len() - 3]), [], "a truncated box is not read");
         let decoder = HeicDecoder::new("/nonexistent/heif-convert");
         for too_large in [file(&[(512, 512), (16_001, 10)]), file(&[(15_000, 15_000)])] {
-            let refused = read(&too_large, decoder.as_ref());
-            assert!(matches!(refused, Err(ImagingError::Undecodable("image/heic", _))), "{refused:?}");
+            let refused = read(&too_large, decoder.as_ref(), DEFAULT_MAX_PIXELS);
+            assert!(matches!(refused, Err(ImagingError::TooLarge { format: "image/heic", .. })), "{refused:?}");
         }
-        let fits = read(&tiled, decoder.as_ref()).expect("no decoder: kept undecoded");
+        let fits = read(&tiled, decoder.as_ref(), DEFAULT_MAX_PIXELS).expect("no decoder: kept undecoded");
         assert_eq!(fits.phash, None);
     }
 
@@ -338,21 +404,22 @@ mod tests {
 
     #[test]
     fn a_jpeg_without_exif_reads_with_size_thumbnail_and_hash() {
-        let p = read(&jpeg(1), None).expect("reads");
+        let p = read(&jpeg(1), None, DEFAULT_MAX_PIXELS).expect("reads");
         assert_eq!(
             (p.format, p.width, p.height, p.taken, p.position),
             (PhotoFormat::Jpeg, Some(64), Some(48), None, None)
         );
-        let thumb = read(p.thumbnail.as_deref().expect("thumbnail"), None).expect("the thumbnail is a JPEG");
+        let thumb = read(p.thumbnail.as_deref().expect("thumbnail"), None, DEFAULT_MAX_PIXELS)
+            .expect("the thumbnail is a JPEG");
         assert_eq!((thumb.width, thumb.height), (Some(64), Some(48)), "never enlarged");
         assert!(p.phash.is_some());
     }
 
     #[test]
     fn not_an_image_or_a_broken_one_is_refused() {
-        assert!(matches!(read(b"hello, I am a text file", None), Err(ImagingError::NotAnImage)));
+        assert!(matches!(read(b"hello, I am a text file", None, DEFAULT_MAX_PIXELS), Err(ImagingError::NotAnImage)));
         let mut broken = jpeg(2);
         broken.truncate(40);
-        assert!(matches!(read(&broken, None), Err(ImagingError::Undecodable("image/jpeg", _))));
+        assert!(matches!(read(&broken, None, DEFAULT_MAX_PIXELS), Err(ImagingError::Undecodable("image/jpeg", _))));
     }
 }

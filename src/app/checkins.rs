@@ -292,6 +292,9 @@ pub async fn decide_claim(
             format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
         ));
     }
+    if let Some(c) = crate::domain::validation::control_character(reason, crate::domain::validation::Lines::Many) {
+        return Err(Error::field("reason", crate::domain::validation::control_character_reason(c)));
+    }
     let Ok(decision @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) = decision.parse::<ReviewDecision>()
     else {
         return Err(Error::field("decision", "must be `accepted` or `rejected`"));

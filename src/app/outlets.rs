@@ -8,7 +8,7 @@ use crate::db::outlets::{LocationPeriod, Outlet, OutletFields, StatusChange};
 use crate::domain::audit::AuditAction;
 use crate::domain::outlet::{OutletStatus, TierPolicy, footprint_problem, validate_outlet};
 use crate::domain::territory::multipolygon;
-use crate::domain::validation::FieldError;
+use crate::domain::validation::{FieldError, Lines, check_plain_text};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -187,6 +187,9 @@ async fn finish(
     footprint_given: bool,
 ) -> Result<OutletFields, Error> {
     let mut errors = validate_outlet(&f.code, &f.name, &f.channel_type, &f.status, f.lat, f.lon, f.radius_m);
+    if let Some(address) = &f.address {
+        check_plain_text("address", address, Lines::Many, &mut errors);
+    }
     if !f.attributes.is_object() {
         errors.push(FieldError::new("attributes", "must be a JSON object"));
     }

@@ -30,6 +30,9 @@ pub async fn review(
             format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
         ));
     }
+    if let Some(c) = crate::domain::validation::control_character(reason, crate::domain::validation::Lines::Many) {
+        return Err(Error::field("reason", crate::domain::validation::control_character_reason(c)));
+    }
     let visit =
         db::visits::key(db, caller.org_id, visit_id).await?.ok_or_else(|| Error::not_found("visit", visit_id))?;
     if !caller.may_see_rep(visit.rep_id, visit.rep_territory_path.as_deref()) {

@@ -121,8 +121,11 @@ impl Cell {
         match self {
             Cell::Int(i) => i.to_string(),
             Cell::Num(n) => n.to_string(),
-            // A spreadsheet opening the CSV must not run a cell as a formula.
-            Cell::Text(s) if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() => format!("'{s}"),
+            // A spreadsheet opening the CSV must not run a cell as a formula (OWASP "CSV
+            // injection": TAB and CR start one too).
+            Cell::Text(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err() => {
+                format!("'{s}")
+            }
             Cell::Text(s) => s.clone(),
             Cell::Empty => String::new(),
         }
@@ -293,6 +296,16 @@ impl Sinks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_csv_cell_that_could_start_a_formula_is_defused() {
+        for formula in ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"] {
+            assert_eq!(Cell::text(formula).csv(), format!("'{formula}"), "{formula:?}");
+        }
+        for plain in ["-12.5", "+3", "Hall 1", "a\t=b"] {
+            assert_eq!(Cell::text(plain).csv(), plain, "{plain:?}");
+        }
+    }
 
     #[test]
     fn every_table_sits_at_its_index() {

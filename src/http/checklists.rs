@@ -60,6 +60,7 @@ async fn create_checklist(
     if name.is_empty() || name.chars().count() > 200 {
         errors.push(FieldError::new("name", "must be a non-blank text of at most 200 characters"));
     }
+    crate::domain::validation::check_plain_text("name", name, crate::domain::validation::Lines::One, &mut errors);
     let items = match checklist::parse_items(&input.items) {
         Ok(items) => Some(items),
         Err(e) => {

@@ -24,9 +24,36 @@ pub struct Problem {
     /// The request id (also in the `x-request-id` header and the logs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Each offending field (and batch item), when the problem is about the input.
+    /// Each offending field (and batch item), when the problem is about the input: the first
+    /// [`MAX_PROBLEM_ERRORS`] (and at most [`MAX_PROBLEM_ERRORS_BYTES`] of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// How many more field errors there were than `errors` lists; absent when it lists them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_omitted: Option<usize>,
+}
+
+/// Most field errors one problem lists.
+pub const MAX_PROBLEM_ERRORS: usize = 1_000;
+/// Most bytes of field errors one problem lists (about: names, reasons and JSON punctuation), so
+/// that a problem stays well under what the problem middleware reads back.
+pub const MAX_PROBLEM_ERRORS_BYTES: usize = 512 * 1024;
+
+/// Keeps the first field errors a problem may list (see [`MAX_PROBLEM_ERRORS`] and
+/// [`MAX_PROBLEM_ERRORS_BYTES`]) and answers how many it dropped.
+pub fn cap_errors(errors: &mut Vec<FieldError>) -> usize {
+    let mut size = 0;
+    let keep = errors
+        .iter()
+        .take(MAX_PROBLEM_ERRORS)
+        .position(|e| {
+            size += e.field.len() + e.reason.len() + 48;
+            size > MAX_PROBLEM_ERRORS_BYTES
+        })
+        .unwrap_or_else(|| errors.len().min(MAX_PROBLEM_ERRORS));
+    let dropped = errors.len() - keep;
+    errors.truncate(keep);
+    dropped
 }
 
 impl Problem {
@@ -39,7 +66,17 @@ impl Problem {
             instance: None,
             request_id: None,
             errors: Vec::new(),
+            errors_omitted: None,
         }
+    }
+
+    /// This problem listing `errors`, capped (see [`cap_errors`]) with the number left out.
+    #[must_use]
+    pub fn with_errors(mut self, mut errors: Vec<FieldError>) -> Self {
+        let dropped = cap_errors(&mut errors);
+        self.errors = errors;
+        self.errors_omitted = (dropped > 0).then_some(dropped);
+        self
     }
 }
 
@@ -106,9 +143,11 @@ impl ApiError {
 
     /// A 422 listing each invalid field.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let items = crate::domain::validation::items_named(&errors);
         let detail = match errors.as_slice() {
             [one] => format!("{}: {}", one.field, one.reason),
-            _ => format!("{} fields are invalid", errors.len()),
+            many if items > 0 => format!("{items} items are invalid ({} field errors)", many.len()),
+            many => format!("{} fields are invalid", many.len()),
         };
         ApiError::Unprocessable { detail, errors }
     }
@@ -144,20 +183,18 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let mut problem = Problem::new(status, self.to_string());
+        let problem = Problem::new(status, self.to_string());
         let retry_after = match &self {
             ApiError::RetryLater { after_s, .. } => Some(*after_s),
             ApiError::Unavailable(_) => Some(5),
             _ => None,
         };
-        match self {
+        let problem = match self {
             ApiError::BadRequest { errors, .. }
             | ApiError::Unprocessable { errors, .. }
-            | ApiError::Conflict { errors, .. } => {
-                problem.errors = errors;
-            }
-            _ => {}
-        }
+            | ApiError::Conflict { errors, .. } => problem.with_errors(errors),
+            _ => problem,
+        };
         let mut res = problem.into_response();
         if status == StatusCode::UNAUTHORIZED && !res.headers().contains_key(header::WWW_AUTHENTICATE) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::auth::{Can, p};
-use super::error::{ApiError, Problem};
+use super::error::{ApiError, Problem, cap_errors};
 use super::extract::{Json, Query};
 use crate::db::import::{ImportError, ImportRequest, import_outlets};
 use crate::domain::access::Scope;
@@ -31,10 +31,6 @@ struct ImportQuery {
     format: Option<String>,
 }
 
-/// The largest error list a 422 answer carries (the problem body must stay below 1 MiB); the full
-/// list is in a `mode=partial` answer or the CLI's output.
-const MAX_PROBLEM_ERRORS_BYTES: usize = 900 * 1024;
-
 fn format_of(q: &ImportQuery, headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
     if let Some(f) = &q.format {
         return f.parse().map_err(|reason: String| ApiError::BadRequest {
@@ -56,21 +52,6 @@ fn format_of(q: &ImportQuery, headers: &HeaderMap, body: &[u8]) -> Result<Format
     Err(ApiError::UnsupportedMediaType(format!(
         "cannot import `{essence}`: send the file as text/csv or application/geo+json (or say ?format=csv|geojson)"
     )))
-}
-
-/// Keeps the errors of a 422 answer under the size the problem middleware re-reads.
-fn capped(mut errors: Vec<FieldError>) -> (Vec<FieldError>, usize) {
-    let mut size = 0;
-    let keep = errors
-        .iter()
-        .position(|e| {
-            size += e.field.len() + e.reason.len() + 48;
-            size > MAX_PROBLEM_ERRORS_BYTES
-        })
-        .unwrap_or(errors.len());
-    let dropped = errors.len() - keep;
-    errors.truncate(keep);
-    (errors, dropped)
 }
 
 /// Imports outlets from a CSV or GeoJSON file, upserting by outlet `code`.
@@ -139,7 +120,8 @@ fn import_error(format: Format, e: ImportError) -> ApiError {
             ApiError::Unprocessable { detail: format!("the {format} file cannot be imported"), errors }
         }
         ImportError::Rejected(report) => {
-            let (errors, dropped) = capped(report.errors);
+            let mut errors = report.errors;
+            let dropped = cap_errors(&mut errors);
             let mut detail = format!(
                 "{} of {} rows are invalid; nothing was written (mode=atomic; mode=partial writes the good rows)",
                 report.rejected, report.rows

@@ -98,7 +98,7 @@ fn nothing_usable(report: &IngestReport) -> Option<ApiError> {
     report.nothing_usable().then(|| {
         let detail = match report.rejected.as_slice() {
             [one] => format!("item {}: {}: {}", one.index.unwrap_or(0), one.field, one.reason),
-            many => format!("none of the {} items can be stored", many.len()),
+            many => format!("none of the {} items can be stored", crate::domain::validation::items_named(many)),
         };
         ApiError::Unprocessable { detail, errors: report.rejected.clone() }
     })

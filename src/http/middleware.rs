@@ -9,6 +9,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
+use tower::ServiceExt as _;
+use tower_http::decompression::Decompression;
 
 /// Counts and times each request under its route template (not the raw path).
 pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -42,24 +44,43 @@ pub async fn problem_json(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    let (parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let mut problem = if is_problem {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Problem::new(status, "error"))
-    } else {
-        Problem::new(status, default_detail(status, &method, &path, &bytes))
-    };
+    let (parts, bytes) = plain_body(res).await;
+    let problem = if is_problem { bytes.as_deref().and_then(|b| serde_json::from_slice(b).ok()) } else { None };
+    let mut problem = problem.unwrap_or_else(|| {
+        Problem::new(status, default_detail(status, &method, &path, bytes.as_deref().unwrap_or_default()))
+    });
     problem.instance = Some(path);
     problem.request_id = request_id;
     let mut out = problem.into_response();
     *out.status_mut() = status;
+    // The body is new and plain: the original's length and encoding do not describe it.
     for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && name != header::CONTENT_ENCODING {
             out.headers_mut().insert(name, value.clone());
         }
     }
     out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     out
+}
+
+/// Most bytes of an error body read back (a problem's `errors` are capped well below it).
+const MAX_ERROR_BODY_BYTES: usize = 2 << 20;
+
+/// The response's head and its body as plain bytes: decoded when a route compressed it (gzip or
+/// brotli, as `CompressionLayer` may), `None` when it cannot be read or decoded.
+async fn plain_body(res: Response) -> (axum::http::response::Parts, Option<axum::body::Bytes>) {
+    // `Decompression` decodes what its request accepts and drops the encoding headers it undid.
+    let mut once = Some(res);
+    let inner = tower::service_fn(move |_: Request<()>| {
+        std::future::ready(Ok::<_, std::convert::Infallible>(once.take().unwrap_or_default()))
+    });
+    let Ok(decoded) = Decompression::new(inner).oneshot(Request::new(())).await;
+    let (parts, body) = decoded.into_parts();
+    if parts.headers.contains_key(header::CONTENT_ENCODING) {
+        // An encoding this server does not produce: its bytes mean nothing here.
+        return (parts, None);
+    }
+    (parts, axum::body::to_bytes(Body::new(body), MAX_ERROR_BODY_BYTES).await.ok())
 }
 
 fn default_detail(status: StatusCode, method: &Method, path: &str, body: &[u8]) -> String {

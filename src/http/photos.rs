@@ -150,6 +150,9 @@ async fn read_note(field: Field<'_>, max: usize) -> Result<Option<String>, ApiEr
     if text.chars().count() > MAX_NOTE_CHARS {
         return Err(ApiError::field("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
     }
+    if let Some(c) = crate::domain::validation::control_character(&text, crate::domain::validation::Lines::Many) {
+        return Err(ApiError::field("note", crate::domain::validation::control_character_reason(c)));
+    }
     Ok(Some(text).filter(|t| !t.trim().is_empty()))
 }
 
@@ -169,8 +172,11 @@ async fn decode(state: &AppState, form: Form) -> Result<Upload, ApiError> {
     let Form { bytes, note, capture } = form;
     // Decoding may take hundreds of MB for a large picture: a few at a time.
     let slot = DECODING.acquire().await.map_err(|e| ApiError::Internal(format!("decoding slots: {e}")))?;
-    let heic = HeicDecoder::new(&state.config.heic_decoder);
-    let (read, bytes) = tokio::task::spawn_blocking(move || (imaging::read(&bytes, heic.as_ref()), bytes))
+    let c = &state.config;
+    let heic = HeicDecoder::new(&c.heic_decoder)
+        .map(|d| d.limited(c.heic_decoder_max_bytes, c.heic_decoder_cpu_s, c.heic_decoder_timeout_s));
+    let max_pixels = c.photo_max_pixels;
+    let (read, bytes) = tokio::task::spawn_blocking(move || (imaging::read(&bytes, heic.as_ref(), max_pixels), bytes))
         .await
         .map_err(|e| ApiError::Internal(format!("reading a photo: {e}")))?;
     drop(slot);
@@ -178,7 +184,7 @@ async fn decode(state: &AppState, form: Form) -> Result<Upload, ApiError> {
         ImagingError::NotAnImage => ApiError::UnsupportedMediaType(format!(
             "field `photo`: {e} (its content was read, not its name or declared type)"
         )),
-        ImagingError::Undecodable(..) => ApiError::field("photo", e.to_string()),
+        ImagingError::Undecodable(..) | ImagingError::TooLarge { .. } => ApiError::field("photo", e.to_string()),
     })?;
     Ok(Upload { bytes, read, note, capture })
 }

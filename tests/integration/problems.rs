@@ -249,3 +249,121 @@ async fn problem_types_and_titles_follow_the_status(pool: sqlx::PgPool) {
     }
     assert_eq!(types.len(), cases.len(), "one problem type per kind: {types:?}");
 }
+
+/// A problem body as a client that accepts gzip and brotli reads it: decoded as its
+/// `content-encoding` says (reqwest here decodes nothing), then parsed.
+async fn read_as_a_browser(app: &TestApp, path: &str, token: &str) -> (u16, Option<String>, Value) {
+    let res = app
+        .request(Method::GET, path, Some(token))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    let encoding = res.headers().get("content-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let raw = res.bytes().await.expect("body");
+    let plain = match encoding.as_deref() {
+        None | Some("identity") => raw.to_vec(),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap_or_else(|e| {
+                panic!("{path}: labelled gzip but not gzip ({e}): {}", String::from_utf8_lossy(&raw))
+            });
+            out
+        }
+        Some(other) => panic!("{path}: a problem body should not be {other}-encoded"),
+    };
+    let json = serde_json::from_slice(&plain)
+        .unwrap_or_else(|e| panic!("{path}: the body is not JSON ({e}): {}", String::from_utf8_lossy(&plain)));
+    (status, encoding, json)
+}
+
+/// Issue 25, item 4: the layer routes compress their answers; an error answer is rebuilt as a
+/// problem, and its `content-encoding` must describe the body actually sent, on every route.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn error_bodies_are_readable_by_a_client_that_accepts_gzip(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let bad = "bbox=1,2,x&limit=-1&date=never";
+    let paths = [
+        format!("/api/v1/layers/outlets?{bad}"),
+        format!("/api/v1/layers/coverage?{bad}"),
+        format!("/api/v1/layers/territories?{bad}"),
+        format!("/api/v1/layers/visits?{bad}"),
+        format!("/api/v1/layers/tracks?{bad}"),
+        format!("/api/v1/layers/routes?{bad}"),
+        "/api/v1/tiles/outlets/3/0/0?from=never".to_owned(),
+        "/api/v1/outlets?limit=abc".to_owned(),
+        "/api/v1/outlets/999999".to_owned(),
+        "/api/v1/no-such-route".to_owned(),
+    ];
+    for path in &paths {
+        let (status, encoding, json) = read_as_a_browser(&app, path, &w.admin.token).await;
+        assert!((400..500).contains(&status), "{path}: {status} {json}");
+        assert_eq!(json["status"], status, "{path}: {encoding:?} {json}");
+        assert!(json["detail"].as_str().is_some_and(|d| d != "error"), "{path}: the detail is kept: {json}");
+    }
+    // A successful layer answer is still compressed.
+    let ok = app
+        .request(Method::GET, "/api/v1/layers/outlets", Some(&w.admin.token))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+}
+
+/// Issue 25, item 14: a batch of 10,000 bad pings names far more than 1 MiB of field errors. The
+/// problem lists the first ones, says how many it left out, and keeps its detail (it used to
+/// come back as `"detail": "error"` with no errors at all).
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_huge_list_of_field_errors_is_capped_and_counted(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let mut config = common::test_config("unused");
+    config.body_limit_bytes = 32 * 1024 * 1024;
+    let app = TestApp::spawn_with(pool, config).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    // One error per item (an unknown field), each with a long reason listing the known fields.
+    let items: Vec<Value> =
+        (0..10_000).map(|_| json!({"fix_time": now, "lat": 39.9, "lon": 116.4, "colour": "red"})).collect();
+    let res = app.post("/api/v1/pings", Some(&w.device.token), &json!(items)).await;
+    assert_problem(&res, 422, "/api/v1/pings");
+    let detail = res.json["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("10000") || detail.contains("10,000"), "the detail counts the items: {}", res.describe());
+    let listed = res.json["errors"].as_array().map_or(0, Vec::len);
+    let omitted = res.json["errors_omitted"].as_u64().unwrap_or(0);
+    assert!((1..=1_000).contains(&listed), "the first errors are listed: {listed}");
+    assert!(omitted > 0, "the problem says errors were left out: {}", &res.text[..300.min(res.text.len())]);
+    assert_eq!(listed as u64 + omitted, 10_000, "one error per item, listed or counted");
+    assert!(res.text.len() < 1 << 20, "{} bytes", res.text.len());
+}
+
+/// Issue 25, item 15: stored free text holds no control characters (they hide text in terminals
+/// and break CSV cells): 422 naming the field. Multi-line text (an address) keeps TAB, LF, CR.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn control_characters_in_stored_text_are_422_naming_the_field(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let token = Some(w.admin.token.as_str());
+    for (i, bad) in ["Hall\u{0}", "\u{1b}[31mHall", "Hall\u{7f}", "Hall\u{85}", "Hall\tone"].iter().enumerate() {
+        let mut body = outlet_body();
+        body["code"] = json!(format!("CC-{i}"));
+        body["name"] = json!(bad);
+        let res = app.post("/api/v1/outlets", token, &body).await;
+        assert_problem(&res, 422, "/api/v1/outlets");
+        assert_eq!(res.error_fields(), ["name"], "{bad:?}: {}", res.describe());
+    }
+    let mut body = outlet_body();
+    body["address"] = json!("1 Main St\u{7}");
+    let res = app.post("/api/v1/outlets", token, &body).await;
+    assert_eq!(res.error_fields(), ["address"], "{}", res.describe());
+    body["address"] = json!("1 Main St\r\nBuilding 2\tGate 3");
+    let res = app.post("/api/v1/outlets", token, &body).await;
+    assert_eq!(res.status, 201, "an address may span lines: {}", res.describe());
+    let res =
+        app.post("/api/v1/territories", token, &json!({"code": "CC", "name": "Zone\u{1}", "level": "grid"})).await;
+    assert_eq!(res.error_fields(), ["name"], "{}", res.describe());
+    let res = app.post("/api/v1/users", token, &json!({"login": "cc", "name": "Eve\u{9b}", "role": "rep"})).await;
+    assert_eq!(res.error_fields(), ["name"], "{}", res.describe());
+}

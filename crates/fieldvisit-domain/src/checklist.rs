@@ -11,7 +11,7 @@
 //! then due for attention, see reminders); `outlet_attribute` copies the answer into the outlet's
 //! attributes.
 
-use super::validation::FieldError;
+use super::validation::{FieldError, Lines, check_plain_text, control_character, control_character_reason};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -100,6 +100,7 @@ pub fn parse_items(v: &Value) -> Result<Vec<Item>, Vec<FieldError>> {
         if item.label.trim().is_empty() || item.label.chars().count() > 200 {
             errors.push(FieldError::new(at("label"), "must be a non-blank text of at most 200 characters"));
         }
+        check_plain_text(&at("label"), &item.label, Lines::One, &mut errors);
         if item.outlet_attribute.as_deref().is_some_and(|a| !is_identifier(a)) {
             errors.push(FieldError::new(at("outlet_attribute"), "must be 1-64 characters of a-z, 0-9 and _"));
         }
@@ -201,6 +202,9 @@ fn check_one(kind: &ItemKind, v: &Value) -> Result<(), String> {
         ItemKind::Text { max_length } => {
             let s = v.as_str().ok_or_else(|| "must be a text".to_owned())?;
             let max = max_length.unwrap_or(DEFAULT_TEXT_MAX);
+            if let Some(c) = control_character(s, Lines::Many) {
+                return Err(control_character_reason(c));
+            }
             if s.chars().count() > max { Err(format!("must be at most {max} characters")) } else { Ok(()) }
         }
     }

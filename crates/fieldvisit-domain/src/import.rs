@@ -478,6 +478,11 @@ fn build_row(index: usize, cells: &Cells<'_>, attributes: Map<String, Value>, e:
     });
     let territory = cells.get(Field::Territory).map(str::to_owned);
     let address = cells.get(Field::Address).map(str::to_owned);
+    if let Some(c) =
+        address.as_deref().and_then(|a| super::validation::control_character(a, super::validation::Lines::Many))
+    {
+        e.push(Field::Address.name(), super::validation::control_character_reason(c));
+    }
     if e.count > before {
         return None;
     }
@@ -1058,9 +1063,14 @@ mod tests {
 
     #[test]
     fn x_y_and_lng_aliases_and_quoted_newlines() {
-        let p = csv("id,name,type,tier,x,y\n\"Q1\",\"two\nlines\",other,C,116.1,39.1\nQ2,b,other,C,116.2,39.2\n");
+        // A name is one line (a line break in it is refused); an address may span lines.
+        let p = csv(
+            "id,name,type,tier,x,y,address\n\"Q1\",a,other,C,116.1,39.1,\"two\nlines\"\nQ2,b,other,C,116.2,39.2,\n",
+        );
         assert!(p.errors.is_empty(), "{:?}", p.errors);
-        assert_eq!(p.rows[0].name, "two\nlines");
+        assert_eq!(p.rows[0].address.as_deref(), Some("two\nlines"));
+        let refused = csv("id,name,type,tier,x,y\nQ1,\"two\nlines\",other,C,116.1,39.1\n");
+        assert_eq!(refused.errors[0].field, "name", "{:?}", refused.errors);
         assert_eq!((p.rows[0].lat, p.rows[0].lon), (39.1, 116.1));
         assert_eq!(p.rows[1].index, 4, "the line number counts the embedded newline");
         let p = csv("code,name,channel_type,tier,lng,lat\nL1,n,other,A,116.5,39.5\n");

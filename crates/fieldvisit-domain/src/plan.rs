@@ -87,6 +87,7 @@ pub fn problems(p: &PlanInput) -> Vec<FieldError> {
         errors
             .push(FieldError::new("name", format!("must be a non-blank text of at most {MAX_NAME_CHARS} characters")));
     }
+    super::validation::check_plain_text("name", name, super::validation::Lines::One, &mut errors);
     let cycle = p.cycle_weeks.unwrap_or(1);
     if !(1..=12).contains(&cycle) {
         errors.push(FieldError::new("cycle_weeks", "must be between 1 and 12"));

@@ -26,6 +26,11 @@ impl FieldError {
     }
 }
 
+/// How many batch items `errors` name (an item may have several field errors).
+pub fn items_named(errors: &[FieldError]) -> usize {
+    errors.iter().filter_map(|e| e.index).collect::<std::collections::BTreeSet<usize>>().len()
+}
+
 /// Checks that a latitude/longitude pair is a real position on the WGS84 sphere.
 pub fn check_lat_lon(lat: f64, lon: f64, errors: &mut Vec<FieldError>) {
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
@@ -39,8 +44,40 @@ pub fn check_lat_lon(lat: f64, lon: f64, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Checks that a text field is present and not blank, and not longer than `max` characters.
+/// Whether a stored text may span lines (notes, addresses, answers, reasons) or is one line
+/// (names, codes, labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// TAB, LF and CR are refused like every other control character.
+    One,
+    /// TAB, LF and CR are allowed.
+    Many,
+}
+
+/// The first control character `value` holds that stored text may not: C0 (U+0000-U+001F, but
+/// TAB, LF and CR in [`Lines::Many`] text), DEL (U+007F) and C1 (U+0080-U+009F). They hide text in
+/// terminals and logs, break CSV and spreadsheet cells, and no person types them.
+pub fn control_character(value: &str, lines: Lines) -> Option<char> {
+    value.chars().find(|&c| c.is_control() && !(lines == Lines::Many && matches!(c, '\t' | '\n' | '\r')))
+}
+
+/// The reason a text with control character `c` is refused.
+pub fn control_character_reason(c: char) -> String {
+    format!("must not contain control characters (found U+{:04X})", u32::from(c))
+}
+
+/// Refuses a stored free text holding a control character (see [`control_character`]); the one
+/// rule every writer of names, notes, answers and reasons applies.
+pub fn check_plain_text(field: &str, value: &str, lines: Lines, errors: &mut Vec<FieldError>) {
+    if let Some(c) = control_character(value, lines) {
+        errors.push(FieldError::new(field, control_character_reason(c)));
+    }
+}
+
+/// Checks that a one-line text field is present and not blank, not longer than `max`
+/// characters, and free of control characters.
 pub fn check_text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+    check_plain_text(field, value, Lines::One, errors);
     if value.trim().is_empty() {
         errors.push(FieldError::new(field, "must not be blank"));
     } else if value.chars().count() > max {
@@ -51,6 +88,25 @@ pub fn check_text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_in_multi_line_text() {
+        for bad in ["a\0b", "\x1b[31mred", "bell\x07", "del\x7f", "c1\u{85}", "c1\u{9f}"] {
+            assert!(control_character(bad, Lines::Many).is_some(), "{bad:?}");
+            assert!(control_character(bad, Lines::One).is_some(), "{bad:?}");
+        }
+        for breaks in ["two\nlines", "tab\there", "crlf\r\n"] {
+            assert_eq!(control_character(breaks, Lines::Many), None, "{breaks:?}");
+            assert!(control_character(breaks, Lines::One).is_some(), "{breaks:?}");
+        }
+        assert_eq!(control_character("北京 Café – ok ✓", Lines::One), None);
+        let mut e = Vec::new();
+        check_text("name", "Hall\u{1}", 200, &mut e);
+        assert_eq!(
+            (e[0].field.as_str(), e[0].reason.as_str()),
+            ("name", "must not contain control characters (found U+0001)")
+        );
+    }
 
     #[test]
     fn lat_lon_rejects_out_of_range_nan_and_null_island() {
