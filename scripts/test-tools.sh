@@ -8,7 +8,8 @@
 #   tests/integration/photos.rs;
 # - libheif-examples: `heif-enc` makes the HEIC photos of tests/integration/photos.rs and `heif-convert`
 #   decodes them in the server (as `make run` installs it);
-# - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/integration/exports.rs).
+# - openpyxl (PyPI): reads the audit export's workbook as a real reader (tests/integration/exports.rs);
+# - schemathesis (PyPI, project-local venv): fuzzes every API operation (tests/integration/fuzz.rs).
 set -euo pipefail
 log() { echo "test-tools: $*" >&2; }
 missing=()
@@ -32,4 +33,6 @@ if ! python3 -c 'import openpyxl' 2>/dev/null; then
   log "installing openpyxl"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openpyxl
 fi
+# Schemathesis (PyPI, in .tools/venv) fuzzes the API from its OpenAPI document (tests/integration/fuzz.rs).
+"$(dirname "$0")/fuzz.sh" --install-only
 "$(dirname "$0")/map-ui.sh"

@@ -44,7 +44,7 @@ mod tests {
         assert_eq!(id(&[b'a'; MAX_CLIENT_REQUEST_ID]).map(|s| s.len()), Some(MAX_CLIENT_REQUEST_ID));
         assert_eq!(id(&[b'a'; MAX_CLIENT_REQUEST_ID + 1]), None);
         assert_eq!(id(b"a\tb"), None);
-        assert_eq!(id(b"with space"), None);
+        assert_eq!(id(b"two words"), None);
         assert_eq!(id(b"caf\xc3\xa9"), None);
         assert_eq!(id(b""), None);
     }

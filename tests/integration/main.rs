@@ -18,6 +18,7 @@ mod devices;
 mod docs;
 mod exports;
 mod faults;
+mod fuzz;
 mod gdal;
 mod geolife_stays;
 mod import;
