@@ -147,12 +147,12 @@ pub struct Config {
     /// without a credential) one client address may cause on this instance; past it they are
     /// answered 429 with `Retry-After`. Valid credentials from the address are never refused by
     /// it (carrier NAT). 0 = no limit.
-    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_PER_MIN", global = true, default_value_t = 60)]
+    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_PER_MIN", global = true, default_value_t = 120)]
     pub rate_unauthenticated_per_min: u32,
 
     /// Failed authentications one client address may cause at once before
     /// `FV_RATE_UNAUTHENTICATED_PER_MIN` applies.
-    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_BURST", global = true, default_value_t = 600)]
+    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_BURST", global = true, default_value_t = 1200)]
     pub rate_unauthenticated_burst: u32,
 
     /// Open `/live` streams per user (or device) on this instance; one more gets 429. 0 = no limit.

@@ -116,7 +116,10 @@ async fn a_user_has_at_most_the_configured_live_streams(pool: PgPool) {
     let first = open_live(&app, &w.manager.token).await;
     let second = open_live(&app, &w.manager.token).await;
     assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
-    let third = common::read(open_live(&app, &w.manager.token).await).await;
+    let third = open_live(&app, &w.manager.token).await;
+    // Checked before reading: a stream that was let in would never end.
+    assert_eq!(third.status().as_u16(), 429, "a third stream");
+    let third = common::read(third).await;
     assert_too_many(&third, "/api/v1/live", 60);
     // Another user's streams are theirs.
     let other = open_live(&app, &w.supervisor.token).await;
