@@ -155,6 +155,41 @@ pub struct Config {
     /// Wall-clock seconds after which the HEIC decoder child is killed.
     #[arg(long, env = "FV_HEIC_DECODER_TIMEOUT_S", global = true, default_value_t = 30)]
     pub heic_decoder_timeout_s: u64,
+
+    // Issue 25 item 6: rate and concurrency limits (docs/operations.md, "Rate and concurrency limits").
+    /// Requests per minute each credential (bearer token, OsmAnd id, OwnTracks user and password)
+    /// may sustain on this instance; over it, 429 with `Retry-After`. 0 = no limit.
+    #[arg(long, env = "FV_RATE_CREDENTIAL_PER_MIN", global = true, default_value_t = 1200)]
+    pub rate_credential_per_min: u32,
+
+    /// Requests a credential may send at once before `FV_RATE_CREDENTIAL_PER_MIN` applies: a phone
+    /// flushing the outbox of a day offline (about 6,000 fixes at one per 5 s over 8 hours).
+    #[arg(long, env = "FV_RATE_CREDENTIAL_BURST", global = true, default_value_t = 6000)]
+    pub rate_credential_burst: u32,
+
+    /// Failed authentications per minute (401, unknown OsmAnd id or enrolment code, unknown path
+    /// without a credential) one client address may cause on this instance; past it they are
+    /// answered 429 with `Retry-After`. Valid credentials from the address are never refused by
+    /// it (carrier NAT). 0 = no limit.
+    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_PER_MIN", global = true, default_value_t = 120)]
+    pub rate_unauthenticated_per_min: u32,
+
+    /// Failed authentications one client address may cause at once before
+    /// `FV_RATE_UNAUTHENTICATED_PER_MIN` applies.
+    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_BURST", global = true, default_value_t = 1200)]
+    pub rate_unauthenticated_burst: u32,
+
+    /// Open `/live` streams per user (or device) on this instance; one more gets 429. 0 = no limit.
+    #[arg(long, env = "FV_LIVE_STREAMS_PER_USER", global = true, default_value_t = 4)]
+    pub live_streams_per_user: u32,
+
+    /// Exports queued or running at once per user; one more gets 409. 0 = no limit.
+    #[arg(long, env = "FV_EXPORTS_PER_USER", global = true, default_value_t = 2)]
+    pub exports_per_user: u32,
+
+    /// Exports queued or running at once per org; one more gets 409. 0 = no limit.
+    #[arg(long, env = "FV_EXPORTS_PER_ORG", global = true, default_value_t = 8)]
+    pub exports_per_org: u32,
 }
 
 /// How log lines are written to stderr.

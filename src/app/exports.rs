@@ -60,16 +60,53 @@ pub async fn get(db: &PgPool, caller: &Caller<'_>, id: i64) -> Result<Export, Er
     Ok(e)
 }
 
-/// Starts an export of `params` for the caller: checks the parameters and the scope, stores the
-/// job, hands it to the export worker (in the background; its audit entry is written when the
-/// files are) and returns the job as stored, queued.
-pub async fn start(db: &PgPool, caller: &Caller<'_>, params: &ExportParams) -> Result<Export, Error> {
+/// How many exports may be queued or running at once (`FV_EXPORTS_PER_USER`, `FV_EXPORTS_PER_ORG`;
+/// 0 = no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct ExportCaps {
+    /// Per requesting user.
+    pub per_user: u32,
+    /// Per org.
+    pub per_org: u32,
+}
+
+/// Stores the job of `params` unless the caller or the org already has as many exports queued or
+/// running as `caps` allow (a conflict: the caller waits for one to finish, which no clock tells).
+async fn create_within_caps(
+    db: &PgPool,
+    caller: &Caller<'_>,
+    params: &ExportParams,
+    caps: ExportCaps,
+) -> Result<i64, Error> {
+    let mut tx = db.begin().await?;
+    db::exports::lock_starts(&mut tx, caller.org_id).await?;
+    let (org, own) = db::exports::active_counts(&mut *tx, caller.org_id, caller.user_id).await?;
+    let over = |count: i64, cap: u32| cap > 0 && count >= i64::from(cap);
+    let refused = if over(own, caps.per_user) {
+        Some(format!("you have {own} exports queued or running (at most {}); wait for one to finish", caps.per_user))
+    } else if over(org, caps.per_org) {
+        Some(format!("the org has {org} exports queued or running (at most {}); wait for one to finish", caps.per_org))
+    } else {
+        None
+    };
+    if let Some(detail) = refused {
+        return Err(Error::Conflict { detail, errors: Vec::new() });
+    }
+    let id = db::exports::create(&mut *tx, caller.org_id, caller.user_id, params).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Starts an export of `params` for the caller: checks the parameters, the scope and the caps on
+/// exports at once, stores the job, hands it to the export worker (in the background; its audit
+/// entry is written when the files are) and returns the job as stored, queued.
+pub async fn start(db: &PgPool, caller: &Caller<'_>, params: &ExportParams, caps: ExportCaps) -> Result<Export, Error> {
     let problems = params.problems();
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
     check_scope(db, caller, params.scope).await?;
-    let id = db::exports::create(db, caller.org_id, caller.user_id, params).await?;
+    let id = create_within_caps(db, caller, params, caps).await?;
     let login = match caller.user_id {
         Some(u) => db::users::get(db, caller.org_id, u).await?.map(|u| u.login).unwrap_or_default(),
         None => String::new(),

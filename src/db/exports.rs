@@ -46,6 +46,28 @@ pub async fn create(
         .await
 }
 
+/// Holds back every other start of an export in `org_id` until this transaction ends, so that the
+/// jobs counted by [`active_counts`] stay the jobs there are until the new one is stored.
+pub async fn lock_starts(tx: &mut PgConnection, org_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('fieldvisit.export_starts'), ($1 % 2147483647)::int)")
+        .bind(org_id)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
+/// Exports queued or running: the org's, and how many of them `user` requested.
+pub async fn active_counts(db: impl PgExecutor<'_>, org_id: i64, user: Option<i64>) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE requested_by = $2) FROM exports
+          WHERE org_id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(org_id)
+    .bind(user)
+    .fetch_one(db)
+    .await
+}
+
 pub async fn get(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option<Export>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} WHERE org_id = $1 AND id = $2")).bind(org_id).bind(id).fetch_optional(db).await
 }

@@ -66,16 +66,19 @@ async fn visible_export(state: &AppState, auth: &Principal, id: i64) -> Result<E
 /// GeoJSON of visits and day tracks, and a PDF summary (a page per rep). 202 with the job: poll it for `status` and `progress_pct`;
 /// when `done` it holds the manifest (SHA-256 of every file and of the rows it was made from).
 /// Managers, supervisors and auditors export within their territories; reps their own data.
-/// Audited.
+/// Audited. 409 when the caller (`FV_EXPORTS_PER_USER`) or the org (`FV_EXPORTS_PER_ORG`) already
+/// has that many exports queued or running: wait for one to finish (poll `GET /exports`).
 #[utoipa::path(post, path = "/exports", tag = "exports", request_body = ExportParams, responses(
     (status = 202, body = Export), (status = 403, body = Problem), (status = 404, body = Problem),
-    (status = 422, body = Problem)))]
+    (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn start_export(
     State(state): State<AppState>,
     auth: Can<p::ExportAudits>,
     Json(params): Json<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let export = app::exports::start(&state.db, &auth.caller(), &params).await?;
+    let caps =
+        app::exports::ExportCaps { per_user: state.config.exports_per_user, per_org: state.config.exports_per_org };
+    let export = app::exports::start(&state.db, &auth.caller(), &params, caps).await?;
     let id = export.id;
     let mut response = (StatusCode::ACCEPTED, Json(export)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/exports/{id}")) {

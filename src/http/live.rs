@@ -139,7 +139,8 @@ async fn live_positions(
 /// `{"missed": n}`) and should re-read `/live/positions`. A comment line every 15 s keeps the
 /// connection open; every 60 s the token and the devices in scope are checked again (a revoked token
 /// ends the stream). Fixes committed through any server instance are seen (`ingest::relay`); the
-/// snapshot also holds what was stored before this instance started (the last 7 days).
+/// snapshot also holds what was stored before this instance started (the last 7 days). A user (or
+/// device) has at most `FV_LIVE_STREAMS_PER_USER` streams open on one server: one more gets 429.
 #[utoipa::path(get, path = "/live", tag = "live", responses(
     (status = 200, description = "`text/event-stream` of `position` events (data: Position) and `lagged` events",
         content_type = "text/event-stream", body = String),
@@ -149,6 +150,10 @@ async fn live(
     auth: Can<p::ReadTracks>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let slot = match state.limits.open_stream(&auth) {
+        Ok(slot) => slot,
+        Err(refused) => return Ok(axum::response::IntoResponse::into_response(refused)),
+    };
     let visible = visible_devices(&state, &auth).await?;
     // The stream may show any rep in scope: each is recorded once, when it opens.
     super::audit::record_access(&state, &auth, visible.values().copied(), "live_stream", serde_json::json!({})).await?;
@@ -165,6 +170,7 @@ async fn live(
         blur,
         sent: HashMap::new(),
         out: writer,
+        _slot: slot,
     };
     tokio::spawn(feed.run(rx, initial));
     let mut res = Response::new(Body::new(AsyncReadBody::with_capacity(reader, BUFFER_BYTES)));
@@ -189,6 +195,8 @@ struct Feed {
     /// Fix time of the last position sent per device: nothing older or repeated is sent.
     sent: HashMap<i64, DateTime<Utc>>,
     out: DuplexStream,
+    /// This stream's place among the caller's open streams (`FV_LIVE_STREAMS_PER_USER`).
+    _slot: super::limits::StreamSlot,
 }
 
 impl Feed {

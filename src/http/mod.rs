@@ -14,6 +14,7 @@ pub mod extract;
 mod import;
 mod ingest;
 mod layers;
+pub mod limits;
 mod live;
 pub mod metrics;
 pub mod middleware;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub deriver: Arc<crate::derive::Deriver>,
     /// Counted visits per outlet, for statuses on maps and tiles.
     pub ledgers: Arc<crate::index::Ledgers>,
+    /// Rate and concurrency limits of this instance.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
@@ -91,7 +94,8 @@ impl AppState {
         let ingest = crate::ingest::Ingest::start(&db, config.ingest(), &metrics.registry, &after_commit)
             .expect("ingest metrics registered once");
         let ledgers = crate::index::Ledgers::new(db.clone(), config.visit_ledger_days);
-        AppState { db, metrics, config: Arc::new(config), index, ingest, deriver, ledgers }
+        let limits = limits::Limits::new(&config, &metrics.registry).expect("limit metrics registered once");
+        AppState { db, metrics, config: Arc::new(config), index, ingest, deriver, ledgers, limits }
     }
 }
 
@@ -140,7 +144,7 @@ impl Modify for BearerAuth {
 
 /// The API routes and their OpenAPI description.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).nest(
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).nest(
         "/api/v1",
         OpenApiRouter::new()
             .merge(people::router())
@@ -166,7 +170,9 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(plans::router())
             .merge(exports::router())
             .merge(settings::router()),
-    )
+    );
+    limits::declare_too_many_requests(api.get_openapi_mut());
+    api
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).
@@ -223,6 +229,7 @@ pub fn router(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
             .layer(axum::middleware::from_fn(middleware::problem_json))
+            .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
             .layer(CatchPanicLayer::new())
             .layer(DefaultBodyLimit::max(body_limit)),
     )
@@ -250,6 +257,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
                     .layer(axum::middleware::from_fn(move |req, next| client::resolve(proxies.clone(), req, next)))
                     .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_metrics))
                     .layer(axum::middleware::from_fn(middleware::problem_json))
+                    .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
                     .layer(CatchPanicLayer::new())
                     .layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
             )

@@ -25,6 +25,7 @@ mod import;
 mod index;
 mod ingest;
 mod layers;
+mod limits;
 mod map_ui;
 mod migrations;
 mod ogc;
