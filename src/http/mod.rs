@@ -171,7 +171,7 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (also served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    server::document_timeouts(api().split_for_parts().1)
 }
 
 /// Body limit of routes whose bodies are a few small fields (devices, enrolment, check-ins):
@@ -181,6 +181,7 @@ pub(crate) const SMALL_BODY_BYTES: usize = 16 * 1024;
 /// The whole application: API, docs, map UI, and the middleware stack.
 pub fn router(state: AppState) -> Router {
     let (api_router, openapi) = api().split_for_parts();
+    let openapi = server::document_timeouts(openapi);
     let map_dir = state.config.map_ui_dir.clone();
     let mut app = api_router.merge(ingest::protocol_router()).merge(ogc::router()).merge(tiles::router()).merge(
         SwaggerUi::new("/docs")

@@ -308,6 +308,40 @@ fn no_deadline(method: &Method, path: &str) -> bool {
             || path == "/api/v1/visits/recompute")
 }
 
+/// `doc` with the timeouts' answers declared on every operation they can end: `503` where the
+/// request deadline holds, `408` where the operation takes a request body.
+pub fn document_timeouts(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        ResponseBuilder::new().description(description).content(super::error::PROBLEM_JSON, content).build()
+    };
+    for (path, item) in &mut doc.paths.paths {
+        let operations = [
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            let Some(op) = operation else { continue };
+            let responses = &mut op.responses.responses;
+            if !no_deadline(&method, path) {
+                responses.entry("503".to_owned()).or_insert_with(|| {
+                    problem("Unavailable, or not answered within the request timeout (`FV_REQUEST_TIMEOUT_S`)").into()
+                });
+            }
+            if op.request_body.is_some() {
+                responses
+                    .entry("408".to_owned())
+                    .or_insert_with(|| problem("The request body stopped arriving (`FV_BODY_IDLE_TIMEOUT_S`)").into());
+            }
+        }
+    }
+    doc
+}
+
 /// A request as the handlers read it whatever the protocol: an HTTP/2 request names its host in
 /// the URI (`:authority`), not in a `Host` header, so it gets one; a request over TLS is marked
 /// [`Tls`] (absolute links then say https, see [`super::links`]).
