@@ -15,8 +15,7 @@
 
 mod common;
 
-use common::{psql, start_server, url_for_database};
-use fieldvisit::{admin, db};
+use common::{osmand_load, psql, scratch_org, start_server};
 use sqlx::PgPool;
 use std::fmt::Write as _;
 use std::process::Command;
@@ -35,94 +34,6 @@ const OSMAND_SECONDS: u64 = 15;
 /// figures) but set above what the load asks of it (the OsmAnd phase sends ~200 requests/s per
 /// device, a phone about one every few seconds), so no request is refused; the bench checks it.
 const LIMITS: &[(&str, &str)] = &[("FV_RATE_CREDENTIAL_PER_MIN", "60000"), ("FV_RATE_CREDENTIAL_BURST", "6000")];
-
-/// One keep-alive HTTP/1.1 connection that sends GETs and reads `Content-Length` answers.
-struct Http1 {
-    stream: tokio::net::TcpStream,
-    request: Vec<u8>,
-    pending: Vec<u8>,
-}
-
-impl Http1 {
-    async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Http1 { stream, request: Vec::with_capacity(256), pending: Vec::with_capacity(1024) })
-    }
-
-    /// Sends `GET path` and returns the answer's status once its whole body is read.
-    async fn get(&mut self, path: &str) -> std::io::Result<u16> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-        self.request.clear();
-        self.request.extend_from_slice(b"GET ");
-        self.request.extend_from_slice(path.as_bytes());
-        self.request.extend_from_slice(b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-        self.stream.write_all(&self.request).await?;
-        loop {
-            if let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = std::str::from_utf8(&self.pending[..end]).map_err(|_| invalid("head not UTF-8"))?;
-                let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| invalid("status line"))?;
-                let mut length = 0;
-                for line in head.lines().skip(1) {
-                    let (name, value) = line.split_once(':').ok_or_else(|| invalid("header line"))?;
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().map_err(|_| invalid("content-length"))?;
-                    } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                        return Err(invalid("chunked answers are not read by this client"));
-                    }
-                }
-                let total = end + 4 + length;
-                while self.pending.len() < total {
-                    if self.stream.read_buf(&mut self.pending).await? == 0 {
-                        return Err(std::io::ErrorKind::UnexpectedEof.into());
-                    }
-                }
-                self.pending.drain(..total);
-                return Ok(status);
-            }
-            if self.stream.read_buf(&mut self.pending).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    }
-}
-
-struct Device {
-    id: i64,
-    token: String,
-    osmand_id: String,
-}
-
-async fn setup(base: &str) -> (PgPool, String, i64, Vec<Device>) {
-    let admin_pool = db::connect(base, 2).await.expect("connect to DATABASE_URL");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"))
-        .execute(&admin_pool)
-        .await
-        .expect("drop the scratch database");
-    sqlx::query(&format!("CREATE DATABASE {SCRATCH_DB}")).execute(&admin_pool).await.expect("create scratch database");
-    admin_pool.close().await;
-    let url = url_for_database(base, SCRATCH_DB);
-    let pool = db::connect(&url, 4).await.expect("connect to the scratch database");
-    db::migrate(&pool).await.expect("migrate");
-    let org = admin::create_org(&pool, "bench", "Bench Telecom", "UTC").await.expect("org").id;
-    let mut devices = Vec::with_capacity(DEVICES);
-    for d in 0..DEVICES {
-        let rep = admin::create_user(
-            &pool,
-            org,
-            &format!("rep{d}"),
-            &format!("Rep {d}"),
-            fieldvisit::domain::access::Role::Rep,
-            None,
-        )
-        .await
-        .expect("rep");
-        let c = admin::create_device(&pool, org, rep.user.id, &format!("phone {d}")).await.expect("device");
-        devices.push(Device { id: c.device_id, token: c.token, osmand_id: c.osmand_id });
-    }
-    (pool, url, org, devices)
-}
 
 /// One ping of the native scenario: request `r`, item `i` (device `r % DEVICES`, unique fix time).
 fn native_row(r: usize, i: usize, day_start: i64) -> (usize, i64, f64, f64) {
@@ -155,7 +66,7 @@ fn main() {
 }
 
 async fn run(base: &str) {
-    let (pool, url, org, devices) = setup(base).await;
+    let (pool, url, org, devices) = scratch_org(base, SCRATCH_DB, DEVICES).await;
     // The figures are only meaningful with durable commits: say what the database does.
     let setting = |name: &'static str| {
         let pool = pool.clone();
@@ -272,46 +183,9 @@ async fn run(base: &str) {
     // 2. OsmAnd GET, one ping per request, 200 connections.
     let ids: Arc<Vec<String>> = Arc::new(devices.iter().map(|d| d.osmand_id.clone()).collect());
     let base_ms = (chrono::Utc::now() - chrono::Duration::hours(3)).timestamp_millis();
-    let stop_at = Instant::now() + Duration::from_secs(OSMAND_SECONDS);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    for task in 0..OSMAND_CONNECTIONS {
-        let ids = ids.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies: Vec<u32> = Vec::new();
-            let mut conn = Http1::connect(addr).await.expect("connect");
-            let mut seq = 0i64;
-            let mut path = String::with_capacity(256);
-            while Instant::now() < stop_at {
-                // Unique per device: tasks sharing a device differ in the last digits.
-                let t = base_ms + seq * 1_000 + task as i64;
-                seq += 1;
-                path.clear();
-                let _ = write!(
-                    path,
-                    "/osmand?id={}&timestamp={t}&lat={:.6}&lon=116.4&speed=1.5&accuracy=8",
-                    ids[task % DEVICES],
-                    39.9 + (seq % 100) as f64 * 1e-5
-                );
-                let sent = Instant::now();
-                match conn.get(&path).await {
-                    Ok(status) if (200..300).contains(&status) => {
-                        latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
-                    }
-                    Ok(_) => {}
-                    // The server closed the connection: open another one.
-                    Err(_) => conn = Http1::connect(addr).await.expect("reconnect"),
-                }
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.expect("task"));
-    }
-    let osmand_secs = started.elapsed().as_secs_f64();
+    let (mut latencies, osmand_secs) =
+        osmand_load(addr, &ids, OSMAND_CONNECTIONS, Duration::from_secs(OSMAND_SECONDS), base_ms).await;
     latencies.sort_unstable();
     let acked = latencies.len() as u64;
     let stored = count(&pool).await as u64;

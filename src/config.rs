@@ -190,6 +190,44 @@ pub struct Config {
     /// Exports queued or running at once per org; one more gets 409. 0 = no limit.
     #[arg(long, env = "FV_EXPORTS_PER_ORG", global = true, default_value_t = 8)]
     pub exports_per_org: u32,
+
+    // Issue 25, item 2: connection and request timeouts of every listener.
+    /// Seconds a TLS client may take to complete its handshake before the connection is closed.
+    #[arg(long, env = "FV_TLS_HANDSHAKE_TIMEOUT_S", global = true, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub tls_handshake_timeout_s: u64,
+
+    /// Seconds a client may take to send a request's headers (HTTP/1.1); the connection is closed
+    /// without an answer when it does not. The timer also runs while a kept-alive connection waits
+    /// for its next request, so it bounds idle HTTP/1.1 connections too.
+    #[arg(long, env = "FV_HEADER_READ_TIMEOUT_S", global = true, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_s: u64,
+
+    /// Seconds a request body may go without a byte arriving; then the request is answered 408
+    /// and the connection closed.
+    #[arg(long, env = "FV_BODY_IDLE_TIMEOUT_S", global = true, default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_idle_timeout_s: u64,
+
+    /// Seconds from a request's headers to its answer's headers; beyond it the answer is 503.
+    /// Uploads (imports, photos, GPX, export verification) and visit recomputation have no such
+    /// deadline (their bodies still have `FV_BODY_IDLE_TIMEOUT_S`); streamed answers (live
+    /// positions, downloads) are not cut once their headers are sent.
+    #[arg(long, env = "FV_REQUEST_TIMEOUT_S", global = true, default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_s: u64,
+
+    /// Seconds a connection may stay open without a new request (HTTP/1.1 and HTTP/2); then it is
+    /// closed once its requests in flight are answered.
+    #[arg(long, env = "FV_KEEP_ALIVE_IDLE_S", global = true, default_value_t = 75,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_idle_s: u64,
+
+    /// Most requests in flight at once on one HTTP/2 connection.
+    #[arg(long, env = "FV_HTTP2_MAX_STREAMS", global = true, default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_streams: u32,
 }
 
 /// How log lines are written to stderr.

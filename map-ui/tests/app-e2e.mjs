@@ -33,6 +33,8 @@ const context = await browser.newContext({
   permissions: ['geolocation'],
   locale: 'en-GB',
 });
+// A Content-Security-Policy violation is a console error, so the last check fails on one.
+await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
 const page = await context.newPage();
 const problems = { console: [], offsite: [] };
 page.on('console', (m) => { if (m.type() === 'error') problems.console.push(m.text()); });

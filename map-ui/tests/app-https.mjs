@@ -19,9 +19,12 @@ const context = await browser.newContext({
   viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'en-GB',
   geolocation: { latitude: 39.9, longitude: 116.4, accuracy: 10 }, permissions: ['geolocation'],
 });
+// A Content-Security-Policy violation counts as an error.
+await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
 const page = await context.newPage();
 const errors = [];
 page.on('pageerror', (e) => errors.push(String(e)));
+page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|CSP violation/.test(m.text())) errors.push(m.text()); });
 const insecure = [];
 page.on('request', (r) => { if (!r.url().startsWith('https://') && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) insecure.push(r.url()); });
 

@@ -24,6 +24,9 @@ const browser = await chromium.launch({
 /** A page signed in with `token`, recording console errors and every request off the server. */
 async function open(token, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
+  // A Content-Security-Policy violation is a console error (Chromium logs most itself; this
+  // catches the rest), so the checks below fail on one.
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
   const page = await context.newPage();
   const problems = { console: [], offsite: [] };
   page.on('console', (m) => { if (m.type() === 'error') problems.console.push(m.text()); });

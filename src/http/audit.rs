@@ -42,6 +42,7 @@ struct AccessQuery {
     /// Only reads of this rep's data.
     rep_id: Option<i64>,
     /// Items per page (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// The `next` of the previous page.
     after: Option<i64>,
@@ -51,7 +52,8 @@ struct AccessQuery {
 /// auditors read those of the reps in their scope; a rep reads the reads of their own data;
 /// others get 403.
 #[utoipa::path(get, path = "/access-log", tag = "audit", params(AccessQuery), responses(
-    (status = 200, body = Paged<AccessEntry>), (status = 403, body = super::error::Problem)))]
+    (status = 200, body = Paged<AccessEntry>), (status = 403, body = super::error::Problem),
+    (status = 404, description = "No such rep (`rep_id`) in the caller's org", body = super::error::Problem)))]
 async fn access_log(
     State(state): State<AppState>,
     auth: Can<p::ExportAudits>,

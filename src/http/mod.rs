@@ -11,10 +11,12 @@ mod devices;
 pub mod error;
 mod exports;
 pub mod extract;
+pub mod headers;
 mod import;
 mod ingest;
 mod layers;
 pub mod limits;
+pub mod links;
 mod live;
 pub mod metrics;
 pub mod middleware;
@@ -182,7 +184,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The API router and its description, with the responses every operation shares declared.
 fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut doc) = api().split_for_parts();
+    let (router, doc) = api().split_for_parts();
+    let mut doc = server::document_timeouts(doc);
     responses::declare_shared(&mut doc);
     (router, doc)
 }
@@ -245,6 +248,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     let tls = server::tls_acceptor(&state.config)?;
     let redirect = state.config.redirect_target().map_err(std::io::Error::other)?;
     state.index.spawn_listener();
+    let policy = Arc::new(server::Policy::new(&state.config));
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let mut listeners = Vec::new();
     if let Some(addr) = state.config.osmand_bind {
@@ -263,15 +267,15 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
             )
             .with_state(state.clone());
         // Plain HTTP even with TLS on: trackers that speak the bare protocol rarely do TLS.
-        listeners.push(server::serve_connections(osmand_listener, None, osmand_app, stopping.clone()));
+        listeners.push(server::serve_connections(osmand_listener, None, osmand_app, policy.clone(), stopping.clone()));
     }
     if let (Some(addr), Some(target)) = (state.config.tls_redirect_bind, redirect) {
         let redirect_listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(%addr, %target, "redirecting plain HTTP to HTTPS");
         let app = server::redirect_router(&target);
-        listeners.push(server::serve_connections(redirect_listener, None, app, stopping.clone()));
+        listeners.push(server::serve_connections(redirect_listener, None, app, policy.clone(), stopping.clone()));
     }
-    listeners.push(server::serve_connections(listener, tls, router(state), stopping.clone()));
+    listeners.push(server::serve_connections(listener, tls, router(state), policy, stopping.clone()));
     let drained = futures_util::future::join_all(listeners);
     let signalled_then_grace = async move {
         shutdown_signal().await;

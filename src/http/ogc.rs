@@ -7,12 +7,13 @@
 use super::AppState;
 use super::auth::{Can, Principal, p};
 use super::error::ApiError;
+use super::links::BaseUrl;
 use crate::db;
 use crate::domain::layers::{self, feature};
 use crate::domain::territory::multipolygon;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -39,11 +40,9 @@ const COLLECTIONS: [(&str, &str, &str); 2] = [
     ("territories", "Territories", "The territory tree of the caller's scope, with boundaries"),
 ];
 
-/// The server's base URL as the client reached it (for absolute links).
-fn base(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
-    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
-    format!("{scheme}://{host}/ogc")
+/// The OGC API root under the request's base URL (for absolute links).
+fn base(root: &BaseUrl) -> String {
+    format!("{}/ogc", root.0)
 }
 
 fn json_reply(content_type: &'static str, body: &Value) -> Response {
@@ -59,8 +58,8 @@ fn link(href: String, rel: &str, media: &str, title: &str) -> Value {
     Value::Object(l)
 }
 
-async fn landing(headers: HeaderMap) -> Response {
-    let b = base(&headers);
+async fn landing(root: BaseUrl) -> Response {
+    let b = base(&root);
     let root = b.trim_end_matches("/ogc").to_owned();
     json_reply(
         "application/json",
@@ -107,8 +106,8 @@ fn known(id: &str) -> Result<(&'static str, &'static str, &'static str), ApiErro
     COLLECTIONS.into_iter().find(|c| c.0 == id).ok_or_else(|| ApiError::not_found("collection", id))
 }
 
-async fn collections(_auth: Can<p::ReadOutlets>, headers: HeaderMap) -> Response {
-    let b = base(&headers);
+async fn collections(_auth: Can<p::ReadOutlets>, root: BaseUrl) -> Response {
+    let b = base(&root);
     json_reply(
         "application/json",
         &json!({
@@ -118,13 +117,9 @@ async fn collections(_auth: Can<p::ReadOutlets>, headers: HeaderMap) -> Response
     )
 }
 
-async fn collection(
-    _auth: Can<p::ReadOutlets>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn collection(_auth: Can<p::ReadOutlets>, root: BaseUrl, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (id, title, description) = known(&id)?;
-    Ok(json_reply("application/json", &describe(&base(&headers), id, title, description)))
+    Ok(json_reply("application/json", &describe(&base(&root), id, title, description)))
 }
 
 /// The query parameters of an items request (OGC: an unknown parameter is a 400).
@@ -253,13 +248,13 @@ async fn territories_page(
 async fn items(
     State(state): State<AppState>,
     auth: Can<p::ReadOutlets>,
-    headers: HeaderMap,
+    root: BaseUrl,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let (id, _, _) = known(&id)?;
     let q = parse_items_query(raw.as_deref())?;
-    let b = base(&headers);
+    let b = base(&root);
     let (features, matched, next_after) = if id == "outlets" {
         outlets_page(&state, &auth, &q).await?
     } else {
@@ -279,7 +274,7 @@ async fn items(
 async fn item(
     State(state): State<AppState>,
     auth: Can<p::ReadOutlets>,
-    headers: HeaderMap,
+    root: BaseUrl,
     Path((id, fid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (id, _, _) = known(&id)?;
@@ -297,7 +292,7 @@ async fn item(
     };
     // Outside the caller's scope looks like absent (no probing of ids).
     let mut f = found.ok_or_else(|| ApiError::not_found(id, fid_n))?;
-    let b = base(&headers);
+    let b = base(&root);
     f["links"] = json!([
         link(format!("{b}/collections/{id}/items/{fid_n}"), "self", GEO_JSON, "This feature"),
         link(format!("{b}/collections/{id}"), "collection", "application/json", id),

@@ -8,6 +8,7 @@ use super::AppState;
 use super::auth::{Can, p};
 use super::error::ApiError;
 use super::extract::Query;
+use super::links::BaseUrl;
 use crate::app::coverage::{StatusFilter, statuses, tallies};
 use crate::domain::coverage;
 use crate::domain::tiles::{self, TilePoint, TilePolygon};
@@ -42,26 +43,26 @@ struct PeriodQuery {
 }
 
 /// TileJSON 3.0.0 of the outlets layer.
-async fn tilejson(_auth: Can<p::ReadTeamCompliance>, headers: HeaderMap) -> Response {
+async fn tilejson(_auth: Can<p::ReadTeamCompliance>, root: BaseUrl) -> Response {
     let fields = json!({"code": "String", "name": "String", "tier": "String", "channel_type": "String",
                         "status": "String: visited, due, overdue, never_visited, closed"});
     tilejson_of(
-        &headers,
+        &root,
         "outlets",
         "Outlets with their status at the end of the period (?from=&to=, default today)",
         &fields,
     )
 }
 
-/// A TileJSON 3.0.0 document for the one-layer tiles at `/tiles/{layer}/{z}/{x}/{y}.mvt` of this host.
-fn tilejson_of(headers: &HeaderMap, layer: &str, description: &str, fields: &Value) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
-    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+/// A TileJSON 3.0.0 document for the one-layer tiles at `/tiles/{layer}/{z}/{x}/{y}.mvt` under
+/// the request's base URL.
+fn tilejson_of(root: &BaseUrl, layer: &str, description: &str, fields: &Value) -> Response {
+    let root = &root.0;
     let body = json!({
         "tilejson": "3.0.0",
         "name": layer,
         "description": description,
-        "tiles": [format!("{scheme}://{host}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")],
+        "tiles": [format!("{root}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")],
         "minzoom": 0,
         "maxzoom": tiles::MAX_ZOOM,
         "bounds": [-180.0, -85.051_128_78, 180.0, 85.051_128_78],
@@ -142,14 +143,14 @@ struct CoverageTileQuery {
 }
 
 /// TileJSON 3.0.0 of the coverage hexagons layer.
-async fn coverage_tilejson(_auth: Can<p::ReadTeamCompliance>, headers: HeaderMap) -> Response {
+async fn coverage_tilejson(_auth: Can<p::ReadTeamCompliance>, root: BaseUrl) -> Response {
     let fields = json!({"cell": "String: H3 index", "active_outlets": "Number", "visited_outlets": "Number",
                         "coverage_pct": "Number", "frequency_compliance_pct": "Number",
                         "dwell_compliance_pct": "Number (absent without valid visits)",
                         "white_space": "Boolean"});
     let description = "H3 cells holding outlets active at the start of the period (?from=&to=, default today; \
                        ?h3_res=5-10, default by zoom) with their outlet figures and white space";
-    tilejson_of(&headers, "coverage", description, &fields)
+    tilejson_of(&root, "coverage", description, &fields)
 }
 
 /// One tile of the H3 cells (at `h3_res`, default by zoom) holding outlets of U in the caller's

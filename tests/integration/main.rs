@@ -9,6 +9,7 @@ mod checkins;
 mod checklists;
 mod common;
 mod compliance;
+mod connections;
 mod constraints;
 mod coverage;
 mod decoders;

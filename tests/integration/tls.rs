@@ -67,7 +67,9 @@ fn free_port() -> u16 {
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn https_serves_the_api_and_the_map_landing(pool: PgPool) {
     let cert = SelfSigned::new();
-    let app = spawn_tls(pool, &cert, test_config("")).await;
+    // The test client is a trusted proxy here, so links follow the host it names.
+    let trusted = vec!["127.0.0.1/32".parse().expect("net")];
+    let app = spawn_tls(pool, &cert, fieldvisit::config::Config { trusted_proxies: trusted, ..test_config("") }).await;
 
     let health = app.get("/healthz", None).await;
     assert_eq!(health.status, 200, "{}", health.describe());
@@ -84,8 +86,12 @@ async fn https_serves_the_api_and_the_map_landing(pool: PgPool) {
     let res = h1.get(app.url("/healthz")).send().await.expect("http/1.1 request");
     assert_eq!((res.status().as_u16(), res.version()), (200, reqwest::Version::HTTP_11));
 
-    // Absolute links point back over HTTPS to the host the client named, on either protocol
-    // (HTTP/2 names it in `:authority`, not in a Host header).
+    // Over TLS every response says HSTS, besides the headers of every listener.
+    assert!(health.header("strict-transport-security").is_some_and(|v| v.starts_with("max-age=")), "{health:?}");
+    crate::connections::assert_security_headers(&health, "TLS");
+
+    // Absolute links point back over HTTPS to the host the (trusted) client named, on either
+    // protocol (HTTP/2 names it in `:authority`, not in a Host header).
     let expected = format!("https://localhost:{}/ogc", app.addr.port());
     for client in [&app.client, &h1] {
         let res = client.get(app.url("/ogc")).send().await.expect("OGC landing");
@@ -224,4 +230,47 @@ async fn the_reps_app_loads_over_https_as_a_secure_origin(pool: PgPool) {
         3,
     )
     .await;
+}
+
+/// Issue 25 item 2 over TLS: a client that never completes its handshake, or completes it and
+/// then sends half its headers, a stalled body or nothing more, is closed.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn stalled_tls_connections_are_closed(pool: PgPool) {
+    use crate::connections::stalled_bodies_get_408;
+    use crate::connections::{half_headers_are_cut, idle_keep_alive_is_closed, read_until_closed, short_limits};
+    let cert = SelfSigned::new();
+    let config = fieldvisit::config::Config { tls_handshake_timeout_s: 1, ..short_limits() };
+    let app = spawn_tls(pool, &cert, config).await;
+
+    // TCP connected, no ClientHello.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    read_until_closed(&mut silent).await;
+
+    let root = rustls_root(&cert);
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(root));
+    let tls = || async {
+        let tcp = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        connector.connect(name, tcp).await.expect("TLS handshake")
+    };
+    half_headers_are_cut(tls().await).await;
+    stalled_bodies_get_408(tls().await, "/api/v1/enrolments/redeem").await;
+    idle_keep_alive_is_closed(tls().await).await;
+    assert_eq!(app.get("/healthz", None).await.status, 200);
+}
+
+/// A rustls client trusting only `cert`, speaking HTTP/1.1.
+fn rustls_root(cert: &SelfSigned) -> tokio_rustls::rustls::ClientConfig {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).expect("PEM");
+    roots.add(der).expect("root");
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
 }

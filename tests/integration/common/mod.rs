@@ -115,9 +115,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
-        let state = fieldvisit::http::AppState::new(pool.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
+        // Bound where the server would be: its default public URL (links, enrolment) is this address.
+        let state = fieldvisit::http::AppState::new(pool.clone(), Config { bind: Some(addr), ..config });
         let server = tokio::spawn(async move {
             if let Err(e) = fieldvisit::http::serve(listener, state).await {
                 eprintln!("test server stopped with an error: {e}");
