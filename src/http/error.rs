@@ -274,8 +274,13 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 let constraint = db.constraint().unwrap_or_default();
+                // The database's own text never reaches the client (it names tables and values);
+                // an unmapped constraint is named, and the message goes to the log.
                 let (field, reason) = CONSTRAINT_FIELDS.iter().find(|(c, _, _)| *c == constraint).map_or_else(
-                    || (constraint.to_owned(), db.message().to_owned()),
+                    || {
+                        tracing::warn!(constraint, message = db.message(), "unmapped database constraint");
+                        (constraint.to_owned(), "violates a rule of the data".to_owned())
+                    },
                     |(_, f, r)| ((*f).to_owned(), (*r).to_owned()),
                 );
                 let errors = vec![FieldError::new(field.clone(), reason.clone())];
@@ -287,10 +292,13 @@ impl From<sqlx::Error> for ApiError {
                     c if c.starts_with("57") || c.starts_with("08") => {
                         ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }
                     }
-                    c if c.starts_with("22") => ApiError::Unprocessable {
-                        detail: format!("invalid value: {}", db.message()),
-                        errors: Vec::new(),
-                    },
+                    c if c.starts_with("22") => {
+                        tracing::warn!(code = c, message = db.message(), "value refused by the database");
+                        ApiError::Unprocessable {
+                            detail: "a value is out of the range the data can hold".into(),
+                            errors: Vec::new(),
+                        }
+                    }
                     _ => ApiError::Internal(err.to_string()),
                 }
             }

@@ -88,7 +88,7 @@ pub fn parse_items(v: &Value) -> Result<Vec<Item>, Vec<FieldError>> {
         let item: Item = match serde_json::from_value(r.clone()) {
             Ok(item) => item,
             Err(e) => {
-                errors.push(FieldError::new(format!("items[{i}]"), format!("not a checklist item: {e}")));
+                errors.push(FieldError::new(format!("items[{i}]"), format!("not a checklist item: {}", short(&e))));
                 continue;
             }
         };
@@ -240,6 +240,16 @@ pub fn problems(items: &[Item], answers: &Map<String, Value>) -> Vec<String> {
 /// The outlet attributes the answers set: (attribute, answer).
 pub fn outlet_attributes(items: &[Item], answers: &Map<String, Value>) -> Vec<(String, Value)> {
     items.iter().filter_map(|i| Some((i.outlet_attribute.clone()?, answers.get(&i.key)?.clone()))).collect()
+}
+
+/// A decoder's message cut to 200 characters: serde quotes the offending value, which may be
+/// megabytes long, and an error must not echo a whole input.
+fn short(e: &impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
 
 #[cfg(test)]
