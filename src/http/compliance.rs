@@ -106,6 +106,7 @@ struct FrequencyQuery {
     /// Only outlets below this frequency compliance % (e.g. 100 for the under-visited ones).
     below_pct: Option<f64>,
     /// Most rows (1-10,000, default 1,000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
     /// Rows to skip.
     offset: Option<i64>,

@@ -32,6 +32,7 @@ struct CoverageQuery {
     /// Last local day, inclusive; default `from`.
     to: Option<NaiveDate>,
     /// H3 resolution of the cells, 5-10 (default 8).
+    #[param(minimum = 5, maximum = 10)]
     h3_res: Option<u8>,
 }
 
@@ -92,6 +93,7 @@ struct StatusQuery {
     /// Only outlets with this status (`visited`, `due`, `overdue`, `never_visited`, `closed`).
     status: Option<String>,
     /// Most rows (1-10,000, default 1,000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
     /// Rows to skip.
     offset: Option<i64>,
@@ -144,6 +146,7 @@ struct RouteQuery {
     /// The local day (YYYY-MM-DD); default today.
     date: Option<NaiveDate>,
     /// Corridor half-width in metres (1-5,000, default 100).
+    #[param(minimum = 1, maximum = 5000)]
     within_m: Option<f64>,
 }
 

@@ -228,6 +228,7 @@ struct CoverageLayerQuery {
     /// Last local day, inclusive; default `from`.
     to: Option<NaiveDate>,
     /// H3 resolution 5-10 (default 8).
+    #[param(minimum = 5, maximum = 10)]
     h3_res: Option<u8>,
     /// `min_lon,min_lat,max_lon,max_lat`: the cells whose centre lies in it.
     bbox: Option<String>,
@@ -282,6 +283,7 @@ struct TerritoriesLayerQuery {
     /// `min_lon,min_lat,max_lon,max_lat`: the territories whose boundary box meets it.
     bbox: Option<String>,
     /// Web map zoom (0-24): boundaries are simplified to half a pixel at it; absent = full detail.
+    #[param(minimum = 0, maximum = 24)]
     zoom: Option<u8>,
     /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
     limit: Option<usize>,
@@ -408,6 +410,7 @@ struct DayLayerQuery {
     /// Only this rep.
     rep_id: Option<i64>,
     /// Web map zoom (0-24): lines are simplified to half a pixel at it; absent = every fix.
+    #[param(minimum = 0, maximum = 24)]
     zoom: Option<u8>,
     /// `min_lon,min_lat,max_lon,max_lat`: the lines whose box meets it.
     bbox: Option<String>,

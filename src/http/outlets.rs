@@ -49,6 +49,7 @@ struct OutletQuery {
     status: Option<String>,
     /// Text contained in the code or name.
     q: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     after: Option<i64>,
 }

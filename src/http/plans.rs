@@ -189,6 +189,7 @@ struct ProposalQuery {
     /// The day to plan (org-local, YYYY-MM-DD); default today.
     date: Option<NaiveDate>,
     /// Most outlets in the day (1-60, default 12).
+    #[param(minimum = 1, maximum = 60)]
     max_outlets: Option<usize>,
     /// Where the route starts; default the rep's last position, else their declared home.
     start_lat: Option<f64>,

@@ -25,6 +25,7 @@ struct ReminderQuery {
     /// The day (org-local, YYYY-MM-DD); default today.
     date: Option<NaiveDate>,
     /// Also list outlets reaching their interval this many days after `date` (0-31, default 0).
+    #[param(minimum = 0, maximum = 31)]
     horizon_days: Option<i64>,
     /// Most outlets listed, most urgent first (1-5000, default 500).
     limit: Option<usize>,
