@@ -174,7 +174,8 @@ struct OutletVisits {
 /// The visits at an outlet with rep-day in `[from, to]` (local dates, at most 93 days), by any rep,
 /// in arrival order with verdict and evidence, and the outlet's frequency over the period (counting
 /// every rep's valid visits). Managers, supervisors, auditors and admins whose territory holds the
-/// outlet see the visits of the reps of their territories; a rep sees only their own.
+/// outlet see the visits of the reps of their territories; a rep sees only their own, and only at
+/// outlets of their territory.
 #[utoipa::path(get, path = "/outlets/{id}/visits", tag = "compliance", params(VisitsQuery), responses(
     (status = 200, body = OutletVisits), (status = 403, body = Problem), (status = 404, body = Problem),
     (status = 422, body = Problem)))]
@@ -186,12 +187,10 @@ async fn outlet_visits(
 ) -> Result<Json<OutletVisits>, ApiError> {
     let outlet =
         db::outlets::get(&state.db, auth.org_id, id).await?.ok_or_else(|| ApiError::not_found("outlet", id))?;
-    let only_rep = if let Some(own) = auth.own_rep() {
-        Some(own)
-    } else {
-        auth.check_territory(outlet.territory_path.as_deref())?;
-        None
-    };
+    // The outlet must be within the caller's scope, a rep's territory included (as for
+    // GET /outlets/{id}); a rep then sees only their own visits there.
+    auth.check_territory(outlet.territory_path.as_deref())?;
+    let only_rep = auth.own_rep();
     let (from, to) = period(&state, &auth, &q).await?;
     let period_days = (to - from).num_days() + 1;
     let policy = db::compliance::outlet_policy(&state.db, auth.org_id, outlet.id, from)

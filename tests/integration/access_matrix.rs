@@ -1066,9 +1066,8 @@ fn expected_class(caller: Caller, access: Access, aim: Option<Aim>) -> Class {
     }
 }
 
-/// Rules finer than an action, from docs/api.md, and one surprise kept visible (reported in
-/// issue 25's notes rather than silently encoded as a rule).
-fn refinement(caller: Caller, method: &str, path: &str, aim: Option<Aim>) -> Option<Class> {
+/// Rules finer than an action, from docs/api.md.
+fn refinement(caller: Caller, method: &str, path: &str) -> Option<Class> {
     let principal = caller.principal()?;
     let rep_like = matches!(principal, Principal::Device | Principal::User { role: Role::Rep, .. });
     let role = match principal {
@@ -1084,9 +1083,6 @@ fn refinement(caller: Caller, method: &str, path: &str, aim: Option<Aim>) -> Opt
         (_, p) if p.starts_with("/api/v1/exports") && p != "/api/v1/exports/verify" && caller == Caller::Device => {
             Some(Class::Refused)
         }
-        // SURPRISE: a rep (and the rep's phone) reads the frequency figures of an outlet outside the
-        // rep's territory (its visits filtered to the rep's own), where GET /outlets/{id} is 403.
-        ("GET", "/api/v1/outlets/{id}/visits") if rep_like && aim == Some(Aim::T2) => Some(Class::Allowed),
         _ => None,
     }
 }
@@ -1145,7 +1141,7 @@ async fn every_operation_answers_each_caller_as_the_rules_say(pool: sqlx::PgPool
                 let token = caller.token(&w);
                 let (status, content_type, text) = probe(&app, method, &path, token.as_deref()).await;
                 let aimed = addressed.then_some(aim);
-                let want = refinement(caller, method, template, aimed)
+                let want = refinement(caller, method, template)
                     .unwrap_or_else(|| expected_class(caller, access, aimed));
                 let mut notes = Vec::new();
                 if !want.admits(status) {

@@ -253,6 +253,8 @@ async fn territory_compliance_equals_a_hand_computation_and_is_scoped(pool: PgPo
     assert_eq!(own.json["visits"].as_array().map(Vec::len), Some(3), "{}", own.describe());
     let o2_path = format!("/api/v1/outlets/{}/visits", w.o2);
     assert_problem(&app.get(&format!("{o2_path}?{q}"), Some(&w.manager.token)).await, 403, &o2_path);
+    // An outlet outside the rep's territory is as closed to the rep as GET /outlets/{id} is.
+    assert_problem(&app.get(&format!("{o2_path}?{q}"), Some(&w.rep.token)).await, 403, &o2_path);
 
     // Scope: a T1 manager sees T1 and not R or T2; reps see no territory's figures; org B not at all.
     let t1_path = format!("/api/v1/territories/{}/compliance", w.t1);
