@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{MAX_EPOCH_S, check_position, parse_error, to_f32};
+use super::{MAX_EPOCH_S, check_attributes, check_position, parse_error, to_f32};
 use crate::ping::Fix;
 use crate::validation::FieldError;
 
@@ -112,6 +112,12 @@ fn fix(point: &::gpx::Waypoint, name: &str, index: usize) -> Result<Fix, FieldEr
     if let Some(n) = &point.name {
         attributes.insert("name".to_owned(), Value::String(n.clone()));
     }
+    // The same cap as every protocol's attributes: a point's <name> is free text of any length.
+    let mut errors = Vec::new();
+    check_attributes(&attributes, &mut errors);
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e.at(index));
+    }
     let mut fix = Fix::at(fix_time, p.y(), p.x());
     fix.altitude_m = point.elevation.and_then(to_f32);
     fix.speed_mps = point.speed.filter(|s| *s >= 0.0).and_then(to_f32);
@@ -188,6 +194,15 @@ mod tests {
             <trk><trkseg><trkpt lat="1" lon="2"><time>2019-02-18T08:00:00Z</time><speed>3.5</speed></trkpt></trkseg></trk></gpx>"#;
         let fixes = decode(body.as_bytes()).expect("should succeed");
         assert_eq!(fixes[0].speed_mps, Some(3.5));
+    }
+
+    #[test]
+    fn a_point_name_over_the_attributes_cap_rejects_its_point() {
+        let long = "x".repeat(super::super::MAX_ATTRIBUTES_BYTES);
+        let body =
+            doc(&format!(r#"<wpt lat="52.1" lon="-8.1"><time>2019-02-18T07:00:00Z</time><name>{long}</name></wpt>"#));
+        let e = decode(body.as_bytes()).expect_err("the name is over the cap");
+        assert_eq!((e.field.as_str(), e.index), ("attributes", Some(0)), "{e:?}");
     }
 
     #[test]
