@@ -6,6 +6,7 @@ use super::AppState;
 use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path};
+use super::limits;
 use crate::app;
 use crate::app::ingest::IngestReport;
 use crate::db;
@@ -18,7 +19,7 @@ use crate::domain::validation::FieldError;
 use crate::ingest::WriteError;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -227,19 +228,36 @@ async fn post_gpx(
 /// the position (as Traccar does: the app resends anything not answered 200, so a fix that will
 /// never be stored would block its queue); 400 for an undecodable request, 404 for an unknown id,
 /// 503 + Retry-After when it cannot be committed now.
-async fn osmand(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
-    match osmand_inner(&state, &uri, &headers, &body).await {
+async fn osmand(
+    State(state): State<AppState>,
+    counted: Option<Extension<limits::CredentialCounted>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (message, from_query) = match osmand_message(&uri, &headers, &body) {
+        Ok(decoded) => decoded,
+        Err(e) => return e.into_response(),
+    };
+    // An id the middleware could not see (in a JSON or form body) takes from its bucket here.
+    if counted.is_none()
+        && let Err(refused) = state.limits.take_osmand_id(&message.device_key)
+    {
+        return refused.into_response();
+    }
+    match osmand_deliver(&state, message, from_query).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn osmand_inner(
-    state: &AppState,
+/// The OsmAnd message of a request (query, form or Traccar Client JSON), and whether it came
+/// from the query or a form (whose speeds are in the org's unit).
+fn osmand_message(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), ApiError> {
+) -> Result<(osmand::Message, bool), ApiError> {
     let now = Utc::now();
     let bad = |errors: Vec<FieldError>| {
         let detail =
@@ -260,6 +278,11 @@ async fn osmand_inner(
     } else {
         osmand::decode_json(body, now).map_err(bad)?
     };
+    Ok((message, from_query))
+}
+
+/// Stores the fix of an OsmAnd message (or checks the device of a heartbeat).
+async fn osmand_deliver(state: &AppState, message: osmand::Message, from_query: bool) -> Result<(), ApiError> {
     let Some(fix) = message.fix else {
         // A heartbeat without a position: the device must still be known and active.
         osmand_sender(state, &message.device_key, true).await?;

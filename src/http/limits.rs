@@ -37,6 +37,11 @@ const SWEEP: Duration = Duration::from_secs(10);
 /// `Retry-After` of a refused `/live` stream: streams end when their clients go, not on a clock.
 const STREAM_RETRY_S: u64 = 30;
 
+/// Marks a request whose credential the middleware already took from its bucket, so a handler
+/// that finds the credential in the body does not count it twice.
+#[derive(Clone, Copy, Debug)]
+pub struct CredentialCounted;
+
 /// A credential as the limiter knows it: the first 16 bytes of a SHA-256 of its kind and secret.
 type CredentialKey = [u8; 16];
 
@@ -119,6 +124,30 @@ impl Drop for StreamSlot {
     }
 }
 
+impl Limits {
+    /// One request of the credential with limiter key `key` from its bucket; 429 when empty.
+    fn take_credential(&self, key: &CredentialKey) -> Result<(), TooMany> {
+        match &self.per_credential {
+            Some(limiter) => limiter.check_key(key).map_err(|not_until| {
+                self.refused.with_label_values(&["credential"]).inc();
+                TooMany {
+                    detail: "this credential sent more requests than FV_RATE_CREDENTIAL_PER_MIN allows; retry after \
+                             Retry-After seconds"
+                        .into(),
+                    retry_after_s: retry_after(&not_until),
+                }
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The per-credential bucket for an OsmAnd id the request carried in its body (Traccar
+    /// Client's JSON), which the middleware cannot see before the body is read.
+    pub fn take_osmand_id(&self, id: &str) -> Result<(), TooMany> {
+        self.take_credential(&credential_key("osmand", id.as_bytes()))
+    }
+}
+
 async fn sweep(limits: Weak<Limits>) {
     let mut tick = tokio::time::interval(SWEEP);
     loop {
@@ -176,10 +205,15 @@ fn credential(req: &Request) -> Option<CredentialKey> {
         })?;
         ("osmand", id.as_bytes())
     };
+    Some(credential_key(kind, secret))
+}
+
+/// The limiter's key of a credential of `kind` (never the secret itself).
+fn credential_key(kind: &str, secret: &[u8]) -> CredentialKey {
     let digest = Sha256::new().chain_update(kind).chain_update([0]).chain_update(secret).finalize();
     let mut key = [0; 16];
     key.copy_from_slice(&digest[..16]);
-    Some(key)
+    key
 }
 
 /// The address a client's failures count against: IPv4 as is, IPv6 by its /64 (one subscriber).
@@ -205,16 +239,13 @@ pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next
     if path == "/healthz" || path == "/readyz" {
         return next.run(req).await;
     }
+    let mut req = req;
     let key = credential(&req);
-    if let (Some(limiter), Some(key)) = (&limits.per_credential, &key)
-        && let Err(not_until) = limiter.check_key(key)
-    {
-        limits.refused.with_label_values(&["credential"]).inc();
-        return too_many(
-            "this credential sent more requests than FV_RATE_CREDENTIAL_PER_MIN allows; retry after Retry-After seconds"
-                .into(),
-            retry_after(&not_until),
-        );
+    if let Some(key) = &key {
+        if let Err(refused) = limits.take_credential(key) {
+            return refused.into_response();
+        }
+        req.extensions_mut().insert(CredentialCounted);
     }
     let client = req.extensions().get::<ClientIp>().map(|c| address_key(c.ip));
     let res = next.run(req).await;

@@ -64,10 +64,22 @@ async fn a_credential_over_its_rate_gets_429_and_other_credentials_do_not(pool: 
     }
     assert_too_many(&app.get(&osmand_path(id, 3), None).await, "/osmand", 60);
     assert_eq!(app.get("/api/v1/me", Some(&w.device.token)).await.status, 200);
+    // Traccar Client's JSON carries the id in its body: the same bucket, counted once a request.
+    let traccar = |minute: i64| {
+        let t = chrono::Utc::now() - chrono::Duration::minutes(60 - minute);
+        json!({"device_id": w.device2.osmand_id, "location": {"timestamp": t.to_rfc3339(),
+            "coords": {"latitude": 39.95, "longitude": 116.05}}})
+    };
+    for minute in 0..3 {
+        let r = app.post("/osmand", None, &traccar(minute)).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
+    assert_too_many(&app.post("/osmand", None, &traccar(3)).await, "/osmand", 60);
+    assert_eq!(app.get(&osmand_path(&w.device2.osmand_id, 4), None).await.status, 429, "one bucket per id");
     probes_answer(&app, Some(&w.manager.token)).await;
     // `fieldvisit_rate_limited_total` counts the refusals.
     let metrics = app.get("/metrics", None).await.text;
-    assert!(metrics.contains("fieldvisit_rate_limited_total{limit=\"credential\"} 3"), "{metrics}");
+    assert!(metrics.contains("fieldvisit_rate_limited_total{limit=\"credential\"} 5"), "{metrics}");
 }
 
 #[sqlx::test]
