@@ -37,6 +37,9 @@ const SWEEP: Duration = Duration::from_secs(10);
 /// `Retry-After` of a refused `/live` stream: streams end when their clients go, not on a clock.
 const STREAM_RETRY_S: u64 = 30;
 
+/// The probes, never limited: an orchestrator must always learn whether the instance lives.
+const NEVER_LIMITED: [&str; 2] = ["/healthz", "/readyz"];
+
 /// Marks a request whose credential the middleware already took from its bucket, so a handler
 /// that finds the credential in the body does not count it twice.
 #[derive(Clone, Copy, Debug)]
@@ -236,7 +239,7 @@ fn failed_authentication(status: StatusCode, path: &str, had_credential: bool) -
 /// Middleware: the per-credential bucket before the request, the per-address failure bucket after.
 pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path == "/healthz" || path == "/readyz" {
+    if NEVER_LIMITED.contains(&path.as_str()) {
         return next.run(req).await;
     }
     let mut req = req;
@@ -279,7 +282,7 @@ pub fn declare_too_many_requests(openapi: &mut utoipa::openapi::OpenApi) {
         .build();
     openapi.components.get_or_insert_with(Default::default).responses.insert("TooManyRequests".into(), response.into());
     for (path, item) in &mut openapi.paths.paths {
-        if path == "/healthz" || path == "/readyz" {
+        if NEVER_LIMITED.contains(&path.as_str()) {
             continue;
         }
         for op in super::responses::operations(item) {

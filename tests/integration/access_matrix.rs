@@ -1141,8 +1141,8 @@ async fn every_operation_answers_each_caller_as_the_rules_say(pool: sqlx::PgPool
                 let token = caller.token(&w);
                 let (status, content_type, text) = probe(&app, method, &path, token.as_deref()).await;
                 let aimed = addressed.then_some(aim);
-                let want = refinement(caller, method, template)
-                    .unwrap_or_else(|| expected_class(caller, access, aimed));
+                let want =
+                    refinement(caller, method, template).unwrap_or_else(|| expected_class(caller, access, aimed));
                 let mut notes = Vec::new();
                 if !want.admits(status) {
                     notes.push(format!("{method} {path} -> {}", text.chars().take(160).collect::<String>()));
