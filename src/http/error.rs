@@ -260,6 +260,20 @@ impl ApiError {
     }
 }
 
+/// The detail of the 503 answering a request whose query the database cancelled for taking too
+/// long (`FV_STATEMENT_TIMEOUT_MS`, or a lock waited for past `lock_timeout`).
+pub const DB_TOOK_TOO_LONG: &str = "the database took too long to answer; retry shortly";
+
+/// Statements of requests the database cancelled for taking too long (SQLSTATE 57014 or 55P03),
+/// in every app of this process: `fieldvisit_db_statement_timeouts_total`.
+pub static DB_TIMEOUTS: std::sync::LazyLock<prometheus::IntCounter> = std::sync::LazyLock::new(|| {
+    prometheus::IntCounter::new(
+        "db_statement_timeouts_total",
+        "Request queries the database cancelled for taking too long (statement or lock timeout)",
+    )
+    .expect("valid metric")
+});
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
@@ -270,6 +284,13 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }
+            }
+            sqlx::Error::Database(db) if crate::db::is_timeout(&err) => {
+                // The client may retry unchanged (the phones do on 503 + Retry-After); the
+                // database's text ("canceling statement due to ...") goes to the log only.
+                DB_TIMEOUTS.inc();
+                tracing::warn!(code = db.code().as_deref(), message = db.message(), "database statement timed out");
+                ApiError::RetryLater { detail: DB_TOOK_TOO_LONG.into(), after_s: 5 }
             }
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
