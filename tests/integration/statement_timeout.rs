@@ -124,3 +124,81 @@ async fn an_export_waits_as_long_as_it_needs_while_requests_time_out(pool: PgPoo
     let export = finished_export(&app, &w.admin.token, id).await;
     assert_eq!(export["status"], "done", "the export ran without the request timeout: {export}");
 }
+
+/// Runs `sql` on the test's database (the schema additions below stand for rules the API does not
+/// know of: a constraint added by hand, a trigger refusing a value).
+async fn exec(pool: &PgPool, sql: &str) {
+    sqlx::raw_sql(sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn no_answer_carries_the_databases_text(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    exec(&pool, "ALTER TABLE outlets ADD CONSTRAINT zz_outlets_name_rule CHECK (name <> 'Refused by a rule')").await;
+    exec(&pool, "CREATE UNIQUE INDEX zz_outlets_name_unique ON outlets (org_id, name)").await;
+    exec(
+        &pool,
+        r#"CREATE FUNCTION zz_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF NEW.name = 'Out of range' THEN
+               RAISE EXCEPTION 'value "%" is out of range for relation "outlets"', NEW.name USING ERRCODE = '22003';
+             ELSIF NEW.name = 'Anything else' THEN
+               RAISE EXCEPTION 'relation "outlets" violates constraint "zz" (SQLSTATE P0001)';
+             END IF;
+             RETURN NEW;
+           END $$;
+           CREATE TRIGGER zz_refuse BEFORE UPDATE ON outlets FOR EACH ROW EXECUTE FUNCTION zz_refuse();
+           CREATE FUNCTION zz_no_chunks() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             RAISE EXCEPTION 'relation "export_chunks" violates constraint "zz" (SQLSTATE P0001)';
+           END $$;
+           CREATE TRIGGER zz_no_chunks BEFORE INSERT ON export_chunks FOR EACH ROW EXECUTE FUNCTION zz_no_chunks();"#,
+    )
+    .await;
+    // Connections opened from now on wait at most 200 ms for a lock (55P03 `lock_not_available`).
+    exec(&pool, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET lock_timeout = 200', current_database()); END $$")
+        .await;
+    let app = TestApp::spawn_with(pool.clone(), Config { statement_timeout_ms: 0, ..test_config("") }).await;
+    let token = Some(w.admin.token.as_str());
+    let o1 = format!("/api/v1/outlets/{}", w.o1);
+    let o2 = format!("/api/v1/outlets/{}", w.o2);
+    let name_of_o1 = app.get(&o1, token).await.json["name"].clone();
+
+    for (path, name, status) in [
+        (&o1, json!("Refused by a rule"), 422),
+        (&o2, name_of_o1, 409),
+        (&o1, json!("Out of range"), 422),
+        (&o1, json!("Anything else"), 500),
+    ] {
+        let res = app.patch(path, token, &json!({ "name": name })).await;
+        common::assert_problem(&res, status, path);
+        assert_no_db_text(&res.text, &format!("PATCH {path} name {name}"));
+    }
+
+    // A lock waited for past `lock_timeout`: as a statement timeout.
+    let release = release_after(lock(&pool, "outlets").await, Duration::from_secs(8));
+    assert_took_too_long(&app.get(&o1, token).await, &o1);
+    release.await.expect("lock released");
+
+    // An export the database refuses to store: its status says so without the database's words.
+    let id = start_export(&app, &w).await;
+    let export = finished_export(&app, &w.admin.token, id).await;
+    assert_eq!(export["status"], "failed", "{export}");
+    assert!(export["error"].as_str().is_some_and(|e| !e.is_empty()), "{export}");
+    assert_no_db_text(&export.to_string(), "a failed export");
+
+    // The database gone: fixed texts, from /readyz as from any route.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let gone = sqlx::postgres::PgPoolOptions::new().acquire_timeout(Duration::from_secs(2)).connect_lazy_with(
+        sqlx::postgres::PgConnectOptions::new().host("127.0.0.1").port(dead_port).username("postgres"),
+    );
+    let app = TestApp::spawn_with(gone, test_config("")).await;
+    for path in ["/readyz", "/api/v1/me"] {
+        let res = app.get(path, token).await;
+        common::assert_problem(&res, 503, path);
+        assert_no_db_text(&res.text, path);
+        for os_text in ["refused", "os error", "127.0.0.1"] {
+            assert!(!res.text.contains(os_text), "{path}: {}", res.describe());
+        }
+    }
+}
