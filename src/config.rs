@@ -10,7 +10,8 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, default_value = "")]
     pub database_url: String,
 
-    /// Maximum database connections of this process.
+    /// Maximum database connections of the request pool of `fieldvisit serve` (the other commands:
+    /// of their one pool). Background work has its own pool (`FV_DB_BACKGROUND_CONNECTIONS`).
     #[arg(long, env = "FV_DB_MAX_CONNECTIONS", global = true, default_value_t = 16)]
     pub db_max_connections: u32,
 
@@ -228,6 +229,21 @@ pub struct Config {
     #[arg(long, env = "FV_HTTP2_MAX_STREAMS", global = true, default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub http2_max_streams: u32,
+
+    // Issue 25, item 13: statement timeout of request queries, and the pool of background work.
+    /// Milliseconds a database statement run for an HTTP request may take (PostgreSQL
+    /// `statement_timeout` on the request pool's connections); a request whose query is cancelled
+    /// is answered 503 + `Retry-After`. 0 = no limit. Background work (exports, derivation,
+    /// recomputation, imports, retention, listeners) runs on its own pool without it.
+    #[arg(long, env = "FV_STATEMENT_TIMEOUT_MS", global = true, default_value_t = 10_000)]
+    pub statement_timeout_ms: u64,
+
+    /// Connections of the background pool (exports, visit derivation and recomputation, imports,
+    /// retention, the outlet index and position relay), kept apart from the request pool
+    /// of `fieldvisit serve` (`FV_DB_MAX_CONNECTIONS`).
+    #[arg(long, env = "FV_DB_BACKGROUND_CONNECTIONS", global = true, default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_background_connections: u32,
 }
 
 /// How log lines are written to stderr.

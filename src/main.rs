@@ -200,7 +200,13 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
     if config.database_url.is_empty() {
         return Err("DATABASE_URL is not set (flag --database-url or env DATABASE_URL)".into());
     }
-    let pool = db::connect(&config.database_url, config.db_max_connections).await?;
+    // `serve` opens this pool for its background work (no statement timeout) and makes its request
+    // pool from it (`http::AppState::new`); the other commands use this one pool.
+    let pool = if matches!(cli.command, Command::Serve) {
+        db::connect_background(&config.database_url, config.db_background_connections).await?
+    } else {
+        db::connect(&config.database_url, config.db_max_connections).await?
+    };
     match cli.command {
         Command::Migrate => {
             db::migrate(&pool).await?;
@@ -223,9 +229,11 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             if let Err(e) = state.index.load_all().await {
                 tracing::warn!(%e, "outlet index not built at start; orgs are loaded on first use");
             }
+            let requests = state.db.clone();
             http::serve(listener, state).await?;
             // A statement still stuck after the grace period (e.g. on a lock) must not hold the exit.
-            if tokio::time::timeout(std::time::Duration::from_secs(5), pool.close()).await.is_err() {
+            let closed = async { tokio::join!(requests.close(), pool.close()) };
+            if tokio::time::timeout(std::time::Duration::from_secs(5), closed).await.is_err() {
                 tracing::warn!("database connections still busy at exit; closing them");
             }
         }

@@ -98,9 +98,15 @@ async fn create_within_caps(
 }
 
 /// Starts an export of `params` for the caller: checks the parameters, the scope and the caps on
-/// exports at once, stores the job, hands it to the export worker (in the background; its audit
-/// entry is written when the files are) and returns the job as stored, queued.
-pub async fn start(db: &PgPool, caller: &Caller<'_>, params: &ExportParams, caps: ExportCaps) -> Result<Export, Error> {
+/// exports at once, stores the job, hands it to the export worker (in the background, on
+/// `worker_db`; its audit entry is written when the files are) and returns the job as stored, queued.
+pub async fn start(
+    db: &PgPool,
+    worker_db: &PgPool,
+    caller: &Caller<'_>,
+    params: &ExportParams,
+    caps: ExportCaps,
+) -> Result<Export, Error> {
     let problems = params.problems();
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
@@ -112,7 +118,7 @@ pub async fn start(db: &PgPool, caller: &Caller<'_>, params: &ExportParams, caps
         None => String::new(),
     };
     let generator = Generator { user_id: caller.user_id, login };
-    let (worker_db, org_id) = (db.clone(), caller.org_id);
+    let (worker_db, org_id) = (worker_db.clone(), caller.org_id);
     tokio::spawn(async move {
         if let Err(e) = crate::export::run_queued(worker_db, org_id, id, generator).await {
             tracing::error!(export = id, error = %e, "export failed");

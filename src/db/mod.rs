@@ -69,16 +69,70 @@ impl<T: FromStr<Err = UnknownName>> TryFrom<NullableName> for Option<T> {
 /// The schema migrations compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Opens a connection pool.
+/// Opens a connection pool (no statement timeout: the pool of the commands other than `serve`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_as(url, max_connections, REQUEST_APPLICATION_NAME, Duration::from_secs(10)).await
+}
+
+/// Opens the pool of `fieldvisit serve`'s background work (exports, derivation, recomputation,
+/// imports, retention, the outlet index and position relay): no statement timeout, since that work
+/// may legitimately run long, and few connections (see [`request_pool`] for the other pool). Work
+/// finding every connection busy waits up to a minute for one: it is not a client waiting.
+pub async fn connect_background(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_as(url, max_connections, BACKGROUND_APPLICATION_NAME, Duration::from_secs(60)).await
+}
+
+async fn connect_as(
+    url: &str,
+    max_connections: u32,
+    application_name: &str,
+    acquire_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?
-        .application_name("fieldvisit")
+        .application_name(application_name)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
     PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
+}
+
+/// Application name of the request pool's connections in `pg_stat_activity`.
+pub const REQUEST_APPLICATION_NAME: &str = "fieldvisit";
+/// Application name of the background pool's connections in `pg_stat_activity`.
+pub const BACKGROUND_APPLICATION_NAME: &str = "fieldvisit-background";
+
+/// The pool of the queries run for HTTP requests: the database and settings of `background`
+/// (the pool of background work, which has no statement timeout), `max_connections` of its own,
+/// and PostgreSQL's `statement_timeout` set to `statement_timeout_ms` on each connection (0: none),
+/// so a query stuck on a lock or a plan gone wrong is cancelled and its request answered instead of
+/// holding a connection. Connects lazily; closed when `background` is closed (needs a Tokio
+/// runtime).
+pub fn request_pool(background: &PgPool, max_connections: u32, statement_timeout_ms: u64) -> PgPool {
+    let mut options = (*background.connect_options()).clone().application_name(REQUEST_APPLICATION_NAME);
+    if statement_timeout_ms > 0 {
+        options = options.options([("statement_timeout", statement_timeout_ms.to_string())]);
+    }
+    let requests = PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options);
+    let (closing, background) = (requests.clone(), background.clone());
+    tokio::spawn(async move {
+        background.close_event().await;
+        closing.close().await;
+    });
+    requests
+}
+
+/// Whether `err` is PostgreSQL cancelling a statement that ran past its `statement_timeout` (or
+/// waited past its `lock_timeout`): SQLSTATE 57014 `query_canceled` or 55P03 `lock_not_available`.
+pub fn is_timeout(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57014" | "55P03")),
+        _ => false,
+    }
 }
 
 /// Applies pending migrations; a no-op when the schema is current.

@@ -40,6 +40,20 @@ pub enum ExportError {
     NotDone(i64, ExportStatus),
 }
 
+impl ExportError {
+    /// What a failed export shows its readers (`exports.error`): a fixed text per kind of failure,
+    /// never the database's or the file system's own words (the log has those).
+    pub fn public_reason(&self) -> String {
+        match self {
+            ExportError::Db(_) => "the database failed while the export was made; request it again".to_owned(),
+            ExportError::Sink(_) | ExportError::Io(_) => {
+                "the export's files could not be written; request it again".to_owned()
+            }
+            ExportError::NotFound(_) | ExportError::NotDone(..) => self.to_string(),
+        }
+    }
+}
+
 /// Days of a rep read at once (bounds the fixes held in memory).
 const REP_WINDOW_DAYS: i64 = 31;
 
@@ -535,7 +549,8 @@ pub async fn run(db: &PgPool, org_id: i64, id: i64, generator: Generator) -> Res
     match produce(db, org_id, id, generator).await {
         Ok(m) => Ok(m),
         Err(e) => {
-            db::exports::fail(db, org_id, id, &e.to_string()).await?;
+            // The cause is logged by the caller (or printed by the command line).
+            db::exports::fail(db, org_id, id, &e.public_reason()).await?;
             Err(e)
         }
     }

@@ -260,6 +260,36 @@ impl ApiError {
     }
 }
 
+/// The detail of the 503 answering a request whose query the database cancelled for taking too
+/// long (`FV_STATEMENT_TIMEOUT_MS`, or a lock waited for past `lock_timeout`).
+pub const DB_TOOK_TOO_LONG: &str = "the database took too long to answer; retry shortly";
+
+/// Statements of requests the database cancelled for taking too long (SQLSTATE 57014 or 55P03),
+/// in every app of this process: `fieldvisit_db_statement_timeouts_total`.
+pub static DB_TIMEOUTS: std::sync::LazyLock<prometheus::IntCounter> = std::sync::LazyLock::new(|| {
+    prometheus::IntCounter::new(
+        "db_statement_timeouts_total",
+        "Request queries the database cancelled for taking too long (statement or lock timeout)",
+    )
+    .expect("valid metric")
+});
+
+/// The answer to a violated integrity constraint (SQLSTATE `code`, 23xxx): 409 for a duplicate,
+/// else 422, naming the field a constraint of [`CONSTRAINT_FIELDS`] guards. Any other constraint
+/// gets a fixed text: its name (a table's) and the database's message stay in the log.
+fn integrity_error(code: &str, constraint: &str, message: &str) -> ApiError {
+    let duplicate = code == "23505";
+    let (detail, errors) = if let Some((_, field, reason)) = CONSTRAINT_FIELDS.iter().find(|(c, _, _)| *c == constraint)
+    {
+        (format!("{field}: {reason}"), vec![FieldError::new(*field, *reason)])
+    } else {
+        tracing::warn!(code, constraint, message, "unmapped database constraint");
+        let detail = if duplicate { "a stored record already holds this value" } else { "a value is not allowed here" };
+        (detail.to_owned(), Vec::new())
+    };
+    if duplicate { ApiError::Conflict { detail, errors } } else { ApiError::Unprocessable { detail, errors } }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
@@ -271,23 +301,20 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }
             }
+            sqlx::Error::Database(db) if crate::db::is_timeout(&err) => {
+                // The client may retry unchanged (the phones do on 503 + Retry-After); the
+                // database's text ("canceling statement due to ...") goes to the log only.
+                DB_TIMEOUTS.inc();
+                tracing::warn!(code = db.code().as_deref(), message = db.message(), "database statement timed out");
+                ApiError::RetryLater { detail: DB_TOOK_TOO_LONG.into(), after_s: 5 }
+            }
             sqlx::Error::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                let constraint = db.constraint().unwrap_or_default();
-                // The database's own text never reaches the client (it names tables and values);
-                // an unmapped constraint is named, and the message goes to the log.
-                let (field, reason) = CONSTRAINT_FIELDS.iter().find(|(c, _, _)| *c == constraint).map_or_else(
-                    || {
-                        tracing::warn!(constraint, message = db.message(), "unmapped database constraint");
-                        (constraint.to_owned(), "violates a rule of the data".to_owned())
-                    },
-                    |(_, f, r)| ((*f).to_owned(), (*r).to_owned()),
-                );
-                let errors = vec![FieldError::new(field.clone(), reason.clone())];
-                let detail = format!("{field}: {reason}");
+                // The database's own text never reaches the client (it names tables and values).
                 match code.as_ref() {
-                    "23505" => ApiError::Conflict { detail, errors },
-                    "23503" | "23514" | "23502" => ApiError::Unprocessable { detail, errors },
+                    "23505" | "23503" | "23514" | "23502" => {
+                        integrity_error(&code, db.constraint().unwrap_or_default(), db.message())
+                    }
                     // Shutting down, cannot connect now, connection exceptions: try again later.
                     c if c.starts_with("57") || c.starts_with("08") => {
                         ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }

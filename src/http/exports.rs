@@ -78,7 +78,7 @@ async fn start_export(
 ) -> Result<Response, ApiError> {
     let caps =
         app::exports::ExportCaps { per_user: state.config.exports_per_user, per_org: state.config.exports_per_org };
-    let export = app::exports::start(&state.db, &auth.caller(), &params, caps).await?;
+    let export = app::exports::start(&state.db, &state.background_db, &auth.caller(), &params, caps).await?;
     let id = export.id;
     let mut response = (StatusCode::ACCEPTED, Json(export)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/exports/{id}")) {
@@ -204,5 +204,5 @@ async fn verify(
     body: Bytes,
 ) -> Result<Json<Verification>, ApiError> {
     let given = file_given(&q, &body)?;
-    Ok(Json(app::exports::verify(&state.db, &auth.caller(), q.export_id, given).await?))
+    Ok(Json(app::exports::verify(&state.background_db, &auth.caller(), q.export_id, given).await?))
 }

@@ -98,7 +98,7 @@ async fn import_outlets_file(
         request_id: auth.request_id.as_deref(),
         source: "api",
     };
-    import_outlets(&state.db, &req, parsed).await.map(Json).map_err(|e| import_error(format, e))
+    import_outlets(&state.background_db, &req, parsed).await.map(Json).map_err(|e| import_error(format, e))
 }
 
 /// The import mode asked for (default atomic).

@@ -33,6 +33,7 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(pool_size.clone()),
             Box::new(pool_idle.clone()),
+            Box::new(super::error::DB_TIMEOUTS.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }

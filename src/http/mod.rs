@@ -59,7 +59,11 @@ use utoipa_swagger_ui::SwaggerUi;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
+    /// The request pool: queries run for a request, under `FV_STATEMENT_TIMEOUT_MS`.
     pub db: sqlx::PgPool,
+    /// The background pool (no statement timeout): exports, visit derivation and recomputation,
+    /// imports, retention, the outlet index and position relay.
+    pub background_db: sqlx::PgPool,
     pub metrics: Arc<metrics::Metrics>,
     pub config: Arc<Config>,
     /// The org's in-memory outlet indexes (listener started by [`serve`]).
@@ -80,24 +84,33 @@ impl AppState {
         crate::app::Stores { db: &self.db, index: &self.index, ledgers: &self.ledgers }
     }
 
-    pub fn new(db: sqlx::PgPool, config: Config) -> Self {
+    /// The state of a server over `background_db`, the pool of background work (no statement
+    /// timeout); the request pool is made from its settings (`FV_DB_MAX_CONNECTIONS`,
+    /// `FV_STATEMENT_TIMEOUT_MS`).
+    pub fn new(background_db: sqlx::PgPool, config: Config) -> Self {
+        let db = crate::db::request_pool(&background_db, config.db_max_connections, config.statement_timeout_ms);
         let metrics = Arc::new(metrics::Metrics::new());
-        let index = crate::index::Registry::new(db.clone());
+        let index = crate::index::Registry::new(background_db.clone());
         crate::index::register_metrics(&metrics.registry, &index).expect("index metrics registered once");
-        let deriver =
-            crate::derive::Deriver::start(&db, &metrics.registry, config.derive_visits, config.derive_settle_s)
-                .expect("derive metrics registered once");
+        let deriver = crate::derive::Deriver::start(
+            &background_db,
+            &metrics.registry,
+            config.derive_visits,
+            config.derive_settle_s,
+        )
+        .expect("derive metrics registered once");
         let wake = Arc::downgrade(&deriver);
         let after_commit: crate::ingest::AfterCommit = Arc::new(move || {
             if let Some(d) = wake.upgrade() {
                 d.wake();
             }
         });
-        let ingest = crate::ingest::Ingest::start(&db, config.ingest(), &metrics.registry, &after_commit)
-            .expect("ingest metrics registered once");
-        let ledgers = crate::index::Ledgers::new(db.clone(), config.visit_ledger_days);
+        let ingest =
+            crate::ingest::Ingest::start(&db, &background_db, config.ingest(), &metrics.registry, &after_commit)
+                .expect("ingest metrics registered once");
+        let ledgers = crate::index::Ledgers::new(db.clone(), background_db.clone(), config.visit_ledger_days);
         let limits = limits::Limits::new(&config, &metrics.registry).expect("limit metrics registered once");
-        AppState { db, metrics, config: Arc::new(config), index, ingest, deriver, ledgers, limits }
+        AppState { db, background_db, metrics, config: Arc::new(config), index, ingest, deriver, ledgers, limits }
     }
 }
 

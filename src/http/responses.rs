@@ -75,7 +75,8 @@ const SHARED: &[Shared] = &[
     },
     Shared {
         status: "503",
-        description: "The database is unavailable or overloaded; retry after `Retry-After` seconds when given",
+        description: "The database is unavailable, overloaded or took too long to answer; retry after \
+                      `Retry-After` seconds when given",
         applies: |_, path| !matches!(path, "/healthz" | "/metrics"),
     },
 ];

@@ -106,7 +106,7 @@ async fn recompute(
     auth: Can<p::RecomputeVisits>,
     Json(req): Json<RecomputeRequest>,
 ) -> Result<(axum::http::StatusCode, Json<RecomputeReport>), ApiError> {
-    let rep_days = app::visits::recompute(&state.db, &auth.caller(), req.from, req.to).await?;
+    let rep_days = app::visits::recompute(&state.background_db, &auth.caller(), req.from, req.to).await?;
     state.deriver.wake();
     Ok((axum::http::StatusCode::ACCEPTED, Json(RecomputeReport { rep_days })))
 }

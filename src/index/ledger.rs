@@ -108,16 +108,21 @@ impl Ledger {
 
 /// The ledgers of the orgs of one server process, each loaded on first use.
 pub struct Ledgers {
+    /// Catching up with the changes since a ledger's last read (for a request).
     pool: PgPool,
+    /// Whole loads and pruning the log, which grow with an org's visits: the pool without a
+    /// statement timeout.
+    load_pool: PgPool,
     days: u32,
     orgs: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Option<Ledger>>>>>,
     pruned_at: Mutex<Option<Instant>>,
 }
 
 impl Ledgers {
-    /// Ledgers holding the last `days` local days (0: no ledger; callers read the database).
-    pub fn new(pool: PgPool, days: u32) -> Arc<Ledgers> {
-        Arc::new(Ledgers { pool, days, orgs: Mutex::new(HashMap::new()), pruned_at: Mutex::new(None) })
+    /// Ledgers holding the last `days` local days (0: no ledger; callers read the database),
+    /// catching up through `pool` and loading whole (and pruning the log) through `load_pool`.
+    pub fn new(pool: PgPool, load_pool: PgPool, days: u32) -> Arc<Ledgers> {
+        Arc::new(Ledgers { pool, load_pool, days, orgs: Mutex::new(HashMap::new()), pruned_at: Mutex::new(None) })
     }
 
     /// Runs `f` on the org's ledger brought up to date with the database, or returns `None`
@@ -143,9 +148,9 @@ impl Ledgers {
     }
 
     async fn load(&self, org_id: i64) -> Result<Ledger, sqlx::Error> {
-        let cursor = visit_ledger::snapshot_xmin(&self.pool).await?;
+        let cursor = visit_ledger::snapshot_xmin(&self.load_pool).await?;
         let horizon = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(self.days));
-        let rows = visit_ledger::counted(&self.pool, org_id, horizon).await?;
+        let rows = visit_ledger::counted(&self.load_pool, org_id, horizon).await?;
         let mut ledger = Ledger { by_outlet: IdMap::default(), horizon, cursor, synced_at: Instant::now() };
         ledger.insert(rows);
         Ok(ledger)
@@ -171,7 +176,7 @@ impl Ledgers {
             }
             *at = Some(Instant::now());
         }
-        visit_ledger::prune(&self.pool, LOG_RETENTION_HOURS as i32).await
+        visit_ledger::prune(&self.load_pool, LOG_RETENTION_HOURS as i32).await
     }
 }
 

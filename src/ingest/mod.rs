@@ -234,9 +234,12 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer tasks (on the current tokio runtime) and registers the ingest metrics.
+    /// Starts the writer tasks (on the current tokio runtime, writing through `db`, the request
+    /// pool: they write for waiting requests) and the position relay (on `background`, the pool
+    /// without a statement timeout) and registers the ingest metrics.
     pub fn start(
         db: &PgPool,
+        background: &PgPool,
         config: IngestConfig,
         registry: &prometheus::Registry,
         after_commit: &AfterCommit,
@@ -258,8 +261,8 @@ impl Ingest {
         });
         // Last known positions survive a restart: the listener reads them once it listens (so no
         // fix committed by another instance falls between the two), then keeps up with the others.
-        tokio::spawn(relay::publish(db.clone(), instance, relayed));
-        tokio::spawn(relay::listen(db.clone(), instance, Arc::downgrade(&ingest)));
+        tokio::spawn(relay::publish(background.clone(), instance, relayed));
+        tokio::spawn(relay::listen(background.clone(), instance, Arc::downgrade(&ingest)));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let partitions = Arc::new(Mutex::new(HashSet::new()));
         for _ in 0..config.writers.max(1) {

@@ -39,6 +39,7 @@ mod problems;
 mod real_tracks;
 mod reps_app;
 mod rules;
+mod statement_timeout;
 mod tiles;
 mod tls;
 mod tracks;
