@@ -4,7 +4,7 @@
 //! (`1..=cycle_weeks`; none = every week). Week 1 of the cycle is the week (Monday to Sunday) that
 //! holds the plan's `valid_from`; the cycle repeats every `cycle_weeks` weeks from there.
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
 
 use crate::validation::FieldError;
@@ -54,6 +54,12 @@ pub struct PlanInput {
 /// Dates a plan (or a request about plans and visits) may name: 2000-01-01 to 2100-12-31.
 pub fn date_in_range(d: NaiveDate) -> bool {
     (NaiveDate::from_ymd_opt(2000, 1, 1)..=NaiveDate::from_ymd_opt(2100, 12, 31)).contains(&Some(d))
+}
+
+/// Instants a request may name (a check-in, a check-out): on a UTC day [`date_in_range`] allows,
+/// so adding a visit's slack or moving to a local time cannot overflow.
+pub fn instant_in_range(t: DateTime<Utc>) -> bool {
+    date_in_range(t.date_naive())
 }
 
 /// Every problem of a plan revised from day `from` on: those of [`problems`], and dated items and
