@@ -57,3 +57,41 @@ async fn a_check_in_at_the_ends_of_time_is_a_problem(pool: PgPool) {
     let res = app.get(&path, Some(&w.admin.token)).await;
     assert_eq!(res.status, 200, "{}", res.describe());
 }
+
+/// A JPEG whose EXIF says `GPSDateStamp` (ASCII) and `GPSTimeStamp` (h, m, s).
+fn jpeg_with_gps_time(date: &str, (h, m, s): (u32, u32, u32)) -> Vec<u8> {
+    use exif::{Field, In, Rational, Tag, Value as ExifValue};
+    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 128]));
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90))
+        .expect("encode");
+    let stamp = Field { tag: Tag::GPSDateStamp, ifd_num: In::PRIMARY, value: ExifValue::Ascii(vec![date.into()]) };
+    let hms = [h, m, s].map(|n| Rational { num: n, denom: 1 }).to_vec();
+    let clock = Field { tag: Tag::GPSTimeStamp, ifd_num: In::PRIMARY, value: ExifValue::Rational(hms) };
+    let mut writer = exif::experimental::Writer::new();
+    writer.push_field(&stamp);
+    writer.push_field(&clock);
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).expect("EXIF");
+    let app1 = [&b"Exif\0\0"[..], tiff.get_ref()].concat();
+    let len = u16::try_from(app1.len() + 2).expect("small EXIF");
+    [&jpeg[..2], &[0xFF, 0xE1], &len.to_be_bytes(), &app1, &jpeg[2..]].concat()
+}
+
+/// A photo's EXIF GPS date at chrono's ends (`%Y` reads `-262143`): PostgreSQL cannot store the
+/// instant, and the whole photo was refused (422 "out of the range"); now the time is ignored, as
+/// any malformed EXIF time is.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_photo_dated_at_the_end_of_time_is_kept_without_its_time(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let path = format!("/api/v1/outlets/{}/photos", w.o1);
+    for (date, hms) in [("+262142:12:31", (23, 59, 59)), ("-262143:01:01", (0, 0, 1)), ("2026:03:02", (10, 5, 0))] {
+        let part = reqwest::multipart::Part::bytes(jpeg_with_gps_time(date, hms)).file_name("a.jpg");
+        let form = reqwest::multipart::Form::new().part("photo", part);
+        let rb = app.request(reqwest::Method::POST, &path, Some(&w.manager.token)).multipart(form);
+        let res = app.send(rb).await;
+        assert_eq!(res.status, 201, "{date}: {}", res.describe());
+    }
+}
