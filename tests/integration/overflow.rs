@@ -6,12 +6,15 @@ use crate::common::{TestApp, World, assert_problem};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-/// Asserts a 4xx problem naming `field` (in `errors[].field`, or leading the detail: `after: ...`).
+/// Asserts a 4xx problem naming `field`: in `errors[].field`, or as `field: ` in the detail (`after: at
+/// most ...`, serde's `... JSON: accuracy_m: number out of range`).
 fn assert_names(res: &crate::common::Res, field: &str, path: &str) {
     assert!((400..500).contains(&res.status), "{path}: {}", res.describe());
     assert_problem(res, res.status, path.split('?').next().unwrap_or(path));
     let detail = res.json["detail"].as_str().unwrap_or("");
-    let named = res.error_fields().iter().any(|f| f == field) || detail.starts_with(&format!("{field}: "));
+    let named = res.error_fields().iter().any(|f| f == field)
+        || detail.starts_with(&format!("{field}: "))
+        || detail.contains(&format!(" {field}: "));
     assert!(named, "{path}: the problem must name `{field}`: {}", res.describe());
 }
 
@@ -94,6 +97,26 @@ async fn a_photo_dated_at_the_end_of_time_is_kept_without_its_time(pool: PgPool)
         let res = app.send(rb).await;
         assert_eq!(res.status, 201, "{date}: {}", res.describe());
     }
+}
+
+/// Tiers and channel types are numbered with a `u16` in the coverage tallies: an org could create
+/// tiers without end until the numbers wrapped. Now at most `MAX_TIERS`; a known tier is still
+/// replaced.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn an_org_holds_a_bounded_number_of_tiers(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let tier = json!({"required_visits": 1, "cycle_days": 28, "min_dwell_s": 60, "default_radius_m": 50.0});
+    let held = app.get("/api/v1/tier-policies", Some(&w.admin.token)).await.json.as_array().map_or(0, Vec::len);
+    let max = fieldvisit::domain::outlet::MAX_TIERS;
+    for i in held..max {
+        let res = app.put(&format!("/api/v1/tier-policies/T{i}"), Some(&w.admin.token), &tier).await;
+        assert_eq!(res.status, 200, "tier {i}: {}", res.describe());
+    }
+    let path = "/api/v1/tier-policies/ONE-TOO-MANY";
+    assert_names(&app.put(path, Some(&w.admin.token), &tier).await, "tier", path);
+    let res = app.put(&format!("/api/v1/tier-policies/T{}", max - 1), Some(&w.admin.token), &tier).await;
+    assert_eq!(res.status, 200, "a known tier is replaced: {}", res.describe());
 }
 
 /// Values no field accepts: integer and float extremes, non-numbers and dates at chrono's limits.
@@ -183,6 +206,11 @@ fn fill(path: &str, w: &World) -> String {
     path.replace("{rep}", &w.rep.id.to_string()).replace("{t}", &w.t1.to_string()).replace("{o}", &w.o1.to_string())
 }
 
+/// Fails the test listing every failure, if there is one.
+fn assert_no_failures(failures: &[String]) {
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
 /// A failure to report: a server error, or an error that is not problem+json.
 fn failure(path: &str, res: &crate::common::Res) -> Option<String> {
     let bad = res.status >= 500 || (res.status >= 400 && !res.content_type().starts_with("application/problem+json"));
@@ -212,7 +240,7 @@ async fn extreme_query_and_path_values_are_problems_not_server_errors(pool: PgPo
             failures.extend(failure(&path, &res));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert_no_failures(&failures);
     let res = app.get("/healthz", None).await;
     assert_eq!(res.status, 200, "the server still answers: {}", res.describe());
 }
@@ -373,7 +401,7 @@ async fn extreme_body_values_are_problems_not_server_errors(pool: PgPool) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert_no_failures(&failures);
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
@@ -422,5 +450,5 @@ async fn extreme_phone_values_are_answered_not_server_errors(pool: PgPool) {
             failures.extend(failure(&format!("/owntracks {pointer}={v}"), &res));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert_no_failures(&failures);
 }
