@@ -119,6 +119,31 @@ async fn an_org_holds_a_bounded_number_of_tiers(pool: PgPool) {
     assert_eq!(res.status, 200, "a known tier is replaced: {}", res.describe());
 }
 
+/// A track period at chrono's ends (both bounds far, so the 31-day rule does not catch it) is a
+/// 422 naming the bound, as a far `date` is.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_track_period_at_the_ends_of_time_is_a_problem(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let periods = [
+        ("from", "-262143-01-01T00:00:00Z", "-262143-01-02T00:00:00Z"),
+        ("from", "%2B262142-12-30T00:00:00Z", "%2B262142-12-31T23:59:59Z"),
+        ("to", "2100-12-31T00:00:00Z", "%2B262142-12-31T23:59:59Z"),
+        ("from", "1999-12-31T00:00:00Z", "2000-01-01T00:00:00Z"),
+        ("to", "2100-12-31T12:00:00Z", "2101-01-01T00:00:01Z"),
+    ];
+    for route in ["pings", "track"] {
+        for (field, from, to) in periods {
+            let path = format!("/api/v1/reps/{}/{route}?from={from}&to={to}", w.rep.id);
+            assert_names(&app.get(&path, Some(&w.admin.token)).await, field, &path);
+        }
+        // The end of the last day is the exclusive end of a period.
+        let path = format!("/api/v1/reps/{}/{route}?from=2100-12-31T00:00:00Z&to=2101-01-01T00:00:00Z", w.rep.id);
+        let res = app.get(&path, Some(&w.admin.token)).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.describe());
+    }
+}
+
 /// Values no field accepts: integer and float extremes, non-numbers and dates at chrono's limits.
 const EXTREMES: &[&str] = &[
     "9223372036854775807",
@@ -404,6 +429,8 @@ async fn extreme_body_values_are_problems_not_server_errors(pool: PgPool) {
     assert_no_failures(&failures);
 }
 
+/// OsmAnd query fields and OwnTracks JSON members at their extremes: each fix is answered (refused
+/// or stored), never with a server error.
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn extreme_phone_values_are_answered_not_server_errors(pool: PgPool) {
     let w = World::seed(&pool).await;
