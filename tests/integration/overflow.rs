@@ -479,3 +479,16 @@ async fn extreme_phone_values_are_answered_not_server_errors(pool: PgPool) {
     }
     assert_no_failures(&failures);
 }
+
+/// `FV_VISIT_LEDGER_DAYS` takes any u32; a horizon that far back overflowed the date arithmetic
+/// when the ledger loaded (a panic on the first map or tile request of each org).
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_visit_ledger_reaching_past_chronos_first_day_keeps_everything(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let config = fieldvisit::config::Config { visit_ledger_days: u32::MAX, ..crate::common::test_config("") };
+    let app = TestApp::spawn_with(pool, config).await;
+    for path in ["/api/v1/layers/outlets", "/tiles/outlets/0/0/0.mvt"] {
+        let res = app.get(path, Some(&w.admin.token)).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.describe());
+    }
+}
