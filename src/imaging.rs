@@ -9,7 +9,7 @@
 //! (reuse is then found only for byte-identical files).
 
 use crate::domain::photo::{PhotoFormat, hash_from_bytes};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 use exif::{In, Tag, Value};
 use image::{DynamicImage, ImageReader, Limits};
 use std::io::{Cursor, Read as _};
@@ -321,12 +321,20 @@ fn exif_facts(bytes: &[u8]) -> (Option<ExifTime>, Option<(f64, f64)>) {
     let gps_time = (|| {
         let date = ascii(Tag::GPSDateStamp)?;
         let date = NaiveDate::parse_from_str(std::str::from_utf8(&date).ok()?.trim(), "%Y:%m:%d").ok()?;
+        // EXIF writes four-digit years; `%Y` also takes `-262143` or `+262142`: an instant
+        // PostgreSQL cannot store (before 4713 BC) refused the whole photo, and one at chrono's
+        // last day leaves no room for a time zone.
+        if !(0..=9999).contains(&date.year()) {
+            return None;
+        }
         let hms = rationals(Tag::GPSTimeStamp)?;
         let secs = hms.first()? * 3600.0 + hms.get(1)? * 60.0 + hms.get(2)?;
         if !(0.0..86_400.0).contains(&secs) {
             return None;
         }
-        Some(date.and_hms_opt(0, 0, 0)?.and_utc() + chrono::Duration::milliseconds((secs * 1000.0) as i64))
+        // `secs` is finite and below a day: the milliseconds fit, the sum is checked all the same.
+        let time_of_day = chrono::TimeDelta::try_milliseconds((secs * 1000.0) as i64)?;
+        date.and_hms_opt(0, 0, 0)?.and_utc().checked_add_signed(time_of_day)
     })();
     let taken = match (original, gps_time) {
         (Some((local, Some(offset))), _) => {

@@ -7,10 +7,10 @@ use crate::db;
 use crate::db::checkins::{Checkin, CheckinOutcome, CheckinPhoto, NewCheckin, VisitSpan};
 use crate::domain::access::{self, Action};
 use crate::domain::audit::AuditAction;
-use crate::domain::checkin;
 use crate::domain::compliance::ReviewDecision;
 use crate::domain::validation::FieldError;
 use crate::domain::visit::VisitRules;
+use crate::domain::{checkin, plan};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -71,21 +71,30 @@ fn check(client_id: &str, c: &CheckinInput) -> Result<(), Error> {
         errors.push(FieldError::new("client_id", "must be 8-100 letters, digits or _ . : -"));
     }
     let position = |lat: f64, lon: f64, acc: Option<f32>, prefix: &str, errors: &mut Vec<FieldError>| {
-        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            errors.push(FieldError::new(format!("{prefix}lat"), "latitude/longitude out of range"));
+        if !(-90.0..=90.0).contains(&lat) {
+            errors.push(FieldError::new(format!("{prefix}lat"), "must be a latitude from -90 to 90"));
+        }
+        if !(-180.0..=180.0).contains(&lon) {
+            errors.push(FieldError::new(format!("{prefix}lon"), "must be a longitude from -180 to 180"));
         }
         if acc.is_some_and(|a| !(a > 0.0 && a.is_finite())) {
             errors.push(FieldError::new(format!("{prefix}accuracy_m"), "must be greater than 0"));
         }
     };
     position(c.lat, c.lon, c.accuracy_m, "", &mut errors);
-    if c.checked_in_at > Utc::now() + MAX_AHEAD {
-        errors.push(FieldError::new("checked_in_at", "is ahead of the server's clock"));
-    }
+    let when = |field: &str, t: DateTime<Utc>, errors: &mut Vec<FieldError>| {
+        if !plan::instant_in_range(t) {
+            errors.push(FieldError::new(field, "must be a time from 2000-01-01 to 2100-12-31 (UTC)"));
+        } else if t > Utc::now() + MAX_AHEAD {
+            errors.push(FieldError::new(field, "is ahead of the server's clock"));
+        }
+    };
+    when("checked_in_at", c.checked_in_at, &mut errors);
     match (c.checked_out_at, c.out_lat, c.out_lon) {
         (None, None, None) => {}
         (Some(out), Some(lat), Some(lon)) => {
             position(lat, lon, c.out_accuracy_m, "out_", &mut errors);
+            when("checked_out_at", out, &mut errors);
             if out < c.checked_in_at {
                 errors.push(FieldError::new("checked_out_at", "is before the check-in"));
             }
@@ -225,7 +234,9 @@ async fn standing(
         return Ok(Vec::new());
     };
     let slack = Duration::seconds(crate::domain::visit::SAME_VISIT_SLACK_S);
-    let visits = db::checkins::visit_spans(db, org_id, rep_id, first - slack, last + slack).await?;
+    // Stored times lie within 2000..=2100 (checked on the way in); checked all the same.
+    let (from, to) = (first.checked_sub_signed(slack).unwrap_or(first), last.checked_add_signed(slack).unwrap_or(last));
+    let visits = db::checkins::visit_spans(db, org_id, rep_id, from, to).await?;
     let pending = db::checkins::derivation_pending(db, org_id, rep_id).await?;
     let ids: Vec<i64> = checkins.iter().map(|c| c.id).collect();
     let mut photos: HashMap<i64, Vec<CheckinPhoto>> = HashMap::new();

@@ -424,6 +424,7 @@ pub async fn tallies(
             valid_visits: visits.len(),
             dwell_ok_visits: visits.iter().filter(|v| v.dwell_s >= p.min_dwell_s).count(),
         };
+        // At most MAX_TIERS tiers plus the channel types: far below u16::MAX.
         let channel_type = (policies.len() + l.channel_type as usize) as u16;
         let child_id = children.as_ref().and_then(|c| o.territory_id.and_then(|tid| c.get(&tid).copied().flatten()));
         t.outlets.push(ScopeTally {

@@ -6,7 +6,7 @@ use super::{Caller, Error};
 use crate::db;
 use crate::db::outlets::{LocationPeriod, Outlet, OutletFields, StatusChange};
 use crate::domain::audit::AuditAction;
-use crate::domain::outlet::{OutletStatus, TierPolicy, footprint_problem, validate_outlet};
+use crate::domain::outlet::{MAX_TIERS, OutletStatus, TierPolicy, footprint_problem, validate_outlet};
 use crate::domain::territory::multipolygon;
 use crate::domain::validation::{FieldError, Lines, check_plain_text};
 use serde_json::{Value, json};
@@ -138,6 +138,10 @@ pub async fn set_status(
 
 /// Creates or replaces the policy of `policy.tier` and returns it as stored. Audited.
 pub async fn put_tier(db: &PgPool, caller: &Caller<'_>, policy: &TierPolicy) -> Result<TierPolicy, Error> {
+    let tiers = db::tiers::list(db, caller.org_id).await?;
+    if tiers.len() >= MAX_TIERS && !tiers.iter().any(|t| t.tier == policy.tier) {
+        return Err(Error::field("tier", format!("an org holds at most {MAX_TIERS} tiers")));
+    }
     let saved = db::tiers::upsert(db, caller.org_id, policy).await?;
     caller.audit(db, AuditAction::TierPolicyPut, "tier_policy", &saved.tier, json!(saved)).await?;
     Ok(saved)

@@ -33,6 +33,9 @@ const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// Items per page unless asked for fewer or more (at most [`MAX_LIMIT`]).
 const DEFAULT_LIMIT: i64 = 1_000;
 const MAX_LIMIT: i64 = 10_000;
+/// Largest `after` taken: an offset or id beyond it could not be followed by a page (`after +
+/// limit` would overflow), so it is a 400 rather than a wrapped cursor.
+pub const MAX_AFTER: i64 = i64::MAX - MAX_LIMIT;
 
 /// The collections served: id, title, description.
 const COLLECTIONS: [(&str, &str, &str); 2] = [
@@ -150,7 +153,12 @@ fn parse_items_query(raw: Option<&str>) -> Result<ItemsQuery, ApiError> {
             "limit" => {
                 q.limit = v.parse::<i64>().map_err(|_| bad("limit", "not an integer"))?.clamp(1, MAX_LIMIT);
             }
-            "after" => q.after = v.parse::<i64>().map_err(|_| bad("after", "not an integer"))?.max(0),
+            "after" => {
+                q.after = v.parse::<i64>().map_err(|_| bad("after", "not an integer"))?.max(0);
+                if q.after > MAX_AFTER {
+                    return Err(bad("after", &format!("at most {MAX_AFTER}")));
+                }
+            }
             // The collections have no time dimension: a well-formed datetime selects everything.
             "datetime" => {
                 let ok =
@@ -241,7 +249,7 @@ async fn territories_page(
     let matched = all.len() as i64;
     let page: Vec<Value> =
         all.iter().skip(q.after as usize).take(q.limit as usize).filter_map(territory_feature).collect();
-    let next = (q.after + q.limit < matched).then_some(q.after + q.limit);
+    let next = q.after.checked_add(q.limit).filter(|n| *n < matched);
     Ok((page, matched, next))
 }
 

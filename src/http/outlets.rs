@@ -335,7 +335,8 @@ struct TierInput {
     default_radius_m: f32,
 }
 
-/// Creates or replaces the policy of one tier.
+/// Creates or replaces the policy of one tier; an org holds at most 100 tiers
+/// (`domain::outlet::MAX_TIERS`).
 #[utoipa::path(put, path = "/tier-policies/{tier}", tag = "tier-policies", request_body = TierInput, responses(
     (status = 200, body = TierPolicy), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn put_tier(

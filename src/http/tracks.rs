@@ -7,6 +7,7 @@ use super::extract::{Json, Path, Query};
 use super::privacy::HomeBlur;
 use crate::db;
 use crate::db::pings::{Ping, TrackPing};
+use crate::domain::plan;
 use crate::domain::privacy::BlurFix;
 use crate::domain::track::{self, DEFAULT_MAX_GAP_S, MAX_SIMPLIFY_M};
 use crate::domain::validation::FieldError;
@@ -60,12 +61,19 @@ fn period(
     to: Option<DateTime<Utc>>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let (from, to) = match (from, to) {
+        // The days the API takes; `to` is exclusive, so the last day's end (2101-01-01T00:00Z) is one.
+        (Some(f), _) if !plan::instant_in_range(f) => {
+            return Err(ApiError::field("from", "must be a time from 2000-01-01 to 2100-12-31 (UTC)"));
+        }
+        (_, Some(t)) if !plan::period_end_in_range(t) => {
+            return Err(ApiError::field("to", "must be a time from 2000-01-01 to 2101-01-01 (UTC)"));
+        }
         (Some(f), Some(t)) if t > f => (f, t),
         (Some(_), Some(_)) => return Err(ApiError::field("to", "must be after `from`")),
         (None, None) => {
             let day = date.unwrap_or_else(|| Utc::now().date_naive());
             // The one range of days the API takes (a far date would overflow the day's end).
-            if !crate::domain::plan::date_in_range(day) {
+            if !plan::date_in_range(day) {
                 return Err(ApiError::field("date", "must be a date from 2000-01-01 to 2100-12-31"));
             }
             let start = day.and_time(chrono::NaiveTime::MIN).and_utc();

@@ -149,7 +149,11 @@ impl Ledgers {
 
     async fn load(&self, org_id: i64) -> Result<Ledger, sqlx::Error> {
         let cursor = visit_ledger::snapshot_xmin(&self.load_pool).await?;
-        let horizon = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(self.days));
+        // `FV_VISIT_LEDGER_DAYS` is any u32: no fix (so no visit) is older than 1970, and a horizon
+        // before it keeps everything without leaving the dates PostgreSQL holds.
+        let today = chrono::Utc::now().date_naive();
+        let first = chrono::DateTime::UNIX_EPOCH.date_naive();
+        let horizon = today.checked_sub_days(chrono::Days::new(u64::from(self.days))).map_or(first, |h| h.max(first));
         let rows = visit_ledger::counted(&self.load_pool, org_id, horizon).await?;
         let mut ledger = Ledger { by_outlet: IdMap::default(), horizon, cursor, synced_at: Instant::now() };
         ledger.insert(rows);

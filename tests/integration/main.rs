@@ -32,6 +32,7 @@ mod migrations;
 mod ogc;
 mod ops;
 mod outlets;
+mod overflow;
 mod photos;
 mod plans;
 mod privacy;

@@ -97,6 +97,10 @@ pub struct TierPolicy {
     pub default_radius_m: f32,
 }
 
+/// Most tier policies an org may hold: tiers and channel types are numbered with a `u16` in the
+/// coverage tallies, so the count must stay far below 65,536 (a tier beyond it is a 422).
+pub const MAX_TIERS: usize = 100;
+
 /// The default tier policies of a new org: A 4 per 28 days, B 2, C 1, VIP 8; 100 m; 5 min.
 pub fn default_tier_policies() -> Vec<TierPolicy> {
     [("A", 4), ("B", 2), ("C", 1), ("VIP", 8)]

@@ -4,7 +4,7 @@
 //! (`1..=cycle_weeks`; none = every week). Week 1 of the cycle is the week (Monday to Sunday) that
 //! holds the plan's `valid_from`; the cycle repeats every `cycle_weeks` weeks from there.
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
 
 use crate::validation::FieldError;
@@ -54,6 +54,18 @@ pub struct PlanInput {
 /// Dates a plan (or a request about plans and visits) may name: 2000-01-01 to 2100-12-31.
 pub fn date_in_range(d: NaiveDate) -> bool {
     (NaiveDate::from_ymd_opt(2000, 1, 1)..=NaiveDate::from_ymd_opt(2100, 12, 31)).contains(&Some(d))
+}
+
+/// Instants a request may name (a check-in, a check-out): on a UTC day [`date_in_range`] allows,
+/// so adding a visit's slack or moving to a local time cannot overflow.
+pub fn instant_in_range(t: DateTime<Utc>) -> bool {
+    date_in_range(t.date_naive())
+}
+
+/// The exclusive end of a period of instants (a track's `to`): up to the end of the last day
+/// [`date_in_range`] allows, 2101-01-01T00:00:00Z.
+pub fn period_end_in_range(t: DateTime<Utc>) -> bool {
+    t.checked_sub_signed(Duration::nanoseconds(1)).is_some_and(instant_in_range)
 }
 
 /// Every problem of a plan revised from day `from` on: those of [`problems`], and dated items and
@@ -502,5 +514,48 @@ mod proposal_tests {
         assert_eq!(r[2].due_on, Some(day(23)));
         let ahead: Vec<i64> = reminders(&c, date, 2).iter().map(|r| r.outlet_id).collect();
         assert_eq!(ahead, [1, 3, 2, 5, 4], "outlet 4 reaches its interval within two days");
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+    use chrono::{FixedOffset, TimeZone as _};
+    use proptest::prelude::*;
+
+    /// Any instant chrono holds, as seconds from the epoch.
+    fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(), 0u32..1_000_000_000)
+            .prop_filter_map("an instant", |(s, ns)| DateTime::from_timestamp(s, ns))
+    }
+
+    #[test]
+    fn the_ends_of_the_range_are_exact() {
+        let at = |y, mo, d, h, mi, s| Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("instant");
+        assert!(instant_in_range(at(2000, 1, 1, 0, 0, 0)) && instant_in_range(at(2100, 12, 31, 23, 59, 59)));
+        assert!(!instant_in_range(at(1999, 12, 31, 23, 59, 59)) && !instant_in_range(at(2101, 1, 1, 0, 0, 0)));
+        assert!(period_end_in_range(at(2101, 1, 1, 0, 0, 0)) && !period_end_in_range(at(2101, 1, 1, 0, 0, 1)));
+        assert!(!period_end_in_range(at(2000, 1, 1, 0, 0, 0)) && period_end_in_range(at(2000, 1, 1, 0, 0, 1)));
+        assert!(!instant_in_range(DateTime::<Utc>::MAX_UTC) && !period_end_in_range(DateTime::<Utc>::MIN_UTC));
+    }
+
+    proptest! {
+        /// What the checks let through leaves room for the arithmetic done on it: a visit's slack,
+        /// a day either way, any time zone's local time. Nothing panics at chrono's ends.
+        #[test]
+        fn an_instant_in_range_has_room_for_slack_days_and_time_zones(t in any_instant()) {
+            let end_ok = period_end_in_range(t);
+            if instant_in_range(t) || end_ok {
+                let slack = Duration::seconds(crate::visit::SAME_VISIT_SLACK_S);
+                prop_assert!(t.checked_add_signed(slack).is_some() && t.checked_sub_signed(slack).is_some());
+                prop_assert!(t.checked_add_signed(Duration::days(1)).is_some());
+                prop_assert!(t.checked_sub_signed(Duration::days(1)).is_some());
+                for hours in [-14, 14] {
+                    let zone = FixedOffset::east_opt(hours * 3600).expect("offset");
+                    prop_assert!(t.naive_utc().checked_add_offset(zone).is_some());
+                }
+            }
+            prop_assert_eq!(end_ok, t.checked_sub_signed(Duration::nanoseconds(1)).is_some_and(instant_in_range));
+        }
     }
 }
