@@ -116,6 +116,10 @@ async fn list_outlets(
     let channel_type = q.channel_type.as_deref().map(str::parse::<ChannelType>).transpose();
     let status = q.status.as_deref().map(str::parse::<OutletStatus>).transpose();
     let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    if q.radius.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+        // Refused with or without `near`, as the schema says.
+        return Err(ApiError::field("radius", "must be greater than 0 and at most 100000 m"));
+    }
     let near = q.near.as_deref().map(|n| parse_near(n, q.radius)).transpose()?;
     let items = match (channel_type, status) {
         (Ok(channel_type), Ok(status)) => {
@@ -185,14 +189,15 @@ struct StatusReason {
     reason: Option<String>,
 }
 
-/// The optional `{"reason": ...}` body of a status change (an empty body is fine).
+/// The optional `{"reason": ...}` body of a status change (an empty body or `null` is no reason,
+/// as the schema's `oneOf: [null, StatusReason]` says).
 fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let parsed: StatusReason = serde_json::from_slice(body)
+    let parsed: Option<StatusReason> = serde_json::from_slice(body)
         .map_err(|e| ApiError::Unprocessable { detail: format!("invalid body: {e}"), errors: Vec::new() })?;
-    Ok(parsed.reason)
+    Ok(parsed.and_then(|p| p.reason))
 }
 
 /// Closes an outlet (it leaves coverage from now on; its history stays).
