@@ -170,8 +170,10 @@ struct VerifyQuery {
     /// The export to check against; default: every export with a file of this content.
     export_id: Option<i64>,
     /// The file's hex SHA-256, instead of sending the file (large files: hash them locally).
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     sha256: Option<String>,
     /// The file's length in bytes, with `sha256`.
+    #[param(value_type = Option<i64>, minimum = 0)]
     bytes: Option<u64>,
 }
 

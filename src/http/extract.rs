@@ -59,6 +59,29 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
+/// Schema of an integer parameter from `MIN` to `MAX`: `#[param(schema_with = int_range::<1, { MAX }>)]`,
+/// so the document's bounds are the very consts the handler checks.
+pub fn int_range<const MIN: i64, const MAX: i64>() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(MIN as f64))
+        .maximum(Some(MAX as f64))
+        .build()
+}
+
+/// Schema of a number parameter greater than 0 and at most `MAX` (metres, seconds).
+pub fn positive_up_to<const MAX: u32>() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+        .exclusive_minimum(Some(0.0))
+        .maximum(Some(f64::from(MAX)))
+        .build()
+}
+
 /// Cursor pagination parameters shared by every list.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
