@@ -22,12 +22,18 @@ use std::collections::HashMap;
 pub struct CheckinInput {
     pub outlet_id: i64,
     pub checked_in_at: DateTime<Utc>,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
+    #[schema(exclusive_minimum = 0)]
     pub accuracy_m: Option<f32>,
     pub checked_out_at: Option<DateTime<Utc>>,
+    #[schema(minimum = -90, maximum = 90)]
     pub out_lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub out_lon: Option<f64>,
+    #[schema(exclusive_minimum = 0)]
     pub out_accuracy_m: Option<f32>,
 }
 
@@ -283,7 +289,7 @@ fn view(checkin: Checkin, visits: &[VisitSpan], pending: bool) -> CheckinView {
 }
 
 /// Most characters of a claim decision's reason.
-const MAX_REASON_CHARS: usize = 2_000;
+pub const MAX_REASON_CHARS: usize = 2_000;
 
 /// A reviewer's decision on unconfirmed check-in `id` (a claim): `accepted` writes an accepted
 /// visit review at the check-in's outlet and time and queues the rep-day, so derivation adds a

@@ -96,13 +96,16 @@ pub async fn create(db: &PgPool, caller: &Caller<'_>, input: &PlanInput) -> Resu
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRevisionInput {
+    #[schema(schema_with = crate::domain::validation::one_line_text::<{ plan::MAX_NAME_CHARS }>)]
     pub name: String,
     /// The plan's cycle length in weeks, if given: a revision keeps the cycle (and its week 1, the
     /// week of the plan's first day); to change it, end the plan and create another.
+    #[schema(minimum = 1, maximum = 12)]
     pub cycle_weeks: Option<i16>,
     /// Last day (inclusive); absent = open-ended.
     pub valid_to: Option<NaiveDate>,
     /// The items in force from the revision's first day (they replace all the current ones).
+    #[schema(max_items = 2000)]
     pub items: Vec<ItemInput>,
 }
 

@@ -10,7 +10,7 @@ use crate::domain::compliance::ReviewDecision;
 use serde_json::json;
 
 /// Most characters of a review's reason.
-const MAX_REASON_CHARS: usize = 2_000;
+pub const MAX_REASON_CHARS: usize = 2_000;
 
 /// Records `caller`'s review of visit `visit_id`: `decision` (`accepted`, `rejected` or
 /// `disputed`, as asked) with `reason`, if the caller sees the visit's rep and may take that

@@ -51,8 +51,8 @@ async fn judge(db: &sqlx::PgPool, body: &[u8]) -> Result<Vec<Row>, Error> {
         let prop = |k: &str| f.get("properties").and_then(|p| p.get(k)).and_then(Value::as_str);
         let mut errs = Vec::new();
         let (code, name, level) = (prop("code").unwrap_or(""), prop("name").unwrap_or(""), prop("level").unwrap_or(""));
-        check_text("code", code, 64, &mut errs);
-        check_text("name", name, 200, &mut errs);
+        check_text("code", code, crate::domain::validation::CODE_MAX_CHARS, &mut errs);
+        check_text("name", name, crate::domain::validation::NAME_MAX_CHARS, &mut errs);
         check_text("level", level, 32, &mut errs);
         match f.get("geometry") {
             Some(g) if !g.is_null() => {

@@ -92,7 +92,9 @@ async fn open_claims(
 #[serde(deny_unknown_fields)]
 struct ClaimDecision {
     /// `accepted` (the visit counts) or `rejected`.
+    #[schema(pattern = "^(accepted|rejected)$")]
     decision: String,
+    #[schema(schema_with = crate::domain::validation::multi_line_text::<{ app::checkins::MAX_REASON_CHARS }>)]
     reason: String,
 }
 

@@ -40,9 +40,11 @@ const ANSWERS_BODY_BYTES: usize = 512 * 1024;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewChecklist {
+    #[schema(schema_with = crate::domain::validation::one_line_text::<{ crate::domain::validation::NAME_MAX_CHARS }>)]
     name: String,
-    /// The questions (module documentation of `domain::checklist`).
-    #[schema(value_type = Vec<Object>)]
+    /// The questions (module documentation of `domain::checklist`): 1 to 100, keys distinct,
+    /// `min <= max`, `expect_in` among the choices (rules of the description).
+    #[schema(value_type = Vec<checklist::Item>, min_items = 1, max_items = 100)]
     items: Value,
 }
 

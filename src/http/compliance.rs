@@ -109,6 +109,7 @@ struct FrequencyQuery {
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
     /// Rows to skip.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 

@@ -91,11 +91,13 @@ struct StatusQuery {
     /// Last local day, inclusive; default `from`.
     to: Option<NaiveDate>,
     /// Only outlets with this status (`visited`, `due`, `overdue`, `never_visited`, `closed`).
+    #[param(value_type = Option<PeriodStatus>)]
     status: Option<String>,
     /// Most rows (1-10,000, default 1,000).
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
     /// Rows to skip.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 

@@ -13,7 +13,7 @@ use crate::db;
 use crate::db::devices::Device;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
-use crate::domain::validation::check_text;
+use crate::domain::validation::{NAME_MAX_CHARS, check_text, one_line_text};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -46,7 +46,9 @@ async fn list_devices(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDevice {
+    /// A rep of your scope (referential: not in the schema).
     rep_id: i64,
+    #[schema(schema_with = one_line_text::<NAME_MAX_CHARS>)]
     name: String,
 }
 
@@ -60,7 +62,7 @@ async fn create_device(
     Json(input): Json<NewDevice>,
 ) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
     let mut errors = Vec::new();
-    check_text("name", &input.name, 200, &mut errors);
+    check_text("name", &input.name, NAME_MAX_CHARS, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -88,7 +90,8 @@ async fn get_device(
 }
 
 /// A change of a device's life: `active` deactivates or reactivates it, `rep_id` reassigns it.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// Exactly one of them is given (not `null`): the schema says so with `oneOf`.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeviceChange {
     /// `false`: every credential of the device is refused from now on; `true`: accepted again.
@@ -96,6 +99,40 @@ struct DeviceChange {
     /// Move the phone to this rep: the answer is the new device row that continues it (the old
     /// row keeps the history of the previous rep).
     rep_id: Option<i64>,
+}
+
+impl utoipa::ToSchema for DeviceChange {}
+
+impl utoipa::PartialSchema for DeviceChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type,
+        };
+        let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
+        let fields = ObjectBuilder::new()
+            .property(
+                "active",
+                ObjectBuilder::new().schema_type(nullable(Type::Boolean)).description(Some(
+                    "`false`: every credential of the device is refused from now on; `true`: accepted again.",
+                )),
+            )
+            .property(
+                "rep_id",
+                ObjectBuilder::new().schema_type(nullable(Type::Integer)).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))).description(Some(
+                    "Move the phone to this rep: the answer is the new device row that continues it (the old row keeps the history of the previous rep).",
+                )),
+            )
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+        let only = |field: &str, t: Type| {
+            let format = (t == Type::Integer).then_some(SchemaFormat::KnownFormat(KnownFormat::Int64));
+            ObjectBuilder::new().property(field, ObjectBuilder::new().schema_type(t).format(format)).required(field)
+        };
+        AllOfBuilder::new()
+            .description(Some("A change of a device's life: exactly one of `active` and `rep_id`, not `null`."))
+            .item(fields)
+            .item(OneOfBuilder::new().item(only("active", Type::Boolean)).item(only("rep_id", Type::Integer)))
+            .into()
+    }
 }
 
 /// Deactivates, reactivates or reassigns a device (one change per request). A deactivated device's

@@ -170,19 +170,25 @@ struct VerifyQuery {
     /// The export to check against; default: every export with a file of this content.
     export_id: Option<i64>,
     /// The file's hex SHA-256, instead of sending the file (large files: hash them locally).
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     sha256: Option<String>,
     /// The file's length in bytes, with `sha256`.
+    #[param(value_type = Option<i64>, minimum = 0)]
     bytes: Option<u64>,
 }
 
 /// The file to check, as its SHA-256 and length: of the body, or given by `sha256` and `bytes`;
 /// `None` when neither is sent.
 fn file_given(q: &VerifyQuery, body: &[u8]) -> Result<Option<(String, u64)>, ApiError> {
+    // As the schema says, whether or not a body is sent: an `int64` length, 64 hex digits.
+    if q.bytes.is_some_and(|n| i64::try_from(n).is_err()) {
+        return Err(ApiError::field("bytes", format!("must be at most {}", i64::MAX)));
+    }
+    if q.sha256.as_deref().is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(ApiError::field("sha256", "must be 64 hex digits"));
+    }
     Ok(match (&q.sha256, q.bytes, body.is_empty()) {
-        (Some(h), Some(n), true) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Some((h.to_ascii_lowercase(), n))
-        }
-        (Some(_), Some(_), true) => return Err(ApiError::field("sha256", "must be 64 hex digits")),
+        (Some(h), Some(n), true) => Some((h.to_ascii_lowercase(), n)),
         (Some(_), None, true) => return Err(ApiError::field("bytes", "give the file's length with its sha256")),
         (_, _, false) => Some((sha256_hex(body), body.len() as u64)),
         (None, _, true) => None,

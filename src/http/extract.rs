@@ -1,14 +1,47 @@
 //! Axum extractors whose rejections are problem+json ([`ApiError`]) instead of plain text.
 
 use super::error::ApiError;
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// JSON body in, JSON body out.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// JSON body in, JSON body out. A number with a zero fraction (`2.0`) is read as the integer it
+/// equals, as JSON Schema (and a client that writes every number as a double) counts it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(mut value) = axum::Json::<Value>::from_request(req, state).await?;
+        integral_numbers_as_integers(&mut value);
+        serde_path_to_error::deserialize(value).map(Json).map_err(|e| ApiError::Unprocessable {
+            detail: format!("Failed to deserialize the JSON body into the target type: {e}"),
+            errors: Vec::new(),
+        })
+    }
+}
+
+/// Rewrites every float with a zero fraction that fits an `i64` as that integer (`-156.0` ->
+/// `-156`), so an integer field takes it; a float field reads the integer just the same.
+fn integral_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // -2^63 and 2^63 are exact doubles: the range check is exact.
+                if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -25,6 +58,29 @@ pub struct Query<T>(pub T);
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+/// Schema of an integer parameter from `MIN` to `MAX`: `#[param(schema_with = int_range::<1, { MAX }>)]`,
+/// so the document's bounds are the very consts the handler checks.
+pub fn int_range<const MIN: i64, const MAX: i64>() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(MIN as f64))
+        .maximum(Some(MAX as f64))
+        .build()
+}
+
+/// Schema of a number parameter greater than 0 and at most `MAX` (metres, seconds).
+pub fn positive_up_to<const MAX: u32>() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+        .exclusive_minimum(Some(0.0))
+        .maximum(Some(f64::from(MAX)))
+        .build()
+}
 
 /// Cursor pagination parameters shared by every list.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]

@@ -21,13 +21,26 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(import_outlets_file))
 }
 
+/// A GeoJSON `FeatureCollection` as an import reads it; what each feature must hold is in the
+/// operation's description (its rows are judged one by one and named in the answer).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the body in the OpenAPI document only")]
+pub(super) struct FeatureCollection {
+    #[schema(rename = "type", pattern = "^FeatureCollection$")]
+    kind: String,
+    #[schema(value_type = Vec<Object>)]
+    features: Vec<()>,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ImportQuery {
     /// `atomic` (default): any bad row and nothing is written; the 422 answer lists every error.
     /// `partial`: the good rows are written and the bad ones reported in the 200 answer.
+    #[param(pattern = "^(atomic|partial)$")]
     mode: Option<String>,
     /// `csv` or `geojson`; default: from the content type (or the content, when it names none).
+    #[param(pattern = "^(csv|geojson)$")]
     format: Option<String>,
 }
 
@@ -65,7 +78,7 @@ fn format_of(q: &ImportQuery, headers: &HeaderMap, body: &[u8]) -> Result<Format
 /// GeoJSON feature position from 0), the field and the reason.
 #[utoipa::path(post, path = "/outlets/import", tag = "outlets", params(ImportQuery),
     request_body(description = "The file itself (UTF-8 CSV with `,` or `;` delimiters, or a GeoJSON FeatureCollection)",
-        content((String = "text/csv"), (Object = "application/geo+json"), (Object = "application/json"))),
+        content((String = "text/csv"), (FeatureCollection = "application/geo+json"), (FeatureCollection = "application/json"))),
     responses(
         (status = 200, body = ImportReport, description = "Imported (in partial mode: the good rows; `errors` lists the rest)"),
         (status = 400, body = Problem), (status = 403, body = Problem),

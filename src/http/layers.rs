@@ -8,7 +8,7 @@ use super::AppState;
 use super::auth::{Can, p};
 use super::coverage::{channel_type_param, resolution, status_param};
 use super::error::{ApiError, Problem};
-use super::extract::Query;
+use super::extract::{Query, int_range};
 use crate::app::coverage::{OutletStatusRow, StatusFilter, statuses, tallies};
 use crate::db;
 use crate::domain::coverage::{CellFigures, PeriodStatus};
@@ -132,10 +132,12 @@ struct OutletsLayerQuery {
     /// `min_lon,min_lat,max_lon,max_lat`.
     bbox: Option<String>,
     /// Only outlets with this status at the end of the period.
+    #[param(value_type = Option<PeriodStatus>)]
     status: Option<String>,
     tier: Option<String>,
     channel_type: Option<String>,
     /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    #[param(schema_with = int_range::<1, { MAX_FEATURES as i64 }>)]
     limit: Option<usize>,
 }
 
@@ -233,6 +235,7 @@ struct CoverageLayerQuery {
     /// `min_lon,min_lat,max_lon,max_lat`: the cells whose centre lies in it.
     bbox: Option<String>,
     /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    #[param(schema_with = int_range::<1, { MAX_FEATURES as i64 }>)]
     limit: Option<usize>,
 }
 
@@ -286,6 +289,7 @@ struct TerritoriesLayerQuery {
     #[param(minimum = 0, maximum = 24)]
     zoom: Option<u8>,
     /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    #[param(schema_with = int_range::<1, { MAX_FEATURES as i64 }>)]
     limit: Option<usize>,
 }
 
@@ -338,10 +342,12 @@ struct VisitsLayerQuery {
     /// `min_lon,min_lat,max_lon,max_lat`.
     bbox: Option<String>,
     /// Only visits with this verdict (`verified`, `short`, `unverified`, `suspect`).
+    #[param(value_type = Option<Verdict>)]
     verdict: Option<String>,
     /// Only this rep's visits.
     rep_id: Option<i64>,
     /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    #[param(schema_with = int_range::<1, { MAX_FEATURES as i64 }>)]
     limit: Option<usize>,
 }
 
@@ -415,6 +421,7 @@ struct DayLayerQuery {
     /// `min_lon,min_lat,max_lon,max_lat`: the lines whose box meets it.
     bbox: Option<String>,
     /// Most features (1-50,000, default 5,000); beyond it the collection says `truncated`.
+    #[param(schema_with = int_range::<1, { MAX_FEATURES as i64 }>)]
     limit: Option<usize>,
 }
 

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Paged, Path, Query};
+use super::extract::{Json, Paged, Path, Query, int_range};
 use crate::db;
 use crate::domain::outlet::{ChannelType, OutletStatus};
 use crate::domain::territory::multipolygon;
@@ -71,13 +71,13 @@ pub struct Within {
 #[into_params(parameter_in = Query)]
 struct NearestQuery {
     /// Latitude of the point, degrees (-90 to 90).
-    #[param(value_type = f64)]
+    #[param(value_type = f64, minimum = -90, maximum = 90)]
     lat: Option<String>,
     /// Longitude of the point, degrees (-180 to 180).
-    #[param(value_type = f64)]
+    #[param(value_type = f64, minimum = -180, maximum = 180)]
     lon: Option<String>,
     /// How many outlets (1-100, default 5).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, schema_with = int_range::<1, { MAX_K as i64 }>)]
     k: Option<String>,
     /// Also closed and suspended outlets (default false).
     #[param(value_type = Option<bool>)]
@@ -88,16 +88,18 @@ struct NearestQuery {
 #[into_params(parameter_in = Query)]
 struct WithinQuery {
     /// Latitude of the centre, degrees (-90 to 90).
-    #[param(value_type = f64)]
+    #[param(value_type = f64, minimum = -90, maximum = 90)]
     lat: Option<String>,
     /// Longitude of the centre, degrees (-180 to 180).
-    #[param(value_type = f64)]
+    #[param(value_type = f64, minimum = -180, maximum = 180)]
     lon: Option<String>,
     /// Radius, metres (greater than 0, at most 100000).
-    #[param(value_type = f64)]
+    // `f64::MIN_POSITIVE` to `MAX_RADIUS_M`, as `within` reads it (literals: `schema_with` would
+    // drop `required`).
+    #[param(value_type = f64, minimum = 2.225_073_858_507_201_4e-308, maximum = 100_000)]
     radius_m: Option<String>,
     /// Most outlets to return, nearest first (1-1000, default 100); `total` counts all.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, schema_with = int_range::<1, { MAX_LIMIT as i64 }>)]
     limit: Option<String>,
     /// Also closed and suspended outlets (default false).
     #[param(value_type = Option<bool>)]
@@ -109,7 +111,7 @@ struct WithinQuery {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Items per page (1-1000, default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, schema_with = int_range::<1, { MAX_LIMIT as i64 }>)]
     limit: Option<String>,
     /// Cursor: `next` of the previous page.
     #[param(value_type = Option<i64>)]

@@ -8,6 +8,7 @@ use crate::app;
 use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, StatusChange};
 use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy};
+use crate::domain::validation::{CODE_MAX_CHARS, NAME_MAX_CHARS, optional_one_line_text, optional_plain_text};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -41,6 +42,7 @@ struct OutletQuery {
     /// `lat,lon`: only outlets within `radius` metres of this point (great-circle).
     near: Option<String>,
     /// Metres around `near` (default 1000, at most 100000).
+    #[param(exclusive_minimum = 0, maximum = 100_000)]
     radius: Option<f64>,
     /// Territory id: outlets in it and below it.
     territory: Option<i64>,
@@ -116,6 +118,10 @@ async fn list_outlets(
     let channel_type = q.channel_type.as_deref().map(str::parse::<ChannelType>).transpose();
     let status = q.status.as_deref().map(str::parse::<OutletStatus>).transpose();
     let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    if q.radius.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+        // Refused with or without `near`, as the schema says.
+        return Err(ApiError::field("radius", "must be greater than 0 and at most 100000 m"));
+    }
     let near = q.near.as_deref().map(|n| parse_near(n, q.radius)).transpose()?;
     let items = match (channel_type, status) {
         (Ok(channel_type), Ok(status)) => {
@@ -185,19 +191,21 @@ struct StatusReason {
     reason: Option<String>,
 }
 
-/// The optional `{"reason": ...}` body of a status change (an empty body is fine).
+/// The optional `{"reason": ...}` body of a status change (an empty body or `null` is no reason,
+/// as the schema's `oneOf: [null, StatusReason]` says).
 fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let parsed: StatusReason = serde_json::from_slice(body)
+    let parsed: Option<StatusReason> = serde_json::from_slice(body)
         .map_err(|e| ApiError::Unprocessable { detail: format!("invalid body: {e}"), errors: Vec::new() })?;
-    Ok(parsed.reason)
+    Ok(parsed.and_then(|p| p.reason))
 }
 
 /// Closes an outlet (it leaves coverage from now on; its history stays).
 #[utoipa::path(post, path = "/outlets/{id}/close", tag = "outlets", request_body = Option<StatusReason>, responses(
-    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "The change conflicts with another outlet (a reopened outlet's code is in use)")))]
 async fn close_outlet(
     State(state): State<AppState>,
     auth: Can<p::WriteOutlets>,
@@ -209,7 +217,8 @@ async fn close_outlet(
 
 /// Suspends an outlet (temporarily not to be visited).
 #[utoipa::path(post, path = "/outlets/{id}/suspend", tag = "outlets", request_body = Option<StatusReason>, responses(
-    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "The change conflicts with another outlet (a reopened outlet's code is in use)")))]
 async fn suspend_outlet(
     State(state): State<AppState>,
     auth: Can<p::WriteOutlets>,
@@ -221,7 +230,8 @@ async fn suspend_outlet(
 
 /// Makes a closed or suspended outlet active again.
 #[utoipa::path(post, path = "/outlets/{id}/reopen", tag = "outlets", request_body = Option<StatusReason>, responses(
-    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "The change conflicts with another outlet (a reopened outlet's code is in use)")))]
 async fn reopen_outlet(
     State(state): State<AppState>,
     auth: Can<p::WriteOutlets>,
@@ -247,23 +257,33 @@ where
 #[serde(deny_unknown_fields)]
 #[allow(clippy::option_option)] // PATCH tells an absent field (keep) from `null` (clear).
 struct OutletInput {
+    #[schema(schema_with = optional_one_line_text::<CODE_MAX_CHARS>)]
     code: Option<String>,
+    #[schema(schema_with = optional_one_line_text::<NAME_MAX_CHARS>)]
     name: Option<String>,
+    #[schema(value_type = Option<ChannelType>)]
     channel_type: Option<String>,
+    /// One of the org's tier policies (`tier_policies_tier_format`; that it exists is not in the schema).
+    #[schema(pattern = "^[A-Za-z0-9_+-]{1,16}$")]
     tier: Option<String>,
+    #[schema(minimum = -90, maximum = 90)]
     lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     lon: Option<f64>,
-    /// Geofence radius in metres; omit (or `null` in a PATCH) to use the tier's default.
+    /// Geofence radius in metres (`outlets_radius_range`: greater than 0, at most 5000; stored in
+    /// single precision, so at least its smallest normal value, 1.2e-38); omit (or `null` in a
+    /// PATCH) to use the tier's default.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 1.175_494_4e-38, maximum = 5000)]
     radius_m: Option<Option<f64>>,
+    #[schema(value_type = Option<OutletStatus>)]
     status: Option<String>,
     /// Territory; omit to assign by point-in-polygon (`null` in a PATCH: assign by point-in-polygon again).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
     territory_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = optional_plain_text)]
     address: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     attributes: Option<serde_json::Value>,
@@ -307,7 +327,8 @@ async fn create_outlet(
 
 /// Changes an outlet; a new lat/lon re-pins it (the old location stays in its history).
 #[utoipa::path(patch, path = "/outlets/{id}", tag = "outlets", request_body = OutletInput, responses(
-    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+    (status = 409, body = Problem, description = "The new code is another outlet's")))]
 async fn update_outlet(
     State(state): State<AppState>,
     auth: Can<p::WriteOutlets>,
@@ -328,16 +349,24 @@ async fn list_tiers(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+/// The ranges are the database's CHECK constraints (`tier_policies_*`, migrations/0001).
 struct TierInput {
+    #[schema(minimum = 1)]
     required_visits: i32,
+    #[schema(minimum = 1, maximum = 366)]
     cycle_days: i32,
+    #[schema(minimum = 0, maximum = 86400)]
     min_dwell_s: i32,
+    /// Metres; stored in single precision, so at least its smallest normal value (1.2e-38).
+    #[schema(minimum = 1.175_494_4e-38, maximum = 5000)]
     default_radius_m: f32,
 }
 
 /// Creates or replaces the policy of one tier; an org holds at most 100 tiers
 /// (`domain::outlet::MAX_TIERS`).
-#[utoipa::path(put, path = "/tier-policies/{tier}", tag = "tier-policies", request_body = TierInput, responses(
+#[utoipa::path(put, path = "/tier-policies/{tier}", tag = "tier-policies", request_body = TierInput,
+    params(("tier" = String, Path, description = "1-16 letters, digits or `_ + -`", pattern = "^[A-Za-z0-9_+-]{1,16}$")),
+    responses(
     (status = 200, body = TierPolicy), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn put_tier(
     State(state): State<AppState>,

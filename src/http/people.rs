@@ -9,7 +9,7 @@ use crate::admin::{self, IssuedUser};
 use crate::db;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
-use crate::domain::validation::{FieldError, check_text};
+use crate::domain::validation::{FieldError, NAME_MAX_CHARS, check_text, one_line_text};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -85,8 +85,12 @@ async fn get_user(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
+    /// The database's `users_login_format` (migrations/0001).
+    #[schema(pattern = "^[A-Za-z0-9._@+-]{1,128}$", min_length = 1, max_length = 128)]
     login: String,
+    #[schema(schema_with = one_line_text::<NAME_MAX_CHARS>)]
     name: String,
+    #[schema(value_type = Role)]
     role: String,
     /// Root of the territory subtree the user sees; omit for the whole org.
     territory_id: Option<i64>,
@@ -102,7 +106,7 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<IssuedUser>), ApiError> {
     let mut errors = Vec::new();
     check_text("login", &input.login, 128, &mut errors);
-    check_text("name", &input.name, 200, &mut errors);
+    check_text("name", &input.name, NAME_MAX_CHARS, &mut errors);
     let role = input.role.parse::<Role>();
     if let Err(e) = &role {
         errors.push(FieldError::new("role", e.to_string()));

@@ -83,6 +83,44 @@ impl Claim {
 /// Longest note accepted with a photo, characters.
 const MAX_NOTE_CHARS: usize = 2000;
 
+/// The form of a photo upload, as the OpenAPI document describes it (the handlers read it field
+/// by field: [`read_form`]). That `photo` is a JPEG, PNG or HEIC picture is a rule of the
+/// description.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the form in the OpenAPI document only")]
+struct PhotoForm {
+    /// The image.
+    #[schema(value_type = String, format = Binary)]
+    photo: Vec<u8>,
+    /// Optional text; blank is none.
+    #[schema(schema_with = crate::domain::validation::optional_plain_text_up_to::<MAX_NOTE_CHARS>)]
+    note: Option<String>,
+}
+
+/// [`PhotoForm`] with the app's capture claim of a check-in photo.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the form in the OpenAPI document only")]
+struct CheckinPhotoForm {
+    /// The image.
+    #[schema(value_type = String, format = Binary)]
+    photo: Vec<u8>,
+    /// Optional text; blank is none.
+    #[schema(schema_with = crate::domain::validation::optional_plain_text_up_to::<MAX_NOTE_CHARS>)]
+    note: Option<String>,
+    /// When the app took it (RFC 3339).
+    captured_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where (with `lon`: both or neither, a rule of the description).
+    #[schema(minimum = -90, maximum = 90)]
+    lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
+    lon: Option<f64>,
+    /// Metres.
+    #[schema(exclusive_minimum = 0)]
+    accuracy_m: Option<f32>,
+}
+
 /// Reads the `photo` file field (at most `max` bytes) and the optional `note` of a form; with
 /// `with_capture`, also the app's capture claim (`captured_at`, `lat`, `lon`, `accuracy_m`).
 async fn read_form(
@@ -205,7 +243,7 @@ fn created(photo: Photo) -> Response {
 /// feed the visit's risk and verdict when it is judged again (at once, in the background). The
 /// visit's rep (or their device) only.
 #[utoipa::path(post, path = "/visits/{id}/photos", tag = "photos",
-    request_body(content_type = "multipart/form-data", description = "`photo`: the image; `note`: optional text"),
+    request_body(content = PhotoForm, content_type = "multipart/form-data", description = "`photo`: the image; `note`: optional text"),
     responses((status = 201, body = Photo), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn upload_visit_photo(
@@ -238,7 +276,7 @@ async fn upload_visit_photo(
 #[utoipa::path(put, path = "/checkins/{client_id}/photos/{photo_client_id}", tag = "photos",
     params(("client_id" = String, Path, description = "The app's id of the check-in"),
         ("photo_client_id" = String, Path, description = "The app's id of the photo (8-100 of A-Za-z0-9_.:-)")),
-    request_body(content_type = "multipart/form-data",
+    request_body(content = CheckinPhotoForm, content_type = "multipart/form-data",
         description = "`photo`: the image; optional `note`, `captured_at`, `lat`, `lon`, `accuracy_m`"),
     responses((status = 200, body = Photo, description = "A retry: the photo stored before"),
         (status = 201, body = Photo, description = "Stored"),
@@ -276,7 +314,7 @@ async fn upload_checkin_photo(
 /// its EXIF position is compared with the outlet and its picture with the org's photos. Users
 /// whose territory holds the outlet.
 #[utoipa::path(post, path = "/outlets/{id}/photos", tag = "photos",
-    request_body(content_type = "multipart/form-data", description = "`photo`: the image; `note`: optional text"),
+    request_body(content = PhotoForm, content_type = "multipart/form-data", description = "`photo`: the image; `note`: optional text"),
     responses((status = 201, body = Photo), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
 async fn upload_outlet_photo(

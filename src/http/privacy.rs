@@ -120,18 +120,37 @@ struct Privacy {
     home: Option<Home>,
     /// Radius of the home zone in metres (50-5000); `null`: the org's `pings.home_radius_m`
     /// (default 300).
+    #[schema(schema_with = home_radius_schema)]
     home_radius_m: Option<f64>,
     /// The rep's own weekly working hours (same shape as `pings.working_hours`), replacing the
     /// org's; `null`: the org's.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = working_hours_schema)]
     working_hours: Option<Value>,
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Home {
+    #[schema(minimum = -90, maximum = 90)]
     lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     lon: f64,
+}
+
+fn working_hours_schema() -> utoipa::openapi::schema::Object {
+    crate::domain::ping_filter::working_hours_schema(true)
+}
+
+/// `home_radius_m`: [`privacy::HOME_RADIUS_RANGE_M`] or `null`.
+fn home_radius_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let (min, max) = privacy::HOME_RADIUS_RANGE_M;
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Number, Type::Null]))
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .description(Some("Radius of the home zone in metres; `null`: the org's `pings.home_radius_m` (default 300)."))
+        .build()
 }
 
 /// The user, when the caller is that user or an admin whose scope holds them.

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, int_range};
 use crate::db;
 use crate::domain::access::Role;
 use crate::domain::plan::{self, Reminder};
@@ -19,15 +19,21 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(rep_reminders)).routes(routes!(territory_reminders))
 }
 
+/// Farthest look-ahead of `horizon_days`.
+const MAX_HORIZON_DAYS: i64 = 31;
+/// Most outlets a reminder list returns.
+const MAX_REMINDERS: usize = 5000;
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ReminderQuery {
     /// The day (org-local, YYYY-MM-DD); default today.
     date: Option<NaiveDate>,
     /// Also list outlets reaching their interval this many days after `date` (0-31, default 0).
-    #[param(minimum = 0, maximum = 31)]
+    #[param(schema_with = int_range::<0, MAX_HORIZON_DAYS>)]
     horizon_days: Option<i64>,
     /// Most outlets listed, most urgent first (1-5000, default 500).
+    #[param(schema_with = int_range::<1, { MAX_REMINDERS as i64 }>)]
     limit: Option<usize>,
     /// Only the outlets of this territory's subtree (within the caller's scope); default the
     /// caller's territory.
@@ -63,11 +69,11 @@ async fn reminders(
     q: &ReminderQuery,
 ) -> Result<Reminders, ApiError> {
     let horizon = q.horizon_days.unwrap_or(0);
-    if !(0..=31).contains(&horizon) {
+    if !(0..=MAX_HORIZON_DAYS).contains(&horizon) {
         return Err(ApiError::field("horizon_days", "must be from 0 to 31"));
     }
     let limit = q.limit.unwrap_or(500);
-    if !(1..=5000).contains(&limit) {
+    if !(1..=MAX_REMINDERS).contains(&limit) {
         return Err(ApiError::field("limit", "must be from 1 to 5000"));
     }
     let date = super::plans::day_or_today(state, auth, q.date).await?;

@@ -84,18 +84,25 @@ const SHARED: &[Shared] = &[
 /// Makes the document say what the server does: every error response is problem+json, and each
 /// operation lists the statuses the shared layers can answer (see [`SHARED`]).
 pub fn declare_shared(openapi: &mut OpenApi) {
+    describe_all_rules(openapi);
     let components = openapi.components.get_or_insert_with(Default::default);
     for shared in SHARED {
         components.responses.entry(name(shared.status)).or_insert_with(|| problem_response(shared.description).into());
     }
-    for schema in components.schemas.values_mut() {
-        bound_dates(schema);
+    // Only what a client sends is bounded: an answer may name a date outside the range (the
+    // month before 2000-01 of an assessment).
+    let inputs = input_schemas(&openapi.paths, &components.schemas);
+    for (name, schema) in &mut components.schemas {
+        if inputs.contains(name) {
+            bound_dates(schema);
+        }
     }
     for (path, item) in &mut openapi.paths.paths {
         for op in operations(item) {
             for param in op.parameters.iter_mut().flatten() {
                 if let Some(schema) = &mut param.schema {
                     bound_dates(schema);
+                    pattern_by_name(&param.name, schema);
                 }
             }
             for (status, response) in &mut op.responses.responses {
@@ -115,6 +122,163 @@ pub fn declare_shared(openapi: &mut OpenApi) {
                     .responses
                     .entry(status.to_owned())
                     .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name(status))));
+            }
+        }
+    }
+}
+
+/// A period of local days: `to` not before `from`, at most 93 days (`visits::days`).
+const PERIOD_RULE: &str = "`to` must not be before `from`, and the period covers at most 93 days \
+    (a `from` or `to` left out takes its default, so one far date alone can break it)";
+/// Referential rules: what an id names must exist in the caller's org and scope.
+const EXISTS_RULE: &str = "every id given (rep, territory, outlet, tier, device) must name one that exists \
+    in your org and scope";
+
+/// The rules of each operation that JSON Schema cannot express, added to its description: these
+/// operations, and only these, are left out of Schemathesis's `positive_data_acceptance` check
+/// (schemathesis.toml lists them with the same reasons; `docs::` checks the two agree).
+pub(super) const RULES: &[(&str, &str, &str)] = &[
+    ("get", "/api/v1/checkins/claims", PERIOD_RULE),
+    ("get", "/api/v1/layers/coverage", PERIOD_RULE),
+    ("get", "/api/v1/layers/outlets", PERIOD_RULE),
+    ("get", "/api/v1/layers/visits", PERIOD_RULE),
+    ("get", "/api/v1/outlets/{id}/visits", PERIOD_RULE),
+    ("get", "/api/v1/reps/{id}/checkins", PERIOD_RULE),
+    ("get", "/api/v1/reps/{id}/compliance", PERIOD_RULE),
+    ("get", "/api/v1/reps/{id}/visits", PERIOD_RULE),
+    ("get", "/api/v1/territories/{id}/compliance", PERIOD_RULE),
+    ("get", "/api/v1/territories/{id}/coverage", PERIOD_RULE),
+    ("get", "/api/v1/territories/{id}/outlet-frequency", PERIOD_RULE),
+    ("get", "/api/v1/territories/{id}/outlet-status", PERIOD_RULE),
+    ("post", "/api/v1/visits/recompute", "`to` must not be before `from`, and the period covers at most 366 days"),
+    ("get", "/api/v1/reps/{id}/pings", "give `from` and `to` together (`from` before `to`), or `date`"),
+    ("get", "/api/v1/reps/{id}/track", "give `from` and `to` together (`from` before `to`), or `date`"),
+    ("get", "/api/v1/layers/routes", "`bbox`: `min_lat <= max_lat`"),
+    ("get", "/api/v1/layers/territories", "`bbox`: `min_lat <= max_lat`"),
+    ("get", "/api/v1/layers/tracks", "`bbox`: `min_lat <= max_lat`"),
+    ("get", "/api/v1/outlets", "`bbox`: `min_lat <= max_lat`"),
+    ("delete", "/api/v1/plans/{id}", "`from` must be today or later (the past is kept)"),
+    ("get", "/api/v1/outlets/in-cell/{h3}", "`h3` must be a valid H3 cell index (mode, base cell and digits)"),
+    ("get", "/api/v1/outlets/in-territory/{id}", "the territory must have a boundary"),
+    ("get", "/api/v1/reps/{id}/plan-proposal", "give `start_lat` and `start_lon` together, or neither"),
+    ("get", "/api/v1/plans", EXISTS_RULE),
+    ("get", "/api/v1/reps/{id}/reminders", "`territory_id` must be the rep's territory or below it"),
+    ("patch", "/api/v1/devices/{id}", EXISTS_RULE),
+    ("patch", "/api/v1/outlets/{id}", EXISTS_RULE),
+    ("post", "/api/v1/devices", EXISTS_RULE),
+    ("post", "/api/v1/exports", "the scope must exist in your scope; `to` not before `from`; each format at most once"),
+    ("post", "/api/v1/outlets", "the tier and territory must exist in your org and scope; the position is not (0, 0)"),
+    (
+        "post",
+        "/api/v1/plans",
+        "the rep and outlets must exist in your scope; each item is recurring (`weekday`) or dated \
+        (`visit_date`, within the plan's validity), `week_of_cycle` at most `cycle_weeks`, `window_end` after \
+        `window_start`; `valid_to` not before `valid_from`",
+    ),
+    (
+        "put",
+        "/api/v1/plans/{id}",
+        "the outlets must exist in your scope; each item is recurring (`weekday`) or dated \
+        (`visit_date`, within the plan's validity and from the revision's first day), `window_end` after `window_start`",
+    ),
+    ("post", "/api/v1/territories", EXISTS_RULE),
+    ("post", "/api/v1/users", EXISTS_RULE),
+    ("put", "/api/v1/users/{id}/privacy", "the home is not (0, 0); working hours start before they end"),
+    (
+        "post",
+        "/api/v1/checklists",
+        "item keys are distinct; a number item's `min <= max`; a choice item's choices are \
+        distinct and not blank, `expect_in` among them",
+    ),
+    (
+        "put",
+        "/api/v1/settings/pings",
+        "working hours start before they end; `working_hours_only` needs `working_hours`",
+    ),
+    ("post", "/api/v1/devices/{id}/gpx", "the body is a GPX 1.0/1.1 document"),
+    (
+        "post",
+        "/api/v1/outlets/import",
+        "each row (CSV with a header naming the columns, or GeoJSON Point feature) is a valid \
+        outlet of your org's tiers and territories",
+    ),
+    (
+        "post",
+        "/api/v1/territories/import",
+        "each feature is a Polygon/MultiPolygon with a valid `code`, `name`, `level` and \
+        a `parent_code` stored or in the file",
+    ),
+    ("post", "/api/v1/outlets/{id}/photos", "`photo` is a JPEG, PNG or HEIC picture"),
+    ("post", "/api/v1/visits/{id}/photos", "`photo` is a JPEG, PNG or HEIC picture"),
+    (
+        "put",
+        "/api/v1/checkins/{client_id}/photos/{photo_client_id}",
+        "`photo` is a JPEG, PNG or HEIC picture; \
+        `lat` and `lon` together",
+    ),
+];
+
+/// Adds the operation's [`RULES`] to its description.
+fn describe_rules(method: &str, path: &str, op: &mut Operation) {
+    let rules: Vec<&str> =
+        RULES.iter().filter(|(m, p, _)| *m == method && *p == path).map(|(_, _, rule)| *rule).collect();
+    if rules.is_empty() {
+        return;
+    }
+    let text = format!("Rules the schema cannot express: {}.", rules.join("; "));
+    op.description = Some(match op.description.take() {
+        Some(d) if !d.is_empty() => format!("{d}\n\n{text}"),
+        _ => text,
+    });
+}
+
+/// Names of the component schemas a request body refers to, directly or through other schemas.
+fn input_schemas(
+    paths: &utoipa::openapi::path::Paths,
+    schemas: &std::collections::BTreeMap<String, RefOr<Schema>>,
+) -> std::collections::BTreeSet<String> {
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(name) = map.get("$ref").and_then(|r| r.as_str()?.strip_prefix("#/components/schemas/")) {
+                    out.push(name.to_owned());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut todo = Vec::new();
+    for item in paths.paths.values() {
+        for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten() {
+            refs(&serde_json::to_value(&op.request_body).unwrap_or_default(), &mut todo);
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if let Some(schema) = schemas.get(&name)
+            && seen.insert(name)
+        {
+            refs(&serde_json::to_value(schema).unwrap_or_default(), &mut todo);
+        }
+    }
+    seen
+}
+
+/// The rules of [`RULES`] in the descriptions of their operations.
+fn describe_all_rules(openapi: &mut OpenApi) {
+    for (path, item) in &mut openapi.paths.paths {
+        let methods = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
+        ];
+        for (method, op) in methods {
+            if let Some(op) = op {
+                describe_rules(method, path, op);
             }
         }
     }
@@ -159,8 +323,52 @@ fn refers_to_problem(content: &Content) -> bool {
 
 /// Every calendar date the API reads lies in 2000-01-01..=2100-12-31 (`domain::plan::date_in_range`,
 /// which keeps date arithmetic from overflowing); JSON Schema has no range for `format: date`,
-/// so the years are bounded by a pattern.
-const DATE_PATTERN: &str = "^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$";
+/// so the years are bounded by a pattern (months and days too, so that a generator's dates are
+/// nearly all real ones).
+const DATE_PATTERN: &str = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+/// A longitude in degrees, -180 to 180, as the parameters below write it.
+macro_rules! lon {
+    () => {
+        r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)"
+    };
+}
+/// A latitude in degrees, -90 to 90.
+macro_rules! lat {
+    () => {
+        r"-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)"
+    };
+}
+
+/// The text parameters the server parses, by name, with the pattern of what it reads: the
+/// degree ranges are in the pattern; a rule across parts (`min_lat <= max_lat`) is in the
+/// operation's description.
+const PARAM_PATTERNS: &[(&str, &str)] = &[
+    // `min_lon,min_lat,max_lon,max_lat` (`domain::layers::parse_bbox`).
+    ("bbox", concat!("^", lon!(), ",", lat!(), ",", lon!(), ",", lat!(), "$")),
+    // `lat,lon` (`outlets::parse_near`).
+    ("near", concat!("^", lat!(), ",", lon!(), "$")),
+    // `YYYY-MM`, 2000-01 to 2100-12 (`domain::assessment::parse_month`).
+    ("month", "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"),
+    // The app's own ids of evidence (`domain::checkin::valid_client_id`).
+    ("client_id", CLIENT_ID_PATTERN),
+    ("photo_client_id", CLIENT_ID_PATTERN),
+    ("answers_client_id", CLIENT_ID_PATTERN),
+    // An H3 cell index in hexadecimal (its mode and resolution: the operation's description).
+    ("h3", "^8[0-9a-fA-F]{14}$"),
+];
+
+/// 8-100 letters, digits or `_ . : -`.
+const CLIENT_ID_PATTERN: &str = "^[A-Za-z0-9_.:-]{8,100}$";
+
+fn pattern_by_name(name: &str, schema: &mut RefOr<Schema>) {
+    let Some((_, pattern)) = PARAM_PATTERNS.iter().find(|(n, _)| *n == name) else { return };
+    if let RefOr::T(Schema::Object(o)) = schema
+        && o.pattern.is_none()
+    {
+        o.pattern = Some((*pattern).to_owned());
+    }
+}
 
 fn bound_dates(schema: &mut RefOr<Schema>) {
     let RefOr::T(schema) = schema else { return };
@@ -202,6 +410,37 @@ pub(super) fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Opera
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// schemathesis.toml turns `positive_data_acceptance` off for exactly the operations whose
+    /// rules the schema cannot express, and every such operation's description states them.
+    #[test]
+    fn positive_data_exclusions_are_the_described_rules() {
+        let toml = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis.toml"));
+        let mut excluded: Vec<String> = toml
+            .split("[[operations]]")
+            .map(|block| block.split("\n\n").next().unwrap_or_default())
+            .filter(|block| block.contains("checks.positive_data_acceptance.enabled = false"))
+            .flat_map(|block| block.split('"').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        excluded.sort();
+        let mut described: Vec<String> =
+            RULES.iter().map(|(m, p, _)| format!("{} {p}", m.to_ascii_uppercase())).collect();
+        described.sort();
+        assert_eq!(excluded, described);
+        let doc = crate::http::openapi();
+        for (method, path, rule) in RULES {
+            let item = doc.paths.paths.get(*path).unwrap_or_else(|| panic!("{path} is not in the document"));
+            let op = match *method {
+                "get" => &item.get,
+                "put" => &item.put,
+                "post" => &item.post,
+                "delete" => &item.delete,
+                _ => &item.patch,
+            };
+            let description = op.as_ref().and_then(|o| o.description.as_deref()).unwrap_or_default();
+            assert!(description.contains(rule), "{method} {path}: the description does not state `{rule}`");
+        }
+    }
 
     #[test]
     fn every_error_response_is_problem_json_and_authenticated_operations_declare_401() {

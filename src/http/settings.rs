@@ -75,6 +75,28 @@ async fn get_ping_settings(
 }
 
 /// The keys of a settings change that name no ping or privacy setting.
+/// The body of `PUT /settings/pings`, as the OpenAPI document describes it: the keys of the ping
+/// filter ([`FilterPolicy::from_settings`]) and of home blurring, each optional.
+struct PingSettingsChange;
+
+impl utoipa::ToSchema for PingSettingsChange {}
+
+impl utoipa::PartialSchema for PingSettingsChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        let (min, max) = privacy::HOME_RADIUS_RANGE_M;
+        let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
+        crate::domain::ping_filter::settings_change_schema()
+            .property("blur_home", ObjectBuilder::new().schema_type(nullable(Type::Boolean)))
+            .property(
+                "home_radius_m",
+                ObjectBuilder::new().schema_type(nullable(Type::Number)).minimum(Some(min)).maximum(Some(max)),
+            )
+            .build()
+            .into()
+    }
+}
+
 fn unknown_keys(given: &serde_json::Map<String, Value>) -> Vec<FieldError> {
     given
         .keys()
@@ -119,7 +141,7 @@ fn merged(
 /// `max_speed_mps`, `osmand_speed_unit`, `blur_home` (bool) and `home_radius_m` (50-5000, default 300). Every invalid or unknown key is named (422); nothing is
 /// stored then.
 /// Admins; audited.
-#[utoipa::path(put, path = "/settings/pings", tag = "ops", request_body = Object, responses(
+#[utoipa::path(put, path = "/settings/pings", tag = "ops", request_body = PingSettingsChange, responses(
     (status = 200, body = PingSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn put_ping_settings(
     State(state): State<AppState>,

@@ -11,7 +11,7 @@ use crate::db;
 use crate::db::territories::{NewTerritory, Territory};
 use crate::domain::audit::AuditAction;
 use crate::domain::territory::TerritoryLevel;
-use crate::domain::validation::{FieldError, check_text};
+use crate::domain::validation::{CODE_MAX_CHARS, FieldError, NAME_MAX_CHARS, check_text, one_line_text};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,9 +58,12 @@ async fn get_territory(
 #[serde(deny_unknown_fields)]
 struct TerritoryInput {
     parent_id: Option<i64>,
+    #[schema(schema_with = one_line_text::<CODE_MAX_CHARS>)]
     code: String,
+    #[schema(schema_with = one_line_text::<NAME_MAX_CHARS>)]
     name: String,
     /// country, province, city, district, county, grid or region
+    #[schema(value_type = TerritoryLevel)]
     level: String,
     /// GeoJSON Polygon or MultiPolygon (WGS84).
     #[schema(value_type = Option<Object>)]
@@ -71,8 +74,8 @@ struct TerritoryInput {
 /// sound (422 naming each problem otherwise).
 async fn judged_boundary(state: &AppState, input: &TerritoryInput) -> Result<Option<String>, ApiError> {
     let mut errors = Vec::new();
-    check_text("code", &input.code, 64, &mut errors);
-    check_text("name", &input.name, 200, &mut errors);
+    check_text("code", &input.code, CODE_MAX_CHARS, &mut errors);
+    check_text("name", &input.name, NAME_MAX_CHARS, &mut errors);
     if let Some(b) = &input.boundary
         && let Some(reason) = boundary_problem(state, b).await?
     {
@@ -166,7 +169,7 @@ async fn territory_summary(
 /// properties `code`, `name`, `level` and optional `parent_code` (a territory already stored or in
 /// the same file, in any order). Existing codes are updated. All or nothing: any bad feature → 422
 /// listing every bad feature (`index` = position in `features`) and nothing is written.
-#[utoipa::path(post, path = "/territories/import", tag = "territories", request_body(content = Object, content_type = "application/geo+json"), responses(
+#[utoipa::path(post, path = "/territories/import", tag = "territories", request_body(content = super::import::FeatureCollection, content_type = "application/geo+json"), responses(
     (status = 200, body = TerritoryImport), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn import_territories(
     State(state): State<AppState>,

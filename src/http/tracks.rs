@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::{Can, Principal, p};
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, int_range, positive_up_to};
 use super::privacy::HomeBlur;
 use crate::db;
 use crate::db::pings::{Ping, TrackPing};
@@ -130,12 +130,13 @@ struct ShapeQuery {
     /// End of the period (RFC 3339), exclusive.
     to: Option<DateTime<Utc>>,
     /// `geojson`, `csv` or `gpx`; overrides the `Accept` header.
+    #[param(pattern = "^(geojson|csv|gpx)$")]
     format: Option<String>,
     /// Douglas–Peucker tolerance in metres (0 < m <= 1000); absent: every ping.
-    #[param(value_type = Option<f64>)]
+    #[param(value_type = Option<f64>, schema_with = positive_up_to::<{ MAX_SIMPLIFY_M as u32 }>)]
     simplify_m: Option<String>,
     /// Consecutive pings further apart (seconds) start a new line segment (1-86400, default 600).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, schema_with = int_range::<1, MAX_GAP_S_LIMIT>)]
     max_gap_s: Option<String>,
 }
 

@@ -115,8 +115,10 @@ async fn recompute(
 struct ReviewRequest {
     /// `accepted` or `rejected` (supervisors, auditors and admins of the rep's territory), or
     /// `disputed` (the rep, about their own visit).
+    #[schema(pattern = "^(accepted|rejected|disputed)$")]
     decision: String,
     /// Why (required): what the reviewer saw, or the rep's comment.
+    #[schema(schema_with = crate::domain::validation::multi_line_text::<{ app::reviews::MAX_REASON_CHARS }>)]
     reason: String,
 }
 

@@ -30,6 +30,7 @@ mod limits;
 mod map_ui;
 mod migrations;
 mod ogc;
+mod openapi_truth;
 mod ops;
 mod outlets;
 mod overflow;

@@ -57,7 +57,9 @@ pub enum ItemKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
     /// Identifier of the answer (`[a-z0-9_]`, at most 64 characters).
+    #[schema(pattern = "^[a-z0-9_]{1,64}$")]
     pub key: String,
+    #[schema(schema_with = crate::validation::one_line_text::<200>)]
     pub label: String,
     #[serde(flatten)]
     pub kind: ItemKind,
@@ -65,6 +67,7 @@ pub struct Item {
     pub required: bool,
     /// The outlet attribute the answer is copied to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9_]{1,64}$")]
     pub outlet_attribute: Option<String>,
 }
 

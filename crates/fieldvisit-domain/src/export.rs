@@ -151,8 +151,9 @@ pub struct ExportParams {
     pub from: NaiveDate,
     /// Last local day (inclusive).
     pub to: NaiveDate,
-    /// Default: all formats.
+    /// Default: all formats; each at most once (a rule of the description).
     #[serde(default = "all_formats")]
+    #[schema(min_items = 1)]
     pub formats: Vec<ExportFormat>,
 }
 

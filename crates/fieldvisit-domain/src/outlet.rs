@@ -127,8 +127,8 @@ pub fn validate_outlet(
     radius_m: Option<f64>,
 ) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    check_text("code", code, 64, &mut errors);
-    check_text("name", name, 200, &mut errors);
+    check_text("code", code, crate::validation::CODE_MAX_CHARS, &mut errors);
+    check_text("name", name, crate::validation::NAME_MAX_CHARS, &mut errors);
     if let Err(e) = channel_type.parse::<ChannelType>() {
         errors.push(FieldError::new("channel_type", e.to_string()));
     }

@@ -167,6 +167,53 @@ pub struct WorkingHours {
 /// Weekday keys of the working-hours JSON, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
+/// OpenAPI schema of working hours as [`WorkingHours::parse`] reads them: weekday keys, each a
+/// list of `["HH:MM", "HH:MM"]` (`24:00` as an end); that a start comes before its end is a rule
+/// of the description.
+pub fn working_hours_schema(nullable: bool) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ArrayBuilder, ArrayItems, ObjectBuilder, Schema, SchemaType, Type,
+    };
+    let time = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"));
+    let interval = ArrayBuilder::new().items(time).min_items(Some(2)).max_items(Some(2)).build();
+    let ty = if nullable { SchemaType::from_iter([Type::Object, Type::Null]) } else { SchemaType::new(Type::Object) };
+    let mut hours =
+        ObjectBuilder::new().schema_type(ty).additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    for day in WEEKDAYS {
+        let items = ArrayItems::RefOrSchema(Box::new(Schema::Array(interval.clone()).into()));
+        hours = hours.property(day, ArrayBuilder::new().items(items));
+    }
+    hours.build()
+}
+
+/// OpenAPI schema of a change of the org's `pings` settings that this module reads (each key
+/// optional; `null` resets it), with the ranges [`FilterPolicy::from_settings`] accepts.
+pub fn settings_change_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
+    let int = |min: i64, max: i64| {
+        ObjectBuilder::new().schema_type(nullable(Type::Integer)).minimum(Some(min as f64)).maximum(Some(max as f64))
+    };
+    ObjectBuilder::new()
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .property("max_future_s", int(0, MAX_FUTURE_LIMIT_S))
+        .property("retention_days", int(1, MAX_RETENTION_DAYS))
+        .property(
+            "max_speed_mps",
+            ObjectBuilder::new()
+                .schema_type(nullable(Type::Number))
+                .exclusive_minimum(Some(0.0))
+                .maximum(Some(MAX_SPEED_LIMIT_MPS)),
+        )
+        .property("working_hours_only", ObjectBuilder::new().schema_type(nullable(Type::Boolean)))
+        .property("working_hours", working_hours_schema(true))
+        .property("utc_offset_minutes", int(-MAX_UTC_OFFSET_MINUTES, MAX_UTC_OFFSET_MINUTES))
+        .property(
+            "osmand_speed_unit",
+            ObjectBuilder::new().schema_type(nullable(Type::String)).pattern(Some("^(knots|kmh|mps)$")),
+        )
+}
+
 impl WorkingHours {
     /// Parses `{"mon": [["08:00", "12:00"], ["13:00", "18:00"]], "tue": [...], ...}`: `HH:MM` local
     /// times, start before end, `24:00` allowed as an end. Missing days are days off.

@@ -12,7 +12,7 @@ use crate::validation::FieldError;
 /// Most items in one plan.
 pub const MAX_ITEMS: usize = 2_000;
 /// Longest name.
-const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 200;
 /// A proposed route starts from the rep's last fix only when it is at most this many days before
 /// the day; else from the rep's declared home.
 pub const START_FIX_MAX_AGE_DAYS: i32 = 30;
@@ -23,15 +23,21 @@ pub const START_FIX_MAX_AGE_DAYS: i32 = 30;
 pub struct ItemInput {
     pub outlet_id: i64,
     /// ISO weekday 1 (Monday) .. 7 (Sunday): a recurring item.
+    #[schema(minimum = 1, maximum = 7)]
     pub weekday: Option<i16>,
     /// Week of the cycle, `1..=cycle_weeks`; absent = every week (recurring items only).
+    #[schema(minimum = 1, maximum = 12)]
     pub week_of_cycle: Option<i16>,
     /// The day of a dated item (instead of `weekday`).
     pub visit_date: Option<NaiveDate>,
     /// Org-local time window of the visit (`HH:MM` or `HH:MM:SS`).
+    #[schema(value_type = Option<String>, pattern = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?$")]
     pub window_start: Option<NaiveTime>,
+    /// After `window_start` (a rule of the operation's description).
+    #[schema(value_type = Option<String>, pattern = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?$")]
     pub window_end: Option<NaiveTime>,
-    /// Expected duration of the visit, seconds.
+    /// Expected duration of the visit, seconds (1-86400).
+    #[schema(minimum = 1, maximum = 86400)]
     pub expected_duration_s: Option<i32>,
     /// Position in the day's route; default: the item's position in the list.
     pub seq: Option<i32>,
@@ -42,12 +48,15 @@ pub struct ItemInput {
 #[serde(deny_unknown_fields)]
 pub struct PlanInput {
     pub rep_id: i64,
+    #[schema(schema_with = crate::validation::one_line_text::<MAX_NAME_CHARS>)]
     pub name: String,
     /// Length of the recurrence cycle in weeks, 1..=12 (default 1).
+    #[schema(minimum = 1, maximum = 12)]
     pub cycle_weeks: Option<i16>,
     pub valid_from: NaiveDate,
     /// Last day (inclusive); absent = open-ended.
     pub valid_to: Option<NaiveDate>,
+    #[schema(max_items = 2000)]
     pub items: Vec<ItemInput>,
 }
 

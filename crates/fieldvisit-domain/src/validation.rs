@@ -85,6 +85,78 @@ pub fn check_text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldEr
     }
 }
 
+/// Most characters of a name (of an outlet, territory, device, user, plan, checklist).
+pub const NAME_MAX_CHARS: usize = 200;
+/// Most characters of a code (of an outlet or territory).
+pub const CODE_MAX_CHARS: usize = 64;
+
+/// A character one-line text may hold (not a control character, see [`control_character`]).
+macro_rules! one_line_char {
+    () => {
+        r"[^\x00-\x1F\x7F-\x9F]"
+    };
+}
+/// A character multi-line text may hold (TAB, LF and CR too).
+macro_rules! multi_line_char {
+    () => {
+        r"[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]"
+    };
+}
+/// A character that makes a text not blank.
+macro_rules! non_blank_char {
+    () => {
+        r"[^\s\x00-\x1F\x7F-\x9F]"
+    };
+}
+
+/// Pattern of a one-line text that is not blank ([`check_text`]).
+pub const ONE_LINE_TEXT_PATTERN: &str = concat!("^", one_line_char!(), "*", non_blank_char!(), one_line_char!(), "*$");
+/// Pattern of a multi-line text that is not blank (reasons, comments).
+pub const MULTI_LINE_TEXT_PATTERN: &str =
+    concat!("^", multi_line_char!(), "*", non_blank_char!(), multi_line_char!(), "*$");
+/// Pattern of a multi-line text that may be blank (addresses, notes).
+pub const PLAIN_TEXT_PATTERN: &str = concat!("^", multi_line_char!(), "*$");
+
+/// OpenAPI schema of a text field: `pattern`, at most `max` characters, `min_length` 1 when it
+/// must not be blank; `null` allowed when `nullable`.
+fn text_schema(pattern: &str, max: Option<usize>, nullable: bool) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let ty = if nullable { SchemaType::from_iter([Type::String, Type::Null]) } else { SchemaType::new(Type::String) };
+    let blank_ok = pattern == PLAIN_TEXT_PATTERN;
+    ObjectBuilder::new()
+        .schema_type(ty)
+        .min_length((!blank_ok).then_some(1))
+        .max_length(max)
+        .pattern(Some(pattern))
+        .build()
+}
+
+/// Schema of a one-line, non-blank text of at most `MAX` characters ([`check_text`]); use with
+/// `#[schema(schema_with = one_line_text::<MAX>)]`.
+pub fn one_line_text<const MAX: usize>() -> utoipa::openapi::schema::Object {
+    text_schema(ONE_LINE_TEXT_PATTERN, Some(MAX), false)
+}
+
+/// [`one_line_text`] of an optional field (`null` or absent allowed).
+pub fn optional_one_line_text<const MAX: usize>() -> utoipa::openapi::schema::Object {
+    text_schema(ONE_LINE_TEXT_PATTERN, Some(MAX), true)
+}
+
+/// Schema of a multi-line, non-blank text of at most `MAX` characters (a reason).
+pub fn multi_line_text<const MAX: usize>() -> utoipa::openapi::schema::Object {
+    text_schema(MULTI_LINE_TEXT_PATTERN, Some(MAX), false)
+}
+
+/// Schema of an optional multi-line text that may be blank (an address).
+pub fn optional_plain_text() -> utoipa::openapi::schema::Object {
+    text_schema(PLAIN_TEXT_PATTERN, None, true)
+}
+
+/// [`optional_plain_text`] of at most `MAX` characters (a note).
+pub fn optional_plain_text_up_to<const MAX: usize>() -> utoipa::openapi::schema::Object {
+    text_schema(PLAIN_TEXT_PATTERN, Some(MAX), true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,52 @@
+//! The server takes what its OpenAPI document says it takes (issue 25, "an OpenAPI that tells
+//! the truth"): the requests Schemathesis found refused although the schema allows them, and
+//! the one it found accepted although the schema refuses it.
+
+use crate::common::{TestApp, World, assert_problem};
+use serde_json::json;
+
+/// JSON Schema calls `2.0` an integer: an integer field written with a zero fraction is read.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn integer_fields_take_integral_floats(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let body = json!({"required_visits": 2.0, "cycle_days": 28.0, "min_dwell_s": 60.0, "default_radius_m": 80});
+    let res = app.put("/api/v1/tier-policies/ZA", Some(&w.admin.token), &body).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["cycle_days"], 28, "{}", res.describe());
+    // A fraction is still refused.
+    let body = json!({"required_visits": 2.5, "cycle_days": 28, "min_dwell_s": 60, "default_radius_m": 80});
+    let res = app.put("/api/v1/tier-policies/ZA", Some(&w.admin.token), &body).await;
+    assert_problem(&res, 422, "/api/v1/tier-policies/ZA");
+}
+
+/// A status change's body is optional, and `null` (which its schema allows) is no reason.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn status_change_takes_a_null_body(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    for action in ["suspend", "reopen"] {
+        let path = format!("/api/v1/outlets/{}/{action}", w.o1);
+        let res = app.post(&path, Some(&w.admin.token), &json!(null)).await;
+        assert_eq!(res.status, 200, "{action}: {}", res.describe());
+    }
+}
+
+/// `bytes` is an int64 in the schema: a length beyond it is refused, not taken.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn verify_refuses_a_length_beyond_int64(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let sha = "0".repeat(64);
+    let path = "/api/v1/exports/verify";
+    let verify = |bytes: &str| {
+        app.send(app.request(
+            reqwest::Method::POST,
+            &format!("{path}?sha256={sha}&bytes={bytes}"),
+            Some(&w.admin.token),
+        ))
+    };
+    assert_problem(&verify("9223372036854775808").await, 422, path);
+    let res = verify("9223372036854775807").await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+}
