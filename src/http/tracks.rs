@@ -234,8 +234,9 @@ impl Shape {
     /// Reads `simplify_m` and `max_gap_s`; every bad value is named in one 422.
     fn parse(q: &ShapeQuery) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
+        // An empty value is refused like any other non-number: the OpenAPI document says so.
         let simplify_m = match q.simplify_m.as_deref().map(str::trim) {
-            None | Some("") => None,
+            None => None,
             Some(s) => match s.parse::<f64>() {
                 Ok(m) if m > 0.0 && m <= MAX_SIMPLIFY_M => Some(m),
                 _ => {
@@ -248,7 +249,7 @@ impl Shape {
             },
         };
         let max_gap_s = match q.max_gap_s.as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_MAX_GAP_S,
+            None => DEFAULT_MAX_GAP_S,
             Some(s) => match s.parse::<i64>() {
                 Ok(g) if (1..=MAX_GAP_S_LIMIT).contains(&g) => g,
                 _ => {

@@ -112,6 +112,7 @@ async fn recompute(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct ReviewRequest {
     /// `accepted` or `rejected` (supervisors, auditors and admins of the rep's territory), or
     /// `disputed` (the rep, about their own visit).

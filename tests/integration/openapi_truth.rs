@@ -50,3 +50,18 @@ async fn verify_refuses_a_length_beyond_int64(pool: sqlx::PgPool) {
     let res = verify("9223372036854775807").await;
     assert_eq!(res.status, 200, "{}", res.describe());
 }
+
+/// A review body allows no other members (`additionalProperties: false`, as every request body
+/// of the API): an unknown one is a 422 naming it, not silently dropped.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_review_with_an_unknown_member_is_refused(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let path = "/api/v1/visits/1/reviews";
+    let body = json!({"decision": "accepted", "reason": "seen on the photo", "score": 5});
+    let res = app.post(path, Some(&w.supervisor.token), &body).await;
+    assert_problem(&res, 422, path);
+    assert!(res.text.contains("score"), "{}", res.describe());
+    let doc = app.get("/openapi.json", None).await;
+    assert_eq!(doc.json["components"]["schemas"]["ReviewRequest"]["additionalProperties"], false);
+}

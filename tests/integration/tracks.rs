@@ -269,6 +269,9 @@ async fn bad_track_parameters_are_422_problems_naming_the_field(pool: PgPool) {
         ("format=kml", "format"),
         ("max_gap_s=0", "max_gap_s"),
         ("max_gap_s=ten", "max_gap_s"),
+        // An empty value is not a number, as the OpenAPI document says (not "absent").
+        ("max_gap_s=", "max_gap_s"),
+        ("simplify_m=", "simplify_m"),
     ];
     for (query, field) in cases {
         let res = track(&app, &w.manager.token, w.rep.id, &format!("date={PING_DAY}&{query}"), None).await;
