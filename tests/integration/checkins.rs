@@ -71,7 +71,9 @@ async fn a_check_in_is_stored_once_per_client_id_and_judged_at_once(pool: PgPool
     assert_eq!(res.status, 413, "a check-in body is small: {}", res.describe());
 
     // The rep and their manager read them; another rep does not.
-    let list = format!("/api/v1/reps/{}/checkins", w.rep.id);
+    // The days around the check-in (five minutes ago may be yesterday in the org's time zone).
+    let (from, to) = ((Utc::now() - Duration::days(2)).date_naive(), (Utc::now() + Duration::days(1)).date_naive());
+    let list = format!("/api/v1/reps/{}/checkins?from={from}&to={to}", w.rep.id);
     assert_eq!(app.get(&list, Some(&w.manager.token)).await.json.as_array().map(Vec::len), Some(2));
     assert_eq!(app.get(&list, token).await.status, 200);
     assert_eq!(app.get(&list, Some(&w.peer.token)).await.status, 403);

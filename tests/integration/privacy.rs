@@ -85,18 +85,6 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
     let before = app.get(&visits_path, Some(&w.manager.token)).await.json["visits"].clone();
     assert_eq!(before.as_array().map(Vec::len), Some(1), "{before}");
 
-    // A fix early in the local day that is exactly 5 days back: half that day is past the
-    // retention, but a day is never left half deleted.
-    let (edge_day_ten, _) = common::ten_oclock(&pool, w.org_a, 5).await;
-    let edge = json!([{"fix_time": (edge_day_ten - Duration::hours(9)).to_rfc3339(), "lat": common::IN_T1.0, "lon": common::IN_T1.1, "accuracy_m": 5}]);
-    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &edge).await.status, 200);
-    derived(&pool).await;
-    // Org A keeps 5 days of raw pings; org B the default 400.
-    let r = app.put("/api/v1/settings/pings", Some(&w.admin.token), &json!({"retention_days": 5})).await;
-    assert_eq!(r.status, 200, "{}", r.describe());
-    assert_eq!(r.json["retention_days"], 5);
-    let all = pings(&pool).await;
-    let now = Utc::now();
     // Kept: every ping from the start of the local day (org time zone) holding now - retention.
     let day_start = |days: i32| {
         let pool = pool.clone();
@@ -110,6 +98,21 @@ async fn the_retention_pass_removes_exactly_the_due_pings_and_keeps_the_visits(p
             .expect("day start")
         }
     };
+    // A fix early in the local day that holds now - 5 days, before that instant: that day is
+    // partly past the retention, but a day is never left half deleted. Halfway between the day's
+    // start and the instant (at most an hour in), so it holds at any time of day, midnight too.
+    let edge_start = day_start(5).await;
+    let edge_time = edge_start + ((Utc::now() - Duration::days(5) - edge_start) / 2).min(Duration::hours(1));
+    let edge =
+        json!([{"fix_time": edge_time.to_rfc3339(), "lat": common::IN_T1.0, "lon": common::IN_T1.1, "accuracy_m": 5}]);
+    assert_eq!(app.post("/api/v1/pings", Some(&w.device.token), &edge).await.status, 200);
+    derived(&pool).await;
+    // Org A keeps 5 days of raw pings; org B the default 400.
+    let r = app.put("/api/v1/settings/pings", Some(&w.admin.token), &json!({"retention_days": 5})).await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.json["retention_days"], 5);
+    let all = pings(&pool).await;
+    let now = Utc::now();
     let (cut_a, cut_b) = (day_start(5).await, day_start(400).await);
     let cutoff = |org: i64| if org == w.org_a { cut_a } else { cut_b };
     let kept: Vec<_> = all.iter().filter(|(org, _, t)| *t >= cutoff(*org)).copied().collect();
