@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// JSON body in, JSON body out. A number with a zero fraction (`2.0`) is read as the integer it
+/// JSON body in, JSON body out. The body must be an object (or `null`). A number with a zero fraction (`2.0`) is read as the integer it
 /// equals, as JSON Schema (and a client that writes every number as a double) counts it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
@@ -17,6 +17,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let axum::Json(mut value) = axum::Json::<Value>::from_request(req, state).await?;
+        // Every request body of the API is an object (or `null` where the body is optional):
+        // serde would read a struct of optional fields from an array (`[]`) by position.
+        if !(value.is_object() || value.is_null()) {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
         integral_numbers_as_integers(&mut value);
         serde_path_to_error::deserialize(value).map(Json).map_err(|e| ApiError::Unprocessable {
             detail: format!("Failed to deserialize the JSON body into the target type: {e}"),

@@ -65,3 +65,26 @@ async fn a_review_with_an_unknown_member_is_refused(pool: sqlx::PgPool) {
     let doc = app.get("/openapi.json", None).await;
     assert_eq!(doc.json["components"]["schemas"]["ReviewRequest"]["additionalProperties"], false);
 }
+
+/// A request body is an object, as every body schema says: serde alone would read a struct of
+/// optional fields from an array by position, so `[]` created an enrolment (Schemathesis ST201).
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_body_that_is_not_an_object_is_refused(pool: sqlx::PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let enrol = format!("/api/v1/devices/{}/enrolments", w.device.id);
+    let outlet = format!("/api/v1/outlets/{}", w.o1);
+    for (method, path, body) in [
+        (reqwest::Method::POST, enrol.as_str(), json!([])),
+        (reqwest::Method::PATCH, outlet.as_str(), json!([])),
+        (reqwest::Method::POST, enrol.as_str(), json!("trackers")),
+        (reqwest::Method::PATCH, outlet.as_str(), json!(7)),
+    ] {
+        let res = app.call(method, path, Some(&w.admin.token), Some(&body)).await;
+        assert_problem(&res, 422, path);
+        assert_eq!(res.error_fields(), vec!["body".to_owned()], "{body}: {}", res.describe());
+    }
+    // An object still works.
+    let res = app.call(reqwest::Method::POST, &enrol, Some(&w.admin.token), Some(&json!({}))).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+}
