@@ -121,7 +121,10 @@ async fn get_export(
 /// A file of a finished export (`audit.xlsx`, `audit-csv.zip`, `audit.geojson`,
 /// `audit-summary.pdf`), streamed.
 #[utoipa::path(get, path = "/exports/{id}/files/{name}", tag = "exports", responses(
-    (status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = Problem),
+    (status = 200, description = "The file, typed by its format",
+        content((Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (Vec<u8> = "application/zip"), (Vec<u8> = "application/geo+json"), (Vec<u8> = "application/pdf"))),
+    (status = 403, body = Problem),
     (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn export_file(
     State(state): State<AppState>,
