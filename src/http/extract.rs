@@ -7,8 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// JSON body in, JSON body out. The body must be an object (or `null`). A number with a zero fraction (`2.0`) is read as the integer it
-/// equals, as JSON Schema (and a client that writes every number as a double) counts it.
+/// JSON body in, JSON body out. The body must be an object (or `null`). A number with a zero
+/// fraction (`2.0`) is read as the integer it equals, as JSON Schema (and a client that writes
+/// every number as a double) counts it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
