@@ -12,8 +12,9 @@
 //! the cores, not the load generator's task queue). Reports committed pings/s and p99 of both
 //! runs, their ratio (target: within 1.5x), the CPU time of the server and of this process during
 //! each, and the server's peak resident memory (`VmHWM`) after each run. The server runs with its
-//! default connection limits (headers 10 s, body idle 30 s, request 60 s, keep-alive idle 75 s)
-//! and body limits. Needs `DATABASE_URL` (a scratch database is created next to it).
+//! default connection limits (headers 10 s, body idle 30 s, request 60 s, keep-alive idle 75 s),
+//! body limits and rate limits (past 1,200 failed authentications from an address, 120 a minute,
+//! and each refusal beyond them held 1 s: `FV_RATE_UNAUTHENTICATED_HOLD_MS`). Needs `DATABASE_URL` (a scratch database is created next to it).
 //!
 //! `cargo bench --bench attack`; prints the BENCHMARKS.md row at the end.
 
@@ -75,11 +76,16 @@ async fn run(base: &str, attackers_rt: &tokio::runtime::Handle) {
     }
     let ids: Arc<Vec<String>> = Arc::new(devices.into_iter().map(|d| d.osmand_id).collect());
 
-    let (server0, own0) = (cpu_s(&pid.to_string()), cpu_s("self"));
+    let (server0, own0, pg0) = (cpu_s(&pid.to_string()), cpu_s("self"), postgres_cpu_s());
     let calm = ingest(addr, &ids, 0).await;
     let calm_hwm = peak_rss_kib(pid);
-    let (server1, own1) = (cpu_s(&pid.to_string()), cpu_s("self"));
-    println!("undisturbed CPU: server {:.1} s, load generator {:.1} s", server1 - server0, own1 - own0);
+    let (server1, own1, pg1) = (cpu_s(&pid.to_string()), cpu_s("self"), postgres_cpu_s());
+    println!(
+        "undisturbed CPU: server {:.1} s, load generator {:.1} s, PostgreSQL {:.1} s",
+        server1 - server0,
+        own1 - own0,
+        pg1 - pg0
+    );
     println!(
         "undisturbed: {:.0} pings/s, p50 {:.1} ms, p99 {:.1} ms; server peak RSS {} MiB",
         calm.rate,
@@ -99,14 +105,16 @@ async fn run(base: &str, attackers_rt: &tokio::runtime::Handle) {
     }
     // Let the stalled connections open before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (server2, own2) = (cpu_s(&pid.to_string()), cpu_s("self"));
+    let (server2, own2, pg2) = (cpu_s(&pid.to_string()), cpu_s("self"), postgres_cpu_s());
     let attacked = ingest(addr, &ids, 1).await;
-    let (server3, own3) = (cpu_s(&pid.to_string()), cpu_s("self"));
+    let (server3, own3, pg3) = (cpu_s(&pid.to_string()), cpu_s("self"), postgres_cpu_s());
     stop.store(true, Ordering::Relaxed);
     println!(
-        "attacked CPU: server {:.1} s, load generator and attackers {:.1} s; {} MB of flood bodies written",
+        "attacked CPU: server {:.1} s, load generator and attackers {:.1} s, PostgreSQL {:.1} s; {} MB of flood \
+         bodies written",
         server3 - server2,
         own3 - own2,
+        pg3 - pg2,
         stats.flood_bytes.load(Ordering::Relaxed) / 1_000_000
     );
     for a in attackers {
@@ -134,7 +142,7 @@ async fn run(base: &str, attackers_rt: &tokio::runtime::Handle) {
     let cmd = "`DATABASE_URL=$(scripts/db.sh url) cargo bench --bench attack`";
     println!("\n| feature | ours | peer | ratio | command |\n|---|---|---|---|---|");
     println!(
-        "| OsmAnd GET under attack: {CONNECTIONS} connections, {SECONDS} s, while {STALLED} connections stall mid-request and {FLOODERS} clients send 30 MB bodies with wrong credentials; default limits (headers 10 s, body idle 30 s, request 60 s, keep-alive 75 s, body 32 MiB) (target within 1.5x) | {:.0} pings/s, p99 {:.1} ms; server peak RSS {} MiB | undisturbed, same process: {:.0} pings/s, p99 {:.1} ms | throughput {rate_ratio:.2}x, p99 {p99_ratio:.2}x | {cmd} |",
+        "| OsmAnd GET under attack: {CONNECTIONS} connections, {SECONDS} s, while {STALLED} connections stall mid-request and {FLOODERS} clients send 30 MB bodies with wrong credentials; default limits (headers 10 s, body idle 30 s, request 60 s, keep-alive 75 s, OsmAnd body 64 KiB, 120 failed authentications/min per address with a burst of 1,200, refusals past it held 1 s) (target within 1.5x) | {:.0} pings/s, p99 {:.1} ms; server peak RSS {} MiB | undisturbed, same process: {:.0} pings/s, p99 {:.1} ms | throughput {rate_ratio:.2}x, p99 {p99_ratio:.2}x | {cmd} |",
         attacked.rate,
         attacked.p99,
         hwm / 1024,
@@ -158,6 +166,17 @@ fn cpu_s(pid: &str) -> f64 {
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let ticks: Vec<f64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
     ticks.iter().sum::<f64>() / 100.0
+}
+
+/// CPU seconds all running `postgres` processes of this machine have used so far.
+fn postgres_cpu_s() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .map(|pid| cpu_s(&pid))
+        .sum()
 }
 
 /// `VmHWM` of process `pid`, KiB (0 when unreadable).

@@ -180,6 +180,13 @@ pub struct Config {
     #[arg(long, env = "FV_RATE_UNAUTHENTICATED_BURST", global = true, default_value_t = 1200)]
     pub rate_unauthenticated_burst: u32,
 
+    /// How long a refusal for an address past `FV_RATE_UNAUTHENTICATED_PER_MIN` is held before it
+    /// is answered (its body unread): a client that retries at once slows to one attempt per hold
+    /// per connection, which bounds what a flood of failing requests costs the instance. At most
+    /// 1,024 refusals are held at once; others are answered at once. 0 = answer at once.
+    #[arg(long, env = "FV_RATE_UNAUTHENTICATED_HOLD_MS", global = true, default_value_t = 1000)]
+    pub rate_unauthenticated_hold_ms: u64,
+
     /// Open `/live` streams per user (or device) on this instance; one more gets 429. 0 = no limit.
     #[arg(long, env = "FV_LIVE_STREAMS_PER_USER", global = true, default_value_t = 4)]
     pub live_streams_per_user: u32,

@@ -14,7 +14,7 @@ use crate::db::devices::Sender;
 use crate::domain::credentials::{hash_secret, verify_secret};
 use crate::domain::ping::{Fix, Source};
 use crate::domain::ping_filter::{DropReason, FilterPolicy};
-use crate::domain::protocols::{gpx, is_too_many_items, native, osmand, owntracks};
+use crate::domain::protocols::{MAX_DEVICE_KEY_CHARS, gpx, is_too_many_items, native, osmand, owntracks};
 use crate::domain::validation::FieldError;
 use crate::ingest::WriteError;
 use axum::Router;
@@ -231,6 +231,7 @@ async fn post_gpx(
 async fn osmand(
     State(state): State<AppState>,
     counted: Option<Extension<limits::CredentialCounted>>,
+    _known: OsmandQueryId,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -248,6 +249,28 @@ async fn osmand(
     match osmand_deliver(&state, message, from_query).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// An OsmAnd id in the query string names an active device: checked before the body is read,
+/// so a wrong id costs no body (a 404 or 403 however large the declared body). A request whose id
+/// is only in its body (Traccar Client's JSON, a form), or whose query ids are malformed, passes
+/// on to the handler, which reads the capped body and decodes (and refuses) it.
+struct OsmandQueryId;
+
+impl FromRequestParts<AppState> for OsmandQueryId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let params: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+        let ids: Vec<&str> =
+            params.iter().filter(|(k, _)| k == "id" || k == "deviceid").map(|(_, v)| v.as_str()).collect();
+        let Some(&id) = ids.first() else { return Ok(OsmandQueryId) };
+        if ids.iter().any(|other| *other != id) || id.trim().is_empty() || id.chars().count() > MAX_DEVICE_KEY_CHARS {
+            return Ok(OsmandQueryId);
+        }
+        osmand_sender(state, id, true).await.map(|_| OsmandQueryId).map_err(IntoResponse::into_response)
     }
 }
 

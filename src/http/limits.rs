@@ -7,8 +7,10 @@
 //!   failed authentications, spent after the request ran. Once it is empty a failing request is
 //!   answered 429 instead of 401/404, while a request whose credential is valid still gets its
 //!   answer: hundreds of phones behind one carrier NAT address must not be locked out by one
-//!   stale or hostile neighbour. Authenticated traffic from an address has no ceiling of its own
-//!   (each credential has its bucket);
+//!   stale or hostile neighbour. Such a 429 is held for `FV_RATE_UNAUTHENTICATED_HOLD_MS` before
+//!   it is sent (a tarpit, at most [`MAX_HELD`] at once): a client that retries failing requests
+//!   at once slows to one attempt per hold per connection. Authenticated traffic from an address
+//!   has no ceiling of its own (each credential has its bucket);
 //! - open `/live` streams per user or device ([`Limits::open_stream`]).
 //!
 //! `/healthz` and `/readyz` are never limited. Buckets live in memory, per instance; a sweep every
@@ -37,6 +39,10 @@ const SWEEP: Duration = Duration::from_secs(10);
 /// `Retry-After` of a refused `/live` stream: streams end when their clients go, not on a clock.
 const STREAM_RETRY_S: u64 = 30;
 
+/// Refusals held at once (`FV_RATE_UNAUTHENTICATED_HOLD_MS`); past it they are answered at once,
+/// so holding never grows without bound.
+const MAX_HELD: usize = 1_024;
+
 /// The probes, never limited: an orchestrator must always learn whether the instance lives.
 const NEVER_LIMITED: [&str; 2] = ["/healthz", "/readyz"];
 
@@ -58,6 +64,9 @@ pub struct Limits {
     streams_per_user: u32,
     streams: Arc<Mutex<HashMap<StreamOwner, u32>>>,
     refused: prometheus::IntCounterVec,
+    hold: Duration,
+    held: tokio::sync::Semaphore,
+    held_now: prometheus::IntGauge,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(per_min: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -71,16 +80,24 @@ impl Limits {
     /// sweep task that ends with the last reference.
     pub fn new(config: &Config, registry: &prometheus::Registry) -> prometheus::Result<Arc<Self>> {
         let refused = prometheus::IntCounterVec::new(
-            prometheus::Opts::new("fieldvisit_rate_limited_total", "Requests answered 429, by limit"),
+            prometheus::Opts::new("rate_limited_total", "Requests answered 429, by limit"),
             &["limit"],
         )?;
         registry.register(Box::new(refused.clone()))?;
+        let held_now = prometheus::IntGauge::new(
+            "rate_limited_held",
+            "Refusals of failed authentications held before they are answered (FV_RATE_UNAUTHENTICATED_HOLD_MS)",
+        )?;
+        registry.register(Box::new(held_now.clone()))?;
         let limits = Arc::new(Limits {
             per_credential: limiter(config.rate_credential_per_min, config.rate_credential_burst),
             failures: limiter(config.rate_unauthenticated_per_min, config.rate_unauthenticated_burst),
             streams_per_user: config.live_streams_per_user,
             streams: Arc::default(),
             refused,
+            hold: Duration::from_millis(config.rate_unauthenticated_hold_ms),
+            held: tokio::sync::Semaphore::new(MAX_HELD),
+            held_now,
         });
         let weak = Arc::downgrade(&limits);
         tokio::spawn(sweep(weak));
@@ -106,6 +123,23 @@ impl Limits {
         }
         *count += 1;
         Ok(StreamSlot { streams: self.streams.clone(), owner })
+    }
+}
+
+/// One held refusal in `fieldvisit_rate_limited_held`, until dropped (also when the request is
+/// dropped mid-hold).
+struct HeldNow<'a>(&'a prometheus::IntGauge);
+
+impl<'a> HeldNow<'a> {
+    fn new(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        HeldNow(gauge)
+    }
+}
+
+impl Drop for HeldNow<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -142,6 +176,17 @@ impl Limits {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Waits `FV_RATE_UNAUTHENTICATED_HOLD_MS` before a refusal of failed authentications is
+    /// answered, unless [`MAX_HELD`] refusals are held already.
+    async fn hold_refusal(&self) {
+        if self.hold.is_zero() {
+            return;
+        }
+        let Ok(_slot) = self.held.try_acquire() else { return };
+        let _counted = HeldNow::new(&self.held_now);
+        tokio::time::sleep(self.hold).await;
     }
 
     /// The per-credential bucket for an OsmAnd id the request carried in its body (Traccar
@@ -257,6 +302,7 @@ pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next
         && let Err(not_until) = limiter.check_key(&ip)
     {
         limits.refused.with_label_values(&["unauthenticated"]).inc();
+        limits.hold_refusal().await;
         return too_many(
             "too many failed authentications from this address; retry after Retry-After seconds".into(),
             retry_after(&not_until),

@@ -1061,8 +1061,9 @@ async fn status_before_the_body(addr: std::net::SocketAddr, head: &str, declared
 }
 
 /// Issue 25, item 1: a 30 MB body with a wrong OwnTracks password is answered 401 before the
-/// server reads it (the answer arrives while all but 64 KiB of the body is unsent); a 30 MB body
-/// to /osmand (whose device id may be inside the body) is answered 413 after at most 64 KiB. The
+/// server reads it (the answer arrives while all but 64 KiB of the body is unsent), and so is one
+/// to /osmand with an unknown id in the query (404); a 30 MB body to /osmand whose device id may
+/// be inside the body, or is right, is answered 413 after at most 64 KiB. The
 /// server runs with the production body limit (32 MiB), under which both used to be read whole.
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn big_bodies_are_refused_before_they_are_read(pool: PgPool) {
@@ -1079,6 +1080,10 @@ async fn big_bodies_are_refused_before_they_are_read(pool: PgPool) {
     let head = "POST /owntracks HTTP/1.1\r\nHost: fv\r\nContent-Type: application/json\r\n".to_owned();
     let status = status_before_the_body(app.addr, &head, declared, 64 * 1024).await;
     assert_eq!(status, Some(401), "no credential at all is answered before the body is read");
+    // An unknown OsmAnd id in the query is answered before the body, like a wrong password.
+    let head = "POST /osmand?id=not-a-device HTTP/1.1\r\nHost: fv\r\nContent-Type: application/json\r\n".to_owned();
+    let status = status_before_the_body(app.addr, &head, declared, 64 * 1024).await;
+    assert_eq!(status, Some(404), "an unknown id in the query is answered before the body is read");
     for path in ["/osmand", &format!("/osmand?id={}", w.device.osmand_id)] {
         let head = format!("POST {path} HTTP/1.1\r\nHost: fv\r\nContent-Type: application/x-www-form-urlencoded\r\n");
         let status = status_before_the_body(app.addr, &head, declared, 128 * 1024).await;

@@ -13,6 +13,7 @@ fn config(tweak: impl FnOnce(&mut Config)) -> Config {
     let mut c = test_config("unused");
     c.rate_credential_per_min = 0;
     c.rate_unauthenticated_per_min = 0;
+    c.rate_unauthenticated_hold_ms = 0;
     c.live_streams_per_user = 0;
     c.exports_per_user = 0;
     c.exports_per_org = 0;
@@ -79,7 +80,7 @@ async fn a_credential_over_its_rate_gets_429_and_other_credentials_do_not(pool: 
     probes_answer(&app, Some(&w.manager.token)).await;
     // `fieldvisit_rate_limited_total` counts the refusals.
     let metrics = app.get("/metrics", None).await.text;
-    assert!(metrics.contains("fieldvisit_rate_limited_total{limit=\"credential\"} 5"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "fieldvisit_rate_limited_total{limit=\"credential\"} 5"), "{metrics}");
 }
 
 #[sqlx::test]
@@ -112,6 +113,53 @@ async fn failed_authentications_from_one_address_get_429_and_valid_credentials_s
         .await;
     assert_eq!(owntracks.status, 200, "{}", owntracks.describe());
     probes_answer(&app, None).await;
+}
+
+/// The `fieldvisit_rate_limited_held` gauge of the server's /metrics.
+async fn held_refusals(app: &TestApp) -> Option<u64> {
+    let metrics = app.get("/metrics", None).await.text;
+    metrics.lines().find_map(|l| l.strip_prefix("fieldvisit_rate_limited_held ")).and_then(|v| v.trim().parse().ok())
+}
+
+/// A flood of failing requests (item 6 and the attack benchmark): once an address is past its
+/// failure limit, each refusal is held for `FV_RATE_UNAUTHENTICATED_HOLD_MS` before its 429 is
+/// sent, so a client retrying at once slows to one attempt per hold; a valid credential from the
+/// same address is answered meanwhile.
+#[sqlx::test]
+async fn a_refusal_past_the_failure_limit_is_held_before_it_is_answered(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn_with(
+        pool,
+        config(|c| {
+            (c.rate_unauthenticated_per_min, c.rate_unauthenticated_burst) = (1, 2);
+            // Far longer than the test: the held request is dropped, never awaited.
+            c.rate_unauthenticated_hold_ms = 600_000;
+        }),
+    )
+    .await;
+    for n in 0..2 {
+        assert_problem(&app.get("/api/v1/me", Some(&format!("fv_wrong{n}"))).await, 401, "/api/v1/me");
+    }
+    assert_eq!(held_refusals(&app).await, Some(0), "nothing held before the limit");
+    let url = app.url(&osmand_path("not-a-device", 0));
+    let client = app.client.clone();
+    let held = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) });
+    // Wait (bounded) until the server holds the refusal.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held_refusals(&app).await != Some(1) {
+        assert!(Instant::now() < deadline, "the refusal is never held");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!held.is_finished(), "a held refusal is not answered yet");
+    assert_eq!(app.get("/api/v1/me", Some(&w.manager.token)).await.status, 200, "valid credentials are not held");
+    held.abort();
+    let _ = held.await;
+    // The held request's connection is gone: the server lets go of it (the gauge goes back).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held_refusals(&app).await != Some(0) {
+        assert!(Instant::now() < deadline, "a refusal whose client left is still held");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Opens `/live` and returns the response once its headers arrived (the stream stays open while
