@@ -41,6 +41,8 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+pub mod sim;
+
 /// Errors of the demo loader (file, parse and database errors, with the file named).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
