@@ -118,12 +118,20 @@ async fn get_export(
     Ok(Json(visible_export(&state, &auth, id).await?))
 }
 
+/// The bytes of a binary export file, as the OpenAPI document describes them (a string of
+/// format `binary`, not an array of numbers).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "describes the file in the OpenAPI document only")]
+struct FileBytes(Vec<u8>);
+
 /// A file of a finished export (`audit.xlsx`, `audit-csv.zip`, `audit.geojson`,
 /// `audit-summary.pdf`), streamed.
 #[utoipa::path(get, path = "/exports/{id}/files/{name}", tag = "exports", responses(
     (status = 200, description = "The file, typed by its format",
-        content((Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-            (Vec<u8> = "application/zip"), (Vec<u8> = "application/geo+json"), (Vec<u8> = "application/pdf"))),
+        content((FileBytes = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (FileBytes = "application/zip"), (serde_json::Value = "application/geo+json"),
+            (FileBytes = "application/pdf"))),
     (status = 403, body = Problem),
     (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn export_file(

@@ -197,8 +197,14 @@ fn reason(body: &[u8]) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let parsed: Option<StatusReason> = serde_json::from_slice(body)
-        .map_err(|e| ApiError::Unprocessable { detail: format!("invalid body: {e}"), errors: Vec::new() })?;
+    let invalid =
+        |e: serde_json::Error| ApiError::Unprocessable { detail: format!("invalid body: {e}"), errors: Vec::new() };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    // serde reads a struct from an array by position (`[null]`): only an object or `null` is one.
+    if !(value.is_object() || value.is_null()) {
+        return Err(ApiError::field("body", "must be a JSON object or null"));
+    }
+    let parsed: Option<StatusReason> = serde_json::from_value(value).map_err(invalid)?;
     Ok(parsed.and_then(|p| p.reason))
 }
 
