@@ -1,0 +1,438 @@
+//! The whole run: the team, the events placed on its days, every simulated rep-day, and the real
+//! recorded days in place of their reps' simulated ones.
+
+use super::day::{DayInput, simulate_day};
+use super::{Batch, Params, RealDay, SimDay, Simulation, World, events, team};
+use chrono::{Datelike, NaiveDate, TimeDelta};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// Uploads of a real day are cut every this many seconds.
+const REAL_BATCH_S: i64 = 120;
+
+/// Simulates the district team over `params.weeks` weeks before `params.anchor` (see the module
+/// documentation of [`super`]); the same inputs give the same output.
+pub fn simulate(world: &World, params: &Params) -> Simulation {
+    let mut rng = StdRng::seed_from_u64(params.seed);
+    let team = team::build(world, params, &mut rng);
+    let real: Vec<(usize, NaiveDate, &RealDay)> = world
+        .real_days
+        .iter()
+        .zip(&team.real_rep)
+        .filter_map(|(day, rep)| {
+            let first = day.fixes.iter().map(|f| f.t).min()?;
+            Some(((*rep)?, (first + TimeDelta::seconds(i64::from(world.utc_offset_s))).date_naive(), day))
+        })
+        .collect();
+    let simulated: Vec<(usize, NaiveDate)> = team::working_days(params)
+        .into_iter()
+        .flat_map(|date| (0..params.reps).map(move |rep| (rep, date)))
+        .filter(|&(rep, date)| !real.iter().any(|&(r, d, _)| r == rep && d == date))
+        .collect();
+    let scripts = events::schedule(&team, &simulated, &mut rng);
+    let mut days: Vec<SimDay> = simulated
+        .iter()
+        .zip(&scripts)
+        .map(|(&(rep, date), script)| {
+            let seed = day_seed(params.seed, rep, date);
+            simulate_day(&DayInput { world, team: &team, rep, date, script, seed })
+        })
+        .collect();
+    days.extend(real.into_iter().map(|(rep, date, day)| real_day(rep, date, day)));
+    days.sort_by_key(|d| (d.date, d.rep));
+    Simulation { reps: team.reps, plans: team.plans, days }
+}
+
+/// A rep-day's own seed, so each day is drawn independently of the others (splitmix64).
+fn day_seed(seed: u64, rep: usize, date: NaiveDate) -> u64 {
+    let mut z = seed ^ ((rep as u64) << 32) ^ u64::from(date.num_days_from_ce().unsigned_abs());
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A real recorded day: its fixes as recorded, uploaded every two minutes; no truth.
+fn real_day(rep: usize, date: NaiveDate, day: &RealDay) -> SimDay {
+    let mut fixes = day.fixes.clone();
+    fixes.sort_by_key(|f| f.t);
+    let mut batches: Vec<Batch> = Vec::new();
+    if let Some(first) = fixes.first().map(|f| f.t) {
+        for f in fixes {
+            let window = (f.t - first).num_seconds() / REAL_BATCH_S;
+            let sent_at = first + TimeDelta::seconds((window + 1) * REAL_BATCH_S);
+            match batches.last_mut() {
+                Some(b) if b.sent_at == sent_at => b.fixes.push(f),
+                _ => batches.push(Batch { sent_at, fixes: vec![f] }),
+            }
+        }
+    }
+    SimDay { rep, date, real: true, batches, checkins: Vec::new(), reviews: Vec::new(), truth: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::team::tests::{params, world};
+    use super::super::team::{dist_m, week_of_cycle};
+    use super::super::{ReviewDecision, SimFix, Truth};
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn digest(s: &Simulation) -> String {
+        hex::encode(Sha256::digest(format!("{s:?}").as_bytes()))
+    }
+
+    fn fixes(day: &SimDay) -> Vec<SimFix> {
+        let mut all: Vec<SimFix> = day.batches.iter().flat_map(|b| b.fixes.iter().copied()).collect();
+        all.sort_by_key(|f| f.t);
+        all
+    }
+
+    fn kinds(days: &[SimDay]) -> BTreeSet<&'static str> {
+        let mut k: BTreeSet<&'static str> = BTreeSet::new();
+        for d in days {
+            for t in &d.truth {
+                k.insert(match t {
+                    Truth::Stop { .. } => "stop",
+                    Truth::ShortStop { .. } => "short",
+                    Truth::Skipped { .. } => "skipped",
+                    Truth::DriveBy { .. } => "drive-by",
+                    Truth::Spoofed { .. } => "spoofed",
+                    Truth::PhotoReused { .. } => "photo-reused",
+                    Truth::UnconfirmedClaim { .. } => "claim",
+                });
+            }
+            for c in &d.checkins {
+                if c.answers.as_ref().is_some_and(|a| a.problem) {
+                    k.insert("problem");
+                }
+            }
+            for r in &d.reviews {
+                k.insert(match r.decision {
+                    ReviewDecision::Accepted => "accepted",
+                    ReviewDecision::Rejected => "rejected",
+                    ReviewDecision::Disputed => "disputed",
+                });
+            }
+            if d.batches.windows(2).any(|w| w[1].fixes.first().map(|f| f.t) < w[0].fixes.last().map(|f| f.t)) {
+                k.insert("out-of-order");
+            }
+            if d.real {
+                k.insert("real");
+            }
+        }
+        k
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_simulation() {
+        let w = world();
+        let a = simulate(&w, &params(4, 1));
+        let b = simulate(&w, &params(4, 1));
+        assert_eq!(digest(&a), digest(&b));
+        let c = simulate(&w, &Params { seed: 43, ..params(4, 1) });
+        assert_ne!(digest(&a), digest(&c));
+    }
+
+    #[test]
+    fn every_kind_of_event_is_present_in_a_small_run() {
+        let w = world();
+        for reps in 3..=4 {
+            let sim = simulate(&w, &params(reps, 1));
+            let found = kinds(&sim.days);
+            for kind in [
+                "stop",
+                "short",
+                "skipped",
+                "drive-by",
+                "spoofed",
+                "photo-reused",
+                "claim",
+                "problem",
+                "accepted",
+                "rejected",
+                "disputed",
+                "out-of-order",
+                "real",
+            ] {
+                assert!(found.contains(kind), "{reps} reps: no {kind} in {found:?}");
+            }
+            assert_eq!(sim.days.len(), reps * 5);
+            assert!(sim.days.windows(2).all(|p| (p[0].date, p[0].rep) < (p[1].date, p[1].rep)));
+            assert_eq!(sim.reps.iter().filter(|r| r.spoofer).count(), 1);
+        }
+    }
+
+    #[test]
+    fn each_due_plan_item_is_stopped_at_or_skipped() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 2));
+        for day in sim.days.iter().filter(|d| !d.real) {
+            let plan = &sim.plans[day.rep];
+            let week = week_of_cycle(plan.valid_from, day.date);
+            let mut due: Vec<usize> = plan
+                .items
+                .iter()
+                .filter(|i| {
+                    i.weekday == day.date.weekday().number_from_monday() && i.week_of_cycle.is_none_or(|x| x == week)
+                })
+                .map(|i| i.outlet)
+                .collect();
+            due.sort_unstable();
+            let mut got: Vec<usize> = day
+                .truth
+                .iter()
+                .filter_map(|t| match t {
+                    Truth::Stop { outlet, planned: true, .. } | Truth::Skipped { outlet } => Some(*outlet),
+                    Truth::ShortStop { outlet, .. } if due.contains(outlet) => Some(*outlet),
+                    _ => None,
+                })
+                .collect();
+            got.sort_unstable();
+            assert_eq!(due, got, "{} rep {}", day.date, day.rep);
+            assert!(!due.is_empty());
+            for t in &day.truth {
+                if let Truth::Stop { outlet, planned: false, .. } = t {
+                    assert!(!due.contains(outlet));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixes_keep_working_hours_and_time_order() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 1));
+        for day in sim.days.iter().filter(|d| !d.real) {
+            let all = fixes(day);
+            assert!(all.len() > 100, "{} fixes", all.len());
+            assert!(all.windows(2).all(|p| p[0].t < p[1].t), "one fix per time");
+            let local = |f: &SimFix| (f.t + TimeDelta::seconds(i64::from(w.utc_offset_s))).time();
+            let (from, to) = sim.reps[day.rep].working_hours;
+            for f in &all {
+                let t = local(f);
+                assert!(t >= from - TimeDelta::minutes(30) && t <= to + TimeDelta::minutes(30), "{t}");
+                assert!(f.accuracy_m.is_some_and(|a| (3.0..=80.0).contains(&a)));
+            }
+            for b in &day.batches {
+                assert!(b.fixes.windows(2).all(|p| p[0].t < p[1].t));
+                assert!(b.fixes.last().is_some_and(|f| f.t <= b.sent_at));
+            }
+            assert!(day.batches.windows(2).all(|p| p[0].sent_at <= p[1].sent_at));
+        }
+    }
+
+    #[test]
+    fn only_the_spoofer_reports_mock_fixes() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 1));
+        for day in &sim.days {
+            let spoofer = sim.reps[day.rep].spoofer;
+            assert!(fixes(day).iter().all(|f| f.mock == spoofer), "rep {}", day.rep);
+            assert_eq!(day.truth.iter().any(|t| matches!(t, Truth::Spoofed { .. })), spoofer);
+        }
+    }
+
+    #[test]
+    fn drive_bys_pass_through_without_a_stop() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 2));
+        let mut per_rep: BTreeMap<usize, usize> = BTreeMap::new();
+        for day in &sim.days {
+            let all = fixes(day);
+            let stopped: Vec<usize> = day
+                .truth
+                .iter()
+                .filter_map(|t| match t {
+                    Truth::Stop { outlet, .. } | Truth::ShortStop { outlet, .. } => Some(*outlet),
+                    _ => None,
+                })
+                .collect();
+            for t in &day.truth {
+                if let Truth::DriveBy { outlet, at } = t {
+                    *per_rep.entry(day.rep).or_default() += 1;
+                    assert!(!stopped.contains(outlet));
+                    let o = &w.outlets[*outlet];
+                    let near = all
+                        .iter()
+                        .filter(|f| (f.t - *at).num_seconds().abs() <= 45)
+                        .map(|f| dist_m((f.lat, f.lon), (o.lat, o.lon)))
+                        .fold(f64::INFINITY, f64::min);
+                    assert!(near <= o.radius_m + 50.0, "nearest fix {near} m");
+                    let fast = all.iter().filter(|f| (f.t - *at).num_seconds().abs() <= 45);
+                    assert!(fast.clone().all(|f| f.speed_mps.is_some_and(|s| s > 2.0)));
+                }
+            }
+        }
+        assert!(per_rep.values().all(|&n| n >= 3), "{per_rep:?}");
+    }
+
+    #[test]
+    fn counted_stops_stay_within_the_outlets_radius() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 1));
+        let mut stops = 0;
+        for day in sim.days.iter().filter(|d| !d.real) {
+            let all = fixes(day);
+            for t in &day.truth {
+                if let Truth::Stop { outlet, arrive, depart, .. } = t {
+                    stops += 1;
+                    assert!((*depart - *arrive).num_seconds() >= 330);
+                    let o = &w.outlets[*outlet];
+                    let during: Vec<&SimFix> = all.iter().filter(|f| f.t >= *arrive && f.t <= *depart).collect();
+                    let at = during
+                        .iter()
+                        .filter(|f| {
+                            let acc = f64::from(f.accuracy_m.unwrap_or(0.0)).min(50.0);
+                            dist_m((f.lat, f.lon), (o.lat, o.lon)) <= o.radius_m + acc
+                        })
+                        .count();
+                    assert!(during.len() >= 5 && at * 10 >= during.len() * 8, "{at} of {}", during.len());
+                }
+                if let Truth::ShortStop { arrive, depart, .. } = t {
+                    assert!((60..=180).contains(&(*depart - *arrive).num_seconds()));
+                }
+            }
+        }
+        assert!(stops > 50);
+    }
+
+    #[test]
+    fn check_ins_photos_and_the_claim() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 2));
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let mut pictures: BTreeMap<u64, BTreeSet<usize>> = BTreeMap::new();
+        for day in &sim.days {
+            for c in &day.checkins {
+                assert!(ids.insert(c.client_id.clone()), "{} twice", c.client_id);
+                assert!(c.checked_out_at.is_some_and(|t| t > c.checked_in_at));
+                for p in &c.photos {
+                    pictures.entry(p.picture).or_default().insert(c.outlet);
+                }
+            }
+            for t in &day.truth {
+                match t {
+                    Truth::UnconfirmedClaim { outlet, client_id } => {
+                        let claim = day.checkins.iter().find(|c| &c.client_id == client_id).expect("its check-in");
+                        let claimed = &w.outlets[*outlet];
+                        let away = dist_m((claim.lat, claim.lon), (claimed.lat, claimed.lon));
+                        assert!((300.0..=600.0).contains(&away), "{away} m");
+                        assert!(!day.truth.iter().any(|s| matches!(s, Truth::Stop { outlet: x, .. } if x == outlet)));
+                    }
+                    Truth::PhotoReused { picture, outlets } => {
+                        assert_ne!(outlets[0], outlets[1]);
+                        assert_eq!(pictures.get(picture).map(BTreeSet::len), Some(2));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let reused = pictures.values().filter(|o| o.len() > 1).count();
+        assert!(reused >= 1);
+        let checkins: usize = sim.days.iter().map(|d| d.checkins.len()).sum();
+        let stops: usize = sim.days.iter().flat_map(|d| &d.truth).filter(|t| matches!(t, Truth::Stop { .. })).count();
+        assert!(checkins * 10 >= stops * 2 && checkins * 10 <= stops * 5, "{checkins} check-ins, {stops} stops");
+    }
+}
+
+/// The full demo run over the Beijing org the loader builds (run by hand: `--run-ignored only`),
+/// printing its size.
+#[cfg(test)]
+mod full {
+    use super::super::{RealDay, SimFix, SimOutlet, SimTerritory, Truth, World};
+    use super::*;
+    use fieldvisit::domain::outlet::OutletStatus;
+    use std::collections::BTreeMap;
+
+    #[test]
+    #[ignore = "the full run: a size report, run by hand"]
+    fn full_run_size() {
+        let anchor = NaiveDate::from_ymd_opt(2026, 12, 8).expect("date");
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let spec = crate::beijing(&dir, anchor).expect("builds");
+        let world = World {
+            timezone: spec.timezone.to_owned(),
+            utc_offset_s: 8 * 3600,
+            territories: spec
+                .territories
+                .iter()
+                .map(|t| SimTerritory {
+                    code: t.code.clone(),
+                    level: t.level,
+                    parent: t.parent.clone(),
+                    bbox: (t.bbox.min_lon, t.bbox.min_lat, t.bbox.max_lon, t.bbox.max_lat),
+                })
+                .collect(),
+            outlets: spec
+                .outlets
+                .iter()
+                .map(|o| SimOutlet {
+                    lat: o.fields.lat,
+                    lon: o.fields.lon,
+                    tier: o.fields.tier.clone(),
+                    active: o.fields.status == OutletStatus::Active,
+                    territory: o.territory.clone(),
+                    radius_m: o.fields.radius_m.unwrap_or(100.0),
+                })
+                .collect(),
+            tier_visits: vec![("A".into(), 4), ("B".into(), 2), ("C".into(), 1), ("VIP".into(), 8)],
+            real_days: spec
+                .devices
+                .iter()
+                .map(|d| RealDay {
+                    name: d.name.clone(),
+                    fixes: d
+                        .fixes
+                        .iter()
+                        .map(|f| SimFix {
+                            t: f.t,
+                            lat: f.lat,
+                            lon: f.lon,
+                            accuracy_m: None,
+                            speed_mps: None,
+                            altitude_m: f.altitude_m.map(|a| a as f32),
+                            battery_pct: None,
+                            mock: false,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let sim = simulate(&world, &Params::full(anchor));
+        let fixes: usize = sim.days.iter().flat_map(|d| &d.batches).map(|b| b.fixes.len()).sum();
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        for t in sim.days.iter().flat_map(|d| &d.truth) {
+            let name = format!("{t:?}");
+            *kinds.entry(name.split([' ', '{']).next().unwrap_or("").to_owned()).or_default() += 1;
+        }
+        let planned: std::collections::BTreeSet<usize> =
+            sim.plans.iter().flat_map(|p| p.items.iter().map(|i| i.outlet)).collect();
+        let mut late = 0;
+        let mut ends: Vec<i64> = Vec::new();
+        for d in sim.days.iter().filter(|d| !d.real) {
+            let last = d.batches.iter().flat_map(|b| &b.fixes).map(|f| f.t).max().expect("fixes");
+            let end = (last + TimeDelta::hours(8)).time().signed_duration_since(chrono::NaiveTime::MIN).num_minutes();
+            ends.push(end);
+            if end > 18 * 60 + 30 {
+                late += 1;
+            }
+        }
+        ends.sort_unstable();
+        println!(
+            "days {} fixes {fixes} checkins {} reviews {} planned outlets {} active {} late days {late} end p10 {} p50 {} p90 {}",
+            sim.days.len(),
+            sim.days.iter().map(|d| d.checkins.len()).sum::<usize>(),
+            sim.days.iter().map(|d| d.reviews.len()).sum::<usize>(),
+            planned.len(),
+            world.outlets.iter().filter(|o| o.active).count(),
+            ends[ends.len() / 10],
+            ends[ends.len() / 2],
+            ends[ends.len() * 9 / 10],
+        );
+        println!("truth {kinds:?}");
+        println!("real days {:?}", sim.days.iter().filter(|d| d.real).map(|d| (d.rep, d.date)).collect::<Vec<_>>());
+        assert!(sim.days.iter().flat_map(|d| &d.truth).any(|t| matches!(t, Truth::Spoofed { .. })));
+    }
+}
