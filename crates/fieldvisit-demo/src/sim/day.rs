@@ -284,6 +284,13 @@ impl Route<'_> {
     }
 }
 
+/// Whether stays at outlets `a` and `b` are far enough apart that no fix of one lands in the
+/// other's radius plus the accuracy allowance (the derivation would merge the two visits).
+fn separated(world: &World, a: usize, b: usize) -> bool {
+    let (x, y) = (&world.outlets[a], &world.outlets[b]);
+    dist_m((x.lat, x.lon), (y.lat, y.lon)) > x.radius_m.max(y.radius_m) + 90.0
+}
+
 /// Simulates one rep-day.
 pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
     let DayInput { world, team, rep, date, script, seed } = *input;
@@ -297,19 +304,56 @@ pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
     due.sort_by_key(|i| i.seq);
     let mut truth = Vec::new();
 
-    // The route: the due stops, less the skipped tail, with an unplanned stop.
-    let skip = if due.len() >= 2 { script.skip_last.min(due.len() - 1) } else { 0 };
-    for item in &due[due.len() - skip..] {
-        truth.push(Truth::Skipped { outlet: item.outlet });
+    // The route: the due stops in plan order, except that two outlets too near each other for the
+    // derivation to tell their stays apart are not made one after the other; less the skipped
+    // tail (outlets near a stop the rep makes are not the ones skipped); with an unplanned stop.
+    let apart = |a: usize, b: usize| separated(world, a, b);
+    let mut order: Vec<usize> = Vec::with_capacity(due.len());
+    let mut rest: Vec<usize> = due.iter().map(|i| i.outlet).collect();
+    while !rest.is_empty() {
+        let k = order.last().and_then(|&l| rest.iter().position(|&o| apart(l, o))).unwrap_or(0);
+        order.push(rest.remove(k));
     }
+    let want = if order.len() >= 2 { script.skip_last.min(order.len() - 1) } else { 0 };
+    let mut skipped: Vec<usize> = Vec::new();
+    for k in (1..order.len()).rev() {
+        if skipped.len() == want {
+            break;
+        }
+        let o = order[k];
+        if order.iter().enumerate().all(|(j, &x)| j == k || skipped.contains(&j) || apart(o, x)) {
+            skipped.push(k);
+        }
+    }
+    for &k in skipped.iter().rev() {
+        truth.push(Truth::Skipped { outlet: order[k] });
+    }
+    // Where the rep stands: a few metres from the outlet's point, on the side away from a
+    // neighbouring outlet (the derivation gives a stay to the outlet with the smaller distances).
     let stand_at = |rng: &mut StdRng, o: usize| {
-        let r = (world.outlets[o].radius_m / 4.0).min(12.0);
-        offset(at(o), rng.random_range(-r..=r), rng.random_range(-r..=r))
+        let neighbour = (0..world.outlets.len())
+            .filter(|&n| n != o)
+            .map(|n| (n, dist_m(at(o), at(n))))
+            .filter(|&(_, d)| d < 80.0)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match neighbour {
+            Some((n, d)) if d > 0.5 => {
+                let (north, east) = delta_m(at(n), at(o));
+                let step = (d * 0.3).min(10.0) / d;
+                offset(at(o), north * step + gauss(rng, 1.5), east * step + gauss(rng, 1.5))
+            }
+            _ => {
+                let r = (world.outlets[o].radius_m / 4.0).min(12.0);
+                offset(at(o), rng.random_range(-r..=r), rng.random_range(-r..=r))
+            }
+        }
     };
-    let mut stops: Vec<Stop> = due[..due.len() - skip]
-        .iter()
-        .map(|i| Stop { outlet: i.outlet, planned: true, kind: Kind::Counted, at: stand_at(&mut rng, i.outlet) })
-        .collect();
+    let mut stops: Vec<Stop> = Vec::with_capacity(order.len());
+    for (k, &o) in order.iter().enumerate() {
+        if !skipped.contains(&k) {
+            stops.push(Stop { outlet: o, planned: true, kind: Kind::Counted, at: stand_at(&mut rng, o) });
+        }
+    }
     let busy: Vec<usize> = due.iter().map(|i| i.outlet).collect();
     let clear_of_stops =
         |o: usize, stops: &[Stop], m: f64| stops.iter().all(|s| dist_m(at(o), s.at) > m + world.outlets[o].radius_m);
@@ -317,7 +361,8 @@ pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
         let best = team.outlets[rep]
             .iter()
             .copied()
-            .filter(|&o| world.outlets[o].active && !busy.contains(&o) && clear_of_stops(o, &stops, 150.0))
+            .filter(|&o| world.outlets[o].active && !busy.contains(&o))
+            .filter(|&o| clear_of_stops(o, &stops, 150.0) && stops.iter().all(|s| apart(o, s.outlet)))
             .map(|o| {
                 // The cheapest place to fit it in the route.
                 let (k, cost) = (0..=stops.len())
@@ -356,10 +401,16 @@ pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
         })
         .flatten();
 
-    // The places: home, the stops with lunch about half way, home.
+    // The places: home, the stops with lunch about half way, home; between two stops too near
+    // each other that had to follow one another, a short break away from the outlets.
     let mut places = vec![Place::Home];
+    let mut breaks: Vec<i64> = Vec::new();
     let lunch_after = stops.len().div_ceil(2);
     for (k, stop) in stops.iter().enumerate() {
+        if k > 0 && k != lunch_after && !apart(stops[k - 1].outlet, stop.outlet) {
+            places.push(Place::Break(clear_spot(world, stop.at, 400.0, &mut rng), breaks.len()));
+            breaks.push(rng.random_range(8 * 60..=15 * 60));
+        }
         places.push(Place::Stop(k));
         if k + 1 == lunch_after {
             places.push(Place::Lunch(clear_spot(world, stop.at, 500.0, &mut rng)));
@@ -390,7 +441,7 @@ pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
     let floor: Vec<i64> =
         stops.iter().zip(&dwell).map(|(s, &d)| if s.kind == Kind::Counted { MIN_COUNTED_DWELL_S } else { d }).collect();
     let estimate = travel_s(&route.legs(&mut rng.clone(), &places, script.drive_bys));
-    let available = (HOME_BY_S - leave_s - lunch_s) as f64 - estimate;
+    let available = (HOME_BY_S - leave_s - lunch_s - breaks.iter().sum::<i64>()) as f64 - estimate;
     let (sum, sum_min) = (dwell.iter().sum::<i64>() as f64, floor.iter().sum::<i64>() as f64);
     if sum > available && sum > sum_min {
         let f = ((available - sum_min) / (sum - sum_min)).clamp(0.0, 1.0);
@@ -400,8 +451,7 @@ pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
     }
     // Breaks: most of the slack (a few minutes of walking to each included), not past the skip.
     let slack = available - sum - rng.random_range(0.0..=1800.0);
-    let mut breaks: Vec<i64> = Vec::new();
-    if slack > 1800.0 && !stops.is_empty() && skip == 0 {
+    if slack > 1800.0 && !stops.is_empty() && skipped.is_empty() {
         let n = ((slack / 3600.0).ceil() as usize).clamp(1, 4);
         let each = (slack / n as f64 - 600.0).max(600.0) as i64;
         for _ in 0..n {

@@ -70,6 +70,135 @@ fn real_day(rep: usize, date: NaiveDate, day: &RealDay) -> SimDay {
     SimDay { rep, date, real: true, batches, checkins: Vec::new(), reviews: Vec::new(), truth: Vec::new() }
 }
 
+/// The pipeline's own pure derivation over a simulated day, for the tests that hold the simulator to
+/// its truth: visits with outlet indexes as ids.
+#[cfg(test)]
+pub(crate) mod check {
+    use super::super::team::dist_m;
+    use super::super::{SimDay, Truth, World};
+    use fieldvisit::domain::visit::{CandidateOutlet, Verdict, Visit, VisitFix, VisitRules, derive};
+    use std::collections::BTreeMap;
+
+    /// The day's visits as the derivation worker finds them (received time = the batch's).
+    pub fn visits(world: &World, day: &SimDay) -> Vec<Visit> {
+        let fixes: Vec<VisitFix> = day
+            .batches
+            .iter()
+            .flat_map(|b| {
+                b.fixes.iter().map(|f| VisitFix {
+                    fix_time: f.t,
+                    received_at: b.sent_at,
+                    lat: f.lat,
+                    lon: f.lon,
+                    accuracy_m: f.accuracy_m,
+                    mock: f.mock,
+                    flags: 0,
+                })
+            })
+            .collect();
+        // Candidates: the outlets within 400 m of some fix (cells of about 550 m).
+        let cell = |lat: f64, lon: f64| ((lat / 0.005).floor() as i64, (lon / 0.005).floor() as i64);
+        let mut cells: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
+        for (i, o) in world.outlets.iter().enumerate() {
+            cells.entry(cell(o.lat, o.lon)).or_default().push(i);
+        }
+        let mut near: Vec<usize> = Vec::new();
+        for f in &fixes {
+            let (r, c) = cell(f.lat, f.lon);
+            for dr in -1..=1 {
+                for dc in -1..=1 {
+                    for &o in cells.get(&(r + dr, c + dc)).into_iter().flatten() {
+                        let out = &world.outlets[o];
+                        if !near.contains(&o) && dist_m((f.lat, f.lon), (out.lat, out.lon)) < 400.0 {
+                            near.push(o);
+                        }
+                    }
+                }
+            }
+        }
+        let candidates: Vec<CandidateOutlet> = near
+            .iter()
+            .map(|&o| CandidateOutlet {
+                id: o as i64,
+                lat: world.outlets[o].lat,
+                lon: world.outlets[o].lon,
+                footprint: None,
+                radius_m: world.outlets[o].radius_m,
+                min_dwell_s: 300,
+                valid_from: None,
+                valid_to: None,
+            })
+            .collect();
+        derive(&fixes, &candidates, &VisitRules::default())
+    }
+
+    /// How the derivation fared against the truth, summed over days.
+    #[derive(Debug, Default)]
+    pub struct Score {
+        pub stops: usize,
+        pub stops_found: usize,
+        pub stops_verified: usize,
+        pub shorts: usize,
+        pub shorts_short: usize,
+        pub skipped_visited: usize,
+        pub drive_bys: usize,
+        pub drive_bys_visited: usize,
+        pub spoofer_visits: usize,
+        pub spoofer_not_suspect: usize,
+        pub honest_suspect: usize,
+        pub extra: usize,
+    }
+
+    /// Adds one day's comparison to `score`.
+    pub fn score(world: &World, day: &SimDay, spoofer: bool, score: &mut Score) {
+        let found = visits(world, day);
+        let overlaps = |o: usize, a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+            found.iter().find(|v| v.outlet_id == o as i64 && v.arrival <= b && v.departure >= a)
+        };
+        let mut explained = 0;
+        for t in &day.truth {
+            match t {
+                Truth::Stop { outlet, arrive, depart, .. } => {
+                    score.stops += 1;
+                    if let Some(v) = overlaps(*outlet, *arrive, *depart) {
+                        score.stops_found += 1;
+                        explained += 1;
+                        if v.verdict == Verdict::Verified {
+                            score.stops_verified += 1;
+                        }
+                    }
+                }
+                Truth::ShortStop { outlet, arrive, depart } => {
+                    score.shorts += 1;
+                    if let Some(v) = overlaps(*outlet, *arrive, *depart) {
+                        explained += 1;
+                        if v.verdict == Verdict::Short || v.verdict == Verdict::Suspect {
+                            score.shorts_short += 1;
+                        }
+                    }
+                }
+                Truth::Skipped { outlet } => {
+                    score.skipped_visited += usize::from(found.iter().any(|v| v.outlet_id == *outlet as i64));
+                }
+                Truth::DriveBy { outlet, .. } => {
+                    score.drive_bys += 1;
+                    score.drive_bys_visited += usize::from(found.iter().any(|v| v.outlet_id == *outlet as i64));
+                }
+                _ => {}
+            }
+        }
+        for v in &found {
+            if spoofer {
+                score.spoofer_visits += 1;
+                score.spoofer_not_suspect += usize::from(v.verdict != Verdict::Suspect);
+            } else {
+                score.honest_suspect += usize::from(v.verdict == Verdict::Suspect);
+            }
+        }
+        score.extra += found.len().saturating_sub(explained);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::team::tests::{params, world};
@@ -123,6 +252,22 @@ mod tests {
             }
         }
         k
+    }
+
+    #[test]
+    fn the_pipelines_derivation_finds_the_truth() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 1));
+        let mut score = check::Score::default();
+        for day in sim.days.iter().filter(|d| !d.real) {
+            check::score(&w, day, sim.reps[day.rep].spoofer, &mut score);
+        }
+        assert!(score.stops_found * 100 >= score.stops * 95, "{score:?}");
+        assert_eq!(score.skipped_visited, 0, "{score:?}");
+        assert_eq!(score.drive_bys_visited, 0, "{score:?}");
+        assert_eq!(score.spoofer_not_suspect, 0, "{score:?}");
+        assert_eq!(score.honest_suspect, 0, "{score:?}");
+        assert!(score.spoofer_visits > 0 && score.shorts > 0, "{score:?}");
     }
 
     #[test]
@@ -432,6 +577,11 @@ mod full {
             ends[ends.len() * 9 / 10],
         );
         println!("truth {kinds:?}");
+        let mut score = check::Score::default();
+        for day in sim.days.iter().filter(|d| !d.real) {
+            check::score(&world, day, sim.reps[day.rep].spoofer, &mut score);
+        }
+        println!("derivation {score:?}");
         println!("real days {:?}", sim.days.iter().filter(|d| d.real).map(|d| (d.rep, d.date)).collect::<Vec<_>>());
         assert!(sim.days.iter().flat_map(|d| &d.truth).any(|t| matches!(t, Truth::Spoofed { .. })));
     }
