@@ -61,7 +61,7 @@ pub fn schedule(team: &Team, days: &[(usize, NaiveDate)], rng: &mut StdRng) -> V
         .map(|&(rep, _)| {
             let mut s = Script {
                 skip_last: if rng.random_bool(0.04) { rng.random_range(2..=4) } else { 0 },
-                drive_bys: rng.random_range(0..=2),
+                drive_bys: rng.random_range(1..=2),
                 gaps: usize::from(rng.random_bool(0.6)),
                 out_of_order: rng.random_bool(0.15),
                 ..Script::default()

@@ -200,7 +200,7 @@ pub(crate) mod check {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::team::tests::{params, world};
     use super::super::team::{dist_m, week_of_cycle};
     use super::super::{ReviewDecision, SimFix, Truth};
@@ -218,7 +218,24 @@ mod tests {
         all
     }
 
-    fn kinds(days: &[SimDay]) -> BTreeSet<&'static str> {
+    /// Every kind of event a run must hold.
+    pub(super) const KINDS: [&str; 13] = [
+        "stop",
+        "short",
+        "skipped",
+        "drive-by",
+        "spoofed",
+        "photo-reused",
+        "claim",
+        "problem",
+        "accepted",
+        "rejected",
+        "disputed",
+        "out-of-order",
+        "real",
+    ];
+
+    pub(super) fn kinds(days: &[SimDay]) -> BTreeSet<&'static str> {
         let mut k: BTreeSet<&'static str> = BTreeSet::new();
         for d in days {
             for t in &d.truth {
@@ -286,21 +303,7 @@ mod tests {
         for reps in 3..=4 {
             let sim = simulate(&w, &params(reps, 1));
             let found = kinds(&sim.days);
-            for kind in [
-                "stop",
-                "short",
-                "skipped",
-                "drive-by",
-                "spoofed",
-                "photo-reused",
-                "claim",
-                "problem",
-                "accepted",
-                "rejected",
-                "disputed",
-                "out-of-order",
-                "real",
-            ] {
+            for kind in KINDS {
                 assert!(found.contains(kind), "{reps} reps: no {kind} in {found:?}");
             }
             assert_eq!(sim.days.len(), reps * 5);
@@ -491,13 +494,11 @@ mod full {
     use fieldvisit::domain::outlet::OutletStatus;
     use std::collections::BTreeMap;
 
-    #[test]
-    #[ignore = "the full run: a size report, run by hand"]
-    fn full_run_size() {
-        let anchor = NaiveDate::from_ymd_opt(2026, 12, 8).expect("date");
+    /// The Beijing demo org as the loader builds it, as the simulator's world.
+    fn beijing(anchor: NaiveDate) -> World {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
         let spec = crate::beijing(&dir, anchor).expect("builds");
-        let world = World {
+        World {
             timezone: spec.timezone.to_owned(),
             utc_offset_s: 8 * 3600,
             territories: spec
@@ -544,7 +545,27 @@ mod full {
                         .collect(),
                 })
                 .collect(),
-        };
+        }
+    }
+
+    #[test]
+    fn small_runs_over_beijing_hold_every_kind_of_event() {
+        let anchor = NaiveDate::from_ymd_opt(2026, 12, 8).expect("date");
+        let world = beijing(anchor);
+        for reps in 3..=4 {
+            let sim = simulate(&world, &Params { reps, weeks: 1, ..Params::full(anchor) });
+            let found = tests::kinds(&sim.days);
+            for kind in tests::KINDS {
+                assert!(found.contains(kind), "{reps} reps: no {kind} in {found:?}");
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "the full run: a size report, run by hand"]
+    fn full_run_size() {
+        let anchor = NaiveDate::from_ymd_opt(2026, 12, 8).expect("date");
+        let world = beijing(anchor);
         let sim = simulate(&world, &Params::full(anchor));
         let fixes: usize = sim.days.iter().flat_map(|d| &d.batches).map(|b| b.fixes.len()).sum();
         let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
@@ -582,6 +603,29 @@ mod full {
             check::score(&world, day, sim.reps[day.rep].spoofer, &mut score);
         }
         println!("derivation {score:?}");
+        let mut stops_per_day: Vec<usize> = sim
+            .days
+            .iter()
+            .filter(|d| !d.real)
+            .map(|d| d.truth.iter().filter(|t| matches!(t, Truth::Stop { .. } | Truth::ShortStop { .. })).count())
+            .collect();
+        stops_per_day.sort_unstable();
+        let mut drive_bys: BTreeMap<(usize, i64), usize> = BTreeMap::new();
+        for d in &sim.days {
+            let week = ((anchor - d.date).num_days() - 1) / 7; // 7-day windows back from the anchor
+            *drive_bys.entry((d.rep, week)).or_default() +=
+                d.truth.iter().filter(|t| matches!(t, Truth::DriveBy { .. })).count();
+        }
+        println!(
+            "stops per day min {} p10 {} p50 {} p90 {} max {}; drive-bys per rep and 7 days min {} max {}",
+            stops_per_day[0],
+            stops_per_day[stops_per_day.len() / 10],
+            stops_per_day[stops_per_day.len() / 2],
+            stops_per_day[stops_per_day.len() * 9 / 10],
+            stops_per_day[stops_per_day.len() - 1],
+            drive_bys.values().min().unwrap_or(&0),
+            drive_bys.values().max().unwrap_or(&0),
+        );
         println!("real days {:?}", sim.days.iter().filter(|d| d.real).map(|d| (d.rep, d.date)).collect::<Vec<_>>());
         assert!(sim.days.iter().flat_map(|d| &d.truth).any(|t| matches!(t, Truth::Spoofed { .. })));
     }

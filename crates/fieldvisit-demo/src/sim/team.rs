@@ -295,17 +295,20 @@ fn plan_items(world: &World, own: &[usize], home: (f64, f64)) -> Vec<SimPlanItem
         }
         let single = need % 4;
         if let Some(step) = 4u32.checked_div(single) {
-            let d = if days_used.contains(&preferred) {
-                (0..5u32).find(|d| !days_used.contains(d)).unwrap_or(preferred)
-            } else {
-                preferred
-            };
-            // Weeks evenly apart (2 visits: weeks 1 and 3 or 2 and 4), starting at the least loaded.
-            let start = (0..step)
-                .min_by_key(|&s| {
-                    (0..single).map(|k| load[d as usize][((s + k * step) % 4) as usize]).sum::<u32>() * 8 + s
-                })
-                .unwrap_or(0);
+            // Weeks evenly apart (2 visits: weeks 1 and 3 or 2 and 4) on one weekday: the least
+            // loaded choice, the preferred weekday breaking near-ties.
+            let mut best: Option<(u32, u32, u32)> = None;
+            for d in (0..5u32).filter(|d| !days_used.contains(d)) {
+                for start in 0..step {
+                    let load_there: u32 =
+                        (0..single).map(|k| load[d as usize][((start + k * step) % 4) as usize]).sum::<u32>();
+                    let cost = load_there * 4 + 3 * circular(d, preferred) * single;
+                    if best.is_none_or(|(c, _, _)| cost < c) {
+                        best = Some((cost, d, start));
+                    }
+                }
+            }
+            let (_, d, start) = best.unwrap_or((0, preferred, 0));
             for k in 0..single {
                 let w = (start + k * step) % 4;
                 load[d as usize][w as usize] += 1;
