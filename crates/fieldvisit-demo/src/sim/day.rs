@@ -25,10 +25,15 @@ const HOME_BY_S: i64 = 17 * 3600 + 50 * 60;
 
 /// What the simulation of one rep-day starts from.
 pub struct DayInput<'a> {
+    /// The org's outlets and rules.
     pub world: &'a World,
+    /// The team, with the rep's plan and home.
     pub team: &'a Team,
+    /// The rep (index into the team).
     pub rep: usize,
+    /// The org-local date.
     pub date: NaiveDate,
+    /// What goes differently this day.
     pub script: &'a Script,
     /// Seed of this day's own random stream.
     pub seed: u64,
@@ -246,14 +251,14 @@ impl Route<'_> {
             let (a, b) = (self.pos(places[leg]), self.pos(places[leg + 1]));
             let base = dist_m(a, b);
             let pick = (0..self.world.outlets.len())
-                .filter(|&o| self.world.outlets[o].active && !self.stopped.contains(&o) && self.claim != Some(o))
-                .filter(|&o| !through.contains(&Some(o)) && self.clear_of_stops(o, 200.0))
-                .filter(|&o| {
+                .map(|o| (o, dist_m(a, self.at(o)) + dist_m(self.at(o), b) - base))
+                .filter(|&(_, detour)| detour < 900.0)
+                .filter(|&(o, _)| {
                     let r = self.world.outlets[o].radius_m + 200.0;
                     dist_m(a, self.at(o)) > r && dist_m(b, self.at(o)) > r
                 })
-                .map(|o| (o, dist_m(a, self.at(o)) + dist_m(self.at(o), b) - base))
-                .filter(|&(_, detour)| detour < 900.0)
+                .filter(|&(o, _)| self.world.outlets[o].active && !self.stopped.contains(&o) && self.claim != Some(o))
+                .filter(|&(o, _)| !through.contains(&Some(o)) && self.clear_of_stops(o, 200.0))
                 .min_by(|x, y| x.1.total_cmp(&y.1));
             if let Some((o, _)) = pick {
                 through[leg] = Some(o);

@@ -32,6 +32,7 @@ pub enum Event {
 pub struct Script {
     /// Planned stops left out at the end of the day (the rep goes home early).
     pub skip_last: usize,
+    /// The day's other events, each at most once.
     pub events: Vec<Event>,
     /// Outlets to ride through without stopping.
     pub drive_bys: usize,

@@ -566,7 +566,9 @@ mod full {
     fn full_run_size() {
         let anchor = NaiveDate::from_ymd_opt(2026, 12, 8).expect("date");
         let world = beijing(anchor);
+        let started = std::time::Instant::now();
         let sim = simulate(&world, &Params::full(anchor));
+        println!("simulated in {:?}", started.elapsed());
         let fixes: usize = sim.days.iter().flat_map(|d| &d.batches).map(|b| b.fixes.len()).sum();
         let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
         for t in sim.days.iter().flat_map(|d| &d.truth) {

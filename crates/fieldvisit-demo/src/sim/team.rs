@@ -93,7 +93,9 @@ fn hm(h: u32, m: u32) -> NaiveTime {
 /// The team with what the simulation of its days needs beside the reps and plans.
 #[derive(Debug, Clone)]
 pub struct Team {
+    /// The reps, `rep1` first.
     pub reps: Vec<SimRep>,
+    /// One beat plan per rep, same order.
     pub plans: Vec<SimPlan>,
     /// Each rep's home `(lat, lon)`, where the working day starts and ends.
     pub homes: Vec<(f64, f64)>,
@@ -225,7 +227,14 @@ pub fn clear_spot(world: &World, near: (f64, f64), within: f64, rng: &mut StdRng
     let mut best = (near, -1.0);
     for _ in 0..40 {
         let p = offset(near, rng.random_range(-within..=within), rng.random_range(-within..=within));
-        let clear = world.outlets.iter().map(|o| dist_m(p, (o.lat, o.lon))).fold(f64::INFINITY, f64::min);
+        // The nearest outlet, giving up as soon as one is nearer than the best spot's.
+        let mut clear = f64::INFINITY;
+        for o in &world.outlets {
+            clear = clear.min(dist_m(p, (o.lat, o.lon)));
+            if clear <= best.1 {
+                break;
+            }
+        }
         if clear > best.1 {
             best = (p, clear);
         }
