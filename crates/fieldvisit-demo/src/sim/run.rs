@@ -288,6 +288,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn real_days_replace_their_reps_simulated_days() {
+        let w = world();
+        let sim = simulate(&w, &params(4, 1));
+        let real: Vec<&SimDay> = sim.days.iter().filter(|d| d.real).collect();
+        assert_eq!(real.len(), 2);
+        for day in real {
+            assert_eq!(day.date, NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
+            assert!(!sim.reps[day.rep].spoofer);
+            assert_eq!(sim.days.iter().filter(|d| d.rep == day.rep && d.date == day.date).count(), 1);
+            assert!(day.truth.is_empty() && day.checkins.is_empty() && day.reviews.is_empty());
+            assert_eq!(day.batches.iter().map(|b| b.fixes.len()).sum::<usize>(), 600);
+            for b in &day.batches {
+                let (first, last) = (b.fixes[0].t, b.fixes[b.fixes.len() - 1].t);
+                assert!(last - first < TimeDelta::seconds(120) && b.sent_at >= last);
+            }
+        }
+    }
+
+    #[test]
     fn same_inputs_give_the_same_simulation() {
         let w = world();
         let a = simulate(&w, &params(4, 1));
