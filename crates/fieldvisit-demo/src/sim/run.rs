@@ -76,11 +76,13 @@ fn real_day(rep: usize, date: NaiveDate, day: &RealDay) -> SimDay {
 pub(crate) mod check {
     use super::super::team::dist_m;
     use super::super::{SimDay, Truth, World};
+    use fieldvisit::domain::geo::Footprint;
     use fieldvisit::domain::visit::{CandidateOutlet, Verdict, Visit, VisitFix, VisitRules, derive};
     use std::collections::BTreeMap;
 
-    /// The day's visits as the derivation worker finds them (received time = the batch's).
-    pub fn visits(world: &World, day: &SimDay) -> Vec<Visit> {
+    /// The day's visits as the derivation worker finds them (received time = the batch's), with
+    /// the outlets' footprints where known (`footprints` by outlet index, or empty).
+    pub fn visits(world: &World, footprints: &[Option<Footprint>], day: &SimDay) -> Vec<Visit> {
         let fixes: Vec<VisitFix> = day
             .batches
             .iter()
@@ -122,7 +124,7 @@ pub(crate) mod check {
                 id: o as i64,
                 lat: world.outlets[o].lat,
                 lon: world.outlets[o].lon,
-                footprint: None,
+                footprint: footprints.get(o).cloned().flatten(),
                 radius_m: world.outlets[o].radius_m,
                 min_dwell_s: 300,
                 valid_from: None,
@@ -150,8 +152,8 @@ pub(crate) mod check {
     }
 
     /// Adds one day's comparison to `score`.
-    pub fn score(world: &World, day: &SimDay, spoofer: bool, score: &mut Score) {
-        let found = visits(world, day);
+    pub fn score(world: &World, footprints: &[Option<Footprint>], day: &SimDay, spoofer: bool, score: &mut Score) {
+        let found = visits(world, footprints, day);
         let overlaps = |o: usize, a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
             found.iter().find(|v| v.outlet_id == o as i64 && v.arrival <= b && v.departure >= a)
         };
@@ -277,7 +279,7 @@ pub(crate) mod tests {
         let sim = simulate(&w, &params(4, 1));
         let mut score = check::Score::default();
         for day in sim.days.iter().filter(|d| !d.real) {
-            check::score(&w, day, sim.reps[day.rep].spoofer, &mut score);
+            check::score(&w, &[], day, sim.reps[day.rep].spoofer, &mut score);
         }
         assert!(score.stops_found * 100 >= score.stops * 95, "{score:?}");
         assert_eq!(score.skipped_visited, 0, "{score:?}");
@@ -510,8 +512,25 @@ pub(crate) mod tests {
 mod full {
     use super::super::{RealDay, SimFix, SimOutlet, SimTerritory, Truth, World};
     use super::*;
+    use fieldvisit::domain::geo::Footprint;
     use fieldvisit::domain::outlet::OutletStatus;
     use std::collections::BTreeMap;
+
+    /// The business halls' premises of the Beijing org, by outlet index.
+    fn footprints(anchor: NaiveDate) -> Vec<Option<Footprint>> {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let spec = crate::beijing(&dir, anchor).expect("builds");
+        spec.outlets
+            .iter()
+            .map(|o| {
+                let ring = o.fields.footprint.as_ref()?["coordinates"][0].as_array()?.clone();
+                let coords: Vec<(f64, f64)> =
+                    ring.iter().filter_map(|c| Some((c[0].as_f64()?, c[1].as_f64()?))).collect();
+                let polygon = geo::Polygon::new(geo::LineString::from(coords), vec![]);
+                Footprint::new(geo::MultiPolygon::new(vec![polygon]))
+            })
+            .collect()
+    }
 
     /// The Beijing demo org as the loader builds it, as the simulator's world.
     fn beijing(anchor: NaiveDate) -> World {
@@ -619,9 +638,10 @@ mod full {
             ends[ends.len() * 9 / 10],
         );
         println!("truth {kinds:?}");
+        let halls = footprints(anchor);
         let mut score = check::Score::default();
         for day in sim.days.iter().filter(|d| !d.real) {
-            check::score(&world, day, sim.reps[day.rep].spoofer, &mut score);
+            check::score(&world, &halls, day, sim.reps[day.rep].spoofer, &mut score);
         }
         println!("derivation {score:?}");
         let mut stops_per_day: Vec<usize> = sim
