@@ -195,6 +195,14 @@ fn jittered(rng: &mut StdRng, a: (f64, f64), b: (f64, f64)) -> Vec<(f64, f64)> {
     path
 }
 
+/// Whether a path from `a` through `o` to `b` turns by at most 60 degrees at `o`: passing there
+/// at riding speed, no minute of it stays in one place (an out-and-back would look like a stop).
+fn ahead(a: (f64, f64), o: (f64, f64), b: (f64, f64)) -> bool {
+    let (inbound, outbound) = (delta_m(a, o), delta_m(o, b));
+    let dot = inbound.0 * outbound.0 + inbound.1 * outbound.1;
+    dot >= 0.5 * inbound.0.hypot(inbound.1) * outbound.0.hypot(outbound.1)
+}
+
 /// The day's route between its places: jittered paths, the mode of travel, and drive-bys.
 struct Route<'a> {
     world: &'a World,
@@ -235,7 +243,7 @@ impl Route<'_> {
     }
 
     /// The legs between consecutive `places`, `drive_bys` of them ridden through an outlet the rep
-    /// does not stop at (the one with the smallest detour, clear of the day's stops).
+    /// does not stop at (the one with the smallest detour, clear of every place of the day).
     fn legs(&self, rng: &mut StdRng, places: &[Place], drive_bys: usize) -> Vec<Leg> {
         let count = places.len().saturating_sub(1);
         let mut order: Vec<usize> = (0..count).collect();
@@ -252,10 +260,11 @@ impl Route<'_> {
             let base = dist_m(a, b);
             let pick = (0..self.world.outlets.len())
                 .map(|o| (o, dist_m(a, self.at(o)) + dist_m(self.at(o), b) - base))
-                .filter(|&(_, detour)| detour < 900.0)
+                .filter(|&(o, detour)| detour < 900.0 && ahead(a, self.at(o), b))
                 .filter(|&(o, _)| {
+                    // Clear of every place the rep stays at this day (home, lunch, breaks, stops).
                     let r = self.world.outlets[o].radius_m + 200.0;
-                    dist_m(a, self.at(o)) > r && dist_m(b, self.at(o)) > r
+                    places.iter().all(|&p| dist_m(self.pos(p), self.at(o)) > r)
                 })
                 .filter(|&(o, _)| self.world.outlets[o].active && !self.stopped.contains(&o) && self.claim != Some(o))
                 .filter(|&(o, _)| !through.contains(&Some(o)) && self.clear_of_stops(o, 200.0))

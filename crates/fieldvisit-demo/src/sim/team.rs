@@ -286,22 +286,32 @@ fn plan_items(world: &World, own: &[usize], home: (f64, f64)) -> Vec<SimPlanItem
     order.sort_by_key(|&(o, _)| std::cmp::Reverse(required_visits(world, &world.outlets[o].tier)));
     for (o, preferred) in order {
         let need = required_visits(world, &world.outlets[o].tier).min(20);
-        let mut days_used: Vec<u32> = Vec::new();
-        // Every-week items first (4 visits each), then single weeks.
-        for _ in 0..need / 4 {
-            let d = (0..5u32)
-                .filter(|d| !days_used.contains(d))
-                .min_by_key(|&d| {
-                    let l: u32 = load[d as usize].iter().sum();
-                    (l + 6 * circular(d, preferred), d)
-                })
-                .unwrap_or(0);
-            days_used.push(d);
+        // Every-week items first (4 visits each), then single weeks. Twice a week is one of the
+        // evenly spaced pairs of weekdays (Mon-Thu, Mon-Fri, Tue-Fri); otherwise each weekday in
+        // turn is the least loaded, the direction from home breaking near-ties.
+        let weekly = |d: u32| load[d as usize].iter().sum::<u32>() + 6 * circular(d, preferred);
+        let every: Vec<u32> = if need / 4 == 2 {
+            let pairs = [(0, 3), (0, 4), (1, 4)];
+            let (a, b) = pairs.into_iter().min_by_key(|&(a, b)| (weekly(a) + weekly(b), a, b)).unwrap_or((0, 3));
+            vec![a, b]
+        } else {
+            let mut chosen: Vec<u32> = Vec::new();
+            for _ in 0..need / 4 {
+                let d = (0..5u32)
+                    .filter(|d| !chosen.contains(d))
+                    .min_by_key(|&d| (load[d as usize].iter().sum::<u32>() + 6 * circular(d, preferred), d))
+                    .unwrap_or(0);
+                chosen.push(d);
+            }
+            chosen
+        };
+        for &d in &every {
             for w in &mut load[d as usize] {
                 *w += 1;
             }
             slots.push((o, (d + 1, None)));
         }
+        let days_used = every;
         let single = need % 4;
         if let Some(step) = 4u32.checked_div(single) {
             // Weeks evenly apart (2 visits: weeks 1 and 3 or 2 and 4) on one weekday: the least
@@ -462,6 +472,11 @@ pub mod tests {
             for (&o, &n) in &per_outlet {
                 assert_eq!(n, required_visits(&world, &world.outlets[o].tier), "outlet {o}");
                 assert!(world.outlets[o].active);
+                // Twice a week: three or four days apart.
+                let days: Vec<u32> = plan.items.iter().filter(|i| i.outlet == o).map(|i| i.weekday).collect();
+                if world.outlets[o].tier == "VIP" {
+                    assert!(days.len() == 2 && (3..=4).contains(&days[0].abs_diff(days[1])), "{days:?}");
+                }
             }
             let total: u32 = per_outlet.values().sum();
             assert!(total <= STOPS_PER_DAY * DAYS_PER_CYCLE);
