@@ -12,6 +12,13 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
+pub mod day;
+pub mod events;
+pub mod run;
+pub mod team;
+
+pub use run::simulate;
+
 /// What the simulator starts from: the org as the loader builds it.
 #[derive(Debug, Clone)]
 pub struct World {
