@@ -92,6 +92,15 @@ const HISTORY_BACKDATE_DAYS: i32 = 400;
 /// `<org slug>  <role>  <login>  <token>` in aligned columns (devices have the role `device`). The
 /// tokens are random and printed once: on a later run a live one prints as `(kept)`, a revoked one
 /// as `(revoked)` (not issued again), and only a missing one is issued anew and printed.
+///
+/// Beijing is still the classic org (its five `GeoLife` days inserted as pings). Once
+/// `sim::simulate` exists, the district team replaces it (`args.reps` and `args.weeks` size it):
+///
+/// ```ignore
+/// let (classic, world) = team::beijing_parts(&args.data_dir, anchor)?;
+/// let params = sim::Params { reps: args.reps, weeks: args.weeks, ..sim::Params::full(anchor) };
+/// rows.extend(team::install_team(pool, classic, &sim::simulate(&world, &params)).await?);
+/// ```
 pub async fn load(pool: &PgPool, args: &DemoArgs) -> Result<Vec<String>, Error> {
     let anchor = args.anchor_date.unwrap_or_else(|| Utc::now().date_naive());
     let mut rows = Vec::new();

@@ -40,6 +40,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use fieldvisit::admin::new_device_secrets;
 use fieldvisit::app::{self, Caller};
 use fieldvisit::db;
+use fieldvisit::derive::Deriver;
 use fieldvisit::domain::access::{Role, Scope};
 use fieldvisit::domain::audit::{AuditAction, LoggedAction};
 use fieldvisit::domain::credentials::hash_secret;
@@ -60,6 +61,8 @@ pub const CHECKLIST_NAME: &str = "Store check";
 pub const POSTER_QUESTION: &str = "poster_displayed";
 /// Phones whose batches are sent at the same time.
 const PHONES_AT_ONCE: usize = 8;
+/// Derivation workers the loader runs (the machine's two cores).
+const DERIVERS: usize = 2;
 /// Longest the loader waits for the derivation worker to catch up.
 const DERIVE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Days a review's visit is looked for around its time.
@@ -68,7 +71,15 @@ const REVIEW_SLACK_DAYS: u64 = 1;
 /// The Beijing org as the simulator sees it: the classic demo's territories, outlets and tier
 /// policies, and its five `GeoLife` days (shifted to end the day before `anchor`).
 pub fn beijing_world(data_dir: &Path, anchor: NaiveDate) -> Result<World, Error> {
-    Ok(world_of(&crate::beijing(data_dir, anchor)?))
+    Ok(beijing_parts(data_dir, anchor)?.1)
+}
+
+/// The classic Beijing org (territories, outlets, staff; its GeoLife reps are replaced by the
+/// team's) and the [`World`] the team is simulated over, built once for `crate::load`.
+pub(crate) fn beijing_parts(data_dir: &Path, anchor: NaiveDate) -> Result<(OrgSpec, World), Error> {
+    let classic = crate::beijing(data_dir, anchor)?;
+    let world = world_of(&classic);
+    Ok((classic, world))
 }
 
 /// Loads the Beijing district team `sim` (simulated over [`beijing_world`] of the same `data_dir`
@@ -80,8 +91,14 @@ pub async fn load_beijing_team(
     anchor: NaiveDate,
     sim: &Simulation,
 ) -> Result<Vec<String>, Error> {
-    let spec = team_spec(crate::beijing(data_dir, anchor)?, sim);
-    Ok(crate::format_rows(&install(pool, &spec, sim).await?))
+    let (classic, _) = beijing_parts(data_dir, anchor)?;
+    Ok(crate::format_rows(&install_team(pool, classic, sim).await?))
+}
+
+/// [`load_beijing_team`] for `crate::load`: the team `sim` loaded into the org of `classic` (from
+/// [`beijing_parts`]), returning its printed rows unformatted (formatted with the other orgs').
+pub(crate) async fn install_team(pool: &PgPool, classic: OrgSpec, sim: &Simulation) -> Result<Vec<Row>, Error> {
+    install(pool, &team_spec(classic, sim), sim).await
 }
 
 fn world_of(spec: &OrgSpec) -> World {
@@ -199,7 +216,7 @@ async fn stage(pool: &PgPool, slug: &str) -> Result<Stage, Error> {
 
 /// Loads the team org `spec` with simulation `sim` (see the module doc); returns its users' and
 /// devices' printed lines.
-pub(crate) async fn install(pool: &PgPool, spec: &OrgSpec, sim: &Simulation) -> Result<Vec<Row>, Error> {
+async fn install(pool: &PgPool, spec: &OrgSpec, sim: &Simulation) -> Result<Vec<Row>, Error> {
     let started = Instant::now();
     let print = fingerprint(sim);
     let org_id = match stage(pool, spec.slug).await? {
@@ -417,13 +434,9 @@ struct Figures {
 /// Phases 2-4 with an in-process ingest writer and derivation worker.
 async fn run(pool: &PgPool, ids: &Ids, sim: &Simulation) -> Result<Figures, Error> {
     let registry = prometheus::Registry::new();
-    let deriver = fieldvisit::derive::Deriver::start(pool, &registry, true, 0)?;
-    let wake = Arc::downgrade(&deriver);
-    let after_commit: fieldvisit::ingest::AfterCommit = Arc::new(move || {
-        if let Some(d) = wake.upgrade() {
-            d.wake();
-        }
-    });
+    // The derivation workers start once every ping is in (below): started earlier, they would
+    // derive each rep-day again after each of its batches (as a server with no settle time does).
+    let after_commit: fieldvisit::ingest::AfterCommit = Arc::new(|| {});
     let config = fieldvisit::config::Config::default();
     let ingest = Ingest::start(pool, pool, config.ingest(), &registry, &after_commit)?;
     let mut figures = Figures::default();
@@ -446,12 +459,13 @@ async fn run(pool: &PgPool, ids: &Ids, sim: &Simulation) -> Result<Figures, Erro
         "demo team: pings sent through ingest"
     );
     let t = Instant::now();
-    settle(pool, ids.org_id, &deriver).await?;
+    let derivers = start_derivers(pool)?;
+    settle(pool, ids.org_id, &derivers).await?;
     tracing::info!(seconds = t.elapsed().as_secs_f32(), "demo team: visits derived");
 
     let t = Instant::now();
     evidence(pool, ids, sim, &config, &mut figures).await?;
-    settle(pool, ids.org_id, &deriver).await?;
+    settle(pool, ids.org_id, &derivers).await?;
     tracing::info!(
         checkins = figures.checkins,
         photos = figures.photos,
@@ -461,7 +475,7 @@ async fn run(pool: &PgPool, ids: &Ids, sim: &Simulation) -> Result<Figures, Erro
     );
     let t = Instant::now();
     reviews(pool, ids, sim, &mut figures).await?;
-    settle(pool, ids.org_id, &deriver).await?;
+    settle(pool, ids.org_id, &derivers).await?;
     figures.visits = count_visits(pool, ids, sim).await?;
     tracing::info!(
         reviews = figures.reviews,
@@ -535,11 +549,19 @@ fn phone_name(sim: &Simulation, rep: usize) -> String {
     sim.reps.get(rep).map_or_else(|| format!("rep #{rep}"), |r| phone(&r.login))
 }
 
-/// Phase 3: waits until the derivation worker has no work left for the org.
-async fn settle(pool: &PgPool, org_id: i64, deriver: &fieldvisit::derive::Deriver) -> Result<(), Error> {
+/// [`DERIVERS`] derivation workers with no settle time, each with its own metrics registry (the
+/// server runs one per instance; several share the work as instances do: claims, advisory locks).
+fn start_derivers(pool: &PgPool) -> Result<Vec<Arc<Deriver>>, Error> {
+    (0..DERIVERS).map(|_| Ok(Deriver::start(pool, &prometheus::Registry::new(), true, 0)?)).collect()
+}
+
+/// Phase 3: waits until the derivation workers have no work left for the org.
+async fn settle(pool: &PgPool, org_id: i64, derivers: &[Arc<Deriver>]) -> Result<(), Error> {
     let start = Instant::now();
     loop {
-        deriver.wake();
+        for d in derivers {
+            d.wake();
+        }
         let pending = db::visits::pending_derivation(pool, org_id).await?;
         if pending == 0 {
             return Ok(());
