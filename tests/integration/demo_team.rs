@@ -147,6 +147,8 @@ struct Scenario {
     stop_e: usize,
     photo_taken: DateTime<Utc>,
     fixes: usize,
+    /// Fixes flagged as mock locations (all of rep2's).
+    mock_fixes: usize,
 }
 
 fn scenario(world: &World) -> Scenario {
@@ -206,6 +208,10 @@ fn scenario(world: &World) -> Scenario {
     t2.ride(place(stop_e));
     let (arrive_e, depart_e) = t2.stay(place(stop_e), 25);
     t2.ride(at_offset(place(stop_e), 700.0, 0.0));
+    // rep2's phone runs a mock-location app: every fix says so.
+    for f in &mut t2.fixes {
+        f.mock = true;
+    }
     let rep2_day = SimDay {
         rep: 1,
         date: day2,
@@ -239,6 +245,7 @@ fn scenario(world: &World) -> Scenario {
         seq,
     };
     let fixes = t1.fixes.len() + t2.fixes.len();
+    let mock_fixes = t2.fixes.len();
     let sim = Simulation {
         reps: vec![
             SimRep {
@@ -253,7 +260,7 @@ fn scenario(world: &World) -> Scenario {
                 name: "李娜".into(),
                 territory: world.outlets[stop_e].territory.clone(),
                 working_hours: hours,
-                spoofer: false,
+                spoofer: true,
             },
         ],
         plans: vec![
@@ -274,7 +281,7 @@ fn scenario(world: &World) -> Scenario {
         ],
         days: vec![rep1_day, rep2_day],
     };
-    Scenario { sim, stop_a, stop_b, passed, skipped, stop_e, photo_taken, fixes }
+    Scenario { sim, stop_a, stop_b, passed, skipped, stop_e, photo_taken, fixes, mock_fixes }
 }
 
 async fn load(pool: &PgPool, sim: &Simulation) -> Vec<String> {
@@ -326,6 +333,12 @@ async fn a_hand_made_team_goes_through_every_path(pool: PgPool) {
     let pings: i64 =
         sqlx::query_scalar("SELECT count(*) FROM pings WHERE org_id = $1").bind(org).fetch_one(&pool).await.expect("n");
     assert_eq!(pings, s.fixes as i64, "every fix stored once through ingest");
+    let mock: i64 = sqlx::query_scalar("SELECT count(*) FROM pings WHERE org_id = $1 AND mock")
+        .bind(org)
+        .fetch_one(&pool)
+        .await
+        .expect("n");
+    assert_eq!(mock, s.mock_fixes as i64, "the mock flag is kept as the decoders set it");
     let rep = |login: &'static str| {
         let pool = pool.clone();
         async move { db::users::by_login(&pool, org, login).await.expect("query").expect("rep").id }
@@ -411,4 +424,40 @@ async fn a_hand_made_team_goes_through_every_path(pool: PgPool) {
     let again = load(&pool, &s.sim).await;
     assert!(again.iter().all(|l| l.ends_with(KEPT)), "{again:?}");
     assert_eq!(state(&pool).await, before);
+}
+
+async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await.expect("count")
+}
+
+#[sqlx::test(migrator = "db::MIGRATOR")]
+async fn an_interrupted_load_is_resumed_and_another_simulation_refused(pool: PgPool) {
+    let world = team::beijing_world(&fixtures(), anchor()).expect("world");
+    let s = scenario(&world);
+    // A check-in the app refuses (its client id is too short) stops the load after the pings and
+    // the visits, before the tokens and the final entry: an interrupted load.
+    let mut broken = s.sim.clone();
+    broken.days[0].checkins[0].client_id = "x".into();
+    let err = team::load_beijing_team(&pool, &fixtures(), anchor(), &broken).await.expect_err("the load stops");
+    assert!(err.to_string().contains("client_id"), "{err}");
+    assert_eq!(count(&pool, "api_tokens").await, 0, "no token is handed out by an unfinished load");
+    assert_eq!(count(&pool, "pings").await, s.fixes as i64);
+
+    // Another simulation is refused rather than mixed into it.
+    let mut other = s.sim.clone();
+    other.days.pop();
+    let err = team::load_beijing_team(&pool, &fixtures(), anchor(), &other).await.expect_err("refused");
+    assert!(err.to_string().contains("interrupted demo load"), "{err}");
+
+    // The same simulation finishes it, as one uninterrupted load would have.
+    let lines = load(&pool, &s.sim).await;
+    assert!(lines.iter().all(|l| !l.ends_with(KEPT)), "the tokens are printed now: {lines:?}");
+    assert_eq!(count(&pool, "pings").await, s.fixes as i64);
+    assert_eq!(count(&pool, "orgs").await, 1);
+    assert_eq!(count(&pool, "devices").await, 2);
+    assert_eq!(count(&pool, "checkins").await, 1);
+    assert_eq!(count(&pool, "photos").await, 1);
+    assert_eq!(count(&pool, "visit_outcomes").await, 1);
+    assert_eq!(count(&pool, "visit_reviews").await, 2);
+    assert_eq!(count(&pool, "visits").await, 3);
 }

@@ -35,7 +35,7 @@
 
 use crate::photo;
 use crate::sim::{self, ReviewDecision, SimCheckin, Simulation, World};
-use crate::{DeviceSpec, Error, KEPT, OrgSpec, Row, UserSpec};
+use crate::{DeviceSpec, Error, OrgSpec, Row, UserSpec};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use fieldvisit::admin::new_device_secrets;
 use fieldvisit::app::{self, Caller};
@@ -252,6 +252,13 @@ async fn install(pool: &PgPool, spec: &OrgSpec, sim: &Simulation) -> Result<Vec<
 async fn setup(pool: &PgPool, spec: &OrgSpec, sim: &Simulation, print: &Value) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let (org, territory_ids, outlet_ids) = crate::create_places(&mut tx, spec).await?;
+    // The org's ping filters (`domain::ping_filter`) keep every simulated fix as they stand: the
+    // weeks are within the 400-day retention, no fix is ahead of the clock, and `working_hours_only`
+    // is off (the team's days, real ones included, may start before or end after their hours).
+    // As an admin of a Beijing org would, the org says its local time is UTC+8, so the reps' own
+    // working hours are read at Beijing time wherever they are used.
+    let offset_min = utc_offset_s(spec.timezone) / 60;
+    db::orgs::set_ping_settings(&mut *tx, org.id, &json!({"utc_offset_minutes": offset_min})).await?;
     let mut user_ids: HashMap<&str, i64> = HashMap::new();
     for u in &spec.users {
         let scope = u.scope.as_deref().and_then(|c| territory_ids.get(c).copied());
@@ -722,9 +729,6 @@ async fn finish(pool: &PgPool, org_id: i64, spec: &OrgSpec, figures: Figures) ->
     );
     db::audit::record(&mut *tx, org_id, entry).await?;
     tx.commit().await?;
-    if rows.iter().any(|r| r.token == KEPT) {
-        tracing::info!("some tokens were issued by an earlier, interrupted load");
-    }
     Ok(rows)
 }
 
