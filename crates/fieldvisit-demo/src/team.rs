@@ -32,6 +32,9 @@
 //! another simulation (another anchor date, team size or weeks; see the setup entry's fingerprint)
 //! is refused with an error rather than mixing two demos. The setup itself is one transaction: an
 //! interruption there leaves nothing.
+//!
+//! An org loaded by an earlier version of the loader (the classic Beijing org, its final
+//! `demo.load` entry written) counts as complete and is kept: drop the database to get the team.
 
 use crate::photo;
 use crate::sim::{self, ReviewDecision, SimCheckin, Simulation, World};
@@ -42,7 +45,7 @@ use fieldvisit::app::{self, Caller};
 use fieldvisit::db;
 use fieldvisit::derive::Deriver;
 use fieldvisit::domain::access::{Role, Scope};
-use fieldvisit::domain::audit::{AuditAction, LoggedAction};
+use fieldvisit::domain::audit::AuditAction;
 use fieldvisit::domain::credentials::hash_secret;
 use fieldvisit::domain::outlet::{OutletStatus, default_tier_policies};
 use fieldvisit::domain::ping::{Fix, Source};
@@ -204,9 +207,7 @@ enum Stage {
 
 async fn stage(pool: &PgPool, slug: &str) -> Result<Stage, Error> {
     let Some(org) = db::orgs::by_slug(pool, slug).await? else { return Ok(Stage::Absent) };
-    let entries = db::audit::list(pool, org.id, None, i64::MAX, 1000).await?;
-    let loads: Vec<&db::audit::AuditEntry> =
-        entries.iter().filter(|e| e.action == LoggedAction::Known(AuditAction::DemoLoad)).collect();
+    let loads = db::audit::of_action(pool, org.id, AuditAction::DemoLoad).await?;
     if loads.iter().any(|e| e.detail.get("phase").is_none()) {
         return Ok(Stage::Complete);
     }
@@ -515,6 +516,8 @@ async fn send_pings(
 ) -> Result<(), Error> {
     let phones = (0..sim.reps.len()).map(|rep| async move {
         let (_, device_id, _) = *ids.reps.get(rep).ok_or("rep without a phone")?;
+        // The device as the OsmAnd endpoint resolves it (`sender_by_osmand_id` reads the same row by
+        // its id's hash; the id itself is a secret a resumed load no longer has).
         let sender = db::devices::sender(pool, ids.org_id, device_id).await?.ok_or("phone vanished")?;
         let mut batches: Vec<&sim::Batch> = sim.days.iter().filter(|d| d.rep == rep).flat_map(|d| &d.batches).collect();
         batches.sort_by_key(|b| b.sent_at);
