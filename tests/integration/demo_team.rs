@@ -1,8 +1,8 @@
 //! The demo team loader (`fieldvisit_demo::team`): a small hand-made `Simulation` (2 reps, 2 days,
-//! stops, a drive-by, a skipped planned outlet, a late batch, a check-in with a photo and answers,
-//! a review, a dispute and a review of a visit that never happened) goes through ingest,
-//! derivation and the app's use cases; the result is read back from the database, and loading
-//! again changes nothing.
+//! stops, a drive-by, a skipped planned outlet, a late batch, mock fixes, a check-in with a photo
+//! and answers, the same picture uploaded for another outlet, a review, a dispute and a review of a
+//! visit that never happened) goes through ingest, derivation and the app's use cases; the result
+//! is read back from the database, and loading again changes nothing.
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use fieldvisit::db;
@@ -217,7 +217,24 @@ fn scenario(world: &World) -> Scenario {
         date: day2,
         real: false,
         batches: t2.batches(),
-        checkins: Vec::new(),
+        // The storefront picture rep1 took at A, uploaded again for E.
+        checkins: vec![SimCheckin {
+            client_id: "rep2-checkin-0001".into(),
+            outlet: stop_e,
+            checked_in_at: arrive_e + TimeDelta::minutes(2),
+            lat: place(stop_e).0,
+            lon: place(stop_e).1,
+            accuracy_m: 10.0,
+            checked_out_at: None,
+            photos: vec![SimPhoto {
+                client_id: "rep2-photo-0001".into(),
+                picture: 11,
+                taken_at: arrive_e + TimeDelta::minutes(3),
+                lat: place(stop_e).0,
+                lon: place(stop_e).1,
+            }],
+            answers: None,
+        }],
         reviews: vec![
             SimReview {
                 outlet: stop_e,
@@ -232,7 +249,11 @@ fn scenario(world: &World) -> Scenario {
                 reason: "No such visit".into(),
             },
         ],
-        truth: vec![Truth::Stop { outlet: stop_e, arrive: arrive_e, depart: depart_e, planned: true }],
+        truth: vec![
+            Truth::Stop { outlet: stop_e, arrive: arrive_e, depart: depart_e, planned: true },
+            Truth::Spoofed { from: arrive_e, to: depart_e },
+            Truth::PhotoReused { picture: 11, outlets: [stop_a, stop_e] },
+        ],
     };
 
     let hours = (NaiveTime::from_hms_opt(8, 0, 0).expect("t"), NaiveTime::from_hms_opt(18, 0, 0).expect("t"));
@@ -382,11 +403,14 @@ async fn a_hand_made_team_goes_through_every_path(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .expect("n");
-    assert_eq!(checkins, 1);
+    assert_eq!(checkins, 2);
     let photos = db::photos::of_visit(&pool, org, visit_a.id).await.expect("photos");
     assert_eq!(photos.len(), 1, "the check-in's photo follows the visit");
     assert_eq!(photos[0].taken_at, Some(s.photo_taken), "EXIF time found");
     assert!(photos[0].exif_lat.is_some() && photos[0].has_thumbnail);
+    let reused = db::photos::of_visit(&pool, org, visits2[0].id).await.expect("photos");
+    assert_eq!(reused.len(), 1);
+    assert_eq!(reused[0].reused_photo_id, Some(photos[0].id), "the same picture is found reused");
     let outcomes = db::checklists::of_visit(&pool, org, visit_a.id).await.expect("outcomes");
     assert_eq!(outcomes.len(), 1);
     assert!(outcomes[0].problems.contains(&team::POSTER_QUESTION.to_owned()), "{:?}", outcomes[0].problems);
@@ -455,8 +479,8 @@ async fn an_interrupted_load_is_resumed_and_another_simulation_refused(pool: PgP
     assert_eq!(count(&pool, "pings").await, s.fixes as i64);
     assert_eq!(count(&pool, "orgs").await, 1);
     assert_eq!(count(&pool, "devices").await, 2);
-    assert_eq!(count(&pool, "checkins").await, 1);
-    assert_eq!(count(&pool, "photos").await, 1);
+    assert_eq!(count(&pool, "checkins").await, 2);
+    assert_eq!(count(&pool, "photos").await, 2);
     assert_eq!(count(&pool, "visit_outcomes").await, 1);
     assert_eq!(count(&pool, "visit_reviews").await, 2);
     assert_eq!(count(&pool, "visits").await, 3);
