@@ -10,8 +10,9 @@
 //! 2. **Pings**: every batch of every phone handed to `app::ingest::accept` (the code behind the
 //!    OsmAnd endpoint) with an in-process `Ingest` writer, each phone's batches in `sent_at`
 //!    order (late and out-of-order batches arrive as simulated), eight phones at a time.
-//! 3. **Visits**: the real derivation worker (`derive::Deriver`, no settle time) runs until the org
-//!    has no derivation work left (`db::visits::pending_derivation`).
+//! 3. **Visits**: the real derivation worker (`derive::Deriver`, no settle time; two of them, as two
+//!    instances would run, started once every ping is in so each rep-day is derived once) runs
+//!    until the org has no derivation work left (`db::visits::pending_derivation`).
 //! 4. **Evidence**: check-ins (`app::checkins::put`), photos (`app::photos::store_at_checkin`,
 //!    generated JPEGs with EXIF, see [`crate::photo`]) and checklist answers
 //!    (`app::checklists::submit_at_checkin`) with the rep's device as the caller; derivation again
@@ -66,7 +67,7 @@ pub const POSTER_QUESTION: &str = "poster_displayed";
 const PHONES_AT_ONCE: usize = 8;
 /// Derivation workers the loader runs (the machine's two cores).
 const DERIVERS: usize = 2;
-/// Longest the loader waits for the derivation worker to catch up.
+/// Longest the loader waits for the derivation workers to catch up.
 const DERIVE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Days a review's visit is looked for around its time.
 const REVIEW_SLACK_DAYS: u64 = 1;
