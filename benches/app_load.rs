@@ -52,9 +52,12 @@ async fn main() {
     let url = url_for_database(&base, DB);
     let pool = fieldvisit::db::connect(&url, 4).await.expect("connect to the scratch database");
     fieldvisit::db::migrate(&pool).await.expect("migrate");
-    let lines = fieldvisit_demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
-        .await
-        .expect("demo loads");
+    let lines = fieldvisit_demo::load(
+        &pool,
+        &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None, reps: 20, weeks: 5 },
+    )
+    .await
+    .expect("demo loads");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let dist_dir = dist.to_string_lossy().into_owned();

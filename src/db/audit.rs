@@ -87,3 +87,21 @@ pub async fn list(
         .fetch_all(db)
         .await
 }
+
+/// Every entry of `action` in the org's log, oldest first (e.g. the demo loader's `demo.load`
+/// entries, which tell a complete load from an interrupted one however long the log has grown).
+pub async fn of_action(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    action: AuditAction,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, at, actor_user_id, actor_device_id, action, object_type, object_id, request_id, client_request_id,
+                detail
+           FROM audit_log WHERE org_id = $1 AND action = $2 ORDER BY id",
+    )
+    .bind(org_id)
+    .bind(action.as_str())
+    .fetch_all(db)
+    .await
+}

@@ -723,3 +723,17 @@ pub async fn reviews(db: impl PgExecutor<'_>, org_id: i64, visit: &VisitKey) -> 
     .fetch_all(db)
     .await
 }
+
+/// Derivation work still waiting for the org: its dirty rep-days (claimed or not) plus its newly
+/// recorded outlets not yet checked for rep-days they add visits to. Zero means every stored
+/// ping and piece of evidence of the org is reflected in its visits (the demo loader waits for
+/// it).
+pub async fn pending_derivation(db: impl PgExecutor<'_>, org_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM rep_day_dirty WHERE org_id = $1)
+              + (SELECT count(*) FROM outlet_additions WHERE org_id = $1)",
+    )
+    .bind(org_id)
+    .fetch_one(db)
+    .await
+}

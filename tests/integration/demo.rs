@@ -29,7 +29,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn args() -> DemoArgs {
-    DemoArgs { data_dir: fixtures(), anchor_date: Some(anchor()) }
+    DemoArgs { data_dir: fixtures(), anchor_date: Some(anchor()), reps: 20, weeks: 5 }
 }
 
 async fn load(pool: &PgPool) -> Vec<String> {

@@ -21,9 +21,12 @@ fn token(lines: &[String], login: &str) -> String {
 }
 
 async fn demo_app(pool: PgPool) -> (TestApp, Vec<String>) {
-    let lines = fieldvisit_demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
-        .await
-        .expect("demo loads");
+    let lines = fieldvisit_demo::load(
+        &pool,
+        &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None, reps: 20, weeks: 5 },
+    )
+    .await
+    .expect("demo loads");
     let app = TestApp::spawn_with(pool.clone(), test_config("unused")).await;
     // Visits are derived in the background: wait until no rep-day is left to derive.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);

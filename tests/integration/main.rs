@@ -14,6 +14,7 @@ mod constraints;
 mod coverage;
 mod decoders;
 mod demo;
+mod demo_team;
 mod derive_worker;
 mod devices;
 mod docs;

@@ -29,9 +29,12 @@ fn token(lines: &[String], login: &str) -> String {
 async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     let dist = root().join("map-ui/dist");
     assert!(dist.join("index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
-    let lines = fieldvisit_demo::load(&pool, &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None })
-        .await
-        .expect("demo loads");
+    let lines = fieldvisit_demo::load(
+        &pool,
+        &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None, reps: 20, weeks: 5 },
+    )
+    .await
+    .expect("demo loads");
     let mut config = test_config("unused");
     config.map_ui_dir = dist;
     let app = TestApp::spawn_with(pool, config).await;

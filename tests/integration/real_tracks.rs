@@ -51,7 +51,12 @@ fn fixtures() -> PathBuf {
 }
 
 fn args() -> DemoArgs {
-    DemoArgs { data_dir: fixtures(), anchor_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("date")) }
+    DemoArgs {
+        data_dir: fixtures(),
+        anchor_date: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("date")),
+        reps: 20,
+        weeks: 5,
+    }
 }
 
 fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {

@@ -41,7 +41,9 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+mod photo;
 pub mod sim;
+pub mod team;
 
 /// Errors of the demo loader (file, parse and database errors, with the file named).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -56,6 +58,12 @@ pub struct DemoArgs {
     /// Default: today (UTC).
     #[arg(long, env = "FV_DEMO_ANCHOR_DATE")]
     pub anchor_date: Option<NaiveDate>,
+    /// Reps of the simulated Beijing district team (a smaller team for tests; same generator).
+    #[arg(long, env = "FV_DEMO_REPS", default_value_t = 20)]
+    pub reps: usize,
+    /// Weeks of working days the team is simulated over, ending the day before the anchor date.
+    #[arg(long, env = "FV_DEMO_WEEKS", default_value_t = 5)]
+    pub weeks: u32,
 }
 
 /// Slug of the Beijing demo org.
@@ -84,10 +92,16 @@ const HISTORY_BACKDATE_DAYS: i32 = 400;
 /// `<org slug>  <role>  <login>  <token>` in aligned columns (devices have the role `device`). The
 /// tokens are random and printed once: on a later run a live one prints as `(kept)`, a revoked one
 /// as `(revoked)` (not issued again), and only a missing one is issued anew and printed.
+///
+/// Beijing is the district team: the classic org's territories, outlets and staff, and a team of
+/// `args.reps` reps over the last `args.weeks` weeks simulated over it ([`sim::simulate`]), loaded
+/// through the server's paths ([`team`]).
 pub async fn load(pool: &PgPool, args: &DemoArgs) -> Result<Vec<String>, Error> {
     let anchor = args.anchor_date.unwrap_or_else(|| Utc::now().date_naive());
     let mut rows = Vec::new();
-    rows.extend(install(pool, &beijing(&args.data_dir, anchor)?).await?);
+    let (classic, world) = team::beijing_parts(&args.data_dir, anchor)?;
+    let params = sim::Params { reps: args.reps, weeks: args.weeks, ..sim::Params::full(anchor) };
+    rows.extend(team::install_team(pool, classic, &sim::simulate(&world, &params)).await?);
     rows.extend(install(pool, &limerick(&args.data_dir, anchor)?).await?);
     Ok(format_rows(&rows))
 }
@@ -776,18 +790,21 @@ async fn install(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, Error> {
     ensure_tokens(pool, spec).await
 }
 
-async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+/// The org of `spec` with its tier policies, territories and outlets, in `tx`: the org, the
+/// territory ids by code and the outlet ids in `spec.outlets` order.
+async fn create_places<'s>(
+    tx: &mut sqlx::PgConnection,
+    spec: &'s OrgSpec,
+) -> Result<(db::orgs::Org, HashMap<&'s str, i64>, Vec<i64>), sqlx::Error> {
     let org = db::orgs::create(&mut *tx, spec.slug, spec.name, spec.timezone).await?;
     for p in default_tier_policies() {
         db::tiers::upsert(&mut *tx, org.id, &p).await?;
     }
-
     let mut territory_ids: HashMap<&str, i64> = HashMap::new();
     for t in &spec.territories {
         let boundary = t.bbox.geojson();
         let new = db::territories::NewTerritory {
-            parent_id: t.parent.as_deref().map(|p| territory_ids[p]),
+            parent_id: t.parent.as_deref().and_then(|p| territory_ids.get(p).copied()),
             code: &t.code,
             name: &t.name,
             level: t.level,
@@ -796,12 +813,18 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         let created = db::territories::create(&mut *tx, org.id, &new).await?;
         territory_ids.insert(&t.code, created.id);
     }
-
     let mut outlet_ids = Vec::with_capacity(spec.outlets.len());
     for o in &spec.outlets {
-        let fields = OutletFields { territory_id: Some(territory_ids[o.territory.as_str()]), ..o.fields.clone() };
+        let territory_id = territory_ids.get(o.territory.as_str()).copied();
+        let fields = OutletFields { territory_id, ..o.fields.clone() };
         outlet_ids.push(db::outlets::create(&mut *tx, org.id, &fields).await?);
     }
+    Ok((org, territory_ids, outlet_ids))
+}
+
+async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (org, territory_ids, outlet_ids) = create_places(&mut tx, spec).await?;
 
     let mut rows = Vec::new();
     let mut user_ids: HashMap<&str, i64> = HashMap::new();
@@ -878,14 +901,9 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
         planned += db::plans::materialize_dated(&mut *tx, org.id, plan_id).await?;
     }
 
-    let entry = db::audit::NewEntry {
-        actor_user_id: None,
-        actor_device_id: None,
-        action: AuditAction::DemoLoad,
-        object_type: "org",
-        object_id: Some(org.id.to_string()),
-        request_id: None,
-        detail: json!({
+    let entry = demo_load_entry(
+        org.id,
+        json!({
             "territories": spec.territories.len(),
             "outlets": spec.outlets.len(),
             "users": spec.users.len(),
@@ -893,13 +911,26 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
             "pings": pings_stored,
             "planned_visits": planned,
         }),
-    };
+    );
     db::audit::record(&mut *tx, org.id, entry).await?;
     // The outlets stood there before the recorded days: their history starts over a year earlier,
     // so the demo's periods count them as active at their start (coverage, frequency compliance).
     db::outlets::backdate_history(&mut tx, org.id, HISTORY_BACKDATE_DAYS).await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+/// The `demo.load` audit entry of org `org_id` (written by the loader itself: no actor).
+fn demo_load_entry(org_id: i64, detail: serde_json::Value) -> db::audit::NewEntry<'static> {
+    db::audit::NewEntry {
+        actor_user_id: None,
+        actor_device_id: None,
+        action: AuditAction::DemoLoad,
+        object_type: "org",
+        object_id: Some(org_id.to_string()),
+        request_id: None,
+        detail,
+    }
 }
 
 /// What a later load prints for a demo user's or device's token, and whether that is a new token to
@@ -918,27 +949,38 @@ fn printed(issued: Issued, active: bool) -> (String, bool) {
 async fn ensure_tokens(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, Error> {
     let mut tx = pool.begin().await?;
     let org = db::orgs::by_slug(&mut *tx, spec.slug).await?.ok_or_else(|| format!("org {} vanished", spec.slug))?;
+    let rows = tokens_in(&mut tx, org.id, spec).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// [`ensure_tokens`] of org `org_id` within the transaction `tx`: the printed line of each demo
+/// user and device of `spec`, a token issued to those that have none.
+async fn tokens_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    org_id: i64,
+    spec: &OrgSpec,
+) -> Result<Vec<Row>, sqlx::Error> {
     let mut rows = Vec::new();
     for u in &spec.users {
-        let Some(found) = db::users::by_login(&mut *tx, org.id, &u.login).await? else { continue };
-        let issued = db::tokens::issued_for_user(&mut *tx, org.id, found.id).await?;
+        let Some(found) = db::users::by_login(&mut **tx, org_id, &u.login).await? else { continue };
+        let issued = db::tokens::issued_for_user(&mut **tx, org_id, found.id).await?;
         let (token, issue) = printed(issued, found.active);
         if issue {
-            db::tokens::issue_for_user(&mut tx, org.id, found.id, &hash_secret(&token)).await?;
+            db::tokens::issue_for_user(tx, org_id, found.id, &hash_secret(&token)).await?;
         }
         rows.push(Row { slug: spec.slug, role: found.role.to_string(), login: found.login, token });
     }
-    let devices = db::devices::list(&mut *tx, org.id, None, 0, 10_000).await?;
+    let devices = db::devices::list(&mut **tx, org_id, None, 0, 10_000).await?;
     for d in &spec.devices {
         let Some(found) = devices.iter().find(|x| x.name == d.name) else { continue };
-        let issued = db::tokens::issued_for_device(&mut *tx, org.id, found.id).await?;
+        let issued = db::tokens::issued_for_device(&mut **tx, org_id, found.id).await?;
         let (token, issue) = printed(issued, found.active);
         if issue {
-            db::tokens::issue_for_device(&mut tx, org.id, found.id, &hash_secret(&token)).await?;
+            db::tokens::issue_for_device(tx, org_id, found.id, &hash_secret(&token)).await?;
         }
         rows.push(Row { slug: spec.slug, role: "device".into(), login: found.name.clone(), token });
     }
-    tx.commit().await?;
     Ok(rows)
 }
 

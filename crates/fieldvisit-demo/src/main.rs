@@ -50,7 +50,8 @@ async fn run(cli: &Cli) -> Result<Vec<String>, fieldvisit_demo::Error> {
     if cli.database_url.is_empty() {
         return Err("DATABASE_URL is not set (flag --database-url or env DATABASE_URL)".into());
     }
-    // The loader writes one org at a time, in one transaction.
-    let pool = fieldvisit::db::connect(&cli.database_url, 2).await?;
+    // One org at a time; the team's phones (8 at once), the ingest writers and the derivation
+    // workers each hold a connection while they work.
+    let pool = fieldvisit::db::connect(&cli.database_url, 12).await?;
     fieldvisit_demo::load(&pool, &cli.demo).await
 }
