@@ -23,7 +23,7 @@ fn token(lines: &[String], login: &str) -> String {
 async fn demo_app(pool: PgPool) -> (TestApp, Vec<String>) {
     let lines = fieldvisit_demo::load(
         &pool,
-        &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None, reps: 20, weeks: 5 },
+        &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None, reps: 4, weeks: 1 },
     )
     .await
     .expect("demo loads");
