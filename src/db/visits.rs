@@ -737,3 +737,17 @@ pub async fn pending_derivation(db: impl PgExecutor<'_>, org_id: i64) -> Result<
     .fetch_one(db)
     .await
 }
+
+/// The latest org-local day with a visit in org `org_id` (of rep `rep_id` only, when given): the
+/// day the managers' map opens on, so it never opens on an empty weekend or holiday.
+pub async fn last_day(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    rep_id: Option<i64>,
+) -> Result<Option<NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(rep_day) FROM visits WHERE org_id = $1 AND ($2::bigint IS NULL OR rep_id = $2)")
+        .bind(org_id)
+        .bind(rep_id)
+        .fetch_one(db)
+        .await
+}

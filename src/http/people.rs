@@ -40,6 +40,9 @@ struct Me {
     /// The rep a device acts for.
     #[serde(skip_serializing_if = "Option::is_none")]
     rep: Option<db::users::User>,
+    /// The latest org-local day with a visit (a rep's or device's own; the org's for everyone
+    /// else), where the map opens; `null` before the first visit.
+    last_visit_day: Option<chrono::NaiveDate>,
 }
 
 /// Who the token belongs to: org, user (role, territory scope) or device.
@@ -49,11 +52,14 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
     Ok(Json(match principal.actor {
         Actor::User { id, .. } => {
             let user = db::users::get(&state.db, principal.org_id, id).await?;
-            Me { org, kind: "user", user, device_id: None, rep_id: None, rep: None }
+            let own = user.as_ref().filter(|u| u.role == Role::Rep).map(|u| u.id);
+            let last_visit_day = db::visits::last_day(&state.db, principal.org_id, own).await?;
+            Me { org, kind: "user", user, device_id: None, rep_id: None, rep: None, last_visit_day }
         }
         Actor::Device { id, rep_id, .. } => {
             let rep = db::users::get(&state.db, principal.org_id, rep_id).await?;
-            Me { org, kind: "device", user: None, device_id: Some(id), rep_id: Some(rep_id), rep }
+            let last_visit_day = db::visits::last_day(&state.db, principal.org_id, Some(rep_id)).await?;
+            Me { org, kind: "device", user: None, device_id: Some(id), rep_id: Some(rep_id), rep, last_visit_day }
         }
     }))
 }

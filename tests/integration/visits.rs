@@ -114,6 +114,14 @@ async fn a_stop_at_an_outlet_becomes_a_verified_visit_with_its_evidence(pool: Pg
     assert_problem(&app.get(&format!("{path}?from={day}"), Some(&w.peer.token)).await, 403, &path);
     let bad = app.get(&format!("{path}?from={day}&to=2000-01-01"), Some(&w.manager.token)).await;
     assert_problem(&bad, 422, &path);
+
+    // The map opens on the last day with a visit: the manager's org-wide, the rep's and the
+    // phone's their own; another rep has none yet.
+    for token in [&w.manager.token, &w.rep.token, &w.device.token] {
+        let me = app.get("/api/v1/me", Some(token)).await;
+        assert_eq!(me.json["last_visit_day"], day.to_string(), "{}", me.describe());
+    }
+    assert_eq!(app.get("/api/v1/me", Some(&w.peer.token)).await.json["last_visit_day"], serde_json::Value::Null);
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]

@@ -56,7 +56,8 @@ async function start() {
   const today = new Date();
   $('to').value = isoDay(today);
   $('from').value = isoDay(new Date(today.getTime() - 27 * 86400000));
-  $('day').value = isoDay(new Date(today.getTime() - 86400000));
+  // The day view opens on the last day anyone (a rep: they) visited, else yesterday.
+  $('day').value = me.last_visit_day ?? isoDay(new Date(today.getTime() - 86400000));
   const team = !isRep();
   const [territoryList, users, territoryLayer] = await Promise.all([
     team ? api.all('/territories').catch(() => []) : [],
