@@ -15,6 +15,7 @@ mod coverage;
 mod decoders;
 mod demo;
 mod demo_team;
+mod demo_truth;
 mod derive_worker;
 mod devices;
 mod docs;

@@ -121,7 +121,7 @@ async fn a_stop_at_an_outlet_becomes_a_verified_visit_with_its_evidence(pool: Pg
         let me = app.get("/api/v1/me", Some(token)).await;
         assert_eq!(me.json["last_visit_day"], day.to_string(), "{}", me.describe());
     }
-    assert_eq!(app.get("/api/v1/me", Some(&w.peer.token)).await.json["last_visit_day"], serde_json::Value::Null);
+    assert_eq!(app.get("/api/v1/me", Some(&w.peer.token)).await.json["last_visit_day"], Value::Null);
 }
 
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]

@@ -545,8 +545,13 @@ pub fn simulate_day(input: &DayInput<'_>) -> SimDay {
 
     let login = &team.reps[rep].login;
     let stamp = date.format("%Y%m%d").to_string();
-    let (checkins, reviews) =
-        app(&mut rng, world, &AppDay { rep, login, stamp: &stamp, date, script, done: &done, claim }, &mut truth);
+    let spoofer = team.spoofer == Some(rep);
+    let (checkins, reviews) = app(
+        &mut rng,
+        world,
+        &AppDay { rep, login, stamp: &stamp, date, script, done: &done, claim, spoofer },
+        &mut truth,
+    );
     let batches = uploads(&mut rng, &fixes, script);
     SimDay { rep, date, real: false, batches, checkins, reviews, truth }
 }
@@ -561,6 +566,8 @@ struct AppDay<'a> {
     done: &'a [Done],
     /// `(index of the stop it is sent from, outlet claimed)`; `done` holds the route's stops in order.
     claim: Option<(usize, usize)>,
+    /// The spoofer is not at the outlets: their check-ins carry no storefront photo.
+    spoofer: bool,
 }
 
 /// The day's check-ins (with photos and answers) and reviews.
@@ -601,7 +608,7 @@ fn app(rng: &mut StdRng, world: &World, day: &AppDay<'_>, truth: &mut Vec<Truth>
         let checked_out_at = d.depart - TimeDelta::seconds(rng.random_range(0..=120));
         let (lat, lon) = near(rng, o);
         let mut photos = Vec::new();
-        if reuse.contains(&k) || rng.random_bool(0.5) {
+        if !day.spoofer && (reuse.contains(&k) || rng.random_bool(0.5)) {
             let fresh = picture_base + n as u64;
             let picture = if reuse.contains(&k) { *reused_picture.get_or_insert(fresh) } else { fresh };
             let span = (checked_out_at - checked_in_at).num_seconds().max(1);

@@ -1,0 +1,174 @@
+//! The demo team against its ground truth (issue 26): a small run of the same simulator the demo
+//! loads (`make run` loads 20 reps over five weeks; here 4 reps over one week, which still holds
+//! every kind of event) goes through ingest, derivation and the app's use cases, and what the
+//! pipeline made of it is compared with what the simulator says really happened: the stops found
+//! as visits at the right outlet, skipped stops and drive-bys not visits, every visit of the
+//! spoofing rep suspect, the reused storefront photo found, the unconfirmed claim in the
+//! supervisor's list.
+
+use crate::common::{self, TestApp};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use fieldvisit_demo::sim::{self, Params, Simulation, Truth};
+use fieldvisit_demo::{BEIJING_SLUG, DemoArgs, team};
+use sqlx::PgPool;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A derived visit as the test reads it back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Visit {
+    rep_id: i64,
+    outlet_id: i64,
+    rep_day: NaiveDate,
+    arrival: DateTime<Utc>,
+    departure: DateTime<Utc>,
+    verdict: String,
+}
+
+/// The demo (both orgs) with `reps` reps over `weeks` weeks ending yesterday, the simulation it
+/// was loaded from, and the printed tokens.
+async fn load(pool: &PgPool, reps: usize, weeks: u32) -> (Simulation, Vec<String>) {
+    // Today: the loader's pings must be recent enough for the org's filters and its check-ins not
+    // ahead of the clock.
+    let anchor = Utc::now().date_naive();
+    let args = DemoArgs { data_dir: fixtures(), anchor_date: Some(anchor), reps, weeks };
+    let lines = fieldvisit_demo::load(pool, &args).await.expect("demo loads");
+    let world = team::beijing_world(&fixtures(), anchor).expect("world");
+    (sim::simulate(&world, &Params { reps, weeks, ..Params::full(anchor) }), lines)
+}
+
+/// The org's id, its reps' ids by the simulation's rep index and its outlets' ids by index.
+async fn ids(pool: &PgPool, sim: &Simulation) -> (i64, Vec<i64>, HashMap<usize, i64>) {
+    let org: i64 = sqlx::query_scalar("SELECT id FROM orgs WHERE slug = $1")
+        .bind(BEIJING_SLUG)
+        .fetch_one(pool)
+        .await
+        .expect("org");
+    let mut reps = Vec::new();
+    for r in &sim.reps {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE org_id = $1 AND login = $2")
+            .bind(org)
+            .bind(&r.login)
+            .fetch_one(pool)
+            .await
+            .expect("rep");
+        reps.push(id);
+    }
+    // The loader names outlet n (0-based) `BJ-<n+1, six digits>`.
+    let outlets: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM outlets WHERE org_id = $1")
+        .bind(org)
+        .fetch_all(pool)
+        .await
+        .expect("outlets");
+    let by_index = outlets
+        .into_iter()
+        .filter_map(|(id, code)| Some((code.strip_prefix("BJ-")?.parse::<usize>().ok()?.checked_sub(1)?, id)))
+        .collect();
+    (org, reps, by_index)
+}
+
+async fn visits(pool: &PgPool, org: i64) -> Vec<Visit> {
+    sqlx::query_as(
+        "SELECT rep_id, outlet_id, rep_day, arrival, departure, verdict::text AS verdict FROM visits WHERE org_id = $1",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await
+    .expect("visits")
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_pipeline_finds_what_the_simulated_team_really_did(pool: PgPool) {
+    let (sim, lines) = load(&pool, 4, 1).await;
+    let (org, reps, outlets) = ids(&pool, &sim).await;
+    let visits = visits(&pool, org).await;
+    let at = |rep: usize, outlet: usize| -> Vec<&Visit> {
+        visits.iter().filter(|v| v.rep_id == reps[rep] && Some(&v.outlet_id) == outlets.get(&outlet)).collect()
+    };
+    let mut kinds = BTreeSet::new();
+    let (mut stops, mut found) = (0, 0);
+    for day in sim.days.iter().filter(|d| !d.real) {
+        for t in &day.truth {
+            match t {
+                Truth::Stop { outlet, arrive, depart, .. } => {
+                    kinds.insert("stop");
+                    stops += 1;
+                    // Found: a visit of that rep at that outlet overlapping the stay.
+                    if at(day.rep, *outlet).iter().any(|v| v.arrival < *depart && v.departure > *arrive) {
+                        found += 1;
+                    }
+                }
+                Truth::Skipped { outlet } => {
+                    kinds.insert("skipped");
+                    let that_day: Vec<_> = at(day.rep, *outlet).into_iter().filter(|v| v.rep_day == day.date).collect();
+                    assert!(
+                        that_day.is_empty(),
+                        "skipped outlet {outlet} of rep {} on {}: {that_day:?}",
+                        day.rep,
+                        day.date
+                    );
+                }
+                Truth::DriveBy { outlet, at: when } => {
+                    kinds.insert("drive-by");
+                    let near: Vec<_> = at(day.rep, *outlet)
+                        .into_iter()
+                        .filter(|v| {
+                            v.arrival - Duration::minutes(10) < *when && v.departure + Duration::minutes(10) > *when
+                        })
+                        .collect();
+                    assert!(near.is_empty(), "drive-by at outlet {outlet} at {when} became a visit: {near:?}");
+                }
+                Truth::Spoofed { .. } => {
+                    kinds.insert("spoofed");
+                }
+                Truth::ShortStop { .. } => {
+                    kinds.insert("short stop");
+                }
+                Truth::PhotoReused { .. } => {
+                    kinds.insert("photo reused");
+                }
+                Truth::UnconfirmedClaim { .. } => {
+                    kinds.insert("claim");
+                }
+            }
+        }
+    }
+    let every = ["claim", "drive-by", "photo reused", "short stop", "skipped", "spoofed", "stop"];
+    assert_eq!(kinds, every.into_iter().collect(), "the small run holds every kind of event");
+    assert!(found * 10 >= stops * 9, "{found} of {stops} simulated stops found as visits at the right outlet");
+
+    // Every visit of the spoofing rep is suspect, and there are some.
+    let spoofer = sim.reps.iter().position(|r| r.spoofer).expect("a spoofing rep");
+    let theirs: Vec<&Visit> = visits.iter().filter(|v| v.rep_id == reps[spoofer]).collect();
+    assert!(!theirs.is_empty(), "the spoofer's stops are visits (suspect ones)");
+    assert!(theirs.iter().all(|v| v.verdict == "suspect"), "{theirs:?}");
+    assert!(visits.iter().any(|v| v.verdict == "verified"), "honest reps' visits are verified");
+
+    // The reused storefront photo: the later upload of the same picture names the earlier one.
+    let reused: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM photos WHERE org_id = $1 AND reused_photo_id IS NOT NULL")
+            .bind(org)
+            .fetch_one(&pool)
+            .await
+            .expect("photos");
+    assert!(reused >= 1, "the reused photo is found");
+
+    // The unconfirmed check-in claim is in the supervisor's list.
+    let app = TestApp::spawn(pool.clone()).await;
+    let supervisor = common::demo_token(&lines, "supervisor");
+    let claims = app.get("/api/v1/checkins/claims", Some(&supervisor)).await;
+    assert_eq!(claims.status, 200, "{}", claims.describe());
+    let listed: BTreeSet<&str> =
+        claims.json.as_array().expect("claims").iter().filter_map(|c| c["client_id"].as_str()).collect();
+    for day in &sim.days {
+        for t in &day.truth {
+            if let Truth::UnconfirmedClaim { client_id, .. } = t {
+                assert!(listed.contains(client_id.as_str()), "claim {client_id} not in {listed:?}");
+            }
+        }
+    }
+}
