@@ -60,6 +60,14 @@ async fn load(pool: &PgPool) -> Vec<String> {
     fieldvisit_demo::load(pool, &args()).await.expect("demo loads")
 }
 
+/// Waits until the loader's derivation workers have ended. Their handles are dropped when the team
+/// is loaded, but each worker ends only at its next round (within `POLL_EVERY`, 2 s), and that round
+/// still marks newly recorded outlets and claims dirty rep-days (Limerick's, loaded next) before it
+/// sees the handle gone; a fingerprint taken meanwhile could differ from one taken after.
+async fn loader_workers_ended() {
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+}
+
 /// Distinct fix times per trajectory of the `GeoLife` sample, in order of first appearance.
 fn geolife_times() -> Vec<(String, BTreeSet<DateTime<Utc>>)> {
     let path = fixtures().join(fieldvisit_demo::GEOLIFE_FILE);
@@ -144,8 +152,7 @@ async fn fingerprint(pool: &PgPool) -> BTreeMap<String, (i64, Option<String>)> {
     .expect("tables");
     let mut out = BTreeMap::new();
     for table in tables {
-        // A rep-day waiting for derivation, not who claimed it when: the loader's derivation workers
-        // may still be ending (see `the_demo_days_derive_into_visits`).
+        // A rep-day waiting for derivation, not when a worker claimed it (see `loader_workers_ended`).
         let row_text =
             if table == "rep_day_dirty" { "concat_ws('|', org_id, rep_id, day, reason, marked_at)" } else { "t::text" };
         let row: (i64, Option<String>) = sqlx::query_as(&format!(
@@ -625,6 +632,7 @@ async fn loading_twice_changes_nothing_and_keeps_the_secrets(pool: PgPool) {
     let started = Instant::now();
     let first = load(&pool).await;
     let first_took = started.elapsed();
+    loader_workers_ended().await;
     let before = fingerprint(&pool).await;
 
     let started = Instant::now();
@@ -658,6 +666,7 @@ async fn loading_twice_changes_nothing_and_keeps_the_secrets(pool: PgPool) {
 #[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revoked(pool: PgPool) {
     let first = load(&pool).await;
+    loader_workers_ended().await;
     let lim = org_id(&pool, "demo-limerick").await;
     sqlx::query("DELETE FROM api_tokens WHERE org_id = $1").bind(lim).execute(&pool).await.expect("delete");
     let bj = org_id(&pool, "demo-beijing").await;
