@@ -131,8 +131,10 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
             Ok(n) => tracing::info!(rep_days = n, "newly recorded outlets: rep-days marked"),
             Err(e) => tracing::warn!(error = %e, "rep-days of newly recorded outlets not marked; retried"),
         }
-        let claimed = visits::claim_dirty(&db, CLAIM_BATCH, settle_s, STALE_CLAIM_S).await;
+        // Only a live worker claims: one whose handle is gone would stop with its claims unworked,
+        // and they would wait for the stale-claim takeover.
         let Some(me) = deriver.upgrade() else { return };
+        let claimed = visits::claim_dirty(&db, CLAIM_BATCH, settle_s, STALE_CLAIM_S).await;
         match claimed {
             Ok(days) if !days.is_empty() => {
                 for day in days {

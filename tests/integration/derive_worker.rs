@@ -79,3 +79,28 @@ async fn a_panicking_rep_day_is_caught_counted_and_not_retried_in_a_loop(pool: P
         assert!(text.contains(name), "{name} in /metrics");
     }
 }
+
+/// A worker whose handle is dropped (an instance shutting down, the demo loader's workers when it
+/// is done) claims nothing more: it used to claim a batch of dirty rep-days on its next round and
+/// then stop without deriving them, so they waited for the stale-claim takeover (300 s).
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_dropped_worker_leaves_dirty_rep_days_to_the_others(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let (first, last) =
+        (NaiveDate::from_ymd_opt(2000, 1, 1).expect("d"), NaiveDate::from_ymd_opt(2100, 1, 1).expect("d"));
+    let gone = Deriver::start(&pool, &prometheus::Registry::new(), true, 0).expect("start");
+    // Let it reach its wait for work, then drop its handle: its task wakes later by itself.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(gone);
+    fieldvisit::db::visits::mark_period(&pool, w.org_a, first, last, "test").await.expect("mark");
+    assert!(!dirty_reps(&pool, w.org_a).await.is_empty());
+    // Past the dropped worker's next round (it polls every 2 s), another worker starts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let other = Deriver::start(&pool, &prometheus::Registry::new(), true, 0).expect("start");
+    let started = Instant::now();
+    while !dirty_reps(&pool, w.org_a).await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "rep-days left claimed by a dropped worker");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(other);
+}
