@@ -407,3 +407,11 @@ pub async fn track(
     .fetch_all(db)
     .await
 }
+
+/// Refreshes the planner's statistics of the pings and the dirty rep-days after a bulk load (the
+/// demo loader's five weeks of a team in seconds): until autovacuum gets to them, the statistics
+/// describe the empty tables and the derivation's queries are planned for that. A role that may
+/// not analyse them gets a warning from PostgreSQL, not an error.
+pub async fn analyze_after_bulk_load(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("ANALYZE pings, rep_day_dirty").execute(db).await.map(|_| ())
+}

@@ -21,6 +21,12 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The demo team's size: small in the suite (4 reps, one week); `FV_DEMO_REPS=20 FV_DEMO_WEEKS=5`
+/// runs the browser test over the full demo, whose `overview.png` is the README's picture.
+fn size<T: std::str::FromStr>(var: &str, small: T) -> T {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(small)
+}
+
 fn token(lines: &[String], login: &str) -> String {
     common::demo_token(lines, login)
 }
@@ -31,7 +37,12 @@ async fn the_map_shows_each_view_to_the_roles_that_may_see_it(pool: PgPool) {
     assert!(dist.join("index.html").is_file(), "map-ui is not built: run scripts/map-ui.sh (make test does)");
     let lines = fieldvisit_demo::load(
         &pool,
-        &DemoArgs { data_dir: root().join("fixtures"), anchor_date: None, reps: 20, weeks: 5 },
+        &DemoArgs {
+            data_dir: root().join("fixtures"),
+            anchor_date: None,
+            reps: size("FV_DEMO_REPS", 4),
+            weeks: size("FV_DEMO_WEEKS", 1),
+        },
     )
     .await
     .expect("demo loads");

@@ -488,6 +488,7 @@ async fn run(pool: &PgPool, ids: &Ids, sim: &Simulation) -> Result<Figures, Erro
         "demo team: pings sent through ingest"
     );
     let t = Instant::now();
+    db::pings::analyze_after_bulk_load(pool).await?;
     let derivers = start_derivers(pool)?;
     settle(pool, ids.org_id, &derivers).await?;
     tracing::info!(seconds = t.elapsed().as_secs_f32(), "demo team: visits derived");
