@@ -172,3 +172,58 @@ async fn the_pipeline_finds_what_the_simulated_team_really_did(pool: PgPool) {
         }
     }
 }
+
+/// The full demo (`make run`'s: 20 reps over five weeks) shows a working team: over the last four
+/// weeks territory coverage, plan compliance and the verified rate each within 60-95%, every
+/// verdict kind and every period status present, and the monthly bulletin ranks every rep.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_full_demo_shows_a_working_team(pool: PgPool) {
+    let (sim, lines) = load(&pool, 20, 5).await;
+    let (org, reps, _) = ids(&pool, &sim).await;
+    let root: i64 = sqlx::query_scalar("SELECT id FROM territories WHERE org_id = $1 AND code = 'BJ'")
+        .bind(org)
+        .fetch_one(&pool)
+        .await
+        .expect("root territory");
+    let app = TestApp::spawn(pool.clone()).await;
+    let manager = common::demo_token(&lines, "manager");
+    // The map's default period: the four weeks up to today.
+    let to = Utc::now().date_naive();
+    let from = to - Duration::days(27);
+    let coverage =
+        app.get(&format!("/api/v1/territories/{root}/coverage?from={from}&to={to}&h3_res=8"), Some(&manager)).await;
+    assert_eq!(coverage.status, 200, "{}", coverage.describe());
+    let compliance =
+        app.get(&format!("/api/v1/territories/{root}/compliance?from={from}&to={to}"), Some(&manager)).await;
+    assert_eq!(compliance.status, 200, "{}", compliance.describe());
+    let pct = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let figures = [
+        ("territory coverage", pct(&coverage.json["outlets"]["coverage_pct"])),
+        ("plan compliance", pct(&compliance.json["plan"]["plan_compliance_pct"])),
+        ("verified rate", pct(&compliance.json["plan"]["verified_rate_pct"])),
+    ];
+    for (name, value) in figures {
+        assert!((60.0..=95.0).contains(&value), "{name} {value}% is not within 60-95%: {figures:?}");
+    }
+    for status in ["visited", "due", "overdue", "never_visited", "closed"] {
+        let n = coverage.json["status_counts"][status].as_i64();
+        assert!(n.is_some_and(|n| n > 0), "no outlet {status}: {}", coverage.json);
+    }
+    let verdicts: BTreeSet<String> = visits(&pool, org).await.into_iter().map(|v| v.verdict).collect();
+    let every: BTreeSet<String> =
+        ["short", "suspect", "unverified", "verified"].into_iter().map(String::from).collect();
+    assert_eq!(verdicts, every, "every verdict kind");
+
+    // The bulletin of the month the five weeks cover most: every rep ranked.
+    let month = (to - Duration::days(14)).format("%Y-%m");
+    let bulletin = app.get(&format!("/api/v1/territories/{root}/assessment?month={month}"), Some(&manager)).await;
+    assert_eq!(bulletin.status, 200, "{}", bulletin.describe());
+    let ranked: BTreeSet<i64> = bulletin.json["reps"]
+        .as_array()
+        .expect("reps")
+        .iter()
+        .filter(|r| r["plan_compliance"]["rank"].as_u64().is_some())
+        .filter_map(|r| r["rep_id"].as_i64())
+        .collect();
+    assert_eq!(ranked, reps.iter().copied().collect(), "every rep ranked in {month}");
+}
