@@ -510,10 +510,9 @@ pub(crate) mod tests {
 /// printing its size.
 #[cfg(test)]
 mod full {
-    use super::super::{RealDay, SimFix, SimOutlet, SimTerritory, Truth, World};
+    use super::super::{Truth, World};
     use super::*;
     use fieldvisit::domain::geo::Footprint;
-    use fieldvisit::domain::outlet::OutletStatus;
     use std::collections::BTreeMap;
 
     /// The business halls' premises of the Beijing org, by outlet index.
@@ -535,55 +534,7 @@ mod full {
     /// The Beijing demo org as the loader builds it, as the simulator's world.
     fn beijing(anchor: NaiveDate) -> World {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-        let spec = crate::beijing(&dir, anchor).expect("builds");
-        World {
-            timezone: spec.timezone.to_owned(),
-            utc_offset_s: 8 * 3600,
-            territories: spec
-                .territories
-                .iter()
-                .map(|t| SimTerritory {
-                    code: t.code.clone(),
-                    level: t.level,
-                    parent: t.parent.clone(),
-                    bbox: (t.bbox.min_lon, t.bbox.min_lat, t.bbox.max_lon, t.bbox.max_lat),
-                })
-                .collect(),
-            outlets: spec
-                .outlets
-                .iter()
-                .map(|o| SimOutlet {
-                    lat: o.fields.lat,
-                    lon: o.fields.lon,
-                    tier: o.fields.tier.clone(),
-                    active: o.fields.status == OutletStatus::Active,
-                    territory: o.territory.clone(),
-                    radius_m: o.fields.radius_m.unwrap_or(100.0),
-                })
-                .collect(),
-            tier_visits: vec![("A".into(), 4), ("B".into(), 2), ("C".into(), 1), ("VIP".into(), 8)],
-            real_days: spec
-                .devices
-                .iter()
-                .map(|d| RealDay {
-                    name: d.name.clone(),
-                    fixes: d
-                        .fixes
-                        .iter()
-                        .map(|f| SimFix {
-                            t: f.t,
-                            lat: f.lat,
-                            lon: f.lon,
-                            accuracy_m: None,
-                            speed_mps: None,
-                            altitude_m: f.altitude_m.map(|a| a as f32),
-                            battery_pct: None,
-                            mock: false,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
+        crate::team::beijing_world(&dir, anchor).expect("builds")
     }
 
     #[test]
