@@ -92,6 +92,25 @@ pub fn new_device_secrets() -> NewSecrets {
     }
 }
 
+/// Stores a new device of rep `rep_id` with the hashes of `secrets` (never the secrets); returns
+/// its id. Its bearer token is issued apart (`db::tokens::issue_for_device`).
+pub async fn register_device(
+    db: impl sqlx::PgExecutor<'_>,
+    org_id: i64,
+    rep_id: i64,
+    name: &str,
+    secrets: &NewSecrets,
+) -> Result<i64, sqlx::Error> {
+    let new = db::devices::NewDevice {
+        rep_id,
+        name,
+        osmand_id_hash: &hash_secret(&secrets.osmand_id),
+        owntracks_user: &secrets.owntracks_user,
+        owntracks_password_hash: &hash_secret(&secrets.owntracks_password),
+    };
+    db::devices::create(db, org_id, &new).await
+}
+
 /// Registers a device for a rep and issues all its credentials. The caller checks the rep's role.
 pub async fn create_device(
     pool: &PgPool,
@@ -99,20 +118,10 @@ pub async fn create_device(
     rep_id: i64,
     name: &str,
 ) -> Result<DeviceCredentials, sqlx::Error> {
-    let NewSecrets { token, osmand_id, owntracks_user, owntracks_password } = new_device_secrets();
+    let secrets = new_device_secrets();
     let mut tx = pool.begin().await?;
-    let device_id = db::devices::create(
-        &mut *tx,
-        org_id,
-        &db::devices::NewDevice {
-            rep_id,
-            name,
-            osmand_id_hash: &hash_secret(&osmand_id),
-            owntracks_user: &owntracks_user,
-            owntracks_password_hash: &hash_secret(&owntracks_password),
-        },
-    )
-    .await?;
+    let device_id = register_device(&mut *tx, org_id, rep_id, name, &secrets).await?;
+    let NewSecrets { token, osmand_id, owntracks_user, owntracks_password } = secrets;
     db::tokens::issue_for_device(&mut tx, org_id, device_id, &hash_secret(&token)).await?;
     tx.commit().await?;
     Ok(DeviceCredentials { device_id, rep_id, token, osmand_id, owntracks_user, owntracks_password })

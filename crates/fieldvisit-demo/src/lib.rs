@@ -21,7 +21,7 @@
 //! stays revoked (`(revoked)`).
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
-use fieldvisit::admin::new_device_secrets;
+use fieldvisit::admin::{new_device_secrets, register_device};
 use fieldvisit::db;
 use fieldvisit::db::outlets::OutletFields;
 use fieldvisit::db::tokens::Issued;
@@ -840,14 +840,7 @@ async fn create(pool: &PgPool, spec: &OrgSpec) -> Result<Vec<Row>, sqlx::Error> 
     let mut pings_stored = 0;
     for d in &spec.devices {
         let secrets = new_device_secrets();
-        let new = db::devices::NewDevice {
-            rep_id: user_ids[d.rep.as_str()],
-            name: &d.name,
-            osmand_id_hash: &hash_secret(&secrets.osmand_id),
-            owntracks_user: &secrets.owntracks_user,
-            owntracks_password_hash: &hash_secret(&secrets.owntracks_password),
-        };
-        let device_id = db::devices::create(&mut *tx, org.id, &new).await?;
+        let device_id = register_device(&mut *tx, org.id, user_ids[d.rep.as_str()], &d.name, &secrets).await?;
         db::tokens::issue_for_device(&mut tx, org.id, device_id, &hash_secret(&secrets.token)).await?;
         let pings: Vec<db::pings::Ping> = d
             .fixes

@@ -41,13 +41,12 @@ use crate::photo;
 use crate::sim::{self, ReviewDecision, SimCheckin, Simulation, World};
 use crate::{DeviceSpec, Error, OrgSpec, Row, UserSpec};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
-use fieldvisit::admin::new_device_secrets;
+use fieldvisit::admin::{new_device_secrets, register_device};
 use fieldvisit::app::{self, Caller};
 use fieldvisit::db;
 use fieldvisit::derive::Deriver;
 use fieldvisit::domain::access::{Role, Scope};
 use fieldvisit::domain::audit::AuditAction;
-use fieldvisit::domain::credentials::hash_secret;
 use fieldvisit::domain::outlet::{OutletStatus, default_tier_policies};
 use fieldvisit::domain::ping::{Fix, Source};
 use fieldvisit::ingest::{Ingest, WriteError};
@@ -298,16 +297,9 @@ async fn setup(pool: &PgPool, spec: &OrgSpec, sim: &Simulation, print: &Value) -
             working_hours: Some(hours),
         };
         db::privacy::set_rep_privacy(&mut *tx, org.id, &privacy).await?;
-        let secrets = new_device_secrets();
-        let name = phone(&rep.login);
-        let new = db::devices::NewDevice {
-            rep_id,
-            name: &name,
-            osmand_id_hash: &hash_secret(&secrets.osmand_id),
-            owntracks_user: &secrets.owntracks_user,
-            owntracks_password_hash: &hash_secret(&secrets.owntracks_password),
-        };
-        db::devices::create(&mut *tx, org.id, &new).await?;
+        // Its secrets are never printed: the token is issued when the load is done, and the
+        // OsmAnd id and OwnTracks password come from a rotation or an enrolment link.
+        register_device(&mut *tx, org.id, rep_id, &phone(&rep.login), &new_device_secrets()).await?;
         for p in sim.plans.iter().filter(|p| p.rep == r) {
             let plan = db::plans::NewPlan {
                 rep_id,
