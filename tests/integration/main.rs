@@ -48,3 +48,4 @@ mod tiles;
 mod tls;
 mod tracks;
 mod visits;
+mod workbench;

@@ -17,6 +17,8 @@ import { loadDay, showFrame, togglePlay, translatePlayer } from './day.js';
 import { renderPlan } from './plan.js';
 import { review, showEvidence } from './evidence.js';
 import { downloadCsv, loadSummary, renderSummary } from './summary.js';
+import { startViews, translateViews as translateWorkbench } from './views.js';
+import './views/index.js';
 
 register(MAP_STRINGS);
 initLanguage();
@@ -31,6 +33,7 @@ function translateViews() {
   if (state.plan) renderPlan();
   if (state.evidenceVisit && !$('evidence-panel').hidden) showEvidence(state.evidenceVisit.id);
   translatePlayer();
+  translateWorkbench();
 }
 const applyLanguage = languageSwitch($('lang'), { onChange: translateViews });
 
@@ -52,6 +55,7 @@ async function start() {
   $('app').hidden = false;
   document.querySelectorAll('.team-only').forEach((el) => { el.hidden = isRep(); });
   $('signout').hidden = false;
+  startViews();
   $('who').textContent = `${me.user?.name ?? t('device')} · ${me.org.name}`;
   const today = new Date();
   $('to').value = isoDay(today);

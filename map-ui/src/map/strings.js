@@ -2,6 +2,8 @@
 // (../common/strings.js).
 export const MAP_STRINGS = {
   en: {
+    view_map: 'Map', view_plans: 'Plans', view_outlets: 'Outlets', view_people: 'People', view_reviews: 'Reviews',
+    view_reports: 'Reports', view_settings: 'Settings', view_failed: 'This view could not be loaded: try again.',
     period: 'Period', from: 'From', to: 'To', territory: 'Territory', all_territories: 'All in my scope',
     layers: 'Layers', outlets: 'Outlets', coverage: 'H3 coverage', resolution: 'Resolution', live: 'Live positions',
     replay: "A rep's day", rep: 'Rep', day: 'Day', show_day: 'Show the day', play: 'Play', pause: 'Pause',
@@ -32,6 +34,8 @@ export const MAP_STRINGS = {
     truncated: 'Not everything here is drawn: zoom in.', device_token: "This is a phone's token; sign in with your own.",
   },
   zh: {
+    view_map: '地图', view_plans: '拜访计划', view_outlets: '网点', view_people: '人员与设备', view_reviews: '审核',
+    view_reports: '报表', view_settings: '设置', view_failed: '此页面未能加载，请重试。',
     period: '时段', from: '开始', to: '结束', territory: '片区', all_territories: '我负责的全部片区',
     layers: '图层', outlets: '网点', coverage: 'H3 覆盖', resolution: '分辨率', live: '实时位置',
     replay: '业务员的一天', rep: '业务员', day: '日期', show_day: '显示当天', play: '播放', pause: '暂停',
