@@ -44,7 +44,10 @@ function harness(contexts) {
       const context = await browser.newContext({ viewport, acceptDownloads: true });
       contexts.push(context);
       const page = await context.newPage();
-      page.on('console', (m) => { if (m.type() === 'error') problems.console.push(m.text()); });
+      // A 4xx answer is the app's to show (a refused form): Chromium logs it, it is no error of the page.
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.console.push(m.text());
+      });
       page.on('pageerror', (e) => problems.console.push(String(e)));
       page.on('request', (r) => {
         const u = r.url();
@@ -88,6 +91,15 @@ for (const file of files) {
   } catch (e) {
     failed += 1;
     console.log(`not ok ${name}: ${e?.stack ?? e}`);
+    // What each page showed when it failed, for the one reading the log.
+    let i = 0;
+    for (const c of contexts) {
+      for (const p of c.pages()) {
+        i += 1;
+        await p.screenshot({ path: `${shots}/failed-${file.replace(/\.mjs$/, '')}-${i}.png`, fullPage: true }).catch(() => {});
+      }
+    }
+    if (t.problems.console.length) console.log(`console errors: ${t.problems.console.join(' | ')}`);
   } finally {
     for (const c of contexts) await c.close().catch(() => {});
   }

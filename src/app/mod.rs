@@ -14,6 +14,7 @@ pub mod photos;
 pub mod plans;
 pub mod reviews;
 pub mod territories;
+pub mod users;
 pub mod visits;
 
 use crate::db;

@@ -54,6 +54,47 @@ pub async fn get(db: impl PgExecutor<'_>, org_id: i64, id: i64) -> Result<Option
         .await
 }
 
+/// The fields of a user to change (`None` keeps a field; `territory_id: Some(None)` makes the
+/// user org-wide).
+#[derive(Debug, Default)]
+pub struct UserChange<'a> {
+    pub name: Option<&'a str>,
+    pub role: Option<Role>,
+    #[allow(clippy::option_option)] // Tells "keep" from "org-wide".
+    pub territory_id: Option<Option<i64>>,
+    pub active: Option<bool>,
+}
+
+/// Changes a user's name, role, territory scope or active flag; `None` when there is no such user.
+/// An inactive user's tokens (and their devices') are refused at once: the token lookup joins
+/// `users.active`.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    id: i64,
+    change: &UserChange<'_>,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH u AS (
+            UPDATE users SET name = COALESCE($3, name), role = COALESCE($4, role),
+                   territory_id = CASE WHEN $5 THEN $6 ELSE territory_id END,
+                   active = COALESCE($7, active)
+             WHERE org_id = $1 AND id = $2
+         RETURNING org_id, id, login, name, role, territory_id, active)
+         SELECT u.id, u.login, u.name, u.role, u.territory_id, u.active, t.path AS territory_path
+           FROM u LEFT JOIN territories t ON t.org_id = u.org_id AND t.id = u.territory_id",
+    )
+    .bind(org_id)
+    .bind(id)
+    .bind(change.name)
+    .bind(change.role.map(|r| r.to_string()))
+    .bind(change.territory_id.is_some())
+    .bind(change.territory_id.flatten())
+    .bind(change.active)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn by_login(db: impl PgExecutor<'_>, org_id: i64, login: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} WHERE u.org_id = $1 AND u.login = $2"))
         .bind(org_id)

@@ -131,3 +131,13 @@ impl<T> Paged<T> {
         Paged { items, next }
     }
 }
+
+/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`), for PATCH.
+#[allow(clippy::option_option)]
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

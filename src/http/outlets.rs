@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Page, Paged, Path, Query};
+use super::extract::{Json, Page, Paged, Path, Query, present};
 use crate::app;
 use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, StatusChange};
@@ -245,16 +245,6 @@ async fn reopen_outlet(
     body: Bytes,
 ) -> Result<Json<Outlet>, ApiError> {
     Ok(Json(app::outlets::set_status(&state.db, &auth.caller(), id, OutletStatus::Active, reason(&body)?).await?))
-}
-
-/// Tells a field given as `null` (`Some(None)`) from an absent one (`None`), for PATCH.
-#[allow(clippy::option_option)]
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A new outlet, or the fields of an outlet to change (PATCH: absent fields keep their value,

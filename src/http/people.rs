@@ -3,13 +3,14 @@
 use super::AppState;
 use super::auth::{Actor, Can, Principal, p};
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Page, Paged, Path, Query};
+use super::extract::{Json, Page, Paged, Path, Query, present};
 use super::territories::territory_path;
 use crate::admin::{self, IssuedUser};
+use crate::app;
 use crate::db;
 use crate::domain::access::Role;
 use crate::domain::audit::AuditAction;
-use crate::domain::validation::{FieldError, NAME_MAX_CHARS, check_text, one_line_text};
+use crate::domain::validation::{FieldError, NAME_MAX_CHARS, check_text, one_line_text, optional_one_line_text};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user))
+        .routes(routes!(get_user, update_user))
         .routes(routes!(reissue_token, revoke_token))
         .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
@@ -135,6 +136,44 @@ async fn create_user(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// The fields of a user to change: absent fields keep their value.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::option_option)] // `territory_id: null` (org-wide) differs from an absent one (keep).
+struct UserPatch {
+    #[schema(schema_with = optional_one_line_text::<NAME_MAX_CHARS>)]
+    name: Option<String>,
+    /// Among admin, manager, supervisor and auditor; a rep stays a rep and a user who is not one
+    /// never becomes one (a rep's pings, visits and plans are theirs).
+    #[schema(value_type = Option<Role>)]
+    role: Option<String>,
+    /// Root of the territory subtree the user sees; `null` for the whole org.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    territory_id: Option<Option<i64>>,
+    /// `false` deactivates the user: their token (and a rep's phones) are refused at once.
+    active: Option<bool>,
+}
+
+/// Changes a user's name, role, territory scope or active flag (admins, within their scope; audited).
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UserPatch, responses(
+    (status = 200, body = db::users::User), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem)))]
+async fn update_user(
+    State(state): State<AppState>,
+    auth: Can<p::ManageUsers>,
+    Path(id): Path<i64>,
+    Json(input): Json<UserPatch>,
+) -> Result<Json<db::users::User>, ApiError> {
+    let edit = app::users::UserEdit {
+        name: input.name.as_deref(),
+        role: input.role.as_deref(),
+        territory_id: input.territory_id,
+        active: input.active,
+    };
+    Ok(Json(app::users::update(&state.db, &auth.caller(), id, &edit).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -47,5 +47,6 @@ mod statement_timeout;
 mod tiles;
 mod tls;
 mod tracks;
+mod users;
 mod visits;
 mod workbench;

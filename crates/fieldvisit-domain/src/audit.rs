@@ -37,6 +37,9 @@ pub enum AuditAction {
     TerritoryImport,
     #[serde(rename = "user.create")]
     UserCreate,
+    /// Name, role, territory scope or active changed (the detail holds the new values).
+    #[serde(rename = "user.update")]
+    UserUpdate,
     #[serde(rename = "user.token.issue")]
     UserTokenIssue,
     #[serde(rename = "user.token.revoke")]
@@ -108,7 +111,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 35] = [
+    pub const ALL: [AuditAction; 36] = [
         AuditAction::OutletCreate,
         AuditAction::OutletUpdate,
         AuditAction::OutletClosed,
@@ -119,6 +122,7 @@ impl AuditAction {
         AuditAction::TerritoryCreate,
         AuditAction::TerritoryImport,
         AuditAction::UserCreate,
+        AuditAction::UserUpdate,
         AuditAction::UserTokenIssue,
         AuditAction::UserTokenRevoke,
         AuditAction::UserSetPrivacy,
@@ -159,6 +163,7 @@ impl AuditAction {
             AuditAction::TerritoryCreate => "territory.create",
             AuditAction::TerritoryImport => "territory.import",
             AuditAction::UserCreate => "user.create",
+            AuditAction::UserUpdate => "user.update",
             AuditAction::UserTokenIssue => "user.token.issue",
             AuditAction::UserTokenRevoke => "user.token.revoke",
             AuditAction::UserSetPrivacy => "user.set_privacy",

@@ -17,9 +17,33 @@ function sources(dir = src) {
     return e.name.endsWith('.js') ? [[u.pathname.slice(src.pathname.length), readFileSync(u, 'utf8')]] : [];
   });
 }
-const both = (key) => key in SHARED_STRINGS.en || key in MAP_STRINGS.en || key in APP_STRINGS.en;
+// The workbench's views keep their strings beside them: src/map/views/<view>.strings.js, each
+// exporting one `<VIEW>_STRINGS` table registered when the view is imported.
+const viewsDir = new URL('map/views/', src);
+const VIEW_TABLES = [];
+for (const f of readdirSync(viewsDir).filter((n) => n.endsWith('.strings.js')).sort()) {
+  const mod = await import(new URL(f, viewsDir));
+  for (const [name, table] of Object.entries(mod)) VIEW_TABLES.push([`${f}:${name}`, table]);
+}
+const both = (key) => key in SHARED_STRINGS.en || key in MAP_STRINGS.en || key in APP_STRINGS.en
+  || VIEW_TABLES.some(([, table]) => key in table.en);
 
-for (const [name, table] of [['shared', SHARED_STRINGS], ['map', MAP_STRINGS], ['app', APP_STRINGS]]) {
+test('the workbench views\' tables agree where they share a key, and hide no map or shared string', () => {
+  const seen = {};
+  for (const [name, table] of VIEW_TABLES) {
+    for (const l of ['en', 'zh']) {
+      for (const [k, v] of Object.entries(table[l])) {
+        assert.ok(!(k in SHARED_STRINGS[l]), `${name}: ${k} hides a shared string`);
+        assert.ok(!(k in MAP_STRINGS[l]) || MAP_STRINGS[l][k] === v, `${name}: ${k} differs from the map's`);
+        const other = seen[`${l}.${k}`];
+        assert.ok(!other || other[1] === v, `${name}: ${l}.${k} differs from ${other?.[0]}`);
+        seen[`${l}.${k}`] = [name, v];
+      }
+    }
+  }
+});
+
+for (const [name, table] of [['shared', SHARED_STRINGS], ['map', MAP_STRINGS], ['app', APP_STRINGS], ...VIEW_TABLES]) {
   test(`every ${name} string is in both English and Chinese, and none is empty`, () => {
     const en = Object.keys(table.en).sort();
     const zh = Object.keys(table.zh).sort();

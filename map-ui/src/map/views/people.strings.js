@@ -1,0 +1,33 @@
+// The people and phones view's strings in English and Chinese.
+export const PEOPLE_STRINGS = {
+  en: {
+    search: 'Search', new_user: 'New user', login: 'Login', role: 'Role', create: 'Create', save: 'Save', open: 'Open',
+    whole_org: 'Whole organisation', active: 'active', inactive: 'inactive', phones: 'Phones',
+    role_rep: 'Rep', role_manager: 'Manager', role_supervisor: 'Supervisor', role_auditor: 'Auditor', role_admin: 'Admin',
+    token_once: 'Token (shown only now)', new_token: 'New token', phone_name: 'Phone name', add_phone: 'Add a phone',
+    enrol: 'Enrolment link', rotate: 'New secrets', deactivate: 'Deactivate', reactivate: 'Reactivate',
+    enrolment: 'Enrolment', enrolment_once: 'Scan on the phone; the link works once, until',
+    qr_app: "Reps' app", qr_owntracks: 'OwnTracks', qr_traccar: 'Traccar Client',
+    background_note: 'Browsers do not track in the background: for all-day positions also set up OwnTracks or Traccar Client.',
+    rotated: 'New secrets issued: the old ones are refused from now on. Send a new enrolment link.',
+    privacy: 'Privacy', home_lat: 'Home latitude', home_lon: 'Home longitude', home_radius: 'Home radius (m)',
+    own_hours: 'Own working hours', hours_hint: 'Per day, e.g. 09:00-12:00, 13:00-18:00; empty: not working (all empty: the organisation\'s hours).',
+    day_mon: 'Monday', day_tue: 'Tuesday', day_wed: 'Wednesday', day_thu: 'Thursday', day_fri: 'Friday', day_sat: 'Saturday', day_sun: 'Sunday',
+    saved: 'Saved', loading: 'Loading…', failed: 'The server refused this.',
+  },
+  zh: {
+    search: '搜索', new_user: '新建用户', login: '登录名', role: '角色', create: '创建', save: '保存', open: '打开',
+    whole_org: '整个组织', active: '启用', inactive: '停用', phones: '手机',
+    role_rep: '业务员', role_manager: '经理', role_supervisor: '督导', role_auditor: '稽核员', role_admin: '管理员',
+    token_once: '令牌（仅此一次显示）', new_token: '重新签发令牌', phone_name: '手机名称', add_phone: '添加手机',
+    enrol: '注册链接', rotate: '更换密钥', deactivate: '停用', reactivate: '重新启用',
+    enrolment: '注册', enrolment_once: '请在手机上扫码；链接仅可使用一次，有效期至',
+    qr_app: '业务员应用', qr_owntracks: 'OwnTracks', qr_traccar: 'Traccar Client',
+    background_note: '浏览器不会在后台定位：如需全天位置，请同时安装 OwnTracks 或 Traccar Client。',
+    rotated: '已签发新密钥：旧密钥即刻失效。请发送新的注册链接。',
+    privacy: '隐私', home_lat: '住址纬度', home_lon: '住址经度', home_radius: '住址半径（米）',
+    own_hours: '个人工作时间', hours_hint: '按天填写，例如 09:00-12:00, 13:00-18:00；留空表示不工作（全部留空则使用组织的工作时间）。',
+    day_mon: '星期一', day_tue: '星期二', day_wed: '星期三', day_thu: '星期四', day_fri: '星期五', day_sat: '星期六', day_sun: '星期日',
+    saved: '已保存', loading: '加载中…', failed: '服务器拒绝了此操作。',
+  },
+};
