@@ -73,6 +73,19 @@ await check('zoomed to Chang\'an Avenue, its label 长安街 is drawn from the e
   await page.screenshot({ path: `${shots}/basemap.png` });
 });
 
+await check('switched to Chinese, the labels read name:zh (English: name:en), still from the extract', async () => {
+  const field = () => page.evaluate(() => JSON.stringify(window.fieldvisitMap.getLayoutProperty('roads-label', 'text-field')));
+  const before = await field();
+  await page.click('#lang');
+  await page.waitForFunction((b) => JSON.stringify(window.fieldvisitMap.getLayoutProperty('roads-label', 'text-field')) !== b, before, { timeout: 10000 });
+  const [en, zh] = before.includes('name:zh') ? [await field(), before] : [before, await field()];
+  assert.match(zh, /name:zh/);
+  assert.match(en, /name:en/);
+  await page.waitForFunction(() => window.fieldvisitMap.queryRenderedFeatures({ layers: ['roads-label'] })
+    .some((f) => f.properties.name === '王府井大街'), null, { timeout: 30000 });
+  await page.screenshot({ path: `${shots}/basemap-zh.png` });
+});
+
 await check('the file is read in byte ranges from our server', async () => {
   const tiles = requested.filter((u) => u.startsWith(`${origin}/basemap/streets.pmtiles`));
   assert.ok(tiles.length > 0, 'requests for the extract');

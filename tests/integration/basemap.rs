@@ -7,7 +7,8 @@
 //!   with the right bytes and `Content-Range`), a range past the end (416 problem+json), `If-Range`
 //!   with another tag (the whole file), `If-None-Match` (304), HEAD, and `/config.json` naming it;
 //! - in Chromium (`map-ui/tests/basemap.mjs`): the managers' map signed in draws the road label
-//!   layer with 长安街 from the file, fetches only the shipped Latin glyphs and nothing off
+//!   layer with 长安街 from the file, switches its labels to `name:zh` with the page's language,
+//!   fetches only the shipped Latin glyphs and nothing off
 //!   127.0.0.1, with no console error, and saves `target/map-ui-screenshots/basemap.png`.
 
 use crate::common::{self, TestApp, World, test_config};
@@ -300,7 +301,7 @@ async fn the_managers_map_draws_named_streets_from_the_extract(pool: PgPool) {
         "basemap.mjs",
         &[("FV_BASE_URL", app.base.clone()), ("FV_ADMIN_TOKEN", w.admin.token.clone())],
         std::time::Duration::from_secs(300),
-        5,
+        6,
     )
     .await;
 }

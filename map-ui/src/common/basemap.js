@@ -56,6 +56,9 @@ export function nameField(lang) {
   return ['coalesce', ['get', lang === 'zh' ? 'name:zh' : 'name:en'], ['get', 'name']];
 }
 
+/** The street style's label layers, whose `text-field` follows the page's language. */
+export const LABEL_LAYERS = ['roads-label', 'places'];
+
 /** A width that grows with the zoom: `stops` are [zoom, px] pairs, each width times `scale`. */
 const byZoom = (stops, scale = 1) => ['interpolate', ['exponential', 1.6], ['zoom'], ...stops.flatMap(([z, px]) => [z, px * scale])];
 const kindIs = (...kinds) => ['in', ['get', 'kind'], ['literal', kinds]];

@@ -6,7 +6,7 @@ import maplibregl from 'maplibre-gl';
 import { Protocol } from 'pmtiles';
 import { t, language } from './i18n.js';
 import { boundsOf, emptyCollection } from './geo.js';
-import { chooseBasemap, landStyle, mapOptions, styleFor } from './basemap.js';
+import { LABEL_LAYERS, chooseBasemap, landStyle, mapOptions, nameField, styleFor } from './basemap.js';
 
 /** The offline land basemap style (kept under its old name for the apps and tests). */
 export const offlineStyle = landStyle;
@@ -41,7 +41,19 @@ export function controlLocale() {
 export function createMap({ container, style, center, zoom }) {
   const map = new maplibregl.Map(mapOptions({ container, style, center, zoom, locale: controlLocale() }));
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
+  followLanguage(map);
   return map;
+}
+
+/** Street and place names in the page's language after a switch (the page's `lang` changes). */
+function followLanguage(map) {
+  const html = globalThis.document?.documentElement;
+  if (!html || typeof MutationObserver === 'undefined') return;
+  new MutationObserver(() => {
+    for (const id of LABEL_LAYERS) {
+      if (map.getLayer(id)) map.setLayoutProperty(id, 'text-field', nameField(language()));
+    }
+  }).observe(html, { attributes: true, attributeFilter: ['lang'] });
 }
 
 /** An empty GeoJSON source per id. */
