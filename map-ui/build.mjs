@@ -1,9 +1,10 @@
 // Builds the web apps into dist/: each app's bundle, page and stylesheet, MapLibre's stylesheet, and
-// the offline basemap (Natural Earth land and countries from the world-atlas package, as GeoJSON).
+// the offline basemap (Natural Earth land and countries from the world-atlas package, as GeoJSON)
+// and the street basemap's label glyphs (glyphs/).
 // The sources are ES modules: src/common/ (used by every app) and one folder per app.
 import * as esbuild from 'esbuild';
 import { basename } from 'node:path';
-import { mkdirSync, copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { feature, mesh } from 'topojson-client';
 import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 
@@ -62,6 +63,9 @@ writeFileSync(new URL('app/sw.js', dist), readFileSync('src/app/sw.js', 'utf8')
 for (const size of [192, 512]) writeFileSync(new URL(`app/icon-${size}.png`, dist), icon(size));
 
 copyFileSync('node_modules/maplibre-gl/dist/maplibre-gl.css', new URL('maplibre-gl.css', dist));
+// The label glyphs of the street basemap (Latin ranges of DejaVu Sans, made by scripts/glyphs.sh
+// and committed): served at /glyphs/<fontstack>/<range>.pbf.
+cpSync('glyphs', new URL('glyphs', dist), { recursive: true });
 
 const world = JSON.parse(readFileSync('node_modules/world-atlas/countries-50m.json', 'utf8'));
 writeFileSync(new URL('basemap/countries.geojson', dist), JSON.stringify(feature(world, world.objects.countries)));
@@ -73,7 +77,7 @@ writeFileSync(
 // sends these as they are (no compression per request), and a phone on a slow network gets the
 // app in a fraction of the bytes.
 for (const file of readdirSync(dist, { recursive: true })) {
-  if (!/\.(js|css|html|geojson|json|webmanifest|svg)$/.test(file)) continue;
+  if (!/\.(js|css|html|geojson|json|webmanifest|svg|pbf)$/.test(file)) continue;
   const data = readFileSync(new URL(file, dist));
   writeFileSync(new URL(`${file}.gz`, dist), gzipSync(data, { level: 9 }));
   writeFileSync(new URL(`${file}.br`, dist), brotliCompressSync(data, {

@@ -20,7 +20,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-newest_source=$(find src build.mjs package-lock.json -type f -newer dist/.built 2>/dev/null | head -1 || true)
+newest_source=$(find src glyphs build.mjs package-lock.json -type f -newer dist/.built 2>/dev/null | head -1 || true)
 if [ ! -f dist/.built ] || [ -n "$newest_source" ]; then
   log "building"
   npm run --silent build

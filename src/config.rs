@@ -47,6 +47,22 @@ pub struct Config {
     #[arg(long, env = "FV_BASEMAP_STYLE_URL", global = true)]
     pub basemap_style_url: Option<String>,
 
+    /// A street basemap of the deployment's region as one `PMTiles` file (Protomaps basemap schema;
+    /// see docs/operations.md), served at `/basemap/streets.pmtiles` with range requests and drawn
+    /// with the map UI's bundled style: no tile server needed. Below `FV_BASEMAP_STYLE_URL`.
+    #[arg(long, env = "FV_BASEMAP_PMTILES", global = true)]
+    pub basemap_pmtiles: Option<PathBuf>,
+
+    /// A raster tile URL template (`{z}`, `{x}`, `{y}`), e.g. Tianditu's, drawn when neither
+    /// `FV_BASEMAP_STYLE_URL` nor `FV_BASEMAP_PMTILES` is set; its host is allowed by the map's
+    /// Content-Security-Policy.
+    #[arg(long, env = "FV_BASEMAP_XYZ", global = true)]
+    pub basemap_xyz: Option<String>,
+
+    /// Attribution shown under the `FV_BASEMAP_XYZ` tiles (their provider's terms usually ask for it).
+    #[arg(long, env = "FV_BASEMAP_ATTRIBUTION", global = true)]
+    pub basemap_attribution: Option<String>,
+
     /// Log format. Levels come from `RUST_LOG` (default `info,sqlx=warn`).
     #[arg(long, env = "FV_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

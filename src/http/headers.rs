@@ -6,7 +6,7 @@
 //! QR codes are `data:` images and photo previews `blob:` ones; the UIs and MapLibre set inline
 //! `style` attributes; and the reps' app's one inline script is allowed by its SHA-256 hash,
 //! computed at start from the served HTML (never `'unsafe-inline'` for scripts). The origin of
-//! `FV_BASEMAP_STYLE_URL`, when set, may be fetched from and its images shown.
+//! `FV_BASEMAP_STYLE_URL` and of `FV_BASEMAP_XYZ`, when set, may be fetched from and their images shown.
 
 use crate::config::Config;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -26,10 +26,11 @@ const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
 impl SecurityHeaders {
     /// The policy for `config`'s map UI folder (inline scripts of its HTML pages hashed) and
-    /// basemap origin.
+    /// basemap origins (style URL, raster tile template).
     pub fn new(config: &Config) -> Self {
         let hashes = inline_script_hashes(&config.map_ui_dir);
-        let basemap = config.basemap_style_url.as_deref().and_then(origin).unwrap_or_default();
+        let basemap: String =
+            [&config.basemap_style_url, &config.basemap_xyz].into_iter().flatten().filter_map(|u| origin(u)).collect();
         let csp = format!(
             "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; \
              img-src 'self' data: blob:{basemap}; connect-src 'self'{basemap}; worker-src 'self' blob:; \

@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod basemap;
 mod checkins;
 mod checklists;
 pub mod client;
@@ -126,6 +127,7 @@ impl AppState {
     components(schemas(error::Problem, crate::domain::validation::FieldError)),
     tags(
         (name = "ops", description = "Health, readiness, metrics"),
+        (name = "map", description = "The map UI's basemap settings and the offline street basemap file"),
         (name = "me", description = "The caller"),
         (name = "outlets", description = "Retail outlets"),
         (name = "territories", description = "The territory tree"),
@@ -159,7 +161,7 @@ impl Modify for BearerAuth {
 
 /// The API routes and their OpenAPI description.
 fn api() -> OpenApiRouter<AppState> {
-    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).nest(
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(ops::router()).merge(basemap::router()).nest(
         "/api/v1",
         OpenApiRouter::new()
             .merge(people::router())
@@ -217,7 +219,6 @@ pub fn router(state: AppState) -> Router {
             // No call-out to the public validator: the docs page works offline.
             .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
     );
-    app = app.route("/config.json", get(ops::map_config));
     app = if map_dir.join("index.html").is_file() {
         app.fallback_service(
             ServeDir::new(map_dir)

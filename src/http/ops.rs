@@ -64,12 +64,6 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<im
 }
 
 /// Served at `/` when the map UI has not been built.
-/// What the map UI needs to know of the deployment: the basemap style URL (`FV_BASEMAP_STYLE_URL`;
-/// `null`: the offline basemap shipped with the UI).
-pub async fn map_config(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "basemap_style": state.config.basemap_style_url }))
-}
-
 pub async fn landing() -> Html<&'static str> {
     Html(include_str!("landing.html"))
 }

@@ -862,6 +862,8 @@ const OPERATIONS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/visits/{id}/photos", Needs(A::SubmitEvidence)),
     ("GET", "/api/v1/visits/{id}/reviews", Needs(A::ReadVisits)),
     ("POST", "/api/v1/visits/{id}/reviews", Needs(A::ReadVisits)),
+    ("GET", "/basemap/streets.pmtiles", Public),
+    ("GET", "/config.json", Public),
     ("GET", "/healthz", Public),
     ("GET", "/metrics", Public),
     ("GET", "/readyz", Public),
@@ -885,7 +887,6 @@ const OTHER_ROUTES: &[(&str, &str, &str, Access)] = &[
     ("tiles.rs", "GET", "/tiles/outlets/{z}/{x}/{y}", Needs(A::ReadTeamCompliance)),
     ("tiles.rs", "GET", "/tiles/coverage.json", Needs(A::ReadTeamCompliance)),
     ("tiles.rs", "GET", "/tiles/coverage/{z}/{x}/{y}", Needs(A::ReadTeamCompliance)),
-    ("mod.rs", "GET", "/config.json", Public),
     // Without a built map UI: the landing page; with one, the app's files (`STATIC_FILES`).
     ("mod.rs", "GET", "/", Public),
 ];

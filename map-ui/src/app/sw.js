@@ -55,6 +55,8 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(networkFirst(req, DATA));
   } else if (url.pathname === '/config.json') {
     event.respondWith(networkFirst(req, DATA, () => new Response('{}', { headers: { 'Content-Type': 'application/json' } })));
+  } else if (url.pathname.endsWith('.pmtiles')) {
+    // The street basemap is read in byte ranges, which the cache cannot answer: the network's.
   } else if (url.pathname.startsWith('/basemap/')) {
     event.respondWith(caches.open(BASEMAP).then((c) => c.match(req)).then((hit) => hit || networkFirst(req, BASEMAP)));
   } else if (url.pathname.startsWith(scope) || url.pathname === '/maplibre-gl.css') {

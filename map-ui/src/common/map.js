@@ -1,31 +1,30 @@
-// MapLibre setup shared by the apps: the offline basemap (Natural Earth land and borders from the
-// world-atlas package, built into dist/basemap/) unless /config.json names a style of the org's
-// own tile server, control labels in the page language, GeoJSON sources and popups. Nothing here
-// fetches from another host.
+// MapLibre setup shared by the apps: the basemap /config.json asks for (basemap.js: the org's style,
+// the street extract over the `pmtiles` protocol, an XYZ raster, else the offline land basemap built
+// into dist/basemap/), control labels in the page language, GeoJSON sources and popups. Nothing here
+// fetches from another host unless the deployment configured one.
 import maplibregl from 'maplibre-gl';
-import { t } from './i18n.js';
+import { Protocol } from 'pmtiles';
+import { t, language } from './i18n.js';
 import { boundsOf, emptyCollection } from './geo.js';
+import { LABEL_LAYERS, chooseBasemap, landStyle, mapOptions, nameField, styleFor } from './basemap.js';
 
-/** The offline basemap style; `basemap` is where the built GeoJSON files are, from the page. */
-export function offlineStyle(basemap = 'basemap/') {
-  return {
-    version: 8,
-    sources: {
-      countries: { type: 'geojson', data: `${basemap}countries.geojson` },
-      borders: { type: 'geojson', data: `${basemap}borders.geojson` },
-    },
-    layers: [
-      { id: 'sea', type: 'background', paint: { 'background-color': '#cfe3f3' } },
-      { id: 'land', type: 'fill', source: 'countries', paint: { 'fill-color': '#f3f1ea' } },
-      { id: 'borders', type: 'line', source: 'borders', paint: { 'line-color': '#b9b4a6', 'line-width': 0.8 } },
-    ],
-  };
+/** The offline land basemap style (kept under its old name for the apps and tests). */
+export const offlineStyle = landStyle;
+
+let pmtilesRegistered = false;
+
+/** Lets MapLibre read `pmtiles://` sources (range requests to our own server), once per page. */
+function registerPmtiles() {
+  if (pmtilesRegistered) return;
+  maplibregl.addProtocol('pmtiles', new Protocol().tile);
+  pmtilesRegistered = true;
 }
 
-/** The style to draw: `basemap_style` from /config.json when the server names one, else the offline one. */
-export async function baseStyle({ basemap, configUrl = '/config.json' } = {}) {
+/** The style to draw, as /config.json asks (see basemap.js for the order); the land basemap when it cannot be read. */
+export async function baseStyle({ basemap = 'basemap/', configUrl = '/config.json' } = {}) {
   const config = await fetch(configUrl).then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
-  return config.basemap_style || offlineStyle(basemap);
+  if (chooseBasemap(config).kind === 'pmtiles') registerPmtiles();
+  return styleFor(config, { basemap, page: globalThis.location?.href, lang: language() });
 }
 
 /** MapLibre's own control labels in the page language. */
@@ -37,11 +36,24 @@ export function controlLocale() {
   };
 }
 
-/** A map in `container` with the zoom controls and the basemap's attribution. */
+/** A map in `container` with the zoom controls and the basemap's attribution (from its sources);
+ * CJK labels are drawn with the browser's fonts, so only the shipped Latin glyphs are fetched. */
 export function createMap({ container, style, center, zoom }) {
-  const map = new maplibregl.Map({ container, locale: controlLocale(), style, center, zoom, attributionControl: { compact: true, customAttribution: 'Natural Earth' } });
+  const map = new maplibregl.Map(mapOptions({ container, style, center, zoom, locale: controlLocale() }));
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
+  followLanguage(map);
   return map;
+}
+
+/** Street and place names in the page's language after a switch (the page's `lang` changes). */
+function followLanguage(map) {
+  const html = globalThis.document?.documentElement;
+  if (!html || typeof MutationObserver === 'undefined') return;
+  new MutationObserver(() => {
+    for (const id of LABEL_LAYERS) {
+      if (map.getLayer(id)) map.setLayoutProperty(id, 'text-field', nameField(language()));
+    }
+  }).observe(html, { attributes: true, attributeFilter: ['lang'] });
 }
 
 /** An empty GeoJSON source per id. */

@@ -56,6 +56,7 @@ export async function route() {
   const id = viewOfHash(location.hash, mine.map((v) => v.id));
   current.id = id;
   $('app').hidden = id !== 'map';
+  $('views-host').hidden = id === 'map';
   for (const a of $('views').querySelectorAll('a')) a.setAttribute('aria-current', a.dataset.view === id ? 'page' : 'false');
   for (const v of registry) if (v.el) v.el.hidden = v.id !== id;
   if (id === 'map') {
