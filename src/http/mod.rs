@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod beats;
 mod checkins;
 mod checklists;
 pub mod client;
@@ -183,6 +184,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(coverage::router())
             .merge(layers::router())
             .merge(plans::router())
+            .merge(beats::router())
             .merge(exports::router())
             .merge(settings::router()),
     );

@@ -4,6 +4,7 @@
 
 mod access_matrix;
 mod architecture;
+mod beats;
 mod checkin_evidence;
 mod checkins;
 mod checklists;
