@@ -2,6 +2,7 @@
 //! jobs alike. A use case reads and writes through `db`, the outlet index and the visit ledgers
 //! and applies the domain; it knows nothing of HTTP (no status codes, extractors or responses).
 
+pub mod beats;
 pub mod checkins;
 pub mod checklists;
 pub mod compliance;

@@ -1,6 +1,7 @@
 //! PostgreSQL repositories (sqlx), one file per aggregate. The only place that speaks SQL.
 
 pub mod audit;
+pub mod beats;
 pub mod checkins;
 pub mod checklists;
 pub mod compliance;

@@ -3,6 +3,7 @@
 mod audit;
 pub mod auth;
 mod basemap;
+mod beats;
 mod checkins;
 mod checklists;
 pub mod client;
@@ -185,6 +186,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(coverage::router())
             .merge(layers::router())
             .merge(plans::router())
+            .merge(beats::router())
             .merge(exports::router())
             .merge(settings::router()),
     );

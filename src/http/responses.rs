@@ -161,6 +161,12 @@ pub(super) const RULES: &[(&str, &str, &str)] = &[
     ("get", "/api/v1/outlets/in-cell/{h3}", "`h3` must be a valid H3 cell index (mode, base cell and digits)"),
     ("get", "/api/v1/outlets/in-territory/{id}", "the territory must have a boundary"),
     ("get", "/api/v1/reps/{id}/plan-proposal", "give `start_lat` and `start_lon` together, or neither"),
+    (
+        "post",
+        "/api/v1/beats/proposals",
+        "give `rep_id` or `territory_id` (a territory with an active rep); `cycle_weeks` 1-12, `max_seconds` 1-60, \
+        `day_start`/`day_end` as HH:MM with the end after the start; at most 10,000 active outlets",
+    ),
     ("get", "/api/v1/plans", EXISTS_RULE),
     ("get", "/api/v1/reps/{id}/reminders", "`territory_id` must be the rep's territory or below it"),
     ("patch", "/api/v1/devices/{id}", EXISTS_RULE),

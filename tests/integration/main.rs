@@ -5,6 +5,7 @@
 mod access_matrix;
 mod architecture;
 mod basemap;
+mod beats;
 mod checkin_evidence;
 mod checkins;
 mod checklists;

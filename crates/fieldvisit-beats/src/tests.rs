@@ -1,0 +1,142 @@
+use super::*;
+
+fn monday() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 7).expect("date")
+}
+
+fn weekdays() -> Vec<Weekday> {
+    vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]
+}
+
+fn rep(id: i64, lat: f64, lon: f64) -> Rep {
+    Rep { id, start: Point { lat, lon }, day_start_s: 9 * 3600, day_end_s: 17 * 3600, weekdays: weekdays() }
+}
+
+/// `n` outlets on a grid ~300 m apart east of (lat, lon), tiers A/B/C in turn (4/2/1 visits).
+fn outlets(first_id: i64, n: usize, lat: f64, lon: f64) -> Vec<Outlet> {
+    (0..n)
+        .map(|k| {
+            let (tier, visits) = [("A", 4), ("B", 2), ("C", 1)][k % 3];
+            Outlet {
+                id: first_id + k as i64,
+                label: format!("O{}", first_id + k as i64),
+                point: Point { lat: lat + (k / 6) as f64 * 0.0027, lon: lon + (k % 6) as f64 * 0.0035 },
+                tier: tier.to_owned(),
+                visits,
+                window: (k % 5 == 0).then_some((10 * 3600, 12 * 3600)),
+                duration_s: 900,
+                fixed_rep: None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn working_days_cover_the_cycle_from_the_first_day() {
+    assert_eq!(working_days(monday(), 4, &weekdays()).len(), 20);
+    // A Wednesday start skips Monday and Tuesday of week 1.
+    let wed = monday() + Days::days(2);
+    let days = working_days(wed, 1, &weekdays());
+    assert_eq!(days.first(), Some(&wed));
+    assert_eq!(days.len(), 3);
+    assert_eq!(week_of_cycle(wed, monday() + Days::days(7)), 2);
+}
+
+#[test]
+fn allowed_days_are_disjoint_blocks_covering_the_cycle() {
+    for k in 1..=7 {
+        let blocks: Vec<_> = (0..k).map(|i| allowed_days(i, k, 20)).collect();
+        assert_eq!(blocks[0].start, 0);
+        assert_eq!(blocks[k as usize - 1].end, 20);
+        for w in blocks.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert!(!w[0].is_empty());
+        }
+    }
+}
+
+#[test]
+fn straight_line_applies_detour_and_speed() {
+    let t = StraightLine::default();
+    let a = Point { lat: 39.9, lon: 116.4 };
+    let b = Point { lat: 39.91, lon: 116.4 };
+    let d = haversine_m(a.lat, a.lon, b.lat, b.lon);
+    assert!((t.distance_m(a, b) - 1.3 * d).abs() < 1e-6);
+    assert!((t.duration_s(a, b) - 1.3 * d / (15_000.0 / 3_600.0)).abs() < 1e-6);
+}
+
+#[test]
+fn one_rep_gets_every_visit_spread_within_windows_and_hours() {
+    let req = Request {
+        reps: vec![rep(1, 39.9, 116.4)],
+        outlets: outlets(100, 30, 39.9, 116.4),
+        cycle_weeks: 4,
+        first_day: monday(),
+        max_seconds: 2,
+    };
+    let p = generate(&req, &StraightLine::default());
+    assert_eq!(p.required_visits, 70);
+    assert_eq!(p.placed_visits, 70, "{:?}", p.unplaced);
+    assert!(p.unplaced.is_empty());
+    let stops = &p.reps[0].stops;
+    for s in stops {
+        assert!(s.arrival_s >= s.window.0 && s.arrival_s + s.duration_s <= s.window.1, "{s:?}");
+        assert!(s.arrival_s >= 9 * 3600 && s.arrival_s + s.duration_s <= 17 * 3600);
+        assert!((1..=4).contains(&s.week_of_cycle));
+        assert!(s.why.contains("tier "), "{}", s.why);
+    }
+    // The visits of an outlet are on different days, tier A's one per week.
+    for o in &req.outlets {
+        let mut days: Vec<_> = stops.iter().filter(|s| s.outlet_id == o.id).map(|s| s.day).collect();
+        days.sort();
+        days.dedup();
+        assert_eq!(days.len() as u32, o.visits);
+        if o.visits == 4 {
+            let weeks: Vec<u8> = days.iter().map(|d| week_of_cycle(monday(), *d)).collect();
+            assert_eq!(weeks, vec![1, 2, 3, 4]);
+        }
+    }
+    assert!(p.travel_m > 0.0 && p.baseline_travel_m > 0.0);
+}
+
+#[test]
+fn a_window_outside_the_hours_is_unplaced_with_a_reason() {
+    let mut o = outlets(1, 1, 39.9, 116.4);
+    o[0].window = Some((19 * 3600, 20 * 3600));
+    let req =
+        Request { reps: vec![rep(1, 39.9, 116.4)], outlets: o, cycle_weeks: 1, first_day: monday(), max_seconds: 1 };
+    let p = generate(&req, &StraightLine::default());
+    assert_eq!(p.placed_visits, 0);
+    assert_eq!(p.unplaced.len(), 1);
+    assert!(p.unplaced[0].reason.contains("time window"));
+}
+
+#[test]
+fn a_team_keeps_each_outlet_with_one_rep_and_balances_load() {
+    let mut all = outlets(1, 60, 39.9, 116.4);
+    all.extend(outlets(1000, 60, 39.95, 116.5));
+    all[5].fixed_rep = Some(2);
+    let req = Request {
+        reps: vec![rep(1, 39.9, 116.4), rep(2, 39.95, 116.5)],
+        outlets: all,
+        cycle_weeks: 2,
+        first_day: monday(),
+        max_seconds: 2,
+    };
+    let owner = assign(&req, &StraightLine::default());
+    assert_eq!(owner[5], 1, "a fixed outlet stays with its rep");
+    let p = generate(&req, &StraightLine::default());
+    let mut reps_of: HashMap<i64, Vec<i64>> = HashMap::new();
+    for b in &p.reps {
+        for s in &b.stops {
+            reps_of.entry(s.outlet_id).or_default().push(b.rep_id);
+        }
+    }
+    for (_, mut r) in reps_of {
+        r.dedup();
+        assert_eq!(r.len(), 1);
+    }
+    let loads: Vec<u32> = p.reps.iter().map(|b| b.required_visits).collect();
+    let (lo, hi) = (loads.iter().min().copied().unwrap_or(0), loads.iter().max().copied().unwrap_or(0));
+    assert!(f64::from(hi - lo) <= 0.1 * f64::from(hi), "{loads:?}");
+}

@@ -1,0 +1,155 @@
+//! Multi-week beat proposals over HTTP (issue 27): a rep's 4-week proposal places every visit its
+//! outlets' tiers require within their windows and the working hours, and posted to `POST /plans`
+//! the rep's planned visits of those weeks meet each tier's frequency; a team's proposal keeps
+//! each outlet with one rep and balances the load; scope and bad input are refused.
+
+use crate::common;
+
+use chrono::{Datelike, Duration, NaiveDate};
+use common::{TestApp, World, assert_problem, outlet_fields};
+use fieldvisit::db;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+
+const PATH: &str = "/api/v1/beats/proposals";
+
+/// `n` more outlets in territory T1 (a 6 x n/6 grid ~400 m apart), tiers A/B/C in turn (4/2/1 visits
+/// per 28 days by the default policies), every fifth with a 10:00-12:00 window in its attributes.
+/// Returns (id, visits required in 4 weeks, window).
+async fn seed_outlets(pool: &PgPool, w: &World, n: usize) -> Vec<(i64, usize, Option<(&'static str, &'static str)>)> {
+    let mut out = vec![(w.o1, 4, None)];
+    for k in 0..n {
+        let (tier, visits) = [("A", 4), ("B", 2), ("C", 1)][k % 3];
+        let at = (39.93 + (k / 6) as f64 * 0.0036, 116.02 + (k % 6) as f64 * 0.0047);
+        let mut f = outlet_fields(&format!("BT{k:03}"), tier, at, Some(w.t1));
+        let window = (k % 5 == 0).then_some(("10:00", "12:00"));
+        if let Some((s, e)) = window {
+            f.attributes = json!({"window_start": s, "window_end": e});
+        }
+        out.push((db::outlets::create(pool, w.org_a, &f).await.expect("outlet"), visits, window));
+    }
+    out
+}
+
+fn next_monday(pool_today: NaiveDate) -> NaiveDate {
+    pool_today + Duration::days(7 - i64::from(pool_today.weekday().num_days_from_monday()))
+}
+
+async fn today(pool: &PgPool, org_id: i64) -> NaiveDate {
+    sqlx::query_scalar("SELECT (now() AT TIME ZONE timezone)::date FROM orgs WHERE id = $1")
+        .bind(org_id)
+        .fetch_one(pool)
+        .await
+        .expect("today")
+}
+
+fn minutes(hhmm: &str) -> u32 {
+    let (h, m) = hhmm.split_once(':').expect("HH:MM");
+    h.parse::<u32>().expect("hour") * 60 + m.parse::<u32>().expect("minute")
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_rep_s_four_week_beat_places_every_visit_and_becomes_a_plan(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let outlets = seed_outlets(&pool, &w, 30).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let monday = next_monday(today(&pool, w.org_a).await);
+    let ask = json!({"rep_id": w.rep.id, "cycle_weeks": 4, "valid_from": monday, "day_start": "09:00",
+                     "day_end": "17:00", "max_seconds": 3});
+    let res = app.post(PATH, Some(&w.manager.token), &ask).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let required: usize = outlets.iter().map(|o| o.1).sum();
+    assert_eq!(res.json["required_visits"].as_u64(), Some(required as u64), "{}", res.describe());
+    assert_eq!(res.json["placed_visits"].as_u64(), Some(required as u64), "{}", res.json["unplaced"]);
+    assert_eq!(res.json["unplaced"], json!([]));
+    assert!(res.json["travel_m"].as_f64() > Some(0.0) && res.json["baseline_travel_m"].as_f64() > Some(0.0));
+    let rep = &res.json["reps"][0];
+    assert_eq!(rep["rep_id"].as_i64(), Some(w.rep.id));
+    let windows: HashMap<i64, Option<(&str, &str)>> = outlets.iter().map(|o| (o.0, o.2)).collect();
+    for item in rep["items"].as_array().expect("items") {
+        let (arrival, dur) = (
+            minutes(item["arrival"].as_str().expect("arrival")),
+            item["expected_duration_s"].as_u64().expect("duration") as u32 / 60,
+        );
+        assert!(arrival >= 9 * 60 && arrival + dur <= 17 * 60, "{item}");
+        let (ws, we) =
+            (minutes(item["window_start"].as_str().expect("ws")), minutes(item["window_end"].as_str().expect("we")));
+        assert!(arrival >= ws && arrival + dur <= we, "{item}");
+        if let Some((s, e)) = windows[&item["outlet_id"].as_i64().expect("outlet")] {
+            assert_eq!((item["window_start"].as_str(), item["window_end"].as_str()), (Some(s), Some(e)));
+        }
+        assert!(item["why"].as_str().is_some_and(|s| s.starts_with("tier ")), "{item}");
+    }
+
+    // Accepted: the rep's plan as proposed; the planned visits of the 4 weeks meet every tier.
+    let res = app.post("/api/v1/plans", Some(&w.manager.token), &rep["plan"]).await;
+    assert_eq!(res.status, 201, "{}", res.describe());
+    let mut planned: HashMap<i64, HashSet<NaiveDate>> = HashMap::new();
+    for d in 0..28 {
+        let day = monday + Duration::days(d);
+        let res = app.get(&format!("/api/v1/reps/{}/plan?date={day}", w.rep.id), Some(&w.manager.token)).await;
+        assert_eq!(res.status, 200, "{}", res.describe());
+        for v in res.json["visits"].as_array().expect("visits") {
+            planned.entry(v["outlet_id"].as_i64().expect("outlet")).or_default().insert(day);
+        }
+    }
+    for (id, visits, _) in &outlets {
+        assert_eq!(planned.get(id).map_or(0, HashSet::len), *visits, "outlet {id}");
+    }
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_team_s_beat_keeps_each_outlet_with_one_rep_and_balances_load(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let outlets = seed_outlets(&pool, &w, 60).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let ask = json!({"territory_id": w.t1, "cycle_weeks": 2, "max_seconds": 3});
+    let res = app.post(PATH, Some(&w.admin.token), &ask).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let reps = res.json["reps"].as_array().expect("reps");
+    // The active reps of T1: rep, peer, victim-t1.
+    assert_eq!(reps.len(), 3, "{}", res.describe());
+    let mut owner: HashMap<i64, HashSet<i64>> = HashMap::new();
+    for r in reps {
+        for item in r["items"].as_array().expect("items") {
+            owner
+                .entry(item["outlet_id"].as_i64().expect("id"))
+                .or_default()
+                .insert(r["rep_id"].as_i64().expect("rep"));
+        }
+    }
+    assert_eq!(owner.len(), outlets.len(), "every outlet planned");
+    assert!(owner.values().all(|r| r.len() == 1), "each outlet with one rep: {owner:?}");
+    let loads: Vec<u64> = reps.iter().map(|r| r["placed_visits"].as_u64().expect("placed")).collect();
+    let (lo, hi) = (loads.iter().min().copied().unwrap_or(0), loads.iter().max().copied().unwrap_or(0));
+    assert!(lo > 0 && (hi - lo) as f64 <= 0.2 * hi as f64, "balanced: {loads:?}");
+    assert_eq!(res.json["placed_visits"], res.json["required_visits"], "{}", res.json["unplaced"]);
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn proposals_respect_scope_and_name_bad_fields(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let manager = Some(w.manager.token.as_str());
+    // The manager of T1 may not plan T2's rep or territory, nor another org's rep; a rep may not plan.
+    assert_problem(&app.post(PATH, manager, &json!({"rep_id": w.rep2.id})).await, 403, PATH);
+    assert_problem(&app.post(PATH, manager, &json!({"territory_id": w.t2})).await, 403, PATH);
+    assert_problem(&app.post(PATH, manager, &json!({"rep_id": w.rep_b.id})).await, 404, PATH);
+    assert_problem(&app.post(PATH, Some(&w.rep.token), &json!({"rep_id": w.rep.id})).await, 403, PATH);
+    assert_problem(&app.post(PATH, None, &json!({"rep_id": w.rep.id})).await, 401, PATH);
+    for (body, field) in [
+        (json!({"rep_id": w.rep.id, "cycle_weeks": 13}), "cycle_weeks"),
+        (json!({"rep_id": w.rep.id, "day_start": "9am"}), "day_start"),
+        (json!({"rep_id": w.rep.id, "day_start": "18:00", "day_end": "09:00"}), "day_end"),
+        (json!({"rep_id": w.rep.id, "max_seconds": 61}), "max_seconds"),
+        (json!({"rep_id": w.rep.id, "territory_id": w.t1}), "rep_id"),
+        (json!({}), "rep_id"),
+    ] {
+        let res = app.post(PATH, manager, &body).await;
+        assert_problem(&res, 422, PATH);
+        assert_eq!(res.error_fields(), vec![field.to_owned()], "{body}: {}", res.describe());
+    }
+    let big = Value::String("x".repeat(8 * 1024));
+    assert_eq!(app.post(PATH, manager, &json!({"rep_id": w.rep.id, "day_start": big})).await.status, 413);
+}
