@@ -288,8 +288,8 @@ fn view(checkin: Checkin, visits: &[VisitSpan], pending: bool) -> CheckinView {
     }
 }
 
-/// Most characters of a claim decision's reason.
-pub const MAX_REASON_CHARS: usize = 2_000;
+/// Most characters of a claim decision's reason: a review's ([`super::reviews::check_reason`]).
+pub const MAX_REASON_CHARS: usize = super::reviews::MAX_REASON_CHARS;
 
 /// A reviewer's decision on unconfirmed check-in `id` (a claim): `accepted` writes an accepted
 /// visit review at the check-in's outlet and time and queues the rep-day, so derivation adds a
@@ -302,16 +302,7 @@ pub async fn decide_claim(
     decision: &str,
     reason: &str,
 ) -> Result<CheckinView, Error> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(Error::field(
-            "reason",
-            format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
-        ));
-    }
-    if let Some(c) = crate::domain::validation::control_character(reason, crate::domain::validation::Lines::Many) {
-        return Err(Error::field("reason", crate::domain::validation::control_character_reason(c)));
-    }
+    let reason = super::reviews::check_reason(reason)?;
     let Ok(decision @ (ReviewDecision::Accepted | ReviewDecision::Rejected)) = decision.parse::<ReviewDecision>()
     else {
         return Err(Error::field("decision", "must be `accepted` or `rejected`"));

@@ -14,6 +14,7 @@ pub mod outlets;
 pub mod photos;
 pub mod plans;
 pub mod reviews;
+pub mod reviews_queue;
 pub mod territories;
 pub mod users;
 pub mod visits;

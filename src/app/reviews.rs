@@ -23,16 +23,7 @@ pub async fn review(
     decision: &str,
     reason: &str,
 ) -> Result<VisitReview, Error> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(Error::field(
-            "reason",
-            format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
-        ));
-    }
-    if let Some(c) = crate::domain::validation::control_character(reason, crate::domain::validation::Lines::Many) {
-        return Err(Error::field("reason", crate::domain::validation::control_character_reason(c)));
-    }
+    let reason = check_reason(reason)?;
     let visit =
         db::visits::key(db, caller.org_id, visit_id).await?.ok_or_else(|| Error::not_found("visit", visit_id))?;
     if !caller.may_see_rep(visit.rep_id, visit.rep_territory_path.as_deref()) {
@@ -47,6 +38,22 @@ pub async fn review(
     let detail = json!({"decision": decision, "reason": reason, "review_id": review.id});
     caller.audit(db, AuditAction::VisitReview, "visit", visit.id, detail).await?;
     Ok(review)
+}
+
+/// The reason of a review, trimmed: a non-blank text of at most [`MAX_REASON_CHARS`] characters
+/// without control characters other than line breaks and tabs; else a 422 naming `reason`.
+pub fn check_reason(reason: &str) -> Result<&str, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::field(
+            "reason",
+            format!("must be a non-blank text of at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    if let Some(c) = crate::domain::validation::control_character(reason, crate::domain::validation::Lines::Many) {
+        return Err(Error::field("reason", crate::domain::validation::control_character_reason(c)));
+    }
+    Ok(reason)
 }
 
 /// The decision asked for (`text`), if a user of `role` may take it (`own_visit`: they are the

@@ -661,6 +661,8 @@ pub struct VisitReview {
     pub outlet_id: i64,
     pub arrival: DateTime<Utc>,
     pub reviewer_id: i64,
+    /// The reviewer's name, so a visit's history says who decided.
+    pub reviewer_name: Option<String>,
     /// `accepted`, `rejected` (supervisors, auditors, admins) or `disputed` (the rep).
     #[sqlx(try_from = "String")]
     pub decision: ReviewDecision,
@@ -696,7 +698,8 @@ pub async fn add_review(
     sqlx::query_as(
         "INSERT INTO visit_reviews (org_id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason, created_at",
+         RETURNING id, visit_id, rep_id, outlet_id, arrival, reviewer_id,
+                   (SELECT name FROM users WHERE org_id = $1 AND id = $6) AS reviewer_name, decision, reason, created_at",
     )
     .bind(org_id)
     .bind(visit.visit_id)
@@ -713,10 +716,11 @@ pub async fn add_review(
 /// The reviews of a visit, oldest first.
 pub async fn reviews(db: impl PgExecutor<'_>, org_id: i64, visit: &VisitKey) -> Result<Vec<VisitReview>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, visit_id, rep_id, outlet_id, arrival, reviewer_id, decision, reason, created_at
-           FROM visit_reviews
-          WHERE org_id = $1 AND visit_id = $2
-          ORDER BY created_at, id",
+        "SELECT r.id, r.visit_id, r.rep_id, r.outlet_id, r.arrival, r.reviewer_id, u.name AS reviewer_name,
+                r.decision, r.reason, r.created_at
+           FROM visit_reviews r LEFT JOIN users u ON u.org_id = r.org_id AND u.id = r.reviewer_id
+          WHERE r.org_id = $1 AND r.visit_id = $2
+          ORDER BY r.created_at, r.id",
     )
     .bind(org_id)
     .bind(visit.id)

@@ -34,6 +34,7 @@ mod privacy;
 mod reminders;
 pub mod request_id;
 mod responses;
+mod reviews_queue;
 pub mod server;
 mod settings;
 mod territories;
@@ -182,6 +183,7 @@ fn api() -> OpenApiRouter<AppState> {
             .merge(positioning::router())
             .merge(audit::router())
             .merge(visits::router())
+            .merge(reviews_queue::router())
             .merge(compliance::router())
             .merge(coverage::router())
             .merge(layers::router())

@@ -835,6 +835,8 @@ const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/reps/{id}/route-coverage", Needs(A::ReadVisits)),
     ("GET", "/api/v1/reps/{id}/track", Needs(A::ReadTracks)),
     ("GET", "/api/v1/reps/{id}/visits", Needs(A::ReadVisits)),
+    ("GET", "/api/v1/reviews/queue", Needs(A::ReviewVisits)),
+    ("POST", "/api/v1/reviews/bulk", Needs(A::ReviewVisits)),
     ("GET", "/api/v1/settings/pings", Needs(A::ManageSettings)),
     ("PUT", "/api/v1/settings/pings", Needs(A::ManageSettings)),
     ("GET", "/api/v1/territories", Needs(A::ReadTerritories)),

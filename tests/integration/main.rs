@@ -44,6 +44,7 @@ mod privacy;
 mod problems;
 mod real_tracks;
 mod reps_app;
+mod reviews_queue;
 mod rules;
 mod statement_timeout;
 mod tiles;

@@ -24,7 +24,9 @@ async fn every_workbench_workflow_passes_in_the_browser(pool: PgPool) {
         .expect("map-ui/tests/workbench")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|f| std::path::Path::new(f).extension().is_some_and(|e| e == "mjs") && !f.starts_with('_'))
+        .filter(|f| {
+            std::path::Path::new(f).extension().is_some_and(|x| x.eq_ignore_ascii_case("mjs")) && !f.starts_with('_')
+        })
         .filter(|f| filter.is_empty() || f.contains(&filter))
         .count();
     assert!(workflows > 0, "no workflow matches `{filter}`");
