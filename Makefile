@@ -14,7 +14,7 @@ DEMO_BIN := target/release/fieldvisit-demo
 help:
 	@echo "make run       start PostGIS, migrate, load demo data, serve on http://127.0.0.1:8080"
 	@echo "make test      start PostGIS, run the whole test suite against it"
-	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make lint      cargo fmt --check, clippy -D warnings and eslint on map-ui/"
 	@echo "make bench     criterion benchmarks (see BENCHMARKS.md)"
 	@echo "make clean-db  stop and delete the project-local database cluster"
 
@@ -42,6 +42,11 @@ test: db
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --locked --all-targets -- -D warnings
+	@# eslint is a devDependency of map-ui/: installed from the lockfile when node_modules is
+	@# missing or older than it (as scripts/map-ui.sh does); --no-install never fetches another eslint.
+	cd map-ui && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm ci --no-audit --no-fund --loglevel=error; \
+	fi && npx --no-install eslint .
 
 fmt:
 	$(CARGO) fmt --all
