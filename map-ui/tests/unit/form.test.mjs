@@ -1,7 +1,7 @@
 // The workbench forms' pure helpers: the server's field errors by field, and working hours typed as text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fieldMessages, intervalsText, parseIntervals, parseWeek } from '../../src/map/views/form.js';
+import { errorTargets, fieldMessages, intervalsText, parseIntervals, parseWeek } from '../../src/map/views/form.js';
 
 test('field errors are grouped by field, those without one under the empty name', () => {
   assert.deepEqual(fieldMessages([
@@ -22,4 +22,11 @@ test('a week leaves out the days off and names each wrong day', () => {
   assert.deepEqual(parseWeek({ mon: '09:00-18:00', tue: '', sat: '10:00-14:00' }),
     { hours: { mon: [['09:00', '18:00']], sat: [['10:00', '14:00']] } });
   assert.deepEqual(Object.keys(parseWeek({ mon: '9 to 5', fri: 'x' }).errors), ['mon', 'fri']);
+});
+
+test('a field error is shown at the field, else at the nearest path that encloses it', () => {
+  assert.deepEqual(errorTargets('pings.working_hours.mon[0]'),
+    ['pings.working_hours.mon[0]', 'pings.working_hours.mon', 'pings.working_hours', 'pings']);
+  assert.deepEqual(errorTargets('items[2].weekday'), ['items[2].weekday', 'items[2]', 'items']);
+  assert.deepEqual(errorTargets('name'), ['name']);
 });

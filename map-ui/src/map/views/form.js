@@ -14,9 +14,19 @@ export function fieldMessages(errors = []) {
 }
 
 /**
+ * Where a field's error may be shown, most specific first: the field, then each shorter path
+ * (`pings.working_hours.mon[0]` → `pings.working_hours.mon`, `pings.working_hours`, `pings`).
+ */
+export function errorTargets(field) {
+  const out = [field];
+  for (let i = field.length - 1; i > 0; i -= 1) if (field[i] === '.' || field[i] === '[') out.push(field.slice(0, i));
+  return out;
+}
+
+/**
  * Shows an API error in `form`: each field's reasons in its `[data-error-for=field]` element (or
- * the element of the field's first path part, `items` for `items[3].weekday`), the rest and the
- * detail in `[data-error-for=""]`. Clears earlier ones. `err` null clears only.
+ * the element of the nearest enclosing path, `items[3]` then `items` for `items[3].weekday`), the
+ * rest and the detail in `[data-error-for=""]`. Clears earlier ones. `err` null clears only.
  */
 export function showErrors(form, err) {
   for (const el of form.querySelectorAll('[data-error-for]')) el.textContent = '';
@@ -24,10 +34,9 @@ export function showErrors(form, err) {
   const by = fieldMessages(err.errors);
   const general = [];
   for (const [field, reasons] of Object.entries(by)) {
-    const el = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`)
-      ?? form.querySelector(`[data-error-for="${CSS.escape(field.split(/[.[]/)[0])}"]`);
+    const el = field ? errorTargets(field).map((f) => form.querySelector(`[data-error-for="${CSS.escape(f)}"]`)).find(Boolean) : null;
     const text = `${field ? `${field}: ` : ''}${reasons.join('; ')}`;
-    if (el && field) el.textContent = text;
+    if (el) el.textContent = el.textContent ? `${el.textContent}; ${text}` : text;
     else general.push(text);
   }
   const top = form.querySelector('[data-error-for=""]');
