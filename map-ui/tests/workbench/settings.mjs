@@ -36,6 +36,10 @@ export default async function (t) {
     await page.waitForSelector(tierForm, { timeout: 15000 });
     const policy = async () => (await t.api(admin, 'GET', '/tier-policies')).body.find((p) => p.tier === tier);
     assert.deepEqual(await policy(), { tier, required_visits: 3, cycle_days: 28, min_dwell_s: 240, default_radius_m: 100 });
+    await page.fill(`${tierForm} [name=min_dwell_s]`, '');
+    await page.click(`${tierForm} button[type=submit]`);
+    await errorOf(page, `${tierForm} [data-error-for=min_dwell_s]`);
+    await page.fill(`${tierForm} [name=min_dwell_s]`, '240');
     await page.fill(`${tierForm} [name=required_visits]`, '0');
     await page.click(`${tierForm} button[type=submit]`);
     await errorOf(page, `${tierForm} [data-error-for=required_visits]`);

@@ -91,8 +91,13 @@ function clearNotes(form) {
 async function saveTier(form, tier, ctx) {
   showErrors(form, null);
   clearNotes(form);
+  // Every value is needed (the server's answer to a missing one names no field): said beside it.
+  const body = tierBody(form);
+  const missing = TIER_FIELDS.filter(([k]) => body[k] == null);
+  for (const [k] of missing) form.querySelector(`[data-error-for=${k}]`).textContent = t('set_number_needed');
+  if (missing.length) return;
   try {
-    await api.request(`/tier-policies/${encodeURIComponent(tier)}`, { method: 'PUT', json: tierBody(form) });
+    await api.request(`/tier-policies/${encodeURIComponent(tier)}`, { method: 'PUT', json: body });
   } catch (err) {
     showErrors(form, err);
     return;

@@ -3,7 +3,7 @@ export const SETTINGS_STRINGS = {
   en: {
     set_read_only: 'Only admins change settings: you see them as they are.',
     set_tiers: 'Tier policies', set_tier: 'Tier', set_required_visits: 'Visits per cycle', set_cycle_days: 'Cycle (days)',
-    set_min_dwell: 'Minimum dwell (s)', set_radius: 'Radius (m)', set_add_tier: 'Add a tier',
+    set_min_dwell: 'Minimum dwell (s)', set_radius: 'Radius (m)', set_add_tier: 'Add a tier', set_number_needed: 'Enter a number.',
     set_tiers_hint: 'How often outlets of a tier must be visited (e.g. 4 visits per 28 days) and what counts as a visit.',
     set_checklists: 'Checklists', set_version: 'Version', set_items: 'Items', set_new_checklist: 'New checklist',
     set_edit: 'Edit', set_show: 'Show', set_checklist_name: 'Name', set_save_version: 'Save as a new version',
@@ -28,7 +28,7 @@ export const SETTINGS_STRINGS = {
   zh: {
     set_read_only: '只有管理员可以修改设置：此处仅供查看。',
     set_tiers: '等级拜访政策', set_tier: '等级', set_required_visits: '每周期拜访次数', set_cycle_days: '周期（天）',
-    set_min_dwell: '最短停留（秒）', set_radius: '半径（米）', set_add_tier: '添加等级',
+    set_min_dwell: '最短停留（秒）', set_radius: '半径（米）', set_add_tier: '添加等级', set_number_needed: '请输入数字。',
     set_tiers_hint: '各等级网点需要多久拜访一次（例如每 28 天 4 次），以及怎样才算一次拜访。',
     set_checklists: '检查表', set_version: '版本', set_items: '题目', set_new_checklist: '新建检查表',
     set_edit: '编辑', set_show: '查看', set_checklist_name: '名称', set_save_version: '保存为新版本',
