@@ -18,11 +18,11 @@ export const REVIEWERS = ['supervisor', 'auditor', 'admin'];
 /**
  * The evidence of visit `v` as [key, shown value] rows: outlet, verdict, times, dwell, fixes,
  * distances, accuracy, longest gap, spoofing flags, rules; `order` (`{actual, planned}`) adds its
- * number in the day and in the plan.
+ * number in the day and in the plan; times in `timeZone` (the browser's when absent).
  */
-export function evidenceRows(v, order = null) {
+export function evidenceRows(v, { order = null, timeZone } = {}) {
   const flags = Object.entries(v.evidence?.signals ?? {}).filter(([, x]) => x === true || x > 0).map(([k, x]) => (x === true ? t(k) : `${t(k)} ${x}`));
-  const time = (x) => clock(x, locale());
+  const time = (x) => clock(x, locale(), timeZone);
   const m = (x) => metres(x, t('m'));
   return [
     ['outlet', `${v.outlet_code} ${v.outlet_name}`], ['verdict', t(v.verdict)], ['arrival', time(v.arrival)], ['departure', time(v.departure)],
@@ -50,7 +50,7 @@ export function showEvidence(id) {
   if (!v) return;
   state.evidenceVisit = v;
   const planned = state.plan?.rows.find((r) => r.visit?.id === v.id)?.planned;
-  $('evidence').innerHTML = rowsHtml(evidenceRows(v, { actual: v.order, planned }));
+  $('evidence').innerHTML = rowsHtml(evidenceRows(v, { order: { actual: v.order, planned } }));
   $('evidence-panel').hidden = false;
   $('review').hidden = !REVIEWERS.includes(ctx.me.user?.role);
   $('review-result').textContent = '';

@@ -9,7 +9,7 @@ import { dateTime, metres } from '../../common/format.js';
 import { featureCollection } from '../../common/geo.js';
 import { addSources, baseStyle, createMap, fitTo } from '../../common/map.js';
 import { registerView } from '../views.js';
-import { api } from '../context.js';
+import { api, ctx as shared } from '../context.js';
 import { REVIEWERS, drawVisitExtras, thumbnail, evidenceRows, fixesWithin, layers as evidenceLayers, rowsHtml, sources as evidenceSources } from '../evidence.js';
 import { showErrors } from './form.js';
 import { KINDS, apiPath, bulkBody, bulkCount, bulkOutcome, fill, itemKey, kindLabel, queuePath, reasonOf } from './reviewqueue.js';
@@ -50,6 +50,9 @@ async function loadQueue(more = false) {
   drawQueue();
 }
 
+/** A time in the org's time zone (what reviewers of the org's days go by). */
+const when = (instant) => dateTime(instant, locale(), shared.me?.org?.timezone);
+
 const option = (value, label, selected) => `<option value="${esc(value)}" ${selected ? 'selected' : ''}>${esc(label)}</option>`;
 
 /** The view's frame: the filter, the list, the bulk decision and the item panel (drawn empty). */
@@ -79,9 +82,10 @@ function drawFrame() {
     <div class="reviews">
       <div class="queue-col">
         <p role="status" data-testid="queue-total"></p>
+        <label class="check"><input type="checkbox" id="select-all"> ${esc(t('select_all'))}</label>
         <div class="table-wrap"><table data-testid="queue"><thead><tr>
-          <th><input type="checkbox" id="select-all" aria-label="${esc(t('select_all'))}"></th><th>${esc(t('kind'))}</th>
-          <th>${esc(t('when'))}</th><th>${esc(t('rep'))}</th><th>${esc(t('outlet'))}</th><th>${esc(t('risk'))}</th><th></th></tr></thead>
+          <th></th><th>${esc(t('kind'))}</th>
+          <th>${esc(t('when'))}</th><th>${esc(t('rep'))}</th><th>${esc(t('outlet'))}</th><th>${esc(t('risk'))} / ${esc(t('distance'))}</th><th></th></tr></thead>
           <tbody></tbody></table></div>
         <button type="button" id="queue-more" data-testid="queue-more" hidden>${esc(t('more'))}</button>
         <form id="bulk" class="bulk" data-testid="bulk"><h2>${esc(t('bulk'))}</h2>
@@ -146,13 +150,13 @@ function drawQueue() {
   const body = view.el.querySelector('[data-testid=queue] tbody');
   body.innerHTML = view.items.map((i) => {
     const key = itemKey(i);
-    const risk = i.kind === 'claim' ? metres(i.distance_m, t('m')) : (i.risk_score == null ? '–' : i.risk_score.toFixed(2));
+    const risk = i.kind === 'claim' ? `${t('distance')} ${metres(i.distance_m, t('m'))}` : `${t('risk')} ${i.risk_score == null ? '–' : i.risk_score.toFixed(2)}`;
     return `<tr data-key="${esc(key)}" data-testid="queue-item-${esc(i.kind)}-${i.id}" data-kind="${esc(i.kind)}"
       aria-selected="${view.current && itemKey(view.current) === key}">
-      <td><input type="checkbox" data-select="${esc(key)}" aria-label="${esc(t('select_item'))}" ${view.selected.has(key) ? 'checked' : ''}></td>
-      <td>${esc(t(kindLabel(i.kind)))}</td><td>${esc(dateTime(i.at, locale()))}</td><td>${esc(i.rep.name)}</td>
-      <td>${esc(i.outlet.code)} ${esc(i.outlet.name)}</td><td>${esc(risk)}</td>
-      <td><button type="button" data-open="${esc(key)}">${esc(t('open_item'))}</button></td></tr>`;
+      <td class="q-sel"><input type="checkbox" data-select="${esc(key)}" aria-label="${esc(t('select_item'))}" ${view.selected.has(key) ? 'checked' : ''}></td>
+      <td class="q-kind">${esc(t(kindLabel(i.kind)))}</td><td class="q-when">${esc(when(i.at))}</td><td class="q-rep">${esc(i.rep.name)}</td>
+      <td class="q-outlet">${esc(i.outlet.code)} ${esc(i.outlet.name)}</td><td class="q-risk">${esc(risk)}</td>
+      <td class="q-open"><button type="button" data-open="${esc(key)}">${esc(t('open_item'))}</button></td></tr>`;
   }).join('');
   view.el.querySelector('[data-testid=queue-total]').textContent = view.total
     ? `${t('queue_total')}: ${view.total}` : t('queue_empty');
@@ -210,7 +214,7 @@ async function showVisit(item, box, current) {
   drawHistory(box);
   if (!v) throw new Error(t('failed'));
   view.detail = v;
-  box.querySelector('[data-testid=item-evidence]').innerHTML = rowsHtml(evidenceRows(v));
+  box.querySelector('[data-testid=item-evidence]').innerHTML = rowsHtml(evidenceRows(v, { timeZone: shared.me?.org?.timezone }));
   view.urls = drawVisitExtras(v, {
     photosEl: box.querySelector('[data-testid=item-photos]'), answersEl: box.querySelector('[data-testid=item-answers]'),
     urls: view.urls, current,
@@ -259,8 +263,8 @@ async function showClaim(item, box, current) {
   view.detail = c;
   const m = (x) => metres(x, t('m'));
   const rows = [
-    ['outlet', `${item.outlet.code} ${item.outlet.name}`], ['checkin_time', dateTime(c.checked_in_at, locale())],
-    ['checkout_time', c.checked_out_at ? dateTime(c.checked_out_at, locale()) : '–'], ['distance', m(c.distance_m)],
+    ['outlet', `${item.outlet.code} ${item.outlet.name}`], ['checkin_time', when(c.checked_in_at)],
+    ['checkout_time', c.checked_out_at ? when(c.checked_out_at) : '–'], ['distance', m(c.distance_m)],
     ['allowance', m(c.allowance_m)], ['accuracy', m(c.accuracy_m)], ['claim_status', t(`checkin_${c.status}`)],
     ['evidence_unlinked', c.evidence_unlinked ? '✓' : '–'],
   ];
@@ -286,7 +290,7 @@ async function loadHistory(item) {
 function drawHistory(box) {
   box.querySelector('[data-testid=item-history]').innerHTML = view.history.length
     ? view.history.map((r) => `<li data-decision="${esc(r.decision)}"><strong>${esc(t(r.decision))}</strong> · ${esc(r.reviewer_name ?? `#${r.reviewer_id}`)}
-      · ${esc(dateTime(r.created_at, locale()))}<br>${esc(r.reason)}</li>`).join('')
+      · ${esc(when(r.created_at))}<br>${esc(r.reason)}</li>`).join('')
     : `<li>${esc(t('no_history'))}</li>`;
 }
 
