@@ -58,8 +58,8 @@ const option = (value, label, selected) => `<option value="${esc(value)}" ${sele
 /** The view's frame: the filter, the list, the bulk decision and the item panel (drawn empty). */
 function drawFrame() {
   const f = view.filter;
-  view.map?.remove();
-  view.map = null;
+  // The small map survives a redraw (a language switch): its element is moved into the new frame.
+  const mapEl = view.map ? view.el.querySelector('[data-testid=review-map]') : null;
   view.el.innerHTML = `
     <h1>${esc(t('review_queue'))}</h1>
     <form id="queue-filter" class="queue-filter" data-testid="queue-filter">
@@ -120,6 +120,7 @@ function drawFrame() {
         </form>
       </section>
     </div>`;
+  if (mapEl) view.el.querySelector('[data-testid=review-map]').replaceWith(mapEl);
   const form = view.el.querySelector('#queue-filter');
   form.addEventListener('submit', (e) => {
     e.preventDefault();
