@@ -3,7 +3,8 @@
 // flag, its fixes on the map, no history yet), and accepts it with a reason: the visit leaves the
 // queue, its history names the supervisor, and the territory's coverage goes up. Then a bulk
 // rejection of the selected items shows how many it will decide and the item refused because it
-// was decided meanwhile. Everything it needs it makes itself through the API (a rep and phone, an
+// was decided meanwhile; in Chinese the opened visit and its map stay; a manager has no such view.
+// Everything it needs it makes itself through the API (a rep and phone, an
 // outlet, the visits and a claim), so it stands alone.
 import assert from 'node:assert/strict';
 
@@ -169,4 +170,15 @@ export default async function (t) {
   assert.match(await page.textContent('[data-testid=queue-total]'), /Nothing waits/);
   const b = ok(await sup('GET', `/visits/${visitB.id}/reviews`), 'history B');
   assert.deepEqual(b.map((r) => [r.decision, r.reviewer_id]), [['rejected', supervisor.id]]);
+
+  // In Chinese the view is redrawn with the opened visit and its map still there.
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('#view-reviews h1')?.textContent === '待审核队列');
+  await page.waitForSelector(`#review-item[data-loaded="suspect:${visitA.id}"] [data-testid=review-map]:not([hidden]) canvas`);
+  assert.match(await page.textContent('[data-testid=item-history]'), /已认可/);
+
+  // A manager may not review: no such view for them, and the address shows the map.
+  const manager = await t.open(t.tokens.managerD1, { hash: '#reviews' });
+  assert.equal(await manager.$('#views a[data-view=reviews]'), null);
+  assert.equal(await manager.evaluate(() => document.getElementById('app').hidden), false);
 }
