@@ -13,31 +13,51 @@ export const layers = [
     'circle-radius': 4, 'circle-color': '#F0E442', 'circle-stroke-color': '#000', 'circle-stroke-width': 1 } },
 ];
 
-const REVIEWERS = ['supervisor', 'auditor', 'admin'];
+export const REVIEWERS = ['supervisor', 'auditor', 'admin'];
+
+/**
+ * The evidence of visit `v` as [key, shown value] rows: outlet, verdict, times, dwell, fixes,
+ * distances, accuracy, longest gap, spoofing flags, rules; `order` (`{actual, planned}`) adds its
+ * number in the day and in the plan; times in `timeZone` (the browser's when absent).
+ */
+export function evidenceRows(v, { order = null, timeZone } = {}) {
+  const flags = Object.entries(v.evidence?.signals ?? {}).filter(([, x]) => x === true || x > 0).map(([k, x]) => (x === true ? t(k) : `${t(k)} ${x}`));
+  const time = (x) => clock(x, locale(), timeZone);
+  const m = (x) => metres(x, t('m'));
+  return [
+    ['outlet', `${v.outlet_code} ${v.outlet_name}`], ['verdict', t(v.verdict)], ['arrival', time(v.arrival)], ['departure', time(v.departure)],
+    ...(order ? [['actual_no', order.actual ?? '–'], ['planned_no', order.planned ?? t('unplanned')]] : []),
+    ['dwell', `${minutes(v.dwell_s)} ${t('min')}`], ['ping_count', v.ping_count], ['min_distance', m(v.min_distance_m)],
+    ['median_distance', m(v.median_distance_m)], ['median_accuracy', m(v.median_accuracy_m)],
+    ['max_gap', `${v.max_gap_s ?? '–'} ${t('s')}`], ['flags', flags.length ? flags.join(', ') : t('none')], ['rule_version', v.rule_version],
+  ];
+}
+
+/** Rows as the inside of a `<dl>`. */
+export function rowsHtml(rows) {
+  return rows.map(([k, x]) => `<dt>${esc(t(k))}</dt><dd data-key="${k}">${esc(x)}</dd>`).join('');
+}
+
+/** The track's point features within the visit's arrival and departure (its fixes). */
+export function fixesWithin(points, v) {
+  const [from, to] = [Date.parse(v.arrival), Date.parse(v.departure)];
+  return points.filter((f) => Date.parse(f.properties.fix_time) >= from && Date.parse(f.properties.fix_time) <= to);
+}
 
 /** Shows the evidence of the day's visit `id`. */
 export function showEvidence(id) {
   const v = state.visits?.get(id);
   if (!v) return;
   state.evidenceVisit = v;
-  const flags = Object.entries(v.evidence?.signals ?? {}).filter(([, x]) => x === true || x > 0).map(([k, x]) => (x === true ? t(k) : `${t(k)} ${x}`));
-  const time = (x) => clock(x, locale());
-  const m = (x) => metres(x, t('m'));
-  const rows = [
-    ['outlet', `${v.outlet_code} ${v.outlet_name}`], ['verdict', t(v.verdict)], ['arrival', time(v.arrival)], ['departure', time(v.departure)],
-    ['actual_no', v.order ?? '–'], ['planned_no', state.plan?.rows.find((r) => r.visit?.id === v.id)?.planned ?? t('unplanned')],
-    ['dwell', `${minutes(v.dwell_s)} ${t('min')}`], ['ping_count', v.ping_count], ['min_distance', m(v.min_distance_m)],
-    ['median_distance', m(v.median_distance_m)], ['median_accuracy', m(v.median_accuracy_m)],
-    ['max_gap', `${v.max_gap_s ?? '–'} ${t('s')}`], ['flags', flags.length ? flags.join(', ') : t('none')], ['rule_version', v.rule_version],
-  ];
-  $('evidence').innerHTML = rows.map(([k, x]) => `<dt>${t(k)}</dt><dd data-key="${k}">${esc(x)}</dd>`).join('');
+  const planned = state.plan?.rows.find((r) => r.visit?.id === v.id)?.planned;
+  $('evidence').innerHTML = rowsHtml(evidenceRows(v, { order: { actual: v.order, planned } }));
   $('evidence-panel').hidden = false;
   $('review').hidden = !REVIEWERS.includes(ctx.me.user?.role);
   $('review-result').textContent = '';
-  const [from, to] = [Date.parse(v.arrival), Date.parse(v.departure)];
-  const inWindow = replay.frames.filter((f) => Date.parse(f.properties.fix_time) >= from && Date.parse(f.properties.fix_time) <= to);
-  setData('evidence', featureCollection(inWindow));
-  showVisitExtras(v).catch((e) => { $('visit-photos').textContent = e.message; });
+  setData('evidence', featureCollection(fixesWithin(replay.frames, v)));
+  state.photoUrls = drawVisitExtras(v, {
+    photosEl: $('visit-photos'), answersEl: $('visit-answers'), urls: state.photoUrls, current: () => state.evidenceVisit === v,
+  });
 }
 
 /** Hides the panel and the fixes (another day is shown). */
@@ -46,24 +66,35 @@ export function hideEvidence() {
   setData('evidence', featureCollection());
 }
 
-/** The visit's photos (thumbnails, fetched with the token, and what each shows) and checklist answers. */
-async function showVisitExtras(v) {
-  for (const url of state.photoUrls ?? []) URL.revokeObjectURL(url);
-  state.photoUrls = [];
-  $('visit-photos').innerHTML = '';
-  $('visit-answers').innerHTML = '';
+/**
+ * Draws visit `v`'s photos (thumbnails, fetched with the token, and what each shows) into
+ * `photosEl` and its checklist answers (problems marked) into `answersEl`, unless `current()` has
+ * become false meanwhile. Revokes the object URLs in `urls` (the previous drawing's) and returns
+ * the new drawing's list, filled as the thumbnails arrive.
+ */
+export function drawVisitExtras(v, { photosEl, answersEl, urls = [], current = () => true }) {
+  for (const url of urls) URL.revokeObjectURL(url);
+  const mine = [];
+  photosEl.innerHTML = '';
+  answersEl.innerHTML = '';
+  visitExtras(v, photosEl, answersEl, mine, current).catch((e) => { photosEl.textContent = e.message; });
+  return mine;
+}
+
+/** Photo `id`'s thumbnail as an `<img>` (fetched with the token; its object URL added to `urls`), '' when there is none. */
+export async function thumbnail(id, urls) {
+  const res = await api.send(`/photos/${id}/thumbnail`).catch(() => null);
+  if (!res?.ok) return '';
+  const url = URL.createObjectURL(await res.blob());
+  urls.push(url);
+  return `<img src="${url}" alt="${esc(t('photos'))} ${id}" width="96">`;
+}
+
+async function visitExtras(v, photosEl, answersEl, urls, current) {
   const [photos, outcomes] = await Promise.all([api.request(`/visits/${v.id}/photos`), api.request(`/visits/${v.id}/outcomes`)]);
-  if (state.evidenceVisit !== v) return;
+  if (!current()) return;
   const cards = await Promise.all(photos.map(async (p) => {
-    let img = '';
-    if (p.has_thumbnail) {
-      const res = await api.send(`/photos/${p.id}/thumbnail`);
-      if (res.ok) {
-        const url = URL.createObjectURL(await res.blob());
-        state.photoUrls.push(url);
-        img = `<img src="${url}" alt="${esc(t('photos'))} ${p.id}" width="96">`;
-      }
-    }
+    const img = p.has_thumbnail ? await thumbnail(p.id, urls) : '';
     const f = p.findings ?? {};
     const notes = [t(f.verdict ?? 'unverifiable')];
     if (f.distance_m != null) notes.push(metres(f.distance_m, t('m')));
@@ -71,8 +102,8 @@ async function showVisitExtras(v) {
     if (p.reused_photo_id != null) notes.push(`${t('reused')} (#${p.reused_photo_id})`);
     return `<figure data-photo="${p.id}" data-verdict="${esc(f.verdict ?? '')}">${img}<figcaption>${esc(notes.join(', '))}<br>${esc(t('taken'))}: ${esc(dateTime(p.taken_at, locale()))}</figcaption></figure>`;
   }));
-  if (state.evidenceVisit !== v) return;
-  $('visit-photos').innerHTML = `<h3>${esc(t('photos'))}</h3>${cards.length ? cards.join('') : `<p>${esc(t('no_photos'))}</p>`}`;
+  if (!current()) return;
+  photosEl.innerHTML = `<h3>${esc(t('photos'))}</h3>${cards.length ? cards.join('') : `<p>${esc(t('no_photos'))}</p>`}`;
   const rows = outcomes.map((o) => {
     const answers = Object.entries(o.answers ?? {}).map(([k, x]) => {
       const bad = (o.problems ?? []).includes(k);
@@ -80,7 +111,7 @@ async function showVisitExtras(v) {
     });
     return `<div data-outcome="${o.id}"><strong>${esc(o.checklist_name)} v${esc(o.checklist_version)}</strong><ul>${answers.join('')}</ul></div>`;
   });
-  $('visit-answers').innerHTML = `<h3>${esc(t('answers'))}</h3>${rows.length ? rows.join('') : `<p>${esc(t('no_answers'))}</p>`}`;
+  answersEl.innerHTML = `<h3>${esc(t('answers'))}</h3>${rows.length ? rows.join('') : `<p>${esc(t('no_answers'))}</p>`}`;
 }
 
 /** Accepts or rejects the shown visit (`decision`: accepted or rejected) with the typed reason. */

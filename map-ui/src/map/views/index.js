@@ -2,3 +2,4 @@
 // registerView (../views.js) when imported.
 import './people.js';
 import './settings.js';
+import './reviews.js';
