@@ -38,7 +38,7 @@ export default async function (t) {
   const outlets = [];
   for (const [i, tier] of TIERS.entries()) {
     const o = ok(await t.api(mgr, 'POST', '/outlets', {
-      code: `WBB-${stamp}-${i}`, name: `Beats outlet ${i}`, channel_type: 'franchise_store', tier,
+      code: `WBB-${stamp}-${i}`, name: `Beats outlet ${i}`, channel_type: 'franchise_store', tier, territory_id: territory.id,
       lat: lat0 - d * 0.8 + (i % 4) * d * 0.5, lon: lon0 - d * 0.8 + Math.floor(i / 4) * d * 1.2,
     }), `outlet ${i}`);
     assert.equal(o.territory_id, territory.id, 'the outlet is in the workflow\'s territory');
@@ -126,4 +126,55 @@ export default async function (t) {
   }
   // The accepted plan is listed in the view, with its stops.
   await page.waitForSelector(`[data-testid=plan-${beat.id}]`);
+
+  // The editor: one outlet from the searchable list, one clicked on the map, both on Monday.
+  await page.click('#plans-new');
+  await page.fill('#plan-form [name=valid_from]', addDay(proposal.valid_from, 35));
+  await page.dispatchEvent('#plan-form [name=valid_from]', 'change');
+  await page.fill('#plans-filter', outlets[3].code);
+  await page.click(`[data-testid=plans-found] [data-add="${outlets[3].id}"]`);
+  await page.waitForSelector('[data-testid=plan-stops] [data-row="0"]');
+  await page.locator('#plans-map').scrollIntoViewIfNeeded();
+  const target = outlets[6];
+  const point = await page.evaluate(([lon, lat]) => {
+    const map = globalThis.fieldvisitPlansMap;
+    map.jumpTo({ center: [lon, lat], zoom: 15 });
+    const p = map.project([lon, lat]);
+    const box = map.getCanvas().getBoundingClientRect();
+    return { x: box.left + p.x, y: box.top + p.y };
+  }, [target.lon, target.lat]);
+  await page.waitForFunction(() => globalThis.fieldvisitPlansMap.loaded());
+  await page.mouse.click(point.x, point.y);
+  await page.waitForSelector('[data-testid=plan-stops] [data-row="1"]');
+  const editorOutlets = async () => page.evaluate(() => globalThis.fieldvisitPlans.editor.items.map((i) => [i.outlet_id, i.seq]));
+  assert.deepEqual(await editorOutlets(), [[outlets[3].id, 1], [target.id, 2]], 'added from the list, then from the map');
+  // At once: every week is 4 visits in 4 weeks, short of VIP's 8, enough for C's 1; the 6 outlets
+  // not in the plan are short too. A 10-hour stop overruns its day (Monday, every week).
+  assert.equal(await page.getAttribute('[data-testid=frequency-summary]', 'data-short'), String(outlets.length - 1));
+  assert.equal(await page.locator(`[data-testid=frequency-short] [data-outlet="${outlets[3].id}"]`).count(), 1, 'VIP is short');
+  assert.equal(await page.locator(`[data-testid=frequency-short] [data-outlet="${target.id}"]`).count(), 0, 'C is not');
+  await page.fill('[data-row="0"] [data-k=minutes]', '600');
+  await page.dispatchEvent('[data-row="0"] [data-k=minutes]', 'change');
+  await page.waitForSelector('[data-testid=days-summary][data-over="4"]'); // each week's Monday
+  await page.fill('[data-row="0"] [data-k=minutes]', '30');
+  await page.dispatchEvent('[data-row="0"] [data-k=minutes]', 'change');
+  await page.waitForSelector('[data-testid=days-summary][data-over="0"]');
+  // Order: the map's outlet moves up.
+  await page.click('[data-row="1"] [data-move="-1"]');
+  assert.deepEqual(await editorOutlets(), [[target.id, 1], [outlets[3].id, 2]]);
+  // The server's 422 shows beside the row's field: a window ending before it starts.
+  await page.fill('[data-row="1"] [data-k=window_start]', '12:00');
+  await page.fill('[data-row="1"] [data-k=window_end]', '11:00');
+  await page.dispatchEvent('[data-row="1"] [data-k=window_end]', 'change');
+  await page.click('#plan-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('[data-error-for="items[1].window_end"]')?.textContent.length > 0, null, { timeout: 15000 });
+  assert.equal(await page.textContent('[data-error-for="items[0].window_end"]'), '', 'only the offending row is marked');
+  await page.fill('[data-row="1"] [data-k=window_end]', '13:00');
+  await page.dispatchEvent('[data-row="1"] [data-k=window_end]', 'change');
+  await page.click('#plan-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=plan-saved]').textContent.length > 0, null, { timeout: 15000 });
+  const made = ok(await t.api(mgr, 'GET', `/plans?rep_id=${rep.id}`), 'plans').find((p) => p.valid_from === addDay(proposal.valid_from, 35));
+  assert.ok(made, 'the edited plan is saved');
+  assert.deepEqual(made.items.sort((a, b) => a.seq - b.seq).map((i) => [i.outlet_id, i.seq, i.weekday, i.window_start?.slice(0, 5) ?? null]),
+    [[target.id, 1, 1, null], [outlets[3].id, 2, 1, '12:00']]);
 }
