@@ -177,4 +177,21 @@ export default async function (t) {
   assert.ok(made, 'the edited plan is saved');
   assert.deepEqual(made.items.sort((a, b) => a.seq - b.seq).map((i) => [i.outlet_id, i.seq, i.weekday, i.window_start?.slice(0, 5) ?? null]),
     [[target.id, 1, 1, null], [outlets[3].id, 2, 1, '12:00']]);
+
+  // Revise it from its first day: one stop less (PUT /plans/{id}?from=).
+  await page.click(`[data-testid=plan-${made.id}] summary`);
+  await page.click(`[data-revise="${made.id}"]`);
+  await page.waitForSelector('#plan-form [name=from]');
+  assert.equal(await page.inputValue('#plan-form [name=from]'), made.valid_from);
+  await page.click('[data-row="1"] [data-remove]');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=plan-stops] [data-row="1"]'));
+  await page.click('#plan-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=plan-saved]').textContent.length > 0, null, { timeout: 15000 });
+  const revised = ok(await t.api(mgr, 'GET', `/plans/${made.id}`), 'revised plan');
+  assert.deepEqual(revised.items.filter((i) => i.retired_from == null).map((i) => i.outlet_id), [target.id], 'the revision is in force');
+
+  // The view follows the language switch.
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('#view-plans h1').textContent === '拜访计划');
+  assert.equal(await page.textContent('[data-testid=days-summary]'), '每天都在工作时间内。');
 }

@@ -168,7 +168,7 @@ function drawPlans() {
     ${plans.map((p) => {
     const items = p.items.filter((i) => i.retired_from == null);
     return `<details data-plan="${p.id}" data-testid="plan-${p.id}"><summary>${esc(p.name)} · ${esc(p.valid_from)} – ${esc(p.valid_to ?? t('pl_open_ended'))}
-        · ${p.cycle_weeks} ${esc(t('pl_cycle'))} · ${items.length} ${esc(t('pl_items'))}${p.active ? '' : ` · ${esc(t('pl_ended'))}`}</summary>
+        · ${esc(t('pl_cycle'))}: ${p.cycle_weeks} · ${items.length} ${esc(t('pl_items'))}${p.active ? '' : ` · ${esc(t('pl_ended'))}`}</summary>
       ${p.active ? `<button type="button" data-revise="${p.id}">${esc(t('pl_revise'))}</button>` : ''}
       <ol class="plan-items">${sortByDay(items).map((i) => `<li>${esc(itemDay(i))} · ${esc(outletLabel(i.outlet_id))}
         ${i.window_start || i.window_end ? ` · ${esc(shortTime(i.window_start))}–${esc(shortTime(i.window_end))}` : ''}</li>`).join('')}</ol></details>`;
@@ -429,7 +429,8 @@ function drawProposal() {
           <small>${esc(s.window_start)}–${esc(s.window_end)}</small><br><small class="why">${esc(s.why)}</small></li>`).join('')}</ol></details>`).join('')}
     </article>`;
   };
-  box.innerHTML = `<h2>${esc(t('pl_generate'))}: ${esc(p.valid_from)} · ${p.cycle_weeks} ${esc(t('pl_cycle'))} · ${esc(p.day_start)}–${esc(p.day_end)}</h2>
+  box.innerHTML = `<h2>${esc(t('pl_proposal'))}</h2>
+    <p>${esc(t('pl_valid_from'))} ${esc(p.valid_from)} · ${esc(t('pl_cycle'))}: ${p.cycle_weeks} · ${esc(p.day_start)}–${esc(p.day_end)}</p>
     <p data-testid="proposal-summary">${p.placed_visits} / ${p.required_visits} ${esc(t('pl_placed'))} · ${travelLine(p)}</p>
     <h3>${esc(t('pl_unplaced'))}</h3>
     ${p.unplaced.length ? `<ul data-testid="unplaced">${p.unplaced.map((u) => `<li data-outlet="${u.outlet_id}">${esc(outletLabel(u.outlet_id))} · ${u.visits}: ${esc(u.reason)}</li>`).join('')}</ul>`
