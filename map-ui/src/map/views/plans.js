@@ -100,6 +100,7 @@ function ensureMap() {
 async function selectRep(id) {
   view.rep = view.reps.find((r) => r.id === id) ?? null;
   view.proposal = null;
+  if (view.generate?.scope === 'rep') view.generate.territory_id = view.rep?.territory_id;
   view.outlets = [];
   view.features = [];
   view.plans = [];
