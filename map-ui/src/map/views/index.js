@@ -1,5 +1,6 @@
 // Registers the workbench's views in navigation order: one module per view, each calling
 // registerView (../views.js) when imported.
+import './plans.js';
 import './people.js';
-import './settings.js';
 import './reviews.js';
+import './settings.js';
