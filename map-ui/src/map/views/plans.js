@@ -17,7 +17,7 @@ import { api, ctx } from '../context.js';
 import { addImages } from '../outlets.js';
 import { field, showErrors } from './form.js';
 import {
-  dayBefore, dayKey, dayLoads, frequencyCheck, itemBody, moveStop, orderByNearest, overlapping,
+  dayBefore, dayLoads, frequencyCheck, itemBody, moveStop, orderByNearest, overlapping,
   percentShorter, renumber, shortTime,
 } from './planrules.js';
 import { PLANS_STRINGS } from './plans.strings.js';
