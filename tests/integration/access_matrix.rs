@@ -854,6 +854,7 @@ const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/users", Needs(A::ReadUsers)),
     ("POST", "/api/v1/users", Needs(A::ManageUsers)),
     ("GET", "/api/v1/users/{id}", Needs(A::ReadUsers)),
+    ("PATCH", "/api/v1/users/{id}", Needs(A::ManageUsers)),
     ("GET", "/api/v1/users/{id}/privacy", Anyone),
     ("PUT", "/api/v1/users/{id}/privacy", Anyone),
     ("DELETE", "/api/v1/users/{id}/token", Needs(A::ManageUsers)),

@@ -7,7 +7,7 @@ use crate::common;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use common::{TestApp, World, assert_problem, outlet_fields};
-use fieldvisit::db;
+
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -27,7 +27,7 @@ async fn seed_outlets(pool: &PgPool, w: &World, n: usize) -> Vec<(i64, usize, Op
         if let Some((s, e)) = window {
             f.attributes = json!({"window_start": s, "window_end": e});
         }
-        out.push((db::outlets::create(pool, w.org_a, &f).await.expect("outlet"), visits, window));
+        out.push((fieldvisit::db::outlets::create(pool, w.org_a, &f).await.expect("outlet"), visits, window));
     }
     out
 }

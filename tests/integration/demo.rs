@@ -196,9 +196,7 @@ fn parse_lines(lines: &[String]) -> Vec<[String; 4]> {
         .collect()
 }
 
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn loads_two_orgs_with_the_territory_tree_outlets_and_users(pool: PgPool) {
-    load(&pool).await;
     let orgs: Vec<(String, String, String)> =
         sqlx::query_as("SELECT slug, name, timezone FROM orgs ORDER BY slug").fetch_all(&pool).await.expect("orgs");
     assert_eq!(
@@ -382,9 +380,7 @@ async fn loads_two_orgs_with_the_territory_tree_outlets_and_users(pool: PgPool) 
 /// The five `GeoLife` trajectories are real days of the team: the simulator hands them, in file order,
 /// to the reps other than the spoofer (the last rep), one each, as long as there are such reps; with
 /// 4 reps, trajectories 1-3 become three reps' days and 4-5 are not used.
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn pings_are_the_source_fixes_shifted_by_whole_days_to_end_before_the_anchor(pool: PgPool) {
-    load(&pool).await;
     let day_before = anchor().pred_opt().expect("date");
     let target = last_working_day();
     assert!(target.weekday().number_from_monday() <= 5 && target < anchor());
@@ -466,10 +462,8 @@ async fn pings_are_the_source_fixes_shifted_by_whole_days_to_end_before_the_anch
     assert_eq!(sources, ["demo"]);
 }
 
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
-async fn every_printed_token_authenticates_its_user_or_device(pool: PgPool) {
-    let lines = load(&pool).await;
-    let rows = parse_lines(&lines);
+async fn every_printed_token_authenticates_its_user_or_device(pool: PgPool, lines: &[String]) {
+    let rows = parse_lines(lines);
     assert_eq!(
         rows.len(),
         5 + 2 * REPS + 3,
@@ -520,9 +514,7 @@ async fn every_printed_token_authenticates_its_user_or_device(pool: PgPool) {
 /// planned outlet (active, in the rep's grid) as many visits per cycle as its tier requires, on
 /// weekdays, within the rep's working hours; the week's planned visits are materialized on each
 /// working day.
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn plans_are_recurring_beats_meeting_tier_frequencies_and_the_driver_plans_every_stop(pool: PgPool) {
-    load(&pool).await;
     let bj = org_id(&pool, "demo-beijing").await;
     let required: BTreeMap<String, i32> =
         tiers::list(&pool, bj).await.expect("tiers").into_iter().map(|t| (t.tier, t.required_visits)).collect();
@@ -627,8 +619,7 @@ async fn plans_are_recurring_beats_meeting_tier_frequencies_and_the_driver_plans
     assert!(planned.iter().all(|p| p.visit_date == ride_day));
 }
 
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
-async fn loading_twice_changes_nothing_and_keeps_the_secrets(pool: PgPool) {
+async fn loading_twice_changes_nothing_and_keeps_the_secrets(pool: PgPool) -> Vec<String> {
     let started = Instant::now();
     let first = load(&pool).await;
     let first_took = started.elapsed();
@@ -661,11 +652,10 @@ async fn loading_twice_changes_nothing_and_keeps_the_secrets(pool: PgPool) {
     for table in ["pings", "visits", "checkins", "photos", "visit_reviews", "visit_outcomes"] {
         assert!(count(table) > 0, "the team's {table} are part of what is compared");
     }
+    first
 }
 
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
-async fn loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revoked(pool: PgPool) {
-    let first = load(&pool).await;
+async fn loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revoked(pool: PgPool, first: &[String]) {
     loader_workers_ended().await;
     let lim = org_id(&pool, "demo-limerick").await;
     sqlx::query("DELETE FROM api_tokens WHERE org_id = $1").bind(lim).execute(&pool).await.expect("delete");
@@ -697,11 +687,9 @@ async fn loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revok
 /// is written directly, no rep-day is left waiting): each rep has visits on most working days,
 /// mostly at the outlets planned for that day, each with a verdict. Limerick's day is marked for
 /// derivation on load and derives like an ingested one.
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
 async fn the_demo_days_derive_into_visits(pool: PgPool) {
     use fieldvisit::db::visits;
     use fieldvisit::domain::visit::{RULE_VERSION, VisitRules};
-    load(&pool).await;
     let bj = org_id(&pool, "demo-beijing").await;
     assert_eq!(visits::pending_derivation(&pool, bj).await.expect("pending"), 0, "no Beijing rep-day left dirty");
 
@@ -777,10 +765,8 @@ async fn the_demo_days_derive_into_visits(pool: PgPool) {
 /// Each install draws its own secrets: the same demo loaded into two databases prints different
 /// tokens, and the secrets the demo once derived from public strings (sha256 of
 /// `fieldvisit-demo|<org>|<login>`) open nothing.
-#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
-async fn each_install_has_its_own_secrets_and_the_old_public_ones_are_refused(pool: PgPool) {
+async fn each_install_has_its_own_secrets_and_the_old_public_ones_are_refused(pool: PgPool, first: &[String]) {
     use sha2::{Digest, Sha256};
-    let first = load(&pool).await;
 
     let second_db = format!("fv_demo_second_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE \"{second_db}\"")).execute(&pool).await.expect("create second database");
@@ -795,7 +781,7 @@ async fn each_install_has_its_own_secrets_and_the_old_public_ones_are_refused(po
     sqlx::query(&format!("DROP DATABASE \"{second_db}\"")).execute(&pool).await.expect("drop second database");
 
     let tokens_of = |lines: &[String]| parse_lines(lines).into_iter().map(|r| r[3].clone()).collect::<BTreeSet<_>>();
-    let (a, b) = (tokens_of(&first), tokens_of(&second));
+    let (a, b) = (tokens_of(first), tokens_of(&second));
     let n = 5 + 2 * REPS + 3;
     assert_eq!((a.len(), b.len()), (n, n), "{n} distinct tokens each");
     assert!(a.is_disjoint(&b), "two installs share no token:\n{first:#?}\n{second:#?}");
@@ -831,4 +817,26 @@ async fn each_install_has_its_own_secrets_and_the_old_public_ones_are_refused(po
     assert!(res.status == 401 || res.status == 403, "old OwnTracks password refused: {}", res.describe());
     let pings_after: i64 = sqlx::query_scalar("SELECT count(*) FROM pings").fetch_one(&pool).await.expect("count");
     assert_eq!(pings_after, pings_before, "no ping stored with an old secret");
+}
+
+/// One load of the small team answers every read-only check (a load is the costly part: each
+/// check on its own load would multiply it), in an order where each check's writes cannot disturb
+/// a later one: Limerick's derivation and the second install come last.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn one_load_gives_the_promised_orgs_pings_tokens_plans_and_visits(pool: PgPool) {
+    let lines = load(&pool).await;
+    loads_two_orgs_with_the_territory_tree_outlets_and_users(pool.clone()).await;
+    pings_are_the_source_fixes_shifted_by_whole_days_to_end_before_the_anchor(pool.clone()).await;
+    every_printed_token_authenticates_its_user_or_device(pool.clone(), &lines).await;
+    plans_are_recurring_beats_meeting_tier_frequencies_and_the_driver_plans_every_stop(pool.clone()).await;
+    the_demo_days_derive_into_visits(pool.clone()).await;
+    each_install_has_its_own_secrets_and_the_old_public_ones_are_refused(pool, &lines).await;
+}
+
+/// Loading again is safe: a second load changes nothing and keeps the secrets; a third, after
+/// tokens were deleted and one revoked, restores the missing ones and keeps the revoked one revoked.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn loading_again_changes_nothing_but_missing_tokens(pool: PgPool) {
+    let first = loading_twice_changes_nothing_and_keeps_the_secrets(pool.clone()).await;
+    loading_again_restores_missing_demo_tokens_but_keeps_revoked_ones_revoked(pool, &first).await;
 }
