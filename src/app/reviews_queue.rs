@@ -417,6 +417,12 @@ pub async fn decide(
         if items.is_empty() || items.len() > MAX_BULK {
             errors.push(FieldError::new("items", format!("must list 1 to {MAX_BULK} items")));
         }
+        // Ids are positive: one out of range (a JSON number past i64 arrives saturated) names nothing.
+        for (i, (_, id)) in items.iter().enumerate() {
+            if *id < 1 {
+                errors.push(FieldError::new("items.id", "must be a positive id").at(i));
+            }
+        }
     }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));

@@ -106,7 +106,12 @@ async fn streets(State(state): State<AppState>, req: Request) -> Result<Response
     }
     let range = parts.headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let Ok(res) = ServeFile::new(path).oneshot(Request::from_parts(parts, Body::empty())).await;
-    let mut res = res.map(Body::new);
+    finish(res.map(Body::new), &etag, range, meta.len())
+}
+
+/// The file's answer as the client gets it: a missing file or an unsatisfiable range as problem
+/// details, else the `PMTiles` type, `no-cache` and the validator.
+fn finish(mut res: Response, etag: &str, range: Option<String>, len: u64) -> Result<Response, ApiError> {
     match res.status() {
         StatusCode::NOT_FOUND => {
             return Err(ApiError::NotFound(format!(
@@ -115,9 +120,8 @@ async fn streets(State(state): State<AppState>, req: Request) -> Result<Response
         }
         StatusCode::RANGE_NOT_SATISFIABLE => {
             let detail = format!(
-                "`Range: {}` cannot be served from {STREETS_PATH}: it holds {} bytes, and one range is served at a time",
+                "`Range: {}` cannot be served from {STREETS_PATH}: it holds {len} bytes, and one range is served at a time",
                 range.unwrap_or_default(),
-                meta.len()
             );
             let mut out = Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, detail).into_response();
             if let Some(v) = res.headers().get(header::CONTENT_RANGE) {
@@ -133,7 +137,7 @@ async fn streets(State(state): State<AppState>, req: Request) -> Result<Response
     }
     // Kept, but asked about again each time: a new extract replaces the file in place.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    set_etag(headers, &etag);
+    set_etag(headers, etag);
     Ok(res)
 }
 

@@ -106,6 +106,7 @@ struct BulkItem {
     /// `suspect`, `unverified`, `disputed` (a visit's id) or `claim` (a check-in's id).
     #[schema(pattern = "^(suspect|unverified|disputed|claim)$")]
     kind: String,
+    #[schema(minimum = 1)]
     id: i64,
 }
 
