@@ -164,6 +164,8 @@ fn import_benchmark(c: &mut Criterion) {
         actor_user_id: None,
         request_id: None,
         source: "bench",
+        crs: fieldvisit::domain::crs::Crs::Wgs84,
+        dry_run: false,
     };
     // One checked run first: the whole file goes in, every outlet gets a district.
     rt.block_on(async {

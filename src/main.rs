@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use fieldvisit::config::{Config, LogFormat};
 use fieldvisit::domain::access::Role;
 use fieldvisit::domain::audit::AuditAction;
+use fieldvisit::domain::crs::Crs;
 use fieldvisit::domain::export::ExportFormat;
 use fieldvisit::domain::import::{Format, Mode};
 use fieldvisit::{admin, db, http};
@@ -104,6 +105,10 @@ enum ImportCommand {
         /// Default: from the file name, else from the content.
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Coordinate system of the file's positions: `wgs84`, or `gcj02` (AMap/Gaode, Tencent) or
+        /// `bd09` (Baidu), converted to WGS-84 on the way in.
+        #[arg(long, value_enum, default_value_t = Crs::Wgs84)]
+        crs: Crs,
     },
 }
 
@@ -394,7 +399,7 @@ async fn run_admin(pool: &sqlx::PgPool, cmd: AdminCommand) -> Result<(), AnyErro
 
 async fn run_import(pool: &sqlx::PgPool, cmd: ImportCommand) -> Result<(), AnyError> {
     use fieldvisit::db::import::{ImportError, ImportRequest, import_bytes};
-    let ImportCommand::Outlets { file, org, mode, format } = cmd;
+    let ImportCommand::Outlets { file, org, mode, format, crs } = cmd;
     let org_id = org_id(pool, &org).await?;
     let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let format = match format {
@@ -409,6 +414,8 @@ async fn run_import(pool: &sqlx::PgPool, cmd: ImportCommand) -> Result<(), AnyEr
         actor_user_id: None,
         request_id: None,
         source: "cli",
+        crs,
+        dry_run: false,
     };
     let unit = if format == Format::Csv { "line" } else { "feature" };
     let print_errors = |errors: &[fieldvisit::domain::validation::FieldError]| {

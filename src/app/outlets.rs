@@ -6,6 +6,7 @@ use super::{Caller, Error};
 use crate::db;
 use crate::db::outlets::{LocationPeriod, Outlet, OutletFields, StatusChange};
 use crate::domain::audit::AuditAction;
+use crate::domain::crs::Crs;
 use crate::domain::outlet::{MAX_TIERS, OutletStatus, TierPolicy, footprint_problem, validate_outlet};
 use crate::domain::territory::multipolygon;
 use crate::domain::validation::{FieldError, Lines, check_plain_text};
@@ -31,6 +32,37 @@ pub struct Input {
     pub address: Option<Option<String>>,
     pub attributes: Option<Value>,
     pub footprint: Option<Option<Value>>,
+    /// The coordinate system of `lat`, `lon` and `footprint` (converted to WGS-84 before anything
+    /// else).
+    pub crs: Crs,
+}
+
+impl Input {
+    /// Converts the positions given from `crs` to WGS-84 (a point needs both lat and lon then).
+    fn into_wgs84(mut self) -> Result<Self, Error> {
+        let crs = self.crs;
+        if crs == Crs::Wgs84 {
+            return Ok(self);
+        }
+        match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => {
+                let (lat, lon) = crs.to_wgs84(lat, lon);
+                (self.lat, self.lon) = (Some(lat), Some(lon));
+            }
+            (None, None) => {}
+            (lat, _) => {
+                let (missing, given) = if lat.is_some() { ("lon", "lat") } else { ("lat", "lon") };
+                return Err(Error::Invalid(vec![FieldError::new(
+                    missing,
+                    format!("is required with {given} when crs is {crs} (both are converted together)"),
+                )]));
+            }
+        }
+        if let Some(Some(footprint)) = &mut self.footprint {
+            crs.geometry_to_wgs84(footprint);
+        }
+        Ok(self)
+    }
 }
 
 /// Outlet `id` of the caller's org, when within their territory scope (not found, or forbidden).
@@ -55,6 +87,7 @@ pub async fn history(
 /// Creates an outlet from `input` and returns it as stored. Its territory is the one given or
 /// found by point-in-polygon, and must be within the caller's scope. Audited.
 pub async fn create(db: &PgPool, caller: &Caller<'_>, input: Input) -> Result<Outlet, Error> {
+    let input = input.into_wgs84()?;
     let mut errors = Vec::new();
     let code = required(input.code, "code", &mut errors);
     let name = required(input.name, "name", &mut errors);
@@ -92,6 +125,7 @@ pub async fn create(db: &PgPool, caller: &Caller<'_>, input: Input) -> Result<Ou
 /// new lat/lon re-pins it (the old location stays in its history) and, unless a territory is
 /// given, re-assigns its territory by point-in-polygon. Audited.
 pub async fn update(db: &PgPool, caller: &Caller<'_>, id: i64, input: Input) -> Result<Outlet, Error> {
+    let input = input.into_wgs84()?;
     let cur = get(db, caller, id).await?;
     let moved = input.lat.is_some() || input.lon.is_some();
     let footprint_changed = input.footprint.is_some();

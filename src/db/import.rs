@@ -16,6 +16,7 @@
 
 use crate::domain::access::Scope;
 use crate::domain::audit::AuditAction;
+use crate::domain::crs::Crs;
 use crate::domain::import::{
     Existing, Format, ImportReport, Mode, OrgContext, Parsed, Resolved, Row, TerritoryRef, Write, check_org, parse,
     plan, territory_codes,
@@ -42,6 +43,10 @@ pub struct ImportRequest<'a> {
     pub request_id: Option<&'a str>,
     /// Where the file came from, for the audit log (`api`, `cli`, ...).
     pub source: &'a str,
+    /// The coordinate system of the file's positions (converted to WGS-84 before judging).
+    pub crs: Crs,
+    /// Judge every row and count what would be written, but write nothing (no audit entry either).
+    pub dry_run: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,14 +78,18 @@ pub async fn import_outlets(
     parsed: Parsed,
 ) -> Result<ImportReport, ImportError> {
     let mut parsed = parsed;
+    parsed.convert_to_wgs84(req.crs);
     let mut tx = pool.begin().await?;
     no_jit(&mut tx).await?;
     let ctx = load_context(&mut tx, req.org_id, &territory_codes(&parsed)).await?;
     check_org(&mut parsed, &ctx);
     let Parsed { rows, mut errors, total, .. } = parsed;
     // For an org-wide caller every error is known now: nothing the lookups find can make a row bad.
-    if req.scope == Scope::Org && req.mode == Mode::Atomic && !errors.is_empty() {
+    if req.scope == Scope::Org && req.mode == Mode::Atomic && !errors.is_empty() && !req.dry_run {
         return Err(ImportError::Rejected(ImportReport::new(req.mode, total, errors)));
+    }
+    if req.dry_run {
+        return preview(tx, req, rows, &ctx, errors, total).await;
     }
     // The pipeline's lookups need a second connection; when the pool has none to spare soon, the
     // lookups run inside the transaction, one after the other.
@@ -92,11 +101,7 @@ pub async fn import_outlets(
     let written = if let Some(reader) = reader {
         pipeline(reader, &mut tx, req.org_id, &ctx, rows, &mut errors).await?
     } else {
-        let keys = keys(&rows);
-        let mut resolved = Vec::with_capacity(rows.len());
-        for chunk in keys.chunks(CHUNK) {
-            resolved.extend(resolve(&mut tx, req.org_id, chunk).await?);
-        }
+        let resolved = resolve_all(&mut tx, req.org_id, &rows).await?;
         let plan = plan(rows, resolved, &ctx, req.scope, &mut errors);
         if req.mode == Mode::Atomic && !errors.is_empty() {
             return Err(ImportError::Rejected(ImportReport::new(req.mode, total, errors)));
@@ -140,6 +145,37 @@ pub async fn import_outlets(
     )
     .await?;
     tx.commit().await?;
+    Ok(report)
+}
+
+/// Every row's stored outlet and point territory, chunk by chunk in one connection.
+async fn resolve_all(db: &mut PgConnection, org_id: i64, rows: &[Row]) -> Result<Vec<Resolved>, sqlx::Error> {
+    let keys = keys(rows);
+    let mut resolved = Vec::with_capacity(rows.len());
+    for chunk in keys.chunks(CHUNK) {
+        resolved.extend(resolve(&mut *db, org_id, chunk).await?);
+    }
+    Ok(resolved)
+}
+
+/// A dry run: every row looked up and judged as the import would, the counts of what it would
+/// insert and update, and the transaction rolled back (it wrote nothing; no audit entry).
+async fn preview(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    req: &ImportRequest<'_>,
+    rows: Vec<Row>,
+    ctx: &OrgContext,
+    mut errors: Vec<FieldError>,
+    total: usize,
+) -> Result<ImportReport, ImportError> {
+    let resolved = resolve_all(&mut tx, req.org_id, &rows).await?;
+    let plan = plan(rows, resolved, ctx, req.scope, &mut errors);
+    tx.rollback().await?;
+    let mut report = ImportReport::new(req.mode, total, errors);
+    report.dry_run = true;
+    report.inserted = plan.writes.iter().filter(|w| w.existing_id.is_none()).count();
+    report.updated = plan.writes.len() - report.inserted;
+    report.unchanged = plan.unchanged;
     Ok(report)
 }
 

@@ -6,7 +6,9 @@ use super::error::{ApiError, Problem, cap_errors};
 use super::extract::{Json, Query};
 use crate::db::import::{ImportError, ImportRequest, import_outlets};
 use crate::domain::access::Scope;
+use crate::domain::crs::Crs;
 use crate::domain::import::{Format, ImportReport, Mode, parse};
+use crate::domain::names::UnknownName;
 use crate::domain::validation::FieldError;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -42,6 +44,15 @@ struct ImportQuery {
     /// `csv` or `geojson`; default: from the content type (or the content, when it names none).
     #[param(pattern = "^(csv|geojson)$")]
     format: Option<String>,
+    /// Coordinate system of the file's positions (default `wgs84`): `gcj02` (AMap/Gaode, Tencent)
+    /// and `bd09` (Baidu) are converted to WGS-84 before anything is judged; outside mainland China
+    /// no shift applies.
+    #[param(pattern = "^(wgs84|gcj02|bd09)$")]
+    crs: Option<String>,
+    /// `true`: a preview. Every row is judged exactly as the import would judge it, the answer (200,
+    /// `dry_run: true`) counts what it would insert and update and lists every bad row, and nothing
+    /// is written (no audit entry either), whatever the mode.
+    dry_run: Option<bool>,
 }
 
 fn format_of(q: &ImportQuery, headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
@@ -80,7 +91,7 @@ fn format_of(q: &ImportQuery, headers: &HeaderMap, body: &[u8]) -> Result<Format
     request_body(description = "The file itself (UTF-8 CSV with `,` or `;` delimiters, or a GeoJSON FeatureCollection)",
         content((String = "text/csv"), (FeatureCollection = "application/geo+json"), (FeatureCollection = "application/json"))),
     responses(
-        (status = 200, body = ImportReport, description = "Imported (in partial mode: the good rows; `errors` lists the rest)"),
+        (status = 200, body = ImportReport, description = "Imported (in partial mode: the good rows; `errors` lists the rest), or with `dry_run=true` what would be (nothing written)"),
         (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 413, body = Problem, description = "The file is larger than the body limit"),
         (status = 415, body = Problem),
@@ -93,6 +104,7 @@ async fn import_outlets_file(
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
     let mode = mode_of(&q)?;
+    let crs = crs_of(q.crs.as_deref())?;
     let format = format_of(&q, &headers, &body)?;
     // Reading 100k rows takes a while: off the async workers.
     let parsed = tokio::task::spawn_blocking(move || parse(format, &body))
@@ -110,8 +122,20 @@ async fn import_outlets_file(
         actor_user_id: auth.user_id(),
         request_id: auth.request_id.as_deref(),
         source: "api",
+        crs,
+        dry_run: q.dry_run.unwrap_or(false),
     };
     import_outlets(&state.background_db, &req, parsed).await.map(Json).map_err(|e| import_error(format, e))
+}
+
+/// The coordinate system asked for by `?crs=` (default WGS-84).
+pub(super) fn crs_of(crs: Option<&str>) -> Result<Crs, ApiError> {
+    crs.map_or(Ok(Crs::Wgs84), |c| {
+        c.parse().map_err(|e: UnknownName| ApiError::BadRequest {
+            detail: e.to_string(),
+            errors: vec![FieldError::new("crs", e.to_string())],
+        })
+    })
 }
 
 /// The import mode asked for (default atomic).

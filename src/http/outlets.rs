@@ -4,9 +4,11 @@ use super::AppState;
 use super::auth::{Can, p};
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Page, Paged, Path, Query, present};
+use super::import::crs_of;
 use crate::app;
 use crate::db;
 use crate::db::outlets::{Filter, LocationPeriod, Outlet, StatusChange};
+use crate::domain::crs::Crs;
 use crate::domain::outlet::{ChannelType, OutletStatus, TierPolicy};
 use crate::domain::validation::{CODE_MAX_CHARS, NAME_MAX_CHARS, optional_one_line_text, optional_plain_text};
 use axum::body::Bytes;
@@ -290,9 +292,11 @@ struct OutletInput {
     footprint: Option<Option<serde_json::Value>>,
 }
 
-impl From<OutletInput> for app::outlets::Input {
-    fn from(i: OutletInput) -> Self {
+impl OutletInput {
+    fn into_input(self, crs: Crs) -> app::outlets::Input {
+        let i = self;
         app::outlets::Input {
+            crs,
             code: i.code,
             name: i.name,
             channel_type: i.channel_type,
@@ -309,29 +313,46 @@ impl From<OutletInput> for app::outlets::Input {
     }
 }
 
+/// The coordinate system of a written outlet's `lat`/`lon` and `footprint`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CrsQuery {
+    /// `wgs84` (default), `gcj02` (AMap/Gaode, Tencent) or `bd09` (Baidu): the body's `lat`/`lon`
+    /// and `footprint` are converted to WGS-84 (with both `lat` and `lon` given); outside mainland
+    /// China no shift applies. The outlet is stored and answered in WGS-84.
+    #[param(pattern = "^(wgs84|gcj02|bd09)$")]
+    crs: Option<String>,
+}
+
 /// Creates an outlet. Its territory is given or found by point-in-polygon and must be in your scope.
-#[utoipa::path(post, path = "/outlets", tag = "outlets", request_body = OutletInput, responses(
-    (status = 201, body = Outlet), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/outlets", tag = "outlets", params(CrsQuery), request_body = OutletInput, responses(
+    (status = 201, body = Outlet), (status = 400, body = Problem, description = "An unknown `crs`"),
+    (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_outlet(
     State(state): State<AppState>,
     auth: Can<p::WriteOutlets>,
+    Query(q): Query<CrsQuery>,
     Json(input): Json<OutletInput>,
 ) -> Result<(StatusCode, Json<Outlet>), ApiError> {
-    let outlet = app::outlets::create(&state.db, &auth.caller(), input.into()).await?;
+    let input = input.into_input(crs_of(q.crs.as_deref())?);
+    let outlet = app::outlets::create(&state.db, &auth.caller(), input).await?;
     Ok((StatusCode::CREATED, Json(outlet)))
 }
 
 /// Changes an outlet; a new lat/lon re-pins it (the old location stays in its history).
-#[utoipa::path(patch, path = "/outlets/{id}", tag = "outlets", request_body = OutletInput, responses(
-    (status = 200, body = Outlet), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+#[utoipa::path(patch, path = "/outlets/{id}", tag = "outlets", params(CrsQuery), request_body = OutletInput, responses(
+    (status = 200, body = Outlet), (status = 400, body = Problem, description = "An unknown `crs`"),
+    (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
     (status = 409, body = Problem, description = "The new code is another outlet's")))]
 async fn update_outlet(
     State(state): State<AppState>,
     auth: Can<p::WriteOutlets>,
     Path(id): Path<i64>,
+    Query(q): Query<CrsQuery>,
     Json(input): Json<OutletInput>,
 ) -> Result<Json<Outlet>, ApiError> {
-    Ok(Json(app::outlets::update(&state.db, &auth.caller(), id, input.into()).await?))
+    let input = input.into_input(crs_of(q.crs.as_deref())?);
+    Ok(Json(app::outlets::update(&state.db, &auth.caller(), id, input).await?))
 }
 
 /// The org's tier policies.

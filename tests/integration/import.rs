@@ -574,6 +574,7 @@ async fn cli_imports_a_file_and_prints_the_counts(pool: PgPool) {
             .args(["import", "outlets"])
             .arg(&file)
             .args(["--org", "org-a", "--mode", mode])
+            .args(if mode == "partial" { &["--crs", "gcj02"][..] } else { &[] })
             .env("DATABASE_URL", &url)
             .env("RUST_LOG", "warn")
             .output()
@@ -594,6 +595,9 @@ async fn cli_imports_a_file_and_prints_the_counts(pool: PgPool) {
     assert!(stderr.contains("line 4: channel_type"), "{stderr}");
     assert_eq!(outlet_count(&pool, w.org_a).await, 4);
     assert_eq!(territory_of(&pool, w.org_a, "C2").await.as_deref(), Some("T2"));
+    // `--crs gcj02`: the file's positions were GCJ-02, stored as WGS-84 (a few hundred metres away).
+    let d = metres_from(&stored(&pool, w.org_a, "C1").await, IN_T1);
+    assert!((100.0..1000.0).contains(&d), "C1 stored {d} m from the file's numbers");
     let entry: (Option<i64>, Value) =
         sqlx::query_as("SELECT actor_user_id, detail FROM audit_log WHERE org_id = $1 AND action = 'outlet.import'")
             .bind(w.org_a)
@@ -666,4 +670,98 @@ async fn a_large_file_is_written_in_chunks(pool: PgPool) {
     .await
     .expect("locations");
     assert_eq!(locations, n as i64);
+}
+
+/// Tian'anmen area: WGS-84 (lat, lon) and its published GCJ-02 and BD-09 forms.
+const REF_WGS: (f64, f64) = (39.915, 116.404);
+const REF_GCJ: (f64, f64) = (39.916_404_281_501_64, 116.410_244_499_169_38);
+const REF_BD: (f64, f64) = (39.922_699_552_216_216, 116.416_627_243_787_33);
+
+fn metres_from(stored: &Stored, (lat, lon): (f64, f64)) -> f64 {
+    fieldvisit::domain::geo::haversine_m(stored.3, stored.4, lat, lon)
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_dry_run_judges_every_row_counts_and_writes_nothing(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let before = common::row_counts(&pool).await;
+    for query in ["dry_run=true", "mode=atomic&dry_run=true", "mode=partial&dry_run=true"] {
+        let res = csv(&app, &w.admin.token, query, mixed_file()).await;
+        assert_eq!(res.status, 200, "{query}: {}", res.describe());
+        assert_eq!(res.json["dry_run"], true, "{}", res.describe());
+        assert_eq!(errors(&res), mixed_errors(), "{}", res.describe());
+        assert_eq!(reason(&res, 8, "code"), "duplicate code `M1`: first given on line 2");
+        let counts = ["rows", "inserted", "updated", "unchanged", "rejected"].map(|k| res.json[k].as_u64());
+        assert_eq!(counts, [Some(8), Some(4), Some(0), Some(0), Some(4)], "{}", res.describe());
+        assert_eq!(common::row_counts(&pool).await, before, "{query}: a dry run writes nothing, no audit entry either");
+    }
+    // A territory manager's preview judges their scope too, exactly as their import then does.
+    let preview = csv(&app, &w.manager.token, "mode=partial&dry_run=true", mixed_file()).await;
+    assert_eq!(common::row_counts(&pool).await, before);
+    let done = csv(&app, &w.manager.token, "mode=partial", mixed_file()).await;
+    assert_eq!((done.status, done.json["dry_run"].as_bool()), (200, Some(false)), "{}", done.describe());
+    assert_eq!(errors(&preview), errors(&done), "{}", preview.describe());
+    assert!(errors(&preview).contains(&(4, "territory".to_owned())), "{}", preview.describe());
+    for k in ["rows", "inserted", "updated", "unchanged", "rejected"] {
+        assert_eq!(preview.json[k], done.json[k], "{k}: {} vs {}", preview.describe(), done.describe());
+    }
+    assert!(done.json["inserted"].as_u64() > Some(0), "{}", done.describe());
+    // A preview of a move counts an update (a row equal to the stored outlet: unchanged), and the
+    // outlet stays where it was.
+    let moved = format!(
+        "code,name,channel_type,tier,lat,lon\nM1,Hall one,business_hall,A,{},{}\nM6,Agent,agent_point,ZA,{},{}\n",
+        IN_T1.0 + 0.001,
+        IN_T1.1,
+        IN_T1.0 + 0.01,
+        IN_T1.1
+    );
+    let after_import = common::row_counts(&pool).await;
+    let res = csv(&app, &w.admin.token, "dry_run=true", moved).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let counts = ["inserted", "updated", "unchanged", "rejected"].map(|k| res.json[k].as_u64());
+    assert_eq!(counts, [Some(0), Some(1), Some(1), Some(0)], "{}", res.describe());
+    assert!((stored(&pool, w.org_a, "M1").await.3 - IN_T1.0).abs() < 1e-12, "not moved by a preview");
+    assert_eq!(common::row_counts(&pool).await, after_import);
+    // `dry_run` that is not a boolean is a bad request, not an import.
+    let bad = csv(&app, &w.admin.token, "dry_run=maybe", mixed_file()).await;
+    assert_problem(&bad, 400, PATH);
+    assert_eq!(common::row_counts(&pool).await, after_import);
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn gcj02_and_bd09_files_land_on_the_wgs84_point(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let row = |code: &str, (lat, lon): (f64, f64)| {
+        format!("code,name,channel_type,tier,lat,lon\n{code},Shifted,other,A,{lat},{lon}\n")
+    };
+    for (crs, code, given) in [("gcj02", "G1", REF_GCJ), ("bd09", "B1", REF_BD), ("wgs84", "W1", REF_WGS)] {
+        let res = csv(&app, &w.admin.token, &format!("crs={crs}"), row(code, given)).await;
+        assert_eq!((res.status, res.json["inserted"].as_u64()), (200, Some(1)), "{crs}: {}", res.describe());
+        let d = metres_from(&stored(&pool, w.org_a, code).await, REF_WGS);
+        assert!(d < 1.0, "{crs}: stored {d} m from the reference point");
+    }
+    // Read as WGS-84 (the default), the GCJ-02 numbers land hundreds of metres off.
+    let res = csv(&app, &w.admin.token, "", row("G2", REF_GCJ)).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(metres_from(&stored(&pool, w.org_a, "G2").await, REF_WGS) > 500.0);
+    // GeoJSON positions are converted the same way.
+    let fc = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [REF_BD.1, REF_BD.0]},
+        "properties": {"code": "B2", "name": "Baidu", "channel_type": "other", "tier": "A"}}]});
+    let res = import(&app, &w.admin.token, "crs=bd09", "application/geo+json", fc.to_string()).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert!(metres_from(&stored(&pool, w.org_a, "B2").await, REF_WGS) < 1.0);
+    // Outside mainland China no shift applies.
+    let res = csv(&app, &w.admin.token, "crs=gcj02", row("HK1", (22.3193, 114.1694))).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let hk = stored(&pool, w.org_a, "HK1").await;
+    assert_eq!((hk.3, hk.4), (22.3193, 114.1694));
+    // An unknown system is refused by name.
+    let before = common::row_counts(&pool).await;
+    let bad = csv(&app, &w.admin.token, "crs=epsg3857", row("X1", REF_WGS)).await;
+    assert_problem(&bad, 400, PATH);
+    assert_eq!(bad.error_fields(), vec!["crs".to_owned()], "{}", bad.describe());
+    assert_eq!(common::row_counts(&pool).await, before);
 }

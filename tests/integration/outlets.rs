@@ -358,3 +358,57 @@ async fn footprints_are_validated_stored_and_measured_to(pool: PgPool) {
     .expect("history");
     assert_eq!(history, [true, false]);
 }
+
+/// Tian'anmen area: WGS-84 (lat, lon) and its published GCJ-02 and BD-09 forms.
+const REF_WGS: (f64, f64) = (39.915, 116.404);
+const REF_GCJ: (f64, f64) = (39.916_404_281_501_64, 116.410_244_499_169_38);
+const REF_BD: (f64, f64) = (39.922_699_552_216_216, 116.416_627_243_787_33);
+
+fn metres_to(o: &Value, (lat, lon): (f64, f64)) -> f64 {
+    let (a, b) = (o["lat"].as_f64().unwrap_or(f64::NAN), o["lon"].as_f64().unwrap_or(f64::NAN));
+    fieldvisit::domain::geo::haversine_m(a, b, lat, lon)
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn gcj02_and_bd09_input_is_stored_as_wgs84(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool).await;
+    let tok = Some(w.admin.token.as_str());
+    let g = app.post("/api/v1/outlets?crs=gcj02", tok, &new_outlet("CRS-G", REF_GCJ)).await;
+    assert_eq!(g.status, 201, "{}", g.describe());
+    assert!(metres_to(&g.json, REF_WGS) < 1.0, "{}", g.describe());
+    let b = app.post("/api/v1/outlets?crs=bd09", tok, &new_outlet("CRS-B", REF_BD)).await;
+    assert_eq!(b.status, 201, "{}", b.describe());
+    assert!(metres_to(&b.json, REF_WGS) < 1.0, "{}", b.describe());
+    let plain = app.post("/api/v1/outlets", tok, &new_outlet("CRS-W", REF_GCJ)).await;
+    assert!(metres_to(&plain.json, REF_WGS) > 500.0, "wgs84 is the default: {}", plain.describe());
+
+    // A move given in BD-09 lands on the WGS-84 point; the footprint is converted with it.
+    let path = format!("/api/v1/outlets/{}", plain.json["id"]);
+    let d = 0.0005;
+    let ring = json!([[
+        [REF_BD.1 - d, REF_BD.0 - d],
+        [REF_BD.1 + d, REF_BD.0 - d],
+        [REF_BD.1 + d, REF_BD.0 + d],
+        [REF_BD.1 - d, REF_BD.0 + d],
+        [REF_BD.1 - d, REF_BD.0 - d]
+    ]]);
+    let body = json!({"lat": REF_BD.0, "lon": REF_BD.1, "footprint": {"type": "Polygon", "coordinates": ring}});
+    let moved = app.patch(&format!("{path}?crs=bd09"), tok, &body).await;
+    assert_eq!(moved.status, 200, "{}", moved.describe());
+    assert!(metres_to(&moved.json, REF_WGS) < 1.0, "{}", moved.describe());
+    let corner = &moved.json["footprint"]["coordinates"][0][0][0];
+    let corner = (corner[1].as_f64().unwrap_or_default(), corner[0].as_f64().unwrap_or_default());
+    let expected = (REF_WGS.0 - d, REF_WGS.1 - d);
+    assert!(fieldvisit::domain::geo::haversine_m(corner.0, corner.1, expected.0, expected.1) < 2.0, "{corner:?}");
+    let h = app.get(&format!("{path}/history"), tok).await;
+    assert_eq!(h.json["locations"].as_array().map(Vec::len), Some(2), "{}", h.describe());
+
+    // Converting needs both coordinates; an unknown system is a bad request naming `crs`.
+    let half = app.patch(&format!("{path}?crs=gcj02"), tok, &json!({"lat": REF_GCJ.0})).await;
+    assert_problem(&half, 422, &path);
+    assert_eq!(half.error_fields(), vec!["lon".to_owned()], "{}", half.describe());
+    let bad = app.post("/api/v1/outlets?crs=mars", tok, &new_outlet("CRS-X", REF_GCJ)).await;
+    assert_problem(&bad, 400, "/api/v1/outlets");
+    assert_eq!(bad.error_fields(), vec!["crs".to_owned()], "{}", bad.describe());
+}

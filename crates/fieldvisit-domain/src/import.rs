@@ -9,6 +9,7 @@
 //! counted from 0.
 
 use super::access::Scope;
+use super::crs::Crs;
 use super::outlet::{ChannelType, MAX_RADIUS_M, OutletStatus};
 use super::validation::{FieldError, check_lat_lon, check_text};
 use serde::{Deserialize, Serialize};
@@ -227,6 +228,19 @@ pub struct Parsed {
     pub total: usize,
     /// The tier and territory of the rejected rows, so that [`check_org`] reports their errors too.
     pub rejected: Vec<OrgRefs>,
+}
+
+impl Parsed {
+    /// Converts every row's position from `crs` to WGS-84 (the rows were read as given; outside
+    /// mainland China nothing moves).
+    pub fn convert_to_wgs84(&mut self, crs: Crs) {
+        if crs == Crs::Wgs84 {
+            return;
+        }
+        for row in &mut self.rows {
+            (row.lat, row.lon) = crs.to_wgs84(row.lat, row.lon);
+        }
+    }
 }
 
 /// What a row refers to in the org.
@@ -994,6 +1008,11 @@ pub fn plan(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub mode: Mode,
+    /// A preview (`dry_run=true`): the counts are what the import would write, and nothing was
+    /// written. In atomic mode an import of a file with bad rows writes nothing at all; the preview
+    /// still counts the good rows (what a partial import, or the fixed file, would write).
+    #[serde(default)]
+    pub dry_run: bool,
     /// Data rows (CSV records, GeoJSON features) in the file.
     pub rows: usize,
     /// New outlets.
@@ -1014,7 +1033,7 @@ impl ImportReport {
     pub fn new(mode: Mode, rows: usize, mut errors: Vec<FieldError>) -> Self {
         errors.sort_by_key(|e| e.index);
         let rejected = errors.iter().filter_map(|e| e.index).collect::<HashSet<_>>().len();
-        ImportReport { mode, rows, inserted: 0, updated: 0, unchanged: 0, rejected, errors }
+        ImportReport { mode, dry_run: false, rows, inserted: 0, updated: 0, unchanged: 0, rejected, errors }
     }
 }
 

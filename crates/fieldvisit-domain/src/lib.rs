@@ -11,6 +11,7 @@ pub mod checklist;
 pub mod compliance;
 pub mod coverage;
 pub mod credentials;
+pub mod crs;
 pub mod export;
 pub mod geo;
 pub mod import;

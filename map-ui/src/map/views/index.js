@@ -1,6 +1,7 @@
 // Registers the workbench's views in navigation order: one module per view, each calling
 // registerView (../views.js) when imported.
 import './plans.js';
+import './outlets.js';
 import './people.js';
 import './reviews.js';
 import './settings.js';
