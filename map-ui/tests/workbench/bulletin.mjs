@@ -50,7 +50,7 @@ export default async function (t) {
   const others = await phone.$$eval('[data-testid=bulletin-plan_compliance] tbody tr[data-rep]', (trs) => trs.length);
   assert.ok(others > 1, 'the rep sees the team, not only themselves');
   await phone.waitForSelector('[data-testid=reminders], [data-testid=reminders-empty]');
-  const theirs = (await t.api(t.tokens.rep, 'GET', `/reps/${rep.id}/reminders?horizon_days=7`)).body;
+  const theirs = (await t.api(t.tokens.rep, 'GET', `/reps/${rep.id}/reminders?horizon_days=7&limit=50`)).body;
   const listed = await phone.$$eval('[data-testid=reminders] li', (lis) => lis.map((li) => Number(li.dataset.outlet)));
   assert.deepEqual(listed, theirs.outlets.map((o) => o.outlet_id));
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);

@@ -59,9 +59,15 @@ function scopeLabel(scope, ctx) {
   return scope.kind === 'rep' ? `${t('rpt_rep')} ${repLabel(scope.id, ctx)}` : `${t('rpt_territory')} ${territoryLabel(scope.id)}`;
 }
 
-/** The team the bulletin and the reminders are of: chosen, else the caller's territory, else the first top one. */
+/** The territory exports and reminders default to: the caller's, else the first top one. */
 function defaultTeam(ctx) {
   return me(ctx)?.territory_id ?? view.territories.find((x) => x.parent_id == null)?.id ?? view.territories[0]?.id ?? null;
+}
+
+/** The team a rep's bulletin ranks them in: the territory above theirs (reps sit in grids), else theirs. */
+function repTeam(ctx) {
+  const own = me(ctx)?.territory_id;
+  return view.territories.find((x) => x.id === own)?.parent_id ?? own ?? null;
 }
 
 async function loadLists(ctx) {
@@ -97,8 +103,8 @@ async function loadReminders(ctx) {
   view.reminders = null;
   view.remindersError = null;
   try {
-    const path = isRep(ctx) ? `/reps/${me(ctx).id}/reminders?horizon_days=7`
-      : `/reminders?horizon_days=7${view.team == null ? '' : `&territory_id=${view.team}`}`;
+    const path = isRep(ctx) ? `/reps/${me(ctx).id}/reminders?horizon_days=7&limit=50`
+      : `/reminders?horizon_days=7&limit=50${view.team == null ? '' : `&territory_id=${view.team}`}`;
     view.reminders = await api.request(path);
   } catch (err) {
     view.remindersError = err.detail || err.message;
@@ -391,7 +397,7 @@ registerView({
         : { kind: 'territory', id: defaultTeam(ctx), from, to, formats: [...FORMATS] };
     }
     view.month ??= monthOf(today);
-    view.team ??= defaultTeam(ctx);
+    view.team ??= isRep(ctx) ? repTeam(ctx) : defaultTeam(ctx);
     await Promise.all([loadExports(), loadBulletin(), loadReminders(ctx)]);
     draw(ctx);
   },
