@@ -2,7 +2,8 @@
 # Tools the test suite drives as real clients, installed from Debian when missing:
 # - gdal-bin: `ogrinfo` reads the OGC API - Features endpoint (tests/integration/gdal.rs);
 # - chromium: playwright-core drives it through the managers' map (tests/integration/map_ui.rs);
-# - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes;
+# - fonts-noto-cjk: the map's Chinese labels render in its screenshots instead of empty boxes, and
+#   the audit export's PDF summary embeds the Chinese glyphs it uses from it (tests/integration/exports.rs);
 # - poppler-utils: `pdftoppm` renders the audit export's PDF summary, `pdftotext` reads it back;
 # - libimage-exiftool-perl: `exiftool` writes real EXIF time and GPS into the photos uploaded in
 #   tests/integration/photos.rs;
@@ -15,7 +16,7 @@ log() { echo "test-tools: $*" >&2; }
 missing=()
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+{ command -v pdftoppm && command -v pdftotext; } >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
 command -v heif-enc >/dev/null 2>&1 || missing+=(libheif-examples)
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)

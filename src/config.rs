@@ -149,6 +149,12 @@ pub struct Config {
     #[arg(long, env = "FV_HEIC_DECODER", global = true, default_value = "heif-convert")]
     pub heic_decoder: String,
 
+    /// Font for the PDF summary's text outside Latin-1 (Chinese names): an OpenType/TrueType file
+    /// or collection, of which only the glyphs used are embedded. Missing: such text prints as `?`
+    /// (logged once). Debian `fonts-noto-cjk` by default (`scripts/server-tools.sh` installs it).
+    #[arg(long, env = "FV_PDF_FONT", global = true, default_value = crate::export::pdf::DEFAULT_FONT)]
+    pub pdf_font: PathBuf,
+
     // Issue 25, items 1 and 6 (ingest): the ingest queue bounded in bytes.
     /// Most bytes of pings waiting to be written (each ping's estimated memory, its attributes
     /// included); beyond it ingest answers 503 + Retry-After, as beyond `FV_INGEST_QUEUE_PINGS`.
@@ -393,6 +399,7 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.derive_visits);
         assert_eq!(c.heic_decoder, "heif-convert");
+        assert_eq!(c.pdf_font, Path::new(crate::export::pdf::DEFAULT_FONT));
         assert!(c.deprecation_warning().is_none());
     }
 

@@ -196,6 +196,7 @@ type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(cli: Cli) -> Result<(), AnyError> {
     let config = cli.config;
+    fieldvisit::export::pdf::set_font_path(config.pdf_font.clone());
     if matches!(cli.command, Command::Serve) {
         // Before the database: a half-set or unreadable TLS setting stops the start at once (the
         // files are read again by `http::serve`; reading them here is what makes the check real).

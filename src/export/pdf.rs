@@ -1,11 +1,202 @@
 //! The export's PDF summary: one A4 page per rep with their figures, a small chart of what became
 //! of their planned visits, and their worst findings (suspect visits, missed planned visits).
-//! Text is set in the PDF's built-in Helvetica (nothing embedded, nothing fetched); characters
-//! outside Latin-1 print as `?` (names in other scripts are in the workbook).
+//! Text is set in the PDF's built-in Helvetica (nothing fetched). A run holding characters outside
+//! Latin-1 (Chinese names) is set in a CJK font read at run time from [`font_path`]
+//! (`FV_PDF_FONT`, default Debian's Noto Sans CJK): a subset holding only the glyphs used is
+//! embedded as a CID font with a `ToUnicode` map, so the text extracts. Without that font such
+//! characters print as `?`, as before (the workbook has every name as written).
 
 use crate::domain::compliance::PeriodTotals;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, TextRenderingMode, UnicodeCmap};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use subsetter::GlyphRemapper;
+
+/// Where the CJK font is looked for unless `FV_PDF_FONT` says otherwise (Debian `fonts-noto-cjk`,
+/// SIL Open Font License; CFF outlines, a collection whose Simplified Chinese face is used).
+pub const DEFAULT_FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+
+static FONT_PATH: OnceLock<PathBuf> = OnceLock::new();
+static FONT_MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Sets the CJK font's path (`FV_PDF_FONT`); the first call wins, [`DEFAULT_FONT`] without one.
+pub fn set_font_path(path: PathBuf) {
+    let _ = FONT_PATH.set(path);
+}
+
+/// The CJK font's path in force.
+pub fn font_path() -> &'static Path {
+    FONT_PATH.get_or_init(|| PathBuf::from(DEFAULT_FONT))
+}
+
+/// A font file (OpenType or TrueType, or a collection and the face chosen in it) for the runs
+/// Helvetica cannot set.
+pub struct CjkFont {
+    data: Vec<u8>,
+    index: u32,
+}
+
+impl CjkFont {
+    /// Reads and checks the font at `path`; in a collection, takes the Simplified Chinese face
+    /// (family name ending in "SC") when there is one, else the first.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let faces = ttf_parser::fonts_in_collection(&data).unwrap_or(1);
+        let family = |i: u32| {
+            let face = ttf_parser::Face::parse(&data, i).ok()?;
+            face.names()
+                .into_iter()
+                .filter(|n| n.name_id == ttf_parser::name_id::FAMILY && n.is_unicode())
+                .find_map(|n| n.to_string())
+        };
+        let index = (0..faces).find(|i| family(*i).is_some_and(|f| f.ends_with(" SC"))).unwrap_or(0);
+        let face = ttf_parser::Face::parse(&data, index).map_err(|e| format!("{}: {e}", path.display()))?;
+        if face.glyph_index('中').is_none() {
+            return Err(format!("{}: no Chinese glyphs", path.display()));
+        }
+        Ok(Self { data, index })
+    }
+
+    /// The font at [`font_path`], or `None` (logged once per process) when it cannot be used.
+    pub fn configured() -> Option<Self> {
+        match Self::load(font_path()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                if !FONT_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "no CJK font for the PDF summary (FV_PDF_FONT): non-Latin-1 text prints as ?");
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The glyphs of a [`CjkFont`] a summary uses, numbered as in the embedded subset.
+struct CjkRuns<'f> {
+    font: &'f CjkFont,
+    face: ttf_parser::Face<'f>,
+    remap: GlyphRemapper,
+    /// New glyph id → the character it shows (for the `ToUnicode` map).
+    chars: BTreeMap<u16, char>,
+}
+
+impl<'f> CjkRuns<'f> {
+    fn new(font: &'f CjkFont) -> Option<Self> {
+        let face = ttf_parser::Face::parse(&font.data, font.index).ok()?;
+        Some(Self { font, face, remap: GlyphRemapper::new(), chars: BTreeMap::new() })
+    }
+
+    /// `s` as two-byte glyph ids of the subset (Identity-H).
+    fn encode(&mut self, s: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 * s.len());
+        for c in s.chars() {
+            let old = self.face.glyph_index(c).map_or(0, |g| g.0);
+            let new = self.remap.remap(old);
+            if old != 0 {
+                self.chars.entry(new).or_insert(c);
+            }
+            out.extend_from_slice(&new.to_be_bytes());
+        }
+        out
+    }
+
+    fn used(&self) -> bool {
+        !self.chars.is_empty()
+    }
+
+    /// Writes the Type 0 font `font_id` (and its descendant, descriptor, file and `ToUnicode` map
+    /// at the next four references) holding the glyphs used.
+    fn write(&self, pdf: &mut Pdf, font_id: Ref) -> Result<(), String> {
+        let subset = subsetter::subset(&self.font.data, self.font.index, &self.remap).map_err(|e| format!("{e:?}"))?;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&subset).map_err(|e| e.to_string())?;
+        let packed = z.finish().map_err(|e| e.to_string())?;
+        let (cid_id, descriptor_id, file_id, cmap_id) = (
+            Ref::new(font_id.get() + 1),
+            Ref::new(font_id.get() + 2),
+            Ref::new(font_id.get() + 3),
+            Ref::new(font_id.get() + 4),
+        );
+        let face = &self.face;
+        let cff = face.tables().cff.is_some();
+        let ps_name = face
+            .names()
+            .into_iter()
+            .filter(|n| n.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
+            .find_map(|n| n.to_string())
+            .unwrap_or_else(|| "CJK".to_owned());
+        // The subset tag: six capitals from the glyphs kept, so a subset is named for what it holds.
+        let mut tag = [0u8; 6];
+        let mut h: u32 = 2_166_136_261;
+        for g in self.remap.remapped_gids() {
+            h = (h ^ u32::from(g)).wrapping_mul(16_777_619);
+        }
+        for (i, t) in tag.iter_mut().enumerate() {
+            *t = b'A' + ((h >> (i * 4)) % 26) as u8;
+        }
+        let base = format!("{}+{ps_name}", String::from_utf8_lossy(&tag));
+        let em = f32::from(face.units_per_em());
+        let to_pdf = |v: f32| v * 1000.0 / em;
+        let info = SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"Identity"), supplement: 0 };
+
+        pdf.type0_font(font_id)
+            .base_font(Name(base.as_bytes()))
+            .encoding_predefined(Name(b"Identity-H"))
+            .descendant_font(cid_id)
+            .to_unicode(cmap_id);
+        let widths: Vec<f32> = self
+            .remap
+            .remapped_gids()
+            .map(|g| to_pdf(face.glyph_hor_advance(ttf_parser::GlyphId(g)).map_or(0.0, f32::from)))
+            .collect();
+        let mut cid = pdf.cid_font(cid_id);
+        cid.subtype(if cff { CidFontType::Type0 } else { CidFontType::Type2 });
+        cid.base_font(Name(base.as_bytes())).system_info(info).font_descriptor(descriptor_id);
+        if !cff {
+            cid.cid_to_gid_map_predefined(Name(b"Identity"));
+        }
+        cid.widths().consecutive(0, widths);
+        cid.finish();
+        let b = face.global_bounding_box();
+        let mut d = pdf.font_descriptor(descriptor_id);
+        d.name(Name(base.as_bytes()))
+            .flags(FontFlags::SYMBOLIC)
+            .bbox(Rect::new(
+                to_pdf(f32::from(b.x_min)),
+                to_pdf(f32::from(b.y_min)),
+                to_pdf(f32::from(b.x_max)),
+                to_pdf(f32::from(b.y_max)),
+            ))
+            .italic_angle(face.italic_angle())
+            .ascent(to_pdf(f32::from(face.ascender())))
+            .descent(to_pdf(f32::from(face.descender())))
+            .cap_height(to_pdf(f32::from(face.capital_height().unwrap_or(face.ascender()))))
+            .stem_v(80.0);
+        if cff {
+            d.font_file3(file_id);
+        } else {
+            d.font_file2(file_id);
+        }
+        d.finish();
+        let mut file = pdf.stream(file_id, &packed);
+        file.filter(Filter::FlateDecode);
+        if cff {
+            file.pair(Name(b"Subtype"), Name(b"OpenType"));
+        }
+        file.finish();
+        let mut cmap = UnicodeCmap::new(Name(b"FieldvisitCjk-UCS2"), info);
+        for (g, c) in &self.chars {
+            cmap.pair(*g, *c);
+        }
+        pdf.cmap(cmap_id, &cmap.finish());
+        Ok(())
+    }
+}
 
 /// Findings kept per rep and kind.
 pub const FINDINGS: usize = 5;
@@ -78,17 +269,37 @@ fn hm(s: i64) -> String {
     format!("{}:{:02}", s / 3600, (s % 3600) / 60)
 }
 
-struct Page {
-    content: Content,
+/// Whether Helvetica (`WinAnsiEncoding`) sets every character of `s`.
+fn is_latin1(s: &str) -> bool {
+    s.chars().all(|c| (' '..='\u{ff}').contains(&c))
 }
 
-impl Page {
+struct Page<'f> {
+    content: Content,
+    cjk: Option<CjkRuns<'f>>,
+}
+
+impl Page<'_> {
+    /// Sets `s` in Helvetica (`F1`, bold `F2`) or, when it needs it and there is one, the CJK font
+    /// (`F3`; bold drawn as filled and stroked).
     fn text(&mut self, font: &[u8], size: f32, x: f32, y: f32, s: &str) {
-        let bytes = latin1(s);
         self.content.begin_text();
-        self.content.set_font(Name(font), size);
-        self.content.next_line(x, y);
-        self.content.show(Str(&bytes));
+        if let Some(cjk) = self.cjk.as_mut().filter(|_| !is_latin1(s)) {
+            let bytes = cjk.encode(s);
+            self.content.set_font(Name(b"F3"), size);
+            if font == b"F2" {
+                self.content.set_text_rendering_mode(TextRenderingMode::FillStroke);
+                self.content.set_line_width(size / 30.0);
+            }
+            self.content.next_line(x, y);
+            self.content.show(Str(&bytes));
+            self.content.set_text_rendering_mode(TextRenderingMode::Fill);
+        } else {
+            let bytes = latin1(s);
+            self.content.set_font(Name(font), size);
+            self.content.next_line(x, y);
+            self.content.show(Str(&bytes));
+        }
         self.content.end_text();
     }
 
@@ -122,8 +333,25 @@ pub fn figure_rows(t: &PeriodTotals) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The PDF, one page per rep (a page saying so when there is none).
+/// The PDF, one page per rep (a page saying so when there is none), with the configured CJK font
+/// when there is one.
 pub fn summary(pages: &[RepPage], meta: &Meta<'_>) -> Vec<u8> {
+    let font = CjkFont::configured();
+    summary_with(pages, meta, font.as_ref())
+}
+
+/// [`summary`] with `font` for the runs Helvetica cannot set (`None`: they print with `?`).
+pub fn summary_with(pages: &[RepPage], meta: &Meta<'_>, font: Option<&CjkFont>) -> Vec<u8> {
+    match write(pages, meta, font) {
+        Ok(pdf) => pdf,
+        Err(e) => {
+            tracing::warn!(error = %e, "CJK font subset failed; the PDF summary is set in Helvetica alone");
+            write(pages, meta, None).unwrap_or_default()
+        }
+    }
+}
+
+fn write(pages: &[RepPage], meta: &Meta<'_>, font: Option<&CjkFont>) -> Result<Vec<u8>, String> {
     let mut pdf = Pdf::new();
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
@@ -137,14 +365,9 @@ pub fn summary(pages: &[RepPage], meta: &Meta<'_>) -> Vec<u8> {
     pdf.pages(tree).kids(ids.iter().map(|(p, _)| *p)).count(pages.len() as i32);
     pdf.type1_font(regular).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
     pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    for (rep, (page_id, content_id)) in pages.iter().zip(&ids) {
-        let mut page = pdf.page(*page_id);
-        page.media_box(Rect::new(0.0, 0.0, 595.0, 842.0));
-        page.parent(tree);
-        page.contents(*content_id);
-        page.resources().fonts().pair(Name(b"F1"), regular).pair(Name(b"F2"), bold);
-        page.finish();
-        let mut p = Page { content: Content::new() };
+    let cjk_font = Ref::new(5 + 2 * pages.len() as i32);
+    let mut p = Page { content: Content::new(), cjk: font.and_then(CjkRuns::new) };
+    for (rep, (_, content_id)) in pages.iter().zip(&ids) {
         p.text(b"F2", 16.0, 50.0, 790.0, &format!("{} ({})", rep.name, rep.login));
         let territory = rep.territory_code.as_deref().unwrap_or("-");
         p.text(
@@ -224,15 +447,43 @@ pub fn summary(pages: &[RepPage], meta: &Meta<'_>) -> Vec<u8> {
             38.0,
             &format!("Underlying data SHA-256 {} (see the export's manifest).", meta.data_sha256),
         );
-        let data = p.content.finish();
+        let data = std::mem::replace(&mut p.content, Content::new()).finish();
         pdf.stream(*content_id, &data);
     }
-    pdf.finish()
+    let cjk = p.cjk.filter(CjkRuns::used);
+    if let Some(cjk) = &cjk {
+        cjk.write(&mut pdf, cjk_font)?;
+    }
+    for (page_id, content_id) in &ids {
+        let mut page = pdf.page(*page_id);
+        page.media_box(Rect::new(0.0, 0.0, 595.0, 842.0));
+        page.parent(tree);
+        page.contents(*content_id);
+        let mut resources = page.resources();
+        let mut fonts = resources.fonts();
+        fonts.pair(Name(b"F1"), regular).pair(Name(b"F2"), bold);
+        if cjk.is_some() {
+            fonts.pair(Name(b"F3"), cjk_font);
+        }
+    }
+    Ok(pdf.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta() -> Meta<'static> {
+        Meta {
+            export_id: 1,
+            scope: "territory BJ",
+            from: NaiveDate::MIN,
+            to: NaiveDate::MIN,
+            generated_at: Utc::now(),
+            generated_by: "auditor",
+            data_sha256: "ab",
+        }
+    }
 
     #[test]
     fn findings_keep_the_riskiest_and_the_first_missed() {
@@ -251,20 +502,34 @@ mod tests {
 
     #[test]
     fn a_summary_is_a_pdf_with_a_page_per_rep() {
-        let meta = Meta {
-            export_id: 1,
-            scope: "territory BJ",
-            from: NaiveDate::MIN,
-            to: NaiveDate::MIN,
-            generated_at: Utc::now(),
-            generated_by: "auditor",
-            data_sha256: "ab",
-        };
+        let meta = meta();
         let pages = vec![RepPage { login: "r1".into(), name: "Rép 1 李".into(), ..RepPage::default() }; 3];
         let bytes = summary(&pages, &meta);
         assert!(bytes.starts_with(b"%PDF-"));
         let text = String::from_utf8_lossy(&bytes);
         assert_eq!(text.matches("/Type /Page").count() - text.matches("/Type /Pages").count(), 3, "{text}");
         assert_eq!(latin1("Rép 李"), b"R\xe9p ?".to_vec());
+    }
+
+    #[test]
+    fn chinese_is_set_in_an_embedded_subset_of_the_cjk_font_and_latin_in_helvetica() {
+        let font = CjkFont::load(Path::new(DEFAULT_FONT)).expect("fonts-noto-cjk (scripts/test-tools.sh installs it)");
+        let meta = meta();
+        let pages = vec![
+            RepPage { login: "rep1".into(), name: "王秀英".into(), ..RepPage::default() },
+            RepPage { login: "rep2".into(), name: "赵磊".into(), ..RepPage::default() },
+        ];
+        let bytes = summary_with(&pages, &meta, Some(&font));
+        let text = String::from_utf8_lossy(&bytes);
+        for part in ["/Type0", "/Identity-H", "/ToUnicode", "/FontFile3", "/CIDFontType0", "/F3"] {
+            assert!(text.contains(part), "{part} in the PDF");
+        }
+        assert!(bytes.len() < 60_000, "only the glyphs used are embedded: {} bytes", bytes.len());
+        // Latin-1 names need no embedded font; without the font Chinese prints as `?`.
+        let latin = vec![RepPage { login: "r".into(), name: "Rép".into(), ..RepPage::default() }];
+        assert!(!String::from_utf8_lossy(&summary_with(&latin, &meta, Some(&font))).contains("/Type0"));
+        let plain = summary_with(&pages, &meta, None);
+        assert!(!String::from_utf8_lossy(&plain).contains("/Type0"));
+        assert!(plain.windows(5).any(|w| w == b"??? ("), "the names print as ? without the font");
     }
 }

@@ -40,18 +40,40 @@ struct AssessmentQuery {
 /// The monthly assessment bulletin of a territory: its active reps ranked by plan compliance
 /// and verified rate, its direct child territories by plan compliance, outlet coverage and
 /// frequency compliance, each with last month's figure and the change in percentage points
-/// (ranks: 1 = best, equal figures share a rank). Managers, supervisors and auditors of the
-/// territory.
+/// (ranks: 1 = best, equal figures share a rank). Managers, supervisors, auditors and admins of
+/// the territory; a rep (or their phone) the bulletin of their own territory, those below it and
+/// the one directly above it (their team), where they find themselves ranked among their team
+/// (403 for a rep with no territory).
 #[utoipa::path(get, path = "/territories/{id}/assessment", tag = "exports", params(AssessmentQuery), responses(
     (status = 200, body = crate::export::assessment::Assessment), (status = 403, body = Problem),
     (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn territory_assessment(
     State(state): State<AppState>,
-    auth: Can<p::ReadTeamCompliance>,
+    auth: Can<p::ReadBulletin>,
     Path(id): Path<i64>,
     Query(q): Query<AssessmentQuery>,
 ) -> Result<Json<crate::export::assessment::Assessment>, ApiError> {
-    let t = super::compliance::visible_territory(&state, &auth, id).await?;
+    let caller = auth.caller();
+    let t = if caller.own_rep.is_some() {
+        // A rep's team: their territory (and those below it) and the one directly above it, where
+        // reps assigned to grids are ranked together.
+        let own = caller
+            .scope
+            .and_then(crate::domain::access::Scope::root)
+            .ok_or_else(|| ApiError::Forbidden("a rep with no territory has no team bulletin".into()))?;
+        let t = db::territories::get(&state.db, auth.org_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("territory", id))?;
+        let parent = db::territories::get(&state.db, auth.org_id, own).await?.and_then(|o| o.parent_id);
+        if !caller.may_reach(Some(&t.path)) && parent != Some(t.id) {
+            return Err(ApiError::Forbidden(
+                "a rep reads the bulletin of their own territory or the one above it".into(),
+            ));
+        }
+        t
+    } else {
+        super::compliance::visible_territory(&state, &auth, id).await?
+    };
     Ok(Json(app::exports::assessment(&state.db, auth.org_id, &t, q.month.as_deref()).await?))
 }
 

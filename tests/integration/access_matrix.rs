@@ -843,7 +843,7 @@ const OPERATIONS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/territories", Needs(A::WriteTerritories)),
     ("POST", "/api/v1/territories/import", Needs(A::WriteTerritories)),
     ("GET", "/api/v1/territories/{id}", Needs(A::ReadTerritories)),
-    ("GET", "/api/v1/territories/{id}/assessment", Needs(A::ReadTeamCompliance)),
+    ("GET", "/api/v1/territories/{id}/assessment", Needs(A::ReadBulletin)),
     ("GET", "/api/v1/territories/{id}/compliance", Needs(A::ReadTeamCompliance)),
     ("GET", "/api/v1/territories/{id}/coverage", Needs(A::ReadTeamCompliance)),
     ("GET", "/api/v1/territories/{id}/outlet-frequency", Needs(A::ReadTeamCompliance)),

@@ -514,3 +514,44 @@ async fn check_in_evidence_is_exported_with_its_check_in_claim_and_sources(pool:
         assert_eq!(row[column(rows, "problems")], "display_ok", "{reader}");
     }
 }
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn the_pdf_summary_prints_the_reps_chinese_names_with_a_small_embedded_font_subset(pool: PgPool) {
+    let (app, lines) = demo_app(pool).await;
+    let admin = token(&lines, "admin");
+    let bj = territory_id(&app, &admin, "BJ").await;
+    let today = chrono::Utc::now().date_naive();
+    let body = json!({"scope": {"kind": "territory", "id": bj}, "from": today - chrono::Duration::days(6), "to": today,
+        "formats": ["pdf"]});
+    let done = export(&app, &admin, &body).await;
+    let pdf = download(&app, &admin, done["id"].as_i64().expect("id"), "audit-summary.pdf").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("summary.pdf");
+    std::fs::write(&path, &pdf).expect("write pdf");
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (scripts/test-tools.sh installs poppler-utils)");
+    assert!(out.status.success(), "pdftotext reads the summary: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let users = app.get("/api/v1/users?limit=1000", Some(&admin)).await;
+    let reps: Vec<&str> = users.json["items"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter(|u| u["role"] == "rep" && u["active"] == true)
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(reps.len(), 4, "the demo's reps: {}", users.describe());
+    for name in &reps {
+        assert!(!name.is_ascii(), "the demo's rep names are Chinese: {name}");
+        assert!(text.contains(&format!("{name} (")), "the summary names {name} as written: {text}");
+    }
+    // Only the glyphs used are embedded (the font file is about 19 MB): a subset of a CID font.
+    let raw = String::from_utf8_lossy(&pdf);
+    assert!(raw.contains("/Subtype /Type0") && raw.contains("/ToUnicode"), "a Type 0 font with a ToUnicode map");
+    assert!(raw.contains("/FontFile3") || raw.contains("/FontFile2"), "the font is embedded");
+    println!("PDF summary of {} reps: {} bytes", reps.len(), pdf.len());
+    assert!(pdf.len() < 150_000, "the summary stays small: {} bytes", pdf.len());
+}

@@ -48,6 +48,9 @@ pub enum Action {
     ReviewVisits,
     /// Compliance and outlet figures of a territory (all its reps and outlets).
     ReadTeamCompliance,
+    /// The monthly assessment bulletin of a territory: its leaderboard, published to the team
+    /// (a rep reads their own territory's).
+    ReadBulletin,
     /// Mark a period's rep-days for visit derivation again (admins).
     RecomputeVisits,
     ReadPlans,
@@ -76,6 +79,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         | A::ReadVisits
         | A::ReadPlans
         | A::ExportAudits
+        | A::ReadBulletin
         | A::SubmitEvidence => true,
         A::WriteOutlets | A::WritePlans | A::ManageDevices => matches!(role, R::Admin | R::Manager),
         A::WriteTerritories | A::WriteTierPolicies | A::ManageUsers | A::RecomputeVisits | A::ManageSettings => {
@@ -174,6 +178,7 @@ mod tests {
         assert!(!allows(Role::Rep, Action::ReadUsers));
         assert!(!allows(Role::Rep, Action::ReadTeamCompliance));
         assert!(allows(Role::Manager, Action::ReadTeamCompliance));
+        assert!(allows(Role::Rep, Action::ReadBulletin), "a rep reads their team's leaderboard");
         assert!(allows(Role::Auditor, Action::ReadAuditLog));
         assert!(!allows(Role::Manager, Action::ReadAuditLog));
         assert!(!allows(Role::Admin, Action::IngestPings));

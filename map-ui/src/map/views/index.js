@@ -4,4 +4,5 @@ import './plans.js';
 import './outlets.js';
 import './people.js';
 import './reviews.js';
+import './reports.js';
 import './settings.js';
