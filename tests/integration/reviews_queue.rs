@@ -265,12 +265,13 @@ async fn a_bad_bulk_body_is_a_422_naming_the_field(pool: PgPool) {
     let path = "/api/v1/reviews/bulk";
     let token = Some(w.supervisor.token.as_str());
     let item = json!({"kind": "suspect", "id": 1});
-    let many: Vec<Value> = (0..501).map(|i| json!({"kind": "claim", "id": i})).collect();
+    let many: Vec<Value> = (1..=501).map(|i| json!({"kind": "claim", "id": i})).collect();
     let cases = [
         (json!({"decision": "maybe", "reason": "x", "items": [item]}), vec!["decision"]),
         (json!({"decision": "accepted", "reason": "  ", "items": [item]}), vec!["reason"]),
         (json!({"decision": "accepted", "reason": "x", "items": []}), vec!["items"]),
         (json!({"decision": "accepted", "reason": "x", "items": many}), vec!["items"]),
+        (json!({"decision": "accepted", "reason": "x", "items": [{"kind": "claim", "id": 0}]}), vec!["items.id"]),
         (json!({"decision": "accepted", "reason": "x"}), vec!["items"]),
         (json!({"decision": "accepted", "reason": "x", "items": [item], "filter": {}}), vec!["items"]),
         (

@@ -648,8 +648,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Parsed, Vec<FieldError>> {
         while matches!(bytes.get(start), Some(b'\n' | b'\r')) {
             start += 1;
         }
-        #[allow(clippy::naive_bytecount)]
-        let newlines = bytes[counted_to..start].iter().filter(|&&b| b == b'\n').count();
+        // A line ends at `\n`, `\r\n` or a lone `\r` (old Mac files), as the csv crate ends records.
+        let newlines = bytes[counted_to..start]
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(counted_to + i + 1) != Some(&b'\n')))
+            .count();
         line += newlines;
         counted_to = start;
         let index = line;
@@ -1062,6 +1066,15 @@ mod tests {
         assert_eq!(p.rows[1].channel_type, ChannelType::PhoneMall);
         assert_eq!(p.rows[0].status, None);
         assert_eq!(p.rows[0].radius_m, None);
+    }
+
+    #[test]
+    fn old_mac_line_endings_give_each_row_its_own_line() {
+        // A lone `\r` ends a record (the csv crate's rule) and so a line: each row keeps its index.
+        let p = csv(&format!("{HEADER}\rA1,Hall,business_hall,A,39.9,116.4\r\rA2,Mall,bad,B,39.8,116.3\r\n"));
+        assert_eq!(p.total, 2);
+        assert_eq!(p.rows.iter().map(|r| r.index).collect::<Vec<_>>(), [2]);
+        assert_eq!(errs(&p), [(4, "channel_type")]);
     }
 
     #[test]
