@@ -53,9 +53,9 @@ pub struct BeatAsk {
     pub max_seconds: Option<i64>,
 }
 
-/// One proposed visit: the fields of a recurring `POST /plans` item, and where, when and why.
+/// The item as `POST /plans` takes it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct BeatItem {
+pub struct PlanItem {
     pub outlet_id: i64,
     /// ISO weekday, 1 (Monday) .. 7.
     pub weekday: i16,
@@ -66,24 +66,19 @@ pub struct BeatItem {
     /// Position in the day's route, from 1.
     pub seq: i32,
     pub expected_duration_s: i32,
+}
+
+/// One proposed visit: a recurring `POST /plans` item, and when and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BeatItem {
+    #[serde(flatten)]
+    pub item: PlanItem,
     /// The day of the first cycle this visit falls on.
     pub day: NaiveDate,
     /// Planned start of the visit (`HH:MM`).
     pub arrival: String,
     /// Why the visit landed on its day (tier frequency, its part of the cycle, stops near it).
     pub why: String,
-}
-
-/// The item as `POST /plans` takes it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PlanItem {
-    pub outlet_id: i64,
-    pub weekday: i16,
-    pub week_of_cycle: i16,
-    pub window_start: String,
-    pub window_end: String,
-    pub seq: i32,
-    pub expected_duration_s: i32,
 }
 
 /// A ready `POST /plans` body: post it to accept the rep's proposal.
@@ -407,13 +402,15 @@ pub fn solve(p: &Prepared) -> BeatProposal {
                 .stops
                 .iter()
                 .map(|s| BeatItem {
-                    outlet_id: s.outlet_id,
-                    weekday: s.day.weekday().number_from_monday() as i16,
-                    week_of_cycle: i16::from(s.week_of_cycle),
-                    window_start: beats::hhmm(s.window.0),
-                    window_end: beats::hhmm(s.window.1),
-                    seq: s.seq as i32,
-                    expected_duration_s: s.duration_s as i32,
+                    item: PlanItem {
+                        outlet_id: s.outlet_id,
+                        weekday: s.day.weekday().number_from_monday() as i16,
+                        week_of_cycle: i16::from(s.week_of_cycle),
+                        window_start: beats::hhmm(s.window.0),
+                        window_end: beats::hhmm(s.window.1),
+                        seq: s.seq as i32,
+                        expected_duration_s: s.duration_s as i32,
+                    },
                     day: s.day,
                     arrival: beats::hhmm(s.arrival_s),
                     why: s.why.clone(),
@@ -425,18 +422,7 @@ pub fn solve(p: &Prepared) -> BeatProposal {
                 name: format!("{cycle_weeks}-week beat from {valid_from}"),
                 cycle_weeks,
                 valid_from,
-                items: items
-                    .iter()
-                    .map(|i| PlanItem {
-                        outlet_id: i.outlet_id,
-                        weekday: i.weekday,
-                        week_of_cycle: i.week_of_cycle,
-                        window_start: i.window_start.clone(),
-                        window_end: i.window_end.clone(),
-                        seq: i.seq,
-                        expected_duration_s: i.expected_duration_s,
-                    })
-                    .collect(),
+                items: items.iter().map(|i| i.item.clone()).collect(),
             };
             RepBeat {
                 rep_id: b.rep_id,
