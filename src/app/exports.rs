@@ -172,6 +172,24 @@ async fn export_to_check(
     }
 }
 
+/// The territory whose bulletin a rep (or their phone) asks for, if it is their team's: their own
+/// territory and those below it, or the one directly above it, where reps assigned to grids are
+/// ranked together. 403 for a rep with no territory or another territory; 404 for none.
+pub async fn rep_team_territory(db: &PgPool, caller: &Caller<'_>, id: i64) -> Result<Territory, Error> {
+    let own = caller
+        .scope
+        .and_then(crate::domain::access::Scope::root)
+        .ok_or_else(|| Error::Forbidden("a rep with no territory has no team bulletin".into()))?;
+    let t = db::territories::get(db, caller.org_id, id)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: "territory", id: id.to_string() })?;
+    let parent = db::territories::get(db, caller.org_id, own).await?.and_then(|o| o.parent_id);
+    if !caller.may_reach(Some(&t.path)) && parent != Some(t.id) {
+        return Err(Error::Forbidden("a rep reads the bulletin of their own territory or the one above it".into()));
+    }
+    Ok(t)
+}
+
 /// The monthly assessment bulletin of territory `t` (whose visibility the caller has checked)
 /// for `month` (YYYY-MM; default the org's current month): recurring plans materialised for the
 /// month and the one before, then every figure read in one database snapshot.

@@ -55,22 +55,7 @@ async fn territory_assessment(
 ) -> Result<Json<crate::export::assessment::Assessment>, ApiError> {
     let caller = auth.caller();
     let t = if caller.own_rep.is_some() {
-        // A rep's team: their territory (and those below it) and the one directly above it, where
-        // reps assigned to grids are ranked together.
-        let own = caller
-            .scope
-            .and_then(crate::domain::access::Scope::root)
-            .ok_or_else(|| ApiError::Forbidden("a rep with no territory has no team bulletin".into()))?;
-        let t = db::territories::get(&state.db, auth.org_id, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("territory", id))?;
-        let parent = db::territories::get(&state.db, auth.org_id, own).await?.and_then(|o| o.parent_id);
-        if !caller.may_reach(Some(&t.path)) && parent != Some(t.id) {
-            return Err(ApiError::Forbidden(
-                "a rep reads the bulletin of their own territory or the one above it".into(),
-            ));
-        }
-        t
+        app::exports::rep_team_territory(&state.db, &caller, id).await?
     } else {
         super::compliance::visible_territory(&state, &auth, id).await?
     };
