@@ -10,6 +10,17 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, default_value = "")]
     pub database_url: String,
 
+    /// A read-only PostgreSQL URL (a streaming standby, or haproxy's read port in front of the
+    /// standbys) that serves layers, tiles, coverage, compliance and the assessment bulletin of
+    /// `fieldvisit serve`; unset: everything reads the primary. Reads go back to the primary
+    /// while the standby lags more than `FV_READ_MAX_STALENESS_MS` or cannot be reached.
+    #[arg(long, env = "FV_READ_DATABASE_URL", global = true, hide_env_values = true, value_parser = parse_database_url)]
+    pub read_database_url: Option<String>,
+
+    /// Most milliseconds a read served by `FV_READ_DATABASE_URL` may lag the primary.
+    #[arg(long, env = "FV_READ_MAX_STALENESS_MS", global = true, default_value_t = 5_000)]
+    pub read_max_staleness_ms: u64,
+
     /// Maximum database connections of the request pool of `fieldvisit serve` (the other commands:
     /// of their one pool). Background work has its own pool (`FV_DB_BACKGROUND_CONNECTIONS`).
     #[arg(long, env = "FV_DB_MAX_CONNECTIONS", global = true, default_value_t = 16)]
@@ -297,6 +308,12 @@ impl Default for Config {
         let matches = command.try_get_matches_from(["fieldvisit"]).expect("the defaults parse");
         Config::from_arg_matches(&matches).expect("the defaults are valid")
     }
+}
+
+/// A PostgreSQL connection URL sqlx can use (checked at start, not at the first read).
+fn parse_database_url(text: &str) -> Result<String, String> {
+    text.parse::<sqlx::postgres::PgConnectOptions>().map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+    Ok(text.to_owned())
 }
 
 /// An http(s) URL with a host and no query or fragment, without its trailing slash.

@@ -17,6 +17,7 @@ pub mod pings;
 pub mod plans;
 pub mod position_requests;
 pub mod privacy;
+pub mod replica;
 pub mod reviews_queue;
 pub mod territories;
 pub mod tiers;

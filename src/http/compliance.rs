@@ -151,7 +151,7 @@ async fn outlet_frequency(
     let t = visible_territory(&state, &auth, id).await?;
     let (from, to) = period(&state, &auth, &VisitsQuery { from: q.from, to: q.to }).await?;
     let period_days = (to - from).num_days() + 1;
-    let rows = app::compliance::outlet_frequencies(&state.db, auth.org_id, t.id, (from, to), q.below_pct).await?;
+    let rows = app::compliance::outlet_frequencies(state.read_db(), auth.org_id, t.id, (from, to), q.below_pct).await?;
     let total = rows.len();
     let outlets = rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize).collect();
     Ok(Json(OutletFrequencyList { territory_id: t.id, from, to, period_days, total, outlets }))
@@ -194,10 +194,10 @@ async fn outlet_visits(
     let only_rep = auth.own_rep();
     let (from, to) = period(&state, &auth, &q).await?;
     let period_days = (to - from).num_days() + 1;
-    let policy = db::compliance::outlet_policy(&state.db, auth.org_id, outlet.id, from)
+    let policy = db::compliance::outlet_policy(state.read_db(), auth.org_id, outlet.id, from)
         .await?
         .ok_or_else(|| ApiError::not_found("outlet", id))?;
-    let counted = db::compliance::outlet_visits(&state.db, auth.org_id, outlet.id, only_rep, from, to).await?;
+    let counted = db::compliance::outlet_visits(state.read_db(), auth.org_id, outlet.id, only_rep, from, to).await?;
     // Computed as if the outlet were active: its figures are asked for by name.
     let active = compliance::ScopeOutlet { status_at_start: Some(OutletStatus::Active), ..policy };
     let f = compliance::outlet_frequencies(std::slice::from_ref(&active), &counted, period_days).pop();
@@ -207,7 +207,7 @@ async fn outlet_visits(
         });
     // Managers and others see the visits of the reps of their territories only.
     let visits =
-        db::visits::of_outlet(&state.db, auth.org_id, outlet.id, only_rep, auth.scope_root(), from, to).await?;
+        db::visits::of_outlet(state.read_db(), auth.org_id, outlet.id, only_rep, auth.scope_root(), from, to).await?;
     Ok(Json(OutletVisits {
         outlet_id: outlet.id,
         from,

@@ -80,7 +80,7 @@ async fn territory_coverage(
     let t = visible_territory(&state, &auth, id).await?;
     let res = resolution(q.h3_res)?;
     let period = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
-    Ok(Json(coverage::territory_coverage(state.stores(), auth.org_id, t, period, res).await?))
+    Ok(Json(coverage::territory_coverage(state.read_stores(), auth.org_id, t, period, res).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -136,7 +136,7 @@ async fn outlet_status(
     }
     let (from, to) = period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let filter = StatusFilter { status: wanted, limit: usize::MAX, ..StatusFilter::default() };
-    let rows = coverage::statuses(state.stores(), auth.org_id, Some(t.id), (from, to), filter).await?.rows;
+    let rows = coverage::statuses(state.read_stores(), auth.org_id, Some(t.id), (from, to), filter).await?.rows;
     let total = rows.len();
     let outlets = rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize).collect();
     Ok(Json(OutletStatusPage { territory_id: t.id, from, to, total, outlets }))

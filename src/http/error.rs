@@ -315,8 +315,10 @@ impl From<sqlx::Error> for ApiError {
                     "23505" | "23503" | "23514" | "23502" => {
                         integrity_error(&code, db.constraint().unwrap_or_default(), db.message())
                     }
-                    // Shutting down, cannot connect now, connection exceptions: try again later.
-                    c if c.starts_with("57") || c.starts_with("08") => {
+                    // Shutting down, cannot connect now, connection exceptions, or a standby
+                    // (read-only, 25006) where the primary was a moment ago: during a failover
+                    // the write is refused, never half-done, and succeeds on the new primary.
+                    c if c.starts_with("57") || c.starts_with("08") || c == "25006" => {
                         ApiError::RetryLater { detail: "the database is unavailable; retry shortly".into(), after_s: 5 }
                     }
                     c if c.starts_with("22") => {

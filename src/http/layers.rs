@@ -200,7 +200,7 @@ async fn outlets_layer(
                 counts_only: false,
                 ids: None,
             };
-            statuses(state.stores(), auth.org_id, auth.scope_root(), (from, to), filter).await?.rows
+            statuses(state.read_stores(), auth.org_id, auth.scope_root(), (from, to), filter).await?.rows
         }
         // A channel type that does not exist: no outlet has it.
         Err(()) => Vec::new(),
@@ -258,7 +258,7 @@ async fn coverage_layer(
     let root = auth.scope_root();
     // Only the outlets near the box can be in a cell centred in it.
     let near = bbox.map(|b| crate::domain::coverage::grown_by_cells(b.0, res));
-    let cells = tallies(state.stores(), auth.org_id, root, (from, to), near, Some(res), false).await?.cells();
+    let cells = tallies(state.read_stores(), auth.org_id, root, (from, to), near, Some(res), false).await?.cells();
     let mut features: Vec<CellFeature<&CellFigures>> = cells
         .iter()
         .filter_map(|c| {
@@ -311,7 +311,7 @@ async fn territories_layer(
     }
     let tolerance = q.zoom.map(layers::tolerance_deg);
     let territories = db::territories::with_boundary_in(
-        &state.db,
+        state.read_db(),
         auth.org_id,
         auth.scope_root(),
         bbox.map(|b| b.0),
@@ -402,7 +402,7 @@ async fn visits_layer(
         limit: i64::try_from(limit + 1).unwrap_or(i64::MAX),
     };
     let features: Vec<Value> =
-        db::layers::visits(&state.db, auth.org_id, &filter).await?.iter().map(visit_feature).collect();
+        db::layers::visits(state.read_db(), auth.org_id, &filter).await?.iter().map(visit_feature).collect();
     let mut body = capped(features, limit);
     body["period"] = json!({"from": from, "to": to});
     Ok(reply(&headers, &body))
@@ -497,9 +497,9 @@ async fn tracks_layer(
     Query(q): Query<DayLayerQuery>,
 ) -> Result<Response, ApiError> {
     let (bbox, limit, tolerance, day) = day_layer(&state, &auth, &q).await?;
-    let fixes = db::layers::track_fixes(&state.db, auth.org_id, auth.scope_root(), day, q.rep_id).await?;
+    let fixes = db::layers::track_fixes(state.read_db(), auth.org_id, auth.scope_root(), day, q.rep_id).await?;
     let subjects: std::collections::BTreeSet<i64> = fixes.iter().map(|f| f.rep_id).collect();
-    let bounds = db::visits::day_bounds(&state.db, auth.org_id, day).await?;
+    let bounds = db::visits::day_bounds(state.read_db(), auth.org_id, day).await?;
     let blur = super::privacy::HomeBlur::for_reader(&state, &auth, subjects.iter().copied(), Some(bounds)).await?;
     super::audit::record_access(&state, &auth, subjects, "tracks_layer", json!({"date": day})).await?;
     let mut fixes = fixes;

@@ -79,12 +79,27 @@ pub struct AppState {
     pub ledgers: Arc<crate::index::Ledgers>,
     /// Rate and concurrency limits of this instance.
     pub limits: Arc<limits::Limits>,
+    /// Where reads that may lag go: the read pool (`FV_READ_DATABASE_URL`) within its staleness
+    /// bound, else the primary.
+    pub reads: Arc<crate::db::replica::Reads>,
 }
 
 impl AppState {
     /// What the read use cases answer from.
     pub fn stores(&self) -> crate::app::Stores<'_> {
         crate::app::Stores { db: &self.db, index: &self.index, ledgers: &self.ledgers }
+    }
+
+    /// The pool of reads that may lag the primary by the read pool's bound (layers, tiles,
+    /// coverage, compliance, the bulletin): never for a write, nor for a read of the caller's own
+    /// fresh write.
+    pub fn read_db(&self) -> &sqlx::PgPool {
+        self.reads.pool()
+    }
+
+    /// [`Self::stores`] over [`Self::read_db`].
+    pub fn read_stores(&self) -> crate::app::Stores<'_> {
+        crate::app::Stores { db: self.read_db(), index: &self.index, ledgers: &self.ledgers }
     }
 
     /// The state of a server over `background_db`, the pool of background work (no statement
@@ -113,7 +128,30 @@ impl AppState {
                 .expect("ingest metrics registered once");
         let ledgers = crate::index::Ledgers::new(db.clone(), background_db.clone(), config.visit_ledger_days);
         let limits = limits::Limits::new(&config, &metrics.registry).expect("limit metrics registered once");
-        AppState { db, background_db, metrics, config: Arc::new(config), index, ingest, deriver, ledgers, limits }
+        let reads = match &config.read_database_url {
+            Some(url) => crate::db::replica::Reads::start(
+                db.clone(),
+                url,
+                config.db_max_connections,
+                config.statement_timeout_ms,
+                config.read_max_staleness_ms,
+                &metrics.registry,
+            ),
+            None => crate::db::replica::Reads::primary_only(db.clone(), &metrics.registry).map_err(Into::into),
+        }
+        .expect("the read pool's URL was checked when the configuration was read");
+        AppState {
+            db,
+            background_db,
+            metrics,
+            config: Arc::new(config),
+            index,
+            ingest,
+            deriver,
+            ledgers,
+            limits,
+            reads,
+        }
     }
 }
 

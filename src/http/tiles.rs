@@ -84,7 +84,7 @@ async fn outlets_tile(
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let filter = StatusFilter { bbox: Some(tiles::bounds(z, x, y)), limit: usize::MAX, ..StatusFilter::default() };
-    let points: Vec<TilePoint> = statuses(state.stores(), auth.org_id, auth.scope_root(), (from, to), filter)
+    let points: Vec<TilePoint> = statuses(state.read_stores(), auth.org_id, auth.scope_root(), (from, to), filter)
         .await?
         .rows
         .into_iter()
@@ -169,7 +169,7 @@ async fn coverage_tile(
     let (from, to) =
         super::compliance::period(&state, &auth, &super::visits::VisitsQuery { from: q.from, to: q.to }).await?;
     let bbox = coverage::grown_by_cells(tiles::bounds(z, x, y), res);
-    let cells = tallies(state.stores(), auth.org_id, auth.scope_root(), (from, to), Some(bbox), Some(res), false)
+    let cells = tallies(state.read_stores(), auth.org_id, auth.scope_root(), (from, to), Some(bbox), Some(res), false)
         .await?
         .cells();
     let polygons: Vec<TilePolygon> = cells.iter().filter_map(|c| tiles::cell_polygon(c, z, x, y)).collect();

@@ -42,6 +42,7 @@ mod photos;
 mod plans;
 mod privacy;
 mod problems;
+mod read_pool;
 mod real_tracks;
 mod reps_app;
 mod reviews_queue;

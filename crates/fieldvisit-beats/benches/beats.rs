@@ -12,7 +12,7 @@
 //! The solver's caps (8 s for the rep, 50 s for the team) leave room under the goals (10 s, 60 s)
 //! for building the problem and the team's split; it stops sooner after 3,000 generations.
 //!
-//! `cargo bench --bench beats`
+//! `cargo bench -p fieldvisit-beats --bench beats`
 
 use chrono::{NaiveDate, Weekday};
 use fieldvisit_beats::{Outlet, Point, Rep, Request, StraightLine, generate};
