@@ -728,6 +728,24 @@ pub async fn reviews(db: impl PgExecutor<'_>, org_id: i64, visit: &VisitKey) -> 
     .await
 }
 
+/// Dirty rep-days of every org, claimed or not (the derivation workers' backlog).
+pub async fn dirty_count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM rep_day_dirty").fetch_one(db).await
+}
+
+/// The org's derivation backlog: dirty rep-days, those of them claimed by a worker now, and
+/// newly recorded outlets not yet checked for rep-days they add visits to.
+pub async fn derivation_backlog(db: impl PgExecutor<'_>, org_id: i64) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM rep_day_dirty WHERE org_id = $1),
+                (SELECT count(*) FROM rep_day_dirty WHERE org_id = $1 AND claimed_at IS NOT NULL),
+                (SELECT count(*) FROM outlet_additions WHERE org_id = $1)",
+    )
+    .bind(org_id)
+    .fetch_one(db)
+    .await
+}
+
 /// Derivation work still waiting for the org: its dirty rep-days (claimed or not) plus its newly
 /// recorded outlets not yet checked for rep-days they add visits to. Zero means every stored
 /// ping and piece of evidence of the org is reflected in its visits (the demo loader waits for

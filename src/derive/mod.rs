@@ -7,8 +7,9 @@ use crate::db::visits::{self, DirtyDay};
 use crate::domain::checkin;
 use crate::domain::visit::{self, VisitRules};
 use futures_util::FutureExt;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use prometheus::{IntCounter, IntCounterVec, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use sqlx::PgPool;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -20,6 +21,10 @@ use tokio::sync::Notify;
 const ADDITIONS_BATCH: i64 = 10_000;
 /// Rep-days claimed per round.
 const CLAIM_BATCH: i64 = 32;
+/// Claimed rep-days derived at once by one instance: while one waits for the database (its four
+/// reads, its write), another derives on the CPU. Each takes up to four background connections
+/// for its reads, so `FV_DB_BACKGROUND_CONNECTIONS` of 6 lets two read at once and the third wait.
+const DERIVE_AT_ONCE: usize = 3;
 /// A claim older than this belongs to a worker that died; another may take it over.
 pub const STALE_CLAIM_S: i64 = 300;
 /// How often the worker looks for work when nobody wakes it (marks from other instances).
@@ -37,6 +42,8 @@ pub struct Deriver {
     panics: IntCounter,
     /// Times the worker task itself was restarted after a panic outside a rep-day.
     restarts: IntCounter,
+    /// Dirty rep-days of every org, claimed or not, at the worker's last round.
+    pending: IntGauge,
     step: DeriveStep,
 }
 
@@ -74,8 +81,13 @@ impl Deriver {
             IntCounter::new("derive_worker_restarts_total", "Restarts of the derivation worker after a panic")?;
         registry.register(Box::new(derived.clone()))?;
         registry.register(Box::new(panics.clone()))?;
+        let pending = IntGauge::new(
+            "derive_pending_rep_days",
+            "Dirty rep-days of every org (claimed or not) at this instance's worker's last round",
+        )?;
         registry.register(Box::new(restarts.clone()))?;
-        let deriver = Arc::new(Deriver { wake: Notify::new(), derived, panics, restarts, step });
+        registry.register(Box::new(pending.clone()))?;
+        let deriver = Arc::new(Deriver { wake: Notify::new(), derived, panics, restarts, pending, step });
         if enabled {
             tokio::spawn(supervise(db.clone(), Arc::downgrade(&deriver), settle_s));
         }
@@ -134,13 +146,19 @@ async fn run(db: PgPool, deriver: std::sync::Weak<Deriver>, settle_s: u32) {
         // Only a live worker claims: one whose handle is gone would stop with its claims unworked,
         // and they would wait for the stale-claim takeover.
         let Some(me) = deriver.upgrade() else { return };
+        if let Ok(n) = visits::dirty_count(&db).await {
+            me.pending.set(n);
+        }
         let claimed = visits::claim_dirty(&db, CLAIM_BATCH, settle_s, STALE_CLAIM_S).await;
         match claimed {
             Ok(days) if !days.is_empty() => {
-                for day in days {
-                    let outcome = me.derive_one(&db, day).await;
-                    me.derived.with_label_values(&[outcome]).inc();
-                }
+                let (me, db) = (&me, &db);
+                futures_util::stream::iter(days)
+                    .for_each_concurrent(DERIVE_AT_ONCE, |day| async move {
+                        let outcome = me.derive_one(db, day).await;
+                        me.derived.with_label_values(&[outcome]).inc();
+                    })
+                    .await;
                 continue;
             }
             Ok(_) => {}

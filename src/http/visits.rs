@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(rep_visits))
-        .routes(routes!(recompute))
+        .routes(routes!(recompute, recompute_progress))
         .routes(routes!(review_visit, visit_reviews))
         .layer(DefaultBodyLimit::max(super::SMALL_BODY_BYTES))
 }
@@ -109,6 +109,33 @@ async fn recompute(
     let rep_days = app::visits::recompute(&state.background_db, &auth.caller(), req.from, req.to).await?;
     state.deriver.wake();
     Ok((axum::http::StatusCode::ACCEPTED, Json(RecomputeReport { rep_days })))
+}
+
+/// The org's derivation backlog: what a recomputation (or a rule change, or new pings) still
+/// waits for.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RecomputeProgress {
+    /// Rep-days marked for derivation and not yet derived (claimed or not); 0 when every stored
+    /// ping is reflected in the visits.
+    pending_rep_days: i64,
+    /// Of those, rep-days a worker is deriving now.
+    claimed_rep_days: i64,
+    /// Newly recorded outlets not yet checked for rep-days they add visits to.
+    outlets_to_check: i64,
+}
+
+/// Progress of derivation for the caller's org: poll it after `POST /visits/recompute` until
+/// `pending_rep_days` is 0. Every instance's workers share the backlog (claims), so the figure is
+/// the org's, whichever instance answers. Admins only.
+#[utoipa::path(get, path = "/visits/recompute", tag = "visits", responses(
+    (status = 200, body = RecomputeProgress), (status = 403, body = Problem)))]
+async fn recompute_progress(
+    State(state): State<AppState>,
+    auth: Can<p::RecomputeVisits>,
+) -> Result<Json<RecomputeProgress>, ApiError> {
+    let (pending_rep_days, claimed_rep_days, outlets_to_check) =
+        db::visits::derivation_backlog(&state.db, auth.org_id).await?;
+    Ok(Json(RecomputeProgress { pending_rep_days, claimed_rep_days, outlets_to_check }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

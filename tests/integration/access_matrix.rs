@@ -861,6 +861,7 @@ const OPERATIONS: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/users/{id}/token", Needs(A::ManageUsers)),
     ("POST", "/api/v1/users/{id}/token", Needs(A::ManageUsers)),
     ("POST", "/api/v1/visits/recompute", Needs(A::RecomputeVisits)),
+    ("GET", "/api/v1/visits/recompute", Needs(A::RecomputeVisits)),
     ("GET", "/api/v1/visits/{id}/outcomes", Needs(A::ReadVisits)),
     ("POST", "/api/v1/visits/{id}/outcomes", Needs(A::SubmitEvidence)),
     ("GET", "/api/v1/visits/{id}/photos", Needs(A::ReadVisits)),

@@ -7,6 +7,7 @@ use crate::common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::{TestApp, World, assert_problem};
+use fieldvisit::config::Config;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -221,6 +222,42 @@ async fn two_instances_never_double_count_and_a_recomputation_is_identical(pool:
         .await
         .expect("audit");
     assert_eq!(audited, 1);
+}
+
+/// `GET /visits/recompute` says what derivation still waits for: the rep-days a recomputation
+/// marked while no worker runs, then none once an instance with a worker has derived them.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn recompute_progress_counts_the_backlog_down_to_zero(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let idle = TestApp::spawn_with(pool.clone(), Config { derive_visits: false, ..common::test_config("") }).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    post(&idle, &w.device.token, &stop(t0, common::IN_T1)).await;
+    post(&idle, &w.device2.token, &stop(t0, common::IN_T2)).await;
+    let progress = "/api/v1/visits/recompute";
+    assert_problem(&idle.get(progress, Some(&w.manager.token)).await, 403, progress);
+    let res = idle.post(progress, Some(&w.admin.token), &json!({"from": day, "to": day})).await;
+    assert_eq!(res.status, 202, "{}", res.describe());
+    let marked = res.json["rep_days"].as_i64().expect("rep_days");
+    assert_eq!(marked, 2, "two reps had pings that day");
+    let before = idle.get(progress, Some(&w.admin.token)).await;
+    assert_eq!(before.status, 200, "{}", before.describe());
+    assert_eq!(before.json["pending_rep_days"], json!(2), "{}", before.describe());
+    assert_eq!(before.json["claimed_rep_days"], json!(0));
+    // Another org's backlog is not counted in this one's.
+    let other = idle.get(progress, Some(&w.admin_b.token)).await;
+    assert_eq!(other.json["pending_rep_days"], json!(0), "{}", other.describe());
+    let worker = TestApp::spawn(pool.clone()).await;
+    let mut left = before.json["pending_rep_days"].clone();
+    for _ in 0..200 {
+        left = worker.get(progress, Some(&w.admin.token)).await.json["pending_rep_days"].clone();
+        if left == json!(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, json!(0), "the worker derived the marked rep-days");
+    assert_eq!(visits_when_derived(&worker, &pool, &w.manager.token, w.rep.id, day).await.len(), 1);
 }
 
 /// A day hand-checked end to end: a plan of two outlets (one visited inside its window, one not),
