@@ -413,9 +413,10 @@ status() {
     if pidfile_alive "$f"; then echo "up    ${f#"$DIR"/}"; else echo "down  ${f#"$DIR"/}"; fi
   done
   for i in 1 2 3; do
-    if rest $((REST_PORT_BASE + i)) /cluster 2>/dev/null | python3 -c "$MEMBERS_PY"; then
-      return 0
-    fi
+    local c
+    c="$(rest $((REST_PORT_BASE + i)) /cluster)" || continue
+    python3 -c "$MEMBERS_PY" <<<"$c"
+    return 0
   done
   echo "no Patroni node answers"
 }
