@@ -219,6 +219,15 @@ primary_only() {
     [ "$("$PGBIN/psql" -X -tA "postgres://postgres@127.0.0.1:$WRITE_PORT/postgres" -c "SELECT pg_is_in_recovery()")" = f ]
 }
 
+# A backend of the three PostgreSQL nodes, each up while its Patroni answers CHECK_PATH with 200.
+pg_backend() { # pg_backend NAME CHECK_PATH
+  local i
+  printf 'backend %s\n  mode tcp\n  balance roundrobin\n  option httpchk GET %s\n  http-check expect status 200\n' "$1" "$2"
+  for i in 1 2 3; do
+    echo "  server node$i 127.0.0.1:$((PG_PORT_BASE + i)) check port $((REST_PORT_BASE + i)) on-marked-down shutdown-sessions"
+  done
+}
+
 haproxy_cfg() {
   local i
   cat <<CFG
@@ -250,14 +259,8 @@ frontend pg_write
   bind 127.0.0.1:$WRITE_PORT
   default_backend pg_primary
 
-backend pg_primary
-  mode tcp
-  option httpchk GET /primary
-  http-check expect status 200
 CFG
-  for i in 1 2 3; do
-    echo "  server node$i 127.0.0.1:$((PG_PORT_BASE + i)) check port $((REST_PORT_BASE + i)) on-marked-down shutdown-sessions"
-  done
+  pg_backend pg_primary /primary
   cat <<CFG
 
 # PostgreSQL reads: the streaming standbys, else the primary.
@@ -267,15 +270,8 @@ frontend pg_read
   use_backend pg_replicas if { nbsrv(pg_replicas) gt 0 }
   default_backend pg_primary
 
-backend pg_replicas
-  mode tcp
-  balance roundrobin
-  option httpchk GET /replica
-  http-check expect status 200
 CFG
-  for i in 1 2 3; do
-    echo "  server node$i 127.0.0.1:$((PG_PORT_BASE + i)) check port $((REST_PORT_BASE + i)) on-marked-down shutdown-sessions"
-  done
+  pg_backend pg_replicas /replica
   cat <<CFG
 
 # fieldvisit: any ready instance answers any request. Ingest is idempotent (a device and fix time is
