@@ -235,6 +235,7 @@ haproxy_cfg() {
 global
   maxconn 4000
   pidfile $DIR/haproxy/haproxy.pid
+  stats socket $DIR/haproxy/admin.sock mode 600 level admin
   log stdout format raw local0 warning
 
 defaults
