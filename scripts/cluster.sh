@@ -276,18 +276,30 @@ CFG
   cat <<CFG
 
 # fieldvisit: any ready instance answers any request. Ingest is idempotent (a device and fix time is
-# stored once), so a request whose instance died before answering is sent to another one.
+# stored once), so a request whose instance died before answering is sent to another one. With no
+# instance ready (their /readyz fails while the database fails over) requests still go to the live
+# ones (/healthz), which answer 503 + Retry-After themselves and commit nothing they cannot.
 frontend fv_http
   mode http
   bind 127.0.0.1:$HTTP_PORT
   option forwardfor
   timeout client 75s
+  use_backend fv_live if { nbsrv(fv) eq 0 }
   default_backend fv
+CFG
+  fv_backend fv /readyz
+  fv_backend fv_live /healthz
+}
 
-backend fv
+# A backend of the three instances, each up while it answers CHECK_PATH with 200.
+fv_backend() { # fv_backend NAME CHECK_PATH
+  local i
+  cat <<CFG
+
+backend $1
   mode http
   balance roundrobin
-  option httpchk GET /readyz
+  option httpchk GET $2
   http-check expect status 200
   option redispatch 1
   retries 3
