@@ -16,13 +16,14 @@
 #                   127.0.0.1:18079 haproxy's own stats page
 #   fieldvisit      three instances on 127.0.0.1:18081-18083
 # Everything lives in .cluster/ (gitignored). FV_BIN names the fieldvisit binary (default:
-# target/debug/fieldvisit, built with cargo when missing).
+# target/debug/fieldvisit under CARGO_TARGET_DIR or target/, built with cargo when missing).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="$ROOT/.cluster"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
-FV_BIN="${FV_BIN:-$ROOT/target/debug/fieldvisit}"
+DEFAULT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/fieldvisit"
+FV_BIN="${FV_BIN:-$DEFAULT_BIN}"
 SCOPE=fieldvisit
 NODES=(node1 node2 node3)
 PG_PORT_BASE=15440   # node i: 15440+i
@@ -330,7 +331,7 @@ start_haproxy() {
 
 ensure_bin() {
   [ -x "$FV_BIN" ] && return
-  [ "$FV_BIN" = "$ROOT/target/debug/fieldvisit" ] || die "FV_BIN=$FV_BIN is not an executable"
+  [ "$FV_BIN" = "$DEFAULT_BIN" ] || die "FV_BIN=$FV_BIN is not an executable"
   log "building $FV_BIN"
   (cd "$ROOT" && cargo build --bin fieldvisit --locked)
 }

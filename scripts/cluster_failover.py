@@ -34,7 +34,8 @@ from datetime import datetime, timedelta, timezone
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER = os.path.join(ROOT, "scripts", "cluster.sh")
 PSQL = "/usr/lib/postgresql/15/bin/psql"
-FV_BIN = os.environ.get("FV_BIN", os.path.join(ROOT, "target", "debug", "fieldvisit"))
+DEFAULT_BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "debug", "fieldvisit")
+FV_BIN = os.environ.get("FV_BIN", DEFAULT_BIN)
 HTTP = ("127.0.0.1", 18080)
 WRITE_URL = "postgres://postgres@127.0.0.1:15440/fieldvisit"
 REST_PORTS = {"node1": 18441, "node2": 18442, "node3": 18443}
@@ -427,8 +428,7 @@ def wait_ready(url, secs, what):
 
 def main():
     t0 = time.monotonic()
-    check(os.access(FV_BIN, os.X_OK) or FV_BIN == os.path.join(ROOT, "target", "debug", "fieldvisit"),
-          f"FV_BIN={FV_BIN} is not an executable")
+    check(os.access(FV_BIN, os.X_OK) or FV_BIN == DEFAULT_BIN, f"FV_BIN={FV_BIN} is not an executable")
     log("scripts/cluster.sh up")
     run([CLUSTER, "up"], {"FV_BIN": FV_BIN}, capture=False)
     up_s = time.monotonic() - t0
