@@ -168,7 +168,7 @@ def request(base, method, path, token, payload):
     host, port = base
     c = http.client.HTTPConnection(host, port, timeout=30)
     try:
-        c.request(method, path, body=json.dumps(payload), headers={
+        c.request(method, path, body=None if payload is None else json.dumps(payload), headers={
             "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         r = c.getresponse()
         return r.status, dict(r.getheaders()), r.read().decode("utf-8", "replace")
@@ -373,6 +373,56 @@ def check_answers(stats, what, since=0.0):
 # The single-node run over the same pings.
 
 
+def instance(n):
+    return ("127.0.0.1", 18080 + n)
+
+
+def within_path(lat, lon):
+    return f"/api/v1/outlets/within?lat={lat}&lon={lon}&radius_m=50"
+
+
+def metric(n, name):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{18080 + n}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    return line.rsplit(" ", 1)[1]
+    except (OSError, urllib.error.URLError):
+        pass
+    return "?"
+
+
+def check_listeners(world, token, devices, phones, live):
+    """The instances that lived through the failover LISTEN again: an outlet created now reaches
+    each one's outlet index, and each one's live positions show every phone's last acknowledged fix."""
+    lat, lon = offset(39.90, 116.30, -10_000, 0)  # far from every walk: no visit can change
+    code = f"FO-after-{secrets.token_hex(2)}"
+    status, _, body = request(HTTP, "POST", "/api/v1/outlets", token, {
+        "code": code, "name": "After the failover", "channel_type": "agent_point", "tier": "B", "lat": lat, "lon": lon})
+    check(status == 201, f"creating outlet {code}: {status} {body[:300]}")
+    last = {devices[p.login][0]: max(epoch_s(f["fix_time"]) for f in p.acked) for p in phones if p.acked}
+    deadline = time.monotonic() + 20
+    for n in live:
+        while True:
+            _, _, found = request(instance(n), "GET", within_path(lat, lon), token, None)
+            status, _, body = request(instance(n), "GET", "/api/v1/live/positions", token, None)
+            known = {}
+            if status == 200:
+                for pos in json.loads(body):
+                    t = datetime.fromisoformat(pos["fix_time"].replace("Z", "+00:00"))
+                    known[pos["device_id"]] = int(t.timestamp())
+            behind = {d: (known.get(d), t) for d, t in last.items() if known.get(d) != t}
+            if code in found and not behind:
+                break
+            check(time.monotonic() < deadline,
+                  f"instance {n} after the failover: " + ("" if code in found else f"its outlet index lacks {code} created "
+                  "through another instance; ") + (f"its live positions lag (device: (known, last acknowledged)) {behind}"
+                                                     if behind else ""))
+            time.sleep(0.5)
+    return ", ".join(f"fv{n}: index resyncs {metric(n, 'fieldvisit_index_resyncs_total')}, "
+                     f"listening {metric(n, 'fieldvisit_index_listening')}" for n in live)
+
+
 def single_node_visits(world, phones):
     base_url = run([os.path.join(ROOT, "scripts", "db.sh"), "url"]).strip()
     admin_url = replace_db(base_url, "postgres")
@@ -436,7 +486,12 @@ def main():
     ttl, loop_wait, retry_timeout = config.get("ttl"), config.get("loop_wait"), config.get("retry_timeout")
 
     world = World(f"failover-{secrets.token_hex(3)}")
-    org_id, _, devices = world.create(WRITE_URL, HTTP)
+    org_id, admin_token, devices = world.create(WRITE_URL, HTTP)
+    # Each instance loads the org's outlet index now, so that it has one to keep coherent.
+    first = world.outlets[0]
+    for n in (1, 2, 3):
+        status, _, body = request(instance(n), "GET", within_path(first[1], first[2]), admin_token, None)
+        check(status == 200 and first[0] in body, f"instance {n}: outlets within: {status} {body[:300]}")
     log(f"org {world.slug} (id {org_id}): {PHONES} reps with a phone, {len(world.outlets)} outlets")
 
     stats = Stats()
@@ -517,6 +572,7 @@ def main():
         raise Failed(f"visits differ from the single-node run: only on the cluster {only_c[:5]}, "
                      f"only on the single node {only_s[:5]}")
     log(f"single node: the same {len(single_visits)} visits")
+    listeners = check_listeners(world, admin_token, devices, phones, [n for n in (1, 2, 3) if n != victim])
 
     total = time.monotonic() - t0
     print()
@@ -531,6 +587,7 @@ def main():
     print(f"| requests / acknowledged pings / stored | {len(stats.answers)} / {len(acked)} / {len(stored)} |")
     print(f"| acknowledged pings lost | 0 |")
     print(f"| visits (cluster = single node) | {len(cluster_visits)} |")
+    print(f"| instances' listeners after the failover | {listeners} |")
     print(f"| cluster up / whole test | {up_s:.0f} s / {total:.0f} s |")
 
 
