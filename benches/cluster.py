@@ -96,7 +96,7 @@ def main():
     ttl = (cf.rest(cf.REST_PORTS[cf.leader()[0]], "/config") or {}).get("ttl")
     world = cf.World(f"bench-{os.getpid()}")
     world.routes = {f"rep{p}": world.routes[f"rep{p % cf.PHONES}"] for p in range(PHONES)}
-    org_id, _, devices = world.create(cf.WRITE_URL, cf.HTTP)
+    _, _, devices = world.create(cf.WRITE_URL, cf.HTTP)
     start = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
     fixes = {login: cf.walk(stops, start, i) for i, (login, stops) in enumerate(world.routes.items())}
     rows = []
@@ -138,7 +138,6 @@ def main():
     print("\n| measurement | result | notes |\n|---|---|---|")
     for r in rows:
         print(r)
-    del org_id
 
 
 if __name__ == "__main__":

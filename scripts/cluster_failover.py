@@ -140,8 +140,7 @@ class World:
 
     def create(self, database_url, base_url):
         env = {"DATABASE_URL": database_url}
-        admin = ["fieldvisit", "admin"]
-        run([FV_BIN, *admin[1:], "create-org", "--slug", self.slug, "--name", "Failover test"], env)
+        run([FV_BIN, "admin", "create-org", "--slug", self.slug, "--name", "Failover test"], env)
         out = run([FV_BIN, "admin", "create-user", "--org", self.slug, "--login", "admin", "--name", "Admin",
                    "--role", "admin"], env)
         admin_token = out.split(" token ")[1].split()[0]
