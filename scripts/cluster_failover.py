@@ -534,6 +534,15 @@ def main():
         log(f"ingest recovered: first acknowledged ping sent after the kill answered {failover_s:.1f}s after it")
         time.sleep(AFTER_RECOVERY_S)
         during_failover = stats.statuses(t_kill)
+        # Synchronous mode carries on: the surviving standby became the new primary's synchronous one.
+        while not (sync := [m["name"] for m in cluster_members(skip=(old_leader,)) or []
+                            if m["role"] == "sync_standby" and m["state"] in ("running", "streaming")]):
+            check(time.monotonic() - t_promoted < PROMOTION_TIMEOUT_S,
+                  f"no synchronous standby {PROMOTION_TIMEOUT_S}s after the promotion: {cluster_members(skip=(old_leader,))}")
+            time.sleep(0.5)
+        check(psql(WRITE_URL, "SHOW synchronous_standby_names")[0][0].strip() not in ("", "''"),
+              "the new primary has no synchronous_standby_names")
+        log(f"synchronous standby of {new_leader}: {sync[0]}")
         # Under load still: what the phones hold acknowledged so far is in the new primary.
         check_acked_stored(WRITE_URL, org_id, devices, phones, "after the failover")
 
@@ -578,7 +587,8 @@ def main():
     print("| failover test | value |")
     print("|---|---|")
     print(f"| Patroni ttl / loop_wait / retry_timeout | {ttl} s / {loop_wait} s / {retry_timeout} s (synchronous_mode) |")
-    print(f"| primary killed -> new leader | {t_promoted - t_kill:.1f} s ({old_leader} tl {old_tl} -> {new_leader} tl {new_tl}) |")
+    print(f"| primary killed -> new leader | {t_promoted - t_kill:.1f} s ({old_leader} tl {old_tl} -> {new_leader} tl {new_tl}, "
+          f"synchronous standby {sync[0]}) |")
     print(f"| failover time (kill -> first acknowledged ping sent after it) | {failover_s:.1f} s |")
     print(f"| answers from the kill to 8 s after recovery | {dict(sorted(during_failover.items()))} (every 503 with Retry-After) |")
     print(f"| answers after the instance kill | {dict(sorted(after_instance.items()))} "
