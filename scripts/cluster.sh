@@ -47,7 +47,6 @@ die() { log "$*"; exit 1; }
 
 is_root() { [ "$(id -u)" = "0" ]; }
 
-
 install_if_missing() {
   # PostgreSQL 15 + PostGIS: the same install as `make db`.
   "$ROOT/scripts/db.sh" install
