@@ -9,7 +9,7 @@ CARGO ?= cargo
 BIN := target/release/fieldvisit
 DEMO_BIN := target/release/fieldvisit-demo
 
-.PHONY: help run test lint fmt db clean-db bench build release
+.PHONY: help run test lint fmt db clean-db bench build release cluster cluster-down cluster-test
 
 help:
 	@echo "make run       start PostGIS, migrate, load demo data, serve on http://127.0.0.1:8080"
@@ -17,6 +17,9 @@ help:
 	@echo "make lint      cargo fmt --check, clippy -D warnings and eslint on map-ui/"
 	@echo "make bench     criterion benchmarks (see BENCHMARKS.md)"
 	@echo "make clean-db  stop and delete the project-local database cluster"
+	@echo "make cluster   start the local HA topology (Patroni+etcd, haproxy, 3 instances; docs/operations.md)"
+	@echo "make cluster-down  stop it and remove .cluster/"
+	@echo "make cluster-test  the failover test on that topology (starts it when down)"
 
 db:
 	@scripts/db.sh ensure
@@ -58,3 +61,16 @@ bench: db
 
 clean-db:
 	@scripts/db.sh clean
+
+# The reference production layout on one machine (docs/operations.md): Patroni + etcd, haproxy,
+# three instances, loopback only, everything in .cluster/. FV_BIN overrides the server binary.
+cluster:
+	@scripts/cluster.sh up
+
+cluster-down:
+	@scripts/cluster.sh down
+
+# The failover test (docs/testing.md): kills the primary node, then an instance, under ingest.
+# Compares the visits with a single-node run on the project-local database (make db).
+cluster-test: db
+	@python3 scripts/cluster_failover.py

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Project-local PostgreSQL + PostGIS for development and tests.
 #   scripts/db.sh ensure   install (apt) if missing, init, start, create database; prints nothing
+#   scripts/db.sh install  install PostgreSQL 15 + PostGIS with apt when missing (scripts/cluster.sh)
 #   scripts/db.sh url      print the DATABASE_URL to use
 #   scripts/db.sh stop     stop the local cluster
 #   scripts/db.sh clean    stop and remove the local cluster
@@ -98,8 +99,9 @@ stop() {
 
 case "${1:-}" in
   ensure) ensure ;;
+  install) install_if_missing ;;
   url) url ;;
   stop) stop ;;
   clean) stop; rm -rf "$DATA" "$SOCK" "$ROOT/.pgdata" "$ROOT/.run" ;;
-  *) echo "usage: $0 ensure|url|stop|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 ensure|install|url|stop|clean" >&2; exit 2 ;;
 esac
