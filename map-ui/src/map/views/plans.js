@@ -101,7 +101,7 @@ function ensureMap() {
       'icon-image': ['concat', 'status-', ['get', 'status']], 'icon-allow-overlap': true,
       'icon-size': ['match', ['get', 'tier'], 'VIP', 1.4, 'A', 1.15, 'B', 0.95, 0.75] } });
     map.addLayer({ id: 'plan-lasso-fill', type: 'fill', source: 'plan-lasso', filter: ['==', ['geometry-type'], 'Polygon'],
-      paint: { 'fill-color': '#12355b', 'fill-opacity': 0.12 } });
+      paint: { 'fill-color': '#12355b', 'fill-opacity': 0.12 } }, 'plan-chosen');
     map.addLayer({ id: 'plan-lasso-line', type: 'line', source: 'plan-lasso',
       paint: { 'line-color': '#12355b', 'line-width': 2, 'line-dasharray': [2, 1] } });
     map.on('click', 'plan-outlets', (e) => { if (!view.lasso.on && e.features[0]) addOutlet(Number(e.features[0].id)); });
