@@ -153,7 +153,7 @@ pub enum Subject {
 }
 
 /// Seconds after midnight of an `HH:MM` text.
-fn parse_hhmm(s: &str) -> Option<u32> {
+pub(crate) fn parse_hhmm(s: &str) -> Option<u32> {
     let t = NaiveTime::parse_from_str(s, "%H:%M").ok()?;
     Some(t.num_seconds_from_midnight())
 }
@@ -261,7 +261,7 @@ pub fn attribute_window(start: Option<&str>, end: Option<&str>) -> Option<(u32, 
 }
 
 /// The mean position of outlets (the territory's centroid as its outlets give it).
-fn centroid(outlets: &[&SubtreeOutlet]) -> Option<beats::Point> {
+pub(crate) fn centroid(outlets: &[&SubtreeOutlet]) -> Option<beats::Point> {
     if outlets.is_empty() {
         return None;
     }
@@ -291,13 +291,7 @@ pub async fn prepare(db: &PgPool, caller: &Caller<'_>, ask: &CheckedAsk) -> Resu
     let org_id = caller.org_id;
     let (root, team): (Option<i64>, Vec<TeamRep>) = match ask.subject {
         Subject::Rep(id) => {
-            let rep = db::users::get(db, org_id, id).await?.ok_or_else(|| Error::not_found("rep", id))?;
-            if rep.role != Role::Rep || !rep.active {
-                return Err(Error::not_found("rep", id));
-            }
-            if !caller.may_see_rep(rep.id, rep.territory_path.as_deref()) {
-                return Err(Error::Forbidden("this rep is outside your territory".into()));
-            }
+            let rep = scoped_rep(db, caller, id).await?;
             (rep.territory_id, vec![TeamRep { id: rep.id, name: rep.name, child_id: None }])
         }
         Subject::Territory(id) => {
@@ -328,31 +322,11 @@ pub async fn prepare(db: &PgPool, caller: &Caller<'_>, ask: &CheckedAsk) -> Resu
             format!("the territory has {} active outlets; a proposal plans at most {MAX_OUTLETS}", outlets.len()),
         ));
     }
-    let (pings, _) = db::orgs::ping_settings(db, org_id).await?;
-    let org = org_hours(&pings);
-    let weekdays = org
-        .as_ref()
-        .map_or_else(|| vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri], |h| h.0.clone());
-    let day_start = ask.hours.0.or(org.as_ref().map(|h| h.1)).unwrap_or(9 * 3600);
-    let day_end = ask.hours.1.or(org.as_ref().map(|h| h.2)).unwrap_or(18 * 3600);
-    if day_end <= day_start {
-        return Err(Error::field("day_end", "must be after day_start (the org's working hours start later)"));
-    }
+    let (weekdays, day_start, day_end) = working_hours(db, org_id, ask.hours).await?;
     let ids: Vec<i64> = outlets.iter().map(|o| o.outlet.id).collect();
     let windows: HashMap<i64, (Option<String>, Option<String>)> =
         db::beats::outlet_windows(db, org_id, &ids).await?.into_iter().map(|(id, s, e)| (id, (s, e))).collect();
-    // Homes only for admins: a manager may not learn where a rep lives, so the day starts at the
-    // centroid of the rep's outlets for them (as `/plan-proposal` withholds it).
-    let homes: HashMap<i64, beats::Point> = if caller.role == Some(Role::Admin) {
-        let rep_ids: Vec<i64> = team.iter().map(|r| r.id).collect();
-        db::beats::homes(db, org_id, &rep_ids)
-            .await?
-            .into_iter()
-            .map(|(id, lat, lon)| (id, beats::Point { lat, lon }))
-            .collect()
-    } else {
-        HashMap::new()
-    };
+    let homes = homes(db, caller, &team.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
     let all: Vec<&SubtreeOutlet> = outlets.iter().collect();
     let fallback = centroid(&all).unwrap_or(beats::Point { lat: 0.0, lon: 0.0 });
     let reps = team
@@ -387,6 +361,55 @@ pub async fn prepare(db: &PgPool, caller: &Caller<'_>, ask: &CheckedAsk) -> Resu
         max_seconds: ask.max_seconds,
     };
     Ok(Prepared { request, names: team.into_iter().map(|r| (r.id, r.name)).collect(), hours: (day_start, day_end) })
+}
+
+/// An active rep the caller may plan for: 404 when there is none, 403 outside the caller's scope.
+pub(crate) async fn scoped_rep(db: &PgPool, caller: &Caller<'_>, id: i64) -> Result<db::users::User, Error> {
+    let rep = db::users::get(db, caller.org_id, id).await?.ok_or_else(|| Error::not_found("rep", id))?;
+    if rep.role != Role::Rep || !rep.active {
+        return Err(Error::not_found("rep", id));
+    }
+    if !caller.may_see_rep(rep.id, rep.territory_path.as_deref()) {
+        return Err(Error::Forbidden("this rep is outside your territory".into()));
+    }
+    Ok(rep)
+}
+
+/// The working weekdays and the day's start and end (seconds): the ask's hours, else the org's
+/// working hours, else Monday-Friday 09:00-18:00. 422 on `day_end` when the day would be empty.
+pub(crate) async fn working_hours(
+    db: &PgPool,
+    org_id: i64,
+    asked: (Option<u32>, Option<u32>),
+) -> Result<(Vec<Weekday>, u32, u32), Error> {
+    let (pings, _) = db::orgs::ping_settings(db, org_id).await?;
+    let org = org_hours(&pings);
+    let weekdays = org
+        .as_ref()
+        .map_or_else(|| vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri], |h| h.0.clone());
+    let day_start = asked.0.or(org.as_ref().map(|h| h.1)).unwrap_or(9 * 3600);
+    let day_end = asked.1.or(org.as_ref().map(|h| h.2)).unwrap_or(18 * 3600);
+    if day_end <= day_start {
+        return Err(Error::field("day_end", "must be after day_start (the org's working hours start later)"));
+    }
+    Ok((weekdays, day_start, day_end))
+}
+
+/// The reps' homes, for admins only: a manager may not learn where a rep lives, so the day
+/// starts at the centroid of the rep's outlets for them (as `/plan-proposal` withholds it).
+pub(crate) async fn homes(
+    db: &PgPool,
+    caller: &Caller<'_>,
+    rep_ids: &[i64],
+) -> Result<HashMap<i64, beats::Point>, Error> {
+    if caller.role != Some(Role::Admin) {
+        return Ok(HashMap::new());
+    }
+    Ok(db::beats::homes(db, caller.org_id, rep_ids)
+        .await?
+        .into_iter()
+        .map(|(id, lat, lon)| (id, beats::Point { lat, lon }))
+        .collect())
 }
 
 /// Solves a prepared proposal (CPU-bound: run it on a blocking thread) and shapes the answer.

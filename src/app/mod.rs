@@ -7,6 +7,7 @@ pub mod checkins;
 pub mod checklists;
 pub mod compliance;
 pub mod coverage;
+pub mod day_order;
 pub mod devices;
 pub mod exports;
 pub mod ingest;

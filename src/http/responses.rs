@@ -168,6 +168,12 @@ pub(super) const RULES: &[(&str, &str, &str)] = &[
         "give `rep_id` or `territory_id` (a territory with an active rep); `cycle_weeks` 1-12, `max_seconds` 1-60, \
         `day_start`/`day_end` as HH:MM with the end after the start; at most 10,000 active outlets",
     ),
+    (
+        "post",
+        "/api/v1/beats/day-order",
+        "1-200 stops, each an outlet of the rep's territory once, `window_end` after `window_start`; \
+        `max_seconds` 1-10; the rep must be in your scope",
+    ),
     ("get", "/api/v1/plans", EXISTS_RULE),
     ("get", "/api/v1/reps/{id}/reminders", "`territory_id` must be the rep's territory or below it"),
     ("patch", "/api/v1/devices/{id}", EXISTS_RULE),

@@ -766,6 +766,7 @@ const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/access-log", Needs(A::ExportAudits)),
     ("GET", "/api/v1/audit-log", Needs(A::ReadAuditLog)),
     ("POST", "/api/v1/beats/proposals", Needs(A::WritePlans)),
+    ("POST", "/api/v1/beats/day-order", Needs(A::WritePlans)),
     ("GET", "/api/v1/checkins/claims", Needs(A::ReviewVisits)),
     ("PUT", "/api/v1/checkins/{client_id}", Needs(A::SubmitEvidence)),
     ("PUT", "/api/v1/checkins/{client_id}/answers/{answers_client_id}", Needs(A::SubmitEvidence)),

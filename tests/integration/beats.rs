@@ -153,3 +153,108 @@ async fn proposals_respect_scope_and_name_bad_fields(pool: PgPool) {
     let big = Value::String("x".repeat(8 * 1024));
     assert_eq!(app.post(PATH, manager, &json!({"rep_id": w.rep.id, "day_start": big})).await.status, 413);
 }
+
+const DAY_PATH: &str = "/api/v1/beats/day-order";
+
+/// Travel of stops in order from a start, metres, straight line × 1.3 (as the solver counts it).
+fn leg_sum(start: (f64, f64), pts: &[(f64, f64)]) -> f64 {
+    let mut prev = start;
+    pts.iter()
+        .map(|&p| {
+            let d = fieldvisit::domain::geo::haversine_m(prev.0, prev.1, p.0, p.1) * 1.3;
+            prev = p;
+            d
+        })
+        .sum()
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_day_in_zigzag_comes_back_in_a_shorter_order_within_its_windows(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let outlets = seed_outlets(&pool, &w, 12).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    // Ten stops sent in a zigzag (far, near, far, ...); one keeps its 10:00-12:00 window.
+    let mut ids: Vec<i64> = outlets[1..11].iter().map(|o| o.0).collect();
+    let zigzag: Vec<i64> = (0..5).flat_map(|k| [ids[9 - k], ids[k]]).collect();
+    ids.sort_unstable();
+    let stops: Vec<Value> = zigzag.iter().map(|id| json!({"outlet_id": id})).collect();
+    let ask = json!({"rep_id": w.rep.id, "stops": stops, "day_start": "09:00", "day_end": "17:00", "max_seconds": 1});
+    let res = app.post(DAY_PATH, Some(&w.manager.token), &ask).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    let day = &res.json;
+    assert_eq!(day["unplaced"], json!([]));
+    let ordered: Vec<i64> =
+        day["stops"].as_array().expect("stops").iter().map(|s| s["outlet_id"].as_i64().unwrap_or(0)).collect();
+    let mut same = ordered.clone();
+    same.sort_unstable();
+    assert_eq!(same, ids, "every stop comes back once");
+    let seqs: Vec<i64> =
+        day["stops"].as_array().expect("stops").iter().map(|s| s["seq"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    let (travel, given) = (day["travel_m"].as_f64().expect("travel"), day["given_travel_m"].as_f64().expect("given"));
+    assert!(travel < given, "the solver's order {travel} m is shorter than the zigzag's {given} m");
+    // The legs add up to the travel, and the zigzag's travel is what its legs measure from the
+    // same start (the centroid of the rep's territory's outlets, for a manager).
+    let legs: f64 = day["stops"].as_array().expect("stops").iter().map(|s| s["leg_m"].as_f64().unwrap_or(0.0)).sum();
+    assert!((legs - travel).abs() <= 10.0, "legs {legs} vs travel {travel}");
+    let at: HashMap<i64, (f64, f64)> = sqlx::query_as::<_, (i64, f64, f64)>(
+        "SELECT id, ST_Y(location::geometry), ST_X(location::geometry) FROM outlets WHERE org_id = $1 AND territory_id = $2",
+    )
+    .bind(w.org_a)
+    .bind(w.t1)
+    .fetch_all(&pool)
+    .await
+    .expect("outlets")
+    .into_iter()
+    .map(|(id, lat, lon)| (id, (lat, lon)))
+    .collect();
+    let n = at.len() as f64;
+    let centre = at.values().fold((0.0, 0.0), |(a, b), p| (a + p.0 / n, b + p.1 / n));
+    let zig: Vec<(f64, f64)> = zigzag.iter().map(|id| at[id]).collect();
+    assert!((leg_sum(centre, &zig) - given).abs() <= 10.0, "given {given} vs {}", leg_sum(centre, &zig));
+    for (s, o) in day["stops"]
+        .as_array()
+        .expect("stops")
+        .iter()
+        .filter_map(|s| outlets.iter().find(|o| o.0 == s["outlet_id"].as_i64().unwrap_or(0)).map(|o| (s, o)))
+    {
+        let arrival = minutes(s["arrival"].as_str().expect("arrival"));
+        let (from, to) = o.2.map_or((9 * 60, 17 * 60), |(a, b)| (minutes(a), minutes(b)));
+        assert!(arrival >= from && arrival + 20 <= to, "outlet {} arrives {} outside {from}-{to}", o.0, s["arrival"]);
+    }
+}
+
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_day_order_respects_scope_and_names_bad_stops(pool: PgPool) {
+    let w = World::seed(&pool).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    let manager = Some(w.manager.token.as_str());
+    let one = json!([{"outlet_id": w.o1}]);
+    assert_problem(&app.post(DAY_PATH, manager, &json!({"rep_id": w.rep2.id, "stops": one})).await, 403, DAY_PATH);
+    assert_problem(&app.post(DAY_PATH, manager, &json!({"rep_id": w.rep_b.id, "stops": one})).await, 404, DAY_PATH);
+    assert_problem(
+        &app.post(DAY_PATH, Some(&w.rep.token), &json!({"rep_id": w.rep.id, "stops": one})).await,
+        403,
+        DAY_PATH,
+    );
+    assert_problem(&app.post(DAY_PATH, None, &json!({"rep_id": w.rep.id, "stops": one})).await, 401, DAY_PATH);
+    // An outlet of another territory or org is named by its index; so are a bad window and a repeat.
+    for (stops, field) in [
+        (json!([{"outlet_id": w.o1}, {"outlet_id": w.o2}]), "stops[1].outlet_id"),
+        (json!([{"outlet_id": w.ob}]), "stops[0].outlet_id"),
+        (json!([{"outlet_id": w.o1, "window_start": "12:00", "window_end": "10:00"}]), "stops[0].window_end"),
+        (json!([{"outlet_id": w.o1}, {"outlet_id": w.o1}]), "stops[1].outlet_id"),
+        (json!([{"outlet_id": w.o1, "expected_duration_s": 5}]), "stops[0].expected_duration_s"),
+        (json!([]), "stops"),
+    ] {
+        let res = app.post(DAY_PATH, manager, &json!({"rep_id": w.rep.id, "stops": stops})).await;
+        assert_problem(&res, 422, DAY_PATH);
+        assert_eq!(res.error_fields(), vec![field.to_owned()], "{stops}: {}", res.describe());
+    }
+    // A stop whose window lies outside the working hours is answered, and named as unplaced.
+    let late = json!([{"outlet_id": w.o1, "window_start": "20:00", "window_end": "21:00"}]);
+    let res = app.post(DAY_PATH, manager, &json!({"rep_id": w.rep.id, "stops": late, "day_end": "18:00"})).await;
+    assert_eq!(res.status, 200, "{}", res.describe());
+    assert_eq!(res.json["stops"], json!([]));
+    assert_eq!(res.json["unplaced"][0]["outlet_id"], json!(w.o1));
+}

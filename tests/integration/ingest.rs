@@ -1134,6 +1134,7 @@ async fn every_body_route_refuses_a_body_just_over_its_limit(pool: PgPool) {
         ("post", "/users", small),
         ("patch", "/users/{id}", small),
         ("post", "/beats/proposals", 4 * KIB),
+        ("post", "/beats/day-order", 32 * KIB),
         ("post", "/reviews/bulk", 40 * KIB),
         ("post", "/visits/{id}/photos", import),
         ("put", "/checkins/{client_id}/photos/{photo_client_id}", import),

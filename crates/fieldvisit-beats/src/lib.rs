@@ -629,6 +629,80 @@ fn route(
     Ok((placed, unassigned))
 }
 
+/// One stop of a day ordered by [`order_day`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayStop {
+    pub outlet_id: i64,
+    /// 1-based position in the day's route.
+    pub seq: u32,
+    /// Planned start of the visit, seconds after local midnight.
+    pub arrival_s: u32,
+    /// Metres from the previous stop (or the start).
+    pub leg_m: f64,
+}
+
+/// A day's stops in the solver's order, those that do not fit the day, and the travel of both
+/// the new order and the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayOrder {
+    pub stops: Vec<DayStop>,
+    /// Outlets (in the order given) whose visit fits nowhere in the day, with the reason.
+    pub unplaced: Vec<(i64, String)>,
+    pub travel_m: f64,
+    pub given_travel_m: f64,
+}
+
+/// Orders one day's stops (each `Outlet` one visit; `visits` is ignored) for `rep` with the same
+/// solver and model as [`generate`]: from the rep's start, within each stop's window and the
+/// working hours, least travel first. The given order's travel is returned beside it, so a
+/// manager sees what the solver saved.
+pub fn order_day(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix, max_seconds: usize) -> DayOrder {
+    let day = NaiveDate::from_ymd_opt(2000, 1, 3).unwrap_or_default();
+    let given: Vec<(NaiveDate, Point)> = stops.iter().map(|o| (day, o.point)).collect();
+    let given_travel_m = legs(rep, &given, travel).iter().sum();
+    let outlets: Vec<&Outlet> = stops.iter().collect();
+    let mut unplaced = Vec::new();
+    let mut visits = Vec::new();
+    for (k, o) in stops.iter().enumerate() {
+        if day_window(o, rep).is_some() {
+            visits.push(Visit { outlet: k, nth: 0, of: 1, days: 0..1 });
+        } else {
+            unplaced.push((o.id, "its time window leaves no room for the visit within the working hours".to_owned()));
+        }
+    }
+    let mut placed = Vec::new();
+    if !visits.is_empty() {
+        match route(rep, &outlets, &visits, &[day], travel, max_seconds.max(1)) {
+            Ok((stops_placed, unassigned)) => {
+                placed = stops_placed;
+                unplaced.extend(unassigned.into_iter().map(|v| {
+                    (
+                        stops[visits[v].outlet].id,
+                        "it does not fit the day's working hours with the other stops".to_owned(),
+                    )
+                }));
+            }
+            Err(e) => {
+                unplaced.extend(visits.iter().map(|v| (stops[v.outlet].id, format!("the solver failed: {e}"))));
+            }
+        }
+    }
+    let pts: Vec<(NaiveDate, Point)> = placed.iter().map(|(_, j)| (day, stops[visits[*j].outlet].point)).collect();
+    let legs = legs(rep, &pts, travel);
+    let order_of = |id: i64| stops.iter().position(|o| o.id == id).unwrap_or(usize::MAX);
+    unplaced.sort_by_key(|(id, _)| order_of(*id));
+    DayOrder {
+        travel_m: legs.iter().sum(),
+        stops: placed
+            .iter()
+            .zip(legs)
+            .map(|((s, _), leg_m)| DayStop { outlet_id: s.outlet_id, seq: s.seq, arrival_s: s.arrival_s, leg_m })
+            .collect(),
+        unplaced,
+        given_travel_m,
+    }
+}
+
 /// Fills each stop's week, leg and `why`.
 fn describe(
     req: &Request,

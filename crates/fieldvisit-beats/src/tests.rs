@@ -140,3 +140,48 @@ fn a_team_keeps_each_outlet_with_one_rep_and_balances_load() {
     let (lo, hi) = (loads.iter().min().copied().unwrap_or(0), loads.iter().max().copied().unwrap_or(0));
     assert!(f64::from(hi - lo) <= 0.1 * f64::from(hi), "{loads:?}");
 }
+
+#[test]
+fn a_day_is_ordered_shorter_than_a_zigzag_and_keeps_windows() {
+    let r = rep(1, 39.9, 116.4);
+    // Eight outlets on a line eastwards, given in a zigzag order; the one with a morning window
+    // is the farthest.
+    let mut stops: Vec<Outlet> = outlets(100, 8, 39.9, 116.4)
+        .into_iter()
+        .map(|mut o| {
+            o.point = Point { lat: 39.9, lon: 116.4 + (o.id - 99) as f64 * 0.004 };
+            o.window = None;
+            o
+        })
+        .collect();
+    stops[7].window = Some((9 * 3600, 10 * 3600));
+    let zigzag: Vec<Outlet> = [7, 0, 6, 1, 5, 2, 4, 3].iter().map(|&k| stops[k].clone()).collect();
+    let day = order_day(&r, &zigzag, &StraightLine::default(), 1);
+    assert!(day.unplaced.is_empty(), "{:?}", day.unplaced);
+    assert_eq!(day.stops.len(), 8);
+    assert!(day.travel_m < day.given_travel_m, "{} vs {}", day.travel_m, day.given_travel_m);
+    let seqs: Vec<u32> = day.stops.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    let far = day.stops.iter().find(|s| s.outlet_id == 107).expect("the windowed stop is placed");
+    assert!((9 * 3600..=10 * 3600 - 900).contains(&far.arrival_s), "arrives {}", far.arrival_s);
+    let legs: f64 = day.stops.iter().map(|s| s.leg_m).sum();
+    assert!((legs - day.travel_m).abs() < 1e-6);
+}
+
+#[test]
+fn a_day_names_the_stops_that_cannot_fit() {
+    let r = rep(1, 39.9, 116.4);
+    let mut stops = outlets(200, 3, 39.9, 116.4);
+    for o in &mut stops {
+        o.window = None;
+        o.duration_s = 3 * 3600;
+    }
+    // 9 hours of visits in an 8-hour day: one is left out; a window outside the hours is named.
+    stops[0].window = Some((18 * 3600, 20 * 3600));
+    stops[0].duration_s = 900;
+    let day = order_day(&r, &stops, &StraightLine::default(), 1);
+    assert_eq!(day.stops.len(), 2);
+    assert_eq!(day.unplaced.len(), 1);
+    assert_eq!(day.unplaced[0].0, 200);
+    assert!(day.unplaced[0].1.contains("time window"), "{}", day.unplaced[0].1);
+}
