@@ -24,6 +24,7 @@ export default async function (t) {
   const firstRep = await page.evaluate(() => globalThis.fieldvisitPlans.reps[0].id);
   await page.selectOption('#plans-rep', String(firstRep));
   await page.waitForSelector('#generate-form');
+  await page.waitForFunction(() => globalThis.fieldvisitPlans.editor != null, null, { timeout: 30000 }); // the rep's data is in
   await page.selectOption('#generate-form [name=scope]', 'team');
   await page.selectOption('#generate-form [name=territory_id]', String(district));
   await page.fill('#generate-form [name=max_seconds]', '3');

@@ -556,16 +556,22 @@ function drawGenerate() {
   const territoryField = form.querySelector('[name=territory_id]').closest('label');
   territoryField.hidden = g.scope !== 'team';
   form.querySelector('[name=scope]').addEventListener('change', (e) => { territoryField.hidden = e.target.value !== 'team'; });
+  // What is typed is kept as it is typed: the form is drawn again when the rep's data arrives.
+  for (const type of ['input', 'change']) form.addEventListener(type, () => readGenerate(form));
   form.addEventListener('submit', generate);
+}
+
+/** The generator's form into `view.generate`. */
+function readGenerate(form) {
+  const data = new FormData(form);
+  return Object.assign(view.generate, { scope: data.get('scope'), territory_id: Number(data.get('territory_id')), cycle_weeks: Number(data.get('cycle_weeks')),
+    valid_from: data.get('valid_from'), day_start: data.get('day_start'), day_end: data.get('day_end'), max_seconds: Number(data.get('max_seconds')) });
 }
 
 async function generate(e) {
   e.preventDefault();
   const form = e.target;
-  const data = new FormData(form);
-  const g = view.generate;
-  Object.assign(g, { scope: data.get('scope'), territory_id: Number(data.get('territory_id')), cycle_weeks: Number(data.get('cycle_weeks')),
-    valid_from: data.get('valid_from'), day_start: data.get('day_start'), day_end: data.get('day_end'), max_seconds: Number(data.get('max_seconds')) });
+  const g = readGenerate(form);
   showErrors(form, null);
   const body = { ...(g.scope === 'team' ? { territory_id: g.territory_id } : { rep_id: view.rep.id }), cycle_weeks: g.cycle_weeks,
     ...(g.valid_from ? { valid_from: g.valid_from } : {}), day_start: g.day_start, day_end: g.day_end, max_seconds: g.max_seconds };
