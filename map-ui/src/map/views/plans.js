@@ -83,6 +83,7 @@ function drawRepPicker() {
     + view.reps.map((r) => `<option value="${r.id}" ${r.id === view.rep?.id ? 'selected' : ''}>${esc(r.name)} (${esc(r.login)})</option>`).join('');
   $in('#plans-map-hint').textContent = t('pl_map_hint');
   drawLassoButton();
+  drawLassoStatus();
 }
 
 /** The view's own map, made once; the promise resolves when its layers are there. */
@@ -196,9 +197,18 @@ function takeLasso(path) {
   const shown = new Set(view.features.map((f) => Number(f.id)));
   const ids = lassoPick(view.outlets.filter((o) => shown.has(o.id)), path, ed.items, ed.day);
   addOutlets(ids);
-  const status = $in('#plans-lasso-status');
-  status.textContent = t('pl_lasso_added').replace('{n}', String(ids.length)).replace('{day}', itemDay(ed.day));
-  status.dataset.added = String(ids.length);
+  view.lassoAdded = { n: ids.length, day: { ...ed.day } };
+  drawLassoStatus();
+}
+
+/** How many outlets the last lasso added, and to which day (in the page's language). */
+function drawLassoStatus() {
+  const status = view.el?.querySelector('#plans-lasso-status');
+  const last = view.lassoAdded;
+  if (!status) return;
+  if (!last) { status.textContent = ''; delete status.dataset.added; return; }
+  status.textContent = t('pl_lasso_added').replace('{n}', String(last.n)).replace('{day}', itemDay(last.day));
+  status.dataset.added = String(last.n);
 }
 
 /** The rep's territory: its outlets, their status over the last 4 weeks, and the rep's plans. */
@@ -210,6 +220,7 @@ async function selectRep(id) {
   view.features = [];
   view.plans = [];
   view.editor = null;
+  view.lassoAdded = null;
   drawAll();
   if (!view.rep) return;
   const rep = view.rep;
