@@ -576,7 +576,7 @@ fn solve_rep(
     }
     let mut stops = Vec::new();
     if !visits.is_empty() {
-        match route(rep, outlets, &visits, &days, travel, max_seconds) {
+        match route(rep, outlets, &visits, &days, travel, max_seconds, false) {
             Ok((placed, unassigned)) => {
                 stops = placed;
                 for v in unassigned {
@@ -613,7 +613,9 @@ fn solve_rep(
 }
 
 /// Runs vrp-core on one rep's visits: the placed stops (with their visit index) by day and order,
-/// and the indices of the visits left unassigned.
+/// and the indices of the visits left unassigned. A day's route returns to the start unless
+/// `open`: then it ends at its last stop (the travel counted is the legs in, as [`legs`] counts
+/// them), and the working hours bind through each visit's window alone (each ends by the day's end).
 fn route(
     rep: &Rep,
     outlets: &[&Outlet],
@@ -621,6 +623,7 @@ fn route(
     days: &[NaiveDate],
     travel: &dyn TravelMatrix,
     max_seconds: usize,
+    open: bool,
 ) -> GenericResult<Routed> {
     // Locations: 0 is the rep's start, 1 + k is outlet k.
     let points: Vec<Point> = std::iter::once(rep.start).chain(outlets.iter().map(|o| o.point)).collect();
@@ -662,16 +665,11 @@ fn route(
         .enumerate()
         .map(|(d, _)| {
             let base = d as f64 * DAY_S;
-            VehicleBuilder::default()
-                .id(&d.to_string())
-                .add_detail(
-                    VehicleDetailBuilder::default()
-                        .set_start_location(0)
-                        .set_start_time(base + f64::from(rep.day_start_s))
-                        .set_end_time(base + f64::from(rep.day_end_s))
-                        .build()?,
-                )
-                .build()
+            let detail =
+                VehicleDetailBuilder::default().set_start_location(0).set_start_time(base + f64::from(rep.day_start_s));
+            // An end time gives the route an end place (the start): a round trip.
+            let detail = if open { detail } else { detail.set_end_time(base + f64::from(rep.day_end_s)) };
+            VehicleBuilder::default().id(&d.to_string()).add_detail(detail.build()?).build()
         })
         .collect::<GenericResult<Vec<_>>>()?;
     let goal = GoalContextBuilder::with_features(&[
@@ -770,12 +768,14 @@ pub struct DayOrder {
 
 /// Orders one day's stops (each `Outlet` one visit; `visits` is ignored) for `rep` with the same
 /// solver and model as [`generate`]: from the rep's start, within each stop's window and the
-/// working hours, least travel first. The given order's travel is returned beside it, so a
-/// manager sees what the solver saved.
+/// working hours, least travel first, the route ending at its last stop (the travel counted). The
+/// given order's travel is returned beside it, so a manager sees what the solver saved; the
+/// solver being a heuristic, a given order that fits the day and travels less is kept as it is.
 pub fn order_day(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix, max_seconds: usize) -> DayOrder {
     let day = NaiveDate::from_ymd_opt(2000, 1, 3).unwrap_or_default();
     let given: Vec<(NaiveDate, Point)> = stops.iter().map(|o| (day, o.point)).collect();
-    let given_travel_m = legs(rep, &given, travel).iter().sum();
+    let given_legs = legs(rep, &given, travel);
+    let given_travel_m: f64 = given_legs.iter().sum();
     let outlets: Vec<&Outlet> = stops.iter().collect();
     let mut unplaced = Vec::new();
     let mut visits = Vec::new();
@@ -788,7 +788,7 @@ pub fn order_day(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix, max_sec
     }
     let mut placed = Vec::new();
     if !visits.is_empty() {
-        match route(rep, &outlets, &visits, &[day], travel, max_seconds.max(1)) {
+        match route(rep, &outlets, &visits, &[day], travel, max_seconds.max(1), true) {
             Ok((stops_placed, unassigned)) => {
                 placed = stops_placed;
                 unplaced.extend(unassigned.into_iter().map(|v| {
@@ -807,6 +807,23 @@ pub fn order_day(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix, max_sec
     let legs = legs(rep, &pts, travel);
     let order_of = |id: i64| stops.iter().position(|o| o.id == id).unwrap_or(usize::MAX);
     unplaced.sort_by_key(|(id, _)| order_of(*id));
+    if unplaced.is_empty()
+        && given_travel_m < legs.iter().sum::<f64>()
+        && let Some(arrivals) = arrivals_in_order(rep, stops, travel)
+    {
+        return DayOrder {
+            stops: stops
+                .iter()
+                .zip(arrivals)
+                .zip(given_legs)
+                .enumerate()
+                .map(|(k, ((o, arrival_s), leg_m))| DayStop { outlet_id: o.id, seq: k as u32 + 1, arrival_s, leg_m })
+                .collect(),
+            unplaced,
+            travel_m: given_travel_m,
+            given_travel_m,
+        };
+    }
     DayOrder {
         travel_m: legs.iter().sum(),
         stops: placed
@@ -817,6 +834,26 @@ pub fn order_day(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix, max_sec
         unplaced,
         given_travel_m,
     }
+}
+
+/// When each stop's visit starts (seconds after local midnight) going round `stops` in their order
+/// from the rep's start at the day's start, waiting where a window has not opened; None when a
+/// visit cannot start in its window (within the working hours) that way.
+fn arrivals_in_order(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix) -> Option<Vec<u32>> {
+    let mut t = f64::from(rep.day_start_s);
+    let mut at = rep.start;
+    let mut out = Vec::with_capacity(stops.len());
+    for o in stops {
+        let (s, e) = day_window(o, rep)?;
+        t = (t + travel.duration_s(at, o.point).round()).max(f64::from(s));
+        if t > f64::from(e - o.duration_s) {
+            return None;
+        }
+        out.push(t as u32);
+        t += f64::from(o.duration_s);
+        at = o.point;
+    }
+    Some(out)
 }
 
 /// Fills each stop's week, leg and `why`.

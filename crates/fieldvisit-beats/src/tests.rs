@@ -185,3 +185,53 @@ fn a_day_names_the_stops_that_cannot_fit() {
     assert_eq!(day.unplaced[0].0, 200);
     assert!(day.unplaced[0].1.contains("time window"), "{}", day.unplaced[0].1);
 }
+
+/// Four stops on the corners of a ~340 × 445 m square, the rep starting on the first (the
+/// plan-editor workflow's lasso): `[start corner, its west, south-west, south]`.
+fn square_from_a_stop() -> (Rep, Vec<Outlet>) {
+    let r = rep(1, 40.2, 116.3);
+    let corners = [(40.2, 116.3), (40.2, 116.296), (40.196, 116.296), (40.196, 116.3)];
+    let mut stops = outlets(300, 4, 40.2, 116.3);
+    for (o, (lat, lon)) in stops.iter_mut().zip(corners) {
+        o.point = Point { lat, lon };
+        o.window = None;
+    }
+    (r, stops)
+}
+
+#[test]
+fn a_day_ends_at_its_last_stop_so_the_order_is_never_longer_than_the_one_given() {
+    let (r, stops) = square_from_a_stop();
+    // The start corner, then across the diagonal, along the side and across again: a round trip
+    // would cost the same as the shortest path, which goes round the square from the start.
+    let given: Vec<Outlet> = [0, 2, 1, 3].iter().map(|&k| stops[k].clone()).collect();
+    let day = order_day(&r, &given, &StraightLine::default(), 1);
+    assert!(day.unplaced.is_empty(), "{:?}", day.unplaced);
+    let order: Vec<i64> = day.stops.iter().map(|s| s.outlet_id).collect();
+    assert_eq!(order[0], 300, "the stop at the start comes first: {order:?}");
+    assert!(day.travel_m < day.given_travel_m, "{} vs {}", day.travel_m, day.given_travel_m);
+    let t = StraightLine::default();
+    let side = |a: usize, b: usize| t.distance_m(stops[a].point, stops[b].point);
+    // Round the square from the start, first along its shorter side: 0-1-2-3 or 0-3-2-1.
+    let shortest = side(0, 1).min(side(0, 3)) + side(1, 2) + side(2, 3);
+    assert!((day.travel_m - shortest.round()).abs() <= 2.0, "{} vs the shortest {shortest}", day.travel_m);
+    // Given the shortest order, the answer is no longer.
+    let best: Vec<Outlet> = order.iter().map(|id| stops[(*id - 300) as usize].clone()).collect();
+    let again = order_day(&r, &best, &StraightLine::default(), 1);
+    assert!(again.travel_m <= again.given_travel_m, "{} vs {}", again.travel_m, again.given_travel_m);
+}
+
+#[test]
+fn a_given_order_is_timed_from_the_start_waiting_for_windows() {
+    let (r, mut stops) = square_from_a_stop();
+    stops[1].window = Some((11 * 3600, 12 * 3600));
+    let t = StraightLine::default();
+    let at = arrivals_in_order(&r, &stops, &t).expect("fits the day");
+    assert_eq!(at[0], 9 * 3600, "the first stop is at the start");
+    assert_eq!(at[1], 11 * 3600, "waits for the window to open");
+    let leg = t.duration_s(stops[1].point, stops[2].point).round() as u32;
+    assert_eq!(at[2], 11 * 3600 + 900 + leg);
+    // A window that closes before the rep can get there: no timing.
+    stops[3].window = Some((9 * 3600, 9 * 3600 + 1800));
+    assert_eq!(arrivals_in_order(&r, &stops, &t), None);
+}

@@ -6,6 +6,7 @@
 // Standing alone: the workflow makes its own territory (north of the demo city, where no demo
 // outlet is), rep and outlets.
 import assert from 'node:assert/strict';
+import { ok, ownGrid } from './_team.mjs';
 
 export const name = 'beats: generate a 4-week beat and accept it';
 
@@ -16,25 +17,12 @@ const minutesOf = (hhmm) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3,
 const addDay = (iso, n) => new Date(Date.parse(`${iso}T00:00:00Z`) + n * 86400000).toISOString().slice(0, 10);
 
 export default async function (t) {
-  const ok = (answer, what) => {
-    assert.ok(answer.status < 300, `${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
-    return answer.body;
-  };
   const mgr = t.tokens.managerD1;
-  const me = ok(await t.api(mgr, 'GET', '/me'), 'me');
-  const timeZone = me.org.timezone;
   const stamp = `${Date.now()}`;
   // A small grid of the manager's district, north of the demo outlets (they end at 40.10°N).
   const lat0 = 40.13 + Math.random() * 0.06, lon0 = 116.29 + Math.random() * 0.12, d = 0.006;
-  const ring = [[lon0 - d, lat0 - d], [lon0 + d, lat0 - d], [lon0 + d, lat0 + d], [lon0 - d, lat0 + d], [lon0 - d, lat0 - d]];
-  const territory = ok(await t.api(t.tokens.admin, 'POST', '/territories', {
-    parent_id: me.user.territory_id, code: `WB-BEATS-${stamp}`, name: `Beats workflow ${stamp}`, level: 'grid',
-    boundary: { type: 'Polygon', coordinates: [ring] },
-  }), 'territory');
-  const repName = `Beats rep ${stamp}`;
-  const rep = ok(await t.api(t.tokens.admin, 'POST', '/users', {
-    login: `wb-beats-${stamp}`, name: repName, role: 'rep', territory_id: territory.id,
-  }), 'rep').user;
+  const { me, territory, rep } = await ownGrid(t, { key: 'beats', label: 'Beats', lat: lat0, lon: lon0, half: d, stamp });
+  const timeZone = me.org.timezone;
   const outlets = [];
   for (const [i, tier] of TIERS.entries()) {
     const o = ok(await t.api(mgr, 'POST', '/outlets', {

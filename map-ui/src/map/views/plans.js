@@ -1,12 +1,14 @@
 // Beat plans (admins and managers): a rep of the caller's scope, their territory's outlets on a map
 // of the view's own (status symbol, size by tier), their plans with the items; an editor that
-// builds or revises a plan (outlets from the map or a searchable list, weekday and week of the
-// cycle or a date, windows, durations, a day's order) and shows at once whether each outlet is
+// builds or revises a plan (outlets from the map by click or lasso, or from a searchable list, into
+// the day being edited; weekday and week of the cycle or a date, windows, durations; a day's order
+// by drag, buttons, nearest neighbour or the solver) and shows at once whether each outlet is
 // planned as often as its tier asks and whether each day fits the working hours (planrules.js);
 // and the beat generator (POST /beats/proposals) for the rep or a team, shown per rep with the
 // days, each stop's reason, what was not placed and the travel against the baseline, saved only
 // on Accept (POST /plans, after ending the rep's overlapping plans once the manager confirms:
 // the server would keep both and plan the outlets twice).
+import Sortable from 'sortablejs';
 import { t, register } from '../../common/i18n.js';
 import { esc } from '../../common/text.js';
 import { addDays, dayIn, distance, isoDay, pct } from '../../common/format.js';
@@ -17,9 +19,10 @@ import { api, ctx } from '../context.js';
 import { addImages } from '../outlets.js';
 import { field, showErrors } from './form.js';
 import {
-  dayBefore, dayLoads, frequencyCheck, itemBody, moveStop, orderByNearest, overlapping,
+  dayBefore, dayKey, dayLoads, frequencyCheck, itemBody, moveStop, orderByNearest, overlapping,
   percentShorter, renumber, shortTime,
 } from './planrules.js';
+import { applyDayOrder, dayGroups, dayOrderBody, dayOrderErrors, lassoPick, reorderDay } from './planedit.js';
 import { PLANS_STRINGS } from './plans.strings.js';
 
 register(PLANS_STRINGS);
@@ -27,7 +30,12 @@ register(PLANS_STRINGS);
 const view = {
   el: null, map: null, mapReady: null, reps: [], territories: [], policies: [], rep: null,
   outlets: [], features: [], plans: [], editor: null, filter: '', proposal: null, names: new Map(),
+  /** The lasso: on or off, the path being drawn (`[[lon, lat], ...]`) and the pointer drawing it. */
+  lasso: { on: false, path: [], pointer: null },
+  sortables: [],
 };
+/** Seconds the solver may take for one day of the editor. */
+const SOLVER_SECONDS = 2;
 /** What the browser test reads: the rep, plans, editor and proposal shown. */
 globalThis.fieldvisitPlans = view;
 
@@ -59,7 +67,8 @@ function skeleton() {
     <h1 data-i18n-plans="view_plans">${esc(t('view_plans'))}</h1>
     <label class="field"><span>${esc(t('pl_rep'))}</span><select id="plans-rep" data-testid="plans-rep"></select></label>
     <div class="plans-layout">
-      <div><div id="plans-map" class="plans-map" data-testid="plans-map"></div><p class="notice" id="plans-map-hint"></p></div>
+      <div><div id="plans-map" class="plans-map" data-testid="plans-map"></div><p class="notice" id="plans-map-hint"></p>
+        <p role="status" id="plans-lasso-status" data-testid="plans-lasso-status"></p></div>
       <div><section id="plans-list" data-testid="plans-list"></section></div>
     </div>
     <section id="plans-editor" data-testid="plans-editor"></section>
@@ -73,6 +82,8 @@ function drawRepPicker() {
   sel.innerHTML = `<option value="">${esc(t(view.reps.length ? 'pl_pick_rep' : 'pl_no_reps'))}</option>`
     + view.reps.map((r) => `<option value="${r.id}" ${r.id === view.rep?.id ? 'selected' : ''}>${esc(r.name)} (${esc(r.login)})</option>`).join('');
   $in('#plans-map-hint').textContent = t('pl_map_hint');
+  drawLassoButton();
+  drawLassoStatus();
 }
 
 /** The view's own map, made once; the promise resolves when its layers are there. */
@@ -84,16 +95,120 @@ function ensureMap() {
     globalThis.fieldvisitPlansMap = map;
     await new Promise((resolve) => map.on('load', resolve));
     addImages(map);
-    addSources(map, ['plan-outlets', 'plan-chosen']);
+    addSources(map, ['plan-outlets', 'plan-chosen', 'plan-lasso']);
     map.addLayer({ id: 'plan-chosen', type: 'circle', source: 'plan-chosen',
       paint: { 'circle-radius': 13, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#12355b', 'circle-stroke-width': 3 } });
     map.addLayer({ id: 'plan-outlets', type: 'symbol', source: 'plan-outlets', layout: {
       'icon-image': ['concat', 'status-', ['get', 'status']], 'icon-allow-overlap': true,
       'icon-size': ['match', ['get', 'tier'], 'VIP', 1.4, 'A', 1.15, 'B', 0.95, 0.75] } });
-    map.on('click', 'plan-outlets', (e) => { if (e.features[0]) addOutlet(Number(e.features[0].id)); });
+    map.addLayer({ id: 'plan-lasso-fill', type: 'fill', source: 'plan-lasso', filter: ['==', ['geometry-type'], 'Polygon'],
+      paint: { 'fill-color': '#12355b', 'fill-opacity': 0.12 } }, 'plan-chosen');
+    map.addLayer({ id: 'plan-lasso-line', type: 'line', source: 'plan-lasso',
+      paint: { 'line-color': '#12355b', 'line-width': 2, 'line-dasharray': [2, 1] } });
+    map.on('click', 'plan-outlets', (e) => { if (!view.lasso.on && e.features[0]) addOutlet(Number(e.features[0].id)); });
     pointerOver(map, ['plan-outlets']);
+    map.addControl({ onAdd: lassoControl, onRemove() {} }, 'top-left');
+    lassoEvents(map);
   })();
   return view.mapReady;
+}
+
+/** The lasso's toggle, a control of the map. */
+function lassoControl() {
+  const div = document.createElement('div');
+  div.className = 'maplibregl-ctrl maplibregl-ctrl-group plans-lasso-ctrl';
+  div.innerHTML = '<button type="button" id="plans-lasso" data-testid="plans-lasso" aria-pressed="false"></button>';
+  div.querySelector('button').addEventListener('click', () => setLasso(!view.lasso.on));
+  queueMicrotask(drawLassoButton);
+  return div;
+}
+
+function drawLassoButton() {
+  const b = view.el?.querySelector('#plans-lasso');
+  if (!b) return;
+  b.textContent = t('pl_lasso');
+  b.title = t(view.lasso.on ? 'pl_lasso_on' : 'pl_lasso_off');
+  b.setAttribute('aria-pressed', String(view.lasso.on));
+}
+
+/** Lasso on: a press-drag on the map draws a polygon instead of panning; off: the map pans again. */
+function setLasso(on) {
+  const map = view.map;
+  view.lasso = { on, path: [], pointer: null };
+  for (const h of ['dragPan', 'dragRotate', 'touchZoomRotate', 'doubleClickZoom', 'boxZoom']) {
+    if (on) map[h].disable(); else map[h].enable();
+  }
+  $in('#plans-map').classList.toggle('lasso-on', on);
+  drawLasso();
+  drawLassoButton();
+}
+
+/** Pointer events (mouse, touch, pen) on the map while the lasso is on: the path follows the pointer. */
+function lassoEvents(map) {
+  const box = map.getCanvasContainer();
+  const at = (e) => {
+    const r = box.getBoundingClientRect();
+    return map.unproject([e.clientX - r.left, e.clientY - r.top]).toArray();
+  };
+  box.addEventListener('pointerdown', (e) => {
+    if (!view.lasso.on || e.button > 0 || view.lasso.pointer != null) return;
+    e.preventDefault();
+    box.setPointerCapture?.(e.pointerId);
+    view.lasso.pointer = e.pointerId;
+    view.lasso.path = [at(e)];
+    drawLasso();
+  });
+  box.addEventListener('pointermove', (e) => {
+    if (view.lasso.pointer !== e.pointerId) return;
+    view.lasso.path.push(at(e));
+    drawLasso();
+  });
+  const end = (e) => {
+    if (view.lasso.pointer !== e.pointerId) return;
+    view.lasso.pointer = null;
+    if (e.type === 'pointerup') takeLasso(view.lasso.path);
+    view.lasso.path = [];
+    drawLasso();
+  };
+  box.addEventListener('pointerup', end);
+  box.addEventListener('pointercancel', end);
+}
+
+let lassoFrame = 0;
+/** The path being drawn: its line, and its area once it has three points. */
+function drawLasso() {
+  if (lassoFrame) return;
+  lassoFrame = requestAnimationFrame(() => {
+    lassoFrame = 0;
+    const source = view.map?.getSource('plan-lasso');
+    if (!source) return;
+    const path = view.lasso.path;
+    const features = [];
+    if (path.length >= 2) features.push({ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: path } });
+    if (path.length >= 3) features.push({ type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [[...path, path[0]]] } });
+    source.setData(featureCollection(features));
+  });
+}
+
+/** Adds every outlet shown on the map inside the lasso that the day being edited lacks, and says how many. */
+function takeLasso(path) {
+  const ed = view.editor;
+  if (!ed) return;
+  const shown = new Set(view.features.map((f) => Number(f.id)));
+  const ids = lassoPick(view.outlets.filter((o) => shown.has(o.id)), path, ed.items, ed.day);
+  addOutlets(ids);
+  view.lassoAdded = { n: ids.length, day: { ...ed.day } };
+  drawLassoStatus();
+}
+
+/** How many outlets the last lasso added, and to which day (in the page's language). */
+function drawLassoStatus() {
+  const status = view.el?.querySelector('#plans-lasso-status');
+  const last = view.lassoAdded;
+  if (!status) return;
+  if (!last) { status.textContent = ''; delete status.dataset.added; return; }
+  status.textContent = t('pl_lasso_added').replace('{n}', String(last.n)).replace('{day}', itemDay(last.day));
+  status.dataset.added = String(last.n);
 }
 
 /** The rep's territory: its outlets, their status over the last 4 weeks, and the rep's plans. */
@@ -105,6 +220,7 @@ async function selectRep(id) {
   view.features = [];
   view.plans = [];
   view.editor = null;
+  view.lassoAdded = null;
   drawAll();
   if (!view.rep) return;
   const rep = view.rep;
@@ -192,7 +308,7 @@ function sortByDay(items) {
 
 function newEditor() {
   return { plan_id: null, name: `${view.rep?.name ?? ''} beat`, cycle_weeks: 4, valid_from: nextMonday(), valid_to: '', from: '',
-    day_start: '09:00', day_end: '18:00', items: [], saved: null };
+    day_start: '09:00', day_end: '18:00', items: [], saved: null, day: { weekday: 1, week_of_cycle: '', visit_date: '' }, solved: {} };
 }
 
 function reviseEditor(planId) {
@@ -210,12 +326,19 @@ function reviseEditor(planId) {
 }
 
 function addOutlet(id) {
-  if (!view.editor) return;
-  const o = view.names.get(id);
+  addOutlets([id]);
+}
+
+/** Adds the outlets to the end of the day being edited (`editor.day`), each with its window and duration. */
+function addOutlets(ids) {
   const ed = view.editor;
-  ed.items = renumber(sortByDay([...ed.items, { outlet_id: id, weekday: 1, week_of_cycle: '', visit_date: '',
-    window_start: shortTime(o?.attributes?.window_start), window_end: shortTime(o?.attributes?.window_end),
-    expected_duration_s: durationOf({ outlet_id: id }), seq: 999 }]));
+  if (!ed || !ids.length) return;
+  ed.items = renumber(sortByDay([...ed.items, ...ids.map((id) => {
+    const o = view.names.get(id);
+    return { outlet_id: id, weekday: ed.day.weekday, week_of_cycle: ed.day.week_of_cycle, visit_date: ed.day.visit_date,
+      window_start: shortTime(o?.attributes?.window_start), window_end: shortTime(o?.attributes?.window_end),
+      expected_duration_s: durationOf({ outlet_id: id }), seq: 999 };
+  })]));
   drawEditor();
   drawChosen();
 }
@@ -227,9 +350,17 @@ function durationOf(item) {
   return (policy?.min_dwell_s ?? 300) + 600;
 }
 
+/** Whether the solver's answer for the day `key` still describes its stops (not moved since). */
+function solvedFresh(ed, key) {
+  const s = ed.solved?.[key];
+  return !!s && s.order.join() === ed.items.filter((i) => dayKey(i) === key).map((i) => i.outlet_id).join();
+}
+
 function drawEditor() {
   const box = $in('#plans-editor');
   const ed = view.editor;
+  for (const s of view.sortables) s.destroy();
+  view.sortables = [];
   if (!view.rep || !ed) { box.innerHTML = ''; return; }
   const f = view.filter.trim().toLowerCase();
   const found = f ? view.outlets.filter((o) => `${o.code} ${o.name}`.toLowerCase().includes(f)).slice(0, 20) : [];
@@ -251,9 +382,20 @@ function drawEditor() {
       <ul class="plans-found" data-testid="plans-found">${found.map((o) => `<li>${esc(o.code)} ${esc(o.name)} (${esc(o.tier)})
         <button type="button" data-add="${o.id}">${esc(t('pl_add'))}</button></li>`).join('')}</ul>
       <small class="field-error" data-error-for="items" role="alert"></small>
+      <div class="plans-add-day" data-testid="plan-add-day"><span>${esc(t('pl_add_to'))}</span>
+        <label><span>${esc(t('pl_weekday'))}</span><select id="plan-add-weekday">${WEEKDAY_NUMBERS.map((n) => `<option value="${n}" ${Number(ed.day.weekday) === n ? 'selected' : ''}>${esc(wd(n))}</option>`).join('')}</select></label>
+        <label><span>${esc(t('pl_week'))}</span><select id="plan-add-week">${weekOptions(ed.day.week_of_cycle)}</select></label></div>
       ${ed.items.length ? '' : `<p>${esc(t('pl_no_items'))}</p>`}
-      <ol class="plan-stops" data-testid="plan-stops">${ed.items.map((it, i) => `<li class="stop" data-row="${i}">
-        <strong>${it.seq}. ${esc(outletLabel(it.outlet_id))}</strong>${err(i, 'outlet_id')}${err(i, 'seq')}
+      <div class="plan-stops" data-testid="plan-stops">${dayGroups(ed.items).map(({ key, rows }) => {
+    const fresh = solvedFresh(ed, key);
+    const solved = ed.solved[key];
+    return `<section class="plan-day" data-day="${esc(key)}" data-testid="plan-day">
+      <h3>${esc(itemDay(ed.items[rows[0]]))} · ${rows.length} ${esc(t('pl_stops'))}</h3>
+      ${fresh ? `<p data-testid="day-travel" data-travel="${solved.travel_m}" data-given="${solved.given_travel_m}">${esc(t('pl_travel'))} ${esc(distance(solved.travel_m))} (${esc(t('pl_was'))} ${esc(distance(solved.given_travel_m))})</p>` : ''}
+      <ol class="plan-day-stops" data-day="${esc(key)}">${rows.map((i) => [ed.items[i], i]).map(([it, i]) => `<li class="stop" data-row="${i}" data-outlet="${it.outlet_id}">
+        <span class="drag-handle" title="${esc(t('pl_drag'))}" aria-hidden="true">⠿</span>
+        <strong>${it.seq}. ${esc(outletLabel(it.outlet_id))}</strong>${fresh && it.arrival ? ` <small data-testid="stop-arrival">${esc(t('pl_arrival'))} ${esc(it.arrival)}</small>` : ''}
+        ${fresh && it.unplaced ? `<small class="field-error" data-testid="stop-unplaced">${esc(t('pl_unplaced_day'))}: ${esc(it.unplaced)}</small>` : ''}${err(i, 'outlet_id')}${err(i, 'seq')}
         <div class="stop-fields">
           <label><span>${esc(t('pl_weekday'))}</span><select data-k="weekday">${WEEKDAY_NUMBERS.map((n) => `<option value="${n}" ${Number(it.weekday) === n ? 'selected' : ''}>${esc(wd(n))}</option>`).join('')}</select>${err(i, 'weekday')}</label>
           <label><span>${esc(t('pl_week'))}</span><select data-k="week_of_cycle">${weekOptions(it.week_of_cycle)}</select>${err(i, 'week_of_cycle')}</label>
@@ -262,9 +404,12 @@ function drawEditor() {
           <label><span>${esc(t('pl_duration'))}</span><input type="number" min="0" data-k="minutes" value="${it.expected_duration_s === '' ? '' : Math.round(Number(it.expected_duration_s) / 60)}">${err(i, 'expected_duration_s')}</label>
           <span class="stop-buttons"><button type="button" data-move="-1" aria-label="${esc(t('pl_up'))}">↑</button><button type="button" data-move="1" aria-label="${esc(t('pl_down'))}">↓</button>
           <button type="button" data-remove>${esc(t('pl_remove'))}</button></span>
-        </div></li>`).join('')}</ol>
+        </div></li>`).join('')}</ol></section>`;
+  }).join('')}</div>
       <div id="plan-checks" data-testid="plan-checks"></div>
       <button type="button" id="plan-nearest">${esc(t('pl_order_nearest'))}</button>
+      <button type="button" id="plan-solver" data-testid="plan-solver" ${ed.items.length ? '' : 'disabled'}>${esc(t('pl_order_solver'))}</button>
+      <p role="status" id="plan-solver-status" data-testid="plan-solver-status"></p>
       <button type="submit">${esc(t('pl_save'))}</button>
       <p class="field-error" data-error-for="" role="alert"></p>
       <p role="status" data-testid="plan-saved">${ed.saved ? esc(t('pl_saved')) : ''}</p>
@@ -303,7 +448,55 @@ function drawEditor() {
     ed.items = orderByNearest(ed.items, new Map(view.outlets.map((o) => [o.id, { lat: o.lat, lon: o.lon }])));
     drawEditor();
   });
+  box.querySelector('#plan-solver').addEventListener('click', () => orderBySolver(form));
+  box.querySelector('#plan-add-weekday').addEventListener('change', (e) => { ed.day.weekday = Number(e.target.value); });
+  box.querySelector('#plan-add-week').addEventListener('change', (e) => { ed.day.week_of_cycle = e.target.value; });
+  // Drag to reorder, by the handle, within one day's list (each list a group of its own). Pointer
+  // events (forceFallback) rather than HTML drag and drop: the same on a phone and with a mouse.
+  view.sortables = [...box.querySelectorAll('ol.plan-day-stops')].map((ol) => Sortable.create(ol, {
+    group: { name: `day-${ol.dataset.day}`, pull: false, put: false }, handle: '.drag-handle', draggable: 'li.stop',
+    forceFallback: true, fallbackOnBody: true, animation: 0,
+    onEnd() {
+      const rows = [...ol.children].map((li) => Number(li.dataset.row)).filter(Number.isInteger);
+      setTimeout(() => {
+        if (view.editor !== ed) return;
+        ed.items = reorderDay(ed.items, rows);
+        drawEditor();
+      }, 0);
+    },
+  }));
   drawChecks();
+}
+
+/**
+ * Each day's stops in the solver's order (`POST /beats/day-order`, a day at a time): what does not
+ * fit the day goes to its end with the reason; the travel against that of the order sent. A
+ * refusal is shown beside the rows it names.
+ */
+async function orderBySolver(form) {
+  const ed = view.editor;
+  const status = form.querySelector('#plan-solver-status');
+  const button = form.querySelector('#plan-solver');
+  showErrors(form, null);
+  status.textContent = t('pl_solving');
+  button.disabled = true;
+  for (const { key, rows } of dayGroups(ed.items)) {
+    const body = dayOrderBody(view.rep.id, rows.map((i) => ed.items[i]), { start: ed.day_start, end: ed.day_end }, SOLVER_SECONDS, durationOf);
+    let answer;
+    try {
+      answer = await api.request('/beats/day-order', { method: 'POST', json: body });
+    } catch (err) {
+      status.textContent = '';
+      button.disabled = false;
+      showErrors(form, dayOrderErrors(err, rows));
+      return;
+    }
+    if (view.editor !== ed) return;
+    ed.items = applyDayOrder(ed.items, key, answer);
+    ed.solved[key] = { travel_m: answer.travel_m, given_travel_m: answer.given_travel_m,
+      order: ed.items.filter((i) => dayKey(i) === key).map((i) => i.outlet_id) };
+  }
+  drawEditor();
 }
 
 /** The editor's checks, at once: tier frequency per outlet and each day against the working hours. */
@@ -374,16 +567,22 @@ function drawGenerate() {
   const territoryField = form.querySelector('[name=territory_id]').closest('label');
   territoryField.hidden = g.scope !== 'team';
   form.querySelector('[name=scope]').addEventListener('change', (e) => { territoryField.hidden = e.target.value !== 'team'; });
+  // What is typed is kept as it is typed: the form is drawn again when the rep's data arrives.
+  for (const type of ['input', 'change']) form.addEventListener(type, () => readGenerate(form));
   form.addEventListener('submit', generate);
+}
+
+/** The generator's form into `view.generate`. */
+function readGenerate(form) {
+  const data = new FormData(form);
+  return Object.assign(view.generate, { scope: data.get('scope'), territory_id: Number(data.get('territory_id')), cycle_weeks: Number(data.get('cycle_weeks')),
+    valid_from: data.get('valid_from'), day_start: data.get('day_start'), day_end: data.get('day_end'), max_seconds: Number(data.get('max_seconds')) });
 }
 
 async function generate(e) {
   e.preventDefault();
   const form = e.target;
-  const data = new FormData(form);
-  const g = view.generate;
-  Object.assign(g, { scope: data.get('scope'), territory_id: Number(data.get('territory_id')), cycle_weeks: Number(data.get('cycle_weeks')),
-    valid_from: data.get('valid_from'), day_start: data.get('day_start'), day_end: data.get('day_end'), max_seconds: Number(data.get('max_seconds')) });
+  const g = readGenerate(form);
   showErrors(form, null);
   const body = { ...(g.scope === 'team' ? { territory_id: g.territory_id } : { rep_id: view.rep.id }), cycle_weeks: g.cycle_weeks,
     ...(g.valid_from ? { valid_from: g.valid_from } : {}), day_start: g.day_start, day_end: g.day_end, max_seconds: g.max_seconds };
