@@ -76,6 +76,19 @@ fn row(name: &str, req: &Request) {
     let placed = f64::from(p.placed_visits) / f64::from(p.required_visits.max(1));
     let gain = 1.0 - p.travel_m / p.baseline_travel_m.max(1.0);
     let loads: Vec<usize> = p.reps.iter().map(|b| b.stops.len()).collect();
+    // A figure counts only for a plan that keeps its rules: every stop within the working hours
+    // (09:00-17:00) and its window, and no two visits of an outlet on one day.
+    let mut seen = std::collections::HashSet::new();
+    for s in p.reps.iter().flat_map(|b| &b.stops) {
+        assert!(
+            s.arrival_s >= s.window.0.max(9 * 3600) && s.arrival_s + s.duration_s <= s.window.1.min(17 * 3600),
+            "stop of outlet {} on {} at {} s is outside its window or the day",
+            s.outlet_id,
+            s.day,
+            s.arrival_s
+        );
+        assert!(seen.insert((s.outlet_id, s.day)), "outlet {} twice on {}", s.outlet_id, s.day);
+    }
     println!(
         "| {name} | {}/{} visits placed ({:.1}%) | travel {:.1} km vs baseline {:.1} km ({:.1}% shorter) | solve {:.2} s | visits per rep {}-{} |",
         p.placed_visits,

@@ -11,8 +11,6 @@
 //!   team's working time; centres then move to the mean of their outlets. This keeps all visits of
 //!   an outlet with one rep across the cycle and balances the reps' load. Routing each rep's
 //!   share separately keeps each solve small (a 5,000-outlet team is 20 problems of ~250 outlets).
-//!   A repair pass then gives each outlet that its rep could not fit at all to the nearest rep
-//!   whose days have the time to spare, and solves that rep again ([`generate`]).
 //! * **Visits → days (one rep).** Each required visit of an outlet in the cycle is one job of a
 //!   vehicle-routing problem solved by [`vrp_core`]. The rep's working days form one continuous
 //!   timeline (day `d` starts at `d × 86 400` s); each working day is one vehicle (a shift from the
@@ -389,25 +387,23 @@ struct Visit {
 /// Proposes the beat of a team (or of one rep): see the crate doc for the model.
 pub fn generate(req: &Request, travel: &dyn TravelMatrix) -> Proposal {
     let started = Instant::now();
-    let mut owner = assign(req, travel);
+    let owner = assign(req, travel);
     let total_jobs: u32 = req.outlets.iter().map(|o| o.visits).sum();
-    let team = req.reps.len() > 1;
     let mut reps = Vec::with_capacity(req.reps.len());
-    let mut lost: Vec<Vec<Unplaced>> = Vec::with_capacity(req.reps.len());
+    let mut unplaced = Vec::new();
+    let mut jobs_left = total_jobs;
     for (r, rep) in req.reps.iter().enumerate() {
-        let mine = owned(req, &owner, r);
+        let mine: Vec<&Outlet> =
+            req.outlets.iter().enumerate().filter(|(k, _)| owner[*k] == r).map(|(_, o)| o).collect();
         let jobs: u32 = mine.iter().map(|o| o.visits).sum();
-        // The rep's share of the time cap, by its share of the visits; at least a second.
-        // What the whole seconds and the solver's generation cap leave of the cap goes to the repair.
-        let secs = (f64::from(req.max_seconds) * f64::from(jobs) / f64::from(total_jobs.max(1))).floor().max(1.0);
-        let (beat, l) = solve_rep(req, rep, &mine, travel, secs as usize);
+        // The rep's share of the time left, by its share of the visits left; at least half a second.
+        let left = f64::from(req.max_seconds) - started.elapsed().as_secs_f64();
+        let secs = (left * f64::from(jobs) / f64::from(jobs_left.max(1))).max(0.5);
+        jobs_left = jobs_left.saturating_sub(jobs);
+        let (beat, lost) = solve_rep(req, rep, &mine, travel, secs);
         reps.push(beat);
-        lost.push(l);
+        unplaced.extend(lost);
     }
-    if team {
-        repair(req, travel, started, &mut owner, &mut reps, &mut lost);
-    }
-    let mut unplaced: Vec<Unplaced> = lost.into_iter().flatten().collect();
     if req.reps.is_empty() {
         unplaced.extend(req.outlets.iter().map(|o| Unplaced {
             outlet_id: o.id,
@@ -429,121 +425,13 @@ pub fn generate(req: &Request, travel: &dyn TravelMatrix) -> Proposal {
     }
 }
 
-/// The outlets `owner` gives rep `r`.
-fn owned<'a>(req: &'a Request, owner: &[usize], r: usize) -> Vec<&'a Outlet> {
-    req.outlets.iter().enumerate().filter(|(k, _)| owner[*k] == r).map(|(_, o)| o).collect()
-}
-
-/// The repair pass of a team: an outlet none of whose visits its rep could place goes to the
-/// nearest other rep (by its nearest planned outlet) whose days have the time to spare, and each
-/// rep that received outlets is solved again with the time left. A new solution is kept only
-/// when it places more visits than the rep's first one; otherwise the outlets stay unplaced.
-/// Outlets with fixed reps are never moved.
-fn repair(
-    req: &Request,
-    travel: &dyn TravelMatrix,
-    started: Instant,
-    owner: &mut [usize],
-    reps: &mut [RepBeat],
-    lost: &mut [Vec<Unplaced>],
-) {
-    let index: HashMap<i64, usize> = req.outlets.iter().enumerate().map(|(k, o)| (o.id, k)).collect();
-    let leg_s = estimated_leg_s(&req.outlets, travel);
-    // Time each rep's days leave free: working time - (visits + travel between them).
-    let mut free: Vec<f64> = req
-        .reps
-        .iter()
-        .zip(reps.iter())
-        .map(|(rep, beat)| {
-            let days = working_days(req.first_day, req.cycle_weeks, &rep.weekdays).len() as f64;
-            let work = days * f64::from(rep.day_end_s.saturating_sub(rep.day_start_s));
-            let mut busy = 0.0;
-            let mut prev: Option<(NaiveDate, Point)> = None;
-            for s in &beat.stops {
-                let p = req.outlets[index[&s.outlet_id]].point;
-                let from = match prev {
-                    Some((d, q)) if d == s.day => q,
-                    _ => rep.start,
-                };
-                busy += f64::from(s.duration_s) + travel.duration_s(from, p);
-                prev = Some((s.day, p));
-            }
-            work - busy
-        })
-        .collect();
-    // Outlets of which no visit was placed, most visits first; never a fixed rep's.
-    let placed: std::collections::HashSet<i64> =
-        reps.iter().flat_map(|b| b.stops.iter().map(|s| s.outlet_id)).collect();
-    let mut movable: Vec<usize> = lost
-        .iter()
-        .flatten()
-        .filter_map(|u| index.get(&u.outlet_id).copied())
-        .filter(|&k| !placed.contains(&req.outlets[k].id) && req.outlets[k].fixed_rep.is_none())
-        .collect();
-    movable.sort_unstable();
-    movable.dedup();
-    movable.sort_by(|&a, &b| req.outlets[b].visits.cmp(&req.outlets[a].visits).then(a.cmp(&b)));
-    let planned: Vec<Vec<Point>> =
-        reps.iter().map(|b| b.stops.iter().map(|s| req.outlets[index[&s.outlet_id]].point).collect()).collect();
-    let mut moved: Vec<Vec<usize>> = vec![Vec::new(); req.reps.len()];
-    for k in movable {
-        let o = &req.outlets[k];
-        // A visit with a leg in and out of the receiving rep's route.
-        let need = f64::from(o.visits) * (f64::from(o.duration_s) + 2.0 * leg_s);
-        let mut by_near: Vec<(f64, usize)> = planned
-            .iter()
-            .enumerate()
-            .filter(|&(r, _)| r != owner[k] && free[r] >= need)
-            .map(|(r, pts)| {
-                let near = pts.iter().map(|p| travel.distance_m(o.point, *p)).fold(f64::INFINITY, f64::min);
-                (near.min(travel.distance_m(o.point, req.reps[r].start)), r)
-            })
-            .collect();
-        by_near.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some(&(_, r)) = by_near.first() {
-            free[r] -= need;
-            moved[r].push(k);
-        }
-    }
-    let receiving: Vec<usize> = (0..req.reps.len()).filter(|&r| !moved[r].is_empty()).collect();
-    let jobs: Vec<u32> =
-        receiving.iter().map(|&r| owned(req, owner, r).iter().map(|o| o.visits).sum::<u32>()).collect();
-    let total: u32 = jobs.iter().sum::<u32>()
-        + receiving.iter().map(|&r| moved[r].iter().map(|&k| req.outlets[k].visits).sum::<u32>()).sum::<u32>();
-    let left = (f64::from(req.max_seconds) - started.elapsed().as_secs_f64()).max(0.0);
-    for (&r, own_jobs) in receiving.iter().zip(jobs) {
-        let extra: u32 = moved[r].iter().map(|&k| req.outlets[k].visits).sum();
-        let secs = (left * f64::from(own_jobs + extra) / f64::from(total.max(1))).floor();
-        if secs < 1.0 {
-            continue;
-        }
-        let mut trial: Vec<usize> = owner.to_vec();
-        for &k in &moved[r] {
-            trial[k] = r;
-        }
-        let mine = owned(req, &trial, r);
-        let (beat, l) = solve_rep(req, &req.reps[r], &mine, travel, secs as usize);
-        if beat.stops.len() <= reps[r].stops.len() {
-            continue;
-        }
-        // Kept: the moved outlets leave their first reps' unplaced lists.
-        for &k in &moved[r] {
-            let id = req.outlets[k].id;
-            lost[owner[k]].retain(|u| u.outlet_id != id);
-            owner[k] = r;
-        }
-        reps[r] = beat;
-        lost[r] = l;
-    }
-}
-
 /// Solves one rep's outlets over the rep's working days with vrp-core.
 fn solve_rep(
     req: &Request,
     rep: &Rep,
     outlets: &[&Outlet],
     travel: &dyn TravelMatrix,
-    max_seconds: usize,
+    max_seconds: f64,
 ) -> (RepBeat, Vec<Unplaced>) {
     let days = working_days(req.first_day, req.cycle_weeks, &rep.weekdays);
     let required: u32 = outlets.iter().map(|o| o.visits).sum();
@@ -576,7 +464,7 @@ fn solve_rep(
     }
     let mut stops = Vec::new();
     if !visits.is_empty() {
-        match route(rep, outlets, &visits, &days, travel, max_seconds, false) {
+        match route(rep, outlets, &visits, &days, travel, max_seconds) {
             Ok((placed, unassigned)) => {
                 stops = placed;
                 for v in unassigned {
@@ -613,29 +501,36 @@ fn solve_rep(
 }
 
 /// Runs vrp-core on one rep's visits: the placed stops (with their visit index) by day and order,
-/// and the indices of the visits left unassigned. A day's route returns to the start unless
-/// `open`: then it ends at its last stop (the travel counted is the legs in, as [`legs`] counts
-/// them), and the working hours bind through each visit's window alone (each ends by the day's end).
+/// and the indices of the visits left unassigned. A day's route ends at its last stop (the travel
+/// counted is the legs in, as [`legs`] counts them), and the working hours bind through each
+/// visit's window alone (each ends by the day's end).
 fn route(
     rep: &Rep,
     outlets: &[&Outlet],
     visits: &[Visit],
     days: &[NaiveDate],
     travel: &dyn TravelMatrix,
-    max_seconds: usize,
-    open: bool,
+    max_seconds: f64,
 ) -> GenericResult<Routed> {
-    // Locations: 0 is the rep's start, 1 + k is outlet k.
+    // Locations: 0 is the rep's start, 1 + k is outlet k, and the last is where a day ends: a
+    // place no travel leads to or from costs anything, so the route ends at its last stop while
+    // the shift's end time still holds the day (a vehicle with no end place would run on into
+    // the next days' windows; one with an end time and no place returns to the start).
     let points: Vec<Point> = std::iter::once(rep.start).chain(outlets.iter().map(|o| o.point)).collect();
     let n = points.len();
-    let mut durations = Vec::with_capacity(n * n);
-    let mut distances = Vec::with_capacity(n * n);
+    let end = n;
+    let mut durations = Vec::with_capacity((n + 1) * (n + 1));
+    let mut distances = Vec::with_capacity((n + 1) * (n + 1));
     for a in &points {
         for b in &points {
             durations.push(travel.duration_s(*a, *b).round());
             distances.push(travel.distance_m(*a, *b).round());
         }
+        durations.push(0.0);
+        distances.push(0.0);
     }
+    durations.extend(std::iter::repeat_n(0.0, n + 1));
+    distances.extend(std::iter::repeat_n(0.0, n + 1));
     let transport: Arc<dyn TransportCost> = Arc::new(SimpleTransportCost::new(durations, distances)?);
     let jobs = visits
         .iter()
@@ -667,8 +562,7 @@ fn route(
             let base = d as f64 * DAY_S;
             let detail =
                 VehicleDetailBuilder::default().set_start_location(0).set_start_time(base + f64::from(rep.day_start_s));
-            // An end time gives the route an end place (the start): a round trip.
-            let detail = if open { detail } else { detail.set_end_time(base + f64::from(rep.day_end_s)) };
+            let detail = detail.set_end_location(end).set_end_time(base + f64::from(rep.day_end_s));
             VehicleBuilder::default().id(&d.to_string()).add_detail(detail.build()?).build()
         })
         .collect::<GenericResult<Vec<_>>>()?;
@@ -699,7 +593,7 @@ fn route(
     let config = VrpConfigBuilder::new(problem.clone())
         .set_environment(environment)
         .prebuild()?
-        .with_max_time(Some(max_seconds))
+        .with_max_time(Some(max_seconds.ceil() as usize))
         .with_max_generations(Some(3000))
         .build()?;
     let solution = Solver::new(problem, config).solve()?;
@@ -788,7 +682,7 @@ pub fn order_day(rep: &Rep, stops: &[Outlet], travel: &dyn TravelMatrix, max_sec
     }
     let mut placed = Vec::new();
     if !visits.is_empty() {
-        match route(rep, &outlets, &visits, &[day], travel, max_seconds.max(1), true) {
+        match route(rep, &outlets, &visits, &[day], travel, max_seconds.max(1) as f64) {
             Ok((stops_placed, unassigned)) => {
                 placed = stops_placed;
                 unplaced.extend(unassigned.into_iter().map(|v| {

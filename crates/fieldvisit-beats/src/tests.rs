@@ -235,3 +235,28 @@ fn a_given_order_is_timed_from_the_start_waiting_for_windows() {
     stops[3].window = Some((9 * 3600, 9 * 3600 + 1800));
     assert_eq!(arrivals_in_order(&r, &stops, &t), None);
 }
+
+#[test]
+fn more_visits_than_the_days_hold_are_left_unplaced_not_run_past_the_day() {
+    // 200 one-visit outlets of 15 minutes in one week of five 8-hour days: at most 160 fit.
+    let mut many = outlets(1, 200, 39.9, 116.4);
+    for o in &mut many {
+        o.visits = 1;
+        o.window = None;
+    }
+    let req =
+        Request { reps: vec![rep(1, 39.9, 116.4)], outlets: many, cycle_weeks: 1, first_day: monday(), max_seconds: 2 };
+    let p = generate(&req, &StraightLine::default());
+    assert!(p.placed_visits < 160, "placed {}", p.placed_visits);
+    assert_eq!(p.placed_visits + p.unplaced.iter().map(|u| u.visits).sum::<u32>(), 200);
+    let stops = &p.reps[0].stops;
+    assert!(
+        stops.iter().all(|s| s.arrival_s >= 9 * 3600 && s.arrival_s + s.duration_s <= 17 * 3600),
+        "a stop outside its day"
+    );
+    let mut per_day: HashMap<NaiveDate, u32> = HashMap::new();
+    for s in stops {
+        *per_day.entry(s.day).or_default() += 1;
+    }
+    assert!(per_day.values().all(|&n| n <= 32), "{per_day:?}");
+}
