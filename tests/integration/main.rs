@@ -9,6 +9,7 @@ mod beats;
 mod checkin_evidence;
 mod checkins;
 mod checklists;
+mod citus;
 mod common;
 mod compliance;
 mod connections;
