@@ -154,10 +154,17 @@ class World:
             device_id = int(out.split()[1])
             token = out.split(" token ")[1].split()[0]
             devices[login] = (device_id, token)
+        # A district round the walks, holding the outlets: it has coverage figures to read.
+        ring = [[116.25, 39.75], [116.45, 39.75], [116.45, 40.05], [116.25, 40.05], [116.25, 39.75]]
+        status, _, body = request(base_url, "POST", "/api/v1/territories", admin_token, {
+            "code": "FT-1", "name": "Failover district", "level": "district",
+            "boundary": {"type": "Polygon", "coordinates": [ring]}})
+        check(status == 201, f"creating the territory: {status} {body[:300]}")
+        self.territory = json.loads(body)["id"]
         for code, lat, lon in self.outlets:
             status, _, body = request(base_url, "POST", "/api/v1/outlets", admin_token, {
                 "code": code, "name": f"Outlet {code}", "channel_type": "agent_point", "tier": "B",
-                "lat": lat, "lon": lon})
+                "lat": lat, "lon": lon, "territory_id": self.territory})
             check(status == 201, f"creating outlet {code}: {status} {body[:300]}")
         org_id = int(psql(database_url, f"SELECT id FROM orgs WHERE slug = '{self.slug}'")[0][0])
         return org_id, admin_token, devices
@@ -422,6 +429,73 @@ def check_listeners(world, token, devices, phones, live):
                      f"listening {metric(n, 'fieldvisit_index_listening')}" for n in live)
 
 
+READ_REF_PORT = 18091
+
+
+def check_read_pool(token, territory, live):
+    """The instances' read pool (FV_READ_DATABASE_URL = haproxy's read port) runs on a standby:
+    each reports it in /metrics, the standbys hold its connections (pg_is_in_recovery() there),
+    and the outlet layer and the coverage layer read through it equal, once caught up, what a
+    server reading only the primary answers."""
+    deadline = time.monotonic() + 30
+    for n in live:
+        while not (metric(n, "fieldvisit_read_pool_on_standby") == "1"
+                   and metric(n, "fieldvisit_read_pool_staleness_ms") not in ("?", "-1")):
+            check(time.monotonic() < deadline,
+                  f"instance {n}: the read pool is not on a standby: on_standby "
+                  f"{metric(n, 'fieldvisit_read_pool_on_standby')}, staleness "
+                  f"{metric(n, 'fieldvisit_read_pool_staleness_ms')} ms")
+            time.sleep(0.5)
+    standbys = [m for m in cluster_members() or [] if m["role"] in ("replica", "sync_standby")]
+    check(standbys, f"no standby to read from: {cluster_members()}")
+    held = {}
+    for m in standbys:
+        rows = psql(f"postgres://postgres@127.0.0.1:{m['port']}/fieldvisit",
+                    "SELECT pg_is_in_recovery(), count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'fieldvisit reads'")
+        check(rows[0][0] == "t", f"{m['name']} is not in recovery")
+        held[m["name"]] = int(rows[0][1])
+    check(sum(held.values()) > 0, f"no read pool connection on a standby: {held}")
+    day = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+    period = f"from={day - timedelta(days=1)}&to={day + timedelta(days=1)}"
+    # The outlets were recorded today, after yesterday's visits, and coverage counts the outlets
+    # standing at the period's start: the district's figures of tomorrow count them.
+    tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
+    paths = [f"/api/v1/layers/outlets?{period}",
+             f"/api/v1/territories/{territory}/coverage?from={tomorrow}&to={tomorrow}"]
+    logf = open(os.path.join(ROOT, ".cluster", "primary-reader.log"), "w")
+    ref = subprocess.Popen([FV_BIN, "serve"], cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env={
+        **{k: v for k, v in os.environ.items() if k != "FV_READ_DATABASE_URL"},
+        "DATABASE_URL": WRITE_URL, "FV_BIND": f"127.0.0.1:{READ_REF_PORT}", "FV_DERIVE_VISITS": "false",
+        "FV_RETENTION_INTERVAL_S": "0"})
+    try:
+        wait_ready(f"http://127.0.0.1:{READ_REF_PORT}/readyz", 60, "the primary-only reader")
+        for path in paths:
+            want_status, _, want = request(("127.0.0.1", READ_REF_PORT), "GET", path, token, None)
+            check(want_status == 200, f"primary-only reader: {path}: {want_status} {want[:300]}")
+            answer = json.loads(want)
+            check(answer.get("features", True), f"{path}: the primary answers no feature")
+            check(answer.get("outlets", {"active_outlets": 1})["active_outlets"] > 0,
+                  f"{path}: the primary counts no outlet: {want[:400]}")
+            for n in live:
+                deadline = time.monotonic() + 20
+                while True:
+                    status, _, got = request(instance(n), "GET", path, token, None)
+                    if status == 200 and json.loads(got) == json.loads(want):
+                        break
+                    check(time.monotonic() < deadline,
+                          f"instance {n}: {path} through the read pool ({status}) differs from the primary's")
+                    time.sleep(0.5)
+    finally:
+        ref.send_signal(signal.SIGTERM)
+        try:
+            ref.wait(20)
+        except subprocess.TimeoutExpired:
+            ref.kill()
+    return (f"read connections on standbys {held}; outlet and coverage layers equal the primary's on "
+            + ", ".join(f"fv{n} (staleness {metric(n, 'fieldvisit_read_pool_staleness_ms')} ms)" for n in live))
+
+
 def single_node_visits(world, phones):
     base_url = run([os.path.join(ROOT, "scripts", "db.sh"), "url"]).strip()
     admin_url = replace_db(base_url, "postgres")
@@ -486,6 +560,7 @@ def main():
 
     world = World(f"failover-{secrets.token_hex(3)}")
     org_id, admin_token, devices = world.create(WRITE_URL, HTTP)
+    territory = world.territory
     # Each instance loads the org's outlet index now, so that it has one to keep coherent.
     first = world.outlets[0]
     for n in (1, 2, 3):
@@ -529,8 +604,17 @@ def main():
                   f"no ping acknowledged {RECOVERY_TIMEOUT_S}s after the kill: {stats.statuses(t_kill)}")
             time.sleep(0.1)
         failover_s = t_ack - t_kill
-        port = int(psql(WRITE_URL, "SELECT inet_server_port()")[0][0])
-        check(port == 15440 + int(new_leader[-1]), f"haproxy's write port reaches port {port}, not the new leader {new_leader}")
+        # haproxy's write port leads to the new leader (its health checks may lag the first ack
+        # by a moment, and a connection to the old address is closed: ask again meanwhile).
+        port, asked = None, time.monotonic()
+        while port != 15440 + int(new_leader[-1]):
+            try:
+                port = int(psql(WRITE_URL, "SELECT inet_server_port()")[0][0])
+            except Failed:
+                port = None
+            check(time.monotonic() - asked < 15, f"haproxy's write port reaches port {port}, not the new leader {new_leader}")
+            if port != 15440 + int(new_leader[-1]):
+                time.sleep(0.2)
         log(f"ingest recovered: first acknowledged ping sent after the kill answered {failover_s:.1f}s after it")
         time.sleep(AFTER_RECOVERY_S)
         during_failover = stats.statuses(t_kill)
@@ -581,6 +665,8 @@ def main():
                      f"only on the single node {only_s[:5]}")
     log(f"single node: the same {len(single_visits)} visits")
     listeners = check_listeners(world, admin_token, devices, phones, [n for n in (1, 2, 3) if n != victim])
+    reads = check_read_pool(admin_token, territory, [n for n in (1, 2, 3) if n != victim])
+    log(f"read pool: {reads}")
 
     total = time.monotonic() - t0
     print()
@@ -597,6 +683,7 @@ def main():
     print(f"| acknowledged pings lost | 0 |")
     print(f"| visits (cluster = single node) | {len(cluster_visits)} |")
     print(f"| instances' listeners after the failover | {listeners} |")
+    print(f"| read pool | {reads} |")
     print(f"| cluster up / whole test | {up_s:.0f} s / {total:.0f} s |")
 
 
