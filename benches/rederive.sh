@@ -3,7 +3,10 @@
 # instances recompute a year of an org after `POST /api/v1/visits/recompute` (goal: >= 1,000
 # rep-days/s on this machine; if not met, where the time goes per rep-day).
 #
-# Usage: DATABASE_URL=$(scripts/db.sh url) benches/rederive.sh [--reps 100] [--days 365] [--keep]
+# Usage: DATABASE_URL=$(scripts/db.sh url) benches/rederive.sh [--reps 100] [--days 365]
+#                                            [--mark-days M] [--keep] [--reuse]
+#   --mark-days M: mark (and time) only the last M of the loaded days (default: all of them).
+#   --keep: keep the database; --reuse: measure again on a database a --keep run left (no load).
 #   FV_BIN (default target/release): the directory of the release `fieldvisit` and `fieldvisit-demo`;
 #   FV_DEMO_BIN (default $FV_BIN/fieldvisit-demo): another loader (it only builds the org: not timed).
 #   BENCH_PORT (default 18780): the first of the three instances' ports (BENCH_PORT..BENCH_PORT+2).
@@ -20,8 +23,8 @@
 #    row backdated (else the year's days have no outlets to visit). Then ANALYZE; prints the size.
 # 2. Starts 1 release instance (its own FV_BIND; FV_DERIVE_SETTLE_S=0 so that marked rep-days are
 #    claimable at once, FV_RETENTION_INTERVAL_S=0, FV_DB_BACKGROUND_CONNECTIONS left at its
-#    default), marks the whole period with `POST /api/v1/visits/recompute` as the org's admin and
-#    measures the wall time from the mark until `GET /api/v1/visits/recompute` answers
+#    default), marks the period (or its last --mark-days) with `POST /api/v1/visits/recompute` as
+#    the org's admin and measures the wall time from the mark until `GET /api/v1/visits/recompute` answers
 #    `pending_rep_days` 0 (polled every second). Then deletes the period's visits, starts 3
 #    instances on the same database and does it again.
 # 3. Per run prints rep-days, wall seconds, rep-days/s, visits derived and per rep-day: wall ms, CPU
@@ -29,18 +32,23 @@
 #    of the backends connected to the database, sampled every second so that each is counted until
 #    its last sample; also of every postgres process on the machine, which includes the server's
 #    own background processes and anybody else's work), and markdown rows for BENCHMARKS.md.
+# 4. Times each of the worker's statements alone with EXPLAIN ANALYZE (the reads of 50 random
+#    rep-days; `mark_outlet_additions`, which runs before every claim, in a rolled-back transaction).
 # Drops the database at the end unless --keep. Mind the disk: 100 reps x 365 days is 39.4M pings
-# (about 8 GB with the index; `df -h /`).
+# (5.9 GB with the index; `df -h /`). On this 2-core machine the whole year (36,500 rep-days) takes
+# about an hour per run (2026-12-07: 8-11 rep-days/s); BENCHMARKS.md's rows mark the last 60 days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DATABASE_URL:?DATABASE_URL must point at a PostGIS database (scripts/db.sh url)}"
-reps=100 days=365 keep=0
+reps=100 days=365 keep=0 reuse=0 mark_days=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reps) reps=$2; shift 2 ;;
     --days) days=$2; shift 2 ;;
+    --mark-days) mark_days=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: benches/rederive.sh [--reps 100] [--days 365] [--keep]" >&2; exit 2 ;;
+    --reuse) reuse=1; keep=1; shift ;;
+    *) echo "usage: benches/rederive.sh [--reps 100] [--days 365] [--mark-days M] [--keep] [--reuse]" >&2; exit 2 ;;
   esac
 done
 (( days >= 1 && days <= 366 )) || { echo "--days must be 1-366 (one POST /visits/recompute)" >&2; exit 2; }
@@ -62,6 +70,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [[ $reuse == 1 ]]; then
+  read -r org first last reps days < <(psql "$url" -AtF' ' -c "SELECT org_id, first_day, last_day, reps, days FROM bench_meta")
+  admin=$(DATABASE_URL="$url" "$bin/fieldvisit" admin issue-token --org demo-beijing --login admin 2>&1 | grep -o 'fvt_[0-9a-f]*')
+  echo "reusing $scratch: org $org, $reps reps, days $first .. $last"
+else
 psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" -c "CREATE DATABASE $scratch"
 DATABASE_URL="$url" "$bin/fieldvisit" migrate >/dev/null
 t0=$(date +%s.%N)
@@ -93,6 +106,8 @@ SELECT r.k, n.j, n.lat, n.lon
                         FROM (SELECT o.lat, o.lon, (o.lat - a.lat) ^ 2 + ((o.lon - a.lon) * cos(radians(a.lat))) ^ 2 AS d
                                 FROM bench_outlets o ORDER BY d LIMIT 12) x) n;
 CREATE UNIQUE INDEX ON bench_stops (k, j);
+CREATE TABLE bench_meta AS SELECT $org AS org_id, '$first'::date AS first_day, '$last'::date AS last_day,
+                                  $reps AS reps, $days AS days;
 -- The outlets' first location also holds for the year (the demo records them about a year back).
 UPDATE outlet_locations l SET valid_from = '$first'::date - 30
  WHERE l.org_id = $org AND l.valid_from > '$first'::date - 30
@@ -133,9 +148,13 @@ echo "pings generated in $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") 
   SELECT to_char(count(*), 'FM999,999,999') || ' pings, database ' || pg_size_pretty(pg_database_size(current_database()))
     FROM pings WHERE org_id = $org AND source = 'import'")"
 df -h / | tail -1
+fi
+mark_days=${mark_days:-$days}
+(( mark_days >= 1 && mark_days <= days )) || { echo "--mark-days must be 1-$days" >&2; exit 2; }
+mark_first=$(date -d "$last - $((mark_days - 1)) days" +%F)
 
-export BENCH_URL="$url" BENCH_ADMIN="$admin" BENCH_ORG="$org" BENCH_FIRST="$first" BENCH_LAST="$last" \
-  BENCH_REPS="$reps" BENCH_DAYS="$days" BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_PORT="${BENCH_PORT:-18780}"
+export BENCH_URL="$url" BENCH_ADMIN="$admin" BENCH_ORG="$org" BENCH_FIRST="$mark_first" BENCH_LAST="$last" \
+  BENCH_REPS="$reps" BENCH_DAYS="$days" BENCH_MARK_DAYS="$mark_days" BENCH_BIN="$bin" BENCH_WORK="$work" BENCH_PORT="${BENCH_PORT:-18780}"
 python3 - <<'PY'
 """The measured runs: 1 instance, then 3, each from a fresh mark of the whole period."""
 import json, os, subprocess, time, urllib.request
@@ -143,6 +162,7 @@ import json, os, subprocess, time, urllib.request
 E = os.environ
 URL, ADMIN, ORG = E["BENCH_URL"], E["BENCH_ADMIN"], int(E["BENCH_ORG"])
 FIRST, LAST, REPS, DAYS = E["BENCH_FIRST"], E["BENCH_LAST"], int(E["BENCH_REPS"]), int(E["BENCH_DAYS"])
+MARK_DAYS = int(E["BENCH_MARK_DAYS"])  # the period [FIRST, LAST] marked: the last MARK_DAYS of the DAYS loaded
 BIN, WORK, PORT = E["BENCH_BIN"], E["BENCH_WORK"], int(E["BENCH_PORT"])
 TCK = os.sysconf("SC_CLK_TCK")
 DB = "fieldvisit_rederive"
@@ -177,7 +197,9 @@ def all_postgres_cpu():
 
 
 def backends():
-    return [int(p) for p in psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB}'").split()]
+    # The instances' connections (not this script's psql sessions).
+    return [int(p) for p in psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB}' "
+                                 "AND application_name <> 'psql'").split()]
 
 
 def db_stats():
@@ -297,17 +319,84 @@ def run(n):
                 xact=stats[0] / max(marked, 1), blks_read=stats[1] / max(marked, 1))
 
 
+def statements(sample=50):
+    """PostgreSQL's execution time of each read of a rep-day's derivation (`derive_day`'s SQL:
+    day bounds, fixes, candidate outlets with the generic plan the server forces, photos,
+    accepted check-in claims), by EXPLAIN ANALYZE over a random sample of the period's rep-days."""
+    cand = open("src/db/sql/visit_candidates.sql").read()
+    script = ["\\set ON_ERROR_STOP 1", "SELECT setseed(0.5);",
+              "PREPARE bounds(bigint, date) AS SELECT ($2::date::timestamp AT TIME ZONE timezone), "
+              "(($2::date + 1)::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = $1;",
+              "PREPARE fixes(bigint, bigint, timestamptz, timestamptz) AS SELECT p.fix_time, p.received_at, p.lat, "
+              "p.lon, p.accuracy_m, p.mock, p.flags FROM pings p WHERE p.org_id = $1 AND p.fix_time >= $3 "
+              "AND p.fix_time < $4 AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2);",
+              f"PREPARE cand(bigint, bigint, float8, float8, timestamptz, timestamptz, int) AS {cand.strip().rstrip(';')};",
+              "PREPARE photos(bigint, bigint, date) AS SELECT id, outlet_id, visit_arrival, taken_at, exif_lat, "
+              "exif_lon, reused_photo_id, capture_at, capture_lat, capture_lon, capture_accuracy_m FROM photos "
+              "WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 ORDER BY id;",
+              "PREPARE claims(bigint, bigint, timestamptz, timestamptz) AS SELECT * FROM checkins WHERE org_id = $1 "
+              "AND rep_id = $2 AND checked_in_at >= $3 AND checked_in_at < $4 AND claim_decision = 'accepted' "
+              "ORDER BY checked_in_at, id;"]
+    days = psql(f"SELECT r.rep_id || ' ' || d::date FROM bench_reps r, generate_series('{FIRST}'::date, "
+                f"'{LAST}'::date, interval '1 day') d ORDER BY hashtext(r.rep_id || ' ' || d::date) LIMIT {sample}").split("\n")
+    names = ["day bounds", "fixes", "candidate outlets", "photos", "check-in claims"]
+    for rd in days:
+        rep, day = rd.split()
+        f = f"(SELECT ('{day}'::date::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = {ORG})"
+        t = f"(SELECT (('{day}'::date + 1)::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = {ORG})"
+        script += [f"SELECT {f} AS f, {t} AS t \\gset",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE bounds({ORG}, '{day}');",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE fixes({ORG}, {rep}, :'f', :'t');",
+                   "SET plan_cache_mode = force_generic_plan;",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE cand({ORG}, {rep}, 0.002, 50, :'f', :'t', 7);",
+                   "RESET plan_cache_mode;",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE photos({ORG}, {rep}, '{day}');",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE claims({ORG}, {rep}, :'f', :'t');"]
+    out = subprocess.run(["psql", URL, "-Atq"], input="\n".join(script), check=True, capture_output=True,
+                         text=True).stdout
+    ms, planning = [], 0.0  # each EXPLAIN's planning time (when it planned) + execution time
+    for line in out.splitlines():
+        if line.startswith("Planning Time:"):
+            planning += float(line.split(":")[1].split()[0])
+        elif line.startswith("Execution Time:"):
+            ms.append(planning + float(line.split(":")[1].split()[0]))
+            planning = 0.0
+    assert len(ms) == len(names) * len(days), (len(ms), out[-500:])
+    means = {n: sum(ms[i::len(names)]) / len(days) for i, n in enumerate(names)}
+    # The worker's round also runs mark_outlet_additions (before each claim of 32 rep-days), even
+    # with nothing queued: timed the same way, three times, in a transaction rolled back.
+    adds = open("src/db/sql/mark_outlet_additions.sql").read().strip().rstrip(";")
+    script = ["\\set ON_ERROR_STOP 1", f"PREPARE adds(bigint, float8, int) AS {adds};"]
+    for _ in range(3):
+        script += ["BEGIN;", "EXPLAIN (ANALYZE, TIMING OFF) EXECUTE adds(10000, 50, 7);", "ROLLBACK;"]
+    out = subprocess.run(["psql", URL, "-Atq"], input="\n".join(script), check=True, capture_output=True,
+                         text=True).stdout
+    t = [float(l.split(":")[1].split()[0]) for l in out.splitlines() if l.startswith(("Execution Time:", "Planning Time:"))]
+    means["queued outlet additions, once per round of 32 (none queued)"] = sum(t) / 3
+    print(f"\nPostgreSQL planning + execution time of the worker's statements, mean over {len(days)} random rep-days of the period "
+          f"(EXPLAIN ANALYZE, one at a time, no concurrency; not the rows' transfer to the client): "
+          + ", ".join(f"{n} {v:.2f} ms" for n, v in means.items()))
+    return means
+
+
 rows = [run(1), run(3)]
-cmd = f"`DATABASE_URL=$(scripts/db.sh url) benches/rederive.sh --reps {REPS} --days {DAYS}`"
+reads = statements()
+cmd = (f"`DATABASE_URL=$(scripts/db.sh url) benches/rederive.sh --reps {REPS} --days {DAYS}"
+       + (f" --mark-days {MARK_DAYS}" if MARK_DAYS != DAYS else "") + "`")
+span = f"{REPS} reps x {DAYS} days" + (f" loaded, the last {MARK_DAYS} marked" if MARK_DAYS != DAYS else "")
 print("\n| feature | ours | peer | ratio | command |\n|---|---|---|---|---|")
 for r in rows:
     per = 1000 / max(r["marked"], 1)
     inst = "1 instance" if r["n"] == 1 else f"{r['n']} instances on the same database"
-    print(f"| whole-org re-derivation (issue 28), {REPS} reps x {DAYS} days, 1,080 pings a rep-day, "
+    print(f"| whole-org re-derivation (issue 28), {span}, 1,080 pings a rep-day, "
           f"{inst} (goal >= 1,000 rep-days/s) | {r['marked'] / r['wall']:,.1f} rep-days/s: {r['marked']:,} rep-days "
           f"in {r['wall']:.1f} s from the mark (the mark itself {r['t_mark']:.1f} s), {r['visits']:,} visits; per "
           f"rep-day {r['wall'] * per:.1f} ms wall, CPU {r['fv'] * per:.1f} ms fieldvisit + {r['pg'] * per:.1f} ms "
           f"PostgreSQL backends ({r['pg_all'] * per:.1f} ms every postgres process), {r['xact']:.1f} transactions "
           f"and {r['blks_read']:.0f} blocks read from outside shared buffers | - | "
           f"{r['marked'] / r['wall'] / 1000:.3f}x the goal | {cmd} |")
+print(f"| whole-org re-derivation (issue 28), where PostgreSQL's time goes: the worker's reads of a rep-day, "
+      f"{REPS} reps x {DAYS} days loaded | " + ", ".join(f"{n} {v:.2f} ms" for n, v in reads.items())
+      + " (EXPLAIN ANALYZE, mean of 50 random rep-days, one at a time, the server otherwise idle) | - | - | "
+      + cmd + " |")
 PY
