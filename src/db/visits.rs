@@ -361,7 +361,15 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
 /// Marks dirty the rep-days that up to `limit` newly recorded outlets can add visits to (fixes
 /// near them in the [`RECORDING_GRACE_DAYS`] before they were recorded) and takes those outlets
 /// off the queue; `margin_m` is the accuracy cap. Returns the number of rep-days marked.
-pub async fn mark_outlet_additions(db: impl PgExecutor<'_>, limit: i64, margin_m: f64) -> Result<u64, sqlx::Error> {
+///
+/// The worker asks before every claim, and the queue is nearly always empty: that is answered by
+/// an index probe, since the marking statement's plan joins the pings of every daily partition
+/// whether or not it has outlets to mark (1.7-4.8 s with a year of 100 reps stored).
+pub async fn mark_outlet_additions(db: &PgPool, limit: i64, margin_m: f64) -> Result<u64, sqlx::Error> {
+    let queued: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outlet_additions)").fetch_one(db).await?;
+    if !queued {
+        return Ok(0);
+    }
     let done = sqlx::query(include_str!("sql/mark_outlet_additions.sql"))
         .bind(limit)
         .bind(margin_m)
