@@ -158,6 +158,15 @@ pub(crate) fn parse_hhmm(s: &str) -> Option<u32> {
     Some(t.num_seconds_from_midnight())
 }
 
+/// An optional `HH:MM` field as seconds after midnight; a bad one is named in `errors`.
+pub(crate) fn hhmm_field(errors: &mut Vec<FieldError>, field: impl Into<String>, v: Option<&str>) -> Option<u32> {
+    let parsed = parse_hhmm(v?);
+    if parsed.is_none() {
+        errors.push(FieldError::new(field, "must be a time HH:MM"));
+    }
+    parsed
+}
+
 /// Checks an ask (pure): exactly one of `rep_id` / `territory_id`, the ranges, `HH:MM` hours with
 /// the end after the start.
 pub fn check(ask: &BeatAsk) -> Result<CheckedAsk, Error> {
@@ -177,18 +186,8 @@ pub fn check(ask: &BeatAsk) -> Result<CheckedAsk, Error> {
     if ask.valid_from.is_some_and(|d| !plan::date_in_range(d)) {
         errors.push(FieldError::new("valid_from", "must be a date from 2000-01-01 to 2100-12-31"));
     }
-    let mut hour = |field: &str, v: &Option<String>| match v {
-        None => None,
-        Some(s) => {
-            let p = parse_hhmm(s);
-            if p.is_none() {
-                errors.push(FieldError::new(field, "must be a time HH:MM"));
-            }
-            p
-        }
-    };
-    let start = hour("day_start", &ask.day_start);
-    let end = hour("day_end", &ask.day_end);
+    let start = hhmm_field(&mut errors, "day_start", ask.day_start.as_deref());
+    let end = hhmm_field(&mut errors, "day_end", ask.day_end.as_deref());
     if let (Some(s), Some(e)) = (start, end)
         && e <= s
     {

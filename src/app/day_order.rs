@@ -2,9 +2,7 @@
 //! back in the route the beat generator would drive (same model: the rep's start, each stop's
 //! window within the working hours, least travel), with the stops that do not fit named.
 
-use super::beats::{
-    MAX_SOLVE_SECONDS, VISIT_MARGIN_S, attribute_window, centroid, homes, parse_hhmm, scoped_rep, working_hours,
-};
+use super::beats::{VISIT_MARGIN_S, attribute_window, centroid, hhmm_field, homes, scoped_rep, working_hours};
 use super::{Caller, Error};
 use crate::db;
 use crate::db::compliance::SubtreeOutlet;
@@ -110,24 +108,14 @@ pub fn check(ask: &DayOrderAsk) -> Result<CheckedDay, Error> {
     if ask.stops.is_empty() || ask.stops.len() > MAX_DAY_STOPS {
         errors.push(FieldError::new("stops", format!("must hold 1 to {MAX_DAY_STOPS} stops")));
     }
-    let mut hhmm = |field: String, v: &Option<String>| match v {
-        None => None,
-        Some(s) => {
-            let p = parse_hhmm(s);
-            if p.is_none() {
-                errors.push(FieldError::new(field, "must be a time HH:MM"));
-            }
-            p
-        }
-    };
-    let start = hhmm("day_start".into(), &ask.day_start);
-    let end = hhmm("day_end".into(), &ask.day_end);
+    let start = hhmm_field(&mut errors, "day_start", ask.day_start.as_deref());
+    let end = hhmm_field(&mut errors, "day_end", ask.day_end.as_deref());
     let mut stops = Vec::with_capacity(ask.stops.len());
     let mut seen = HashSet::new();
     let mut stop_errors = Vec::new();
     for (i, s) in ask.stops.iter().enumerate() {
-        let ws = hhmm(format!("stops[{i}].window_start"), &s.window_start);
-        let we = hhmm(format!("stops[{i}].window_end"), &s.window_end);
+        let ws = hhmm_field(&mut errors, format!("stops[{i}].window_start"), s.window_start.as_deref());
+        let we = hhmm_field(&mut errors, format!("stops[{i}].window_end"), s.window_end.as_deref());
         let window = match (ws, we) {
             (Some(a), Some(b)) if b > a => Some((a, b)),
             (Some(_), Some(_)) => {
@@ -158,7 +146,7 @@ pub fn check(ask: &DayOrderAsk) -> Result<CheckedDay, Error> {
         errors.push(FieldError::new("day_end", "must be after day_start"));
     }
     let secs = ask.max_seconds.unwrap_or(DEFAULT_DAY_SECONDS);
-    if !(1..=MAX_DAY_SECONDS.min(MAX_SOLVE_SECONDS)).contains(&secs) {
+    if !(1..=MAX_DAY_SECONDS).contains(&secs) {
         errors.push(FieldError::new("max_seconds", format!("must be between 1 and {MAX_DAY_SECONDS}")));
     }
     if !errors.is_empty() {

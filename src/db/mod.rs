@@ -106,6 +106,14 @@ pub const REQUEST_APPLICATION_NAME: &str = "fieldvisit";
 /// Application name of the background pool's connections in `pg_stat_activity`.
 pub const BACKGROUND_APPLICATION_NAME: &str = "fieldvisit-background";
 
+/// `options` with PostgreSQL's `statement_timeout` set on each connection (0: none).
+pub fn with_statement_timeout(options: PgConnectOptions, statement_timeout_ms: u64) -> PgConnectOptions {
+    if statement_timeout_ms == 0 {
+        return options;
+    }
+    options.options([("statement_timeout", statement_timeout_ms.to_string())])
+}
+
 /// The pool of the queries run for HTTP requests: the database and settings of `background`
 /// (the pool of background work, which has no statement timeout), `max_connections` of its own,
 /// and PostgreSQL's `statement_timeout` set to `statement_timeout_ms` on each connection (0: none),
@@ -113,10 +121,10 @@ pub const BACKGROUND_APPLICATION_NAME: &str = "fieldvisit-background";
 /// holding a connection. Connects lazily; closed when `background` is closed (needs a Tokio
 /// runtime).
 pub fn request_pool(background: &PgPool, max_connections: u32, statement_timeout_ms: u64) -> PgPool {
-    let mut options = (*background.connect_options()).clone().application_name(REQUEST_APPLICATION_NAME);
-    if statement_timeout_ms > 0 {
-        options = options.options([("statement_timeout", statement_timeout_ms.to_string())]);
-    }
+    let options = with_statement_timeout(
+        (*background.connect_options()).clone().application_name(REQUEST_APPLICATION_NAME),
+        statement_timeout_ms,
+    );
     let requests = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))

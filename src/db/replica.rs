@@ -14,7 +14,6 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often the primary's and the standby's WAL positions are compared.
@@ -27,11 +26,9 @@ pub struct Reads {
     primary: PgPool,
     standby: Option<PgPool>,
     max_staleness_ms: u64,
-    /// Staleness of the standby in ms at the last sample; `u64::MAX` when unknown or unreachable.
-    staleness_ms: AtomicU64,
-    /// Whether the read pool's connection was on a server in recovery (a standby) at the last
-    /// sample; haproxy falls back to the primary when no standby is up.
-    on_standby: AtomicBool,
+    /// The state the pool is chosen by, as `/metrics` shows it: the standby's staleness in ms at
+    /// the last sample (-1 when unknown or unreachable), and 1 when the read pool's server was in
+    /// recovery (a standby; haproxy falls back to the primary when no standby is up).
     staleness_gauge: IntGauge,
     on_standby_gauge: IntGauge,
     fallbacks: IntCounter,
@@ -53,11 +50,10 @@ impl Reads {
         max_staleness_ms: u64,
         registry: &Registry,
     ) -> Result<Arc<Self>, Box<dyn std::error::Error + Send + Sync>> {
-        let mut options: sqlx::postgres::PgConnectOptions =
-            url.parse::<sqlx::postgres::PgConnectOptions>()?.application_name("fieldvisit reads");
-        if statement_timeout_ms > 0 {
-            options = options.options([("statement_timeout", statement_timeout_ms.to_string())]);
-        }
+        let options = super::with_statement_timeout(
+            url.parse::<sqlx::postgres::PgConnectOptions>()?.application_name("fieldvisit reads"),
+            statement_timeout_ms,
+        );
         let standby = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
@@ -89,23 +85,14 @@ impl Reads {
         registry.register(Box::new(on_standby_gauge.clone()))?;
         registry.register(Box::new(fallbacks.clone()))?;
         staleness_gauge.set(if standby.is_some() { -1 } else { 0 });
-        Ok(Arc::new(Self {
-            primary,
-            standby,
-            max_staleness_ms,
-            staleness_ms: AtomicU64::new(u64::MAX),
-            on_standby: AtomicBool::new(false),
-            staleness_gauge,
-            on_standby_gauge,
-            fallbacks,
-        }))
+        Ok(Arc::new(Self { primary, standby, max_staleness_ms, staleness_gauge, on_standby_gauge, fallbacks }))
     }
 
     /// The pool a read that may lag should use: the read pool while it is within the bound, else
     /// the primary.
     pub fn pool(&self) -> &PgPool {
         match &self.standby {
-            Some(standby) if self.staleness_ms.load(Ordering::Relaxed) <= self.max_staleness_ms => standby,
+            Some(standby) if self.within_bound() => standby,
             Some(_) => {
                 self.fallbacks.inc();
                 &self.primary
@@ -117,17 +104,19 @@ impl Reads {
     /// Where reads go now and how stale they may be: (`"standby"`, staleness ms) when the read pool
     /// serves them from a server in recovery, else (`"primary"`, 0).
     pub fn source(&self) -> (&'static str, u64) {
-        let staleness = self.staleness_ms.load(Ordering::Relaxed);
-        if self.standby.is_some() && staleness <= self.max_staleness_ms && self.on_standby.load(Ordering::Relaxed) {
-            ("standby", staleness)
+        if self.standby.is_some() && self.within_bound() && self.on_standby_gauge.get() == 1 {
+            ("standby", u64::try_from(self.staleness_gauge.get()).unwrap_or(0))
         } else {
             ("primary", 0)
         }
     }
 
+    /// Whether the last sample found the standby within the staleness bound.
+    fn within_bound(&self) -> bool {
+        u64::try_from(self.staleness_gauge.get()).is_ok_and(|s| s <= self.max_staleness_ms)
+    }
+
     fn record(&self, staleness_ms: Option<u64>, on_standby: bool) {
-        self.staleness_ms.store(staleness_ms.unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.on_standby.store(on_standby, Ordering::Relaxed);
         self.on_standby_gauge.set(i64::from(on_standby));
         self.staleness_gauge.set(staleness_ms.map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX)));
     }
