@@ -15,7 +15,7 @@
 //! `cargo bench -p fieldvisit-beats --bench beats`
 
 use chrono::{NaiveDate, Weekday};
-use fieldvisit_beats::{Outlet, Point, Rep, Request, StraightLine, generate};
+use fieldvisit_beats::{Outlet, Point, Rep, Request, StraightLine, generate, working_days};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -89,8 +89,21 @@ fn row(name: &str, req: &Request) {
         );
         assert!(seen.insert((s.outlet_id, s.day)), "outlet {} twice on {}", s.outlet_id, s.day);
     }
+    // How full the days are: the placed visits and their legs against the working hours (a plan
+    // that places every visit needs the unplaced visits' time, and their legs, on top).
+    let tm = StraightLine::default();
+    let busy_s: f64 =
+        p.reps.iter().flat_map(|b| &b.stops).map(|s| f64::from(s.duration_s) + s.leg_m / tm.speed_mps).sum();
+    let hours_s: f64 = req
+        .reps
+        .iter()
+        .map(|r| {
+            let days = working_days(req.first_day, req.cycle_weeks, &r.weekdays).len() as f64;
+            days * f64::from(r.day_end_s - r.day_start_s)
+        })
+        .sum();
     println!(
-        "| {name} | {}/{} visits placed ({:.1}%) | travel {:.1} km vs baseline {:.1} km ({:.1}% shorter) | solve {:.2} s | visits per rep {}-{} |",
+        "| {name} | {}/{} visits placed ({:.1}%) | travel {:.1} km vs baseline {:.1} km ({:.1}% shorter) | solve {:.2} s | visits per rep {}-{} | visits and travel fill {:.1}% of the working hours |",
         p.placed_visits,
         p.required_visits,
         placed * 100.0,
@@ -100,6 +113,7 @@ fn row(name: &str, req: &Request) {
         p.solve_ms as f64 / 1000.0,
         loads.iter().min().copied().unwrap_or(0),
         loads.iter().max().copied().unwrap_or(0),
+        busy_s / hours_s * 100.0,
     );
     let mut reasons: Vec<&str> = p.unplaced.iter().map(|u| u.reason.as_str()).collect();
     reasons.sort_unstable();

@@ -8,9 +8,11 @@
 //!   capacitated clustering ([`assign`]): centres start at the reps' start points; each round
 //!   assigns outlets (largest regret first) to the nearest centre that still has room for their
 //!   workload (visits × (visit duration + an estimated leg)), room being the rep's share of the
-//!   team's working time; centres then move to the mean of their outlets. This keeps all visits of
-//!   an outlet with one rep across the cycle and balances the reps' load. Routing each rep's
-//!   share separately keeps each solve small (a 5,000-outlet team is 20 problems of ~250 outlets).
+//!   team's working time less the rep's daily way from its start to its outlets (a rep who lives
+//!   far from them has less time to visit); centres then move to the mean of their outlets. This
+//!   keeps all visits of an outlet with one rep across the cycle and balances the reps' load.
+//!   Routing each rep's share separately keeps each solve small (a 5,000-outlet team is 20
+//!   problems of ~250 outlets).
 //! * **Visits → days (one rep).** Each required visit of an outlet in the cycle is one job of a
 //!   vehicle-routing problem solved by [`vrp_core`]. The rep's working days form one continuous
 //!   timeline (day `d` starts at `d × 86 400` s); each working day is one vehicle (a shift from the
@@ -215,7 +217,8 @@ fn day_window(o: &Outlet, rep: &Rep) -> Option<(u32, u32)> {
 
 /// Assigns each outlet (by index) to a rep (by index): fixed outlets to their rep, the others by
 /// capacitated clustering around the reps' start points (see the crate doc). Each rep's room is
-/// its share of the team's working seconds in the cycle, so the load is balanced.
+/// its share of the team's working seconds in the cycle less its ways out, so that every rep's
+/// visits, legs and ways out fill the same part of its days.
 pub fn assign(req: &Request, travel: &dyn TravelMatrix) -> Vec<usize> {
     let n = req.reps.len();
     if n <= 1 {
@@ -236,10 +239,19 @@ pub fn assign(req: &Request, travel: &dyn TravelMatrix) -> Vec<usize> {
     let leg_s = estimated_leg_s(&req.outlets, travel);
     let load: Vec<f64> = req.outlets.iter().map(|o| f64::from(o.visits) * (f64::from(o.duration_s) + leg_s)).collect();
     let total: f64 = load.iter().sum();
-    let room: Vec<f64> = work_s.iter().map(|w| total * w / team_s * 1.03).collect();
+    let days: Vec<f64> =
+        req.reps.iter().map(|r| working_days(req.first_day, req.cycle_weeks, &r.weekdays).len() as f64).collect();
     let mut centres: Vec<Point> = req.reps.iter().map(|r| r.start).collect();
+    // The mean of each rep's outlets (where its days go), as of the last round.
+    let mut means = centres.clone();
     let mut owner = vec![0usize; req.outlets.len()];
     for round in 0..8 {
+        // Each working day begins with the way from the rep's start to the rep's outlets (their
+        // centre): a rep who lives far from them has less time for visits. Rooms share the team's
+        // working time so that every rep's visits, legs and ways out fill the same part of the day.
+        let way_out: Vec<f64> = (0..n).map(|r| days[r] * travel.duration_s(req.reps[r].start, means[r])).collect();
+        let fill = (total + way_out.iter().sum::<f64>()) / team_s;
+        let room: Vec<f64> = (0..n).map(|r| (fill * work_s[r] - way_out[r]).max(0.0) * 1.005).collect();
         let mut used = vec![0.0f64; n];
         let mut free: Vec<usize> = Vec::new();
         for (k, o) in req.outlets.iter().enumerate() {
@@ -297,6 +309,7 @@ pub fn assign(req: &Request, travel: &dyn TravelMatrix) -> Vec<usize> {
             let m = mine.len() as f64;
             let (lat, lon) = mine.iter().fold((0.0, 0.0), |(a, b), p| (a + p.lat, b + p.lon));
             let start = req.reps[r].start;
+            means[r] = Point { lat: lat / m, lon: lon / m };
             *c = Point { lat: 0.75 * lat / m + 0.25 * start.lat, lon: 0.75 * lon / m + 0.25 * start.lon };
         }
     }

@@ -142,6 +142,29 @@ fn a_team_keeps_each_outlet_with_one_rep_and_balances_load() {
 }
 
 #[test]
+fn a_rep_who_lives_far_from_the_outlets_gets_fewer_visits() {
+    // Two equal groups ~17 km apart; rep 1 starts among the first, rep 2 ~10 km from the second:
+    // ~50 minutes of every working day go on rep 2's way out, so rep 2 must get less work.
+    let mut all = outlets(1, 60, 39.9, 116.4);
+    all.extend(outlets(1000, 60, 39.9, 116.6));
+    let req = Request {
+        reps: vec![rep(1, 39.9, 116.4), rep(2, 39.99, 116.6)],
+        outlets: all,
+        cycle_weeks: 2,
+        first_day: monday(),
+        max_seconds: 2,
+    };
+    let owner = assign(&req, &StraightLine::default());
+    let visits_of =
+        |r: usize| -> u32 { req.outlets.iter().zip(&owner).filter(|(_, o)| **o == r).map(|(o, _)| o.visits).sum() };
+    let (near, far) = (visits_of(0), visits_of(1));
+    assert_eq!(near + far, req.outlets.iter().map(|o| o.visits).sum::<u32>());
+    assert!(f64::from(far) < 0.9 * f64::from(near), "near {near}, far {far}");
+    // The far rep still keeps the outlets of its own group: only some move.
+    assert!(owner[60..].iter().filter(|&&o| o == 1).count() >= 40, "{:?}", &owner[60..]);
+}
+
+#[test]
 fn a_day_is_ordered_shorter_than_a_zigzag_and_keeps_windows() {
     let r = rep(1, 39.9, 116.4);
     // Eight outlets on a line eastwards, given in a zigzag order; the one with a morning window
