@@ -461,8 +461,13 @@ def check_read_pool(token, territory, live):
     # The outlets were recorded today, after yesterday's visits, and coverage counts the outlets
     # standing at the period's start: the district's figures of tomorrow count them.
     tomorrow = datetime.now(timezone.utc).date() + timedelta(days=1)
+    # The outlet status answers each outlet's valid visits and last valid visit from the instance's
+    # visit ledger (kept in memory and brought up to date from `visit_outlet_changes` before each
+    # use): through the survivors, whose ledgers lived through the failover and the re-derivation,
+    # it must equal what a fresh server's ledger, loaded whole from the primary, answers.
     paths = [f"/api/v1/layers/outlets?{period}",
-             f"/api/v1/territories/{territory}/coverage?from={tomorrow}&to={tomorrow}"]
+             f"/api/v1/territories/{territory}/coverage?from={tomorrow}&to={tomorrow}",
+             f"/api/v1/territories/{territory}/outlet-status?{period}"]
     logf = open(os.path.join(ROOT, ".cluster", "primary-reader.log"), "w")
     ref = subprocess.Popen([FV_BIN, "serve"], cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env={
         **{k: v for k, v in os.environ.items() if k != "FV_READ_DATABASE_URL"},
@@ -475,8 +480,11 @@ def check_read_pool(token, territory, live):
             check(want_status == 200, f"primary-only reader: {path}: {want_status} {want[:300]}")
             answer = json.loads(want)
             check(answer.get("features", True), f"{path}: the primary answers no feature")
-            check(answer.get("outlets", {"active_outlets": 1})["active_outlets"] > 0,
-                  f"{path}: the primary counts no outlet: {want[:400]}")
+            if "/coverage?" in path:
+                check(answer["outlets"]["active_outlets"] > 0, f"{path}: the primary counts no outlet: {want[:400]}")
+            if "/outlet-status?" in path:
+                check(any(o["valid_visits"] > 0 and o["last_valid_visit"] for o in answer["outlets"]),
+                      f"{path}: the primary's ledger holds no valid visit: {want[:400]}")
             for n in live:
                 deadline = time.monotonic() + 20
                 while True:
@@ -492,7 +500,8 @@ def check_read_pool(token, territory, live):
             ref.wait(20)
         except subprocess.TimeoutExpired:
             ref.kill()
-    return (f"read connections on standbys {held}; outlet and coverage layers equal the primary's on "
+    return (f"read connections on standbys {held}; outlet and coverage layers and the outlet status (visit "
+            f"ledger) equal the primary's on "
             + ", ".join(f"fv{n} (staleness {metric(n, 'fieldvisit_read_pool_staleness_ms')} ms)" for n in live))
 
 
