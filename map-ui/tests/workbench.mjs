@@ -39,9 +39,12 @@ function harness(contexts) {
     tokens,
     shots,
     problems,
-    /** A page of a new context signed in with `token`, at `hash` (a view, e.g. `#plans`). */
-    async open(token, { hash = '', viewport = { width: 1280, height: 800 } } = {}) {
-      const context = await browser.newContext({ viewport, acceptDownloads: true });
+    /**
+     * A page of a new context signed in with `token`, at `hash` (a view, e.g. `#plans`); `touch`
+     * makes it a touch screen (a phone: touch events, no hover).
+     */
+    async open(token, { hash = '', viewport = { width: 1280, height: 800 }, touch = false } = {}) {
+      const context = await browser.newContext({ viewport, acceptDownloads: true, hasTouch: touch, isMobile: touch });
       contexts.push(context);
       const page = await context.newPage();
       // A 4xx answer is the app's to show (a refused form): Chromium logs it, it is no error of the page.

@@ -6,76 +6,32 @@
 // row it names. Standing alone: the workflow makes its own territory (north of the demo city and
 // of the beats workflow's), rep and a 3×3 grid of outlets.
 import assert from 'node:assert/strict';
-import { ok, ownGrid } from './_team.mjs';
+import { editorItems, lassoLoopRound, mapCentre, newPlanWithGrid, savePlan, stopsShown as shown } from './_planedit.mjs';
 
 export const name = 'plan-editor: lasso, drag to reorder, order by the solver';
 
 export default async function (t) {
-  const mgr = t.tokens.managerD1;
-  const stamp = `${Date.now()}`;
-  const lat0 = 40.21 + Math.random() * 0.05, lon0 = 116.29 + Math.random() * 0.1, step = 0.004;
-  const { territory, rep } = await ownGrid(t, { key: 'planed', label: 'Plan editor', lat: lat0, lon: lon0, half: step * 2, stamp });
-  // Outlet k sits in row floor(k / 3) (south to north), column k % 3 (west to east).
-  const outlets = [];
-  for (let k = 0; k < 9; k += 1) {
-    outlets.push(ok(await t.api(mgr, 'POST', '/outlets', {
-      code: `WBP-${stamp}-${k}`, name: `Plan editor outlet ${k}`, channel_type: 'franchise_store', tier: 'C', territory_id: territory.id,
-      lat: lat0 - step + Math.floor(k / 3) * step, lon: lon0 - step + (k % 3) * step,
-    }), `outlet ${k}`));
-  }
-
-  const page = await t.open(mgr, { hash: '#plans', viewport: { width: 1280, height: 900 } });
-  await page.waitForSelector(`#plans-rep option[value="${rep.id}"]`, { state: 'attached', timeout: 30000 });
-  await page.selectOption('#plans-rep', String(rep.id));
-  await page.waitForFunction((n) => globalThis.fieldvisitPlans.features.length === n, outlets.length, { timeout: 30000 });
-  await page.click('#plans-new');
-  const validFrom = await page.inputValue('#plan-form [name=valid_from]');
-
-  // One outlet from the search: Monday, every week (the day being edited).
-  await page.fill('#plans-filter', outlets[0].code);
-  await page.click(`[data-testid=plans-found] [data-add="${outlets[0].id}"]`);
-  await page.waitForSelector('[data-testid=plan-stops] [data-row="0"]');
-  assert.equal(await page.inputValue('#plan-add-weekday'), '1', 'the day being edited is Monday');
+  const { page, rep, outlets, validFrom } = await newPlanWithGrid(t, {
+    key: 'planed', label: 'Plan editor', lat: 40.21 + Math.random() * 0.05, lon: 116.29 + Math.random() * 0.1,
+    open: { viewport: { width: 1280, height: 900 } },
+  });
 
   // The lasso: drawn with the pointer round outlets 0, 1, 3 and 4 (the south-west square).
-  await page.locator('#plans-map').scrollIntoViewIfNeeded();
-  await page.click('[data-testid=plans-lasso]');
-  assert.equal(await page.getAttribute('[data-testid=plans-lasso]', 'aria-pressed'), 'true');
   const lassoed = [0, 1, 3, 4].map((k) => outlets[k]);
-  const points = await page.evaluate((all) => {
-    const map = globalThis.fieldvisitPlansMap;
-    const lons = all.map(([x]) => x), lats = all.map(([, y]) => y);
-    map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 50, duration: 0 });
-    const box = map.getCanvas().getBoundingClientRect();
-    return all.map(([x, y]) => {
-      const p = map.project([x, y]);
-      return { x: box.left + p.x, y: box.top + p.y, inside: p.x >= 0 && p.y >= 0 && p.x <= box.width && p.y <= box.height };
-    });
-  }, outlets.map((o) => [o.lon, o.lat]));
-  const centre = () => page.evaluate(() => globalThis.fieldvisitPlansMap.getCenter().toArray());
-  const before = await centre();
-  assert.ok(points.every((p) => p.inside), `every outlet is on the map: ${JSON.stringify(points)}`);
-  await page.waitForFunction(() => globalThis.fieldvisitPlansMap.loaded());
-  // A loop half way between the square's outlets and their neighbours, drawn as a freehand path.
-  const chosen = [0, 1, 3, 4].map((k) => points[k]);
-  const gap = Math.min(Math.abs(points[1].x - points[0].x), Math.abs(points[3].y - points[0].y)) / 2;
-  const xs = chosen.map((p) => p.x), ys = chosen.map((p) => p.y);
-  const [left, right, top, bottom] = [Math.min(...xs) - gap, Math.max(...xs) + gap, Math.min(...ys) - gap, Math.max(...ys) + gap];
-  await page.mouse.move(left, top);
+  const { loop, centre } = await lassoLoopRound(page, outlets, [0, 1, 3, 4]);
+  await page.mouse.move(...loop[0]);
   await page.mouse.down();
-  for (const [x, y] of [[right, top], [right, bottom], [left, bottom], [left, top + 2]]) await page.mouse.move(x, y, { steps: 8 });
+  for (const [x, y] of loop.slice(1)) await page.mouse.move(x, y, { steps: 8 });
   await page.mouse.up();
   await page.waitForSelector('[data-testid=plans-lasso-status][data-added]');
   assert.equal(await page.getAttribute('[data-testid=plans-lasso-status]', 'data-added'), '3', await page.textContent('[data-testid=plans-lasso-status]'));
-  const editorItems = () => page.evaluate(() => globalThis.fieldvisitPlans.editor.items.map((i) => [i.outlet_id, Number(i.weekday), i.seq]));
-  assert.deepEqual(await editorItems(), lassoed.map((o, k) => [o.id, 1, k + 1]),
+  assert.deepEqual(await editorItems(page), lassoed.map((o, k) => [o.id, 1, k + 1]),
     'exactly the lassoed outlets are added to Monday, the one already there once');
-  assert.deepEqual(await centre(), before, 'the map did not pan while the lasso drew');
+  assert.deepEqual(await mapCentre(page), centre, 'the map did not pan while the lasso drew');
   await page.click('[data-testid=plans-lasso]');
   assert.equal(await page.getAttribute('[data-testid=plans-lasso]', 'aria-pressed'), 'false');
 
   // Drag the day's last stop (by its handle) to the top: the list and the numbers follow.
-  const shown = () => page.$$eval('[data-testid=plan-stops] li.stop', (lis) => lis.map((li) => [Number(li.dataset.outlet), li.querySelector('strong').textContent.split('.')[0]]));
   const last = page.locator('[data-testid=plan-stops] li.stop >> nth=3');
   await last.scrollIntoViewIfNeeded();
   const from = await last.locator('.drag-handle').boundingBox();
@@ -91,8 +47,8 @@ export default async function (t) {
   await page.waitForFunction((ids) => [...document.querySelectorAll('[data-testid=plan-stops] li.stop strong')]
     .map((s) => s.textContent.split(' ')[0]).join() === ids.map((_, k) => `${k + 1}.`).join()
     && !document.querySelector('.sortable-chosen'), dragged, { timeout: 10000 }).catch(() => {});
-  assert.deepEqual(await shown(), dragged.map((id, k) => [id, String(k + 1)]), 'the last stop is now first, numbered 1');
-  assert.deepEqual(await editorItems(), dragged.map((id, k) => [id, 1, k + 1]));
+  assert.deepEqual(await shown(page), dragged.map((id, k) => [id, String(k + 1)]), 'the last stop is now first, numbered 1');
+  assert.deepEqual(await editorItems(page), dragged.map((id, k) => [id, 1, k + 1]));
   // The working hours check follows at once: 4 stops of 150 minutes (10 hours) overrun every Monday.
   for (let k = 0; k < 4; k += 1) {
     await page.fill(`[data-row="${k}"] [data-k=minutes]`, '150');
@@ -106,10 +62,7 @@ export default async function (t) {
   await page.waitForSelector('[data-testid=days-summary][data-over="0"]');
   await page.screenshot({ path: `${t.shots}/workbench-plan-editor.png`, fullPage: true });
 
-  await page.click('#plan-form button[type=submit]');
-  await page.waitForFunction(() => document.querySelector('[data-testid=plan-saved]').textContent.length > 0, null, { timeout: 15000 });
-  const saved = ok(await t.api(mgr, 'GET', `/plans?rep_id=${rep.id}`), 'plans').find((p) => p.valid_from === validFrom);
-  assert.ok(saved, 'the plan is saved');
+  const saved = await savePlan(t, page, rep, validFrom);
   assert.deepEqual([...saved.items].sort((a, b) => a.seq - b.seq).map((i) => [i.outlet_id, i.seq, i.weekday]),
     dragged.map((id, k) => [id, k + 1, 1]), 'the API\'s plan has the dragged order');
 
@@ -136,8 +89,8 @@ export default async function (t) {
   const answer = await res.json();
   await page.waitForSelector('[data-testid=day-travel]', { timeout: 30000 });
   const expected = [...answer.stops].sort((a, b) => a.seq - b.seq).map((s) => s.outlet_id).concat(answer.unplaced.map((u) => u.outlet_id));
-  assert.deepEqual((await shown()).map(([id]) => id), expected, 'the day is shown in the solver\'s order');
-  assert.deepEqual((await shown()).map(([, n]) => n), expected.map((_, k) => String(k + 1)));
+  assert.deepEqual((await shown(page)).map(([id]) => id), expected, 'the day is shown in the solver\'s order');
+  assert.deepEqual((await shown(page)).map(([, n]) => n), expected.map((_, k) => String(k + 1)));
   assert.equal(await page.locator('[data-testid=stop-arrival]').count(), answer.stops.length, 'each placed stop shows its arrival');
   const travel = Number(await page.getAttribute('[data-testid=day-travel]', 'data-travel'));
   const given = Number(await page.getAttribute('[data-testid=day-travel]', 'data-given'));
