@@ -123,27 +123,40 @@ pub async fn rep_fixes(
 }
 
 /// The fixes of a group of rep-days of the org (all of rep `reps[i]`'s devices in `[from[i],
-/// to[i])`), one list per rep-day in the group's order, each in no particular order; one statement
-/// (a nested loop over the group's rep-days: an index probe of the pings partitions of each).
+/// to[i])`), one list per rep-day in the group's order, each in no particular order; one statement.
+///
+/// Each rep-day's pings are read by a subquery of its own (`OFFSET 0` keeps the planner from
+/// flattening it): joined flat, the planner probed every daily partition for all of a device's
+/// pings and filtered the times afterwards (7.9 s for 16 rep-days with a year stored). As a
+/// subquery, its time bounds prune the partitions at each execution. The generic plan is forced:
+/// a custom plan is planned over every partition at each call (26-66 ms for 16 rep-days with 370
+/// partitions, against 8-10 ms to execute).
 pub async fn group_fixes(
-    db: impl PgExecutor<'_>,
+    db: &PgPool,
     org_id: i64,
     reps: &[i64],
     from: &[DateTime<Utc>],
     to: &[DateTime<Utc>],
 ) -> Result<Vec<Vec<VisitFix>>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await?;
     let rows: Vec<GroupFixRow> = sqlx::query_as(
         "SELECT r.k::int, p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
            FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k)
-           JOIN devices d ON d.org_id = $1 AND d.rep_id = r.rep
-           JOIN pings p ON p.org_id = $1 AND p.device_id = d.id AND p.fix_time >= r.f AND p.fix_time < r.t",
+          CROSS JOIN LATERAL (
+                SELECT p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
+                  FROM pings p
+                 WHERE p.org_id = $1 AND p.fix_time >= r.f AND p.fix_time < r.t
+                   AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = r.rep)
+                OFFSET 0) p",
     )
     .bind(org_id)
     .bind(reps)
     .bind(from)
     .bind(to)
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let fixes = rows.into_iter().map(|(k, fix_time, received_at, lat, lon, accuracy_m, mock, flags)| {
         (k, VisitFix { fix_time, received_at, lat, lon, accuracy_m, mock, flags })
     });
