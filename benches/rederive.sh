@@ -32,8 +32,9 @@
 #    of the backends connected to the database, sampled every second so that each is counted until
 #    its last sample; also of every postgres process on the machine, which includes the server's
 #    own background processes and anybody else's work), and markdown rows for BENCHMARKS.md.
-# 4. Times each of the worker's statements alone with EXPLAIN ANALYZE (the reads of 50 random
-#    rep-days; `mark_outlet_additions`, which runs before every claim, in a rolled-back transaction).
+# 4. Times each of the worker's statements alone with EXPLAIN ANALYZE (the reads of 6 random groups
+#    of 16 consecutive days of a rep, the group the worker derives at once; `mark_outlet_additions`,
+#    which runs before every claim, in a rolled-back transaction).
 # Drops the database at the end unless --keep. Mind the disk: 100 reps x 365 days is 39.4M pings
 # (5.9 GB with the index; `df -h /`). On this 2-core machine the whole year (36,500 rep-days) takes
 # about an hour per run (2026-12-07: 8-11 rep-days/s); BENCHMARKS.md's rows mark the last 60 days.
@@ -319,39 +320,64 @@ def run(n):
                 xact=stats[0] / max(marked, 1), blks_read=stats[1] / max(marked, 1))
 
 
-def statements(sample=50):
-    """PostgreSQL's execution time of each read of a rep-day's derivation (`derive_day`'s SQL:
-    day bounds, fixes, candidate outlets with the generic plan the server forces, photos,
-    accepted check-in claims), by EXPLAIN ANALYZE over a random sample of the period's rep-days."""
+GROUP = 16  # the worker's group of rep-days (derive::GROUP_SIZE)
+
+
+def statements(sample=6):
+    """PostgreSQL's planning + execution time of each read of a group of rep-days (`derive_days`'s
+    SQL: day bounds, fixes, candidate outlets probed with the boxes of those fixes, photos, accepted
+    check-in claims), by EXPLAIN ANALYZE of prepared statements (as the server runs them) over
+    `sample` random groups of GROUP consecutive days of one rep of the period (the worker claims in
+    rep, day order); per rep-day = per group / GROUP."""
+    n = min(GROUP, MARK_DAYS)
     cand = open("src/db/sql/visit_candidates.sql").read()
     script = ["\\set ON_ERROR_STOP 1", "SELECT setseed(0.5);",
-              "PREPARE bounds(bigint, date) AS SELECT ($2::date::timestamp AT TIME ZONE timezone), "
-              "(($2::date + 1)::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = $1;",
-              "PREPARE fixes(bigint, bigint, timestamptz, timestamptz) AS SELECT p.fix_time, p.received_at, p.lat, "
-              "p.lon, p.accuracy_m, p.mock, p.flags FROM pings p WHERE p.org_id = $1 AND p.fix_time >= $3 "
-              "AND p.fix_time < $4 AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2);",
-              f"PREPARE cand(bigint, bigint, float8, float8, timestamptz, timestamptz, int) AS {cand.strip().rstrip(';')};",
-              "PREPARE photos(bigint, bigint, date) AS SELECT id, outlet_id, visit_arrival, taken_at, exif_lat, "
-              "exif_lon, reused_photo_id, capture_at, capture_lat, capture_lon, capture_accuracy_m FROM photos "
-              "WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 ORDER BY id;",
-              "PREPARE claims(bigint, bigint, timestamptz, timestamptz) AS SELECT * FROM checkins WHERE org_id = $1 "
-              "AND rep_id = $2 AND checked_in_at >= $3 AND checked_in_at < $4 AND claim_decision = 'accepted' "
-              "ORDER BY checked_in_at, id;"]
-    days = psql(f"SELECT r.rep_id || ' ' || d::date FROM bench_reps r, generate_series('{FIRST}'::date, "
-                f"'{LAST}'::date, interval '1 day') d ORDER BY hashtext(r.rep_id || ' ' || d::date) LIMIT {sample}").split("\n")
+              "PREPARE bounds(bigint, date[]) AS SELECT (d.day::timestamp AT TIME ZONE o.timezone), "
+              "((d.day + 1)::timestamp AT TIME ZONE o.timezone) FROM unnest($2::date[]) WITH ORDINALITY AS d(day, k) "
+              "JOIN orgs o ON o.id = $1 ORDER BY d.k;",
+              "PREPARE fixes(bigint, bigint[], timestamptz[], timestamptz[]) AS SELECT r.k::int, p.fix_time, "
+              "p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags FROM unnest($2::bigint[], $3::timestamptz[], "
+              "$4::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k) CROSS JOIN LATERAL (SELECT p.fix_time, p.received_at, "
+              "p.lat, p.lon, p.accuracy_m, p.mock, p.flags FROM pings p WHERE p.org_id = $1 AND p.fix_time >= r.f "
+              "AND p.fix_time < r.t AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = r.rep) "
+              "OFFSET 0) p;",
+              f"PREPARE cand(bigint, float8[], float8[], float8[], float8[], int[], timestamptz[], timestamptz[], float8, "
+              f"int) AS {cand.strip().rstrip(';')};",
+              "PREPARE photos(bigint, bigint[], date[]) AS SELECT r.k::int AS k, p.id, p.outlet_id, p.visit_arrival, "
+              "p.taken_at, p.exif_lat, p.exif_lon, p.reused_photo_id, p.capture_at, p.capture_lat, p.capture_lon, "
+              "p.capture_accuracy_m FROM unnest($2::bigint[], $3::date[]) WITH ORDINALITY AS r(rep, day, k) "
+              "JOIN photos p ON p.org_id = $1 AND p.rep_id = r.rep AND p.rep_day = r.day ORDER BY r.k, p.id;",
+              "PREPARE claims(bigint, bigint[], timestamptz[], timestamptz[]) AS SELECT r.k::int AS k, c.* "
+              "FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k) "
+              "JOIN checkins c ON c.org_id = $1 AND c.rep_id = r.rep AND c.checked_in_at >= r.f "
+              "AND c.checked_in_at < r.t WHERE c.claim_decision = 'accepted' ORDER BY r.k, c.checked_in_at, c.id;"]
+    groups = psql(f"SELECT r.rep_id || ' ' || d::date FROM bench_reps r, generate_series('{FIRST}'::date, "
+                  f"'{LAST}'::date - {n - 1}, interval '1 day') d "
+                  f"ORDER BY hashtext(r.rep_id || ' ' || d::date) LIMIT {sample}").split("\n")
     names = ["day bounds", "fixes", "candidate outlets", "photos", "check-in claims"]
-    for rd in days:
-        rep, day = rd.split()
-        f = f"(SELECT ('{day}'::date::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = {ORG})"
-        t = f"(SELECT (('{day}'::date + 1)::timestamp AT TIME ZONE timezone) FROM orgs WHERE id = {ORG})"
-        script += [f"SELECT {f} AS f, {t} AS t \\gset",
-                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE bounds({ORG}, '{day}');",
-                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE fixes({ORG}, {rep}, :'f', :'t');",
-                   "SET plan_cache_mode = force_generic_plan;",
-                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE cand({ORG}, {rep}, 0.002, 50, :'f', :'t', 7);",
+    for g in groups:
+        rep, day = g.split()
+        script += [f"SELECT array_agg(('{day}'::date + i)::date ORDER BY i) AS days, "
+                   f"array_fill({rep}::bigint, ARRAY[{n}]) AS reps FROM generate_series(0, {n - 1}) i \\gset",
+                   f"SELECT array_agg((d::timestamp AT TIME ZONE o.timezone) ORDER BY d) AS f, "
+                   f"array_agg(((d + 1)::timestamp AT TIME ZONE o.timezone) ORDER BY d) AS t "
+                   f"FROM unnest(:'days'::date[]) d, orgs o WHERE o.id = {ORG} \\gset",
+                   # The boxes the worker computes from the fixes (domain::visit::track_boxes).
+                   "SELECT array_agg(x0 ORDER BY k, cx, cy) AS x0, array_agg(y0 ORDER BY k, cx, cy) AS y0, "
+                   "array_agg(x1 ORDER BY k, cx, cy) AS x1, array_agg(y1 ORDER BY k, cx, cy) AS y1, "
+                   "array_agg(k ORDER BY k, cx, cy) AS k FROM (SELECT r.k::int AS k, floor(p.lon / 0.002) AS cx, "
+                   "floor(p.lat / 0.002) AS cy, min(p.lon) AS x0, min(p.lat) AS y0, max(p.lon) AS x1, max(p.lat) AS y1 "
+                   "FROM unnest(:'reps'::bigint[], :'f'::timestamptz[], :'t'::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k) "
+                   f"CROSS JOIN LATERAL (SELECT p.lat, p.lon FROM pings p WHERE p.org_id = {ORG} AND p.fix_time >= r.f "
+                   f"AND p.fix_time < r.t AND p.device_id IN (SELECT id FROM devices WHERE org_id = {ORG} "
+                   "AND rep_id = r.rep) OFFSET 0) p GROUP BY 1, 2, 3) b \\gset",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE bounds({ORG}, :'days');",
+                   "SET plan_cache_mode = force_generic_plan;",  # as the server runs the fixes read
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE fixes({ORG}, :'reps', :'f', :'t');",
                    "RESET plan_cache_mode;",
-                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE photos({ORG}, {rep}, '{day}');",
-                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE claims({ORG}, {rep}, :'f', :'t');"]
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE cand({ORG}, :'x0', :'y0', :'x1', :'y1', :'k', :'f', :'t', 50, 7);",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE photos({ORG}, :'reps', :'days');",
+                   f"EXPLAIN (ANALYZE, TIMING OFF) EXECUTE claims({ORG}, :'reps', :'f', :'t');"]
     out = subprocess.run(["psql", URL, "-Atq"], input="\n".join(script), check=True, capture_output=True,
                          text=True).stdout
     ms, planning = [], 0.0  # each EXPLAIN's planning time (when it planned) + execution time
@@ -361,9 +387,14 @@ def statements(sample=50):
         elif line.startswith("Execution Time:"):
             ms.append(planning + float(line.split(":")[1].split()[0]))
             planning = 0.0
-    assert len(ms) == len(names) * len(days), (len(ms), out[-500:])
-    means = {n: sum(ms[i::len(names)]) / len(days) for i, n in enumerate(names)}
-    # The worker's round also runs mark_outlet_additions (before each claim of 32 rep-days), even
+    assert len(ms) == len(names) * len(groups), (len(ms), out[-500:])
+    means = {n: sum(ms[i::len(names)]) / len(groups) for i, n in enumerate(names)}
+    print(f"\nPostgreSQL planning + execution time of the worker's reads of a group of {n} rep-days, mean over "
+          f"{len(groups)} random groups (EXPLAIN ANALYZE, one at a time, no concurrency; not the rows' transfer): "
+          + ", ".join(f"{k} {v:.2f} ms" for k, v in means.items())
+          + f"; all five {sum(means.values()):.2f} ms a group = {sum(means.values()) / n:.3f} ms a rep-day")
+    means = {f"{k} (a group of {n})": v for k, v in means.items()}
+    # The worker's round also runs mark_outlet_additions (before each claim of 48 rep-days), even
     # with nothing queued: timed the same way, three times, in a transaction rolled back.
     adds = open("src/db/sql/mark_outlet_additions.sql").read().strip().rstrip(";")
     script = ["\\set ON_ERROR_STOP 1", f"PREPARE adds(bigint, float8, int) AS {adds};"]
@@ -372,10 +403,7 @@ def statements(sample=50):
     out = subprocess.run(["psql", URL, "-Atq"], input="\n".join(script), check=True, capture_output=True,
                          text=True).stdout
     t = [float(l.split(":")[1].split()[0]) for l in out.splitlines() if l.startswith(("Execution Time:", "Planning Time:"))]
-    means["queued outlet additions, once per round of 32 (none queued)"] = sum(t) / 3
-    print(f"\nPostgreSQL planning + execution time of the worker's statements, mean over {len(days)} random rep-days of the period "
-          f"(EXPLAIN ANALYZE, one at a time, no concurrency; not the rows' transfer to the client): "
-          + ", ".join(f"{n} {v:.2f} ms" for n, v in means.items()))
+    means["queued outlet additions, once per round of 48 (none queued)"] = sum(t) / 3
     return means
 
 
@@ -395,8 +423,8 @@ for r in rows:
           f"PostgreSQL backends ({r['pg_all'] * per:.1f} ms every postgres process), {r['xact']:.1f} transactions "
           f"and {r['blks_read']:.0f} blocks read from outside shared buffers | - | "
           f"{r['marked'] / r['wall'] / 1000:.3f}x the goal | {cmd} |")
-print(f"| whole-org re-derivation (issue 28), where PostgreSQL's time goes: the worker's reads of a rep-day, "
+print(f"| whole-org re-derivation (issue 28), where PostgreSQL's time goes: the worker's reads of a group of rep-days, "
       f"{REPS} reps x {DAYS} days loaded | " + ", ".join(f"{n} {v:.2f} ms" for n, v in reads.items())
-      + " (EXPLAIN ANALYZE, mean of 50 random rep-days, one at a time, the server otherwise idle) | - | - | "
+      + " (EXPLAIN ANALYZE, mean of 6 random groups of 16 days of a rep, one at a time, the server otherwise idle) | - | - | "
       + cmd + " |")
 PY

@@ -224,7 +224,7 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
     times.remove(0); // the first run warms the caches
     times.sort_by(f64::total_cmp);
     // Where the time goes: the same steps as `derive_day`, timed one by one (medians of 10); the
-    // fixes and the candidates are read side by side there.
+    // candidates are probed with the boxes of the fixes read.
     let mut steps: [Vec<f64>; 5] = Default::default();
     for _ in 0..10 {
         let (from, to) = db::visits::day_bounds(&pool, org, day.date_naive()).await.expect("bounds");
@@ -232,19 +232,12 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
         let fixes = db::visits::rep_fixes(&pool, org, rep, from, to).await.expect("fixes");
         steps[0].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let candidates =
-            db::visits::candidates(&pool, org, rep, db::visits::PROBE_CELL_DEG, rules.accuracy_cap_m, from, to)
-                .await
-                .expect("candidates");
+        let boxes = visit::track_boxes(&fixes, db::visits::PROBE_CELL_DEG);
         steps[1].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let both = tokio::try_join!(
-            db::visits::rep_fixes(&pool, org, rep, from, to),
-            db::visits::candidates(&pool, org, rep, db::visits::PROBE_CELL_DEG, rules.accuracy_cap_m, from, to)
-        )
-        .expect("both");
+        let candidates =
+            db::visits::candidates(&pool, org, &boxes, rules.accuracy_cap_m, from, to).await.expect("candidates");
         steps[2].push(t.elapsed().as_secs_f64());
-        assert_eq!((both.0.len(), both.1.len()), (fixes.len(), candidates.len()));
         let t = Instant::now();
         let derived = visit::derive(&fixes, &candidates, &rules);
         steps[3].push(t.elapsed().as_secs_f64());
@@ -260,7 +253,7 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
         v[v.len() / 2] * 1e3
     };
     println!(
-        "  steps (median ms): read fixes {:.1}, candidates {:.1}, both side by side {:.1}, derive {:.1}, replace {:.1}",
+        "  steps (median ms): read fixes {:.1}, boxes {:.2}, candidates {:.1}, derive {:.1}, replace {:.1}",
         median(&mut steps[0]),
         median(&mut steps[1]),
         median(&mut steps[2]),

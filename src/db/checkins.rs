@@ -338,25 +338,37 @@ pub async fn decide_claim(
     Ok(n == 1)
 }
 
-/// The accepted claims of a rep checked in within `[from, to)`: derivation adds a visit for each
-/// that no derived visit confirms.
-pub async fn accepted_claims(
+#[derive(FromRow)]
+struct DayCheckinRow {
+    /// The rep-day's index in the group (1-based).
+    k: i32,
+    #[sqlx(flatten)]
+    checkin: Checkin,
+}
+
+/// The accepted visit claims of a group of rep-days of the org (rep `reps[i]` checked in within
+/// `[from[i], to[i])`), in check-in order: one list per rep-day, in the group's order; one
+/// statement.
+pub async fn accepted_claims_of(
     db: impl PgExecutor<'_>,
     org_id: i64,
-    rep_id: i64,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<Checkin>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM checkins
-          WHERE org_id = $1 AND rep_id = $2 AND checked_in_at >= $3 AND checked_in_at < $4
-            AND claim_decision = 'accepted'
-          ORDER BY checked_in_at, id"
+    reps: &[i64],
+    from: &[DateTime<Utc>],
+    to: &[DateTime<Utc>],
+) -> Result<Vec<Vec<Checkin>>, sqlx::Error> {
+    let columns = COLUMNS.split(',').map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let rows: Vec<DayCheckinRow> = sqlx::query_as(&format!(
+        "SELECT r.k::int AS k, {columns}
+           FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k)
+           JOIN checkins c ON c.org_id = $1 AND c.rep_id = r.rep AND c.checked_in_at >= r.f AND c.checked_in_at < r.t
+          WHERE c.claim_decision = 'accepted'
+          ORDER BY r.k, c.checked_in_at, c.id"
     ))
     .bind(org_id)
-    .bind(rep_id)
+    .bind(reps)
     .bind(from)
     .bind(to)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(super::per_rep_day(reps.len(), rows.into_iter().map(|r| (r.k, r.checkin))))
 }

@@ -34,6 +34,19 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Rows of a group of rep-days tagged with the 1-based index of their rep-day (`WITH ORDINALITY`
+/// of the `unnest` of the group's arrays) as one list per rep-day, in the group's order and each
+/// in row order; `n` rep-days (an index outside them is dropped).
+pub(crate) fn per_rep_day<T>(n: usize, rows: impl IntoIterator<Item = (i32, T)>) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = std::iter::repeat_with(Vec::new).take(n).collect();
+    for (k, row) in rows {
+        if let Some(list) = usize::try_from(k - 1).ok().and_then(|i| out.get_mut(i)) {
+            list.push(row);
+        }
+    }
+    out
+}
+
 // Domain values named by a word (a role, a verdict, a status, an audit action, ...) are stored as
 // that word, the one their JSON carries: written with the type's `as_str` and read with its
 // `FromStr` (`fieldvisit_domain::names`), so each type's text lives in one place. A row struct

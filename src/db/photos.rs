@@ -312,27 +312,37 @@ struct PhotoFactRow {
     capture_accuracy_m: Option<f32>,
 }
 
-/// The photos taken for visits (and at check-ins) of a rep's local day, as derivation reads them:
-/// EXIF facts and the app's capture claim, judged by the one photo rule.
-pub async fn of_rep_day(
+#[derive(FromRow)]
+struct DayPhotoRow {
+    /// The rep-day's index in the group (1-based).
+    k: i32,
+    #[sqlx(flatten)]
+    photo: PhotoFactRow,
+}
+
+/// The photos taken for visits (and at check-ins) of a group of local rep-days of the org (rep
+/// `reps[i]` on `days[i]`), as derivation reads them: EXIF facts and the app's capture claim,
+/// judged by the one photo rule. One list per rep-day, in the group's order; one statement.
+pub async fn of_rep_days(
     db: impl PgExecutor<'_>,
     org_id: i64,
-    rep_id: i64,
-    day: NaiveDate,
-) -> Result<Vec<VisitPhoto>, sqlx::Error> {
-    let rows: Vec<PhotoFactRow> = sqlx::query_as(
-        "SELECT id, outlet_id, visit_arrival, taken_at, exif_lat, exif_lon, reused_photo_id, capture_at, capture_lat,
-                capture_lon, capture_accuracy_m
-           FROM photos WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 ORDER BY id",
+    reps: &[i64],
+    days: &[NaiveDate],
+) -> Result<Vec<Vec<VisitPhoto>>, sqlx::Error> {
+    let rows: Vec<DayPhotoRow> = sqlx::query_as(
+        "SELECT r.k::int AS k, p.id, p.outlet_id, p.visit_arrival, p.taken_at, p.exif_lat, p.exif_lon,
+                p.reused_photo_id, p.capture_at, p.capture_lat, p.capture_lon, p.capture_accuracy_m
+           FROM unnest($2::bigint[], $3::date[]) WITH ORDINALITY AS r(rep, day, k)
+           JOIN photos p ON p.org_id = $1 AND p.rep_id = r.rep AND p.rep_day = r.day
+          ORDER BY r.k, p.id",
     )
     .bind(org_id)
-    .bind(rep_id)
-    .bind(day)
+    .bind(reps)
+    .bind(days)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| VisitPhoto {
+    let photos = rows.into_iter().map(|DayPhotoRow { k, photo: r }| {
+        let photo = VisitPhoto {
             id: r.id,
             outlet_id: r.outlet_id,
             visit_arrival: r.visit_arrival,
@@ -348,8 +358,10 @@ pub async fn of_rep_day(
                 })
                 .filter(|c| *c != Capture::default()),
             },
-        })
-        .collect())
+        };
+        (k, photo)
+    });
+    Ok(super::per_rep_day(reps.len(), photos))
 }
 
 /// Marks a rep-day for derivation again (its photo evidence changed).

@@ -6,7 +6,7 @@ use crate::domain::compliance::{DayVisit, Review, ReviewDecision, TrackFix};
 use crate::domain::geo::Footprint;
 use crate::domain::territory::multipolygon;
 use crate::domain::visit::{
-    CandidateOutlet, PriorVisit, RULE_VERSION, SAME_VISIT_SLACK_S, Verdict, Visit, VisitFix, carry_ids,
+    CandidateOutlet, PriorVisit, RULE_VERSION, SAME_VISIT_SLACK_S, TrackBox, Verdict, Visit, VisitFix, carry_ids,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -64,8 +64,28 @@ pub async fn day_bounds(
     .await
 }
 
+/// Start and end (UTC) of each of the org's local `days`, in their order (one statement).
+pub async fn days_bounds(
+    db: impl PgExecutor<'_>,
+    org_id: i64,
+    days: &[NaiveDate],
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (d.day::timestamp AT TIME ZONE o.timezone), ((d.day + 1)::timestamp AT TIME ZONE o.timezone)
+           FROM unnest($2::date[]) WITH ORDINALITY AS d(day, k)
+           JOIN orgs o ON o.id = $1
+          ORDER BY d.k",
+    )
+    .bind(org_id)
+    .bind(days)
+    .fetch_all(db)
+    .await
+}
+
 /// A stored fix as `rep_fixes` reads it (by position: measured faster than by column name).
 type FixRow = (DateTime<Utc>, DateTime<Utc>, f64, f64, Option<f32>, bool, i32);
+/// A [`FixRow`] after the index (1-based) of its rep-day in a group.
+type GroupFixRow = (i32, DateTime<Utc>, DateTime<Utc>, f64, f64, Option<f32>, bool, i32);
 
 /// The fixes of all the rep's devices in `[from, to)`, in no particular order (the rules order
 /// them; sorting here measured a third of the read's time).
@@ -102,6 +122,55 @@ pub async fn rep_fixes(
         .collect())
 }
 
+/// The fixes of a group of rep-days of the org (all of rep `reps[i]`'s devices in `[from[i],
+/// to[i])`), one list per rep-day in the group's order, each in no particular order; one statement.
+///
+/// Each rep-day's pings are read by a subquery of its own (`OFFSET 0` keeps the planner from
+/// flattening it): joined flat, the planner probed every daily partition for all of a device's
+/// pings and filtered the times afterwards (7.9 s for 16 rep-days with a year stored). As a
+/// subquery, its time bounds prune the partitions at each execution. The generic plan is forced:
+/// a custom plan is planned over every partition at each call (26-66 ms for 16 rep-days with 370
+/// partitions, against 8-10 ms to execute).
+pub async fn group_fixes(
+    db: &PgPool,
+    org_id: i64,
+    reps: &[i64],
+    from: &[DateTime<Utc>],
+    to: &[DateTime<Utc>],
+) -> Result<Vec<Vec<VisitFix>>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await?;
+    let rows: Vec<GroupFixRow> = sqlx::query_as(
+        "SELECT r.k::int, p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
+           FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k)
+          CROSS JOIN LATERAL (
+                SELECT p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
+                  FROM pings p
+                 WHERE p.org_id = $1 AND p.fix_time >= r.f AND p.fix_time < r.t
+                   AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = r.rep)
+                OFFSET 0) p",
+    )
+    .bind(org_id)
+    .bind(reps)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let fixes = rows.into_iter().map(|(k, fix_time, received_at, lat, lon, accuracy_m, mock, flags)| {
+        (k, VisitFix { fix_time, received_at, lat, lon, accuracy_m, mock, flags })
+    });
+    Ok(super::per_rep_day(reps.len(), fixes))
+}
+
+#[derive(FromRow)]
+struct GroupCandidateRow {
+    /// The rep-day's index in the group (1-based).
+    k: i32,
+    #[sqlx(flatten)]
+    outlet: CandidateRow,
+}
+
 #[derive(FromRow)]
 struct CandidateRow {
     id: i64,
@@ -127,34 +196,52 @@ pub const PROBE_CELL_DEG: f64 = 0.002;
 /// during `[from, to)`: every such outlet and possibly others (the domain rules judge the
 /// distance exactly). Each once per location it had during the day (an outlet that moved that day
 /// twice, each location with its validity) and its tier's radius and minimum dwell. The rep's
-/// fixes are probed as their extent per cell of `cell_deg` degrees, computed where they are stored
-/// (so that this query runs alongside the read of the fixes); `margin_m` is the accuracy cap.
+/// fixes are given as their extent per cell of [`PROBE_CELL_DEG`] ([`track_boxes`](crate::domain::visit::track_boxes)); `margin_m`
+/// is the accuracy cap. [`group_candidates`] for one rep-day.
 pub async fn candidates(
     db: &PgPool,
     org_id: i64,
-    rep_id: i64,
-    cell_deg: f64,
+    boxes: &[TrackBox],
     margin_m: f64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<CandidateOutlet>, sqlx::Error> {
-    // The generic plan from the first run: the custom plans PostgreSQL makes for the first five
-    // runs of a prepared statement measured 2-3x slower for this query (50-75 ms against 19 ms on
-    // a 10,000-ping day).
-    let mut tx = db.begin().await?;
-    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await?;
-    let rows: Vec<CandidateRow> = sqlx::query_as(include_str!("sql/visit_candidates.sql"))
+    let mut all = group_candidates(db, org_id, &[boxes], margin_m, &[from], &[to]).await?;
+    Ok(all.pop().unwrap_or_default())
+}
+
+/// [`candidates`] of a group of rep-days of the org (the boxes `boxes[i]` of rep-day `i`, its
+/// local day `[from[i], to[i])`): one list per rep-day in the group's order; one statement.
+pub async fn group_candidates(
+    db: &PgPool,
+    org_id: i64,
+    boxes: &[&[TrackBox]],
+    margin_m: f64,
+    from: &[DateTime<Utc>],
+    to: &[DateTime<Utc>],
+) -> Result<Vec<Vec<CandidateOutlet>>, sqlx::Error> {
+    let all = boxes.iter().flat_map(|b| b.iter());
+    let (x0, y0): (Vec<f64>, Vec<f64>) = all.clone().map(|b| (b.x0, b.y0)).unzip();
+    let (x1, y1): (Vec<f64>, Vec<f64>) = all.map(|b| (b.x1, b.y1)).unzip();
+    let k: Vec<i32> = boxes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| std::iter::repeat_n(i32::try_from(i + 1).unwrap_or(i32::MAX), b.len()))
+        .collect();
+    let rows: Vec<GroupCandidateRow> = sqlx::query_as(include_str!("sql/visit_candidates.sql"))
         .bind(org_id)
-        .bind(rep_id)
-        .bind(cell_deg)
-        .bind(margin_m)
+        .bind(&x0)
+        .bind(&y0)
+        .bind(&x1)
+        .bind(&y1)
+        .bind(&k)
         .bind(from)
         .bind(to)
+        .bind(margin_m)
         .bind(RECORDING_GRACE_DAYS)
-        .fetch_all(&mut *tx)
+        .fetch_all(db)
         .await?;
-    tx.commit().await?;
-    Ok(rows.into_iter().map(CandidateRow::into_candidate).collect())
+    Ok(super::per_rep_day(boxes.len(), rows.into_iter().map(|r| (r.k, r.outlet.into_candidate()))))
 }
 
 impl CandidateRow {
@@ -189,68 +276,152 @@ pub async fn outlet_site(
     Ok(row.map(CandidateRow::into_candidate))
 }
 
-/// When the claim is still the worker's, replaces the visits of a rep-day with `visits` and
-/// removes the dirty mark; one transaction under an advisory lock of the rep-day, so that two
-/// instances deriving the same rep-day never leave both results. A visit that continues a stored
-/// one ([`carry_ids`]) keeps its id, so reviews, photos and answers stay on it; those of visits
-/// that are gone are linked to the new visit at the same outlet that overlaps them. Returns `false`, writing
-/// nothing, when pings arrived meanwhile (the rep-day stays dirty for a later derivation).
+/// [`replace_days`] for one rep-day.
 pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visit]) -> Result<bool, sqlx::Error> {
-    use sqlx::Connection;
-    let mut tx = conn.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(format('rep_day/%s/%s/%s', $1::bigint, $2::bigint, $3::date), 0))")
-        .bind(day.org_id)
-        .bind(day.rep_id)
-        .bind(day.day)
-        .execute(&mut *tx)
-        .await?;
-    // Still this worker's claim? If new pings cleared it, a later derivation (maybe already done by
-    // another instance) owns the result: write nothing.
-    let claimed: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2 AND day = $3 AND claimed_at = $4 FOR UPDATE",
-    )
-    .bind(day.org_id)
-    .bind(day.rep_id)
-    .bind(day.day)
-    .bind(day.claimed_at)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if claimed.is_none() {
-        tx.rollback().await?;
-        return Ok(false);
+    let done = replace_days(conn, std::slice::from_ref(day), &[visits]).await?;
+    Ok(done.first().copied().unwrap_or(false))
+}
+
+/// A stored visit of a rep-day of a group: the rep-day's index (1-based), id, outlet, arrival, departure.
+type StoredRow = (i32, i64, i64, DateTime<Utc>, DateTime<Utc>);
+
+/// The rep-days of `days` (any orgs) as the arrays that `unnest` reads: org, rep, day, claim.
+struct DayArrays {
+    orgs: Vec<i64>,
+    reps: Vec<i64>,
+    days: Vec<NaiveDate>,
+    claims: Vec<DateTime<Utc>>,
+}
+
+impl DayArrays {
+    fn of<'a>(days: impl Iterator<Item = &'a DirtyDay>) -> Self {
+        let mut a = DayArrays { orgs: Vec::new(), reps: Vec::new(), days: Vec::new(), claims: Vec::new() };
+        for d in days {
+            a.orgs.push(d.org_id);
+            a.reps.push(d.rep_id);
+            a.days.push(d.day);
+            a.claims.push(d.claimed_at);
+        }
+        a
     }
+}
+
+/// Where `unnest($1, $2, $3)` of a [`DayArrays`] is joined (`u(o, rp, d)`): the rep-day's rows.
+const REP_DAYS: &str = "unnest($1::bigint[], $2::bigint[], $3::date[]) AS u(o, rp, d)";
+
+/// For each rep-day of `days` whose claim is still the worker's, replaces its visits with
+/// `visits[i]` and removes its dirty mark; one transaction for the whole group, under an advisory
+/// lock of each rep-day (taken in (org, rep, day) order, so that two groups never wait for each
+/// other in a cycle), so that two instances deriving the same rep-day never leave both results. A
+/// visit that continues a stored one ([`carry_ids`]) keeps its id, so reviews, photos and answers
+/// stay on it; those of visits that are gone are linked to the new visit at the same outlet that
+/// overlaps them. A constant number of statements whatever the group's size. Returns, per
+/// rep-day, `false` when pings arrived meanwhile: nothing of that rep-day is written and it stays
+/// dirty for a later derivation (the others are written).
+pub async fn replace_days(
+    conn: &mut PgConnection,
+    days: &[DirtyDay],
+    visits: &[&[Visit]],
+) -> Result<Vec<bool>, sqlx::Error> {
+    use sqlx::Connection;
+    assert_eq!(days.len(), visits.len(), "one list of visits per rep-day");
+    let mut done = vec![false; days.len()];
+    if days.is_empty() {
+        return Ok(done);
+    }
+    let mut order: Vec<usize> = (0..days.len()).collect();
+    order.sort_by_key(|&i| (days[i].org_id, days[i].rep_id, days[i].day));
+    order.dedup_by_key(|i| (days[*i].org_id, days[*i].rep_id, days[*i].day));
+    let mut tx = conn.begin().await?;
+    let all = DayArrays::of(order.iter().map(|&i| &days[i]));
+    // The function scan yields the rows in array order, and the aggregate takes the locks as it
+    // reads them: in (org, rep, day) order.
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock(hashtextextended(format('rep_day/%s/%s/%s', o, rp, d), 0)))
+           FROM unnest($1::bigint[], $2::bigint[], $3::date[]) AS u(o, rp, d)",
+    )
+    .bind(&all.orgs)
+    .bind(&all.reps)
+    .bind(&all.days)
+    .execute(&mut *tx)
+    .await?;
+    // Still this worker's claims? If new pings cleared one, a later derivation (maybe already done
+    // by another instance) owns that rep-day's result: write nothing of it.
+    let live: Vec<i32> = sqlx::query_scalar(
+        "SELECT u.k::int
+           FROM unnest($1::bigint[], $2::bigint[], $3::date[], $4::timestamptz[]) WITH ORDINALITY AS u(o, rp, d, c, k)
+           JOIN rep_day_dirty x ON x.org_id = u.o AND x.rep_id = u.rp AND x.day = u.d AND x.claimed_at = u.c
+          ORDER BY u.k
+            FOR UPDATE OF x",
+    )
+    .bind(&all.orgs)
+    .bind(&all.reps)
+    .bind(&all.days)
+    .bind(&all.claims)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Indexes into `days` of the rep-days to write, in lock order.
+    let live: Vec<usize> =
+        live.iter().filter_map(|k| usize::try_from(k - 1).ok()).filter_map(|k| order.get(k).copied()).collect();
+    if live.is_empty() {
+        tx.rollback().await?;
+        return Ok(done);
+    }
+    let w = DayArrays::of(live.iter().map(|&i| &days[i]));
     // Visits that continue a stored one keep its id (and with it their reviews, photos and
     // answers); the others are deleted and inserted.
-    let stored: Vec<PriorVisit> = sqlx::query_as::<_, (i64, i64, DateTime<Utc>, DateTime<Utc>)>(
-        "SELECT id, outlet_id, arrival, departure FROM visits
-          WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 ORDER BY id FOR UPDATE",
+    let rows: Vec<StoredRow> = sqlx::query_as(
+        "SELECT u.k::int, v.id, v.outlet_id, v.arrival, v.departure
+           FROM unnest($1::bigint[], $2::bigint[], $3::date[]) WITH ORDINALITY AS u(o, rp, d, k)
+           JOIN visits v ON v.org_id = u.o AND v.rep_id = u.rp AND v.rep_day = u.d
+          ORDER BY v.id
+            FOR UPDATE OF v",
     )
-    .bind(day.org_id)
-    .bind(day.rep_id)
-    .bind(day.day)
+    .bind(&w.orgs)
+    .bind(&w.reps)
+    .bind(&w.days)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|(id, outlet_id, arrival, departure)| PriorVisit { id, outlet_id, arrival, departure })
-    .collect();
-    let ids = carry_ids(&stored, visits);
+    .await?;
+    let stored = super::per_rep_day(
+        live.len(),
+        rows.into_iter()
+            .map(|(k, id, outlet_id, arrival, departure)| (k, PriorVisit { id, outlet_id, arrival, departure })),
+    );
+    // The new visits of every rep-day written, with their rep-day and carried id.
+    let mut ids: Vec<Option<i64>> = Vec::new();
+    let mut owner: Vec<&DirtyDay> = Vec::new();
+    let mut new: Vec<&Visit> = Vec::new();
+    let mut with_visits: Vec<&DirtyDay> = Vec::new();
+    for (j, &i) in live.iter().enumerate() {
+        ids.extend(carry_ids(&stored[j], visits[i]));
+        owner.extend(std::iter::repeat_n(&days[i], visits[i].len()));
+        new.extend(visits[i].iter());
+        if !visits[i].is_empty() {
+            with_visits.push(&days[i]);
+        }
+    }
     let kept: Vec<i64> = ids.iter().flatten().copied().collect();
-    sqlx::query("DELETE FROM visits WHERE org_id = $1 AND rep_id = $2 AND rep_day = $3 AND NOT (id = ANY($4))")
-        .bind(day.org_id)
-        .bind(day.rep_id)
-        .bind(day.day)
-        .bind(&kept)
-        .execute(&mut *tx)
-        .await?;
-    if !visits.is_empty() {
+    sqlx::query(&format!(
+        "DELETE FROM visits v USING {REP_DAYS}
+          WHERE v.org_id = u.o AND v.rep_id = u.rp AND v.rep_day = u.d AND NOT (v.id = ANY($4))"
+    ))
+    .bind(&w.orgs)
+    .bind(&w.reps)
+    .bind(&w.days)
+    .bind(&kept)
+    .execute(&mut *tx)
+    .await?;
+    if !new.is_empty() {
         // One statement writes both: kept ids are updated in place, the rest inserted.
         sqlx::query(
             "WITH t AS (
-                 SELECT * FROM UNNEST($20::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::int[],
+                 SELECT * FROM UNNEST($20::bigint[], $1::bigint[], $2::bigint[], $3::date[], $4::bigint[],
+                                      $5::timestamptz[], $6::timestamptz[], $7::int[],
                                       $8::text[], $9::real[], $10::int[], $11::real[], $12::real[], $13::real[],
                                       $14::int[], $15::float8[], $16::float8[], $18::jsonb[], $19::jsonb[])
-                     AS t(id, outlet_id, arrival, departure, dwell_s, verdict, risk_score, ping_count, min_distance_m,
-                          median_distance_m, median_accuracy_m, max_gap_s, lat, lon, alternatives, evidence)),
+                     AS t(id, org_id, rep_id, rep_day, outlet_id, arrival, departure, dwell_s, verdict, risk_score,
+                          ping_count, min_distance_m, median_distance_m, median_accuracy_m, max_gap_s, lat, lon,
+                          alternatives, evidence)),
              updated AS (
                  UPDATE visits v
                     SET arrival = t.arrival, departure = t.departure, dwell_s = t.dwell_s, verdict = t.verdict,
@@ -259,54 +430,57 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
                         max_gap_s = t.max_gap_s, location = ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326),
                         alternatives = t.alternatives, evidence = t.evidence, rule_version = $17, computed_at = now()
                    FROM t
-                  WHERE v.org_id = $1 AND v.id = t.id AND t.id IS NOT NULL)
+                  WHERE v.org_id = t.org_id AND v.id = t.id AND t.id IS NOT NULL)
              INSERT INTO visits (org_id, rep_id, outlet_id, rep_day, arrival, departure, dwell_s, verdict, risk_score,
                                  ping_count, min_distance_m, median_distance_m, median_accuracy_m, max_gap_s, location,
                                  alternatives, evidence, rule_version)
-             SELECT $1, $2, t.outlet_id, $3, t.arrival, t.departure, t.dwell_s, t.verdict, t.risk_score, t.ping_count,
-                    t.min_distance_m, t.median_distance_m, t.median_accuracy_m, t.max_gap_s,
-                    ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.alternatives, t.evidence, $17
+             SELECT t.org_id, t.rep_id, t.outlet_id, t.rep_day, t.arrival, t.departure, t.dwell_s, t.verdict,
+                    t.risk_score, t.ping_count, t.min_distance_m, t.median_distance_m, t.median_accuracy_m,
+                    t.max_gap_s, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.alternatives, t.evidence, $17
                FROM t WHERE t.id IS NULL",
         )
-        .bind(day.org_id)
-        .bind(day.rep_id)
-        .bind(day.day)
-        .bind(visits.iter().map(|v| v.outlet_id).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.arrival).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.departure).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| i32::try_from(v.dwell_s).unwrap_or(i32::MAX)).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.verdict.as_str()).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.risk_score as f32).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| i32::try_from(v.evidence.fix_count).unwrap_or(i32::MAX)).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.evidence.min_distance_m as f32).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.evidence.median_distance_m as f32).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.evidence.median_accuracy_m.map(|a| a as f32)).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| i32::try_from(v.evidence.max_gap_s).unwrap_or(i32::MAX)).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.evidence.lat).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| v.evidence.lon).collect::<Vec<_>>())
+        .bind(owner.iter().map(|d| d.org_id).collect::<Vec<_>>())
+        .bind(owner.iter().map(|d| d.rep_id).collect::<Vec<_>>())
+        .bind(owner.iter().map(|d| d.day).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.outlet_id).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.arrival).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.departure).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| i32::try_from(v.dwell_s).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.verdict.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.risk_score as f32).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| i32::try_from(v.evidence.fix_count).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.evidence.min_distance_m as f32).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.evidence.median_distance_m as f32).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.evidence.median_accuracy_m.map(|a| a as f32)).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| i32::try_from(v.evidence.max_gap_s).unwrap_or(i32::MAX)).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.evidence.lat).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| v.evidence.lon).collect::<Vec<_>>())
         .bind(RULE_VERSION)
-        .bind(visits.iter().map(|v| json(&v.alternatives)).collect::<Vec<_>>())
-        .bind(visits.iter().map(|v| json(&v.evidence)).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| json(&v.alternatives)).collect::<Vec<_>>())
+        .bind(new.iter().map(|v| json(&v.evidence)).collect::<Vec<_>>())
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
+        // The rep-days that have visits now: their unlinked reviews, photos and answers follow.
+        let v = DayArrays::of(with_visits.into_iter());
         // A review follows its visit: the new visit at the same outlet whose time covers the
         // reviewed arrival (or starts within SAME_VISIT_SLACK_S of it: late fixes may move the
         // arrival).
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE visit_reviews r SET visit_id = m.visit_id
                FROM (SELECT DISTINCT ON (r2.id) r2.id AS review_id, v.id AS visit_id
-                       FROM visit_reviews r2
+                       FROM {REP_DAYS}
+                       JOIN visit_reviews r2 ON r2.org_id = u.o AND r2.rep_id = u.rp AND r2.visit_id IS NULL
                        JOIN visits v ON v.org_id = r2.org_id AND v.rep_id = r2.rep_id AND v.outlet_id = r2.outlet_id
-                      WHERE r2.org_id = $1 AND r2.rep_id = $2 AND r2.visit_id IS NULL AND v.rep_day = $3
-                        AND v.arrival <= r2.arrival + make_interval(secs => $4)
+                                    AND v.rep_day = u.d
+                      WHERE v.arrival <= r2.arrival + make_interval(secs => $4)
                         AND v.departure >= r2.arrival - make_interval(secs => $4)
                       ORDER BY r2.id, abs(extract(epoch FROM v.arrival - r2.arrival))) m
-              WHERE r.id = m.review_id",
-        )
-        .bind(day.org_id)
-        .bind(day.rep_id)
-        .bind(day.day)
+              WHERE r.id = m.review_id"
+        ))
+        .bind(&v.orgs)
+        .bind(&v.reps)
+        .bind(&v.days)
         .bind(SAME_VISIT_SLACK_S as f64)
         .execute(&mut *tx)
         .await?;
@@ -315,47 +489,64 @@ pub async fn replace_day(conn: &mut PgConnection, day: &DirtyDay, visits: &[Visi
         for table in ["photos", "visit_outcomes"] {
             sqlx::query(&format!(
                 "UPDATE {table} p SET visit_arrival = v.arrival
-                   FROM visits v
-                  WHERE p.org_id = $1 AND p.rep_id = $2 AND p.rep_day = $3 AND v.org_id = $1 AND v.id = p.visit_id
+                   FROM {REP_DAYS}, visits v
+                  WHERE p.org_id = u.o AND p.rep_id = u.rp AND p.rep_day = u.d AND v.org_id = u.o AND v.id = p.visit_id
                     AND v.arrival <> p.visit_arrival"
             ))
-            .bind(day.org_id)
-            .bind(day.rep_id)
-            .bind(day.day)
+            .bind(&v.orgs)
+            .bind(&v.reps)
+            .bind(&v.days)
             .execute(&mut *tx)
             .await?;
             sqlx::query(&format!(
                 "UPDATE {table} p SET visit_id = m.visit_id
-                   FROM (SELECT DISTINCT ON (p2.id) p2.id AS row_id, v.id AS visit_id
-                           FROM {table} p2
+                   FROM (SELECT DISTINCT ON (p2.id) p2.org_id, p2.id AS row_id, v.id AS visit_id
+                           FROM {REP_DAYS}
+                           JOIN {table} p2 ON p2.org_id = u.o AND p2.rep_id = u.rp AND p2.rep_day = u.d
+                                          AND p2.visit_id IS NULL
                            JOIN visits v ON v.org_id = p2.org_id AND v.rep_id = p2.rep_id AND v.outlet_id = p2.outlet_id
-                          WHERE p2.org_id = $1 AND p2.rep_id = $2 AND p2.rep_day = $3 AND p2.visit_id IS NULL
-                            AND v.rep_day = $3
-                            AND v.arrival <= p2.visit_arrival + make_interval(secs => $4)
+                                        AND v.rep_day = u.d
+                          WHERE v.arrival <= p2.visit_arrival + make_interval(secs => $4)
                             AND v.departure >= p2.visit_arrival - make_interval(secs => $4)
                           ORDER BY p2.id, abs(extract(epoch FROM v.arrival - p2.visit_arrival))) m
-                  WHERE p.org_id = $1 AND p.id = m.row_id"
+                  WHERE p.org_id = m.org_id AND p.id = m.row_id"
             ))
-            .bind(day.org_id)
-            .bind(day.rep_id)
-            .bind(day.day)
+            .bind(&v.orgs)
+            .bind(&v.reps)
+            .bind(&v.days)
             .bind(SAME_VISIT_SLACK_S as f64)
             .execute(&mut *tx)
             .await?;
         }
     }
-    let unmarked =
-        sqlx::query("DELETE FROM rep_day_dirty WHERE org_id = $1 AND rep_id = $2 AND day = $3 AND claimed_at = $4")
-            .bind(day.org_id)
-            .bind(day.rep_id)
-            .bind(day.day)
-            .bind(day.claimed_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+    let unmarked: Vec<i32> = sqlx::query_scalar(
+        "DELETE FROM rep_day_dirty x
+          USING unnest($1::bigint[], $2::bigint[], $3::date[], $4::timestamptz[]) WITH ORDINALITY AS u(o, rp, d, c, k)
+          WHERE x.org_id = u.o AND x.rep_id = u.rp AND x.day = u.d AND x.claimed_at = u.c
+      RETURNING u.k::int",
+    )
+    .bind(&w.orgs)
+    .bind(&w.reps)
+    .bind(&w.days)
+    .bind(&w.claims)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(unmarked)
+    for k in unmarked {
+        if let Some(&i) = usize::try_from(k - 1).ok().and_then(|j| live.get(j)) {
+            done[i] = true;
+        }
+    }
+    // A rep-day given twice shares the answer of the one written.
+    for i in 0..days.len() {
+        if let Some(&j) = order
+            .iter()
+            .find(|&&j| (days[j].org_id, days[j].rep_id, days[j].day) == (days[i].org_id, days[i].rep_id, days[i].day))
+        {
+            done[i] = done[j];
+        }
+    }
+    Ok(done)
 }
 
 /// Marks dirty the rep-days that up to `limit` newly recorded outlets can add visits to (fixes

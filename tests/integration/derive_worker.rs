@@ -4,7 +4,7 @@
 use crate::common::{TestApp, World};
 use chrono::NaiveDate;
 use fieldvisit::db::visits::DirtyDay;
-use fieldvisit::derive::{DeriveStep, Deriver, derive_day};
+use fieldvisit::derive::{DeriveStep, Deriver, derive_days};
 use fieldvisit::domain::visit::VisitRules;
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
@@ -36,14 +36,15 @@ async fn a_panicking_rep_day_is_caught_counted_and_not_retried_in_a_loop(pool: P
     let marked = dirty_reps(&pool, w.org_a).await;
     assert!(marked.contains(&w.rep.id) && marked.contains(&w.rep2.id), "{marked:?}");
 
-    // The step panics for one rep (a test's own step; the server's is `derive_day`).
-    let calls: Arc<Mutex<Vec<i64>>> = Arc::default();
+    // The step panics for one rep (a test's own step; the server's is `derive_days`). It is given
+    // groups of rep-days; each call is recorded with the reps of its group.
+    let calls: Arc<Mutex<Vec<Vec<i64>>>> = Arc::default();
     let (seen, panicker) = (calls.clone(), w.rep.id);
-    let step: DeriveStep = Arc::new(move |db, day: DirtyDay| {
-        seen.lock().expect("lock").push(day.rep_id);
+    let step: DeriveStep = Arc::new(move |db, days: Vec<DirtyDay>| {
+        seen.lock().expect("lock").push(days.iter().map(|d| d.rep_id).collect());
         Box::pin(async move {
-            assert_ne!(day.rep_id, panicker, "test: the derivation of this rep-day panics");
-            derive_day(&db, &day, &VisitRules::default()).await
+            assert!(days.iter().all(|d| d.rep_id != panicker), "test: the derivation of this rep-day panics");
+            derive_days(&db, &days, &VisitRules::default()).await
         })
     });
     let registry = prometheus::Registry::new();
@@ -57,8 +58,13 @@ async fn a_panicking_rep_day_is_caught_counted_and_not_retried_in_a_loop(pool: P
     // Several polling rounds later, the panicked rep-day was tried once: it keeps its claim until the
     // claim goes stale, so no hot loop.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let tried = calls.lock().expect("lock").iter().filter(|r| **r == panicker).count();
-    assert_eq!(tried, 1, "the panicking rep-day is not retried at once");
+    // Its group (if it had others) was derived again one rep-day at a time: the panicking rep-day
+    // was tried once alone and at most once in a group, and never again.
+    let calls = calls.lock().expect("lock").clone();
+    let alone = calls.iter().filter(|c| c.as_slice() == [panicker]).count();
+    let in_group = calls.iter().filter(|c| c.len() > 1 && c.contains(&panicker)).count();
+    assert_eq!(alone, 1, "the panicking rep-day is not retried at once: {calls:?}");
+    assert!(in_group <= 1, "its group is tried once: {calls:?}");
     assert!((metric(&registry, "derive_panics_total") - 1.0).abs() < f64::EPSILON);
     assert!((metric(&registry, "derive_worker_restarts_total")).abs() < f64::EPSILON);
 

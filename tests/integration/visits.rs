@@ -721,3 +721,88 @@ async fn a_derived_visit_confirms_a_check_in_and_none_leaves_it_unconfirmed(pool
     let list = app.get(&format!("/api/v1/reps/{}/checkins?from={day}", w.rep.id), token).await;
     assert_eq!((list.json[1]["status"].as_str(), &list.json[1]["visit_id"]), (Some("confirmed"), &visits[1]["id"]));
 }
+
+/// The stored visits of the org's reps, in a fixed order, with what derivation writes.
+async fn stored_visits(pool: &PgPool, org_id: i64) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT jsonb_build_object('id', id, 'rep', rep_id, 'day', rep_day, 'outlet', outlet_id, 'arrival', arrival,
+                                   'departure', departure, 'verdict', verdict, 'risk', risk_score,
+                                   'alternatives', alternatives, 'evidence', evidence)
+           FROM visits WHERE org_id = $1 ORDER BY rep_id, rep_day, arrival",
+    )
+    .bind(org_id)
+    .fetch_all(pool)
+    .await
+    .expect("visits")
+}
+
+/// Issue 28: the worker derives many rep-days per round trip. A group gives the visits (and
+/// keeps the ids) that deriving each rep-day alone gives, and a rep-day of the group whose claim
+/// changed meanwhile (new pings) is not written and stays dirty while the others are written.
+#[sqlx::test(migrator = "fieldvisit::db::MIGRATOR")]
+async fn a_group_of_rep_days_derives_what_each_alone_does_and_skips_a_changed_claim(pool: PgPool) {
+    use fieldvisit::db::visits::{claim_dirty, mark_period};
+    use fieldvisit::derive::{derive_day, derive_days};
+    use fieldvisit::domain::visit::VisitRules;
+    let w = World::seed(&pool).await;
+    tier_a(&pool, w.org_a).await;
+    let idle = TestApp::spawn_with(pool.clone(), Config { derive_visits: false, ..common::test_config("") }).await;
+    let (t0, day) = yesterday_ten(&pool, w.org_a).await;
+    let before = t0 - Duration::days(1);
+    // Rep 1 on two days (at two outlets), rep 2 on one.
+    post(&idle, &w.device.token, &stop(t0, common::IN_T1)).await;
+    post(&idle, &w.device.token, &stop(before, common::IN_T2)).await;
+    post(&idle, &w.device2.token, &stop(t0, common::IN_T2)).await;
+    let rules = VisitRules::default();
+    let claimed = claim_dirty(&pool, 100, 0, 300).await.expect("claim");
+    assert_eq!(claimed.len(), 3, "{claimed:?}");
+    for d in &claimed {
+        assert!(derive_day(&pool, d, &rules).await.expect("derive alone"));
+    }
+    let alone = stored_visits(&pool, w.org_a).await;
+    assert_eq!(alone.len(), 3, "{alone:?}");
+
+    // Again as one group; rep 2's visits are removed first, and new pings clear its claim after
+    // the group was claimed (as ingest does).
+    mark_period(&pool, w.org_a, day - Duration::days(1), day, "test").await.expect("mark");
+    let claimed = claim_dirty(&pool, 100, 0, 300).await.expect("claim");
+    assert_eq!(claimed.len(), 3, "{claimed:?}");
+    sqlx::query("DELETE FROM visits WHERE org_id = $1 AND rep_id = $2")
+        .bind(w.org_a)
+        .bind(w.rep2.id)
+        .execute(&pool)
+        .await
+        .expect("delete");
+    sqlx::query("UPDATE rep_day_dirty SET claimed_at = NULL, marked_at = now() WHERE org_id = $1 AND rep_id = $2")
+        .bind(w.org_a)
+        .bind(w.rep2.id)
+        .execute(&pool)
+        .await
+        .expect("new pings");
+    let done = derive_days(&pool, &claimed, &rules).await.expect("derive the group");
+    let expected: Vec<bool> = claimed.iter().map(|d| d.rep_id != w.rep2.id).collect();
+    assert_eq!(done, expected);
+    let grouped = stored_visits(&pool, w.org_a).await;
+    let rep1 = |vs: &[Value]| -> Vec<Value> { vs.iter().filter(|v| v["rep"] == json!(w.rep.id)).cloned().collect() };
+    assert_eq!(rep1(&grouped), rep1(&alone), "same visits, same ids");
+    assert_eq!(grouped.len(), 2, "rep 2's rep-day is not written: {grouped:?}");
+    let dirty: Vec<i64> = sqlx::query_scalar("SELECT rep_id FROM rep_day_dirty WHERE org_id = $1")
+        .bind(w.org_a)
+        .fetch_all(&pool)
+        .await
+        .expect("dirty");
+    assert_eq!(dirty, vec![w.rep2.id], "only the changed rep-day stays dirty");
+
+    // Derived again (a group of one), rep 2's visit is back as it was, with a new id.
+    let claimed = claim_dirty(&pool, 100, 0, 300).await.expect("claim");
+    assert_eq!(derive_days(&pool, &claimed, &rules).await.expect("derive"), vec![true]);
+    let strip = |vs: Vec<Value>| -> Vec<Value> {
+        vs.into_iter()
+            .map(|mut v| {
+                v.as_object_mut().map(|o| o.remove("id"));
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(stored_visits(&pool, w.org_a).await), strip(alone));
+}

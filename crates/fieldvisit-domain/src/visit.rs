@@ -738,6 +738,40 @@ pub fn derive(fixes: &[VisitFix], outlets: &[CandidateOutlet], rules: &VisitRule
     chosen
 }
 
+/// The extent of a rep-day's fixes within one cell of the grid that the candidate-outlet query
+/// probes the outlets' index with (degrees: `x` longitude, `y` latitude).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackBox {
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+/// The fixes grouped by cell of `cell_deg` degrees (`floor(lon / cell_deg)`, `floor(lat /
+/// cell_deg)`, as PostgreSQL's `floor` of a `float8` quotient), one box per cell that holds any:
+/// the smallest and largest longitude and latitude of its fixes. A few hundred index probes for a
+/// day instead of one per fix; in cell order, so that equal inputs give equal outputs.
+#[must_use]
+pub fn track_boxes(fixes: &[VisitFix], cell_deg: f64) -> Vec<TrackBox> {
+    let mut cells: std::collections::BTreeMap<(i64, i64), TrackBox> = std::collections::BTreeMap::new();
+    for f in fixes {
+        // Cells are whole numbers of a few hundred thousand at most: exact as i64.
+        #[allow(clippy::cast_possible_truncation)]
+        let key = ((f.lon / cell_deg).floor() as i64, (f.lat / cell_deg).floor() as i64);
+        cells
+            .entry(key)
+            .and_modify(|b| {
+                b.x0 = b.x0.min(f.lon);
+                b.y0 = b.y0.min(f.lat);
+                b.x1 = b.x1.max(f.lon);
+                b.y1 = b.y1.max(f.lat);
+            })
+            .or_insert(TrackBox { x0: f.lon, y0: f.lat, x1: f.lon, y1: f.lat });
+    }
+    cells.into_values().collect()
+}
+
 /// A visit already stored for a rep-day, as [`carry_ids`] matches it against a new derivation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PriorVisit {
@@ -799,6 +833,55 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).single().expect("time") + Duration::seconds(s)
+    }
+
+    fn at(lat: f64, lon: f64) -> VisitFix {
+        VisitFix { fix_time: t(0), received_at: t(0), lat, lon, accuracy_m: None, mock: false, flags: 0 }
+    }
+
+    #[test]
+    fn track_boxes_hold_the_extent_of_each_cells_fixes() {
+        // Cells of 0.002 degrees: two fixes in one cell, one in the next cell east, one in a
+        // cell south-west across zero (floor, not truncation: -0.0005 is in cell -1).
+        let fixes = [at(39.9001, 116.4001), at(39.9015, 116.4012), at(39.9003, 116.4025), at(-0.0005, -0.0001)];
+        let boxes = track_boxes(&fixes, 0.002);
+        assert_eq!(
+            boxes,
+            vec![
+                TrackBox { x0: -0.0001, y0: -0.0005, x1: -0.0001, y1: -0.0005 },
+                TrackBox { x0: 116.4001, y0: 39.9001, x1: 116.4012, y1: 39.9015 },
+                TrackBox { x0: 116.4025, y0: 39.9003, x1: 116.4025, y1: 39.9003 },
+            ]
+        );
+        assert!(track_boxes(&[], 0.002).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn track_boxes_cover_every_fix_in_its_own_cell(
+            pts in proptest::collection::vec((-89.9f64..89.9, -179.9f64..179.9), 0..60),
+        ) {
+            let fixes: Vec<VisitFix> = pts.iter().map(|&(lat, lon)| at(lat, lon)).collect();
+            let boxes = track_boxes(&fixes, 0.002);
+            // Order does not matter.
+            let mut reversed = fixes.clone();
+            reversed.reverse();
+            prop_assert_eq!(&track_boxes(&reversed, 0.002), &boxes);
+            for f in &fixes {
+                prop_assert!(boxes.iter().any(|b| b.x0 <= f.lon && f.lon <= b.x1 && b.y0 <= f.lat && f.lat <= b.y1));
+            }
+            // Each box lies in one cell and its corners are fixes' coordinates.
+            for b in &boxes {
+                prop_assert_eq!((b.x0 / 0.002).floor(), (b.x1 / 0.002).floor());
+                prop_assert_eq!((b.y0 / 0.002).floor(), (b.y1 / 0.002).floor());
+                prop_assert!(fixes.iter().any(|f| f.lon == b.x0) && fixes.iter().any(|f| f.lat == b.y1));
+            }
+            let cells: std::collections::BTreeSet<(i64, i64)> = fixes
+                .iter()
+                .map(|f| ((f.lon / 0.002).floor() as i64, (f.lat / 0.002).floor() as i64))
+                .collect();
+            prop_assert_eq!(boxes.len(), cells.len());
+        }
     }
 
     fn fix(s: i64, north_m: f64, accuracy: f32) -> VisitFix {
