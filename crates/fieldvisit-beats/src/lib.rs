@@ -23,6 +23,10 @@
 //!   ends in time). The blocks are disjoint, so the visits of an outlet land on different days,
 //!   spread over the cycle. The solver minimises unplaced visits first, then travelled distance,
 //!   then the spread of the days' durations.
+//! * **Repair.** The solver stops at its time cap, so a large problem may end with a visit left
+//!   out that fits. Most of a rep's time goes to the whole cycle; the rest (`repair`) routes
+//!   each block of days that has such a visit again, alone (a far smaller problem), and keeps the
+//!   new days when they place more.
 //! * **Travel** is a [`TravelMatrix`]: [`StraightLine`] is the great-circle distance × a detour
 //!   factor at a mean speed; a road matrix can implement the trait later.
 //!
@@ -477,7 +481,9 @@ fn solve_rep(
     }
     let mut stops = Vec::new();
     if !visits.is_empty() {
-        match route(rep, outlets, &visits, &days, travel, max_seconds) {
+        let routed = route(rep, outlets, &visits, &days, travel, max_seconds * (1.0 - REPAIR_SHARE))
+            .map(|r| repair(rep, outlets, &visits, &days, travel, r, max_seconds * REPAIR_SHARE));
+        match routed {
             Ok((placed, unassigned)) => {
                 stops = placed;
                 for v in unassigned {
@@ -511,6 +517,64 @@ fn solve_rep(
         },
         unplaced,
     )
+}
+
+/// Share of a rep's solver time kept for [`repair`].
+const REPAIR_SHARE: f64 = 0.15;
+/// Least solver time of one block's repair, seconds.
+const MIN_REPAIR_S: f64 = 0.25;
+
+/// A second chance for the visits the solver left unassigned, on smaller problems: for each part
+/// of the cycle (block of days, shorter than the cycle) such a visit must fall in, the visits placed
+/// on those days and the block's unassigned ones are routed again over those days alone, each
+/// within its own days there, with vrp-core; the block's new days replace the old ones only when
+/// they place more visits. A small problem is searched far more thoroughly in the same time, and
+/// the rest of the beat is kept.
+fn repair(
+    rep: &Rep,
+    outlets: &[&Outlet],
+    visits: &[Visit],
+    days: &[NaiveDate],
+    travel: &dyn TravelMatrix,
+    (mut placed, mut unassigned): Routed,
+    max_seconds: f64,
+) -> Routed {
+    let mut blocks: Vec<std::ops::Range<usize>> =
+        unassigned.iter().map(|&v| visits[v].days.clone()).filter(|b| b.len() < days.len()).collect();
+    blocks.sort_by_key(|b| (b.start, b.end));
+    blocks.dedup();
+    // At least a quarter of a second a block, within the time given: the first blocks only.
+    blocks.truncate((max_seconds / MIN_REPAIR_S).floor() as usize);
+    if blocks.is_empty() {
+        return (placed, unassigned);
+    }
+    let day_index: HashMap<NaiveDate, usize> = days.iter().enumerate().map(|(d, day)| (*day, d)).collect();
+    let secs = max_seconds / blocks.len() as f64;
+    for block in blocks {
+        let lost: Vec<usize> = unassigned.iter().copied().filter(|&v| visits[v].days == block).collect();
+        let on_days = |s: &Stop| day_index.get(&s.day).is_some_and(|d| block.contains(d));
+        let here: Vec<usize> = placed.iter().filter(|(s, _)| on_days(s)).map(|(_, j)| *j).collect();
+        // The block's visits, each within its own days of the block, the days counted from it.
+        let ids: Vec<usize> = here.iter().chain(&lost).copied().collect();
+        let sub: Vec<Visit> = ids
+            .iter()
+            .map(|&j| {
+                let v = &visits[j];
+                let days = v.days.start.max(block.start) - block.start..v.days.end.min(block.end) - block.start;
+                Visit { outlet: v.outlet, nth: v.nth, of: v.of, days }
+            })
+            .collect();
+        let Ok((again, _)) = route(rep, outlets, &sub, &days[block.clone()], travel, secs) else { continue };
+        if again.len() <= here.len() {
+            continue;
+        }
+        placed.retain(|(s, _)| !on_days(s));
+        placed.extend(again.into_iter().map(|(s, k)| (s, ids[k])));
+        let now: std::collections::HashSet<usize> = placed.iter().map(|(_, j)| *j).collect();
+        unassigned = (0..visits.len()).filter(|j| !now.contains(j)).collect();
+    }
+    placed.sort_by(|a, b| a.0.day.cmp(&b.0.day).then(a.0.seq.cmp(&b.0.seq)));
+    (placed, unassigned)
 }
 
 /// Runs vrp-core on one rep's visits: the placed stops (with their visit index) by day and order,

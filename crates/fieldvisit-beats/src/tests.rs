@@ -283,3 +283,42 @@ fn more_visits_than_the_days_hold_are_left_unplaced_not_run_past_the_day() {
     }
     assert!(per_day.values().all(|&n| n <= 32), "{per_day:?}");
 }
+
+#[test]
+fn repair_places_again_a_visit_left_out_within_its_part_of_the_cycle() {
+    // 12 tier-A outlets (4 visits in 4 weeks: one a week) that fit easily. One placed visit of the
+    // second week is taken out as if the solver had left it: the repair routes that week again
+    // and places it, on a day of that week, and leaves the other weeks' stops as they were.
+    let mut a = outlets(1, 12, 39.9, 116.4);
+    for o in &mut a {
+        o.tier = "A".to_owned();
+        o.visits = 4;
+        o.window = None;
+    }
+    let r = rep(1, 39.9, 116.4);
+    let days = working_days(monday(), 4, &r.weekdays);
+    let refs: Vec<&Outlet> = a.iter().collect();
+    let visits: Vec<Visit> = (0..a.len())
+        .flat_map(|k| (0..4).map(move |i| Visit { outlet: k, nth: i, of: 4, days: allowed_days(i, 4, 20) }))
+        .collect();
+    let (mut placed, unassigned) = route(&r, &refs, &visits, &days, &StraightLine::default(), 1.0).expect("routed");
+    assert!(unassigned.is_empty() && placed.len() == 48);
+    let taken = placed.iter().position(|(_, j)| visits[*j].days == (5..10)).expect("a visit of week 2");
+    let (_, left_out) = placed.remove(taken);
+    let others: Vec<(NaiveDate, i64, u32)> = placed
+        .iter()
+        .filter(|(s, _)| !(days[5]..=days[9]).contains(&s.day))
+        .map(|(s, _)| (s.day, s.outlet_id, s.seq))
+        .collect();
+    let (again, still) = repair(&r, &refs, &visits, &days, &StraightLine::default(), (placed, vec![left_out]), 1.0);
+    assert!(still.is_empty(), "still unassigned: {still:?}");
+    assert_eq!(again.len(), 48);
+    let back = again.iter().find(|(_, j)| *j == left_out).expect("placed again");
+    assert!((days[5]..=days[9]).contains(&back.0.day), "on {} outside week 2", back.0.day);
+    let kept: Vec<(NaiveDate, i64, u32)> = again
+        .iter()
+        .filter(|(s, _)| !(days[5]..=days[9]).contains(&s.day))
+        .map(|(s, _)| (s.day, s.outlet_id, s.seq))
+        .collect();
+    assert_eq!(kept, others, "the other weeks are kept");
+}
