@@ -229,7 +229,8 @@ async fn rep_day_row(base: &str) -> (f64, usize, usize) {
     for _ in 0..10 {
         let (from, to) = db::visits::day_bounds(&pool, org, day.date_naive()).await.expect("bounds");
         let t = Instant::now();
-        let fixes = db::visits::rep_fixes(&pool, org, rep, from, to).await.expect("fixes");
+        let fixes =
+            db::visits::group_fixes(&pool, org, &[rep], &[from], &[to]).await.expect("fixes").pop().unwrap_or_default();
         steps[0].push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let boxes = visit::track_boxes(&fixes, db::visits::PROBE_CELL_DEG);

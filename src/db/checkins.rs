@@ -356,12 +356,13 @@ pub async fn accepted_claims_of(
     from: &[DateTime<Utc>],
     to: &[DateTime<Utc>],
 ) -> Result<Vec<Vec<Checkin>>, sqlx::Error> {
-    let columns = COLUMNS.split(',').map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
     let rows: Vec<DayCheckinRow> = sqlx::query_as(&format!(
-        "SELECT r.k::int AS k, {columns}
+        "SELECT r.k::int AS k, c.*
            FROM unnest($2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS r(rep, f, t, k)
-           JOIN checkins c ON c.org_id = $1 AND c.rep_id = r.rep AND c.checked_in_at >= r.f AND c.checked_in_at < r.t
-          WHERE c.claim_decision = 'accepted'
+          CROSS JOIN LATERAL (
+                SELECT {COLUMNS} FROM checkins
+                 WHERE org_id = $1 AND rep_id = r.rep AND checked_in_at >= r.f AND checked_in_at < r.t
+                   AND claim_decision = 'accepted') c
           ORDER BY r.k, c.checked_in_at, c.id"
     ))
     .bind(org_id)

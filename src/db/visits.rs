@@ -48,20 +48,13 @@ pub async fn claim_dirty(
     .await
 }
 
-/// Start and end (UTC) of a local day of the org.
+/// Start and end (UTC) of a local day of the org ([`days_bounds`] of one day).
 pub async fn day_bounds(
     db: impl PgExecutor<'_>,
     org_id: i64,
     day: NaiveDate,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT ($2::date::timestamp AT TIME ZONE timezone), (($2::date + 1)::timestamp AT TIME ZONE timezone)
-           FROM orgs WHERE id = $1",
-    )
-    .bind(org_id)
-    .bind(day)
-    .fetch_one(db)
-    .await
+    days_bounds(db, org_id, &[day]).await?.pop().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Start and end (UTC) of each of the org's local `days`, in their order (one statement).
@@ -82,48 +75,13 @@ pub async fn days_bounds(
     .await
 }
 
-/// A stored fix as `rep_fixes` reads it (by position: measured faster than by column name).
-type FixRow = (DateTime<Utc>, DateTime<Utc>, f64, f64, Option<f32>, bool, i32);
-/// A [`FixRow`] after the index (1-based) of its rep-day in a group.
+/// A stored fix as [`group_fixes`] reads it, after the index (1-based) of its rep-day in the group
+/// (by position: measured faster than by column name).
 type GroupFixRow = (i32, DateTime<Utc>, DateTime<Utc>, f64, f64, Option<f32>, bool, i32);
 
-/// The fixes of all the rep's devices in `[from, to)`, in no particular order (the rules order
-/// them; sorting here measured a third of the read's time).
-pub async fn rep_fixes(
-    db: impl PgExecutor<'_>,
-    org_id: i64,
-    rep_id: i64,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<VisitFix>, sqlx::Error> {
-    let rows: Vec<FixRow> = sqlx::query_as(
-        "SELECT p.fix_time, p.received_at, p.lat, p.lon, p.accuracy_m, p.mock, p.flags
-           FROM pings p
-          WHERE p.org_id = $1 AND p.fix_time >= $3 AND p.fix_time < $4
-            AND p.device_id IN (SELECT id FROM devices WHERE org_id = $1 AND rep_id = $2)",
-    )
-    .bind(org_id)
-    .bind(rep_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(fix_time, received_at, lat, lon, accuracy_m, mock, flags)| VisitFix {
-            fix_time,
-            received_at,
-            lat,
-            lon,
-            accuracy_m,
-            mock,
-            flags,
-        })
-        .collect())
-}
-
 /// The fixes of a group of rep-days of the org (all of rep `reps[i]`'s devices in `[from[i],
-/// to[i])`), one list per rep-day in the group's order, each in no particular order; one statement.
+/// to[i])`), one list per rep-day in the group's order, each in no particular order (the rules
+/// order them; sorting here measured a third of the read's time); one statement.
 ///
 /// Each rep-day's pings are read by a subquery of its own (`OFFSET 0` keeps the planner from
 /// flattening it): joined flat, the planner probed every daily partition for all of a device's
